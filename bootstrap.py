@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Set up Territory Twin on a machine that has only Python 3.11+, then run the demo or the tests.
+
+    python3 bootstrap.py demo      # environment + sample territory + dashboard
+    python3 bootstrap.py test      # environment + browser + the whole test suite
+
+Idempotent: the virtual environment (``.venv``), the npm packages (``viz/node_modules``) and the
+system Chromium are installed once and reused; a stamp file records what was installed from which
+``pyproject.toml`` / ``package.json`` so that a changed dependency list triggers a reinstall.
+
+Standard library only: this file runs before anything else is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+NODE_DIR = ROOT / "viz"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def log(msg: str) -> None:
+    print(f"[bootstrap] {msg}", flush=True)
+
+
+def run(cmd: list[str | os.PathLike], **kw) -> None:
+    log(" ".join(str(c) for c in cmd))
+    subprocess.run([str(c) for c in cmd], check=True, **kw)
+
+
+def digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes() if p.exists() else b"")
+    return h.hexdigest()
+
+
+def stamped(name: str, key: str) -> bool:
+    return (VENV / f".twin-{name}").exists() and (VENV / f".twin-{name}").read_text() == key
+
+
+def stamp(name: str, key: str) -> None:
+    (VENV / f".twin-{name}").write_text(key)
+
+
+def ensure_python_env(extras: str) -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"Territory Twin needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PY.exists():
+        log(f"creating virtual environment {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    key = digest(ROOT / "pyproject.toml") + extras
+    if stamped("python", key):
+        return
+    spec = f".[{extras}]" if extras else "."
+    run([PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", spec], cwd=ROOT)
+    stamp("python", key)
+
+
+def ensure_node_packages() -> None:
+    """Cesium (served to the dashboard) and gltf-validator (tests), with the Node from the wheel."""
+    key = digest(NODE_DIR / "package.json", NODE_DIR / "package-lock.json")
+    if stamped("node", key) and (NODE_DIR / "node_modules").is_dir():
+        return
+    npm = BIN / "npm"
+    lock = (NODE_DIR / "package-lock.json").exists()
+    # --ignore-scripts: neither package needs install scripts, and they would reach the network.
+    run([npm, "ci" if lock else "install", "--ignore-scripts", "--no-audit", "--no-fund"],
+        cwd=NODE_DIR)
+    stamp("node", key)
+
+
+def ensure_chromium() -> None:
+    """Debian's Chromium and ChromeDriver for the browser tests (system packages need root)."""
+    if CHROMIUM.exists() and shutil.which("chromedriver"):
+        return
+    if shutil.which("apt-get") is None:
+        sys.exit("The browser tests need Chromium at /usr/bin/chromium; install it "
+                 "(Debian/Ubuntu: apt-get install chromium chromium-driver) and rerun.")
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run([*sudo, "apt-get", "update", "-q"], env=env)
+    run([*sudo, "apt-get", "install", "-y", "-q", "chromium", "chromium-driver"], env=env)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 1 or argv[0] not in {"demo", "test"}:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command == "demo":
+        ensure_python_env("")
+        ensure_node_packages()
+        return subprocess.call([BIN / "twin", "demo", *rest], cwd=ROOT)
+    ensure_python_env("test")
+    ensure_node_packages()
+    ensure_chromium()
+    return subprocess.call([PY, "-m", "pytest", *rest], cwd=ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,45 @@
+"""Typed errors shared by every package. Each one names the input at fault and, where known, the
+file, the field (or key) and the offending value, so the CLI can print it as is and exit non-zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class TwinError(Exception):
+    """Base of every error Territory Twin raises on purpose."""
+
+
+class InputError(TwinError, ValueError):
+    """Bad input: a file, a field (column, key or layer) in it, and what is wrong.
+
+    The message reads ``<file>: <field>: <problem>`` so that a user sees at once where to look.
+    """
+
+    def __init__(self, problem: str, *, source: str | Path | None = None,
+                 field: str | None = None, value: Any = None, hint: str | None = None):
+        self.problem = problem
+        self.source = str(source) if source is not None else None
+        self.field = field
+        self.value = value
+        self.hint = hint
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = ": ".join(str(p) for p in (self.source, self.field) if p)
+        text = f"{where}: {self.problem}" if where else self.problem
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class CRSError(InputError):
+    """A layer without a CRS, with an unknown CRS, or in a CRS that does not match."""
+
+
+class GeometryError(InputError):
+    """Invalid, empty or unusable geometry."""
+
+
+class StoreError(TwinError):
+    """A TIM store or run directory that cannot be read: missing, corrupt or of another version."""

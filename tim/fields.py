@@ -1,0 +1,102 @@
+"""Standard field names: one table of every raster field the territory and the processes share.
+
+Names follow ``<object>__<quantity>`` (as in landlab and the CSDMS standard names) so a field says
+what it measures. Processes declare the fields they read and write by these names; the store, the
+runner and the dashboard find units, dtypes and nodata here instead of guessing.
+
+A field lives either on the grid (``location="cell"``, shape ``grid.shape``) or per land-use class
+(``location="class"``, shape ``(n_classes,)`` in the order of the territory's class table).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Location = Literal["cell", "class"]
+
+
+class UnknownFieldError(KeyError):
+    """A field name that is not in the standard table."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a field is: its name, storage type, unit, meaning and nodata value."""
+
+    name: str
+    dtype: str
+    units: str
+    doc: str
+    location: Location = "cell"
+    categorical: bool = False
+    nodata: float | int | None = None
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+    def empty(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A new array of this field filled with its nodata value (or zero)."""
+        fill = 0 if self.nodata is None else self.nodata
+        return np.full(shape, fill, dtype=self.numpy_dtype)
+
+
+_SPECS = (
+    FieldSpec("terrain__elevation", "float32", "m",
+              "Ground (bare-earth) elevation in the territory's vertical datum; below 0 is "
+              "under the datum (sea bed where the cell is sea).", nodata=float("nan")),
+    FieldSpec("land_use__class", "uint8", "1",
+              "Land-use class code from the territory's class table.", categorical=True,
+              nodata=255),
+    FieldSpec("land_use__suitability", "float32", "1",
+              "Suitability of the cell for conversion to built-up land, 0 (never) to 1."),
+    FieldSpec("land_use__demand", "int64", "cells",
+              "Cells each class must gain in the current step (0 for classes without demand).",
+              location="class"),
+    FieldSpec("building__height", "float32", "m",
+              "Height above ground of the tallest building whose footprint covers the cell "
+              "centre; 0 where there is none."),
+    FieldSpec("building__floor_area", "float32", "m2",
+              "Gross floor area of buildings whose footprint centroid lies in the cell."),
+    FieldSpec("population__count", "float32", "persons", "Residents in the cell."),
+    FieldSpec("planning__unit_id", "int32", "1",
+              "Id of the planning unit covering the cell centre; 0 outside every unit.",
+              categorical=True),
+    FieldSpec("control__ecological_red_line", "uint8", "1",
+              "1 inside the ecological protection red line (hard: no conversion to built-up).",
+              categorical=True),
+    FieldSpec("control__permanent_basic_farmland", "uint8", "1",
+              "1 inside permanent basic farmland (hard: no conversion to built-up).",
+              categorical=True),
+    FieldSpec("control__urban_development_boundary", "uint8", "1",
+              "1 inside the urban development boundary (soft: growth outside is penalised).",
+              categorical=True),
+    FieldSpec("surge__water_depth", "float32", "m",
+              "Depth of storm-surge water above the ground; 0 where dry."),
+)
+
+FIELDS: dict[str, FieldSpec] = {spec.name: spec for spec in _SPECS}
+
+#: Control lines recognised in the ``control_lines`` layer (its ``kind`` column) and their fields.
+CONTROL_LINE_FIELDS: dict[str, str] = {
+    "ecological_red_line": "control__ecological_red_line",
+    "permanent_basic_farmland": "control__permanent_basic_farmland",
+    "urban_development_boundary": "control__urban_development_boundary",
+}
+
+
+def field_spec(name: str) -> FieldSpec:
+    """The spec of a standard field; an unknown name suggests the closest ones."""
+    try:
+        return FIELDS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, FIELDS, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownFieldError(f"unknown field {name!r}{hint}") from None

@@ -1,0 +1,134 @@
+"""The data catalog: which sources make a territory, in which role, CRS and licence.
+
+A catalog is a YAML file, so that a TIM can be rebuilt exactly (``twin tim build --catalog``)::
+
+    name: My territory
+    crs: EPSG:4548            # project CRS; default: from the data
+    cell_size: 25             # metres; default: the elevation raster's resolution
+    vertical_datum: Yellow Sea 1985 height
+    classes:                  # land-use class table; default: tim.classes.DEFAULT_CLASSES
+      - {code: 1, name: Cropland, colour: "#f2d16b", group: farmland, developable: true}
+    sources:
+      - path: dem.tif         # relative to this file
+        role: elevation
+        licence: CC-BY-4.0
+      - path: buildings.gpkg
+        role: buildings
+        crs: EPSG:4548        # only for files that declare no CRS
+
+Unknown keys are rejected with the file and key in the message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tim.errors import InputError
+from tim.ingest.raster import RASTER_SUFFIXES
+from tim.ingest.vector import VECTOR_SUFFIXES
+
+Role = Literal["elevation", "land_use", "population", "buildings", "control_lines",
+               "planning_units"]
+RASTER_ROLES = {"elevation", "land_use", "population"}
+VECTOR_ROLES = {"buildings", "control_lines", "planning_units", "land_use"}
+
+#: File-name fragments that identify a source's role when none is given (first match wins).
+ROLE_HINTS: tuple[tuple[str, Role], ...] = (
+    ("dem", "elevation"), ("dtm", "elevation"), ("elevation", "elevation"),
+    ("terrain", "elevation"), ("landuse", "land_use"), ("land_use", "land_use"),
+    ("lulc", "land_use"), ("pop", "population"), ("building", "buildings"),
+    ("bldg", "buildings"), ("pand", "buildings"), ("control", "control_lines"),
+    ("redline", "control_lines"), ("planning_unit", "planning_units"),
+    ("units", "planning_units"),
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Strict):
+    """One input file and what it is for."""
+
+    path: Path
+    role: Role
+    crs: str | None = None
+    layer: str | None = None
+    licence: str | None = None
+    description: str | None = None
+    synthetic: bool = False
+
+    @property
+    def kind(self) -> Literal["raster", "vector"]:
+        suffix = self.path.suffix.lower()
+        if suffix in RASTER_SUFFIXES and self.role in RASTER_ROLES:
+            return "raster"
+        if suffix in VECTOR_SUFFIXES and self.role in VECTOR_ROLES:
+            return "vector"
+        raise InputError(f"a {suffix or 'suffix-less'} file cannot be a {self.role} source "
+                         f"(rasters: {', '.join(sorted(RASTER_SUFFIXES))}; vectors: "
+                         f"{', '.join(sorted(VECTOR_SUFFIXES))})", source=self.path,
+                         field="role", value=self.role)
+
+
+class ClassSpec(_Strict):
+    code: int = Field(ge=0, le=254)
+    name: str
+    colour: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
+    group: Literal["built", "farmland", "ecological", "water", "sea", "other"]
+    developable: bool
+
+
+class Catalog(_Strict):
+    """A whole territory's sources and build settings."""
+
+    name: str = "territory"
+    crs: str | None = None
+    cell_size: float | None = Field(default=None, gt=0)
+    vertical_datum: str | None = None
+    classes: list[ClassSpec] | None = None
+    sources: list[SourceSpec] = Field(min_length=1)
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read and validate a catalog; source paths become absolute (relative to the catalog)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError("catalog file not found", source=path) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML: {exc}", source=path) from exc
+    if not isinstance(raw, dict):
+        raise InputError("a catalog must be a mapping with a 'sources' list", source=path)
+    try:
+        catalog = Catalog.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error["loc"])
+        value = error.get("input")
+        raise InputError(f"{error['msg']}", source=path, field=key,
+                         value=value, hint=f"got {value!r}" if error["type"] != "missing"
+                         else None) from exc
+    sources = [s.model_copy(update={"path": (path.parent / s.path).resolve()})
+               for s in catalog.sources]
+    return catalog.model_copy(update={"sources": sources})
+
+
+def source_from_argument(argument: str) -> SourceSpec:
+    """``ROLE=PATH`` or a bare ``PATH`` whose role is recognised from its file name."""
+    role, sep, text = argument.partition("=")
+    if sep and role in RASTER_ROLES | VECTOR_ROLES:
+        return SourceSpec(path=Path(text), role=role)
+    path = Path(argument)
+    stem = path.stem.lower()
+    for fragment, hinted in ROLE_HINTS:
+        if fragment in stem:
+            return SourceSpec(path=path, role=hinted)
+    roles = ", ".join(sorted(RASTER_ROLES | VECTOR_ROLES))
+    raise InputError(f"cannot tell the role of this source from its name; write ROLE=PATH "
+                     f"with ROLE one of {roles}", source=path, field="role")

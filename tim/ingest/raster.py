@@ -1,0 +1,108 @@
+"""Raster sources (GeoTIFF and anything GDAL reads) and their resampling onto the territory grid.
+
+Rules: continuous fields (elevation) are resampled bilinearly, categorical ones (land use) by
+nearest neighbour (mode when coarsening), counts (population) by sum so totals are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tim.errors import CRSError, InputError
+from tim.model import Grid, crs_equal
+
+RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".asc", ".img"}
+
+
+@dataclass(frozen=True)
+class RasterSource:
+    """One band of a raster file with its georeference."""
+
+    path: Path
+    values: np.ndarray
+    transform: tuple[float, float, float, float, float, float]
+    crs: str
+    nodata: float | int | None
+    crs_assigned: bool = False  # True when the file declared no CRS and one was assigned
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.crs, self.transform, self.values.shape)
+
+
+def read_raster(path: str | Path, *, crs: str | None = None,
+                assume_crs: str | None = None) -> RasterSource:
+    """Read band 1 of ``path``.
+
+    ``crs`` is what the user says the file's CRS is (assigned when the file declares none, an
+    error when it declares another); ``assume_crs`` is only a fallback for files without one.
+    """
+    import rasterio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", source=path)
+    try:
+        with rasterio.open(path) as src:
+            values = src.read(1)
+            file_crs, transform, nodata = src.crs, src.transform, src.nodata
+    except rasterio.errors.RasterioError as exc:
+        raise InputError(f"cannot read as a raster: {exc}", source=path) from exc
+    if file_crs is None:
+        crs = crs or assume_crs
+        if crs is None:
+            raise CRSError("the raster declares no CRS", source=path, field="crs",
+                           hint="pass --crs EPSG:xxxx or give 'crs' in the catalog")
+        file_crs_text = crs
+    else:
+        file_crs_text = file_crs.to_string()
+        if crs is not None and not crs_equal(file_crs_text, crs):
+            raise CRSError(f"the raster declares {file_crs_text} but {crs} was given",
+                           source=path, field="crs",
+                           hint="drop the CRS override; rasters in another CRS are reprojected")
+    if transform.b != 0 or transform.d != 0:
+        raise InputError("rotated rasters are not supported", source=path, field="transform")
+    return RasterSource(path, values, tuple(transform)[:6], file_crs_text, nodata,
+                        crs_assigned=file_crs is None)
+
+
+def grid_for(source: RasterSource, project_crs: str, cell_size: float | None) -> Grid:
+    """The territory grid covering ``source``: its own grid when nothing changes, else the grid
+    of its footprint in ``project_crs`` at ``cell_size`` (default: the source resolution)."""
+    from rasterio.warp import calculate_default_transform
+
+    same_crs = crs_equal(source.crs, project_crs)
+    if same_crs and (cell_size is None or cell_size == source.transform[0] == -source.transform[4]):
+        return Grid(project_crs, source.transform, source.values.shape)
+    rows, cols = source.values.shape
+    xmin, ymin, xmax, ymax = source.grid.bounds
+    kwargs = {"resolution": cell_size} if cell_size else {}
+    transform, width, height = calculate_default_transform(
+        source.crs, project_crs, cols, rows, xmin, ymin, xmax, ymax, **kwargs)
+    return Grid(project_crs, tuple(transform)[:6], (height, width))
+
+
+def resample(source: RasterSource, grid: Grid, *, kind: str, dtype: str,
+             nodata: float | int | None) -> np.ndarray:
+    """``source`` on ``grid``; ``kind`` is ``continuous``, ``categorical`` or ``count``."""
+    from affine import Affine
+    from rasterio.warp import Resampling, reproject
+
+    if (source.transform == grid.transform and source.values.shape == grid.shape
+            and crs_equal(source.crs, grid.crs)):
+        out = source.values.astype(dtype, copy=True)
+        if source.nodata is not None and nodata is not None:
+            out[source.values == source.nodata] = nodata
+        return out
+    coarser = grid.cell_size[0] > abs(source.transform[0]) * 1.5
+    method = {"continuous": Resampling.bilinear,
+              "categorical": Resampling.mode if coarser else Resampling.nearest,
+              "count": Resampling.sum}[kind]
+    out = np.full(grid.shape, 0 if nodata is None else nodata, dtype=dtype)
+    reproject(source.values, out, src_transform=Affine(*source.transform), src_crs=source.crs,
+              src_nodata=source.nodata, dst_transform=Affine(*grid.transform), dst_crs=grid.crs,
+              dst_nodata=nodata, resampling=method)
+    return out

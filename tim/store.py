@@ -1,0 +1,187 @@
+"""The TIM store: a territory on disk that QGIS opens directly.
+
+Layout of ``TIM_DIR``::
+
+    manifest.json              name, CRS, grid, classes, fields, layers, history, content hashes
+    rasters/<field>.tif        one GeoTIFF per cell field (deflate, nodata set, CRS embedded)
+    vectors.gpkg               one GeoPackage, one table per vector layer
+    fields.json                class-located fields (small per-class vectors)
+
+Hashes are of content, not files (a GeoPackage file changes with every write even when its
+features do not), so loading can prove that what it read is what was saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tim.atomic import atomic_directory
+from tim.errors import StoreError
+from tim.fields import field_spec
+from tim.model import ClassTable, Grid, HistoryEntry, Territory, crs_equal
+
+FORMAT = "territory-twin/tim"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+VECTORS = "vectors.gpkg"
+
+
+def array_hash(values: np.ndarray) -> str:
+    """sha256 of an array's dtype, shape and bytes."""
+    h = hashlib.sha256(f"{values.dtype.str}{values.shape}".encode())
+    h.update(np.ascontiguousarray(values).tobytes())
+    return h.hexdigest()
+
+
+def frame_hash(frame: Any) -> str:
+    """sha256 of a GeoDataFrame's geometries (WKB) and attributes, independent of file format."""
+    h = hashlib.sha256()
+    attributes = frame.drop(columns=frame.geometry.name)
+    h.update(attributes.to_json(orient="split", index=False, double_precision=15).encode())
+    for wkb in frame.geometry.to_wkb():
+        h.update(wkb or b"")
+    return h.hexdigest()
+
+
+def write_raster(path: Path, values: np.ndarray, grid: Grid, nodata: float | int | None) -> None:
+    """Write one band as a tiled, deflate-compressed GeoTIFF on ``grid``."""
+    import rasterio
+    from affine import Affine
+
+    profile = dict(driver="GTiff", height=grid.shape[0], width=grid.shape[1], count=1,
+                   dtype=values.dtype.name, crs=rasterio.crs.CRS.from_user_input(grid.crs),
+                   transform=Affine(*grid.transform), compress="deflate")
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values, 1)
+
+
+def save_territory(territory: Territory, directory: str | Path) -> Path:
+    """Write ``territory`` to ``directory`` atomically and return the directory.
+
+    An existing store there is replaced only once the new one is completely written.
+    """
+    directory = Path(directory)
+    with atomic_directory(directory) as tmp:
+        (tmp / "rasters").mkdir()
+        fields_meta: dict[str, Any] = {}
+        class_fields: dict[str, list] = {}
+        for name, values in sorted(territory.fields.items()):
+            spec = field_spec(name)
+            meta = {"dtype": spec.dtype, "units": spec.units, "location": spec.location,
+                    "sha256": array_hash(values)}
+            if spec.location == "cell":
+                meta["file"] = f"rasters/{name}.tif"
+                write_raster(tmp / meta["file"], values, territory.grid, spec.nodata)
+            else:
+                meta["file"] = "fields.json"
+                class_fields[name] = values.tolist()
+            fields_meta[name] = meta
+        if class_fields:
+            (tmp / "fields.json").write_text(json.dumps(class_fields, indent=1))
+
+        layers_meta: dict[str, Any] = {}
+        for name, frame in sorted(territory.layers.items()):
+            frame.to_file(tmp / VECTORS, layer=name, driver="GPKG", engine="pyogrio")
+            layers_meta[name] = {"file": VECTORS, "layer": name, "crs": frame.crs.to_string(),
+                                 "count": int(len(frame)),
+                                 "geometry_types": sorted(set(frame.geom_type.dropna())),
+                                 "columns": [c for c in frame.columns if c != "geometry"],
+                                 "sha256": frame_hash(frame)}
+
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "name": territory.name,
+            "crs": territory.grid.crs, "crs_wkt": _crs_wkt(territory.grid.crs),
+            "vertical_datum": territory.vertical_datum,
+            "grid": territory.grid.to_dict() | {"cell_size": list(territory.grid.cell_size),
+                                                "bounds": list(territory.grid.bounds)},
+            "classes": territory.classes.to_list(),
+            "fields": fields_meta, "layers": layers_meta,
+            "history": [h.to_dict() for h in territory.history],
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    return directory
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    """The manifest of a TIM store, checked for format and version."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise StoreError(f"{directory}: not a TIM store (no {MANIFEST}); build one with "
+                         "'twin tim build'")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{path}: corrupt manifest: {exc}") from exc
+    if manifest.get("format") != FORMAT:
+        raise StoreError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise StoreError(f"{path}: store version {manifest.get('format_version')} is not "
+                         f"supported (this is version {FORMAT_VERSION}); rebuild the TIM")
+    return manifest
+
+
+def load_territory(directory: str | Path, *, layers: bool = True) -> Territory:
+    """Read a TIM store back; every field and layer is checked against its manifest hash."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    grid = Grid.from_dict(manifest["grid"])
+    territory = Territory(grid=grid, classes=ClassTable.from_list(manifest["classes"]),
+                          name=manifest["name"], vertical_datum=manifest["vertical_datum"],
+                          history=[HistoryEntry.from_dict(h) for h in manifest["history"]])
+    class_fields = None
+    for name, meta in manifest["fields"].items():
+        path = directory / meta["file"]
+        if meta["location"] == "cell":
+            values = _read_raster(path, grid)
+        else:
+            if class_fields is None:
+                class_fields = json.loads((directory / "fields.json").read_text())
+            values = np.asarray(class_fields[name], dtype=meta["dtype"])
+        if array_hash(values) != meta["sha256"]:
+            raise StoreError(f"{path}: field {name} does not match its manifest hash "
+                             "(the file was changed or is corrupt)")
+        territory.set_field(name, values)
+    if layers:
+        for name, meta in manifest["layers"].items():
+            territory.add_layer(name, _read_layer(directory / meta["file"], name, meta))
+    return territory
+
+
+def _read_raster(path: Path, grid: Grid) -> np.ndarray:
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            values = src.read(1)
+            if tuple(src.transform)[:6] != grid.transform or not crs_equal(src.crs, grid.crs):
+                raise StoreError(f"{path}: raster grid does not match the manifest grid")
+    except rasterio.errors.RasterioIOError as exc:
+        raise StoreError(f"{path}: cannot read raster: {exc}") from exc
+    return values
+
+
+def _read_layer(path: Path, name: str, meta: dict[str, Any]) -> Any:
+    import geopandas as gpd
+
+    try:
+        frame = gpd.read_file(path, layer=name, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises several types for missing/corrupt files
+        raise StoreError(f"{path}: cannot read layer {name!r}: {exc}") from exc
+    if frame_hash(frame) != meta["sha256"]:
+        raise StoreError(f"{path}: layer {name!r} does not match its manifest hash "
+                         "(the file was changed or is corrupt)")
+    return frame
+
+
+def _crs_wkt(crs: str) -> str:
+    from pyproj import CRS
+
+    return CRS.from_user_input(crs).to_wkt()

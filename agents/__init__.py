@@ -1,0 +1,1 @@
+"""Agent-based models (Mesa) of the people and firms who drive land-use change."""

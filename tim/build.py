@@ -30,6 +30,7 @@ from tim.ingest.raster import RasterSource, grid_for, read_raster, resample
 from tim.ingest.vector import (normalise_buildings, normalise_control_lines,
                                normalise_planning_units, read_vector, require_columns)
 from tim.model import ClassTable, Grid, Territory, crs_equal
+from tim.rasterize import floor_area_by_centroid, rasterize
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,22 @@ def _check_roles(sources: Sequence[SourceSpec]) -> None:
 def _read(spec: SourceSpec, project_crs: str | None) -> tuple[SourceSpec, Any]:
     if spec.kind == "raster":
         return spec, read_raster(spec.path, crs=spec.crs, assume_crs=project_crs)
-    return spec, read_vector(spec.path, crs=spec.crs, assume_crs=project_crs, layer=spec.layer)
+    frame = read_vector(spec.path, crs=spec.crs, assume_crs=project_crs, layer=spec.layer)
+    return spec, _rename_columns(frame, spec)
+
+
+def _rename_columns(frame: Any, spec: SourceSpec) -> Any:
+    """Apply the catalog's ``columns`` mapping (standard name -> column in the file)."""
+    missing = [c for c in spec.columns.values() if c not in frame.columns]
+    if missing:
+        raise InputError(f"column {missing[0]!r} named in the catalog is not in the file "
+                         f"(columns: {', '.join(c for c in frame.columns if c != 'geometry')})",
+                         source=spec.path, field=f"columns.{missing[0]}")
+    renamed = frame.drop(columns=[c for c in spec.columns if c in frame.columns
+                                  and c not in spec.columns.values()])
+    renamed = renamed.rename(columns={v: k for k, v in spec.columns.items()})
+    renamed.attrs.update(frame.attrs)
+    return renamed
 
 
 def _crs_assigned(data: Any) -> bool:
@@ -222,31 +238,6 @@ def _add_vector(territory: Territory, spec: SourceSpec, frame: Any) -> None:
             frame.geometry.values, frame["code"].to_numpy(), grid, "uint8", fill=255))
         return  # land-use polygons are rasterised, not kept as a layer
     territory.add_layer(spec.role, frame.reset_index(drop=True))
-
-
-def rasterize(shapes: Any, values: np.ndarray, grid: Grid, dtype: str,
-              fill: int | float = 0) -> np.ndarray:
-    """Burn ``values`` of ``shapes`` into ``grid`` by cell centre; later shapes overwrite."""
-    from affine import Affine
-    from rasterio.features import rasterize as burn
-
-    if len(shapes) == 0:
-        return np.full(grid.shape, fill, dtype=dtype)
-    return burn(zip(shapes, values.tolist()), out_shape=grid.shape,
-                transform=Affine(*grid.transform), fill=fill, dtype=dtype)
-
-
-def floor_area_by_centroid(buildings: Any, grid: Grid) -> np.ndarray:
-    """Sum of footprint area x storeys per cell, each building counted in its centroid's cell."""
-    centroids = buildings.geometry.centroid
-    a, _, c, _, e, f = grid.transform
-    col = np.floor((centroids.x.to_numpy() - c) / a).astype(np.int64)
-    row = np.floor((centroids.y.to_numpy() - f) / e).astype(np.int64)
-    inside = (row >= 0) & (row < grid.shape[0]) & (col >= 0) & (col < grid.shape[1])
-    area = buildings.geometry.area.to_numpy() * buildings["storeys"].to_numpy()
-    out = np.zeros(grid.shape, dtype=np.float64)
-    np.add.at(out, (row[inside], col[inside]), area[inside])
-    return out.astype(np.float32)
 
 
 def _check_classes(territory: Territory, land_use_sources: list[SourceSpec]) -> None:

@@ -15,7 +15,8 @@ class TwinError(Exception):
 class InputError(TwinError, ValueError):
     """Bad input: a file, a field (column, key or layer) in it, and what is wrong.
 
-    The message reads ``<file>: <field>: <problem>`` so that a user sees at once where to look.
+    The message reads ``<file>: <field>: <problem> (got <value>; <hint>)`` so that a user sees
+    at once where to look and what was found.
     """
 
     def __init__(self, problem: str, *, source: str | Path | None = None,
@@ -30,7 +31,9 @@ class InputError(TwinError, ValueError):
     def _message(self) -> str:
         where = ": ".join(str(p) for p in (self.source, self.field) if p)
         text = f"{where}: {self.problem}" if where else self.problem
-        return f"{text} ({self.hint})" if self.hint else text
+        notes = [f"got {self.value!r}"] if self.value is not None else []
+        notes += [self.hint] if self.hint else []
+        return f"{text} ({'; '.join(notes)})" if notes else text
 
 
 class CRSError(InputError):

@@ -100,13 +100,13 @@ def make_buildings(rng: np.random.Generator, lu: np.ndarray) -> dict[str, np.nda
     import shapely
 
     rows, cols = np.nonzero(lu == BUILT)
-    keep = rng.random(len(rows)) < 0.8
+    keep = rng.random(len(rows)) < 0.7
     rows, cols = rows[keep], cols[keep]
     x = ORIGIN[0] + (cols + 0.5) * CELL + rng.uniform(-3, 3, len(rows))
     y = ORIGIN[1] + (SHAPE[0] - rows - 0.5) * CELL + rng.uniform(-3, 3, len(rows))
     core = (ORIGIN[0] + 0.42 * SHAPE[1] * CELL, ORIGIN[1] + 0.30 * SHAPE[0] * CELL)
     d = np.hypot(x - core[0], y - core[1])
-    storeys = np.maximum(1, np.round(2 + 28 * np.exp(-d / 450.0) * rng.uniform(0.4, 1.0, len(x))
+    storeys = np.maximum(1, np.round(1 + 24 * np.exp(-d / 400.0) * rng.uniform(0.3, 1.0, len(x))
                                      + rng.integers(0, 3, len(x)))).astype(np.int64)
     height = storeys * 3.0 + rng.uniform(0.0, 1.5, len(x))
     half_w, half_d = rng.uniform(5, 9, len(x)), rng.uniform(4, 8, len(x))
@@ -123,7 +123,7 @@ def make_buildings(rng: np.random.Generator, lu: np.ndarray) -> dict[str, np.nda
             "storeys": storeys, "use": use.astype(str), "geometry": footprints}
 
 
-def make_population(buildings: dict, m2_per_person: float = 35.0) -> np.ndarray:
+def make_population(buildings: dict, m2_per_person: float = 45.0) -> np.ndarray:
     """Residents per cell: residential floor area of the buildings centred there / m2 per person."""
     import shapely
 

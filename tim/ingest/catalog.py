@@ -15,6 +15,7 @@ A catalog is a YAML file, so that a TIM can be rebuilt exactly (``twin tim build
       - path: buildings.gpkg
         role: buildings
         crs: EPSG:4548        # only for files that declare no CRS
+        columns: {height: h_roof_p95}   # standard name: column in the file
 
 Unknown keys are rejected with the file and key in the message.
 """
@@ -58,6 +59,9 @@ class SourceSpec(_Strict):
     role: Role
     crs: str | None = None
     layer: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict,
+                                    description="standard column name -> column in the file, "
+                                                "e.g. {height: h_roof_p95}")
     licence: str | None = None
     description: str | None = None
     synthetic: bool = False
@@ -111,9 +115,8 @@ def load_catalog(path: str | Path) -> Catalog:
         error = exc.errors()[0]
         key = ".".join(str(p) for p in error["loc"])
         value = error.get("input")
-        raise InputError(f"{error['msg']}", source=path, field=key,
-                         value=value, hint=f"got {value!r}" if error["type"] != "missing"
-                         else None) from exc
+        raise InputError(error["msg"], source=path, field=key,
+                         value=None if error["type"] == "missing" else value) from exc
     sources = [s.model_copy(update={"path": (path.parent / s.path).resolve()})
                for s in catalog.sources]
     return catalog.model_copy(update={"sources": sources})

@@ -1,0 +1,195 @@
+"""The run directory: what ``twin run`` writes and ``twin compare`` / ``twin serve`` read.
+
+Layout of ``RUN_DIR``::
+
+    manifest.json                 scenario (and its sha256), seed, TIM, years, classes, grid,
+                                  engines, step reports, timings, command, git commit, versions
+    land_use/<year>.tif           land-use class codes per recorded year (uint8, GeoTIFF)
+    population/<year>.tif         residents per cell per recorded year (float32, GeoTIFF)
+    surge/water_depth.tif         storm-surge depth (m) in the surge year, if the scenario has one
+    indicators.csv                year, indicator, value, unit, status (green/yellow/red/info)
+    buildings.csv                 per-building results (surge depth), if any
+
+Rasters share the TIM's grid and CRS, so QGIS overlays them on the TIM directly.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import subprocess
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scenarios.runner import RunResult
+from tim.atomic import atomic_directory
+from tim.errors import StoreError
+from tim.fields import field_spec
+from tim.model import ClassTable, Grid
+from tim.store import write_raster
+
+FORMAT = "territory-twin/run"
+FORMAT_VERSION = 1
+PACKAGES = ("territory-twin", "numpy", "numba", "mesa", "scipy", "pydantic", "rasterio",
+            "pyproj", "geopandas", "shapely")
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree this package runs from, if it is a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | None = None,
+              command: list[str] | None = None) -> Path:
+    """Write ``result`` to ``directory`` atomically (an existing run is replaced only once the
+    new one is complete)."""
+    directory = Path(directory)
+    grid = result.territory.grid
+    with atomic_directory(directory) as tmp:
+        outputs: dict[str, Any] = {"land_use": {}, "population": {}}
+        for kind, series, field in (("land_use", result.land_use, "land_use__class"),
+                                    ("population", result.population, "population__count")):
+            (tmp / kind).mkdir()
+            for year, values in sorted(series.items()):
+                path = f"{kind}/{year}.tif"
+                write_raster(tmp / path, values, grid, field_spec(field).nodata)
+                outputs[kind][str(year)] = path
+        if result.water_depth is not None:
+            (tmp / "surge").mkdir()
+            write_raster(tmp / "surge/water_depth.tif", result.water_depth, grid, None)
+            outputs["water_depth"] = {"file": "surge/water_depth.tif",
+                                      "year": result.scenario.surge_year}
+        result.indicators.to_csv(tmp / "indicators.csv", index=False)
+        outputs["indicators"] = "indicators.csv"
+        if result.buildings is not None:
+            result.buildings.to_csv(tmp / "buildings.csv", index=False)
+            outputs["buildings"] = "buildings.csv"
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "scenario": result.scenario.to_dict(),
+            "scenario_sha256": result.scenario.sha256(),
+            "seed": result.seed,
+            "tim": {"path": str(Path(tim).resolve()) if tim else None,
+                    "name": result.territory.name,
+                    "vertical_datum": result.territory.vertical_datum},
+            "years": result.years,
+            "grid": grid.to_dict(),
+            "classes": result.territory.classes.to_list(),
+            "engines": result.engines,
+            "outputs": outputs,
+            "reports": [{"process": r.process, "year": r.year, **_jsonable(r.values)}
+                        for r in result.reports],
+            "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
+            "command": command,
+            "git_commit": git_commit(),
+            "versions": software_versions(),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    return directory
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(values, default=lambda o: o.item() if hasattr(o, "item")
+                                 else str(o)))
+
+
+@dataclass(frozen=True)
+class RunDirectory:
+    """Read access to a run directory; arrays are read on demand."""
+
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDirectory:
+        run = cls(Path(path))
+        _ = run.manifest  # fail now, with the path, if it is not a run
+        return run
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        file = self.path / "manifest.json"
+        if not file.is_file():
+            raise StoreError(f"{self.path}: not a run directory (no manifest.json); create "
+                             "one with 'twin run'")
+        try:
+            manifest = json.loads(file.read_text())
+        except json.JSONDecodeError as exc:
+            raise StoreError(f"{file}: corrupt manifest: {exc}") from exc
+        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+            raise StoreError(f"{file}: not a version-{FORMAT_VERSION} run manifest")
+        return manifest
+
+    @property
+    def name(self) -> str:
+        return self.manifest["scenario"]["name"]
+
+    @property
+    def title(self) -> str:
+        return self.manifest["scenario"]["title"]
+
+    @property
+    def years(self) -> list[int]:
+        return [int(y) for y in self.manifest["years"]]
+
+    @property
+    def grid(self) -> Grid:
+        return Grid.from_dict(self.manifest["grid"])
+
+    @property
+    def classes(self) -> ClassTable:
+        return ClassTable.from_list(self.manifest["classes"])
+
+    def _raster(self, relative: str) -> np.ndarray:
+        import rasterio
+
+        try:
+            with rasterio.open(self.path / relative) as src:
+                return src.read(1)
+        except rasterio.errors.RasterioIOError as exc:
+            raise StoreError(f"{self.path / relative}: cannot read: {exc}") from exc
+
+    def land_use(self, year: int) -> np.ndarray:
+        return self._raster(self.manifest["outputs"]["land_use"][str(year)])
+
+    def population(self, year: int) -> np.ndarray:
+        return self._raster(self.manifest["outputs"]["population"][str(year)])
+
+    @property
+    def surge_year(self) -> int | None:
+        water = self.manifest["outputs"].get("water_depth")
+        return None if water is None else int(water["year"])
+
+    def water_depth(self) -> np.ndarray | None:
+        water = self.manifest["outputs"].get("water_depth")
+        return None if water is None else self._raster(water["file"])
+
+    @cached_property
+    def indicators(self) -> pd.DataFrame:
+        return pd.read_csv(self.path / self.manifest["outputs"]["indicators"])
+
+    def buildings(self) -> pd.DataFrame | None:
+        name = self.manifest["outputs"].get("buildings")
+        return None if name is None else pd.read_csv(self.path / name)

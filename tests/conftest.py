@@ -1,0 +1,56 @@
+"""Shared fixtures: the sample territory (built once per session), the demo output, real data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("TWIN_ARTIFACTS", REPO / "test-artifacts"))
+
+
+def twin_data_dir() -> Path:
+    """``TWIN_DATA`` or ``../shared/data`` beside the repository."""
+    return Path(os.environ.get("TWIN_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def twin_data() -> Path:
+    path = twin_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real data not found at {path} (set TWIN_DATA to the shared data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def sample_catalog(tmp_path_factory) -> Path:
+    from tim.sample import write_sample_sources
+
+    return write_sample_sources(tmp_path_factory.mktemp("sample-sources"))
+
+
+@pytest.fixture(scope="session")
+def sample_territory(sample_catalog):
+    """The sample territory, built from its sources. Tests must not modify it (use .copy())."""
+    from tim.build import build_from_catalog
+    from tim.ingest.catalog import load_catalog
+
+    return build_from_catalog(load_catalog(sample_catalog))
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory) -> Path:
+    """The whole demo pipeline (sources, TIM, tiles, three runs, report), without the server."""
+    from viz.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    run_demo(out, serve_app=False)
+    return out

@@ -27,22 +27,31 @@ def splitmix64(x: np.uint64) -> np.uint64:
 
 
 @jit
+def stream_key(seed: np.uint64, step: np.uint64, stream: np.uint64) -> np.uint64:
+    """The key shared by all cells of one (seed, step, stream): hashed once per kernel call."""
+    return splitmix64(splitmix64(splitmix64(seed) ^ step) ^ stream)
+
+
+@jit
+def uniform_at(key: np.uint64, cell: np.uint64) -> float:
+    """A draw in the open interval (0, 1) for ``cell`` under a :func:`stream_key`."""
+    return ((splitmix64(key ^ cell) >> np.uint64(11)) + 0.5) * _U53
+
+
+@jit
 def uniform(seed: np.uint64, step: np.uint64, stream: np.uint64, cell: np.uint64) -> float:
     """A draw in the open interval (0, 1) keyed on its four counters."""
-    h = splitmix64(seed)
-    h = splitmix64(h ^ step)
-    h = splitmix64(h ^ stream)
-    h = splitmix64(h ^ cell)
-    return ((h >> np.uint64(11)) + 0.5) * _U53
+    return uniform_at(stream_key(seed, step, stream), cell)
 
 
 @parallel_jit
 def _uniform_grid(seed: np.uint64, step: np.uint64, stream: np.uint64,
                   rows: int, cols: int) -> np.ndarray:
+    key = stream_key(seed, step, stream)
     out = np.empty((rows, cols), dtype=np.float64)
     for r in prange(rows):
         for c in range(cols):
-            out[r, c] = uniform(seed, step, stream, np.uint64(r * cols + c))
+            out[r, c] = uniform_at(key, np.uint64(r * cols + c))
     return out
 
 

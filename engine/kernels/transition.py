@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine._numba import parallel_jit, prange
-from engine.kernels.random import uniform
+from engine.kernels.random import stream_key, uniform_at
 
 
 @parallel_jit
@@ -22,12 +22,13 @@ def _potential(suitability: np.ndarray, density: np.ndarray, candidate: np.ndarr
                weight: np.ndarray, spontaneous: float, alpha: float, seed: np.uint64,
                step: np.uint64, stream: np.uint64) -> np.ndarray:
     rows, cols = suitability.shape
+    key = stream_key(seed, step, stream)
     out = np.zeros((rows, cols), dtype=np.float64)
     for r in prange(rows):
         for c in range(cols):
             if candidate[r, c] == 0:
                 continue
-            u = uniform(seed, step, stream, np.uint64(r * cols + c))
+            u = uniform_at(key, np.uint64(r * cols + c))
             noise = 1.0 + (-np.log(u)) ** alpha
             out[r, c] = (suitability[r, c] * (spontaneous + density[r, c]) * weight[r, c]
                          * noise)

@@ -135,3 +135,56 @@ def test_suitability_drivers():
                                rtol=1e-6)
     s = logistic_suitability({"slope": np.array([[0.0, np.nan]])}, {"slope": 1.0}, 0.0)
     assert s.tolist() == [[0.5, 0.0]]
+
+
+def _numpy_step(t: Territory, params: LandUseParams, clock: Clock) -> np.ndarray:
+    """The CA step written out in plain NumPy/SciPy, from the definitions in the module docs."""
+    from scipy import ndimage
+
+    from engine.kernels.random import uniform_grid
+
+    lu = t.get("land_use__class")
+    valid = lu != 255
+    code, k = BUILT, t.classes.index_of(BUILT)
+    ones = np.ones((params.neighbourhood_size,) * 2)
+    same = ndimage.correlate(((lu == code) & valid).astype(float), ones, mode="constant")
+    total = ndimage.correlate(valid.astype(float), ones, mode="constant")
+    same -= (lu == code) & valid
+    total -= valid
+    density = np.divide(same, total, out=np.zeros_like(same), where=total > 0)
+    developable = np.isin(lu, [c.code for c in t.classes if c.developable])
+    hard = np.zeros(lu.shape, bool)
+    for name in params.hard_constraints:
+        hard |= t.get(name) > 0
+    weight = np.where(t.get("control__urban_development_boundary") > 0, 1.0,
+                      params.outside_boundary_weight)
+    u = uniform_grid(clock.seed, clock.step, k, lu.shape)
+    potential = (t.get("land_use__suitability").astype(np.float64)
+                 * (params.spontaneous + density.astype(np.float32)) * weight.astype(np.float32)
+                 * (1 + (-np.log(u)) ** params.alpha))
+    potential[~(developable & ~hard)] = 0
+    order = np.lexsort((np.arange(lu.size), -potential.ravel()))
+    chosen = [i for i in order if potential.ravel()[i] > 0][: int(t.get("land_use__demand")[k])]
+    out = lu.copy()
+    out.ravel()[chosen] = code
+    return out
+
+
+def test_land_use_step_matches_a_numpy_reference():
+    rng = np.random.default_rng(8)
+    lu = rng.choice([CROP, FOREST, BUILT, 17], size=(30, 25), p=[0.5, 0.3, 0.15, 0.05])
+    lu[0, :5] = 255  # nodata along an edge
+    red = (rng.random(lu.shape) < 0.1).astype(np.uint8)
+    farm = (rng.random(lu.shape) < 0.1).astype(np.uint8)
+    boundary = np.zeros(lu.shape, np.uint8)
+    boundary[5:20, 5:20] = 1
+    t = territory(lu, land_use__suitability=rng.random(lu.shape).astype(np.float32),
+                  control__ecological_red_line=red, control__permanent_basic_farmland=farm,
+                  control__urban_development_boundary=boundary)
+    t.set_field("land_use__demand", built_demand(t, 60))
+    params = LandUseParams(neighbourhood_size=5, alpha=0.8, spontaneous=0.05,
+                           outside_boundary_weight=0.25)
+    clock = Clock(step=3, year=2029, seed=21)
+    expected = _numpy_step(t, params, clock)
+    LandUseChange(t, params).run_one_step(clock)
+    np.testing.assert_array_equal(t.get("land_use__class"), expected)

@@ -1,0 +1,276 @@
+"""LoD1 building meshes (extruded footprints) and their b3dm tile content.
+
+A footprint is extruded from its base height to base + building height: one floor, one roof and
+one wall quad per ring edge (holes included). Every face has its own vertices (flat shading), so
+a vertex normal is its face's normal. All buildings are extruded at once with array operations;
+roofs and floors are triangulated by GEOS (``shapely.constrained_delaunay_triangles``), which
+respects holes and multipolygon parts.
+
+Base height rule: ``terrain__elevation`` is sampled bilinearly at every footprint vertex and the
+building stands on the **lowest** of them, so no building floats above sloping ground (on the
+uphill side its walls go slightly into the terrain instead). Without an elevation field the
+base is 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tim.errors import GeometryError, InputError
+from tim.model import Territory
+from tim.tiles.georef import Z_UP_TO_Y_UP, ground_elevation
+
+log = logging.getLogger(__name__)
+
+#: Columns a buildings layer must have (``tim.ingest.vector.normalise_buildings`` makes them).
+BUILDING_COLUMNS = ("building_id", "height", "height_source", "storeys", "use")
+#: Feature properties written to every b3dm batch table, as (batch table name, layer column).
+BATCH_PROPERTIES = (("id", "building_id"), ("height", "height"), ("use", "use"),
+                    ("height_source", "height_source"), ("storeys", "storeys"))
+#: Triangles and edges smaller than this (m^2, m) are dropped: they have no defined normal.
+_DEGENERATE = 1e-9
+#: Light warm grey, fully rough: neutral under any lighting and easy to restyle by property.
+_BASE_COLOUR = [0.86, 0.85, 0.82, 1.0]
+
+
+@dataclass(frozen=True)
+class BuildingMesh:
+    """Triangles of many buildings, flat-shaded, with the building each part belongs to.
+
+    Attributes
+    ----------
+    positions : ndarray, (n, 3) float64
+        Vertex positions (projected CRS or local ENU metres, z up).
+    normals : ndarray, (n, 3) float32
+        Unit outward normal of each vertex's face.
+    triangles : ndarray, (m, 3) int64
+        Vertex indices, counter-clockwise seen from outside.
+    vertex_building, triangle_building : ndarray of int64
+        Index (row in the buildings layer) of the building each vertex / triangle belongs to.
+    """
+
+    positions: np.ndarray
+    normals: np.ndarray
+    triangles: np.ndarray
+    vertex_building: np.ndarray
+    triangle_building: np.ndarray
+
+    def with_positions(self, positions: np.ndarray) -> BuildingMesh:
+        """The same mesh moved to new vertex positions, normals recomputed from them."""
+        positions = np.asarray(positions, dtype=float)
+        return BuildingMesh(positions, flat_normals(positions, self.triangles), self.triangles,
+                            self.vertex_building, self.triangle_building)
+
+    def split(self, label_of_building: np.ndarray, n_labels: int) -> list[BuildingMesh]:
+        """One mesh per label (e.g. per tile), given a label for every building.
+
+        One stable sort groups the vertices; triangle indices are renumbered to each part.
+        """
+        vertex_label = label_of_building[self.vertex_building]
+        order = np.argsort(vertex_label, kind="stable")
+        new_index = np.empty_like(order)
+        new_index[order] = np.arange(len(order))
+        vertex_starts = np.searchsorted(vertex_label[order], np.arange(n_labels + 1))
+        triangle_label = label_of_building[self.triangle_building]
+        t_order = np.argsort(triangle_label, kind="stable")
+        triangle_starts = np.searchsorted(triangle_label[t_order], np.arange(n_labels + 1))
+        parts = []
+        for k in range(n_labels):
+            v = order[vertex_starts[k]:vertex_starts[k + 1]]
+            t = t_order[triangle_starts[k]:triangle_starts[k + 1]]
+            parts.append(BuildingMesh(self.positions[v], self.normals[v],
+                                      new_index[self.triangles[t]] - vertex_starts[k],
+                                      self.vertex_building[v], self.triangle_building[t]))
+        return parts
+
+
+def flat_normals(positions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Unit normal of each vertex's face (every vertex belongs to faces of one plane)."""
+    p = positions[triangles]
+    n = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    out = np.zeros(positions.shape, dtype=np.float32)
+    out[triangles.reshape(-1)] = np.repeat(n, 3, axis=0)
+    return out
+
+
+def require_buildings(territory: Territory) -> Any:
+    """The territory's buildings layer, checked: present, non-empty, usable columns and shapes."""
+    import shapely
+
+    layer = territory.layers.get("buildings")
+    if layer is None:
+        have = ", ".join(sorted(territory.layers)) or "none"
+        raise InputError(f"territory {territory.name!r} has no buildings layer (layers: {have})",
+                         field="buildings", hint="add a source with role 'buildings'")
+    if len(layer) == 0:
+        raise InputError("the buildings layer is empty", field="buildings")
+    missing = [c for c in BUILDING_COLUMNS if c not in layer.columns]
+    if missing:
+        raise InputError(f"the buildings layer lacks column(s) {', '.join(missing)}",
+                         field="buildings",
+                         hint="ingest it with tim.ingest.vector.normalise_buildings")
+    height = layer["height"].to_numpy(dtype=float)
+    bad = ~(np.isfinite(height) & (height > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{int(bad.sum())} building(s) without a positive height, first "
+                         f"{layer['building_id'].iloc[i]!r}", field="buildings.height",
+                         value=height[i])
+    geometry = layer.geometry.values
+    kinds = shapely.get_type_id(geometry)
+    bad = ~np.isin(kinds, (3, 6)) | shapely.is_empty(geometry)  # 3 Polygon, 6 MultiPolygon
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise GeometryError(f"{int(bad.sum())} footprint(s) are not non-empty (multi)polygons, "
+                            f"first {layer['building_id'].iloc[i]!r}",
+                            field="buildings.geometry", value=layer.geom_type.iloc[i])
+    return layer
+
+
+def building_base_z(territory: Territory, footprints: np.ndarray) -> np.ndarray:
+    """Base height of each footprint: the lowest ground under its vertices (see module doc)."""
+    import shapely
+
+    coords, owner = shapely.get_coordinates(footprints, return_index=True)
+    ground = ground_elevation(territory, coords[:, 0], coords[:, 1])
+    base = np.full(len(footprints), np.inf)
+    np.minimum.at(base, owner, np.where(np.isfinite(ground), ground, np.inf))
+    no_ground = ~np.isfinite(base)
+    if no_ground.any():
+        log.warning("%d building(s) stand where the elevation has no data; base set to 0",
+                    int(no_ground.sum()))
+        base[no_ground] = 0.0
+    return base
+
+
+def extrude_footprints(footprints: np.ndarray, base_z: np.ndarray,
+                       top_z: np.ndarray) -> BuildingMesh:
+    """LoD1 mesh of footprints extruded from ``base_z`` to ``top_z``: walls, roof and floor.
+
+    Parameters
+    ----------
+    footprints : array of shapely Polygon / MultiPolygon
+        Valid footprints, holes allowed, in a projected CRS.
+    base_z, top_z : ndarray of float
+        Height of each footprint's floor and roof (``top_z > base_z``).
+
+    Returns
+    -------
+    BuildingMesh
+        In the footprints' CRS, z up; closed and outward-facing for valid footprints.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> mesh = extrude_footprints(np.array([shapely.box(0, 0, 1, 1)]), np.array([0.0]),
+    ...                           np.array([2.0]))
+    >>> len(mesh.triangles)  # 4 walls x 2 + roof 2 + floor 2
+    12
+    """
+    import shapely
+
+    footprints = shapely.orient_polygons(np.asarray(footprints), exterior_cw=False)
+    base_z, top_z = np.asarray(base_z, dtype=float), np.asarray(top_z, dtype=float)
+
+    # Walls: one quad per ring edge. Exteriors run counter-clockwise and holes clockwise, so the
+    # building is always on the left of an edge and the outward normal on its right.
+    # (get_rings only looks inside Polygons: take multipolygons apart first.)
+    polygons, polygon_owner = shapely.get_parts(footprints, return_index=True)
+    rings, ring_polygon = shapely.get_rings(polygons, return_index=True)
+    ring_xy, ring_of_point = shapely.get_coordinates(rings, return_index=True)
+    starts = np.flatnonzero(ring_of_point[:-1] == ring_of_point[1:])
+    p0, p1 = ring_xy[starts], ring_xy[starts + 1]
+    keep = np.hypot(*(p1 - p0).T) > _DEGENERATE
+    wall_owner = polygon_owner[ring_polygon[ring_of_point[starts[keep]]]]
+    p0, p1 = p0[keep], p1[keep]
+    zb, zt = base_z[wall_owner], top_z[wall_owner]
+    wall_xyz = np.stack([np.column_stack([p0, zb]), np.column_stack([p1, zb]),
+                         np.column_stack([p1, zt]), np.column_stack([p0, zt])], axis=1)
+    quad = np.array([[0, 1, 2], [0, 2, 3]])
+    wall_tris = (quad[None] + 4 * np.arange(len(p0))[:, None, None]).reshape(-1, 3)
+
+    # Roof and floor: the same triangulation, counter-clockwise (up) on top, reversed below.
+    pieces, piece_owner = shapely.get_parts(shapely.constrained_delaunay_triangles(footprints),
+                                            return_index=True)
+    tri_xy = shapely.get_coordinates(pieces).reshape(-1, 4, 2)[:, :3]
+    e1, e2 = tri_xy[:, 1] - tri_xy[:, 0], tri_xy[:, 2] - tri_xy[:, 0]
+    twice_area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    keep = np.abs(twice_area) > 2 * _DEGENERATE
+    tri_xy, piece_owner, clockwise = tri_xy[keep], piece_owner[keep], twice_area[keep] < 0
+    tri_xy[clockwise] = tri_xy[clockwise][:, ::-1]
+    n_tri = len(tri_xy)
+    roof = np.concatenate([tri_xy, np.repeat(top_z[piece_owner], 3).reshape(-1, 3, 1)], axis=2)
+    floor = np.concatenate([tri_xy[:, ::-1],
+                            np.repeat(base_z[piece_owner], 3).reshape(-1, 3, 1)], axis=2)
+
+    n_wall = 4 * len(p0)
+    positions = np.concatenate([wall_xyz.reshape(-1, 3), roof.reshape(-1, 3),
+                                floor.reshape(-1, 3)])
+    cap_tris = np.arange(3 * n_tri).reshape(-1, 3)
+    triangles = np.concatenate([wall_tris, n_wall + cap_tris, n_wall + 3 * n_tri + cap_tris])
+    vertex_building = np.concatenate([np.repeat(wall_owner, 4), np.repeat(piece_owner, 3),
+                                      np.repeat(piece_owner, 3)])
+    triangle_building = np.concatenate([np.repeat(wall_owner, 2), piece_owner, piece_owner])
+    return BuildingMesh(positions, flat_normals(positions, triangles), triangles,
+                        vertex_building, triangle_building)
+
+
+def batch_table_json(layer: Any, rows: np.ndarray) -> dict[str, list]:
+    """Per-building properties of ``rows`` of the layer, as plain JSON lists (batch order)."""
+    out: dict[str, list] = {}
+    for name, column in BATCH_PROPERTIES:
+        values = layer[column].to_numpy()[rows]
+        if column == "storeys":
+            out[name] = [int(v) for v in values]
+        elif column == "height":
+            out[name] = [float(v) for v in values]
+        else:
+            out[name] = [str(v) for v in values]
+    return out
+
+
+def b3dm_content(mesh: BuildingMesh, buildings: np.ndarray, properties: dict[str, list]) -> Any:
+    """A py3dtiles ``B3dm`` holding one tile's buildings.
+
+    Parameters
+    ----------
+    mesh : BuildingMesh
+        The tile's part of the mesh, in the local ENU frame.
+    buildings : ndarray of int64, sorted
+        The tile's buildings (layer rows); a building's batch id is its position here.
+    properties : dict
+        Batch table columns in the order of ``buildings``.
+    """
+    import pygltflib
+    from py3dtiles.tileset.content import B3dm, GltfAttribute, GltfMesh, GltfPrimitive
+    from py3dtiles.tileset.content.b3dm_feature_table import B3dmFeatureTable
+    from py3dtiles.tileset.content.batch_table import BatchTable
+    from py3dtiles.tileset.content.gltf_utils import gltf_from_meshes
+
+    batch_ids = np.searchsorted(buildings, mesh.vertex_building).astype(np.float32)
+    # uint16 indices halve the index buffer; 65535 is the primitive-restart value, keep clear.
+    index_type = np.uint16 if len(mesh.positions) < 65535 else np.uint32
+    gltf_mesh = GltfMesh(
+        points=mesh.positions.astype(np.float32),
+        normals=mesh.normals.astype(np.float32),
+        primitives=[GltfPrimitive(triangles=mesh.triangles.astype(index_type).reshape(-1))],
+        # _BATCHID as FLOAT: glTF forbids unsigned-int application attributes, which is what
+        # py3dtiles' ``batchids=`` shortcut would write.
+        additional_attributes=[GltfAttribute("_BATCHID", pygltflib.SCALAR, pygltflib.FLOAT,
+                                             batch_ids)],
+    )
+    gltf = gltf_from_meshes([gltf_mesh], transform=Z_UP_TO_Y_UP)
+    gltf.materials[0] = pygltflib.Material(
+        name="building", pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
+            baseColorFactor=_BASE_COLOUR, metallicFactor=0.0, roughnessFactor=1.0))
+    feature_table = B3dmFeatureTable()
+    feature_table.set_batch_length(len(buildings))
+    batch_table = BatchTable()
+    for name, values in properties.items():
+        batch_table.add_property_as_json(name, values)
+    return B3dm.from_gltf(gltf, batch_table, feature_table)

@@ -80,9 +80,15 @@ def ensure_node_packages() -> None:
     stamp("node", key)
 
 
+#: Debian packages of the browser tests: the browser, its driver, and CJK fonts (the class
+#: names are bilingual; without them Chromium draws boxes).
+BROWSER_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk")
+CJK_FONT = Path("/usr/share/fonts/opentype/noto")
+
+
 def ensure_chromium() -> None:
-    """Debian's Chromium and ChromeDriver for the browser tests (system packages need root)."""
-    if CHROMIUM.exists() and shutil.which("chromedriver"):
+    """Debian's Chromium, ChromeDriver and CJK fonts for the browser tests (needs root)."""
+    if CHROMIUM.exists() and shutil.which("chromedriver") and CJK_FONT.is_dir():
         return
     if shutil.which("apt-get") is None:
         sys.exit("The browser tests need Chromium at /usr/bin/chromium; install it "
@@ -90,7 +96,7 @@ def ensure_chromium() -> None:
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run([*sudo, "apt-get", "update", "-q"], env=env)
-    run([*sudo, "apt-get", "install", "-y", "-q", "chromium", "chromium-driver"], env=env)
+    run([*sudo, "apt-get", "install", "-y", "-q", *BROWSER_PACKAGES], env=env)
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,197 @@
+"""The dashboard's pure figure builders (viz.figures), the drape resampling (viz.cesium) and the
+card formatting (viz.layout), without a server or a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tim.classes import DEFAULT_CLASSES
+from tim.model import ClassTable, Grid, LandUseClass
+from viz.figures import (FLOOD_RAMP, SeriesSpec, class_colorscale, decimate,
+                         indicator_timeline, land_use_figure, land_use_rgba, ramp_colours,
+                         ramp_gradient, run_colour, use_colours)
+
+# A 4 x 3 grid of 25 m cells whose north-west corner is at (510000, 2710000), in the CGCS2000
+# Gauss-Kruger zone of the sample territory.
+GRID = Grid("EPSG:4548", (25.0, 0.0, 510000.0, 0.0, -25.0, 2710000.0), (4, 3))
+TWO = ClassTable((LandUseClass(1, "Cropland", "#ff0000", "farmland", True),
+                  LandUseClass(4, "Built-up", "#0000ff", "built", False)))
+
+
+def _colour_at(scale: list[list], fraction: float) -> str:
+    """The colour a stepped plotly colorscale gives at ``fraction`` (inside a band)."""
+    for (lo, colour), (hi, _) in zip(scale[::2], scale[1::2]):
+        if lo <= fraction < hi:
+            return colour
+    raise AssertionError(f"{fraction} outside the colorscale")
+
+
+# -- decimate ------------------------------------------------------------------------------
+def test_decimate_keeps_small_grids_and_strides_large_ones():
+    values = np.arange(12).reshape(4, 3)
+    same, step = decimate(values, 4)
+    assert step == 1 and same is not None and np.array_equal(same, values)
+    # 10 cells a side, at most 4 kept: stride ceil(10 / 4) = 3 keeps rows/cols 0, 3, 6, 9.
+    sub, step = decimate(np.arange(100).reshape(10, 10), 4)
+    assert step == 3
+    assert np.array_equal(sub[:, 0], [0, 30, 60, 90])
+    with pytest.raises(ValueError):
+        decimate(values, 0)
+
+
+# -- class colours ---------------------------------------------------------------------------
+def test_class_colorscale_paints_each_code_in_its_colour():
+    scale, zmin, zmax = class_colorscale(TWO)
+    # Codes 1..4 span four bands of width 1/4 between zmin = 0.5 and zmax = 4.5; code c sits
+    # at (c - zmin) / (zmax - zmin), the middle of its band.
+    assert (zmin, zmax) == (0.5, 4.5)
+    fraction = lambda code: (code - zmin) / (zmax - zmin)  # noqa: E731
+    assert _colour_at(scale, fraction(1)) == "#ff0000"
+    assert _colour_at(scale, fraction(4)) == "#0000ff"
+    assert _colour_at(scale, fraction(2)) == "#ffffff"  # unused codes are blank
+    assert scale[0][0] == 0.0 and scale[-1][0] == 1.0
+
+
+def test_class_colorscale_of_the_default_table():
+    scale, zmin, zmax = class_colorscale(DEFAULT_CLASSES)
+    for c in DEFAULT_CLASSES:
+        assert _colour_at(scale, (c.code - zmin) / (zmax - zmin)) == c.colour
+
+
+# -- land-use map ----------------------------------------------------------------------------
+def test_land_use_figure_is_north_up_with_a_legend_of_class_names():
+    land_use = np.array([[4, 4, 4], [1, 1, 1], [1, 1, 1], [1, 1, 255]], dtype=np.uint8)
+    fig = land_use_figure(land_use, GRID, TWO, title="Land use 2030")
+    heat = fig.data[0]
+    y, z = np.asarray(heat.y), np.asarray(heat.z, dtype=float)
+    # Plotly draws z[i] at y[i]; the northernmost row (built-up, row 0) must be at the top.
+    assert np.all(np.diff(y) > 0)
+    assert np.all(z[np.argmax(y)] == 4)
+    # Cell centres in km: the first row's centre is half a cell (12.5 m) below the top edge.
+    assert y.max() == pytest.approx((2710000.0 - 12.5) / 1000)
+    assert np.asarray(heat.x)[0] == pytest.approx((510000.0 + 12.5) / 1000)
+    assert np.isnan(z[np.argmin(y)][2])  # nodata stays blank
+    assert [t.name for t in fig.data[1:]] == ["Cropland", "Built-up"]
+    assert [t.marker.color for t in fig.data[1:]] == ["#ff0000", "#0000ff"]
+    assert fig.layout.title.text == "Land use 2030"
+    assert fig.layout.yaxis.scaleanchor == "x"  # equal scale: cells stay square
+
+
+def test_land_use_figure_draws_only_flooded_cells():
+    land_use = np.ones(GRID.shape, dtype=np.uint8)
+    depth = np.zeros(GRID.shape, dtype=np.float32)
+    depth[3, 0] = 1.5
+    depth[2, 0] = np.nan
+    fig = land_use_figure(land_use, GRID, TWO, title="t", water_depth=depth)
+    flood = [t for t in fig.data if t.name == "flood depth"]
+    assert len(flood) == 1
+    z = np.asarray(flood[0].z, dtype=float)
+    assert np.nansum(z) == 1.5 and np.isfinite(z).sum() == 1
+    # Row 3 (southernmost) is drawn first after the north-up flip.
+    assert z[0, 0] == 1.5
+    dry = land_use_figure(land_use, GRID, TWO, title="t", water_depth=np.zeros(GRID.shape))
+    assert all(t.name != "flood depth" for t in dry.data)
+
+
+def test_land_use_figure_rejects_a_grid_mismatch():
+    with pytest.raises(ValueError, match="not on the grid"):
+        land_use_figure(np.ones((2, 2), np.uint8), GRID, TWO, title="t")
+
+
+def test_land_use_figure_decimates_large_grids():
+    grid = Grid("EPSG:4548", (25.0, 0.0, 510000.0, 0.0, -25.0, 2710000.0), (1000, 800))
+    fig = land_use_figure(np.ones(grid.shape, np.uint8), grid, TWO, title="t", max_cells=250)
+    # Stride ceil(1000 / 250) = 4: 250 rows and 200 columns reach the browser.
+    assert np.asarray(fig.data[0].z).shape == (250, 200)
+
+
+# -- colours and images ----------------------------------------------------------------------
+def test_ramp_colours_interpolates_between_stops():
+    ramp = ((0.0, "#000000"), (0.5, "#ff0000"), (1.0, "#ffffff"))
+    rgb = ramp_colours(np.array([-1.0, 0.0, 0.25, 0.5, 0.75, 1.0, 2.0]), ramp)
+    assert rgb.tolist() == [[0, 0, 0], [0, 0, 0], [128, 0, 0], [255, 0, 0], [255, 128, 128],
+                            [255, 255, 255], [255, 255, 255]]
+
+
+def test_land_use_rgba_colours_classes_nodata_and_flood():
+    land_use = np.array([[1, 4], [255, 1]], dtype=np.uint8)
+    depth = np.array([[0.0, 0.0], [0.0, 2.0]])
+    img = land_use_rgba(land_use, TWO, water_depth=depth)
+    assert img[0, 0].tolist() == [255, 0, 0, 255]
+    assert img[0, 1].tolist() == [0, 0, 255, 255]
+    assert img[1, 0, 3] == 0
+    # The only wet cell holds the largest depth: the end of the flood ramp.
+    assert img[1, 1, :3].tolist() == ramp_colours(np.array([1.0]), FLOOD_RAMP)[0].tolist()
+    # Lightening by 0.5 moves each channel half-way to white: 0 -> 128 (rounded), 255 stays.
+    light = land_use_rgba(land_use, TWO, lighten=0.5)
+    assert light[0, 0, :3].tolist() == [255, 128, 128]
+
+
+def test_drape_image_covers_the_grid_footprint_in_degrees():
+    from viz.cesium import drape_image, drape_rectangle
+
+    grid = Grid("EPSG:4548", (25.0, 0.0, 510000.0, 0.0, -25.0, 2710000.0), (40, 40))
+    rgba = land_use_rgba(np.full(grid.shape, 1, np.uint8), TWO)
+    image = drape_image(rgba, grid)
+    west, south, east, north = drape_rectangle(grid)
+    # The 1 km square lies near 117.1 E, 24.5 N: about 0.01 degrees a side.
+    assert 117.0 < west < east < 117.3 and 24.4 < south < north < 24.6
+    assert 0.008 < east - west < 0.012 and 0.008 < north - south < 0.011
+    # Resampled, not stretched: the centre is covered, in the class colour.
+    h, w = image.shape[:2]
+    assert image[h // 2, w // 2].tolist() == [255, 0, 0, 255]
+    assert (image[..., 3] == 255).mean() > 0.95
+
+
+# -- timeline --------------------------------------------------------------------------------
+def test_indicator_timeline_one_line_per_run_and_panel():
+    years = [2025, 2026, 2027]
+    rows = [{"run": run, "year": y, "indicator": key, "value": float(i + k + y - 2025)}
+            for i, run in enumerate(["base", "growth"])
+            for k, key in enumerate(["population", "per_capita"]) for y in years]
+    panels = [SeriesSpec("population", "Population", "persons"),
+              SeriesSpec("per_capita", "Land per capita", "m2/person", green=(65.0, 115.0)),
+              ]
+    fig = indicator_timeline(pd.DataFrame(rows), panels, ["base", "growth"], year=2026,
+                             highlight="growth")
+    assert len(fig.data) == 4  # 2 runs x 2 panels
+    growth = [t for t in fig.data if t.name == "growth"]
+    assert list(growth[1].y) == [2.0, 3.0, 4.0]  # run 1, panel 1: 1 + 1 + (year - 2025)
+    assert all(t.line.width == 3 for t in growth)
+    assert fig.data[0].line.color == run_colour(0)
+    assert sum(t.showlegend for t in fig.data) == 2
+    shapes = fig.layout.shapes
+    # The green band of the second panel, its two bounds and the year line.
+    assert any(s.type == "rect" and s.y0 == 65.0 and s.y1 == 115.0 for s in shapes)
+    assert any(s.type == "line" and s.x0 == 2026 and s.x1 == 2026 for s in shapes)
+    assert [a.text for a in fig.layout.annotations] == ["Population (persons)",
+                                                        "Land per capita (m2/person)"]
+
+
+def test_ramp_gradient_and_use_colours():
+    assert ramp_gradient(((0.0, "#000000"), (0.5, "#ff0000"), (1.0, "#ffffff"))) == (
+        "linear-gradient(to right, #000000 0%, #ff0000 50%, #ffffff 100%)")
+    colours = use_colours(["residential", "port", "harbour"])
+    assert colours["residential"] == "#ffb74d"
+    assert len(set(colours.values())) == 3  # unknown uses get distinct spare colours
+
+
+# -- card text -------------------------------------------------------------------------------
+@pytest.mark.parametrize("value, unit, text", [
+    (48390.0, "persons", "48,390"), (908.0, "buildings", "908"), (346.9375, "ha", "346.9"),
+    (71.696115, "m2/person", "71.7"), (0.0, "%", "0.0"), (12345.6, "ha", "12,346")])
+def test_format_value(value, unit, text):
+    from viz.layout import format_value
+
+    assert format_value(value, unit) == text
+
+
+@pytest.mark.parametrize("delta, unit, text", [
+    (908.0, "buildings", "+908"), (-2.25, "ha", "\u22122.2"), (0.0, "ha", "\u00b10"),
+    (0.01, "ha", "\u00b10"), (-1500.4, "persons", "\u22121,500")])
+def test_format_delta(delta, unit, text):
+    from viz.layout import format_delta
+
+    assert format_delta(delta, unit) == text

@@ -1,0 +1,191 @@
+"""Offline CesiumJS for the dashboard: static routes, the viewer's configuration, the drape.
+
+Everything the 3D view needs is served by the dashboard's own Flask server, so the page works
+without a network (RECIPES.md, "CesiumJS inside Dash, fully offline"):
+
+* ``/cesium/<file>``  the CesiumJS build (``viz/node_modules/cesium/Build/Cesium``). A route and
+  not ``assets/``: Dash would inject every JS file under ``assets/`` into the page.
+* ``/tiles/<file>``   the 3D Tiles folder written by ``twin tiles``.
+* ``/twin/drape/<run>/<year>.png``  the land use of a run and year (flood depth painted over it
+  in the surge year when ``?flood=1``), resampled to longitude/latitude so Cesium can drape it
+  on the globe as a single-tile imagery layer.
+
+The viewer itself is created in the browser by ``viz/assets/twin3d.js`` from a clientside
+callback; :func:`viewer_config` is what that callback receives.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tim.model import ClassTable, Grid
+from viz.figures import land_use_rgba
+
+if TYPE_CHECKING:
+    import flask
+
+    from viz.app import Dashboard
+
+CESIUM_ROUTE = "/cesium/"
+TILES_ROUTE = "/tiles/"
+DRAPE_ROUTE = "/twin/drape/"
+#: Longest side of a drape image (pixels); the sample grid is 240 cells, real ones can be more.
+DRAPE_MAX_PIXELS = 1024
+
+
+def cesium_missing(cesium_dir: Path) -> str | None:
+    """Why CesiumJS cannot be served from ``cesium_dir``, or None when it can."""
+    if not (cesium_dir / "Cesium.js").is_file():
+        return (f"CesiumJS is not installed at {cesium_dir} (run 'npm install "
+                "--ignore-scripts' in the viz folder)")
+    return None
+
+
+def index_string() -> str:
+    """Dash's page template with ``CESIUM_BASE_URL`` set before any script runs.
+
+    Cesium finds its workers and assets through this global; without it, it guesses from the
+    script tag, which fails when Cesium.js is not loaded from the build folder's own URL.
+    """
+    return f"""<!DOCTYPE html>
+<html lang="en">
+    <head>
+        {{%metas%}}
+        <title>{{%title%}}</title>
+        {{%favicon%}}
+        <script>window.CESIUM_BASE_URL = "{CESIUM_ROUTE}";</script>
+        {{%css%}}
+    </head>
+    <body>
+        {{%app_entry%}}
+        <footer>
+            {{%config%}}
+            {{%scripts%}}
+            {{%renderer%}}
+        </footer>
+    </body>
+</html>"""
+
+
+def viewer_config(board: Dashboard, *, with_3d: bool) -> dict[str, Any]:
+    """What the clientside ``twin3d.init`` callback needs to build the viewer.
+
+    ``tileset`` is None when there is nothing to show; ``message`` then says why, and the 3D
+    panel shows it instead of a viewer.
+    """
+    if board.tiles_dir is None:
+        return {"tileset": None, "message": "No 3D tiles were given: start the dashboard with "
+                "'twin serve RUN... --tiles TILES_DIR' to see the buildings in 3D."}
+    missing = cesium_missing(board.cesium_dir)
+    if missing or not with_3d:
+        return {"tileset": None, "message": f"3D view unavailable: {missing}"}
+    return {"tileset": TILES_ROUTE + "tileset.json", "baseUrl": CESIUM_ROUTE,
+            "container": "cesium-container", "rectangle": list(drape_rectangle(board.grid))}
+
+
+def register_routes(server: flask.Flask, board: Dashboard) -> None:
+    """Add the CesiumJS, tiles and drape routes to the Dash app's Flask ``server``."""
+    import flask
+
+    cesium_dir = board.cesium_dir
+    tiles_dir = board.tiles_dir
+
+    def send(directory: Path, filename: str, max_age: int) -> flask.Response:
+        # send_from_directory refuses paths that leave ``directory``.
+        mimetype = "application/wasm" if filename.endswith(".wasm") else None
+        return flask.send_from_directory(directory, filename, max_age=max_age,
+                                         mimetype=mimetype)
+
+    @server.route(CESIUM_ROUTE + "<path:filename>", endpoint="twin_cesium")
+    def cesium_file(filename: str) -> flask.Response:
+        if cesium_missing(cesium_dir):
+            flask.abort(404)
+        return send(cesium_dir, filename, max_age=3600)
+
+    @server.route(TILES_ROUTE + "<path:filename>", endpoint="twin_tiles")
+    def tiles_file(filename: str) -> flask.Response:
+        if tiles_dir is None:
+            flask.abort(404)
+        # Tiles are rewritten by 'twin tiles' while a server may run: let the browser revalidate.
+        return send(tiles_dir, filename, max_age=0)
+
+    @server.route(DRAPE_ROUTE + "<int:run>/<int:year>.png", endpoint="twin_drape")
+    def drape(run: int, year: int) -> flask.Response:
+        if not 0 <= run < len(board.runs) or year not in board.runs[run].years:
+            flask.abort(404)
+        directory = board.runs[run]
+        depth = None
+        if flask.request.args.get("flood") == "1" and year == directory.surge_year:
+            depth = directory.water_depth()
+        png = drape_png(directory.land_use(year), board.grid, board.classes, water_depth=depth)
+        response = flask.Response(png, mimetype="image/png")
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+def drape_rectangle(grid: Grid) -> tuple[float, float, float, float]:
+    """West, south, east, north (degrees) of the grid, as :func:`drape_image` resamples it."""
+    return _geographic(grid)[1]
+
+
+def _geographic(grid: Grid) -> tuple[tuple[float, ...], tuple[float, float, float, float],
+                                     tuple[int, int]]:
+    """Transform, bounds and shape of the grid's footprint on a longitude/latitude grid."""
+    from rasterio.warp import calculate_default_transform
+
+    rows, cols = grid.shape
+    scale = min(1.0, DRAPE_MAX_PIXELS / max(rows, cols))
+    west, south, east, north = grid.bounds
+    transform, width, height = calculate_default_transform(
+        grid.crs, "EPSG:4326", cols, rows, left=west, bottom=south, right=east, top=north,
+        dst_width=max(1, round(cols * scale)), dst_height=max(1, round(rows * scale)))
+    lon0, lat1 = transform.c, transform.f
+    lon1, lat0 = lon0 + transform.a * width, lat1 + transform.e * height
+    return tuple(transform)[:6], (lon0, lat0, lon1, lat1), (height, width)
+
+
+def drape_image(rgba: np.ndarray, grid: Grid) -> np.ndarray:
+    """``rgba`` (rows x cols x 4, on ``grid``) resampled to longitude/latitude (nearest cell).
+
+    Cesium drapes a single image over a longitude/latitude rectangle; a projected grid is
+    slightly rotated and curved there, so resample rather than stretch the image.
+    """
+    import rasterio
+    from affine import Affine
+    from rasterio.warp import Resampling, reproject
+
+    transform, _, (height, width) = _geographic(grid)
+    out = np.zeros((4, height, width), dtype=np.uint8)
+    reproject(source=np.moveaxis(rgba, -1, 0), destination=out,
+              src_transform=Affine(*grid.transform),
+              src_crs=rasterio.crs.CRS.from_user_input(grid.crs),
+              dst_transform=Affine(*transform), dst_crs="EPSG:4326",
+              resampling=Resampling.nearest)
+    return np.moveaxis(out, 0, -1)
+
+
+def drape_png(land_use: np.ndarray, grid: Grid, classes: ClassTable, *,
+              water_depth: np.ndarray | None = None) -> bytes:
+    """The drape of one year as PNG bytes (see :func:`drape_image`); the sea is not flooded."""
+    from PIL import Image
+
+    if water_depth is not None:
+        water_depth = np.where(classes.group_mask(land_use, "sea"), np.nan, water_depth)
+    # Lightened: the coloured buildings must stand out of the land under them.
+    rgba = land_use_rgba(land_use, classes, water_depth=water_depth, alpha=255, lighten=0.45)
+    buffer = io.BytesIO()
+    Image.fromarray(drape_image(rgba, grid)).save(buffer, format="PNG")  # (h, w, 4): RGBA
+    return buffer.getvalue()
+
+
+def drape_spec(board: Dashboard, run: int, year: int, flood: bool) -> Mapping[str, Any]:
+    """What the clientside ``twin3d.drape`` callback loads: the image URL and its rectangle."""
+    directory = board.runs[run]
+    flooded = flood and year == directory.surge_year
+    return {"url": f"{DRAPE_ROUTE}{run}/{year}.png{'?flood=1' if flooded else ''}",
+            "rectangle": list(drape_rectangle(board.grid)), "year": year, "flood": flooded}

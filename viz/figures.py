@@ -1,0 +1,349 @@
+"""Pure figure builders of the dashboard: arrays and tables in, plotly figures (or RGBA images) out.
+
+Nothing here reads files or knows about Dash, so every figure can be built and checked in a unit
+test without a server or a browser. Colours shared by the 2D map, the 3D view and their legends
+(status colours, run colours, the flood-depth ramp) are defined once here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tim.model import ClassTable, Grid
+
+#: Card and chart colours of the indicator statuses (see ``scenarios/indicators.yaml``).
+STATUS_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828", "info": "#546e7a"}
+#: What a status means, in words, so that colour is never the only cue.
+STATUS_LABELS = {"green": "within target", "yellow": "warning", "red": "beyond limit",
+                 "info": "for information"}
+#: One colour per run, in the order the runs were given (the baseline first, in dark grey).
+RUN_COLOURS = ("#37474f", "#ef6c00", "#1565c0", "#6a1b9a", "#00897b", "#c2185b", "#7cb342")
+#: Flood water depth ramp as (fraction of the maximum depth, colour): light to dark blue.
+FLOOD_RAMP = ((0.0, "#c6dbef"), (0.25, "#6baed6"), (0.5, "#2171b5"), (1.0, "#08306b"))
+#: Flooded buildings by depth: warm colours, so that they stand out of the blue water.
+BUILDING_FLOOD_RAMP = ((0.0, "#fed976"), (0.3, "#fd8d3c"), (0.65, "#e31a1c"),
+                       (1.0, "#800026"))
+#: Building height ramp (fraction of the height range, colour): cool colours, so that the
+#: buildings stand out of the (warm) built-up land under them.
+HEIGHT_RAMP = ((0.0, "#e0f3f8"), (0.3, "#91bfdb"), (0.65, "#4575b4"), (1.0, "#313695"))
+#: Buildings untouched by the flood, in the flood view.
+DRY_COLOUR = "#f5f5f5"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 'Noto Sans CJK SC', sans-serif"
+
+
+def run_colour(index: int) -> str:
+    """The colour of the ``index``-th run (cycles after seven runs)."""
+    return RUN_COLOURS[index % len(RUN_COLOURS)]
+
+
+def decimate(values: np.ndarray, max_cells: int) -> tuple[np.ndarray, int]:
+    """Every ``step``-th row and column of ``values``, so that neither side exceeds ``max_cells``.
+
+    Nearest-cell subsampling, not averaging: class codes must stay class codes. A browser map
+    of more than a few hundred cells a side only adds bytes, not detail.
+
+    Parameters
+    ----------
+    values : ndarray, shape (rows, cols)
+    max_cells : int
+        Largest number of rows or columns kept (>= 1).
+
+    Returns
+    -------
+    subsampled : ndarray
+    step : int
+        The stride used (1 when nothing was dropped).
+
+    Examples
+    --------
+    >>> sub, step = decimate(np.arange(100).reshape(10, 10), 4)
+    >>> sub.shape, step
+    ((4, 4), 3)
+    """
+    if max_cells < 1:
+        raise ValueError("max_cells must be at least 1")
+    step = max(1, int(np.ceil(max(values.shape) / max_cells)))
+    return values[::step, ::step], step
+
+
+def class_colorscale(classes: ClassTable) -> tuple[list[list], float, float]:
+    """A stepped plotly colorscale that paints each class code in its class colour.
+
+    Codes between the table's classes (unused codes) get white. Returns the colorscale and the
+    ``zmin``/``zmax`` it is made for (half a code beyond the lowest and highest code, so that
+    each integer code sits in the middle of its own band).
+
+    Examples
+    --------
+    >>> from tim.model import LandUseClass
+    >>> table = ClassTable((LandUseClass(1, "a", "#ff0000", "farmland", True),
+    ...                     LandUseClass(3, "b", "#00ff00", "built", False)))
+    >>> scale, zmin, zmax = class_colorscale(table)
+    >>> zmin, zmax, scale[0], scale[-1]
+    (0.5, 3.5, [0.0, '#ff0000'], [1.0, '#00ff00'])
+    """
+    colours = {c.code: c.colour for c in classes}
+    lo, hi = min(colours), max(colours)
+    zmin, zmax = lo - 0.5, hi + 0.5
+    n = hi - lo + 1
+    scale: list[list] = []
+    for i, code in enumerate(range(lo, hi + 1)):
+        colour = colours.get(code, "#ffffff")
+        scale += [[i / n, colour], [(i + 1) / n, colour]]
+    return scale, zmin, zmax
+
+
+def _hex_to_rgb(colour: str) -> np.ndarray:
+    colour = colour.lstrip("#")
+    return np.array([int(colour[i:i + 2], 16) for i in (0, 2, 4)], dtype=np.float64)
+
+
+def ramp_colours(fractions: np.ndarray, ramp: Sequence[tuple[float, str]]) -> np.ndarray:
+    """RGB (uint8, shape (..., 3)) of ``fractions`` in [0, 1] on a piecewise-linear ``ramp``.
+
+    The same interpolation runs in the browser (``viz/assets/twin3d.js``), so the 3D view, the
+    2D overlay and the legends agree.
+
+    Examples
+    --------
+    >>> ramp_colours(np.array([0.0, 0.5, 1.0]), ((0.0, "#000000"), (1.0, "#ffffff")))[:, 0]
+    array([  0, 128, 255], dtype=uint8)
+    """
+    stops = np.array([s for s, _ in ramp])
+    rgb = np.stack([_hex_to_rgb(c) for _, c in ramp])
+    f = np.clip(np.asarray(fractions, dtype=np.float64), 0.0, 1.0)
+    channels = [np.interp(f, stops, rgb[:, k]) for k in range(3)]
+    return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
+
+
+def land_use_rgba(land_use: np.ndarray, classes: ClassTable, *, nodata: int = 255,
+                  water_depth: np.ndarray | None = None, max_depth: float | None = None,
+                  alpha: int = 255, lighten: float = 0.0) -> np.ndarray:
+    """An RGBA image (uint8, rows x cols x 4) of a land-use grid, flooded cells painted over.
+
+    Used for the land-use drape of the 3D view. Nodata and unknown codes are transparent.
+    Cells with a finite ``water_depth`` > 0 take the flood ramp colour of their depth relative
+    to ``max_depth`` (default: the largest depth shown). ``lighten`` mixes the class colours
+    (not the water) with white, by that fraction, so that buildings drawn on top stand out.
+
+    Examples
+    --------
+    >>> from tim.classes import DEFAULT_CLASSES
+    >>> img = land_use_rgba(np.array([[DEFAULT_CLASSES.built.code, 255]], np.uint8),
+    ...                     DEFAULT_CLASSES)
+    >>> img.shape, int(img[0, 1, 3])
+    ((1, 2, 4), 0)
+    """
+    out = np.zeros(land_use.shape + (4,), dtype=np.uint8)
+    for c in classes:
+        mask = land_use == c.code
+        rgb = _hex_to_rgb(c.colour)
+        out[mask, :3] = np.rint(rgb + (255.0 - rgb) * lighten).astype(np.uint8)
+        out[mask, 3] = alpha
+    out[land_use == nodata, 3] = 0
+    if water_depth is not None:
+        wet = np.isfinite(water_depth) & (water_depth > 0)
+        if wet.any():
+            top = float(max_depth) if max_depth else float(water_depth[wet].max())
+            out[wet, :3] = ramp_colours(water_depth[wet] / top, FLOOD_RAMP)
+            out[wet, 3] = alpha
+    return out
+
+
+def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, title: str,
+                    water_depth: np.ndarray | None = None, nodata: int = 255,
+                    max_cells: int = 480, height: int = 520) -> go.Figure:
+    """The land use of one year as a north-up map, class colours and a legend of class names.
+
+    Axes are eastings and northings in kilometres of the grid's CRS with equal scale, so the
+    ticks double as a scale bar. No background tiles are drawn: the map works offline.
+
+    Parameters
+    ----------
+    land_use : ndarray of uint8, shape ``grid.shape``
+        Class codes; ``nodata`` cells are left blank.
+    grid : Grid
+        Where the cells are (north-up, see :class:`tim.model.Grid`).
+    classes : ClassTable
+        Codes, names and colours.
+    title : str
+        Figure title (the dashboard puts the year and the scenario in it).
+    water_depth : ndarray, optional
+        Flood depth (m) to draw over the land use; cells that are not finite or <= 0 stay
+        clear. Mask out what should not be shown (the sea) before passing it.
+    max_cells : int
+        Largest number of cells drawn along a side (see :func:`decimate`).
+    height : int
+        Figure height in pixels.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+
+    Examples
+    --------
+    >>> from tim.classes import DEFAULT_CLASSES
+    >>> g = Grid("EPSG:4548", (25.0, 0, 510000.0, 0, -25.0, 2710000.0), (2, 2))
+    >>> fig = land_use_figure(np.full((2, 2), DEFAULT_CLASSES.built.code, np.uint8), g,
+    ...                       DEFAULT_CLASSES, title="Land use 2030")
+    >>> fig.layout.title.text
+    'Land use 2030'
+    """
+    if land_use.shape != grid.shape:
+        raise ValueError(f"land use of shape {land_use.shape} is not on the grid "
+                         f"{grid.shape}")
+    values, step = decimate(land_use, max_cells)
+    xs, ys = grid.cell_centres()
+    xs, ys = xs[::step] / 1000.0, ys[::step] / 1000.0
+    z = np.where(values == nodata, np.nan, values.astype(np.float32))
+    scale, zmin, zmax = class_colorscale(classes)
+    # Rows run north to south; plotly draws z[0] at y[0], so flip both to have y ascending.
+    fig = go.Figure(go.Heatmap(
+        x=xs, y=ys[::-1], z=z[::-1], zmin=zmin, zmax=zmax, colorscale=scale, showscale=False,
+        zsmooth=False, name="land use",
+        hovertemplate="E %{x:.2f} km, N %{y:.2f} km<br>class code %{z}<extra></extra>"))
+    # A heatmap has no legend entries: one invisible square marker per class names the colours.
+    for c in classes:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=c.name,
+                                 marker=dict(symbol="square", size=12, color=c.colour,
+                                             line=dict(color="#90a4ae", width=0.5)),
+                                 hoverinfo="skip"))
+    if water_depth is not None:
+        depth, _ = decimate(np.asarray(water_depth, dtype=np.float32), max_cells)
+        shown = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
+        if np.isfinite(shown).any():
+            fig.add_trace(go.Heatmap(
+                x=xs, y=ys[::-1], z=shown[::-1], zmin=0.0, zmax=float(np.nanmax(shown)),
+                colorscale=[[s, c] for s, c in FLOOD_RAMP], zsmooth=False, name="flood depth",
+                colorbar=dict(title=dict(text="Flood depth (m)", side="top"), thickness=12,
+                              len=0.4, x=1.02, xanchor="left", y=0.0, yanchor="bottom"),
+                hovertemplate="E %{x:.2f} km, N %{y:.2f} km<br>flood depth %{z:.2f} m"
+                              "<extra></extra>"))
+    crs = grid.crs
+    fig.update_xaxes(title_text=f"Easting (km, {crs})", showgrid=False, zeroline=False,
+                     constrain="domain", ticks="outside")
+    fig.update_yaxes(title_text="Northing (km)", showgrid=False, zeroline=False,
+                     scaleanchor="x", scaleratio=1, constrain="domain", ticks="outside")
+    fig.update_layout(
+        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=16)),
+        height=height, margin=dict(l=60, r=20, t=48, b=40), plot_bgcolor="#ffffff",
+        paper_bgcolor="#ffffff", font=dict(family=FONT, size=12),
+        legend=dict(yanchor="top", y=1.0, x=1.02, xanchor="left", font=dict(size=11),
+                    itemclick=False, itemdoubleclick=False, title=dict(text="Land use")),
+        uirevision=f"{grid.shape}")  # keep the user's zoom while the year or run changes
+    return fig
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """One panel of the indicator timeline: which indicator, how to label it, its target.
+
+    ``green`` is the registry's green range (``None`` bounds are open); the timeline shades it
+    when both bounds are finite and draws the finite bound as a line otherwise.
+    """
+
+    key: str
+    label: str
+    unit: str
+    green: tuple[float | None, float | None] | None = None
+
+
+def indicator_timeline(values: pd.DataFrame, panels: Sequence[SeriesSpec],
+                       runs: Sequence[str], *, year: int | None = None,
+                       highlight: str | None = None, height: int = 300) -> go.Figure:
+    """Small multiples of key indicators over the years, one line per run.
+
+    Parameters
+    ----------
+    values : DataFrame
+        Long table with columns ``run``, ``year``, ``indicator``, ``value``.
+    panels : sequence of SeriesSpec
+        One subplot each, left to right.
+    runs : sequence of str
+        Run labels in legend order; colours follow this order (:func:`run_colour`).
+    year : int, optional
+        Drawn as a dotted vertical line on every panel (the year on the map).
+    highlight : str, optional
+        The run drawn thicker (the run on the map).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"run": ["a", "a"], "year": [2025, 2026], "indicator": ["p", "p"],
+    ...                    "value": [1.0, 2.0]})
+    >>> fig = indicator_timeline(df, [SeriesSpec("p", "Population", "persons")], ["a"])
+    >>> len(fig.data), [float(v) for v in fig.data[0].y]
+    (1, [1.0, 2.0])
+    """
+    titles = [f"{p.label} ({p.unit})" for p in panels]
+    fig = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=titles,
+                        horizontal_spacing=0.06)
+    for j, panel in enumerate(panels, start=1):
+        for i, run in enumerate(runs):
+            series = values[(values["run"] == run) & (values["indicator"] == panel.key)]
+            series = series.sort_values("year")
+            strong = highlight is None or run == highlight
+            fig.add_trace(go.Scatter(
+                x=series["year"], y=series["value"], name=run, legendgroup=run,
+                showlegend=j == 1, mode="lines+markers",
+                line=dict(color=run_colour(i), width=3 if strong else 1.5),
+                marker=dict(size=5 if strong else 3), opacity=1.0 if strong else 0.55,
+                hovertemplate=f"{run}<br>%{{x}}: %{{y:,.1f}} {panel.unit}<extra></extra>"),
+                row=1, col=j)
+        if panel.green is not None:
+            lo, hi = panel.green
+            band = dict(fillcolor=STATUS_COLOURS["green"], opacity=0.08, line_width=0)
+            if lo is not None and hi is not None:
+                fig.add_hrect(y0=lo, y1=hi, row=1, col=j, **band)
+            for bound in (b for b in (lo, hi) if b is not None):
+                fig.add_hline(y=bound, row=1, col=j, line=dict(
+                    color=STATUS_COLOURS["green"], width=1, dash="dash"))
+    if year is not None:
+        fig.add_vline(x=year, line=dict(color="#90a4ae", width=1, dash="dot"))
+    fig.update_xaxes(dtick=2 if values["year"].nunique() > 8 else 1, tickformat="d",
+                     showgrid=False)
+    fig.update_yaxes(gridcolor="#eceff1", zeroline=False, rangemode="tozero")
+    fig.update_annotations(font=dict(size=12))
+    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=30),
+                      plot_bgcolor="#ffffff", paper_bgcolor="#ffffff",
+                      font=dict(family=FONT, size=11), hovermode="closest",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0.0))
+    return fig
+
+
+def ramp_gradient(ramp: Sequence[tuple[float, str]]) -> str:
+    """A CSS ``linear-gradient`` of a ramp, for an HTML legend bar.
+
+    Examples
+    --------
+    >>> ramp_gradient(((0.0, "#000000"), (1.0, "#ffffff")))
+    'linear-gradient(to right, #000000 0%, #ffffff 100%)'
+    """
+    stops = ", ".join(f"{colour} {100 * s:g}%" for s, colour in ramp)
+    return f"linear-gradient(to right, {stops})"
+
+
+def use_colours(uses: Sequence[str]) -> Mapping[str, str]:
+    """A fixed colour per building use (known uses first, others from a qualitative palette).
+
+    Examples
+    --------
+    >>> use_colours(["residential", "port"])["residential"]
+    '#ffb74d'
+    """
+    known = {"residential": "#ffb74d", "commercial": "#4fc3f7", "industrial": "#9575cd",
+             "public": "#81c784", "mixed": "#f06292"}
+    spare = ("#a1887f", "#4db6ac", "#dce775", "#ba68c8", "#90a4ae")
+    out, k = {}, 0
+    for use in uses:
+        if use in known:
+            out[use] = known[use]
+        else:
+            out[use] = spare[k % len(spare)]
+            k += 1
+    return out

@@ -338,6 +338,9 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
             page.click(".dash-dropdown-option:has-text('Storm surge')")
             title = _wait_title(page, f"Land use {year}", "Storm surge")
             assert f"flood in {surge_year}" in title
+            # Population is the same in both runs before the surge, so wait for a card only
+            # the surge run has: that proves the cards were redrawn for the new run.
+            page.wait_for_selector('[data-indicator="flooded_buildings"]', timeout=TIMEOUT_MS)
             _wait_card(page, "population",
                        _indicator(runs["storm-surge"], year, "population")["value"])
             assert f"surge in {surge_year}" in _card(page, "flooded_buildings")["text"]

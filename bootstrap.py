@@ -54,17 +54,26 @@ def stamp(name: str, key: str) -> None:
 
 
 def ensure_python_env(extras: str) -> None:
+    """The virtualenv with the package installed editable, plus ``extras`` (e.g. ``test``).
+
+    Reinstalls only when ``pyproject.toml`` changed or the extras are not installed yet; an
+    environment set up for the tests also serves the demo.
+    """
     if sys.version_info < (3, 11):
         sys.exit(f"Territory Twin needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PY.exists():
         log(f"creating virtual environment {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
-    key = digest(ROOT / "pyproject.toml") + extras
-    if stamped("python", key):
+    project = digest(ROOT / "pyproject.toml")
+    stamp_file = VENV / ".twin-python"
+    recorded = stamp_file.read_text().split() if stamp_file.exists() else []
+    if recorded[:1] == [project] and (not extras or extras in recorded[1:]):
         return
-    spec = f".[{extras}]" if extras else "."
+    wanted = sorted({*recorded[1:], extras} - {""}) if recorded[:1] == [project] else \
+        [e for e in [extras] if e]
+    spec = f".[{','.join(wanted)}]" if wanted else "."
     run([PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", spec], cwd=ROOT)
-    stamp("python", key)
+    stamp_file.write_text(" ".join([project, *wanted]))
 
 
 def ensure_node_packages() -> None:

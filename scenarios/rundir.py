@@ -33,7 +33,7 @@ from tim.atomic import atomic_directory
 from tim.errors import StoreError
 from tim.fields import field_spec
 from tim.model import ClassTable, Grid
-from tim.store import write_raster
+from tim.store import load_manifest, write_raster
 
 FORMAT = "territory-twin/run"
 FORMAT_VERSION = 1
@@ -130,17 +130,8 @@ class RunDirectory:
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
-        file = self.path / "manifest.json"
-        if not file.is_file():
-            raise StoreError(f"{self.path}: not a run directory (no manifest.json); create "
-                             "one with 'twin run'")
-        try:
-            manifest = json.loads(file.read_text())
-        except json.JSONDecodeError as exc:
-            raise StoreError(f"{file}: corrupt manifest: {exc}") from exc
-        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-            raise StoreError(f"{file}: not a version-{FORMAT_VERSION} run manifest")
-        return manifest
+        return load_manifest(self.path, fmt=FORMAT, version=FORMAT_VERSION,
+                             what="run directory", remedy="create one with 'twin run'")
 
     @property
     def name(self) -> str:

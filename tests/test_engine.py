@@ -188,3 +188,13 @@ def test_land_use_step_matches_a_numpy_reference():
     expected = _numpy_step(t, params, clock)
     LandUseChange(t, params).run_one_step(clock)
     np.testing.assert_array_equal(t.get("land_use__class"), expected)
+
+
+def test_a_missing_field_is_a_clear_input_error():
+    from tim.errors import MissingFieldError
+
+    t = territory(np.full((2, 2), CROP))
+    with pytest.raises(MissingFieldError, match=r"no field 'terrain__elevation' \(it has: "
+                                                r"land_use__class\)") as info:
+        t.get("terrain__elevation")
+    assert isinstance(info.value, KeyError) and isinstance(info.value, InputError)

@@ -44,5 +44,12 @@ class GeometryError(InputError):
     """Invalid, empty or unusable geometry."""
 
 
+class MissingFieldError(InputError, KeyError):
+    """A territory lacks a field that an operation needs."""
+
+    def __str__(self) -> str:  # KeyError would wrap the message in quotes
+        return self.args[0]
+
+
 class StoreError(TwinError):
     """A TIM store or run directory that cannot be read: missing, corrupt or of another version."""

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from tim.errors import CRSError, InputError
+from tim.errors import CRSError, InputError, MissingFieldError
 from tim.fields import FieldSpec, field_spec
 
 #: Land-use groups the engine and indicators reason about (a class belongs to exactly one).
@@ -186,13 +186,14 @@ class Territory:
         return self.grid.shape if spec.location == "cell" else (len(self.classes),)
 
     def get(self, name: str) -> np.ndarray:
-        """The array of a field, or a KeyError that lists the fields the territory has."""
+        """The array of a field; a missing one raises an error listing the fields there are."""
         try:
             return self.fields[name]
         except KeyError:
             have = ", ".join(sorted(self.fields)) or "none"
-            raise KeyError(f"territory {self.name!r} has no field {name!r} "
-                           f"(it has: {have})") from None
+            raise MissingFieldError(f"the territory has no field {name!r} (it has: {have}); "
+                                    "add the source it comes from to the TIM",
+                                    source=self.name, field=name) from None
 
     def set_field(self, name: str, values: np.ndarray) -> None:
         """Store ``values`` as field ``name`` after checking it against the standard spec."""

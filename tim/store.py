@@ -110,22 +110,31 @@ def save_territory(territory: Territory, directory: str | Path) -> Path:
     return directory
 
 
-def read_manifest(directory: str | Path) -> dict[str, Any]:
-    """The manifest of a TIM store, checked for format and version."""
+def load_manifest(directory: str | Path, *, fmt: str, version: int, what: str,
+                  remedy: str) -> dict[str, Any]:
+    """``directory/manifest.json``, checked for format and version; errors name the file.
+
+    Shared by the TIM store and the run directory (``what`` and ``remedy`` word the errors).
+    """
     path = Path(directory) / MANIFEST
     if not path.is_file():
-        raise StoreError(f"{directory}: not a TIM store (no {MANIFEST}); build one with "
-                         "'twin tim build'")
+        raise StoreError(f"{directory}: not a {what} (no {MANIFEST}); {remedy}")
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise StoreError(f"{path}: corrupt manifest: {exc}") from exc
-    if manifest.get("format") != FORMAT:
-        raise StoreError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise StoreError(f"{path}: store version {manifest.get('format_version')} is not "
-                         f"supported (this is version {FORMAT_VERSION}); rebuild the TIM")
+    if manifest.get("format") != fmt:
+        raise StoreError(f"{path}: format {manifest.get('format')!r} is not {fmt!r}")
+    if manifest.get("format_version") != version:
+        raise StoreError(f"{path}: {what} version {manifest.get('format_version')} is not "
+                         f"supported (this is version {version}); {remedy}")
     return manifest
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    """The manifest of a TIM store, checked for format and version."""
+    return load_manifest(directory, fmt=FORMAT, version=FORMAT_VERSION, what="TIM store",
+                         remedy="build one with 'twin tim build'")
 
 
 def load_territory(directory: str | Path, *, layers: bool = True) -> Territory:

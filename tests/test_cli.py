@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 TWIN = [sys.executable, "-m", "viz.cli"]
 

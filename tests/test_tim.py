@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -209,7 +208,7 @@ def test_source_roles_from_names_and_arguments(tmp_path):
     with pytest.raises(InputError, match="ROLE=PATH"):
         source_from_argument("mystery.tif")
     with pytest.raises(InputError, match="cannot be a buildings source"):
-        SourceSpec(path=Path("b.tif"), role="buildings").kind
+        _ = SourceSpec(path=Path("b.tif"), role="buildings").kind
 
 
 def test_catalog_rejects_unknown_keys(tmp_path):

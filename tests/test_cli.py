@@ -89,6 +89,10 @@ def test_missing_crs_exits_2_and_leaves_no_tim(tmp_path):
     assert done.returncode == 2
     assert "dem.tif: crs: the raster declares no CRS" in done.stderr
     assert not (tmp_path / "tim").exists()
+    unknown = twin("tim", "build", "dem.tif", "--out", "tim", "--crs", "EPSG:999999",
+                   cwd=tmp_path, ok=False)
+    assert unknown.returncode == 2 and "--crs: unknown CRS 'EPSG:999999'" in unknown.stderr
+    assert not (tmp_path / "tim").exists()
     twin("tim", "build", "dem.tif", "--out", "tim", "--crs", "EPSG:32650", cwd=tmp_path)
 
 

@@ -7,6 +7,7 @@ on purpose (:class:`tim.errors.TwinError`) are printed as one line and exit with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
@@ -71,6 +72,25 @@ def cmd_run(args: argparse.Namespace) -> None:
         print(f"  {row['status'].upper():6} {row['indicator']} = {row['value']:.1f} {row['unit']}")
 
 
+def cmd_ensemble(args: argparse.Namespace) -> None:
+    from scenarios.ensemble import SerialExecutor, dask_executor, run_ensemble
+    from scenarios.schema import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    seeds = list(range(args.seed, args.seed + args.members))
+    if args.serial:
+        executor_context = contextlib.nullcontext(SerialExecutor())
+    else:
+        executor_context = dask_executor(args.scheduler, workers=args.workers)
+    with executor_context as executor:
+        result = run_ensemble(args.tim, scenario, seeds, args.out, executor)
+    final = max(result.probability)
+    p = result.probability[final]
+    print(f"{scenario.name}: {len(seeds)} members on {executor.name}, written to {args.out}; "
+          f"{int((p > 0).sum())} cells developed in at least one member by {final}, "
+          f"{int((p >= 0.5).sum())} in at least half")
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from scenarios.compare import compare_runs
 
@@ -127,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, metavar="RUN_DIR")
     run.add_argument("--seed", type=int, default=0)
     run.set_defaults(func=cmd_run)
+
+    ensemble = sub.add_parser("ensemble", help="run a scenario with many seeds (on Dask)")
+    ensemble.add_argument("scenario", metavar="SCENARIO")
+    ensemble.add_argument("--tim", required=True, metavar="TIM_DIR")
+    ensemble.add_argument("--out", required=True, metavar="ENSEMBLE_DIR")
+    ensemble.add_argument("--members", type=int, default=10, help="number of seeds")
+    ensemble.add_argument("--seed", type=int, default=0, help="first seed")
+    ensemble.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                          help="an existing Dask scheduler (default: a local cluster)")
+    ensemble.add_argument("--workers", type=int, default=2, help="local cluster workers")
+    ensemble.add_argument("--serial", action="store_true", help="no Dask: one after another")
+    ensemble.set_defaults(func=cmd_ensemble)
 
     compare = sub.add_parser("compare", help="compare runs; the first is the baseline")
     compare.add_argument("runs", nargs="+", metavar="RUN_DIR")

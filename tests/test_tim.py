@@ -35,7 +35,13 @@ def test_sample_has_every_part_the_demo_needs(sample_territory):
     assert set(t.layers["planning_units"]["district"]) == {"Xicheng 西城", "Dongcheng 东城"}
     # Every ingest says where the data came from and that it is synthetic.
     ingests = [h for h in t.history if h.action == "ingest"]
-    assert len(ingests) == 6 and all(h.detail["synthetic"] for h in ingests)
+    assert len(ingests) == 8 and all(h.detail["synthetic"] for h in ingests)
+    # Zoning covers the land, not the sea (up to cells cut by the simplified coastline).
+    sea = t.classes.group_mask(lu, "sea")
+    assert (t.get("zoning__zone_id")[~sea] > 0).mean() > 0.99
+    assert np.isnan(t.get("zoning__max_far")[sea]).mean() > 0.99
+    assert set(t.layers["amenities"]["kind"]) == {"school", "park", "transit", "hospital",
+                                                  "centre"}
 
 
 def test_sample_is_deterministic(tmp_path):
@@ -90,7 +96,8 @@ def test_store_is_readable_by_gdal_with_crs(sample_territory, tmp_path):
     with rasterio.open(tmp_path / "tim/rasters/terrain__elevation.tif") as src:
         assert src.crs.to_epsg() == 4548 and src.transform[2] == 510000.0
     layers = gpd.list_layers(tmp_path / "tim/vectors.gpkg")
-    assert set(layers["name"]) == {"buildings", "control_lines", "planning_units"}
+    assert set(layers["name"]) == {"buildings", "control_lines", "planning_units", "zoning",
+                                   "amenities"}
 
 
 def test_failed_save_keeps_the_previous_store(sample_territory, tmp_path, monkeypatch):
@@ -200,6 +207,38 @@ def test_unknown_land_use_codes_and_control_kinds_are_refused(tmp_path):
                                          r".*got 'green_belt'"):
         build_territory([SourceSpec(path=_dem(tmp_path / "dem.tif"), role="elevation"),
                          SourceSpec(path=lines, role="control_lines")])
+
+
+def test_overlapping_zones_and_unknown_amenities_are_refused(tmp_path):
+    zones = tmp_path / "zoning.gpkg"
+    gpd.GeoDataFrame({"zone_id": [1, 2], "max_far": [2.0, 3.0]},
+                     geometry=[shapely.box(500000, 3000000, 500060, 3000060),
+                               shapely.box(500050, 3000000, 500100, 3000060)],
+                     crs="EPSG:32650").to_file(zones)
+    with pytest.raises(GeometryError, match=r"zoning\.gpkg: geometry: zones 1 and 2 overlap "
+                                            r"\(600\.0 m2\)"):
+        build_territory([SourceSpec(path=_dem(tmp_path / "dem.tif"), role="elevation"),
+                         SourceSpec(path=zones, role="zoning")])
+    poi = tmp_path / "poi.gpkg"
+    gpd.GeoDataFrame({"kind": ["casino"]}, geometry=[shapely.Point(500010, 3000010)],
+                     crs="EPSG:32650").to_file(poi)
+    with pytest.raises(InputError, match=r"poi\.gpkg: kind: unknown amenity kind.*'casino'"):
+        build_territory([SourceSpec(path=_dem(tmp_path / "dem.tif"), role="elevation"),
+                         SourceSpec(path=poi, role="amenities")])
+
+
+def test_zoning_caps_are_burnt_by_cell_centre(tmp_path):
+    zones = tmp_path / "zoning.gpkg"
+    gpd.GeoDataFrame({"zone_id": [7], "max_far": [2.5], "max_height_m": [None]},
+                     geometry=[shapely.box(500000, 3000050, 500050, 3000100)],
+                     crs="EPSG:32650").to_file(zones)
+    t = build_territory([SourceSpec(path=_dem(tmp_path / "dem.tif"), role="elevation"),
+                         SourceSpec(path=zones, role="zoning")])
+    far = t.get("zoning__max_far")
+    # The zone covers the north-west 5 x 5 cells of the 10 x 10 grid of 10 m cells.
+    assert (far[:5, :5] == 2.5).all() and np.isnan(far[5:, :]).all() and np.isnan(far[:, 5:]).all()
+    assert np.isnan(t.get("zoning__max_height")).all()  # no height cap given
+    assert (t.get("zoning__zone_id")[:5, :5] == 7).all()
 
 
 def test_source_roles_from_names_and_arguments(tmp_path):

@@ -9,8 +9,9 @@ Rules (each step is written to the territory's history):
 * Rasters: bilinear for elevation, nearest/mode for land use, sum for population.
 * Vectors are reprojected explicitly to the project CRS and rasterised by cell centre:
   buildings -> ``building__height`` (tallest wins) and ``building__floor_area`` (by centroid),
-  control lines -> ``control__*`` masks, planning units -> ``planning__unit_id``, land-use
-  polygons (``code`` column) -> ``land_use__class``.
+  control lines -> ``control__*`` masks, planning units -> ``planning__unit_id``, zoning ->
+  ``zoning__zone_id``/``zoning__max_far``/``zoning__max_height`` (NaN: no cap), land-use
+  polygons (``code`` column) -> ``land_use__class``; amenity points are kept as a layer.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from tim.errors import CRSError, InputError
 from tim.fields import CONTROL_LINE_FIELDS, field_spec
 from tim.ingest.catalog import Catalog, SourceSpec
 from tim.ingest.raster import RasterSource, grid_for, read_raster, resample
-from tim.ingest.vector import (normalise_buildings, normalise_control_lines,
-                               normalise_planning_units, read_vector, require_columns)
+from tim.ingest.vector import (normalise_amenities, normalise_buildings,
+                               normalise_control_lines, normalise_planning_units,
+                               normalise_zoning, read_vector, require_columns)
 from tim.model import ClassTable, Grid, Territory, crs_equal
 from tim.rasterize import floor_area_by_centroid, rasterize
 
@@ -232,6 +234,17 @@ def _add_vector(territory: Territory, spec: SourceSpec, frame: Any) -> None:
         frame = normalise_planning_units(frame, spec.path)
         territory.set_field("planning__unit_id", rasterize(
             frame.geometry.values, frame["unit_id"].to_numpy(), grid, "int32"))
+    elif spec.role == "zoning":
+        frame = normalise_zoning(frame, spec.path)
+        shapes = frame.geometry.values
+        territory.set_field("zoning__zone_id", rasterize(
+            shapes, frame["zone_id"].to_numpy(), grid, "int32"))
+        for column, field in (("max_far", "zoning__max_far"),
+                              ("max_height_m", "zoning__max_height")):
+            territory.set_field(field, rasterize(shapes, frame[column].to_numpy(), grid,
+                                                 "float32", fill=np.nan))
+    elif spec.role == "amenities":
+        frame = normalise_amenities(frame, spec.path)
     elif spec.role == "land_use":
         require_columns(frame, spec.path, "land_use", ("code",))
         territory.set_field("land_use__class", rasterize(

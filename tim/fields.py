@@ -78,6 +78,15 @@ _SPECS = (
     FieldSpec("control__urban_development_boundary", "uint8", "1",
               "1 inside the urban development boundary (soft: growth outside is penalised).",
               categorical=True),
+    FieldSpec("zoning__zone_id", "int32", "1",
+              "Id of the zoning polygon covering the cell centre; 0 where no zone applies.",
+              categorical=True),
+    FieldSpec("zoning__max_far", "float32", "1",
+              "Maximum floor-area ratio (gross floor area / site area) allowed by zoning; NaN "
+              "where zoning sets none.", nodata=float("nan")),
+    FieldSpec("zoning__max_height", "float32", "m",
+              "Maximum building height allowed by zoning; NaN where zoning sets none.",
+              nodata=float("nan")),
     FieldSpec("surge__water_depth", "float32", "m",
               "Depth of storm-surge water above the ground; 0 where dry."),
 )

@@ -33,9 +33,10 @@ from tim.ingest.raster import RASTER_SUFFIXES
 from tim.ingest.vector import VECTOR_SUFFIXES
 
 Role = Literal["elevation", "land_use", "population", "buildings", "control_lines",
-               "planning_units"]
+               "planning_units", "zoning", "amenities"]
 RASTER_ROLES = {"elevation", "land_use", "population"}
-VECTOR_ROLES = {"buildings", "control_lines", "planning_units", "land_use"}
+VECTOR_ROLES = {"buildings", "control_lines", "planning_units", "land_use", "zoning",
+                "amenities"}
 
 #: File-name fragments that identify a source's role when none is given (first match wins).
 ROLE_HINTS: tuple[tuple[str, Role], ...] = (
@@ -44,7 +45,8 @@ ROLE_HINTS: tuple[tuple[str, Role], ...] = (
     ("lulc", "land_use"), ("pop", "population"), ("building", "buildings"),
     ("bldg", "buildings"), ("pand", "buildings"), ("control", "control_lines"),
     ("redline", "control_lines"), ("planning_unit", "planning_units"),
-    ("units", "planning_units"),
+    ("units", "planning_units"), ("zoning", "zoning"), ("zones", "zoning"),
+    ("amenit", "amenities"), ("poi", "amenities"),
 )
 
 

@@ -91,6 +91,62 @@ def _feature_label(frame: Any, index: int) -> str:
     return f"feature {index}"
 
 
+#: Kinds of amenity points the indicators and the household model know.
+AMENITY_KINDS = ("school", "park", "transit", "hospital", "centre")
+
+
+def normalise_zoning(frame: Any, path: str | Path) -> Any:
+    """Zoning polygons: unique positive ``zone_id``, ``name``, ``use``, ``max_far`` and
+    ``max_height_m`` (either may be empty: no cap). Zones must not overlap: a cell under two
+    zones would have two sets of rules."""
+    import pandas as pd
+    import shapely
+
+    require_columns(frame, path, "zoning", ("zone_id",))
+    ids = frame["zone_id"]
+    if not np.issubdtype(ids.dtype, np.integer) or (ids <= 0).any() or ids.duplicated().any():
+        raise InputError("zone_id must be unique positive integers", source=path,
+                         field="zone_id", value=ids.tolist()[:5])
+    out = frame[[frame.geometry.name]].copy()
+    out["zone_id"] = ids.astype("int64")
+    out["name"] = frame["name"].astype(str) if "name" in frame else ids.map(lambda i: f"zone {i}")
+    out["use"] = frame["use"].astype(str) if "use" in frame else "mixed"
+    for column in ("max_far", "max_height_m"):
+        values = pd.to_numeric(frame[column], errors="coerce") if column in frame else \
+            pd.Series(np.nan, index=frame.index)
+        if (values <= 0).any():
+            raise InputError("caps must be positive (leave empty for no cap)", source=path,
+                             field=column, value=float(values[values <= 0].iloc[0]))
+        out[column] = values.astype(float)
+    geoms = out.geometry.values
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="overlaps")
+    pairs = [(a, b) for a, b in zip(left, right) if a < b and
+             shapely.area(shapely.intersection(geoms[a], geoms[b])) > 1e-6]
+    if pairs:
+        a, b = pairs[0]
+        raise GeometryError(f"zones {int(out['zone_id'].iloc[a])} and "
+                            f"{int(out['zone_id'].iloc[b])} overlap "
+                            f"({shapely.area(shapely.intersection(geoms[a], geoms[b])):.1f} m2); "
+                            "a cell must have one set of zoning rules", source=path,
+                            field="geometry")
+    return uniform_geometry_type(
+        out[["zone_id", "name", "use", "max_far", "max_height_m", "geometry"]])
+
+
+def normalise_amenities(frame: Any, path: str | Path) -> Any:
+    """Amenity points (polygons are reduced to a representative point) with a known ``kind``."""
+    require_columns(frame, path, "amenities", ("kind",))
+    unknown = sorted(set(frame["kind"]) - set(AMENITY_KINDS))
+    if unknown:
+        raise InputError(f"unknown amenity kind; known: {', '.join(AMENITY_KINDS)}",
+                         source=path, field="kind", value=unknown[0])
+    out = frame[["kind"]].copy()
+    out["name"] = frame["name"].astype(str) if "name" in frame else frame["kind"]
+    out = out.set_geometry(frame.geometry.representative_point(), crs=frame.crs)
+    return out[["kind", "name", "geometry"]]
+
+
 def uniform_geometry_type(frame: Any) -> Any:
     """Promote a layer mixing Polygon and MultiPolygon to MultiPolygon throughout, as a
     GeoPackage table holds one geometry type (so the layer reads back exactly as written)."""

@@ -9,6 +9,10 @@ Layout of ``RUN_DIR``::
     surge/water_depth.tif         storm-surge depth (m) in the surge year, if the scenario has one
     indicators.csv                year, indicator, value, unit, status (green/yellow/red/info)
     buildings.csv                 per-building results (surge depth), if any
+    projects.csv                  what developers built: year, cell, unit, developer, floor
+                                  area, storeys, margin, kind (new / redevelopment)
+    buildings_new.gpkg            those projects as buildings (footprint, storeys, height,
+                                  the ids of the buildings a redevelopment replaces)
 
 Rasters share the TIM's grid and CRS, so QGIS overlays them on the TIM directly.
 """
@@ -86,6 +90,13 @@ def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | Non
         if result.buildings is not None:
             result.buildings.to_csv(tmp / "buildings.csv", index=False)
             outputs["buildings"] = "buildings.csv"
+        if result.projects is not None:
+            result.projects.to_csv(tmp / "projects.csv", index=False)
+            outputs["projects"] = "projects.csv"
+        if result.new_buildings is not None and len(result.new_buildings):
+            result.new_buildings.to_file(tmp / "buildings_new.gpkg", driver="GPKG",
+                                         engine="pyogrio")
+            outputs["new_buildings"] = "buildings_new.gpkg"
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "scenario": result.scenario.to_dict(),
@@ -184,3 +195,14 @@ class RunDirectory:
     def buildings(self) -> pd.DataFrame | None:
         name = self.manifest["outputs"].get("buildings")
         return None if name is None else pd.read_csv(self.path / name)
+
+    def projects(self) -> pd.DataFrame | None:
+        name = self.manifest["outputs"].get("projects")
+        return None if name is None else pd.read_csv(self.path / name)
+
+    def new_buildings(self):
+        """The buildings developers added (GeoDataFrame), or None."""
+        import geopandas as gpd
+
+        name = self.manifest["outputs"].get("new_buildings")
+        return None if name is None else gpd.read_file(self.path / name)

@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agents.coupling import HouseholdDemand
-from agents.model import HouseholdParams
+from agents.behaviour import ChoiceCoefficients
+from agents.coupling import City, Development, HouseholdChoices
+from agents.households import Demography
+from agents.model import DevelopmentParams, HouseholdParams
 from engine.process import Process, StepReport
 from engine.processes import LandUseChange, LandUseParams, StormSurge
 from engine.processes.surge import ENGINE as SURGE_ENGINE
@@ -26,9 +28,15 @@ from scenarios.indicators import (Baseline, IndicatorDef, building_depths, compu
                                   load_registry)
 from scenarios.schema import Scenario
 from tim.fields import CONTROL_LINE_FIELDS
+from tim.errors import InputError
 from tim.model import Territory
+from tim.rasterize import centroid_cells
 
 log = logging.getLogger(__name__)
+
+
+PROJECT_COLUMNS = ["year", "cell", "unit_id", "developer", "floor_area_m2",
+                   "added_floor_area_m2", "storeys", "margin", "kind"]
 
 
 @dataclass
@@ -45,6 +53,8 @@ class RunResult:
     timings: dict[str, float]
     water_depth: np.ndarray | None = None
     buildings: pd.DataFrame | None = None  # per-building results (surge depth)
+    projects: pd.DataFrame | None = None   # what developers built, one row per project
+    new_buildings: Any = None               # GeoDataFrame of the projects' buildings
     engines: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -53,7 +63,8 @@ class RunResult:
 
 
 def prepare(territory: Territory, scenario: Scenario) -> Territory:
-    """A working copy with the fields the run adds before the first step (suitability)."""
+    """A working copy with what the run adds before the first step: suitability, distances to
+    amenities, and the zoning caps as this scenario sets them."""
     work = territory.copy()
     s = scenario.land_use.suitability
     drivers = {"slope": slope_degrees(work.get("terrain__elevation"), work.grid.cell_size),
@@ -61,28 +72,95 @@ def prepare(territory: Territory, scenario: Scenario) -> Territory:
     suitability = logistic_suitability(drivers, {"slope": s.slope, "elevation": s.elevation},
                                        s.intercept)
     work.set_field("land_use__suitability", suitability)
+    for name, values in amenity_distances(work).items():
+        work.set_field(name, values)
+    apply_zoning_policy(work, scenario)
     return work
 
 
-def build_processes(work: Territory, scenario: Scenario, seed: int) -> list[Process]:
-    """The ordered processes of ``scenario`` on the working territory."""
-    cell_ha = work.grid.cell_area / 10_000.0
-    p = scenario.population
-    households = HouseholdParams(annual_growth=p.annual_growth,
-                                 persons_per_household=p.persons_per_household,
-                                 households_per_new_cell=p.new_households_per_ha * cell_ha,
-                                 vacancy=p.vacancy)
+def amenity_distances(territory: Territory) -> dict[str, np.ndarray]:
+    """Distance (m) from every cell to the nearest amenity of each kind in the ``amenities``
+    layer (Euclidean distance transform from the amenities' cells)."""
+    from scipy.ndimage import distance_transform_edt
+
+    layer = territory.layers.get("amenities")
+    if layer is None:
+        return {}
+    cells = centroid_cells(layer, territory.grid)
+    out = {}
+    for kind in ("school", "park", "transit", "centre"):
+        at = cells[(layer["kind"].to_numpy() == kind) & (cells >= 0)]
+        if at.size == 0:
+            continue
+        free = np.ones(territory.grid.shape, dtype=bool)
+        free.ravel()[at] = False
+        out[f"access__distance_to_{kind}"] = distance_transform_edt(
+            free, sampling=territory.grid.cell_size[::-1]).astype(np.float32)
+    return out
+
+
+def apply_zoning_policy(work: Territory, scenario: Scenario) -> None:
+    """Scenario changes to the zoning caps: per-zone overrides, a FAR multiplier everywhere and
+    a further multiplier near transit. Cells without zoning keep NaN (the developers' default
+    applies) - the default is scaled by the developers, not here."""
+    d = scenario.development
+    if "zoning__max_far" not in work.fields:
+        return
+    far = work.get("zoning__max_far").copy()
+    height = work.get("zoning__max_height").copy()
+    zones = work.layers.get("zoning")
+    zone_field = work.get("zoning__zone_id")
+    for key, override in d.zones.items():
+        match = [] if zones is None else zones[(zones["name"] == key)
+                                               | (zones["zone_id"].astype(str) == key)]
+        if len(match) == 0:
+            known = [] if zones is None else zones["name"].tolist()
+            raise InputError(f"no zone of that name or id in the TIM (zones: {known})",
+                             field=f"development.zones.{key}", value=key)
+        cells = np.isin(zone_field, match["zone_id"].to_numpy())
+        if override.max_far is not None:
+            far[cells] = override.max_far
+        if override.max_height_m is not None:
+            height[cells] = override.max_height_m
+    far = far * d.far_multiplier
+    transit = work.fields.get("access__distance_to_transit")
+    if transit is not None and d.transit_bonus.far_multiplier != 1.0:
+        near = transit <= d.transit_bonus.radius_m
+        far = np.where(near, far * d.transit_bonus.far_multiplier, far)
+    work.set_field("zoning__max_far", far.astype(np.float32))
+    work.set_field("zoning__max_height", height.astype(np.float32))
+
+
+def build_processes(work: Territory, scenario: Scenario, seed: int) -> tuple[list[Process], City]:
+    """The ordered processes of ``scenario`` on the working territory, and the city model."""
+    p, h, d = scenario.population, scenario.households, scenario.development
+    households = HouseholdParams(
+        annual_growth=p.annual_growth, growth_by_year=dict(p.growth_by_year),
+        migration_by_year=dict(p.migration_by_year),
+        demography=Demography(p.household_sizes, p.income_shares), mobility=p.mobility,
+        vacancy=p.vacancy, m2_per_dwelling=p.m2_per_dwelling,
+        choice=ChoiceCoefficients(h.accessibility, h.amenities, h.flood_risk,
+                                  h.price_by_income),
+        initial_price_m2=h.initial_price_m2, price_elasticity=h.price_elasticity)
+    development = DevelopmentParams(
+        developers=d.developers, hurdles=d.hurdles, capacity_m2=d.capacity_m2,
+        coverage=d.coverage, storey_height=d.storey_height,
+        construction_cost_m2=d.construction_cost_m2, high_rise_premium=d.high_rise_premium,
+        land_cost_m2=d.land_cost_m2, default_far=d.default_far * d.far_multiplier,
+        default_max_height=d.default_max_height, redevelop_below=d.redevelop_below)
     lu = scenario.land_use
     land_use = LandUseParams(neighbourhood_size=lu.neighbourhood_size, alpha=lu.alpha,
                              spontaneous=lu.spontaneous,
                              hard_constraints=tuple(CONTROL_LINE_FIELDS[k] for k in lu.protect),
-                             outside_boundary_weight=lu.outside_boundary_weight)
-    processes: list[Process] = [HouseholdDemand(work, households, seed=seed),
-                                LandUseChange(work, land_use)]
+                             outside_boundary_weight=lu.outside_boundary_weight,
+                             protected_groups=lu.protect_groups)
+    city = City(work, households, development, seed=seed, flood_level=h.flood_reference_level)
+    processes: list[Process] = [HouseholdChoices(work, city), LandUseChange(work, land_use),
+                                Development(work, city)]
     if scenario.surge is not None:
         processes.append(StormSurge(work, water_level=scenario.surge.water_level,
                                     year=scenario.surge_year))
-    return processes
+    return processes, city
 
 
 def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> RunResult:
@@ -106,7 +184,8 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> Run
         if year == scenario.surge_year:
             water_depth.append(state.get("surge__water_depth").copy())
 
-    simulation = Simulation(work, build_processes(work, scenario, seed),
+    processes, city = build_processes(work, scenario, seed)
+    simulation = Simulation(work, processes,
                             start_year=scenario.start_year, years=scenario.years, seed=seed,
                             recorder=record)
     reports = simulation.run()
@@ -114,7 +193,11 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> Run
                        population=population, indicators=pd.DataFrame(rows), reports=reports,
                        timings={**simulation.timings,
                                 "total_s": time.perf_counter() - started},
-                       engines={"land_use": "constrained CA, demand-driven allocation"})
+                       engines={"land_use": "constrained CA, demand-driven allocation",
+                                "agents": "Mesa households (logit location choice) and "
+                                          "developers (pro forma)"},
+                       projects=pd.DataFrame(city.projects, columns=PROJECT_COLUMNS))
+    result.new_buildings = project_buildings(result.projects, territory, scenario)
     if water_depth:
         result.water_depth = water_depth[0]
         result.engines["surge"] = SURGE_ENGINE
@@ -131,3 +214,36 @@ def _indicator_rows(year: int, values: dict[str, float],
     return [{"year": year, "indicator": key, "value": round(float(value), 6),
              "unit": registry[key].unit, "status": registry[key].status(value)}
             for key, value in values.items()]
+
+
+def project_buildings(projects: pd.DataFrame, territory: Territory, scenario: Scenario) -> Any:
+    """The developers' projects as buildings (GeoDataFrame in the territory CRS): a square
+    footprint of the scenario's site coverage centred on the cell, storeys x storey height.
+    A redevelopment lists the ids of the buildings it replaces (those centred in its cell)."""
+    import geopandas as gpd
+    import shapely
+
+    grid = territory.grid
+    d = scenario.development
+    side = float(np.sqrt(d.coverage * grid.cell_area))
+    xs, ys = grid.cell_centres()
+    rows, cols = np.divmod(projects["cell"].to_numpy(dtype=np.int64), grid.shape[1])
+    cx, cy = xs[cols], ys[rows]
+    footprints = shapely.box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+    existing = territory.layers.get("buildings")
+    replaced: dict[int, str] = {}
+    if existing is not None and len(existing):
+        at = centroid_cells(existing, grid)
+        ids = existing["building_id"].to_numpy()
+        for cell in projects.loc[projects["kind"] == "redevelopment", "cell"]:
+            replaced[int(cell)] = " ".join(ids[at == cell])
+    frame = gpd.GeoDataFrame({
+        "building_id": [f"P{y}-{c}" for y, c in zip(projects["year"], projects["cell"])],
+        "year": projects["year"].to_numpy(), "kind": projects["kind"].to_numpy(),
+        "unit_id": projects["unit_id"].to_numpy(),
+        "storeys": projects["storeys"].to_numpy(),
+        "height": projects["storeys"].to_numpy() * d.storey_height,
+        "floor_area_m2": projects["floor_area_m2"].to_numpy(),
+        "replaces": [replaced.get(int(c), "") for c in projects["cell"]],
+    }, geometry=footprints, crs=grid.crs)
+    return frame

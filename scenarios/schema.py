@@ -17,7 +17,7 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -32,16 +32,78 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _shares(values: tuple[float, ...]) -> tuple[float, ...]:
+    if any(v < 0 for v in values) or abs(sum(values) - 1.0) > 1e-6:
+        raise ValueError(f"shares must be >= 0 and sum to 1 (they sum to {sum(values):g})")
+    return values
+
+
 class Population(_Strict):
-    """Household growth and how densely new land is settled."""
+    """The population path and who the households are."""
 
     annual_growth: float = Field(0.01, ge=-0.2, le=0.3,
                                  description="households per household per year")
-    persons_per_household: float = Field(2.8, gt=0.5, le=10.0)
-    new_households_per_ha: float = Field(120.0, gt=0.0, le=2000.0,
-                                         description="dwelling density of newly built land")
+    growth_by_year: dict[int, Annotated[float, Field(ge=-0.5, le=0.5)]] = Field(
+        default_factory=dict, description="growth rate of particular years (a path)")
+    migration_by_year: dict[int, int] = Field(
+        default_factory=dict, description="one-off households arriving (+) or leaving (-)")
+    household_sizes: tuple[float, ...] = Field(
+        (0.18, 0.30, 0.26, 0.16, 0.10), min_length=1, max_length=12,
+        description="shares of households of 1, 2, ... persons")
+    income_shares: tuple[float, ...] = Field((0.30, 0.50, 0.20), min_length=1, max_length=10,
+                                             description="shares of income groups, low to high")
+    mobility: float = Field(0.08, ge=0.0, le=1.0, description="share moving each year")
     vacancy: float = Field(0.05, ge=0.0, le=0.5,
                            description="spare share of today's dwelling stock")
+    m2_per_dwelling: float = Field(90.0, gt=10.0, le=1000.0)
+
+    _sizes = field_validator("household_sizes", "income_shares")(_shares)
+
+
+class Households(_Strict):
+    """Location choice (multinomial logit) and the housing market."""
+
+    accessibility: float = Field(1.5, ge=-20, le=20)
+    amenities: float = Field(1.0, ge=-20, le=20)
+    flood_risk: float = Field(-2.0, ge=-20, le=20)
+    price_by_income: tuple[float, ...] = Field((-1.5, -1.0, -0.5), min_length=1,
+                                               description="ln(price) coefficient per group")
+    flood_reference_level: float = Field(3.0, ge=-10, le=30,
+                                         description="water level (m) that defines flood risk")
+    initial_price_m2: float = Field(12_000.0, gt=0)
+    price_elasticity: float = Field(0.1, ge=0.0, le=2.0)
+
+
+class ZoneOverride(_Strict):
+    max_far: float | None = Field(None, gt=0, le=30)
+    max_height_m: float | None = Field(None, gt=0, le=1000)
+
+
+class TransitBonus(_Strict):
+    radius_m: float = Field(800.0, gt=0, le=10_000)
+    far_multiplier: float = Field(1.0, gt=0, le=5)
+
+
+class Development(_Strict):
+    """Development intensity (FAR and height caps) and the developers' pro forma."""
+
+    far_multiplier: float = Field(1.0, gt=0, le=5, description="on every zone's max FAR")
+    transit_bonus: TransitBonus = TransitBonus()
+    zones: dict[str, ZoneOverride] = Field(default_factory=dict,
+                                           description="caps by zone name or id")
+    default_far: float = Field(1.0, gt=0, le=30, description="where zoning sets none")
+    default_max_height: float = Field(24.0, gt=0, le=1000)
+    developers: int = Field(4, ge=1, le=100)
+    hurdles: tuple[float, ...] = Field((0.10, 0.15, 0.20, 0.25), min_length=1)
+    capacity_m2: float = Field(200_000.0, gt=0, description="per developer per year")
+    coverage: float = Field(0.35, gt=0, le=1)
+    storey_height: float = Field(3.0, ge=2.0, le=10.0)
+    construction_cost_m2: float = Field(4_500.0, gt=0)
+    high_rise_premium: float = Field(0.15, ge=0, le=2)
+    land_cost_m2: float = Field(1_500.0, ge=0)
+    redevelop_below: float = Field(0.4, ge=0, le=1,
+                                   description="existing / allowed floor area under which a "
+                                               "built cell is offered for redevelopment")
 
 
 class Suitability(_Strict):
@@ -60,6 +122,8 @@ class LandUse(_Strict):
     spontaneous: float = Field(0.02, ge=0.0, le=1.0,
                                description="weight of growth away from built-up land")
     protect: tuple[ControlLine, ...] = ("ecological_red_line", "permanent_basic_farmland")
+    protect_groups: tuple[Literal["farmland", "ecological"], ...] = Field(
+        (), description="land-use groups that may not be converted at all (strict policy)")
     outside_boundary_weight: float = Field(0.3, ge=0.0, le=1.0,
                                            description="potential factor outside the urban "
                                                        "development boundary")
@@ -87,6 +151,8 @@ class Scenario(_Strict):
     start_year: int = Field(2025, ge=1900, le=2200)
     years: int = Field(10, ge=1, le=200)
     population: Population = Population()
+    households: Households = Households()
+    development: Development = Development()
     land_use: LandUse = LandUse()
     surge: Surge | None = None
 
@@ -122,11 +188,26 @@ def load_scenario(source: str | Path) -> Scenario:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         raise _input_error(path, exc) from exc
-    year = scenario.surge_year
-    if year is not None and not scenario.start_year < year <= scenario.end_year:
-        raise InputError(f"must be within the simulated years {scenario.start_year + 1}.."
-                         f"{scenario.end_year}", source=path, field="surge.year", value=year)
+    _check_years(scenario, path)
+    groups = len(scenario.population.income_shares)
+    if len(scenario.households.price_by_income) != groups:
+        raise InputError(f"needs one coefficient per income group ({groups})", source=path,
+                         field="households.price_by_income",
+                         value=list(scenario.households.price_by_income))
     return scenario
+
+
+def _check_years(scenario: Scenario, path: Path) -> None:
+    """Years named in the scenario must be simulated years."""
+    first, last = scenario.start_year + 1, scenario.end_year
+    named = [("surge.year", [scenario.surge_year] if scenario.surge_year else []),
+             ("population.growth_by_year", list(scenario.population.growth_by_year)),
+             ("population.migration_by_year", list(scenario.population.migration_by_year))]
+    for key, years in named:
+        for year in years:
+            if not first <= year <= last:
+                raise InputError(f"must be within the simulated years {first}..{last}",
+                                 source=path, field=key, value=year)
 
 
 def _resolve(source: str | Path, relative_to: Path | None) -> Path:

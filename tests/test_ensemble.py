@@ -76,7 +76,7 @@ def test_dask_cluster_on_loopback_gives_the_same_members(tim_dir, scenario, seri
 
 def test_cli_ensemble_on_a_local_cluster(tim_dir, tmp_path):
     scenario = tmp_path / "short.yaml"
-    scenario.write_text("extends: high-growth\nname: short\ntitle: Short\nyears: 2\n")
+    scenario.write_text("extends: baseline\nname: short\ntitle: Short\nyears: 2\n")
     done = subprocess.run([sys.executable, "-m", "viz.cli", "ensemble", str(scenario), "--tim",
                            str(tim_dir), "--out", str(tmp_path / "ens"), "--members", "2",
                            "--workers", "2"], capture_output=True, text=True, timeout=300)

@@ -17,13 +17,19 @@ from tim.errors import InputError, StoreError
 
 # -- files ----------------------------------------------------------------------------------
 def test_builtin_scenarios_and_inheritance():
-    assert builtin_scenarios() == ["baseline", "high-growth", "storm-surge"]
+    assert builtin_scenarios() == ["baseline", "far-up", "high-growth", "storm-surge",
+                                   "strict-farmland"]
     base, high = load_scenario("baseline"), load_scenario("high-growth")
     assert high.population.annual_growth == 0.04
     # Everything not overridden is inherited, sub-mapping by sub-mapping.
-    assert high.land_use == base.land_use
-    assert high.population.model_copy(update={"annual_growth": 0.01}) == base.population
+    assert high.land_use == base.land_use and high.development == base.development
+    assert high.population.model_copy(update={"annual_growth": 0.01,
+                                              "migration_by_year": {}}) == base.population
     assert load_scenario("storm-surge").surge_year == base.end_year
+    # Two levels: far-up extends high-growth, which extends the baseline.
+    far_up = load_scenario("far-up")
+    assert far_up.population == high.population and far_up.development.far_multiplier == 1.3
+    assert far_up.development.coverage == base.development.coverage
 
 
 def test_scenario_round_trips_through_dict():
@@ -83,7 +89,7 @@ def test_indicator_thresholds_in_the_wrong_order_are_refused(tmp_path):
 @pytest.fixture(scope="module")
 def runs(sample_territory):
     return {name: run_scenario(sample_territory, load_scenario(name), seed=11)
-            for name in ("baseline", "high-growth", "storm-surge")}
+            for name in ("baseline", "high-growth", "storm-surge", "far-up", "strict-farmland")}
 
 
 def final(result, indicator):
@@ -118,11 +124,45 @@ def test_growth_scenarios_rank_as_expected(runs):
                                   runs["baseline"].land_use[2035])
 
 
+def test_developers_build_within_zoning_and_outside_hard_lines(runs, sample_territory):
+    result = runs["high-growth"]
+    projects = result.projects
+    assert len(projects) > 0 and set(projects["kind"]) == {"new", "redevelopment"}
+    cell_area = sample_territory.grid.cell_area
+    far = sample_territory.get("zoning__max_far").ravel()[projects["cell"]]
+    height = sample_territory.get("zoning__max_height").ravel()[projects["cell"]]
+    assert (projects["floor_area_m2"] <= far * cell_area + 0.1).all()
+    assert (projects["storeys"] * 3.0 <= height).all()
+    hard = (sample_territory.get("control__ecological_red_line")
+            | sample_territory.get("control__permanent_basic_farmland")).ravel()
+    assert not hard[projects["cell"]].any()
+    assert (projects["margin"] >= 0.10).all()  # the lowest hurdle of the four developers
+    buildings = result.new_buildings
+    assert len(buildings) == len(projects) and buildings.crs == sample_territory.layers[
+        "buildings"].crs
+    footprint = 0.35 * cell_area  # the scenario's site coverage
+    np.testing.assert_allclose(buildings.area, footprint)
+    redeveloped = buildings[buildings["kind"] == "redevelopment"]
+    assert (redeveloped["replaces"] != "").all()
+
+
+def test_scenario_families_do_what_they_say(runs):
+    # Denser zoning houses the same households on less new land.
+    assert final(runs["far-up"], "built_up_area") < final(runs["high-growth"], "built_up_area")
+    assert final(runs["far-up"], "population") == final(runs["high-growth"], "population")
+    # Strict protection: no farmland or ecological land lost; the unmet land is reported.
+    strict = runs["strict-farmland"]
+    assert final(strict, "farmland_lost") == 0 and final(strict, "ecological_land_lost") == 0
+    shortfall = sum(r.values.get("shortfall_7", 0) for r in strict.reports)
+    assert shortfall > 0
+    assert (strict.projects["kind"] == "redevelopment").all()
+
+
 def test_population_field_matches_households(runs):
     result = runs["high-growth"]
-    households = [r.values for r in result.reports if r.process == "HouseholdDemand"][-1]
+    households = [r.values for r in result.reports if r.process == "HouseholdChoices"][-1]
     assert result.population[result.years[-1]].sum() == pytest.approx(
-        households["population"], rel=1e-5)
+        households["persons"], rel=1e-5)
 
 
 def test_surge_depth_is_the_bathtub_of_the_final_state(runs, sample_territory):
@@ -187,4 +227,4 @@ def test_compare_writes_differences_maps_and_report(runs, tmp_path):
     assert "plotly.min.js" in html and (tmp_path / "report/plotly.min.js").stat().st_size > 1e6
     assert "http://" not in html.replace("http://www.w3.org", "")  # nothing loads online
     assert sorted(p.name for p in (tmp_path / "report/maps").iterdir()) == [
-        "high-growth_vs_baseline.tif", "storm-surge_vs_baseline.tif"]
+        f"{name}_vs_baseline.tif" for name in sorted(runs) if name != "baseline"]

@@ -87,6 +87,10 @@ _SPECS = (
     FieldSpec("zoning__max_height", "float32", "m",
               "Maximum building height allowed by zoning; NaN where zoning sets none.",
               nodata=float("nan")),
+    *(FieldSpec(f"access__distance_to_{kind}", "float32", "m",
+                f"Straight-line distance from the cell centre to the nearest {kind} amenity; "
+                "NaN where the territory has none.", nodata=float("nan"))
+      for kind in ("school", "park", "transit", "centre")),
     FieldSpec("surge__water_depth", "float32", "m",
               "Depth of storm-surge water above the ground; 0 where dry."),
 )

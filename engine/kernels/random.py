@@ -68,3 +68,26 @@ def uniform_grid(seed: int, step: int, stream: int, shape: tuple[int, int]) -> n
     """
     return _uniform_grid(np.uint64(seed), np.uint64(step), np.uint64(stream),
                          int(shape[0]), int(shape[1]))
+
+
+@parallel_jit
+def _uniform_ids(ids: np.ndarray, seed: np.uint64, step: np.uint64,
+                 stream: np.uint64) -> np.ndarray:
+    key = stream_key(seed, step, stream)
+    out = np.empty(ids.size, dtype=np.float64)
+    for i in prange(ids.size):
+        out[i] = uniform_at(key, np.uint64(ids[i]))
+    return out
+
+
+def uniform_ids(ids: np.ndarray, seed: int, step: int, stream: int) -> np.ndarray:
+    """One uniform (0, 1) draw per id (e.g. a household's stable id), independent of order.
+
+    Examples
+    --------
+    >>> a = uniform_ids(np.array([5, 9]), 1, 2, 3)
+    >>> bool(a[1] == uniform_ids(np.array([9]), 1, 2, 3)[0])
+    True
+    """
+    return _uniform_ids(np.ascontiguousarray(ids, dtype=np.int64), np.uint64(seed),
+                        np.uint64(step), np.uint64(stream))

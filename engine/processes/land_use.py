@@ -32,6 +32,7 @@ class LandUseParams:
     hard_constraints: tuple[str, ...] = ("control__ecological_red_line",
                                          "control__permanent_basic_farmland")
     outside_boundary_weight: float = 0.3
+    protected_groups: tuple[str, ...] = ()  # land-use groups that may not convert at all
 
 
 class LandUseChange(Process):
@@ -54,7 +55,8 @@ class LandUseChange(Process):
         self.params = params
         classes = territory.classes
         self._developable = np.zeros(256, dtype=bool)
-        self._developable[[c.code for c in classes if c.developable]] = True
+        self._developable[[c.code for c in classes if c.developable
+                           and c.group not in params.protected_groups]] = True
         self._protected = np.zeros(territory.grid.shape, dtype=bool)
         for name in params.hard_constraints:
             self._protected |= territory.fields[name] > 0

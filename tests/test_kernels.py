@@ -177,3 +177,24 @@ def test_parallel_kernels_do_not_depend_on_thread_count():
     finally:
         numba.set_num_threads(default)
     np.testing.assert_array_equal(results[0], results[1])
+
+
+# -- discrete choice --------------------------------------------------------------------------
+def test_choice_draws_match_inverse_cdf_reference():
+    from engine.kernels.choice import draw_choices
+    from engine.kernels.random import uniform_ids
+
+    rng = np.random.default_rng(4)
+    weights = rng.random((3, 7))
+    weights[2] = 0.0  # a group with nothing left to choose
+    groups = rng.integers(0, 3, 200)
+    ids = rng.choice(10_000, 200, replace=False)
+    got = draw_choices(groups, ids, weights, seed=8, step=2030, stream=101)
+    u = uniform_ids(ids, 8, 2030, 101)
+    for g, uid, draw, choice in zip(groups, ids, u, got):
+        assert draw == uniform_ref(8, 2030, 101, int(uid))
+        if g == 2:
+            assert choice == -1
+            continue
+        cdf = np.cumsum(weights[g])
+        assert choice == int(np.searchsorted(cdf, draw * cdf[-1], side="right"))

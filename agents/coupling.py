@@ -186,7 +186,7 @@ class HouseholdChoices(Process):
         plus new dwellings; a unit with neither spreads them evenly over its cells."""
         city = self.city
         units = city.units.of_cell
-        persons = city.model.households.persons_by_unit(city.units.ids.size)
+        persons = city.model.households.persons_by_unit(city.units.ids.size).astype(float)
         weight = np.where(city.built_at_start | built, city.initial_population.ravel(), 0.0)
         weight = weight + city.new_dwellings_m2 / city.model.params.m2_per_dwelling
         inside = units >= 0

@@ -104,7 +104,8 @@ class CityModel(mesa.Model):
             arrivals += migration
         elif migration < 0 and len(h):
             departures += h.leave(min(1.0, -migration / len(h)), year, stream=EMIGRATE)
-        h.arrive(arrivals, h.unit[h.unit >= 0])
+        housed = h.unit[h.unit >= 0]
+        h.arrive(arrivals, housed if housed.size else np.arange(self.n_units))
         movers = int(h.start_moving(p.mobility, year).sum())
 
         vacancies = np.maximum(0, np.floor(self.capacity) - h.occupied(self.n_units))

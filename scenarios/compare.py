@@ -4,10 +4,12 @@
 
     indicators.csv        scenario, indicator, unit, value, baseline value, difference, status
                           (final simulated year)
-    warnings.csv          every yellow or red indicator of every run and year it occurs
+    warnings.csv          every early warning of every run (scenario, year, level, area,
+                          indicator, status, message)
     maps/<run>_vs_<baseline>.tif   built-up difference in the final year: +1 built only in the
                           run, -1 built only in the baseline, 0 same (int8, the TIM's grid)
     report.html           the same as a document (tables, charts, maps, parameters, versions)
+    report.pdf            the document printed by headless Chromium (``pdf=True``)
     plotly.min.js         the chart library, so the report opens offline
 """
 
@@ -64,9 +66,9 @@ def compare(runs: list[RunDirectory]) -> Comparison:
                          "value": row["value"], "baseline": ref,
                          "difference": row["value"] - ref, "status": row["status"]})
     table = pd.DataFrame(rows)
-    warnings = pd.concat([r.indicators.assign(scenario=r.name) for r in runs])
-    warnings = warnings[warnings["status"].isin(["yellow", "red"])]
-    warnings = warnings[["scenario", "year", "indicator", "value", "unit", "status"]]
+    warnings = pd.concat([_warnings(r).assign(scenario=r.name) for r in runs],
+                         ignore_index=True)
+    warnings = warnings[["scenario", *[c for c in warnings.columns if c != "scenario"]]]
     built = base.classes.built.code
     reference = base.land_use(base.years[-1]) == built
     maps = {r.name: ((r.land_use(r.years[-1]) == built).astype(np.int8)
@@ -74,14 +76,28 @@ def compare(runs: list[RunDirectory]) -> Comparison:
     return Comparison(runs, table, warnings.reset_index(drop=True), maps)
 
 
+def _warnings(run: RunDirectory) -> pd.DataFrame:
+    """The run's early warnings; runs written before warnings.csv existed fall back to the
+    city indicators outside their green range."""
+    if run.warnings is not None:
+        return run.warnings
+    df = run.indicators[run.indicators["status"].isin(["yellow", "red"])]
+    return pd.DataFrame({"year": df["year"], "level": "city", "area": "",
+                         "indicator": df["indicator"], "status": df["status"],
+                         "message": [f"{i}: {v:g} {u}" for i, v, u in
+                                     zip(df["indicator"], df["value"], df["unit"])]})
+
+
 def _final(run: RunDirectory) -> pd.DataFrame:
     df = run.indicators
     return df[df["year"] == df["year"].max()]
 
 
-def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Comparison:
-    """Compare the runs in ``run_dirs`` (the first is the baseline) and write the report."""
-    from scenarios.report import write_report
+def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *,
+                 pdf: bool = False) -> Comparison:
+    """Compare the runs in ``run_dirs`` (the first is the baseline) and write the report;
+    ``pdf`` also prints it to ``report.pdf`` (needs Chromium)."""
+    from scenarios.report import print_pdf, write_report
 
     comparison = compare([RunDirectory.open(p) for p in run_dirs])
     grid = comparison.baseline.grid
@@ -92,5 +108,7 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Comparison:
         for name, diff in comparison.difference_maps.items():
             write_raster(tmp / "maps" / f"{name}_vs_{comparison.baseline.name}.tif", diff, grid,
                          None)
-        write_report(comparison, tmp)
+        html = write_report(comparison, tmp)
+        if pdf:
+            print_pdf(html, tmp / "report.pdf")
     return comparison

@@ -7,6 +7,7 @@ default) that users can edit; this module computes the values and applies the th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 from importlib import resources
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class IndicatorDef(BaseModel):
     definition: str
     green: Range | None = None
     yellow: Range | None = None
+    levels: tuple[Literal["city", "district", "unit"], ...] = ("city",)
 
     @model_validator(mode="after")
     def _ordered(self) -> IndicatorDef:
@@ -46,8 +48,8 @@ class IndicatorDef(BaseModel):
             raise ValueError("a yellow range needs a green range")
         return self
 
-    def status(self, value: float) -> str:
-        if self.green is None:
+    def status(self, value: float, level: str = "city") -> str:
+        if self.green is None or level not in self.levels:
             return "info"
         if _within(value, self.green):
             return "green"
@@ -93,9 +95,13 @@ def load_registry(path: str | Path | None = None) -> dict[str, IndicatorDef]:
     return registry
 
 
-INDICATORS = ("built_up_area", "population", "construction_land_per_capita", "farmland_lost",
-              "ecological_land_lost", "control_line_encroachment", "built_outside_boundary",
-              "boundary_use", "flooded_land_area", "flooded_buildings", "population_exposed")
+INDICATORS = ("built_up_area", "population", "population_density", "development_intensity",
+              "construction_land_per_capita", "farmland_lost", "ecological_land_lost",
+              "control_line_encroachment", "built_outside_boundary", "boundary_use",
+              "school_access", "park_access", "flooded_land_area", "flooded_buildings",
+              "population_exposed")
+#: Distance (m) within which a school or park counts as accessible.
+ACCESS_RADIUS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -130,50 +136,79 @@ def building_cells(territory: Territory) -> np.ndarray:
     return centroid_cells(buildings, territory.grid)
 
 
-def compute_indicators(state: Territory, baseline: Baseline) -> dict[str, float]:
-    """Indicator values (registry units) of ``state`` against the start-year ``baseline``."""
-    classes = state.classes
-    lu = state.get("land_use__class")
+def components(state: Territory, baseline: Baseline) -> dict[str, np.ndarray]:
+    """Additive quantities per cell (flat) from which every indicator is a sum or a ratio of
+    sums, so values for units, districts and the city come from one formula."""
+    classes, f = state.classes, state.fields
+    lu = state.get("land_use__class").ravel()
+    ha = baseline.cell_ha
+    size = lu.size
     built = lu == classes.built.code
-    new_built = built & (baseline.land_use != classes.built.code)
-    population = float(state.fields.get("population__count", np.zeros(1)).sum())
-    area_ha = float(built.sum()) * baseline.cell_ha
-    values = {
-        "built_up_area": area_ha,
-        "population": population,
-        "construction_land_per_capita": area_ha * 10_000.0 / population if population else 0.0,
-        "farmland_lost": _lost(baseline.land_use, lu, classes, "farmland") * baseline.cell_ha,
-        "ecological_land_lost": _lost(baseline.land_use, lu, classes, "ecological")
-        * baseline.cell_ha,
-        "control_line_encroachment": float((new_built & baseline.hard).sum()),
-        "built_outside_boundary": 0.0, "boundary_use": 0.0,
-    }
-    if baseline.boundary is not None:
-        values["built_outside_boundary"] = float((new_built & ~baseline.boundary).sum()) \
-            * baseline.cell_ha
-        inside = baseline.boundary.sum()
-        values["boundary_use"] = 100.0 * float((built & baseline.boundary).sum()) / inside \
-            if inside else 0.0
-    values.update(flood_indicators(state, baseline))
-    return values
+    new_built = built & (baseline.land_use.ravel() != classes.built.code)
+    population = f.get("population__count", np.zeros(state.grid.shape)).ravel().astype(float)
+    land = ~classes.group_mask(lu, "sea")
+    boundary = np.zeros(size, bool) if baseline.boundary is None else baseline.boundary.ravel()
 
+    def lost(group: str) -> np.ndarray:
+        codes = [c.code for c in classes.in_group(group)]
+        return (np.isin(baseline.land_use.ravel(), codes) & ~np.isin(lu, codes)) * ha
 
-def _lost(start: np.ndarray, now: np.ndarray, classes, group: str) -> float:
-    codes = [c.code for c in classes.in_group(group)]
-    return float((np.isin(start, codes) & ~np.isin(now, codes)).sum())
+    def near(kind: str) -> np.ndarray:
+        d = f.get(f"access__distance_to_{kind}")
+        return np.zeros(size) if d is None else population * (d.ravel() <= ACCESS_RADIUS)
 
-
-def flood_indicators(state: Territory, baseline: Baseline) -> dict[str, float]:
-    depth = state.fields.get("surge__water_depth")
-    if depth is None:
-        return {"flooded_land_area": 0.0, "flooded_buildings": 0.0, "population_exposed": 0.0}
-    wet = (depth > 0) & ~state.classes.group_mask(state.get("land_use__class"), "sea")
+    depth = f.get("surge__water_depth")
+    wet = np.zeros(size, bool) if depth is None else (depth.ravel() > 0) & land
     cells = baseline.building_cells
-    flooded = wet.ravel()[cells[cells >= 0]]
-    population = state.fields.get("population__count", np.zeros(state.grid.shape))
-    return {"flooded_land_area": float(wet.sum()) * baseline.cell_ha,
-            "flooded_buildings": float(flooded.sum()),
-            "population_exposed": float(population[wet].sum())}
+    flooded_buildings = np.bincount(cells[(cells >= 0)][wet[cells[cells >= 0]]],
+                                    minlength=size).astype(float)
+    floor = f.get("building__floor_area")
+    return {
+        "land_ha": land * ha, "built_ha": built * ha, "population": population,
+        "floor_area_m2": np.zeros(size) if floor is None else floor.ravel().astype(float),
+        "farmland_lost_ha": lost("farmland"), "ecological_lost_ha": lost("ecological"),
+        "encroachment_cells": (new_built & baseline.hard.ravel()).astype(float),
+        "outside_boundary_ha": (new_built & ~boundary) * ha * (baseline.boundary is not None),
+        "boundary_ha": boundary * ha, "boundary_built_ha": (boundary & built) * ha,
+        "school_population": near("school"), "park_population": near("park"),
+        "flooded_ha": wet * ha, "flooded_buildings": flooded_buildings,
+        "exposed_population": population * wet,
+    }
+
+
+def from_sums(s: dict[str, np.ndarray | float]) -> dict[str, np.ndarray | float]:
+    """Indicator values from summed components (scalars for one area, arrays for many)."""
+    def ratio(a, b, scale=1.0):
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        return np.divide(a * scale, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
+
+    return {
+        "built_up_area": s["built_ha"], "population": s["population"],
+        "population_density": ratio(s["population"], s["land_ha"]),
+        "development_intensity": ratio(s["floor_area_m2"], s["built_ha"], 1e-4),
+        "construction_land_per_capita": ratio(s["built_ha"], s["population"], 1e4),
+        "farmland_lost": s["farmland_lost_ha"], "ecological_land_lost": s["ecological_lost_ha"],
+        "control_line_encroachment": s["encroachment_cells"],
+        "built_outside_boundary": s["outside_boundary_ha"],
+        "boundary_use": ratio(s["boundary_built_ha"], s["boundary_ha"], 100.0),
+        "school_access": ratio(s["school_population"], s["population"], 100.0),
+        "park_access": ratio(s["park_population"], s["population"], 100.0),
+        "flooded_land_area": s["flooded_ha"], "flooded_buildings": s["flooded_buildings"],
+        "population_exposed": s["exposed_population"],
+    }
+
+
+def compute_indicators(state: Territory, baseline: Baseline) -> dict[str, float]:
+    """Indicator values (registry units) of the whole territory against the start year."""
+    sums = {k: float(v.sum()) for k, v in components(state, baseline).items()}
+    return {k: float(v) for k, v in from_sums(sums).items()}
+
+
+def encroaching_cells(state: Territory, baseline: Baseline) -> np.ndarray:
+    """(row, col) of every cell converted to built-up inside a hard control line."""
+    built = state.get("land_use__class") == state.classes.built.code
+    new = built & (baseline.land_use != state.classes.built.code)
+    return np.argwhere(new & baseline.hard)
 
 
 def building_depths(depth: np.ndarray, cells: np.ndarray) -> np.ndarray:

@@ -55,6 +55,50 @@ def difference_figure(name: str, baseline: str, diff: np.ndarray) -> go.Figure:
     return fig
 
 
+DISTRICT_INDICATORS = ("built_up_area", "population", "development_intensity",
+                       "construction_land_per_capita", "school_access")
+
+
+def _listed_warnings(comparison: Comparison) -> list[dict]:
+    """One line per scenario, place and indicator: its latest warning and the year it began
+    (the full year-by-year list is in warnings.csv)."""
+    w = comparison.warnings.copy()
+    w["year"] = w["year"].fillna(-1)
+    key = ["scenario", "level", "area", "indicator"]
+    w["area"] = w["area"].fillna("")
+    first = w.groupby(key)["year"].transform("min")
+    latest = w.assign(since=first).sort_values("year").groupby(key, sort=False).tail(1)
+    severity = latest["status"].map({"red": 0, "yellow": 1})
+    order = {r.name: i for i, r in enumerate(comparison.runs)}
+    latest = latest.assign(severity=severity, run=latest["scenario"].map(order))
+    latest = latest.sort_values(["run", "severity", "level"]).drop(columns=["run"])
+    return [{**r, "year": None if r["year"] < 0 else int(r["year"]),
+             "since": None if r["since"] < 0 else int(r["since"])}
+            for r in latest.to_dict("records")]
+
+
+def _counts(warnings, name: str) -> dict[str, int]:
+    mine = warnings[warnings["scenario"] == name]["status"]
+    return {"red": int((mine == "red").sum()), "yellow": int((mine == "yellow").sum())}
+
+
+def _district_rows(comparison: Comparison) -> list[dict]:
+    """One row per district and indicator with each scenario's final-year value and status."""
+    tables = {r.name: r.area_indicators for r in comparison.runs}
+    if any(t is None for t in tables.values()):
+        return []
+    rows: dict[tuple, dict] = {}
+    for name, table in tables.items():
+        last = table[(table["year"] == table["year"].max()) & (table["level"] == "district")
+                     & table["indicator"].isin(DISTRICT_INDICATORS)]
+        for r in last.itertuples():
+            row = rows.setdefault((r.area, r.indicator), {
+                "area": r.area, "indicator": r.indicator, "unit": r.unit, "target": r.target,
+                "cells": {}})
+            row["cells"][name] = {"value": r.value, "status": r.status}
+    return [rows[k] for k in sorted(rows, key=lambda k: (k[0], DISTRICT_INDICATORS.index(k[1])))]
+
+
 def _label(comparison: Comparison, key: str) -> str:
     units = comparison.table.set_index("indicator")["unit"]
     unit = units.get(key)
@@ -78,7 +122,9 @@ def write_report(comparison: Comparison, directory: Path) -> Path:
         runs=comparison.runs,
         baseline=base.name,
         table=comparison.table.to_dict("records"),
-        warnings=comparison.warnings.to_dict("records"),
+        warnings=_listed_warnings(comparison),
+        warning_counts={r.name: _counts(comparison.warnings, r.name) for r in comparison.runs},
+        districts=_district_rows(comparison),
         colours=STATUS_COLOURS,
         timeline=timeline_figure(comparison).to_html(full_html=False, include_plotlyjs=False),
         maps=[difference_figure(name, base.name, diff).to_html(full_html=False,
@@ -90,3 +136,29 @@ def write_report(comparison: Comparison, directory: Path) -> Path:
     path = directory / "report.html"
     path.write_text(html)
     return path
+
+
+def print_pdf(html: Path, pdf: Path, *, timeout: float = 180.0) -> Path:
+    """Print the report to PDF with headless Chromium (the charts are drawn before printing).
+
+    Raises :class:`tim.errors.TwinError` when no Chromium is installed or printing fails; the
+    HTML report stays the reference either way.
+    """
+    import shutil
+    import subprocess
+
+    from tim.errors import TwinError
+
+    browser = next((b for b in ("chromium", "chromium-browser", "google-chrome")
+                    if shutil.which(b)), None)
+    if browser is None:
+        raise TwinError("PDF needs Chromium (apt-get install chromium); the HTML report is "
+                        "written")
+    command = [browser, "--headless=new", "--no-sandbox", "--disable-gpu",
+               "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run", "--no-pdf-header-footer",
+               "--virtual-time-budget=15000", f"--print-to-pdf={pdf}", html.resolve().as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0 or not pdf.is_file() or pdf.stat().st_size == 0:
+        raise TwinError(f"Chromium could not print {html} to PDF: {done.stderr[-500:]}")
+    return pdf

@@ -8,6 +8,9 @@ Layout of ``RUN_DIR``::
     population/<year>.tif         residents per cell per recorded year (float32, GeoTIFF)
     surge/water_depth.tif         storm-surge depth (m) in the surge year, if the scenario has one
     indicators.csv                year, indicator, value, unit, status (green/yellow/red/info)
+    indicators_areas.csv          the same per planning unit, district and city (level,
+                                  area_id, area) with the plan target where there is one
+    warnings.csv                  early warnings: year, level, area, indicator, status, message
     buildings.csv                 per-building results (surge depth), if any
     projects.csv                  what developers built: year, cell, unit, developer, floor
                                   area, storeys, margin, kind (new / redevelopment)
@@ -87,6 +90,12 @@ def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | Non
                                       "year": result.scenario.surge_year}
         result.indicators.to_csv(tmp / "indicators.csv", index=False)
         outputs["indicators"] = "indicators.csv"
+        if result.area_indicators is not None:
+            result.area_indicators.to_csv(tmp / "indicators_areas.csv", index=False)
+            outputs["area_indicators"] = "indicators_areas.csv"
+        if result.warnings is not None:
+            result.warnings.to_csv(tmp / "warnings.csv", index=False)
+            outputs["warnings"] = "warnings.csv"
         if result.buildings is not None:
             result.buildings.to_csv(tmp / "buildings.csv", index=False)
             outputs["buildings"] = "buildings.csv"
@@ -191,6 +200,18 @@ class RunDirectory:
     @cached_property
     def indicators(self) -> pd.DataFrame:
         return pd.read_csv(self.path / self.manifest["outputs"]["indicators"])
+
+    def _table(self, output: str) -> pd.DataFrame | None:
+        name = self.manifest["outputs"].get(output)
+        return None if name is None else pd.read_csv(self.path / name)
+
+    @cached_property
+    def area_indicators(self) -> pd.DataFrame | None:
+        return self._table("area_indicators")
+
+    @cached_property
+    def warnings(self) -> pd.DataFrame | None:
+        return self._table("warnings")
 
     def buildings(self) -> pd.DataFrame | None:
         name = self.manifest["outputs"].get("buildings")

@@ -24,8 +24,8 @@ from engine.processes import LandUseChange, LandUseParams, StormSurge
 from engine.processes.surge import ENGINE as SURGE_ENGINE
 from engine.simulation import Simulation
 from engine.suitability import logistic_suitability, slope_degrees
-from scenarios.indicators import (Baseline, IndicatorDef, building_depths, compute_indicators,
-                                  load_registry)
+from scenarios.indicators import building_depths, load_registry
+from scenarios.monitor import Monitor
 from scenarios.schema import Scenario
 from tim.fields import CONTROL_LINE_FIELDS
 from tim.errors import InputError
@@ -54,6 +54,8 @@ class RunResult:
     water_depth: np.ndarray | None = None
     buildings: pd.DataFrame | None = None  # per-building results (surge depth)
     projects: pd.DataFrame | None = None   # what developers built, one row per project
+    area_indicators: pd.DataFrame | None = None  # unit / district / city roll-up
+    warnings: pd.DataFrame | None = None    # early warnings (see scenarios.monitor)
     new_buildings: Any = None               # GeoDataFrame of the projects' buildings
     engines: dict[str, str] = field(default_factory=dict)
 
@@ -170,50 +172,32 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> Run
     """
     started = time.perf_counter()
     work = prepare(territory, scenario)
-    baseline = Baseline.of(work)
-    registry = load_registry()
-    land_use: dict[int, np.ndarray] = {}
-    population: dict[int, np.ndarray] = {}
-    rows: list[dict[str, Any]] = []
-    water_depth: list[np.ndarray] = []
-
-    def record(year: int, state: Territory) -> None:
-        land_use[year] = state.get("land_use__class").copy()
-        population[year] = state.get("population__count").copy()
-        rows.extend(_indicator_rows(year, compute_indicators(state, baseline), registry))
-        if year == scenario.surge_year:
-            water_depth.append(state.get("surge__water_depth").copy())
-
+    monitor = Monitor(work, load_registry(), scenario.surge_year)
     processes, city = build_processes(work, scenario, seed)
-    simulation = Simulation(work, processes,
-                            start_year=scenario.start_year, years=scenario.years, seed=seed,
-                            recorder=record)
+    simulation = Simulation(work, processes, start_year=scenario.start_year,
+                            years=scenario.years, seed=seed, recorder=monitor)
     reports = simulation.run()
-    result = RunResult(scenario=scenario, seed=seed, territory=work, land_use=land_use,
-                       population=population, indicators=pd.DataFrame(rows), reports=reports,
+    result = RunResult(scenario=scenario, seed=seed, territory=work,
+                       land_use=monitor.land_use, population=monitor.population,
+                       indicators=monitor.indicators, reports=reports,
                        timings={**simulation.timings,
                                 "total_s": time.perf_counter() - started},
                        engines={"land_use": "constrained CA, demand-driven allocation",
                                 "agents": "Mesa households (logit location choice) and "
                                           "developers (pro forma)"},
-                       projects=pd.DataFrame(city.projects, columns=PROJECT_COLUMNS))
+                       projects=pd.DataFrame(city.projects, columns=PROJECT_COLUMNS),
+                       area_indicators=monitor.area_indicators,
+                       warnings=monitor.warnings(reports, work.history))
     result.new_buildings = project_buildings(result.projects, territory, scenario)
-    if water_depth:
-        result.water_depth = water_depth[0]
+    if monitor.water_depth is not None:
+        result.water_depth = monitor.water_depth
         result.engines["surge"] = SURGE_ENGINE
         if "buildings" in work.layers:
-            depth = building_depths(water_depth[0], baseline.building_cells)
+            depth = building_depths(monitor.water_depth, monitor.baseline.building_cells)
             result.buildings = pd.DataFrame({
                 "building_id": work.layers["buildings"]["building_id"].to_numpy(),
                 "surge_depth_m": np.round(depth, 3), "flooded": depth > 0})
     return result
-
-
-def _indicator_rows(year: int, values: dict[str, float],
-                    registry: dict[str, IndicatorDef]) -> list[dict[str, Any]]:
-    return [{"year": year, "indicator": key, "value": round(float(value), 6),
-             "unit": registry[key].unit, "status": registry[key].status(value)}
-            for key, value in values.items()]
 
 
 def project_buildings(projects: pd.DataFrame, territory: Territory, scenario: Scenario) -> Any:

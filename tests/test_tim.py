@@ -35,7 +35,8 @@ def test_sample_has_every_part_the_demo_needs(sample_territory):
     assert set(t.layers["planning_units"]["district"]) == {"Xicheng 西城", "Dongcheng 东城"}
     # Every ingest says where the data came from and that it is synthetic.
     ingests = [h for h in t.history if h.action == "ingest"]
-    assert len(ingests) == 8 and all(h.detail["synthetic"] for h in ingests)
+    assert len(ingests) == 9 and all(h.detail["synthetic"] for h in ingests)
+    assert t.plan is not None and set(t.plan.indicators) == {"built_up_area", "population"}
     # Zoning covers the land, not the sea (up to cells cut by the simplified coastline).
     sea = t.classes.group_mask(lu, "sea")
     assert (t.get("zoning__zone_id")[~sea] > 0).mean() > 0.99

@@ -32,6 +32,7 @@ from tim.ingest.vector import (normalise_amenities, normalise_buildings,
                                normalise_control_lines, normalise_planning_units,
                                normalise_zoning, read_vector, require_columns)
 from tim.model import ClassTable, Grid, Territory, crs_equal
+from tim.plan import Plan, check_balance, load_plan
 from tim.rasterize import floor_area_by_centroid, rasterize
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,11 @@ def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
     (recorded as an assumption in the history). Without it, such a source is an error.
     """
     _check_roles(sources)
-    loaded = [_read(spec, crs) for spec in sources]
+    plans = [(spec, load_plan(spec.path)) for spec in sources if spec.kind == "plan"]
+    loaded = [_read(spec, crs) for spec in sources if spec.kind != "plan"]
+    if not loaded:
+        raise InputError("no spatial source: a territory needs a raster or vector layer",
+                         field="sources")
     project_crs = _project_crs(crs, loaded)
     grid = _grid(loaded, project_crs, cell_size)
     territory = Territory(grid=grid, classes=classes, name=name,
@@ -76,16 +81,23 @@ def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
     territory.record("create", crs=project_crs, shape=list(grid.shape),
                      cell_size=list(grid.cell_size), bounds=list(grid.bounds))
     for spec, data in loaded:
-        territory.record("ingest", source=str(spec.path), role=spec.role, kind=spec.kind,
-                         sha256=file_sha256(spec.path), licence=spec.licence,
-                         synthetic=spec.synthetic, source_crs=_crs_of(data),
-                         crs_assigned=_crs_assigned(data))
+        _record_ingest(territory, spec, source_crs=_crs_of(data),
+                       crs_assigned=_crs_assigned(data))
         if spec.kind == "raster":
             _add_raster(territory, spec, data)
         else:
             _add_vector(territory, spec, data)
+    for spec, plan in plans:  # plans refer to the planning units: attach them last
+        _record_ingest(territory, spec)
+        _add_plan(territory, spec, plan)
     _check_classes(territory, [s for s, _ in loaded if s.role == "land_use"])
     return territory
+
+
+def _record_ingest(territory: Territory, spec: SourceSpec, **detail: Any) -> None:
+    territory.record("ingest", source=str(spec.path), role=spec.role, kind=spec.kind,
+                     sha256=file_sha256(spec.path), licence=spec.licence,
+                     synthetic=spec.synthetic, **detail)
 
 
 def _check_roles(sources: Sequence[SourceSpec]) -> None:
@@ -129,6 +141,20 @@ def _crs_assigned(data: Any) -> bool:
 
 def _crs_of(data: Any) -> str:
     return data.crs if isinstance(data, RasterSource) else data.crs.to_string()
+
+
+def _add_plan(territory: Territory, spec: SourceSpec, plan: Plan) -> None:
+    """Attach the plan; allocations that do not balance are recorded as warnings, not refused:
+    monitoring must be able to show an unbalanced plan."""
+    units = territory.layers.get("planning_units")
+    if units is None:
+        raise InputError("a plan needs the planning_units layer", source=spec.path,
+                         field="role")
+    district_of = dict(zip(units["unit_id"].astype(int), units["district"].astype(str)))
+    for problem in check_balance(plan, district_of):
+        log.warning("%s: %s", spec.path, problem)
+        territory.record("warning", source=str(spec.path), problem=problem)
+    territory.plan = plan
 
 
 def _project_crs(crs: str | None, loaded: list[tuple[SourceSpec, Any]]) -> str:

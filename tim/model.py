@@ -180,6 +180,7 @@ class Territory:
     fields: dict[str, np.ndarray] = field(default_factory=dict)
     layers: dict[str, Any] = field(default_factory=dict)
     history: list[HistoryEntry] = field(default_factory=list)
+    plan: Any = None  # tim.plan.Plan: targets passed down city -> district -> unit
 
     # -- fields ---------------------------------------------------------------------------
     def field_shape(self, spec: FieldSpec) -> tuple[int, ...]:
@@ -237,4 +238,4 @@ class Territory:
                          vertical_datum=self.vertical_datum,
                          fields={k: v.copy() for k, v in self.fields.items()},
                          layers={k: v.copy() for k, v in self.layers.items()},
-                         history=copy.deepcopy(self.history))
+                         history=copy.deepcopy(self.history), plan=self.plan)

@@ -272,6 +272,29 @@ def make_planning_units(lu: np.ndarray) -> dict[str, list]:
             "city": ["Haiwan 海湾"] * len(ids), "geometry": geoms}
 
 
+def make_plan(lu: np.ndarray, population: np.ndarray, units: dict, grid) -> dict:
+    """Targets passed down to districts and units: a construction-land quota (built-up area,
+    today's + 12 % + 2 ha per unit) and a planned population capacity (today's + 25 %)."""
+    from tim.rasterize import rasterize
+
+    unit_of = rasterize(units["geometry"], np.asarray(units["unit_id"]), grid, "int32")
+    cell_ha = CELL * CELL / 10_000.0
+    plan: dict = {}
+    for key, unit, per_unit in (
+            ("built_up_area", "ha",
+             lambda u: round(float(((lu == BUILT) & (unit_of == u)).sum()) * cell_ha * 1.12
+                             + 2.0, 1)),
+            ("population", "persons",
+             lambda u: float(round(float(population[unit_of == u].sum()) * 1.25, -1)))):
+        targets = {int(u): per_unit(u) for u in units["unit_id"]}
+        districts: dict[str, float] = {}
+        for u, district in zip(units["unit_id"], units["district"]):
+            districts[district] = round(districts.get(district, 0.0) + targets[int(u)], 1)
+        plan[key] = {"unit": unit, "kind": "cap", "city": round(sum(districts.values()), 1),
+                     "districts": districts, "units": targets}
+    return plan
+
+
 def write_sample_sources(directory: str | Path, seed: int = 20261121) -> Path:
     """Write the sample's source files and its catalog into ``directory``; return the catalog.
 
@@ -292,10 +315,13 @@ def write_sample_sources(directory: str | Path, seed: int = 20261121) -> Path:
 
     write_raster(directory / "dem.tif", np.round(z, 2).astype(np.float32), grid, -9999.0)
     write_raster(directory / "landuse.tif", lu, grid, 255)
-    write_raster(directory / "population.tif", make_population(buildings), grid, None)
+    population = make_population(buildings)
+    write_raster(directory / "population.tif", population, grid, None)
     gpd.GeoDataFrame(buildings, crs=CRS).to_file(directory / "buildings.gpkg", driver="GPKG")
-    gpd.GeoDataFrame(make_planning_units(lu), crs=CRS).to_file(
-        directory / "planning_units.gpkg", driver="GPKG")
+    units = make_planning_units(lu)
+    gpd.GeoDataFrame(units, crs=CRS).to_file(directory / "planning_units.gpkg", driver="GPKG")
+    (directory / "plan.yaml").write_text(yaml.safe_dump(make_plan(lu, population, units, grid),
+                                                        sort_keys=False, allow_unicode=True))
     gpd.GeoDataFrame(make_zoning(lu), crs=CRS).to_file(directory / "zoning.gpkg", driver="GPKG")
     gpd.GeoDataFrame(make_amenities(rng, lu), crs=CRS).to_file(directory / "amenities.gpkg",
                                                                driver="GPKG")
@@ -320,6 +346,8 @@ def write_sample_sources(directory: str | Path, seed: int = 20261121) -> Path:
             source("planning_units.gpkg", "planning_units", "City > district > unit"),
             source("zoning.gpkg", "zoning", "Zones with maximum FAR and height"),
             source("amenities.gpkg", "amenities", "Schools, parks, transit stations, hospital"),
+            source("plan.yaml", "plan", "Construction-land and population targets passed "
+                                        "down city > district > unit"),
         ],
     }
     path = directory / "catalog.yaml"

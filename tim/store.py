@@ -2,7 +2,8 @@
 
 Layout of ``TIM_DIR``::
 
-    manifest.json              name, CRS, grid, classes, fields, layers, history, content hashes
+    manifest.json              name, CRS, grid, classes, fields, layers, history, plan targets,
+                               content hashes
     rasters/<field>.tif        one GeoTIFF per cell field (deflate, nodata set, CRS embedded)
     vectors.gpkg               one GeoPackage, one table per vector layer
     fields.json                class-located fields (small per-class vectors)
@@ -24,6 +25,7 @@ from tim.atomic import atomic_directory
 from tim.errors import StoreError
 from tim.fields import field_spec
 from tim.model import ClassTable, Grid, HistoryEntry, Territory, crs_equal
+from tim.plan import Plan
 
 FORMAT = "territory-twin/tim"
 FORMAT_VERSION = 1
@@ -105,6 +107,7 @@ def save_territory(territory: Territory, directory: str | Path) -> Path:
             "classes": territory.classes.to_list(),
             "fields": fields_meta, "layers": layers_meta,
             "history": [h.to_dict() for h in territory.history],
+            "plan": territory.plan.to_dict()["indicators"] if territory.plan else None,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return directory
@@ -144,7 +147,9 @@ def load_territory(directory: str | Path, *, layers: bool = True) -> Territory:
     grid = Grid.from_dict(manifest["grid"])
     territory = Territory(grid=grid, classes=ClassTable.from_list(manifest["classes"]),
                           name=manifest["name"], vertical_datum=manifest["vertical_datum"],
-                          history=[HistoryEntry.from_dict(h) for h in manifest["history"]])
+                          history=[HistoryEntry.from_dict(h) for h in manifest["history"]],
+                          plan=Plan(indicators=manifest["plan"]) if manifest.get("plan")
+                          else None)
     class_fields = None
     for name, meta in manifest["fields"].items():
         path = directory / meta["file"]

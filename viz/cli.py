@@ -94,7 +94,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     from scenarios.compare import compare_runs
 
-    comparison = compare_runs(args.runs, args.out)
+    comparison = compare_runs(args.runs, args.out, pdf=args.pdf)
     print(f"report written to {Path(args.out) / 'report.html'} "
           f"({len(comparison.runs)} runs, {len(comparison.warnings)} warnings)")
 
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="compare runs; the first is the baseline")
     compare.add_argument("runs", nargs="+", metavar="RUN_DIR")
     compare.add_argument("--out", required=True, metavar="REPORT_DIR")
+    compare.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
     compare.set_defaults(func=cmd_compare)
 
     serve = sub.add_parser("serve", help="start the dashboard on localhost")

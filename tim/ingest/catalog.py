@@ -33,7 +33,7 @@ from tim.ingest.raster import RASTER_SUFFIXES
 from tim.ingest.vector import VECTOR_SUFFIXES
 
 Role = Literal["elevation", "land_use", "population", "buildings", "control_lines",
-               "planning_units", "zoning", "amenities"]
+               "planning_units", "zoning", "amenities", "plan"]
 RASTER_ROLES = {"elevation", "land_use", "population"}
 VECTOR_ROLES = {"buildings", "control_lines", "planning_units", "land_use", "zoning",
                 "amenities"}
@@ -46,8 +46,9 @@ ROLE_HINTS: tuple[tuple[str, Role], ...] = (
     ("bldg", "buildings"), ("pand", "buildings"), ("control", "control_lines"),
     ("redline", "control_lines"), ("planning_unit", "planning_units"),
     ("units", "planning_units"), ("zoning", "zoning"), ("zones", "zoning"),
-    ("amenit", "amenities"), ("poi", "amenities"),
+    ("amenit", "amenities"), ("poi", "amenities"), ("plan", "plan"),
 )
+PLAN_SUFFIXES = {".yaml", ".yml"}
 
 
 class _Strict(BaseModel):
@@ -69,8 +70,10 @@ class SourceSpec(_Strict):
     synthetic: bool = False
 
     @property
-    def kind(self) -> Literal["raster", "vector"]:
+    def kind(self) -> Literal["raster", "vector", "plan"]:
         suffix = self.path.suffix.lower()
+        if self.role == "plan" and suffix in PLAN_SUFFIXES:
+            return "plan"
         if suffix in RASTER_SUFFIXES and self.role in RASTER_ROLES:
             return "raster"
         if suffix in VECTOR_SUFFIXES and self.role in VECTOR_ROLES:
@@ -127,7 +130,7 @@ def load_catalog(path: str | Path) -> Catalog:
 def source_from_argument(argument: str) -> SourceSpec:
     """``ROLE=PATH`` or a bare ``PATH`` whose role is recognised from its file name."""
     role, sep, text = argument.partition("=")
-    if sep and role in RASTER_ROLES | VECTOR_ROLES:
+    if sep and role in RASTER_ROLES | VECTOR_ROLES | {"plan"}:
         return SourceSpec(path=Path(text), role=role)
     path = Path(argument)
     stem = path.stem.lower()

@@ -58,10 +58,12 @@ class Areas:
 
 
 def area_indicators(state: Territory, baseline: Baseline, areas: Areas, year: int,
-                    registry: dict[str, IndicatorDef]) -> pd.DataFrame:
+                    registry: dict[str, IndicatorDef],
+                    per_cell: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Rows (year, level, area_id, area, indicator, value, unit, target, status) for every
     unit, district and the city (the sum of the units)."""
-    unit_sums = areas.sums(components(state, baseline))
+    per_cell = components(state, baseline) if per_cell is None else per_cell
+    unit_sums = areas.sums(per_cell)
     district_names = list(dict.fromkeys(areas.districts))
     district_sums = {k: np.array([v[areas.districts == d].sum() for d in district_names])
                      for k, v in unit_sums.items()}

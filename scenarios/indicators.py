@@ -49,8 +49,8 @@ class IndicatorDef(BaseModel):
         return self
 
     def status(self, value: float, level: str = "city") -> str:
-        if self.green is None or level not in self.levels:
-            return "info"
+        if self.green is None or level not in self.levels or not np.isfinite(value):
+            return "info"  # no thresholds here, or no value (e.g. no schools in the data)
         if _within(value, self.green):
             return "green"
         if self.yellow is not None and _within(value, self.yellow):
@@ -150,12 +150,13 @@ def components(state: Territory, baseline: Baseline) -> dict[str, np.ndarray]:
     boundary = np.zeros(size, bool) if baseline.boundary is None else baseline.boundary.ravel()
 
     def lost(group: str) -> np.ndarray:
-        codes = [c.code for c in classes.in_group(group)]
-        return (np.isin(baseline.land_use.ravel(), codes) & ~np.isin(lu, codes)) * ha
+        member = np.zeros(256, dtype=bool)
+        member[[c.code for c in classes.in_group(group)]] = True
+        return (member[baseline.land_use.ravel()] & ~member[lu]) * ha
 
     def near(kind: str) -> np.ndarray:
         d = f.get(f"access__distance_to_{kind}")
-        return np.zeros(size) if d is None else population * (d.ravel() <= ACCESS_RADIUS)
+        return np.full(size, np.nan) if d is None else population * (d.ravel() <= ACCESS_RADIUS)
 
     depth = f.get("surge__water_depth")
     wet = np.zeros(size, bool) if depth is None else (depth.ravel() > 0) & land
@@ -198,9 +199,12 @@ def from_sums(s: dict[str, np.ndarray | float]) -> dict[str, np.ndarray | float]
     }
 
 
-def compute_indicators(state: Territory, baseline: Baseline) -> dict[str, float]:
-    """Indicator values (registry units) of the whole territory against the start year."""
-    sums = {k: float(v.sum()) for k, v in components(state, baseline).items()}
+def compute_indicators(state: Territory, baseline: Baseline,
+                       per_cell: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+    """Indicator values (registry units) of the whole territory against the start year
+    (``per_cell``: the :func:`components` when already computed)."""
+    per_cell = components(state, baseline) if per_cell is None else per_cell
+    sums = {k: float(v.sum()) for k, v in per_cell.items()}
     return {k: float(v) for k, v in from_sums(sums).items()}
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from engine.process import StepReport
 from scenarios.areas import Areas, area_indicators
-from scenarios.indicators import (Baseline, IndicatorDef, compute_indicators,
+from scenarios.indicators import (Baseline, IndicatorDef, components, compute_indicators,
                                   encroaching_cells)
 from tim.model import Territory
 
@@ -47,13 +47,14 @@ class Monitor:
     def __call__(self, year: int, state: Territory) -> None:
         self.land_use[year] = state.get("land_use__class").copy()
         self.population[year] = state.get("population__count").copy()
-        for key, value in compute_indicators(state, self.baseline).items():
+        per_cell = components(state, self.baseline)
+        for key, value in compute_indicators(state, self.baseline, per_cell).items():
             definition = self.registry[key]
             self._city.append({"year": year, "indicator": key, "value": round(value, 6),
                                "unit": definition.unit, "status": definition.status(value)})
         if self.areas is not None:
             self._areas.append(area_indicators(state, self.baseline, self.areas, year,
-                                               self.registry))
+                                               self.registry, per_cell))
         cells = encroaching_cells(state, self.baseline)
         if cells.size:
             self._encroachment[year] = cells

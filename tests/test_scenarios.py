@@ -17,8 +17,9 @@ from tim.errors import InputError, StoreError
 
 # -- files ----------------------------------------------------------------------------------
 def test_builtin_scenarios_and_inheritance():
-    assert builtin_scenarios() == ["baseline", "far-up", "high-growth", "storm-surge",
-                                   "strict-farmland"]
+    assert {"baseline", "far-up", "high-growth", "storm-surge", "strict-farmland",
+            "wuhan-baseline", "wuhan-high-growth", "wuhan-far-up",
+            "wuhan-strict-farmland"} <= set(builtin_scenarios())
     base, high = load_scenario("baseline"), load_scenario("high-growth")
     assert high.population.annual_growth == 0.04
     # Everything not overridden is inherited, sub-mapping by sub-mapping.

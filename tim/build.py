@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tim.classes import DEFAULT_CLASSES
+from tim.derive import grid_planning_units
 from tim.errors import CRSError, InputError
 from tim.fields import CONTROL_LINE_FIELDS, field_spec
 from tim.ingest.catalog import Catalog, SourceSpec
@@ -55,9 +56,13 @@ def build_from_catalog(catalog: Catalog, *, crs: str | None = None,
     """Build the territory a catalog describes; ``crs``/``cell_size`` override the catalog's."""
     classes = (ClassTable.from_list(c.model_dump() for c in catalog.classes)
                if catalog.classes else DEFAULT_CLASSES)
-    return build_territory(catalog.sources, crs=crs or catalog.crs,
-                           cell_size=cell_size or catalog.cell_size, classes=classes,
-                           name=catalog.name, vertical_datum=catalog.vertical_datum)
+    territory = build_territory(catalog.sources, crs=crs or catalog.crs,
+                                cell_size=cell_size or catalog.cell_size, classes=classes,
+                                name=catalog.name, vertical_datum=catalog.vertical_datum)
+    if catalog.grid_units is not None:
+        grid_planning_units(territory, catalog.grid_units.size,
+                            districts_of=catalog.grid_units.districts_of)
+    return territory
 
 
 def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
@@ -228,6 +233,12 @@ def _vertical_datum(loaded: list[tuple[SourceSpec, Any]]) -> str:
 def _add_raster(territory: Territory, spec: SourceSpec, source: RasterSource) -> None:
     name, kind = RASTER_FIELDS[spec.role]
     field = field_spec(name)
+    if spec.scale is not None:
+        valid = source.values != source.nodata if source.nodata is not None else True
+        scaled = np.where(valid, source.values.astype(np.float64) * spec.scale, source.values)
+        source = RasterSource(source.path, scaled, source.transform, source.crs, source.nodata,
+                              source.crs_assigned)
+        territory.record("scale", field=name, source=str(spec.path), factor=spec.scale)
     values = resample(source, territory.grid, kind=kind, dtype=field.dtype, nodata=field.nodata)
     if not crs_equal(source.crs, territory.grid.crs) or source.transform != \
             territory.grid.transform:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tim.fields import field_spec
 from tim.store import load_territory
 
 
@@ -22,7 +23,9 @@ def describe(directory: str | Path) -> str:
              f"({(xmax - xmin) / 1000:.2f} x {(ymax - ymin) / 1000:.2f} km)",
              "  fields"]
     for name, values in sorted(t.fields.items()):
-        finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+        nodata = field_spec(name).nodata
+        finite = values[np.isfinite(values)] if values.dtype.kind == "f" else \
+            values[values != nodata] if nodata is not None else values
         lines.append(f"    {name:38s} {values.dtype.name:8s} "
                      f"min {finite.min():g}  max {finite.max():g}" if finite.size else
                      f"    {name:38s} {values.dtype.name:8s} (all nodata)")

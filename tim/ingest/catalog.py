@@ -5,6 +5,7 @@ A catalog is a YAML file, so that a TIM can be rebuilt exactly (``twin tim build
     name: My territory
     crs: EPSG:4548            # project CRS; default: from the data
     cell_size: 25             # metres; default: the elevation raster's resolution
+    grid_units: {size: 5000}  # only for data without planning units: a synthetic unit grid
     vertical_datum: Yellow Sea 1985 height
     classes:                  # land-use class table; default: tim.classes.DEFAULT_CLASSES
       - {code: 1, name: Cropland, colour: "#f2d16b", group: farmland, developable: true}
@@ -65,6 +66,8 @@ class SourceSpec(_Strict):
     columns: dict[str, str] = Field(default_factory=dict,
                                     description="standard column name -> column in the file, "
                                                 "e.g. {height: h_roof_p95}")
+    scale: float | None = Field(None, gt=0, description="multiply raster values, e.g. a "
+                                "density per km2 to counts per 30 m cell: 0.0009")
     licence: str | None = None
     description: str | None = None
     synthetic: bool = False
@@ -92,6 +95,13 @@ class ClassSpec(_Strict):
     developable: bool
 
 
+class GridUnits(_Strict):
+    """Planning units for data that have none: a regular grid (recorded as synthetic)."""
+
+    size: float = Field(gt=0, description="unit side, CRS units")
+    districts_of: int = Field(3, ge=1, description="units per district side")
+
+
 class Catalog(_Strict):
     """A whole territory's sources and build settings."""
 
@@ -100,12 +110,48 @@ class Catalog(_Strict):
     cell_size: float | None = Field(default=None, gt=0)
     vertical_datum: str | None = None
     classes: list[ClassSpec] | None = None
+    grid_units: GridUnits | None = None
     sources: list[SourceSpec] = Field(min_length=1)
 
 
+#: Where ``${TWIN_DATA}`` in a catalog points when the variable is not set.
+DEFAULT_DATA = "../shared/data"
+
+
+def builtin_catalogs() -> list[str]:
+    """Names of the catalogs shipped with the package (``twin tim build --catalog NAME``)."""
+    from importlib import resources
+
+    folder = resources.files("tim") / "catalogs"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def _expand(text: str, catalog: Path) -> str:
+    """``${VAR}`` from the environment; ``${TWIN_DATA}`` defaults to :data:`DEFAULT_DATA`."""
+    import os
+    import re
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name in os.environ:
+            return os.environ[name]
+        if name == "TWIN_DATA":
+            return str(Path(DEFAULT_DATA).resolve())
+        raise InputError(f"environment variable {name} is not set", source=catalog,
+                         field="sources", value=match.group(0))
+
+    return re.sub(r"\$\{(\w+)\}", value, text)
+
+
 def load_catalog(path: str | Path) -> Catalog:
-    """Read and validate a catalog; source paths become absolute (relative to the catalog)."""
+    """Read and validate a catalog (a file, or the name of a built-in one); source paths
+    become absolute (relative to the catalog) and ``${VAR}`` takes the environment's value."""
     path = Path(path)
+    if not path.exists() and str(path) in builtin_catalogs():
+        from importlib import resources
+
+        path = Path(str(resources.files("tim") / "catalogs" / f"{path}.yaml"))
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -122,7 +168,7 @@ def load_catalog(path: str | Path) -> Catalog:
         value = error.get("input")
         raise InputError(error["msg"], source=path, field=key,
                          value=None if error["type"] == "missing" else value) from exc
-    sources = [s.model_copy(update={"path": (path.parent / s.path).resolve()})
+    sources = [s.model_copy(update={"path": (path.parent / _expand(str(s.path), path)).resolve()})
                for s in catalog.sources]
     return catalog.model_copy(update={"sources": sources})
 

@@ -94,8 +94,8 @@ def resample(source: RasterSource, grid: Grid, *, kind: str, dtype: str,
     if (source.transform == grid.transform and source.values.shape == grid.shape
             and crs_equal(source.crs, grid.crs)):
         out = source.values.astype(dtype, copy=True)
-        if source.nodata is not None and nodata is not None:
-            out[source.values == source.nodata] = nodata
+        if source.nodata is not None:  # counts have no nodata: nothing there is 0
+            out[source.values == source.nodata] = 0 if nodata is None else nodata
         return out
     coarser = grid.cell_size[0] > abs(source.transform[0]) * 1.5
     method = {"continuous": Resampling.bilinear,

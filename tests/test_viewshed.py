@@ -129,6 +129,19 @@ def test_nodata_is_transparent_and_never_seen():
     assert seen.tolist() == [[1, 1, 1, 1, 255, 255, 255, 1, 1, 255, 1, 1]]
 
 
+@pytest.mark.parametrize("near_field", ["visible", "gdal36"])
+def test_nodata_around_the_observer_leaves_the_horizon_open(near_field):
+    # -inf horizons behind adjacent nodata cells must not turn into NaN (a zero weight times
+    # -inf) on the diagonals and axes further out.
+    rng = np.random.default_rng(11)
+    z = rng.normal(0, 2, (15, 17))
+    z[6:9, 7:10] = np.nan
+    z[7, 8] = 0.0
+    expected = reference_viewshed(z, 7, 8, 1.5, near_field=near_field)
+    np.testing.assert_array_equal(viewshed(z, 7, 8, 1.5, near_field=near_field), expected)
+    assert (expected[np.isnan(z)] == 255).all() and (expected != 255).sum() > 200
+
+
 def test_cumulative_is_the_sum_of_single_viewsheds_with_any_thread_count():
     rng = np.random.default_rng(7)
     z = rng.normal(0, 2, (60, 70)).cumsum(axis=0)

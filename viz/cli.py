@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -91,6 +92,45 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(Path(args.out), port=args.port, host=args.host, serve_app=not args.no_serve)
 
 
+def _numbers(text: str, option: str, counts: tuple[int, ...]) -> tuple[float, ...]:
+    """``"X,Y"`` or ``"X,Y,Z"`` as floats; anything else is an error naming the option."""
+    from tim.errors import InputError
+
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in counts or not all(map(math.isfinite, values)):
+        shape = " or ".join(",".join("XYZ"[:n]) for n in counts)
+        raise InputError(f"expected {shape} (numbers in the CRS, no spaces)", field=option,
+                         value=text)
+    return values
+
+
+def cmd_viewshed(args: argparse.Namespace) -> None:
+    from engine.analysis.viewshed import Observer, ViewshedOptions
+    from scenarios.views import read_observers, viewshed_to_file
+
+    observers = []
+    for text in args.observer or []:
+        xyz = _numbers(text, "--observer", (2, 3))
+        observers.append(Observer(xyz[0], xyz[1], args.height, xyz[2] if len(xyz) == 3
+                                  else None))
+    if args.observers:
+        observers += read_observers(args.observers, height=args.height)
+    if not observers:
+        raise TwinError("no observer: give --observer X,Y (repeatable) or --observers FILE.csv")
+    options = ViewshedOptions(target_height=args.target_height,
+                              max_distance=args.max_distance or math.inf,
+                              curvature=not args.flat_earth, refraction=args.refraction)
+    summary = viewshed_to_file(args.source, observers, args.out, options)
+    what = ("seen" if summary.observers == 1
+            else f"seen by at least one of {summary.observers} observers")
+    print(f"viewshed written to {summary.path} ({summary.field}): {summary.seen_cells} of "
+          f"{summary.cells} cells {what} ({100 * summary.seen_share:.1f} %) in "
+          f"{summary.seconds:.2f} s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="Territory Twin: territory "
                                      "information model, scenarios and dashboard.")
@@ -140,6 +180,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8050)
     serve.add_argument("--host", default="127.0.0.1")
     serve.set_defaults(func=cmd_serve)
+
+    view = sub.add_parser("viewshed", help="what an observer sees (or how many of several "
+                                           "observers see each cell) across the surface")
+    view.add_argument("source", metavar="TIM_DIR", help="a TIM (its terrain + buildings) or "
+                                                        "a GeoTIFF surface (DSM/DEM)")
+    view.add_argument("--observer", action="append", metavar="X,Y[,Z]",
+                      help="observer position in the CRS; Z = absolute eye height (default: "
+                           "--height above the surface); repeat for a cumulative viewshed")
+    view.add_argument("--observers", metavar="FILE.csv",
+                      help="more observers: CSV with columns x, y and optionally height or z")
+    view.add_argument("--height", type=float, default=1.6,
+                      help="eye height above the surface (m, default 1.6)")
+    view.add_argument("--target-height", type=float, default=0.0,
+                      help="height above the surface at which a cell counts as seen (m)")
+    view.add_argument("--max-distance", type=float, help="range limit (m)")
+    view.add_argument("--refraction", type=float, default=1 / 7,
+                      help="atmospheric refraction coefficient (default 1/7, visible light)")
+    view.add_argument("--flat-earth", action="store_true",
+                      help="ignore earth curvature and refraction")
+    view.add_argument("--out", required=True, metavar="FILE.tif",
+                      help="GeoTIFF to write (a JSON sidecar goes beside it)")
+    view.set_defaults(func=cmd_viewshed)
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
                                        "scenarios, compare them and serve the dashboard")

@@ -106,11 +106,13 @@ def _quadrant(surface, nodata, r0, c0, zo, tz, sqx, sqy, dropx, dropy, inv, md2,
         for i in range(1, ni + 1):
             if sqx[i] + sqy[j] > md2:
                 break
-            if i >= j:
-                if i == 1:  # the diagonal neighbour
+            if i > j:  # the sightline crosses column i - 1 between rows j - 1 and j
+                zline = (prev[i - 1] * j + cur[i - 1] * (i - j)) * inv[i - 1]
+            elif i == j:  # it passes through the corner of the diagonal neighbour
+                if i == 1:
                     zline = ground if gdal36 else -np.inf
-                else:  # the sightline crosses column i - 1 between rows j - 1 and j
-                    zline = (prev[i - 1] * j + cur[i - 1] * (i - j)) * inv[i - 1]
+                else:  # (a separate case: a -inf horizon times a zero weight is NaN)
+                    zline = prev[i - 1] * i * inv[i - 1]
             else:  # it crosses row j - 1 between columns i - 1 and i
                 zline = (prev[i - 1] * i + prev[i] * (j - i)) * inv[j - 1]
             c = c0 + sc * i
@@ -270,7 +272,9 @@ def cumulative_viewshed(surface: np.ndarray, rows: np.ndarray, cols: np.ndarray,
     surface, nodata = _check(surface, rows, cols, zs, nodata, cell_size, curvature_coefficient,
                              earth_diameter, near_field)
     n_parts = max(1, min(numba.get_num_threads(), len(rows)))
-    partial = np.zeros((n_parts, *surface.shape), dtype=np.uint32)
+    # Half the memory traffic while no part can count past 65535 observers.
+    small = -(-len(rows) // n_parts) <= np.iinfo(np.uint16).max
+    partial = np.zeros((n_parts, *surface.shape), dtype=np.uint16 if small else np.uint32)
     _many(surface, nodata, rows, cols, zs, float(target_height), float(cell_size[0]),
           float(cell_size[1]), float(curvature_coefficient), float(earth_diameter),
           float(max_distance) ** 2, near_field == "gdal36", partial)

@@ -23,8 +23,10 @@ This module imports trimesh, so it stays outside ``engine``.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -183,6 +185,43 @@ class BuildingScene:
         return out
 
 
+def point_at(territory: Territory, x: float, y: float, z: float | None, height: float,
+             what: str) -> Point:
+    """A point at absolute height ``z``, or ``height`` m above the ground when ``z`` is None."""
+    if z is not None:
+        return Point(float(x), float(y), float(z))
+    from engine.analysis.viewshed import cell_of
+
+    row, col = cell_of(territory.grid, x, y, what=what)
+    ground = float(territory.get("terrain__elevation")[row, col])
+    if not np.isfinite(ground):
+        raise InputError(f"{what} stands where the terrain has no data", field=what,
+                         value=(x, y))
+    return Point(float(x), float(y), ground + float(height))
+
+
+def read_targets(territory: Territory, path: str | Path, height: float) -> list[Point]:
+    """Targets from a CSV with columns x, y and optionally z (absolute) or height (above the
+    ground; default ``height``)."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read as CSV: {exc}", source=path) from exc
+    for column in ("x", "y"):
+        if column not in table.columns:
+            raise InputError("target files need columns x and y", source=path, field=column)
+    points = []
+    for i, row in table.iterrows():
+        z = row["z"] if "z" in table.columns and np.isfinite(row["z"]) else None
+        h = row["height"] if "height" in table.columns and np.isfinite(row["height"]) \
+            else height
+        points.append(point_at(territory, row["x"], row["y"], z, h, f"{path}: row {i + 2}"))
+    return points
+
+
 def target_buildings(territory: Territory, targets: Sequence[Point]) -> list[int | None]:
     """Per target, the row of the building whose footprint holds it (None: in the open)."""
     import shapely
@@ -247,3 +286,75 @@ def territory_sightlines(territory: Territory, viewpoint: Point, targets: Sequen
     return results
 
 
+
+
+def blocker_name(territory: Territory, label: int) -> str:
+    """The building id of a blocker's label, or ``terrain`` for the bare surface."""
+    if label == SURFACE:
+        return "terrain"
+    return str(territory.layers["buildings"]["building_id"].iloc[label])
+
+
+def write_sightlines(territory: Territory, lines: Sequence[Sightline], out: str | Path,
+                     command: list[str] | None = None) -> Path:
+    """Write sightlines for a dashboard and GIS, atomically, to the directory ``out``:
+
+    ``sightlines.geojson`` (WGS 84 lon/lat with heights in the TIM's vertical datum: one
+    LineString per sightline, one Point per blocker), ``sightlines.csv`` and ``blockers.csv``
+    (CRS coordinates), ``buildings.json`` (per building id: ``blocks_view`` and the greatest
+    ``lower_by_m``, to style the 3D Tiles by ``id``) and ``manifest.json``.
+    """
+    import pandas as pd
+    from pyproj import Transformer
+
+    from tim.atomic import atomic_directory
+
+    to_wgs84 = Transformer.from_crs(territory.grid.crs, "EPSG:4326", always_xy=True)
+
+    def lonlat(x: float, y: float, z: float) -> list[float]:
+        lon, lat = to_wgs84.transform(x, y)
+        return [round(lon, 8), round(lat, 8), round(z, 3)]
+
+    rows, blocks, features = [], [], []
+    per_building: dict[str, float] = {}
+    for k, line in enumerate(lines):
+        v, t = line.viewpoint, line.target
+        names = [blocker_name(territory, b.label) for b in line.blockers]
+        rows.append({"sightline": k, "viewpoint_x": v.x, "viewpoint_y": v.y, "viewpoint_z": v.z,
+                     "target_x": t.x, "target_y": t.y, "target_z": t.z, "visible": line.visible,
+                     "clearance_m": round(line.clearance, 3), "blockers": " ".join(names),
+                     "method": line.method})
+        features.append({"type": "Feature", "geometry": {
+            "type": "LineString", "coordinates": [lonlat(v.x, v.y, v.z), lonlat(t.x, t.y, t.z)]},
+            "properties": {"kind": "sightline", "sightline": k, "visible": line.visible,
+                           "clearance_m": round(line.clearance, 3), "blockers": names}})
+        for b, name in zip(line.blockers, names):
+            z = v.z + (t.z - v.z) * b.distance / max(v.distance(t), 1e-12)
+            blocks.append({"sightline": k, "building_id": name, "lower_by_m": round(b.lower_by, 3),
+                           "x": round(b.x, 3), "y": round(b.y, 3),
+                           "distance_m": round(b.distance, 2)})
+            features.append({"type": "Feature", "geometry": {
+                "type": "Point", "coordinates": lonlat(b.x, b.y, z)},
+                "properties": {"kind": "blocker", "sightline": k, "building_id": name,
+                               "lower_by_m": round(b.lower_by, 3)}})
+            if name != "terrain":
+                per_building[name] = max(per_building.get(name, 0.0), round(b.lower_by, 3))
+    out = Path(out)
+    with atomic_directory(out) as tmp:
+        (tmp / "sightlines.geojson").write_text(json.dumps(
+            {"type": "FeatureCollection", "features": features}, indent=1))
+        pd.DataFrame(rows).to_csv(tmp / "sightlines.csv", index=False)
+        pd.DataFrame(blocks, columns=["sightline", "building_id", "lower_by_m", "x", "y",
+                                      "distance_m"]).to_csv(tmp / "blockers.csv", index=False)
+        (tmp / "buildings.json").write_text(json.dumps(
+            {bid: {"blocks_view": True, "lower_by_m": m} for bid, m in
+             sorted(per_building.items())}, indent=1))
+        (tmp / "manifest.json").write_text(json.dumps({
+            "kind": "sightlines", "tim": territory.name, "crs": territory.grid.crs,
+            "vertical_datum": territory.vertical_datum,
+            "method": lines[0].method if lines else None, "tolerance_m": TOLERANCE,
+            "sightlines": len(lines), "visible": sum(line.visible for line in lines),
+            "command": command,
+            "files": ["sightlines.geojson", "sightlines.csv", "blockers.csv",
+                      "buildings.json"]}, indent=1))
+    return out

@@ -131,6 +131,72 @@ def cmd_viewshed(args: argparse.Namespace) -> None:
           f"{summary.seconds:.2f} s")
 
 
+def cmd_heights(args: argparse.Namespace) -> None:
+    from scenarios.height_rules import load_rules, rules_from_zoning_layer
+    from scenarios.heights import check_heights, read_proposals, write_heights
+    from tim.store import load_territory
+
+    territory = load_territory(args.tim)
+    rules = (load_rules(args.rules, territory) if args.rules
+             else rules_from_zoning_layer(territory))
+    proposals = read_proposals(args.proposals, territory) if args.proposals else None
+    report = check_heights(territory, rules, proposals)
+    out = Path(args.out) if args.out else Path(args.tim).with_name(Path(args.tim).name +
+                                                                   "-heights")
+    write_heights(report, territory, out, command=sys.argv)
+    c = report.counts
+    print(f"{rules.name}: {c['violations']} of {c['buildings']} buildings over their height "
+          f"limit, {c['far_violations']} of {c['parcels']} parcels over their FAR; written to "
+          f"{out}")
+    for row in report.violations.head(args.top).itertuples():
+        print(f"  {row.building_id:>16} ({row.source}, unit {row.unit or '-'}): "
+              f"{row.height_m:6.2f} m, limit {row.max_height_m:6.2f} m, "
+              f"over by {row.excess_m:5.2f} m ({row.rule})")
+    if len(report.violations) > args.top:
+        print(f"  ... and {len(report.violations) - args.top} more in {out / 'violations.csv'}")
+    for row in report.units[report.units["violations"] > 0].itertuples():
+        print(f"  unit {row.unit or '(none)'}: {row.violations} of {row.buildings} buildings "
+              f"over, up to {row.max_excess_m:.2f} m, {row.excess_volume_m3:.0f} m3 above")
+
+
+def cmd_sightline(args: argparse.Namespace) -> None:
+    from scenarios.sightlines import (blocker_name, point_at, read_targets,
+                                      territory_sightlines, write_sightlines)
+    from tim.store import load_territory
+
+    territory = load_territory(args.tim)
+    xyz = _numbers(args.source, "--from", (2, 3))
+    viewpoint = point_at(territory, xyz[0], xyz[1], xyz[2] if len(xyz) == 3 else None,
+                         args.from_height, "viewpoint")
+    targets = []
+    for k, text in enumerate(args.to or []):
+        xyz = _numbers(text, "--to", (2, 3))
+        targets.append(point_at(territory, xyz[0], xyz[1], xyz[2] if len(xyz) == 3 else None,
+                                args.to_height, f"target {k + 1}"))
+    if args.targets:
+        targets += read_targets(territory, args.targets, args.to_height)
+    if not targets:
+        raise TwinError("no target: give --to X,Y[,Z] (repeatable) or --targets FILE.csv")
+    lines = territory_sightlines(territory, viewpoint, targets, method=args.method,
+                                 facing=args.facing, field_of_view=args.fov)
+    print(f"{len(lines)} sightline(s) from ({viewpoint.x:.1f}, {viewpoint.y:.1f}, "
+          f"{viewpoint.z:.2f}) by the {args.method} method: "
+          f"{sum(line.visible for line in lines)} free")
+    for k, line in enumerate(lines):
+        t = line.target
+        head = f"  {k + 1:>3} to ({t.x:.1f}, {t.y:.1f}, {t.z:.2f}), {line.viewpoint.distance(t):.0f} m:"
+        if line.visible:
+            print(f"{head} free (clearance {line.clearance:.2f} m)")
+            continue
+        print(f"{head} BLOCKED")
+        for b in line.blockers:
+            print(f"        {blocker_name(territory, b.label):>24}  lower by {b.lower_by:7.2f} m"
+                  f"  at {b.distance:.0f} m")
+    if args.out:
+        write_sightlines(territory, lines, args.out, command=sys.argv)
+        print(f"written to {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="Territory Twin: territory "
                                      "information model, scenarios and dashboard.")
@@ -180,6 +246,46 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8050)
     serve.add_argument("--host", default="127.0.0.1")
     serve.set_defaults(func=cmd_serve)
+
+    heights = sub.add_parser("heights", help="check buildings against height rules (zoning, "
+                                             "inclined surfaces, view corridors)")
+    heights.add_argument("tim", metavar="TIM_DIR")
+    heights.add_argument("--rules", metavar="RULES",
+                         help="rules YAML file or built-in name (haiwan-bay); default: the "
+                              "TIM's zoning layer")
+    heights.add_argument("--proposals", metavar="FILE",
+                         help="proposed buildings (footprints with height or storeys) to "
+                              "check too")
+    heights.add_argument("--out", metavar="DIR", help="output directory (default: "
+                                                      "TIM_DIR-heights)")
+    heights.add_argument("--top", type=int, default=10, help="violations to print")
+    heights.set_defaults(func=cmd_heights)
+
+    line = sub.add_parser("sightline", help="lines of sight from a viewpoint to targets: "
+                                            "which buildings block them, by how much")
+    line.add_argument("tim", metavar="TIM_DIR")
+    line.add_argument("--from", dest="source", required=True, metavar="X,Y[,Z]",
+                      help="viewpoint in the TIM's CRS; Z absolute (default: --from-height "
+                           "above the ground)")
+    line.add_argument("--to", action="append", metavar="X,Y[,Z]",
+                      help="target (repeatable); Z absolute (default: --to-height above the "
+                           "ground)")
+    line.add_argument("--targets", metavar="FILE.csv",
+                      help="more targets: CSV with columns x, y and optionally z or height")
+    line.add_argument("--from-height", type=float, default=1.6,
+                      help="eye height above the ground when --from has no Z (m, 1.6)")
+    line.add_argument("--to-height", type=float, default=0.0,
+                      help="target height above the ground when --to has no Z (m, 0)")
+    line.add_argument("--method", choices=("mesh", "raster"), default="mesh",
+                      help="exact ray-mesh tests against the buildings (default) or the "
+                           "raster DSM")
+    line.add_argument("--facing", type=float, metavar="DEG",
+                      help="view direction, degrees clockwise from north (with --fov)")
+    line.add_argument("--fov", type=float, default=360.0, metavar="DEG",
+                      help="field of view around --facing; targets outside are an error")
+    line.add_argument("--out", metavar="DIR", help="write sightlines.geojson, CSVs and "
+                                                   "buildings.json there")
+    line.set_defaults(func=cmd_sightline)
 
     view = sub.add_parser("viewshed", help="what an observer sees (or how many of several "
                                            "observers see each cell) across the surface")

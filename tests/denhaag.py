@@ -27,6 +27,7 @@ class CityModel:
     ground_z: np.ndarray  # lowest ground-surface point per building
     top_z: np.ndarray  # highest point per building
     tin: np.ndarray  # (k, 3) vertex indices of the terrain triangles
+    ground_points: np.ndarray  # vertex indices of the buildings' ground surfaces
 
 
 def _triangulate(rings: list[list[int]], vertices: np.ndarray) -> list[tuple[int, int, int]]:
@@ -64,10 +65,10 @@ def read_city_model(path: str | Path) -> CityModel:
     objects = data["CityObjects"]
     ids = sorted(k for k, o in objects.items() if o["type"] == "Building")
     faces, labels, footprints, ground, top = [], [], [], [], []
-    tin = []
+    tin, ground_points = [], []
     for label, bid in enumerate(ids):
         parts = [bid, *objects[bid].get("children", [])]
-        grounds, zmin, zmax = [], np.inf, -np.inf
+        grounds, zmin, zmax, mine = [], np.inf, -np.inf, []
         for part in parts:
             for geometry in objects[part].get("geometry", []):
                 if geometry["type"] != "Solid":
@@ -83,9 +84,12 @@ def read_city_model(path: str | Path) -> CityModel:
                         values[s] is not None else None
                     if kind == "GroundSurface":
                         zmin = min(zmin, vertices[rings[0], 2].min())
+                        mine += rings[0]
                         poly = shapely.Polygon(vertices[rings[0], :2],
                                                [vertices[h, :2] for h in rings[1:]])
                         grounds.append(shapely.make_valid(poly))
+        # Parts stacked on others have their "ground" surface up in the air: keep the lowest.
+        ground_points += [v for v in mine if vertices[v, 2] <= zmin + 0.5]
         footprints.append(shapely.union_all(grounds) if grounds else None)
         ground.append(zmin)
         top.append(zmax)
@@ -94,19 +98,22 @@ def read_city_model(path: str | Path) -> CityModel:
             for g in o["geometry"]:
                 tin += [rings[0] for rings in g["boundaries"]]
     return CityModel(vertices, np.array(faces, dtype=np.int64), np.array(labels, dtype=np.int64),
-                     ids, footprints, np.array(ground), np.array(top), np.array(tin))
+                     ids, footprints, np.array(ground), np.array(top), np.array(tin),
+                     np.unique(ground_points))
 
 
 def write_sources(model: CityModel, folder: Path, cell: float = 1.0) -> tuple[Path, Path]:
-    """A DTM GeoTIFF (linear on the TIN vertices) and a footprints GeoJSON with heights."""
+    """A DTM GeoTIFF and a footprints GeoJSON with heights. The TIN covers the dunes only, so
+    the DTM interpolates linearly between the TIN's and the buildings' ground-surface
+    vertices, and takes the nearest one outside their hull."""
     import geopandas as gpd
     import rasterio
     import shapely
     from affine import Affine
-    from scipy.interpolate import LinearNDInterpolator
+    from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
 
     folder.mkdir(parents=True, exist_ok=True)
-    used = np.unique(model.tin)
+    used = np.union1d(np.unique(model.tin), model.ground_points)
     xyz = model.vertices[used]
     x0, y0 = np.floor(xyz[:, :2].min(axis=0))
     x1, y1 = np.ceil(xyz[:, :2].max(axis=0))
@@ -114,7 +121,10 @@ def write_sources(model: CityModel, folder: Path, cell: float = 1.0) -> tuple[Pa
     xs = x0 + (np.arange(cols) + 0.5) * cell
     ys = y1 - (np.arange(rows) + 0.5) * cell
     gx, gy = np.meshgrid(xs, ys)
-    dtm = LinearNDInterpolator(xyz[:, :2], xyz[:, 2])(gx, gy).astype(np.float32)
+    dtm = LinearNDInterpolator(xyz[:, :2], xyz[:, 2])(gx, gy)
+    hole = np.isnan(dtm)
+    dtm[hole] = NearestNDInterpolator(xyz[:, :2], xyz[:, 2])(gx[hole], gy[hole])
+    dtm = dtm.astype(np.float32)
     dtm_path = folder / "denhaag_dtm.tif"
     with rasterio.open(dtm_path, "w", driver="GTiff", height=rows, width=cols, count=1,
                        dtype="float32", crs=CRS, transform=Affine(cell, 0, x0, 0, -cell, y1),

@@ -119,6 +119,10 @@ def both_methods(boxes, viewpoint, targets, target_labels=None):
     raster = raster_sightlines(z, GRID, viewpoint, targets, labels=labels,
                                target_labels=target_labels)
     mesh = meshes.sightlines(viewpoint, targets, target_labels=target_labels)
+    # With or without Embree's first pass, the same blockers.
+    exhaustive = meshes.sightlines(viewpoint, targets, target_labels=target_labels,
+                                   use_embree=False)
+    assert exhaustive == mesh
     return raster, mesh
 
 
@@ -170,6 +174,16 @@ def test_two_blockers_lowered_by_their_amounts_free_the_view():
     lowered = [(*b[:4], b[4] - e) for b, e in zip(boxes, expected)]
     (line,), (blockers,) = both_methods(lowered, EYE, [target])
     assert line.visible and not blockers
+
+
+def test_a_building_between_neighbours_sharing_its_walls_is_found():
+    # Row houses: the middle one's walls coincide with its neighbours'; a multi-hit ray query
+    # sees one face per shared wall and can lose it. The plane sections do not.
+    boxes = [(20, -5, 40, 5, 10.0), (40, -5, 60, 5, 12.0), (60, -5, 80, 5, 9.0)]
+    (line,), (blockers,) = both_methods(boxes, EYE, [Point(100, 0.5, 1.6)])
+    for found in (line.blockers, blockers):
+        assert [b.label for b in found] == [0, 1, 2]
+        np.testing.assert_allclose([b.lower_by for b in found], [8.4, 10.4, 7.4], atol=1e-9)
 
 
 def test_a_landmark_does_not_hide_its_own_top():

@@ -117,7 +117,8 @@ def test_one_observer_whole_process(benchmark, tmp_path, impl):
                str(DEM), str(tmp_path / "v.tif")]
     else:
         cmd = [str(Path(sys.executable).with_name("twin")), "viewshed", str(DEM), "--observer",
-               f"{float(x)!r},{float(y)!r}", "--height", str(EYE), "--out", str(tmp_path / "v.tif")]
+               f"{float(x)!r},{float(y)!r}", "--height", str(EYE), "--out",
+               str(tmp_path / "v.tif")]
     subprocess.run(cmd, check=True, capture_output=True)  # warm the file and kernel caches
     benchmark.group = "viewshed 1 observer 2931x2931, whole process"
     benchmark.pedantic(subprocess.run, args=(cmd,), kwargs={"check": True,

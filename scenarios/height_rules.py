@@ -217,9 +217,9 @@ def load_rules(source: str | Path, territory: Territory) -> HeightRules:
     surfaces = []
     for k, s in enumerate(spec.inclined_surfaces):
         (x1, y1), (x2, y2) = transform(s.line[0]), transform(s.line[1])
-        surfaces.append(InclinedSurface(s.name, (x1, y1), (x2, y2), s.base_height, s.slope,
-                                        s.side, s.length if s.length is not None else extent,
-                                        s.divergence))
+        surfaces.append(_located(path, f"inclined_surfaces.{k}", InclinedSurface, s.name,
+                                 (x1, y1), (x2, y2), s.base_height, s.slope, s.side,
+                                 s.length if s.length is not None else extent, s.divergence))
     corridors = []
     for k, c in enumerate(spec.view_corridors):
         key = f"view_corridors.{k}"
@@ -228,14 +228,20 @@ def load_rules(source: str | Path, territory: Territory) -> HeightRules:
             _ground_at(territory, ground, vp, path, f"{key}.viewpoint") + c.eye_height
         threshold = c.threshold_z if c.threshold_z is not None else \
             _ground_at(territory, ground, lm, path, f"{key}.landmark") + c.threshold_height
-        try:
-            corridors.append(ViewCorridor(c.name, vp, eye, lm, threshold, c.half_width,
-                                          c.background, c.landmark_top_z))
-        except InputError as exc:
-            raise InputError(exc.problem, source=path, field=f"{key} ({c.name})",
-                             value=exc.value, hint=exc.hint) from None
+        corridors.append(_located(path, key, ViewCorridor, c.name, vp, eye,
+                                  lm, threshold, c.half_width, c.background, c.landmark_top_z))
     rules.surfaces, rules.corridors = tuple(surfaces), tuple(corridors)
     return rules
+
+
+def _located(path: Path, key: str, make: Any, *args: Any) -> Any:
+    """``make(*args)``; an error it raises gets the rules file and key."""
+    try:
+        return make(*args)
+    except InputError as exc:
+        raise InputError(exc.problem, source=path,
+                         field=f"{key} ({exc.field})" if exc.field else key, value=exc.value,
+                         hint=exc.hint) from None
 
 
 def rules_from_zoning_layer(territory: Territory) -> HeightRules:
@@ -308,8 +314,9 @@ def _bind_zones(rules: HeightRules, spec: ZonesSpec, territory: Territory, path:
                          value=polygons["parcel_id"][polygons["parcel_id"].duplicated()].iloc[0])
     zone_rules: dict[str, ZoneRule] = {}
     if spec.rules:
-        for r in spec.rules:
-            zone_rules[r.zone] = ZoneRule(r.zone, r.max_height, r.max_far, r.max_coverage,
+        for k, r in enumerate(spec.rules):
+            zone_rules[r.zone] = _located(path, f"zones.rules.{k}", ZoneRule, r.zone,
+                                          r.max_height, r.max_far, r.max_coverage,
                                           r.min_height)
     else:  # limits from the layer's own columns, one set per zone
         present = [c for c in ZONE_COLUMNS if c in frame.columns]
@@ -326,7 +333,9 @@ def _bind_zones(rules: HeightRules, spec: ZonesSpec, territory: Territory, path:
                                      "polygons (rules contradict each other)", source=path,
                                      field=column, value=sorted(distinct.tolist()))
                 values[column] = float(distinct[0]) if len(distinct) else None
-            zone_rules[str(zone)] = ZoneRule(str(zone), **values)
+            zone_rules[str(zone)] = _located(path, spec.zone_column, ZoneRule, str(zone),
+                                            *(values[c] if c in values else None
+                                              for c in ZONE_COLUMNS))
     unknown = sorted(set(zone_rules) - set(polygons["zone"]))
     if unknown:
         raise InputError(f"rules for zones that no polygon has: {unknown} (zones: "

@@ -229,6 +229,8 @@ def check_heights(territory: Territory, rules: HeightRules, proposals: Any = Non
                   ) -> HeightReport:
     """Limits, maximum allowable height and violations of ``territory`` (and ``proposals``, a
     buildings GeoDataFrame with ``building_id`` and ``height``) under ``rules``."""
+    import geopandas as gpd
+
     from tim.tiles.buildings import building_base_z
 
     frames = []
@@ -296,14 +298,14 @@ def check_heights(territory: Territory, rules: HeightRules, proposals: Any = Non
         height = buildings["height"].to_numpy(float)
         excess = height - limit
         unit_id, unit_name = _units(territory, footprints)
-        table = pd.DataFrame({
+        table = gpd.GeoDataFrame({
             "building_id": buildings["building_id"].astype(str).to_numpy(),
             "source": buildings["source"].to_numpy(), "unit_id": unit_id, "unit": unit_name,
             "height_m": height.round(3), "base_z": base.round(3),
             "top_z": (base + height).round(3), "max_height_m": np.round(limit, 3),
             "excess_m": np.round(excess, 3),
             "violation": np.nan_to_num(excess, nan=-np.inf) > TOLERANCE,
-            "rule": governing})
+            "rule": governing}, geometry=footprints, crs=territory.grid.crs)
     units = _unit_summary(territory, table, footprints)
     counts = {"buildings": len(table), "violations": int(table["violation"].sum())
               if len(table) else 0,
@@ -409,6 +411,8 @@ def write_heights(report: HeightReport, territory: Territory, out: str | Path,
         rasters/planning__view_envelope.tif         m above ground, NaN outside corridors
         buildings.csv, buildings.json   every building checked (json keyed by building id,
                                         for styling the 3D Tiles by their ``id`` property)
+        heights.gpkg           layers buildings (footprints + the columns of buildings.csv)
+                               and parcels (zone polygons + parcels.csv), for QGIS
         violations.csv         violators, largest excess first
         units.csv              per planning unit: buildings, violations, excess
         parcels.csv            per parcel: FAR, its limit, allowed heights
@@ -416,7 +420,10 @@ def write_heights(report: HeightReport, territory: Territory, out: str | Path,
     """
     import json
 
+    import geopandas as gpd
+
     from tim.atomic import atomic_directory
+    from tim.ingest.vector import uniform_geometry_type
     from tim.fields import field_spec
     from tim.store import write_raster
 
@@ -431,8 +438,18 @@ def write_heights(report: HeightReport, territory: Territory, out: str | Path,
             spec = field_spec(name)
             write_raster(tmp / "rasters" / f"{name}.tif", values.astype(spec.numpy_dtype),
                          territory.grid, spec.nodata)
-        report.buildings.to_csv(tmp / "buildings.csv", index=False)
-        report.violations.to_csv(tmp / "violations.csv", index=False)
+        columns = [c for c in report.buildings.columns if c != "geometry"]
+        report.buildings[columns].to_csv(tmp / "buildings.csv", index=False)
+        report.violations[columns].to_csv(tmp / "violations.csv", index=False)
+        if len(report.buildings):
+            uniform_geometry_type(report.buildings).to_file(
+                tmp / "heights.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
+        if report.rules.zone_polygons is not None and len(report.parcels):
+            parcels = gpd.GeoDataFrame(report.parcels.copy(),
+                                       geometry=report.rules.zone_polygons.geometry.values,
+                                       crs=territory.grid.crs)
+            uniform_geometry_type(parcels).to_file(tmp / "heights.gpkg", layer="parcels",
+                                                   driver="GPKG", engine="pyogrio")
         report.units.to_csv(tmp / "units.csv", index=False)
         report.parcels.to_csv(tmp / "parcels.csv", index=False)
         styling = {row.building_id: {"violation": bool(row.violation),
@@ -455,6 +472,7 @@ def write_heights(report: HeightReport, territory: Territory, out: str | Path,
             "tolerance_m": TOLERANCE,
             "rasters": {name: f"rasters/{name}.tif" for name in rasters},
             "tables": ["buildings.csv", "violations.csv", "units.csv", "parcels.csv"],
+            "geopackage": "heights.gpkg",
             "styling": "buildings.json", "map": "rules.geojson", "command": command}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False,
                                                       default=float))

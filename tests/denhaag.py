@@ -60,7 +60,8 @@ def read_city_model(path: str | Path) -> CityModel:
     import shapely
 
     data = json.loads(Path(path).read_text())
-    scale, translate = np.array(data["transform"]["scale"]), np.array(data["transform"]["translate"])
+    scale = np.array(data["transform"]["scale"])
+    translate = np.array(data["transform"]["translate"])
     vertices = np.array(data["vertices"], dtype=np.float64) * scale + translate
     objects = data["CityObjects"]
     ids = sorted(k for k, o in objects.items() if o["type"] == "Building")

@@ -7,6 +7,7 @@ import math
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from hypothesis import given, settings
@@ -16,7 +17,7 @@ from engine.analysis.corridors import ViewCorridor
 from engine.analysis.heights import (InclinedSurface, LimitLayer, ZoneRule, combine_limits,
                                      far_height)
 from engine.analysis.sightlines import Point, raster_sightlines
-from scenarios.height_rules import load_rules
+from scenarios.height_rules import load_rules, rules_from_zoning_layer
 from scenarios.heights import check_heights, read_proposals, write_heights
 from tim.classes import DEFAULT_CLASSES
 from tim.errors import InputError
@@ -209,7 +210,7 @@ def test_buildings_are_checked_against_the_lowest_limit_over_their_footprint(tmp
     expected_b = np.minimum(np.where(d <= 60, slope, np.inf), 20.0)
     np.testing.assert_allclose(row[xs > 100], expected_b[xs > 100], atol=1e-4)
     out = write_heights(report, t, tmp_path / "out")
-    assert {p.name for p in out.iterdir()} >= {"manifest.json", "buildings.json",
+    assert {p.name for p in out.iterdir()} >= {"manifest.json", "buildings.json", "heights.gpkg",
                                                "violations.csv", "parcels.csv", "units.csv",
                                                "rules.geojson", "rasters"}
 
@@ -225,10 +226,13 @@ def test_a_zone_minimum_above_another_rules_maximum_is_a_contradiction(tmp_path)
 
 @pytest.mark.parametrize("edit, field, message", [
     (("storey_height: 3.0", "storey_hight: 3.0"), "storey_hight", "Extra inputs"),
-    (("- {zone: A, max_height: 20}", "- {zone: A, max_height: 20}\n    - {zone: A, max_height: 12}"),
+    (("- {zone: A, max_height: 20}",
+      "- {zone: A, max_height: 20}\n    - {zone: A, max_height: 12}"),
      "zones", "zone 'A' is given twice with different limits"),
     (("- {zone: A, max_height: 20}", "- {zone: Q, max_height: 20}"), "zones.rules",
      "rules for zones that no polygon has"),
+    (("- {zone: A, max_height: 20}", "- {zone: A, max_height: 20, min_height: 25}"),
+     "zones.rules.0", "rules contradict each other: min_height 25 m is above max_height 20"),
     (("slope: 0.5", "slope: -0.5"), "inclined_surfaces.0.slope", "greater than or equal"),
     (("line: [[200, 0], [200, 100]]", "line: [[200, 0], [200, 0]]"), "inclined surface",
      "the line has no length"),
@@ -253,3 +257,20 @@ def test_corridors_in_rules_files_are_checked_on_the_territory(tmp_path):
         (tmp_path / "c.yaml").write_text(base.format(**values))
         with pytest.raises(InputError, match=message):
             check_heights(t, load_rules(tmp_path / "c.yaml", t))
+
+
+def test_a_zoning_layer_with_limits_needs_no_rules_file():
+    t = flat_territory([("low", 10, 10, 20, 20, 8.0), ("high", 150, 10, 160, 20, 31.0)])
+    zoning = t.layers["zones"].assign(max_height=[12.0, 30.0], max_far=[None, 2.0])
+    t.add_layer("zoning", zoning)
+    report = check_heights(t, rules_from_zoning_layer(t))
+    b = report.buildings.set_index("building_id")
+    assert b["max_height_m"].to_dict() == {"low": 12.0, "high": 30.0}
+    assert b["violation"].to_dict() == {"low": False, "high": True}
+    assert b.loc["high", "excess_m"] == pytest.approx(1.0)
+    t.add_layer("zoning", pd.concat([zoning, zoning.iloc[[0]].assign(max_height=15.0)]))
+    with pytest.raises(InputError, match="zone 'A' has different max_height values"):
+        rules_from_zoning_layer(t)
+    t.layers.pop("zoning")
+    with pytest.raises(InputError, match="no height rules: the TIM has no 'zoning' layer"):
+        rules_from_zoning_layer(t)

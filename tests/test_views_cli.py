@@ -95,7 +95,7 @@ def test_degenerate_and_contradictory_rules_exit_2(sample_tim):
             "landmark: [511200, 2708900], threshold_z: 10, half_width: 5}\n")
     (cwd / "cone.yaml").write_text(cone)
     done = twin("heights", "tim", "--rules", "cone.yaml", cwd=cwd, ok=False)
-    assert done.returncode == 2 and "cone.yaml: view_corridors.0 (v): degenerate cone" in \
+    assert done.returncode == 2 and "cone.yaml: view_corridors.0 (view corridor 'v'): degenerate cone" in \
         done.stderr
     clash = ("zones:\n  layer: planning_units\n  zone_column: district\n  rules:\n"
              "    - {zone: Xicheng 西城, max_height: 60, min_height: 61}\n"

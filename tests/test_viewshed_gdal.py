@@ -88,7 +88,8 @@ def test_viewshed_agrees_with_gdal_on_the_delft_dsm(twin_data, tmp_path, artifac
             assert (ours[outside] == 255).all()  # out of range
             identical = float((seen_gdal == seen_ours).mean())
             either = seen_gdal | seen_ours
-            records.append({"observer": [int(row), int(col)], "oz": oz, "tz": tz, "md": md, "cc": cc,
+            records.append({"observer": [int(row), int(col)], "oz": oz, "tz": tz, "md": md,
+                            "cc": cc,
                             "cells": int(seen_gdal.size), "identical": identical,
                             "differing_cells": int((seen_gdal != seen_ours).sum()),
                             "seen_gdal": int(seen_gdal.sum()), "seen_ours": int(seen_ours.sum()),

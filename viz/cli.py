@@ -184,7 +184,8 @@ def cmd_sightline(args: argparse.Namespace) -> None:
           f"{sum(line.visible for line in lines)} free")
     for k, line in enumerate(lines):
         t = line.target
-        head = f"  {k + 1:>3} to ({t.x:.1f}, {t.y:.1f}, {t.z:.2f}), {line.viewpoint.distance(t):.0f} m:"
+        head = (f"  {k + 1:>3} to ({t.x:.1f}, {t.y:.1f}, {t.z:.2f}), "
+                f"{line.viewpoint.distance(t):.0f} m:")
         if line.visible:
             print(f"{head} free (clearance {line.clearance:.2f} m)")
             continue

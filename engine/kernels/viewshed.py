@@ -21,7 +21,7 @@ three adjacent cells ahead of and diagonal to the observer in each direction wit
 observer's *ground* height, hiding those lower than it and raising their horizon to it; it
 exists to validate this kernel cell for cell against those GDAL versions.
 
-Nodata (NaN) cells are transparent: never visible, never in the way.
+Nodata cells (NaN, or the ``nodata`` value) are transparent: never visible, never in the way.
 
 The four quadrants around the observer's row and column are independent once those two axes
 are known, so one observer runs on up to four threads; many observers run one per thread, each
@@ -130,32 +130,24 @@ def _tables(n, step, cc, diameter):
 
 
 @jit
-def _observer(surface, nodata, r0, c0, zo, tz, sqx, sqy, dropx, dropy, inv, md2, gdal36, out,
-              add):
-    """A whole viewshed on one thread."""
-    left = np.empty(c0 + 1)
-    right = np.empty(surface.shape[1] - c0)
-    _visit(surface[r0, c0], nodata, zo, r0, c0, -np.inf, tz, out, add)
-    _row_axis(surface, nodata, r0, c0, zo, tz, sqx, dropx, inv, md2, -1, left, out, add)
-    _row_axis(surface, nodata, r0, c0, zo, tz, sqx, dropx, inv, md2, 1, right, out, add)
-    for q in range(4):
-        sr = -1 if q < 2 else 1
-        sc = -1 if q % 2 == 0 else 1
-        _quadrant(surface, nodata, r0, c0, zo, tz, sqx, sqy, dropx, dropy, inv, md2, sr, sc,
-                  gdal36, left if sc < 0 else right, sc > 0, out, add)
-
-
-@parallel_jit
-def _single(surface, nodata, r0, c0, zo, tz, w, h, cc, diameter, md2, gdal36, out):
+def _setup(surface, nodata, r0, c0, zo, tz, w, h, cc, diameter, md2, out, add):
+    """Distance and curvature tables, 1/k, and the observer's cell and row (both sides)."""
     rows, cols = surface.shape
     sqx, dropx = _tables(cols, w, cc, diameter)
     sqy, dropy = _tables(rows, h, cc, diameter)
     inv = 1.0 / np.maximum(np.arange(max(rows, cols) + 1), 1.0)
     left = np.empty(c0 + 1)
     right = np.empty(cols - c0)
-    _visit(surface[r0, c0], nodata, zo, r0, c0, -np.inf, tz, out, False)
-    _row_axis(surface, nodata, r0, c0, zo, tz, sqx, dropx, inv, md2, -1, left, out, False)
-    _row_axis(surface, nodata, r0, c0, zo, tz, sqx, dropx, inv, md2, 1, right, out, False)
+    _visit(surface[r0, c0], nodata, zo, r0, c0, -np.inf, tz, out, add)
+    _row_axis(surface, nodata, r0, c0, zo, tz, sqx, dropx, inv, md2, -1, left, out, add)
+    _row_axis(surface, nodata, r0, c0, zo, tz, sqx, dropx, inv, md2, 1, right, out, add)
+    return sqx, sqy, dropx, dropy, inv, left, right
+
+
+@parallel_jit
+def _single(surface, nodata, r0, c0, zo, tz, w, h, cc, diameter, md2, gdal36, out):
+    sqx, sqy, dropx, dropy, inv, left, right = _setup(surface, nodata, r0, c0, zo, tz, w, h,
+                                                      cc, diameter, md2, out, False)
     for q in prange(4):  # quadrants write disjoint cells; each shared column once
         sr = -1 if q < 2 else 1
         sc = -1 if q % 2 == 0 else 1
@@ -165,15 +157,19 @@ def _single(surface, nodata, r0, c0, zo, tz, w, h, cc, diameter, md2, gdal36, ou
 
 @parallel_jit
 def _many(surface, nodata, rows, cols, zos, tz, w, h, cc, diameter, md2, gdal36, partial):
-    n_rows, n_cols = surface.shape
-    sqx, dropx = _tables(n_cols, w, cc, diameter)
-    sqy, dropy = _tables(n_rows, h, cc, diameter)
-    inv = 1.0 / np.maximum(np.arange(max(n_rows, n_cols) + 1), 1.0)
     n_parts = partial.shape[0]
-    for p in prange(n_parts):  # each part owns its count grid
+    for p in prange(n_parts):  # each part owns its count grid; its observers run in turn
+        out = partial[p]
         for k in range(p, len(rows), n_parts):
-            _observer(surface, nodata, rows[k], cols[k], zos[k], tz, sqx, sqy, dropx, dropy,
-                      inv, md2, gdal36, partial[p], True)
+            sqx, sqy, dropx, dropy, inv, left, right = _setup(
+                surface, nodata, rows[k], cols[k], zos[k], tz, w, h, cc, diameter, md2, out,
+                True)
+            for q in range(4):
+                sr = -1 if q < 2 else 1
+                sc = -1 if q % 2 == 0 else 1
+                _quadrant(surface, nodata, rows[k], cols[k], zos[k], tz, sqx, sqy, dropx, dropy,
+                          inv, md2, sr, sc, gdal36, left if sc < 0 else right, sc > 0, out,
+                          True)
 
 
 def _check(surface: np.ndarray, rows: np.ndarray, cols: np.ndarray, zs: np.ndarray,

@@ -13,7 +13,8 @@
   (:meth:`BuildingScene.rise_above_lines`): the line passes through the building when the
   section's boundary crosses it, and the section's greatest height above the line is exactly
   how much the building must be lowered. The terrain is checked with the raster kernel on
-  ``terrain__elevation``. Without ``embreex`` every sightline is measured that way (slower,
+  ``terrain__elevation`` (flat-topped cells: on a coarse grid over a slope it errs towards
+  blocking, by up to the rise across one cell). Without ``embreex`` every sightline is measured that way (slower,
   same answers); trimesh's own pure-Python intersector is not used - it was 70x slower here
   and lost hits on thin triangles.
 * ``raster``: the whole DSM (terrain + ``building__height``) with flat-topped cells, the

@@ -40,6 +40,9 @@ from tim.model import Territory
 
 log = logging.getLogger(__name__)
 
+#: Columns of the per-building table (buildings.csv), in order.
+BUILDING_COLUMNS = ("building_id", "source", "unit_id", "unit", "height_m", "base_z", "top_z",
+                    "max_height_m", "excess_m", "violation", "rule")
 #: Buildings exceeding a limit by at most this much (m) are at the limit, not over it.
 TOLERANCE = 1e-3
 #: Overlaps smaller than this (m2) are touching edges, not overlaps.
@@ -62,7 +65,7 @@ class HeightReport:
 
     @property
     def violations(self) -> pd.DataFrame:
-        return self.buildings[self.buildings["violation"]].sort_values(
+        return self.buildings.loc[self.buildings["violation"].to_numpy(bool)].sort_values(
             "excess_m", ascending=False)
 
 
@@ -280,7 +283,8 @@ def check_heights(territory: Territory, rules: HeightRules, proposals: Any = Non
         parcels["max_height_min_m"] = np.round(raster_min, 2)
         parcels["max_height_max_m"] = np.round(raster_max, 2)
 
-    table = pd.DataFrame()
+    table = gpd.GeoDataFrame({c: [] for c in BUILDING_COLUMNS}, geometry=[],
+                             crs=territory.grid.crs)
     if buildings is not None:
         landmark_of = {}
         for c in rules.corridors:  # the landmark's own building
@@ -307,8 +311,7 @@ def check_heights(territory: Territory, rules: HeightRules, proposals: Any = Non
             "violation": np.nan_to_num(excess, nan=-np.inf) > TOLERANCE,
             "rule": governing}, geometry=footprints, crs=territory.grid.crs)
     units = _unit_summary(territory, table, footprints)
-    counts = {"buildings": len(table), "violations": int(table["violation"].sum())
-              if len(table) else 0,
+    counts = {"buildings": len(table), "violations": int(table["violation"].sum()),
               "parcels": len(parcels), "far_violations": int(parcels["far_violation"].sum())
               if len(parcels) else 0,
               "cells_limited": int(np.isfinite(max_height).sum())}

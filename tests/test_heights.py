@@ -274,3 +274,14 @@ def test_a_zoning_layer_with_limits_needs_no_rules_file():
     t.layers.pop("zoning")
     with pytest.raises(InputError, match="no height rules: the TIM has no 'zoning' layer"):
         rules_from_zoning_layer(t)
+
+
+def test_a_territory_without_buildings_still_gets_its_limits(tmp_path):
+    t = flat_territory([("x", 10, 10, 20, 20, 5.0)])
+    t.layers.pop("buildings")
+    (tmp_path / "rules.yaml").write_text(RULES)
+    report = check_heights(t, load_rules(tmp_path / "rules.yaml", t))
+    assert len(report.buildings) == 0 and len(report.violations) == 0
+    assert report.max_height[50, 10] == 20.0  # zone A
+    out = write_heights(report, t, tmp_path / "out")
+    assert (out / "buildings.csv").read_text().startswith("building_id,source,")

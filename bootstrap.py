@@ -2,11 +2,12 @@
 """Set up Territory Twin on a machine that has only Python 3.11+, then run the demo or the tests.
 
     python3 bootstrap.py demo      # environment + sample territory + dashboard
-    python3 bootstrap.py test      # environment + browser + the whole test suite
+    python3 bootstrap.py test      # environment + browser + GDAL + the whole test suite
 
 Idempotent: the virtual environment (``.venv``), the npm packages (``viz/node_modules``) and the
-system Chromium are installed once and reused; a stamp file records what was installed from which
-``pyproject.toml`` / ``package.json`` so that a changed dependency list triggers a reinstall.
+Debian test packages (Chromium, GDAL) are installed once and reused; a stamp file records what
+was installed from which ``pyproject.toml`` / ``package.json`` so that a changed dependency list
+triggers a reinstall.
 
 Standard library only: this file runs before anything else is installed.
 """
@@ -89,23 +90,26 @@ def ensure_node_packages() -> None:
     stamp("node", key)
 
 
-#: Debian packages of the browser tests: the browser, its driver, and CJK fonts (the class
-#: names are bilingual; without them Chromium draws boxes).
-BROWSER_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk")
+#: Debian packages the tests need: the browser, its driver and CJK fonts for the browser tests
+#: (the class names are bilingual; without the fonts Chromium draws boxes), and GDAL's command
+#: line tools, against which the viewshed is validated (``gdal_viewshed``).
+TEST_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk", "gdal-bin")
 CJK_FONT = Path("/usr/share/fonts/opentype/noto")
 
 
-def ensure_chromium() -> None:
-    """Debian's Chromium, ChromeDriver and CJK fonts for the browser tests (needs root)."""
-    if CHROMIUM.exists() and shutil.which("chromedriver") and CJK_FONT.is_dir():
+def ensure_test_packages() -> None:
+    """The Debian packages of :data:`TEST_PACKAGES`, installed once (needs root or sudo)."""
+    if CHROMIUM.exists() and shutil.which("chromedriver") and CJK_FONT.is_dir() \
+            and shutil.which("gdal_viewshed"):
         return
     if shutil.which("apt-get") is None:
-        sys.exit("The browser tests need Chromium at /usr/bin/chromium; install it "
-                 "(Debian/Ubuntu: apt-get install chromium chromium-driver) and rerun.")
+        sys.exit("The tests need Chromium at /usr/bin/chromium and GDAL's gdal_viewshed; "
+                 "install them (Debian/Ubuntu: apt-get install " + " ".join(TEST_PACKAGES) +
+                 ") and rerun.")
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run([*sudo, "apt-get", "update", "-q"], env=env)
-    run([*sudo, "apt-get", "install", "-y", "-q", *BROWSER_PACKAGES], env=env)
+    run([*sudo, "apt-get", "install", "-y", "-q", *TEST_PACKAGES], env=env)
 
 
 def main(argv: list[str]) -> int:
@@ -119,7 +123,7 @@ def main(argv: list[str]) -> int:
         return subprocess.call([BIN / "twin", "demo", *rest], cwd=ROOT)
     ensure_python_env("test")
     ensure_node_packages()
-    ensure_chromium()
+    ensure_test_packages()
     return subprocess.call([PY, "-m", "pytest", *rest], cwd=ROOT)
 
 

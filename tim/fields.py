@@ -93,6 +93,22 @@ _SPECS = (
       for kind in ("school", "park", "transit", "centre")),
     FieldSpec("surge__water_depth", "float32", "m",
               "Depth of storm-surge water above the ground; 0 where dry."),
+    FieldSpec("view__visible", "uint8", "1",
+              "1 where the surface (plus the target height) is seen from the observer, 0 where "
+              "it is hidden; 255 where the surface has no data or lies beyond the range.",
+              categorical=True, nodata=255),
+    FieldSpec("view__observer_count", "uint32", "observers",
+              "How many of the observers of a cumulative viewshed see the cell."),
+    FieldSpec("planning__max_building_height", "float32", "m",
+              "Maximum allowable building height above the ground: the lowest of the zoning, "
+              "inclined-surface and view-corridor limits that apply; NaN where none applies.",
+              nodata=float("nan")),
+    FieldSpec("planning__height_limit_rule", "int16", "1",
+              "Number (1-based, in the rules' order) of the height rule that sets the maximum "
+              "allowable height; 0 where none applies.", categorical=True),
+    FieldSpec("planning__view_envelope", "float32", "m",
+              "Greatest height above the ground that keeps every protected view open (the "
+              "view-corridor envelope); NaN outside the corridors.", nodata=float("nan")),
 )
 
 FIELDS: dict[str, FieldSpec] = {spec.name: spec for spec in _SPECS}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -111,6 +112,112 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(Path(args.out), port=args.port, host=args.host, serve_app=not args.no_serve)
 
 
+def _numbers(text: str, option: str, counts: tuple[int, ...]) -> tuple[float, ...]:
+    """``"X,Y"`` or ``"X,Y,Z"`` as floats; anything else is an error naming the option."""
+    from tim.errors import InputError
+
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in counts or not all(map(math.isfinite, values)):
+        shape = " or ".join(",".join("XYZ"[:n]) for n in counts)
+        raise InputError(f"expected {shape} (numbers in the CRS, no spaces)", field=option,
+                         value=text)
+    return values
+
+
+def cmd_viewshed(args: argparse.Namespace) -> None:
+    from engine.analysis.viewshed import Observer, ViewshedOptions
+    from scenarios.views import read_observers, viewshed_to_file
+
+    observers = []
+    for text in args.observer or []:
+        xyz = _numbers(text, "--observer", (2, 3))
+        observers.append(Observer(xyz[0], xyz[1], args.height, xyz[2] if len(xyz) == 3
+                                  else None))
+    if args.observers:
+        observers += read_observers(args.observers, height=args.height)
+    if not observers:
+        raise TwinError("no observer: give --observer X,Y (repeatable) or --observers FILE.csv")
+    options = ViewshedOptions(target_height=args.target_height,
+                              max_distance=args.max_distance or math.inf,
+                              curvature=not args.flat_earth, refraction=args.refraction)
+    summary = viewshed_to_file(args.source, observers, args.out, options)
+    what = ("seen" if summary.observers == 1
+            else f"seen by at least one of {summary.observers} observers")
+    print(f"viewshed written to {summary.path} ({summary.field}): {summary.seen_cells} of "
+          f"{summary.cells} cells {what} ({100 * summary.seen_share:.1f} %) in "
+          f"{summary.seconds:.2f} s")
+
+
+def cmd_heights(args: argparse.Namespace) -> None:
+    from scenarios.height_rules import load_rules, rules_from_zoning_layer
+    from scenarios.heights import check_heights, read_proposals, write_heights
+    from tim.store import load_territory
+
+    territory = load_territory(args.tim)
+    rules = (load_rules(args.rules, territory) if args.rules
+             else rules_from_zoning_layer(territory))
+    proposals = read_proposals(args.proposals, territory) if args.proposals else None
+    report = check_heights(territory, rules, proposals)
+    out = Path(args.out) if args.out else Path(args.tim).with_name(Path(args.tim).name +
+                                                                   "-heights")
+    write_heights(report, territory, out, command=sys.argv)
+    c = report.counts
+    print(f"{rules.name}: {c['violations']} of {c['buildings']} buildings over their height "
+          f"limit, {c['far_violations']} of {c['parcels']} parcels over their FAR; written to "
+          f"{out}")
+    for row in report.violations.head(args.top).itertuples():
+        print(f"  {row.building_id:>16} ({row.source}, unit {row.unit or '-'}): "
+              f"{row.height_m:6.2f} m, limit {row.max_height_m:6.2f} m, "
+              f"over by {row.excess_m:5.2f} m ({row.rule})")
+    if len(report.violations) > args.top:
+        print(f"  ... and {len(report.violations) - args.top} more in {out / 'violations.csv'}")
+    for row in report.units[report.units["violations"] > 0].itertuples():
+        print(f"  unit {row.unit or '(none)'}: {row.violations} of {row.buildings} buildings "
+              f"over, up to {row.max_excess_m:.2f} m, {row.excess_volume_m3:.0f} m3 above")
+
+
+def cmd_sightline(args: argparse.Namespace) -> None:
+    from scenarios.sightlines import (blocker_name, point_at, read_targets,
+                                      territory_sightlines, write_sightlines)
+    from tim.store import load_territory
+
+    territory = load_territory(args.tim)
+    xyz = _numbers(args.source, "--from", (2, 3))
+    viewpoint = point_at(territory, xyz[0], xyz[1], xyz[2] if len(xyz) == 3 else None,
+                         args.from_height, "viewpoint")
+    targets = []
+    for k, text in enumerate(args.to or []):
+        xyz = _numbers(text, "--to", (2, 3))
+        targets.append(point_at(territory, xyz[0], xyz[1], xyz[2] if len(xyz) == 3 else None,
+                                args.to_height, f"target {k + 1}"))
+    if args.targets:
+        targets += read_targets(territory, args.targets, args.to_height)
+    if not targets:
+        raise TwinError("no target: give --to X,Y[,Z] (repeatable) or --targets FILE.csv")
+    lines = territory_sightlines(territory, viewpoint, targets, method=args.method,
+                                 facing=args.facing, field_of_view=args.fov)
+    print(f"{len(lines)} sightline(s) from ({viewpoint.x:.1f}, {viewpoint.y:.1f}, "
+          f"{viewpoint.z:.2f}) by the {args.method} method: "
+          f"{sum(line.visible for line in lines)} free")
+    for k, line in enumerate(lines):
+        t = line.target
+        head = (f"  {k + 1:>3} to ({t.x:.1f}, {t.y:.1f}, {t.z:.2f}), "
+                f"{line.viewpoint.distance(t):.0f} m:")
+        if line.visible:
+            print(f"{head} free (clearance {line.clearance:.2f} m)")
+            continue
+        print(f"{head} BLOCKED")
+        for b in line.blockers:
+            print(f"        {blocker_name(territory, b.label):>24}  lower by {b.lower_by:7.2f} m"
+                  f"  at {b.distance:.0f} m")
+    if args.out:
+        write_sightlines(territory, lines, args.out, command=sys.argv)
+        print(f"written to {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="Territory Twin: territory "
                                      "information model, scenarios and dashboard.")
@@ -173,6 +280,68 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8050)
     serve.add_argument("--host", default="127.0.0.1")
     serve.set_defaults(func=cmd_serve)
+
+    heights = sub.add_parser("heights", help="check buildings against height rules (zoning, "
+                                             "inclined surfaces, view corridors)")
+    heights.add_argument("tim", metavar="TIM_DIR")
+    heights.add_argument("--rules", metavar="RULES",
+                         help="rules YAML file or built-in name (haiwan-bay); default: the "
+                              "TIM's zoning layer")
+    heights.add_argument("--proposals", metavar="FILE",
+                         help="proposed buildings (footprints with height or storeys) to "
+                              "check too")
+    heights.add_argument("--out", metavar="DIR", help="output directory (default: "
+                                                      "TIM_DIR-heights)")
+    heights.add_argument("--top", type=int, default=10, help="violations to print")
+    heights.set_defaults(func=cmd_heights)
+
+    line = sub.add_parser("sightline", help="lines of sight from a viewpoint to targets: "
+                                            "which buildings block them, by how much")
+    line.add_argument("tim", metavar="TIM_DIR")
+    line.add_argument("--from", dest="source", required=True, metavar="X,Y[,Z]",
+                      help="viewpoint in the TIM's CRS; Z absolute (default: --from-height "
+                           "above the ground)")
+    line.add_argument("--to", action="append", metavar="X,Y[,Z]",
+                      help="target (repeatable); Z absolute (default: --to-height above the "
+                           "ground)")
+    line.add_argument("--targets", metavar="FILE.csv",
+                      help="more targets: CSV with columns x, y and optionally z or height")
+    line.add_argument("--from-height", type=float, default=1.6,
+                      help="eye height above the ground when --from has no Z (m, 1.6)")
+    line.add_argument("--to-height", type=float, default=0.0,
+                      help="target height above the ground when --to has no Z (m, 0)")
+    line.add_argument("--method", choices=("mesh", "raster"), default="mesh",
+                      help="exact ray-mesh tests against the buildings (default) or the "
+                           "raster DSM")
+    line.add_argument("--facing", type=float, metavar="DEG",
+                      help="view direction, degrees clockwise from north (with --fov)")
+    line.add_argument("--fov", type=float, default=360.0, metavar="DEG",
+                      help="field of view around --facing; targets outside are an error")
+    line.add_argument("--out", metavar="DIR", help="write sightlines.geojson, CSVs and "
+                                                   "buildings.json there")
+    line.set_defaults(func=cmd_sightline)
+
+    view = sub.add_parser("viewshed", help="what an observer sees (or how many of several "
+                                           "observers see each cell) across the surface")
+    view.add_argument("source", metavar="TIM_DIR", help="a TIM (its terrain + buildings) or "
+                                                        "a GeoTIFF surface (DSM/DEM)")
+    view.add_argument("--observer", action="append", metavar="X,Y[,Z]",
+                      help="observer position in the CRS; Z = absolute eye height (default: "
+                           "--height above the surface); repeat for a cumulative viewshed")
+    view.add_argument("--observers", metavar="FILE.csv",
+                      help="more observers: CSV with columns x, y and optionally height or z")
+    view.add_argument("--height", type=float, default=1.6,
+                      help="eye height above the surface (m, default 1.6)")
+    view.add_argument("--target-height", type=float, default=0.0,
+                      help="height above the surface at which a cell counts as seen (m)")
+    view.add_argument("--max-distance", type=float, help="range limit (m)")
+    view.add_argument("--refraction", type=float, default=1 / 7,
+                      help="atmospheric refraction coefficient (default 1/7, visible light)")
+    view.add_argument("--flat-earth", action="store_true",
+                      help="ignore earth curvature and refraction")
+    view.add_argument("--out", required=True, metavar="FILE.tif",
+                      help="GeoTIFF to write (a JSON sidecar goes beside it)")
+    view.set_defaults(func=cmd_viewshed)
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
                                        "scenarios, compare them and serve the dashboard")

@@ -252,7 +252,8 @@ def _read(specs: list[SourceSpec], project_crs: str | None, classes: ClassTable,
 
         data = read_osm(spec.path, buildings=spec.role in ("osm", "buildings"),
                         land_use=spec.role in ("osm", "land_use"),
-                        to_class=_mapper(spec, classes, "osm"), report=report)
+                        to_class=_mapper(spec, classes, "osm"), report=report,
+                        extra_tags=load_class_map(spec.class_map) if spec.class_map else ())
     elif kind == "points":
         from tim.ingest.pointcloud import read_points
 

@@ -79,6 +79,7 @@ OSM_TAGS: dict[str, int] = {
     "landuse=vineyard": 2, "landuse=plant_nursery": 2, "landuse=meadow": 4,
     "landuse=grass": 4, "natural=grassland": 4, "natural=heath": 4,
     "natural=sand": 23, "natural=beach": 23, "natural=bare_rock": 23, "natural=scree": 23,
+    "natural=shingle": 23,
     # agriculture
     "landuse=farmland": 1, "landuse=allotments": 1, "landuse=farmyard": 6,
     "landuse=greenhouse_horticulture": 6, "landuse=aquaculture": 6,

@@ -12,9 +12,10 @@ Buildings
     storey count; ``building`` is the use (``yes`` becomes ``unknown``). The id is
     ``<way|relation>/<osm id>``. An unparseable height is ignored and reported.
 Land use
-    Areas tagged with any key of :data:`tim.classes.OSM_KEYS`; each gets the first ``key=value``
-    (in that key order) that the class mapping knows, else its first tag (and the build then
-    skips and counts it as unmapped).
+    Areas tagged ``landuse`` or ``natural`` (any value), or with a ``key=value`` of another key
+    of :data:`tim.classes.OSM_KEYS` that a mapping knows; each gets the first ``key=value`` (in
+    that key order) that the class mapping knows, else its first tag (the build then skips and
+    counts it as unmapped).
 
 Coordinates are WGS 84 (EPSG:4326), as OSM stores them; the build projects them.
 """
@@ -29,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tim.classes import OSM_KEYS
+from tim.classes import OSM_KEYS, OSM_TAGS
 from tim.errors import InputError
 from tim.ingest.report import IngestReport
 from tim.ingest.vector import repair_polygons
@@ -40,8 +41,22 @@ OSM_CRS = "EPSG:4326"
 _FEET = 0.3048
 _HEIGHT = re.compile(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*(m|meters?|metres?|ft|feet|')?\s*$",
                      re.IGNORECASE)
-#: Values of the land-use keys that pyrosm's filter keeps (True: every value).
-_LAND_FILTER: dict[str, Any] = {key: True for key in OSM_KEYS}
+#: Keys whose every value is land use (an unknown value is reported as unmapped); of the other
+#: keys of OSM_KEYS only the values a mapping knows are read (``amenity=bank`` is a building).
+_LAND_KEYS = ("landuse", "natural")
+
+
+def land_filter(extra_tags: Any = ()) -> dict[str, Any]:
+    """pyrosm ``custom_filter`` for land-use areas: every ``landuse``/``natural`` value, and the
+    mapped values (built-in and ``extra_tags``, ``key=value`` strings) of the other keys."""
+    wanted: dict[str, Any] = {key: True for key in _LAND_KEYS}
+    for tag in list(OSM_TAGS) + list(extra_tags):
+        key, _, value = str(tag).partition("=")
+        if key in OSM_KEYS and key not in _LAND_KEYS and value:
+            wanted.setdefault(key, [])
+            if value not in wanted[key]:
+                wanted[key].append(value)
+    return wanted
 
 
 @dataclass
@@ -74,12 +89,12 @@ def parse_height(value: Any) -> float:
 
 
 def read_osm(path: str | Path, *, buildings: bool = True, land_use: bool = True,
-             to_class: Callable[[Any], int | None] | None = None,
+             to_class: Callable[[Any], int | None] | None = None, extra_tags: Any = (),
              report: IngestReport | None = None) -> OsmData:
     """Read buildings and land-use areas from an ``.osm.pbf`` (module doc).
 
     ``to_class`` (``key=value`` -> class code or None) picks, for each land-use area, the first
-    of its tags the mapping knows.
+    of its tags the mapping knows; ``extra_tags`` (a user mapping's keys) are read too.
     """
     import geopandas as gpd
     import pyrosm
@@ -92,7 +107,7 @@ def read_osm(path: str | Path, *, buildings: bool = True, land_use: bool = True,
         osm = pyrosm.OSM(str(path))
         raw_buildings = osm.get_buildings() if buildings else None
         raw_land = (osm.get_data_by_custom_criteria(
-            custom_filter=_LAND_FILTER, filter_type="keep", keep_nodes=False)
+            custom_filter=land_filter(extra_tags), filter_type="keep", keep_nodes=False)
             if land_use else None)
     except Exception as exc:  # pyrosm raises plain Exceptions/ValueErrors on corrupt input
         raise InputError(f"cannot read as an OSM PBF file: {exc}", source=path) from exc
@@ -140,7 +155,8 @@ def _land_use(raw: Any, path: Path, report: IngestReport,
     keys = [k for k in OSM_KEYS if k in raw.columns]
     tags = []
     for row in raw[keys].itertuples(index=False):
-        present = [f"{k}={v}" for k, v in zip(keys, row) if isinstance(v, str) and v]
+        present = [f"{k}={v}" for k, v in sorted(zip(keys, row), key=lambda kv: kv[0] not in
+                                                  _LAND_KEYS) if isinstance(v, str) and v]
         known = [t for t in present if to_class is not None and to_class(t) is not None]
         tags.append((known or present or ["?"])[0])
     frame = gpd.GeoDataFrame({"osm_id": _ids(raw), "tag": tags}, geometry=raw.geometry.values,

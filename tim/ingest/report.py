@@ -64,5 +64,7 @@ def feature_label(frame, index: int) -> str:
     for column in ("building_id", "id", "fid", "identificatie", "identificatiebagpnd",
                    "unit_id", "zone", "name"):
         if column in frame.columns:
-            return f"feature {index} ({column}={frame[column].iloc[index]!r})"
+            value = frame[column].iloc[index]
+            value = value.item() if hasattr(value, "item") else value  # numpy scalar -> Python
+            return f"feature {index} ({column}={value!r})"
     return f"feature {index}"

@@ -22,19 +22,21 @@ import numpy as np
 
 from tim.errors import GeometryError, InputError
 from tim.model import Territory
-from tim.tiles.georef import Z_UP_TO_Y_UP, ground_elevation
+from tim.tiles.georef import ground_elevation
 
 log = logging.getLogger(__name__)
 
-#: Columns a buildings layer must have (``tim.ingest.vector.normalise_buildings`` makes them).
+#: Columns a buildings layer must have (``tim.ingest.layers.normalise_buildings`` makes them).
 BUILDING_COLUMNS = ("building_id", "height", "height_source", "storeys", "use")
-#: Feature properties written to every b3dm batch table, as (batch table name, layer column).
-BATCH_PROPERTIES = (("id", "building_id"), ("height", "height"), ("use", "use"),
-                    ("height_source", "height_source"), ("storeys", "storeys"))
+#: Feature properties written to every b3dm batch table: (batch table name, layer column, type,
+#: value when the layer has no such column). ``lod`` is 2 for buildings tiled from a city
+#: model's own surfaces, 1 for extruded footprints.
+BATCH_PROPERTIES = (("id", "building_id", str, None), ("height", "height", float, None),
+                    ("use", "use", str, None), ("height_source", "height_source", str, None),
+                    ("storeys", "storeys", int, None), ("planning_unit", "unit_id", int, 0),
+                    ("zone", "zone", str, ""), ("lod", "lod", int, 1))
 #: Triangles and edges smaller than this (m^2, m) are dropped: they have no defined normal.
 _DEGENERATE = 1e-9
-#: Light warm grey, fully rough: neutral under any lighting and easy to restyle by property.
-_BASE_COLOUR = [0.86, 0.85, 0.82, 1.0]
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def require_buildings(territory: Territory) -> Any:
     if missing:
         raise InputError(f"the buildings layer lacks column(s) {', '.join(missing)}",
                          field="buildings",
-                         hint="ingest it with tim.ingest.vector.normalise_buildings")
+                         hint="ingest it with tim.ingest.layers.normalise_buildings")
     height = layer["height"].to_numpy(dtype=float)
     bad = ~(np.isfinite(height) & (height > 0))
     if bad.any():
@@ -223,54 +225,20 @@ def extrude_footprints(footprints: np.ndarray, base_z: np.ndarray,
 def batch_table_json(layer: Any, rows: np.ndarray) -> dict[str, list]:
     """Per-building properties of ``rows`` of the layer, as plain JSON lists (batch order)."""
     out: dict[str, list] = {}
-    for name, column in BATCH_PROPERTIES:
-        values = layer[column].to_numpy()[rows]
-        if column == "storeys":
-            out[name] = [int(v) for v in values]
-        elif column == "height":
-            out[name] = [float(v) for v in values]
+    for name, column, kind, missing in BATCH_PROPERTIES:
+        if column in layer:
+            values = layer[column].to_numpy()[rows]
+            out[name] = [kind(v) for v in values.tolist()]
         else:
-            out[name] = [str(v) for v in values]
+            out[name] = [missing] * len(rows)
     return out
 
 
-def b3dm_content(mesh: BuildingMesh, buildings: np.ndarray, properties: dict[str, list]) -> Any:
-    """A py3dtiles ``B3dm`` holding one tile's buildings.
-
-    Parameters
-    ----------
-    mesh : BuildingMesh
-        The tile's part of the mesh, in the local ENU frame.
-    buildings : ndarray of int64, sorted
-        The tile's buildings (layer rows); a building's batch id is its position here.
-    properties : dict
-        Batch table columns in the order of ``buildings``.
-    """
-    import pygltflib
-    from py3dtiles.tileset.content import B3dm, GltfAttribute, GltfMesh, GltfPrimitive
-    from py3dtiles.tileset.content.b3dm_feature_table import B3dmFeatureTable
-    from py3dtiles.tileset.content.batch_table import BatchTable
-    from py3dtiles.tileset.content.gltf_utils import gltf_from_meshes
-
-    batch_ids = np.searchsorted(buildings, mesh.vertex_building).astype(np.float32)
-    # uint16 indices halve the index buffer; 65535 is the primitive-restart value, keep clear.
-    index_type = np.uint16 if len(mesh.positions) < 65535 else np.uint32
-    gltf_mesh = GltfMesh(
-        points=mesh.positions.astype(np.float32),
-        normals=mesh.normals.astype(np.float32),
-        primitives=[GltfPrimitive(triangles=mesh.triangles.astype(index_type).reshape(-1))],
-        # _BATCHID as FLOAT: glTF forbids unsigned-int application attributes, which is what
-        # py3dtiles' ``batchids=`` shortcut would write.
-        additional_attributes=[GltfAttribute("_BATCHID", pygltflib.SCALAR, pygltflib.FLOAT,
-                                             batch_ids)],
-    )
-    gltf = gltf_from_meshes([gltf_mesh], transform=Z_UP_TO_Y_UP)
-    gltf.materials[0] = pygltflib.Material(
-        name="building", pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
-            baseColorFactor=_BASE_COLOUR, metallicFactor=0.0, roughnessFactor=1.0))
-    feature_table = B3dmFeatureTable()
-    feature_table.set_batch_length(len(buildings))
-    batch_table = BatchTable()
-    for name, values in properties.items():
-        batch_table.add_property_as_json(name, values)
-    return B3dm.from_gltf(gltf, batch_table, feature_table)
+def concat(meshes: list[BuildingMesh]) -> BuildingMesh:
+    """One mesh of several (vertex indices renumbered; building indices kept)."""
+    offsets = np.cumsum([0] + [len(m.positions) for m in meshes[:-1]])
+    return BuildingMesh(np.concatenate([m.positions for m in meshes]),
+                        np.concatenate([m.normals for m in meshes]),
+                        np.concatenate([m.triangles + o for m, o in zip(meshes, offsets)]),
+                        np.concatenate([m.vertex_building for m in meshes]),
+                        np.concatenate([m.triangle_building for m in meshes]))

@@ -1,16 +1,19 @@
 """Georeferencing for 3D Tiles: one local east-north-up (ENU) frame per territory.
 
-Every tileset of a territory (buildings now; terrain and point clouds later) stores vertex
-positions as float32 in one local ENU frame whose origin is the territory's centre on the ground,
-and carries a single ENU->ECEF (EPSG:4978) ``transform`` on its root tile. float32 keeps about
-0.25 mm resolution at 3 km from the origin, where ECEF coordinates (millions of metres) in
-float32 would be off by decimetres.
+Every tileset of a territory (buildings, terrain, meshes) stores vertex positions as float32 in
+one local ENU frame whose origin is the territory's centre on the ground, and carries a single
+ENU->ECEF (EPSG:4978) ``transform`` on its root tile. float32 keeps about 0.25 mm resolution at
+3 km from the origin, where ECEF coordinates (millions of metres) in float32 would be off by
+decimetres. (Point clouds are written by py3dtiles in its own frame, see tim.tiles.points.)
 
 Heights: vertex heights are the territory's heights (``terrain__elevation`` + building height)
 **treated as ellipsoidal heights** (WGS 84 / CGCS2000 ellipsoid). No geoid model is applied, so
 the city floats or sinks by the local geoid undulation (tens of metres in places); the datum the
 heights really refer to is recorded in every tileset's ``asset.extras`` so a client, or a later
-geoid correction, knows. Horizontal placement is exact: pyproj converts the projected CRS to ECEF.
+geoid correction, knows. An explicit, recorded setting can add a constant geoid height N
+(ellipsoidal h = H + N; about 43 m for NAP at Scheveningen, see the Den Haag PROVENANCE): it is
+the user's number for the place, written to ``asset.extras.geoidHeight``, never a silent fix.
+Horizontal placement is exact: pyproj converts the projected CRS to ECEF.
 
 glTF is Y-up and 3D Tiles 1.0 clients rotate every b3dm's glTF from Y-up to Z-up (+90 degrees
 about X) before applying the tile transform. Vertices are stored in the ENU frame itself and the
@@ -130,12 +133,15 @@ class LocalFrame:
         The origin as longitude, latitude (degrees) and ellipsoidal height (m).
     vertical_datum : str
         What the territory's heights really refer to (recorded, not converted).
+    geoid_height : float
+        Constant N added to every territory height to place it as ellipsoidal (0: none).
     """
 
     crs: str
     origin_projected: tuple[float, float, float]
     origin_lonlat: tuple[float, float, float]
     vertical_datum: str
+    geoid_height: float = 0.0
 
     @cached_property
     def _to_ecef(self) -> Any:
@@ -148,7 +154,7 @@ class LocalFrame:
     @cached_property
     def origin_ecef(self) -> np.ndarray:
         x, y, z = self.origin_projected
-        return np.array(self._to_ecef.transform(x, y, z), dtype=float)
+        return np.array(self._to_ecef.transform(x, y, z + self.geoid_height), dtype=float)
 
     @cached_property
     def enu_to_ecef(self) -> np.ndarray:
@@ -162,13 +168,13 @@ class LocalFrame:
         return tuple(float(v) for v in self.enu_to_ecef.flatten(order="F"))
 
     def to_ecef(self, xyz: np.ndarray) -> np.ndarray:
-        """Projected (x, y, ellipsoidal height) -> ECEF, float64, shape (n, 3)."""
+        """Projected (x, y, territory height) -> ECEF, float64, shape (n, 3)."""
         xyz = np.asarray(xyz, dtype=float).reshape(-1, 3)
-        out = self._to_ecef.transform(xyz[:, 0], xyz[:, 1], xyz[:, 2])
+        out = self._to_ecef.transform(xyz[:, 0], xyz[:, 1], xyz[:, 2] + self.geoid_height)
         return np.column_stack(out)
 
     def to_local(self, xyz: np.ndarray) -> np.ndarray:
-        """Projected (x, y, ellipsoidal height) -> local ENU metres, float64, shape (n, 3).
+        """Projected (x, y, territory height) -> local ENU metres, float64, shape (n, 3).
 
         Exact (pyproj to ECEF, then the inverse rigid ENU rotation), so the local frame has no
         projection distortion: the tileset transform brings each vertex back to its true ECEF
@@ -178,7 +184,7 @@ class LocalFrame:
         return (self.to_ecef(xyz) - self.origin_ecef) @ rotation
 
 
-def local_frame(territory: Territory) -> LocalFrame:
+def local_frame(territory: Territory, geoid_height: float = 0.0) -> LocalFrame:
     """The territory's ENU frame: origin at the grid centre, on the ground.
 
     The origin height is ``terrain__elevation`` sampled bilinearly at the grid centre (0 without
@@ -204,10 +210,10 @@ def local_frame(territory: Territory) -> LocalFrame:
     z = z if np.isfinite(z) else 0.0
     geographic = Transformer.from_crs(CRS.from_user_input(territory.grid.crs).to_3d(),
                                       GEOGRAPHIC_3D, always_xy=True)
-    lon, lat, h = geographic.transform(x, y, z)
+    lon, lat, h = geographic.transform(x, y, z + geoid_height)
     return LocalFrame(crs=territory.grid.crs, origin_projected=(x, y, z),
                       origin_lonlat=(float(lon), float(lat), float(h)),
-                      vertical_datum=territory.vertical_datum)
+                      vertical_datum=territory.vertical_datum, geoid_height=geoid_height)
 
 
 def lonlat_bounds(crs: str, x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:

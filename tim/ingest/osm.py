@@ -142,7 +142,7 @@ def _buildings(raw: Any, path: Path, report: IngestReport) -> Any:
     frame["storeys"] = pd.to_numeric(levels, errors="coerce").to_numpy()
     use = raw["building"].fillna("yes").astype(str).to_numpy()
     frame["use"] = np.where(use == "yes", "unknown", use)
-    return repair_polygons(frame, path, report)
+    return repair_polygons(frame, f"{path} (buildings)", report)
 
 
 def _land_use(raw: Any, path: Path, report: IngestReport,
@@ -162,4 +162,4 @@ def _land_use(raw: Any, path: Path, report: IngestReport,
     frame = gpd.GeoDataFrame({"osm_id": _ids(raw), "tag": tags}, geometry=raw.geometry.values,
                              crs=OSM_CRS)
     frame = frame.rename(columns={"osm_id": "id"})
-    return repair_polygons(frame, path, report)
+    return repair_polygons(frame, f"{path} (land use)", report)

@@ -204,6 +204,7 @@ def _collect_buildings(objects: dict, vertices: np.ndarray, path: Path,
     rings: list[tuple[np.ndarray, int, bool]] = []
     meta: list[tuple[str, str, bool]] = []
     owners: list[str] = []
+    broken: set[str] = set()  # buildings with a part skipped (already reported)
     n_vertices = len(vertices)
     for object_id, obj in objects.items():
         if obj.get("type") not in BUILDING_TYPES:
@@ -228,6 +229,7 @@ def _collect_buildings(objects: dict, vertices: np.ndarray, path: Path,
         if bad:
             report.add(path, "skipped", f"vertex index out of range (e.g. {bad[0]}; the file "
                        f"has {n_vertices} vertices)", f"object {object_id}")
+            broken.add(root)
             continue
         types = [s.get("type") for s in (geometry.get("semantics") or {}).get("surfaces", [])]
         solid = geometry.get("type") in ("Solid", "MultiSolid", "CompositeSolid")
@@ -244,7 +246,7 @@ def _collect_buildings(objects: dict, vertices: np.ndarray, path: Path,
             for k, ring in enumerate(surface):
                 if len(ring) >= 3:
                     rings.append((np.asarray(ring, dtype=np.int64), number, k == 0))
-    return rings, meta, owners
+    return rings, meta, [o for o in owners if o not in broken or o in {m[0] for m in meta}]
 
 
 def _type_from_normal(ring: np.ndarray) -> str:

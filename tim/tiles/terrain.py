@@ -124,24 +124,26 @@ def _grid_mesh(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _deviation(elevation: np.ndarray, tile: TerrainTile, r: np.ndarray, c: np.ndarray) -> float:
-    """Largest |full grid - tile mesh| over the tile's cells (bilinear within sample quads,
-    which bounds the two-triangle surface drawn there)."""
-    if tile.stride == 1:
+    """Largest |full grid - tile surface| over the tile's cells, the surface being the two
+    triangles drawn in each sample quad (split along the north-east to south-west diagonal,
+    as :func:`_grid_mesh` does)."""
+    if tile.stride == 1 or len(r) < 2 or len(c) < 2:
         return 0.0
     full = elevation[tile.rows[0]:tile.rows[1] + 1, tile.cols[0]:tile.cols[1] + 1].astype(float)
     coarse = elevation[np.ix_(r, c)].astype(float)
     rr = np.arange(tile.rows[0], tile.rows[1] + 1)
     cc = np.arange(tile.cols[0], tile.cols[1] + 1)
-    # interpolate the coarse samples at every full-resolution row/column (1-D twice)
-    fr = (rr[:, None] >= r[None, :]).sum(axis=1) - 1
-    fr = np.clip(fr, 0, max(len(r) - 2, 0))
-    fc = np.clip((cc[:, None] >= c[None, :]).sum(axis=1) - 1, 0, max(len(c) - 2, 0))
-    r_next, c_next = np.minimum(fr + 1, len(r) - 1), np.minimum(fc + 1, len(c) - 1)
-    wr = np.where(r[r_next] > r[fr], (rr - r[fr]) / np.maximum(r[r_next] - r[fr], 1), 0.0)
-    wc = np.where(c[c_next] > c[fc], (cc - c[fc]) / np.maximum(c[c_next] - c[fc], 1), 0.0)
-    top = coarse[fr][:, fc] * (1 - wc) + coarse[fr][:, c_next] * wc
-    bottom = coarse[r_next][:, fc] * (1 - wc) + coarse[r_next][:, c_next] * wc
-    drawn = top * (1 - wr[:, None]) + bottom * wr[:, None]
+    i = np.clip(np.searchsorted(r, rr, side="right") - 1, 0, len(r) - 2)  # quad row
+    j = np.clip(np.searchsorted(c, cc, side="right") - 1, 0, len(c) - 2)  # quad column
+    v = ((rr - r[i]) / (r[i + 1] - r[i]))[:, None]  # 0..1 southwards
+    u = ((cc - c[j]) / (c[j + 1] - c[j]))[None, :]  # 0..1 eastwards
+    a = coarse[i][:, j]           # north-west
+    b = coarse[i][:, j + 1]       # north-east
+    cw = coarse[i + 1][:, j]      # south-west
+    d = coarse[i + 1][:, j + 1]   # south-east
+    upper = u + v <= 1  # triangle (a, c, b), else (b, c, d)
+    drawn = np.where(upper, a + u * (b - a) + v * (cw - a),
+                     d + (1 - u) * (cw - d) + (1 - v) * (b - d))
     diff = np.abs(full - drawn)
     return float(np.nanmax(diff)) if np.isfinite(diff).any() else 0.0
 

@@ -7,8 +7,13 @@ ENU->ECEF (EPSG:4978) ``transform`` on its root tile. float32 keeps about 0.25 m
 decimetres. (Point clouds are written by py3dtiles in its own frame, see tim.tiles.points.)
 
 Heights: vertex heights are the territory's heights (``terrain__elevation`` + building height)
-**treated as ellipsoidal heights** (WGS 84 / CGCS2000 ellipsoid). No geoid model is applied, so
-the city floats or sinks by the local geoid undulation (tens of metres in places); the datum the
+**treated as WGS 84 ellipsoidal heights**: x, y go through the CRS's datum transformation to
+WGS 84 and z is passed on unchanged (pyproj from the 2D projected CRS to ECEF, the convention
+py3dtiles applies to point clouds too, so points, terrain and buildings share it). Deliberately
+not ``CRS.to_3d()``, which would read z as a height above the projected CRS's own ellipsoid:
+for RD New that is the Bessel ellipsoid, about 43.6 m below WGS 84's at Delft, a silent shift
+that would also separate the meshes from py3dtiles' points. No geoid model is applied, so the
+city floats or sinks by the local geoid undulation (tens of metres in places); the datum the
 heights really refer to is recorded in every tileset's ``asset.extras`` so a client, or a later
 geoid correction, knows. An explicit, recorded setting can add a constant geoid height N
 (ellipsoidal h = H + N; about 43 m for NAP at Scheveningen, see the Den Haag PROVENANCE): it is
@@ -147,9 +152,9 @@ class LocalFrame:
     def _to_ecef(self) -> Any:
         from pyproj import CRS, Transformer
 
-        # to_3d(): the projected CRS's third coordinate becomes the ellipsoidal height.
-        return Transformer.from_crs(CRS.from_user_input(self.crs).to_3d(), ECEF,
-                                    always_xy=True)
+        # A 2D source CRS: pyproj passes the third coordinate through as the WGS 84
+        # ellipsoidal height (see the module doc on why not to_3d()).
+        return Transformer.from_crs(CRS.from_user_input(self.crs), ECEF, always_xy=True)
 
     @cached_property
     def origin_ecef(self) -> np.ndarray:
@@ -208,8 +213,8 @@ def local_frame(territory: Territory, geoid_height: float = 0.0) -> LocalFrame:
     x, y = (xmin + xmax) / 2, (ymin + ymax) / 2
     z = float(ground_elevation(territory, np.array([x]), np.array([y]))[0])
     z = z if np.isfinite(z) else 0.0
-    geographic = Transformer.from_crs(CRS.from_user_input(territory.grid.crs).to_3d(),
-                                      GEOGRAPHIC_3D, always_xy=True)
+    geographic = Transformer.from_crs(CRS.from_user_input(territory.grid.crs), GEOGRAPHIC_3D,
+                                      always_xy=True)
     lon, lat, h = geographic.transform(x, y, z + geoid_height)
     return LocalFrame(crs=territory.grid.crs, origin_projected=(x, y, z),
                       origin_lonlat=(float(lon), float(lat), float(h)),

@@ -71,6 +71,8 @@ def write_feature_properties(tiles_dir: str | Path, name: str, table: Any,
     >>> data["features"], data["properties"]["depth_m"]["max"]
     ({'a': {'depth_m': 0.5}, 'b': {'depth_m': None}}, 0.5)
     """
+    import pandas as pd
+
     if not name or "/" in name or name.startswith("."):
         raise InputError("an overlay name must be a plain file name", field="name", value=name)
     if "building_id" not in table:
@@ -84,7 +86,8 @@ def write_feature_properties(tiles_dir: str | Path, name: str, table: Any,
         values = table[column]
         meta: dict[str, Any] = {"units": (units or {}).get(column, "")}
         numeric = np.asarray(values.to_numpy(), dtype=float) \
-            if np.issubdtype(values.dtype, np.number) else None
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) \
+            else None
         if numeric is not None and np.isfinite(numeric).any():
             meta.update(min=float(np.nanmin(numeric)), max=float(np.nanmax(numeric)),
                         count=int(np.isfinite(numeric).sum()))

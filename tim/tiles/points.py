@@ -13,8 +13,8 @@ py3dtiles owns the point tiling here (its octree, sub-sampling and pnts writer a
 * it runs in a subprocess (py3dtiles starts worker processes and a ZeroMQ broker of its own);
 * its ``tileset.json`` gets our ``asset.extras`` (CRS, vertical datum, geoid height).
 
-The root tileset refers to it with a box computed from the points themselves in the shared ENU
-frame, tighter than py3dtiles' ECEF-axis-aligned root box.
+The root tileset refers to it with a box around every point py3dtiles wrote, in the shared ENU
+frame: tighter than py3dtiles' ECEF-axis-aligned root box.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -80,8 +81,7 @@ def convert_points(cloud: PointCloud, out: Path, frame: LocalFrame, *,
                         f"{(done.stderr or done.stdout).strip()[-2000:]}")
     tileset = json.loads((out / "tileset.json").read_text())
     tiles = _count(tileset["root"])
-    local = frame.to_local(cloud.xyz)  # territory heights: to_local adds the geoid height
-    stored = local.astype(np.float32).astype(float)
+    lower, upper = _drawn_box(out, tileset, frame)
     tileset["asset"].setdefault("extras", {}).update({
         "generator": "py3dtiles convert (via territory-twin tim.tiles.points)",
         "crs": frame.crs, "verticalDatum": frame.vertical_datum,
@@ -90,10 +90,40 @@ def convert_points(cloud: PointCloud, out: Path, frame: LocalFrame, *,
     (out / "tileset.json").write_text(json.dumps(tileset, separators=(",", ":")))
     log.info("py3dtiles tiled %d points into %d tiles in %.1f s", len(cloud), tiles[0],
              seconds)
-    return {"lower": stored.min(axis=0), "upper": stored.max(axis=0), "points": len(cloud),
+    return {"lower": lower, "upper": upper, "points": len(cloud),
             "tiles": tiles[0], "content_tiles": tiles[1], "seconds": seconds,
             "z_range": (float(cloud.xyz[:, 2].min() + frame.geoid_height),
                         float(cloud.xyz[:, 2].max() + frame.geoid_height))}
+
+
+def _drawn_box(out: Path, tileset: dict, frame: LocalFrame) -> tuple[np.ndarray, np.ndarray]:
+    """ENU box of every point py3dtiles wrote (its coarse levels hold sub-sampled points
+    snapped to a voxel grid, so the box is of what is drawn, not of the source cloud)."""
+    lower, upper = np.full(3, np.inf), np.full(3, -np.inf)
+    rotation = frame.enu_to_ecef[:3, :3]
+
+    def visit(tile: dict, outer: np.ndarray) -> None:
+        nonlocal lower, upper
+        own = np.array(tile.get("transform", np.identity(4).ravel()), dtype=float)
+        matrix = outer @ own.reshape(4, 4).T
+        uri = tile.get("content", {}).get("uri")
+        if uri:
+            data = (out / uri).read_bytes()
+            ft_json, ft_bin = struct.unpack("<2I", data[12:20])
+            table = json.loads(data[28:28 + ft_json])
+            n = table["POINTS_LENGTH"]
+            xyz = np.frombuffer(data, np.float32, n * 3,
+                                28 + ft_json + table["POSITION"]["byteOffset"]).reshape(n, 3)
+            xyz = xyz.astype(float) + np.asarray(table.get("RTC_CENTER", [0.0, 0.0, 0.0]))
+            ecef = xyz @ matrix[:3, :3].T + matrix[:3, 3]
+            local = ((ecef - frame.origin_ecef) @ rotation).astype(np.float32).astype(float)
+            lower, upper = np.minimum(lower, local.min(axis=0)), np.maximum(upper,
+                                                                            local.max(axis=0))
+        for child in tile.get("children", []):
+            visit(child, matrix)
+
+    visit(tileset["root"], np.identity(4))
+    return lower, upper
 
 
 def _count(tile: dict) -> tuple[int, int]:

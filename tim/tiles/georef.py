@@ -8,11 +8,11 @@ decimetres. (Point clouds are written by py3dtiles in its own frame, see tim.til
 
 Heights: vertex heights are the territory's heights (``terrain__elevation`` + building height)
 **treated as WGS 84 ellipsoidal heights**: x, y go through the CRS's datum transformation to
-WGS 84 and z is passed on unchanged (pyproj from the 2D projected CRS to ECEF, the convention
-py3dtiles applies to point clouds too, so points, terrain and buildings share it). Deliberately
-not ``CRS.to_3d()``, which would read z as a height above the projected CRS's own ellipsoid:
-for RD New that is the Bessel ellipsoid, about 43.6 m below WGS 84's at Delft, a silent shift
-that would also separate the meshes from py3dtiles' points. No geoid model is applied, so the
+WGS 84 and z is the height along the WGS 84 ellipsoid's normal (:meth:`LocalFrame.to_ecef`);
+py3dtiles places point clouds the same way, to millimetres. Deliberately not
+``CRS.to_3d()``, which would read z as a height above the projected CRS's own ellipsoid: for RD
+New that is the Bessel ellipsoid, about 43.6 m below WGS 84's at Delft, a silent shift that
+would also separate the meshes from py3dtiles' points. No geoid model is applied, so the
 city floats or sinks by the local geoid undulation (tens of metres in places); the datum the
 heights really refer to is recorded in every tileset's ``asset.extras`` so a client, or a later
 geoid correction, knows. An explicit, recorded setting can add a constant geoid height N
@@ -158,8 +158,7 @@ class LocalFrame:
 
     @cached_property
     def origin_ecef(self) -> np.ndarray:
-        x, y, z = self.origin_projected
-        return np.array(self._to_ecef.transform(x, y, z + self.geoid_height), dtype=float)
+        return self.to_ecef(np.array([self.origin_projected]))[0]
 
     @cached_property
     def enu_to_ecef(self) -> np.ndarray:
@@ -172,21 +171,61 @@ class LocalFrame:
         """:attr:`enu_to_ecef` as the 16 numbers of a 3D Tiles ``transform`` (column-major)."""
         return tuple(float(v) for v in self.enu_to_ecef.flatten(order="F"))
 
+    def _ellipsoid_and_normal(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ECEF of the ellipsoid point under each (x, y) (pyproj) and the unit normal there."""
+        from pyproj import CRS
+
+        ellipsoid = CRS.from_user_input(ECEF).ellipsoid
+        e2 = 1.0 - (ellipsoid.semi_minor_metre / ellipsoid.semi_major_metre) ** 2
+        if len(xy) == 1:  # pyproj takes one-element arrays for scalars (and warns)
+            on_ellipsoid = np.array([self._to_ecef.transform(float(xy[0, 0]), float(xy[0, 1]),
+                                                             0.0)])
+        else:
+            on_ellipsoid = np.column_stack(self._to_ecef.transform(xy[:, 0], xy[:, 1],
+                                                                   np.zeros(len(xy))))
+        normal = on_ellipsoid * np.array([1.0, 1.0, 1.0 / (1.0 - e2)])
+        return on_ellipsoid, normal / np.linalg.norm(normal, axis=1, keepdims=True)
+
     def to_ecef(self, xyz: np.ndarray) -> np.ndarray:
-        """Projected (x, y, territory height) -> ECEF, float64, shape (n, 3)."""
+        """Projected (x, y, territory height) -> ECEF, float64, shape (n, 3).
+
+        Geodetic coordinates split exactly: ECEF(x, y, h) = P0(x, y) + h n(x, y), with P0 the
+        point on the WGS 84 ellipsoid under (x, y) (pyproj: the CRS's datum transformation
+        and projection) and n the ellipsoid's unit normal there, (X, Y, Z / (1 - e^2))
+        normalised; h is the territory height plus the geoid height. (pyproj's own 2D -> ECEF
+        pipeline moves a height along the source datum's ellipsoid normal before its datum
+        shift: for RD New that differs by up to 5 mm at 300 m, which is why heights are added
+        here, explicitly, along WGS 84's.)
+        """
         xyz = np.asarray(xyz, dtype=float).reshape(-1, 3)
-        out = self._to_ecef.transform(xyz[:, 0], xyz[:, 1], xyz[:, 2] + self.geoid_height)
-        return np.column_stack(out)
+        on_ellipsoid, normal = self._ellipsoid_and_normal(xyz[:, :2])
+        return on_ellipsoid + (xyz[:, 2:3] + self.geoid_height) * normal
 
     def to_local(self, xyz: np.ndarray) -> np.ndarray:
         """Projected (x, y, territory height) -> local ENU metres, float64, shape (n, 3).
 
-        Exact (pyproj to ECEF, then the inverse rigid ENU rotation), so the local frame has no
+        Exact (:meth:`to_ecef`, then the inverse rigid ENU rotation), so the local frame has no
         projection distortion: the tileset transform brings each vertex back to its true ECEF
         position.
         """
         rotation = self.enu_to_ecef[:3, :3]
         return (self.to_ecef(xyz) - self.origin_ecef) @ rotation
+
+    def to_local_indexed(self, xy: np.ndarray, index: np.ndarray,
+                         z: np.ndarray) -> np.ndarray:
+        """:meth:`to_local` of the points ``(xy[index], z)``, each xy georeferenced once.
+
+        A footprint point carrying a wall's foot and top and roof and floor corners is
+        transformed once (P0 and n of :meth:`to_ecef`) and every vertex costs an addition:
+        the same result as :meth:`to_local`, several times faster for extruded buildings.
+        """
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        on_ellipsoid, normal = self._ellipsoid_and_normal(xy)
+        rotation = self.enu_to_ecef[:3, :3]
+        base = (on_ellipsoid - self.origin_ecef) @ rotation
+        up = normal @ rotation
+        height = np.asarray(z, dtype=float) + self.geoid_height
+        return base[index] + height[:, None] * up[index]
 
 
 def local_frame(territory: Territory, geoid_height: float = 0.0) -> LocalFrame:

@@ -349,18 +349,23 @@ def _buildings(territory: Territory, frame: LocalFrame, max_per_tile: int,
             drawn = np.zeros(n, dtype=bool)
     else:
         drawn = np.zeros(n, dtype=bool)
+    z_values = []
+    if meshes:  # LoD2: per-vertex positions, georeferenced one by one
+        z_values.append(meshes[0].positions[:, 2])
+        meshes[0] = meshes[0].with_positions(frame.to_local(meshes[0].positions))
     rest = np.flatnonzero(~drawn)
     if len(rest):
         base = bld.building_base_z(territory, footprints[rest])
         top = base + layer["height"].to_numpy(dtype=float)[rest]
-        lod1 = bld.extrude_footprints(footprints[rest], base, top)
-        meshes.append(bld.BuildingMesh(lod1.positions, lod1.normals, lod1.triangles,
-                                       rest[lod1.vertex_building],
+        lod1 = bld.extrude(footprints[rest], base, top)
+        z_values.append(lod1.z)
+        local = frame.to_local_indexed(lod1.xy, lod1.vertex_xy, lod1.z)
+        meshes.append(bld.BuildingMesh(local, bld.flat_normals(local, lod1.triangles),
+                                       lod1.triangles, rest[lod1.vertex_building],
                                        rest[lod1.triangle_building]))
     mesh = meshes[0] if len(meshes) == 1 else bld.concat(meshes)
-    z = mesh.positions[:, 2]
+    z = np.concatenate(z_values)
     z_range = (float(z.min()) + frame.geoid_height, float(z.max()) + frame.geoid_height)
-    mesh = mesh.with_positions(frame.to_local(mesh.positions))
     layer = layer.assign(lod=level)
 
     centroids = shapely.get_coordinates(shapely.centroid(footprints))

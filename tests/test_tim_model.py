@@ -60,7 +60,10 @@ def test_mixed_datums_warn(tmp_path):
     assert t.vertical_datum == "NAP height"
     warnings = [h.detail["message"] for h in t.history if h.action == "warning"]
     assert warnings == [f"{dem}: vertical datum unknown, assumed to be NAP height like {city}"]
-    # Declared in the catalog: the catalog's datum wins, a differing source is warned about.
+    # Declared in the catalog: the catalog's datum wins and sources without one are taken to
+    # be in it (no warning); a source that says otherwise is warned about.
+    t = build_territory([SourceSpec(path=dem, role="elevation")], vertical_datum="NAP height")
+    assert [h.action for h in t.history if h.action == "warning"] == []
     t = build_territory([SourceSpec(path=city, role="city_model")], cell_size=5.0,
                         vertical_datum="EGM2008 height")
     assert t.vertical_datum == "EGM2008 height"

@@ -144,9 +144,14 @@ def reconcile_datums(declared: str | None,
     Parameters
     ----------
     declared : str or None
-        The datum the catalog states (it wins, and differing sources are warned about).
+        The datum the catalog states. It wins; sources that say nothing are taken to be in it
+        (the user said so: no warning), sources that say otherwise are warned about.
     sources : iterable of (source, datum or None)
         Every source that carries absolute heights.
+
+    Without a declaration, one known datum is the territory's; sources without one beside it,
+    sources with different datums, or several sources none of which says, are warnings:
+    heights are combined as they are, never converted.
 
     Examples
     --------
@@ -154,24 +159,29 @@ def reconcile_datums(declared: str | None,
     ('NAP height', ['b.laz: vertical datum unknown, assumed to be NAP height like a.json'])
     >>> reconcile_datums(None, [("a.tif", None)])
     ('unknown', [])
+    >>> reconcile_datums("NAP height", [("a.tif", None)])
+    ('NAP height', [])
+    >>> reconcile_datums(None, [("a.tif", None), ("b.laz", None)])[1]
+    ['vertical datums of a.tif, b.laz are unknown; their heights were combined as they are']
     """
     sources = list(sources)
     known = {datum: src for src, datum in sources if datum}
-    warnings: list[str] = []
     if declared:
-        datum = declared
-        warnings += [f"{src}: vertical datum {d} differs from the catalog's {declared}; heights "
-                     "were not converted" for src, d in sources if d and d != declared]
-    elif len(known) > 1:
-        datum = next(iter(known))
+        return declared, [f"{src}: vertical datum {d} differs from the catalog's {declared}; "
+                          "heights were not converted" for src, d in sources if d and
+                          d != declared]
+    if not known:
+        if len(sources) > 1:
+            return "unknown", ["vertical datums of " + ", ".join(src for src, _ in sources)
+                               + " are unknown; their heights were combined as they are"]
+        return "unknown", []
+    datum = next(iter(known))
+    warnings: list[str] = []
+    if len(known) > 1:
         warnings.append("sources use different vertical datums (" + ", ".join(
             f"{src}: {d}" for d, src in known.items()) + f"); heights were not converted, the "
             f"territory records {datum}")
-    elif known:
-        datum = next(iter(known))
-    else:
-        return "unknown", []
-    reference = ", ".join(src for d, src in known.items() if d == datum) or "the catalog"
+    reference = ", ".join(src for d, src in known.items() if d == datum)
     warnings += [f"{src}: vertical datum unknown, assumed to be {datum} like {reference}"
                  for src, d in sources if not d]
     return datum, warnings

@@ -112,8 +112,12 @@ def read_osm(path: str | Path, *, buildings: bool = True, land_use: bool = True,
     except Exception as exc:  # pyrosm raises plain Exceptions/ValueErrors on corrupt input
         raise InputError(f"cannot read as an OSM PBF file: {exc}", source=path) from exc
     empty = gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs=OSM_CRS)
-    return OsmData(path, _buildings(raw_buildings, path, report) if buildings else empty,
+    data = OsmData(path, _buildings(raw_buildings, path, report) if buildings else empty,
                    _land_use(raw_land, path, report, to_class) if land_use else empty)
+    if len(data.buildings) == 0 and len(data.land_use) == 0:
+        raise InputError("the extract has no building or land-use area", source=path,
+                         field="buildings" if buildings else "land_use")
+    return data
 
 
 def _ids(frame: Any) -> np.ndarray:

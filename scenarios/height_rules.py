@@ -36,8 +36,8 @@ in the rules' ``crs`` (default: the territory's) and reprojected when it differs
         background: 500             # optional, with landmark_top_z
         landmark_top_z: 48.0
 
-A TIM with a ``zoning`` layer (its zone ``name``, ``max_height_m`` and ``max_far`` columns, see
-``tim.ingest.vector.normalise_zoning``) needs no rules file (:func:`rules_from_zoning_layer`).
+A TIM with a ``zoning`` layer (its ``zone``, ``max_height`` and ``max_far`` columns, see
+``tim.ingest.layers.normalise_zoning``) needs no rules file (:func:`rules_from_zoning_layer`).
 """
 
 from __future__ import annotations
@@ -251,13 +251,10 @@ def rules_from_zoning_layer(territory: Territory) -> HeightRules:
         have = ", ".join(sorted(territory.layers)) or "none"
         raise InputError(f"no height rules: the TIM has no 'zoning' layer (layers: {have})",
                          field="--rules", hint="pass --rules rules.yaml (or a built-in name)")
-    # The TIM's zoning schema (tim.ingest.vector.normalise_zoning): zone names in ``name``,
-    # caps in ``max_height_m`` and ``max_far``.
-    frame = layer.rename(columns={"name": "zone", "max_height_m": "max_height"})
-    spec = ZonesSpec(layer="zoning")
+    spec = ZonesSpec(layer="zoning")  # the TIM's schema: zone, max_height, max_far
     rules = HeightRules(name="zoning layer", source=f"{territory.name}: zoning", sha256=None,
                         storey_height=3.0)
-    _bind_zones(rules, spec, territory, Path(territory.name), frame=frame)
+    _bind_zones(rules, spec, territory, Path(territory.name), frame=layer)
     return rules
 
 

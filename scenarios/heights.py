@@ -353,7 +353,8 @@ def _unit_summary(territory: Territory, table: pd.DataFrame,
 def read_proposals(path: str | Path, territory: Territory) -> Any:
     """Proposed buildings: footprints with a height (or storeys), read and checked like the
     TIM's buildings layer and reprojected to the territory's CRS."""
-    from tim.ingest.vector import normalise_buildings, read_vector
+    from tim.ingest.layers import normalise_buildings
+    from tim.ingest.vector import read_vector
 
     frame = read_vector(path, assume_crs=territory.grid.crs)
     frame = normalise_buildings(frame.to_crs(territory.grid.crs), path)

@@ -113,17 +113,17 @@ def apply_zoning_policy(work: Territory, scenario: Scenario) -> None:
     zones = work.layers.get("zoning")
     zone_field = work.get("zoning__zone_id")
     for key, override in d.zones.items():
-        match = [] if zones is None else zones[(zones["name"] == key)
+        match = [] if zones is None else zones[(zones["zone"] == key)
                                                | (zones["zone_id"].astype(str) == key)]
         if len(match) == 0:
-            known = [] if zones is None else zones["name"].tolist()
+            known = [] if zones is None else zones["zone"].tolist()
             raise InputError(f"no zone of that name or id in the TIM (zones: {known})",
                              field=f"development.zones.{key}", value=key)
         cells = np.isin(zone_field, match["zone_id"].to_numpy())
         if override.max_far is not None:
             far[cells] = override.max_far
-        if override.max_height_m is not None:
-            height[cells] = override.max_height_m
+        if override.max_height is not None:
+            height[cells] = override.max_height
     far = far * d.far_multiplier
     transit = work.fields.get("access__distance_to_transit")
     if transit is not None and d.transit_bonus.far_multiplier != 1.0:

@@ -76,7 +76,7 @@ class Households(_Strict):
 
 class ZoneOverride(_Strict):
     max_far: float | None = Field(None, gt=0, le=30)
-    max_height_m: float | None = Field(None, gt=0, le=1000)
+    max_height: float | None = Field(None, gt=0, le=1000, description="m")
 
 
 class TransitBonus(_Strict):

@@ -21,10 +21,10 @@ from scenarios.height_rules import load_rules, rules_from_zoning_layer
 from scenarios.heights import check_heights, read_proposals, write_heights
 from tim.classes import DEFAULT_CLASSES
 from tim.errors import InputError
-from tim.ingest.vector import normalise_buildings
+from tim.ingest.layers import normalise_buildings
 from tim.model import Grid, Territory
 
-CRS = "EPSG:28992"
+CRS = "EPSG:3857"  # any projected CRS whose area of use contains the local metres
 
 
 # --- view corridors -----------------------------------------------------------------------

@@ -49,8 +49,8 @@ class Content:
     batch_table: dict[str, Any]
     positions: np.ndarray  # as stored (float32), glTF frame before the node matrix
     normals: np.ndarray
-    batch_ids: np.ndarray
-    batch_id_component_type: int
+    batch_ids: np.ndarray | None
+    batch_id_component_type: int | None
     indices: np.ndarray
     node_matrix: np.ndarray
     glb: bytes
@@ -90,13 +90,15 @@ def read_content(path: Path) -> Content:
         return values.reshape(a.count, n) if n > 1 else values
 
     primitive = gltf.meshes[0].primitives[0]
+    batch = getattr(primitive.attributes, "_BATCHID", None)  # terrain tiles have no features
     matrix = gltf.nodes[0].matrix
     return Content(
         path=path, feature_table=parts.feature_table, batch_table=parts.batch_table,
         positions=accessor(primitive.attributes.POSITION),
         normals=accessor(primitive.attributes.NORMAL),
-        batch_ids=accessor(primitive.attributes._BATCHID),
-        batch_id_component_type=gltf.accessors[primitive.attributes._BATCHID].componentType,
+        batch_ids=accessor(batch) if batch is not None else None,
+        batch_id_component_type=gltf.accessors[batch].componentType if batch is not None
+        else None,
         indices=accessor(primitive.indices).astype(np.int64),
         node_matrix=np.identity(4) if matrix is None else np.array(matrix).reshape(4, 4).T,
         glb=parts.glb)
@@ -198,7 +200,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory, sample_territory: Any) -> E
     base = tmp_path_factory.mktemp("tiles")
     territory = sample_territory
     started = time.perf_counter()
-    summary = write_tiles(territory, base / "tiles")
+    summary = write_tiles(territory, base / "tiles", parts=("buildings",))
     seconds = time.perf_counter() - started
     return Export(territory, base / "tiles", summary, seconds, walk(base / "tiles/tileset.json"))
 
@@ -519,7 +521,7 @@ def test_small_territory_elevation_sets_the_base(tmp_path: Path) -> None:
     cols = np.arange(40, dtype=np.float32)
     elevation = np.tile(10.0 + 0.1 * cols, (40, 1)).astype(np.float32)
     territory = small_territory(small_buildings(), elevation)
-    write_tiles(territory, tmp_path / "tiles")
+    write_tiles(territory, tmp_path / "tiles", parts=("buildings",))
     record = next(r for r in walk(tmp_path / "tiles" / "tileset.json") if r.content is not None)
     content = record.content
     first = content.batch_ids == content.batch_table["id"].index("s0")

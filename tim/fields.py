@@ -78,21 +78,35 @@ _SPECS = (
     FieldSpec("control__urban_development_boundary", "uint8", "1",
               "1 inside the urban development boundary (soft: growth outside is penalised).",
               categorical=True),
+    FieldSpec("surge__water_depth", "float32", "m",
+              "Depth of storm-surge water above the ground; 0 where dry."),
+    FieldSpec("surface__elevation", "float32", "m",
+              "Top-of-surface elevation (DSM: roofs, trees, ground where bare) in the "
+              "territory's vertical datum.", nodata=float("nan")),
+    FieldSpec("building__footprint_fraction", "float32", "1",
+              "Fraction of the cell's area covered by building footprints, 0 to 1 (exact "
+              "polygon-cell intersection areas, summed and capped at 1)."),
+    FieldSpec("planning__district_id", "int32", "1",
+              "Id of the district (parent of planning units) covering the cell centre; 0 "
+              "outside every unit.", categorical=True),
+    FieldSpec("control__flood_risk", "uint8", "1",
+              "1 inside a flood-risk control line (e.g. a flood storage or flood-prone zone).",
+              categorical=True),
+    FieldSpec("control__heritage", "uint8", "1",
+              "1 inside a historic and cultural heritage protection line.", categorical=True),
     FieldSpec("zoning__zone_id", "int32", "1",
               "Id of the zoning polygon covering the cell centre; 0 where no zone applies.",
               categorical=True),
     FieldSpec("zoning__max_far", "float32", "1",
-              "Maximum floor-area ratio (gross floor area / site area) allowed by zoning; NaN "
-              "where zoning sets none.", nodata=float("nan")),
+              "Maximum floor-area ratio (gross floor area / plot area) allowed by zoning at the "
+              "cell centre; NaN where no zone sets one.", nodata=float("nan")),
     FieldSpec("zoning__max_height", "float32", "m",
-              "Maximum building height allowed by zoning; NaN where zoning sets none.",
-              nodata=float("nan")),
+              "Maximum building height allowed by zoning at the cell centre; NaN where no zone "
+              "sets one.", nodata=float("nan")),
     *(FieldSpec(f"access__distance_to_{kind}", "float32", "m",
                 f"Straight-line distance from the cell centre to the nearest {kind} amenity; "
                 "NaN where the territory has none.", nodata=float("nan"))
       for kind in ("school", "park", "transit", "centre")),
-    FieldSpec("surge__water_depth", "float32", "m",
-              "Depth of storm-surge water above the ground; 0 where dry."),
     FieldSpec("view__visible", "uint8", "1",
               "1 where the surface (plus the target height) is seen from the observer, 0 where "
               "it is hidden; 255 where the surface has no data or lies beyond the range.",
@@ -118,6 +132,8 @@ CONTROL_LINE_FIELDS: dict[str, str] = {
     "ecological_red_line": "control__ecological_red_line",
     "permanent_basic_farmland": "control__permanent_basic_farmland",
     "urban_development_boundary": "control__urban_development_boundary",
+    "flood_risk": "control__flood_risk",
+    "heritage": "control__heritage",
 }
 
 

@@ -180,6 +180,9 @@ class Territory:
     fields: dict[str, np.ndarray] = field(default_factory=dict)
     layers: dict[str, Any] = field(default_factory=dict)
     history: list[HistoryEntry] = field(default_factory=list)
+    #: Point clouds and triangle meshes by name (:mod:`tim.geometry3d`), in the grid's CRS.
+    point_clouds: dict[str, Any] = field(default_factory=dict)
+    meshes: dict[str, Any] = field(default_factory=dict)
     plan: Any = None  # tim.plan.Plan: targets passed down city -> district -> unit
 
     # -- fields ---------------------------------------------------------------------------
@@ -227,6 +230,15 @@ class Territory:
                            hint="reproject it with tim.ingest.to_project_crs before adding")
         self.layers[name] = frame
 
+    def add_3d(self, name: str, item: Any) -> None:
+        """Attach a :class:`~tim.geometry3d.PointCloud` or :class:`~tim.geometry3d.TriangleMesh`
+        already in the territory's CRS."""
+        if not crs_equal(item.crs, self.grid.crs):
+            raise CRSError(f"{type(item).__name__} CRS {item.crs} differs from the territory "
+                           f"CRS {self.grid.crs}", field=name, hint="reproject it first")
+        target = self.point_clouds if hasattr(item, "classification") else self.meshes
+        target[name] = item
+
     # -- history --------------------------------------------------------------------------
     def record(self, action: str, **detail: Any) -> None:
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -238,4 +250,6 @@ class Territory:
                          vertical_datum=self.vertical_datum,
                          fields={k: v.copy() for k, v in self.fields.items()},
                          layers={k: v.copy() for k, v in self.layers.items()},
-                         history=copy.deepcopy(self.history), plan=self.plan)
+                         history=copy.deepcopy(self.history),
+                         point_clouds=dict(self.point_clouds), meshes=dict(self.meshes),
+                         plan=self.plan)

@@ -1,4 +1,19 @@
-"""Vector features onto the territory grid: burning polygons, and counting by centroid."""
+"""Vector and 3D features onto the territory grid. The rules, one function each:
+
+* :func:`rasterize` - **cell centre**: a cell takes the value of the (last drawn) shape that
+  covers its centre. Used for building heights (tallest drawn last), control lines, planning
+  units, zoning and, by default, land-use polygons.
+* :func:`rasterize_majority` - **majority**: a cell takes the value covering most of its area,
+  estimated on a ``factor`` x ``factor`` lattice of sub-cell centres; uncovered area counts as a
+  candidate too (a cell mostly outside every shape stays ``fill``); ties go to the lower value.
+* :func:`coverage_fraction` - **fraction**: the exact area of the shapes inside each cell over
+  the cell's area (polygon-cell intersections, summed, capped at 1). Used for the building
+  footprint fraction, where a half-covered cell must not read as 0 or 1.
+* :func:`floor_area_by_centroid` - **by centroid**: a feature counts in the cell holding its
+  centroid (floor area, so totals are kept).
+* :func:`rasterize_tin` - a triangulated surface sampled at cell centres by linear
+  (barycentric) interpolation inside the triangle covering the centre; NaN where none does.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +32,72 @@ def rasterize(shapes: Any, values: np.ndarray, grid: Grid, dtype: str,
 
     if len(shapes) == 0:
         return np.full(grid.shape, fill, dtype=dtype)
-    return burn(zip(shapes, values.tolist()), out_shape=grid.shape,
+    return burn(zip(shapes, np.asarray(values).tolist()), out_shape=grid.shape,
                 transform=Affine(*grid.transform), fill=fill, dtype=dtype)
+
+
+def rasterize_majority(shapes: Any, values: np.ndarray, grid: Grid, dtype: str, fill: int,
+                       factor: int = 4, block_rows: int = 256) -> np.ndarray:
+    """Majority value per cell from ``factor``**2 sub-cell centres (module doc).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> g = Grid("EPSG:28992", (1.0, 0.0, 0.0, 0.0, -1.0, 1.0), (1, 2))
+    >>> # a shape covering 3/4 of the first cell and 1/4 of the second
+    >>> rasterize_majority([shapely.box(0, 0, 1.25, 1)], np.array([5]), g, "uint8", 255)
+    array([[  5, 255]], dtype=uint8)
+    """
+    a, _, c, _, e, f = grid.transform
+    rows, cols = grid.shape
+    out = np.full(grid.shape, fill, dtype=dtype)
+    for r0 in range(0, rows, block_rows):
+        r1 = min(rows, r0 + block_rows)
+        fine = Grid(grid.crs, (a / factor, 0.0, c, 0.0, e / factor, f + e * r0),
+                    ((r1 - r0) * factor, cols * factor))
+        burnt = rasterize(shapes, values, fine, dtype, fill)
+        samples = burnt.reshape(r1 - r0, factor, cols, factor).transpose(0, 2, 1, 3)
+        samples = samples.reshape(r1 - r0, cols, factor * factor)
+        candidates = np.unique(samples)
+        counts = np.stack([(samples == v).sum(axis=2) for v in candidates])
+        out[r0:r1] = candidates[np.argmax(counts, axis=0)]  # argmax: first (lowest) on ties
+    return out
+
+
+def coverage_fraction(shapes: Any, grid: Grid) -> np.ndarray:
+    """Exact fraction of each cell's area covered by ``shapes`` (module doc), float32.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> g = Grid("EPSG:28992", (10.0, 0.0, 0.0, 0.0, -10.0, 10.0), (1, 2))
+    >>> coverage_fraction([shapely.box(5, 0, 12.5, 10)], g)
+    array([[0.5 , 0.25]], dtype=float32)
+    """
+    import shapely
+
+    shapes = np.asarray(shapes, dtype=object)
+    rows, cols = grid.shape
+    out = np.zeros(rows * cols)
+    if len(shapes) == 0:
+        return out.reshape(grid.shape).astype(np.float32)
+    a, _, c, _, e, f = grid.transform
+    bounds = shapely.bounds(shapes)
+    c0 = np.clip(np.floor((bounds[:, 0] - c) / a), 0, cols - 1).astype(np.int64)
+    c1 = np.clip(np.floor((bounds[:, 2] - c) / a), 0, cols - 1).astype(np.int64)
+    r0 = np.clip(np.floor((bounds[:, 3] - f) / e), 0, rows - 1).astype(np.int64)
+    r1 = np.clip(np.floor((bounds[:, 1] - f) / e), 0, rows - 1).astype(np.int64)
+    width, height = c1 - c0 + 1, r1 - r0 + 1
+    n_pairs = width * height
+    shape_of_pair = np.repeat(np.arange(len(shapes)), n_pairs)
+    k = np.arange(n_pairs.sum()) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)
+    row = r0[shape_of_pair] + k // width[shape_of_pair]
+    col = c0[shape_of_pair] + k % width[shape_of_pair]
+    x0, y1 = c + a * col, f + e * row
+    cells = shapely.box(x0, y1 + e, x0 + a, y1)
+    area = shapely.area(shapely.intersection(shapes[shape_of_pair], cells))
+    np.add.at(out, row * cols + col, area)
+    return np.minimum(out / grid.cell_area, 1.0).reshape(grid.shape).astype(np.float32)
 
 
 def centroid_cells(frame: Any, grid: Grid) -> np.ndarray:
@@ -37,4 +116,47 @@ def floor_area_by_centroid(buildings: Any, grid: Grid) -> np.ndarray:
     cells = centroid_cells(buildings, grid)
     area = buildings.geometry.area.to_numpy() * buildings["storeys"].to_numpy()
     out = np.bincount(cells[cells >= 0], area[cells >= 0], minlength=grid.shape[0] * grid.shape[1])
+    return out.reshape(grid.shape).astype(np.float32)
+
+
+def rasterize_tin(vertices: np.ndarray, triangles: np.ndarray, grid: Grid) -> np.ndarray:
+    """Heights of a triangulated surface at the cell centres (module doc), float32.
+
+    Examples
+    --------
+    >>> g = Grid("EPSG:28992", (1.0, 0.0, 0.0, 0.0, -1.0, 2.0), (2, 2))
+    >>> v = np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 2.0], [0.0, 2.0, 0.0]])  # z = x
+    >>> rasterize_tin(v, np.array([[0, 1, 2]]), g)
+    array([[0.5, nan],
+           [0.5, 1.5]], dtype=float32)
+    """
+    a, _, c, _, e, f = grid.transform
+    rows, cols = grid.shape
+    out = np.full(rows * cols, np.nan)
+    p = vertices[triangles]  # (m, 3, 3)
+    col_lo = np.ceil((p[:, :, 0].min(axis=1) - c) / a - 0.5).astype(np.int64)
+    col_hi = np.floor((p[:, :, 0].max(axis=1) - c) / a - 0.5).astype(np.int64)
+    row_lo = np.ceil((p[:, :, 1].max(axis=1) - f) / e - 0.5).astype(np.int64)
+    row_hi = np.floor((p[:, :, 1].min(axis=1) - f) / e - 0.5).astype(np.int64)
+    col_lo, col_hi = np.maximum(col_lo, 0), np.minimum(col_hi, cols - 1)
+    row_lo, row_hi = np.maximum(row_lo, 0), np.minimum(row_hi, rows - 1)
+    width = np.maximum(col_hi - col_lo + 1, 0)
+    height = np.maximum(row_hi - row_lo + 1, 0)
+    n_pairs = width * height
+    tri = np.repeat(np.arange(len(triangles)), n_pairs)
+    k = np.arange(n_pairs.sum()) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)
+    row = row_lo[tri] + k // width[tri]
+    col = col_lo[tri] + k % width[tri]
+    x, y = c + a * (col + 0.5), f + e * (row + 0.5)
+    p0, p1, p2 = p[tri, 0], p[tri, 1], p[tri, 2]
+    det = (p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p2[:, 0] - p0[:, 0]) * (
+        p1[:, 1] - p0[:, 1])
+    ok = np.abs(det) > 1e-12
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = ((x - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p2[:, 0] - p0[:, 0]) * (y - p0[:, 1])) / det
+        v = ((p1[:, 0] - p0[:, 0]) * (y - p0[:, 1]) - (x - p0[:, 0]) * (p1[:, 1] - p0[:, 1])) / det
+    eps = 1e-9
+    inside = ok & (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps)
+    z = p0[:, 2] + u * (p1[:, 2] - p0[:, 2]) + v * (p2[:, 2] - p0[:, 2])
+    out[(row * cols + col)[inside]] = z[inside]
     return out.reshape(grid.shape).astype(np.float32)

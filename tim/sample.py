@@ -184,9 +184,9 @@ def make_zoning(lu: np.ndarray) -> dict[str, list]:
              (4, "Outer residential", "residential", 1.5, 24.0, outer),
              (5, "Rural", "rural", 0.6, 12.0, rural)]
     keep = [z for z in zones if not z[5].is_empty and z[5].area > CELL * CELL]
-    return {"zone_id": [z[0] for z in keep], "name": [z[1] for z in keep],
+    return {"zone_id": [z[0] for z in keep], "zone": [z[1] for z in keep],
             "use": [z[2] for z in keep], "max_far": [z[3] for z in keep],
-            "max_height_m": [z[4] for z in keep],
+            "max_height": [z[4] for z in keep],
             "geometry": [shapely.make_valid(z[5]) for z in keep]}
 
 

@@ -7,6 +7,8 @@ Layout of ``TIM_DIR``::
     rasters/<field>.tif        one GeoTIFF per cell field (deflate, nodata set, CRS embedded)
     vectors.gpkg               one GeoPackage, one table per vector layer
     fields.json                class-located fields (small per-class vectors)
+    pointclouds/<name>.laz     point clouds (LAS 1.4, CRS in a WKT VLR)
+    meshes/<name>.ply          triangle meshes (binary PLY, double vertices, a part per face)
 
 Hashes are of content, not files (a GeoPackage file changes with every write even when its
 features do not), so loading can prove that what it read is what was saved.
@@ -97,6 +99,7 @@ def save_territory(territory: Territory, directory: str | Path) -> Path:
                                  "columns": [c for c in frame.columns if c != "geometry"],
                                  "sha256": frame_hash(frame)}
 
+        clouds_meta, meshes_meta = _save_3d(territory, tmp)
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "name": territory.name,
@@ -106,6 +109,7 @@ def save_territory(territory: Territory, directory: str | Path) -> Path:
                                                 "bounds": list(territory.grid.bounds)},
             "classes": territory.classes.to_list(),
             "fields": fields_meta, "layers": layers_meta,
+            "point_clouds": clouds_meta, "meshes": meshes_meta,
             "history": [h.to_dict() for h in territory.history],
             "plan": territory.plan.to_dict()["indicators"] if territory.plan else None,
         }
@@ -166,7 +170,68 @@ def load_territory(directory: str | Path, *, layers: bool = True) -> Territory:
     if layers:
         for name, meta in manifest["layers"].items():
             territory.add_layer(name, _read_layer(directory / meta["file"], name, meta))
+        _load_3d(territory, directory, manifest)
     return territory
+
+
+def cloud_hash(cloud: Any) -> str:
+    """sha256 of a point cloud's stored integers, scale, offset and classification."""
+    h = hashlib.sha256(f"{cloud.scale}{cloud.offset}".encode())
+    for values in (cloud.ints, cloud.classification):
+        h.update(array_hash(values).encode())
+    return h.hexdigest()
+
+
+def mesh_hash(mesh: Any) -> str:
+    """sha256 of a mesh's vertices, triangles, parts and part names."""
+    h = hashlib.sha256("\n".join(mesh.part_names).encode())
+    for values in (mesh.vertices, mesh.triangles.astype(np.int64), mesh.part.astype(np.int32)):
+        h.update(array_hash(values).encode())
+    return h.hexdigest()
+
+
+def _save_3d(territory: Territory, tmp: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    from tim.geometry3d import write_laz, write_ply
+
+    clouds, meshes = {}, {}
+    for name, cloud in sorted(territory.point_clouds.items()):
+        (tmp / "pointclouds").mkdir(exist_ok=True)
+        clouds[name] = {"file": f"pointclouds/{name}.laz", "crs": cloud.crs,
+                        "count": len(cloud), "bounds": list(cloud.bounds),
+                        "sha256": cloud_hash(cloud)}
+        write_laz(tmp / clouds[name]["file"], cloud)
+    for name, mesh in sorted(territory.meshes.items()):
+        (tmp / "meshes").mkdir(exist_ok=True)
+        meshes[name] = {"file": f"meshes/{name}.ply", "crs": mesh.crs,
+                        "triangles": len(mesh), "parts": list(mesh.part_names),
+                        "bounds": list(mesh.bounds), "sha256": mesh_hash(mesh)}
+        write_ply(tmp / meshes[name]["file"], mesh)
+    return clouds, meshes
+
+
+def _load_3d(territory: Territory, directory: Path, manifest: dict[str, Any]) -> None:
+    from tim.geometry3d import read_laz, read_ply
+
+    for name, meta in manifest.get("point_clouds", {}).items():
+        path = directory / meta["file"]
+        try:
+            cloud = read_laz(path, meta["crs"])
+        except Exception as exc:  # laspy/lazrs raise several types for missing/corrupt files
+            raise StoreError(f"{path}: cannot read point cloud {name!r}: {exc}") from exc
+        if cloud_hash(cloud) != meta["sha256"]:
+            raise StoreError(f"{path}: point cloud {name!r} does not match its manifest hash "
+                             "(the file was changed or is corrupt)")
+        territory.add_3d(name, cloud)
+    for name, meta in manifest.get("meshes", {}).items():
+        path = directory / meta["file"]
+        try:
+            mesh = read_ply(path, meta["crs"])
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{path}: cannot read mesh {name!r}: {exc}") from exc
+        if mesh_hash(mesh) != meta["sha256"]:
+            raise StoreError(f"{path}: mesh {name!r} does not match its manifest hash "
+                             "(the file was changed or is corrupt)")
+        territory.add_3d(name, mesh)
 
 
 def _read_raster(path: Path, grid: Grid) -> np.ndarray:

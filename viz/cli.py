@@ -21,7 +21,9 @@ log = logging.getLogger("twin")
 
 def cmd_tim_build(args: argparse.Namespace) -> None:
     from tim.build import build_from_catalog, build_territory
+    from tim.info import FEATURE_ACTIONS, report_lines
     from tim.ingest.catalog import load_catalog, source_from_argument
+    from tim.ingest.layers import HeightRules
     from tim.store import save_territory
 
     if args.catalog and args.sources:
@@ -30,15 +32,26 @@ def cmd_tim_build(args: argparse.Namespace) -> None:
         territory = build_from_catalog(load_catalog(args.catalog), crs=args.crs,
                                        cell_size=args.cell_size)
     elif args.sources:
+        heights = HeightRules(storey_height=args.storey_height) if args.storey_height \
+            else HeightRules()
         territory = build_territory([source_from_argument(s) for s in args.sources],
                                     crs=args.crs, cell_size=args.cell_size,
-                                    name=args.name or Path(args.out).name)
+                                    name=args.name or Path(args.out).name, heights=heights)
     else:
         raise TwinError("nothing to build: give SOURCE files or --catalog catalog.yaml")
     save_territory(territory, args.out)
+    extra = [f"{len(c):,} points" for c in territory.point_clouds.values()]
+    extra += [f"mesh {n} ({len(m):,} triangles)" for n, m in territory.meshes.items()]
     print(f"TIM written to {args.out}: {territory.grid.shape[0]} x {territory.grid.shape[1]} "
-          f"cells in {territory.grid.crs}, {len(territory.fields)} fields, "
-          f"{len(territory.layers)} vector layers")
+          f"cells in {territory.grid.crs} (heights: {territory.vertical_datum}), "
+          f"{len(territory.fields)} fields, {len(territory.layers)} vector layers"
+          + "".join(f", {e}" for e in extra))
+    for h in territory.history:
+        if h.action == "warning":
+            print(f"  warning: {h.detail['message']}")
+    issues = [h for h in territory.history if h.action in FEATURE_ACTIONS]
+    for line in report_lines(issues):
+        print(f"  {line}")
 
 
 def cmd_tim_info(args: argparse.Namespace) -> None:
@@ -51,9 +64,27 @@ def cmd_tiles(args: argparse.Namespace) -> None:
     from tim.store import load_territory
     from tim.tiles import write_tiles
 
-    summary = write_tiles(load_territory(args.tim), Path(args.out))
-    print(f"3D Tiles written to {args.out}: {summary.buildings} buildings in {summary.tiles} "
-          f"tiles ({summary.triangles} triangles)")
+    parts = args.parts.split(",") if args.parts else None
+    summary = write_tiles(load_territory(args.tim), Path(args.out), parts=parts, lod=args.lod,
+                          geoid_height=args.geoid_height, point_jobs=args.jobs)
+    print(f"3D Tiles written to {Path(args.out) / 'tileset.json'}:")
+    for part in summary.parts.values():
+        what = (f"{part.points:,} points" if part.points else
+                f"{part.features:,} features, {part.triangles:,} triangles" if part.features
+                else f"{part.triangles:,} triangles")
+        print(f"  {part.tileset:34s} {part.tiles:5d} tiles, {what}")
+    for overlay in summary.overlays:
+        print(f"  {overlay}")
+    if summary.geoid_height:
+        print(f"  heights: {summary.vertical_datum} + {summary.geoid_height:g} m placed as "
+              "ellipsoidal (recorded in asset.extras)")
+
+
+def cmd_publish(args: argparse.Namespace) -> None:
+    from scenarios.publish import publish_run
+
+    path = publish_run(args.run, args.tiles, name=args.name)
+    print(f"overlay written to {path}")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -228,23 +259,44 @@ def build_parser() -> argparse.ArgumentParser:
     tim_sub = tim.add_subparsers(dest="tim_command", required=True)
     build = tim_sub.add_parser("build", help="ingest sources into a TIM store")
     build.add_argument("sources", nargs="*", metavar="SOURCE",
-                       help="ROLE=PATH or PATH (role from the file name); roles: elevation, "
-                            "land_use, population, buildings, control_lines, planning_units")
+                       help="ROLE=PATH or PATH (role from the file: CityJSON -> city_model, "
+                            ".osm.pbf -> osm, .las/.laz -> points, .obj/.gltf/.glb/.ply -> "
+                            "mesh, rasters and vectors from their name); roles: elevation, "
+                            "surface, land_use, population, buildings, control_lines, "
+                            "planning_units, zoning, city_model, osm, points, mesh")
     build.add_argument("--catalog", help="catalog.yaml naming the sources instead")
     build.add_argument("--out", required=True, help="TIM directory to write")
     build.add_argument("--crs", help="project CRS (EPSG:xxxx or WKT); also assigned to "
                                      "sources that declare none")
     build.add_argument("--cell-size", type=float, help="grid cell size in CRS units")
     build.add_argument("--name", help="territory name (default: the output directory name)")
+    build.add_argument("--storey-height", type=float,
+                       help="metres per storey for buildings with storeys but no height (3)")
     build.set_defaults(func=cmd_tim_build)
     info = tim_sub.add_parser("info", help="describe a TIM store")
     info.add_argument("tim", metavar="TIM_DIR")
     info.set_defaults(func=cmd_tim_info)
 
-    tiles = sub.add_parser("tiles", help="export the TIM's buildings as 3D Tiles")
+    tiles = sub.add_parser("tiles", help="export the TIM as 3D Tiles (buildings, terrain, "
+                                         "point cloud, meshes under one root tileset)")
     tiles.add_argument("tim", metavar="TIM_DIR")
     tiles.add_argument("--out", required=True, metavar="TILES_DIR")
+    tiles.add_argument("--parts", help="comma-separated subset of buildings,terrain,points,"
+                                       "meshes (default: all the TIM has)")
+    tiles.add_argument("--lod", choices=("auto", "1"), default="auto",
+                       help="auto: city-model surfaces (LoD2 roofs) where the TIM has them")
+    tiles.add_argument("--geoid-height", type=float, default=0.0, metavar="N",
+                       help="add N metres to every height (ellipsoidal = datum height + N, "
+                            "e.g. 43 for NAP near Den Haag); recorded in the tilesets")
+    tiles.add_argument("--jobs", type=int, help="py3dtiles worker processes for points")
     tiles.set_defaults(func=cmd_tiles)
+
+    publish = sub.add_parser("publish", help="publish a run's per-building results as an "
+                                             "overlay of a tiles folder (no re-tiling)")
+    publish.add_argument("run", metavar="RUN_DIR")
+    publish.add_argument("--tiles", required=True, metavar="TILES_DIR")
+    publish.add_argument("--name", help="overlay name (default: the run's scenario name)")
+    publish.set_defaults(func=cmd_publish)
 
     run = sub.add_parser("run", help="simulate a scenario on a TIM")
     run.add_argument("scenario", metavar="SCENARIO",

@@ -38,7 +38,9 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     save_territory(territory, out / "tim")
     stage("TIM build", t)
     t = time.perf_counter()
-    write_tiles(territory, out / "tiles")
+    # Buildings only: the 3D view drapes land use and flood depth on the globe, which terrain
+    # tiles would cover; 'twin tiles' writes terrain too, for the layer toggles to come.
+    write_tiles(territory, out / "tiles", parts=("buildings",))
     stage("3D Tiles", t)
     runs = []
     for name in SCENARIOS:

@@ -3,12 +3,12 @@
 A catalog is a YAML file, so that a TIM can be rebuilt exactly (``twin tim build --catalog``)::
 
     name: My territory
-    crs: EPSG:4548            # project CRS; default: from the data
+    crs: EPSG:4548            # project CRS; default: from the data (see tim.ingest.crs)
     cell_size: 25             # metres; default: the elevation raster's resolution
-    grid_units: {size: 5000}  # only for data without planning units: a synthetic unit grid
     vertical_datum: Yellow Sea 1985 height
     classes:                  # land-use class table; default: tim.classes.DEFAULT_CLASSES
       - {code: 1, name: Cropland, colour: "#f2d16b", group: farmland, developable: true}
+    heights: {storey_height: 3.0, default_height: 9.0, lidar_percentile: 95}
     sources:
       - path: dem.tif         # relative to this file
         role: elevation
@@ -17,6 +17,42 @@ A catalog is a YAML file, so that a TIM can be rebuilt exactly (``twin tim build
         role: buildings
         crs: EPSG:4548        # only for files that declare no CRS
         columns: {height: h_roof_p95}   # standard name: column in the file
+      - path: landuse.gpkg
+        role: land_use
+        classification: national        # codes of 国土空间调查、规划、用途管制用地用海分类
+        columns: {code: DLBM}
+        rasterize: majority
+      - path: city.osm.pbf    # buildings and land use
+        role: osm
+        class_map: osm_classes.yaml     # user entries over the built-in OSM mapping
+      - {path: tile_1.laz, role: points, crs: EPSG:28992}   # a role that may repeat
+      - {path: site.obj, role: mesh, crs: EPSG:28992, offset: [85000, 447000, 0]}
+
+Roles and the file kinds that can fill them (the kind comes from the extension; a ``.json`` is
+CityJSON when its content says so, else GeoJSON):
+
+=================  ==========================  =============================================
+role               kinds                       gives
+=================  ==========================  =============================================
+elevation          raster                      ``terrain__elevation``
+surface            raster                      ``surface__elevation`` (DSM)
+land_use           raster, vector, osm         ``land_use__class``
+population         raster                      ``population__count``
+buildings          vector, cityjson, osm       ``buildings`` layer, ``building__*`` fields
+control_lines      vector                      ``control__*`` masks, ``control_lines`` layer
+planning_units     vector                      ``planning__*`` ids, ``planning_units`` layer
+zoning             vector                      ``zoning__*`` limits, ``zoning`` layer
+amenities          vector                      ``amenities`` layer (schools, parks, transit)
+plan               yaml                        targets city > district > unit (tim.plan)
+city_model         cityjson                    buildings (+ LoD2 surfaces) and TIN terrain
+osm                osm                         buildings and land use
+points             las/laz (repeatable)        point cloud; DTM/DSM and roof heights
+mesh               obj, gltf, glb, ply         triangle mesh (needs ``crs``, ``offset``)
+=================  ==========================  =============================================
+
+``grid_units: {size: 5000, districts_of: 3}`` lays synthetic planning units over data that have
+none; ``scale`` multiplies a raster's values (a density per km2 to counts per cell); source paths
+may use ``${TWIN_DATA}`` (default ``../shared/data``) and other environment variables.
 
 Unknown keys are rejected with the file and key in the message.
 """
@@ -24,32 +60,76 @@ Unknown keys are rejected with the file and key in the message.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tim.errors import InputError
+from tim.ingest.mesh import MESH_SUFFIXES
+from tim.ingest.pointcloud import POINT_SUFFIXES
 from tim.ingest.raster import RASTER_SUFFIXES
 from tim.ingest.vector import VECTOR_SUFFIXES
 
-Role = Literal["elevation", "land_use", "population", "buildings", "control_lines",
-               "planning_units", "zoning", "amenities", "plan"]
-RASTER_ROLES = {"elevation", "land_use", "population"}
-VECTOR_ROLES = {"buildings", "control_lines", "planning_units", "land_use", "zoning",
-                "amenities"}
+Role = Literal["elevation", "surface", "land_use", "population", "buildings", "control_lines",
+               "planning_units", "zoning", "amenities", "plan", "city_model", "osm", "points",
+               "mesh"]
+Kind = Literal["raster", "vector", "cityjson", "osm", "points", "mesh", "plan"]
+
+#: Roles each kind of file can fill; the first is its role when none is given (None: the name
+#: decides, see ROLE_HINTS).
+KIND_ROLES: dict[str, tuple[str, ...]] = {
+    "raster": ("elevation", "surface", "land_use", "population"),
+    "vector": ("buildings", "control_lines", "planning_units", "zoning", "amenities",
+               "land_use"),
+    "cityjson": ("city_model", "buildings"),
+    "osm": ("osm", "buildings", "land_use"),
+    "points": ("points",),
+    "mesh": ("mesh",),
+    "plan": ("plan",),
+}
+ALL_ROLES = tuple(dict.fromkeys(r for roles in KIND_ROLES.values() for r in roles))
+RASTER_ROLES = set(KIND_ROLES["raster"])
+VECTOR_ROLES = set(KIND_ROLES["vector"])
+#: Roles that may be given by several sources (tiles of one survey).
+REPEATABLE_ROLES = {"points"}
 
 #: File-name fragments that identify a source's role when none is given (first match wins).
 ROLE_HINTS: tuple[tuple[str, Role], ...] = (
-    ("dem", "elevation"), ("dtm", "elevation"), ("elevation", "elevation"),
-    ("terrain", "elevation"), ("landuse", "land_use"), ("land_use", "land_use"),
-    ("lulc", "land_use"), ("pop", "population"), ("building", "buildings"),
-    ("bldg", "buildings"), ("pand", "buildings"), ("control", "control_lines"),
-    ("redline", "control_lines"), ("planning_unit", "planning_units"),
-    ("units", "planning_units"), ("zoning", "zoning"), ("zones", "zoning"),
-    ("amenit", "amenities"), ("poi", "amenities"), ("plan", "plan"),
+    ("dsm", "surface"), ("dem", "elevation"), ("dtm", "elevation"),
+    ("elevation", "elevation"), ("terrain", "elevation"), ("landuse", "land_use"),
+    ("land_use", "land_use"), ("lulc", "land_use"), ("pop", "population"),
+    ("building", "buildings"), ("bldg", "buildings"), ("pand", "buildings"),
+    ("control", "control_lines"), ("redline", "control_lines"),
+    ("planning_unit", "planning_units"), ("units", "planning_units"), ("zoning", "zoning"),
+    ("zones", "zoning"), ("amenit", "amenities"), ("poi", "amenities"), ("plan", "plan"),
 )
 PLAN_SUFFIXES = {".yaml", ".yml"}
+#: Where ``${TWIN_DATA}`` in a catalog points when the variable is not set.
+DEFAULT_DATA = "../shared/data"
+
+
+def file_kind(path: Path) -> Kind | None:
+    """The reader family of a file from its name (and, for ``.json``, its first bytes)."""
+    from tim.ingest.cityjson import is_cityjson
+
+    name = path.name.lower()
+    suffix = path.suffix.lower()
+    if name.endswith(".pbf"):
+        return "osm"
+    if suffix in PLAN_SUFFIXES:
+        return "plan"
+    if suffix in POINT_SUFFIXES:
+        return "points"
+    if suffix in MESH_SUFFIXES:
+        return "mesh"
+    if suffix in RASTER_SUFFIXES:
+        return "raster"
+    if suffix == ".json" and is_cityjson(path):
+        return "cityjson"
+    if suffix in VECTOR_SUFFIXES:
+        return "vector"
+    return None
 
 
 class _Strict(BaseModel):
@@ -66,6 +146,14 @@ class SourceSpec(_Strict):
     columns: dict[str, str] = Field(default_factory=dict,
                                     description="standard column name -> column in the file, "
                                                 "e.g. {height: h_roof_p95}")
+    offset: tuple[float, float, float] | None = Field(
+        default=None, description="mesh only: added to file coordinates to get CRS ones")
+    classification: Literal["codes", "national", "osm"] | None = Field(
+        default=None, description="land use: what the code column holds (default: class "
+                                  "codes; osm for OSM files)")
+    class_map: Path | dict[str, int | None] | None = Field(
+        default=None, description="land use: YAML file or mapping, source value -> class code")
+    rasterize: Literal["centre", "majority"] = "centre"
     scale: float | None = Field(None, gt=0, description="multiply raster values, e.g. a "
                                 "density per km2 to counts per 30 m cell: 0.0009")
     licence: str | None = None
@@ -73,18 +161,21 @@ class SourceSpec(_Strict):
     synthetic: bool = False
 
     @property
-    def kind(self) -> Literal["raster", "vector", "plan"]:
-        suffix = self.path.suffix.lower()
-        if self.role == "plan" and suffix in PLAN_SUFFIXES:
-            return "plan"
-        if suffix in RASTER_SUFFIXES and self.role in RASTER_ROLES:
-            return "raster"
-        if suffix in VECTOR_SUFFIXES and self.role in VECTOR_ROLES:
-            return "vector"
-        raise InputError(f"a {suffix or 'suffix-less'} file cannot be a {self.role} source "
-                         f"(rasters: {', '.join(sorted(RASTER_SUFFIXES))}; vectors: "
-                         f"{', '.join(sorted(VECTOR_SUFFIXES))})", source=self.path,
-                         field="role", value=self.role)
+    def kind(self) -> Kind:
+        kind = file_kind(self.path)
+        if kind is None or self.role not in KIND_ROLES[kind]:
+            accepted = "; ".join(f"{k}: {', '.join(r)}" for k, r in KIND_ROLES.items())
+            what = f"a {kind} file" if kind else f"a {self.path.suffix or 'suffix-less'} file"
+            raise InputError(f"{what} cannot be a {self.role} source (roles by kind: "
+                             f"{accepted})", source=self.path, field="role", value=self.role)
+        return kind
+
+
+class HeightSpec(_Strict):
+    storey_height: float = Field(default=3.0, gt=0)
+    default_height: float = Field(default=9.0, gt=0)
+    lidar_percentile: float = Field(default=95.0, gt=0, le=100)
+    lidar_min_points: int = Field(default=10, ge=1)
 
 
 class ClassSpec(_Strict):
@@ -110,12 +201,9 @@ class Catalog(_Strict):
     cell_size: float | None = Field(default=None, gt=0)
     vertical_datum: str | None = None
     classes: list[ClassSpec] | None = None
+    heights: HeightSpec = Field(default_factory=HeightSpec)
     grid_units: GridUnits | None = None
     sources: list[SourceSpec] = Field(min_length=1)
-
-
-#: Where ``${TWIN_DATA}`` in a catalog points when the variable is not set.
-DEFAULT_DATA = "../shared/data"
 
 
 def builtin_catalogs() -> list[str]:
@@ -168,21 +256,28 @@ def load_catalog(path: str | Path) -> Catalog:
         value = error.get("input")
         raise InputError(error["msg"], source=path, field=key,
                          value=None if error["type"] == "missing" else value) from exc
-    sources = [s.model_copy(update={"path": (path.parent / _expand(str(s.path), path)).resolve()})
-               for s in catalog.sources]
+    sources = []
+    for s in catalog.sources:
+        update: dict[str, Any] = {"path": (path.parent / _expand(str(s.path), path)).resolve()}
+        if isinstance(s.class_map, Path):
+            update["class_map"] = (path.parent / s.class_map).resolve()
+        sources.append(s.model_copy(update=update))
     return catalog.model_copy(update={"sources": sources})
 
 
 def source_from_argument(argument: str) -> SourceSpec:
-    """``ROLE=PATH`` or a bare ``PATH`` whose role is recognised from its file name."""
+    """``ROLE=PATH`` or a bare ``PATH``: its role from its kind (CityJSON, OSM, point cloud,
+    mesh) or, for rasters and vectors, from its file name."""
     role, sep, text = argument.partition("=")
-    if sep and role in RASTER_ROLES | VECTOR_ROLES | {"plan"}:
+    if sep and role in ALL_ROLES:
         return SourceSpec(path=Path(text), role=role)
     path = Path(argument)
-    stem = path.stem.lower()
+    kind = file_kind(path)
+    if kind in ("cityjson", "osm", "points", "mesh"):
+        return SourceSpec(path=path, role=KIND_ROLES[kind][0])
+    stem = path.name.lower()
     for fragment, hinted in ROLE_HINTS:
-        if fragment in stem:
+        if fragment in stem and (kind is None or hinted in KIND_ROLES[kind]):
             return SourceSpec(path=path, role=hinted)
-    roles = ", ".join(sorted(RASTER_ROLES | VECTOR_ROLES))
     raise InputError(f"cannot tell the role of this source from its name; write ROLE=PATH "
-                     f"with ROLE one of {roles}", source=path, field="role")
+                     f"with ROLE one of {', '.join(ALL_ROLES)}", source=path, field="role")

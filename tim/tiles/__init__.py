@@ -1,11 +1,14 @@
 """3D Tiles writers for a territory: the tiling policy is ours, py3dtiles serialises.
 
-``write_tiles(territory, out_dir)`` writes the buildings as 3D Tiles 1.0 (LoD1 b3dm) under a
-root tileset; see :mod:`tim.tiles.tileset` for the layout and the policy, :mod:`tim.tiles.georef`
-for the local frame, heights and the glTF Y-up convention, :mod:`tim.tiles.buildings` for the
-meshes.
+``write_tiles(territory, out_dir)`` writes whatever the territory has - buildings (LoD1 extruded
+or LoD2 from a city model), terrain, point clouds, meshes - as 3D Tiles 1.0 under one root
+tileset; see :mod:`tim.tiles.tileset` for the layout and the policy, :mod:`tim.tiles.georef` for
+the local frame, heights and the glTF Y-up convention, :mod:`tim.tiles.buildings`,
+:mod:`tim.tiles.lod2`, :mod:`tim.tiles.terrain`, :mod:`tim.tiles.points` and
+:mod:`tim.tiles.meshes` for each part, and :mod:`tim.tiles.overlay` for scenario results
+published without re-tiling.
 """
 
-from tim.tiles.tileset import TilesetSummary, write_tiles
+from tim.tiles.tileset import PartSummary, TilesetSummary, available_parts, write_tiles
 
-__all__ = ["TilesetSummary", "write_tiles"]
+__all__ = ["PartSummary", "TilesetSummary", "available_parts", "write_tiles"]

@@ -2,9 +2,10 @@
 
 A footprint is extruded from its base height to base + building height: one floor, one roof and
 one wall quad per ring edge (holes included). Every face has its own vertices (flat shading), so
-a vertex normal is its face's normal. All buildings are extruded at once with array operations;
-roofs and floors are triangulated by GEOS (``shapely.constrained_delaunay_triangles``), which
-respects holes and multipolygon parts.
+a vertex normal is its face's normal. All walls are built at once with array operations; roofs
+and floors are triangulated by ear clipping (mapbox earcut), which respects holes and
+multipolygon parts and returns the footprint's own point indices, so each footprint point is
+georeferenced once however many vertices stand on it.
 
 Base height rule: ``terrain__elevation`` is sampled bilinearly at every footprint vertex and the
 building stands on the **lowest** of them, so no building floats above sloping ground (on the
@@ -22,19 +23,21 @@ import numpy as np
 
 from tim.errors import GeometryError, InputError
 from tim.model import Territory
-from tim.tiles.georef import Z_UP_TO_Y_UP, ground_elevation
+from tim.tiles.georef import ground_elevation
 
 log = logging.getLogger(__name__)
 
-#: Columns a buildings layer must have (``tim.ingest.vector.normalise_buildings`` makes them).
+#: Columns a buildings layer must have (``tim.ingest.layers.normalise_buildings`` makes them).
 BUILDING_COLUMNS = ("building_id", "height", "height_source", "storeys", "use")
-#: Feature properties written to every b3dm batch table, as (batch table name, layer column).
-BATCH_PROPERTIES = (("id", "building_id"), ("height", "height"), ("use", "use"),
-                    ("height_source", "height_source"), ("storeys", "storeys"))
+#: Feature properties written to every b3dm batch table: (batch table name, layer column, type,
+#: value when the layer has no such column). ``lod`` is 2 for buildings tiled from a city
+#: model's own surfaces, 1 for extruded footprints.
+BATCH_PROPERTIES = (("id", "building_id", str, None), ("height", "height", float, None),
+                    ("use", "use", str, None), ("height_source", "height_source", str, None),
+                    ("storeys", "storeys", int, None), ("planning_unit", "unit_id", int, 0),
+                    ("zone", "zone", str, ""), ("lod", "lod", int, 1))
 #: Triangles and edges smaller than this (m^2, m) are dropped: they have no defined normal.
 _DEGENERATE = 1e-9
-#: Light warm grey, fully rough: neutral under any lighting and easy to restyle by property.
-_BASE_COLOUR = [0.86, 0.85, 0.82, 1.0]
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def require_buildings(territory: Territory) -> Any:
     if missing:
         raise InputError(f"the buildings layer lacks column(s) {', '.join(missing)}",
                          field="buildings",
-                         hint="ingest it with tim.ingest.vector.normalise_buildings")
+                         hint="ingest it with tim.ingest.layers.normalise_buildings")
     height = layer["height"].to_numpy(dtype=float)
     bad = ~(np.isfinite(height) & (height > 0))
     if bad.any():
@@ -148,6 +151,30 @@ def building_base_z(territory: Territory, footprints: np.ndarray) -> np.ndarray:
     return base
 
 
+@dataclass(frozen=True)
+class Extrusion:
+    """LoD1 triangles whose vertices are footprint points at a height: ``xy[vertex_xy]`` and
+    ``z``. Kept in this form so that each footprint point is georeferenced once, not once per
+    wall, roof and floor vertex (:meth:`tim.tiles.georef.LocalFrame.to_local_indexed`)."""
+
+    xy: np.ndarray           # (p, 2) footprint points, projected CRS
+    vertex_xy: np.ndarray    # (n,) index into xy of each vertex
+    z: np.ndarray            # (n,) height of each vertex
+    triangles: np.ndarray    # (m, 3)
+    vertex_building: np.ndarray
+    triangle_building: np.ndarray
+
+    @property
+    def positions(self) -> np.ndarray:
+        return np.column_stack([self.xy[self.vertex_xy], self.z])
+
+    def mesh(self, positions: np.ndarray | None = None) -> BuildingMesh:
+        """As a :class:`BuildingMesh`, at ``positions`` (default: projected, z up)."""
+        positions = self.positions if positions is None else positions
+        return BuildingMesh(positions, flat_normals(positions, self.triangles), self.triangles,
+                            self.vertex_building, self.triangle_building)
+
+
 def extrude_footprints(footprints: np.ndarray, base_z: np.ndarray,
                        top_z: np.ndarray) -> BuildingMesh:
     """LoD1 mesh of footprints extruded from ``base_z`` to ``top_z``: walls, roof and floor.
@@ -172,6 +199,16 @@ def extrude_footprints(footprints: np.ndarray, base_z: np.ndarray,
     >>> len(mesh.triangles)  # 4 walls x 2 + roof 2 + floor 2
     12
     """
+    return extrude(footprints, base_z, top_z).mesh()
+
+
+def extrude(footprints: np.ndarray, base_z: np.ndarray, top_z: np.ndarray) -> Extrusion:
+    """The triangles of :func:`extrude_footprints`, vertices as footprint point + height.
+
+    Roofs and floors are triangulated by ear clipping (mapbox earcut, on the footprint's own
+    point indices, holes and multipolygon parts included), which adds no vertex.
+    """
+    import mapbox_earcut
     import shapely
 
     footprints = shapely.orient_polygons(np.asarray(footprints), exterior_cw=False)
@@ -184,93 +221,70 @@ def extrude_footprints(footprints: np.ndarray, base_z: np.ndarray,
     rings, ring_polygon = shapely.get_rings(polygons, return_index=True)
     ring_xy, ring_of_point = shapely.get_coordinates(rings, return_index=True)
     starts = np.flatnonzero(ring_of_point[:-1] == ring_of_point[1:])
-    p0, p1 = ring_xy[starts], ring_xy[starts + 1]
-    keep = np.hypot(*(p1 - p0).T) > _DEGENERATE
-    wall_owner = polygon_owner[ring_polygon[ring_of_point[starts[keep]]]]
-    p0, p1 = p0[keep], p1[keep]
+    i0, i1 = starts, starts + 1
+    keep = np.hypot(*(ring_xy[i1] - ring_xy[i0]).T) > _DEGENERATE
+    i0, i1 = i0[keep], i1[keep]
+    wall_owner = polygon_owner[ring_polygon[ring_of_point[i0]]]
     zb, zt = base_z[wall_owner], top_z[wall_owner]
-    wall_xyz = np.stack([np.column_stack([p0, zb]), np.column_stack([p1, zb]),
-                         np.column_stack([p1, zt]), np.column_stack([p0, zt])], axis=1)
+    wall_xy = np.column_stack([i0, i1, i1, i0]).ravel()
+    wall_z = np.column_stack([zb, zb, zt, zt]).ravel()
     quad = np.array([[0, 1, 2], [0, 2, 3]])
-    wall_tris = (quad[None] + 4 * np.arange(len(p0))[:, None, None]).reshape(-1, 3)
+    wall_tris = (quad[None] + 4 * np.arange(len(i0))[:, None, None]).reshape(-1, 3)
 
-    # Roof and floor: the same triangulation, counter-clockwise (up) on top, reversed below.
-    pieces, piece_owner = shapely.get_parts(shapely.constrained_delaunay_triangles(footprints),
-                                            return_index=True)
-    tri_xy = shapely.get_coordinates(pieces).reshape(-1, 4, 2)[:, :3]
-    e1, e2 = tri_xy[:, 1] - tri_xy[:, 0], tri_xy[:, 2] - tri_xy[:, 0]
+    # Roof and floor: one ear-clipped triangulation per polygon (indices into ring_xy, closing
+    # points left out), counter-clockwise (up) on top, reversed below.
+    count = np.bincount(ring_of_point, minlength=len(rings))
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    ring_lo = np.searchsorted(ring_polygon, np.arange(len(polygons)))
+    ring_hi = np.searchsorted(ring_polygon, np.arange(len(polygons)), side="right")
+    caps, cap_polygon = [], []
+    for k in range(len(polygons)):
+        parts = [np.arange(first[r], first[r] + count[r] - 1) for r in range(ring_lo[k],
+                                                                              ring_hi[k])]
+        index = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        ends = np.cumsum([len(q) for q in parts]).astype(np.uint32)
+        tri = index[mapbox_earcut.triangulate_float64(ring_xy[index], ends)].reshape(-1, 3)
+        caps.append(tri)
+        cap_polygon.append(np.full(len(tri), k))
+    tri = np.concatenate(caps) if caps else np.zeros((0, 3), dtype=np.int64)
+    piece_owner = polygon_owner[np.concatenate(cap_polygon)] if caps else np.zeros(0, int)
+    p = ring_xy[tri]
+    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
     twice_area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     keep = np.abs(twice_area) > 2 * _DEGENERATE
-    tri_xy, piece_owner, clockwise = tri_xy[keep], piece_owner[keep], twice_area[keep] < 0
-    tri_xy[clockwise] = tri_xy[clockwise][:, ::-1]
-    n_tri = len(tri_xy)
-    roof = np.concatenate([tri_xy, np.repeat(top_z[piece_owner], 3).reshape(-1, 3, 1)], axis=2)
-    floor = np.concatenate([tri_xy[:, ::-1],
-                            np.repeat(base_z[piece_owner], 3).reshape(-1, 3, 1)], axis=2)
+    tri, piece_owner, clockwise = tri[keep], piece_owner[keep], twice_area[keep] < 0
+    tri[clockwise] = tri[clockwise][:, ::-1]
+    n_tri = len(tri)
 
-    n_wall = 4 * len(p0)
-    positions = np.concatenate([wall_xyz.reshape(-1, 3), roof.reshape(-1, 3),
-                                floor.reshape(-1, 3)])
+    n_wall = 4 * len(i0)
+    vertex_xy = np.concatenate([wall_xy, tri.ravel(), tri[:, ::-1].ravel()])
+    z = np.concatenate([wall_z, np.repeat(top_z[piece_owner], 3),
+                        np.repeat(base_z[piece_owner], 3)])
     cap_tris = np.arange(3 * n_tri).reshape(-1, 3)
     triangles = np.concatenate([wall_tris, n_wall + cap_tris, n_wall + 3 * n_tri + cap_tris])
     vertex_building = np.concatenate([np.repeat(wall_owner, 4), np.repeat(piece_owner, 3),
                                       np.repeat(piece_owner, 3)])
     triangle_building = np.concatenate([np.repeat(wall_owner, 2), piece_owner, piece_owner])
-    return BuildingMesh(positions, flat_normals(positions, triangles), triangles,
-                        vertex_building, triangle_building)
+    return Extrusion(ring_xy, vertex_xy, z, triangles, vertex_building, triangle_building)
 
 
 def batch_table_json(layer: Any, rows: np.ndarray) -> dict[str, list]:
     """Per-building properties of ``rows`` of the layer, as plain JSON lists (batch order)."""
     out: dict[str, list] = {}
-    for name, column in BATCH_PROPERTIES:
-        values = layer[column].to_numpy()[rows]
-        if column == "storeys":
-            out[name] = [int(v) for v in values]
-        elif column == "height":
-            out[name] = [float(v) for v in values]
+    for name, column, kind, missing in BATCH_PROPERTIES:
+        if column in layer:
+            values = layer[column].to_numpy()[rows]
+            out[name] = [kind(v) for v in values.tolist()]
         else:
-            out[name] = [str(v) for v in values]
+            out[name] = [missing] * len(rows)
     return out
 
 
-def b3dm_content(mesh: BuildingMesh, buildings: np.ndarray, properties: dict[str, list]) -> Any:
-    """A py3dtiles ``B3dm`` holding one tile's buildings.
-
-    Parameters
-    ----------
-    mesh : BuildingMesh
-        The tile's part of the mesh, in the local ENU frame.
-    buildings : ndarray of int64, sorted
-        The tile's buildings (layer rows); a building's batch id is its position here.
-    properties : dict
-        Batch table columns in the order of ``buildings``.
-    """
-    import pygltflib
-    from py3dtiles.tileset.content import B3dm, GltfAttribute, GltfMesh, GltfPrimitive
-    from py3dtiles.tileset.content.b3dm_feature_table import B3dmFeatureTable
-    from py3dtiles.tileset.content.batch_table import BatchTable
-    from py3dtiles.tileset.content.gltf_utils import gltf_from_meshes
-
-    batch_ids = np.searchsorted(buildings, mesh.vertex_building).astype(np.float32)
-    # uint16 indices halve the index buffer; 65535 is the primitive-restart value, keep clear.
-    index_type = np.uint16 if len(mesh.positions) < 65535 else np.uint32
-    gltf_mesh = GltfMesh(
-        points=mesh.positions.astype(np.float32),
-        normals=mesh.normals.astype(np.float32),
-        primitives=[GltfPrimitive(triangles=mesh.triangles.astype(index_type).reshape(-1))],
-        # _BATCHID as FLOAT: glTF forbids unsigned-int application attributes, which is what
-        # py3dtiles' ``batchids=`` shortcut would write.
-        additional_attributes=[GltfAttribute("_BATCHID", pygltflib.SCALAR, pygltflib.FLOAT,
-                                             batch_ids)],
-    )
-    gltf = gltf_from_meshes([gltf_mesh], transform=Z_UP_TO_Y_UP)
-    gltf.materials[0] = pygltflib.Material(
-        name="building", pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
-            baseColorFactor=_BASE_COLOUR, metallicFactor=0.0, roughnessFactor=1.0))
-    feature_table = B3dmFeatureTable()
-    feature_table.set_batch_length(len(buildings))
-    batch_table = BatchTable()
-    for name, values in properties.items():
-        batch_table.add_property_as_json(name, values)
-    return B3dm.from_gltf(gltf, batch_table, feature_table)
+def concat(meshes: list[BuildingMesh]) -> BuildingMesh:
+    """One mesh of several (vertex indices renumbered; building indices kept)."""
+    offsets = np.cumsum([0] + [len(m.positions) for m in meshes[:-1]])
+    return BuildingMesh(np.concatenate([m.positions for m in meshes]),
+                        np.concatenate([m.normals for m in meshes]),
+                        np.concatenate([m.triangles + o for m, o in zip(meshes, offsets)]),
+                        np.concatenate([m.vertex_building for m in meshes]),
+                        np.concatenate([m.triangle_building for m in meshes]))

@@ -1,16 +1,24 @@
 """Georeferencing for 3D Tiles: one local east-north-up (ENU) frame per territory.
 
-Every tileset of a territory (buildings now; terrain and point clouds later) stores vertex
-positions as float32 in one local ENU frame whose origin is the territory's centre on the ground,
-and carries a single ENU->ECEF (EPSG:4978) ``transform`` on its root tile. float32 keeps about
-0.25 mm resolution at 3 km from the origin, where ECEF coordinates (millions of metres) in
-float32 would be off by decimetres.
+Every tileset of a territory (buildings, terrain, meshes) stores vertex positions as float32 in
+one local ENU frame whose origin is the territory's centre on the ground, and carries a single
+ENU->ECEF (EPSG:4978) ``transform`` on its root tile. float32 keeps about 0.25 mm resolution at
+3 km from the origin, where ECEF coordinates (millions of metres) in float32 would be off by
+decimetres. (Point clouds are written by py3dtiles in its own frame, see tim.tiles.points.)
 
 Heights: vertex heights are the territory's heights (``terrain__elevation`` + building height)
-**treated as ellipsoidal heights** (WGS 84 / CGCS2000 ellipsoid). No geoid model is applied, so
-the city floats or sinks by the local geoid undulation (tens of metres in places); the datum the
+**treated as WGS 84 ellipsoidal heights**: x, y go through the CRS's datum transformation to
+WGS 84 and z is the height along the WGS 84 ellipsoid's normal (:meth:`LocalFrame.to_ecef`);
+py3dtiles places point clouds the same way, to millimetres. Deliberately not
+``CRS.to_3d()``, which would read z as a height above the projected CRS's own ellipsoid: for RD
+New that is the Bessel ellipsoid, about 43.6 m below WGS 84's at Delft, a silent shift that
+would also separate the meshes from py3dtiles' points. No geoid model is applied, so the
+city floats or sinks by the local geoid undulation (tens of metres in places); the datum the
 heights really refer to is recorded in every tileset's ``asset.extras`` so a client, or a later
-geoid correction, knows. Horizontal placement is exact: pyproj converts the projected CRS to ECEF.
+geoid correction, knows. An explicit, recorded setting can add a constant geoid height N
+(ellipsoidal h = H + N; about 43 m for NAP at Scheveningen, see the Den Haag PROVENANCE): it is
+the user's number for the place, written to ``asset.extras.geoidHeight``, never a silent fix.
+Horizontal placement is exact: pyproj converts the projected CRS to ECEF.
 
 glTF is Y-up and 3D Tiles 1.0 clients rotate every b3dm's glTF from Y-up to Z-up (+90 degrees
 about X) before applying the tile transform. Vertices are stored in the ENU frame itself and the
@@ -130,25 +138,27 @@ class LocalFrame:
         The origin as longitude, latitude (degrees) and ellipsoidal height (m).
     vertical_datum : str
         What the territory's heights really refer to (recorded, not converted).
+    geoid_height : float
+        Constant N added to every territory height to place it as ellipsoidal (0: none).
     """
 
     crs: str
     origin_projected: tuple[float, float, float]
     origin_lonlat: tuple[float, float, float]
     vertical_datum: str
+    geoid_height: float = 0.0
 
     @cached_property
     def _to_ecef(self) -> Any:
         from pyproj import CRS, Transformer
 
-        # to_3d(): the projected CRS's third coordinate becomes the ellipsoidal height.
-        return Transformer.from_crs(CRS.from_user_input(self.crs).to_3d(), ECEF,
-                                    always_xy=True)
+        # A 2D source CRS: pyproj passes the third coordinate through as the WGS 84
+        # ellipsoidal height (see the module doc on why not to_3d()).
+        return Transformer.from_crs(CRS.from_user_input(self.crs), ECEF, always_xy=True)
 
     @cached_property
     def origin_ecef(self) -> np.ndarray:
-        x, y, z = self.origin_projected
-        return np.array(self._to_ecef.transform(x, y, z), dtype=float)
+        return self.to_ecef(np.array([self.origin_projected]))[0]
 
     @cached_property
     def enu_to_ecef(self) -> np.ndarray:
@@ -161,24 +171,64 @@ class LocalFrame:
         """:attr:`enu_to_ecef` as the 16 numbers of a 3D Tiles ``transform`` (column-major)."""
         return tuple(float(v) for v in self.enu_to_ecef.flatten(order="F"))
 
+    def _ellipsoid_and_normal(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ECEF of the ellipsoid point under each (x, y) (pyproj) and the unit normal there."""
+        from pyproj import CRS
+
+        ellipsoid = CRS.from_user_input(ECEF).ellipsoid
+        e2 = 1.0 - (ellipsoid.semi_minor_metre / ellipsoid.semi_major_metre) ** 2
+        if len(xy) == 1:  # pyproj takes one-element arrays for scalars (and warns)
+            on_ellipsoid = np.array([self._to_ecef.transform(float(xy[0, 0]), float(xy[0, 1]),
+                                                             0.0)])
+        else:
+            on_ellipsoid = np.column_stack(self._to_ecef.transform(xy[:, 0], xy[:, 1],
+                                                                   np.zeros(len(xy))))
+        normal = on_ellipsoid * np.array([1.0, 1.0, 1.0 / (1.0 - e2)])
+        return on_ellipsoid, normal / np.linalg.norm(normal, axis=1, keepdims=True)
+
     def to_ecef(self, xyz: np.ndarray) -> np.ndarray:
-        """Projected (x, y, ellipsoidal height) -> ECEF, float64, shape (n, 3)."""
+        """Projected (x, y, territory height) -> ECEF, float64, shape (n, 3).
+
+        Geodetic coordinates split exactly: ECEF(x, y, h) = P0(x, y) + h n(x, y), with P0 the
+        point on the WGS 84 ellipsoid under (x, y) (pyproj: the CRS's datum transformation
+        and projection) and n the ellipsoid's unit normal there, (X, Y, Z / (1 - e^2))
+        normalised; h is the territory height plus the geoid height. (pyproj's own 2D -> ECEF
+        pipeline moves a height along the source datum's ellipsoid normal before its datum
+        shift: for RD New that differs by up to 5 mm at 300 m, which is why heights are added
+        here, explicitly, along WGS 84's.)
+        """
         xyz = np.asarray(xyz, dtype=float).reshape(-1, 3)
-        out = self._to_ecef.transform(xyz[:, 0], xyz[:, 1], xyz[:, 2])
-        return np.column_stack(out)
+        on_ellipsoid, normal = self._ellipsoid_and_normal(xyz[:, :2])
+        return on_ellipsoid + (xyz[:, 2:3] + self.geoid_height) * normal
 
     def to_local(self, xyz: np.ndarray) -> np.ndarray:
-        """Projected (x, y, ellipsoidal height) -> local ENU metres, float64, shape (n, 3).
+        """Projected (x, y, territory height) -> local ENU metres, float64, shape (n, 3).
 
-        Exact (pyproj to ECEF, then the inverse rigid ENU rotation), so the local frame has no
+        Exact (:meth:`to_ecef`, then the inverse rigid ENU rotation), so the local frame has no
         projection distortion: the tileset transform brings each vertex back to its true ECEF
         position.
         """
         rotation = self.enu_to_ecef[:3, :3]
         return (self.to_ecef(xyz) - self.origin_ecef) @ rotation
 
+    def to_local_indexed(self, xy: np.ndarray, index: np.ndarray,
+                         z: np.ndarray) -> np.ndarray:
+        """:meth:`to_local` of the points ``(xy[index], z)``, each xy georeferenced once.
 
-def local_frame(territory: Territory) -> LocalFrame:
+        A footprint point carrying a wall's foot and top and roof and floor corners is
+        transformed once (P0 and n of :meth:`to_ecef`) and every vertex costs an addition:
+        the same result as :meth:`to_local`, several times faster for extruded buildings.
+        """
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        on_ellipsoid, normal = self._ellipsoid_and_normal(xy)
+        rotation = self.enu_to_ecef[:3, :3]
+        base = (on_ellipsoid - self.origin_ecef) @ rotation
+        up = normal @ rotation
+        height = np.asarray(z, dtype=float) + self.geoid_height
+        return base[index] + height[:, None] * up[index]
+
+
+def local_frame(territory: Territory, geoid_height: float = 0.0) -> LocalFrame:
     """The territory's ENU frame: origin at the grid centre, on the ground.
 
     The origin height is ``terrain__elevation`` sampled bilinearly at the grid centre (0 without
@@ -202,12 +252,12 @@ def local_frame(territory: Territory) -> LocalFrame:
     x, y = (xmin + xmax) / 2, (ymin + ymax) / 2
     z = float(ground_elevation(territory, np.array([x]), np.array([y]))[0])
     z = z if np.isfinite(z) else 0.0
-    geographic = Transformer.from_crs(CRS.from_user_input(territory.grid.crs).to_3d(),
-                                      GEOGRAPHIC_3D, always_xy=True)
-    lon, lat, h = geographic.transform(x, y, z)
+    geographic = Transformer.from_crs(CRS.from_user_input(territory.grid.crs), GEOGRAPHIC_3D,
+                                      always_xy=True)
+    lon, lat, h = geographic.transform(x, y, z + geoid_height)
     return LocalFrame(crs=territory.grid.crs, origin_projected=(x, y, z),
                       origin_lonlat=(float(lon), float(lat), float(h)),
-                      vertical_datum=territory.vertical_datum)
+                      vertical_datum=territory.vertical_datum, geoid_height=geoid_height)
 
 
 def lonlat_bounds(crs: str, x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:

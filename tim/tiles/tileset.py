@@ -1,42 +1,46 @@
-"""Write a territory's buildings as 3D Tiles 1.0 (b3dm) under a root tileset.
+"""Write a territory as 3D Tiles 1.0: buildings, terrain, point clouds and meshes under one root.
 
 Layout written (atomically, see :func:`tim.atomic.atomic_directory`)::
 
-    out_dir/tileset.json            root: one content-less tile whose children are external
-                                    tilesets (buildings now; terrain and point clouds later)
-    out_dir/buildings/tileset.json  quadtree of tiles, b3dm content on the leaves
-    out_dir/buildings/<address>.b3dm
+    out_dir/tileset.json               root: one content-less tile whose children are the
+                                       external tilesets below (whichever the territory has)
+    out_dir/buildings/tileset.json     quadtree of b3dm leaves, one feature per building
+    out_dir/terrain/tileset.json       pyramid of grid meshes, coarser towards the root
+    out_dir/points/tileset.json        py3dtiles octree of pnts
+    out_dir/meshes/<name>/tileset.json quadtree of b3dm leaves, one feature per mesh part
+    out_dir/overlays/...               per-feature properties (tim.tiles.overlay), e.g. zoning
 
-Policy (py3dtiles only serialises what is decided here):
+Every child tileset also opens on its own in the right place (the dashboard can load and toggle
+them one by one).
 
-* **Frame.** The buildings tileset's root tile carries the one ENU->ECEF ``transform`` of the
-  territory (:mod:`tim.tiles.georef`); every bounding box below it is in that ENU frame. The root
-  tileset has no transform and describes the buildings with the same box expressed in ECEF, so
-  ``buildings/tileset.json`` also opens on its own in the right place.
-* **Hierarchy.** :func:`tim.tiles.quadtree.quadtree` over footprint centroids, at most
-  ``max_buildings_per_tile`` buildings per leaf. Only leaves have content.
-* **Bounding volumes.** Boxes aligned with the local east/north/up axes around the tile's actual
-  vertices (as float32, what a client reads), not around the quadtree square: buildings
-  overhang their centroid's square and squares are mostly empty at the coast.
-* **Geometric error.** A leaf holds the full LoD1 geometry: 0. A content-less parent shows
-  nothing, so the error of stopping there is everything under it; it is measured by the
-  diagonal of its bounding box. Children's boxes lie inside their parent's, so the error never
-  increases from root to leaves. The tileset's own error is the root's diagonal (also when the
-  root is a single leaf, so the tileset is still refined into view).
-* **Refinement.** ``ADD`` everywhere. A parent has no content, so there is nothing for children
-  to replace; with ``ADD`` a client shows each child as soon as it is loaded, whereas
-  ``REPLACE`` tells it to hold back until the whole set of children is ready to avoid holes.
+Policy (py3dtiles only serialises b3dm content and converts point clouds):
+
+* **Frame.** One ENU frame per territory (:mod:`tim.tiles.georef`): the root tile of each mesh
+  tileset carries its ENU->ECEF ``transform`` and every box below it is in that frame. The root
+  tileset has no transform and describes each child by the same ENU box expressed in ECEF.
+* **Buildings.** :func:`tim.tiles.quadtree.quadtree` over footprint centroids, at most
+  ``max_buildings_per_tile`` buildings per leaf; only leaves have content. A building with
+  surfaces from a city model is drawn from them (LoD2 roofs, :mod:`tim.tiles.lod2`), the others
+  are extruded footprints (LoD1, :mod:`tim.tiles.buildings`); ``lod`` says which.
+* **Bounding volumes.** Boxes aligned with the local east/north/up axes around the tile's
+  actual vertices (as float32, what a client reads), unions of the children's for tiles
+  without content. An extent thinner than 1 cm is widened to 1 cm (a flat box has no volume).
+* **Geometric error.** Buildings and meshes: a leaf holds the full geometry, 0; a content-less
+  parent shows nothing, so the error of stopping there is the diagonal of its box. Terrain:
+  the measured vertical deviation of each level (:mod:`tim.tiles.terrain`). A tileset's own
+  error is its root box diagonal, the error of showing none of it.
+* **Refinement.** ``ADD`` for buildings and meshes (parents are empty, children show as soon as
+  they load), ``REPLACE`` for the terrain's levels of detail; points as py3dtiles writes them.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -52,6 +56,30 @@ log = logging.getLogger(__name__)
 ROOT_TILESET = "tileset.json"
 BUILDINGS_DIR = "buildings"
 GENERATOR = "territory-twin tim.tiles"
+PARTS = ("buildings", "terrain", "points", "meshes")
+#: Smallest half-extent of a box (m): a flat box has no volume and culls badly.
+MIN_HALF = 0.005
+
+
+@dataclass(frozen=True)
+class PartSummary:
+    """One child tileset of the root.
+
+    ``features`` is buildings for buildings, parts for meshes, 0 for terrain; ``points`` is the
+    number of points for a point cloud. ``lower``/``upper`` bound it in the local ENU frame.
+    """
+
+    name: str
+    tileset: str
+    tiles: int
+    content_tiles: int
+    features: int = 0
+    triangles: int = 0
+    vertices: int = 0
+    points: int = 0
+    lower: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    upper: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -62,54 +90,97 @@ class TilesetSummary:
     ----------
     tileset : Path
         The root ``tileset.json``.
-    buildings : int
-        Buildings written (each in exactly one b3dm).
-    tiles : int
-        Tiles in the buildings tileset, parents included.
-    content_tiles : int
-        b3dm files (leaf tiles).
-    triangles, vertices : int
-        Totals over all b3dm.
+    parts : dict of PartSummary
+        The child tilesets by name (``buildings``, ``terrain``, ``points``, ``meshes/<name>``).
     root_transform : tuple of 16 float
-        ENU->ECEF matrix of the buildings root tile, column-major as in ``tileset.json``.
+        ENU->ECEF matrix of the mesh tilesets' root tiles, column-major as in ``tileset.json``.
     origin : tuple of float
         Origin of the local frame: longitude, latitude (degrees), ellipsoidal height (m).
     bounds : tuple of float
-        West, south, east, north (degrees) of all footprint vertices.
+        West, south, east, north (degrees) of everything tiled (footprint vertices, terrain
+        cells with data, points, mesh vertices).
     height_range : tuple of float
-        Lowest building base and highest roof (m, as placed: ellipsoidal).
+        Lowest and highest vertex (m, as placed: ellipsoidal).
     vertical_datum : str
-        The datum the territory's heights refer to (placed as ellipsoidal, see georef).
+        The datum the territory's heights refer to.
+    geoid_height : float
+        Constant N added to heights to place them (0: heights placed as ellipsoidal as is).
+    overlays : tuple of str
+        Overlay files written with the tiles (relative paths).
     """
 
     tileset: Path
-    buildings: int
-    tiles: int
-    content_tiles: int
-    triangles: int
-    vertices: int
+    parts: dict[str, PartSummary]
     root_transform: tuple[float, ...]
     origin: tuple[float, float, float]
     bounds: tuple[float, float, float, float]
     height_range: tuple[float, float]
     vertical_datum: str
+    geoid_height: float = 0.0
+    overlays: tuple[str, ...] = field(default=())
+
+    def _part(self, name: str, attribute: str) -> int:
+        part = self.parts.get(name)
+        return int(getattr(part, attribute)) if part else 0
+
+    @property
+    def buildings(self) -> int:
+        """Buildings written (each in exactly one b3dm)."""
+        return self._part("buildings", "features")
+
+    @property
+    def tiles(self) -> int:
+        """Tiles in the buildings tileset, parents included."""
+        return self._part("buildings", "tiles")
+
+    @property
+    def content_tiles(self) -> int:
+        return self._part("buildings", "content_tiles")
+
+    @property
+    def triangles(self) -> int:
+        return self._part("buildings", "triangles")
+
+    @property
+    def vertices(self) -> int:
+        return self._part("buildings", "vertices")
+
+
+def available_parts(territory: Territory) -> tuple[str, ...]:
+    """The tilesets a territory can give: buildings (a buildings layer), terrain (elevation),
+    points (a point cloud), meshes (meshes other than the city model's TIN ``terrain``)."""
+    have = {"buildings": "buildings" in territory.layers,
+            "terrain": "terrain__elevation" in territory.fields,
+            "points": bool(territory.point_clouds),
+            "meshes": any(name != "terrain" for name in territory.meshes)}
+    return tuple(p for p in PARTS if have[p])
 
 
 def write_tiles(territory: Territory, out_dir: str | Path, *,
-                max_buildings_per_tile: int = 500) -> TilesetSummary:
-    """Write the territory's buildings as 3D Tiles 1.0 (LoD1 b3dm) under a root tileset.
+                parts: Sequence[str] | None = None, max_buildings_per_tile: int = 500,
+                lod: str = "auto", terrain_tile_cells: int = 64, geoid_height: float = 0.0,
+                point_jobs: int | None = None) -> TilesetSummary:
+    """Write the territory's tilesets under one root tileset (module doc for the policy).
 
     Parameters
     ----------
     territory : Territory
-        Needs a ``buildings`` layer (building_id, height, height_source, storeys, use,
-        Polygon/MultiPolygon footprints in the territory CRS). Ground heights come from
-        ``terrain__elevation`` when present (lowest ground under the footprint's vertices),
-        else 0.
     out_dir : path
         Directory to write; replaced as a whole only once everything is written.
+    parts : sequence of str, optional
+        Which of ``buildings``, ``terrain``, ``points``, ``meshes`` to write; default: all the
+        territory has (:func:`available_parts`).
     max_buildings_per_tile : int
         Largest number of buildings in one b3dm.
+    lod : {"auto", "1"}
+        ``auto`` draws buildings from their city-model surfaces where the TIM has them; ``1``
+        extrudes every footprint.
+    terrain_tile_cells : int
+        Cells along a terrain leaf's side.
+    geoid_height : float
+        Constant geoid height N (m) added to every height, recorded in ``asset.extras``.
+    point_jobs : int, optional
+        Worker processes for py3dtiles.
 
     Returns
     -------
@@ -118,8 +189,9 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
     Raises
     ------
     tim.errors.InputError
-        No buildings layer, an empty one, missing columns or non-positive heights
-        (``GeometryError`` for footprints that are not polygons). ``out_dir`` is left as it was.
+        Nothing to tile, an unknown part, a part the territory lacks, or a bad buildings layer
+        (no layer, empty, missing columns, non-positive heights; ``GeometryError`` for
+        footprints that are not polygons). ``out_dir`` is left as it was.
 
     Examples
     --------
@@ -133,149 +205,345 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
     ...      "storeys": [4], "use": ["residential"]},
     ...     geometry=[shapely.box(510480, 2709480, 510500, 2709500)], crs="EPSG:4548"))
     >>> summary = write_tiles(t, tempfile.mkdtemp() + "/tiles")
-    >>> summary.buildings, summary.content_tiles, summary.triangles
-    (1, 1, 12)
+    >>> summary.buildings, summary.content_tiles, summary.triangles, list(summary.parts)
+    (1, 1, 12, ['buildings'])
     """
-    import shapely
+    from tim.tiles import meshes as msh
+    from tim.tiles import terrain as ter
 
     started = time.perf_counter()
     if max_buildings_per_tile < 1:
         raise InputError("must be at least 1", field="max_buildings_per_tile",
                          value=max_buildings_per_tile)
-    layer = bld.require_buildings(territory)
-    footprints = layer.geometry.values
-    frame = local_frame(territory)
+    if lod not in ("auto", "1"):
+        raise InputError("lod must be 'auto' or '1'", field="lod", value=lod)
+    parts = _parts(territory, parts)
+    frame = local_frame(territory, geoid_height)
+    out_dir = Path(out_dir)
+    summaries: dict[str, PartSummary] = {}
+    written: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # (dir, tileset, contents)
+    lonlat: list[tuple[float, float, float, float]] = []
+    z_range: list[float] = []
 
-    base = bld.building_base_z(territory, footprints)
-    top = base + layer["height"].to_numpy(dtype=float)
-    mesh = bld.extrude_footprints(footprints, base, top)
-    mesh = mesh.with_positions(frame.to_local(mesh.positions))
-
-    centroids = shapely.get_coordinates(shapely.centroid(footprints))
-    root_node = quadtree(centroids[:, 0], centroids[:, 1], max_buildings_per_tile)
-    leaves = root_node.leaves()
-    leaf_of_building = np.empty(len(layer), dtype=np.int64)
-    for k, leaf in enumerate(leaves):
-        leaf_of_building[leaf.members] = k
-    parts = mesh.split(leaf_of_building, len(leaves))
-
-    contents, extents = {}, {}
-    for leaf, part in zip(leaves, parts):
-        contents[leaf.address] = bld.b3dm_content(part, leaf.members,
-                                                  bld.batch_table_json(layer, leaf.members))
-        stored = part.positions.astype(np.float32).astype(float)  # what a client will read
-        extents[leaf.address] = (stored.min(axis=0), stored.max(axis=0))
-    buildings_root = _tile_tree(root_node, contents, extents)
-    # Only now: a transform set before add_child() would corrupt the children's boxes.
-    buildings_root.transform = frame.enu_to_ecef.copy()
-
-    xy = shapely.get_coordinates(footprints)
-    summary = TilesetSummary(
-        tileset=Path(out_dir) / ROOT_TILESET, buildings=len(layer),
-        tiles=len(root_node.nodes()), content_tiles=len(leaves),
-        triangles=int(len(mesh.triangles)), vertices=int(len(mesh.positions)),
-        root_transform=frame.transform_column_major, origin=frame.origin_lonlat,
-        bounds=lonlat_bounds(territory.grid.crs, xy[:, 0], xy[:, 1]),
-        height_range=(float(base.min()), float(top.max())),
-        vertical_datum=territory.vertical_datum)
+    if "buildings" in parts:
+        tree, contents, summary, bounds, zr = _buildings(territory, frame,
+                                                          max_buildings_per_tile, lod)
+        written.append((BUILDINGS_DIR, tree, contents))
+        summaries["buildings"], lonlat, z_range = summary, [bounds], list(zr)
+    if "terrain" in parts:
+        pyramid = ter.prune(ter.build_terrain_tiles(territory, frame, terrain_tile_cells))
+        if pyramid is None:
+            raise InputError("terrain__elevation holds no triangle", field="terrain__elevation")
+        tree, contents = _terrain_tree(pyramid, frame)
+        nodes = list(ter._walk(pyramid))
+        summaries["terrain"] = _summary("terrain", tree, contents, nodes)
+        written.append(("terrain", tree, contents))
+        lonlat.append(_grid_lonlat(territory))
+        z = territory.fields["terrain__elevation"]
+        z_range += [float(np.nanmin(z)) + geoid_height, float(np.nanmax(z)) + geoid_height]
+    if "meshes" in parts:
+        for name, mesh in sorted(territory.meshes.items()):
+            if name == "terrain":
+                continue
+            root, leaves = msh.mesh_leaves(mesh, frame)
+            tree, contents = _feature_tree(root, {k: (v.content, v.lower, v.upper)
+                                                  for k, v in leaves.items()})
+            key = f"meshes/{name}"
+            summaries[key] = PartSummary(
+                key, f"{key}/{ROOT_TILESET}", len(root.nodes()), len(leaves),
+                features=len(mesh.part_names), triangles=sum(v.triangles for v in
+                                                             leaves.values()),
+                vertices=sum(v.vertices for v in leaves.values()),
+                lower=tuple(tree["_lower"]), upper=tuple(tree["_upper"]))
+            written.append((key, tree, contents))
+            b = mesh.bounds
+            lonlat.append(lonlat_bounds(mesh.crs, np.array([b[0], b[3]]),
+                                        np.array([b[1], b[4]])))
+            z_range += [b[2] + geoid_height, b[5] + geoid_height]
 
     with atomic_directory(out_dir) as staging:
-        (staging / BUILDINGS_DIR).mkdir()
-        _write_json(staging / BUILDINGS_DIR / ROOT_TILESET,
-                    _tileset_dict(buildings_root, frame, summary, territory.name))
-        for address, content in contents.items():
-            content.save_as(staging / BUILDINGS_DIR / _content_name(address))
-        _write_json(staging / ROOT_TILESET,
-                    _tileset_dict(_root_tile(buildings_root), frame, summary, territory.name))
-    log.info("wrote %d buildings in %d b3dm (%d tiles, %d triangles) to %s in %.2f s",
-             summary.buildings, summary.content_tiles, summary.tiles, summary.triangles,
-             out_dir, time.perf_counter() - started)
+        if "points" in parts:
+            from tim.tiles.points import convert_points
+
+            _, cloud = sorted(territory.point_clouds.items())[0]
+            info = convert_points(cloud, staging / "points", frame, jobs=point_jobs)
+            summaries["points"] = PartSummary(
+                "points", f"points/{ROOT_TILESET}", info["tiles"], info["content_tiles"],
+                points=info["points"], lower=tuple(info["lower"]), upper=tuple(info["upper"]),
+                seconds=info["seconds"])
+            b = cloud.bounds
+            lonlat.append(lonlat_bounds(cloud.crs, np.array([b[0], b[3]]),
+                                        np.array([b[1], b[4]])))
+            z_range += list(info["z_range"])
+        overlays = _overlays(territory, staging) if "buildings" in parts else []
+        summary = TilesetSummary(
+            tileset=out_dir / ROOT_TILESET, parts=summaries,
+            root_transform=frame.transform_column_major, origin=frame.origin_lonlat,
+            bounds=(min(b[0] for b in lonlat), min(b[1] for b in lonlat),
+                    max(b[2] for b in lonlat), max(b[3] for b in lonlat)),
+            height_range=(min(z_range), max(z_range)),
+            vertical_datum=territory.vertical_datum, geoid_height=geoid_height,
+            overlays=tuple(overlays))
+        extras = _extras(frame, summary, territory.name)
+        for directory, tree, contents in written:
+            (staging / directory).mkdir(parents=True)
+            _write_json(staging / directory / ROOT_TILESET,
+                        _tileset_dict(tree, frame, extras, directory))
+            for uri, content in contents.items():
+                content.save_as(staging / directory / uri)
+        _write_json(staging / ROOT_TILESET, _root_tileset(summaries, frame, extras))
+    log.info("wrote %s to %s in %.2f s", ", ".join(
+        f"{p.name} ({p.tiles} tiles)" for p in summaries.values()), out_dir,
+        time.perf_counter() - started)
     return summary
+
+
+def _parts(territory: Territory, parts: Sequence[str] | None) -> tuple[str, ...]:
+    have = available_parts(territory)
+    if parts is None:
+        if "buildings" not in have and "buildings" in territory.layers:
+            have = ("buildings",) + have
+        if not have:
+            bld.require_buildings(territory)  # says what is missing, buildings first
+        return have
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise InputError(f"unknown tileset part; known: {', '.join(PARTS)}", field="parts",
+                         value=unknown[0])
+    if "buildings" in parts:
+        bld.require_buildings(territory)
+    missing = [p for p in parts if p not in have and p != "buildings"]
+    if missing:
+        raise InputError(f"territory {territory.name!r} has nothing for the {missing[0]} "
+                         f"tileset (it has: {', '.join(have) or 'nothing to tile'})",
+                         field="parts", value=missing[0])
+    return tuple(p for p in PARTS if p in parts)
+
+
+def _buildings(territory: Territory, frame: LocalFrame, max_per_tile: int,
+               lod: str) -> tuple[dict, dict, PartSummary, tuple, tuple]:
+    import pandas as pd
+    import shapely
+
+    from tim.tiles.lod2 import surface_mesh
+
+    layer = bld.require_buildings(territory).reset_index(drop=True)
+    footprints = layer.geometry.values
+    n = len(layer)
+    level = np.ones(n, dtype=np.int64)
+    meshes = []
+    surfaces = territory.layers.get("building_surfaces")
+    if lod == "auto" and surfaces is not None and len(surfaces):
+        row_of = pd.Series(np.arange(n), index=layer["building_id"].to_numpy())
+        rows = row_of.reindex(surfaces["building_id"].to_numpy()).to_numpy()
+        ok = np.isfinite(rows)
+        if ok.any():
+            rows = rows[ok].astype(np.int64)
+            meshes.append(surface_mesh(surfaces.geometry.values[ok], rows))
+            semantic = ~surfaces["inferred"].to_numpy(dtype=bool)[ok] \
+                if "inferred" in surfaces else np.ones(len(rows), dtype=bool)
+            level[np.unique(rows[semantic])] = 2
+            drawn = np.zeros(n, dtype=bool)
+            drawn[rows] = True
+        else:
+            drawn = np.zeros(n, dtype=bool)
+    else:
+        drawn = np.zeros(n, dtype=bool)
+    z_values = []
+    if meshes:  # LoD2: per-vertex positions, georeferenced one by one
+        z_values.append(meshes[0].positions[:, 2])
+        meshes[0] = meshes[0].with_positions(frame.to_local(meshes[0].positions))
+    rest = np.flatnonzero(~drawn)
+    if len(rest):
+        base = bld.building_base_z(territory, footprints[rest])
+        top = base + layer["height"].to_numpy(dtype=float)[rest]
+        lod1 = bld.extrude(footprints[rest], base, top)
+        z_values.append(lod1.z)
+        local = frame.to_local_indexed(lod1.xy, lod1.vertex_xy, lod1.z)
+        meshes.append(bld.BuildingMesh(local, bld.flat_normals(local, lod1.triangles),
+                                       lod1.triangles, rest[lod1.vertex_building],
+                                       rest[lod1.triangle_building]))
+    mesh = meshes[0] if len(meshes) == 1 else bld.concat(meshes)
+    z = np.concatenate(z_values)
+    z_range = (float(z.min()) + frame.geoid_height, float(z.max()) + frame.geoid_height)
+    layer = layer.assign(lod=level)
+
+    centroids = shapely.get_coordinates(shapely.centroid(footprints))
+    root_node = quadtree(centroids[:, 0], centroids[:, 1], max_per_tile)
+    leaves = root_node.leaves()
+    leaf_of_building = np.empty(n, dtype=np.int64)
+    for k, leaf in enumerate(leaves):
+        leaf_of_building[leaf.members] = k
+    contents = {}
+    for leaf, part in zip(leaves, mesh.split(leaf_of_building, len(leaves))):
+        from tim.tiles.content import b3dm_content
+
+        batch_ids = np.searchsorted(leaf.members, part.vertex_building)
+        content = b3dm_content(part.positions, part.normals, part.triangles,
+                               batch_ids=batch_ids, batch_length=len(leaf.members),
+                               properties=bld.batch_table_json(layer, leaf.members),
+                               name="building")
+        stored = part.positions.astype(np.float32).astype(float)  # what a client will read
+        contents[leaf.address] = (content, stored.min(axis=0), stored.max(axis=0))
+    tree, files = _feature_tree(root_node, contents)
+    xy = shapely.get_coordinates(footprints)
+    summary = PartSummary("buildings", f"{BUILDINGS_DIR}/{ROOT_TILESET}",
+                          len(root_node.nodes()), len(leaves), features=n,
+                          triangles=int(len(mesh.triangles)), vertices=int(len(mesh.positions)),
+                          lower=tuple(tree["_lower"]), upper=tuple(tree["_upper"]))
+    return (tree, files, summary, lonlat_bounds(territory.grid.crs, xy[:, 0], xy[:, 1]),
+            z_range)
 
 
 def _content_name(address: str) -> str:
     return f"r{address}.b3dm"
 
 
-def _box(lower: np.ndarray, upper: np.ndarray) -> Any:
-    from py3dtiles.tileset import BoundingVolumeBox
+def _box(lower: np.ndarray, upper: np.ndarray) -> list[float]:
+    """A 3D Tiles box (centre, three half-axes) around [lower, upper] in the tile's frame."""
+    centre = (np.asarray(lower) + np.asarray(upper)) / 2
+    half = np.maximum((np.asarray(upper) - np.asarray(lower)) / 2, MIN_HALF)
+    return [float(v) for v in (*centre, half[0], 0, 0, 0, half[1], 0, 0, 0, half[2])]
 
-    return BoundingVolumeBox.from_mins_maxs(np.concatenate([lower, upper]))
 
-
-def _geometric_error(box: Any) -> float:
+def _diagonal(lower: np.ndarray, upper: np.ndarray) -> float:
     """Diagonal of a box (m): the error of showing nothing in its place."""
-    return float(2 * np.linalg.norm(box.get_half_size()))
+    half = np.maximum((np.asarray(upper) - np.asarray(lower)) / 2, MIN_HALF)
+    return float(2 * np.linalg.norm(half))
 
 
-def _tile_tree(node: QuadNode, contents: dict[str, Any],
-               extents: dict[str, tuple[np.ndarray, np.ndarray]]) -> Any:
-    """py3dtiles tiles for a quadtree node, boxes in the local ENU frame."""
-    from py3dtiles.tileset import Tile
+def _feature_tree(node: QuadNode, contents: dict[str, tuple]) -> tuple[dict, dict]:
+    """Tile dicts for a quadtree whose leaves have content (ADD, errors = box diagonals)."""
+    files: dict[str, Any] = {}
 
-    if node.is_leaf:
-        tile = Tile(geometric_error=0.0, bounding_volume=_box(*extents[node.address]),
-                    refine_mode="ADD", content_uri=_content_name(node.address))
-        tile.tile_content = contents[node.address]
-        return tile
-    children = [_tile_tree(child, contents, extents) for child in node.children]
-    box = _box(np.min([_corner(c, -1) for c in children], axis=0),
-               np.max([_corner(c, +1) for c in children], axis=0))
-    tile = Tile(geometric_error=_geometric_error(box), bounding_volume=box, refine_mode="ADD")
-    for child in children:
-        tile.add_child(child)  # unions the child's box into ours: already contained, no change
-    return tile
+    def visit(n: QuadNode) -> dict:
+        if n.is_leaf:
+            content, lower, upper = contents[n.address]
+            files[_content_name(n.address)] = content
+            return {"boundingVolume": {"box": _box(lower, upper)}, "geometricError": 0.0,
+                    "refine": "ADD", "content": {"uri": _content_name(n.address)},
+                    "_lower": lower, "_upper": upper}
+        children = [visit(child) for child in n.children]
+        lower = np.min([c["_lower"] for c in children], axis=0)
+        upper = np.max([c["_upper"] for c in children], axis=0)
+        return {"boundingVolume": {"box": _box(lower, upper)},
+                "geometricError": _diagonal(lower, upper), "refine": "ADD",
+                "children": children, "_lower": lower, "_upper": upper}
 
-
-def _corner(tile: Any, sign: int) -> np.ndarray:
-    """Lower (sign -1) or upper (+1) corner of an axis-aligned box tile."""
-    return tile.bounding_volume.get_center() + sign * tile.bounding_volume.get_half_size()
+    return visit(node), files
 
 
-def _root_tile(buildings_root: Any) -> Any:
-    """Root tile of the root tileset: no transform, one child per external tileset (ECEF)."""
-    from py3dtiles.tileset import Tile
+def _terrain_tree(tile: Any, frame: LocalFrame) -> tuple[dict, dict]:
+    """Tile dicts for the terrain pyramid (REPLACE, measured errors)."""
+    files: dict[str, Any] = {}
 
-    box = copy.deepcopy(buildings_root.bounding_volume)
-    box.transform(buildings_root.transform)  # ENU box -> the same oriented box in ECEF
-    error = _tileset_error(buildings_root)
-    child = Tile(geometric_error=error, bounding_volume=box, refine_mode="ADD",
-                 content_uri=f"{BUILDINGS_DIR}/{ROOT_TILESET}")
-    # No box of its own yet: add_child() then copies the child's oriented box as is (given
-    # one, it would widen it to an ECEF-axis-aligned box).
-    root = Tile(geometric_error=error, bounding_volume=None, refine_mode="ADD")
-    root.add_child(child)
-    return root
+    def visit(t: Any) -> dict:
+        children = [visit(child) for child in t.children]
+        bounds = [(c["_lower"], c["_upper"]) for c in children]
+        if t.content is not None:
+            bounds.append((t.lower, t.upper))
+        lower = np.min([b[0] for b in bounds], axis=0)
+        upper = np.max([b[1] for b in bounds], axis=0)
+        out = {"boundingVolume": {"box": _box(lower, upper)}, "geometricError": float(t.error),
+               "refine": "REPLACE", "_lower": lower, "_upper": upper}
+        if t.content is not None:
+            name = f"t{t.address or 'root'}.b3dm"
+            files[name] = t.content
+            out["content"] = {"uri": name}
+        if children:
+            out["children"] = children
+        return out
+
+    return visit(tile), files
 
 
-def _tileset_error(root: Any) -> float:
-    """The tileset's error: the root box diagonal, also when the root is a lone leaf (error 0)
-    so that a client still refines the tileset into view."""
-    return _geometric_error(root.bounding_volume)
+def _summary(name: str, tree: dict, contents: dict, nodes: list) -> PartSummary:
+    return PartSummary(name, f"{name}/{ROOT_TILESET}", len(nodes), len(contents),
+                       triangles=sum(getattr(n, "triangles", 0) for n in nodes),
+                       vertices=sum(getattr(n, "vertices", 0) for n in nodes),
+                       lower=tuple(tree["_lower"]), upper=tuple(tree["_upper"]))
 
 
-def _tileset_dict(root: Any, frame: LocalFrame, summary: TilesetSummary,
-                  name: str) -> dict[str, Any]:
-    """The tileset JSON, with where-and-what in ``asset.extras`` so that a viewer reading only
-    the tileset can fly to it and knows the heights' datum.
+def _grid_lonlat(territory: Territory) -> tuple[float, float, float, float]:
+    z = territory.fields["terrain__elevation"]
+    rows, cols = np.nonzero(np.isfinite(z))
+    xc, yc = territory.grid.cell_centres()
+    return lonlat_bounds(territory.grid.crs, xc[[cols.min(), cols.max()]],
+                         yc[[rows.max(), rows.min()]])
 
-    Built from the tiles' own ``to_dict`` rather than py3dtiles' ``TileSet.to_dict``, whose
-    bounding-volume "sync" replaces each parent's box by an axis-aligned box around its
-    children: harmless for our ENU boxes, but it would inflate the root tileset's oriented ECEF
-    box several times over."""
-    from py3dtiles.tileset.tileset import Asset
 
-    asset = Asset()
-    asset.extras = {
-        "generator": GENERATOR, "territory": name, "crs": frame.crs,
-        "verticalDatum": frame.vertical_datum,
-        "heights": "territory heights placed as ellipsoidal heights (no geoid model applied)",
-        "origin": dict(zip(("longitude", "latitude", "height"), frame.origin_lonlat)),
-        "boundsDegrees": list(summary.bounds),
-        "heightRange": list(summary.height_range),
-    }
-    return {"asset": asset.to_dict(), "geometricError": _tileset_error(root),
-            "root": root.to_dict()}
+def _strip(tile: dict) -> dict:
+    """A tile dict without the private ``_lower``/``_upper`` keys, children included."""
+    out = {k: v for k, v in tile.items() if not k.startswith("_")}
+    if "children" in out:
+        out["children"] = [_strip(c) for c in out["children"]]
+    return out
+
+
+def _tileset_dict(tree: dict, frame: LocalFrame, extras: dict[str, Any],
+                  part: str) -> dict[str, Any]:
+    """A part's tileset: its root tile carries the ENU->ECEF transform."""
+    root = _strip(tree)
+    root["transform"] = list(frame.transform_column_major)
+    error = _diagonal(tree["_lower"], tree["_upper"])
+    return {"asset": {"version": "1.0",
+                      "extras": {**extras, "part": part}},
+            "geometricError": max(error, root["geometricError"]), "root": root}
+
+
+def _extras(frame: LocalFrame, summary: TilesetSummary, name: str) -> dict[str, Any]:
+    """Where-and-what in ``asset.extras``, so that a viewer reading only a tileset can fly to
+    it and knows the heights' datum."""
+    heights = ("territory heights placed as ellipsoidal heights (no geoid model applied)"
+               if not summary.geoid_height else
+               f"territory heights + {summary.geoid_height:g} m (a constant geoid height given "
+               "by the user) placed as ellipsoidal heights")
+    return {"generator": GENERATOR, "territory": name, "crs": frame.crs,
+            "verticalDatum": frame.vertical_datum, "geoidHeight": summary.geoid_height,
+            "heights": heights,
+            "origin": dict(zip(("longitude", "latitude", "height"), frame.origin_lonlat)),
+            "boundsDegrees": list(summary.bounds), "heightRange": list(summary.height_range),
+            "parts": {k: p.tileset for k, p in summary.parts.items()},
+            "overlays": list(summary.overlays)}
+
+
+def _ecef_box(frame: LocalFrame, lower: Sequence[float], upper: Sequence[float]) -> list[float]:
+    """An ENU box as the same oriented box in ECEF (for tiles without a transform)."""
+    box = np.array(_box(np.asarray(lower), np.asarray(upper)))
+    matrix = frame.enu_to_ecef
+    centre = matrix[:3, :3] @ box[:3] + matrix[:3, 3]
+    axes = (matrix[:3, :3] @ box[3:].reshape(3, 3).T).T
+    return [float(v) for v in (*centre, *axes.ravel())]
+
+
+def _root_tileset(parts: dict[str, PartSummary], frame: LocalFrame,
+                  extras: dict[str, Any]) -> dict[str, Any]:
+    """The root tileset: no transform, one child per part tileset, boxes in ECEF."""
+    children = []
+    for part in parts.values():
+        error = _diagonal(part.lower, part.upper)
+        children.append({"boundingVolume": {"box": _ecef_box(frame, part.lower, part.upper)},
+                         "geometricError": error, "refine": "ADD",
+                         "content": {"uri": part.tileset}})
+    lower = np.min([p.lower for p in parts.values()], axis=0)
+    upper = np.max([p.upper for p in parts.values()], axis=0)
+    error = _diagonal(lower, upper)
+    root = {"boundingVolume": {"box": _ecef_box(frame, lower, upper)}, "geometricError": error,
+            "refine": "ADD", "children": children}
+    return {"asset": {"version": "1.0", "extras": extras},
+            "geometricError": error, "root": root}
+
+
+def _overlays(territory: Territory, staging: Path) -> list[str]:
+    """Overlays the TIM itself gives (zoning limits per building), written with the tiles."""
+    from tim.tiles.overlay import height_check, write_feature_properties
+
+    if "zoning" not in territory.layers:
+        return []
+    table, meta = height_check(territory)
+    path = write_feature_properties(staging, "zoning", table, meta,
+                                    description="zoning limits and height excess per building")
+    return [str(path.relative_to(staging))]
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

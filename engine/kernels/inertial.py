@@ -1,0 +1,332 @@
+"""Local inertial shallow-water kernels (Bates, Horritt & Fewtrell 2010, J. Hydrol. 387:33-45,
+with the q-centred momentum of de Almeida, Bates, Freer & Souvignet 2012, Water Resour. Res.
+48:W05528).
+
+Unit discharge ``q`` (m2/s) lives on cell faces, the water surface ``eta`` (m, float64) at cell
+centres. One step of ``dt``:
+
+1. momentum on every open face (``hf`` the flow depth, ``S`` the surface slope)::
+
+       q' = (theta q + (1 - theta)/2 (q_prev + q_next) - g hf dt S)
+            / (1 + g n^2 dt |q| / hf^(7/3))
+
+   friction is semi-implicit and uses the vector magnitude of the discharge (the crossing
+   component averaged from the four neighbouring faces); a face is dry when ``hf`` is below a
+   threshold, and a face between two sea (level-forced) cells carries nothing;
+2. an outflow limiter: when a cell's outflows over ``dt`` exceed its water, they are all scaled
+   down to exactly empty it, so depths never go negative and no volume is created;
+3. continuity ``eta' = eta + dt (div q) + rain dt``; sea cells take the imposed level and book
+   the volume they exchanged as boundary inflow.
+
+The water surface is the state (not the depth), so a lake at rest over any bed has exactly
+zero slope and stays exactly at rest.
+
+The grid is cut into tiles (wide, so inner loops stay long and vectorise); only tiles with water
+in or next to them are stepped (a tile is active when any tile of its 3 x 3 neighbourhood holds
+a wet non-sea cell, a wet coast cell, an inflow or rain). Water crosses at most one cell per
+step (CFL < 1), so a skipped tile would have computed zero flux: skipping changes no number.
+Each tile is one ``prange`` iteration writing only its own faces and cells, and every sum is
+made per tile then added in tile order, so results do not depend on the number of threads.
+Small workloads run the same tile functions serially (a parallel launch costs more than it
+saves on a few thousand cells).
+
+Cell kinds: 0 closed (nodata or obstacle), 1 open land, 2 sea (level-forced), 3 sea cell with
+an open non-sea neighbour (coast).
+
+Argument bundles (tuples keep the signatures short):
+``ground = (z, kind, zfx, zfy, gnx, gny)``, ``state = (eta, qx, qy, qxn, qyn, fac)``,
+``impacts = (hmax, smax, arrival, duration)``, ``tiling = (ntr, ntc, trows, tcols)`` and
+``p = (dt, t_new, level, rain, dx, dy, theta, hmin, g, hazard, speed_depth)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine._numba import cbrt, jit, parallel_jit, prange
+
+CLOSED, LAND, SEA, COAST = 0, 1, 2, 3
+#: Below this many active cells a step runs serially.
+PARALLEL_MIN_CELLS = 50_000
+MOMENTUM, LIMIT, CONTINUITY = 0, 1, 2
+
+
+@jit
+def _bounds(tid, tiling, rows, cols):
+    _, ntc, trows, tcols = tiling
+    r0 = (tid // ntc) * trows
+    c0 = (tid % ntc) * tcols
+    return r0, min(r0 + trows, rows), c0, min(c0 + tcols, cols)
+
+
+@jit
+def _face(eta_a, eta_b, zf, q0, qm, qp, qc, gn, step, dt, theta, hmin, g):
+    """New discharge on one face from its neighbours (0 when the flow depth is too small)."""
+    hf = max(eta_a, eta_b) - zf
+    wet = hf > hmin
+    h = hf if wet else 1.0  # keeps the arithmetic finite on dry faces; the result is dropped
+    num = theta * q0 + 0.5 * (1.0 - theta) * (qm + qp) - g * h * dt * step
+    den = 1.0 + dt * gn * math.sqrt(q0 * q0 + qc * qc) / (h * h * cbrt(h))
+    return num / den if wet else 0.0
+
+
+@jit
+def _momentum_tile(tid, tiling, ground, state, p):
+    z, kind, zfx, zfy, gnx, gny = ground
+    eta, qx, qy, qxn, qyn, _ = state
+    dt, dx, dy, theta, hmin, g = p[0], p[4], p[5], p[6], p[7], p[8]
+    rows, cols = eta.shape
+    r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+    for r in range(r0, r1):  # x face j: cells (r, j-1) | (r, j)
+        e, kd, zf, gn, q, out = eta[r], kind[r], zfx[r], gnx[r], qx[r], qxn[r]
+        up, down = qy[r], qy[r + 1]
+        for j in range(max(c0, 1), c1):
+            q0 = q[j]
+            qm = q[j - 1] if zf[j - 1] < np.inf else q0
+            qp = q[j + 1] if zf[j + 1] < np.inf else q0
+            qc = 0.25 * (up[j - 1] + down[j - 1] + up[j] + down[j])
+            qn = _face(e[j - 1], e[j], zf[j], q0, qm, qp, qc, gn[j], (e[j] - e[j - 1]) / dx,
+                       dt, theta, hmin, g)
+            out[j] = 0.0 if kd[j - 1] >= SEA and kd[j] >= SEA else qn
+    for i in range(max(r0, 1), r1):  # y face i: cells (i-1, c) above | (i, c) below
+        ea, eb, ka, kb = eta[i - 1], eta[i], kind[i - 1], kind[i]
+        zf, zm, zp, gn = zfy[i], zfy[i - 1], zfy[i + 1], gny[i]
+        q, qa, qb, out = qy[i], qy[i - 1], qy[i + 1], qyn[i]
+        left, right = qx[i - 1], qx[i]
+        for c in range(c0, c1):
+            q0 = q[c]
+            qm = qa[c] if zm[c] < np.inf else q0
+            qp = qb[c] if zp[c] < np.inf else q0
+            qc = 0.25 * (left[c] + left[c + 1] + right[c] + right[c + 1])
+            qn = _face(ea[c], eb[c], zf[c], q0, qm, qp, qc, gn[c], (eb[c] - ea[c]) / dy,
+                       dt, theta, hmin, g)
+            out[c] = 0.0 if ka[c] >= SEA and kb[c] >= SEA else qn
+
+
+@jit
+def _limit_tile(tid, tiling, ground, state, p):
+    z, kind = ground[0], ground[1]
+    eta, qxn, qyn, fac = state[0], state[3], state[4], state[5]
+    dt, dx, dy = p[0], p[4], p[5]
+    rows, cols = eta.shape
+    r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+    for r in range(r0, r1):
+        e, zr, kd, f, qxr, up, down = eta[r], z[r], kind[r], fac[r], qxn[r], qyn[r], qyn[r + 1]
+        for c in range(c0, c1):
+            out = dt * (dy * (max(qxr[c + 1], 0.0) + max(-qxr[c], 0.0))
+                        + dx * (max(down[c], 0.0) + max(-up[c], 0.0)))
+            have = (e[c] - zr[c]) * dx * dy
+            scale = 1.0
+            if kd[c] == LAND and out > have:
+                scale = have / out if have > 0.0 else 0.0
+            f[c] = scale
+
+
+@jit
+def _continuity_tile(tid, tiling, ground, state, impacts, p, stats):
+    """Update levels, write the limited fluxes back to ``qx``/``qy`` (own faces only) and the
+    per-cell impacts; ``stats[tid] = (boundary volume, clamped volume, rain volume, largest
+    depth, wet)``."""
+    z, kind = ground[0], ground[1]
+    eta, qx, qy, qxn, qyn, fac = state
+    hmax, smax, arrival, duration = impacts
+    dt, t_new, level, rain, dx, dy = p[0], p[1], p[2], p[3], p[4], p[5]
+    hazard, speed_depth = p[9], p[10]
+    rows, cols = eta.shape
+    area = dx * dy
+    r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+    boundary = clamped = rained = deepest = wet = 0.0
+    for r in range(r0, r1):
+        for c in range(c0, c1):
+            kd = kind[r, c]
+            if kd == CLOSED:
+                continue
+            qw = qxn[r, c]
+            qw *= fac[r, c - 1] if qw > 0.0 else fac[r, c]
+            qe = qxn[r, c + 1]
+            qe *= fac[r, c] if qe > 0.0 else fac[r, c + 1] if c + 1 < cols else 1.0
+            qn = qyn[r, c]
+            qn *= fac[r - 1, c] if qn > 0.0 else fac[r, c]
+            qs = qyn[r + 1, c]
+            qs *= fac[r, c] if qs > 0.0 else fac[r + 1, c] if r + 1 < rows else 1.0
+            qx[r, c] = qw
+            qy[r, c] = qn
+            change = dt * ((qw - qe) / dx + (qn - qs) / dy)
+            zc = z[r, c]
+            if kd >= SEA:
+                boundary -= change * area  # what left the sea cell entered the land
+                new = max(level, zc)
+            else:
+                new = eta[r, c] + change + rain * dt
+                rained += rain * dt * area
+                if new < zc:  # rounding only: the limiter never overdraws a cell
+                    clamped += (zc - new) * area
+                    new = zc
+            eta[r, c] = new
+            h = new - zc
+            if kd == SEA:
+                continue
+            deepest = max(deepest, h)
+            if h > 0.0:
+                wet = 1.0
+            if kd == COAST:
+                continue
+            hmax[r, c] = max(hmax[r, c], h)
+            if h > speed_depth:
+                u = 0.5 * (qw + qe)
+                v = 0.5 * (qn + qs)
+                smax[r, c] = max(smax[r, c], math.sqrt(u * u + v * v) / h)
+            if h >= hazard:
+                duration[r, c] += dt
+                if np.isnan(arrival[r, c]):
+                    arrival[r, c] = t_new
+    stats[tid, 0] = boundary
+    stats[tid, 1] = clamped
+    stats[tid, 2] = rained
+    stats[tid, 3] = deepest
+    stats[tid, 4] = wet
+
+
+@jit
+def _phase(phase, tid, tiling, ground, state, impacts, p, stats):
+    if phase == MOMENTUM:
+        _momentum_tile(tid, tiling, ground, state, p)
+    elif phase == LIMIT:
+        _limit_tile(tid, tiling, ground, state, p)
+    else:
+        _continuity_tile(tid, tiling, ground, state, impacts, p, stats)
+
+
+@parallel_jit
+def _sweep_parallel(phase, active, nact, tiling, ground, state, impacts, p, stats):
+    for k in prange(nact):
+        _phase(phase, active[k], tiling, ground, state, impacts, p, stats)
+
+
+@jit
+def _sweep_serial(phase, active, nact, tiling, ground, state, impacts, p, stats):
+    for k in range(nact):
+        _phase(phase, active[k], tiling, ground, state, impacts, p, stats)
+
+
+@jit
+def _interp(times, values, t):
+    n = times.size
+    if n == 0:
+        return 0.0
+    if t <= times[0]:
+        return values[0]
+    if t >= times[n - 1]:
+        return values[n - 1]
+    k = np.searchsorted(times, t, side="right") - 1
+    w = (t - times[k]) / (times[k + 1] - times[k])
+    return values[k] + w * (values[k + 1] - values[k])
+
+
+@jit
+def _set_sea(eta, z, kind, level):
+    rows, cols = eta.shape
+    for r in range(rows):
+        for c in range(cols):
+            if kind[r, c] >= SEA:
+                eta[r, c] = max(level, z[r, c])
+
+
+@jit
+def _activate(flags, always, coast_zmin, level, raining, tiling, active, was, state):
+    """Active tiles for the next step: the 3 x 3 dilation of the flagged ones. Faces of tiles
+    that fall asleep are zeroed (they are dry, so their flux is zero anyway)."""
+    ntr, ntc, trows, tcols = tiling
+    _, qx, qy, qxn, qyn, _ = state
+    rows, cols = qx.shape[0], qy.shape[1]
+    nt = ntr * ntc
+    hot = np.zeros(nt, dtype=np.uint8)
+    for tid in range(nt):
+        if flags[tid] > 0.0 or always[tid] or raining or coast_zmin[tid] < level:
+            tr, tc = tid // ntc, tid % ntc
+            for a in range(max(tr - 1, 0), min(tr + 2, ntr)):
+                for b in range(max(tc - 1, 0), min(tc + 2, ntc)):
+                    hot[a * ntc + b] = 1
+    n = 0
+    for tid in range(nt):
+        if hot[tid]:
+            active[n] = tid
+            n += 1
+        elif was[tid]:
+            r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+            for r in range(r0, r1):
+                for c in range(c0, c1):
+                    qx[r, c] = qxn[r, c] = 0.0
+                    qy[r, c] = qyn[r, c] = 0.0
+        was[tid] = hot[tid]
+    return n
+
+
+@jit
+def _advance(t, t_end, dt_next, tiling, ground, state, impacts, forcing, tiles, active, nact,
+             settings, totals):
+    """Step from ``t`` to ``t_end``; returns ``(t, dt_next, nact)``.
+
+    ``forcing = (level_t, level_v, src_cells, src_weight, src_t, src_v, rain_t, rain_v,
+    breaks)``; ``tiles = (was, always, coast_zmin, tile_cells, flags, stats)``;
+    ``settings = (dx, dy, g, theta, hmin, cfl, max_dt, hazard, speed_depth, skip)``.
+    ``totals`` accumulates (boundary, source, rain, clamped volumes, steps, cell updates,
+    smallest stable dt, largest dt taken).
+    """
+    level_t, level_v, src_cells, src_weight, src_t, src_v, rain_t, rain_v, breaks = forcing
+    was, always, coast_zmin, tile_cells, flags, stats = tiles
+    dx, dy, g, theta, hmin, cfl, max_dt, hazard, speed_depth, skip = settings
+    eta = state[0]
+    cols = eta.shape[1]
+    area = dx * dy
+    span = min(dx, dy)
+    while t < t_end:
+        dt = min(dt_next, max_dt, t_end - t)
+        k = np.searchsorted(breaks, t, side="right")
+        if k < breaks.size:
+            dt = min(dt, breaks[k] - t)
+        if t_end - (t + dt) < 1e-9 * max(1.0, abs(t_end)):
+            dt = t_end - t  # land exactly on the target, no sliver step
+        t_new = t + dt
+        level = _interp(level_t, level_v, t_new)
+        rain = 0.5 * (_interp(rain_t, rain_v, t) + _interp(rain_t, rain_v, t_new))
+        p = (dt, t_new, level, rain, dx, dy, theta, hmin, g, hazard, speed_depth)
+        work = 0.0
+        for m in range(nact):
+            work += tile_cells[active[m]]
+        for phase in (MOMENTUM, LIMIT, CONTINUITY):
+            if phase == CONTINUITY and src_cells.size:  # inflow enters before the update
+                q = 0.5 * (_interp(src_t, src_v, t) + _interp(src_t, src_v, t_new)) * dt
+                for s in range(src_cells.size):
+                    eta[src_cells[s] // cols, src_cells[s] % cols] += q * src_weight[s] / area
+                totals[1] += q
+            if work >= PARALLEL_MIN_CELLS:
+                _sweep_parallel(phase, active, nact, tiling, ground, state, impacts, p, stats)
+            else:
+                _sweep_serial(phase, active, nact, tiling, ground, state, impacts, p, stats)
+        deepest = 0.0
+        flags[:] = 0.0
+        for m in range(nact):
+            tid = active[m]
+            totals[0] += stats[tid, 0]
+            totals[3] += stats[tid, 1]
+            totals[2] += stats[tid, 2]
+            deepest = max(deepest, stats[tid, 3])
+            flags[tid] = stats[tid, 4]
+        totals[4] += 1.0
+        totals[5] += work
+        totals[7] = max(totals[7], dt)
+        t = t_new
+        if skip:
+            k = np.searchsorted(rain_t, t, side="right")
+            ahead = _interp(rain_t, rain_v, t)
+            if k < rain_t.size:
+                ahead = max(ahead, rain_v[k])
+            reach = max(level, _interp(level_t, level_v, t + max_dt))
+            nact = _activate(flags, always, coast_zmin, reach, ahead > 0.0, tiling, active,
+                             was, state)
+        dt_next = cfl * span / math.sqrt(g * deepest) if deepest > 0.0 else max_dt
+        totals[6] = min(totals[6], dt_next)
+    return t, dt_next, nact

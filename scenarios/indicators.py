@@ -14,9 +14,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from scenarios.impacts import BuildingExposure, DamageModel, assess
 from tim.errors import InputError
 from tim.model import Territory
-from tim.rasterize import centroid_cells
 
 Range = tuple[float | None, float | None]
 STATUSES = ("green", "yellow", "red", "info")
@@ -95,21 +95,26 @@ def load_registry(path: str | Path | None = None) -> dict[str, IndicatorDef]:
 
 INDICATORS = ("built_up_area", "population", "construction_land_per_capita", "farmland_lost",
               "ecological_land_lost", "control_line_encroachment", "built_outside_boundary",
-              "boundary_use", "flooded_land_area", "flooded_buildings", "population_exposed")
+              "boundary_use", "flooded_land_area", "flooded_buildings", "population_exposed",
+              "flood_damage", "farmland_flooded", "ecological_land_flooded")
+FLOOD_INDICATORS = ("flooded_land_area", "flooded_buildings", "population_exposed",
+                    "flood_damage", "farmland_flooded", "ecological_land_flooded")
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """What indicators compare a state with: the territory at the start year."""
+    """What indicators compare a state with: the territory at the start year (and, for
+    floods, its buildings and the damage model)."""
 
     land_use: np.ndarray
     cell_ha: float
     hard: np.ndarray            # inside a hard control line
     boundary: np.ndarray | None  # inside the urban development boundary
-    building_cells: np.ndarray  # flat cell index of each building's centroid
+    exposure: BuildingExposure | None = None
+    damage: DamageModel | None = None
 
     @classmethod
-    def of(cls, territory: Territory) -> Baseline:
+    def of(cls, territory: Territory, damage: DamageModel | None = None) -> Baseline:
         shape = territory.grid.shape
         hard = np.zeros(shape, dtype=bool)
         for name in ("control__ecological_red_line", "control__permanent_basic_farmland"):
@@ -119,15 +124,7 @@ class Baseline:
         return cls(land_use=territory.get("land_use__class").copy(),
                    cell_ha=territory.grid.cell_area / 10_000.0, hard=hard,
                    boundary=None if boundary is None else boundary > 0,
-                   building_cells=building_cells(territory))
-
-
-def building_cells(territory: Territory) -> np.ndarray:
-    """Flat index of the cell holding each building's footprint centroid (-1 if outside)."""
-    buildings = territory.layers.get("buildings")
-    if buildings is None or len(buildings) == 0:
-        return np.empty(0, dtype=np.int64)
-    return centroid_cells(buildings, territory.grid)
+                   exposure=BuildingExposure.of(territory), damage=damage)
 
 
 def compute_indicators(state: Territory, baseline: Baseline) -> dict[str, float]:
@@ -164,21 +161,8 @@ def _lost(start: np.ndarray, now: np.ndarray, classes, group: str) -> float:
 
 
 def flood_indicators(state: Territory, baseline: Baseline) -> dict[str, float]:
+    """Flood totals (see :mod:`scenarios.impacts`); all zero without surge water."""
     depth = state.fields.get("surge__water_depth")
-    if depth is None:
-        return {"flooded_land_area": 0.0, "flooded_buildings": 0.0, "population_exposed": 0.0}
-    wet = (depth > 0) & ~state.classes.group_mask(state.get("land_use__class"), "sea")
-    cells = baseline.building_cells
-    flooded = wet.ravel()[cells[cells >= 0]]
-    population = state.fields.get("population__count", np.zeros(state.grid.shape))
-    return {"flooded_land_area": float(wet.sum()) * baseline.cell_ha,
-            "flooded_buildings": float(flooded.sum()),
-            "population_exposed": float(population[wet].sum())}
-
-
-def building_depths(depth: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Water depth (m) at each building's centroid cell (see :func:`building_cells`); NaN for
-    buildings off the grid."""
-    out = np.full(cells.shape, np.nan, dtype=np.float32)
-    out[cells >= 0] = depth.ravel()[cells[cells >= 0]]
-    return out
+    if depth is None or not np.nan_to_num(depth).any():
+        return dict.fromkeys(FLOOD_INDICATORS, 0.0)
+    return assess(state, baseline.exposure, baseline.damage, baseline.cell_ha).totals

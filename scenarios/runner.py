@@ -18,12 +18,13 @@ import pandas as pd
 from agents.coupling import HouseholdDemand
 from agents.model import HouseholdParams
 from engine.process import Process, StepReport
+from engine.flood.event import FloodOutcome
 from engine.processes import LandUseChange, LandUseParams, StormSurge
-from engine.processes.surge import ENGINE as SURGE_ENGINE
 from engine.simulation import Simulation
 from engine.suitability import logistic_suitability, slope_degrees
-from scenarios.indicators import (Baseline, IndicatorDef, building_depths, compute_indicators,
-                                  load_registry)
+from scenarios.flood import surge_defences, surge_event
+from scenarios.impacts import DamageModel, FloodImpacts, assess
+from scenarios.indicators import Baseline, IndicatorDef, compute_indicators, load_registry
 from scenarios.schema import Scenario
 from tim.fields import CONTROL_LINE_FIELDS
 from tim.model import Territory
@@ -44,12 +45,24 @@ class RunResult:
     reports: list[StepReport]
     timings: dict[str, float]
     water_depth: np.ndarray | None = None
-    buildings: pd.DataFrame | None = None  # per-building results (surge depth)
+    buildings: pd.DataFrame | None = None  # per-building results (surge depth, damage)
     engines: dict[str, str] = field(default_factory=dict)
+    surge: SurgeResult | None = None
 
     @property
     def years(self) -> list[int]:
         return sorted(self.land_use)
+
+
+@dataclass
+class SurgeResult:
+    """The surge year's flood: every per-cell output, the depth maps over the event, the
+    impacts per building and per planning unit, and the surge-year state's fields."""
+
+    year: int
+    outcome: FloodOutcome
+    impacts: FloodImpacts
+    damage: DamageModel
 
 
 def prepare(territory: Territory, scenario: Scenario) -> Territory:
@@ -80,8 +93,11 @@ def build_processes(work: Territory, scenario: Scenario, seed: int) -> list[Proc
     processes: list[Process] = [HouseholdDemand(work, households, seed=seed),
                                 LandUseChange(work, land_use)]
     if scenario.surge is not None:
-        processes.append(StormSurge(work, water_level=scenario.surge.water_level,
-                                    year=scenario.surge_year))
+        surge = scenario.surge
+        processes.append(StormSurge(work, surge_event(surge), year=scenario.surge_year,
+                                    defences=surge_defences(surge),
+                                    obstacles=surge.buildings_as_obstacles,
+                                    manning=surge.manning))
     return processes
 
 
@@ -92,37 +108,39 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> Run
     """
     started = time.perf_counter()
     work = prepare(territory, scenario)
-    baseline = Baseline.of(work)
+    damage = None if scenario.surge is None else DamageModel.load(
+        scenario.surge.damage.country, scenario.surge.damage.exposed_storeys)
+    baseline = Baseline.of(work, damage=damage)
     registry = load_registry()
     land_use: dict[int, np.ndarray] = {}
     population: dict[int, np.ndarray] = {}
     rows: list[dict[str, Any]] = []
-    water_depth: list[np.ndarray] = []
+    impacts: list[FloodImpacts] = []
 
     def record(year: int, state: Territory) -> None:
         land_use[year] = state.get("land_use__class").copy()
         population[year] = state.get("population__count").copy()
         rows.extend(_indicator_rows(year, compute_indicators(state, baseline), registry))
         if year == scenario.surge_year:
-            water_depth.append(state.get("surge__water_depth").copy())
+            impacts.append(assess(state, baseline.exposure, damage, baseline.cell_ha))
 
-    simulation = Simulation(work, build_processes(work, scenario, seed),
-                            start_year=scenario.start_year, years=scenario.years, seed=seed,
-                            recorder=record)
+    processes = build_processes(work, scenario, seed)
+    simulation = Simulation(work, processes, start_year=scenario.start_year,
+                            years=scenario.years, seed=seed, recorder=record)
     reports = simulation.run()
     result = RunResult(scenario=scenario, seed=seed, territory=work, land_use=land_use,
                        population=population, indicators=pd.DataFrame(rows), reports=reports,
                        timings={**simulation.timings,
                                 "total_s": time.perf_counter() - started},
                        engines={"land_use": "constrained CA, demand-driven allocation"})
-    if water_depth:
-        result.water_depth = water_depth[0]
-        result.engines["surge"] = SURGE_ENGINE
-        if "buildings" in work.layers:
-            depth = building_depths(water_depth[0], baseline.building_cells)
-            result.buildings = pd.DataFrame({
-                "building_id": work.layers["buildings"]["building_id"].to_numpy(),
-                "surge_depth_m": np.round(depth, 3), "flooded": depth > 0})
+    surge = next((p for p in processes if isinstance(p, StormSurge)), None)
+    if surge is not None and surge.outcome is not None:
+        outcome = surge.outcome
+        result.surge = SurgeResult(year=surge.year, outcome=outcome, impacts=impacts[0],
+                                   damage=damage)
+        result.water_depth = outcome.max_depth
+        result.buildings = impacts[0].buildings
+        result.engines["surge"] = outcome.engine
     return result
 
 

@@ -17,7 +17,8 @@ from tim.errors import InputError, StoreError
 
 # -- files ----------------------------------------------------------------------------------
 def test_builtin_scenarios_and_inheritance():
-    assert builtin_scenarios() == ["baseline", "high-growth", "storm-surge"]
+    assert builtin_scenarios() == ["baseline", "high-growth", "storm-surge", "surge-100y",
+                                   "surge-100y-seawall", "surge-100y-slr"]
     base, high = load_scenario("baseline"), load_scenario("high-growth")
     assert high.population.annual_growth == 0.04
     # Everything not overridden is inherited, sub-mapping by sub-mapping.

@@ -27,12 +27,13 @@ def step(eta, qx, qy, z, kind, zfx, zfy, gnx, gny, dt, dx, dy, theta, hmin, leve
     sea = kind >= SEA
     # momentum, x faces 1..cols-1
     hf = np.maximum(eta[:, :-1], eta[:, 1:]) - zfx[:, 1:-1]
+    flow = (hf > hmin) & ~(sea[:, :-1] & sea[:, 1:])  # faces 1..cols-1 that carry flow
+    flows = np.pad(flow, ((0, 0), (1, 1)))  # all faces; the grid edges carry none
     q0 = qx[:, 1:-1]
-    qm = np.where(np.isfinite(zfx[:, :-2]), qx[:, :-2], q0)
-    qp = np.where(np.isfinite(zfx[:, 2:]), qx[:, 2:], q0)
+    qm = np.where(flows[:, :-2], qx[:, :-2], q0)  # neighbours only if they flow themselves
+    qp = np.where(flows[:, 2:], qx[:, 2:], q0)
     qc = 0.25 * (qy[:-1, :-1] + qy[1:, :-1] + qy[:-1, 1:] + qy[1:, 1:])
     slope = (eta[:, 1:] - eta[:, :-1]) / dx
-    flow = (hf > hmin) & ~(sea[:, :-1] & sea[:, 1:])
     h = np.where(flow, hf, 1.0)
     new = (theta * q0 + 0.5 * (1 - theta) * (qm + qp) - G * h * dt * slope) \
         / (1 + dt * gnx[:, 1:-1] * np.sqrt(q0 ** 2 + qc ** 2) / h ** (7 / 3))
@@ -40,12 +41,13 @@ def step(eta, qx, qy, z, kind, zfx, zfy, gnx, gny, dt, dx, dy, theta, hmin, leve
     qxn[:, 1:-1] = np.where(flow, new, 0.0)
     # momentum, y faces 1..rows-1
     hf = np.maximum(eta[:-1, :], eta[1:, :]) - zfy[1:-1, :]
+    flow = (hf > hmin) & ~(sea[:-1, :] & sea[1:, :])
+    flows = np.pad(flow, ((1, 1), (0, 0)))
     q0 = qy[1:-1, :]
-    qm = np.where(np.isfinite(zfy[:-2, :]), qy[:-2, :], q0)
-    qp = np.where(np.isfinite(zfy[2:, :]), qy[2:, :], q0)
+    qm = np.where(flows[:-2, :], qy[:-2, :], q0)
+    qp = np.where(flows[2:, :], qy[2:, :], q0)
     qc = 0.25 * (qx[:-1, :-1] + qx[:-1, 1:] + qx[1:, :-1] + qx[1:, 1:])
     slope = (eta[1:, :] - eta[:-1, :]) / dy
-    flow = (hf > hmin) & ~(sea[:-1, :] & sea[1:, :])
     h = np.where(flow, hf, 1.0)
     new = (theta * q0 + 0.5 * (1 - theta) * (qm + qp) - G * h * dt * slope) \
         / (1 + dt * gny[1:-1, :] * np.sqrt(q0 ** 2 + qc ** 2) / h ** (7 / 3))

@@ -12,7 +12,10 @@ centres. One step of ``dt``:
 
    friction is semi-implicit and uses the vector magnitude of the discharge (the crossing
    component averaged from the four neighbouring faces); a face is dry when ``hf`` is below a
-   threshold, and a face between two sea (level-forced) cells carries nothing;
+   threshold, and a face between two sea (level-forced) cells carries nothing. A neighbour
+   face enters the q-centred average only if it carries flow itself; at a wet/dry front or a
+   wall the face keeps its own discharge (theta = 1 there), otherwise the average with a dry
+   face's zero would brake every advancing front;
 2. an outflow limiter: when a cell's outflows over ``dt`` exceed its water, they are all scaled
    down to exactly empty it, so depths never go negative and no volume is created;
 3. continuity ``eta' = eta + dt (div q) + rain dt``; sea cells take the imposed level and book
@@ -73,6 +76,20 @@ def _face(eta_a, eta_b, zf, q0, qm, qp, qc, gn, step, dt, theta, hmin, g):
 
 
 @jit
+def _flows(zf, e, kd, a, b, hmin):
+    """Whether the x face between columns ``a`` and ``b`` of a row carries flow (open, wet,
+    not between two sea cells): only such a neighbour enters the q-centred average."""
+    return zf < np.inf and max(e[a], e[b]) - zf > hmin and not (kd[a] >= SEA and kd[b] >= SEA)
+
+
+@jit
+def _flows_y(zf, eta, kind, a, b, c, hmin):
+    """As :func:`_flows` for the y face between rows ``a`` and ``b`` of column ``c``."""
+    return zf < np.inf and max(eta[a, c], eta[b, c]) - zf > hmin \
+        and not (kind[a, c] >= SEA and kind[b, c] >= SEA)
+
+
+@jit
 def _momentum_tile(tid, tiling, ground, state, p):
     z, kind, zfx, zfy, gnx, gny = ground
     eta, qx, qy, qxn, qyn, _ = state
@@ -84,8 +101,8 @@ def _momentum_tile(tid, tiling, ground, state, p):
         up, down = qy[r], qy[r + 1]
         for j in range(max(c0, 1), c1):
             q0 = q[j]
-            qm = q[j - 1] if zf[j - 1] < np.inf else q0
-            qp = q[j + 1] if zf[j + 1] < np.inf else q0
+            qm = q[j - 1] if _flows(zf[j - 1], e, kd, j - 2, j - 1, hmin) else q0
+            qp = q[j + 1] if _flows(zf[j + 1], e, kd, j, j + 1, hmin) else q0
             qc = 0.25 * (up[j - 1] + down[j - 1] + up[j] + down[j])
             qn = _face(e[j - 1], e[j], zf[j], q0, qm, qp, qc, gn[j], (e[j] - e[j - 1]) / dx,
                        dt, theta, hmin, g)
@@ -97,8 +114,9 @@ def _momentum_tile(tid, tiling, ground, state, p):
         left, right = qx[i - 1], qx[i]
         for c in range(c0, c1):
             q0 = q[c]
-            qm = qa[c] if zm[c] < np.inf else q0
-            qp = qb[c] if zp[c] < np.inf else q0
+            qm = qa[c] if i >= 2 and _flows_y(zm[c], eta, kind, i - 2, i - 1, c, hmin) else q0
+            qp = qb[c] if i + 1 < rows and _flows_y(zp[c], eta, kind, i, i + 1, c, hmin) \
+                else q0
             qc = 0.25 * (left[c] + left[c + 1] + right[c] + right[c + 1])
             qn = _face(ea[c], eb[c], zf[c], q0, qm, qp, qc, gn[c], (eb[c] - ea[c]) / dy,
                        dt, theta, hmin, g)

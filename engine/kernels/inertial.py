@@ -65,62 +65,69 @@ def _bounds(tid, tiling, rows, cols):
 
 
 @jit
-def _face(eta_a, eta_b, zf, q0, qm, qp, qc, gn, step, dt, theta, hmin, g):
-    """New discharge on one face from its neighbours (0 when the flow depth is too small)."""
+def _flow_depth(eta_a, eta_b, zf, kind_a, kind_b, hmin):
+    """Flow depth of a face, or 0 when it carries no flow (closed, too shallow, or between two
+    sea cells)."""
     hf = max(eta_a, eta_b) - zf
-    wet = hf > hmin
-    h = hf if wet else 1.0  # keeps the arithmetic finite on dry faces; the result is dropped
-    num = theta * q0 + 0.5 * (1.0 - theta) * (qm + qp) - g * h * dt * step
-    den = 1.0 + dt * gn * math.sqrt(q0 * q0 + qc * qc) / (h * h * cbrt(h))
-    return num / den if wet else 0.0
+    return hf if hf > hmin and not (kind_a >= SEA and kind_b >= SEA) else 0.0
 
 
 @jit
-def _flows(zf, e, kd, a, b, hmin):
-    """Whether the x face between columns ``a`` and ``b`` of a row carries flow (open, wet,
-    not between two sea cells): only such a neighbour enters the q-centred average."""
-    return zf < np.inf and max(e[a], e[b]) - zf > hmin and not (kd[a] >= SEA and kd[b] >= SEA)
-
-
-@jit
-def _flows_y(zf, eta, kind, a, b, c, hmin):
-    """As :func:`_flows` for the y face between rows ``a`` and ``b`` of column ``c``."""
-    return zf < np.inf and max(eta[a, c], eta[b, c]) - zf > hmin \
-        and not (kind[a, c] >= SEA and kind[b, c] >= SEA)
+def _discharge(hf, q0, qm, qp, qc, gn, step, dt, theta, g):
+    """New discharge of a flowing face (``hf`` > 0) from its own and its neighbours'."""
+    num = theta * q0 + 0.5 * (1.0 - theta) * (qm + qp) - g * hf * dt * step
+    return num / (1.0 + dt * gn * math.sqrt(q0 * q0 + qc * qc) / (hf * hf * cbrt(hf)))
 
 
 @jit
 def _momentum_tile(tid, tiling, ground, state, p):
+    """Discharges of the tile's own faces. Each face's flow depth is computed once into a
+    buffer that also holds the faces just outside the tile, so that a neighbour face enters the
+    q-centred average only if it carries flow itself."""
     z, kind, zfx, zfy, gnx, gny = ground
     eta, qx, qy, qxn, qyn, _ = state
     dt, dx, dy, theta, hmin, g = p[0], p[4], p[5], p[6], p[7], p[8]
     rows, cols = eta.shape
     r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+    width = c1 - c0
+    hx = np.zeros(width + 2)  # x faces c0-1 .. c1
     for r in range(r0, r1):  # x face j: cells (r, j-1) | (r, j)
         e, kd, zf, gn, q, out = eta[r], kind[r], zfx[r], gnx[r], qx[r], qxn[r]
         up, down = qy[r], qy[r + 1]
+        for j in range(max(c0 - 1, 1), min(c1 + 1, cols)):
+            hx[j - c0 + 1] = _flow_depth(e[j - 1], e[j], zf[j], kd[j - 1], kd[j], hmin)
         for j in range(max(c0, 1), c1):
+            b = j - c0 + 1
+            hf = hx[b]
+            if hf == 0.0:
+                out[j] = 0.0
+                continue
             q0 = q[j]
-            qm = q[j - 1] if _flows(zf[j - 1], e, kd, j - 2, j - 1, hmin) else q0
-            qp = q[j + 1] if _flows(zf[j + 1], e, kd, j, j + 1, hmin) else q0
+            qm = q[j - 1] if hx[b - 1] > 0.0 else q0
+            qp = q[j + 1] if hx[b + 1] > 0.0 else q0
             qc = 0.25 * (up[j - 1] + down[j - 1] + up[j] + down[j])
-            qn = _face(e[j - 1], e[j], zf[j], q0, qm, qp, qc, gn[j], (e[j] - e[j - 1]) / dx,
-                       dt, theta, hmin, g)
-            out[j] = 0.0 if kd[j - 1] >= SEA and kd[j] >= SEA else qn
+            out[j] = _discharge(hf, q0, qm, qp, qc, gn[j], (e[j] - e[j - 1]) / dx, dt, theta,
+                                g)
+    hy = np.zeros((r1 - r0 + 2, width))  # y faces r0-1 .. r1
+    for i in range(max(r0 - 1, 1), min(r1 + 1, rows)):
+        ea, eb, ka, kb, zf, h = eta[i - 1], eta[i], kind[i - 1], kind[i], zfy[i], hy[i - r0 + 1]
+        for c in range(c0, c1):
+            h[c - c0] = _flow_depth(ea[c], eb[c], zf[c], ka[c], kb[c], hmin)
     for i in range(max(r0, 1), r1):  # y face i: cells (i-1, c) above | (i, c) below
-        ea, eb, ka, kb = eta[i - 1], eta[i], kind[i - 1], kind[i]
-        zf, zm, zp, gn = zfy[i], zfy[i - 1], zfy[i + 1], gny[i]
+        ea, eb, gn = eta[i - 1], eta[i], gny[i]
         q, qa, qb, out = qy[i], qy[i - 1], qy[i + 1], qyn[i]
         left, right = qx[i - 1], qx[i]
+        h, ha, hb = hy[i - r0 + 1], hy[i - r0], hy[i - r0 + 2]
         for c in range(c0, c1):
+            hf = h[c - c0]
+            if hf == 0.0:
+                out[c] = 0.0
+                continue
             q0 = q[c]
-            qm = qa[c] if i >= 2 and _flows_y(zm[c], eta, kind, i - 2, i - 1, c, hmin) else q0
-            qp = qb[c] if i + 1 < rows and _flows_y(zp[c], eta, kind, i, i + 1, c, hmin) \
-                else q0
+            qm = qa[c] if ha[c - c0] > 0.0 else q0
+            qp = qb[c] if hb[c - c0] > 0.0 else q0
             qc = 0.25 * (left[c] + left[c + 1] + right[c] + right[c + 1])
-            qn = _face(ea[c], eb[c], zf[c], q0, qm, qp, qc, gn[c], (eb[c] - ea[c]) / dy,
-                       dt, theta, hmin, g)
-            out[c] = 0.0 if ka[c] >= SEA and kb[c] >= SEA else qn
+            out[c] = _discharge(hf, q0, qm, qp, qc, gn[c], (eb[c] - ea[c]) / dy, dt, theta, g)
 
 
 @jit
@@ -157,49 +164,55 @@ def _continuity_tile(tid, tiling, ground, state, impacts, p, stats):
     r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
     boundary = clamped = rained = deepest = wet = 0.0
     for r in range(r0, r1):
+        e, zr, kd, f, xn, up, down = eta[r], z[r], kind[r], fac[r], qxn[r], qyn[r], qyn[r + 1]
+        f_up = fac[r - 1] if r > 0 else f  # (row 0's north face carries nothing)
+        f_down = fac[r + 1] if r + 1 < rows else f
+        x_out, y_out = qx[r], qy[r]
+        h_max, s_max, first, long = hmax[r], smax[r], arrival[r], duration[r]
         for c in range(c0, c1):
-            kd = kind[r, c]
-            if kd == CLOSED:
+            k = kd[c]
+            if k == CLOSED:
                 continue
-            qw = qxn[r, c]
-            qw *= fac[r, c - 1] if qw > 0.0 else fac[r, c]
-            qe = qxn[r, c + 1]
-            qe *= fac[r, c] if qe > 0.0 else fac[r, c + 1] if c + 1 < cols else 1.0
-            qn = qyn[r, c]
-            qn *= fac[r - 1, c] if qn > 0.0 else fac[r, c]
-            qs = qyn[r + 1, c]
-            qs *= fac[r, c] if qs > 0.0 else fac[r + 1, c] if r + 1 < rows else 1.0
-            qx[r, c] = qw
-            qy[r, c] = qn
+            # Limited fluxes: each face scaled by the limiter of the cell it drains.
+            qw = xn[c]
+            qw *= f[c - 1] if qw > 0.0 else f[c]
+            qe = xn[c + 1]
+            qe *= f[c] if qe > 0.0 else (f[c + 1] if c + 1 < cols else 1.0)
+            qn = up[c]
+            qn *= f_up[c] if qn > 0.0 else f[c]
+            qs = down[c]
+            qs *= f[c] if qs > 0.0 else f_down[c]
+            x_out[c] = qw
+            y_out[c] = qn
             change = dt * ((qw - qe) / dx + (qn - qs) / dy)
-            zc = z[r, c]
-            if kd >= SEA:
+            zc = zr[c]
+            if k >= SEA:
                 boundary -= change * area  # what left the sea cell entered the land
                 new = max(level, zc)
             else:
-                new = eta[r, c] + change + rain * dt
+                new = e[c] + change + rain * dt
                 rained += rain * dt * area
                 if new < zc:  # rounding only: the limiter never overdraws a cell
                     clamped += (zc - new) * area
                     new = zc
-            eta[r, c] = new
+            e[c] = new
             h = new - zc
-            if kd == SEA:
+            if k == SEA:
                 continue
             deepest = max(deepest, h)
             if h > 0.0:
                 wet = 1.0
-            if kd == COAST:
+            if k == COAST:
                 continue
-            hmax[r, c] = max(hmax[r, c], h)
+            h_max[c] = max(h_max[c], h)
             if h > speed_depth:
                 u = 0.5 * (qw + qe)
                 v = 0.5 * (qn + qs)
-                smax[r, c] = max(smax[r, c], math.sqrt(u * u + v * v) / h)
+                s_max[c] = max(s_max[c], math.sqrt(u * u + v * v) / h)
             if h >= hazard:
-                duration[r, c] += dt
-                if np.isnan(arrival[r, c]):
-                    arrival[r, c] = t_new
+                long[c] += dt
+                if np.isnan(first[c]):
+                    first[c] = t_new
     stats[tid, 0] = boundary
     stats[tid, 1] = clamped
     stats[tid, 2] = rained

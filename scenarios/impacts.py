@@ -10,8 +10,9 @@ rolled up per planning unit.
   2017) x construction cost per m2 of the territory's country x floor area (footprint x
   storeys, or only the ``exposed_storeys`` lowest ones when set).
 * People exposed are the residents (``population__count``) of land cells flooded at least
-  :data:`FLOODED_DEPTH` deep; farmland and ecological land flooded are the areas of cells of
-  those land-use groups.
+  :data:`FLOODED_DEPTH` deep (a cell inside a block of buildings, with no depth of its own,
+  takes its building's); farmland and ecological land flooded are the areas of cells of those
+  land-use groups.
 """
 
 from __future__ import annotations
@@ -145,7 +146,19 @@ class FloodImpacts:
 def assess(state: Territory, exposure: BuildingExposure | None,
            damage: DamageModel | None, cell_ha: float) -> FloodImpacts:
     """Impacts of the flood in ``state``'s ``surge__*`` fields."""
-    depth = np.nan_to_num(state.get("surge__water_depth"), nan=0.0)
+    raw = state.get("surge__water_depth")
+    buildings = None
+    if exposure is not None:
+        buildings = building_table(state, exposure, damage, raw)
+        # Cells inside blocks of buildings (obstacles) have no depth of their own: they take
+        # their building's, so that the people living there are counted.
+        inside = np.isnan(raw)
+        if inside.any():
+            from_buildings = np.full(raw.size, np.nan)
+            np.fmax.at(from_buildings, exposure.cells,
+                       buildings["surge_depth_m"].to_numpy()[exposure.owner])
+            raw = np.where(inside, from_buildings.reshape(raw.shape), raw)
+    depth = np.nan_to_num(raw, nan=0.0)
     classes = state.classes
     lu = state.get("land_use__class")
     land = ~classes.group_mask(lu, "sea")
@@ -154,9 +167,6 @@ def assess(state: Territory, exposure: BuildingExposure | None,
     farmland = wet & classes.group_mask(lu, "farmland")
     ecological = wet & classes.group_mask(lu, "ecological")
     units = state.fields.get("planning__unit_id", np.zeros(depth.shape, np.int32))
-    buildings = None
-    if exposure is not None:
-        buildings = building_table(state, exposure, damage, depth)
     totals = {"flooded_land_area": float(wet.sum()) * cell_ha,
               "flooded_buildings": 0.0 if buildings is None else float(
                   buildings["flooded"].sum()),

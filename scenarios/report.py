@@ -2,8 +2,8 @@
 
 It holds the runs compared (scenario, seed, software versions), the final-year indicator table
 with differences from the baseline and warning colours, the warnings, indicator charts over time,
-built-up and flood-depth difference maps and each scenario's parameters. Charts are plotly; the library is
-written beside the report so it opens offline.
+built-up and flood-depth difference maps and each scenario's parameters. Charts are plotly; the
+library is written beside the report so it opens offline.
 """
 
 from __future__ import annotations

@@ -268,23 +268,23 @@ def test_skipping_dry_tiles_and_threads_change_no_number():
 
 
 def test_parallel_sweep_matches_the_reference_with_any_thread_count():
-    """Above PARALLEL_MIN_CELLS active cells a step runs its tiles in prange."""
-    from engine.kernels.inertial import PARALLEL_MIN_CELLS
-
-    domain = rich_domain(seed=2, shape=(230, 240))
-    assert domain.elevation.size > PARALLEL_MIN_CELLS
+    """Steps with enough active cells run their tiles in prange: same numbers."""
+    domain = rich_domain(seed=2, shape=(120, 160))
     forcing = rich_forcing(domain)
-    options = InertialOptions(skip_dry=False)  # every cell is work: the parallel sweep
+    options = InertialOptions(tile=(8, 32), parallel_cells=0)  # every step in parallel
     default = numba.get_num_threads()
     try:
         runs = []
         for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
             numba.set_num_threads(threads)
-            runs.append(simulate(domain, start=0, end=300, options=options, **forcing))
+            runs.append(simulate(domain, start=0, end=600, options=options, **forcing))
     finally:
         numba.set_num_threads(default)
     np.testing.assert_array_equal(runs[0].eta, runs[1].eta)
-    slow = flood_reference.simulate(domain, start=0, end=300, options=options, **forcing)
+    serial = simulate(domain, start=0, end=600, options=InertialOptions(tile=(8, 32)),
+                      **forcing)
+    np.testing.assert_array_equal(runs[1].eta, serial.eta)
+    slow = flood_reference.simulate(domain, start=0, end=600, options=options, **forcing)
     np.testing.assert_allclose(runs[1].eta, slow["eta"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(runs[1].qx, slow["qx"], rtol=0, atol=1e-9)
 

@@ -8,7 +8,8 @@
   analytic water surface (3.78 cm with rain), whatever the solver. That is the floor; the issue's
   2 cm target is below it.
 * Flat-plane flood wave of Hunter et al. (2005), the test of Bates et al. (2010): a wave driven
-  by a rising depth at x = 0 over a horizontal frictional plane, ``h = (7/3 n^2 u^2 (ut - x))^(3/7)``.
+  by a rising depth at x = 0 over a horizontal frictional plane,
+  ``h = (7/3 n^2 u^2 (ut - x))^(3/7)``.
 * UK Environment Agency benchmark Test 3 (Neelz & Pender 2013) from ``flood/ea_tests_2_3_4``.
   Tests 2 and 4 cannot be built from that folder: the Test 2 DEM and the Test 4 hydrograph are
   not in it (see its PROVENANCE.md).
@@ -25,7 +26,7 @@ from scipy.optimize import brentq
 
 from engine.flood.domain import FloodDomain
 from engine.flood.forcing import Hydrograph
-from engine.flood.inertial import Inflow, InertialOptions, simulate
+from engine.flood.inertial import Inflow, simulate
 
 
 def ascii_grid(path: Path) -> tuple[np.ndarray, dict[str, float]]:

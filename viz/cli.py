@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate a scenario on a TIM")
     run.add_argument("scenario", metavar="SCENARIO",
                      help="scenario YAML file, or a built-in name (baseline, high-growth, "
-                          "storm-surge)")
+                          "storm-surge, surge-100y, surge-100y-seawall, surge-100y-slr)")
     run.add_argument("--tim", required=True, metavar="TIM_DIR")
     run.add_argument("--out", required=True, metavar="RUN_DIR")
     run.add_argument("--seed", type=int, default=0)

@@ -30,8 +30,8 @@ a wet non-sea cell, a wet coast cell, an inflow or rain). Water crosses at most 
 step (CFL < 1), so a skipped tile would have computed zero flux: skipping changes no number.
 Each tile is one ``prange`` iteration writing only its own faces and cells, and every sum is
 made per tile then added in tile order, so results do not depend on the number of threads.
-Small workloads run the same tile functions serially (a parallel launch costs more than it
-saves on a few thousand cells).
+Small workloads run the same tile functions serially: a parallel launch costs more than it
+saves on small grids, and on a busy machine it may wait a scheduler slice for its thread.
 
 Cell kinds: 0 closed (nodata or obstacle), 1 open land, 2 sea (level-forced), 3 sea cell with
 an open non-sea neighbour (coast).
@@ -51,8 +51,6 @@ import numpy as np
 from engine._numba import cbrt, jit, parallel_jit, prange
 
 CLOSED, LAND, SEA, COAST = 0, 1, 2, 3
-#: Below this many active cells a step runs serially.
-PARALLEL_MIN_CELLS = 50_000
 MOMENTUM, LIMIT, CONTINUITY = 0, 1, 2
 
 
@@ -73,10 +71,13 @@ def _flow_depth(eta_a, eta_b, zf, kind_a, kind_b, hmin):
 
 
 @jit
-def _discharge(hf, q0, qm, qp, qc, gn, step, dt, theta, g):
-    """New discharge of a flowing face (``hf`` > 0) from its own and its neighbours'."""
-    num = theta * q0 + 0.5 * (1.0 - theta) * (qm + qp) - g * hf * dt * step
-    return num / (1.0 + dt * gn * math.sqrt(q0 * q0 + qc * qc) / (hf * hf * cbrt(hf)))
+def _discharge(hf, q0, qm, qp, qc, gn, slope, dt, theta, g):
+    """New discharge of a flowing face (``hf`` > 0) from its own and its neighbours'.
+
+    ``num / (1 + dt g n^2 |q| / hf^(7/3))`` written with one division."""
+    num = theta * q0 + 0.5 * (1.0 - theta) * (qm + qp) - g * hf * dt * slope
+    h73 = hf * hf * cbrt(hf)
+    return num * h73 / (h73 + dt * gn * math.sqrt(q0 * q0 + qc * qc))
 
 
 @jit
@@ -87,6 +88,7 @@ def _momentum_tile(tid, tiling, ground, state, p):
     z, kind, zfx, zfy, gnx, gny = ground
     eta, qx, qy, qxn, qyn, _ = state
     dt, dx, dy, theta, hmin, g = p[0], p[4], p[5], p[6], p[7], p[8]
+    inv_dx, inv_dy = 1.0 / dx, 1.0 / dy
     rows, cols = eta.shape
     r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
     width = c1 - c0
@@ -106,8 +108,8 @@ def _momentum_tile(tid, tiling, ground, state, p):
             qm = q[j - 1] if hx[b - 1] > 0.0 else q0
             qp = q[j + 1] if hx[b + 1] > 0.0 else q0
             qc = 0.25 * (up[j - 1] + down[j - 1] + up[j] + down[j])
-            out[j] = _discharge(hf, q0, qm, qp, qc, gn[j], (e[j] - e[j - 1]) / dx, dt, theta,
-                                g)
+            out[j] = _discharge(hf, q0, qm, qp, qc, gn[j], (e[j] - e[j - 1]) * inv_dx, dt,
+                                theta, g)
     hy = np.zeros((r1 - r0 + 2, width))  # y faces r0-1 .. r1
     for i in range(max(r0 - 1, 1), min(r1 + 1, rows)):
         ea, eb, ka, kb, zf, h = eta[i - 1], eta[i], kind[i - 1], kind[i], zfy[i], hy[i - r0 + 1]
@@ -127,7 +129,8 @@ def _momentum_tile(tid, tiling, ground, state, p):
             qm = qa[c] if ha[c - c0] > 0.0 else q0
             qp = qb[c] if hb[c - c0] > 0.0 else q0
             qc = 0.25 * (left[c] + left[c + 1] + right[c] + right[c + 1])
-            out[c] = _discharge(hf, q0, qm, qp, qc, gn[c], (eb[c] - ea[c]) / dy, dt, theta, g)
+            out[c] = _discharge(hf, q0, qm, qp, qc, gn[c], (eb[c] - ea[c]) * inv_dy, dt, theta,
+                                g)
 
 
 @jit
@@ -161,6 +164,7 @@ def _continuity_tile(tid, tiling, ground, state, impacts, p, stats):
     hazard, speed_depth = p[9], p[10]
     rows, cols = eta.shape
     area = dx * dy
+    dt_dx, dt_dy = dt / dx, dt / dy
     r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
     boundary = clamped = rained = deepest = wet = 0.0
     for r in range(r0, r1):
@@ -184,7 +188,7 @@ def _continuity_tile(tid, tiling, ground, state, impacts, p, stats):
             qs *= f[c] if qs > 0.0 else f_down[c]
             x_out[c] = qw
             y_out[c] = qn
-            change = dt * ((qw - qe) / dx + (qn - qs) / dy)
+            change = (qw - qe) * dt_dx + (qn - qs) * dt_dy
             zc = zr[c]
             if k >= SEA:
                 boundary -= change * area  # what left the sea cell entered the land
@@ -302,13 +306,14 @@ def _advance(t, t_end, dt_next, tiling, ground, state, impacts, forcing, tiles, 
 
     ``forcing = (level_t, level_v, src_cells, src_weight, src_t, src_v, rain_t, rain_v,
     breaks)``; ``tiles = (was, always, coast_zmin, tile_cells, flags, stats)``;
-    ``settings = (dx, dy, g, theta, hmin, cfl, max_dt, hazard, speed_depth, skip)``.
+    ``settings = (dx, dy, g, theta, hmin, cfl, max_dt, hazard, speed_depth, skip,
+    parallel_cells)``: steps with fewer active cells than ``parallel_cells`` run serially.
     ``totals`` accumulates (boundary, source, rain, clamped volumes, steps, cell updates,
     smallest stable dt, largest dt taken).
     """
     level_t, level_v, src_cells, src_weight, src_t, src_v, rain_t, rain_v, breaks = forcing
     was, always, coast_zmin, tile_cells, flags, stats = tiles
-    dx, dy, g, theta, hmin, cfl, max_dt, hazard, speed_depth, skip = settings
+    dx, dy, g, theta, hmin, cfl, max_dt, hazard, speed_depth, skip, parallel_cells = settings
     eta = state[0]
     cols = eta.shape[1]
     area = dx * dy
@@ -333,7 +338,7 @@ def _advance(t, t_end, dt_next, tiling, ground, state, impacts, forcing, tiles, 
                 for s in range(src_cells.size):
                     eta[src_cells[s] // cols, src_cells[s] % cols] += q * src_weight[s] / area
                 totals[1] += q
-            if work >= PARALLEL_MIN_CELLS:
+            if work >= parallel_cells:
                 _sweep_parallel(phase, active, nact, tiling, ground, state, impacts, p, stats)
             else:
                 _sweep_serial(phase, active, nact, tiling, ground, state, impacts, p, stats)

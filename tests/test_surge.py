@@ -17,7 +17,7 @@ from scenarios.flood import peak_level, surge_event
 from scenarios.impacts import FLOODED_DEPTH, BuildingExposure, DamageModel
 from scenarios.rundir import RunDirectory, write_run
 from scenarios.runner import run_scenario
-from scenarios.schema import load_scenario
+from scenarios.schema import Scenario, load_scenario
 from tim.errors import InputError
 
 def scenario(tmp_path, text: str, name: str = "s.yaml"):
@@ -68,6 +68,8 @@ def test_builtin_surges_and_their_levels():
     assert event.hydrograph.end == 24 * 3600
     assert wall.surge.defences[0].crest_level == 5.0 and wall.surge.peak_levels == \
         s100.surge.peak_levels  # inherited
+    for s in (s100, wall, slr):
+        assert Scenario.model_validate(s.to_dict()) == s  # peak_levels keys survive JSON
     static = surge_event(load_scenario("storm-surge").surge)
     assert static.engine == "bathtub" and static.level == 3.5 and static.hydrograph is None
 

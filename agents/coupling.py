@@ -95,7 +95,7 @@ class City:
         self.territory, self.development = territory, development
         self.units = UnitIndex.of(territory)
         n = self.units.ids.size
-        self.initial_population = territory.get("population__count").astype(np.float64)
+        self.initial_population = np.nan_to_num(territory.get("population__count").astype(np.float64))
         persons = np.bincount(np.maximum(self.units.of_cell, 0),
                               weights=self.initial_population.ravel() * (self.units.of_cell >= 0),
                               minlength=n)

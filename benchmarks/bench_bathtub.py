@@ -1,4 +1,5 @@
-"""Connected bathtub flooding: Numba breadth-first fill vs scipy.ndimage.label."""
+"""Connected bathtub flooding: a new water level by the precomputed flooding levels (one pass)
+vs the Numba breadth-first fill vs scipy.ndimage.label; and the one-time precompute."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from engine.kernels.bathtub import bathtub_depth
+from engine.kernels.bathtub import bathtub_depth, depth_at_level, flood_levels
 
 SIZES = (500, 1000, 2000)
 FOUR = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
@@ -30,10 +31,22 @@ def coast(n: int):
 
 
 @pytest.mark.parametrize("n", SIZES)
-@pytest.mark.parametrize("impl", ["numba", "scipy"])
+@pytest.mark.parametrize("impl", ["levels", "numba", "scipy"])
 def test_bathtub(benchmark, n, impl):
+    """A new level: ``levels`` is one pass over the precomputed flooding levels."""
     z, sea, level = coast(n)
-    fn = bathtub_depth if impl == "numba" else scipy_bathtub
+    levels = flood_levels(z, sea)
+    fn = {"levels": lambda z, sea, level: depth_at_level(z, levels, level),
+          "numba": bathtub_depth, "scipy": scipy_bathtub}[impl]
     np.testing.assert_allclose(fn(z, sea, level), scipy_bathtub(z, sea, level), atol=1e-5)
     benchmark.group = f"bathtub {n}x{n}"
     benchmark.pedantic(fn, args=(z, sea, level), rounds=5, iterations=1)
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_flooding_levels_precompute(benchmark, n):
+    """The one-time priority-flood behind ``levels``."""
+    z, sea, _ = coast(n)
+    flood_levels(z, sea)
+    benchmark.group = f"bathtub {n}x{n}"
+    benchmark.pedantic(flood_levels, args=(z, sea), rounds=3, iterations=1)

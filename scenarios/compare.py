@@ -8,6 +8,8 @@
                           indicator, status, message)
     maps/<run>_vs_<baseline>.tif   built-up difference in the final year: +1 built only in the
                           run, -1 built only in the baseline, 0 same (int8, the TIM's grid)
+    maps/<run>_vs_<baseline>_flood_depth.tif   largest surge depth of the run minus that of
+                          the baseline (m, float32), when both simulated a surge
     report.html           the same as a document (tables, charts, maps, parameters, versions)
     report.pdf            the document printed by headless Chromium (``pdf=True``)
     plotly.min.js         the chart library, so the report opens offline
@@ -15,7 +17,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,7 @@ class Comparison:
     table: pd.DataFrame
     warnings: pd.DataFrame
     difference_maps: dict[str, np.ndarray]
+    flood_maps: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def baseline(self) -> RunDirectory:
@@ -73,7 +76,12 @@ def compare(runs: list[RunDirectory]) -> Comparison:
     reference = base.land_use(base.years[-1]) == built
     maps = {r.name: ((r.land_use(r.years[-1]) == built).astype(np.int8)
                      - reference.astype(np.int8)) for r in runs[1:]}
-    return Comparison(runs, table, warnings.reset_index(drop=True), maps)
+    flood = {}
+    if base.surge is not None:
+        reference = np.nan_to_num(base.water_depth())
+        flood = {r.name: np.nan_to_num(r.water_depth()) - reference for r in runs[1:]
+                 if r.surge is not None}
+    return Comparison(runs, table, warnings.reset_index(drop=True), maps, flood)
 
 
 def _warnings(run: RunDirectory) -> pd.DataFrame:
@@ -108,6 +116,9 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *,
         for name, diff in comparison.difference_maps.items():
             write_raster(tmp / "maps" / f"{name}_vs_{comparison.baseline.name}.tif", diff, grid,
                          None)
+        for name, diff in comparison.flood_maps.items():
+            write_raster(tmp / "maps" / f"{name}_vs_{comparison.baseline.name}_flood_depth.tif",
+                         diff.astype(np.float32), grid, None)
         html = write_report(comparison, tmp)
         if pdf:
             print_pdf(html, tmp / "report.pdf")

@@ -6,15 +6,16 @@ default) that users can edit; this module computes the values and applies the th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
 from importlib import resources
+from typing import Literal
 from pathlib import Path
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from scenarios.impacts import BuildingExposure, DamageModel, FloodImpacts, assess
 from tim.errors import InputError
 from tim.model import Territory
 from tim.rasterize import centroid_cells
@@ -99,23 +100,29 @@ INDICATORS = ("built_up_area", "population", "population_density", "development_
               "construction_land_per_capita", "farmland_lost", "ecological_land_lost",
               "control_line_encroachment", "built_outside_boundary", "boundary_use",
               "school_access", "park_access", "flooded_land_area", "flooded_buildings",
-              "population_exposed")
+              "population_exposed", "flood_damage", "farmland_flooded",
+              "ecological_land_flooded")
+FLOOD_INDICATORS = ("flooded_land_area", "flooded_buildings", "population_exposed",
+                    "flood_damage", "farmland_flooded", "ecological_land_flooded")
 #: Distance (m) within which a school or park counts as accessible.
 ACCESS_RADIUS = 1000.0
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """What indicators compare a state with: the territory at the start year."""
+    """What indicators compare a state with: the territory at the start year (and, for
+    floods, its buildings and the damage model)."""
 
     land_use: np.ndarray
     cell_ha: float
     hard: np.ndarray            # inside a hard control line
     boundary: np.ndarray | None  # inside the urban development boundary
-    building_cells: np.ndarray  # flat cell index of each building's centroid
+    building_cells: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    exposure: BuildingExposure | None = None
+    damage: DamageModel | None = None
 
     @classmethod
-    def of(cls, territory: Territory) -> Baseline:
+    def of(cls, territory: Territory, damage: DamageModel | None = None) -> Baseline:
         shape = territory.grid.shape
         hard = np.zeros(shape, dtype=bool)
         for name in ("control__ecological_red_line", "control__permanent_basic_farmland"):
@@ -125,7 +132,8 @@ class Baseline:
         return cls(land_use=territory.get("land_use__class").copy(),
                    cell_ha=territory.grid.cell_area / 10_000.0, hard=hard,
                    boundary=None if boundary is None else boundary > 0,
-                   building_cells=building_cells(territory))
+                   building_cells=building_cells(territory),
+                   exposure=BuildingExposure.of(territory), damage=damage)
 
 
 def building_cells(territory: Territory) -> np.ndarray:
@@ -136,9 +144,11 @@ def building_cells(territory: Territory) -> np.ndarray:
     return centroid_cells(buildings, territory.grid)
 
 
-def components(state: Territory, baseline: Baseline) -> dict[str, np.ndarray]:
+def components(state: Territory, baseline: Baseline,
+               impacts: FloodImpacts | None = None) -> dict[str, np.ndarray]:
     """Additive quantities per cell (flat) from which every indicator is a sum or a ratio of
-    sums, so values for units, districts and the city come from one formula."""
+    sums, so values for units, districts and the city come from one formula (``impacts``: the
+    flood's, when already assessed)."""
     classes, f = state.classes, state.fields
     lu = state.get("land_use__class").ravel()
     ha = baseline.cell_ha
@@ -158,11 +168,7 @@ def components(state: Territory, baseline: Baseline) -> dict[str, np.ndarray]:
         d = f.get(f"access__distance_to_{kind}")
         return np.full(size, np.nan) if d is None else population * (d.ravel() <= ACCESS_RADIUS)
 
-    depth = f.get("surge__water_depth")
-    wet = np.zeros(size, bool) if depth is None else (depth.ravel() > 0) & land
-    cells = baseline.building_cells
-    flooded_buildings = np.bincount(cells[(cells >= 0)][wet[cells[cells >= 0]]],
-                                    minlength=size).astype(float)
+    flood = flood_cells(state, baseline, impacts)
     floor = f.get("building__floor_area")
     return {
         "land_ha": land * ha, "built_ha": built * ha, "population": population,
@@ -172,8 +178,7 @@ def components(state: Territory, baseline: Baseline) -> dict[str, np.ndarray]:
         "outside_boundary_ha": (new_built & ~boundary) * ha * (baseline.boundary is not None),
         "boundary_ha": boundary * ha, "boundary_built_ha": (boundary & built) * ha,
         "school_population": near("school"), "park_population": near("park"),
-        "flooded_ha": wet * ha, "flooded_buildings": flooded_buildings,
-        "exposed_population": population * wet,
+        **flood,
     }
 
 
@@ -195,7 +200,9 @@ def from_sums(s: dict[str, np.ndarray | float]) -> dict[str, np.ndarray | float]
         "school_access": ratio(s["school_population"], s["population"], 100.0),
         "park_access": ratio(s["park_population"], s["population"], 100.0),
         "flooded_land_area": s["flooded_ha"], "flooded_buildings": s["flooded_buildings"],
-        "population_exposed": s["exposed_population"],
+        "population_exposed": s["exposed_population"], "flood_damage": s["flood_damage_meur"],
+        "farmland_flooded": s["farmland_flooded_ha"],
+        "ecological_land_flooded": s["ecological_flooded_ha"],
     }
 
 
@@ -220,4 +227,39 @@ def building_depths(depth: np.ndarray, cells: np.ndarray) -> np.ndarray:
     buildings off the grid."""
     out = np.full(cells.shape, np.nan, dtype=np.float32)
     out[cells >= 0] = depth.ravel()[cells[cells >= 0]]
+    return out
+
+
+def flood_cells(state: Territory, baseline: Baseline,
+                impacts: FloodImpacts | None = None) -> dict[str, np.ndarray]:
+    """Flood components per cell (flat; see :mod:`scenarios.impacts`): flooded land, people,
+    farmland and ecological land in flooded cells, and flooded buildings and their damage
+    (M EUR) counted in the cell of each building's centroid. All zero without surge water."""
+    size = state.grid.shape[0] * state.grid.shape[1]
+    keys = ("flooded_ha", "exposed_population", "farmland_flooded_ha", "ecological_flooded_ha",
+            "flooded_buildings", "flood_damage_meur")
+    depth = state.fields.get("surge__water_depth")
+    if depth is None or not np.nan_to_num(depth).any():
+        return {k: np.zeros(size) for k in keys}
+    if impacts is None:
+        impacts = assess(state, baseline.exposure, baseline.damage, baseline.cell_ha)
+    wet = impacts.wet.ravel()
+    lu = state.get("land_use__class").ravel()
+    population = state.fields.get("population__count", np.zeros(state.grid.shape)).ravel()
+    out = {"flooded_ha": wet * baseline.cell_ha,
+           "exposed_population": population.astype(float) * wet,
+           "farmland_flooded_ha": wet * state.classes.group_mask(lu, "farmland")
+           * baseline.cell_ha,
+           "ecological_flooded_ha": wet * state.classes.group_mask(lu, "ecological")
+           * baseline.cell_ha,
+           "flooded_buildings": np.zeros(size), "flood_damage_meur": np.zeros(size)}
+    buildings, cells = impacts.buildings, baseline.building_cells
+    if buildings is not None:
+        on_grid = cells >= 0
+        out["flooded_buildings"] = np.bincount(
+            cells[on_grid], buildings["flooded"].to_numpy(float)[on_grid], minlength=size)
+        if "damage_eur" in buildings:
+            out["flood_damage_meur"] = np.bincount(
+                cells[on_grid], buildings["damage_eur"].to_numpy(float)[on_grid] / 1e6,
+                minlength=size)
     return out

@@ -18,6 +18,7 @@ import pandas as pd
 
 from engine.process import StepReport
 from scenarios.areas import Areas, area_indicators
+from scenarios.impacts import DamageModel, FloodImpacts, assess
 from scenarios.indicators import (Baseline, IndicatorDef, components, compute_indicators,
                                   encroaching_cells)
 from tim.model import Territory
@@ -31,15 +32,15 @@ class Monitor:
     """Recorder of a simulation (see :class:`engine.simulation.Simulation`)."""
 
     def __init__(self, work: Territory, registry: dict[str, IndicatorDef],
-                 surge_year: int | None):
-        self.baseline = Baseline.of(work)
+                 surge_year: int | None, damage: DamageModel | None = None):
+        self.baseline = Baseline.of(work, damage=damage)
         self.registry = registry
         self.surge_year = surge_year
         self.areas = Areas.of(work) if "planning_units" in work.layers else None
         self.grid = work.grid
         self.land_use: dict[int, np.ndarray] = {}
         self.population: dict[int, np.ndarray] = {}
-        self.water_depth: np.ndarray | None = None
+        self.impacts: FloodImpacts | None = None  # the surge year's flood impacts
         self._city: list[dict[str, Any]] = []
         self._areas: list[pd.DataFrame] = []
         self._encroachment: dict[int, np.ndarray] = {}
@@ -47,7 +48,11 @@ class Monitor:
     def __call__(self, year: int, state: Territory) -> None:
         self.land_use[year] = state.get("land_use__class").copy()
         self.population[year] = state.get("population__count").copy()
-        per_cell = components(state, self.baseline)
+        if year == self.surge_year:
+            self.impacts = assess(state, self.baseline.exposure, self.baseline.damage,
+                                  self.baseline.cell_ha)
+        per_cell = components(state, self.baseline,
+                              self.impacts if year == self.surge_year else None)
         for key, value in compute_indicators(state, self.baseline, per_cell).items():
             definition = self.registry[key]
             self._city.append({"year": year, "indicator": key, "value": round(value, 6),
@@ -58,8 +63,6 @@ class Monitor:
         cells = encroaching_cells(state, self.baseline)
         if cells.size:
             self._encroachment[year] = cells
-        if year == self.surge_year:
-            self.water_depth = state.get("surge__water_depth").copy()
 
     @property
     def indicators(self) -> pd.DataFrame:

@@ -2,8 +2,8 @@
 
 It holds the runs compared (scenario, seed, software versions), the final-year indicator table
 with differences from the baseline and warning colours, the warnings, indicator charts over time,
-built-up difference maps and each scenario's parameters. Charts are plotly; the library is
-written beside the report so it opens offline.
+built-up and flood-depth difference maps and each scenario's parameters. Charts are plotly; the
+library is written beside the report so it opens offline.
 """
 
 from __future__ import annotations
@@ -99,6 +99,20 @@ def _district_rows(comparison: Comparison) -> list[dict]:
     return [rows[k] for k in sorted(rows, key=lambda k: (k[0], DISTRICT_INDICATORS.index(k[1])))]
 
 
+def flood_difference_figure(name: str, baseline: str, diff: np.ndarray) -> go.Figure:
+    """Largest surge depth of ``name`` minus the baseline's: red deeper, blue shallower."""
+    top = float(np.nanmax(np.abs(diff), initial=0.0)) or 1.0
+    fig = go.Figure(go.Heatmap(z=diff, zmin=-top, zmax=top, colorscale=DIFF_COLOURS,
+                               colorbar=dict(title="m")))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
+    fig.update_xaxes(visible=False)
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10),
+                      title=f"Flood depth, {name} minus {baseline} "
+                            f"({int((diff > 0.01).sum())} cells deeper, "
+                            f"{int((diff < -0.01).sum())} shallower)")
+    return fig
+
+
 def _label(comparison: Comparison, key: str) -> str:
     units = comparison.table.set_index("indicator")["unit"]
     unit = units.get(key)
@@ -129,7 +143,10 @@ def write_report(comparison: Comparison, directory: Path) -> Path:
         timeline=timeline_figure(comparison).to_html(full_html=False, include_plotlyjs=False),
         maps=[difference_figure(name, base.name, diff).to_html(full_html=False,
                                                              include_plotlyjs=False)
-              for name, diff in comparison.difference_maps.items()],
+              for name, diff in comparison.difference_maps.items()]
+        + [flood_difference_figure(name, base.name, diff).to_html(full_html=False,
+                                                                  include_plotlyjs=False)
+           for name, diff in comparison.flood_maps.items()],
         parameters={r.name: yaml.safe_dump(r.manifest["scenario"], sort_keys=False,
                                            allow_unicode=True) for r in comparison.runs},
     )

@@ -6,12 +6,24 @@ Layout of ``RUN_DIR``::
                                   engines, step reports, timings, command, git commit, versions
     land_use/<year>.tif           land-use class codes per recorded year (uint8, GeoTIFF)
     population/<year>.tif         residents per cell per recorded year (float32, GeoTIFF)
-    surge/water_depth.tif         storm-surge depth (m) in the surge year, if the scenario has one
+    surge/water_depth.tif         largest surge depth (m) over the event, if the scenario has one
+    surge/max_speed.tif           largest flow speed (m/s; NaN for the bathtub, it has no flow)
+    surge/arrival_time.tif        s from the event start until the hazard depth; NaN never
+    surge/hazard_duration.tif     s spent at or above the hazard depth (0.3 m by default)
+    surge/flood_level.tif         bathtub flooding level (m): the still-water level that floods
+                                  the cell from the sea (NaN: never) - any level in one pass
+    surge/depth_series.tif        depth (m) at the output times, one band each (float32; band
+                                  description and tag ``time_s``); times also in the manifest
+    surge/hydrograph.csv          time_s, level_m: the still-water level imposed on the sea
+    surge/units.csv               per planning unit: flooded area, depths, people, buildings,
+                                  damage, farmland and ecological land flooded
     indicators.csv                year, indicator, value, unit, status (green/yellow/red/info)
     indicators_areas.csv          the same per planning unit, district and city (level,
                                   area_id, area) with the plan target where there is one
     warnings.csv                  early warnings: year, level, area, indicator, status, message
-    buildings.csv                 per-building results (surge depth), if any
+    buildings.csv                 per building: use, storeys, floor area, unit, depth at the
+                                  footprint (``surge_depth_m``, cm; 0 below 1 cm), deepest cell,
+                                  flooded, arrival and hazard duration (h), damage, if any
     projects.csv                  what developers built: year, cell, unit, developer, floor
                                   area, storeys, margin, kind (new / redevelopment)
     buildings_new.gpkg            those projects as buildings (footprint, storeys, height,
@@ -83,11 +95,10 @@ def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | Non
                 path = f"{kind}/{year}.tif"
                 write_raster(tmp / path, values, grid, field_spec(field).nodata)
                 outputs[kind][str(year)] = path
-        if result.water_depth is not None:
-            (tmp / "surge").mkdir()
-            write_raster(tmp / "surge/water_depth.tif", result.water_depth, grid, None)
-            outputs["water_depth"] = {"file": "surge/water_depth.tif",
-                                      "year": result.scenario.surge_year}
+        if result.surge is not None:
+            outputs["surge"] = _write_surge(result, tmp, grid)
+            outputs["water_depth"] = {"file": outputs["surge"]["max_depth"],
+                                      "year": result.surge.year}
         result.indicators.to_csv(tmp / "indicators.csv", index=False)
         outputs["indicators"] = "indicators.csv"
         if result.area_indicators is not None:
@@ -129,6 +140,55 @@ def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | Non
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return directory
+
+
+SURGE_RASTERS = {"max_depth": "water_depth", "max_speed": "max_speed",
+                 "arrival": "arrival_time", "duration": "hazard_duration",
+                 "flood_level": "flood_level"}
+
+
+def _write_surge(result: RunResult, tmp: Path, grid: Grid) -> dict[str, Any]:
+    surge = result.surge
+    outcome = surge.outcome
+    (tmp / "surge").mkdir()
+    files: dict[str, Any] = {"year": surge.year, "engine": outcome.engine,
+                             "peak_level_m": outcome.peak_level,
+                             "hazard_depth_m": result.scenario.surge.hazard_depth}
+    for attribute, name in SURGE_RASTERS.items():
+        path = f"surge/{name}.tif"
+        write_raster(tmp / path, np.asarray(getattr(outcome, attribute), dtype=np.float32),
+                     grid, None)
+        files[attribute] = path
+    write_bands(tmp / "surge/depth_series.tif", outcome.depths, grid,
+                [f"{t:g}" for t in outcome.times])
+    files["depth_series"] = {"file": "surge/depth_series.tif",
+                             "times_s": [float(t) for t in outcome.times]}
+    if outcome.hydrograph is not None:
+        pd.DataFrame({"time_s": outcome.hydrograph.times,
+                      "level_m": outcome.hydrograph.values}).to_csv(
+            tmp / "surge/hydrograph.csv", index=False)
+        files["hydrograph"] = "surge/hydrograph.csv"
+    surge.impacts.units.to_csv(tmp / "surge/units.csv", index=False)
+    files["units"] = "surge/units.csv"
+    files["damage"] = {"country": surge.damage.country, "currency": surge.damage.currency,
+                       "curves": "JRC Asia (Huizinga et al. 2017)",
+                       "exposed_storeys": surge.damage.exposed_storeys}
+    return files
+
+
+def write_bands(path: Path, bands: np.ndarray, grid: Grid, times: list[str]) -> None:
+    """A multi-band float32 GeoTIFF, each band described by its time (s)."""
+    import rasterio
+    from affine import Affine
+
+    with rasterio.open(path, "w", driver="GTiff", height=grid.shape[0], width=grid.shape[1],
+                       count=len(bands), dtype="float32", compress="deflate",
+                       crs=rasterio.crs.CRS.from_user_input(grid.crs),
+                       transform=Affine(*grid.transform)) as dst:
+        for i, (band, time_s) in enumerate(zip(bands, times), start=1):
+            dst.write(band.astype(np.float32), i)
+            dst.set_band_description(i, f"depth at t={time_s} s")
+            dst.update_tags(i, time_s=time_s)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -196,6 +256,32 @@ class RunDirectory:
     def water_depth(self) -> np.ndarray | None:
         water = self.manifest["outputs"].get("water_depth")
         return None if water is None else self._raster(water["file"])
+
+    @property
+    def surge(self) -> dict[str, Any] | None:
+        """The manifest's description of the surge outputs (files, engine, year), if any."""
+        return self.manifest["outputs"].get("surge")
+
+    def surge_raster(self, name: str) -> np.ndarray:
+        """A per-cell surge output: ``max_depth``, ``max_speed``, ``arrival``, ``duration``
+        or ``flood_level``."""
+        if self.surge is None or name not in SURGE_RASTERS:
+            raise StoreError(f"{self.path}: no surge output {name!r} (outputs: "
+                             f"{', '.join(SURGE_RASTERS) if self.surge else 'none'})")
+        return self._raster(self.surge[name])
+
+    def depth_series(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(times in s, depths with one map per time) of the surge, if any."""
+        if self.surge is None:
+            return None
+        import rasterio
+
+        series = self.surge["depth_series"]
+        with rasterio.open(self.path / series["file"]) as src:
+            return np.array(series["times_s"]), src.read()
+
+    def surge_units(self) -> pd.DataFrame | None:
+        return None if self.surge is None else pd.read_csv(self.path / self.surge["units"])
 
     @cached_property
     def indicators(self) -> pd.DataFrame:

@@ -20,11 +20,13 @@ from agents.coupling import City, Development, HouseholdChoices
 from agents.households import Demography
 from agents.model import DevelopmentParams, HouseholdParams
 from engine.process import Process, StepReport
+from engine.flood.event import FloodOutcome
 from engine.processes import LandUseChange, LandUseParams, StormSurge
-from engine.processes.surge import ENGINE as SURGE_ENGINE
 from engine.simulation import Simulation
 from engine.suitability import logistic_suitability, slope_degrees
-from scenarios.indicators import building_depths, load_registry
+from scenarios.flood import surge_defences, surge_event
+from scenarios.impacts import DamageModel, FloodImpacts
+from scenarios.indicators import load_registry
 from scenarios.monitor import Monitor
 from scenarios.schema import Scenario
 from tim.fields import CONTROL_LINE_FIELDS
@@ -52,16 +54,28 @@ class RunResult:
     reports: list[StepReport]
     timings: dict[str, float]
     water_depth: np.ndarray | None = None
-    buildings: pd.DataFrame | None = None  # per-building results (surge depth)
+    buildings: pd.DataFrame | None = None  # per-building results (surge depth, damage)
     projects: pd.DataFrame | None = None   # what developers built, one row per project
     area_indicators: pd.DataFrame | None = None  # unit / district / city roll-up
     warnings: pd.DataFrame | None = None    # early warnings (see scenarios.monitor)
     new_buildings: Any = None               # GeoDataFrame of the projects' buildings
     engines: dict[str, str] = field(default_factory=dict)
+    surge: SurgeResult | None = None
 
     @property
     def years(self) -> list[int]:
         return sorted(self.land_use)
+
+
+@dataclass
+class SurgeResult:
+    """The surge year's flood: every per-cell output, the depth maps over the event, the
+    impacts per building and per planning unit, and the surge-year state's fields."""
+
+    year: int
+    outcome: FloodOutcome
+    impacts: FloodImpacts
+    damage: DamageModel
 
 
 def prepare(territory: Territory, scenario: Scenario) -> Territory:
@@ -160,8 +174,11 @@ def build_processes(work: Territory, scenario: Scenario, seed: int) -> tuple[lis
     processes: list[Process] = [HouseholdChoices(work, city), LandUseChange(work, land_use),
                                 Development(work, city)]
     if scenario.surge is not None:
-        processes.append(StormSurge(work, water_level=scenario.surge.water_level,
-                                    year=scenario.surge_year))
+        surge = scenario.surge
+        processes.append(StormSurge(work, surge_event(surge), year=scenario.surge_year,
+                                    defences=surge_defences(surge),
+                                    obstacles=surge.buildings_as_obstacles,
+                                    manning=surge.manning))
     return processes, city
 
 
@@ -172,7 +189,9 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> Run
     """
     started = time.perf_counter()
     work = prepare(territory, scenario)
-    monitor = Monitor(work, load_registry(), scenario.surge_year)
+    damage = None if scenario.surge is None else DamageModel.load(
+        scenario.surge.damage.country, scenario.surge.damage.exposed_storeys)
+    monitor = Monitor(work, load_registry(), scenario.surge_year, damage=damage)
     processes, city = build_processes(work, scenario, seed)
     simulation = Simulation(work, processes, start_year=scenario.start_year,
                             years=scenario.years, seed=seed, recorder=monitor)
@@ -189,14 +208,14 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> Run
                        area_indicators=monitor.area_indicators,
                        warnings=monitor.warnings(reports, work.history))
     result.new_buildings = project_buildings(result.projects, territory, scenario)
-    if monitor.water_depth is not None:
-        result.water_depth = monitor.water_depth
-        result.engines["surge"] = SURGE_ENGINE
-        if "buildings" in work.layers:
-            depth = building_depths(monitor.water_depth, monitor.baseline.building_cells)
-            result.buildings = pd.DataFrame({
-                "building_id": work.layers["buildings"]["building_id"].to_numpy(),
-                "surge_depth_m": np.round(depth, 3), "flooded": depth > 0})
+    surge = next((p for p in processes if isinstance(p, StormSurge)), None)
+    if surge is not None and surge.outcome is not None and monitor.impacts is not None:
+        outcome = surge.outcome
+        result.surge = SurgeResult(year=surge.year, outcome=outcome, impacts=monitor.impacts,
+                                   damage=damage)
+        result.water_depth = outcome.max_depth
+        result.buildings = monitor.impacts.buildings
+        result.engines["surge"] = outcome.engine
     return result
 
 

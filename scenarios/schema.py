@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from tim.errors import InputError
 
@@ -137,11 +138,110 @@ class LandUse(_Strict):
         return v
 
 
-class Surge(_Strict):
-    """A storm-surge event: still-water level (tide + surge + sea-level rise) in one year."""
+class SurgeShape(_Strict):
+    """A design surge hydrograph around its peak: tide plus a surge bell (see
+    :func:`engine.flood.forcing.synthetic_surge`)."""
 
-    water_level: float = Field(ge=-10.0, le=30.0, description="m in the territory's datum")
+    mean_sea_level: float = Field(0.0, ge=-10.0, le=10.0, description="m in the datum")
+    tide_amplitude: float = Field(1.0, ge=0.0, le=10.0, description="m, half the tidal range")
+    tide_period_h: float = Field(12.42, gt=1.0, le=48.0, description="M2 by default")
+    surge_duration_h: float = Field(24.0, gt=0.5, le=240.0,
+                                    description="base of the surge bell = event duration")
+    step_min: float = Field(10.0, gt=0.0, le=120.0, description="hydrograph record spacing")
+
+
+class HydrographTable(_Strict):
+    """A still-water level record: hours from the event start and levels (m, datum)."""
+
+    time_h: tuple[float, ...] = Field(min_length=2)
+    level_m: tuple[float, ...] = Field(min_length=2)
+    max_gap_h: float | None = Field(None, gt=0.0, description="longest accepted interval; "
+                                                              "default 3 x the median")
+
+
+class Rainfall(_Strict):
+    """Uniform rain during the surge (inertial engine)."""
+
+    intensity_mm_h: float = Field(gt=0.0, le=500.0)
+    start_h: float = Field(0.0, ge=0.0)
+    duration_h: float = Field(gt=0.0, le=240.0)
+
+
+class DefenceSpec(_Strict):
+    """A sea wall or levee along a polyline in the territory CRS."""
+
+    name: str
+    crest_level: float = Field(ge=-10.0, le=100.0, description="m in the datum")
+    line: tuple[tuple[float, float], ...] = Field(min_length=2)
+
+
+class Solver(_Strict):
+    """Numerical settings of the local inertial engine."""
+
+    cfl: float = Field(0.7, gt=0.0, description="Courant number, at most 1")
+    theta: float = Field(0.7, ge=0.5, le=1.0, description="q-centred weight")
+    max_dt_s: float = Field(30.0, gt=0.0, le=600.0)
+    outputs: int = Field(7, ge=2, le=97, description="depth maps kept over the event")
+
+    @field_validator("cfl")
+    @classmethod
+    def _stable(cls, v: float) -> float:
+        if v > 1.0:
+            raise ValueError("a Courant number above 1 breaks the stability condition "
+                             "dt <= dx / sqrt(g h) of the local inertial scheme (Bates et al. "
+                             "2010); use 0.7")
+        return v
+
+
+class Damage(_Strict):
+    """Building damage: JRC depth-damage curves x construction cost x floor area."""
+
+    country: str = Field("China", description="row of the JRC construction-cost table")
+    exposed_storeys: int | None = Field(None, ge=1, le=200,
+                                        description="storeys the water can damage; "
+                                                    "default all of them")
+
+
+class Surge(_Strict):
+    """A storm-surge event in one year.
+
+    The still-water level is given by exactly one of ``water_level`` (a constant level for the
+    bathtub, or the peak of a design hydrograph of ``shape`` for the inertial engine),
+    ``return_period`` (the peak read from ``peak_levels``) or ``hydrograph`` (a record).
+    ``sea_level_rise`` is added to every level.
+    """
+
+    engine: Literal["bathtub", "inertial"] = "bathtub"
     year: int | None = Field(None, description="default: the last simulated year")
+    water_level: float | None = Field(None, ge=-10.0, le=30.0,
+                                      description="m in the territory's datum")
+    return_period: float | None = Field(None, gt=1.0, le=100_000.0, description="years")
+    peak_levels: dict[float, float] | None = Field(
+        None, description="return period (years) -> still-water level (m), today's climate")
+    hydrograph: HydrographTable | None = None
+    sea_level_rise: float = Field(0.0, ge=-1.0, le=5.0, description="m")
+    shape: SurgeShape = SurgeShape()
+    rainfall: Rainfall | None = None
+    defences: tuple[DefenceSpec, ...] = ()
+    buildings_as_obstacles: bool = False
+    manning: dict[str, float] = Field(default_factory=dict,
+                                      description="Manning's n by land-use group or class code")
+    hazard_depth: float = Field(0.3, gt=0.0, le=5.0, description="m, for arrival and duration")
+    solver: Solver = Solver()
+    damage: Damage = Damage()
+
+    @model_validator(mode="after")
+    def _one_level(self) -> Surge:
+        given = [k for k in ("water_level", "return_period", "hydrograph")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of water_level, return_period or hydrograph "
+                             f"(got {', '.join(given) or 'none'}); set the others to null")
+        if self.return_period is not None and not self.peak_levels:
+            raise ValueError("return_period needs a peak_levels table (return period: level)")
+        if self.rainfall is not None and self.engine != "inertial":
+            raise ValueError("rainfall needs engine: inertial (the bathtub has no flow)")
+        return self
 
 
 class Scenario(_Strict):
@@ -194,6 +294,10 @@ def load_scenario(source: str | Path) -> Scenario:
         raise InputError(f"needs one coefficient per income group ({groups})", source=path,
                          field="households.price_by_income",
                          value=list(scenario.households.price_by_income))
+    if scenario.surge is not None:
+        from scenarios.flood import surge_event  # builds (so checks) the hydrograph
+
+        surge_event(scenario.surge, source=path)
     return scenario
 
 
@@ -267,7 +371,9 @@ def _input_error(path: Path, exc: ValidationError) -> InputError:
         allowed = _allowed_keys(error["loc"][:-1])
         return InputError(f"unknown key (allowed here: {', '.join(allowed)})", source=path,
                           field=key, value=error.get("input"))
-    return InputError(error["msg"], source=path, field=key, value=error.get("input"))
+    value = error.get("input")
+    return InputError(error["msg"].removeprefix("Value error, "), source=path, field=key,
+                      value=None if isinstance(value, dict) else value)
 
 
 def _allowed_keys(location: tuple) -> list[str]:

@@ -18,6 +18,7 @@ from tim.errors import InputError, StoreError
 # -- files ----------------------------------------------------------------------------------
 def test_builtin_scenarios_and_inheritance():
     assert {"baseline", "far-up", "high-growth", "storm-surge", "strict-farmland",
+            "surge-100y", "surge-100y-seawall", "surge-100y-slr",
             "wuhan-baseline", "wuhan-high-growth", "wuhan-far-up",
             "wuhan-strict-farmland"} <= set(builtin_scenarios())
     base, high = load_scenario("baseline"), load_scenario("high-growth")

@@ -79,7 +79,19 @@ _SPECS = (
               "1 inside the urban development boundary (soft: growth outside is penalised).",
               categorical=True),
     FieldSpec("surge__water_depth", "float32", "m",
-              "Depth of storm-surge water above the ground; 0 where dry."),
+              "Largest depth of storm-surge water above the ground over the event; 0 where "
+              "dry. In cells blocked by buildings, the depth of the water against them."),
+    FieldSpec("surge__max_speed", "float32", "m/s",
+              "Largest flow speed over the surge event (local inertial engine; NaN for the "
+              "bathtub, which has no flow)."),
+    FieldSpec("surge__arrival_time", "float32", "s",
+              "Time from the start of the surge event until the water is first at least the "
+              "hazard depth (0.3 m by default) deep; NaN where it never is."),
+    FieldSpec("surge__hazard_duration", "float32", "s",
+              "Time the water stays at least the hazard depth deep during the surge event."),
+    FieldSpec("surge__flood_level", "float32", "m",
+              "Lowest still-water level (territory datum) at which the cell is flooded from "
+              "the sea through connected cells and over defences (bathtub); NaN if never."),
     FieldSpec("surface__elevation", "float32", "m",
               "Top-of-surface elevation (DSM: roofs, trees, ground where bare) in the "
               "territory's vertical datum.", nodata=float("nan")),

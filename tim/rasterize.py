@@ -160,3 +160,39 @@ def rasterize_tin(vertices: np.ndarray, triangles: np.ndarray, grid: Grid) -> np
     z = p0[:, 2] + u * (p1[:, 2] - p0[:, 2]) + v * (p2[:, 2] - p0[:, 2])
     out[(row * cols + col)[inside]] = z[inside]
     return out.reshape(grid.shape).astype(np.float32)
+
+
+def footprint_cell_areas(frame: Any, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area of each feature's polygon in each grid cell it overlaps, as a sparse table.
+
+    Returns ``(ptr, cells, areas)``: feature ``i`` covers flat cells ``cells[ptr[i]:ptr[i+1]]``
+    with ``areas[ptr[i]:ptr[i+1]]`` (CRS units squared); parts off the grid are left out.
+    Exact polygon-box intersections (shapely), so a footprint smaller than a cell, or astride
+    several, is weighed by what it really covers.
+    """
+    import shapely
+
+    a, _, c, _, e, f = grid.transform
+    rows, cols = grid.shape
+    geoms = frame.geometry.to_numpy()
+    n = len(geoms)
+    if n == 0:
+        return np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    x0, y0, x1, y1 = shapely.bounds(geoms).T
+    c0 = np.clip(np.floor((x0 - c) / a), 0, cols - 1).astype(np.int64)
+    c1 = np.clip(np.floor((x1 - c) / a), 0, cols - 1).astype(np.int64)
+    r0 = np.clip(np.floor((y1 - f) / e), 0, rows - 1).astype(np.int64)
+    r1 = np.clip(np.floor((y0 - f) / e), 0, rows - 1).astype(np.int64)
+    width, height = c1 - c0 + 1, r1 - r0 + 1
+    count = np.where(np.isfinite(x0), width * height, 0)
+    owner = np.repeat(np.arange(n), count)
+    k = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    row = r0[owner] + k // width[owner]
+    col = c0[owner] + k % width[owner]
+    boxes = shapely.box(c + col * a, f + (row + 1) * e, c + (col + 1) * a, f + row * e)
+    area = shapely.area(shapely.intersection(geoms[owner], boxes))
+    keep = area > 0
+    owner, cell, area = owner[keep], (row * cols + col)[keep], area[keep]
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(ptr, owner + 1, 1)
+    return np.cumsum(ptr), cell, area

@@ -123,6 +123,16 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
           f"{int((p >= 0.5).sum())} in at least half")
 
 
+def cmd_example(args: argparse.Namespace) -> None:
+    from scenarios.places import write_example
+
+    out = Path(args.out)
+    catalog = write_example(args.place, out)
+    print(f"sources, catalog and scenario written to {out}; now:\n"
+          f"  twin tim build --catalog {catalog} --out {out / 'tim'}\n"
+          f"  twin run {out / 'surge.yaml'} --tim {out / 'tim'} --out {out / 'run'}")
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from scenarios.compare import compare_runs
 
@@ -301,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate a scenario on a TIM")
     run.add_argument("scenario", metavar="SCENARIO",
                      help="scenario YAML file, or a built-in name (baseline, high-growth, "
-                          "storm-surge)")
+                          "storm-surge, surge-100y, surge-100y-seawall, surge-100y-slr)")
     run.add_argument("--tim", required=True, metavar="TIM_DIR")
     run.add_argument("--out", required=True, metavar="RUN_DIR")
     run.add_argument("--seed", type=int, default=0)
@@ -318,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--workers", type=int, default=2, help="local cluster workers")
     ensemble.add_argument("--serial", action="store_true", help="no Dask: one after another")
     ensemble.set_defaults(func=cmd_ensemble)
+
+    example = sub.add_parser("example", help="write a real-data surge example (Den Haag, "
+                                             "Delft) from $TWIN_DATA")
+    example.add_argument("place", choices=["denhaag", "delft"])
+    example.add_argument("out", metavar="OUT_DIR")
+    example.set_defaults(func=cmd_example)
 
     compare = sub.add_parser("compare", help="compare runs; the first is the baseline")
     compare.add_argument("runs", nargs="+", metavar="RUN_DIR")

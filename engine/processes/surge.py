@@ -1,45 +1,90 @@
-"""A storm-surge event on the territory, flooded with the connected bathtub."""
+"""A storm-surge event on the territory, in one simulated year, by either flood engine.
+
+The process maps territory fields to :func:`engine.flood.event.run_event`: the ground
+(``terrain__elevation``), the sea and the friction (``land_use__class``, read in the surge
+year, after any land-use change), buildings as obstacles (``building__height``) when asked,
+and defences from the event description. It writes the per-cell results as ``surge__*``
+fields and keeps the whole :class:`~engine.flood.event.FloodOutcome` (depth at the output
+times, mass balance) in :attr:`StormSurge.outcome` for the recorder.
+
+Engines: the connectivity bathtub (e.g. Poulter & Halpin 2008, Int. J. Geogr. Inf. Sci.
+22:167-182) and the local inertial shallow-water model (Bates et al. 2010, J. Hydrol.
+387:33-45; de Almeida et al. 2012, Water Resour. Res. 48:W05528).
+"""
 
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import numpy as np
 
-from engine.kernels.bathtub import bathtub_depth
+from engine.flood.domain import Defence, FloodDomain
+from engine.flood.event import ENGINES, FloodOutcome, SurgeEvent, run_event
 from engine.process import Clock, FieldUse, Process, StepReport
-from tim.errors import InputError
 from tim.model import Territory
 
-ENGINE = "bathtub (4-connected, static)"
+#: The engine of the default (constant level) event, kept for callers that ask by name.
+ENGINE = ENGINES["bathtub"]
+
+OUTPUTS = {"surge__water_depth": "max_depth", "surge__max_speed": "max_speed",
+           "surge__arrival_time": "arrival", "surge__hazard_duration": "duration",
+           "surge__flood_level": "flood_level"}
 
 
 class StormSurge(Process):
-    """Flood from the sea to ``water_level`` (m, territory datum) in ``year``; dry otherwise."""
+    """Flood the territory from the sea with ``event`` in ``year``; dry in other years.
+
+    ``StormSurge(t, water_level=3.5, year=2035)`` is the static bathtub at 3.5 m.
+    """
 
     FIELDS = (
         FieldUse("terrain__elevation", "in"),
         FieldUse("land_use__class", "in"),
-        FieldUse("surge__water_depth", "out"),
+        FieldUse("building__height", "in", optional=True),
+        *(FieldUse(name, "out") for name in OUTPUTS),
     )
 
-    def __init__(self, territory: Territory, *, water_level: float, year: int):
+    def __init__(self, territory: Territory, event: SurgeEvent | None = None, *,
+                 year: int, water_level: float | None = None,
+                 defences: Sequence[Defence] = (), obstacles: bool = False,
+                 manning: Mapping[str | int, float] | None = None, source: str | None = None):
         super().__init__(territory)
-        self.sea = territory.classes.group_mask(territory.get("land_use__class"), "sea")
-        if not self.sea.any():
-            raise InputError("the territory has no sea cells (no class in group 'sea'); a "
-                             "storm surge needs a coastline", source=territory.name,
-                             field="land_use__class")
-        self.water_level, self.year = float(water_level), int(year)
+        if (event is None) == (water_level is None):
+            raise ValueError("give either an event or a water_level")
+        self.event = event if event is not None else SurgeEvent(level=float(water_level))
+        self.year = int(year)
+        self.defences, self.obstacles = tuple(defences), bool(obstacles)
+        self.manning, self.source = dict(manning or {}), source
+        # Check now (sea, nodata in the sea, defences inside the grid, Manning keys), not
+        # years into the run.
+        self._domain()
+        self.outcome: FloodOutcome | None = None
+
+    @property
+    def water_level(self) -> float:
+        return self.event.peak
+
+    def _domain(self) -> FloodDomain:
+        return FloodDomain.from_territory(self.territory, defences=self.defences,
+                                          obstacles=self.obstacles, manning=self.manning,
+                                          source=self.source)
 
     def run_one_step(self, clock: Clock) -> StepReport | None:
         t = self.territory
         if clock.year != self.year:
-            t.set_field("surge__water_depth", np.zeros(t.grid.shape, dtype=np.float32))
+            for name in OUTPUTS:
+                t.set_field(name, np.zeros(t.grid.shape, dtype=np.float32))
             return None
-        depth = bathtub_depth(t.get("terrain__elevation"), self.sea, self.water_level)
-        t.set_field("surge__water_depth", depth)
-        land = ~self.sea
+        domain = self._domain()
+        outcome = run_event(domain, self.event)
+        for name, attribute in OUTPUTS.items():
+            t.set_field(name, getattr(outcome, attribute))
+        self.outcome = outcome
+        land = ~domain.sea
+        depth = outcome.max_depth
         return StepReport(self.name, clock.year, {
-            "engine": ENGINE, "water_level_m": self.water_level,
+            **outcome.stats, "water_level_m": outcome.peak_level,
             "flooded_land_cells": int(((depth > 0) & land).sum()),
-            "max_depth_m": float(depth[land].max(initial=0.0)),
-        })
+            "max_depth_m": float(np.nanmax(np.where(land, depth, 0.0), initial=0.0)),
+            "defences": [d.name for d in self.defences],
+            "buildings_as_obstacles": self.obstacles})

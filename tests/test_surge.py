@@ -1,0 +1,260 @@
+"""Surge scenarios end to end: the strict ``surge`` section, impacts (footprints, JRC damage,
+planning units), runs on the sample territory, the run directory, compare and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from scenarios.compare import compare_runs
+from scenarios.flood import peak_level, surge_event
+from scenarios.impacts import FLOODED_DEPTH, BuildingExposure, DamageModel
+from scenarios.rundir import RunDirectory, write_run
+from scenarios.runner import run_scenario
+from scenarios.schema import Scenario, load_scenario
+from tim.errors import InputError
+
+def scenario(tmp_path, text: str, name: str = "s.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return load_scenario(path)
+
+
+def short(name: str, tmp_path, extra: str = ""):
+    return scenario(tmp_path, f"extends: {name}\nname: {name}-short\ntitle: short\n"
+                              f"surge:\n  shape: {{surge_duration_h: 4}}\n{extra}",
+                    name=f"{name}-short.yaml")
+
+
+# -- the scenario section ---------------------------------------------------------------------
+@pytest.mark.parametrize("surge, pattern", [
+    ("{water_level: 3, return_period: 100, peak_levels: {100: 3}}",
+     r"bad\.yaml: surge: give exactly one of water_level, return_period or hydrograph \(got "
+     r"water_level, return_period\)"),
+    ("{return_period: 100}", r"bad\.yaml: surge: return_period needs a peak_levels table"),
+    ("{engine: inertial, water_level: 3, solver: {cfl: 1.5}}",
+     r"bad\.yaml: surge\.solver\.cfl: a Courant number above 1 breaks the stability "
+     r"condition .*\(got 1\.5\)"),
+    ("{hydrograph: {time_h: [0, 2, 1], level_m: [0, 1, 2]}}",
+     r"bad\.yaml: surge\.hydrograph: times must increase: time 2 is not after time 1"),
+    ("{hydrograph: {time_h: [0, 1, 2, 3, 9, 10], level_m: [0, 1, 2, 2, 1, 0]}}",
+     r"bad\.yaml: surge\.hydrograph: gap in the record between 3 h and 9 h"),
+    ("{hydrograph: {time_h: [0, 1, 2], level_m: [0, 1]}}",
+     r"bad\.yaml: surge\.hydrograph: time_h and level_m must have the same length"),
+    ("{water_level: 3, rainfall: {intensity_mm_h: 20, duration_h: 2}}",
+     r"bad\.yaml: surge: rainfall needs engine: inertial"),
+    ("{return_period: 5000, peak_levels: {10: 2.5, 100: 3.5}}",
+     r"bad\.yaml: surge\.return_period: return period outside the table"),
+    ("{water_level: 3, tide: 1}", r"bad\.yaml: surge\.tide: unknown key \(allowed here: "
+                                  r"buildings_as_obstacles, damage, defences, engine, "),
+])
+def test_bad_surge_sections_name_file_key_and_value(tmp_path, surge, pattern):
+    with pytest.raises(InputError, match=pattern):
+        scenario(tmp_path, f"name: x\ntitle: t\nsurge: {surge}\n", name="bad.yaml")
+
+
+def test_builtin_surges_and_their_levels():
+    s100, wall, slr = (load_scenario(n) for n in ("surge-100y", "surge-100y-seawall",
+                                                  "surge-100y-slr"))
+    assert peak_level(s100.surge) == 3.5 and peak_level(slr.surge) == 3.5 + 0.5
+    event = surge_event(s100.surge)
+    assert event.engine == "inertial" and event.peak == pytest.approx(3.5)
+    assert event.hydrograph.end == 24 * 3600
+    assert wall.surge.defences[0].crest_level == 5.0 and wall.surge.peak_levels == \
+        s100.surge.peak_levels  # inherited
+    for s in (s100, wall, slr):
+        assert Scenario.model_validate(s.to_dict()) == s  # peak_levels keys survive JSON
+    static = surge_event(load_scenario("storm-surge").surge)
+    assert static.engine == "bathtub" and static.level == 3.5 and static.hydrograph is None
+
+
+def test_a_defence_outside_the_territory_fails_when_the_run_is_built(tmp_path,
+                                                                    sample_territory):
+    s = scenario(tmp_path, "extends: surge-100y\nname: x\ntitle: t\nsurge:\n  defences:\n"
+                           "    - {name: far, crest_level: 5, line: [[0, 0], [10, 10]]}\n")
+    with pytest.raises(InputError, match=r"surge\.defences\.0\.line: defence 'far' point 0 "
+                                         r"lies outside the grid"):
+        run_scenario(sample_territory, s)
+
+
+# -- impacts -----------------------------------------------------------------------------------
+def test_damage_table_is_the_jrc_data(twin_data):
+    model = DamageModel.load("China")
+    folder = twin_data / "flood" / "jrc_depth_damage"
+    curves = pd.read_csv(folder / "jrc_asia_building_curves.csv")
+    np.testing.assert_array_equal(model.depths, curves["depth_m"])
+    for use in ("residential", "commercial", "industrial"):
+        np.testing.assert_allclose(model.curves[use], curves[f"asia_{use}"], atol=1e-12)
+    costs = pd.read_csv(folder / "JRC_base_damage_values.csv", encoding="utf-8-sig")
+    for country in ("China", "Netherlands", "Hong Kong SAR, China"):
+        row = costs[costs["Country"] == country].iloc[0]
+        packaged = DamageModel.load(country).cost_per_m2
+        for use in ("Residential", "Commercial", "Industrial"):
+            assert packaged[use.lower()] == pytest.approx(
+                row[f"Construction Cost {use} (2010 €)"], abs=1e-6)
+
+
+def test_damage_is_fraction_times_cost_times_floor_area():
+    model = DamageModel.load("China")
+    use = np.array(["commercial", "residential", "industrial", "residential"])
+    depth = np.array([1.25, 0.0, 7.0, 0.25])
+    damage = model.damage(use, depth, footprint=np.full(4, 100.0), storeys=np.full(4, 2.0))
+    # 1.25 m is halfway between the 1 m (0.538) and 1.5 m (0.659) breakpoints.
+    assert damage[0] == pytest.approx((0.538 + 0.659) / 2 * 676.4310131 * 200)
+    assert damage[1] == 0.0
+    assert damage[2] == pytest.approx(1.0 * 471.7500326 * 200)  # beyond 6 m: total loss
+    assert damage[3] == pytest.approx(0.327 / 2 * 611.4222514 * 200)
+    capped = DamageModel.load("China", exposed_storeys=1)
+    assert capped.damage(use[:1], depth[:1], np.array([100.0]), np.array([2.0]))[0] \
+        == pytest.approx(damage[0] / 2)
+    with pytest.raises(InputError, match=r"surge\.damage\.country: no construction cost"):
+        DamageModel.load("Atlantis")
+
+
+def test_depth_at_a_footprint_is_weighted_by_the_area_it_covers(sample_territory):
+    import geopandas as gpd
+
+    t = sample_territory.copy()
+    a, _, x0, _, e, y0 = t.grid.transform
+    # A 10 x 10 m building astride the line between cells (0, 0) and (0, 1): 3 m in the first.
+    box = shapely.box(x0 + a - 3, y0 - 20, x0 + a + 7, y0 - 10)
+    t.layers["buildings"] = gpd.GeoDataFrame({"building_id": ["B"], "storeys": [1],
+                                              "use": ["residential"]}, geometry=[box],
+                                             crs=t.grid.crs)
+    exposure = BuildingExposure.of(t)
+    depth = np.zeros(t.grid.shape)
+    depth[0, 0] = 1.0
+    assert exposure.mean(depth)[0] == pytest.approx(0.3)
+    assert exposure.extreme(depth)[0] == 1.0
+
+
+# -- runs on the sample territory --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def surge_runs(sample_territory, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("surges")
+    runs = {}
+    for name in ("surge-100y", "surge-100y-seawall", "surge-100y-slr"):
+        s = short(name, tmp)
+        runs[name] = run_scenario(sample_territory, s.model_copy(update={"years": 2}), seed=1)
+    return runs
+
+
+def final(result, indicator):
+    df = result.indicators
+    return float(df[(df["year"] == result.years[-1]) & (df["indicator"] == indicator)]
+                 ["value"].iloc[0])
+
+
+def test_surge_runs_rank_the_options_and_close_their_books(surge_runs):
+    base, wall, slr = (surge_runs[n] for n in ("surge-100y", "surge-100y-seawall",
+                                                "surge-100y-slr"))
+    for result in surge_runs.values():
+        assert result.engines["surge"].startswith("local inertial")
+        mass = result.surge.outcome.stats["mass_balance"]
+        assert mass["relative_error"] < 1e-9
+    for key in ("flooded_land_area", "flooded_buildings", "population_exposed",
+                "flood_damage", "farmland_flooded"):
+        assert final(wall, key) < final(base, key) <= final(slr, key), key
+    assert final(base, "flooded_buildings") > 0 and final(base, "flood_damage") > 0
+
+
+def test_impacts_add_up_per_building_and_per_unit(surge_runs, sample_territory):
+    result = surge_runs["surge-100y"]
+    buildings, units = result.buildings, result.surge.impacts.units
+    assert len(buildings) == len(sample_territory.layers["buildings"])
+    flooded = buildings["flooded"]
+    assert flooded.sum() == final(result, "flooded_buildings")
+    assert ((buildings["surge_depth_m"] > 0) == flooded).all()  # one definition of flooded
+    assert (buildings.loc[flooded, "surge_depth_m"] >= FLOODED_DEPTH).all()
+    assert (buildings["depth_max_m"] >= buildings["surge_depth_m"]).all()
+    assert buildings["damage_eur"].sum() / 1e6 == pytest.approx(final(result, "flood_damage"))
+    assert (buildings.loc[~flooded, "damage_eur"] == 0).all()
+    for column, indicator in (("flooded_area_ha", "flooded_land_area"),
+                              ("population_exposed", "population_exposed"),
+                              ("farmland_flooded_ha", "farmland_flooded"),
+                              ("ecological_land_flooded_ha", "ecological_land_flooded")):
+        assert units[column].sum() == pytest.approx(final(result, indicator), rel=1e-4)
+    assert units["buildings_flooded"].sum() == flooded.sum()
+    assert units["damage_eur"].sum() == pytest.approx(buildings["damage_eur"].sum())
+    named = units[units["unit_id"] > 0]
+    assert named["name"].notna().all() and named["district"].notna().all()
+    # Arrival and duration are recorded where the water got deep enough.
+    deep = buildings["depth_max_m"] >= 0.5
+    assert deep.any() and buildings.loc[deep, "arrival_h"].notna().all()
+
+
+def test_surge_run_directory_holds_what_the_dashboard_needs(surge_runs, tmp_path):
+    result = surge_runs["surge-100y-seawall"]
+    write_run(result, tmp_path / "run")
+    run = RunDirectory.open(tmp_path / "run")
+    surge = run.surge
+    assert surge["engine"].startswith("local inertial") and surge["year"] == run.surge_year
+    np.testing.assert_array_equal(run.water_depth(), result.surge.outcome.max_depth)
+    for name in ("max_speed", "arrival", "duration", "flood_level"):
+        np.testing.assert_array_equal(run.surge_raster(name),
+                                      getattr(result.surge.outcome, name))
+    times, depths = run.depth_series()
+    assert depths.shape == (13, *result.territory.grid.shape)  # solver.outputs of surge-100y
+    np.testing.assert_allclose(times, np.linspace(0, 4 * 3600, 13))
+    np.testing.assert_array_equal(depths[-1], result.surge.outcome.depths[-1])
+    hydro = pd.read_csv(tmp_path / "run" / surge["hydrograph"])
+    assert hydro["level_m"].max() == pytest.approx(3.5)
+    pd.testing.assert_frame_equal(run.surge_units(), result.surge.impacts.units,
+                                  check_dtype=False)
+    assert run.buildings()["damage_eur"].sum() == pytest.approx(
+        result.buildings["damage_eur"].sum())
+    report = [r for r in run.manifest["reports"] if r["process"] == "StormSurge"][0]
+    assert report["defences"] == ["Haiwan sea wall"] and report["steps"] > 0
+
+
+def test_compare_maps_where_the_wall_keeps_the_water_out(surge_runs, tmp_path):
+    dirs = [write_run(surge_runs[n], tmp_path / n) for n in ("surge-100y",
+                                                             "surge-100y-seawall")]
+    comparison = compare_runs(dirs, tmp_path / "report")
+    diff = comparison.flood_maps["surge-100y-seawall-short"]
+    assert (diff < -0.1).sum() > 100  # land the wall keeps dry
+    written = tmp_path / "report/maps/surge-100y-seawall-short_vs_surge-100y-short_flood_depth.tif"
+    assert written.is_file()
+    table = comparison.table.set_index(["scenario", "indicator"])
+    assert table.loc[("surge-100y-seawall-short", "flooded_buildings"), "difference"] < 0
+    assert "Flood depth" in (tmp_path / "report/report.html").read_text()
+
+
+def test_cli_runs_a_surge_scenario_and_refuses_a_bad_one(sample_catalog, tmp_path):
+    twin = [sys.executable, "-m", "viz.cli"]
+    subprocess.run([*twin, "tim", "build", "--catalog", str(sample_catalog), "--out", "tim"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    (tmp_path / "quick.yaml").write_text(
+        "extends: surge-100y-seawall\nname: quick\ntitle: Quick wall\nyears: 1\n"
+        "surge:\n  shape: {surge_duration_h: 2}\n  solver: {outputs: 3}\n")
+    done = subprocess.run([*twin, "run", "quick.yaml", "--tim", "tim", "--out", "run"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "run/manifest.json").read_text())
+    assert manifest["engines"]["surge"].startswith("local inertial")
+    assert len(manifest["outputs"]["surge"]["depth_series"]["times_s"]) == 3
+    (tmp_path / "bad.yaml").write_text("extends: surge-100y\nname: bad\ntitle: t\n"
+                                       "surge:\n  solver: {cfl: 2}\n")
+    bad = subprocess.run([*twin, "run", "bad.yaml", "--tim", "tim", "--out", "bad"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "surge.solver.cfl" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
+def test_builtin_100_year_surge_full_event(sample_territory):
+    """The shipped 24-hour event, as `twin run surge-100y` runs it."""
+    s = load_scenario("surge-100y").model_copy(update={"years": 1})
+    result = run_scenario(sample_territory, s, seed=0)
+    static = run_scenario(sample_territory,
+                          load_scenario("storm-surge").model_copy(update={"years": 1}), seed=0)
+    # A day-long surge has time to spread: the dynamic extent nears the static one.
+    assert final(result, "flooded_land_area") == pytest.approx(
+        final(static, "flooded_land_area"), rel=0.05)
+    assert result.surge.outcome.stats["mass_balance"]["relative_error"] < 1e-9

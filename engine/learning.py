@@ -5,9 +5,10 @@ For each class ``k`` the positives are the cells that *became* ``k`` between two
 negatives the cells that could have but did not (neither ``k`` at the start nor at the end);
 both are sampled (balanced) and a random forest - or a logistic regression, as CLUE-S and
 FLUS use - learns ``P_k``, the probability that a cell with these driver values develops into
-``k``. The contribution of each driver is reported: the forest's mean decrease in impurity
-(as PLUS reports it) or, for the logistic model, the absolute standardised coefficients, both
-as shares summing to 1; a held-out AUC says how well each class is predicted.
+``k``. The contribution of each driver is its permutation importance on held-out cells (the drop
+in AUC when the driver's values are shuffled; Breiman 2001), as shares summing to 1, which
+treats both methods alike; the forest's mean decrease in impurity (what PLUS reports) is kept
+beside it. A held-out AUC says how well each class is predicted.
 
 A class that gained no cell in the period has nothing to learn from: its suitability is then
 learned from where it *is* at the end (presence), with a warning; a class absent from both
@@ -39,6 +40,7 @@ class SuitabilityModel:
     categorical: tuple[str, ...]
     estimators: list[Any]  # one per class, None = suitability 0
     contributions: dict[str, dict[str, float]] = field(default_factory=dict)
+    impurity: dict[str, dict[str, float]] = field(default_factory=dict)
     auc: dict[str, float] = field(default_factory=dict)
     training: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -64,7 +66,7 @@ class SuitabilityModel:
 def fit_suitability(start: np.ndarray, end: np.ndarray, drivers: Mapping[str, np.ndarray],
                     codes: Sequence[int], *, valid: np.ndarray, method: str = "random_forest",
                     categorical: Sequence[str] = (), samples: int = 20000, seed: int = 0,
-                    n_trees: int = 40, max_depth: int = 12, n_jobs: int = 2
+                    n_trees: int = 30, max_depth: int = 12, n_jobs: int = 2
                     ) -> SuitabilityModel:
     """Learn one suitability model per class from the change between ``start`` and ``end``.
 
@@ -137,10 +139,13 @@ def fit_suitability(start: np.ndarray, end: np.ndarray, drivers: Mapping[str, np
         auc = float("nan")
         if test.any() and 0 < y[test].sum() < test.sum():
             auc = float(roc_auc_score(y[test], est.predict_proba(x[test])[:, 1]))
+            model.contributions[key] = _contributions(est, x[test], y[test], names, seed)
+        if method == "random_forest":
+            model.impurity[key] = {n: float(v) for n, v in
+                                   zip(names, est.feature_importances_)}
         est.fit(x, y)  # the final model uses every sampled cell
         model.estimators.append(est)
         model.auc[key] = auc
-        model.contributions[key] = _contributions(est, names, categorical, method)
         model.training[key] = {"target": target, "positives": int(pos.size),
                                "negatives": int(neg.size)}
     return model
@@ -185,20 +190,12 @@ def _logistic(names: Sequence[str], categorical: Sequence[str]):
     return make_pipeline(columns, LogisticRegression(max_iter=2000))
 
 
-def _contributions(est, names: Sequence[str], categorical: Sequence[str],
-                   method: str) -> dict[str, float]:
-    if method == "random_forest":
-        raw = dict(zip(names, est.feature_importances_))
-    else:
-        columns, logit = est[0], est[-1]
-        coef = np.abs(logit.coef_[0])
-        raw = dict.fromkeys(names, 0.0)
-        out_names = columns.get_feature_names_out()
-        for name, value in zip(out_names, coef):
-            part, rest = name.split("__", 1)
-            if part == "num":
-                raw[names[int(rest[1:])]] += value
-            else:  # one-hot columns are named x<i>_<category>
-                raw[names[int(rest[1:].split("_", 1)[0])]] += value
-    total = sum(raw.values())
-    return {n: float(v / total) if total else 0.0 for n, v in raw.items()}
+def _contributions(est, x: np.ndarray, y: np.ndarray, names: Sequence[str],
+                   seed: int) -> dict[str, float]:
+    """Permutation importance (drop in held-out AUC) of each driver, as shares of their sum."""
+    from sklearn.inspection import permutation_importance
+
+    imp = permutation_importance(est, x, y, scoring="roc_auc", n_repeats=3, random_state=seed)
+    raw = np.clip(imp.importances_mean, 0.0, None)
+    total = raw.sum()
+    return {n: float(v / total) if total else 0.0 for n, v in zip(names, raw)}

@@ -204,7 +204,7 @@ def random_allocation(start: np.ndarray, actual: np.ndarray, n_classes: int, *, 
     have = np.bincount(start[inside], minlength=n_classes)
     want = np.bincount(actual[inside], minlength=n_classes)
     net = want.astype(np.int64) - have
-    key = uniform_grid(seed, 0, 0, start.shape).ravel()
+    key = uniform_grid(seed, 0, 0, (1, start.size)).ravel()  # cell i draws with key i
     flat = start.ravel()
     released = []
     for k in np.flatnonzero(net < 0):
@@ -212,7 +212,7 @@ def random_allocation(start: np.ndarray, actual: np.ndarray, n_classes: int, *, 
         take = min(int(-net[k]), cells.size)
         released.append(cells[np.argsort(key[cells], kind="stable")[:take]])
     pool = np.concatenate(released) if released else np.zeros(0, np.int64)
-    order = uniform_grid(seed, 0, 1, start.shape).ravel()[pool]
+    order = uniform_grid(seed, 0, 1, (1, start.size)).ravel()[pool]
     pool = pool[np.argsort(order, kind="stable")]
     out = start.copy()
     at = 0

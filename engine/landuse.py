@@ -428,8 +428,7 @@ def allocate_step(index: np.ndarray, model: LandUseModel, change: np.ndarray, *,
             weight=weight, inertia=inertia, drive=adaptation.drive, open_gain=open_gain,
             open_loss=open_loss, changed=state.changed, spontaneous=p.spontaneous,
             alpha=p.alpha, size=p.neighbourhood_size, key_pick=streams[0],
-            key_noise=streams[1], roulette=roulette,
-            take=None if roulette else ALLOCATION_MARGIN * wanted + 64)
+            key_noise=streams[1], roulette=roulette, take=ALLOCATION_MARGIN * wanted + 64)
         if roulette:
             adaptation = adapt(adaptation, _gap(state, requests, departures))
         before = int(state.converted.sum())

@@ -76,7 +76,9 @@ def build_processes(work: Territory, scenario: Scenario, seed: int) -> list[Proc
     land_use = LandUseParams(neighbourhood_size=lu.neighbourhood_size, alpha=lu.alpha,
                              spontaneous=lu.spontaneous,
                              hard_constraints=tuple(CONTROL_LINE_FIELDS[k] for k in lu.protect),
-                             outside_boundary_weight=lu.outside_boundary_weight)
+                             outside_boundary_weight=lu.outside_boundary_weight,
+                             inertia=lu.inertia, roulette_rounds=lu.roulette_rounds,
+                             patch_size=lu.patch_size, patch_compactness=lu.patch_compactness)
     processes: list[Process] = [HouseholdDemand(work, households, seed=seed),
                                 LandUseChange(work, land_use)]
     if scenario.surge is not None:
@@ -114,7 +116,8 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> Run
                        population=population, indicators=pd.DataFrame(rows), reports=reports,
                        timings={**simulation.timings,
                                 "total_s": time.perf_counter() - started},
-                       engines={"land_use": "constrained CA, demand-driven allocation"})
+                       engines={"land_use": "multi-class CA: roulette competition, "
+                                            "demand-driven patch allocation"})
     if water_depth:
         result.water_depth = water_depth[0]
         result.engines["surge"] = SURGE_ENGINE

@@ -26,11 +26,11 @@ the allocation (:mod:`engine.kernels.allocation`) ranks requests. ``u`` takes 2^
 Draws are counter-based (:mod:`engine.kernels.random`) on the cell index, so results do not
 depend on threads.
 
-A fill pass only needs each class's best few requests, so it runs in two sweeps: the first
-counts scores per class in logarithmic bins (:func:`score_bin`), the second writes only the
-requests in the top bins. Requests are written to per-block segments of flat arrays (block
-``b`` owns the cells of its rows), so threads never share a write position and the order is
-the cell order.
+The allocation only needs each class's best few requests: while writing them the pass counts
+their scores per class in logarithmic bins (:func:`score_bin`), and only the requests in the
+bins that hold the best are gathered - an O(n) selection without sorting. Requests are written
+to per-block segments of flat arrays (block ``b`` owns the cells of its rows), so threads never
+share a write position and the order is the cell order.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from engine.kernels.random import splitmix64, uniform_at
 NO_CLASS = 255
 NOISE_BITS = 16
 SCORE_BINS = 4096  # 128 octaves x 32 bins: scores from 2^-64 to 2^64, 2.2 % wide
-EMIT_ALL, COUNT, EMIT_TOP = 0, 1, 2
 
 
 def stochastic_table(alpha: float) -> np.ndarray:
@@ -71,18 +70,20 @@ def noise_level(key: np.uint64, cell: np.uint64) -> int:
 
 @jit
 def score_bin(score: float) -> int:
-    """Logarithmic bin of a positive score (monotone: a higher score never gets a lower bin)."""
+    """Bin of a positive score: its binary exponent (from 2^-64 to 2^64) and the first 5 bits
+    of its mantissa, so bins are at most 3 % wide and a higher score never gets a lower bin."""
     if score <= 0.0:
         return 0
-    e = math.floor(math.log2(score) * 32.0) + 64 * 32
+    mantissa, exponent = math.frexp(score)  # score = mantissa * 2^exponent, 0.5 <= m < 1
+    e = (exponent + 64) * 32 + int((mantissa - 0.5) * 64.0)
     return min(max(e, 0), SCORE_BINS - 1)
 
 
 @parallel_jit
 def _compete(index, suitability, forbid, policy, policy_weight, region, has_region, factor,
              candidates, stay_factor, weight, changed, spontaneous, noise, key_pick, key_noise,
-             roulette, mode, floor_bin, half, out_cell, out_class, out_score, block_count,
-             requests, departures, histogram):
+             roulette, half, out_cell, out_class, out_score, out_bin, block_count, requests,
+             departures, histogram):
     rows, cols = index.shape
     n = suitability.shape[2]
     n_blocks = (rows + BLOCK_ROWS - 1) // BLOCK_ROWS
@@ -137,25 +138,28 @@ def _compete(index, suitability, forbid, policy, policy_weight, region, has_regi
                                 pick = best
                         if pick != NO_CLASS:
                             score = tp[pick] * noise[noise_level(key_noise, np.uint64(cell))]
-                            if mode == COUNT:
-                                histogram[b, pick, score_bin(score)] += 1
-                            elif mode == EMIT_ALL or score_bin(score) >= floor_bin[pick]:
-                                requests[b, z, pick] += 1
-                                departures[b, z, own] += 1
-                                out_cell[write] = cell
-                                out_class[write] = pick
-                                out_score[write] = score
-                                write += 1
+                            level = score_bin(score)
+                            histogram[b, pick, level] += 1
+                            requests[b, z, pick] += 1
+                            departures[b, z, own] += 1
+                            out_cell[write] = cell
+                            out_class[write] = pick
+                            out_score[write] = score
+                            out_bin[write] = level
+                            write += 1
                 slide_window(columns, c, half, window)
             advance_columns(index, r, half, columns)
         block_count[b] = write - r0 * cols
 
 
 @jit
-def _gather(out_cell, out_class, out_score, block_count, block_size):
+def _gather(out_cell, out_class, out_score, out_bin, block_count, block_size, floor_bin):
     total = 0
     for b in range(block_count.shape[0]):
-        total += block_count[b]
+        start = b * block_size
+        for i in range(start, start + block_count[b]):
+            if out_bin[i] >= floor_bin[out_class[i]]:
+                total += 1
     cells = np.empty(total, dtype=np.int64)
     classes = np.empty(total, dtype=np.uint8)
     scores = np.empty(total, dtype=np.float64)
@@ -163,8 +167,9 @@ def _gather(out_cell, out_class, out_score, block_count, block_size):
     for b in range(block_count.shape[0]):
         start = b * block_size
         for i in range(start, start + block_count[b]):
-            cells[j], classes[j], scores[j] = out_cell[i], out_class[i], out_score[i]
-            j += 1
+            if out_bin[i] >= floor_bin[out_class[i]]:
+                cells[j], classes[j], scores[j] = out_cell[i], out_class[i], out_score[i]
+                j += 1
     return cells, classes, scores
 
 
@@ -208,13 +213,13 @@ def compete(index: np.ndarray, suitability: np.ndarray, *, forbid: np.ndarray,
     key_pick, key_noise : :func:`~engine.kernels.random.stream_key` of the roulette and of
         the stochastic factor.
     roulette : spin the wheel (True) or take the class of highest potential (False).
-    take : with ``roulette=False``, how many requests per class are wanted: only those in
-        the score bins that hold the best ``take[k]`` are returned (None: all).
+    take : how many requests per class are wanted: only those in the score bins that hold
+        the best ``take[k]`` are returned (None: all). Requests are still counted in full.
 
     Returns
     -------
-    cells (int64 flat indices), classes (uint8), scores (float64) of the requests, and two
-    (regions, K) int64 tables: requests per class requested, and per class left.
+    cells (int64 flat indices), classes (uint8), scores (float64) of the requests kept, and
+    two (regions, K) int64 tables of all requests: per class requested, and per class left.
     """
     rows, cols = index.shape
     n = suitability.shape[2]
@@ -231,23 +236,18 @@ def compete(index: np.ndarray, suitability: np.ndarray, *, forbid: np.ndarray,
     out_cell = np.empty(rows * cols, dtype=np.int64)
     out_class = np.empty(rows * cols, dtype=np.uint8)
     out_score = np.empty(rows * cols, dtype=np.float64)
+    out_bin = np.empty(rows * cols, dtype=np.int16)
     block_count = np.zeros(n_blocks, dtype=np.int64)
     requests = np.zeros((n_blocks, regions, n), dtype=np.int64)
     departures = np.zeros((n_blocks, regions, n), dtype=np.int64)
-    floor_bin = np.zeros(n, dtype=np.int64)
-    args = (index, suitability, forbid, policy, policy_weight, region_arr, has_region, factor,
-            candidates, stay_factor, np.asarray(weight, np.float64), changed,
-            float(spontaneous), noise, np.uint64(key_pick), np.uint64(key_noise),
-            bool(roulette))
-    mode = EMIT_ALL
-    if take is not None and not roulette:
-        histogram = np.zeros((n_blocks, n, SCORE_BINS), dtype=np.int64)
-        _compete(*args, COUNT, floor_bin, size // 2, out_cell, out_class, out_score,
-                 block_count, requests, departures, histogram)
-        floor_bin = _floor_bins(histogram, np.asarray(take))
-        mode = EMIT_TOP
-    _compete(*args, mode, floor_bin, size // 2, out_cell, out_class, out_score, block_count,
-             requests, departures, np.zeros((1, 1, 1), dtype=np.int64))
-    cells, classes, scores = _gather(out_cell, out_class, out_score, block_count,
-                                     BLOCK_ROWS * cols)
+    histogram = np.zeros((n_blocks, n, SCORE_BINS), dtype=np.int32)
+    _compete(index, suitability, forbid, policy, policy_weight, region_arr, has_region, factor,
+             candidates, stay_factor, np.asarray(weight, np.float64), changed,
+             float(spontaneous), noise, np.uint64(key_pick), np.uint64(key_noise),
+             bool(roulette), size // 2, out_cell, out_class, out_score, out_bin, block_count,
+             requests, departures, histogram)
+    floor_bin = np.zeros(n, dtype=np.int64) if take is None else \
+        _floor_bins(histogram, np.asarray(take))
+    cells, classes, scores = _gather(out_cell, out_class, out_score, out_bin, block_count,
+                                     BLOCK_ROWS * cols, floor_bin)
     return cells, classes, scores, requests.sum(axis=0), departures.sum(axis=0)

@@ -34,7 +34,7 @@ import numpy as np
 
 from engine.kernels.allocation import ALLOCATION_MARGIN, allocate_requests, ranked_requests
 from engine.kernels.neighbourhood import NODATA_INDEX
-from engine.kernels.random import stream_key
+from engine.kernels.random import stream_keys
 from engine.kernels.transition import compete, stochastic_table
 from tim.errors import InputError
 
@@ -419,8 +419,7 @@ def allocate_step(index: np.ndarray, model: LandUseModel, change: np.ndarray, *,
         open_gain, open_loss = state.open("gain"), state.open("loss")
         if not (open_gain.any() and open_loss.any()):
             break
-        streams = [stream_key(np.uint64(seed), np.uint64(step), np.uint64(4 * passes + j))
-                   for j in range(4)]
+        streams = stream_keys(np.uint64(seed), np.uint64(step), np.uint64(4 * passes), 4)
         wanted = state.wanted()
         cells, classes, scores, requests, departures = compete(
             state.index, model.suitability, forbid=con.forbid, policy=con.policy,

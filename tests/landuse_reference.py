@@ -224,6 +224,11 @@ class Step:
         for k in range(self.n):
             mine = sorted((-s, cell) for cell, kk, s in requests if kk == k)
             ranked.append([cell for _, cell in mine[: MARGIN * wanted[k] + 64]])
+        return self.allocate_ranked(ranked, noise, key_size, key_grow)
+
+    def allocate_ranked(self, ranked, noise, key_size, key_grow):
+        """Seeds and patches from the ranked requests of each class, classes taking turns."""
+        wanted = self.wanted()
         ptr = [0] * self.n
         initial = [max(float(w), 1.0) for w in wanted]
         left = list(wanted)
@@ -259,8 +264,12 @@ def adapt(drive, last_gap, gap):
     return drive
 
 
-def step(index, model, change, *, targeted=None, seed=0, step_no=0, drive=None, last_gap=None):
-    """One step, pass by pass, as :func:`engine.landuse.allocate_step` defines it."""
+def step(index, model, change, *, targeted=None, seed=0, step_no=0, drive=None, last_gap=None,
+         compete_fn=None):
+    """One step, pass by pass, as :func:`engine.landuse.allocate_step` defines it.
+
+    ``compete_fn`` replaces the cell-by-cell competition (the NumPy benchmark passes a
+    vectorised one that returns ranked requests instead: ``(ranked, asked, left)``)."""
     p, con, n = model.params, model.constraints, model.n_classes
     change = np.asarray(change, dtype=np.int64).reshape(con.n_regions, n)
     targeted = change != 0 if targeted is None else np.asarray(targeted, bool)
@@ -277,19 +286,23 @@ def step(index, model, change, *, targeted=None, seed=0, step_no=0, drive=None, 
         if not (open_gain.any() and open_loss.any()):
             break
         keys = [stream_key(seed, step_no, 4 * passes + j) for j in range(4)]
-        requests, asked, left = compete(
+        requests, asked, left = (compete_fn or compete)(
             s.index, model.suitability, forbid=con.forbid, policy=con.policy,
             policy_weight=con.policy_weight, region=con.region, conversion=con.conversion,
             weight=weight, inertia=inertia, drive=drive, open_gain=open_gain,
             open_loss=open_loss, changed=s.changed, spontaneous=p.spontaneous, alpha=p.alpha,
-            size=p.neighbourhood_size, key_pick=keys[0], key_noise=keys[1], roulette=roulette)
+            size=p.neighbourhood_size, key_pick=keys[0], key_noise=keys[1], roulette=roulette,
+            **({"wanted": s.wanted()} if compete_fn else {}))
         if roulette:
             gain = np.where(s.free, 0, s.gain_left)
             loss = np.where(s.free, 0, s.loss_left)
             gap = np.where(loss > 0, left - loss, np.where(gain > 0, gain - asked, np.nan))
             drive, last_gap = adapt(drive, last_gap, gap), gap
         before = int(s.gained.sum())
-        s.allocate(requests, noise, keys[2], keys[3])
+        if compete_fn is None:
+            s.allocate(requests, noise, keys[2], keys[3])
+        else:  # already ranked, per class
+            s.allocate_ranked(requests, noise, keys[2], keys[3])
         passes += 1
         if not roulette and int(s.gained.sum()) == before:
             break

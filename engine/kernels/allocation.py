@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine._numba import jit
-from engine.kernels.patches import can_become, convert, grow_patch, sample_size
+from engine.kernels.patches import (can_become, compactness_table, convert, grow_patch,
+                                    sample_size)
 from engine.kernels.random import uniform_at
 
 ALLOCATION_MARGIN = 4  # requests ranked per pass: this many times the cells still wanted
@@ -126,7 +127,7 @@ def _allocate(ranked, starts, wanted, index, changed, suitability, forbid, polic
               policy_weight, region, has_region, conversion, gain_left, gain_free, gain_pool,
               loss_left, loss_free, loss_pool, transitions, converted, lost, size_offsets,
               size_values,
-              patch_scale, compactness, noise, key_size, key_grow, heap_prio, heap_cell):
+              patch_scale, compact, noise, key_size, key_grow, heap_prio, heap_cell):
     n = starts.shape[0] - 1
     ptr = starts[:-1].copy()
     initial = np.maximum(wanted.astype(np.float64), 1.0)
@@ -158,7 +159,7 @@ def _allocate(ranked, starts, wanted, index, changed, suitability, forbid, polic
             size = grow_patch(cell, k, min(target, heap_prio.shape[0] // 8), index, changed,
                               suitability, forbid, policy, policy_weight, region, has_region,
                               conversion, gain_left, gain_free, gain_pool, loss_left, loss_free,
-                              loss_pool, transitions, converted, lost, compactness, noise,
+                              loss_pool, transitions, converted, lost, compact, noise,
                               key_grow, heap_prio, heap_cell)
         left[k] -= size
     return seeds
@@ -180,5 +181,5 @@ def allocate_requests(ranked: np.ndarray, starts: np.ndarray, wanted: np.ndarray
                          s.has_region, s.conversion, s.gain_left, s.gain_free, s.gain_pool,
                          s.loss_left, s.loss_free, s.loss_pool, s.transitions, s.converted,
                          s.lost, s.size_offsets, s.size_values, float(patch_scale),
-                         float(compactness), noise, np.uint64(key_size), np.uint64(key_grow),
+                         compactness_table(compactness), noise, np.uint64(key_size), np.uint64(key_grow),
                          np.empty(heap_capacity, np.float64), np.empty(heap_capacity, np.int64)))

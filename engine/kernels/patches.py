@@ -135,10 +135,22 @@ def heap_pop(prio: np.ndarray, cells: np.ndarray, size: int) -> int:
         i = top
 
 
+def compactness_table(compactness: float) -> np.ndarray:
+    """``(m / 8) ** compactness`` for the 0..8 neighbours ``m`` a cell can share with a patch.
+
+    Examples
+    --------
+    >>> compactness_table(1.0)[[0, 4, 8]].tolist()
+    [0.0, 0.5, 1.0]
+    """
+    return (np.arange(9) / 8.0) ** float(compactness)
+
+
 @jit
 def growth_priority(cell, k, index, suitability, policy, policy_weight, conversion,
-                    compactness, noise, key_grow) -> float:
-    """Priority of ``cell`` joining a growing patch of class ``k`` (see the module docs)."""
+                    compact, noise, key_grow) -> float:
+    """Priority of ``cell`` joining a growing patch of class ``k`` (see the module docs);
+    ``compact`` is :func:`compactness_table`."""
     rows, cols = index.shape
     r, c = cell // cols, cell % cols
     same = 0
@@ -148,13 +160,13 @@ def growth_priority(cell, k, index, suitability, policy, policy_weight, conversi
             same += 1
     v = noise[noise_level(key_grow, np.uint64(cell))]
     return (suitability[r, c, k] * conversion[index[r, c], k]
-            * policy_weight[policy[r, c], k] * (same / 8.0) ** compactness * v)
+            * policy_weight[policy[r, c], k] * compact[same] * v)
 
 
 @jit
 def grow_patch(seed, k, target, index, changed, suitability, forbid, policy, policy_weight,
                region, has_region, conversion, gain_left, gain_free, gain_pool, loss_left,
-               loss_free, loss_pool, transitions, converted, lost, compactness, noise,
+               loss_free, loss_pool, transitions, converted, lost, compact, noise,
                key_grow, heap_prio, heap_cell) -> int:
     """Grow the patch of class ``k`` around the already converted ``seed`` until it has
     ``target`` cells, the frontier is empty or the demand is used up; returns its size."""
@@ -174,7 +186,7 @@ def grow_patch(seed, k, target, index, changed, suitability, forbid, policy, pol
                     if heap == heap_prio.shape[0]:
                         break  # full: the patch keeps the frontier it has
                     p = growth_priority(nb, k, index, suitability, policy, policy_weight,
-                                        conversion, compactness, noise, key_grow)
+                                        conversion, compact, noise, key_grow)
                     heap = heap_push(heap_prio, heap_cell, heap, p, nb)
         added = -1
         while heap > 0:

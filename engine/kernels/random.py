@@ -33,6 +33,15 @@ def stream_key(seed: np.uint64, step: np.uint64, stream: np.uint64) -> np.uint64
 
 
 @jit
+def stream_keys(seed: np.uint64, step: np.uint64, first: np.uint64, count: int) -> np.ndarray:
+    """The keys of streams ``first .. first + count - 1`` (one call instead of ``count``)."""
+    out = np.empty(count, dtype=np.uint64)
+    for i in range(count):
+        out[i] = stream_key(seed, step, np.uint64(first) + np.uint64(i))
+    return out
+
+
+@jit
 def uniform_at(key: np.uint64, cell: np.uint64) -> float:
     """A draw in the open interval (0, 1) for ``cell`` under a :func:`stream_key`."""
     return ((splitmix64(np.uint64(key) ^ np.uint64(cell)) >> np.uint64(11)) + 0.5) * _U53

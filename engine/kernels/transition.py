@@ -35,6 +35,7 @@ share a write position and the order is the cell order.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -49,8 +50,10 @@ NOISE_BITS = 16
 SCORE_BINS = 4096  # 128 octaves x 32 bins: scores from 2^-64 to 2^64, 2.2 % wide
 
 
+@functools.lru_cache(maxsize=16)
 def stochastic_table(alpha: float) -> np.ndarray:
-    """``v(i) = 1 + (-ln u_i)^alpha`` at the 2^16 levels ``u_i = (i + 0.5) / 2^16``.
+    """``v(i) = 1 + (-ln u_i)^alpha`` at the 2^16 levels ``u_i = (i + 0.5) / 2^16`` (cached,
+    read-only).
 
     Examples
     --------
@@ -59,7 +62,9 @@ def stochastic_table(alpha: float) -> np.ndarray:
     (2.0, 2.0)
     """
     u = (np.arange(1 << NOISE_BITS, dtype=np.float64) + 0.5) / (1 << NOISE_BITS)
-    return 1.0 + (-np.log(u)) ** float(alpha)
+    table = 1.0 + (-np.log(u)) ** float(alpha)
+    table.flags.writeable = False
+    return table
 
 
 @jit

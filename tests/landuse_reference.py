@@ -8,7 +8,6 @@ Only the stochastic-factor table (a NumPy formula, not a kernel) is shared with 
 from __future__ import annotations
 
 import heapq
-import math
 
 import numpy as np
 

@@ -181,5 +181,6 @@ def allocate_requests(ranked: np.ndarray, starts: np.ndarray, wanted: np.ndarray
                          s.has_region, s.conversion, s.gain_left, s.gain_free, s.gain_pool,
                          s.loss_left, s.loss_free, s.loss_pool, s.transitions, s.converted,
                          s.lost, s.size_offsets, s.size_values, float(patch_scale),
-                         compactness_table(compactness), noise, np.uint64(key_size), np.uint64(key_grow),
+                         compactness_table(compactness), noise, np.uint64(key_size),
+                         np.uint64(key_grow),
                          np.empty(heap_capacity, np.float64), np.empty(heap_capacity, np.int64)))

@@ -9,10 +9,10 @@ to the patch) of highest priority::
 
 where ``m`` is the number of the cell's 8 neighbours already of class ``k`` (so patches stay
 compact and cling to existing land of their class as ``compactness`` grows) and ``v`` is the
-stochastic factor of :mod:`engine.kernels.transition` (drawn on the cell's own key). The target size is drawn from the
-sizes of the patches observed in the calibration period (FUTURES's empirical patch-size
-library), times a calibrated scale. Growth is serial and deterministic: the frontier is a
-binary heap ordered by (priority, then lowest cell index).
+stochastic factor of :mod:`engine.kernels.transition` (drawn on the cell's own key). The
+target size is drawn from the sizes of the patches observed in the calibration period
+(FUTURES's empirical patch-size library), times a calibrated scale. Growth is serial and
+deterministic: the frontier is a binary heap ordered by (priority, then lowest cell index).
 
 Which cells a class may take and what each conversion costs in demand is decided by
 :func:`can_become` and :func:`convert`, shared with :mod:`engine.kernels.allocation`.

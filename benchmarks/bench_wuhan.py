@@ -8,6 +8,7 @@ parameters are fixed (below), not calibrated, so the figure does not depend on a
 
 - ``numba``: :func:`engine.landuse.allocate_step` (goal: <= 0.45 s on 2 cores).
 - ``numpy``: the same step, competition in NumPy, allocation in Python (bench_landuse_step).
+- ``python``: tests/landuse_reference.py cell by cell on a 40 x 40 crop (compare per cell).
 - peak memory: ``python benchmarks/bench_wuhan.py`` runs ten years in a fresh process from the
   raw files and prints the peak resident memory (goal: < 3 GB); the test does the same.
 
@@ -17,6 +18,7 @@ Skipped without ../shared/data (TWIN_DATA).
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -27,14 +29,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import twin_data_dir  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from engine.landuse import (CAParams, LandUseModel, build_constraints, class_counts,
                             interpolate_targets, learn_patch_sizes, simulate)
 
 PARAMS = CAParams(neighbourhood_size=7, weights=(0.5,) * 7, inertia=(1.0,) * 7, alpha=0.5,
                   spontaneous=0.02, roulette_rounds=2, patch_scale=1.0, patch_compactness=1.0)
+
+
+def twin_data_dir() -> Path:
+    """``TWIN_DATA`` or ``../shared/data`` beside the repository (as tests/conftest.py)."""
+    return Path(os.environ.get("TWIN_DATA", REPO.parent / "shared" / "data"))
 
 
 def build(data: Path):
@@ -100,12 +108,51 @@ def test_wuhan_year(benchmark, wuhan, impl):
     benchmark.pedantic(step, rounds=5 if impl == "numba" else 1, iterations=1)
 
 
+def test_wuhan_year_per_cell_python(benchmark, wuhan):
+    """The cell-by-cell Python reference on a 40 x 40 crop in the built-up fringe, with the
+    crop's share of a year's demand; compare ``mean / cells`` with the full-grid Numba year."""
+    import dataclasses
+
+    import landuse_reference as ref
+
+    index, model, targets = wuhan
+    r0, c0, n = 1400, 1500, 40  # east of the centre: built-up, cropland and water mix
+    crop = (slice(r0, r0 + n), slice(c0, c0 + n))
+    c = model.constraints
+    small = dataclasses.replace(
+        model, suitability=np.ascontiguousarray(model.suitability[crop]),
+        constraints=dataclasses.replace(c, forbid=np.ascontiguousarray(c.forbid[crop]),
+                                        policy=np.ascontiguousarray(c.policy[crop])))
+    sub = np.ascontiguousarray(index[crop])
+    share = (sub < 7).sum() / (index < 7).sum()
+    change = np.round((targets[0] - class_counts(index, 7)) * share).astype(np.int64)
+    change[0, int(np.argmax(class_counts(sub, 7)))] -= change.sum()  # balance: net zero
+    result = ref.step(sub, small, change, seed=1)[0]
+    np.testing.assert_array_equal(result, simulate(sub, small, (class_counts(sub, 7)
+                                                                + change)[None], seed=1).index)
+    benchmark.group = "Wuhan year per cell: Python reference on a 40 x 40 crop"
+    benchmark.extra_info["cells"] = n * n
+    benchmark.pedantic(ref.step, args=(sub, small, change), kwargs={"seed": 1}, rounds=3,
+                       iterations=1)
+
+
 def test_wuhan_ten_years_peak_memory(wuhan):
     done = subprocess.run([sys.executable, __file__], capture_output=True, text=True,
                           check=True, timeout=3600)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     print(figures)
     assert figures["years"] == 10
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process image (VmHWM; ru_maxrss on Linux also counts the
+    parent's memory at fork time, which would inflate the figure under pytest)."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -120,8 +167,7 @@ def main() -> None:
     run = time.perf_counter()
     result = simulate(index, model, targets, seed=0)
     end = time.perf_counter()
-    print(json.dumps({"years": len(result.outcomes),
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    print(json.dumps({"years": len(result.outcomes), "peak_rss_mb": round(peak_rss_mb()),
                       "setup_s": round(built - started, 1),
                       "seconds_per_year": round((end - run) / len(result.outcomes), 3)}))
 

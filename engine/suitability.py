@@ -1,8 +1,10 @@
 """Suitability of cells for development from driver layers.
 
-This first form is a logistic model with given coefficients (as in the logistic-regression
-suitability of CLUE-S and FLUS): ``s = 1 / (1 + exp(-(b0 + sum_i b_i x_i)))``. Fitting the
-coefficients (or a random forest) to observed change comes with calibration.
+Here: derived drivers (slope, distance to a class) and a logistic model with given
+coefficients (as in the logistic-regression suitability of CLUE-S and FLUS):
+``s = 1 / (1 + exp(-(b0 + sum_i b_i x_i)))``, which the sample scenarios use. Suitability
+learned from observed change (random forest or logistic regression, per class) is in
+:mod:`engine.learning`.
 """
 
 from __future__ import annotations

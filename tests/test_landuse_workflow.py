@@ -261,3 +261,40 @@ def test_parameters_with_a_changed_model_file_are_refused(pie, tmp_path):
     (copy / "parameters.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(InputError, match="not a land-use parameters file"):
         load_parameters(copy / "parameters.yaml")
+
+
+def test_twin_calibrate_and_simulate_commands(twin_data, tmp_path):
+    """The two commands as a user runs them; a bad input exits 2 with one line and writes
+    nothing."""
+    import subprocess
+    import sys
+
+    d = twin_data / "landuse/plum_island_sibuyan"
+    twin = [sys.executable, "-m", "viz.cli"]
+    drivers = ["--driver", f"elevation={d / 'pie_ef_001.tif'}",
+               "--driver", f"slope={d / 'pie_ef_002.tif'}"]
+    done = subprocess.run([*twin, "calibrate", "--map", f"1985={d / 'lu_pie_1985.tif'}",
+                           "--map", f"1991={d / 'lu_pie_1991.tif'}", *drivers,
+                           "--distance-to", "2", "--maxiter", "0", "--popsize", "1",
+                           "--no-progress", "--out", str(tmp_path / "cal")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "calibration 1985-1991: FoM" in done.stdout and "random" in done.stdout
+    (tmp_path / "demand.csv").write_text("year,1,2,3\n1995,46000,42000,25563\n")
+    done = subprocess.run([*twin, "simulate", "--start", str(d / "lu_pie_1991.tif"),
+                           "--start-year", "1991", *drivers, "--params",
+                           str(tmp_path / "cal/parameters.yaml"), "--demand",
+                           str(tmp_path / "demand.csv"), "--out", str(tmp_path / "sim.tif")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "simulated 1991-1995 (4 years" in done.stdout
+    with rasterio.open(tmp_path / "sim.tif") as src:
+        values = src.read(1)
+    assert np.bincount(values[values != 255], minlength=4)[1:].tolist() == [46000, 42000, 25563]
+    done = subprocess.run([*twin, "calibrate", "--map", f"1985={d / 'lu_pie_1985.tif'}",
+                           "--map", f"1997={d / 'lu_sib_1997.tif'}", *drivers,
+                           "--out", str(tmp_path / "bad")], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 2 and "lu_sib_1997.tif: crs: the raster declares no CRS" in \
+        done.stderr
+    assert not (tmp_path / "bad").exists()

@@ -35,7 +35,8 @@ from engine.landuse import (CAParams, LandUseModel, build_constraints, learn_pat
 from engine.learning import METHODS, SuitabilityModel, fit_suitability
 from engine.metrics import agreement_map, compare_with_nulls
 from scenarios.landuse_data import (OUTSIDE, DriverSpec, Notes, derive_drivers, read_constraint,
-                                    read_drivers, read_land_use, study_area, to_index)
+                                    read_conversion, read_drivers, read_land_use, study_area,
+                                    to_index)
 from tim.atomic import atomic_directory
 from tim.errors import InputError
 from tim.model import Grid
@@ -52,6 +53,7 @@ class CalibrationSetup:
     maps: Mapping[int, str | Path]
     drivers: Sequence[DriverSpec]
     constraint: str | Path | None = None
+    conversion: str | Path | None = None
     classes: Sequence[int] | None = None
     method: str = "random_forest"
     samples: int = 20000
@@ -97,6 +99,7 @@ class CalibrationReport:
     eligible: np.ndarray
     suitability: SuitabilityModel
     patch_sizes: tuple[np.ndarray, ...]
+    conversion: np.ndarray  # (K, K) 0 = forbidden, else 1 - cost
     result: CalibrationResult
     periods: list[Period]
     notes: list[str] = field(default_factory=list)
@@ -140,7 +143,10 @@ def run_calibration(setup: CalibrationSetup,
     sizes = learn_patch_sizes(index[y0], index[y1], len(codes), valid=area)
     timings["suitability_s"] = time.perf_counter() - clock
 
-    constraints = build_constraints(area.shape, len(codes), hard=[(~eligible, None)])
+    allowed, cost = (None, None) if setup.conversion is None else \
+        read_conversion(setup.conversion, codes)
+    constraints = build_constraints(area.shape, len(codes), hard=[(~eligible, None)],
+                                    allowed=allowed, cost=cost)
     model = LandUseModel(codes, suitability, CAParams(roulette_rounds=setup.roulette_rounds),
                          constraints, sizes)
     clock = time.perf_counter()
@@ -160,8 +166,8 @@ def run_calibration(setup: CalibrationSetup,
                                                                             eligible))
         periods.append(_period("validation", index[y1], index[y2], (y1, y2), fitted, codes,
                                setup, eligible))
-    return CalibrationReport(setup, grid, codes, area, eligible, suit_model, sizes, result,
-                             periods, notes.items, timings)
+    return CalibrationReport(setup, grid, codes, area, eligible, suit_model, sizes,
+                             constraints.conversion, result, periods, notes.items, timings)
 
 
 def _period(name: str, start: np.ndarray, end: np.ndarray, years: tuple[int, int],

@@ -1,8 +1,8 @@
 """The calibration report directory written by ``twin calibrate``::
 
-    parameters.yaml            classes, fitted CA parameters, patch-size library, drivers and
-                               the suitability model file with its sha256: the input of
-                               ``twin simulate --params``
+    parameters.yaml            classes, fitted CA parameters, patch-size library, conversion
+                               table, drivers and the suitability model file with its sha256:
+                               the input of ``twin simulate --params``
     suitability.joblib         the fitted per-class classifiers (scikit-learn, joblib)
     metrics.json               per period (calibration, validation): the model, the no-change
                                null and the random null, each overall and per class (FoM with
@@ -59,6 +59,9 @@ def write_report(report: CalibrationReport, out: Path) -> None:
                         "drivers": [d.to_dict() for d in report.setup.drivers]},
         "constraint": {"used": report.setup.constraint is not None,
                        "rule": "cells where the constraint raster is 0 never change"},
+        "conversion": {"rule": "conversion[from][to]: 0 = forbidden, else 1 - cost",
+                       "table": [[round(float(v), 6) for v in row]
+                                 for row in report.conversion]},
         "calibration": {"years": list(report.periods[0].years),
                         "figure_of_merit": report.result.figure_of_merit,
                         "simulations": report.result.evaluations, "seed": report.setup.seed},

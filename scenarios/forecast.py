@@ -47,6 +47,7 @@ class Parameters:
     patch_sizes: tuple[np.ndarray, ...]
     drivers: list[DriverSpec]
     suitability: SuitabilityModel
+    conversion: np.ndarray  # (K, K) 0 = forbidden, else 1 - cost
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,6 +77,10 @@ def load_parameters(path: str | Path) -> Parameters:
                                 [int(n) for n in raw["patch_sizes"].get(str(c), {}).values()])
                       .astype(np.int64) for c in codes)
         drivers = [DriverSpec(**d) for d in raw["suitability"]["drivers"]]
+        conversion = np.asarray(raw["conversion"]["table"], dtype=np.float64)
+        if conversion.shape != (len(codes), len(codes)) or (conversion < 0).any() \
+                or (conversion > 1).any():
+            raise ValueError(f"conversion table must be {len(codes)} x {len(codes)} in [0, 1]")
         model_file = path.parent / raw["suitability"]["file"]
         digest = raw["suitability"]["sha256"]
     except (KeyError, TypeError, ValueError) as exc:
@@ -86,7 +91,7 @@ def load_parameters(path: str | Path) -> Parameters:
         raise StoreError(f"{model_file}: sha256 differs from {path.name}: the file was changed "
                          "or belongs to another calibration")
     suitability = joblib.load(model_file)  # trusted: its hash is in the parameters file
-    return Parameters(path, codes, ca, sizes, drivers, suitability, raw)
+    return Parameters(path, codes, ca, sizes, drivers, suitability, conversion, raw)
 
 
 @dataclass
@@ -139,6 +144,7 @@ def run_forecast(start: str | Path, start_year: int, params: str | Path,
                          source=demand, field="year", value=list(table.years))
     suitability = p.suitability.predict(layers, eligible)
     constraints = build_constraints(area.shape, len(codes), hard=[(~eligible, None)],
+                                    allowed=p.conversion > 0, cost=1.0 - p.conversion,
                                     region=region)
     model = LandUseModel(codes, suitability, p.ca, constraints, p.patch_sizes)
     have = class_counts(index, len(codes), constraints.region, constraints.n_regions)

@@ -12,6 +12,9 @@ saying what was done):
 - a demand table whose class total differs from the study area by more than ``tolerance`` is
   refused; a smaller difference is spread over the classes (largest remainders) with a warning.
 
+A conversion table (CSV: a ``from`` column of class codes, one column per target class code)
+gives the cost of each transition in [0, 1], or ``x`` (or nothing) where it is forbidden.
+
 Drivers are rasters (``name=path``, ``:categorical`` for category codes) or derived from the
 start map of each period: ``slope`` (degrees, from a driver named by ``slope_from``) and
 ``distance_to_<code>`` (metres to the nearest cell of a class).
@@ -317,3 +320,42 @@ def fit_totals(demand: DemandTable, have: np.ndarray, *, source: str | Path,
                        f"to fit (largest remainders)")
             out[y, z] = base
     return DemandTable(demand.years, out, demand.targeted)
+
+
+def read_conversion(path: str | Path, classes: Sequence[int]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(allowed, cost) (K, K) tables from a conversion CSV (see the module docs); every class
+    must have its row and its column."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read the conversion table: {exc}", source=path) from exc
+    if "from" not in table.columns:
+        raise InputError("the conversion table needs a 'from' column", source=path,
+                         value=list(table.columns))
+    codes = [str(int(c)) for c in classes]
+    rows = [r.strip() for r in table["from"]]
+    missing = sorted(set(codes) - set(rows)) + sorted(set(codes) - set(table.columns))
+    extra = sorted((set(rows) | set(table.columns) - {"from"}) - set(codes))
+    if missing or extra:
+        raise InputError("the conversion table must list exactly the classes as rows and "
+                         f"columns (missing {missing}, unknown {extra})", source=path,
+                         value=list(classes))
+    n = len(codes)
+    allowed, cost = np.zeros((n, n), bool), np.zeros((n, n))
+    for i, code in enumerate(codes):
+        row = table[table["from"].str.strip() == code].iloc[0]
+        for j, target in enumerate(codes):
+            text = row[target].strip().lower()
+            if text in ("", "x"):
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                raise InputError("a cost must be a number in [0, 1] or x (forbidden)",
+                                 source=path, field=f"{code}->{target}", value=text) from None
+            if not 0 <= value <= 1:
+                raise InputError("a cost must be in [0, 1]", source=path,
+                                 field=f"{code}->{target}", value=value)
+            allowed[i, j], cost[i, j] = True, value
+    return allowed, cost

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
-from engine.kernels.allocation import top_cells
 from engine.kernels.bathtub import bathtub_depth
 from engine.kernels.neighbourhood import neighbourhood_density
 from engine.kernels.random import uniform_grid
@@ -100,17 +99,6 @@ def test_neighbourhood_counts_on_an_analytic_pattern():
 def test_neighbourhood_rejects_even_windows():
     with pytest.raises(ValueError, match="odd"):
         neighbourhood_density(np.zeros((3, 3), np.uint8), 1, 4)
-
-
-# -- allocation -------------------------------------------------------------------------------
-@settings(max_examples=60, deadline=None)
-@given(values=arrays(np.float64, st.integers(0, 60),
-                     elements=st.sampled_from([0.0, 0.1, 0.5, 0.5, 0.9, 2.0])),
-       count=st.integers(0, 70))
-def test_top_cells_matches_sort(values, count):
-    order = np.lexsort((np.arange(values.size), -values))  # by potential, then index
-    expected = np.sort([i for i in order if values[i] > 0][:count])
-    np.testing.assert_array_equal(top_cells(values, count), expected)
 
 
 # -- bathtub ----------------------------------------------------------------------------------

@@ -137,11 +137,14 @@ def test_sleuth_demo200_urban_growth(twin_data, tmp_path):
     write_raster(tmp_path / "roads.tif", roads, grid, None)
     write_raster(tmp_path / "excluded.tif", (gif("excluded") < 100).astype(np.uint8), grid,
                  None)
+    # Urban land never reverts (SLEUTH's rule): urban -> non-urban is forbidden.
+    (tmp_path / "conversion.csv").write_text("from,1,2\n1,,0\n2,x,\n")
     setup = CalibrationSetup(maps=maps, drivers=[
         DriverSpec("slope", str(tmp_path / "slope.tif")),
         DriverSpec("distance_to_roads", str(tmp_path / "roads.tif")),
         DriverSpec("distance_to_urban", distance_to=2)],
-        constraint=tmp_path / "excluded.tif", maxiter=2, popsize=2)
+        constraint=tmp_path / "excluded.tif", conversion=tmp_path / "conversion.csv",
+        maxiter=2, popsize=2)
     # Urban land never reverts: non-urban has no gains to learn from, and says so.
     with pytest.warns(UserWarning, match="class 1 gained no cells .* where it is at the end"):
         report = run_calibration(setup)
@@ -149,10 +152,12 @@ def test_sleuth_demo200_urban_growth(twin_data, tmp_path):
         model, random = overall(period, "model"), overall(period, "null_random")
         assert model["figure_of_merit"] > random["figure_of_merit"]
         assert model["kappa_simulation"] > random["kappa_simulation"]
-    # Excluded cells never change.
+    # Excluded cells never change; urban cells stay urban.
     excluded = gif("excluded") >= 100
     for period in report.periods:
         assert (period.simulated[excluded] == period.start[excluded]).all()
+        assert (period.simulated[period.start == 1] == 1).all()  # index 1 = code 2, urban
+    assert report.conversion.tolist() == [[0.0, 1.0], [0.0, 0.0]]
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -298,3 +303,22 @@ def test_twin_calibrate_and_simulate_commands(twin_data, tmp_path):
     assert done.returncode == 2 and "lu_sib_1997.tif: crs: the raster declares no CRS" in \
         done.stderr
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("text, pattern", [
+    ("to,1,2\n1,,0\n2,x,\n", r"needs a 'from' column"),
+    ("from,1,2\n1,,0\n", r"missing \['2'\]"),
+    ("from,1,2,9\n1,,0,0\n2,x,,0\n9,0,0,\n", r"unknown \['9'\]"),
+    ("from,1,2\n1,,1.5\n2,x,\n", r"1->2: a cost must be in \[0, 1\] \(got 1\.5\)"),
+    ("from,1,2\n1,,cheap\n2,x,\n", r"1->2: a cost must be a number"),
+])
+def test_bad_conversion_tables_are_refused(tmp_path, text, pattern):
+    from scenarios.landuse_data import read_conversion
+
+    path = tmp_path / "conversion.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=pattern):
+        read_conversion(path, (1, 2))
+    path.write_text("from,1,2\n1,,0.25\n2,x,\n")
+    allowed, cost = read_conversion(path, (1, 2))
+    assert allowed.tolist() == [[False, True], [False, False]] and cost[0, 1] == 0.25

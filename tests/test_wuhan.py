@@ -35,7 +35,10 @@ def test_wuhan_calibration_validation_and_2013_forecast(twin_data, artifacts, tm
         maps={y: d / f"wh{y}_refy.tif" for y in (2003, 2005, 2010)},
         drivers=drivers(d) + derived_specs("dem", [4, 6, 3]), constraint=d / "WaterWuhan.tif",
         maxiter=2, popsize=2)
-    report = run_calibration(setup)
+    with pytest.warns(UserWarning) as caught:
+        report = run_calibration(setup)
+    assert any("1595 cells with data in some inputs only were left out" in str(w.message)
+               for w in caught)  # 462 + 364 + 595 cells missing in one of the maps, ...
     out = write_calibration(report, artifacts / "wuhan" / "calibration")
     validation = report.periods[1]
     assert validation.years == (2005, 2010)
@@ -56,9 +59,12 @@ def test_wuhan_calibration_validation_and_2013_forecast(twin_data, artifacts, tm
     demand = tmp_path / "demand2013.csv"
     demand.write_text("year," + ",".join(map(str, DEMAND_2013)) + "\n2013,"
                       + ",".join(map(str, DEMAND_2013.values())) + "\n")
-    with pytest.warns(UserWarning, match="scaled by"):  # the table counts 5,326,069 cells
+    with pytest.warns(UserWarning) as caught:  # the table counts 5,326,069 cells
         forecast = run_forecast(d / "wh2010_refy.tif", 2010, out / "parameters.yaml", demand,
                                 drivers=drivers(d), constraint=d / "WaterWuhan.tif")
+    messages = [str(w.message) for w in caught]
+    assert any("totals 5326069 cells" in m and "scaled by" in m for m in messages)
+    assert any("left out of the study area" in m for m in messages)
     path = write_forecast(forecast, d / "wh2010_refy.tif", artifacts / "wuhan" / "2013.tif")
     with rasterio.open(path) as sim13, rasterio.open(d / "wh2010_refy.tif") as ref:
         assert (sim13.transform, sim13.shape) == (ref.transform, ref.shape)

@@ -89,7 +89,8 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     drivers = [DriverSpec.parse(d) for d in args.driver]
     drivers += derived_specs(args.slope_from, args.distance_to or [])
     setup = CalibrationSetup(maps=maps, drivers=drivers, constraint=args.constraint,
-                             classes=_codes(args.classes), method=args.method,
+                             conversion=args.conversion, classes=_codes(args.classes),
+                             method=args.method,
                              samples=args.samples, seed=args.seed, maxiter=args.maxiter,
                              popsize=args.popsize)
     with tqdm(desc="calibrating", unit="sim", disable=args.no_progress) as bar:
@@ -207,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--distance-to", type=int, action="append", metavar="CODE",
                      help="add the distance to this class (from each period's start map)")
     cal.add_argument("--constraint", metavar="PATH", help="raster: 0 = cell never changes")
+    cal.add_argument("--conversion", metavar="CSV",
+                     help="from,<code>,...: transition costs in [0, 1], x = forbidden")
     cal.add_argument("--classes", metavar="C1,C2,...", help="class codes (default: found)")
     cal.add_argument("--method", default="random_forest",
                      choices=["random_forest", "logistic"])

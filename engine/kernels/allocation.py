@@ -9,8 +9,9 @@ demand still unmet goes next, as CLUE-S balances classes toward their demand (Ve
 stops a class's gains at its demand), and no class ever loses more cells than its demand
 allows, so demand is met exactly or the gap is left for the next pass and reported.
 
-Selection of the best requests is O(n) (a threshold from ``np.partition``, ties broken by cell
-index), and only the selected few are sorted.
+Selection of the best requests is O(n) (score histograms in the competition pass, then a
+threshold from ``np.partition``, ties broken by cell index), and only the selected few are
+sorted.
 """
 
 from __future__ import annotations
@@ -23,38 +24,6 @@ from engine.kernels.patches import (can_become, compactness_table, convert, grow
 from engine.kernels.random import uniform_at
 
 ALLOCATION_MARGIN = 4  # requests ranked per pass: this many times the cells still wanted
-
-
-def top_cells(potential: np.ndarray, count: int) -> np.ndarray:
-    """Flat indices of the ``count`` cells with the highest positive potential.
-
-    Fewer are returned when fewer cells have a positive potential (the caller reports the
-    shortfall). Indices come back sorted.
-
-    Examples
-    --------
-    >>> top_cells(np.array([[0.2, 0.9], [0.9, 0.0]]), 2).tolist()
-    [1, 2]
-    >>> top_cells(np.array([0.5, 0.5, 0.5]), 2).tolist()  # ties: lowest index first
-    [0, 1]
-    """
-    if count < 0:
-        raise ValueError(f"count must be >= 0, got {count}")
-    flat = potential.ravel()
-    positive = np.flatnonzero(flat > 0)
-    return positive[_top(flat[positive], count)]
-
-
-def _top(values: np.ndarray, count: int) -> np.ndarray:
-    """Positions of the ``count`` largest values (ties: lowest position), in position order."""
-    if count >= values.size:
-        return np.arange(values.size)
-    if count <= 0:
-        return np.zeros(0, dtype=np.int64)
-    threshold = np.partition(values, values.size - count)[values.size - count]
-    above = np.flatnonzero(values > threshold)
-    ties = np.flatnonzero(values == threshold)[: count - above.size]
-    return np.sort(np.concatenate([above, ties]))
 
 
 @jit

@@ -322,3 +322,49 @@ def test_bad_conversion_tables_are_refused(tmp_path, text, pattern):
     path.write_text("from,1,2\n1,,0.25\n2,x,\n")
     allowed, cost = read_conversion(path, (1, 2))
     assert allowed.tolist() == [[False, True], [False, False]] and cost[0, 1] == 0.25
+
+
+def test_simulate_with_demand_per_zone(pie, twin_data, tmp_path):
+    """Regional demand (CLUE-S style): each zone gets its own class areas, met zone by zone;
+    an impossible one is reported per class and zone."""
+    from scenarios.landuse_data import read_on_grid, to_index
+    from tim.store import write_raster
+
+    _, out = pie
+    d = twin_data / "landuse/plum_island_sibuyan"
+    start = d / "lu_pie_1999.tif"
+    codes_map, grid, _ = read_on_grid(start, None, "start")
+    zones = (np.arange(codes_map.shape[1])[None, :] >= 250).repeat(codes_map.shape[0], 0)
+    write_raster(tmp_path / "zones.tif", zones.astype(np.uint8), grid, None)
+    index = to_index(np.where(codes_map == 255, 255, codes_map).astype(np.uint8), (1, 2, 3))
+    have = [np.bincount(index[(index < 3) & (zones == z)], minlength=3) for z in (0, 1)]
+    # West: 300 cells from forest to built-up; east: 200 from other to built-up.
+    west = have[0] + [-300, 300, 0]
+    east = have[1] + [0, 200, -200]
+    demand = tmp_path / "demand.csv"
+    demand.write_text("year,zone,1,2,3\n" + "\n".join(
+        f"2001,{z},{a},{b},{c}" for z, (a, b, c) in enumerate((west, east))) + "\n")
+    drivers = [DriverSpec("elevation", str(d / "pie_ef_001.tif")),
+               DriverSpec("slope", str(d / "pie_ef_002.tif")),
+               DriverSpec("distance_built_1985", str(d / "pie_ef_003.tif"))]
+    result = run_forecast(start, 1999, out / "parameters.yaml", demand, drivers=drivers,
+                          zones=tmp_path / "zones.tif")
+    sim = to_index(result.simulated, (1, 2, 3))
+    for z, want in enumerate((west, east)):
+        assert np.bincount(sim[(sim < 3) & (zones == z)], minlength=3).tolist() == list(want)
+    last = result.summary["steps"][-1]  # class areas per zone, by class code
+    assert last["class_cells"]["0"]["2"] == west[1] and last["class_cells"]["1"]["3"] == east[2]
+    # East: every "other" cell must become built-up, but a constraint keeps some of them: the
+    # shortfall is reported for that zone and class, and matches the cells that stayed.
+    restricted = (zones == 1) & (index == 2) & (np.arange(index.shape[0])[:, None] % 2 == 0)
+    write_raster(tmp_path / "constraint.tif", (~restricted).astype(np.uint8), grid, None)
+    east_bad = have[1] + [0, int(have[1][2]), -int(have[1][2])]
+    demand.write_text("year,zone,1,2,3\n" + "\n".join(
+        f"2001,{z},{a},{b},{c}" for z, (a, b, c) in enumerate((west, east_bad))) + "\n")
+    with pytest.warns(UserWarning, match="could not be met"):
+        bad = run_forecast(start, 1999, out / "parameters.yaml", demand, drivers=drivers,
+                           zones=tmp_path / "zones.tif", constraint=tmp_path / "constraint.tif")
+    final = bad.summary["steps"][-1]
+    assert final["gain_shortfall"]["1"]["2"] == final["loss_shortfall"]["1"]["3"] \
+        >= restricted.sum() > 0
+    assert final["gain_shortfall"]["0"]["2"] == 0

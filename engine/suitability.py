@@ -1,8 +1,10 @@
 """Suitability of cells for development from driver layers.
 
-This first form is a logistic model with given coefficients (as in the logistic-regression
-suitability of CLUE-S and FLUS): ``s = 1 / (1 + exp(-(b0 + sum_i b_i x_i)))``. Fitting the
-coefficients (or a random forest) to observed change comes with calibration.
+Here: derived drivers (slope, distance to a class) and a logistic model with given
+coefficients (as in the logistic-regression suitability of CLUE-S and FLUS):
+``s = 1 / (1 + exp(-(b0 + sum_i b_i x_i)))``, which the sample scenarios use. Suitability
+learned from observed change (random forest or logistic regression, per class) is in
+:mod:`engine.learning`.
 """
 
 from __future__ import annotations
@@ -47,3 +49,20 @@ def logistic_suitability(drivers: Mapping[str, np.ndarray], coefficients: Mappin
     with np.errstate(over="ignore"):
         s = 1.0 / (1.0 + np.exp(-z))
     return np.where(np.isfinite(s), s, 0.0).astype(np.float32)
+
+
+def distance_to(mask: np.ndarray, cell_size: tuple[float, float]) -> np.ndarray:
+    """Euclidean distance (CRS units, float32) from every cell to the nearest ``mask`` cell;
+    all NaN when the mask is empty.
+
+    Examples
+    --------
+    >>> distance_to(np.array([[True, False, False]]), (30.0, 30.0)).tolist()
+    [[0.0, 30.0, 60.0]]
+    """
+    from scipy import ndimage
+
+    if not mask.any():
+        return np.full(mask.shape, np.nan, dtype=np.float32)
+    return ndimage.distance_transform_edt(~mask, sampling=(cell_size[1], cell_size[0])
+                                          ).astype(np.float32)

@@ -169,7 +169,9 @@ def build_processes(work: Territory, scenario: Scenario, seed: int) -> tuple[lis
                              spontaneous=lu.spontaneous,
                              hard_constraints=tuple(CONTROL_LINE_FIELDS[k] for k in lu.protect),
                              outside_boundary_weight=lu.outside_boundary_weight,
-                             protected_groups=lu.protect_groups)
+                             protected_groups=lu.protect_groups,
+                             inertia=lu.inertia, roulette_rounds=lu.roulette_rounds,
+                             patch_size=lu.patch_size, patch_compactness=lu.patch_compactness)
     city = City(work, households, development, seed=seed, flood_level=h.flood_reference_level)
     processes: list[Process] = [HouseholdChoices(work, city), LandUseChange(work, land_use),
                                 Development(work, city)]
@@ -201,7 +203,8 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> Run
                        indicators=monitor.indicators, reports=reports,
                        timings={**simulation.timings,
                                 "total_s": time.perf_counter() - started},
-                       engines={"land_use": "constrained CA, demand-driven allocation",
+                       engines={"land_use": "multi-class CA: roulette competition, "
+                                            "demand-driven patch allocation",
                                 "agents": "Mesa households (logit location choice) and "
                                           "developers (pro forma)"},
                        projects=pd.DataFrame(city.projects, columns=PROJECT_COLUMNS),

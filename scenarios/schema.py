@@ -116,7 +116,8 @@ class Suitability(_Strict):
 
 
 class LandUse(_Strict):
-    """Cellular-automata parameters and the control lines that bind it."""
+    """Cellular-automata parameters and the control lines that bind it (the model of
+    :mod:`engine.landuse`)."""
 
     neighbourhood_size: int = Field(5, ge=3, le=51, description="odd window width, cells")
     alpha: float = Field(0.5, ge=0.0, le=5.0, description="stochastic dispersion")
@@ -128,6 +129,15 @@ class LandUse(_Strict):
     outside_boundary_weight: float = Field(0.3, ge=0.0, le=1.0,
                                            description="potential factor outside the urban "
                                                        "development boundary")
+    inertia: float = Field(1.0, ge=0.0, le=1000.0,
+                           description="will of a cell to keep its class in the roulette")
+    roulette_rounds: int = Field(0, ge=0, le=10,
+                                 description="roulette passes before the passes that take "
+                                             "the cells of highest potential (0: none)")
+    patch_size: float = Field(1.0, ge=1.0, le=10000.0,
+                              description="mean size of new patches, cells")
+    patch_compactness: float = Field(1.0, ge=0.0, le=10.0,
+                                     description="how strongly patches grow compact")
     suitability: Suitability = Suitability()
 
     @field_validator("neighbourhood_size")

@@ -54,3 +54,9 @@ def demo_output(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     run_demo(out, serve_app=False)
     return out
+
+
+# tests/landuse_reference.py is imported by name from the tests
+import sys  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))

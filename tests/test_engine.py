@@ -137,40 +137,12 @@ def test_suitability_drivers():
     assert s.tolist() == [[0.5, 0.0]]
 
 
-def _numpy_step(t: Territory, params: LandUseParams, clock: Clock) -> np.ndarray:
-    """The CA step written out in plain NumPy/SciPy, from the definitions in the module docs."""
-    from scipy import ndimage
+def test_land_use_step_is_the_model_step_on_the_territory_fields():
+    """The process maps fields to the model (control lines forbid built-up, only developable
+    classes may become built-up, the boundary weights it) and takes the model's step, which
+    tests/landuse_reference.py computes cell by cell."""
+    import landuse_reference as ref
 
-    from engine.kernels.random import uniform_grid
-
-    lu = t.get("land_use__class")
-    valid = lu != 255
-    code, k = BUILT, t.classes.index_of(BUILT)
-    ones = np.ones((params.neighbourhood_size,) * 2)
-    same = ndimage.correlate(((lu == code) & valid).astype(float), ones, mode="constant")
-    total = ndimage.correlate(valid.astype(float), ones, mode="constant")
-    same -= (lu == code) & valid
-    total -= valid
-    density = np.divide(same, total, out=np.zeros_like(same), where=total > 0)
-    developable = np.isin(lu, [c.code for c in t.classes if c.developable])
-    hard = np.zeros(lu.shape, bool)
-    for name in params.hard_constraints:
-        hard |= t.get(name) > 0
-    weight = np.where(t.get("control__urban_development_boundary") > 0, 1.0,
-                      params.outside_boundary_weight)
-    u = uniform_grid(clock.seed, clock.step, k, lu.shape)
-    potential = (t.get("land_use__suitability").astype(np.float64)
-                 * (params.spontaneous + density.astype(np.float32)) * weight.astype(np.float32)
-                 * (1 + (-np.log(u)) ** params.alpha))
-    potential[~(developable & ~hard)] = 0
-    order = np.lexsort((np.arange(lu.size), -potential.ravel()))
-    chosen = [i for i in order if potential.ravel()[i] > 0][: int(t.get("land_use__demand")[k])]
-    out = lu.copy()
-    out.ravel()[chosen] = code
-    return out
-
-
-def test_land_use_step_matches_a_numpy_reference():
     rng = np.random.default_rng(8)
     lu = rng.choice([CROP, FOREST, BUILT, 17], size=(30, 25), p=[0.5, 0.3, 0.15, 0.05])
     lu[0, :5] = 255  # nodata along an edge
@@ -183,11 +155,18 @@ def test_land_use_step_matches_a_numpy_reference():
                   control__urban_development_boundary=boundary)
     t.set_field("land_use__demand", built_demand(t, 60))
     params = LandUseParams(neighbourhood_size=5, alpha=0.8, spontaneous=0.05,
-                           outside_boundary_weight=0.25)
+                           outside_boundary_weight=0.25, patch_size=3.0)
     clock = Clock(step=3, year=2029, seed=21)
-    expected = _numpy_step(t, params, clock)
-    LandUseChange(t, params).run_one_step(clock)
-    np.testing.assert_array_equal(t.get("land_use__class"), expected)
+    process = LandUseChange(t, params)
+    m, k = process.model, t.classes.index_of(BUILT)
+    assert (((m.constraints.forbid >> k) & 1) == ((red | farm) > 0)).all()
+    assert m.constraints.conversion[t.classes.index_of(17), k] == 0  # water is not developable
+    assert m.constraints.policy_weight[m.constraints.policy[0, 0], k] == 0.25  # outside
+    index = m.index_of(lu)
+    expected, _, _ = ref.step(index, m, t.get("land_use__demand")[None, :], seed=21, step_no=3)
+    report = process.run_one_step(clock)
+    np.testing.assert_array_equal(t.get("land_use__class"), m.codes_of(expected))
+    assert report.values["converted_to_7"] == 60 and report.values["shortfall_7"] == 0
 
 
 def test_a_missing_field_is_a_clear_input_error():

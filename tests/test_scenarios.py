@@ -333,3 +333,31 @@ def test_report_prints_to_pdf(runs, tmp_path):
     compare_runs(dirs, tmp_path / "report", pdf=True)
     pdf = (tmp_path / "report/report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-") and pdf.count(b"/Type /Page") + pdf.count(b"/Type/Page") >= 2
+
+
+
+def test_scenario_patch_and_roulette_keys_reach_the_engine(sample_territory):
+    """The land_use keys the multi-class engine added: with roulette passes and patches of
+    about 6 cells, growth comes in patches; demand is still met exactly."""
+    from scipy import ndimage
+
+    base = load_scenario("baseline")
+    lu = base.land_use.model_copy(update={"roulette_rounds": 2, "patch_size": 6.0,
+                                          "inertia": 2.0})
+    patchy = base.model_copy(update={"land_use": lu, "years": 3,
+                                     "population": base.population.model_copy(
+                                         update={"annual_growth": 0.05})})
+    plain = base.model_copy(update={"years": 3, "population": patchy.population})
+    built = sample_territory.classes.built.code
+    sizes = {}
+    for name, scenario in (("plain", plain), ("patchy", patchy)):
+        result = run_scenario(sample_territory, scenario, seed=4)
+        start, end = result.land_use[2025], result.land_use[2028]
+        new = (end == built) & (start != built)
+        demanded = sum(r.values.get("demand_built_cells", 0) for r in result.reports)
+        assert new.sum() == demanded > 50
+        labels, count = ndimage.label(new, structure=np.ones((3, 3)))
+        sizes[name] = new.sum() / count  # mean size of the new patches
+    assert sizes["patchy"] > sizes["plain"]
+    with pytest.raises(Exception, match="greater than or equal to 1"):
+        base.land_use.model_validate({**base.land_use.model_dump(), "patch_size": 0.5})

@@ -58,7 +58,8 @@ _SPECS = (
     FieldSpec("land_use__suitability", "float32", "1",
               "Suitability of the cell for conversion to built-up land, 0 (never) to 1."),
     FieldSpec("land_use__demand", "int64", "cells",
-              "Cells each class must gain in the current step (0 for classes without demand).",
+              "Net change of each class's area in the current step: cells to gain (> 0) or to "
+              "lose (< 0); 0 = no demand (the class gives up or absorbs the balance).",
               location="class"),
     FieldSpec("building__height", "float32", "m",
               "Height above ground of the tallest building whose footprint covers the cell "

@@ -141,6 +141,71 @@ def cmd_compare(args: argparse.Namespace) -> None:
           f"({len(comparison.runs)} runs, {len(comparison.warnings)} warnings)")
 
 
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from scenarios.calibrate import CalibrationSetup, run_calibration, write_calibration
+    from scenarios.landuse_data import DriverSpec, derived_specs
+
+    maps = dict(_year_path(m) for m in args.map)
+    drivers = [DriverSpec.parse(d) for d in args.driver]
+    drivers += derived_specs(args.slope_from, args.distance_to or [])
+    setup = CalibrationSetup(maps=maps, drivers=drivers, constraint=args.constraint,
+                             conversion=args.conversion, classes=_codes(args.classes),
+                             method=args.method,
+                             samples=args.samples, seed=args.seed, maxiter=args.maxiter,
+                             popsize=args.popsize)
+    with tqdm(desc="calibrating", unit="sim", disable=args.no_progress) as bar:
+        def progress(done: int, planned: int, best: float) -> None:
+            bar.total = max(planned, done)
+            bar.set_postfix(best_fom=f"{best:.4f}", refresh=False)
+            bar.update(done - bar.n)
+
+        report = run_calibration(setup, progress=progress)
+    write_calibration(report, args.out)
+    print(f"calibration written to {args.out} ({report.result.evaluations} simulations)")
+    for p in report.periods:
+        m = {k: p.metrics[k]["overall"] for k in ("model", "null_no_change", "null_random")}
+        print(f"  {p.name} {p.years[0]}-{p.years[1]}: FoM {m['model']['figure_of_merit']:.4f} "
+              f"(no change {m['null_no_change']['figure_of_merit']:.4f}, random "
+              f"{m['null_random']['figure_of_merit']:.4f}); Kappa simulation "
+              f"{m['model']['kappa_simulation']:.4f} (no change "
+              f"{m['null_no_change']['kappa_simulation']:.4f}, random "
+              f"{m['null_random']['kappa_simulation']:.4f})")
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from scenarios.forecast import run_forecast, write_forecast
+    from scenarios.landuse_data import DriverSpec
+
+    result = run_forecast(args.start, args.start_year, args.params, args.demand,
+                          drivers=[DriverSpec.parse(d) for d in args.driver],
+                          constraint=args.constraint, zones=args.zones, seed=args.seed,
+                          tolerance=args.tolerance)
+    write_forecast(result, args.start, args.out)
+    t = result.summary["timings_s"]
+    print(f"simulated {result.years[0] - 1}-{result.years[-1]} ({len(result.years)} years, "
+          f"{t['per_year']:.2f} s per year), written to {args.out}")
+    for note in result.summary["notes"]:
+        print(f"  note: {note}")
+
+
+def _year_path(text: str) -> tuple[int, str]:
+    year, sep, path = text.partition("=")
+    if not sep or not year.strip().isdigit():
+        raise TwinError(f"--map takes YEAR=PATH, got {text!r}")
+    return int(year), path
+
+
+def _codes(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(c) for c in text.split(",")]
+    except ValueError:
+        raise TwinError(f"--classes takes codes separated by commas, got {text!r}") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from viz.app import serve
 
@@ -340,6 +405,50 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", required=True, metavar="REPORT_DIR")
     compare.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
     compare.set_defaults(func=cmd_compare)
+
+    cal = sub.add_parser("calibrate", help="learn suitability and fit the land-use CA on one "
+                                           "pair of maps, validate on the next")
+    cal.add_argument("--map", action="append", required=True, metavar="YEAR=PATH",
+                     help="land-use map of a year (two or three, on one grid)")
+    cal.add_argument("--driver", action="append", default=[], metavar="NAME=PATH",
+                     help="driver raster; append :categorical for category codes")
+    cal.add_argument("--slope-from", metavar="NAME", help="add slope of this elevation driver")
+    cal.add_argument("--distance-to", type=int, action="append", metavar="CODE",
+                     help="add the distance to this class (from each period's start map)")
+    cal.add_argument("--constraint", metavar="PATH", help="raster: 0 = cell never changes")
+    cal.add_argument("--conversion", metavar="CSV",
+                     help="from,<code>,...: transition costs in [0, 1], x = forbidden")
+    cal.add_argument("--classes", metavar="C1,C2,...", help="class codes (default: found)")
+    cal.add_argument("--method", default="random_forest",
+                     choices=["random_forest", "logistic"])
+    cal.add_argument("--samples", type=int, default=20000,
+                     help="training cells per class")
+    cal.add_argument("--maxiter", type=int, default=8, help="generations of the search")
+    cal.add_argument("--popsize", type=int, default=4,
+                     help="candidates per generation, per parameter")
+    cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cal.add_argument("--out", required=True, metavar="REPORT_DIR")
+    cal.set_defaults(func=cmd_calibrate)
+
+    sim = sub.add_parser("simulate", help="run a calibrated land-use model to the years of a "
+                                          "demand table; writes a GeoTIFF")
+    sim.add_argument("--start", required=True, metavar="PATH", help="start land-use map")
+    sim.add_argument("--start-year", type=int, required=True)
+    sim.add_argument("--driver", action="append", default=[], metavar="NAME=PATH",
+                     help="the driver rasters the model was calibrated with")
+    sim.add_argument("--constraint", metavar="PATH", help="raster: 0 = cell never changes")
+    sim.add_argument("--params", required=True, metavar="parameters.yaml",
+                     help="written by twin calibrate")
+    sim.add_argument("--demand", required=True, metavar="CSV",
+                     help="year[,zone],<code>,...: class areas in cells")
+    sim.add_argument("--zones", metavar="PATH", help="raster of demand zones 0..N-1")
+    sim.add_argument("--tolerance", type=float, default=0.01,
+                     help="largest relative gap between demand total and study area that is "
+                          "spread over the classes (default 0.01)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--out", required=True, metavar="OUT.tif")
+    sim.set_defaults(func=cmd_simulate)
 
     serve = sub.add_parser("serve", help="start the dashboard on localhost")
     serve.add_argument("runs", nargs="*", metavar="RUN_DIR")

@@ -20,7 +20,7 @@ _U53 = 1.0 / 9007199254740992.0  # 2**-53
 
 @jit
 def splitmix64(x: np.uint64) -> np.uint64:
-    z = x + _GOLDEN
+    z = np.uint64(x) + _GOLDEN  # a Python int would otherwise be typed int64 (then float64)
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     return z ^ (z >> np.uint64(31))
@@ -29,13 +29,22 @@ def splitmix64(x: np.uint64) -> np.uint64:
 @jit
 def stream_key(seed: np.uint64, step: np.uint64, stream: np.uint64) -> np.uint64:
     """The key shared by all cells of one (seed, step, stream): hashed once per kernel call."""
-    return splitmix64(splitmix64(splitmix64(seed) ^ step) ^ stream)
+    return splitmix64(splitmix64(splitmix64(seed) ^ np.uint64(step)) ^ np.uint64(stream))
+
+
+@jit
+def stream_keys(seed: np.uint64, step: np.uint64, first: np.uint64, count: int) -> np.ndarray:
+    """The keys of streams ``first .. first + count - 1`` (one call instead of ``count``)."""
+    out = np.empty(count, dtype=np.uint64)
+    for i in range(count):
+        out[i] = stream_key(seed, step, np.uint64(first) + np.uint64(i))
+    return out
 
 
 @jit
 def uniform_at(key: np.uint64, cell: np.uint64) -> float:
     """A draw in the open interval (0, 1) for ``cell`` under a :func:`stream_key`."""
-    return ((splitmix64(key ^ cell) >> np.uint64(11)) + 0.5) * _U53
+    return ((splitmix64(np.uint64(key) ^ np.uint64(cell)) >> np.uint64(11)) + 0.5) * _U53
 
 
 @jit

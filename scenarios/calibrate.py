@@ -1,0 +1,203 @@
+"""``twin calibrate``: learn suitability and fit the CA on one pair of land-use maps, then
+validate on the next pair, every accuracy figure beside the two null models.
+
+With maps for years y0 < y1 (< y2):
+
+1. suitability per class is learned from the change y0 -> y1 (:mod:`engine.learning`), with
+   drivers derived from the y0 map where asked (slope, distance to a class);
+2. patch sizes are learned from the same change (:func:`engine.landuse.learn_patch_sizes`);
+3. the CA parameters are fitted by differential evolution to maximise the Figure of Merit of
+   y0 -> y1 with the observed y1 class areas as demand (:mod:`engine.calibration`);
+4. with a third map, the fitted model runs y1 -> y2 with the observed y2 class areas as demand
+   (drivers derived from the y1 map) and is scored against the y2 map: the validation.
+
+The report directory (written atomically) holds what ``twin simulate`` needs
+(``parameters.yaml`` + ``suitability.joblib``) and what a reader or a dashboard wants
+(``metrics.json``, maps as GeoTIFF + PNG, convergence, ``report.html``); see
+:mod:`scenarios.calibration_report` for the layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from engine.calibration import CalibrationResult, calibrate, end_targets
+from engine.landuse import (CAParams, LandUseModel, build_constraints, learn_patch_sizes,
+                            simulate)
+from engine.learning import METHODS, SuitabilityModel, fit_suitability
+from engine.metrics import agreement_map, compare_with_nulls
+from scenarios.landuse_data import (OUTSIDE, DriverSpec, Notes, derive_drivers, read_constraint,
+                                    read_conversion, read_drivers, read_land_use, study_area,
+                                    to_index)
+from tim.atomic import atomic_directory
+from tim.errors import InputError
+from tim.model import Grid
+
+log = logging.getLogger(__name__)
+PARAMETERS_FORMAT = "territory-twin/landuse-parameters"
+PARAMETERS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CalibrationSetup:
+    """What ``twin calibrate`` was asked to do."""
+
+    maps: Mapping[int, str | Path]
+    drivers: Sequence[DriverSpec]
+    constraint: str | Path | None = None
+    conversion: str | Path | None = None
+    classes: Sequence[int] | None = None
+    method: str = "random_forest"
+    samples: int = 20000
+    roulette_rounds: int = 2
+    seed: int = 0
+    maxiter: int = 8
+    popsize: int = 4
+    search_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.maps) < 2:
+            raise InputError("calibration needs land-use maps of at least two years",
+                             field="--map", value=sorted(self.maps))
+        if self.method not in METHODS:
+            raise InputError(f"unknown method (use {', '.join(METHODS)})", field="--method",
+                             value=self.method)
+        if self.maxiter < 0 or self.popsize < 1:
+            raise InputError("maxiter must be >= 0 and popsize >= 1", field="--maxiter",
+                             value=(self.maxiter, self.popsize))
+
+
+@dataclass
+class Period:
+    """One pair of maps and what the calibrated model made of it."""
+
+    name: str
+    years: tuple[int, int]
+    start: np.ndarray  # class indices, 255 outside the study area
+    end: np.ndarray
+    simulated: np.ndarray
+    metrics: dict[str, Any]
+    seconds: float
+
+
+@dataclass
+class CalibrationReport:
+    """Everything ``twin calibrate`` found, as written to the report directory."""
+
+    setup: CalibrationSetup
+    grid: Grid
+    codes: tuple[int, ...]
+    study_area: np.ndarray
+    eligible: np.ndarray
+    suitability: SuitabilityModel
+    patch_sizes: tuple[np.ndarray, ...]
+    conversion: np.ndarray  # (K, K) 0 = forbidden, else 1 - cost
+    result: CalibrationResult
+    periods: list[Period]
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def params(self) -> CAParams:
+        return self.result.params
+
+
+def run_calibration(setup: CalibrationSetup,
+                    progress: Callable[[int, int, float], None] | None = None
+                    ) -> CalibrationReport:
+    """Calibrate on the first pair of years and validate on the next (see module docs)."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    notes = Notes()
+    grid, codes, maps = read_land_use(setup.maps, setup.classes)
+    years = sorted(maps)[:3]
+    raw = read_drivers(setup.drivers, grid)
+    constraint = read_constraint(setup.constraint, grid)
+    drivers = {y: derive_drivers(setup.drivers, raw, maps[y], grid) for y in years[:-1]}
+    derived = {d.name for d in setup.drivers if d.path is None}
+    every = {**raw, **{f"{name} ({y})": layer for y, ds in drivers.items()
+                       for name, layer in ds.items() if name in derived}}
+    area = study_area([maps[y] for y in years], [str(y) for y in years], every, constraint,
+                      notes)
+    eligible = area if constraint is None else area & (constraint == 1)
+    index = {y: to_index(np.where(area, maps[y], OUTSIDE), codes) for y in years}
+    timings["read_s"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    y0, y1 = years[0], years[1]
+    suit_model = fit_suitability(index[y0], index[y1], drivers[y0], codes, valid=area,
+                                 method=setup.method,
+                                 categorical=[d.name for d in setup.drivers if d.categorical],
+                                 samples=setup.samples, seed=setup.seed)
+    for note in suit_model.notes:
+        notes.items.append(note)
+    suitability = suit_model.predict(drivers[y0], eligible)
+    sizes = learn_patch_sizes(index[y0], index[y1], len(codes), valid=area)
+    timings["suitability_s"] = time.perf_counter() - clock
+
+    allowed, cost = (None, None) if setup.conversion is None else \
+        read_conversion(setup.conversion, codes)
+    constraints = build_constraints(area.shape, len(codes), hard=[(~eligible, None)],
+                                    allowed=allowed, cost=cost)
+    model = LandUseModel(codes, suitability, CAParams(roulette_rounds=setup.roulette_rounds),
+                         constraints, sizes)
+    clock = time.perf_counter()
+    result = calibrate(index[y0], index[y1], model, steps=y1 - y0, seed=setup.seed,
+                       maxiter=setup.maxiter, popsize=setup.popsize,
+                       search_seed=setup.search_seed, progress=progress)
+    timings["calibration_s"] = time.perf_counter() - clock
+    log.info("calibrated: FoM %.4f after %d simulations", result.figure_of_merit,
+             result.evaluations)
+
+    fitted = dataclasses.replace(model, params=result.params)
+    periods = [_period("calibration", index[y0], index[y1], (y0, y1), fitted, codes, setup,
+                       eligible)]
+    if len(years) == 3:
+        y2 = years[2]
+        fitted = dataclasses.replace(fitted, suitability=suit_model.predict(drivers[y1],
+                                                                            eligible))
+        periods.append(_period("validation", index[y1], index[y2], (y1, y2), fitted, codes,
+                               setup, eligible))
+    return CalibrationReport(setup, grid, codes, area, eligible, suit_model, sizes,
+                             constraints.conversion, result, periods, notes.items, timings)
+
+
+def _period(name: str, start: np.ndarray, end: np.ndarray, years: tuple[int, int],
+            model: LandUseModel, codes: Sequence[int], setup: CalibrationSetup,
+            eligible: np.ndarray) -> Period:
+    clock = time.perf_counter()
+    targets = end_targets(start, end, model, years[1] - years[0])
+    simulated = simulate(start, model, targets, seed=setup.seed).index
+    seconds = time.perf_counter() - clock
+    metrics = compare_with_nulls(start, end, simulated, codes, seed=setup.seed,
+                                 eligible=eligible)
+    log.info("%s %d-%d: FoM %.4f (no change %.4f, random %.4f), %.1f s", name, *years,
+             metrics["model"]["overall"]["figure_of_merit"],
+             metrics["null_no_change"]["overall"]["figure_of_merit"],
+             metrics["null_random"]["overall"]["figure_of_merit"], seconds)
+    return Period(name, years, start, end, simulated, metrics, seconds)
+
+
+def write_calibration(report: CalibrationReport, directory: str | Path) -> Path:
+    """Write the report directory atomically (layout: :mod:`scenarios.calibration_report`)."""
+    from scenarios.calibration_report import write_report
+
+    with atomic_directory(directory) as tmp:
+        write_report(report, tmp)
+    return Path(directory)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def agreement(period: Period, n_classes: int) -> np.ndarray:
+    return agreement_map(period.start, period.end, period.simulated, n_classes)

@@ -1,0 +1,262 @@
+"""The calibration report directory written by ``twin calibrate``::
+
+    parameters.yaml            classes, fitted CA parameters, patch-size library, conversion
+                               table, drivers and the suitability model file with its sha256:
+                               the input of ``twin simulate --params``
+    suitability.joblib         the fitted per-class classifiers (scikit-learn, joblib)
+    metrics.json               per period (calibration, validation): the model, the no-change
+                               null and the random null, each overall and per class (FoM with
+                               hits/misses/wrong hits/false alarms, Kappa, Kappa simulation,
+                               quantity/allocation disagreement, agreement); suitability AUC
+                               and driver contributions; calibration search summary; notes
+    driver_contributions.csv   class, driver, permutation share, impurity share (forests)
+    convergence.csv/.png       FoM of every simulation of the search and the best so far
+    maps/<period>_simulated.tif|.png   simulated end map (class codes, 255 = nodata)
+    maps/<period>_agreement.tif|.png   0 persistence simulated as persistence, 1 hit, 2 miss,
+                                       3 wrong hit, 4 false alarm, 255 outside
+    report.html                the above for a reader (offline, images only)
+
+Rasters share the grid of the input maps, so they overlay them in QGIS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from engine.metrics import CATEGORIES
+from scenarios.calibrate import (PARAMETERS_FORMAT, PARAMETERS_VERSION, CalibrationReport,
+                                 agreement, file_sha256)
+from tim.store import write_raster
+
+AGREEMENT_COLOURS = ["#e8e8e8", "#1a9641", "#d7191c", "#fdae61", "#2b83ba"]
+
+
+def write_report(report: CalibrationReport, out: Path) -> None:
+    """Write every file of the report into ``out`` (an empty staging directory)."""
+    import joblib
+    import sklearn
+
+    codes = report.codes
+    joblib.dump(report.suitability, out / "suitability.joblib", compress=3)
+    parameters = {
+        "format": PARAMETERS_FORMAT, "format_version": PARAMETERS_VERSION,
+        "classes": list(codes),
+        "ca": {k: (list(v) if isinstance(v, tuple) else v)
+               for k, v in dataclasses.asdict(report.params).items()},
+        "patch_sizes": {str(c): _histogram(s) for c, s in zip(codes, report.patch_sizes)},
+        "suitability": {"method": report.suitability.method, "file": "suitability.joblib",
+                        "sha256": file_sha256(out / "suitability.joblib"),
+                        "scikit_learn": sklearn.__version__,
+                        "drivers": [d.to_dict() for d in report.setup.drivers]},
+        "constraint": {"used": report.setup.constraint is not None,
+                       "rule": "cells where the constraint raster is 0 never change"},
+        "conversion": {"rule": "conversion[from][to]: 0 = forbidden, else 1 - cost",
+                       "table": [[round(float(v), 6) for v in row]
+                                 for row in report.conversion]},
+        "calibration": {"years": list(report.periods[0].years),
+                        "figure_of_merit": report.result.figure_of_merit,
+                        "simulations": report.result.evaluations, "seed": report.setup.seed},
+    }
+    (out / "parameters.yaml").write_text(yaml.safe_dump(parameters, sort_keys=False))
+    metrics = {
+        "classes": list(codes), "grid": report.grid.to_dict(),
+        "study_area_cells": int(report.study_area.sum()),
+        "eligible_cells": int(report.eligible.sum()),
+        "periods": {p.name: {"years": list(p.years), "simulation_s": round(p.seconds, 3),
+                             **p.metrics} for p in report.periods},
+        "suitability": {"method": report.suitability.method, "auc": report.suitability.auc,
+                        "contributions": report.suitability.contributions,
+                        "impurity": report.suitability.impurity,
+                        "training": report.suitability.training},
+        "calibration": {"figure_of_merit": report.result.figure_of_merit,
+                        "simulations": report.result.evaluations,
+                        "seconds": round(report.result.seconds, 1),
+                        "message": report.result.message,
+                        "parameters": parameters["ca"]},
+        "timings_s": {k: round(v, 2) for k, v in report.timings.items()},
+        "notes": report.notes,
+    }
+    (out / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2))
+    rows = [{"class": c, "driver": d, "permutation_share": share,
+             "impurity_share": report.suitability.impurity.get(c, {}).get(d)}
+            for c, drivers in report.suitability.contributions.items()
+            for d, share in drivers.items()]
+    pd.DataFrame(rows).to_csv(out / "driver_contributions.csv", index=False)
+    history = pd.DataFrame(report.result.history)
+    history.to_csv(out / "convergence.csv", index=False)
+    (out / "maps").mkdir()
+    figures = {"convergence": _convergence_png(history, out / "convergence.png")}
+    for p in report.periods:
+        sim = _codes(p.simulated, codes)
+        write_raster(out / f"maps/{p.name}_simulated.tif", sim, report.grid, 255)
+        agree = agreement(p, len(codes))
+        write_raster(out / f"maps/{p.name}_agreement.tif", agree, report.grid, 255)
+        figures[f"{p.name}_simulated"] = _class_png(sim, codes,
+                                                    out / f"maps/{p.name}_simulated.png")
+        figures[f"{p.name}_agreement"] = _agreement_png(agree,
+                                                        out / f"maps/{p.name}_agreement.png")
+    (out / "report.html").write_text(_html(report, metrics, figures))
+
+
+def _histogram(sizes: np.ndarray) -> dict[int, int]:
+    values, counts = np.unique(sizes, return_counts=True)
+    return {int(v): int(c) for v, c in zip(values, counts)}
+
+
+def _codes(index: np.ndarray, codes: tuple[int, ...]) -> np.ndarray:
+    lut = np.full(256, 255, dtype=np.uint8)
+    lut[: len(codes)] = codes
+    return lut[index]
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN -> null, numpy scalars -> Python."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _convergence_png(history: pd.DataFrame, path: Path) -> str:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=110)
+    if len(history):
+        ax.plot(history["evaluation"], history["figure_of_merit"], ".", ms=3, alpha=0.5,
+                label="simulation")
+        ax.plot(history["evaluation"], history["best"], "-", lw=2, label="best so far")
+    ax.set_xlabel("simulation")
+    ax.set_ylabel("Figure of Merit")
+    ax.set_title("Differential evolution")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path.name
+
+
+def _downsample(values: np.ndarray, limit: int = 1500) -> np.ndarray:
+    step = max(1, int(math.ceil(max(values.shape) / limit)))
+    return values[::step, ::step]
+
+
+def _class_png(codes_map: np.ndarray, codes: tuple[int, ...], path: Path) -> str:
+    plt = _figure()
+    from matplotlib.colors import ListedColormap
+
+    palette = plt.get_cmap("tab10" if len(codes) <= 10 else "tab20")
+    lut = np.full(256, np.nan)
+    lut[list(codes)] = np.arange(len(codes))
+    shown = lut[_downsample(codes_map)]
+    fig, ax = plt.subplots(figsize=(6, 6), dpi=150)
+    cmap = ListedColormap([palette(i) for i in range(len(codes))])
+    ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=-0.5, vmax=len(codes) - 0.5,
+              interpolation="nearest")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=palette(i)) for i in range(len(codes))]
+    ax.legend(handles, [f"class {c}" for c in codes], loc="lower left", fontsize=7)
+    ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path.parent / path.name)
+    plt.close(fig)
+    return f"maps/{path.name}"
+
+
+def _agreement_png(values: np.ndarray, path: Path) -> str:
+    plt = _figure()
+    from matplotlib.colors import ListedColormap
+
+    shown = np.where(_downsample(values) == 255, np.nan, _downsample(values))
+    fig, ax = plt.subplots(figsize=(6, 6), dpi=150)
+    ax.imshow(np.ma.masked_invalid(shown), cmap=ListedColormap(AGREEMENT_COLOURS), vmin=-0.5,
+              vmax=4.5, interpolation="nearest")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in AGREEMENT_COLOURS]
+    ax.legend(handles, list(CATEGORIES.values()), loc="lower left", fontsize=7)
+    ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return f"maps/{path.name}"
+
+
+METRIC_ROWS = [("figure_of_merit", "Figure of Merit"), ("hits", "hits"), ("misses", "misses"),
+               ("wrong_hits", "wrong hits"), ("false_alarms", "false alarms"),
+               ("kappa_simulation", "Kappa simulation"), ("kappa_transition", "Kappa transition"),
+               ("kappa_transloc", "Kappa transloc"), ("kappa", "Kappa"),
+               ("overall_agreement", "overall agreement"),
+               ("quantity_disagreement", "quantity disagreement"),
+               ("allocation_disagreement", "allocation disagreement")]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.4f}"
+
+
+def _html(report: CalibrationReport, metrics: dict, figures: dict[str, str]) -> str:
+    e = html.escape
+    parts = [f"<h1>Land-use calibration: classes {', '.join(map(str, report.codes))}</h1>",
+             f"<p>Suitability: {e(report.suitability.method)}; calibrated FoM "
+             f"{report.result.figure_of_merit:.4f} after {report.result.evaluations} "
+             f"simulations; parameters in <code>parameters.yaml</code>.</p>"]
+    for name, period in metrics["periods"].items():
+        parts.append(f"<h2>{e(name)} {period['years'][0]}&ndash;{period['years'][1]}</h2>"
+                     "<table><tr><th>metric</th><th>model</th><th>null: no change</th>"
+                     "<th>null: random allocation</th></tr>")
+        for key, label in METRIC_ROWS:
+            cells = "".join(f"<td>{_fmt(_clean(period[m]['overall'].get(key)))}</td>"
+                            for m in ("model", "null_no_change", "null_random"))
+            parts.append(f"<tr><td>{label}</td>{cells}</tr>")
+        parts.append("</table><h3>per class (model)</h3><table><tr><th>class</th>"
+                     "<th>FoM</th><th>hits</th><th>misses</th><th>false alarms</th>"
+                     "<th>Kappa simulation</th><th>quantity dis.</th><th>allocation dis.</th>"
+                     "</tr>")
+        for code, m in period["model"]["per_class"].items():
+            parts.append(f"<tr><td>{e(code)}</td>" + "".join(
+                f"<td>{_fmt(_clean(m[k]))}</td>" for k in
+                ("figure_of_merit", "hits", "misses", "false_alarms", "kappa_simulation",
+                 "quantity_disagreement", "allocation_disagreement")) + "</tr>")
+        parts.append("</table>")
+        parts.append(f"<img src='{figures[name + '_agreement']}' width='48%'>"
+                     f"<img src='{figures[name + '_simulated']}' width='48%'>")
+    parts.append(f"<h2>Search</h2><img src='{figures['convergence']}'>")
+    parts.append("<h2>Suitability: driver contributions (permutation, share)</h2><table>"
+                 "<tr><th>class</th><th>AUC</th><th>contributions</th></tr>")
+    for code, shares in report.suitability.contributions.items():
+        text = ", ".join(f"{e(d)} {s:.2f}" for d, s in sorted(shares.items(),
+                                                               key=lambda x: -x[1]))
+        parts.append(f"<tr><td>{e(code)}</td><td>{report.suitability.auc[code]:.3f}</td>"
+                     f"<td>{text}</td></tr>")
+    parts.append("</table>")
+    if report.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in report.notes)
+                     + "</ul>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:"
+             "collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+             "text-align:right}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Land-use calibration"
+            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")

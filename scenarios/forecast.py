@@ -1,0 +1,207 @@
+"""``twin simulate``: run a calibrated land-use model from a start map to the years of a demand
+table and write the simulated map as a GeoTIFF on the start map's grid.
+
+Inputs: the start land-use map (class codes), the driver rasters the suitability model was
+trained on (by the same names), an optional constraint raster (0 = never changes), the
+``parameters.yaml`` written by ``twin calibrate`` and a demand table (CSV: ``year``, optional
+``zone``, one column per class code with the class area in cells wanted at the end of that
+year). Years between the start and the demand rows are interpolated linearly, one step per
+year. Cells of the start map outside the study area (no driver data, constraint nodata) keep
+their start class. Beside the GeoTIFF, ``<out>.json`` records per year the class areas, what
+was converted and any shortfall per class and zone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import yaml
+
+from engine.landuse import (CAParams, LandUseModel, build_constraints, class_counts,
+                            interpolate_targets, simulate)
+from engine.learning import SuitabilityModel
+from scenarios.calibrate import PARAMETERS_FORMAT, PARAMETERS_VERSION, file_sha256
+from scenarios.landuse_data import (OUTSIDE, DriverSpec, Notes, derive_drivers, fit_totals,
+                                    read_constraint, read_demand, read_drivers,
+                                    read_land_use, read_on_grid, study_area, to_index)
+from tim.errors import InputError, StoreError
+from tim.store import write_raster
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parameters:
+    """A ``parameters.yaml`` and the suitability model it points to, checked."""
+
+    path: Path
+    codes: tuple[int, ...]
+    ca: CAParams
+    patch_sizes: tuple[np.ndarray, ...]
+    drivers: list[DriverSpec]
+    suitability: SuitabilityModel
+    conversion: np.ndarray  # (K, K) 0 = forbidden, else 1 - cost
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def load_parameters(path: str | Path) -> Parameters:
+    """Read and check a parameters file; the suitability file must match its sha256."""
+    import joblib
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read the parameters: {exc}", source=path) from exc
+    if not isinstance(raw, dict) or raw.get("format") != PARAMETERS_FORMAT:
+        raise InputError(f"not a land-use parameters file (format {PARAMETERS_FORMAT})",
+                         source=path, field="format",
+                         value=raw.get("format") if isinstance(raw, dict) else None,
+                         hint="write one with twin calibrate")
+    if raw.get("format_version") != PARAMETERS_VERSION:
+        raise InputError(f"version {raw.get('format_version')} is not supported "
+                         f"(this is {PARAMETERS_VERSION})", source=path,
+                         field="format_version")
+    try:
+        codes = tuple(int(c) for c in raw["classes"])
+        ca = CAParams(**{k: tuple(v) if isinstance(v, list) else v
+                         for k, v in raw["ca"].items()})
+        sizes = tuple(np.repeat([int(s) for s in raw["patch_sizes"].get(str(c), {})],
+                                [int(n) for n in raw["patch_sizes"].get(str(c), {}).values()])
+                      .astype(np.int64) for c in codes)
+        drivers = [DriverSpec(**d) for d in raw["suitability"]["drivers"]]
+        conversion = np.asarray(raw["conversion"]["table"], dtype=np.float64)
+        if conversion.shape != (len(codes), len(codes)) or (conversion < 0).any() \
+                or (conversion > 1).any():
+            raise ValueError(f"conversion table must be {len(codes)} x {len(codes)} in [0, 1]")
+        model_file = path.parent / raw["suitability"]["file"]
+        digest = raw["suitability"]["sha256"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"malformed parameters: {exc}", source=path) from exc
+    if not model_file.is_file():
+        raise InputError("the suitability model file is missing", source=model_file)
+    if file_sha256(model_file) != digest:
+        raise StoreError(f"{model_file}: sha256 differs from {path.name}: the file was changed "
+                         "or belongs to another calibration")
+    suitability = joblib.load(model_file)  # trusted: its hash is in the parameters file
+    return Parameters(path, codes, ca, sizes, drivers, suitability, conversion, raw)
+
+
+@dataclass
+class ForecastResult:
+    years: list[int]
+    codes: tuple[int, ...]
+    simulated: np.ndarray  # class codes on the start map's grid
+    summary: dict[str, Any]
+
+
+def run_forecast(start: str | Path, start_year: int, params: str | Path,
+                 demand: str | Path, *, drivers: Sequence[DriverSpec],
+                 constraint: str | Path | None = None, zones: str | Path | None = None,
+                 seed: int = 0, tolerance: float = 0.01) -> ForecastResult:
+    """Simulate from ``start`` (year ``start_year``) to the last year of ``demand``."""
+    clock = time.perf_counter()
+    p = load_parameters(params)
+    notes = Notes()
+    grid, codes, maps = read_land_use({start_year: start}, p.codes)
+    start_codes = maps[start_year]
+    given = {d.name for d in drivers}
+    needed = {d.name for d in p.drivers if d.path is not None}
+    if given != needed:
+        raise InputError(f"the model was trained on raster drivers {sorted(needed)}; give "
+                         f"exactly those (missing {sorted(needed - given)}, unknown "
+                         f"{sorted(given - needed)})", source=params, field="--driver")
+    by_name = {d.name: d for d in drivers}
+    specs = [dataclasses.replace(d, path=str(by_name[d.name].path)) if d.path else d
+             for d in p.drivers]
+    raw = read_drivers(specs, grid)
+    layers = derive_drivers(specs, raw, start_codes, grid)
+    barrier = read_constraint(constraint, grid)
+    if p.raw.get("constraint", {}).get("used") and barrier is None:
+        notes.warn("the model was calibrated with a constraint raster but none was given: "
+                   "every cell may change")
+    region, n_regions = None, 1
+    if zones is not None:
+        values, _, nodata = read_on_grid(zones, grid, "zones")
+        inside = np.ones(values.shape, bool) if nodata is None else values != nodata
+        if (values[inside] < 0).any():
+            raise InputError("zone ids must be >= 0", source=zones)
+        region = np.where(inside, values, 0).astype(np.int64)
+        n_regions = int(region.max()) + 1
+    area = study_area([start_codes], [str(start)], layers, barrier, notes)
+    eligible = area if barrier is None else area & (barrier == 1)
+    index = to_index(np.where(area, start_codes, OUTSIDE), codes)
+    table = read_demand(demand, codes, n_regions=n_regions)
+    if table.years[0] <= start_year:
+        raise InputError(f"demand years must come after the start year {start_year}",
+                         source=demand, field="year", value=list(table.years))
+    suitability = p.suitability.predict(layers, eligible)
+    constraints = build_constraints(area.shape, len(codes), hard=[(~eligible, None)],
+                                    allowed=p.conversion > 0, cost=1.0 - p.conversion,
+                                    region=region)
+    model = LandUseModel(codes, suitability, p.ca, constraints, p.patch_sizes)
+    have = class_counts(index, len(codes), constraints.region, constraints.n_regions)
+    table = fit_totals(table, have, source=demand, tolerance=tolerance, notes=notes)
+    targets, years, previous, year0 = [], [], have, start_year
+    for year, target in zip(table.years, table.targets):
+        target = np.where(table.targeted, target, previous)
+        targets.append(interpolate_targets(previous, target, year - year0))
+        years += list(range(year0 + 1, year + 1))
+        previous, year0 = target, year
+    clock_sim = time.perf_counter()
+    run = simulate(index, model, np.concatenate(targets), targeted=table.targeted, seed=seed)
+    sim_s = time.perf_counter() - clock_sim
+    lut = np.full(256, OUTSIDE, dtype=np.uint8)
+    lut[: len(codes)] = codes
+    out = np.where(area, lut[run.index], start_codes)
+    counts = have
+    steps = []
+    for year, o in zip(years, run.outcomes):
+        counts = counts + o.gained - o.lost
+        steps.append({"year": year, "class_cells": _by_class(counts, codes),
+                      "gained": _by_class(o.gained, codes), "lost": _by_class(o.lost, codes),
+                      "gain_shortfall": _by_class(o.gain_shortfall, codes),
+                      "loss_shortfall": _by_class(o.loss_shortfall, codes),
+                      "passes": o.passes, "seeds": o.seeds})
+    short = sum(int(o.gain_shortfall.sum() + o.loss_shortfall.sum()) for o in run.outcomes)
+    if short:
+        notes.warn(f"{short} cells of demand could not be met (per class and zone in the "
+                   "steps of the summary)")
+    summary = {"start": str(start), "start_year": start_year, "years": years,
+               "parameters": str(Path(params).resolve()), "demand": str(demand), "seed": seed,
+               "classes": list(codes), "study_area_cells": int(area.sum()),
+               "steps": steps, "notes": notes.items,
+               "timings_s": {"total": round(time.perf_counter() - clock, 2),
+                             "simulation": round(sim_s, 2),
+                             "per_year": round(sim_s / max(len(years), 1), 3)}}
+    return ForecastResult(years, codes, out, summary)
+
+
+def _by_class(table: np.ndarray, codes: Sequence[int]) -> Any:
+    rows = [{str(c): int(v) for c, v in zip(codes, row)} for row in table]
+    return rows[0] if len(rows) == 1 else {str(z): r for z, r in enumerate(rows)}
+
+
+def write_forecast(result: ForecastResult, start: str | Path, out: str | Path) -> Path:
+    """The simulated map as a GeoTIFF on the start map's grid (uint8, nodata 255), and
+    ``<out>.json`` beside it; both written to temporary names, then renamed."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _, grid, _ = read_on_grid(start, None, "start map")
+    tmp_tif, tmp_json = out.with_name(f".{out.name}.tmp"), out.with_name(f".{out.name}.json.tmp")
+    try:
+        write_raster(tmp_tif, result.simulated, grid, OUTSIDE)
+        tmp_json.write_text(json.dumps(result.summary, indent=2))
+        tmp_tif.replace(out)
+        tmp_json.replace(out.with_name(out.name + ".json"))
+    finally:
+        tmp_tif.unlink(missing_ok=True)
+        tmp_json.unlink(missing_ok=True)
+    return out

@@ -594,6 +594,12 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
             assert status["layers"]["points"]["show"] is False
             assert status["newShown"] > 0  # the baseline's developers built too
 
+            # The high-growth run has an ensemble: its 5-95 % band is on every timeline panel.
+            page.wait_for_function("""() => { const g = document.querySelector(
+                '#timeline .js-plotly-plot'); return g && g._fullData && g._fullData.filter(
+                t => t.fill === 'tonexty' && t.name.includes('4 seeds')).length === 4; }""",
+                                   timeout=TIMEOUT_MS)
+
             # The data tab's panel: the sample territory is synthetic, and the page says so.
             assert "Synthetic data" in page.text_content("#data-banner")
             assert page.text_content("#data-summary") == (

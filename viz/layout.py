@@ -177,6 +177,8 @@ def city_panel(board: Dashboard, *, with_3d: bool) -> html.Aside:
     extras = board.tileset_extras
     caption = ("3D Tiles on the chosen map. Drag to rotate, right-drag to tilt, scroll to "
                "zoom, click a building for its details.")
+    if config.get("parts") and "points" in config["parts"]:
+        caption += " Points: ground brown, roofs purple, water blue (ASPRS classes 2, 6, 9)."
     if extras.get("heights"):
         caption += f" Heights: {extras['heights']}."
     body: list[Any]

@@ -446,10 +446,10 @@
   function pointStyle() {
     // ASPRS classes of the survey: ground, building roofs, water.
     return {
-      pointSize: 2.5,
+      pointSize: 1.5,
       color: {
         conditions: [
-          ["${classification} === 6", "color('#ff7043')"],
+          ["${classification} === 6", "color('#ab47bc')"],
           ["${classification} === 9", "color('#4fc3f7')"],
           ["true", "color('#a1887f')"],
         ],

@@ -1,16 +1,22 @@
-"""The dashboard (``twin serve``): input checks, callbacks and routes in-process, then the real
-page in a real browser.
+"""The dashboard (``twin serve``): input checks, what the tabs compute and the routes, in-process;
+then the real page in a real browser.
 
-The browser test starts ``twin serve`` as a subprocess on the demo output (three runs and the
-3D Tiles), drives Debian's Chromium with Playwright in software WebGL, changes the run and the
-year, and checks what the page shows against the run directories' own files: indicator values
-and statuses from ``indicators.csv``, flooded buildings from ``buildings.csv``, data provenance
-from the TIM manifest. It also checks that every request stayed on localhost and saves
-``dashboard.png`` in the artifacts folder.
+Everything is checked against the demo's own files (``twin demo`` output: five runs, an
+ensemble, a height check, corridor sightlines, tiles with terrain, points and overlays), read
+here independently of the dashboard: indicator values and statuses from ``indicators.csv`` and
+``indicators_areas.csv``, warnings from ``warnings.csv``, built-up land from the land-use
+GeoTIFFs, probabilities from ``probability_built.tif``, violators from ``heights/buildings.json``
+and blockers from ``sightlines/.../buildings.json``.
+
+The browser test starts ``twin serve`` as a subprocess, drives Debian's Chromium with
+Playwright in software WebGL through every tab, waits for observable page state (never a
+fixed sleep), checks that every request stayed on localhost, and saves a screenshot of each
+tab in the artifacts folder.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import socket
@@ -20,6 +26,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,8 +35,10 @@ from tim.errors import InputError, StoreError
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CESIUM_JS = REPO / "viz" / "node_modules" / "cesium" / "Build" / "Cesium" / "Cesium.js"
-RUNS = ("baseline", "high-growth", "storm-surge")
+RUNS = ("baseline", "high-growth", "far-up", "strict-farmland", "storm-surge")
 SURGE = RUNS.index("storm-surge")
+GROWTH = RUNS.index("high-growth")
+CORRIDOR = "Western hills to the lighthouse"
 #: Flags from RECIPES.md: headless, no background traffic, software WebGL for Cesium.
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
@@ -39,8 +48,11 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
 TIMEOUT_MS = 60_000
 
 
-def _run_dirs(demo_output: Path) -> list[Path]:
-    return [demo_output / "runs" / name for name in RUNS]
+def _folders(demo: Path) -> list[Path]:
+    """Everything the demo serves, runs first (the baseline first)."""
+    return ([demo / "runs" / name for name in RUNS] + [demo / "ensembles" / "high-growth",
+                                                       demo / "heights"]
+            + sorted((demo / "sightlines").iterdir()))
 
 
 def _indicator(run_dir: Path, year: int, key: str) -> pd.Series:
@@ -50,11 +62,23 @@ def _indicator(run_dir: Path, year: int, key: str) -> pd.Series:
     return row.iloc[0]
 
 
+def _built(run_dir: Path, year: int, code: int) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(run_dir / "land_use" / f"{year}.tif") as src:
+        return src.read(1) == code
+
+
+def _sightlines(demo: Path) -> Path:
+    (folder,) = sorted((demo / "sightlines").iterdir())
+    return folder
+
+
 @pytest.fixture(scope="module")
 def board(demo_output):
     from viz.app import load_dashboard
 
-    return load_dashboard(_run_dirs(demo_output), demo_output / "tiles")
+    return load_dashboard(_folders(demo_output), demo_output / "tiles")
 
 
 # -- bad input, before any server ------------------------------------------------------------
@@ -65,11 +89,13 @@ def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
         create_app([tmp_path])
 
 
-def test_no_runs_are_refused():
+def test_no_runs_are_refused(demo_output):
     from viz.app import create_app
 
     with pytest.raises(InputError, match="at least one run"):
         create_app([])
+    with pytest.raises(InputError, match="at least one run"):  # a height check alone
+        create_app([demo_output / "heights"])
 
 
 def test_runs_on_different_grids_are_refused(demo_output, tmp_path):
@@ -84,34 +110,89 @@ def test_runs_on_different_grids_are_refused(demo_output, tmp_path):
     assert str(moved) in str(info.value) and "same TIM" in str(info.value)
 
 
+def test_an_ensemble_on_another_grid_is_refused(demo_output, tmp_path):
+    from viz.app import create_app
+
+    ensemble = shutil.copytree(demo_output / "ensembles" / "high-growth", tmp_path / "ens")
+    member = ensemble / "members" / "seed-42" / "manifest.json"
+    manifest = json.loads(member.read_text())
+    manifest["grid"]["shape"] = [10, 10]
+    member.write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="another grid"):
+        create_app([demo_output / "runs" / "baseline"], ensembles=[ensemble])
+
+
+def test_a_folder_of_the_wrong_kind_is_refused(demo_output):
+    from viz.app import create_app
+
+    with pytest.raises(StoreError, match="is a run folder, not a heights folder"):
+        create_app([demo_output / "runs" / "baseline"],
+                   heights=[demo_output / "runs" / "high-growth"])
+
+
 def test_a_tiles_folder_without_a_tileset_is_refused(demo_output, tmp_path):
     from viz.app import create_app
 
     with pytest.raises(StoreError, match="no tileset.json"):
-        create_app(_run_dirs(demo_output), tmp_path)
+        create_app([demo_output / "runs" / "baseline"], tmp_path)
 
 
 def test_twin_serve_exits_with_the_error_before_serving(tmp_path):
-    started = time.perf_counter()
     out = subprocess.run([*_twin(), "serve", str(tmp_path), "--port", str(_free_port())],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "not a run directory" in out.stderr and "Dashboard" not in out.stdout
-    assert time.perf_counter() - started < 60
 
 
-# -- what the callbacks compute ---------------------------------------------------------------
+# -- the shell ---------------------------------------------------------------------------------
+def test_folders_are_told_apart_by_their_manifests(board, demo_output):
+    from viz.sources import folder_kind
+
+    kinds = [folder_kind(f) for f in _folders(demo_output)]
+    assert kinds == ["run"] * len(RUNS) + ["ensemble", "heights", "sightlines"]
+    assert [r.name for r in board.runs] == list(RUNS)
+    assert len(board.ensembles) == 1 and len(board.heights) == 1 and len(board.sightlines) == 1
+    # The ensemble belongs to the high-growth run: same scenario file contents.
+    assert board.ensemble_of(board.runs[GROWTH]) is board.ensembles[0]
+    assert board.ensemble_of(board.runs[0]) is None
+
+
+def test_every_tab_is_offered_and_the_shell_follows_the_tab(board):
+    from viz.callbacks import HIDDEN, shell_state
+    from viz.tabs import available_tabs
+
+    tabs = available_tabs(board)
+    assert [t.key for t in tabs] == ["scenario", "compare", "ensemble", "heights", "data"]
+    heights = shell_state(tabs, "heights")
+    assert heights["hidden"] == [True, True, True, False, True]
+    assert heights["controls"] == HIDDEN and heights["colour_by"] == HIDDEN
+    ensemble = shell_state(tabs, "ensemble")
+    assert ensemble["run"] == HIDDEN and ensemble["year"] is None
+    assert shell_state(tabs, "data")["workspace"] == "workspace no-3d"
+    assert shell_state(tabs, "scenario")["colour_by"] is None
+
+
+def test_a_dashboard_of_one_run_has_no_comparison_tab(demo_output):
+    from viz.app import load_dashboard
+    from viz.tabs import available_tabs
+
+    one = load_dashboard([demo_output / "runs" / "baseline"])
+    assert [t.key for t in available_tabs(one)] == ["scenario", "data"]
+
+
 def test_provenance_comes_from_the_tim_manifest(board, demo_output):
     history = json.loads((demo_output / "tim" / "manifest.json").read_text())["history"]
     ingests = [h for h in history if h["action"] == "ingest"]
     p = board.provenance
     assert [layer.role for layer in p.layers] == [h["role"] for h in ingests]
+    assert "points" in [layer.role for layer in p.layers]  # the demo's synthetic survey
     assert p.synthetic == len(ingests) > 0 and p.real == 0 and p.all_synthetic
     assert p.problems == ()
 
 
+# -- scenario tab ------------------------------------------------------------------------------
 def test_cards_show_the_run_values_and_the_difference_from_the_baseline(board, demo_output):
-    from viz.callbacks import FLOOD_INDICATORS, card_data
+    from viz.tabs.scenario import FLOOD_INDICATORS, card_data
 
     surge_dir, base_dir = demo_output / "runs" / "storm-surge", demo_output / "runs" / "baseline"
     year = board.runs[SURGE].surge_year
@@ -129,8 +210,54 @@ def test_cards_show_the_run_values_and_the_difference_from_the_baseline(board, d
     assert earlier["flooded_buildings"].note == f"surge in {year}"
 
 
+def test_area_cards_come_from_the_roll_up_with_plan_targets(board, demo_output):
+    from viz.tabs.scenario import area_options, card_data
+
+    table = pd.read_csv(demo_output / "runs" / "high-growth" / "indicators_areas.csv")
+    base = pd.read_csv(demo_output / "runs" / "baseline" / "indicators_areas.csv")
+    options = [o["value"] for o in area_options(board)]
+    units = table[table["level"] == "unit"].drop_duplicates("area_id")
+    districts = table[table["level"] == "district"].drop_duplicates("area_id")
+    assert options[0] == "city" and len(options) == 1 + len(units) + len(districts)
+    year = 2035
+    for level, area_id in (("unit", units["area_id"].iloc[9]),
+                           ("district", districts["area_id"].iloc[0])):
+        rows = table[(table["year"] == year) & (table["level"] == level)
+                     & (table["area_id"].astype(str) == str(area_id))].set_index("indicator")
+        before = base[(base["year"] == year) & (base["level"] == level)
+                      & (base["area_id"].astype(str) == str(area_id))].set_index("indicator")
+        cards = card_data(board, GROWTH, year, f"{level}:{area_id}")
+        assert {c.key for c in cards} == set(rows.index) - {"flooded_land_area",
+                                                            "flooded_buildings",
+                                                            "population_exposed"}
+        for card in cards:
+            row = rows.loc[card.key]
+            assert card.value == row["value"] and card.status == row["status"]
+            assert card.delta == pytest.approx(row["value"] - before.loc[card.key, "value"])
+            if pd.isna(row["target"]):
+                assert card.target is None
+            else:
+                assert card.target == row["target"]
+    assert any(c.target is not None for c in cards)  # the plan passes targets down
+
+
+def test_warnings_of_the_year_and_the_area(board, demo_output):
+    from viz.tabs.scenario import warning_rows
+
+    table = pd.read_csv(demo_output / "runs" / "high-growth" / "warnings.csv")
+    for year in (2029, 2035):
+        rows = warning_rows(board, GROWTH, year)
+        expected = table[(table["year"] == year) | table["year"].isna()]
+        assert len(rows) == len(expected) > 0
+        assert list(rows["status"]) == sorted(rows["status"], key={"red": 0, "yellow": 1}.get)
+    district = table[table["level"] == "district"]["area"].iloc[0]
+    rows = warning_rows(board, GROWTH, 2035, f"district:{district}")
+    assert len(rows) == int(((table["year"] == 2035) & (table["area"] == district)).sum())
+    assert set(rows["area"]) <= {district}
+
+
 def test_controls_follow_the_run(board):
-    from viz.callbacks import run_controls
+    from viz.tabs.scenario import run_controls
 
     surge = run_controls(board, SURGE, 2030, "height")
     assert surge["year"] == 2030 and surge["colour"] == "flood"
@@ -144,63 +271,187 @@ def test_controls_follow_the_run(board):
 
 
 def test_the_map_shows_the_year_and_the_flood_of_the_surge_year(board):
-    from viz.callbacks import map_figure
+    from viz.tabs.scenario import map_figure
 
     run = board.runs[SURGE]
     fig = map_figure(board, SURGE, run.surge_year, ["flood"])
     assert str(run.surge_year) in fig.layout.title.text and "flood depth" in fig.layout.title.text
-    flood = [t for t in fig.data if t.name == "flood depth"]
-    assert len(flood) == 1
+    assert len([t for t in fig.data if t.name == "flood depth"]) == 1
     before = map_figure(board, SURGE, run.surge_year - 1, ["flood"])
     assert not [t for t in before.data if t.name == "flood depth"]
     assert f"flood in {run.surge_year}" in before.layout.title.text
 
 
+def test_the_timeline_bands_the_run_that_has_an_ensemble(board, demo_output):
+    from viz.tabs.scenario import timeline_figure
+
+    intervals = pd.read_csv(demo_output / "ensembles" / "high-growth" /
+                            "indicator_intervals.csv")
+    fig = timeline_figure(board, GROWTH, 2035)
+    bands = [t for t in fig.data if t.fill == "tonexty"]
+    assert len(bands) == 4  # one per panel, only for high growth
+    population = intervals[intervals["indicator"] == "population"].sort_values("year")
+    first = bands[0]
+    assert list(first.y) == pytest.approx(list(population["p95"]))
+    assert list(first.customdata) == pytest.approx(list(population["p05"]))
+    assert "4 seeds" in first.name and board.labels[GROWTH] in first.name
+
+
 def test_building_style_lists_the_flooded_buildings(board, demo_output):
-    from viz.callbacks import building_style
+    from viz.scene import building_style
 
     buildings = pd.read_csv(demo_output / "runs" / "storm-surge" / "buildings.csv")
     wet = buildings[buildings["surge_depth_m"] > 0]
-    spec = building_style(board, SURGE, "flood")
+    spec = building_style(board, board.runs[SURGE], "flood")
     assert spec["flooded"] == len(wet) > 0 and spec["total"] == len(buildings)
     assert spec["depth"] == pytest.approx(dict(zip(wet["building_id"], wet["surge_depth_m"])))
     assert spec["max"] == pytest.approx(wet["surge_depth_m"].max())
-    assert building_style(board, 0, "flood")["mode"] == "height"  # no surge: no flood colours
-    uses = building_style(board, 0, "use")["colours"]
+    assert building_style(board, board.runs[0], "flood")["mode"] == "height"  # no surge
+    uses = building_style(board, board.runs[0], "use")["colours"]
     assert {"residential", "commercial", "industrial"} <= set(uses)
 
 
-def test_routes_serve_cesium_tiles_and_drapes(demo_output):
+def test_the_scenario_scene_shows_new_buildings_and_hides_what_they_replaced(board,
+                                                                             demo_output):
+    import geopandas as gpd
+
+    from viz.tabs.scenario import scene_spec
+
+    new = gpd.read_file(demo_output / "runs" / "high-growth" / "buildings_new.gpkg")
+    spec, _ = scene_spec(board, GROWTH, 2031, "height", [])
+    (side,) = spec["sides"]
+    assert side["drape"]["url"] == f"/twin/drape/{GROWTH}/2031.png"
+    (overlay,) = side["overlays"]
+    assert overlay["url"] == "/tiles/overlays/new-buildings-high-growth/tileset.json"
+    built = new[new["year"] <= 2031]
+    replaced = {b for text in built["replaces"].fillna("") for b in text.split()}
+    assert set(side["buildings"]["hide"]) == replaced and replaced
+    # On each site (a grid cell, projects.csv) the latest project up to 2031 stands.
+    projects = pd.read_csv(demo_output / "runs" / "high-growth" / "projects.csv")
+    latest = projects[projects["year"] <= 2031].groupby("cell")["year"].max()
+    assert set(overlay["style"]["visible"]) == {f"P{y}-{c}" for c, y in latest.items()}
+    assert set(overlay["style"]["visible"].values()) == {"new building", "redevelopment"}
+
+
+# -- compare tab -------------------------------------------------------------------------------
+def test_the_difference_map_counts_built_cells_of_one_run_but_not_the_other(board,
+                                                                             demo_output):
+    from viz.tabs.compare import difference
+
+    code = board.classes.built.code
+    a = _built(demo_output / "runs" / "baseline", 2035, code)
+    b = _built(demo_output / "runs" / "high-growth", 2035, code)
+    _, summary = difference(board, 0, GROWTH, 2035)
+    props = summary.to_plotly_json()["props"]
+    assert props["data-only-a-cells"] == int((a & ~b).sum())
+    assert props["data-only-b-cells"] == int((b & ~a).sum()) > 0
+
+
+def test_the_comparison_table_holds_both_runs(board, demo_output):
+    from viz.tabs.compare import comparison_rows
+
+    rows = {r["key"]: r for r in comparison_rows(board, SURGE, GROWTH, 2035)}
+    for key, row in rows.items():
+        a = _indicator(demo_output / "runs" / "storm-surge", 2035, key)
+        b = _indicator(demo_output / "runs" / "high-growth", 2035, key)
+        assert (row["a"], row["b"], row["status_a"], row["status_b"]) == (
+            a["value"], b["value"], a["status"], b["status"])
+        assert row["delta"] == pytest.approx(b["value"] - a["value"])
+
+
+def test_the_compare_scene_swipes_between_the_two_runs(board):
+    from viz.tabs.compare import scene_spec
+
+    spec, _ = scene_spec(board, 0, GROWTH, 2030)
+    left, right = spec["sides"]
+    assert left["drape"]["url"] == "/twin/drape/0/2030.png"
+    assert right["drape"]["url"] == f"/twin/drape/{GROWTH}/2030.png"
+    assert left["overlays"][0]["url"].endswith("new-buildings-baseline/tileset.json")
+    assert right["overlays"][0]["url"].endswith("new-buildings-high-growth/tileset.json")
+
+
+# -- ensemble tab ------------------------------------------------------------------------------
+def test_the_probability_map_counts_cells_by_share_of_members(board, demo_output):
+    import rasterio
+
+    from viz.tabs.ensemble import probability_map
+
+    with rasterio.open(demo_output / "ensembles" / "high-growth" / "probability_built.tif") as src:
+        band = [d for d in src.descriptions].index("2033") + 1
+        p = src.read(band)
+    fig, summary = probability_map(board, 0, 2033)
+    props = summary.to_plotly_json()["props"]
+    assert props["data-some-cells"] == int((p > 0).sum()) > 0
+    assert props["data-likely-cells"] == int((p >= 0.5).sum())
+    assert props["data-all-cells"] == int((p >= 1).sum())
+    heat = [t for t in fig.data if t.type == "heatmap"][0]
+    assert np.nanmax(np.asarray(heat.z, dtype=float)) == pytest.approx(p.max())
+
+
+# -- heights tab -------------------------------------------------------------------------------
+def test_the_heights_scene_colours_violators_and_blockers(board, demo_output):
+    from viz.tabs.heights import scene_spec
+
+    checked = json.loads((demo_output / "heights" / "buildings.json").read_text())
+    violators = {k for k, v in checked.items() if v["violation"]}
+    lines_dir = _sightlines(demo_output)
+    blockers = json.loads((lines_dir / "buildings.json").read_text())
+    lines = pd.read_csv(lines_dir / "sightlines.csv")
+    spec, _ = scene_spec(board, CORRIDOR, "planning__view_envelope")
+    style = spec["sides"][0]["buildings"]
+    assert set(style["violators"]) == violators and style["count"] == len(violators)
+    assert style["blockers"] == pytest.approx({k: v["lower_by_m"] for k, v in blockers.items()})
+    for bid, (excess, rule) in style["violators"].items():
+        assert excess == pytest.approx(checked[bid]["excess_m"])
+        assert style["rules"][rule] == checked[bid]["rule"]
+    entities = spec["entities"]
+    # The corridor axis, then one line per sightline; a cone and its background.
+    assert len(entities["lines"]) == 1 + len(lines) and len(entities["polygons"]) == 2
+    assert entities["cells"]["rects"] and spec["camera"]["key"].endswith(CORRIDOR)
+    none, _ = scene_spec(board, "none", "planning__max_building_height")
+    assert none["entities"] is None and none["sides"][0]["buildings"]["blockers"] == {}
+
+
+# -- routes ------------------------------------------------------------------------------------
+def test_routes_serve_cesium_tiles_and_every_drape(demo_output):
     from PIL import Image
 
     from viz.app import create_app
 
-    app = create_app(_run_dirs(demo_output), demo_output / "tiles")
+    app = create_app(_folders(demo_output), demo_output / "tiles")
     client = app.server.test_client()
     tileset = client.get("/tiles/tileset.json")
     assert tileset.status_code == 200 and tileset.get_json()["asset"]["version"] == "1.0"
-    assert client.get("/tiles/buildings/tileset.json").status_code == 200
+    for part in ("buildings", "terrain", "points"):
+        assert client.get(f"/tiles/{part}/tileset.json").status_code == 200
+    assert client.get("/tiles/overlays/new-buildings-far-up/tileset.json").status_code == 200
     assert client.get("/tiles/../runs/baseline/manifest.json").status_code == 404
     if CESIUM_JS.is_file():
         assert client.get("/cesium/Cesium.js").status_code == 200
-    drape = client.get(f"/twin/drape/{SURGE}/2035.png?flood=1")
-    assert drape.status_code == 200 and drape.mimetype == "image/png"
-    image = Image.open(__import__("io").BytesIO(drape.data))
-    assert image.mode == "RGBA" and min(image.size) > 100
-    assert client.get("/twin/drape/9/2035.png").status_code == 404
-    assert client.get("/twin/drape/0/1999.png").status_code == 404
+    for url in (f"/twin/drape/{SURGE}/2035.png?flood=1", f"/twin/diff/0/{GROWTH}/2035.png",
+                "/twin/probability/0/2030.png",
+                "/twin/limits/0/planning__max_building_height.png",
+                "/twin/limits/0/planning__view_envelope.png"):
+        image = client.get(url)
+        assert image.status_code == 200 and image.mimetype == "image/png", url
+        picture = Image.open(io.BytesIO(image.data))
+        assert picture.mode == "RGBA" and min(picture.size) > 100
+    for url in ("/twin/drape/9/2035.png", "/twin/drape/0/1999.png", "/twin/diff/0/9/2035.png",
+                "/twin/probability/0/2025.png", "/twin/probability/3/2030.png",
+                "/twin/limits/0/planning__height_limit_rule.png", "/twin/limits/0/x.png"):
+        assert client.get(url).status_code == 404, url
 
 
 def test_without_tiles_the_3d_panel_says_so(demo_output):
     from viz.app import create_app
 
-    app = create_app(_run_dirs(demo_output))
+    app = create_app([demo_output / "runs" / "baseline"])
     ids = {getattr(c, "id", None): c for c in app.layout._traverse()}
     assert "cesium-container" not in ids
     assert "--tiles" in ids["cesium-message"].children
 
 
-# -- the real page in a real browser ----------------------------------------------------------
+# -- the real page in a real browser -----------------------------------------------------------
 def _twin() -> list[str]:
     script = Path(sys.executable).parent / "twin"
     return [str(script)] if script.is_file() else [sys.executable, "-m", "viz.cli"]
@@ -233,9 +484,14 @@ def server(demo_output):
     if not CESIUM_JS.is_file():
         pytest.skip(f"CesiumJS not installed at {CESIUM_JS.parent} (npm install in viz/)")
     port = _free_port()
+    # Runs and sightlines as positional folders, the ensemble and the height check by option:
+    # both ways of naming them are exercised.
+    folders = [demo_output / "runs" / name for name in RUNS] + sorted(
+        (demo_output / "sightlines").iterdir())
     process = subprocess.Popen(
-        [*_twin(), "serve", *map(str, _run_dirs(demo_output)), "--tiles",
-         str(demo_output / "tiles"), "--port", str(port)],
+        [*_twin(), "serve", *map(str, folders), "--tiles", str(demo_output / "tiles"),
+         "--ensemble", str(demo_output / "ensembles" / "high-growth"),
+         "--heights", str(demo_output / "heights"), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_port(port, process)
@@ -250,7 +506,7 @@ def server(demo_output):
 
 def _card(page, key: str) -> dict:
     return page.eval_on_selector(
-        f'[data-indicator="{key}"]',
+        f'#indicator-cards [data-indicator="{key}"]',
         "e => ({value: Number(e.dataset.value), status: e.dataset.status, text: e.innerText})")
 
 
@@ -264,9 +520,38 @@ def _wait_title(page, *parts: str) -> str:
 
 def _wait_card(page, key: str, value: float) -> None:
     page.wait_for_function(
-        f"""() => {{ const e = document.querySelector('[data-indicator="{key}"]');
+        f"""() => {{ const e = document.querySelector(
+                        '#indicator-cards [data-indicator="{key}"]');
                     return e && Number(e.dataset.value) === {float(value)!r}; }}""",
         timeout=TIMEOUT_MS)
+
+
+def _wait_3d(page, condition: str) -> dict:
+    """Wait until the 3D view's status satisfies ``condition`` (JS, ``s`` = window.twin3d)
+    with every shown tileset loaded, and return that status."""
+    page.wait_for_function(f"() => {{ const s = window.twin3d; return s && s.tilesLoaded "
+                           f"&& ({condition}); }}", timeout=TIMEOUT_MS)
+    return page.evaluate("() => { const s = window.twin3d; return {layers: s.layers, "
+                         "featuresStyled: s.featuresStyled, floodedStyled: s.floodedStyled, "
+                         "violatorsStyled: s.violatorsStyled, blockersStyled: s.blockersStyled,"
+                         " hiddenStyled: s.hiddenStyled, newShown: s.newShown, "
+                         "drapeHost: s.drapeHost, drapeUrls: s.drapeUrls, split: s.split, "
+                         "entities: s.entities, mode: s.mode, error: s.error}; }")
+
+
+def _choose(page, dropdown: str, option: str, search: str | None = None) -> None:
+    """Pick ``option`` in a dropdown; in a long (scrolled) list, type ``search`` first."""
+    page.click(dropdown)
+    if search:
+        page.keyboard.type(search)
+    page.click(f".dash-dropdown-option:has-text({json.dumps(option, ensure_ascii=False)})")
+    page.keyboard.press("Escape")  # the menu stays open after a choice
+
+
+def _open_tab(page, key: str) -> None:
+    page.click(f"#tab-{key}")
+    page.wait_for_function(f"() => !document.getElementById('panel-{key}').hidden",
+                           timeout=TIMEOUT_MS)
 
 
 @pytest.mark.browser
@@ -284,7 +569,7 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
 
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1300})
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
         requests: list[str] = []
         failures: list[str] = []
         errors: list[str] = []
@@ -296,21 +581,26 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
         try:
             t0 = time.perf_counter()
             page.goto(server, timeout=TIMEOUT_MS)
-            # First view: the baseline in its last year.
+            # First view: the baseline in its last year, on the terrain.
             _wait_title(page, f"Land use {years[-1]}", "Baseline")
             _wait_card(page, "population",
                        _indicator(runs["baseline"], years[-1], "population")["value"])
             timings["page_ready_s"] = time.perf_counter() - t0
-            page.wait_for_function("() => window.twin3d && window.twin3d.tilesLoaded "
-                                   "&& window.twin3d.featuresStyled > 0", timeout=TIMEOUT_MS)
+            status = _wait_3d(page, "s.featuresStyled > 0 && s.drapeHost === 'terrain'")
             timings["first_3d_tiles_loaded_s"] = time.perf_counter() - t0
-            status = page.evaluate("() => ({...window.twin3d, viewer: null, tileset: null,"
-                                   " contents: null, style: null, drapeLayer: null})")
-            assert status["error"] is None
+            assert status["error"] is None and status["mode"] == "height"
             assert 0 < status["featuresStyled"] <= len(buildings)
-            assert status["mode"] == "height" and status["floodedStyled"] == 0
+            assert status["layers"]["terrain"] == {"show": True, "loaded": True}
+            assert status["layers"]["points"]["show"] is False
+            assert status["newShown"] > 0  # the baseline's developers built too
 
-            # The data panel: the sample territory is synthetic, and the page says so.
+            # The high-growth run has an ensemble: its 5-95 % band is on every timeline panel.
+            page.wait_for_function("""() => { const g = document.querySelector(
+                '#timeline .js-plotly-plot'); return g && g._fullData && g._fullData.filter(
+                t => t.fill === 'tonexty' && t.name.includes('4 seeds')).length === 4; }""",
+                                   timeout=TIMEOUT_MS)
+
+            # The data tab's panel: the sample territory is synthetic, and the page says so.
             assert "Synthetic data" in page.text_content("#data-banner")
             assert page.text_content("#data-summary") == (
                 f"{n_ingested} source layers: 0 real, {n_ingested} synthetic.")
@@ -326,20 +616,31 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
             _wait_card(page, "population",
                        _indicator(runs["baseline"], year, "population")["value"])
             timings["year_change_s"] = time.perf_counter() - t
-            assert page.get_attribute("#year [role=slider]", "aria-valuenow") == str(year)
             card = _card(page, "built_up_area")
             expected = _indicator(runs["baseline"], year, "built_up_area")
             assert card["value"] == expected["value"] and card["status"] == expected["status"]
             assert "baseline scenario" in card["text"]
 
+            # The layer toggles: terrain off puts the drape on the globe, points load.
+            t = time.perf_counter()
+            page.click("#layers label:has-text('Terrain')")
+            status = _wait_3d(page, "!s.layers.terrain.show && s.drapeHost === 'globe'")
+            assert status["layers"]["buildings"]["show"]
+            page.click("#layers label:has-text('Points')")
+            status = _wait_3d(page, "s.layers.points.show && s.layers.points.loaded")
+            assert status["error"] is None
+            page.locator("#city-panel").screenshot(path=str(artifacts / "dashboard-points.png"))
+            page.click("#layers label:has-text('Points')")
+            page.click("#layers label:has-text('Terrain')")
+            _wait_3d(page, "s.layers.terrain.show && !s.layers.points.show "
+                           "&& s.drapeHost === 'terrain'")
+            timings["layer_toggles_s"] = time.perf_counter() - t
+
             # Change the run: the storm surge keeps the year; its flood cards wait for the surge.
             t = time.perf_counter()
-            page.click("#run")
-            page.click(".dash-dropdown-option:has-text('Storm surge')")
+            _choose(page, "#run", "Storm surge")
             title = _wait_title(page, f"Land use {year}", "Storm surge")
             assert f"flood in {surge_year}" in title
-            # Population is the same in both runs before the surge, so wait for a card only
-            # the surge run has: that proves the cards were redrawn for the new run.
             page.wait_for_selector('[data-indicator="flooded_buildings"]', timeout=TIMEOUT_MS)
             _wait_card(page, "population",
                        _indicator(runs["storm-surge"], year, "population")["value"])
@@ -350,34 +651,133 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
             t = time.perf_counter()
             page.focus("#year [role=slider]")
             page.keyboard.press("End")
-            title = _wait_title(page, f"Land use {surge_year}", "Storm surge", "flood depth")
+            _wait_title(page, f"Land use {surge_year}", "Storm surge", "flood depth")
             flooded = _indicator(runs["storm-surge"], surge_year, "flooded_buildings")
             assert flooded["value"] == n_flooded > 0  # indicators.csv agrees with buildings.csv
             _wait_card(page, "flooded_buildings", flooded["value"])
             card = _card(page, "flooded_buildings")
             assert card["status"] == flooded["status"]
             assert f"+{n_flooded:,} buildings vs baseline" in card["text"]
-            traces = page.evaluate("() => document.querySelector('#land-use-map .js-plotly-plot')"
-                                   ".data.map(t => t.name)")
-            assert "flood depth" in traces
             assert page.text_content("#flooded-count").startswith(
                 f"{n_flooded:,} of {len(buildings):,} buildings flooded")
-            page.wait_for_function(
-                f"""() => window.twin3d.mode === 'flood' && window.twin3d.floodedStyled > 0
-                          && (window.twin3d.drapeUrl || '').endsWith(
-                                 '/{SURGE}/{surge_year}.png?flood=1')""", timeout=TIMEOUT_MS)
-            page.wait_for_timeout(1000)  # let the last frame with the new drape be drawn
-            timings["surge_year_3d_s"] = time.perf_counter() - t
-            status = page.evaluate("() => ({tilesLoaded: window.twin3d.tilesLoaded,"
-                                   " featuresStyled: window.twin3d.featuresStyled,"
-                                   " floodedStyled: window.twin3d.floodedStyled,"
-                                   " error: window.twin3d.error})")
-            assert status["tilesLoaded"] and status["error"] is None
+            status = _wait_3d(page, f"""s.mode === 'flood' && s.floodedStyled > 0 &&
+                (s.drapeUrl || '').endsWith('/{SURGE}/{surge_year}.png?flood=1')""")
             assert 0 < status["floodedStyled"] <= n_flooded
             if status["featuresStyled"] == len(buildings):  # every tile in view: all of them
                 assert status["floodedStyled"] == n_flooded
-            timings["total_s"] = time.perf_counter() - t0
+            timings["surge_year_3d_s"] = time.perf_counter() - t
             page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+
+            # Cards and warnings for one planning unit, with its plan targets.
+            t = time.perf_counter()
+            areas = pd.read_csv(runs["storm-surge"] / "indicators_areas.csv")
+            unit = areas[(areas["level"] == "unit") & (areas["year"] == surge_year)
+                         & (areas["indicator"] == "population")].sort_values("value").iloc[-1]
+            _choose(page, "#area", f"Unit \u00b7 {unit['area']}", search=unit["area"])
+            _wait_card(page, "population", unit["value"])
+            card = _card(page, "population")
+            assert card["status"] == unit["status"]
+            assert f"plan target {unit['target']:,.0f}" in card["text"]
+            warnings = pd.read_csv(runs["storm-surge"] / "warnings.csv")
+            expected = int(((warnings["year"] == surge_year)
+                            & (warnings["area"] == unit["area"])).sum())
+            page.wait_for_function(
+                f"() => {{ const w = document.getElementById('warnings-list'); return w && "
+                f"w.closest('.warnings').textContent.includes('in {surge_year}') && "
+                f"Number(w.dataset.count) === {expected}; }}", timeout=TIMEOUT_MS)
+            timings["area_cards_s"] = time.perf_counter() - t
+
+            # Compare: the surge run (A) with high growth (B) side by side in the same year.
+            t = time.perf_counter()
+            _open_tab(page, "compare")
+            _choose(page, "#compare-with", "High growth")
+            code = next(c["code"] for c in surge_manifest["classes"] if c["group"] == "built")
+            a = _built(runs["storm-surge"], surge_year, code)
+            b = _built(runs["high-growth"], surge_year, code)
+            page.wait_for_function(
+                "() => { const e = document.getElementById('diff-summary'); return e && "
+                f"Number(e.dataset.onlyBCells) === {int((b & ~a).sum())} && "
+                f"Number(e.dataset.onlyACells) === {int((a & ~b).sum())} && "
+                f"Number(e.dataset.year) === {surge_year}; }}", timeout=TIMEOUT_MS)
+            row = page.eval_on_selector('#compare-table [data-indicator="built_up_area"]',
+                                        "e => [Number(e.dataset.a), Number(e.dataset.b)]")
+            assert row == [_indicator(runs["storm-surge"], surge_year, "built_up_area")["value"],
+                           _indicator(runs["high-growth"], surge_year, "built_up_area")["value"]]
+            status = _wait_3d(page, f"""s.split && s.drapeUrls.length === 2 &&
+                s.drapeUrls[0].endsWith('/{SURGE}/{surge_year}.png') &&
+                s.drapeUrls[1].endsWith('/{GROWTH}/{surge_year}.png')""")
+            assert status["drapeHost"] == "terrain" and status["mode"] == "height"
+            # Zoom the first map: the second and the difference follow.
+            page.evaluate("""() => Plotly.relayout(
+                document.querySelector('#compare-map-a .js-plotly-plot'),
+                {'xaxis.range': [511.5, 514.5], 'yaxis.range': [2705.0, 2707.5]})""")
+            page.wait_for_function("""() => ['compare-map-b', 'diff-map'].every(id => {
+                const l = document.querySelector('#' + id + ' .js-plotly-plot').layout;
+                return Math.abs(l.xaxis.range[0] - 511.5) < 1e-6
+                    && Math.abs(l.yaxis.range[1] - 2707.5) < 1e-6; })""", timeout=TIMEOUT_MS)
+            timings["compare_s"] = time.perf_counter() - t
+            page.screenshot(path=str(artifacts / "dashboard-compare.png"), full_page=True)
+
+            # Ensemble: the probability map and the bands of the members.
+            t = time.perf_counter()
+            _open_tab(page, "ensemble")
+            import rasterio
+
+            ensemble_dir = demo_output / "ensembles" / "high-growth"
+            with rasterio.open(ensemble_dir / "probability_built.tif") as src:
+                band = list(src.descriptions).index(str(surge_year)) + 1
+                probability = src.read(band)
+            page.wait_for_function(
+                "() => { const e = document.getElementById('probability-summary'); return e "
+                f"&& Number(e.dataset.likelyCells) === {int((probability >= 0.5).sum())} && "
+                f"Number(e.dataset.someCells) === {int((probability > 0).sum())}; }}",
+                timeout=TIMEOUT_MS)
+            intervals = pd.read_csv(ensemble_dir / "indicator_intervals.csv")
+            population = intervals[intervals["indicator"] == "population"].sort_values("year")
+            # _fullData: the traces as plotly drew them (typed arrays decoded).
+            bands = page.evaluate("""() => document.querySelector(
+                '#ensemble-timeline .js-plotly-plot')._fullData
+                .filter(t => t.meta === 'band' && t.name.startsWith('5'))
+                .map(t => Array.from(t.y))""")
+            assert len(bands) == 4 and bands[0] == pytest.approx(list(population["p95"]))
+            _wait_3d(page, f"""s.mode === 'plain' &&
+                (s.drapeUrl || '').endsWith('/probability/0/{surge_year}.png')""")
+            timings["ensemble_s"] = time.perf_counter() - t
+            page.screenshot(path=str(artifacts / "dashboard-ensemble.png"), full_page=True)
+
+            # Heights and views: violators and the corridor's blockers, in numbers and in 3D.
+            t = time.perf_counter()
+            _open_tab(page, "heights")
+            checked = json.loads((demo_output / "heights" / "buildings.json").read_text())
+            violators = {k for k, v in checked.items() if v["violation"]}
+            lines_dir = _sightlines(demo_output)
+            blockers = set(json.loads((lines_dir / "buildings.json").read_text()))
+            n_lines = len(pd.read_csv(lines_dir / "sightlines.csv"))
+            assert page.get_attribute("#heights-summary", "data-violations") == str(
+                len(violators))
+            assert page.get_attribute("#violators-table", "data-count") == str(len(violators))
+            # First the whole territory: every violator coloured, nothing blocking.
+            status = _wait_3d(page, "s.mode === 'heights' && s.entities.lines === 0 "
+                                    "&& s.camera === 'home' && s.featuresStyled > 0")
+            # The home view shows every tile: each violator painted exactly once.
+            assert status["featuresStyled"] == len(buildings)
+            assert status["blockersStyled"] == 0
+            assert status["violatorsStyled"] == len(violators)
+            _choose(page, "#corridor", CORRIDOR)
+            page.wait_for_function(
+                "() => { const e = document.getElementById('sightline-summary'); return e && "
+                f"Number(e.dataset.blockers) === {len(blockers)} && "
+                f"Number(e.dataset.lines) === {n_lines}; }}", timeout=TIMEOUT_MS)
+            status = _wait_3d(page, f"""s.mode === 'heights' && s.entities.lines === {1 + n_lines}
+                && s.entities.cells > 0 && s.camera && s.camera.endsWith({json.dumps(CORRIDOR)})
+                """)
+            assert status["entities"]["polygons"] == 2
+            if status["featuresStyled"] == len(buildings):  # every tile in view
+                assert status["blockersStyled"] == len(blockers)
+                assert status["violatorsStyled"] == len(violators - blockers)
+            timings["heights_s"] = time.perf_counter() - t
+            page.screenshot(path=str(artifacts / "dashboard-heights.png"), full_page=True)
+            timings["total_s"] = time.perf_counter() - t0
         finally:
             browser.close()
 

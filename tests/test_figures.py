@@ -195,3 +195,115 @@ def test_format_delta(delta, unit, text):
     from viz.layout import format_delta
 
     assert format_delta(delta, unit) == text
+
+
+# -- timeline bands ----------------------------------------------------------------------------
+def test_indicator_timeline_draws_a_band_behind_the_runs_that_have_one():
+    years = [2025, 2026, 2027]
+    rows = [{"run": run, "year": y, "indicator": "p", "value": float(y - 2020)}
+            for run in ("base", "growth") for y in years]
+    bands = pd.DataFrame({"run": "growth", "year": years, "indicator": "p",
+                          "lo": [4.0, 5.5, 6.0], "hi": [6.0, 6.5, 8.0],
+                          "name": "growth: 5-95 % of 4 seeds"})
+    fig = indicator_timeline(pd.DataFrame(rows), [SeriesSpec("p", "Pop", "persons"),
+                                                  SeriesSpec("q", "Other", "ha")],
+                             ["base", "growth"], bands=bands, columns=1)
+    filled = [t for t in fig.data if t.fill == "tonexty"]
+    (band,) = filled  # only panel p has band rows, only growth has a band
+    assert list(band.y) == [6.0, 6.5, 8.0] and list(band.customdata) == [4.0, 5.5, 6.0]
+    lower = fig.data[list(fig.data).index(band) - 1]  # the band fills down to its lower edge
+    assert list(lower.y) == [4.0, 5.5, 6.0] and lower.showlegend is False
+    assert band.fillcolor == "rgba(239, 108, 0, 0.2)"  # run colour 1, translucent
+    assert band.name == "growth: 5-95 % of 4 seeds" and band.showlegend
+    # columns=1: two panels stacked.
+    assert fig.layout.yaxis2.domain[1] < fig.layout.yaxis.domain[0]
+
+
+def test_ensemble_timeline_median_and_bands():
+    from viz.figures import ensemble_timeline
+
+    iv = pd.DataFrame({"year": [2025, 2026, 2027], "indicator": "p",
+                       "p05": [1.0, 2.0, 3.0], "p50": [1.5, 2.5, 3.5], "p95": [2.0, 3.0, 4.0],
+                       "min": [0.5, 1.5, 2.5], "max": [2.5, 3.5, 4.5]})
+    fig = ensemble_timeline(iv, [SeriesSpec("p", "Pop", "persons")], label="e",
+                            colour="#ef6c00", year=2026)
+    by_name = {}
+    for t in fig.data:
+        by_name.setdefault(t.name, []).append(t)
+    full, inner, (median,) = by_name["full range"], by_name["5\u201395 %"], by_name["median"]
+    assert [list(t.y) for t in full] == [[0.5, 1.5, 2.5], [2.5, 3.5, 4.5]]
+    assert [list(t.y) for t in inner] == [[1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]
+    assert list(median.y) == [1.5, 2.5, 3.5] and inner[1].meta == "band"
+    assert any(s.type == "line" and s.x0 == 2026 for s in fig.layout.shapes)
+
+
+# -- analysis maps (viz.maps) ------------------------------------------------------------------
+def test_built_difference_and_its_map():
+    from viz.maps import DIFF_BOTH, DIFF_ONLY_A, DIFF_ONLY_B, built_difference, difference_figure
+
+    a = np.array([[4, 4, 1], [1, 4, 1], [1, 1, 1], [4, 1, 1]], dtype=np.uint8)
+    b = np.array([[4, 1, 4], [1, 4, 1], [4, 4, 1], [1, 1, 1]], dtype=np.uint8)
+    d = built_difference(a, b, TWO, GRID)
+    expected = np.where((a == 4) & (b == 4), DIFF_BOTH,
+                        np.where(a == 4, DIFF_ONLY_A, np.where(b == 4, DIFF_ONLY_B, 0)))
+    assert np.array_equal(d.codes, expected)
+    # 25 m cells: 0.0625 ha each; A alone has 2 cells, B alone 3, both 2.
+    assert (d.only_a_cells, d.only_b_cells) == (2, 3)
+    assert (d.only_a_ha, d.only_b_ha, d.both_ha) == (0.125, 0.1875, 0.125)
+    fig = difference_figure(d, GRID, ("base", "growth"), 2030, colours=("#111111", "#222222"))
+    heat = [t for t in fig.data if t.type == "heatmap"][0]
+    z = np.asarray(heat.z, dtype=float)
+    # North up: the southern row 3 comes first - its first cell built in A only, the rest in
+    # neither (blank); the northern row 0 last - both, A only, B only.
+    assert z[0][0] == DIFF_ONLY_A and np.isnan(z[0][1:]).all()
+    assert z[-1].tolist() == [DIFF_BOTH, DIFF_ONLY_A, DIFF_ONLY_B]
+    names = [t.name for t in fig.data if t.type == "scatter"]
+    assert names == ["built up in both: 0 ha", "only in A: 0.1 ha", "only in B: 0.2 ha"]
+    with pytest.raises(ValueError, match="not on the grid"):
+        built_difference(a[:2], b, TWO, GRID)
+
+
+def test_continuous_rgba_blends_over_the_backdrop():
+    from viz.maps import continuous_rgba
+
+    values = np.array([[0.0, 1.0], [np.nan, 0.5]])
+    backdrop = np.full((2, 2, 4), 200, dtype=np.uint8)
+    ramp = ((0.0, "#000000"), (1.0, "#ffffff"))
+    img = continuous_rgba(values, ramp, 0.0, 1.0, backdrop=backdrop, opacity=0.5)
+    # Half the ramp colour, half the backdrop's 200: 0 -> 100, 255 -> 227.5 -> 228.
+    assert img[0, 0, :3].tolist() == [100] * 3 and img[0, 1, :3].tolist() == [228] * 3
+    assert img[1, 0].tolist() == [200] * 4  # no value: the backdrop as it was
+    skipped = continuous_rgba(values, ramp, 0.0, 1.0, skip=values <= 0)
+    assert skipped[0, 0, 3] == 0 and skipped[0, 1, 3] == 255
+
+
+def test_raster_figure_is_north_up_over_its_backdrop():
+    from viz.maps import raster_figure
+
+    values = np.arange(12, dtype=np.float32).reshape(GRID.shape)
+    backdrop = np.zeros(GRID.shape + (4,), np.uint8)
+    backdrop[0] = [255, 0, 0, 255]  # the northern row in red
+    fig = raster_figure(values, GRID, title="t", ramp=((0.0, "#000"), (1.0, "#fff")),
+                        vmin=0.0, vmax=11.0, colorbar="m", hover="%{z}", backdrop=backdrop)
+    image, heat = fig.data[0], fig.data[1]
+    z = np.asarray(heat.z, dtype=float)
+    assert z[-1].tolist() == [0.0, 1.0, 2.0]  # the last row drawn (top) is row 0 (north)
+    assert np.asarray(heat.y)[-1] > np.asarray(heat.y)[0]
+    assert np.asarray(image.z)[-1][0].tolist() == [255, 0, 0, 255]
+    # The image's first row is the southern one, at the lowest cell centre (km).
+    assert image.y0 == pytest.approx((2710000.0 - 3.5 * 25.0) / 1000.0)
+    assert fig.layout.yaxis.autorange is True  # not plotly's "reversed" for images
+    with pytest.raises(ValueError, match="not on the grid"):
+        raster_figure(values[:2], GRID, title="t", ramp=((0.0, "#000"), (1.0, "#fff")),
+                      vmin=0.0, vmax=1.0, colorbar="m", hover="%{z}")
+
+
+def test_outlines_and_markers_are_in_kilometres():
+    from viz.maps import marker_traces, outline_traces
+
+    (line,) = outline_traces([("wedge", np.array([[510000.0, 2700000.0],
+                                                  [511500.0, 2701000.0]]), "#000", "dash")])
+    assert list(line.x) == [510.0, 511.5] and list(line.y) == [2700.0, 2701.0]
+    assert line.line.dash == "dash"
+    (mark,) = marker_traces([("Viewpoint", 512000.0, 2705000.0, "#00f", "circle")])
+    assert (mark.x[0], mark.y[0], mark.text[0]) == (512.0, 2705.0, "Viewpoint")

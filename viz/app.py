@@ -1,18 +1,22 @@
-"""``twin serve``: the scenario dashboard (Dash), built from run directories and a tileset.
+"""``twin serve``: the scenario dashboard (Dash), built from output folders and a tileset.
 
 :func:`create_app` reads everything it shows from its arguments into a :class:`Dashboard`
 (no module globals, so several apps can live in one process, e.g. in tests) and checks the
-input before any server starts: a directory that is not a run raises
-:class:`tim.errors.StoreError`, runs on different grids raise :class:`tim.errors.InputError`.
+input before any server starts. Folders are runs, ensembles, height checks or sightlines, told
+apart by their manifests (:mod:`viz.sources`); a folder that is none of them raises
+:class:`tim.errors.StoreError`, folders on different grids raise
+:class:`tim.errors.InputError`.
 
-The page is put together in :mod:`viz.layout`, made interactive in :mod:`viz.callbacks`; the
-figures are pure functions in :mod:`viz.figures` and the offline CesiumJS glue (static routes,
-drape images) is in :mod:`viz.cesium`.
+The page is a shell (:mod:`viz.layout`, :mod:`viz.callbacks`: header, tab bar, the controls
+shared by the tabs and the 3D city) around one module per tab in :mod:`viz.tabs`, each with
+``layout(board)`` and ``register_callbacks(app, board)``. Figures are pure functions in
+:mod:`viz.figures` and :mod:`viz.maps`, the 3D view's content is described by
+:mod:`viz.scene` and drawn by ``viz/assets/twin3d.js``; the offline CesiumJS glue (static
+routes, drape images) is in :mod:`viz.cesium`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +30,9 @@ from scenarios.rundir import RunDirectory
 from tim.errors import InputError, StoreError
 from tim.model import ClassTable, Grid
 from tim.store import read_manifest
+from viz.overlays import TilesFolder, new_buildings_overlay
+from viz.sources import (Corridor, Ensemble, HeightCheck, SightlineSet, folder_kind,
+                         same_grid)
 
 if TYPE_CHECKING:
     import dash
@@ -106,7 +113,7 @@ def read_provenance(runs: Sequence[RunDirectory]) -> Provenance:
 
 @dataclass(frozen=True)
 class Dashboard:
-    """Everything the page shows, read once from the run directories and the tiles folder.
+    """Everything the page shows, read once from the output folders and the tiles folder.
 
     Attributes
     ----------
@@ -118,27 +125,33 @@ class Dashboard:
         Indicator definitions (names and definitions; values, units and statuses come from
         each run's ``indicators.csv``).
     provenance : Provenance
-    tiles_dir : Path or None
-        Folder holding ``tileset.json`` (from ``twin tiles``), served to the 3D view.
+    tiles : TilesFolder or None
+        The 3D Tiles folder (``twin tiles``) served to the 3D view, with its parts and overlays.
     cesium_dir : Path
         CesiumJS ``Build/Cesium`` folder served to the browser.
-    tileset_extras : mapping
-        ``asset.extras`` of the root tileset (territory, vertical datum, height convention).
     building_uses : tuple of str
         Building uses in the TIM (for the 3D colour legend); empty when unknown.
     building_heights : (float, float) or None
         Lowest and highest building height (m) in the TIM, for the 3D height ramp.
+    ensembles : tuple of Ensemble
+        Ensembles (``twin ensemble``): bands on the timelines, development probability.
+    heights : tuple of HeightCheck
+        Height checks (``twin heights``): limits, violators, view corridors.
+    sightlines : tuple of SightlineSet
+        Sightline sets (``twin sightline --out``), shown with the corridor they run along.
     """
 
     runs: tuple[RunDirectory, ...]
     labels: tuple[str, ...]
     registry: Mapping[str, IndicatorDef]
     provenance: Provenance
-    tiles_dir: Path | None = None
+    tiles: TilesFolder | None = None
     cesium_dir: Path = field(default_factory=lambda: default_cesium_dir())
-    tileset_extras: Mapping[str, object] = field(default_factory=dict)
     building_uses: tuple[str, ...] = ()
     building_heights: tuple[float, float] | None = None
+    ensembles: tuple[Ensemble, ...] = ()
+    heights: tuple[HeightCheck, ...] = ()
+    sightlines: tuple[SightlineSet, ...] = ()
 
     @property
     def baseline(self) -> RunDirectory:
@@ -156,18 +169,52 @@ class Dashboard:
     def territory_name(self) -> str:
         return str((self.baseline.manifest.get("tim") or {}).get("name") or "territory")
 
-    def run(self, index: int | str | None) -> RunDirectory:
-        """The run at ``index`` (as the dropdown sends it); the baseline when out of range."""
+    @property
+    def tiles_dir(self) -> Path | None:
+        return None if self.tiles is None else self.tiles.path
+
+    @property
+    def tileset_extras(self) -> Mapping[str, object]:
+        return {} if self.tiles is None else self.tiles.extras
+
+    def run_index(self, index: int | str | None) -> int:
+        """The index of the run ``index`` names (as a dropdown sends it); 0 when out of range."""
         try:
             i = int(index)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            return self.baseline
-        return self.runs[i] if 0 <= i < len(self.runs) else self.baseline
+            return 0
+        return i if 0 <= i < len(self.runs) else 0
+
+    def run(self, index: int | str | None) -> RunDirectory:
+        """The run at ``index`` (as the dropdown sends it); the baseline when out of range."""
+        return self.runs[self.run_index(index)]
+
+    def label(self, run: RunDirectory) -> str:
+        return self.labels[self.runs.index(run)]
 
     def timeline_values(self) -> pd.DataFrame:
         """All runs' indicators as one long table with a ``run`` column (the run's label)."""
         return pd.concat([run.indicators.assign(run=label)
                           for run, label in zip(self.runs, self.labels)], ignore_index=True)
+
+    def ensemble_of(self, run: RunDirectory) -> Ensemble | None:
+        """The ensemble of the run's scenario (same scenario file contents, else same name)."""
+        sha = run.manifest.get("scenario_sha256")
+        for ensemble in self.ensembles:
+            if sha and ensemble.scenario_sha256 == sha:
+                return ensemble
+        return next((e for e in self.ensembles if e.name == run.name), None)
+
+    def new_buildings_tileset(self, run: RunDirectory) -> str | None:
+        """Relative path of the run's published new-buildings tileset, if any."""
+        if self.tiles is None:
+            return None
+        return self.tiles.overlay_tileset(new_buildings_overlay(run.name))
+
+    def corridor_sightlines(self, check: HeightCheck, corridor: Corridor
+                            ) -> SightlineSet | None:
+        """The sightline set that runs along ``corridor`` (viewpoint to landmark), if any."""
+        return next((s for s in self.sightlines if s.matches(corridor, check.crs)), None)
 
 
 def default_cesium_dir() -> Path:
@@ -186,46 +233,61 @@ def run_labels(runs: Sequence[RunDirectory]) -> tuple[str, ...]:
     return tuple(labels)
 
 
-def load_dashboard(run_dirs: Sequence[str | Path], tiles_dir: str | Path | None = None,
-                   *, cesium_dir: Path | None = None) -> Dashboard:
-    """Open and check the runs (and the tiles) the dashboard will show.
+def load_dashboard(folders: Sequence[str | Path], tiles_dir: str | Path | None = None, *,
+                   ensembles: Sequence[str | Path] = (), heights: Sequence[str | Path] = (),
+                   sightlines: Sequence[str | Path] = (), cesium_dir: Path | None = None
+                   ) -> Dashboard:
+    """Open and check the folders (and the tiles) the dashboard will show.
+
+    ``folders`` may mix runs, ensembles, height checks and sightlines in any order (each is
+    recognised by its manifest, :func:`viz.sources.folder_kind`); runs keep their order, the
+    first being the baseline. ``ensembles``, ``heights`` and ``sightlines`` name folders of
+    that kind explicitly (anything else there is an error).
 
     Raises
     ------
     tim.errors.StoreError
-        A directory that is not a run, or a tiles folder without ``tileset.json``.
+        A folder that none of the ``twin`` commands wrote, a folder of the wrong kind, or a
+        tiles folder without ``tileset.json``.
     tim.errors.InputError
-        No runs, or runs on different grids (they cannot be compared cell by cell).
+        No runs, or folders on different grids (they cannot be compared cell by cell).
     """
-    if not run_dirs:
+    by_kind: dict[str, list[Path]] = {kind: [] for kind in ("run", "ensemble", "heights",
+                                                            "sightlines")}
+    for folder in folders:
+        by_kind[folder_kind(folder)].append(Path(folder))
+    if not by_kind["run"]:
         raise InputError("give at least one run directory (from 'twin run'); the first is "
                          "the baseline", field="RUN_DIR")
-    runs = tuple(RunDirectory.open(p) for p in run_dirs)
+    runs = tuple(RunDirectory.open(p) for p in by_kind["run"])
     base = runs[0]
     for run in runs[1:]:
-        if run.grid != base.grid:
-            raise InputError(
-                f"run {run.path} is on another grid ({run.grid.crs}, shape "
-                f"{run.grid.shape}, origin {run.grid.transform[2]}, {run.grid.transform[5]}) "
-                f"than the baseline {base.path} ({base.grid.crs}, shape {base.grid.shape}, "
-                f"origin {base.grid.transform[2]}, {base.grid.transform[5]})",
-                source=run.path, field="grid",
-                hint="serve runs made from the same TIM together")
-    extras: Mapping[str, object] = {}
-    if tiles_dir is not None:
-        # Absolute: Flask resolves relative folders against the package, not the working dir.
-        tiles_dir = Path(tiles_dir).resolve()
-        tileset = tiles_dir / "tileset.json"
-        if not tileset.is_file():
-            raise StoreError(f"{tiles_dir}: not a tiles folder (no tileset.json); create one "
-                             "with 'twin tiles TIM_DIR --out TILES_DIR'")
-        extras = _tileset_extras(tileset)
+        _same_grid(run.path, run.grid, base)
+    found_ensembles = tuple(Ensemble.open(p) for p in [*by_kind["ensemble"], *ensembles])
+    for ensemble in found_ensembles:
+        _same_grid(ensemble.path, ensemble.grid, base)
+    checks = tuple(HeightCheck.open(p) for p in [*by_kind["heights"], *heights])
+    for check in checks:
+        _same_grid(check.path, check.grid, base)
+    lines = tuple(SightlineSet.open(p) for p in [*by_kind["sightlines"], *sightlines])
+    tiles = TilesFolder.open(tiles_dir) if tiles_dir is not None else None
     provenance = read_provenance(runs)
-    uses, heights = building_summary(provenance.tims[0]) if provenance.tims else ((), None)
+    uses, span = building_summary(provenance.tims[0]) if provenance.tims else ((), None)
     return Dashboard(runs=runs, labels=run_labels(runs), registry=load_registry(),
-                     provenance=provenance, tiles_dir=tiles_dir,
-                     cesium_dir=cesium_dir or default_cesium_dir(), tileset_extras=extras,
-                     building_uses=uses, building_heights=heights)
+                     provenance=provenance, tiles=tiles,
+                     cesium_dir=cesium_dir or default_cesium_dir(), building_uses=uses,
+                     building_heights=span, ensembles=found_ensembles, heights=checks,
+                     sightlines=lines)
+
+
+def _same_grid(path: Path, grid: Grid, base: RunDirectory) -> None:
+    if not same_grid(grid, base.grid):
+        b = base.grid
+        raise InputError(
+            f"{path} is on another grid ({grid.crs}, shape {grid.shape}, origin "
+            f"{grid.transform[2]}, {grid.transform[5]}) than the baseline run {base.path} "
+            f"({b.crs}, shape {b.shape}, origin {b.transform[2]}, {b.transform[5]})",
+            source=path, field="grid", hint="serve runs made from the same TIM together")
 
 
 def building_summary(tim_dir: str | Path) -> tuple[tuple[str, ...], tuple[float, float] | None]:
@@ -250,28 +312,26 @@ def building_summary(tim_dir: str | Path) -> tuple[tuple[str, ...], tuple[float,
     return uses, span
 
 
-def _tileset_extras(path: Path) -> Mapping[str, object]:
-    try:
-        return json.loads(path.read_text()).get("asset", {}).get("extras", {}) or {}
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{path}: cannot read the tileset: {exc}") from exc
-
-
-def create_app(run_dirs: list[Path], tiles_dir: Path | None = None) -> dash.Dash:
+def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = None, *,
+               ensembles: Sequence[str | Path] = (), heights: Sequence[str | Path] = (),
+               sightlines: Sequence[str | Path] = ()) -> dash.Dash:
     """The dashboard as a Dash app (not started).
 
     Parameters
     ----------
-    run_dirs : list of Path
-        Run directories (``twin run``); the first is the baseline.
+    folders : sequence of Path
+        Run directories (``twin run``; the first is the baseline) and, in any order among
+        them, ensembles, height checks and sightline folders (see :func:`load_dashboard`).
     tiles_dir : Path, optional
         3D Tiles folder (``twin tiles``) for the 3D view; without it the 3D panel says so.
+    ensembles, heights, sightlines : sequence of Path
+        Folders of that kind, named explicitly.
 
     Returns
     -------
     dash.Dash
         Its Flask server (``app.server``) also serves CesiumJS under ``/cesium/``, the tiles
-        under ``/tiles/`` and land-use drapes under ``/twin/drape/``.
+        under ``/tiles/`` and map images under ``/twin/`` (:mod:`viz.cesium`).
 
     Raises
     ------
@@ -282,7 +342,8 @@ def create_app(run_dirs: list[Path], tiles_dir: Path | None = None) -> dash.Dash
 
     from viz import callbacks, cesium, layout
 
-    board = load_dashboard(run_dirs, tiles_dir)
+    board = load_dashboard(folders, tiles_dir, ensembles=ensembles, heights=heights,
+                           sightlines=sightlines)
     with_3d = board.tiles_dir is not None and cesium.cesium_missing(board.cesium_dir) is None
     app = dash.Dash(
         __name__, title=f"Territory Twin - {board.territory_name}", update_title=None,
@@ -298,8 +359,9 @@ def create_app(run_dirs: list[Path], tiles_dir: Path | None = None) -> dash.Dash
     return app
 
 
-def serve(run_dirs: list[Path], tiles_dir: Path | None = None, host: str = "127.0.0.1",
-          port: int = 8050) -> None:
+def serve(folders: Sequence[str | Path], tiles_dir: str | Path | None = None,
+          host: str = "127.0.0.1", port: int = 8050, *, ensembles: Sequence[str | Path] = (),
+          heights: Sequence[str | Path] = (), sightlines: Sequence[str | Path] = ()) -> None:
     """Check the input, print the URL and run the dashboard until interrupted.
 
     Raises
@@ -307,7 +369,8 @@ def serve(run_dirs: list[Path], tiles_dir: Path | None = None, host: str = "127.
     tim.errors.TwinError
         Bad input (see :func:`load_dashboard`), before the server starts.
     """
-    app = create_app(run_dirs, tiles_dir)
+    app = create_app(folders, tiles_dir, ensembles=ensembles, heights=heights,
+                     sightlines=sightlines)
     # 0.0.0.0 listens everywhere but is not an address a browser can open.
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/"
     print(f"Territory Twin dashboard: {url}  (Ctrl+C to stop)", flush=True)

@@ -8,16 +8,23 @@ without a network (RECIPES.md, "CesiumJS inside Dash, fully offline"):
 * ``/tiles/<file>``   the 3D Tiles folder written by ``twin tiles``.
 * ``/twin/drape/<run>/<year>.png``  the land use of a run and year (flood depth painted over it
   in the surge year when ``?flood=1``), resampled to longitude/latitude so Cesium can drape it
-  on the globe as a single-tile imagery layer.
+  on the terrain or the globe as a single-tile imagery layer.
+* ``/twin/diff/<a>/<b>/<year>.png``  built up in run a but not b and the reverse (viz.maps).
+* ``/twin/probability/<ensemble>/<year>.png``  an ensemble's development probability.
+* ``/twin/limits/<check>/<field>.png``  a height check's maximum allowable height or view
+  envelope over the land use.
 
-The viewer itself is created in the browser by ``viz/assets/twin3d.js`` from a clientside
-callback; :func:`viewer_config` is what that callback receives.
+Every image is drawn with the colours of its 2D map (:mod:`viz.figures`, :mod:`viz.maps`) and
+cached (a handful of PNGs of a few hundred kB at most). The viewer itself is created in the
+browser by ``viz/assets/twin3d.js`` from a clientside callback; :func:`viewer_config` is what
+that callback receives.
 """
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +41,15 @@ if TYPE_CHECKING:
 CESIUM_ROUTE = "/cesium/"
 TILES_ROUTE = "/tiles/"
 DRAPE_ROUTE = "/twin/drape/"
+DIFF_ROUTE = "/twin/diff/"
+PROBABILITY_ROUTE = "/twin/probability/"
+LIMITS_ROUTE = "/twin/limits/"
+#: Base parts the 3D view can toggle, in the order of the toggles; on at start: buildings and
+#: the terrain (the drape then lies on the ground the buildings stand on).
+LAYERS = ("buildings", "terrain", "points")
+LAYERS_ON = ("buildings", "terrain")
+#: How strongly the land use under analysis maps is washed out (0: not, 1: white).
+BACKDROP_LIGHTEN = 0.75
 #: Longest side of a drape image (pixels); the sample grid is 240 cells, real ones can be more.
 DRAPE_MAX_PIXELS = 1024
 
@@ -75,17 +91,23 @@ def index_string() -> str:
 def viewer_config(board: Dashboard, *, with_3d: bool) -> dict[str, Any]:
     """What the clientside ``twin3d.init`` callback needs to build the viewer.
 
-    ``tileset`` is None when there is nothing to show; ``message`` then says why, and the 3D
-    panel shows it instead of a viewer.
+    ``parts`` maps the tileset's parts (buildings, terrain, points) to their URLs; ``parts`` is
+    None when there is nothing to show, and ``message`` then says why.
     """
-    if board.tiles_dir is None:
-        return {"tileset": None, "message": "No 3D tiles were given: start the dashboard with "
+    if board.tiles is None:
+        return {"parts": None, "message": "No 3D tiles were given: start the dashboard with "
                 "'twin serve RUN... --tiles TILES_DIR' to see the buildings in 3D."}
     missing = cesium_missing(board.cesium_dir)
     if missing or not with_3d:
-        return {"tileset": None, "message": f"3D view unavailable: {missing}"}
-    return {"tileset": TILES_ROUTE + "tileset.json", "baseUrl": CESIUM_ROUTE,
-            "container": "cesium-container", "rectangle": list(drape_rectangle(board.grid))}
+        return {"parts": None, "message": f"3D view unavailable: {missing}"}
+    parts = {name: TILES_ROUTE + path for name, path in board.tiles.parts.items()
+             if name in LAYERS}
+    if "buildings" not in parts:
+        return {"parts": None, "message": f"The tiles in {board.tiles.path} have no buildings "
+                "tileset: write them with 'twin tiles TIM_DIR --out TILES_DIR'."}
+    return {"parts": parts, "layers": [p for p in LAYERS_ON if p in parts],
+            "baseUrl": CESIUM_ROUTE, "container": "cesium-container",
+            "rectangle": list(drape_rectangle(board.grid))}
 
 
 def register_routes(server: flask.Flask, board: Dashboard) -> None:
@@ -94,6 +116,7 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
 
     cesium_dir = board.cesium_dir
     tiles_dir = board.tiles_dir
+    images = DrapeImages(board)
 
     def send(directory: Path, filename: str, max_age: int) -> flask.Response:
         # send_from_directory refuses paths that leave ``directory``.
@@ -118,14 +141,94 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
     def drape(run: int, year: int) -> flask.Response:
         if not 0 <= run < len(board.runs) or year not in board.runs[run].years:
             flask.abort(404)
-        directory = board.runs[run]
-        depth = None
-        if flask.request.args.get("flood") == "1" and year == directory.surge_year:
-            depth = directory.water_depth()
-        png = drape_png(directory.land_use(year), board.grid, board.classes, water_depth=depth)
-        response = flask.Response(png, mimetype="image/png")
-        response.headers["Cache-Control"] = "no-cache"
-        return response
+        flood = flask.request.args.get("flood") == "1" and year == board.runs[run].surge_year
+        return png_response(images.land_use(run, year, flood))
+
+    @server.route(DIFF_ROUTE + "<int:a>/<int:b>/<int:year>.png", endpoint="twin_diff")
+    def diff(a: int, b: int, year: int) -> flask.Response:
+        n = len(board.runs)
+        if not (0 <= a < n and 0 <= b < n and year in board.runs[a].years
+                and year in board.runs[b].years):
+            flask.abort(404)
+        return png_response(images.difference(a, b, year))
+
+    @server.route(PROBABILITY_ROUTE + "<int:k>/<int:year>.png", endpoint="twin_probability")
+    def probability(k: int, year: int) -> flask.Response:
+        if not 0 <= k < len(board.ensembles) or \
+                year not in board.ensembles[k].probability_years:
+            flask.abort(404)
+        return png_response(images.probability(k, year))
+
+    @server.route(LIMITS_ROUTE + "<int:k>/<field>.png", endpoint="twin_limits")
+    def limits(k: int, field: str) -> flask.Response:
+        if not 0 <= k < len(board.heights) or \
+                field not in board.heights[k].manifest.get("rasters", {}) or \
+                field == "planning__height_limit_rule":
+            flask.abort(404)
+        return png_response(images.limits(k, field))
+
+
+def png_response(png: bytes) -> Any:
+    import flask
+
+    response = flask.Response(png, mimetype="image/png")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+class DrapeImages:
+    """The drape images of a dashboard as PNG bytes, made on demand and kept (LRU)."""
+
+    def __init__(self, board: Dashboard, size: int = 48) -> None:
+        self.board = board
+        cache: Callable[[Callable[..., bytes]], Callable[..., bytes]] = \
+            functools.lru_cache(maxsize=size)
+        self.land_use = cache(self._land_use)
+        self.difference = cache(self._difference)
+        self.probability = cache(self._probability)
+        self.limits = cache(self._limits)
+
+    def _backdrop(self, land_use: np.ndarray) -> np.ndarray:
+        return land_use_rgba(land_use, self.board.classes, lighten=BACKDROP_LIGHTEN)
+
+    def _land_use(self, run: int, year: int, flood: bool) -> bytes:
+        directory = self.board.runs[run]
+        depth = directory.water_depth() if flood else None
+        return drape_png(directory.land_use(year), self.board.grid, self.board.classes,
+                         water_depth=depth)
+
+    def _difference(self, a: int, b: int, year: int) -> bytes:
+        from viz.figures import run_colour
+        from viz.maps import built_difference, difference_rgba
+
+        board = self.board
+        land_a = board.runs[a].land_use(year)
+        diff = built_difference(land_a, board.runs[b].land_use(year), board.classes,
+                                board.grid)
+        rgba = difference_rgba(diff, self._backdrop(land_a), (run_colour(a), run_colour(b)))
+        return rgba_png(rgba, board.grid)
+
+    def _probability(self, k: int, year: int) -> bytes:
+        from viz.maps import PROBABILITY_RAMP, continuous_rgba
+
+        board = self.board
+        values = board.ensembles[k].probability(year)
+        rgba = continuous_rgba(values, PROBABILITY_RAMP, 0.0, 1.0, skip=values <= 0,
+                               backdrop=self._backdrop(board.baseline.land_use(
+                                   board.baseline.years[0])))
+        return rgba_png(rgba, board.grid)
+
+    def _limits(self, k: int, field: str) -> bytes:
+        from viz.maps import HEIGHT_LIMIT_RAMP, continuous_rgba, height_scale
+
+        board = self.board
+        values, _ = board.heights[k].raster(field)
+        top = height_scale(values)
+        # Half-transparent over the land use: in 3D the limits are read with the ground.
+        rgba = continuous_rgba(np.clip(values, 0, None), HEIGHT_LIMIT_RAMP, 0.0, top,
+                               backdrop=self._backdrop(board.baseline.land_use(
+                                   board.baseline.years[0])), opacity=0.4)
+        return rgba_png(rgba, board.grid)
 
 
 def drape_rectangle(grid: Grid) -> tuple[float, float, float, float]:
@@ -133,6 +236,7 @@ def drape_rectangle(grid: Grid) -> tuple[float, float, float, float]:
     return _geographic(grid)[1]
 
 
+@functools.lru_cache(maxsize=8)
 def _geographic(grid: Grid) -> tuple[tuple[float, ...], tuple[float, float, float, float],
                                      tuple[int, int]]:
     """Transform, bounds and shape of the grid's footprint on a longitude/latitude grid."""
@@ -169,23 +273,33 @@ def drape_image(rgba: np.ndarray, grid: Grid) -> np.ndarray:
     return np.moveaxis(out, 0, -1)
 
 
-def drape_png(land_use: np.ndarray, grid: Grid, classes: ClassTable, *,
-              water_depth: np.ndarray | None = None) -> bytes:
-    """The drape of one year as PNG bytes (see :func:`drape_image`); the sea is not flooded."""
+def rgba_png(rgba: np.ndarray, grid: Grid) -> bytes:
+    """An RGBA image on ``grid`` as a longitude/latitude PNG (see :func:`drape_image`)."""
     from PIL import Image
 
-    if water_depth is not None:
-        water_depth = np.where(classes.group_mask(land_use, "sea"), np.nan, water_depth)
-    # Lightened: the coloured buildings must stand out of the land under them.
-    rgba = land_use_rgba(land_use, classes, water_depth=water_depth, alpha=255, lighten=0.45)
     buffer = io.BytesIO()
     Image.fromarray(drape_image(rgba, grid)).save(buffer, format="PNG")  # (h, w, 4): RGBA
     return buffer.getvalue()
 
 
+def drape_png(land_use: np.ndarray, grid: Grid, classes: ClassTable, *,
+              water_depth: np.ndarray | None = None) -> bytes:
+    """The drape of one year as PNG bytes (see :func:`drape_image`); the sea is not flooded."""
+    if water_depth is not None:
+        water_depth = np.where(classes.group_mask(land_use, "sea"), np.nan, water_depth)
+    # Lightened: the coloured buildings must stand out of the land under them.
+    rgba = land_use_rgba(land_use, classes, water_depth=water_depth, alpha=255, lighten=0.45)
+    return rgba_png(rgba, grid)
+
+
 def drape_spec(board: Dashboard, run: int, year: int, flood: bool) -> Mapping[str, Any]:
-    """What the clientside ``twin3d.drape`` callback loads: the image URL and its rectangle."""
+    """The land-use drape of a run and year (flood depth in its surge year if ``flood``)."""
     directory = board.runs[run]
     flooded = flood and year == directory.surge_year
     return {"url": f"{DRAPE_ROUTE}{run}/{year}.png{'?flood=1' if flooded else ''}",
             "rectangle": list(drape_rectangle(board.grid)), "year": year, "flood": flooded}
+
+
+def image_spec(board: Dashboard, url: str) -> Mapping[str, Any]:
+    """A drape of one of the dashboard's own images (``/twin/...png``) over the grid."""
+    return {"url": url, "rectangle": list(drape_rectangle(board.grid))}

@@ -81,9 +81,14 @@ def cmd_tiles(args: argparse.Namespace) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> None:
-    from scenarios.publish import publish_run
+    if args.new_buildings:
+        from viz.overlays import publish_new_buildings
 
-    path = publish_run(args.run, args.tiles, name=args.name)
+        path = publish_new_buildings(args.run, args.tiles)
+    else:
+        from scenarios.publish import publish_run
+
+        path = publish_run(args.run, args.tiles, name=args.name)
     print(f"overlay written to {path}")
 
 
@@ -209,13 +214,16 @@ def _codes(text: str | None) -> list[int] | None:
 def cmd_serve(args: argparse.Namespace) -> None:
     from viz.app import serve
 
-    serve([Path(p) for p in args.runs], tiles_dir=args.tiles, host=args.host, port=args.port)
+    serve([Path(p) for p in args.runs], tiles_dir=args.tiles, host=args.host, port=args.port,
+          ensembles=args.ensemble or (), heights=args.heights or (),
+          sightlines=args.sightlines or ())
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from viz.demo import run_demo
 
-    run_demo(Path(args.out), port=args.port, host=args.host, serve_app=not args.no_serve)
+    run_demo(Path(args.out), port=args.port, host=args.host, serve_app=not args.no_serve,
+             members=args.members, dask=args.dask)
 
 
 def _numbers(text: str, option: str, counts: tuple[int, ...]) -> tuple[float, ...]:
@@ -371,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("run", metavar="RUN_DIR")
     publish.add_argument("--tiles", required=True, metavar="TILES_DIR")
     publish.add_argument("--name", help="overlay name (default: the run's scenario name)")
+    publish.add_argument("--new-buildings", action="store_true",
+                         help="publish the buildings developers added (buildings_new.gpkg) as "
+                              "the overlay tileset overlays/new-buildings-<run>/ instead")
     publish.set_defaults(func=cmd_publish)
 
     run = sub.add_parser("run", help="simulate a scenario on a TIM")
@@ -451,9 +462,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     serve = sub.add_parser("serve", help="start the dashboard on localhost")
-    serve.add_argument("runs", nargs="*", metavar="RUN_DIR")
+    serve.add_argument("runs", nargs="*", metavar="DIR",
+                       help="run directories (the first is the baseline) and, in any order, "
+                            "ensembles, height checks and sightline folders (recognised by "
+                            "their manifest)")
     serve.add_argument("--tiles", type=Path, metavar="TILES_DIR",
                        help="3D Tiles for the 3D view (from 'twin tiles')")
+    serve.add_argument("--ensemble", action="append", type=Path, metavar="ENSEMBLE_DIR",
+                       help="an ensemble (twin ensemble): bands and development probability")
+    serve.add_argument("--heights", action="append", type=Path, metavar="HEIGHTS_DIR",
+                       help="a height check (twin heights): limits, violators, corridors")
+    serve.add_argument("--sightlines", action="append", type=Path, metavar="DIR",
+                       help="sightlines (twin sightline --out), shown with their corridor")
     serve.add_argument("--port", type=int, default=8050)
     serve.add_argument("--host", default="127.0.0.1")
     serve.set_defaults(func=cmd_serve)
@@ -521,11 +541,15 @@ def build_parser() -> argparse.ArgumentParser:
     view.set_defaults(func=cmd_viewshed)
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
-                                       "scenarios, compare them and serve the dashboard")
+                                       "scenarios and an ensemble, check heights and views, "
+                                       "compare them and serve the dashboard")
     demo.add_argument("--out", default="demo-output", help="working directory")
     demo.add_argument("--port", type=int, default=8050)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--no-serve", action="store_true", help="stop before starting the server")
+    demo.add_argument("--members", type=int, default=4, help="ensemble members (4)")
+    demo.add_argument("--dask", action="store_true",
+                      help="run the ensemble on a 2-worker local Dask cluster")
     demo.set_defaults(func=cmd_demo)
     return parser
 

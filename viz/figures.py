@@ -158,7 +158,8 @@ def land_use_rgba(land_use: np.ndarray, classes: ClassTable, *, nodata: int = 25
 
 def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, title: str,
                     water_depth: np.ndarray | None = None, nodata: int = 255,
-                    max_cells: int = 480, height: int = 520) -> go.Figure:
+                    max_cells: int = 480, height: int = 520, legend: bool = True,
+                    uirevision: str | None = None) -> go.Figure:
     """The land use of one year as a north-up map, class colours and a legend of class names.
 
     Axes are eastings and northings in kilometres of the grid's CRS with equal scale, so the
@@ -181,6 +182,10 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
         Largest number of cells drawn along a side (see :func:`decimate`).
     height : int
         Figure height in pixels.
+    legend : bool
+        Name the classes in a legend (side-by-side maps share one legend instead).
+    uirevision : str, optional
+        See :func:`map_layout`.
 
     Returns
     -------
@@ -209,11 +214,8 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
         zsmooth=False, name="land use",
         hovertemplate="E %{x:.2f} km, N %{y:.2f} km<br>class code %{z}<extra></extra>"))
     # A heatmap has no legend entries: one invisible square marker per class names the colours.
-    for c in classes:
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=c.name,
-                                 marker=dict(symbol="square", size=12, color=c.colour,
-                                             line=dict(color="#90a4ae", width=0.5)),
-                                 hoverinfo="skip"))
+    for c in classes if legend else ():
+        fig.add_trace(legend_square(c.name, c.colour))
     if water_depth is not None:
         depth, _ = decimate(np.asarray(water_depth, dtype=np.float32), max_cells)
         shown = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
@@ -225,19 +227,48 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
                               len=0.4, x=1.02, xanchor="left", y=0.0, yanchor="bottom"),
                 hovertemplate="E %{x:.2f} km, N %{y:.2f} km<br>flood depth %{z:.2f} m"
                               "<extra></extra>"))
-    crs = grid.crs
-    fig.update_xaxes(title_text=f"Easting (km, {crs})", showgrid=False, zeroline=False,
+    map_layout(fig, grid, title=title, height=height, legend_title="Land use",
+               uirevision=uirevision)
+    return fig
+
+
+def map_layout(fig: go.Figure, grid: Grid, *, title: str, height: int,
+               legend_title: str | None = None, uirevision: str | None = None) -> go.Figure:
+    """The common frame of every 2D map: north up, equal scale, km ticks, offline background.
+
+    ``uirevision`` keeps the user's zoom while the data change (the year, the run); maps that
+    share it zoom together on first draw. Returns ``fig`` (changed in place: plotly's way).
+    """
+    fig.update_xaxes(title_text=f"Easting (km, {grid.crs})", showgrid=False, zeroline=False,
                      constrain="domain", ticks="outside")
+    # autorange=True, not plotly's "reversed" default for image traces: north stays up.
     fig.update_yaxes(title_text="Northing (km)", showgrid=False, zeroline=False,
-                     scaleanchor="x", scaleratio=1, constrain="domain", ticks="outside")
+                     scaleanchor="x", scaleratio=1, constrain="domain", ticks="outside",
+                     autorange=True)
     fig.update_layout(
-        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=16)),
+        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
         height=height, margin=dict(l=60, r=20, t=48, b=40), plot_bgcolor="#ffffff",
         paper_bgcolor="#ffffff", font=dict(family=FONT, size=12),
         legend=dict(yanchor="top", y=1.0, x=1.02, xanchor="left", font=dict(size=11),
-                    itemclick=False, itemdoubleclick=False, title=dict(text="Land use")),
-        uirevision=f"{grid.shape}")  # keep the user's zoom while the year or run changes
+                    itemclick=False, itemdoubleclick=False,
+                    title=dict(text=legend_title or "")),
+        uirevision=uirevision or f"{grid.shape}")
     return fig
+
+
+def legend_square(name: str, colour: str) -> go.Scatter:
+    """An invisible trace whose legend entry is a square of ``colour`` (heatmaps have none)."""
+    return go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                      marker=dict(symbol="square", size=12, color=colour,
+                                  line=dict(color="#90a4ae", width=0.5)), hoverinfo="skip")
+
+
+def grid_axes_km(grid: Grid, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell-centre eastings and northings (km) of every ``step``-th column and row, the
+    northings ascending (south first), as the maps draw them."""
+    xs, ys = grid.cell_centres()
+    return xs[::step] / 1000.0, ys[::step][::-1] / 1000.0
+
 
 
 @dataclass(frozen=True)
@@ -256,8 +287,10 @@ class SeriesSpec:
 
 def indicator_timeline(values: pd.DataFrame, panels: Sequence[SeriesSpec],
                        runs: Sequence[str], *, year: int | None = None,
-                       highlight: str | None = None, height: int = 300) -> go.Figure:
-    """Small multiples of key indicators over the years, one line per run.
+                       highlight: str | None = None, height: int = 300,
+                       bands: pd.DataFrame | None = None, columns: int | None = None
+                       ) -> go.Figure:
+    """Small multiples of key indicators over the years, one line per run, with bands.
 
     Parameters
     ----------
@@ -271,6 +304,12 @@ def indicator_timeline(values: pd.DataFrame, panels: Sequence[SeriesSpec],
         Drawn as a dotted vertical line on every panel (the year on the map).
     highlight : str, optional
         The run drawn thicker (the run on the map).
+    bands : DataFrame, optional
+        Ensemble intervals drawn as a shaded band behind a run's line, in its colour: columns
+        ``run`` (a label in ``runs``), ``year``, ``indicator``, ``lo``, ``hi`` and ``name``
+        (the band's legend text, e.g. "5-95 % of 4 seeds").
+    columns : int, optional
+        Panels per row (default: all in one row).
 
     Examples
     --------
@@ -281,27 +320,50 @@ def indicator_timeline(values: pd.DataFrame, panels: Sequence[SeriesSpec],
     (1, [1.0, 2.0])
     """
     titles = [f"{p.label} ({p.unit})" for p in panels]
-    fig = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=titles,
-                        horizontal_spacing=0.06)
-    for j, panel in enumerate(panels, start=1):
+    ncols = max(1, min(columns or len(panels), len(panels)))
+    nrows = max(1, -(-len(panels) // ncols))
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles,
+                        horizontal_spacing=0.06 if ncols > 2 else 0.1,
+                        vertical_spacing=0.16 if nrows > 1 else 0.1)
+    banded: set[str] = set()
+    for j, panel in enumerate(panels):
+        row, col = j // ncols + 1, j % ncols + 1
         for i, run in enumerate(runs):
+            band = None if bands is None else bands[(bands["run"] == run)
+                                                    & (bands["indicator"] == panel.key)]
+            if band is not None and len(band):
+                band = band.sort_values("year")
+                fill = _rgba(run_colour(i), 0.2)
+                fig.add_trace(go.Scatter(
+                    x=band["year"], y=band["lo"], mode="lines", line=dict(width=0),
+                    hoverinfo="skip", showlegend=False, legendgroup=f"{run} band"),
+                    row=row, col=col)
+                fig.add_trace(go.Scatter(
+                    x=band["year"], y=band["hi"], mode="lines", line=dict(width=0),
+                    fill="tonexty", fillcolor=fill, name=str(band["name"].iloc[0]),
+                    legendgroup=f"{run} band", showlegend=run not in banded,
+                    customdata=band["lo"],
+                    hovertemplate=f"{run}<br>%{{x}}: %{{customdata:,.1f}} \u2013 %{{y:,.1f}} "
+                                  f"{panel.unit}<extra>{band['name'].iloc[0]}</extra>"),
+                    row=row, col=col)
+                banded.add(run)
             series = values[(values["run"] == run) & (values["indicator"] == panel.key)]
             series = series.sort_values("year")
             strong = highlight is None or run == highlight
             fig.add_trace(go.Scatter(
                 x=series["year"], y=series["value"], name=run, legendgroup=run,
-                showlegend=j == 1, mode="lines+markers",
+                showlegend=j == 0, mode="lines+markers",
                 line=dict(color=run_colour(i), width=3 if strong else 1.5),
                 marker=dict(size=5 if strong else 3), opacity=1.0 if strong else 0.55,
                 hovertemplate=f"{run}<br>%{{x}}: %{{y:,.1f}} {panel.unit}<extra></extra>"),
-                row=1, col=j)
+                row=row, col=col)
         if panel.green is not None:
             lo, hi = panel.green
-            band = dict(fillcolor=STATUS_COLOURS["green"], opacity=0.08, line_width=0)
+            band_style = dict(fillcolor=STATUS_COLOURS["green"], opacity=0.08, line_width=0)
             if lo is not None and hi is not None:
-                fig.add_hrect(y0=lo, y1=hi, row=1, col=j, **band)
+                fig.add_hrect(y0=lo, y1=hi, row=row, col=col, **band_style)
             for bound in (b for b in (lo, hi) if b is not None):
-                fig.add_hline(y=bound, row=1, col=j, line=dict(
+                fig.add_hline(y=bound, row=row, col=col, line=dict(
                     color=STATUS_COLOURS["green"], width=1, dash="dash"))
     if year is not None:
         fig.add_vline(x=year, line=dict(color="#90a4ae", width=1, dash="dot"))
@@ -309,11 +371,18 @@ def indicator_timeline(values: pd.DataFrame, panels: Sequence[SeriesSpec],
                      showgrid=False)
     fig.update_yaxes(gridcolor="#eceff1", zeroline=False, rangemode="tozero")
     fig.update_annotations(font=dict(size=12))
-    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=30),
+    # The legend (runs and bands) goes under the panels, where it has room for many runs.
+    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=110),
                       plot_bgcolor="#ffffff", paper_bgcolor="#ffffff",
                       font=dict(family=FONT, size=11), hovermode="closest",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0.0))
+                      legend=dict(orientation="h", yanchor="top", x=0.0,
+                                  y=-0.1 if nrows > 1 else -0.2))
     return fig
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    r, g, b = (int(v) for v in _hex_to_rgb(colour))
+    return f"rgba({r}, {g}, {b}, {alpha})"
 
 
 def ramp_gradient(ramp: Sequence[tuple[float, str]]) -> str:
@@ -347,3 +416,60 @@ def use_colours(uses: Sequence[str]) -> Mapping[str, str]:
             out[use] = spare[k % len(spare)]
             k += 1
     return out
+
+
+def ensemble_timeline(intervals: pd.DataFrame, panels: Sequence[SeriesSpec], *, label: str,
+                      colour: str, year: int | None = None, height: int = 480,
+                      columns: int = 2) -> go.Figure:
+    """An ensemble's indicators over time: the median, the 5-95 % band and the members'
+    full range (min to max, lighter), one panel per indicator.
+
+    ``intervals`` has the columns of ``indicator_intervals.csv`` (year, indicator, p05, p50,
+    p95, min, max).
+
+    Examples
+    --------
+    >>> iv = pd.DataFrame({"year": [2025, 2026], "indicator": ["p", "p"], "p05": [1, 2],
+    ...                    "p50": [1, 3], "p95": [1, 4], "min": [1, 1], "max": [1, 5]})
+    >>> fig = ensemble_timeline(iv, [SeriesSpec("p", "Pop", "persons")], label="e",
+    ...                         colour="#ef6c00")
+    >>> [t.name for t in fig.data]
+    ['full range', 'full range', '5\u201395 %', '5\u201395 %', 'median']
+    """
+    ncols = max(1, min(columns, len(panels)))
+    nrows = max(1, -(-len(panels) // ncols))
+    fig = make_subplots(rows=nrows, cols=ncols, horizontal_spacing=0.1,
+                        vertical_spacing=0.16 if nrows > 1 else 0.1,
+                        subplot_titles=[f"{p.label} ({p.unit})" for p in panels])
+    for j, panel in enumerate(panels):
+        row, col = j // ncols + 1, j % ncols + 1
+        rows = intervals[intervals["indicator"] == panel.key].sort_values("year")
+        first = j == 0
+        for lo, hi, name, alpha in (("min", "max", "full range", 0.1),
+                                    ("p05", "p95", "5\u201395 %", 0.28)):
+            fig.add_trace(go.Scatter(x=rows["year"], y=rows[lo], mode="lines", name=name,
+                                     line=dict(width=0), showlegend=False, hoverinfo="skip",
+                                     legendgroup=name), row=row, col=col)
+            fig.add_trace(go.Scatter(
+                x=rows["year"], y=rows[hi], mode="lines", name=name, line=dict(width=0),
+                fill="tonexty", fillcolor=_rgba(colour, alpha), legendgroup=name,
+                showlegend=first, customdata=rows[lo], meta="band",
+                hovertemplate=f"%{{x}}: %{{customdata:,.1f}} \u2013 %{{y:,.1f}} {panel.unit}"
+                              f"<extra>{name}</extra>"), row=row, col=col)
+        fig.add_trace(go.Scatter(
+            x=rows["year"], y=rows["p50"], mode="lines+markers", name="median",
+            line=dict(color=colour, width=2.5), marker=dict(size=4), legendgroup="median",
+            showlegend=first, hovertemplate=f"%{{x}}: %{{y:,.1f}} {panel.unit}"
+                                            f"<extra>median of {label}</extra>"),
+            row=row, col=col)
+    if year is not None:
+        fig.add_vline(x=year, line=dict(color="#90a4ae", width=1, dash="dot"))
+    fig.update_xaxes(tickformat="d", showgrid=False,
+                     dtick=2 if intervals["year"].nunique() > 8 else 1)
+    fig.update_yaxes(gridcolor="#eceff1", zeroline=False, rangemode="tozero")
+    fig.update_annotations(font=dict(size=12))
+    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=30),
+                      plot_bgcolor="#ffffff", paper_bgcolor="#ffffff",
+                      font=dict(family=FONT, size=11), hovermode="closest",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0.0))
+    return fig

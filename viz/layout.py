@@ -1,25 +1,28 @@
-"""The dashboard page: header, data banner, controls, indicator cards, 2D map, 3D city, timeline
-and data sources, top to bottom in the order a decision maker reads them.
+"""The dashboard page's shell and the components the tabs share.
+
+The page, top to bottom: header, data banner, the tab bar, the controls the tabs share
+(scenario, year), then a workspace of two columns - the active tab's panel on the left, the 3D
+city on the right (one CesiumJS viewer for every tab; each tab tells it what to show).
 
 Functions here only build components from a :class:`viz.app.Dashboard` or from plain values;
-what changes with the run and the year is filled in by :mod:`viz.callbacks`. Styling lives in
-``viz/assets/twin.css``.
+what changes is filled in by the callbacks (:mod:`viz.callbacks` for the shell, the tab modules
+in :mod:`viz.tabs` for their panels). Styling lives in ``viz/assets/twin.css``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dash import dcc, html
 
-from viz.cesium import viewer_config
+from viz.cesium import LAYERS, viewer_config
 from viz.figures import STATUS_COLOURS, STATUS_LABELS
 
 if TYPE_CHECKING:
     from viz.app import Dashboard, Provenance
+    from viz.tabs import TabSpec
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class CardData:
     delta: float | None
     is_baseline: bool
     note: str = ""
+    target: float | None = None  # the plan's target for the area, if it sets one
 
 
 #: Units whose values are counts, shown without decimals.
@@ -90,6 +94,8 @@ def indicator_card(card: CardData) -> html.Div:
             html.Div([html.Span(format_value(card.value, card.unit), className="card-value"),
                       html.Span(card.unit, className="card-unit")], className="card-figure"),
             html.Div(delta, className="card-delta"),
+            *([html.Div(f"plan target {format_value(card.target, card.unit)} {card.unit}",
+                        className="card-target")] if card.target is not None else []),
             html.Div([html.Span(className="status-dot"),
                       STATUS_LABELS.get(card.status, card.status)
                       + (f" \u00b7 {card.note}" if card.note else "")],
@@ -120,28 +126,28 @@ def data_banner(provenance: Provenance, territory: str) -> html.Div | None:
                                   if layer.synthetic}))
         return html.Div(id="data-banner", className="banner banner-synthetic", children=[
             html.Strong("Partly synthetic data. "),
-            f"{provenance.synthetic} of {n} source layers are synthetic ({roles}); see "
-            "\u201cData sources\u201d below."])
+            f"{provenance.synthetic} of {n} source layers are synthetic ({roles}); see the "
+            "\u201cData sources\u201d tab."])
     unknown = any(layer.synthetic is None for layer in provenance.layers)
     if not provenance.layers or provenance.problems or unknown:
         return html.Div(id="data-banner", className="banner banner-unknown", children=[
             html.Strong("Data provenance incomplete. "),
-            "Some sources do not say whether they are real or synthetic; see "
-            "\u201cData sources\u201d below."])
+            "Some sources do not say whether they are real or synthetic; see the "
+            "\u201cData sources\u201d tab."])
     return None
 
 
 def controls(board: Dashboard) -> html.Section:
-    runs = board.runs
-    years = runs[0].years
-    return html.Section(className="panel controls", children=[
-        html.Div(className="control", children=[
+    """The scenario and the year, shared by the tabs (each tab shows those it uses)."""
+    years = board.baseline.years
+    return html.Section(id="controls", className="panel controls", children=[
+        html.Div(id="control-run", className="control", children=[
             html.Label("Scenario", htmlFor="run"),
             dcc.Dropdown(id="run", options=[{"label": label, "value": i}
                                             for i, label in enumerate(board.labels)],
                          value=0, clearable=False, searchable=False),
         ]),
-        html.Div(className="control control-year", children=[
+        html.Div(id="control-year", className="control control-year", children=[
             html.Label("Year", htmlFor="year"),
             dcc.Slider(id="year", min=years[0], max=years[-1], step=1, value=years[-1],
                        marks=year_marks(years), included=False, updatemode="mouseup",
@@ -165,107 +171,84 @@ def year_marks(years: Sequence[int]) -> dict[int, str]:
     return marks
 
 
-def map_panel() -> html.Section:
-    return html.Section(className="panel map-panel", children=[
-        html.Div(className="panel-head", children=[
-            html.H2("Land use"),
-            dcc.Checklist(id="flood-toggle", className="toggle", options=[], value=[],
-                          inline=True),
-        ]),
-        dcc.Graph(id="land-use-map", config={"displaylogo": False, "scrollZoom": True,
-                                             "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
-                  style={"height": "520px"}),
-    ])
-
-
-def city_panel(board: Dashboard, *, with_3d: bool) -> html.Section:
+def city_panel(board: Dashboard, *, with_3d: bool) -> html.Aside:
+    """The 3D city: one viewer for every tab, its layer toggles, legend and status."""
     config = viewer_config(board, with_3d=with_3d)
     extras = board.tileset_extras
-    caption = ("Buildings as 3D Tiles (LoD1) on the land use of the chosen year. Drag to "
-               "rotate, scroll to zoom, click a building for its details.")
+    caption = ("3D Tiles on the chosen map. Drag to rotate, right-drag to tilt, scroll to "
+               "zoom, click a building for its details.")
+    if config.get("parts") and "points" in config["parts"]:
+        caption += " Points: ground brown, roofs purple, water blue (ASPRS classes 2, 6, 9)."
     if extras.get("heights"):
         caption += f" Heights: {extras['heights']}."
     body: list[Any]
-    if config["tileset"] is None:
-        body = [html.Div(config["message"], id="cesium-message", className="cesium-message")]
+    layers = [p for p in LAYERS if config["parts"] and p in config["parts"]]
+    # The legend is always there (hidden without a viewer): the tabs' 3D callbacks write it.
+    legend = html.Div(id="building-legend", className="building-legend",
+                      hidden=config["parts"] is None)
+    if config["parts"] is None:
+        body = [html.Div(config["message"], id="cesium-message", className="cesium-message"),
+                legend]
     else:
-        body = [html.Div(id="cesium-container", className="cesium-container"),
-                html.Div(id="building-legend", className="building-legend")]
-    return html.Section(className="panel city-panel", children=[
+        body = [html.Div(id="cesium-container", className="cesium-container"), legend]
+    return html.Aside(id="city-panel", className="panel city-panel", children=[
         html.Div(className="panel-head", children=[
             html.H2("3D city"),
-            # Hidden, not left out, without a viewer: the run callback always sets it.
-            dcc.RadioItems(id="colour-by", className="toggle", options=[], value="height",
-                           inline=True,
-                           style=None if config["tileset"] else {"display": "none"}),
+            dcc.Checklist(id="layers", className="toggle layer-toggle", inline=True,
+                          options=[{"label": f" {name.capitalize()}", "value": name}
+                                   for name in layers],
+                          value=list(config.get("layers", [])),
+                          style=None if layers else {"display": "none"}),
         ]),
+        # Hidden, not left out, on tabs and pages without it: callbacks always set it.
+        dcc.RadioItems(id="colour-by", className="toggle colour-by", options=[],
+                       value="height", inline=True,
+                       style=None if config["parts"] else {"display": "none"}),
         *body,
         html.Div(className="city-foot", children=[
             html.Span(id="cesium-status", className="cesium-status"),
             html.Span(id="cesium-pick", className="cesium-pick"),
         ]),
-        *([html.P(caption, className="caption")] if config["tileset"] else []),
+        *([html.P(caption, className="caption")] if config["parts"] else []),
         dcc.Store(id="cesium-config", data=config),
-        dcc.Store(id="building-style"),
-        dcc.Store(id="drape"),
+        dcc.Store(id="scene"),
         html.Div(id="cesium-ack", hidden=True),
     ])
 
 
-def timeline_panel() -> html.Section:
-    return html.Section(className="panel", children=[
-        html.H2("Key indicators over time, all scenarios"),
-        dcc.Graph(id="timeline", config={"displaylogo": False}, style={"height": "300px"}),
-    ])
+def panel(title: str, *children: Any, head: Any = None, id: str | None = None,
+          className: str = "") -> html.Section:
+    """A white panel with a title (and controls on the right of it)."""
+    heading = html.Div(className="panel-head", children=[html.H2(title),
+                                                         *([head] if head is not None else [])])
+    return html.Section(className=f"panel {className}".strip(), children=[heading, *children],
+                        **({"id": id} if id else {}))
 
 
-def data_panel(board: Dashboard) -> html.Section:
-    """Which layers are real and which synthetic, and what produced each run."""
-    p = board.provenance
-    rows = [html.Tr([
-        html.Td(layer.role), html.Td(Path(layer.source).name, title=layer.source),
-        html.Td(layer.kind), html.Td(layer.licence),
-        html.Td(html.Span(_kind_label(layer.synthetic),
-                          className=f"badge badge-{_kind_label(layer.synthetic)}")),
-    ]) for layer in p.layers]
-    summary = (f"{len(p.layers)} source layers: {p.real} real, {p.synthetic} synthetic"
-               + (f", {len(p.layers) - p.real - p.synthetic} unknown"
-                  if len(p.layers) - p.real - p.synthetic else "") + ".")
-    runs = [html.Tr([html.Td(label), html.Td(run.name),
-                     html.Td(str(run.manifest.get("seed"))),
-                     html.Td(f"{run.years[0]}\u2013{run.years[-1]}"),
-                     html.Td(", ".join(f"{k}: {v}" for k, v in
-                                       (run.manifest.get("engines") or {}).items())),
-                     html.Td((run.manifest.get("git_commit") or "unknown")[:10]),
-                     html.Td(str(run.path), className="path")])
-            for run, label in zip(board.runs, board.labels)]
-    return html.Section(id="data-panel", className="panel data-panel", children=[
-        html.H2("Data sources"),
-        html.P(summary, id="data-summary"),
-        *[html.P(problem, className="problem") for problem in p.problems],
-        html.Table(className="table", children=[
-            html.Thead(html.Tr([html.Th(h) for h in
-                                ("Layer", "Source", "Kind", "Licence", "Data")])),
-            html.Tbody(rows)]),
-        html.P(f"Territory store: {', '.join(p.tims) or 'unknown'}", className="path"),
-        html.H2("Runs"),
-        html.Table(className="table", children=[
-            html.Thead(html.Tr([html.Th(h) for h in ("Scenario", "Name", "Seed", "Years",
-                                                     "Engines", "Commit", "Folder")])),
-            html.Tbody(runs)]),
-    ])
+def graph(id: str, height: int, **config: Any) -> dcc.Graph:
+    """A plotly graph sized by its container (the figures leave width to the browser)."""
+    return dcc.Graph(id=id, config={"displaylogo": False, "scrollZoom": True,
+                                    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+                                    **config},
+                     style={"height": f"{height}px"}, responsive=True)
 
 
-def _kind_label(synthetic: bool | None) -> str:
-    return "unknown" if synthetic is None else "synthetic" if synthetic else "real"
+def status_chip(status: str, text: str | None = None) -> html.Span:
+    """A coloured chip saying a status in words (colour is never the only cue)."""
+    return html.Span(text or STATUS_LABELS.get(status, status),
+                     className=f"chip chip-{status}",
+                     style={"--status": STATUS_COLOURS.get(status, STATUS_COLOURS["info"])})
 
 
 def building_legend(spec: Mapping[str, Any]) -> list[Any]:
-    """The 3D view's legend for a building style (see :func:`viz.callbacks.building_style`)."""
+    """The 3D view's legend for a base-building style (see :mod:`viz.scene`)."""
     mode = spec.get("mode")
     if mode == "use":
         return [html.Span([html.Span(className="swatch", style={"background": colour}), use])
                 for use, colour in spec["colours"].items()]
+    if mode == "plain":
+        return [html.Span([html.Span(className="swatch", style={"background": spec["plain"]}),
+                           "existing buildings"])]
     bar = html.Span(className="ramp", style={"background": spec["gradient"]})
     if mode == "flood":
         water = html.Span(className="ramp ramp-short", style={"background": spec["water"]})
@@ -275,21 +258,57 @@ def building_legend(spec: Mapping[str, Any]) -> list[Any]:
                 html.Span([water, "flood water"]),
                 html.Strong(f"{spec['flooded']:,} of {spec['total']:,} buildings flooded "
                             f"in {spec['year']}", id="flooded-count")]
+    if mode == "heights":
+        return [html.Span([html.Span(className="swatch", style={"background": spec["ok"]}),
+                           "within its limits"]),
+                html.Span(["over its limit by 0 m ", bar, f" {spec['max']:.1f} m"]),
+                html.Span([html.Span(className="swatch", style={"background": spec["blocker"]}),
+                           "blocks the protected view"])]
     return [html.Span([f"{spec['min']:.0f} m ", bar, f" {spec['max']:.0f} m height"])]
 
 
-def build_layout(board: Dashboard, *, with_3d: bool) -> html.Div:
-    """The whole page for ``board``; values are filled in by the callbacks."""
+def new_buildings_legend(colours: Mapping[str, str], standing: int, redeveloped: int,
+                         replaced: int, year: int, published: bool) -> list[Any]:
+    """Legend entries for a run's new buildings in the 3D view (empty when it has none)."""
+    if not standing and not replaced:
+        return []
+    if not published:
+        return [html.Span(f"{standing:,} new buildings by {year} are not in the tiles: "
+                          "publish them with 'twin publish RUN_DIR --tiles TILES_DIR "
+                          "--new-buildings'", className="legend-note")]
+    new_colour, redev_colour = colours.values()
+    return [html.Span([html.Span(className="swatch", style={"background": new_colour}),
+                       "new building"]),
+            html.Span([html.Span(className="swatch", style={"background": redev_colour}),
+                       "redevelopment"]),
+            html.Strong(f"{standing:,} new buildings standing in {year} "
+                        f"({redeveloped:,} redevelopments, {replaced:,} old buildings "
+                        "replaced)", id="new-count",
+                        **{"data-standing": standing, "data-replaced": replaced})]
+
+
+def build_layout(board: Dashboard, *, with_3d: bool,
+                 tabs: Sequence[TabSpec] | None = None) -> html.Div:
+    """The whole page for ``board``: the shell around the available tabs' panels."""
+    from viz.tabs import available_tabs
+
+    tabs = available_tabs(board) if tabs is None else tabs
     banner = data_banner(board.provenance, board.territory_name)
+    first = tabs[0].key
     return html.Div(className="app", children=[
         header(board),
         *([banner] if banner is not None else []),
+        dcc.Tabs(id="tab", value=first, className="tabs", parent_className="tabs-bar",
+                 children=[dcc.Tab(label=t.label, value=t.key, id=f"tab-{t.key}",
+                                   className="tab", selected_className="tab-selected")
+                           for t in tabs]),
         controls(board),
-        html.Section(id="indicator-cards", className="cards"),
-        html.Div(className="views", children=[map_panel(),
-                                              city_panel(board, with_3d=with_3d)]),
-        timeline_panel(),
-        data_panel(board),
+        html.Div(id="workspace", className="workspace", children=[
+            html.Div(className="tab-panels", children=[
+                html.Div(id=f"panel-{t.key}", className="tab-panel", hidden=t.key != first,
+                         children=t.module.layout(board)) for t in tabs]),
+            city_panel(board, with_3d=with_3d),
+        ]),
         html.Footer("Territory Twin \u00b7 indicators and thresholds from "
                     "scenarios/indicators.yaml \u00b7 works offline", className="app-footer"),
     ])

@@ -7,6 +7,7 @@ py3dtiles owns the point tiling here (its octree, sub-sampling and pnts writer a
   added to the LAS z offset, so py3dtiles places heights exactly as the mesh tilesets do
   (territory height + N treated as ellipsoidal, x/y through pyproj);
 * ``--srs_in`` is the project CRS's EPSG code (py3dtiles takes codes only), ``--srs_out 4978``,
+  ``--pyproj-always-xy`` (the LAZ holds easting, northing whatever the CRS's axis order),
   ``--spec-version 1.0`` (1.1 writes invalid colours), ``--no-rgb`` (the TIM keeps no colour;
   py3dtiles would write black), ``--extra-fields classification`` so a viewer can style by
   ASPRS class;
@@ -73,7 +74,10 @@ def convert_points(cloud: PointCloud, out: Path, frame: LocalFrame, *,
         command = [sys.executable, "-c", _CONVERT, "convert", str(source), "--out", str(out),
                    "--srs_in", str(epsg_code(cloud.crs)), "--srs_out", "4978",
                    "--jobs", str(jobs), "--spec-version", "1.0", "--no-rgb",
-                   "--extra-fields", "classification"]
+                   "--extra-fields", "classification",
+                   # x is the easting whatever the CRS's axis order (EPSG:4548 is north,
+                   # east): without this py3dtiles swaps them and puts the cloud elsewhere.
+                   "--pyproj-always-xy"]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if done.returncode != 0 or not (out / "tileset.json").is_file():

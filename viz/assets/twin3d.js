@@ -1,36 +1,65 @@
 /*
- * Territory Twin 3D view: the CesiumJS viewer, driven by Dash clientside callbacks
+ * Territory Twin 3D view: one CesiumJS viewer, driven by Dash clientside callbacks
  * (viz/callbacks.py). Offline by construction: no Ion token, no base imagery from the
- * internet, ellipsoid terrain; CesiumJS, the tiles and the land-use drape all come from the
+ * internet, ellipsoid globe; CesiumJS, the tiles and every drape image come from the
  * dashboard's own server (viz/cesium.py).
  *
+ * The server describes what to show as a JSON "scene" (viz/scene.py) and this file makes the
+ * viewer match it:
+ *   sides      one side, or two (left | right of a swipe bar) for comparing scenarios; each
+ *              with a drape image, a style for the base buildings (colour mode, hidden ids)
+ *              and overlay tilesets (a run's new buildings) with their own style
+ *   entities   sightlines, view cones, envelope cells, viewpoints (heights and views)
+ *   camera     where to look (applied once per camera key)
+ * The layer toggles (buildings, terrain, points) are separate: twin3d.layers(values).
+ *
+ * Drapes sit on the terrain tileset when it is shown (the globe is then hidden, as it would
+ * cut through the terrain at 0 m) and on the globe otherwise, so the land use and the flood
+ * always lie on the surface the buildings stand on.
+ *
  * window.twin3d is the viewer's state and the status the browser test reads:
- *   tilesLoaded      the tileset reported allTilesLoaded (every tile the view needs is in)
- *   featuresStyled   buildings coloured with the current style, over all loaded tiles
- *   floodedStyled    of those, buildings painted as flooded
- *   mode, drapeUrl   the style and the drape in use; error: the last failure, if any
+ *   layers          {name: {show, loaded, tiles}} of the base parts (buildings, terrain, points)
+ *   tilesLoaded     every tileset shown reported allTilesLoaded since the last change
+ *   featuresStyled  base buildings coloured with the current style (left side), over loaded tiles
+ *   floodedStyled, violatorsStyled, blockersStyled, hiddenStyled   of those, painted as such
+ *   newShown        overlay (new) buildings shown
+ *   drapeHost       "terrain" or "globe"; drapeUrl, drapeUrls: the drape(s) in use
+ *   split           two sides shown; entities: counts of drawn lines, points, polygons, cells
+ *   mode, camera, error
  */
 (function () {
   "use strict";
 
-  var state = (window.twin3d = window.twin3d || {
-    tilesLoaded: false,
-    initialTilesLoaded: false,
-    featuresStyled: 0,
-    floodedStyled: 0,
-    tilesStyled: 0,
-    mode: null,
-    drapeUrl: null,
-    error: null,
+  var S = (window.twin3d = window.twin3d || {
     viewer: null,
     starting: false,
-    tileset: null,
-    style: null,
+    config: null,
+    layers: {},
+    want: { buildings: true, terrain: true, points: false },
+    instances: {}, // key -> managed tileset
+    scene: null,
+    pendingScene: null,
+    drapeLayers: [], // [{host, layer}]
+    entityHandles: null,
+    cellPrimitive: null,
+    cameraKey: null,
+    tilesLoaded: false,
+    featuresStyled: 0,
+    floodedStyled: 0,
+    violatorsStyled: 0,
+    blockersStyled: 0,
+    hiddenStyled: 0,
+    newShown: 0,
+    tilesStyled: 0,
+    drapeHost: null,
+    drapeUrl: null,
+    drapeUrls: [],
+    split: false,
+    entities: { lines: 0, points: 0, polygons: 0, cells: 0 },
+    mode: null,
+    camera: null,
+    error: null,
     version: 0,
-    contents: new Map(), // tile content -> {version, n, flooded}
-    drapeLayer: null,
-    drapeSeq: 0,
-    pendingDrape: null,
   });
 
   function setProps(id, props) {
@@ -41,15 +70,14 @@
   }
 
   function fail(where, err) {
-    state.error = where + ": " + (err && err.message ? err.message : String(err));
-    console.error("twin3d", state.error);
-    setProps("cesium-status", { children: "3D view failed (" + state.error + ")" });
+    S.error = where + ": " + (err && err.message ? err.message : String(err));
+    console.error("twin3d", S.error);
+    setProps("cesium-status", { children: "3D view failed (" + S.error + ")" });
   }
 
-  function prepareRamp(ramp) {
-    return ramp.map(function (stop) {
-      return [stop[0], Cesium.Color.fromCssColorString(stop[1])];
-    });
+  function colour(css, alpha) {
+    var c = Cesium.Color.fromCssColorString(css);
+    return alpha === undefined ? c : c.withAlpha(alpha);
   }
 
   // Same piecewise-linear interpolation as viz.figures.ramp_colours, so legend and view agree.
@@ -65,111 +93,563 @@
     return ramp[ramp.length - 1][1];
   }
 
+  // -- styles -------------------------------------------------------------------------------
   function prepareStyle(spec) {
-    var style = { mode: spec.mode, spec: spec };
-    if (spec.ramp) style.ramp = prepareRamp(spec.ramp);
-    if (spec.mode === "flood") style.dry = Cesium.Color.fromCssColorString(spec.dry);
-    if (spec.mode === "use") {
+    var style = { mode: spec.mode, spec: spec, hide: new Set(spec.hide || []) };
+    if (spec.ramp) {
+      style.ramp = spec.ramp.map(function (s) { return [s[0], colour(s[1])]; });
+    }
+    ["dry", "plain", "ok", "blocker", "other"].forEach(function (k) {
+      if (spec[k]) style[k] = colour(spec[k]);
+    });
+    if (spec.colours) {
       style.colours = {};
       Object.keys(spec.colours).forEach(function (k) {
-        style.colours[k] = Cesium.Color.fromCssColorString(spec.colours[k]);
+        style.colours[k] = colour(spec.colours[k]);
       });
-      style.other = Cesium.Color.fromCssColorString(spec.other);
     }
     return style;
   }
 
-  // Returns true when the feature is painted as flooded.
+  // Paint one feature; returns what it was painted as (for the counts).
   function paint(feature, style) {
     var spec = style.spec;
+    var id = String(feature.getProperty("id"));
+    if (style.hide.has(id)) {
+      feature.show = false;
+      return "hidden";
+    }
+    if (style.mode === "new") {
+      var use = spec.visible[id];
+      feature.show = use !== undefined;
+      if (feature.show) feature.color = style.colours[use] || style.other;
+      return feature.show ? "new" : "hidden";
+    }
+    feature.show = true;
     if (style.mode === "flood") {
-      var depth = spec.depth[String(feature.getProperty("id"))];
+      var depth = spec.depth[id];
       if (depth > 0) {
         feature.color = rampColor(style.ramp, depth / spec.max);
-        return true;
+        return "flooded";
       }
       feature.color = style.dry;
+    } else if (style.mode === "heights") {
+      if (spec.blockers[id] !== undefined) {
+        feature.color = style.blocker;
+        return "blocker";
+      }
+      var v = spec.violators[id];
+      if (v) {
+        feature.color = rampColor(style.ramp, v[0] / spec.max);
+        return "violator";
+      }
+      feature.color = style.ok;
     } else if (style.mode === "use") {
       feature.color = style.colours[feature.getProperty("use")] || style.other;
+    } else if (style.mode === "plain") {
+      feature.color = style.plain;
     } else {
       var h = Number(feature.getProperty("height"));
       var span = spec.max - spec.min;
       feature.color = rampColor(style.ramp, span > 0 ? (h - spec.min) / span : 0);
     }
-    return false;
+    return "plain";
   }
 
   function recount() {
-    var n = 0, flooded = 0, tiles = 0;
-    state.contents.forEach(function (v) {
-      if (v.version === state.version) {
+    var main = S.instances[S.config ? S.config.parts.buildings + "|main" : ""];
+    var n = 0, flooded = 0, violators = 0, blockers = 0, hidden = 0, tiles = 0, shown = 0;
+    if (main) {
+      main.contents.forEach(function (v) {
+        if (v.version !== main.version) return;
         n += v.n;
-        flooded += v.flooded;
         tiles += 1;
-      }
+        flooded += v.counts.flooded || 0;
+        violators += v.counts.violator || 0;
+        blockers += v.counts.blocker || 0;
+        hidden += v.counts.hidden || 0;
+      });
+    }
+    Object.keys(S.instances).forEach(function (key) {
+      var inst = S.instances[key];
+      if (!inst.overlay || !inst.tileset || !inst.tileset.show || inst.side === "right") return;
+      inst.contents.forEach(function (v) {
+        if (v.version === inst.version) shown += v.counts["new"] || 0;
+      });
     });
-    state.featuresStyled = n;
-    state.floodedStyled = flooded;
-    state.tilesStyled = tiles;
+    S.featuresStyled = n;
+    S.tilesStyled = tiles;
+    S.floodedStyled = flooded;
+    S.violatorsStyled = violators;
+    S.blockersStyled = blockers;
+    S.hiddenStyled = hidden;
+    S.newShown = shown;
   }
 
-  // Called for every visible tile on every frame: restyle only when the style changed.
-  function styleContent(content) {
-    if (!state.style || !content || !content.featuresLength) return;
-    var seen = state.contents.get(content);
-    if (seen && seen.version === state.version) return;
-    var flooded = 0;
+  function styleContent(inst, content) {
+    if (!inst.style || !content || !content.featuresLength) return;
+    var seen = inst.contents.get(content);
+    if (seen && seen.version === inst.version) return;
+    var counts = {};
     for (var i = 0; i < content.featuresLength; i++) {
-      if (paint(content.getFeature(i), state.style)) flooded += 1;
+      var what = paint(content.getFeature(i), inst.style);
+      counts[what] = (counts[what] || 0) + 1;
     }
-    state.contents.set(content, { version: state.version, n: content.featuresLength,
-                                  flooded: flooded });
+    inst.contents.set(content, { version: inst.version, n: content.featuresLength,
+                                 counts: counts });
     recount();
   }
 
-  function statusText() {
-    var text = state.featuresStyled.toLocaleString("en") + " buildings in " +
-      state.tilesStyled + " tiles";
-    if (state.mode === "flood") {
-      text += ", " + state.floodedStyled.toLocaleString("en") + " flooded";
-    }
-    return text;
+  // -- tilesets -----------------------------------------------------------------------------
+  var SPLIT = { main: "NONE", left: "LEFT", right: "RIGHT" };
+
+  function instance(url, side, options) {
+    var key = url + "|" + side;
+    var inst = S.instances[key];
+    if (inst) return inst;
+    inst = S.instances[key] = {
+      key: key, url: url, side: side, tileset: null, loaded: false, style: null,
+      version: 0, contents: new Map(), show: false, overlay: !!(options && options.overlay),
+      part: options && options.part, drapes: [],
+    };
+    inst.promise = Cesium.Cesium3DTileset.fromUrl(url, options && options.tileset || {})
+      .then(function (tileset) {
+        var viewer = S.viewer;
+        if (!viewer || viewer.isDestroyed()) return null;
+        inst.tileset = tileset;
+        tileset.show = inst.show;
+        tileset.splitDirection = Cesium.SplitDirection[SPLIT[side === "main" && S.split ?
+                                                             "left" : side]];
+        viewer.scene.primitives.add(tileset);
+        tileset.tileVisible.addEventListener(function (tile) { styleContent(inst, tile.content); });
+        tileset.tileUnload.addEventListener(function (tile) {
+          inst.contents.delete(tile.content);
+          recount();
+        });
+        tileset.tileFailed.addEventListener(function (e) { fail("tile " + e.url, e.message); });
+        if (options && options.style) tileset.style = new Cesium.Cesium3DTileStyle(options.style);
+        applyDrapes();
+        viewer.scene.requestRender();
+        return tileset;
+      })
+      .catch(function (err) { fail("tileset " + url, err); });
+    return inst;
   }
 
-  function applyDrape(spec) {
-    var viewer = state.viewer;
-    if (!viewer) {
-      state.pendingDrape = spec;
-      return;
+  function setShow(inst, show) {
+    inst.show = show;
+    if (inst.tileset) {
+      if (inst.tileset.show !== show) inst.loaded = false;
+      inst.tileset.show = show;
     }
-    var seq = ++state.drapeSeq;
-    var r = spec.rectangle;
-    Cesium.SingleTileImageryProvider.fromUrl(spec.url, {
-      rectangle: Cesium.Rectangle.fromDegrees(r[0], r[1], r[2], r[3]),
-    }).then(function (provider) {
-      if (seq !== state.drapeSeq || viewer.isDestroyed()) return; // a newer drape won
-      var layer = new Cesium.ImageryLayer(provider);
-      viewer.imageryLayers.add(layer);
-      if (state.drapeLayer) viewer.imageryLayers.remove(state.drapeLayer, true);
-      state.drapeLayer = layer;
-      state.drapeUrl = spec.url;
-      viewer.scene.requestRender();
+  }
+
+  function setStyle(inst, spec) {
+    var next = JSON.stringify(spec || null);
+    if (inst.styleJson === next) return;
+    inst.styleJson = next;
+    inst.style = spec ? prepareStyle(spec) : null;
+    // Visible tiles are repainted on the next frame (tileVisible checks the version).
+    inst.version += 1;
+    inst.contents.clear();
+  }
+
+  function updateLoaded() {
+    var all = true;
+    Object.keys(S.instances).forEach(function (key) {
+      var inst = S.instances[key];
+      if (inst.show && !(inst.tileset && inst.loaded)) all = false;
+    });
+    Object.keys(S.layers).forEach(function (name) {
+      var inst = S.instances[S.config.parts[name] + "|main"];
+      S.layers[name].loaded = !!(inst && inst.tileset && inst.loaded);
+      S.layers[name].show = !!(inst && inst.show);
+    });
+    S.tilesLoaded = all;
+    recount();
+    if (all) setProps("cesium-status", { children: statusText() });
+  }
+
+  function statusText() {
+    var text = S.featuresStyled.toLocaleString("en") + " buildings in " + S.tilesStyled +
+      " tiles";
+    if (S.mode === "flood") text += ", " + S.floodedStyled.toLocaleString("en") + " flooded";
+    if (S.mode === "heights") {
+      text += ", " + S.violatorsStyled + " over their limit, " + S.blockersStyled +
+        " blocking the view";
+    }
+    if (S.newShown) text += ", " + S.newShown.toLocaleString("en") + " new";
+    if (S.hiddenStyled) text += " (" + S.hiddenStyled + " replaced)";
+    var shown = Object.keys(S.layers).filter(function (k) { return S.layers[k].show; });
+    return text + " \u00b7 layers: " + (shown.join(", ") || "none");
+  }
+
+  // Render for a while: imagery draped on tiles and tiles themselves finish loading over
+  // several frames, which requestRenderMode would not draw on its own.
+  var pumpUntil = 0;
+  var pumpTimer = null;
+
+  function pump(ms) {
+    pumpUntil = Math.max(pumpUntil, Date.now() + ms);
+    if (pumpTimer) return;
+    pumpTimer = setInterval(function () {
+      if (!S.viewer || S.viewer.isDestroyed() || Date.now() > pumpUntil) {
+        clearInterval(pumpTimer);
+        pumpTimer = null;
+        return;
+      }
+      S.viewer.scene.requestRender();
+    }, 80);
+  }
+
+  // -- drapes -------------------------------------------------------------------------------
+  function drapeHostIsTerrain() {
+    var inst = S.config && S.config.parts.terrain &&
+      S.instances[S.config.parts.terrain + "|main"];
+    return !!(inst && inst.show && inst.tileset);
+  }
+
+  function clearDrapes() {
+    S.drapeLayers.forEach(function (d) {
+      if (!d.host.isDestroyed || !d.host.isDestroyed()) d.host.remove(d.layer, true);
+    });
+    S.drapeLayers = [];
+  }
+
+  // (Re)build every drape layer on the current host: called when the scene, the terrain
+  // toggle or a terrain tileset changes. Providers are cached by URL.
+  var providers = {};
+
+  function provider(spec, onTiles) {
+    var key = spec.url + (onTiles ? "#tiles" : "");
+    if (!providers[key]) {
+      var r = spec.rectangle;
+      providers[key] = Cesium.SingleTileImageryProvider.fromUrl(spec.url, {
+        rectangle: Cesium.Rectangle.fromDegrees(r[0], r[1], r[2], r[3]),
+      }).then(function (p) {
+        // Draping on 3D Tiles asks for imagery level maximumLevel - 1 (CesiumJS 1.145,
+        // ImageryCoverage._clampImageryLevel), which is -1 for a single tile: nothing would
+        // be drawn. Level 0 is the whole image, so say there is one more level.
+        if (onTiles) Object.defineProperty(p, "maximumLevel", { value: 1 });
+        return p;
+      });
+    }
+    return providers[key];
+  }
+
+  var drapeSeq = 0;
+
+  function applyDrapes() {
+    var viewer = S.viewer;
+    if (!viewer || !S.scene) return;
+    var seq = ++drapeSeq;
+    var sides = S.scene.sides;
+    var onTerrain = drapeHostIsTerrain();
+    var jobs = sides.map(function (side, i) {
+      return side.drape ? provider(side.drape, onTerrain).then(function (p) { return [i, p]; })
+                        : Promise.resolve([i, null]);
+    });
+    Promise.all(jobs).then(function (made) {
+      if (seq !== drapeSeq || viewer.isDestroyed()) return; // a newer call won
+      clearDrapes();
+      viewer.scene.globe.show = !onTerrain;
+      made.forEach(function (m) {
+        var i = m[0], p = m[1];
+        if (!p) return;
+        var sideName = sides.length > 1 ? (i === 0 ? "left" : "right") : "main";
+        if (onTerrain) {
+          // The main instance holds the left side of a split.
+          var terrain = S.instances[S.config.parts.terrain + "|" +
+                                    (sideName === "left" ? "main" : sideName)];
+          if (terrain && terrain.tileset) {
+            var layer = new Cesium.ImageryLayer(p);
+            terrain.tileset.imageryLayers.add(layer);
+            S.drapeLayers.push({ host: terrain.tileset.imageryLayers, layer: layer });
+          }
+        } else {
+          var globeLayer = new Cesium.ImageryLayer(p);
+          globeLayer.splitDirection = Cesium.SplitDirection[SPLIT[sideName]];
+          viewer.imageryLayers.add(globeLayer);
+          S.drapeLayers.push({ host: viewer.imageryLayers, layer: globeLayer });
+        }
+      });
+      S.drapeHost = onTerrain ? "terrain" : "globe";
+      S.drapeUrls = sides.map(function (s) { return s.drape ? s.drape.url : null; });
+      S.drapeUrl = S.drapeUrls[0];
+      pump(4000);
     }).catch(function (err) { fail("drape", err); });
   }
 
+  // -- the scene ----------------------------------------------------------------------------
+  function sideNames(n) { return n > 1 ? ["left", "right"] : ["main"]; }
+
+  function applyScene(spec) {
+    var viewer = S.viewer;
+    if (!viewer) {
+      S.pendingScene = spec;
+      return;
+    }
+    S.scene = spec;
+    S.mode = spec.sides[0].buildings ? spec.sides[0].buildings.mode : null;
+    S.split = spec.sides.length > 1;
+    var names = sideNames(spec.sides.length);
+    var parts = S.config.parts;
+    var wanted = {}; // instance key -> true
+    // Base parts: the main instance holds the left side when split.
+    spec.sides.forEach(function (side, i) {
+      var name = names[i];
+      var instSide = name === "left" ? "main" : name;
+      ["buildings", "terrain"].forEach(function (part) {
+        if (!parts[part]) return;
+        if (instSide === "main" || S.want[part]) {
+          var inst = instance(parts[part], instSide, { part: part });
+          if (S.want[part]) wanted[inst.key] = true;
+          if (part === "buildings") setStyle(inst, side.buildings);
+          if (inst.tileset) {
+            inst.tileset.splitDirection = Cesium.SplitDirection[SPLIT[name]];
+          }
+        }
+      });
+      (side.overlays || []).forEach(function (o) {
+        var inst = instance(o.url, instSide, { overlay: true });
+        wanted[inst.key] = S.want.buildings;
+        setStyle(inst, o.style);
+        if (inst.tileset) inst.tileset.splitDirection = Cesium.SplitDirection[SPLIT[name]];
+      });
+    });
+    if (parts.points && S.want.points) {
+      wanted[instance(parts.points, "main", { part: "points", tileset: {},
+                                              style: pointStyle() }).key] = true;
+    }
+    Object.keys(S.instances).forEach(function (key) {
+      var inst = S.instances[key];
+      var show = !!wanted[key];
+      if (inst.part === "points") show = !!(parts.points && S.want.points);
+      setShow(inst, show);
+      if (inst.tileset) {
+        var name = inst.side === "main" && S.split ? "left" : inst.side;
+        if (inst.part !== "points") {
+          inst.tileset.splitDirection = Cesium.SplitDirection[SPLIT[name]];
+        }
+      }
+    });
+    swipe(spec);
+    applyDrapes();
+    applyEntities(spec.entities);
+    applyCamera(spec.camera);
+    // Styles are applied as tiles become visible (tileVisible); the status is refreshed
+    // after the next frames (see createViewer).
+    S.tilesLoaded = false;
+    pump(3000);
+  }
+
+  function pointStyle() {
+    // ASPRS classes of the survey: ground, building roofs, water.
+    return {
+      pointSize: 1.5,
+      color: {
+        conditions: [
+          ["${classification} === 6", "color('#ab47bc')"],
+          ["${classification} === 9", "color('#4fc3f7')"],
+          ["true", "color('#a1887f')"],
+        ],
+      },
+    };
+  }
+
+  // -- swipe bar for two sides --------------------------------------------------------------
+  function swipe(spec) {
+    var viewer = S.viewer;
+    var bar = document.getElementById("twin3d-swipe");
+    var labels = document.getElementById("twin3d-swipe-labels");
+    if (spec.sides.length < 2) {
+      if (bar) bar.style.display = "none";
+      if (labels) labels.style.display = "none";
+      viewer.scene.splitPosition = 0.5;
+      return;
+    }
+    if (!bar) {
+      bar = document.createElement("div");
+      bar.id = "twin3d-swipe";
+      bar.className = "swipe-bar";
+      bar.innerHTML = '<div class="swipe-handle" title="Drag to compare">\u2194</div>';
+      labels = document.createElement("div");
+      labels.id = "twin3d-swipe-labels";
+      labels.innerHTML = '<span class="swipe-label swipe-left"></span>' +
+        '<span class="swipe-label swipe-right"></span>';
+      viewer.container.appendChild(labels);
+      viewer.container.appendChild(bar);
+      var dragging = false;
+      var move = function (e) {
+        if (!dragging) return;
+        var rect = viewer.container.getBoundingClientRect();
+        var f = Math.min(0.95, Math.max(0.05, (e.clientX - rect.left) / rect.width));
+        viewer.scene.splitPosition = f;
+        bar.style.left = 100 * f + "%";
+        viewer.scene.requestRender();
+      };
+      bar.addEventListener("pointerdown", function (e) {
+        dragging = true;
+        bar.setPointerCapture(e.pointerId);
+      });
+      bar.addEventListener("pointermove", move);
+      bar.addEventListener("pointerup", function () { dragging = false; });
+    }
+    bar.style.display = "block";
+    labels.style.display = "block";
+    bar.style.left = 100 * viewer.scene.splitPosition + "%";
+    labels.querySelector(".swipe-left").textContent = spec.sides[0].label || "";
+    labels.querySelector(".swipe-right").textContent = spec.sides[1].label || "";
+  }
+
+  // -- entities: sightlines, cones, envelope cells ------------------------------------------
+  function applyEntities(spec) {
+    var viewer = S.viewer;
+    var key = JSON.stringify(spec || null);
+    if (S.entityKey === key) return;
+    S.entityKey = key;
+    (S.entityHandles || []).forEach(function (e) { viewer.entities.remove(e); });
+    S.entityHandles = [];
+    if (S.cellPrimitive) {
+      viewer.scene.primitives.remove(S.cellPrimitive);
+      S.cellPrimitive = null;
+    }
+    S.entities = { lines: 0, points: 0, polygons: 0, cells: 0 };
+    if (!spec) return;
+    var add = function (e) { S.entityHandles.push(viewer.entities.add(e)); };
+    (spec.polygons || []).forEach(function (p) {
+      add({
+        name: p.name,
+        polygon: {
+          hierarchy: Cesium.Cartesian3.fromDegreesArrayHeights(p.positions),
+          perPositionHeight: true,
+          material: colour(p.colour, p.alpha),
+          outline: true,
+          outlineColor: colour(p.outline || p.colour),
+        },
+      });
+      S.entities.polygons += 1;
+    });
+    (spec.lines || []).forEach(function (l) {
+      add({
+        name: l.name,
+        polyline: {
+          positions: Cesium.Cartesian3.fromDegreesArrayHeights(l.positions),
+          width: l.width || 2,
+          material: l.dashed ? new Cesium.PolylineDashMaterialProperty({
+            color: colour(l.colour) }) : colour(l.colour),
+          arcType: Cesium.ArcType.NONE,
+        },
+      });
+      S.entities.lines += 1;
+    });
+    (spec.points || []).forEach(function (p) {
+      add({
+        name: p.name,
+        position: Cesium.Cartesian3.fromDegrees(p.position[0], p.position[1], p.position[2]),
+        point: { pixelSize: p.size || 10, color: colour(p.colour),
+                 outlineColor: Cesium.Color.WHITE, outlineWidth: 2,
+                 disableDepthTestDistance: Number.POSITIVE_INFINITY },
+        label: p.label ? {
+          text: p.label, font: "13px system-ui, sans-serif", fillColor: Cesium.Color.WHITE,
+          outlineColor: colour("#263238"), outlineWidth: 3,
+          style: Cesium.LabelStyle.FILL_AND_OUTLINE, pixelOffset: new Cesium.Cartesian2(0, -18),
+          disableDepthTestDistance: Number.POSITIVE_INFINITY,
+        } : undefined,
+      });
+      S.entities.points += 1;
+    });
+    var cells = spec.cells;
+    if (cells && cells.rects.length) {
+      var instances = cells.rects.map(function (r, i) {
+        return new Cesium.GeometryInstance({
+          geometry: new Cesium.RectangleGeometry({
+            rectangle: Cesium.Rectangle.fromDegrees(r[0], r[1], r[2], r[3]),
+            height: r[4],
+            vertexFormat: Cesium.PerInstanceColorAppearance.VERTEX_FORMAT,
+          }),
+          attributes: {
+            color: Cesium.ColorGeometryInstanceAttribute.fromColor(
+              colour(cells.colours[i], cells.alpha)),
+          },
+        });
+      });
+      S.cellPrimitive = viewer.scene.primitives.add(new Cesium.Primitive({
+        geometryInstances: instances,
+        appearance: new Cesium.PerInstanceColorAppearance({ translucent: true, flat: true }),
+        asynchronous: false,
+      }));
+      S.entities.cells = instances.length;
+    }
+    viewer.scene.requestRender();
+  }
+
+  // Look at a sphere (centre lon, lat, height; radius) from a heading, pitch and range.
+  function homeOffset(tileset) {
+    // From the south, looking down 38 degrees: the whole territory, with a sense of height.
+    return new Cesium.HeadingPitchRange(0.0, Cesium.Math.toRadians(-38),
+                                        tileset.boundingSphere.radius * 1.45);
+  }
+
+  function applyCamera(camera) {
+    if (!camera || camera.key === S.cameraKey) return;
+    S.cameraKey = camera.key;
+    if (camera.home) {
+      var main = S.instances[S.config.parts.buildings + "|main"];
+      main.promise.then(function (tileset) {
+        if (!tileset) return null;
+        return S.viewer.flyTo(tileset, { offset: homeOffset(tileset), duration: 1.0 });
+      }).then(function () {
+        S.camera = camera.key;
+        pump(1500);
+      });
+      pump(2500);
+      return;
+    }
+    var c = camera.center;
+    var sphere = new Cesium.BoundingSphere(Cesium.Cartesian3.fromDegrees(c[0], c[1], c[2]),
+                                           camera.radius);
+    S.viewer.camera.flyToBoundingSphere(sphere, {
+      offset: new Cesium.HeadingPitchRange(Cesium.Math.toRadians(camera.heading),
+                                           Cesium.Math.toRadians(camera.pitch), camera.range),
+      duration: camera.duration === undefined ? 1.2 : camera.duration,
+      complete: function () {
+        S.camera = camera.key;
+        pump(1500);
+      },
+    });
+    pump(2500);
+  }
+
+  // -- picking ------------------------------------------------------------------------------
   function describe(feature) {
     var id = String(feature.getProperty("id"));
-    var parts = ["Building " + id, feature.getProperty("use"),
+    var parts = [(feature.getProperty("use") === "new building" ||
+                  feature.getProperty("use") === "redevelopment" ? "New " : "Building ") + id,
+                 feature.getProperty("use"),
                  Number(feature.getProperty("height")).toFixed(1) + " m",
                  feature.getProperty("storeys") + " storeys"];
-    var style = state.style && state.style.spec;
-    if (style && style.mode === "flood") {
-      var depth = style.depth[id];
+    var main = S.instances[S.config.parts.buildings + "|main"];
+    var spec = main && main.style && main.style.spec;
+    if (spec && spec.mode === "flood") {
+      var depth = spec.depth[id];
       parts.push(depth > 0 ? "flood depth " + depth.toFixed(2) + " m" : "not flooded");
+    }
+    if (spec && spec.mode === "heights") {
+      var v = spec.violators[id];
+      if (v) {
+        parts.push("over its limit by " + v[0].toFixed(2) + " m (" + spec.rules[v[1]] + ")");
+      }
+      if (spec.blockers[id] !== undefined) {
+        parts.push("blocks the protected view: lower by " + spec.blockers[id].toFixed(2) +
+                   " m");
+      }
+      if (!v && spec.blockers[id] === undefined) parts.push("within its limits");
     }
     return parts.join(" \u00b7 ");
   }
 
+  // -- viewer -------------------------------------------------------------------------------
   function createViewer(config) {
     Cesium.Ion.defaultAccessToken = "";
     var viewer = new Cesium.Viewer(config.container, {
@@ -194,8 +674,24 @@
     scene.backgroundColor = Cesium.Color.fromCssColorString("#dfe7ec");
     scene.globe.baseColor = Cesium.Color.fromCssColorString("#e8ecef");
     scene.globe.showGroundAtmosphere = false; // it tints the drape blue at an angle
+    scene.skyAtmosphere.show = false; // black above the horizon once the globe is hidden
     scene.fog.enabled = false;
     scene.screenSpaceCameraController.minimumZoomDistance = 30;
+    // Whether each shown tileset has every tile it needs: polled after each frame (the
+    // allTilesLoaded event is not raised again for a tileset shown again from its cache).
+    scene.postRender.addEventListener(function () {
+      var changed = false;
+      Object.keys(S.instances).forEach(function (key) {
+        var inst = S.instances[key];
+        if (!inst.tileset) return;
+        var loaded = inst.tileset.show && inst.tileset.tilesLoaded;
+        if (loaded !== inst.loaded) {
+          inst.loaded = loaded;
+          changed = true;
+        }
+      });
+      if (changed || !S.tilesLoaded) updateLoaded();
+    });
     viewer.screenSpaceEventHandler.setInputAction(function (click) {
       var picked = scene.pick(click.position);
       setProps("cesium-pick", {
@@ -205,87 +701,62 @@
     return viewer;
   }
 
-  function loadTileset(viewer, config) {
-    Cesium.Cesium3DTileset.fromUrl(config.tileset).then(function (tileset) {
-      if (viewer.isDestroyed()) return;
-      state.tileset = tileset;
-      viewer.scene.primitives.add(tileset);
-      tileset.tileVisible.addEventListener(function (tile) { styleContent(tile.content); });
-      tileset.tileUnload.addEventListener(function (tile) {
-        state.contents.delete(tile.content);
-        recount();
-      });
-      tileset.tileFailed.addEventListener(function (e) { fail("tile " + e.url, e.message); });
-      tileset.initialTilesLoaded.addEventListener(function () {
-        state.initialTilesLoaded = true;
-      });
-      tileset.allTilesLoaded.addEventListener(function () {
-        state.tilesLoaded = true;
-        setProps("cesium-status", { children: statusText() });
-      });
-      var radius = tileset.boundingSphere.radius;
-      // From the south, looking down 38 degrees: the whole territory, with a sense of height.
-      return viewer.zoomTo(tileset, new Cesium.HeadingPitchRange(
-        0.0, Cesium.Math.toRadians(-38), radius * 1.45));
-    }).then(function () {
-      viewer.scene.requestRender();
-    }).catch(function (err) { fail("tileset", err); });
-  }
-
   function start(config) {
     try {
-      state.viewer = createViewer(config);
+      S.viewer = createViewer(config);
     } catch (err) {
       fail("viewer", err);
       return;
     }
-    loadTileset(state.viewer, config);
-    if (state.pendingDrape) {
-      applyDrape(state.pendingDrape);
-      state.pendingDrape = null;
-    }
+    Object.keys(config.parts).forEach(function (name) {
+      S.layers[name] = { show: false, loaded: false };
+    });
+    var main = instance(config.parts.buildings, "main", { part: "buildings" });
+    setShow(main, S.want.buildings);
+    main.promise.then(function (tileset) {
+      if (!tileset) return null;
+      return S.viewer.zoomTo(tileset, homeOffset(tileset));
+    }).then(function () { S.viewer.scene.requestRender(); });
+    applyScene(S.pendingScene || { sides: [{ buildings: null, overlays: [], drape: null }] });
+    S.pendingScene = null;
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     twin3d: {
-      // cesium-config -> cesium-status: create the viewer once, load the tiles.
+      // cesium-config -> cesium-status: create the viewer once.
       init: function (config) {
-        if (!config || !config.tileset) return config ? config.message : "";
-        if (state.viewer || state.starting) return window.dash_clientside.no_update;
+        if (!config || !config.parts) return config ? config.message : "";
+        if (S.viewer || S.starting) return window.dash_clientside.no_update;
         if (typeof Cesium === "undefined") {
-          state.error = "CesiumJS did not load from " + config.baseUrl;
-          return state.error;
+          S.error = "CesiumJS did not load from " + config.baseUrl;
+          return S.error;
         }
-        state.starting = true;
+        S.starting = true;
+        S.config = config;
+        (config.layers || []).forEach(function (name) { S.want[name] = true; });
+        Object.keys(S.want).forEach(function (name) {
+          S.want[name] = (config.layers || []).indexOf(name) >= 0;
+        });
         // The first WebGL frames keep the main thread busy; let the cards and the 2D map,
         // whose callbacks start at the same time, be drawn first.
         var idle = window.requestIdleCallback || function (f) { return setTimeout(f, 200); };
         idle(function () { start(config); }, { timeout: 1500 });
         return "Loading the 3D tiles\u2026";
       },
-      // building-style -> cesium-ack.children: recolour every loaded building.
-      style: function (spec) {
-        if (!spec || typeof Cesium === "undefined") return "";
-        state.style = prepareStyle(spec);
-        state.mode = spec.mode;
-        state.version += 1;
-        if (state.viewer) {
-          // Visible tiles are restyled on the next frame (tileVisible); refresh the status
-          // once that frame is drawn.
-          var scene = state.viewer.scene;
-          var done = scene.postRender.addEventListener(function () {
-            done();
-            if (state.tilesLoaded) setProps("cesium-status", { children: statusText() });
-          });
-          scene.requestRender();
-        }
-        return spec.mode;
+      // layers checklist -> cesium-ack.data-layers: show or hide the base parts.
+      layers: function (values) {
+        values = values || [];
+        ["buildings", "terrain", "points"].forEach(function (name) {
+          S.want[name] = values.indexOf(name) >= 0;
+        });
+        if (S.viewer && S.scene) applyScene(S.scene);
+        return values.join(",");
       },
-      // drape -> cesium-ack.title: show the land use (and flood) of the chosen year.
-      drape: function (spec) {
-        if (!spec || typeof Cesium === "undefined") return "";
-        applyDrape(spec);
-        return spec.url;
+      // scene store (written by the active tab) -> cesium-ack.children: show it.
+      scene: function (spec) {
+        if (!spec || typeof Cesium === "undefined") return window.dash_clientside.no_update;
+        applyScene(spec);
+        return spec.key || "";
       },
     },
   });

@@ -1,0 +1,433 @@
+"""What the dashboard reads besides run directories: ensembles, height checks, sightlines, tiles.
+
+Each folder written by a ``twin`` command says what it is in its ``manifest.json``, so
+``twin serve DIR...`` can take them in any order (:func:`folder_kind`):
+
+==================  ==============================================  =========================
+kind                manifest                                        written by
+==================  ==============================================  =========================
+``run``             ``format: territory-twin/run``                  ``twin run``
+``ensemble``        ``format: territory-twin/ensemble``             ``twin ensemble``
+``heights``         ``kind: height check``                          ``twin heights``
+``sightlines``      ``kind: sightlines``                            ``twin sightline --out``
+==================  ==============================================  =========================
+
+The readers here are small frozen dataclasses that read on demand and cache what they read
+(tables and rasters of a few MB at most); none of them knows about Dash.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tim.errors import InputError, StoreError
+from tim.model import Grid, crs_equal
+
+KINDS = ("run", "ensemble", "heights", "sightlines")
+_FORMATS = {"territory-twin/run": "run", "territory-twin/ensemble": "ensemble"}
+_KIND_NAMES = {"height check": "heights", "sightlines": "sightlines"}
+
+
+def _manifest(directory: Path) -> dict[str, Any]:
+    path = directory / "manifest.json"
+    if not path.is_file():
+        raise StoreError(f"{directory}: not a run directory (no manifest.json); give the "
+                         "output of 'twin run', 'twin ensemble', 'twin heights' or "
+                         "'twin sightline --out'")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{path}: corrupt manifest: {exc}") from exc
+
+
+def folder_kind(directory: str | Path) -> str:
+    """``run``, ``ensemble``, ``heights`` or ``sightlines``, from the folder's manifest.
+
+    Raises
+    ------
+    tim.errors.StoreError
+        Not a folder written by one of those commands.
+    """
+    directory = Path(directory)
+    manifest = _manifest(directory)
+    kind = _FORMATS.get(str(manifest.get("format"))) or _KIND_NAMES.get(
+        str(manifest.get("kind")))
+    if kind is None:
+        raise StoreError(f"{directory / 'manifest.json'}: neither a run, an ensemble, a height "
+                         f"check nor sightlines (format {manifest.get('format')!r}, kind "
+                         f"{manifest.get('kind')!r})")
+    return kind
+
+
+def _expect(directory: Path, kind: str) -> dict[str, Any]:
+    found = folder_kind(directory)
+    if found != kind:
+        raise StoreError(f"{directory}: is a {found} folder, not a {kind} folder")
+    return _manifest(directory)
+
+
+def read_raster(path: Path, crs: str | None = None, band: int = 1) -> tuple[np.ndarray, Grid]:
+    """One band of a GeoTIFF and its grid (``crs`` names the CRS as the TIM spells it)."""
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            values = src.read(band)
+            grid = Grid(crs or src.crs.to_string(), tuple(src.transform)[:6], values.shape)
+    except rasterio.errors.RasterioIOError as exc:
+        raise StoreError(f"{path}: cannot read: {exc}") from exc
+    return values, grid
+
+
+def same_grid(a: Grid, b: Grid) -> bool:
+    """Same shape, transform (to a millimetre) and CRS."""
+    return (a.shape == b.shape and np.allclose(a.transform, b.transform, atol=1e-3)
+            and crs_equal(a.crs, b.crs))
+
+
+# -- ensembles -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ensemble:
+    """An ensemble folder (``twin ensemble``): indicator intervals and development probability.
+
+    See :mod:`scenarios.ensemble` for the layout.
+    """
+
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | Path) -> Ensemble:
+        ensemble = cls(Path(path))
+        _ = ensemble.manifest
+        return ensemble
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        return _expect(self.path, "ensemble")
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["scenario"]["name"])
+
+    @property
+    def title(self) -> str:
+        return str(self.manifest["scenario"].get("title") or self.name)
+
+    @property
+    def scenario_sha256(self) -> str | None:
+        return self.manifest.get("scenario_sha256")
+
+    @property
+    def seeds(self) -> list[int]:
+        return [int(s) for s in self.manifest["seeds"]]
+
+    @property
+    def years(self) -> list[int]:
+        return [int(y) for y in self.manifest["years"]]
+
+    @property
+    def label(self) -> str:
+        return f"{self.title} \u00b7 ensemble of {len(self.seeds)}"
+
+    @cached_property
+    def intervals(self) -> pd.DataFrame:
+        """year, indicator, unit, mean, sd, p05, p50, p95, min, max."""
+        path = self.path / "indicator_intervals.csv"
+        try:
+            return pd.read_csv(path)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot read: {exc}") from exc
+
+    @cached_property
+    def _bands(self) -> dict[int, int]:
+        import rasterio
+
+        path = self.path / "probability_built.tif"
+        try:
+            with rasterio.open(path) as src:
+                return {int(d): i + 1 for i, d in enumerate(src.descriptions) if d}
+        except rasterio.errors.RasterioIOError as exc:
+            raise StoreError(f"{path}: cannot read: {exc}") from exc
+
+    @property
+    def probability_years(self) -> list[int]:
+        """Years with a probability map (every simulated year after the first)."""
+        return sorted(self._bands)
+
+    def probability(self, year: int) -> np.ndarray | None:
+        """Share of members (0..1) in which each cell became built-up by ``year``; None for a
+        year without a band (the start year)."""
+        band = self._bands.get(int(year))
+        if band is None:
+            return None
+        return read_raster(self.path / "probability_built.tif", band=band)[0]
+
+    @cached_property
+    def grid(self) -> Grid:
+        first = self.manifest["members"][0]["run_dir"]
+        return Grid.from_dict(_manifest(self.path / first)["grid"])
+
+
+# -- height checks and view corridors --------------------------------------------------------
+@dataclass(frozen=True)
+class Corridor:
+    """A protected view corridor as ``twin heights`` drew it (``rules.geojson``, WGS 84).
+
+    ``foreground`` is the wedge from the viewpoint to the landmark's width, ``background`` the
+    area behind the landmark held under its silhouette (None without one); rings of
+    (longitude, latitude). Heights are absolute, in the TIM's vertical datum.
+    """
+
+    name: str
+    viewpoint: tuple[float, float, float]
+    landmark: tuple[float, float, float]
+    eye_z: float
+    threshold_z: float
+    landmark_top_z: float | None
+    foreground: tuple[tuple[float, float], ...]
+    background: tuple[tuple[float, float], ...] | None
+
+
+@dataclass(frozen=True)
+class HeightCheck:
+    """A ``twin heights`` output folder (README: "Height limits, sightlines ...")."""
+
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | Path) -> HeightCheck:
+        check = cls(Path(path))
+        _ = check.manifest
+        return check
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        return _expect(self.path, "heights")
+
+    @property
+    def rules_name(self) -> str:
+        return str(self.manifest.get("rules", {}).get("name", "height rules"))
+
+    @property
+    def crs(self) -> str:
+        return str(self.manifest["crs"])
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(self.manifest.get("counts", {}))
+
+    @property
+    def rule_table(self) -> dict[int, dict[str, Any]]:
+        """Rule number (as in ``planning__height_limit_rule.tif``) -> name and kind."""
+        return {int(r["number"]): r for r in self.manifest.get("rule_table", [])}
+
+    def _table(self, name: str) -> pd.DataFrame:
+        path = self.path / name
+        try:
+            return pd.read_csv(path, keep_default_na=True)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot read: {exc}") from exc
+
+    @cached_property
+    def violations(self) -> pd.DataFrame:
+        """One row per building over its limit, largest excess first."""
+        table = self._table("violations.csv")
+        return table.sort_values("excess_m", ascending=False, ignore_index=True)
+
+    @cached_property
+    def units(self) -> pd.DataFrame:
+        return self._table("units.csv")
+
+    @cached_property
+    def buildings(self) -> dict[str, dict[str, Any]]:
+        """Per building id: ``violation``, ``excess_m``, ``max_height_m``, ``rule``."""
+        path = self.path / str(self.manifest.get("styling", "buildings.json"))
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"{path}: cannot read: {exc}") from exc
+
+    @cached_property
+    def rules_geojson(self) -> dict[str, Any]:
+        path = self.path / str(self.manifest.get("map", "rules.geojson"))
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"{path}: cannot read: {exc}") from exc
+
+    def raster(self, field: str) -> tuple[np.ndarray, Grid]:
+        """A limit raster by field name (``planning__max_building_height``, ...)."""
+        relative = self.manifest.get("rasters", {}).get(field)
+        if relative is None:
+            raise StoreError(f"{self.path}: the height check has no raster {field!r}")
+        return read_raster(self.path / relative, self.crs)
+
+    @cached_property
+    def grid(self) -> Grid:
+        return self.raster("planning__max_building_height")[1]
+
+    @cached_property
+    def violator_points(self) -> pd.DataFrame:
+        """Footprint centres (CRS) of the violators, from ``heights.gpkg`` (empty without it)."""
+        import pyogrio
+
+        path = self.path / str(self.manifest.get("geopackage", "heights.gpkg"))
+        ids = set(self.violations["building_id"].astype(str))
+        if not ids or not path.is_file():
+            return pd.DataFrame(columns=["building_id", "x", "y"])
+        try:
+            frame = pyogrio.read_dataframe(path, layer="buildings",
+                                           columns=["building_id", "violation"])
+        except (OSError, RuntimeError, ValueError) as exc:  # pyogrio's errors: RuntimeError
+            raise StoreError(f"{path}: cannot read: {exc}") from exc
+        frame = frame[frame["building_id"].astype(str).isin(ids)]
+        centre = frame.geometry.centroid
+        return pd.DataFrame({"building_id": frame["building_id"].astype(str).to_numpy(),
+                             "x": centre.x.to_numpy(), "y": centre.y.to_numpy()})
+
+    def outlines(self, kinds: tuple[str, ...]) -> list[tuple[str, str, np.ndarray]]:
+        """Rings of the rules' polygons of the given kinds (``zone``, ``inclined_surface``,
+        ``corridor_foreground``, ``corridor_background``) in the CRS: (kind, name, xy)."""
+        from pyproj import Transformer
+
+        to_crs = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
+        out = []
+        for feature in self.rules_geojson.get("features", []):
+            props, geometry = feature.get("properties", {}), feature["geometry"]
+            if props.get("kind") not in kinds:
+                continue
+            polygons = (geometry["coordinates"] if geometry["type"] == "MultiPolygon"
+                        else [geometry["coordinates"]])
+            for polygon in polygons:
+                ring = np.array([c[:2] for c in polygon[0]], dtype=float)
+                x, y = to_crs.transform(ring[:, 0], ring[:, 1])
+                out.append((str(props["kind"]), str(props.get("name") or props.get("zone")),
+                            np.column_stack([x, y])))
+        return out
+
+    @cached_property
+    def corridors(self) -> tuple[Corridor, ...]:
+        """The protected view corridors of the rules, in the order the rules give them."""
+        parts: dict[str, dict[str, Any]] = {}
+        for feature in self.rules_geojson.get("features", []):
+            props = feature.get("properties", {})
+            kind = props.get("kind", "")
+            if kind not in ("corridor_foreground", "corridor_background", "viewpoint",
+                            "landmark"):
+                continue
+            entry = parts.setdefault(str(props.get("name")), {})
+            coords = feature["geometry"]["coordinates"]
+            if kind in ("viewpoint", "landmark"):
+                entry[kind] = tuple(float(c) for c in coords)
+            else:
+                entry[kind] = tuple((float(x), float(y)) for x, y, *_ in coords[0])
+                entry["props"] = props
+        out = []
+        for name, entry in parts.items():
+            if not {"viewpoint", "landmark", "corridor_foreground"} <= set(entry):
+                continue
+            props = entry["props"]
+            top = props.get("landmark_top_z")
+            out.append(Corridor(
+                name=name, viewpoint=_xyz(entry["viewpoint"]), landmark=_xyz(entry["landmark"]),
+                eye_z=float(props["eye_z"]), threshold_z=float(props["threshold_z"]),
+                landmark_top_z=None if top is None else float(top),
+                foreground=entry["corridor_foreground"],
+                background=entry.get("corridor_background")))
+        return tuple(out)
+
+
+def _xyz(coords: tuple[float, ...]) -> tuple[float, float, float]:
+    return (coords[0], coords[1], coords[2] if len(coords) > 2 else math.nan)
+
+
+# -- sightlines ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SightlineSet:
+    """A ``twin sightline --out`` folder: lines from one viewpoint, their blocking buildings."""
+
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | Path) -> SightlineSet:
+        lines = cls(Path(path))
+        _ = lines.manifest
+        if lines.lines.empty:
+            raise InputError("the sightlines folder holds no sightline", source=path,
+                             field="sightlines.csv")
+        return lines
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        return _expect(self.path, "sightlines")
+
+    def _read(self, name: str) -> Any:
+        path = self.path / name
+        try:
+            return pd.read_csv(path) if name.endswith(".csv") else json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{path}: cannot read: {exc}") from exc
+
+    @cached_property
+    def lines(self) -> pd.DataFrame:
+        """One row per sightline: viewpoint and target (CRS), visible, clearance, blockers."""
+        return self._read("sightlines.csv")
+
+    @cached_property
+    def blockers(self) -> pd.DataFrame:
+        """One row per (sightline, blocker): building id (or ``terrain``), lower by, where."""
+        return self._read("blockers.csv")
+
+    @cached_property
+    def buildings(self) -> dict[str, dict[str, Any]]:
+        """Per blocking building id: ``blocks_view`` and the greatest ``lower_by_m``."""
+        return self._read("buildings.json")
+
+    @cached_property
+    def geojson(self) -> dict[str, Any]:
+        """Lines and blocker points in WGS 84 with heights in the TIM's vertical datum."""
+        return self._read("sightlines.geojson")
+
+    @property
+    def crs(self) -> str:
+        return str(self.manifest.get("crs"))
+
+    @property
+    def viewpoint(self) -> tuple[float, float, float]:
+        row = self.lines.iloc[0]
+        return float(row["viewpoint_x"]), float(row["viewpoint_y"]), float(row["viewpoint_z"])
+
+    @property
+    def visible(self) -> int:
+        return int(self.lines["visible"].astype(bool).sum())
+
+    def terrain_blocked(self) -> int:
+        """Sightlines the ground itself blocks (the terrain walk, not a building)."""
+        terrain = self.blockers[self.blockers["building_id"] == "terrain"]
+        return int(terrain["sightline"].nunique())
+
+    def matches(self, corridor: Corridor, corridor_crs: str, tolerance: float = 1.0) -> bool:
+        """True when the lines run from ``corridor``'s viewpoint to targets on its landmark
+        (within the wedge's width at the landmark); positions compared in the CRS."""
+        from pyproj import Transformer
+
+        if not crs_equal(self.crs, corridor_crs):
+            return False
+        to_crs = Transformer.from_crs("EPSG:4326", corridor_crs, always_xy=True)
+        vx, vy = to_crs.transform(*corridor.viewpoint[:2])
+        lx, ly = to_crs.transform(*corridor.landmark[:2])
+        (ax, ay), (bx, by) = (to_crs.transform(*corridor.foreground[k]) for k in (1, 2))
+        reach = 0.5 * math.hypot(bx - ax, by - ay) + tolerance
+        x, y, _ = self.viewpoint
+        if math.hypot(x - vx, y - vy) > tolerance:
+            return False
+        distance = np.hypot(self.lines["target_x"] - lx, self.lines["target_y"] - ly)
+        return bool((distance <= reach).all())

@@ -1,0 +1,91 @@
+"""The dashboard's tabs: one module each, registered in :func:`all_tabs`.
+
+A tab module has
+
+* ``layout(board) -> list of components``: its panel (left column of the workspace);
+* ``register_callbacks(app, board) -> None``: its callbacks. Those that draw the panel take the
+  ``tab`` value as an input and do nothing while the tab is not shown, so a hidden tab costs
+  nothing and is brought up to date when it is opened;
+* a 3D view, when it has one: a callback writing the shared ``scene`` store and the
+  ``building-legend`` (both with ``allow_duplicate``) while the tab is active
+  (:func:`scene_outputs`, :func:`active`).
+
+:class:`TabSpec` says which of the shared controls (``run``, ``year``) the tab uses and when
+it is available (e.g. the ensemble tab only with an ensemble). A new tab (calibration maps,
+flood animation) is a new module and one more entry in :func:`all_tabs`; the shell
+(:mod:`viz.layout`, :mod:`viz.callbacks`) does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from dash import Output
+from dash.exceptions import PreventUpdate
+
+if TYPE_CHECKING:
+    from viz.app import Dashboard
+
+
+@dataclass(frozen=True)
+class TabSpec:
+    """One tab: its key (the ``tab`` value), label, module, shared controls, 3D and when it
+    is offered."""
+
+    key: str
+    label: str
+    module: ModuleType
+    controls: tuple[str, ...] = ()
+    with_3d: bool = True
+    available: Callable[[Dashboard], bool] = lambda board: True
+
+
+def all_tabs() -> tuple[TabSpec, ...]:
+    """Every tab, in page order (imported lazily: the tab modules import Dash components)."""
+    from viz.tabs import compare, data, ensemble, heights, scenario
+
+    return (
+        TabSpec("scenario", "Scenario", scenario, ("run", "year")),
+        TabSpec("compare", "Compare scenarios", compare, ("run", "year"),
+                available=lambda board: len(board.runs) > 1),
+        TabSpec("ensemble", "Ensemble", ensemble, ("year",),
+                available=lambda board: bool(board.ensembles)),
+        TabSpec("heights", "Heights & views", heights, (),
+                available=lambda board: bool(board.heights)),
+        TabSpec("data", "Data sources", data, (), with_3d=False),
+    )
+
+
+def available_tabs(board: Dashboard) -> list[TabSpec]:
+    """The tabs ``board`` has something for, in :func:`all_tabs` order."""
+    return [tab for tab in all_tabs() if tab.available(board)]
+
+
+def active(tab: Any, key: str) -> None:
+    """Stop a callback (nothing changes on the page) unless tab ``key`` is shown."""
+    if tab != key:
+        raise PreventUpdate
+
+
+def scene_outputs() -> list[Output]:
+    """The outputs of a tab's 3D callback: the scene and the 3D legend (shared by the tabs)."""
+    return [Output("scene", "data", allow_duplicate=True),
+            Output("building-legend", "children", allow_duplicate=True)]
+
+
+def year_in(years: Sequence[int], year: Any) -> int:
+    """``year`` if it is one of ``years``, else the last of them.
+
+    Examples
+    --------
+    >>> year_in([2025, 2026], "2026"), year_in([2025, 2026], None), year_in([2025], 1990)
+    (2026, 2026, 2025)
+    """
+    try:
+        value = int(year)
+    except (TypeError, ValueError):
+        return years[-1]
+    return value if value in years else years[-1]

@@ -1,0 +1,206 @@
+"""Compare tab: two scenarios side by side in the same year - their land use on two maps that
+zoom and pan together, the built-up difference (built in one but not the other), their
+indicators next to each other, and in 3D a swipe between them (A left, B right: each side
+with its own land use, new buildings and demolitions).
+
+Scenario A is the shared scenario control; B is chosen here. The map synchronisation runs in
+the browser (``viz/assets/twinmaps.js``): no round trip for a zoom.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import plotly.graph_objects as go
+from dash import ClientsideFunction, Input, Output, dcc, html
+
+from viz.figures import land_use_figure, land_use_rgba, run_colour
+from viz.layout import format_delta, format_value, graph, panel
+from viz.maps import built_difference, difference_figure
+from viz.tabs import active, scene_outputs, year_in
+from viz.tabs.scenario import scene_side
+
+if TYPE_CHECKING:
+    import dash
+
+    from viz.app import Dashboard
+
+KEY = "compare"
+#: The maps that zoom and pan together (ids of their dcc.Graph).
+SYNCED_MAPS = ("compare-map-a", "compare-map-b", "diff-map")
+#: Zoom state shared by the synced maps (see map_layout's uirevision).
+UIREVISION = "compare"
+
+
+def default_b(board: Dashboard, a: Any) -> int:
+    """The run compared with A when the tab opens: the next one."""
+    return (board.run_index(a) + 1) % len(board.runs)
+
+
+def _common_year(board: Dashboard, a: int, b: int, year: Any) -> int:
+    years = [y for y in board.runs[a].years if y in board.runs[b].years]
+    return year_in(years or board.runs[a].years, year)
+
+
+def compare_maps(board: Dashboard, a: Any, b: Any, year: Any) -> tuple[go.Figure, go.Figure]:
+    """The land use of A and of B in the year, as two maps with one zoom."""
+    ia, ib = board.run_index(a), board.run_index(b)
+    year = _common_year(board, ia, ib, year)
+    figures = []
+    for tag, i in (("A", ia), ("B", ib)):
+        fig = land_use_figure(board.runs[i].land_use(year), board.grid, board.classes,
+                              title=f"{tag}: {board.labels[i]}", legend=False, height=400,
+                              uirevision=UIREVISION)
+        fig.update_layout(title=dict(font=dict(size=13, color=run_colour(i))),
+                          margin=dict(l=50, r=10, t=40, b=40))
+        figures.append(fig)
+    return figures[0], figures[1]
+
+
+def difference(board: Dashboard, a: Any, b: Any, year: Any) -> tuple[go.Figure, Any]:
+    """The built-up difference map of A and B and a sentence with its figures."""
+    ia, ib = board.run_index(a), board.run_index(b)
+    year = _common_year(board, ia, ib, year)
+    land_a = board.runs[ia].land_use(year)
+    diff = built_difference(land_a, board.runs[ib].land_use(year), board.classes, board.grid)
+    backdrop = land_use_rgba(land_a, board.classes, lighten=0.8)
+    fig = difference_figure(diff, board.grid, (board.labels[ia], board.labels[ib]), year,
+                            colours=(run_colour(ia), run_colour(ib)), backdrop=backdrop,
+                            height=460, uirevision=UIREVISION)
+    summary = html.P(id="diff-summary", className="diff-summary", **{
+        "data-only-a-cells": diff.only_a_cells, "data-only-b-cells": diff.only_b_cells,
+        "data-year": year}, children=[
+        f"In {year}, ", html.Strong(f"{diff.only_b_ha:,.1f} ha",
+                                    style={"color": run_colour(ib)}),
+        f" are built up only in B ({board.labels[ib]}) and ",
+        html.Strong(f"{diff.only_a_ha:,.1f} ha", style={"color": run_colour(ia)}),
+        f" only in A ({board.labels[ia]}); {diff.both_ha:,.0f} ha in both."])
+    return fig, summary
+
+
+def comparison_rows(board: Dashboard, a: Any, b: Any, year: Any) -> list[dict[str, Any]]:
+    """Every indicator of A and B in the year: values, statuses, B - A (registry order)."""
+    ia, ib = board.run_index(a), board.run_index(b)
+    year = _common_year(board, ia, ib, year)
+
+    def rows(i: int):
+        table = board.runs[i].indicators
+        return table[table["year"] == year].set_index("indicator")
+
+    ra, rb = rows(ia), rows(ib)
+    keys = [k for k in board.registry if k in ra.index or k in rb.index]
+    keys += [k for k in (*ra.index, *rb.index) if k not in keys]
+    out = []
+    for key in keys:
+        if key not in ra.index or key not in rb.index:
+            continue
+        definition = board.registry.get(key)
+        va, vb = float(ra.loc[key, "value"]), float(rb.loc[key, "value"])
+        out.append({"key": key, "name": definition.name if definition else key,
+                    "unit": str(ra.loc[key, "unit"]), "a": va, "b": vb, "delta": vb - va,
+                    "status_a": str(ra.loc[key, "status"]),
+                    "status_b": str(rb.loc[key, "status"])})
+    return out
+
+
+def badge(tag: str, colour: str, **kwargs: Any) -> html.Span:
+    return html.Span(tag, className="ab", style={"background": colour}, **kwargs)
+
+
+def comparison_table(rows: list[dict[str, Any]], labels: tuple[str, str],
+                     colours: tuple[str, str]) -> html.Table:
+    def value(v: float, status: str, unit: str) -> html.Td:
+        return html.Td(className="num", children=[
+            html.Span(className=f"dot dot-{status}"), f"{format_value(v, unit)}"])
+
+    body = [html.Tr(**{"data-indicator": r["key"], "data-a": repr(r["a"]),
+                       "data-b": repr(r["b"])}, children=[
+        html.Td(r["name"]), html.Td(r["unit"], className="muted"),
+        value(r["a"], r["status_a"], r["unit"]), value(r["b"], r["status_b"], r["unit"]),
+        html.Td(format_delta(r["delta"], r["unit"]), className="num delta")])
+        for r in rows]
+    return html.Table(id="compare-table", className="table compare-table", children=[
+        html.Thead(html.Tr([html.Th("Indicator"), html.Th("Unit"),
+                            html.Th(badge("A", colours[0]), className="num",
+                                    title=labels[0]),
+                            html.Th(badge("B", colours[1]), className="num",
+                                    title=labels[1]),
+                            html.Th("B \u2212 A", className="num")])),
+        html.Tbody(body)])
+
+
+def scene_spec(board: Dashboard, a: Any, b: Any, year: Any) -> tuple[dict[str, Any],
+                                                                    list[Any]]:
+    """A swipe: A's land use, new and demolished buildings left, B's right."""
+    ia, ib = board.run_index(a), board.run_index(b)
+    year = _common_year(board, ia, ib, year)
+    left, _ = scene_side(board, ia, year, "height", False, label=f"A: {board.labels[ia]}")
+    right, _ = scene_side(board, ib, year, "height", False, label=f"B: {board.labels[ib]}")
+    legend = [html.Span([html.Span(className="swatch", style={"background": run_colour(i)}),
+                         f"{tag}: {board.labels[i]} ({side})"])
+              for tag, i, side in (("A", ia, "left"), ("B", ib, "right"))]
+    legend.append(html.Span("Drag the bar in the view to swipe between them; new buildings "
+                            "in orange, redevelopments in crimson.", className="legend-note"))
+    return ({"key": f"{KEY}:{ia}:{ib}:{year}", "sides": [left, right], "entities": None,
+             "camera": None}, legend)
+
+
+def class_legend(board: Dashboard) -> html.Div:
+    return html.Div(className="class-legend", children=[
+        html.Span([html.Span(className="swatch", style={"background": c.colour}), c.name])
+        for c in board.classes])
+
+
+def layout(board: Dashboard) -> list[Any]:
+    options = [{"label": label, "value": i} for i, label in enumerate(board.labels)]
+    chooser = html.Div(className="compare-choose", children=[
+        html.Span(id="compare-a-label", className="compare-a"),
+        html.Span("compared with", className="muted"),
+        badge("B", run_colour(default_b(board, 0)), id="compare-b-badge"),
+        dcc.Dropdown(id="compare-with", options=options, value=default_b(board, 0),
+                     clearable=False, searchable=False, className="compare-dropdown")])
+    return [
+        panel("Compare scenarios", chooser,
+              html.Div(className="map-pair", children=[graph("compare-map-a", 400),
+                                                       graph("compare-map-b", 400)]),
+              class_legend(board),
+              html.P("Both maps, and the difference below, zoom and pan together; the year "
+                     "is the shared year above.", className="caption"),
+              className="compare-panel"),
+        panel("Built up in one but not the other", graph("diff-map", 460),
+              html.Div(id="diff-summary-box")),
+        panel("Indicators side by side", html.Div(id="compare-table-box")),
+        dcc.Store(id="compare-sync"),
+    ]
+
+
+def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
+    @app.callback(Output("compare-a-label", "children"), Output("compare-b-badge", "style"),
+                  Output("compare-map-a", "figure"),
+                  Output("compare-map-b", "figure"), Output("diff-map", "figure"),
+                  Output("diff-summary-box", "children"),
+                  Output("compare-table-box", "children"),
+                  Input("tab", "value"), Input("run", "value"),
+                  Input("compare-with", "value"), Input("year", "value"))
+    def _on_compare(tab, a, b, year):
+        active(tab, KEY)
+        fig_a, fig_b = compare_maps(board, a, b, year)
+        diff, summary = difference(board, a, b, year)
+        ia, ib = board.run_index(a), board.run_index(b)
+        table = comparison_table(comparison_rows(board, a, b, year),
+                                 (board.labels[ia], board.labels[ib]),
+                                 (run_colour(ia), run_colour(ib)))
+        label = [badge("A", run_colour(ia)), html.Strong(board.labels[ia])]
+        return (label, {"background": run_colour(ib)}, fig_a, fig_b, diff, summary, table)
+
+    @app.callback(*scene_outputs(), Input("tab", "value"), Input("run", "value"),
+                  Input("compare-with", "value"), Input("year", "value"),
+                  prevent_initial_call="initial_duplicate")
+    def _on_scene(tab, a, b, year):
+        active(tab, KEY)
+        return scene_spec(board, a, b, year)
+
+    app.clientside_callback(
+        ClientsideFunction("twinmaps", "sync"), Output("compare-sync", "data"),
+        *[Input(map_id, "relayoutData") for map_id in SYNCED_MAPS],
+        prevent_initial_call=True)

@@ -1,0 +1,167 @@
+"""Ensemble tab: one scenario run with many seeds (``twin ensemble``) - where development is
+likely (the share of members in which a cell became built-up by the year, on a map and draped
+in 3D), the indicators' spread over time (median, 5-95 % band, full range) and their
+intervals in the chosen year.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import plotly.graph_objects as go
+from dash import Input, Output, dcc, html
+
+from viz.cesium import PROBABILITY_ROUTE, image_spec
+from viz.figures import SeriesSpec, ensemble_timeline, land_use_rgba, run_colour
+from viz.layout import format_value, graph, panel
+from viz.maps import PROBABILITY_RAMP, raster_figure
+from viz.scene import plain_style
+from viz.tabs import active, scene_outputs, year_in
+from viz.tabs.scenario import TIMELINE_INDICATORS
+
+if TYPE_CHECKING:
+    import dash
+
+    from viz.app import Dashboard
+    from viz.sources import Ensemble
+
+KEY = "ensemble"
+#: Shares of members the summary counts cells at.
+LIKELY = 0.5
+
+
+def _ensemble(board: Dashboard, k: Any) -> tuple[int, Ensemble]:
+    try:
+        i = int(k)
+    except (TypeError, ValueError):
+        i = 0
+    i = i if 0 <= i < len(board.ensembles) else 0
+    return i, board.ensembles[i]
+
+
+def _colour(board: Dashboard, ensemble: Ensemble) -> str:
+    """The colour of the run of the same scenario (so the tabs agree), else the next free."""
+    for i, run in enumerate(board.runs):
+        if board.ensemble_of(run) is ensemble:
+            return run_colour(i)
+    return run_colour(len(board.runs) + board.ensembles.index(ensemble))
+
+
+def _year(ensemble: Ensemble, year: Any) -> int:
+    return year_in(ensemble.probability_years or ensemble.years, year)
+
+
+def probability_map(board: Dashboard, k: Any, year: Any) -> tuple[go.Figure, Any]:
+    """The development probability in the year as a map, and a sentence with its areas."""
+    _, ensemble = _ensemble(board, k)
+    year = _year(ensemble, year)
+    values = ensemble.probability(year)
+    hectares = board.grid.cell_area / 10_000.0
+    base = board.baseline
+    backdrop = land_use_rgba(base.land_use(base.years[0]), board.classes, lighten=0.75)
+    if values is None:
+        values = np.zeros(board.grid.shape, np.float32)
+    n = len(ensemble.seeds)
+    fig = raster_figure(values, board.grid, ramp=PROBABILITY_RAMP, vmin=0.0, vmax=1.0,
+                        title=f"Probability of development by {year} ({n} members)",
+                        colorbar="share of members", hover="developed in %{z:.0%} of members",
+                        backdrop=backdrop, skip=values <= 0, height=520)
+    some = int((values > 0).sum())
+    likely = int((values >= LIKELY).sum())
+    every = int((values >= 1).sum())
+    summary = html.P(id="probability-summary", className="diff-summary", **{
+        "data-some-cells": some, "data-likely-cells": likely, "data-all-cells": every,
+        "data-year": year}, children=[
+        f"By {year}, {some * hectares:,.1f} ha became built up in at least one of the {n} "
+        f"members, {likely * hectares:,.1f} ha in at least half and ",
+        html.Strong(f"{every * hectares:,.1f} ha in all of them"),
+        f"; start: land use of {base.years[0]} (washed out)."])
+    return fig, summary
+
+
+def timeline(board: Dashboard, k: Any, year: Any) -> go.Figure:
+    _, ensemble = _ensemble(board, k)
+    panels = [SeriesSpec(key, d.name, d.unit) for key in TIMELINE_INDICATORS
+              if (d := board.registry.get(key)) is not None]
+    return ensemble_timeline(ensemble.intervals, panels, label=ensemble.label,
+                             colour=_colour(board, ensemble), year=_year(ensemble, year))
+
+
+def interval_table(board: Dashboard, k: Any, year: Any) -> html.Table:
+    """Median, 5-95 % interval and standard deviation of every indicator in the year."""
+    _, ensemble = _ensemble(board, k)
+    year = year_in(ensemble.years, year)
+    rows = ensemble.intervals[ensemble.intervals["year"] == year].set_index("indicator")
+    keys = [key for key in board.registry if key in rows.index]
+    body = []
+    for key in keys:
+        r = rows.loc[key]
+        unit = str(r["unit"])
+        body.append(html.Tr(**{"data-indicator": key, "data-p50": repr(float(r["p50"]))},
+                            children=[
+            html.Td(board.registry[key].name), html.Td(unit, className="muted"),
+            html.Td(format_value(float(r["p50"]), unit), className="num"),
+            html.Td(f"{format_value(float(r['p05']), unit)} \u2013 "
+                    f"{format_value(float(r['p95']), unit)}", className="num"),
+            html.Td(format_value(float(r["sd"]), unit) if np.isfinite(r["sd"]) else "-",
+                    className="num")]))
+    return html.Table(id="interval-table", className="table", children=[
+        html.Thead(html.Tr([html.Th("Indicator"), html.Th("Unit"),
+                            html.Th(f"Median {year}", className="num"),
+                            html.Th("5\u201395 %", className="num"),
+                            html.Th("Std. dev.", className="num")])),
+        html.Tbody(body)])
+
+
+def describe(ensemble: Ensemble) -> str:
+    seeds = ensemble.seeds
+    return (f"{ensemble.title}: {len(seeds)} members (seeds {seeds[0]}\u2013{seeds[-1]}), "
+            f"run on {ensemble.manifest.get('executor', '?')}; {ensemble.path}")
+
+
+def scene_spec(board: Dashboard, k: Any, year: Any) -> tuple[dict[str, Any], list[Any]]:
+    """The probability map draped over the terrain, the existing buildings plain."""
+    i, ensemble = _ensemble(board, k)
+    year = _year(ensemble, year)
+    side = {"label": ensemble.label, "buildings": plain_style(), "overlays": [],
+            "drape": dict(image_spec(board, f"{PROBABILITY_ROUTE}{i}/{year}.png"))}
+    gradient = ", ".join(f"{c} {100 * s:g}%" for s, c in PROBABILITY_RAMP)
+    legend = [html.Span(["developed in 0 ", html.Span(className="ramp", style={
+        "background": f"linear-gradient(to right, {gradient})"}), f" all members by {year}"])]
+    return ({"key": f"{KEY}:{i}:{year}", "sides": [side], "entities": None, "camera": None},
+            legend)
+
+
+def layout(board: Dashboard) -> list[Any]:
+    options = [{"label": e.label, "value": i} for i, e in enumerate(board.ensembles)]
+    chooser = dcc.Dropdown(id="ensemble", options=options, value=0, clearable=False,
+                           searchable=False, className="ensemble-dropdown",
+                           style=None if len(options) > 1 else {"display": "none"})
+    return [
+        panel("Development probability", html.P(id="ensemble-description", className="muted"),
+              graph("probability-map", 520), html.Div(id="probability-summary-box"),
+              head=chooser),
+        panel("Indicators across the members", graph("ensemble-timeline", 480)),
+        panel("Intervals in the chosen year", html.Div(id="interval-table-box")),
+    ]
+
+
+def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
+    @app.callback(Output("ensemble-description", "children"),
+                  Output("probability-map", "figure"), Output("probability-summary-box",
+                                                              "children"),
+                  Output("ensemble-timeline", "figure"), Output("interval-table-box",
+                                                                "children"),
+                  Input("tab", "value"), Input("ensemble", "value"), Input("year", "value"))
+    def _on_ensemble(tab, k, year):
+        active(tab, KEY)
+        fig, summary = probability_map(board, k, year)
+        return (describe(_ensemble(board, k)[1]), fig, summary, timeline(board, k, year),
+                interval_table(board, k, year))
+
+    @app.callback(*scene_outputs(), Input("tab", "value"), Input("ensemble", "value"),
+                  Input("year", "value"), prevent_initial_call="initial_duplicate")
+    def _on_scene(tab, k, year):
+        active(tab, KEY)
+        return scene_spec(board, k, year)

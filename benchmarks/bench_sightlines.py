@@ -39,8 +39,8 @@ def city():
     rng = np.random.default_rng(3)
     xmin, ymin, xmax, ymax = territory.grid.bounds
     x, y = rng.uniform(xmin, xmax, 20000), rng.uniform(ymin, ymax, 20000)
-    (a, _, c, _, e, f), ground = territory.grid.transform, territory.get("terrain__elevation")
-    on_tin = np.isfinite(ground[((y - f) // e).astype(int), ((x - c) // a).astype(int)])
+    on_tin = np.isfinite(territory.get("terrain__elevation").ravel()[
+        territory.grid.cell_index(x, y)])
     ground = [point_at(territory, x, y, None, 1.5, "target")
               for x, y in zip(x[on_tin][:5000], y[on_tin][:5000])]
     scene = BuildingScene.from_territory(territory)

@@ -272,10 +272,8 @@ def _transformer(crs: str | None, territory: Territory, path: Path):
 
 def _ground_at(territory: Territory, ground: np.ndarray, xy: tuple[float, float], path: Path,
                key: str) -> float:
-    a, _, c, _, e, f = territory.grid.transform
-    col, row = int(np.floor((xy[0] - c) / a)), int(np.floor((xy[1] - f) / e))
-    if not (0 <= row < ground.shape[0] and 0 <= col < ground.shape[1]) \
-            or not np.isfinite(ground[row, col]):
+    row, col, inside = territory.grid.cells_of(*xy)
+    if not inside or not np.isfinite(ground[row, col]):
         raise InputError("lies outside the territory (or where it has no ground height)",
                          source=path, field=key, value=xy)
     return float(ground[row, col])

@@ -284,9 +284,7 @@ def point_at(territory: Territory, x: float, y: float, z: float | None, height: 
     """A point at absolute height ``z``, or ``height`` m above the ground when ``z`` is None."""
     if z is not None:
         return Point(float(x), float(y), float(z))
-    from engine.analysis.viewshed import cell_of
-
-    row, col = cell_of(territory.grid, x, y, what=what)
+    row, col = territory.grid.cell_of(x, y, what)
     ground = float(territory.get("terrain__elevation")[row, col])
     if not np.isfinite(ground):
         raise InputError(f"{what} stands where the terrain has no data", field=what,

@@ -102,13 +102,8 @@ def coverage_fraction(shapes: Any, grid: Grid) -> np.ndarray:
 
 def centroid_cells(frame: Any, grid: Grid) -> np.ndarray:
     """Flat (row-major) index of the cell holding each feature's centroid; -1 off the grid."""
-    a, _, c, _, e, f = grid.transform
-    rows, cols = grid.shape
     centroid = frame.geometry.centroid
-    col = np.floor((centroid.x.to_numpy() - c) / a).astype(np.int64)
-    row = np.floor((centroid.y.to_numpy() - f) / e).astype(np.int64)
-    inside = (row >= 0) & (row < rows) & (col >= 0) & (col < cols)
-    return np.where(inside, row * cols + col, -1)
+    return grid.cell_index(centroid.x.to_numpy(), centroid.y.to_numpy())
 
 
 def floor_area_by_centroid(buildings: Any, grid: Grid) -> np.ndarray:

@@ -27,7 +27,7 @@ import yaml
 
 from tim.errors import InputError
 from tim.model import Territory
-from tim.rasterize import centroid_cells, footprint_cell_areas
+from tim.rasterize import cell_areas, centroid_cells
 
 #: Water shallower than this (m) does not count as a flood (a film, or rounding at the edge).
 FLOODED_DEPTH = 0.01
@@ -97,7 +97,7 @@ class BuildingExposure:
         frame = territory.layers.get("buildings")
         if frame is None or len(frame) == 0:
             return None
-        ptr, cells, areas = footprint_cell_areas(frame, territory.grid)
+        ptr, cells, areas = cell_areas(frame.geometry.values, territory.grid)
         owner = np.repeat(np.arange(len(frame)), np.diff(ptr))
         centroid = centroid_cells(frame, territory.grid)
         units = territory.fields.get("planning__unit_id")

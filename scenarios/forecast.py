@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import yaml
 
 from engine.landuse import (CAParams, LandUseModel, build_constraints, class_counts,
                             interpolate_targets, simulate)
@@ -31,6 +30,7 @@ from scenarios.calibrate import PARAMETERS_FORMAT, PARAMETERS_VERSION, file_sha2
 from scenarios.landuse_data import (OUTSIDE, DriverSpec, Notes, derive_drivers, fit_totals,
                                     read_constraint, read_demand, read_drivers,
                                     read_land_use, read_on_grid, study_area, to_index)
+from tim.config import read_yaml
 from tim.errors import InputError, StoreError
 from tim.store import write_raster
 
@@ -56,10 +56,7 @@ def load_parameters(path: str | Path) -> Parameters:
     import joblib
 
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read the parameters: {exc}", source=path) from exc
+    raw = read_yaml(path, "parameters file")
     if not isinstance(raw, dict) or raw.get("format") != PARAMETERS_FORMAT:
         raise InputError(f"not a land-use parameters file (format {PARAMETERS_FORMAT})",
                          source=path, field="format",

@@ -178,17 +178,9 @@ def _write_surge(result: RunResult, tmp: Path, grid: Grid) -> dict[str, Any]:
 
 def write_bands(path: Path, bands: np.ndarray, grid: Grid, times: list[str]) -> None:
     """A multi-band float32 GeoTIFF, each band described by its time (s)."""
-    import rasterio
-    from affine import Affine
-
-    with rasterio.open(path, "w", driver="GTiff", height=grid.shape[0], width=grid.shape[1],
-                       count=len(bands), dtype="float32", compress="deflate",
-                       crs=rasterio.crs.CRS.from_user_input(grid.crs),
-                       transform=Affine(*grid.transform)) as dst:
-        for i, (band, time_s) in enumerate(zip(bands, times), start=1):
-            dst.write(band.astype(np.float32), i)
-            dst.set_band_description(i, f"depth at t={time_s} s")
-            dst.update_tags(i, time_s=time_s)
+    write_raster(path, np.asarray(bands, dtype=np.float32), grid, None,
+                 descriptions=[f"depth at t={t} s" for t in times],
+                 tags=[{"time_s": t} for t in times])
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from engine.analysis.viewshed import (Observer, ViewshedOptions, earth_radius,
                                       grid_cumulative_viewshed, grid_viewshed,
                                       territory_surface)
+from tim.atomic import atomic_file
 from tim.errors import InputError
 from tim.fields import field_spec
 from tim.model import Grid
@@ -121,24 +120,6 @@ class ViewshedSummary:
         return self.seen_cells / self.cells if self.cells else 0.0
 
 
-def write_raster_atomic(path: Path, values: np.ndarray, grid: Grid,
-                        nodata: float | int | None) -> None:
-    """:func:`tim.store.write_raster` to a staging file renamed into place when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        write_raster(staging, values, grid, nodata)
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    staging = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    staging.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-    os.replace(staging, path)
-
-
 def viewshed_to_file(source: str | Path | Surface, observers: Sequence[Observer],
                      out: str | Path, options: ViewshedOptions = ViewshedOptions()
                      ) -> ViewshedSummary:
@@ -168,7 +149,8 @@ def viewshed_to_file(source: str | Path | Surface, observers: Sequence[Observer]
                                           nodata=surface.nodata)
         seen = int(np.count_nonzero(values))
         valid = int(values.size)
-    write_raster_atomic(out, values, surface.grid, field_spec(field).nodata)
+    with atomic_file(out) as staging:
+        write_raster(staging, values, surface.grid, field_spec(field).nodata)
     seconds = time.perf_counter() - started
     radius = options.earth_radius or earth_radius(surface.grid.crs)
     sidecar = {
@@ -183,7 +165,8 @@ def viewshed_to_file(source: str | Path | Surface, observers: Sequence[Observer]
                  "(edge mode); adjacent cells visible",
         "cells": valid, "seen_cells": seen, "seconds": round(seconds, 4),
     }
-    write_json_atomic(out.with_suffix(".json"), sidecar)
+    with atomic_file(out.with_suffix(".json")) as staging:
+        staging.write_text(json.dumps(sidecar, indent=2, ensure_ascii=False))
     log.info("viewshed of %d observer(s) on %s: %d of %d cells seen (%.2f s)", len(observers),
              surface.source, seen, valid, seconds)
     return ViewshedSummary(out, field, len(observers), valid, seen, seconds)

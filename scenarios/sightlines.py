@@ -293,25 +293,12 @@ def point_at(territory: Territory, x: float, y: float, z: float | None, height: 
 
 
 def read_targets(territory: Territory, path: str | Path, height: float) -> list[Point]:
-    """Targets from a CSV with columns x, y and optionally z (absolute) or height (above the
-    ground; default ``height``)."""
-    import pandas as pd
+    """Targets from a CSV file (:func:`scenarios.views.read_points`): ``z`` absolute, or
+    ``height`` above the ground (default ``height``)."""
+    from scenarios.views import read_points
 
-    path = Path(path)
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read as CSV: {exc}", source=path) from exc
-    for column in ("x", "y"):
-        if column not in table.columns:
-            raise InputError("target files need columns x and y", source=path, field=column)
-    points = []
-    for i, row in table.iterrows():
-        z = row["z"] if "z" in table.columns and np.isfinite(row["z"]) else None
-        h = row["height"] if "height" in table.columns and np.isfinite(row["height"]) \
-            else height
-        points.append(point_at(territory, row["x"], row["y"], z, h, f"{path}: row {i + 2}"))
-    return points
+    return [point_at(territory, x, y, z, height if h is None else h, f"{path}: row {i + 2}")
+            for i, (x, y, z, h) in enumerate(read_points(path, "target"))]
 
 
 def target_buildings(territory: Territory, targets: Sequence[Point]) -> list[int | None]:

@@ -72,9 +72,12 @@ def read_surface(source: str | Path) -> Surface:
     return Surface(values, grid, nodata, str(source))
 
 
-def read_observers(path: str | Path, *, height: float = 1.6) -> list[Observer]:
-    """Observers from a CSV file with columns ``x``, ``y`` and optionally ``height`` (eye above
-    the surface; default ``height``) or ``z`` (absolute eye height)."""
+def read_points(path: str | Path, what: str) -> list[tuple[float, float, float | None,
+                                                          float | None]]:
+    """Points from a CSV file with columns ``x``, ``y`` and optionally ``z`` (absolute height)
+    and ``height`` (above the ground or surface): ``(x, y, z, height)`` per row, None where a
+    column is absent or empty. A file without x and y, with no rows or with an x or y that is
+    not a number is an error naming the file (and row); ``what`` names the points in it."""
     import pandas as pd
 
     path = Path(path)
@@ -84,24 +87,30 @@ def read_observers(path: str | Path, *, height: float = 1.6) -> list[Observer]:
         raise InputError(f"cannot read as CSV: {exc}", source=path) from exc
     missing = [c for c in ("x", "y") if c not in table.columns]
     if missing:
-        raise InputError(f"observer files need columns x and y (have: "
+        raise InputError(f"{what} files need columns x and y (have: "
                          f"{', '.join(map(str, table.columns))})", source=path,
                          field=missing[0])
     if len(table) == 0:
-        raise InputError("no observers in the file", source=path)
-    observers = []
+        raise InputError(f"no {what}s in the file", source=path)
+    points = []
     for i, row in table.iterrows():
-        values = {k: row[k] for k in ("x", "y", "height", "z") if k in table.columns}
-        bad = [k for k, v in values.items() if k in ("x", "y") and not np.isfinite(v)]
+        values = {k: pd.to_numeric(row[k], errors="coerce") for k in ("x", "y", "z", "height")
+                  if k in table.columns}
+        bad = [k for k in ("x", "y") if not np.isfinite(values[k])]
         if bad:
             raise InputError(f"row {i + 2}: not a number", source=path, field=bad[0],
                              value=row[bad[0]])
-        z = values.get("z")
-        h = values.get("height", height)
-        observers.append(Observer(float(values["x"]), float(values["y"]),
-                                  float(h) if np.isfinite(h) else height,
-                                  float(z) if z is not None and np.isfinite(z) else None))
-    return observers
+        z, h = (values.get(k, np.nan) for k in ("z", "height"))
+        points.append((float(values["x"]), float(values["y"]),
+                       float(z) if np.isfinite(z) else None, float(h) if np.isfinite(h) else None))
+    return points
+
+
+def read_observers(path: str | Path, *, height: float = 1.6) -> list[Observer]:
+    """Observers from a CSV file (:func:`read_points`): ``height`` is the eye above the surface
+    (default ``height``), ``z`` an absolute eye height."""
+    return [Observer(x, y, height if h is None else h, z)
+            for x, y, z, h in read_points(path, "observer")]
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ timing).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from validators import twin_data
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("TWIN_DATA", REPO.parent / "shared" / "data"))
+DATA = twin_data()  # the shared data folder, found as the tests find it
 CITY = DATA / "city" / "denhaag_scheveningen" / "DenHaag_01_v2.city.json"
 pytestmark = pytest.mark.skipif(not CITY.is_file(), reason=f"Den Haag CityJSON not at {CITY}")
 

@@ -52,19 +52,15 @@ def read_surface(source: str | Path) -> Surface:
                        f"{source} (terrain + buildings)")
     if not source.is_file():
         raise InputError("no such TIM directory or raster file", source=source)
-    import rasterio
-
-    try:
-        with rasterio.open(source) as src:
-            if src.crs is None:
-                raise InputError("the raster has no CRS", source=source, field="crs",
-                                 hint="assign one with gdal_edit.py -a_srs EPSG:xxxx")
-            values = src.read(1)
-            grid = Grid(src.crs.to_string(), tuple(src.transform)[:6], (src.height, src.width))
-            nodata = src.nodata
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"cannot read as a raster: {exc}", source=source) from exc
     from pyproj import CRS
+
+    from tim.ingest.raster import read_band
+
+    values, crs, transform, nodata = read_band(source)
+    if crs is None:
+        raise InputError("the raster has no CRS", source=source, field="crs",
+                         hint="assign one with gdal_edit.py -a_srs EPSG:xxxx")
+    grid = Grid(crs.to_string(), transform, values.shape)
 
     if not CRS.from_user_input(grid.crs).is_projected:
         raise InputError("the surface must be in a projected CRS (metres)", source=source,

@@ -375,7 +375,10 @@ def _rules_geojson(territory: Territory, rules: HeightRules) -> dict[str, Any]:
     features = []
 
     def lonlat(coords: np.ndarray) -> np.ndarray:
-        lon, lat = to_wgs84.transform(coords[:, 0], coords[:, 1])
+        if len(coords) == 1:  # pyproj takes one-element arrays for a scalar (NumPy warns)
+            lon, lat = map(np.atleast_1d, to_wgs84.transform(coords[0, 0], coords[0, 1]))
+        else:
+            lon, lat = to_wgs84.transform(coords[:, 0], coords[:, 1])
         return np.column_stack([lon, lat, *coords[:, 2:].T])
 
     def add(geom: Any, **properties: Any) -> None:

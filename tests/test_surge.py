@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from engine.flood.inertial import ENGINE_ADVECTION
 from scenarios.compare import compare_runs
 from scenarios.flood import peak_level, surge_event
 from scenarios.impacts import FLOODED_DEPTH, BuildingExposure, DamageModel
@@ -41,6 +42,11 @@ def short(name: str, tmp_path, extra: str = ""):
     ("{engine: inertial, water_level: 3, solver: {cfl: 1.5}}",
      r"bad\.yaml: surge\.solver\.cfl: a Courant number above 1 breaks the stability "
      r"condition .*\(got 1\.5\)"),
+    ("{engine: inertial, water_level: 3, solver: {advection: maybe}}",
+     r"bad\.yaml: surge\.solver\.advection: advection must be true \(the convective term, "
+     r"Stelling & Duinmeijer 2003\) or false .*\(got 'maybe'\)"),
+    ("{engine: inertial, water_level: 3, solver: {advection: 1}}",
+     r"bad\.yaml: surge\.solver\.advection: advection must be true .*\(got 1\)"),
     ("{hydrograph: {time_h: [0, 2, 1], level_m: [0, 1, 2]}}",
      r"bad\.yaml: surge\.hydrograph: times must increase: time 2 is not after time 1"),
     ("{hydrograph: {time_h: [0, 1, 2, 3, 9, 10], level_m: [0, 1, 2, 2, 1, 0]}}",
@@ -65,6 +71,7 @@ def test_builtin_surges_and_their_levels():
     assert peak_level(s100.surge) == 3.5 and peak_level(slr.surge) == 3.5 + 0.5
     event = surge_event(s100.surge)
     assert event.engine == "inertial" and event.peak == pytest.approx(3.5)
+    assert not event.options.advection  # the local inertial equations unless asked
     assert event.hydrograph.end == 24 * 3600
     assert wall.surge.defences[0].crest_level == 5.0 and wall.surge.peak_levels == \
         s100.surge.peak_levels  # inherited
@@ -232,12 +239,13 @@ def test_cli_runs_a_surge_scenario_and_refuses_a_bad_one(sample_catalog, tmp_pat
                    cwd=tmp_path, check=True, capture_output=True)
     (tmp_path / "quick.yaml").write_text(
         "extends: surge-100y-seawall\nname: quick\ntitle: Quick wall\nyears: 1\n"
-        "surge:\n  shape: {surge_duration_h: 2}\n  solver: {outputs: 3}\n")
+        "surge:\n  shape: {surge_duration_h: 2}\n  solver: {outputs: 3, advection: true}\n")
     done = subprocess.run([*twin, "run", "quick.yaml", "--tim", "tim", "--out", "run"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     manifest = json.loads((tmp_path / "run/manifest.json").read_text())
-    assert manifest["engines"]["surge"].startswith("local inertial")
+    assert manifest["engines"]["surge"] == ENGINE_ADVECTION  # the option chosen, named
+    assert manifest["outputs"]["surge"]["engine"] == ENGINE_ADVECTION
     assert len(manifest["outputs"]["surge"]["depth_series"]["times_s"]) == 3
     (tmp_path / "bad.yaml").write_text("extends: surge-100y\nname: bad\ntitle: t\n"
                                        "surge:\n  solver: {cfl: 2}\n")

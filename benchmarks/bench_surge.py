@@ -2,7 +2,10 @@
 against ANUGA (a finite-volume shallow-water code) on the same coastal case.
 
 Throughput is reported as cell updates per second of stepping (``extra_info``), set-up
-excluded; the timed call includes the set-up for both implementations alike. Run:
+excluded; the timed call includes the set-up for both implementations alike. Each
+implementation runs with the convective term off (the local inertial equations) and on
+(``InertialOptions(advection=True)``) in the same group, with the same fixed step (the advective
+Courant limit stays above it here), so the ratio is the cost of advection per step. Run:
 
     .venv/bin/python -m pytest benchmarks/bench_surge.py --benchmark-columns=min,mean
 
@@ -41,32 +44,37 @@ def wet_coast(n: int):
     return domain, eta, Hydrograph.constant(2.0, 0, 1e9)
 
 
-def run_numba(domain, eta, level):
+def run_numba(domain, eta, level, advection=False):
     result = simulate(domain, start=0, end=STEPS * DT, level=level, initial_eta=eta,
-                      options=InertialOptions(max_dt=DT, skip_dry=False))
+                      options=InertialOptions(max_dt=DT, skip_dry=False, advection=advection))
+    assert result.steps == STEPS
     return result.eta, result.cell_updates / result.wall_s
 
 
-def run_numpy(domain, eta, level):
+def run_numpy(domain, eta, level, advection=False):
     started = time.perf_counter()
     out = flood_reference.simulate(domain, start=0, end=STEPS * DT, level=level,
-                                   initial_eta=eta, options=InertialOptions(max_dt=DT))
+                                   initial_eta=eta,
+                                   options=InertialOptions(max_dt=DT, advection=advection))
+    assert out["steps"] == STEPS
     return out["eta"], domain.elevation.size * out["steps"] / (time.perf_counter() - started)
 
 
 @pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("advection", [False, True], ids=["plain", "advection"])
 @pytest.mark.parametrize("impl", ["numba", "numpy"])
-def test_inertial_steps(benchmark, n, impl):
+def test_inertial_steps(benchmark, n, impl, advection):
     domain, eta, level = wet_coast(n)
     run = run_numba if impl == "numba" else run_numpy
     small = wet_coast(300)
-    run_numba(*small)  # compile both the serial and the parallel sweeps
-    eta_fast, _ = run_numba(domain, eta, level)
-    eta_slow, _ = run_numpy(domain, eta, level)
+    run_numba(*small, advection)  # compile both the serial and the parallel sweeps
+    eta_fast, _ = run_numba(domain, eta, level, advection)
+    eta_slow, _ = run_numpy(domain, eta, level, advection)
     np.testing.assert_allclose(eta_fast, eta_slow, atol=1e-9)
     benchmark.group = f"local inertial, {STEPS} steps, {n}x{n}"
     rounds = 1 if (impl == "numpy" and n >= 2000) else 3
-    _, rate = benchmark.pedantic(run, args=(domain, eta, level), rounds=rounds, iterations=1)
+    _, rate = benchmark.pedantic(run, args=(domain, eta, level, advection), rounds=rounds,
+                                 iterations=1)
     benchmark.extra_info["cell_updates_per_s"] = round(rate)
 
 

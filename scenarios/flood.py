@@ -81,7 +81,8 @@ def surge_event(spec: Surge, *, source: str | Path | None = None) -> SurgeEvent:
         else spec.water_level + spec.sea_level_rise
     try:
         options = InertialOptions(cfl=spec.solver.cfl, theta=spec.solver.theta,
-                                  max_dt=spec.solver.max_dt_s, hazard_depth=spec.hazard_depth)
+                                  max_dt=spec.solver.max_dt_s, hazard_depth=spec.hazard_depth,
+                                  advection=spec.solver.advection)
     except InputError as exc:
         raise InputError(exc.problem, source=_str(source), field=exc.field, value=exc.value,
                          hint=exc.hint) from exc

@@ -18,13 +18,11 @@ rolled up per planning unit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tim.config import read_yaml
 from tim.errors import InputError
 from tim.model import Territory
 from tim.rasterize import cell_areas, centroid_cells
@@ -34,9 +32,30 @@ FLOODED_DEPTH = 0.01
 USES = ("residential", "commercial", "industrial")
 
 
+#: The JRC depth-damage data set in the shared data folder (see its PROVENANCE.md).
+JRC_FOLDER = Path("flood") / "jrc_depth_damage"
+JRC_CURVES = "jrc_asia_building_curves.csv"
+JRC_COSTS = "JRC_base_damage_values.csv"
+
+
+def jrc_folder() -> Path:
+    """``$TWIN_DATA/flood/jrc_depth_damage``, where the JRC curves and costs are read from."""
+    from scenarios.places import data_dir
+
+    return data_dir() / JRC_FOLDER
+
+
 @dataclass(frozen=True)
 class DamageModel:
-    """Depth-damage curves by use and construction cost per m2 by use (one country)."""
+    """Depth-damage curves by use and construction cost per m2 by use (one country).
+
+    Read at run time from the JRC global flood depth-damage data set (Huizinga, de Moel &
+    Szewczyk 2017, EUR 28552 EN, doi:10.2760/16510; (c) European Union, reuse with
+    acknowledgement) in ``$TWIN_DATA/flood/jrc_depth_damage``: the Asia residential,
+    commercial and industrial curves at the JRC breakpoints (``jrc_asia_building_curves.csv``;
+    linear between breakpoints, 1 beyond the last) and the country's 2010 construction cost
+    per m2 of floor area (``JRC_base_damage_values.csv``). No copy is packaged.
+    """
 
     depths: np.ndarray
     curves: dict[str, np.ndarray]
@@ -44,25 +63,45 @@ class DamageModel:
     country: str
     currency: str
     exposed_storeys: int | None = None
+    source: str = ""
 
     @classmethod
     def load(cls, country: str = "China", exposed_storeys: int | None = None,
-             path: str | Path | None = None) -> DamageModel:
-        """The packaged JRC table (``scenarios/jrc_damage.yaml``) or the one at ``path``."""
-        source = Path(path) if path else Path(str(resources.files("scenarios")
-                                                  / "jrc_damage.yaml"))
-        raw = read_yaml(source, "damage table",
-                        not_a_mapping="a damage table maps depth_m, curves, "
-                                      "construction_cost_per_m2 and currency")
-        costs = raw["construction_cost_per_m2"]
-        if country not in costs:
-            raise InputError("no construction cost for this country in the damage table",
-                             source=source, field="surge.damage.country", value=country,
-                             hint=f"one of: {', '.join(costs)}")
-        return cls(depths=np.array(raw["depth_m"], dtype=float),
-                   curves={u: np.array(raw["curves"][u], dtype=float) for u in USES},
-                   cost_per_m2={u: float(costs[country][u]) for u in USES}, country=country,
-                   currency=raw["currency"], exposed_storeys=exposed_storeys)
+             folder: str | Path | None = None) -> DamageModel:
+        """The JRC curves and ``country``'s costs from ``folder`` (default :func:`jrc_folder`).
+
+        Raises
+        ------
+        InputError
+            naming the file when it is absent, unreadable or not the JRC table (missing
+            columns, depths not increasing from 0, fractions outside 0-1 or decreasing), and
+            ``surge.damage.country`` when the country has no positive cost.
+        """
+        folder = Path(folder) if folder is not None else jrc_folder()
+        curves_file, costs_file = folder / JRC_CURVES, folder / JRC_COSTS
+        table = _read_csv(curves_file, ["depth_m", *(f"asia_{u}" for u in USES)])
+        depths = table["depth_m"].to_numpy(float)
+        if depths.size < 2 or depths[0] != 0.0 or np.any(np.diff(depths) <= 0):
+            raise InputError("depths must increase from 0 m", source=curves_file,
+                             field="depth_m", value=depths.tolist())
+        curves = {u: table[f"asia_{u}"].to_numpy(float) for u in USES}
+        for u, values in curves.items():
+            if not (np.all(np.isfinite(values)) and values.min() >= 0 and values.max() <= 1
+                    and np.all(np.diff(values) >= 0)):
+                raise InputError("damage fractions must rise within 0-1", source=curves_file,
+                                 field=f"asia_{u}", value=values.tolist())
+        columns = {u: f"Construction Cost {u.capitalize()} (2010 €)" for u in USES}
+        costs = _read_csv(costs_file, ["Country", *columns.values()])
+        row = costs[costs["Country"] == country]
+        cost = {u: float(row[c].iloc[0]) for u, c in columns.items()} if len(row) else {}
+        if not cost or not all(np.isfinite(v) and v > 0 for v in cost.values()):
+            known = costs.loc[costs[columns["residential"]] > 0, "Country"]
+            raise InputError("no construction cost for this country in the JRC table",
+                             source=costs_file, field="surge.damage.country", value=country,
+                             hint=f"one of the {len(known)} countries with costs, e.g. "
+                                  f"{', '.join(known.head(5))}")
+        return cls(depths=depths, curves=curves, cost_per_m2=cost, country=country,
+                   currency="EUR (2010)", exposed_storeys=exposed_storeys, source=str(folder))
 
     def fraction(self, use: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """Damage fraction (0-1) at ``depth`` for each building's ``use``."""
@@ -79,6 +118,29 @@ class DamageModel:
             else np.minimum(storeys, self.exposed_storeys)
         cost = np.array([self.cost_per_m2[u] for u in use]) if len(use) else np.zeros(0)
         return self.fraction(use, depth) * cost * footprint * floors
+
+
+def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    """A CSV of the JRC data set with at least ``columns``, or an InputError naming it."""
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError("JRC depth-damage data not found", source=path,
+                         hint="set TWIN_DATA to the shared data folder (it holds "
+                              "flood/jrc_depth_damage)") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the JRC depth-damage table: {exc}", source=path) \
+            from exc
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError("not the JRC depth-damage table: columns missing", source=path,
+                         value=missing)
+    numeric = [c for c in columns if c != "Country"]
+    bad = [c for c in numeric if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise InputError("not the JRC depth-damage table: non-numeric values", source=path,
+                         field=bad[0])
+    return frame
 
 
 @dataclass(frozen=True)
@@ -174,7 +236,7 @@ def assess(state: Territory, exposure: BuildingExposure | None,
               "flooded_buildings": 0.0 if buildings is None else float(
                   buildings["flooded"].sum()),
               "flood_damage": 0.0 if buildings is None else float(
-                  buildings["damage_eur"].sum()) / 1e6,
+                  buildings["damage_eur"].sum()) / 1e6 if damage is not None else np.nan,
               "population_exposed": float(population[wet].sum()),
               "farmland_flooded": float(farmland.sum()) * cell_ha,
               "ecological_land_flooded": float(ecological.sum()) * cell_ha}

@@ -257,4 +257,6 @@ def flood_cells(state: Territory, baseline: Baseline,
             out["flood_damage_meur"] = np.bincount(
                 cells[on_grid], buildings["damage_eur"].to_numpy(float)[on_grid] / 1e6,
                 minlength=size)
+        else:  # no damage model (the JRC data were not there): not assessed, not zero
+            out["flood_damage_meur"] = np.full(size, np.nan)
     return out

@@ -164,9 +164,11 @@ def _write_surge(result: RunResult, tmp: Path, grid: Grid) -> dict[str, Any]:
         files["hydrograph"] = "surge/hydrograph.csv"
     surge.impacts.units.to_csv(tmp / "surge/units.csv", index=False)
     files["units"] = "surge/units.csv"
-    files["damage"] = {"country": surge.damage.country, "currency": surge.damage.currency,
-                       "curves": "JRC Asia (Huizinga et al. 2017)",
-                       "exposed_storeys": surge.damage.exposed_storeys}
+    damage = surge.damage
+    files["damage"] = {"assessed": False, "note": surge.damage_note} if damage is None else {
+        "assessed": True, "country": damage.country, "currency": damage.currency,
+        "curves": "JRC Asia (Huizinga et al. 2017)", "source": damage.source,
+        "exposed_storeys": damage.exposed_storeys}
     return files
 
 

@@ -25,7 +25,7 @@ from engine.processes import LandUseChange, LandUseParams, StormSurge
 from engine.simulation import Simulation
 from engine.suitability import logistic_suitability, slope_degrees
 from scenarios.flood import surge_defences, surge_event
-from scenarios.impacts import DamageModel, FloodImpacts
+from scenarios.impacts import DamageModel, FloodImpacts, jrc_folder
 from scenarios.indicators import load_registry
 from scenarios.monitor import Monitor
 from scenarios.schema import Scenario
@@ -75,7 +75,8 @@ class SurgeResult:
     year: int
     outcome: FloodOutcome
     impacts: FloodImpacts
-    damage: DamageModel
+    damage: DamageModel | None  # None: the JRC data set was not there (see damage_note)
+    damage_note: str | None = None
 
 
 def prepare(territory: Territory, scenario: Scenario) -> Territory:
@@ -184,6 +185,26 @@ def build_processes(work: Territory, scenario: Scenario, seed: int) -> tuple[lis
     return processes, city
 
 
+def surge_damage(scenario: Scenario) -> tuple[DamageModel | None, str | None]:
+    """The damage model of a surge scenario, or why there is none.
+
+    The JRC curves are shared data read at run time (:class:`~scenarios.impacts.DamageModel`);
+    no copy is packaged. Without the data folder at all (``$TWIN_DATA`` not set up, as for the
+    synthetic sample on a machine without it) the flood still runs and damage is reported as
+    not assessed (NaN, with this note in the run manifest) rather than guessed. A folder that
+    is there but incomplete or corrupt, or a country without costs, is an error.
+    """
+    if scenario.surge is None:
+        return None, None
+    if not jrc_folder().is_dir():
+        note = (f"flood damage not assessed: JRC depth-damage data not found at "
+                f"{jrc_folder()} (set TWIN_DATA to the shared data folder)")
+        log.warning("%s", note)
+        return None, note
+    spec = scenario.surge.damage
+    return DamageModel.load(spec.country, spec.exposed_storeys), None
+
+
 def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> RunResult:
     """Simulate ``scenario`` on ``territory`` (left unchanged) with ``seed``.
 
@@ -191,8 +212,7 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> Run
     """
     started = time.perf_counter()
     work = prepare(territory, scenario)
-    damage = None if scenario.surge is None else DamageModel.load(
-        scenario.surge.damage.country, scenario.surge.damage.exposed_storeys)
+    damage, damage_note = surge_damage(scenario)
     monitor = Monitor(work, load_registry(), scenario.surge_year, damage=damage)
     processes, city = build_processes(work, scenario, seed)
     simulation = Simulation(work, processes, start_year=scenario.start_year,
@@ -215,7 +235,7 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> Run
     if surge is not None and surge.outcome is not None and monitor.impacts is not None:
         outcome = surge.outcome
         result.surge = SurgeResult(year=surge.year, outcome=outcome, impacts=monitor.impacts,
-                                   damage=damage)
+                                   damage=damage, damage_note=damage_note)
         result.water_depth = outcome.max_depth
         result.buildings = monitor.impacts.buildings
         result.engines["surge"] = outcome.engine

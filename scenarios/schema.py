@@ -192,6 +192,17 @@ class Solver(_Strict):
     theta: float = Field(0.7, ge=0.5, le=1.0, description="q-centred weight")
     max_dt_s: float = Field(30.0, gt=0.0, le=600.0)
     outputs: int = Field(7, ge=2, le=97, description="depth maps kept over the event")
+    advection: bool = Field(False, strict=True,
+                            description="add the convective term (Stelling & Duinmeijer "
+                                        "2003): accurate near critical flow, ~2x the steps")
+
+    @field_validator("advection", mode="before")
+    @classmethod
+    def _boolean(cls, v: Any) -> bool:
+        if not isinstance(v, bool):
+            raise ValueError("advection must be true (the convective term, Stelling & "
+                             "Duinmeijer 2003) or false (local inertial, Bates et al. 2010)")
+        return v
 
     @field_validator("cfl")
     @classmethod

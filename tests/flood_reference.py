@@ -21,9 +21,66 @@ from engine.flood.inertial import G, Inflow, InertialOptions, cell_kinds
 LAND, SEA = 1, 2
 
 
+def face_depths(eta, kind, zfx, zfy, hmin):
+    """Flow depth of every x and y face, 0 where the face carries no flow (closed, too
+    shallow, grid edge or between two sea cells)."""
+    sea = kind >= SEA
+    rows, cols = eta.shape
+    hx = np.zeros((rows, cols + 1))
+    h = np.maximum(eta[:, :-1], eta[:, 1:]) - zfx[:, 1:-1]
+    hx[:, 1:-1] = np.where((h > hmin) & ~(sea[:, :-1] & sea[:, 1:]), h, 0.0)
+    hy = np.zeros((rows + 1, cols))
+    h = np.maximum(eta[:-1, :], eta[1:, :]) - zfy[1:-1, :]
+    hy[1:-1, :] = np.where((h > hmin) & ~(sea[:-1, :] & sea[1:, :]), h, 0.0)
+    return hx, hy
+
+
+def cell_flux(qa, qb, ua, ub, flows_a, flows_b, boundary):
+    """Momentum flux ``qbar u*`` at cell centres along one axis, from the cell's faces ``a``
+    (west or north) and ``b``: ``qbar`` their mean, ``u*`` the velocity of the upwind one. At
+    an open-boundary cell a face that carries nothing takes the other face's values."""
+    copy_b = boundary & ~flows_a & flows_b
+    copy_a = boundary & flows_a & ~flows_b
+    qa, ua, qb, ub = (np.where(copy_b, qb, qa), np.where(copy_b, ub, ua),
+                      np.where(copy_a, qa, qb), np.where(copy_a, ua, ub))
+    qbar = 0.5 * (qa + qb)
+    return qbar * np.where(qbar > 0, ua, ub)
+
+
+def advection(eta, qx, qy, kind, zfx, zfy, hmin, hadv, boundary, dx, dy):
+    """Convective acceleration ``d(q u)/dx + d(q v)/dy`` on x faces and ``d(q u)/dx +
+    d(p v)/dy`` on y faces (m2/s2), and the largest face speed (m/s)."""
+    hx, hy = face_depths(eta, kind, zfx, zfy, hmin)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ux = np.where(hx > hadv, qx / hx, 0.0)
+        uy = np.where(hy > hadv, qy / hy, 0.0)
+    fastest = max(float(np.abs(ux).max(initial=0.0)), float(np.abs(uy).max(initial=0.0)))
+    # x momentum: carried along x through the cell centres, along y through the corners
+    f = cell_flux(qx[:, :-1], qx[:, 1:], ux[:, :-1], ux[:, 1:], hx[:, :-1] > 0, hx[:, 1:] > 0,
+                  boundary)
+    qyp = np.pad(qy, ((0, 0), (1, 1)))
+    v = 0.5 * (qyp[:, :-1] + qyp[:, 1:])  # (rows + 1, cols + 1) corners
+    uxp = np.pad(ux, ((1, 1), (0, 0)))
+    g = v * np.where(v > 0, uxp[:-1, :], uxp[1:, :])
+    ax = np.zeros_like(qx)
+    ax[:, 1:-1] = (f[:, 1:] - f[:, :-1]) / dx + (g[1:, 1:-1] - g[:-1, 1:-1]) / dy
+    # y momentum: along y through the cell centres, along x through the corners
+    f = cell_flux(qy[:-1, :], qy[1:, :], uy[:-1, :], uy[1:, :], hy[:-1, :] > 0, hy[1:, :] > 0,
+                  boundary)
+    qxp = np.pad(qx, ((1, 1), (0, 0)))
+    u = 0.5 * (qxp[:-1, :] + qxp[1:, :])
+    uyp = np.pad(uy, ((0, 0), (1, 1)))
+    g = u * np.where(u > 0, uyp[:, :-1], uyp[:, 1:])
+    ay = np.zeros_like(qy)
+    ay[1:-1, :] = (f[1:, :] - f[:-1, :]) / dy + (g[1:-1, 1:] - g[1:-1, :-1]) / dx
+    return np.where(hx > hadv, ax, 0.0), np.where(hy > hadv, ay, 0.0), fastest
+
+
 def step(eta, qx, qy, z, kind, zfx, zfy, gnx, gny, dt, dx, dy, theta, hmin, level, rain,
-         source):
-    """One step; returns new (eta, qx, qy) and the (boundary, rain, clamped) volumes."""
+         source, adv=None):
+    """One step; returns new (eta, qx, qy) and the (boundary, rain, clamped) volumes.
+    ``adv``: the convective accelerations ``(ax, ay)`` of :func:`advection`, or None."""
+    ax, ay = adv if adv is not None else (np.zeros_like(qx), np.zeros_like(qy))
     sea = kind >= SEA
     # momentum, x faces 1..cols-1
     hf = np.maximum(eta[:, :-1], eta[:, 1:]) - zfx[:, 1:-1]
@@ -35,8 +92,8 @@ def step(eta, qx, qy, z, kind, zfx, zfy, gnx, gny, dt, dx, dy, theta, hmin, leve
     qc = 0.25 * (qy[:-1, :-1] + qy[1:, :-1] + qy[:-1, 1:] + qy[1:, 1:])
     slope = (eta[:, 1:] - eta[:, :-1]) / dx
     h = np.where(flow, hf, 1.0)
-    new = (theta * q0 + 0.5 * (1 - theta) * (qm + qp) - G * h * dt * slope) \
-        / (1 + dt * gnx[:, 1:-1] * np.sqrt(q0 ** 2 + qc ** 2) / h ** (7 / 3))
+    new = (theta * q0 + 0.5 * (1 - theta) * (qm + qp) - G * h * dt * slope
+           - dt * ax[:, 1:-1]) / (1 + dt * gnx[:, 1:-1] * np.sqrt(q0 ** 2 + qc ** 2) / h ** (7 / 3))
     qxn = np.zeros_like(qx)
     qxn[:, 1:-1] = np.where(flow, new, 0.0)
     # momentum, y faces 1..rows-1
@@ -49,8 +106,8 @@ def step(eta, qx, qy, z, kind, zfx, zfy, gnx, gny, dt, dx, dy, theta, hmin, leve
     qc = 0.25 * (qx[:-1, :-1] + qx[:-1, 1:] + qx[1:, :-1] + qx[1:, 1:])
     slope = (eta[1:, :] - eta[:-1, :]) / dy
     h = np.where(flow, hf, 1.0)
-    new = (theta * q0 + 0.5 * (1 - theta) * (qm + qp) - G * h * dt * slope) \
-        / (1 + dt * gny[1:-1, :] * np.sqrt(q0 ** 2 + qc ** 2) / h ** (7 / 3))
+    new = (theta * q0 + 0.5 * (1 - theta) * (qm + qp) - G * h * dt * slope
+           - dt * ay[1:-1, :]) / (1 + dt * gny[1:-1, :] * np.sqrt(q0 ** 2 + qc ** 2) / h ** (7 / 3))
     qyn = np.zeros_like(qy)
     qyn[1:-1, :] = np.where(flow, new, 0.0)
     # limiter: scale a land cell's outflows to its water
@@ -103,8 +160,17 @@ def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph
     deepest = float(depth[relevant].max(initial=0.0))
     books = np.zeros(4)
     t, steps = float(start), 0
+    boundary = kind >= SEA
+    if inflow is not None:
+        boundary.ravel()[np.asarray(inflow.cells)] = True
     while t < end:
-        dt = o.cfl * min(dx, dy) / math.sqrt(G * deepest) if deepest > 0 else o.max_dt
+        speed = math.sqrt(G * deepest)
+        adv = None
+        if o.advection:
+            *adv, fastest = advection(eta, qx, qy, kind, zfx, zfy, o.flow_depth,
+                                      o.advection_depth, boundary, dx, dy)
+            speed += fastest
+        dt = o.cfl * min(dx, dy) / speed if speed > 0 else o.max_dt
         dt = min(dt, o.max_dt, end - t)
         later = breaks[breaks > t]
         if later.size:
@@ -119,7 +185,7 @@ def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph
             books[1] += volume
         lv = float(level.at(t + dt)) if level is not None else 0.0
         eta, qx, qy, (b, rv, c) = step(eta, qx, qy, z, kind, zfx, zfy, gnx, gny, dt, dx, dy,
-                                       o.theta, o.flow_depth, lv, r, source)
+                                       o.theta, o.flow_depth, lv, r, source, adv)
         books += (b, 0.0, rv, c)
         depth = eta - z
         hmax = np.maximum(hmax, np.where(kind == LAND, depth, 0.0))

@@ -192,13 +192,18 @@ def rich_forcing(domain):
     return dict(level=level, rain=rain, inflow=inflow)
 
 
-def test_inertial_engine_matches_the_numpy_transcription():
+@pytest.mark.parametrize("advection", [False, True])
+def test_inertial_engine_matches_the_numpy_transcription(advection):
+    """With and without the convective term: the tiled Numba kernels and the whole-grid NumPy
+    transcription take the same steps to round-off."""
     domain = rich_domain()
     forcing = rich_forcing(domain)
-    options = InertialOptions(tile=(4, 16))
+    options = InertialOptions(tile=(4, 16), advection=advection)
     fast = simulate(domain, start=0, end=2400, options=options, **forcing)
     slow = flood_reference.simulate(domain, start=0, end=2400, options=options, **forcing)
     assert fast.steps == slow["steps"] > 500
+    assert fast.engine == options.engine
+    assert ("advection" in fast.engine) is advection
     # Same arithmetic up to the order of a few sums and the cube root (libm vs the kernels'
     # Halley iteration, 1e-14 apart): over ~1000 steps differences stay at round-off.
     np.testing.assert_allclose(fast.eta, slow["eta"], rtol=0, atol=1e-9)
@@ -213,14 +218,16 @@ def test_inertial_engine_matches_the_numpy_transcription():
     assert fast.mass.final == pytest.approx(slow["storage"](slow["eta"]), rel=1e-12)
 
 
-def test_lake_at_rest_over_uneven_ground_stays_exactly_at_rest():
+@pytest.mark.parametrize("advection", [False, True])
+def test_lake_at_rest_over_uneven_ground_stays_exactly_at_rest(advection):
     """Islands, obstacles, a wall and a sea at the lake's level: no face has a slope, so no
-    discharge, for an hour of steps."""
+    discharge (and no momentum to advect), for an hour of steps."""
     domain = rich_domain(seed=8)
     lake = 0.7
     eta0 = np.maximum(np.nan_to_num(domain.elevation, nan=0.0), lake)
     result = simulate(domain, start=0, end=3600, level=Hydrograph.constant(lake, 0, 3600),
-                      initial_eta=eta0, options=InertialOptions(max_dt=5.0))
+                      initial_eta=eta0, options=InertialOptions(max_dt=5.0,
+                                                                advection=advection))
     assert result.steps >= 720
     assert np.abs(result.qx).max() == 0.0 and np.abs(result.qy).max() == 0.0
     wet = domain.open & (eta0 > np.nan_to_num(domain.elevation, nan=0.0))
@@ -229,11 +236,14 @@ def test_lake_at_rest_over_uneven_ground_stays_exactly_at_rest():
     assert result.mass.error == 0.0
 
 
-def test_mass_is_conserved_over_a_whole_event():
+@pytest.mark.parametrize("advection", [False, True])
+def test_mass_is_conserved_over_a_whole_event(advection):
     """Surge rising and falling, rain, an inflow, wetting and drying: in - out - change in
-    storage closes to rounding (the issue asks for better than 0.1 %)."""
+    storage closes to rounding (the issue asks for better than 0.1 %). Advection changes the
+    momentum only, so the books close the same way."""
     domain = rich_domain(seed=5)
-    result = simulate(domain, start=0, end=2400, **rich_forcing(domain))
+    result = simulate(domain, start=0, end=2400, **rich_forcing(domain),
+                      options=InertialOptions(advection=advection))
     m = result.mass
     assert m.sources == pytest.approx(rich_forcing(domain)["inflow"].discharge.integral())
     assert m.rain > 0 and m.boundary != 0 and m.final > 0
@@ -242,7 +252,8 @@ def test_mass_is_conserved_over_a_whole_event():
     assert m.clamped < 1e-9 * m.final  # the limiter never lets a depth go negative
 
 
-def test_skipping_dry_tiles_and_threads_change_no_number():
+@pytest.mark.parametrize("advection", [False, True])
+def test_skipping_dry_tiles_and_threads_change_no_number(advection):
     domain = rich_domain(seed=11, shape=(60, 70))
     forcing = rich_forcing(domain)  # rain wets every tile: let it fall late
     forcing["rain"] = Hydrograph(np.array([1200, 1300, 1500, 1600.]),
@@ -251,10 +262,10 @@ def test_skipping_dry_tiles_and_threads_change_no_number():
     default = numba.get_num_threads()
     try:
         for name, threads, options in (
-                ("all tiles", 1, InertialOptions(skip_dry=False)),
-                ("skip, 1 thread", 1, InertialOptions(tile=(8, 8))),
+                ("all tiles", 1, InertialOptions(skip_dry=False, advection=advection)),
+                ("skip, 1 thread", 1, InertialOptions(tile=(8, 8), advection=advection)),
                 ("skip, 2 threads", min(2, numba.config.NUMBA_NUM_THREADS),
-                 InertialOptions(tile=(8, 8)))):
+                 InertialOptions(tile=(8, 8), advection=advection))):
             numba.set_num_threads(threads)
             runs[name] = simulate(domain, start=0, end=2400, **forcing, options=options)
     finally:
@@ -267,11 +278,13 @@ def test_skipping_dry_tiles_and_threads_change_no_number():
     assert runs["skip, 1 thread"].cell_updates < first.cell_updates  # it did skip
 
 
-def test_parallel_sweep_matches_the_reference_with_any_thread_count():
-    """Steps with enough active cells run their tiles in prange: same numbers."""
+@pytest.mark.parametrize("advection", [False, True])
+def test_parallel_sweep_matches_the_reference_with_any_thread_count(advection):
+    """Steps with enough active cells run their tiles in prange (the advection phase too):
+    same numbers."""
     domain = rich_domain(seed=2, shape=(120, 160))
     forcing = rich_forcing(domain)
-    options = InertialOptions(tile=(8, 32), parallel_cells=0)  # every step in parallel
+    options = InertialOptions(tile=(8, 32), parallel_cells=0, advection=advection)
     default = numba.get_num_threads()
     try:
         runs = []
@@ -281,8 +294,8 @@ def test_parallel_sweep_matches_the_reference_with_any_thread_count():
     finally:
         numba.set_num_threads(default)
     np.testing.assert_array_equal(runs[0].eta, runs[1].eta)
-    serial = simulate(domain, start=0, end=600, options=InertialOptions(tile=(8, 32)),
-                      **forcing)
+    serial = simulate(domain, start=0, end=600,
+                      options=InertialOptions(tile=(8, 32), advection=advection), **forcing)
     np.testing.assert_array_equal(runs[1].eta, serial.eta)
     slow = flood_reference.simulate(domain, start=0, end=600, options=options, **forcing)
     np.testing.assert_allclose(runs[1].eta, slow["eta"], rtol=0, atol=1e-9)
@@ -293,6 +306,9 @@ def test_an_unstable_time_step_is_refused():
     with pytest.raises(InputError, match=r"surge\.solver\.cfl: the Courant number must be in "
                                          r"\(0, 1\].*stability.*\(got 1\.5"):
         InertialOptions(cfl=1.5)
+    with pytest.raises(InputError, match=r"surge\.solver\.advection_depth: the advection depth "
+                                         r"must be at least the flow depth"):
+        InertialOptions(advection=True, advection_depth=1e-4)
 
 
 @pytest.mark.slow

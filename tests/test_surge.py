@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
+import scenarios
+from engine.flood.inertial import ENGINE_ADVECTION
 from scenarios.compare import compare_runs
 from scenarios.flood import peak_level, surge_event
 from scenarios.impacts import FLOODED_DEPTH, BuildingExposure, DamageModel
@@ -41,6 +44,11 @@ def short(name: str, tmp_path, extra: str = ""):
     ("{engine: inertial, water_level: 3, solver: {cfl: 1.5}}",
      r"bad\.yaml: surge\.solver\.cfl: a Courant number above 1 breaks the stability "
      r"condition .*\(got 1\.5\)"),
+    ("{engine: inertial, water_level: 3, solver: {advection: maybe}}",
+     r"bad\.yaml: surge\.solver\.advection: advection must be true \(the convective term, "
+     r"Stelling & Duinmeijer 2003\) or false .*\(got 'maybe'\)"),
+    ("{engine: inertial, water_level: 3, solver: {advection: 1}}",
+     r"bad\.yaml: surge\.solver\.advection: advection must be true .*\(got 1\)"),
     ("{hydrograph: {time_h: [0, 2, 1], level_m: [0, 1, 2]}}",
      r"bad\.yaml: surge\.hydrograph: times must increase: time 2 is not after time 1"),
     ("{hydrograph: {time_h: [0, 1, 2, 3, 9, 10], level_m: [0, 1, 2, 2, 1, 0]}}",
@@ -65,6 +73,7 @@ def test_builtin_surges_and_their_levels():
     assert peak_level(s100.surge) == 3.5 and peak_level(slr.surge) == 3.5 + 0.5
     event = surge_event(s100.surge)
     assert event.engine == "inertial" and event.peak == pytest.approx(3.5)
+    assert not event.options.advection  # the local inertial equations unless asked
     assert event.hydrograph.end == 24 * 3600
     assert wall.surge.defences[0].crest_level == 5.0 and wall.surge.peak_levels == \
         s100.surge.peak_levels  # inherited
@@ -84,37 +93,73 @@ def test_a_defence_outside_the_territory_fails_when_the_run_is_built(tmp_path,
 
 
 # -- impacts -----------------------------------------------------------------------------------
-def test_damage_table_is_the_jrc_data(twin_data):
-    model = DamageModel.load("China")
-    folder = twin_data / "flood" / "jrc_depth_damage"
-    curves = pd.read_csv(folder / "jrc_asia_building_curves.csv")
+@pytest.fixture
+def jrc(twin_data):
+    """The JRC depth-damage folder of the shared data (the damage model reads it)."""
+    return twin_data / "flood" / "jrc_depth_damage"
+
+
+def test_damage_model_reads_the_jrc_data(jrc):
+    model = DamageModel.load("China", folder=jrc)
+    curves = pd.read_csv(jrc / "jrc_asia_building_curves.csv")
     np.testing.assert_array_equal(model.depths, curves["depth_m"])
+    assert model.depths[0] == 0 and model.depths[-1] == 6.0  # the JRC breakpoints
     for use in ("residential", "commercial", "industrial"):
-        np.testing.assert_allclose(model.curves[use], curves[f"asia_{use}"], atol=1e-12)
-    costs = pd.read_csv(folder / "JRC_base_damage_values.csv", encoding="utf-8-sig")
+        np.testing.assert_array_equal(model.curves[use], curves[f"asia_{use}"])
+    costs = pd.read_csv(jrc / "JRC_base_damage_values.csv", encoding="utf-8-sig")
     for country in ("China", "Netherlands", "Hong Kong SAR, China"):
         row = costs[costs["Country"] == country].iloc[0]
-        packaged = DamageModel.load(country).cost_per_m2
+        model = DamageModel.load(country, folder=jrc)
         for use in ("Residential", "Commercial", "Industrial"):
-            assert packaged[use.lower()] == pytest.approx(
-                row[f"Construction Cost {use} (2010 €)"], abs=1e-6)
+            assert model.cost_per_m2[use.lower()] == row[f"Construction Cost {use} (2010 €)"]
+    assert model.currency == "EUR (2010)" and model.source == str(jrc)
+    assert not list(Path(scenarios.__file__).parent.glob("*damage*"))  # no packaged copy
 
 
-def test_damage_is_fraction_times_cost_times_floor_area():
-    model = DamageModel.load("China")
+def test_bad_or_missing_jrc_data_is_an_error_naming_the_file(jrc, tmp_path):
+    with pytest.raises(InputError, match=r"nowhere/jrc_asia_building_curves\.csv: JRC "
+                                         r"depth-damage data not found .*set TWIN_DATA"):
+        DamageModel.load("China", folder=tmp_path / "nowhere")
+    with pytest.raises(InputError, match=r"JRC_base_damage_values\.csv: surge\.damage\.country: "
+                                         r"no construction cost .*\(got 'American Samoa'"):
+        DamageModel.load("American Samoa", folder=jrc)  # its costs are 0 in the table
+    with pytest.raises(InputError, match=r"surge\.damage\.country: .*\(got 'Atlantis'"):
+        DamageModel.load("Atlantis", folder=jrc)
+    curves = pd.read_csv(jrc / "jrc_asia_building_curves.csv")
+    costs = (jrc / "JRC_base_damage_values.csv").read_bytes()
+    for broken, pattern in (
+            (curves.drop(columns="asia_industrial"),
+             r"jrc_asia_building_curves\.csv: not the JRC depth-damage table: columns missing "
+             r"\(got \['asia_industrial'\]"),
+            (curves.assign(asia_commercial=curves["asia_commercial"][::-1].to_numpy()),
+             r"jrc_asia_building_curves\.csv: asia_commercial: damage fractions must rise"),
+            (curves.assign(depth_m=curves["depth_m"] + 0.5),
+             r"jrc_asia_building_curves\.csv: depth_m: depths must increase from 0 m")):
+        folder = tmp_path / "broken"
+        folder.mkdir(exist_ok=True)
+        broken.to_csv(folder / "jrc_asia_building_curves.csv", index=False)
+        (folder / "JRC_base_damage_values.csv").write_bytes(costs)
+        with pytest.raises(InputError, match=pattern):
+            DamageModel.load("China", folder=folder)
+
+
+def test_damage_is_fraction_times_cost_times_floor_area(jrc):
+    model = DamageModel.load("China", folder=jrc)
+    curves = pd.read_csv(jrc / "jrc_asia_building_curves.csv").set_index("depth_m")
+    cost = model.cost_per_m2
     use = np.array(["commercial", "residential", "industrial", "residential"])
     depth = np.array([1.25, 0.0, 7.0, 0.25])
     damage = model.damage(use, depth, footprint=np.full(4, 100.0), storeys=np.full(4, 2.0))
-    # 1.25 m is halfway between the 1 m (0.538) and 1.5 m (0.659) breakpoints.
-    assert damage[0] == pytest.approx((0.538 + 0.659) / 2 * 676.4310131 * 200)
+    # 1.25 m is halfway between the 1 m and 1.5 m breakpoints; 0.25 m halfway to 0.5 m.
+    commercial = (curves.loc[1.0, "asia_commercial"] + curves.loc[1.5, "asia_commercial"]) / 2
+    assert damage[0] == pytest.approx(commercial * cost["commercial"] * 200)
     assert damage[1] == 0.0
-    assert damage[2] == pytest.approx(1.0 * 471.7500326 * 200)  # beyond 6 m: total loss
-    assert damage[3] == pytest.approx(0.327 / 2 * 611.4222514 * 200)
-    capped = DamageModel.load("China", exposed_storeys=1)
+    assert damage[2] == pytest.approx(1.0 * cost["industrial"] * 200)  # beyond 6 m: total loss
+    assert damage[3] == pytest.approx(curves.loc[0.5, "asia_residential"] / 2
+                                      * cost["residential"] * 200)
+    capped = DamageModel.load("China", exposed_storeys=1, folder=jrc)
     assert capped.damage(use[:1], depth[:1], np.array([100.0]), np.array([2.0]))[0] \
         == pytest.approx(damage[0] / 2)
-    with pytest.raises(InputError, match=r"surge\.damage\.country: no construction cost"):
-        DamageModel.load("Atlantis")
 
 
 def test_depth_at_a_footprint_is_weighted_by_the_area_it_covers(sample_territory):
@@ -136,12 +181,16 @@ def test_depth_at_a_footprint_is_weighted_by_the_area_it_covers(sample_territory
 
 # -- runs on the sample territory --------------------------------------------------------------
 @pytest.fixture(scope="module")
-def surge_runs(sample_territory, tmp_path_factory):
+def surge_runs(sample_territory, tmp_path_factory, twin_data):
+    """Short runs of the built-in surge scenarios, with the JRC damage data of ``twin_data``."""
     tmp = tmp_path_factory.mktemp("surges")
     runs = {}
-    for name in ("surge-100y", "surge-100y-seawall", "surge-100y-slr"):
-        s = short(name, tmp)
-        runs[name] = run_scenario(sample_territory, s.model_copy(update={"years": 2}), seed=1)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TWIN_DATA", str(twin_data))
+        for name in ("surge-100y", "surge-100y-seawall", "surge-100y-slr"):
+            s = short(name, tmp)
+            runs[name] = run_scenario(sample_territory, s.model_copy(update={"years": 2}),
+                                      seed=1)
     return runs
 
 
@@ -211,6 +260,26 @@ def test_surge_run_directory_holds_what_the_dashboard_needs(surge_runs, tmp_path
         result.buildings["damage_eur"].sum())
     report = [r for r in run.manifest["reports"] if r["process"] == "StormSurge"][0]
     assert report["defences"] == ["Haiwan sea wall"] and report["steps"] > 0
+    damage = surge["damage"]
+    assert damage["assessed"] and damage["country"] == "China"
+    assert damage["source"].endswith("flood/jrc_depth_damage")
+
+
+def test_without_the_jrc_data_the_flood_runs_and_damage_is_not_assessed(
+        sample_territory, tmp_path, monkeypatch):
+    """No packaged copy of the curves: on a machine without the shared data the surge still
+    floods, and damage is NaN with the reason in the manifest - not zero, not guessed."""
+    monkeypatch.setenv("TWIN_DATA", str(tmp_path / "no-data"))
+    s = scenario(tmp_path, "extends: surge-100y\nname: nodata\ntitle: t\nyears: 1\n"
+                           "surge:\n  shape: {surge_duration_h: 2}\n  solver: {outputs: 3}\n")
+    result = run_scenario(sample_territory, s, seed=0)
+    assert result.surge.damage is None
+    assert "JRC depth-damage data not found at" in result.surge.damage_note
+    assert final(result, "flooded_buildings") > 0
+    assert np.isnan(final(result, "flood_damage"))
+    assert "damage_eur" not in result.buildings
+    run = RunDirectory.open(write_run(result, tmp_path / "run"))
+    assert run.surge["damage"] == {"assessed": False, "note": result.surge.damage_note}
 
 
 def test_compare_maps_where_the_wall_keeps_the_water_out(surge_runs, tmp_path):
@@ -232,12 +301,13 @@ def test_cli_runs_a_surge_scenario_and_refuses_a_bad_one(sample_catalog, tmp_pat
                    cwd=tmp_path, check=True, capture_output=True)
     (tmp_path / "quick.yaml").write_text(
         "extends: surge-100y-seawall\nname: quick\ntitle: Quick wall\nyears: 1\n"
-        "surge:\n  shape: {surge_duration_h: 2}\n  solver: {outputs: 3}\n")
+        "surge:\n  shape: {surge_duration_h: 2}\n  solver: {outputs: 3, advection: true}\n")
     done = subprocess.run([*twin, "run", "quick.yaml", "--tim", "tim", "--out", "run"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     manifest = json.loads((tmp_path / "run/manifest.json").read_text())
-    assert manifest["engines"]["surge"].startswith("local inertial")
+    assert manifest["engines"]["surge"] == ENGINE_ADVECTION  # the option chosen, named
+    assert manifest["outputs"]["surge"]["engine"] == ENGINE_ADVECTION
     assert len(manifest["outputs"]["surge"]["depth_series"]["times_s"]) == 3
     (tmp_path / "bad.yaml").write_text("extends: surge-100y\nname: bad\ntitle: t\n"
                                        "surge:\n  solver: {cfl: 2}\n")

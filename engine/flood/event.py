@@ -10,7 +10,9 @@ flooding-level map. Each outcome names the engine that produced it:
   crest) is flooded at once. With a hydrograph, the depth at each time is the bathtub of that
   time's level; arrival and duration follow from the flooding levels. No flow, so no speed and
   no attenuation: it is the upper bound of a long, slow surge.
-* ``inertial`` - the local inertial shallow-water engine of :mod:`engine.flood.inertial`.
+* ``inertial`` - the local inertial shallow-water engine of :mod:`engine.flood.inertial`; with
+  ``InertialOptions(advection=True)`` it adds the convective term, and the outcome's engine
+  name says so.
 """
 
 from __future__ import annotations
@@ -136,16 +138,17 @@ def _inertial(domain: FloodDomain, event: SurgeEvent, times: np.ndarray) -> Floo
     # The sea stands at the imposed level: show it as such, as the bathtub does.
     max_depth = np.where(domain.sea, np.maximum(peak - z, 0.0), result.max_depth)
     return FloodOutcome(
-        engine=INERTIAL, peak_level=peak, max_depth=max_depth.astype(np.float32),
+        engine=result.engine, peak_level=peak, max_depth=max_depth.astype(np.float32),
         max_speed=result.max_speed, arrival=result.arrival, duration=result.duration,
         flood_level=np.zeros(0), times=result.times, depths=result.depths,
         hydrograph=hydrograph,
-        stats={"engine": INERTIAL, "peak_level_m": peak, "steps": result.steps,
+        stats={"engine": result.engine, "peak_level_m": peak, "steps": result.steps,
                "cell_updates": result.cell_updates, "wall_s": round(result.wall_s, 3),
                "cell_updates_per_s": round(result.cell_updates_per_s),
                "dt_min_s": result.dt_range[0], "dt_max_s": result.dt_range[1],
                "mass_balance": result.mass.to_dict(),
-               "cfl": event.options.cfl, "theta": event.options.theta})
+               "cfl": event.options.cfl, "theta": event.options.theta,
+               "advection": event.options.advection})
 
 
 def _neighbours(values: np.ndarray) -> list[np.ndarray]:

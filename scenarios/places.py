@@ -23,7 +23,6 @@ derived file records how it was made in the catalog's descriptions.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +33,11 @@ RD_NAP = "EPSG:28992"
 
 
 def data_dir() -> Path:
-    """``$TWIN_DATA``, default ``../shared/data`` (as catalogs resolve it)."""
-    from tim.ingest.catalog import DEFAULT_DATA
+    """``$TWIN_DATA``, default ``../shared/data`` beside the repository (as catalogs resolve
+    it)."""
+    from tim.ingest.catalog import data_folder
 
-    return Path(os.environ.get("TWIN_DATA", DEFAULT_DATA)).resolve()
+    return data_folder()
 
 
 # -- CityJSON ------------------------------------------------------------------------------------
@@ -114,12 +114,10 @@ def denhaag_sources(out: Path, cell: float = 5.0) -> Path:
     """Den Haag tile 01 as TIM sources at ``cell`` metres; returns the catalog."""
     import shapely
 
-    from tim.model import Grid
-    from tim.rasterize import rasterize
-    from tim.store import write_raster
-
     from tim.ingest.cityjson import read_cityjson
-    from tim.rasterize import rasterize_tin
+    from tim.model import Grid
+    from tim.rasterize import rasterize, rasterize_tin
+    from tim.store import write_raster
 
     out.mkdir(parents=True, exist_ok=True)
     model = read_cityjson(data_dir() / "city" / "denhaag_scheveningen" /

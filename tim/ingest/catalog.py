@@ -105,8 +105,21 @@ ROLE_HINTS: tuple[tuple[str, Role], ...] = (
     ("zones", "zoning"), ("amenit", "amenities"), ("poi", "amenities"), ("plan", "plan"),
 )
 PLAN_SUFFIXES = {".yaml", ".yml"}
-#: Where ``${TWIN_DATA}`` in a catalog points when the variable is not set.
+#: Where ``${TWIN_DATA}`` points when the variable is not set, relative to the repository of a
+#: source checkout (or, for an installed package, to the working directory).
 DEFAULT_DATA = "../shared/data"
+
+
+def data_folder() -> Path:
+    """The shared data folder: ``$TWIN_DATA``, else ``../shared/data`` beside the repository
+    (so a command gives the same answer from any working directory), else beside the working
+    directory."""
+    import os
+
+    if "TWIN_DATA" in os.environ:
+        return Path(os.environ["TWIN_DATA"]).resolve()
+    beside_repository = (Path(__file__).resolve().parents[2] / DEFAULT_DATA).resolve()
+    return beside_repository if beside_repository.is_dir() else Path(DEFAULT_DATA).resolve()
 
 
 def file_kind(path: Path) -> Kind | None:
@@ -216,7 +229,7 @@ def builtin_catalogs() -> list[str]:
 
 
 def _expand(text: str, catalog: Path) -> str:
-    """``${VAR}`` from the environment; ``${TWIN_DATA}`` defaults to :data:`DEFAULT_DATA`."""
+    """``${VAR}`` from the environment; ``${TWIN_DATA}`` defaults to :func:`data_folder`."""
     import os
     import re
 
@@ -225,7 +238,7 @@ def _expand(text: str, catalog: Path) -> str:
         if name in os.environ:
             return os.environ[name]
         if name == "TWIN_DATA":
-            return str(Path(DEFAULT_DATA).resolve())
+            return str(data_folder())
         raise InputError(f"environment variable {name} is not set", source=catalog,
                          field="sources", value=match.group(0))
 

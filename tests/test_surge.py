@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 import scenarios
-from engine.flood.inertial import ENGINE_ADVECTION
+from engine.flood.inertial import ENGINE as LOCAL_INERTIAL
 from scenarios.compare import compare_runs
 from scenarios.flood import peak_level, surge_event
 from scenarios.impacts import FLOODED_DEPTH, BuildingExposure, DamageModel
@@ -73,7 +73,7 @@ def test_builtin_surges_and_their_levels():
     assert peak_level(s100.surge) == 3.5 and peak_level(slr.surge) == 3.5 + 0.5
     event = surge_event(s100.surge)
     assert event.engine == "inertial" and event.peak == pytest.approx(3.5)
-    assert not event.options.advection  # the local inertial equations unless asked
+    assert event.options.advection  # the convective term unless switched off
     assert event.hydrograph.end == 24 * 3600
     assert wall.surge.defences[0].crest_level == 5.0 and wall.surge.peak_levels == \
         s100.surge.peak_levels  # inherited
@@ -301,13 +301,13 @@ def test_cli_runs_a_surge_scenario_and_refuses_a_bad_one(sample_catalog, tmp_pat
                    cwd=tmp_path, check=True, capture_output=True)
     (tmp_path / "quick.yaml").write_text(
         "extends: surge-100y-seawall\nname: quick\ntitle: Quick wall\nyears: 1\n"
-        "surge:\n  shape: {surge_duration_h: 2}\n  solver: {outputs: 3, advection: true}\n")
+        "surge:\n  shape: {surge_duration_h: 2}\n  solver: {outputs: 3, advection: false}\n")
     done = subprocess.run([*twin, "run", "quick.yaml", "--tim", "tim", "--out", "run"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     manifest = json.loads((tmp_path / "run/manifest.json").read_text())
-    assert manifest["engines"]["surge"] == ENGINE_ADVECTION  # the option chosen, named
-    assert manifest["outputs"]["surge"]["engine"] == ENGINE_ADVECTION
+    assert manifest["engines"]["surge"] == LOCAL_INERTIAL  # the option chosen, named
+    assert manifest["outputs"]["surge"]["engine"] == LOCAL_INERTIAL
     assert len(manifest["outputs"]["surge"]["depth_series"]["times_s"]) == 3
     (tmp_path / "bad.yaml").write_text("extends: surge-100y\nname: bad\ntitle: t\n"
                                        "surge:\n  solver: {cfl: 2}\n")

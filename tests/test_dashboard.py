@@ -16,6 +16,7 @@ tab in the artifacts folder.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scenarios.rundir import RunDirectory
 from tim.errors import InputError, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +69,12 @@ def _built(run_dir: Path, year: int, code: int) -> np.ndarray:
 
     with rasterio.open(run_dir / "land_use" / f"{year}.tif") as src:
         return src.read(1) == code
+
+
+def _overlay(run) -> str:
+    """The name of a run's new-buildings overlay: scenario name and the manifest's sha256."""
+    digest = hashlib.sha256((run.path / "manifest.json").read_bytes()).hexdigest()
+    return f"new-buildings-{run.name}-{digest[:10]}"
 
 
 def _sightlines(demo: Path) -> Path:
@@ -322,7 +330,7 @@ def test_the_scenario_scene_shows_new_buildings_and_hides_what_they_replaced(boa
     (side,) = spec["sides"]
     assert side["drape"]["url"] == f"/twin/drape/{GROWTH}/2031.png"
     (overlay,) = side["overlays"]
-    assert overlay["url"] == "/tiles/overlays/new-buildings-high-growth/tileset.json"
+    assert overlay["url"] == f"/tiles/overlays/{_overlay(board.runs[GROWTH])}/tileset.json"
     built = new[new["year"] <= 2031]
     replaced = {b for text in built["replaces"].fillna("") for b in text.split()}
     assert set(side["buildings"]["hide"]) == replaced and replaced
@@ -366,8 +374,8 @@ def test_the_compare_scene_swipes_between_the_two_runs(board):
     left, right = spec["sides"]
     assert left["drape"]["url"] == "/twin/drape/0/2030.png"
     assert right["drape"]["url"] == f"/twin/drape/{GROWTH}/2030.png"
-    assert left["overlays"][0]["url"].endswith("new-buildings-baseline/tileset.json")
-    assert right["overlays"][0]["url"].endswith("new-buildings-high-growth/tileset.json")
+    assert left["overlays"][0]["url"].endswith(f"/{_overlay(board.runs[0])}/tileset.json")
+    assert right["overlays"][0]["url"].endswith(f"/{_overlay(board.runs[GROWTH])}/tileset.json")
 
 
 # -- ensemble tab ------------------------------------------------------------------------------
@@ -424,7 +432,8 @@ def test_routes_serve_cesium_tiles_and_every_drape(demo_output):
     assert tileset.status_code == 200 and tileset.get_json()["asset"]["version"] == "1.0"
     for part in ("buildings", "terrain", "points"):
         assert client.get(f"/tiles/{part}/tileset.json").status_code == 200
-    assert client.get("/tiles/overlays/new-buildings-far-up/tileset.json").status_code == 200
+    far_up = _overlay(RunDirectory.open(demo_output / "runs" / "far-up"))
+    assert client.get(f"/tiles/overlays/{far_up}/tileset.json").status_code == 200
     assert client.get("/tiles/../runs/baseline/manifest.json").status_code == 404
     if CESIUM_JS.is_file():
         assert client.get("/cesium/Cesium.js").status_code == 200

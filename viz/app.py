@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from scenarios.indicators import IndicatorDef, load_registry
+from scenarios.publish import new_buildings_overlay
 from scenarios.rundir import RunDirectory
 from tim.errors import InputError, StoreError
 from tim.model import ClassTable, Grid
 from tim.store import read_manifest
-from viz.overlays import TilesFolder, new_buildings_overlay
+from viz.overlays import TilesFolder
 from viz.sources import (Corridor, Ensemble, HeightCheck, SightlineSet, folder_kind,
                          same_grid)
 
@@ -209,7 +210,7 @@ class Dashboard:
         """Relative path of the run's published new-buildings tileset, if any."""
         if self.tiles is None:
             return None
-        return self.tiles.overlay_tileset(new_buildings_overlay(run.name))
+        return self.tiles.overlay_tileset(new_buildings_overlay(run))
 
     def corridor_sightlines(self, check: HeightCheck, corridor: Corridor
                             ) -> SightlineSet | None:

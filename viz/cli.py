@@ -82,7 +82,7 @@ def cmd_tiles(args: argparse.Namespace) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> None:
     if args.new_buildings:
-        from viz.overlays import publish_new_buildings
+        from scenarios.publish import publish_new_buildings
 
         path = publish_new_buildings(args.run, args.tiles)
     else:

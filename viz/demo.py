@@ -160,7 +160,7 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     from scenarios.ensemble import SerialExecutor, dask_executor, run_ensemble
     from scenarios.height_rules import load_rules
     from scenarios.heights import check_heights, write_heights
-    from scenarios.publish import publish_run
+    from scenarios.publish import publish_new_buildings, publish_run
     from scenarios.rundir import write_run
     from scenarios.runner import run_scenario
     from scenarios.schema import load_scenario
@@ -170,7 +170,6 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     from tim.sample import write_sample_sources
     from tim.store import save_territory
     from tim.tiles import write_tiles
-    from viz.overlays import publish_new_buildings
 
     timings: dict[str, float] = {}
 

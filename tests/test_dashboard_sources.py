@@ -126,6 +126,25 @@ def test_the_height_check_reads_its_corridors_from_the_rules(demo_output):
         check.raster("planning__nothing")
 
 
+def test_the_demo_view_is_open_over_the_terrain_and_blocked_by_buildings_over_the_envelope(
+        demo_output):
+    """The built-in protected view (from the brow of the hills): the ground blocks no line;
+    each blocked line is blocked by buildings that rise above the corridor's envelope, i.e.
+    violators of that corridor's rule, by no more than their excess over the envelope (the
+    lines run on the envelope plane to points on the landmark)."""
+    (folder,) = (demo_output / "sightlines").iterdir()
+    lines = pd.read_csv(folder / "sightlines.csv")
+    blockers = pd.read_csv(folder / "blockers.csv")
+    violations = pd.read_csv(demo_output / "heights" / "violations.csv")
+    assert not (blockers["building_id"] == "terrain").any()
+    assert 0 < (~lines["visible"]).sum() < len(lines)  # a view worth protecting, not lost
+    assert set(blockers["sightline"]) == set(lines.index[~lines["visible"]])
+    corridor = violations[violations["rule"] == CORRIDOR].set_index("building_id")
+    assert set(blockers["building_id"]) <= set(corridor.index)
+    for row in blockers.itertuples():
+        assert row.lower_by_m <= corridor.loc[row.building_id, "excess_m"] + 1e-3
+
+
 def test_sightlines_match_the_corridor_they_run_along(demo_output, tmp_path):
     from viz.sources import HeightCheck, SightlineSet
 

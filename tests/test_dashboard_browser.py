@@ -1,0 +1,373 @@
+"""The dashboard (``twin serve``) as a user sees it: the real page in a real browser.
+
+The test starts ``twin serve`` on the demo's output as a subprocess, drives Debian's Chromium
+with Playwright in software WebGL through every tab, waits for observable page state (never a
+fixed sleep), checks that every request stayed on localhost, and saves a screenshot of each
+tab in the artifacts folder. Expected values are read from the demo's files, independently of
+the dashboard (see ``test_dashboard.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+import pytest
+
+from test_dashboard import (CESIUM_JS, CORRIDOR, GROWTH, RUNS, SURGE, _built, _indicator,
+                            _sightlines)
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: Flags from RECIPES.md: headless, no background traffic, software WebGL for Cesium.
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
+                 "--use-angle=swiftshader"]
+#: Software WebGL takes about 8 s for a first 3D frame here; leave room for a busy machine.
+TIMEOUT_MS = 60_000
+
+
+def twin_command() -> list[str]:
+    script = Path(sys.executable).parent / "twin"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "viz.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"twin serve exited with {process.returncode}: "
+                                 f"{process.stderr.read() if process.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"twin serve did not listen on port {port} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def server(demo_output):
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    if not CESIUM_JS.is_file():
+        pytest.skip(f"CesiumJS not installed at {CESIUM_JS.parent} (npm install in viz/)")
+    port = free_port()
+    # Runs and sightlines as positional folders, the ensemble and the height check by option:
+    # both ways of naming them are exercised.
+    folders = [demo_output / "runs" / name for name in RUNS] + sorted(
+        (demo_output / "sightlines").iterdir())
+    process = subprocess.Popen(
+        [*twin_command(), "serve", *map(str, folders), "--tiles", str(demo_output / "tiles"),
+         "--ensemble", str(demo_output / "ensembles" / "high-growth"),
+         "--heights", str(demo_output / "heights"), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _card(page, key: str) -> dict:
+    return page.eval_on_selector(
+        f'#indicator-cards [data-indicator="{key}"]',
+        "e => ({value: Number(e.dataset.value), status: e.dataset.status, text: e.innerText})")
+
+
+def _wait_title(page, *parts: str) -> str:
+    condition = " && ".join(f"t.includes({json.dumps(p)})" for p in parts)
+    page.wait_for_function(
+        "() => { const e = document.querySelector('#land-use-map .gtitle');"
+        f" const t = e ? e.textContent : ''; return {condition}; }}", timeout=TIMEOUT_MS)
+    return page.text_content("#land-use-map .gtitle")
+
+
+def _wait_card(page, key: str, value: float) -> None:
+    page.wait_for_function(
+        f"""() => {{ const e = document.querySelector(
+                        '#indicator-cards [data-indicator="{key}"]');
+                    return e && Number(e.dataset.value) === {float(value)!r}; }}""",
+        timeout=TIMEOUT_MS)
+
+
+def _wait_3d(page, condition: str) -> dict:
+    """Wait until the 3D view's status satisfies ``condition`` (JS, ``s`` = window.twin3d)
+    with every shown tileset loaded, and return that status."""
+    page.wait_for_function(f"() => {{ const s = window.twin3d; return s && s.tilesLoaded "
+                           f"&& ({condition}); }}", timeout=TIMEOUT_MS)
+    return page.evaluate("() => { const s = window.twin3d; return {layers: s.layers, "
+                         "featuresStyled: s.featuresStyled, floodedStyled: s.floodedStyled, "
+                         "violatorsStyled: s.violatorsStyled, blockersStyled: s.blockersStyled,"
+                         " hiddenStyled: s.hiddenStyled, newShown: s.newShown, "
+                         "drapeHost: s.drapeHost, drapeUrls: s.drapeUrls, split: s.split, "
+                         "entities: s.entities, mode: s.mode, error: s.error}; }")
+
+
+def _choose(page, dropdown: str, option: str, search: str | None = None) -> None:
+    """Pick ``option`` in a dropdown; in a long (scrolled) list, type ``search`` first."""
+    page.click(dropdown)
+    if search:
+        page.keyboard.type(search)
+    page.click(f".dash-dropdown-option:has-text({json.dumps(option, ensure_ascii=False)})")
+    page.keyboard.press("Escape")  # the menu stays open after a choice
+
+
+def _open_tab(page, key: str) -> None:
+    page.click(f"#tab-{key}")
+    page.wait_for_function(f"() => !document.getElementById('panel-{key}').hidden",
+                           timeout=TIMEOUT_MS)
+
+
+@pytest.mark.browser
+def test_dashboard_in_chromium(server, demo_output, artifacts):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    runs = {name: demo_output / "runs" / name for name in RUNS}
+    surge_manifest = json.loads((runs["storm-surge"] / "manifest.json").read_text())
+    surge_year = surge_manifest["outputs"]["water_depth"]["year"]
+    years = surge_manifest["years"]
+    buildings = pd.read_csv(runs["storm-surge"] / "buildings.csv")
+    n_flooded = int((buildings["surge_depth_m"] > 0).sum())
+    tim = json.loads((demo_output / "tim" / "manifest.json").read_text())
+    n_ingested = sum(h["action"] == "ingest" for h in tim["history"])
+    timings: dict[str, float] = {}
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        requests: list[str] = []
+        failures: list[str] = []
+        errors: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("response", lambda r: failures.append(f"{r.status} {r.url}")
+                if r.status >= 400 else None)
+        page.on("requestfailed", lambda r: failures.append(f"failed {r.url}"))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            t0 = time.perf_counter()
+            page.goto(server, timeout=TIMEOUT_MS)
+            # First view: the baseline in its last year, on the terrain.
+            _wait_title(page, f"Land use {years[-1]}", "Baseline")
+            _wait_card(page, "population",
+                       _indicator(runs["baseline"], years[-1], "population")["value"])
+            timings["page_ready_s"] = time.perf_counter() - t0
+            status = _wait_3d(page, "s.featuresStyled > 0 && s.drapeHost === 'terrain'")
+            timings["first_3d_tiles_loaded_s"] = time.perf_counter() - t0
+            assert status["error"] is None and status["mode"] == "height"
+            assert 0 < status["featuresStyled"] <= len(buildings)
+            assert status["layers"]["terrain"] == {"show": True, "loaded": True}
+            assert status["layers"]["points"]["show"] is False
+            assert status["newShown"] > 0  # the baseline's developers built too
+
+            # The high-growth run has an ensemble: its 5-95 % band is on every timeline panel.
+            page.wait_for_function("""() => { const g = document.querySelector(
+                '#timeline .js-plotly-plot'); return g && g._fullData && g._fullData.filter(
+                t => t.fill === 'tonexty' && t.name.includes('4 seeds')).length === 4; }""",
+                                   timeout=TIMEOUT_MS)
+
+            # The data tab's panel: the sample territory is synthetic, and the page says so.
+            assert "Synthetic data" in page.text_content("#data-banner")
+            assert page.text_content("#data-summary") == (
+                f"{n_ingested} source layers: 0 real, {n_ingested} synthetic.")
+
+            # Change the year: keyboard on the slider (Home = first year, then 5 steps on).
+            t = time.perf_counter()
+            page.focus("#year [role=slider]")
+            page.keyboard.press("Home")
+            for _ in range(5):
+                page.keyboard.press("ArrowRight")
+            year = years[0] + 5
+            _wait_title(page, f"Land use {year}", "Baseline")
+            _wait_card(page, "population",
+                       _indicator(runs["baseline"], year, "population")["value"])
+            timings["year_change_s"] = time.perf_counter() - t
+            card = _card(page, "built_up_area")
+            expected = _indicator(runs["baseline"], year, "built_up_area")
+            assert card["value"] == expected["value"] and card["status"] == expected["status"]
+            assert "baseline scenario" in card["text"]
+
+            # The layer toggles: terrain off puts the drape on the globe, points load.
+            t = time.perf_counter()
+            page.click("#layers label:has-text('Terrain')")
+            status = _wait_3d(page, "!s.layers.terrain.show && s.drapeHost === 'globe'")
+            assert status["layers"]["buildings"]["show"]
+            page.click("#layers label:has-text('Points')")
+            status = _wait_3d(page, "s.layers.points.show && s.layers.points.loaded")
+            assert status["error"] is None
+            page.locator("#city-panel").screenshot(path=str(artifacts / "dashboard-points.png"))
+            page.click("#layers label:has-text('Points')")
+            page.click("#layers label:has-text('Terrain')")
+            _wait_3d(page, "s.layers.terrain.show && !s.layers.points.show "
+                           "&& s.drapeHost === 'terrain'")
+            timings["layer_toggles_s"] = time.perf_counter() - t
+
+            # Change the run: the storm surge keeps the year; its flood cards wait for the surge.
+            t = time.perf_counter()
+            _choose(page, "#run", "Storm surge")
+            title = _wait_title(page, f"Land use {year}", "Storm surge")
+            assert f"flood in {surge_year}" in title
+            page.wait_for_selector('[data-indicator="flooded_buildings"]', timeout=TIMEOUT_MS)
+            _wait_card(page, "population",
+                       _indicator(runs["storm-surge"], year, "population")["value"])
+            assert f"surge in {surge_year}" in _card(page, "flooded_buildings")["text"]
+            timings["run_change_s"] = time.perf_counter() - t
+
+            # The surge year: flood depth on the map, flooded buildings in the cards and in 3D.
+            t = time.perf_counter()
+            page.focus("#year [role=slider]")
+            page.keyboard.press("End")
+            _wait_title(page, f"Land use {surge_year}", "Storm surge", "flood depth")
+            flooded = _indicator(runs["storm-surge"], surge_year, "flooded_buildings")
+            assert flooded["value"] == n_flooded > 0  # indicators.csv agrees with buildings.csv
+            _wait_card(page, "flooded_buildings", flooded["value"])
+            card = _card(page, "flooded_buildings")
+            assert card["status"] == flooded["status"]
+            assert f"+{n_flooded:,} buildings vs baseline" in card["text"]
+            assert page.text_content("#flooded-count").startswith(
+                f"{n_flooded:,} of {len(buildings):,} buildings flooded")
+            status = _wait_3d(page, f"""s.mode === 'flood' && s.floodedStyled > 0 &&
+                (s.drapeUrl || '').endsWith('/{SURGE}/{surge_year}.png?flood=1')""")
+            assert 0 < status["floodedStyled"] <= n_flooded
+            if status["featuresStyled"] == len(buildings):  # every tile in view: all of them
+                assert status["floodedStyled"] == n_flooded
+            timings["surge_year_3d_s"] = time.perf_counter() - t
+            page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+
+            # Cards and warnings for one planning unit, with its plan targets.
+            t = time.perf_counter()
+            areas = pd.read_csv(runs["storm-surge"] / "indicators_areas.csv")
+            unit = areas[(areas["level"] == "unit") & (areas["year"] == surge_year)
+                         & (areas["indicator"] == "population")].sort_values("value").iloc[-1]
+            _choose(page, "#area", f"Unit \u00b7 {unit['area']}", search=unit["area"])
+            _wait_card(page, "population", unit["value"])
+            card = _card(page, "population")
+            assert card["status"] == unit["status"]
+            assert f"plan target {unit['target']:,.0f}" in card["text"]
+            warnings = pd.read_csv(runs["storm-surge"] / "warnings.csv")
+            expected = int(((warnings["year"] == surge_year)
+                            & (warnings["area"] == unit["area"])).sum())
+            page.wait_for_function(
+                f"() => {{ const w = document.getElementById('warnings-list'); return w && "
+                f"w.closest('.warnings').textContent.includes('in {surge_year}') && "
+                f"Number(w.dataset.count) === {expected}; }}", timeout=TIMEOUT_MS)
+            timings["area_cards_s"] = time.perf_counter() - t
+
+            # Compare: the surge run (A) with high growth (B) side by side in the same year.
+            t = time.perf_counter()
+            _open_tab(page, "compare")
+            _choose(page, "#compare-with", "High growth")
+            code = next(c["code"] for c in surge_manifest["classes"] if c["group"] == "built")
+            a = _built(runs["storm-surge"], surge_year, code)
+            b = _built(runs["high-growth"], surge_year, code)
+            page.wait_for_function(
+                "() => { const e = document.getElementById('diff-summary'); return e && "
+                f"Number(e.dataset.onlyBCells) === {int((b & ~a).sum())} && "
+                f"Number(e.dataset.onlyACells) === {int((a & ~b).sum())} && "
+                f"Number(e.dataset.year) === {surge_year}; }}", timeout=TIMEOUT_MS)
+            row = page.eval_on_selector('#compare-table [data-indicator="built_up_area"]',
+                                        "e => [Number(e.dataset.a), Number(e.dataset.b)]")
+            assert row == [_indicator(runs["storm-surge"], surge_year, "built_up_area")["value"],
+                           _indicator(runs["high-growth"], surge_year, "built_up_area")["value"]]
+            status = _wait_3d(page, f"""s.split && s.drapeUrls.length === 2 &&
+                s.drapeUrls[0].endsWith('/{SURGE}/{surge_year}.png') &&
+                s.drapeUrls[1].endsWith('/{GROWTH}/{surge_year}.png')""")
+            assert status["drapeHost"] == "terrain" and status["mode"] == "height"
+            # Zoom the first map: the second and the difference follow.
+            page.evaluate("""() => Plotly.relayout(
+                document.querySelector('#compare-map-a .js-plotly-plot'),
+                {'xaxis.range': [511.5, 514.5], 'yaxis.range': [2705.0, 2707.5]})""")
+            page.wait_for_function("""() => ['compare-map-b', 'diff-map'].every(id => {
+                const l = document.querySelector('#' + id + ' .js-plotly-plot').layout;
+                return Math.abs(l.xaxis.range[0] - 511.5) < 1e-6
+                    && Math.abs(l.yaxis.range[1] - 2707.5) < 1e-6; })""", timeout=TIMEOUT_MS)
+            timings["compare_s"] = time.perf_counter() - t
+            page.screenshot(path=str(artifacts / "dashboard-compare.png"), full_page=True)
+
+            # Ensemble: the probability map and the bands of the members.
+            t = time.perf_counter()
+            _open_tab(page, "ensemble")
+            import rasterio
+
+            ensemble_dir = demo_output / "ensembles" / "high-growth"
+            with rasterio.open(ensemble_dir / "probability_built.tif") as src:
+                band = list(src.descriptions).index(str(surge_year)) + 1
+                probability = src.read(band)
+            page.wait_for_function(
+                "() => { const e = document.getElementById('probability-summary'); return e "
+                f"&& Number(e.dataset.likelyCells) === {int((probability >= 0.5).sum())} && "
+                f"Number(e.dataset.someCells) === {int((probability > 0).sum())}; }}",
+                timeout=TIMEOUT_MS)
+            intervals = pd.read_csv(ensemble_dir / "indicator_intervals.csv")
+            population = intervals[intervals["indicator"] == "population"].sort_values("year")
+            # _fullData: the traces as plotly drew them (typed arrays decoded).
+            bands = page.evaluate("""() => document.querySelector(
+                '#ensemble-timeline .js-plotly-plot')._fullData
+                .filter(t => t.meta === 'band' && t.name.startsWith('5'))
+                .map(t => Array.from(t.y))""")
+            assert len(bands) == 4 and bands[0] == pytest.approx(list(population["p95"]))
+            _wait_3d(page, f"""s.mode === 'plain' &&
+                (s.drapeUrl || '').endsWith('/probability/0/{surge_year}.png')""")
+            timings["ensemble_s"] = time.perf_counter() - t
+            page.screenshot(path=str(artifacts / "dashboard-ensemble.png"), full_page=True)
+
+            # Heights and views: violators and the corridor's blockers, in numbers and in 3D.
+            t = time.perf_counter()
+            _open_tab(page, "heights")
+            checked = json.loads((demo_output / "heights" / "buildings.json").read_text())
+            violators = {k for k, v in checked.items() if v["violation"]}
+            lines_dir = _sightlines(demo_output)
+            blockers = set(json.loads((lines_dir / "buildings.json").read_text()))
+            n_lines = len(pd.read_csv(lines_dir / "sightlines.csv"))
+            assert page.get_attribute("#heights-summary", "data-violations") == str(
+                len(violators))
+            assert page.get_attribute("#violators-table", "data-count") == str(len(violators))
+            # First the whole territory: every violator coloured, nothing blocking.
+            status = _wait_3d(page, "s.mode === 'heights' && s.entities.lines === 0 "
+                                    "&& s.camera === 'home' && s.featuresStyled > 0")
+            # The home view shows every tile: each violator painted exactly once.
+            assert status["featuresStyled"] == len(buildings)
+            assert status["blockersStyled"] == 0
+            assert status["violatorsStyled"] == len(violators)
+            _choose(page, "#corridor", CORRIDOR)
+            page.wait_for_function(
+                "() => { const e = document.getElementById('sightline-summary'); return e && "
+                f"Number(e.dataset.blockers) === {len(blockers)} && "
+                f"Number(e.dataset.lines) === {n_lines}; }}", timeout=TIMEOUT_MS)
+            status = _wait_3d(page, f"""s.mode === 'heights' && s.entities.lines === {1 + n_lines}
+                && s.entities.cells > 0 && s.camera && s.camera.endsWith({json.dumps(CORRIDOR)})
+                """)
+            assert status["entities"]["polygons"] == 2
+            if status["featuresStyled"] == len(buildings):  # every tile in view
+                assert status["blockersStyled"] == len(blockers)
+                assert status["violatorsStyled"] == len(violators - blockers)
+            timings["heights_s"] = time.perf_counter() - t
+            page.screenshot(path=str(artifacts / "dashboard-heights.png"), full_page=True)
+            timings["total_s"] = time.perf_counter() - t0
+        finally:
+            browser.close()
+
+    (artifacts / "dashboard-timings.json").write_text(json.dumps(
+        {k: round(v, 2) for k, v in timings.items()}, indent=1))
+    print("dashboard timings:", {k: round(v, 2) for k, v in timings.items()})
+    outside = [u for u in requests
+               if urlparse(u).scheme not in ("data", "blob")
+               and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
+    assert requests and not outside, f"requests left localhost: {outside[:10]}"
+    assert not failures, f"failed requests: {failures[:10]}"
+    assert not errors, f"errors in the page: {errors[:5]}"

@@ -1,12 +1,14 @@
 """The dashboard (``twin serve``) in-process: input checks, what the tabs compute and the
-routes. The real page in a real browser is in ``test_dashboard_browser.py``.
+routes. The real page in a real browser is in ``test_dashboard_browser.py``; the storm surge and
+calibration tabs have files of their own.
 
-Everything is checked against the demo's own files (``twin demo`` output: five runs, an
-ensemble, a height check, corridor sightlines, tiles with terrain, points and overlays), read
-here independently of the dashboard: indicator values and statuses from ``indicators.csv`` and
-``indicators_areas.csv``, warnings from ``warnings.csv``, built-up land from the land-use
-GeoTIFFs, probabilities from ``probability_built.tif``, violators from ``heights/buildings.json``
-and blockers from ``sightlines/.../buildings.json``.
+Everything is checked against the demo's own files (``twin demo`` output: seven runs, three of
+them with a storm surge, an ensemble, a height check, corridor sightlines, a land-use
+calibration on real maps when ``$TWIN_DATA`` has them, tiles with terrain, points and
+overlays), read here independently of the dashboard: indicator values and statuses from
+``indicators.csv`` and ``indicators_areas.csv``, warnings from ``warnings.csv``, built-up land
+from the land-use GeoTIFFs, probabilities from ``probability_built.tif``, violators from
+``heights/buildings.json`` and blockers from ``sightlines/.../buildings.json``.
 """
 
 from __future__ import annotations
@@ -27,17 +29,28 @@ from tim.errors import InputError, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
 CESIUM_JS = REPO / "viz" / "node_modules" / "cesium" / "Build" / "Cesium" / "Cesium.js"
-RUNS = ("baseline", "high-growth", "far-up", "strict-farmland", "storm-surge")
+RUNS = ("baseline", "high-growth", "far-up", "strict-farmland", "storm-surge", "surge-100y",
+        "surge-100y-seawall")
 SURGE = RUNS.index("storm-surge")
+INERTIAL = RUNS.index("surge-100y")
+SEAWALL = RUNS.index("surge-100y-seawall")
 GROWTH = RUNS.index("high-growth")
 CORRIDOR = "Western hills to the lighthouse"
 
 
+def _calibration(demo: Path) -> Path | None:
+    """The demo's land-use calibration (made only when $TWIN_DATA has the real maps)."""
+    folder = demo / "calibration" / "plum-island"
+    return folder if folder.is_dir() else None
+
+
 def _folders(demo: Path) -> list[Path]:
     """Everything the demo serves, runs first (the baseline first)."""
+    calibration = _calibration(demo)
     return ([demo / "runs" / name for name in RUNS] + [demo / "ensembles" / "high-growth",
                                                        demo / "heights"]
-            + sorted((demo / "sightlines").iterdir()))
+            + sorted((demo / "sightlines").iterdir())
+            + ([calibration] if calibration is not None else []))
 
 
 def _indicator(run_dir: Path, year: int, key: str) -> pd.Series:
@@ -142,7 +155,10 @@ def test_folders_are_told_apart_by_their_manifests(board, demo_output):
     from viz.sources import folder_kind
 
     kinds = [folder_kind(f) for f in _folders(demo_output)]
-    assert kinds == ["run"] * len(RUNS) + ["ensemble", "heights", "sightlines"]
+    calibrated = _calibration(demo_output) is not None
+    assert kinds == ["run"] * len(RUNS) + ["ensemble", "heights", "sightlines"] + (
+        ["calibration"] if calibrated else [])
+    assert len(board.calibrations) == int(calibrated)
     assert [r.name for r in board.runs] == list(RUNS)
     assert len(board.ensembles) == 1 and len(board.heights) == 1 and len(board.sightlines) == 1
     # The ensemble belongs to the high-growth run: same scenario file contents.
@@ -155,10 +171,16 @@ def test_every_tab_is_offered_and_the_shell_follows_the_tab(board):
     from viz.tabs import available_tabs
 
     tabs = available_tabs(board)
-    assert [t.key for t in tabs] == ["scenario", "compare", "ensemble", "heights", "data"]
+    keys = [t.key for t in tabs]
+    calibrated = ["calibration"] if board.calibrations else []
+    assert keys == ["scenario", "compare", "flood", "ensemble", "heights", *calibrated, "data"]
     heights = shell_state(tabs, "heights")
-    assert heights["hidden"] == [True, True, True, False, True]
+    assert heights["hidden"] == [k != "heights" for k in keys]
     assert heights["controls"] == HIDDEN and heights["colour_by"] == HIDDEN
+    flood = shell_state(tabs, "flood")
+    assert flood["controls"] == HIDDEN and flood["workspace"] == "workspace"  # its own controls
+    if calibrated:  # its own grid: no 3D view
+        assert shell_state(tabs, "calibration")["workspace"] == "workspace no-3d"
     ensemble = shell_state(tabs, "ensemble")
     assert ensemble["run"] == HIDDEN and ensemble["year"] is None
     assert shell_state(tabs, "data")["workspace"] == "workspace no-3d"
@@ -185,7 +207,8 @@ def test_provenance_comes_from_the_tim_manifest(board, demo_output):
 
 # -- scenario tab ------------------------------------------------------------------------------
 def test_cards_show_the_run_values_and_the_difference_from_the_baseline(board, demo_output):
-    from viz.tabs.scenario import FLOOD_INDICATORS, card_data
+    from scenarios.indicators import FLOOD_INDICATORS
+    from viz.tabs.scenario import card_data
 
     surge_dir, base_dir = demo_output / "runs" / "storm-surge", demo_output / "runs" / "baseline"
     year = board.runs[SURGE].surge_year
@@ -199,11 +222,14 @@ def test_cards_show_the_run_values_and_the_difference_from_the_baseline(board, d
     baseline_cards = card_data(board, 0, year)
     assert all(c.is_baseline and c.delta is None for c in baseline_cards)
     assert not set(FLOOD_INDICATORS) & {c.key for c in baseline_cards}  # no surge simulated
+    # A return-period surge (no water_level in its scenario) has every flood card too.
+    assert set(FLOOD_INDICATORS) <= {c.key for c in card_data(board, INERTIAL, year)}
     earlier = {c.key: c for c in card_data(board, SURGE, year - 1)}
     assert earlier["flooded_buildings"].note == f"surge in {year}"
 
 
 def test_area_cards_come_from_the_roll_up_with_plan_targets(board, demo_output):
+    from scenarios.indicators import FLOOD_INDICATORS
     from viz.tabs.scenario import area_options, card_data
 
     table = pd.read_csv(demo_output / "runs" / "high-growth" / "indicators_areas.csv")
@@ -220,9 +246,7 @@ def test_area_cards_come_from_the_roll_up_with_plan_targets(board, demo_output):
         before = base[(base["year"] == year) & (base["level"] == level)
                       & (base["area_id"].astype(str) == str(area_id))].set_index("indicator")
         cards = card_data(board, GROWTH, year, f"{level}:{area_id}")
-        assert {c.key for c in cards} == set(rows.index) - {"flooded_land_area",
-                                                            "flooded_buildings",
-                                                            "population_exposed"}
+        assert {c.key for c in cards} == set(rows.index) - set(FLOOD_INDICATORS)
         for card in cards:
             row = rows.loc[card.key]
             assert card.value == row["value"] and card.status == row["status"]
@@ -257,6 +281,13 @@ def test_controls_follow_the_run(board):
     assert surge["flood_value"] == ["flood"]
     assert (surge["min"], surge["max"]) == (board.runs[SURGE].years[0],
                                             board.runs[SURGE].years[-1])
+    # The surge's level is the run's recorded peak, also for a return period (no water_level
+    # in its scenario) and a hydrograph.
+    for index in (SURGE, INERTIAL):
+        peak = json.loads((board.runs[index].path / "manifest.json").read_text())[
+            "outputs"]["surge"]["peak_level_m"]
+        label = run_controls(board, index, 2035, "height")["flood_options"][0]["label"]
+        assert f"peak {peak:.2f} m" in label
     base = run_controls(board, 0, 1999, "flood")
     assert base["year"] == board.runs[0].years[-1]  # a year the run lacks: its last year
     assert base["colour"] == "height" and base["flood_value"] == []
@@ -443,4 +474,3 @@ def test_without_tiles_the_3d_panel_says_so(demo_output):
     ids = {getattr(c, "id", None): c for c in app.layout._traverse()}
     assert "cesium-container" not in ids
     assert "--tiles" in ids["cesium-message"].children
-

@@ -18,7 +18,6 @@ set-up are outside the timed function).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from validators import twin_data
 
 from citygen import replicated_city
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("TWIN_DATA", REPO.parent / "shared" / "data"))
+DATA = twin_data()  # the shared data folder, found as the tests find it
 DELFT = DATA / "city" / "delft_ahn3"
 SIZES = (2_000, 10_000, 100_000)
 BASELINE_SIZES = (2_000, 10_000)  # the loop takes minutes beyond

@@ -13,7 +13,6 @@ sizes are centred crops of it.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -21,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from validators import twin_data
 
 REPO = Path(__file__).resolve().parents[1]
-#: The shared data folder, found as tests/conftest.py finds it.
-DATA = Path(os.environ.get("TWIN_DATA", REPO.parent / "shared" / "data"))
+DATA = twin_data()  # the shared data folder, found as the tests find it
 DEM = DATA / "landuse" / "wuhan" / "wh_df_dem.tif"
 GDAL = shutil.which("gdal_viewshed")
 pytestmark = [pytest.mark.skipif(not DEM.is_file(), reason=f"Wuhan DEM not found at {DEM}"),

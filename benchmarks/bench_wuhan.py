@@ -18,7 +18,6 @@ Skipped without ../shared/data (TWIN_DATA).
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -33,16 +32,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from validators import twin_data as twin_data_dir  # noqa: E402
+
 from engine.landuse import (CAParams, LandUseModel, build_constraints, class_counts,
                             interpolate_targets, learn_patch_sizes, simulate)
 
 PARAMS = CAParams(neighbourhood_size=7, weights=(0.5,) * 7, inertia=(1.0,) * 7, alpha=0.5,
                   spontaneous=0.02, roulette_rounds=2, patch_scale=1.0, patch_compactness=1.0)
-
-
-def twin_data_dir() -> Path:
-    """``TWIN_DATA`` or ``../shared/data`` beside the repository (as tests/conftest.py)."""
-    return Path(os.environ.get("TWIN_DATA", REPO.parent / "shared" / "data"))
 
 
 def build(data: Path):

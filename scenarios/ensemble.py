@@ -37,6 +37,7 @@ from scenarios.rundir import RunDirectory, software_versions
 from scenarios.schema import Scenario
 from tim.atomic import atomic_directory
 from tim.errors import InputError
+from tim.store import write_raster
 
 log = logging.getLogger(__name__)
 
@@ -193,13 +194,6 @@ def indicator_intervals(members: Sequence[RunDirectory]) -> pd.DataFrame:
 
 
 def _write_probability(path: Path, probability: dict[int, np.ndarray], grid: Any) -> None:
-    import rasterio
-    from affine import Affine
-
     years = sorted(probability)
-    with rasterio.open(path, "w", driver="GTiff", width=grid.shape[1], height=grid.shape[0],
-                       count=len(years), dtype="float32", crs=grid.crs,
-                       transform=Affine(*grid.transform), compress="deflate") as dst:
-        for band, year in enumerate(years, start=1):
-            dst.write(probability[year], band)
-            dst.set_band_description(band, str(year))
+    write_raster(path, np.stack([probability[y] for y in years]).astype(np.float32), grid, None,
+                 descriptions=[str(y) for y in years])

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import yaml
 
 from engine.landuse import (CAParams, LandUseModel, build_constraints, class_counts,
                             interpolate_targets, simulate)
@@ -31,6 +30,8 @@ from scenarios.calibrate import PARAMETERS_FORMAT, PARAMETERS_VERSION, file_sha2
 from scenarios.landuse_data import (OUTSIDE, DriverSpec, Notes, derive_drivers, fit_totals,
                                     read_constraint, read_demand, read_drivers,
                                     read_land_use, read_on_grid, study_area, to_index)
+from tim.atomic import atomic_file
+from tim.config import read_yaml
 from tim.errors import InputError, StoreError
 from tim.store import write_raster
 
@@ -56,10 +57,7 @@ def load_parameters(path: str | Path) -> Parameters:
     import joblib
 
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read the parameters: {exc}", source=path) from exc
+    raw = read_yaml(path, "parameters file")
     if not isinstance(raw, dict) or raw.get("format") != PARAMETERS_FORMAT:
         raise InputError(f"not a land-use parameters file (format {PARAMETERS_FORMAT})",
                          source=path, field="format",
@@ -193,15 +191,8 @@ def write_forecast(result: ForecastResult, start: str | Path, out: str | Path) -
     """The simulated map as a GeoTIFF on the start map's grid (uint8, nodata 255), and
     ``<out>.json`` beside it; both written to temporary names, then renamed."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     _, grid, _ = read_on_grid(start, None, "start map")
-    tmp_tif, tmp_json = out.with_name(f".{out.name}.tmp"), out.with_name(f".{out.name}.json.tmp")
-    try:
-        write_raster(tmp_tif, result.simulated, grid, OUTSIDE)
-        tmp_json.write_text(json.dumps(result.summary, indent=2))
-        tmp_tif.replace(out)
-        tmp_json.replace(out.with_name(out.name + ".json"))
-    finally:
-        tmp_tif.unlink(missing_ok=True)
-        tmp_json.unlink(missing_ok=True)
+    with atomic_file(out) as tif, atomic_file(out.with_name(out.name + ".json")) as sidecar:
+        write_raster(tif, result.simulated, grid, OUTSIDE)
+        sidecar.write_text(json.dumps(result.summary, indent=2))
     return out

@@ -49,11 +49,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.analysis.corridors import ViewCorridor
 from engine.analysis.heights import InclinedSurface, ZoneRule
+from tim.config import read_yaml, validation_error
 from tim.errors import InputError
 from tim.model import Territory, crs_equal
 
@@ -186,20 +186,11 @@ def _resolve(source: str | Path) -> Path:
 def load_rules_file(source: str | Path) -> tuple[RulesFile, Path]:
     """Parse and validate a rules file (or a built-in rules name)."""
     path = _resolve(source)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", source=path) from exc
-    if not isinstance(raw, dict):
-        raise InputError("a rules file is a mapping of keys to values", source=path)
+    raw = read_yaml(path, "rules file", not_a_mapping="a rules file is a mapping of keys to values")
     try:
         return RulesFile.model_validate(raw), path
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "rules"
-        message = err["msg"].removeprefix("Value error, ")
-        raise InputError(message, source=path, field=key,
-                         value=err.get("input") if err["type"] != "missing" else None) from None
+        raise validation_error(exc, path) from None
 
 
 def load_rules(source: str | Path, territory: Territory) -> HeightRules:
@@ -272,10 +263,8 @@ def _transformer(crs: str | None, territory: Territory, path: Path):
 
 def _ground_at(territory: Territory, ground: np.ndarray, xy: tuple[float, float], path: Path,
                key: str) -> float:
-    a, _, c, _, e, f = territory.grid.transform
-    col, row = int(np.floor((xy[0] - c) / a)), int(np.floor((xy[1] - f) / e))
-    if not (0 <= row < ground.shape[0] and 0 <= col < ground.shape[1]) \
-            or not np.isfinite(ground[row, col]):
+    row, col, inside = territory.grid.cells_of(*xy)
+    if not inside or not np.isfinite(ground[row, col]):
         raise InputError("lies outside the territory (or where it has no ground height)",
                          source=path, field=key, value=xy)
     return float(ground[row, col])

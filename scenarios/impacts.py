@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from tim.config import read_yaml
 from tim.errors import InputError
 from tim.model import Territory
-from tim.rasterize import centroid_cells, footprint_cell_areas
+from tim.rasterize import cell_areas, centroid_cells
 
 #: Water shallower than this (m) does not count as a flood (a film, or rounding at the edge).
 FLOODED_DEPTH = 0.01
@@ -51,7 +51,9 @@ class DamageModel:
         """The packaged JRC table (``scenarios/jrc_damage.yaml``) or the one at ``path``."""
         source = Path(path) if path else Path(str(resources.files("scenarios")
                                                   / "jrc_damage.yaml"))
-        raw = yaml.safe_load(source.read_text())
+        raw = read_yaml(source, "damage table",
+                        not_a_mapping="a damage table maps depth_m, curves, "
+                                      "construction_cost_per_m2 and currency")
         costs = raw["construction_cost_per_m2"]
         if country not in costs:
             raise InputError("no construction cost for this country in the damage table",
@@ -97,7 +99,7 @@ class BuildingExposure:
         frame = territory.layers.get("buildings")
         if frame is None or len(frame) == 0:
             return None
-        ptr, cells, areas = footprint_cell_areas(frame, territory.grid)
+        ptr, cells, areas = cell_areas(frame.geometry.values, territory.grid)
         owner = np.repeat(np.arange(len(frame)), np.diff(ptr))
         centroid = centroid_cells(frame, territory.grid)
         units = territory.fields.get("planning__unit_id")

@@ -12,10 +12,10 @@ from typing import Literal
 from pathlib import Path
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from scenarios.impacts import BuildingExposure, DamageModel, FloodImpacts, assess
+from tim.config import read_yaml, validation_error
 from tim.errors import InputError
 from tim.model import Territory
 from tim.rasterize import centroid_cells
@@ -73,10 +73,8 @@ def _contains(outer: Range, inner: Range) -> bool:
 def load_registry(path: str | Path | None = None) -> dict[str, IndicatorDef]:
     """The indicator registry; the packaged one unless ``path`` is given."""
     source = Path(path) if path else Path(str(resources.files("scenarios") / "indicators.yaml"))
-    try:
-        raw = yaml.safe_load(source.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read the indicator registry: {exc}", source=source) from exc
+    raw = read_yaml(source, "indicator registry",
+                    not_a_mapping="the indicator registry maps indicator keys to definitions")
     registry = {}
     for key, entry in raw.items():
         if not isinstance(entry, dict):
@@ -85,10 +83,7 @@ def load_registry(path: str | Path | None = None) -> dict[str, IndicatorDef]:
         try:
             registry[key] = IndicatorDef(id=key, **entry)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in (key, *error["loc"]))
-            raise InputError(error["msg"].removeprefix("Value error, "), source=source,
-                             field=where) from exc
+            raise validation_error(exc, source, prefix=(key,)) from exc
     missing = set(INDICATORS) - set(registry)
     if missing:
         raise InputError(f"indicators computed but not defined: {sorted(missing)}",

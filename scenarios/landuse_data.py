@@ -80,20 +80,14 @@ def read_on_grid(path: str | Path, grid: Grid | None, what: str
                  ) -> tuple[np.ndarray, Grid, float | int | None]:
     """Band 1 of ``path``, its grid (CRS kept as the file's WKT, so outputs written on it carry
     the very same CRS) and nodata; an error if it is not on ``grid``."""
-    import rasterio
+    from tim.ingest.raster import read_band
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", source=path)
-    try:
-        with rasterio.open(path) as src:
-            values, crs, transform, nodata = src.read(1), src.crs, src.transform, src.nodata
-    except rasterio.errors.RasterioError as exc:
-        raise InputError(f"cannot read as a raster: {exc}", source=path) from exc
+    values, crs, transform, nodata = read_band(path)
     if crs is None:
         raise InputError("the raster declares no CRS", source=path, field="crs",
                          hint="assign one (gdal_edit.py -a_srs EPSG:xxxx)")
-    g = Grid(crs.to_wkt(), tuple(transform)[:6], values.shape)
+    g = Grid(crs.to_wkt(), transform, values.shape)
     if grid is not None:
         same = (values.shape == tuple(grid.shape) and crs_equal(g.crs, grid.crs)
                 and np.allclose(g.transform, grid.transform, rtol=1e-9, atol=1e-6))

@@ -76,18 +76,13 @@ def _write_common(out: Path, grid_transform, shape, land_use, buildings, title: 
     import shapely
 
     from tim.model import Grid
+    from tim.rasterize import floor_area_by_centroid
     from tim.store import write_raster
 
     grid = Grid(RD_NAP, tuple(grid_transform), shape)
     write_raster(out / "landuse.tif", land_use.astype(np.uint8), grid, 255)
     # Residents: 45 m2 of floor per person, in the cell of each footprint's centroid.
-    population = np.zeros(shape, np.float32)
-    a, _, c, _, e, f = grid.transform
-    centroid = buildings.geometry.centroid
-    col = ((centroid.x - c) // a).astype(int).clip(0, shape[1] - 1)
-    row = ((centroid.y - f) // e).astype(int).clip(0, shape[0] - 1)
-    np.add.at(population, (row.to_numpy(), col.to_numpy()),
-              (buildings.geometry.area * buildings["storeys"] / 45.0).to_numpy())
+    population = floor_area_by_centroid(buildings, grid) / np.float32(45.0)
     write_raster(out / "population.tif", np.round(population), grid, None)
     xmin, ymin, xmax, ymax = grid.bounds
     gpd.GeoDataFrame({"unit_id": [1], "name": [title], "district": [title], "city": [title]},
@@ -134,7 +129,8 @@ def denhaag_sources(out: Path, cell: float = 5.0) -> Path:
                                                 "geometry"]]
     # CityJSON gives no storey count: 3 m a storey, as the TIM's height rules assume.
     guessed = np.maximum(1, np.round(buildings["height"] / 3.0))
-    buildings["storeys"] = buildings["storeys"].where(buildings["storeys"] > 0, guessed)
+    buildings["storeys"] = buildings["storeys"].where(buildings["storeys"] > 0,
+                                                      guessed).astype(float)
     x0, y1 = float(np.floor(points[:, 0].min())), float(np.ceil(points[:, 1].max()))
     shape = (int(np.ceil((y1 - points[:, 1].min()) / cell)),
              int(np.ceil((points[:, 0].max() - x0) / cell)))

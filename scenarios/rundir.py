@@ -56,6 +56,9 @@ from tim.store import load_manifest, write_raster
 
 FORMAT = "territory-twin/run"
 FORMAT_VERSION = 1
+#: Tables of a run result (attribute: file), written when the result has them.
+TABLES = {"indicators": "indicators.csv", "area_indicators": "indicators_areas.csv",
+          "warnings": "warnings.csv", "buildings": "buildings.csv", "projects": "projects.csv"}
 PACKAGES = ("territory-twin", "numpy", "numba", "mesa", "scipy", "pydantic", "rasterio",
             "pyproj", "geopandas", "shapely")
 
@@ -99,20 +102,11 @@ def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | Non
             outputs["surge"] = _write_surge(result, tmp, grid)
             outputs["water_depth"] = {"file": outputs["surge"]["max_depth"],
                                       "year": result.surge.year}
-        result.indicators.to_csv(tmp / "indicators.csv", index=False)
-        outputs["indicators"] = "indicators.csv"
-        if result.area_indicators is not None:
-            result.area_indicators.to_csv(tmp / "indicators_areas.csv", index=False)
-            outputs["area_indicators"] = "indicators_areas.csv"
-        if result.warnings is not None:
-            result.warnings.to_csv(tmp / "warnings.csv", index=False)
-            outputs["warnings"] = "warnings.csv"
-        if result.buildings is not None:
-            result.buildings.to_csv(tmp / "buildings.csv", index=False)
-            outputs["buildings"] = "buildings.csv"
-        if result.projects is not None:
-            result.projects.to_csv(tmp / "projects.csv", index=False)
-            outputs["projects"] = "projects.csv"
+        for key, name in TABLES.items():
+            table = getattr(result, key)
+            if table is not None:
+                table.to_csv(tmp / name, index=False)
+                outputs[key] = name
         if result.new_buildings is not None and len(result.new_buildings):
             result.new_buildings.to_file(tmp / "buildings_new.gpkg", driver="GPKG",
                                          engine="pyogrio")
@@ -178,17 +172,9 @@ def _write_surge(result: RunResult, tmp: Path, grid: Grid) -> dict[str, Any]:
 
 def write_bands(path: Path, bands: np.ndarray, grid: Grid, times: list[str]) -> None:
     """A multi-band float32 GeoTIFF, each band described by its time (s)."""
-    import rasterio
-    from affine import Affine
-
-    with rasterio.open(path, "w", driver="GTiff", height=grid.shape[0], width=grid.shape[1],
-                       count=len(bands), dtype="float32", compress="deflate",
-                       crs=rasterio.crs.CRS.from_user_input(grid.crs),
-                       transform=Affine(*grid.transform)) as dst:
-        for i, (band, time_s) in enumerate(zip(bands, times), start=1):
-            dst.write(band.astype(np.float32), i)
-            dst.set_band_description(i, f"depth at t={time_s} s")
-            dst.update_tags(i, time_s=time_s)
+    write_raster(path, np.asarray(bands, dtype=np.float32), grid, None,
+                 descriptions=[f"depth at t={t} s" for t in times],
+                 tags=[{"time_s": t} for t in times])
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -300,12 +286,10 @@ class RunDirectory:
         return self._table("warnings")
 
     def buildings(self) -> pd.DataFrame | None:
-        name = self.manifest["outputs"].get("buildings")
-        return None if name is None else pd.read_csv(self.path / name)
+        return self._table("buildings")
 
     def projects(self) -> pd.DataFrame | None:
-        name = self.manifest["outputs"].get("projects")
-        return None if name is None else pd.read_csv(self.path / name)
+        return self._table("projects")
 
     def new_buildings(self):
         """The buildings developers added (GeoDataFrame), or None."""

@@ -19,10 +19,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
+from tim.config import read_yaml, validation_error
 from tim.errors import InputError
 
 BUILTIN_DIR = "builtin"
@@ -347,12 +347,8 @@ def _merged(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         raise InputError("scenario extends itself (cycle: "
                          f"{' -> '.join(p.name for p in (*chain, path.resolve()))})",
                          source=path, field="extends")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", source=path) from exc
-    if not isinstance(raw, dict):
-        raise InputError("a scenario must be a mapping of keys to values", source=path)
+    raw = read_yaml(path, "scenario file",
+                    not_a_mapping="a scenario must be a mapping of keys to values")
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
@@ -373,17 +369,14 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 
 def _input_error(path: Path, exc: ValidationError) -> InputError:
+    """:func:`tim.config.validation_error`, with the keys allowed where one is unknown."""
     error = exc.errors()[0]
-    key = ".".join(str(p) for p in error["loc"]) or None
-    if error["type"] == "missing":
-        return InputError("required key is missing", source=path, field=key)
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(error["loc"][:-1])
         return InputError(f"unknown key (allowed here: {', '.join(allowed)})", source=path,
-                          field=key, value=error.get("input"))
-    value = error.get("input")
-    return InputError(error["msg"].removeprefix("Value error, "), source=path, field=key,
-                      value=None if isinstance(value, dict) else value)
+                          field=".".join(str(p) for p in error["loc"]),
+                          value=error.get("input"))
+    return validation_error(exc, path)
 
 
 def _allowed_keys(location: tuple) -> list[str]:

@@ -3,9 +3,11 @@
 ``twin sightline`` calls :func:`territory_sightlines`. Two methods give the same
 :class:`~engine.analysis.sightlines.Sightline` results:
 
-* ``mesh`` (default): buildings are triangle meshes - the TIM's footprints extruded as in the
-  3D Tiles (LoD1, :func:`tim.tiles.buildings.extrude_footprints`), or any mesh with a building
-  label per triangle, such as CityJSON LoD2 solids (:meth:`BuildingScene.from_triangles`).
+* ``mesh`` (default): buildings are triangle meshes, as the 3D Tiles draw them
+  (:meth:`BuildingScene.from_territory`): a city model's own surfaces where the TIM has them
+  (CityJSON LoD2 roofs and walls, :func:`tim.tiles.lod2.territory_surface_mesh`), the other
+  footprints extruded (LoD1, :func:`tim.tiles.buildings.extrude_footprints`); or any mesh with
+  a building label per triangle (:meth:`BuildingScene.from_triangles`).
   Rays are cast with trimesh's Embree backend (``embreex``), in a local frame centred on the
   scene so that float32 ray arithmetic keeps sub-millimetre precision, to find the sightlines
   that some building stops. For those, every building whose bounding box the line crosses in
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -77,14 +79,31 @@ class BuildingScene:
         return cls(vertices - origin, faces, face_label, [str(i) for i in ids], origin)
 
     @classmethod
-    def from_territory(cls, territory: Territory) -> BuildingScene:
-        """The TIM's buildings as LoD1 blocks standing where the 3D Tiles put them."""
-        from tim.tiles.buildings import building_base_z, extrude_footprints, require_buildings
+    def from_territory(cls, territory: Territory, lod: str = "auto") -> BuildingScene:
+        """The TIM's buildings as the 3D Tiles draw them: with ``lod="auto"`` the buildings
+        with city-model surfaces (CityJSON LoD2 roofs and walls) as
+        :func:`tim.tiles.lod2.territory_surface_mesh` triangulates them, the others - all of
+        them with ``lod="1"`` - as LoD1 blocks on their base height."""
+        from tim.tiles.buildings import (building_base_z, concat, extrude_footprints,
+                                         require_buildings)
+        from tim.tiles.lod2 import territory_surface_mesh
 
-        layer = require_buildings(territory)
-        footprints = layer.geometry.values
-        base = building_base_z(territory, footprints)
-        mesh = extrude_footprints(footprints, base, base + layer["height"].to_numpy(float))
+        if lod not in ("auto", "1"):
+            raise InputError("lod must be 'auto' or '1'", field="lod", value=lod)
+        layer = require_buildings(territory).reset_index(drop=True)
+        meshes, drawn = [], np.zeros(len(layer), dtype=bool)
+        if lod == "auto":
+            lod2, drawn, _ = territory_surface_mesh(territory, layer)
+            meshes += [] if lod2 is None else [lod2]
+        rest = np.flatnonzero(~drawn)
+        if len(rest):
+            footprints = layer.geometry.values[rest]
+            base = building_base_z(territory, footprints)
+            lod1 = extrude_footprints(footprints, base,
+                                      base + layer["height"].to_numpy(float)[rest])
+            meshes.append(replace(lod1, vertex_building=rest[lod1.vertex_building],
+                                  triangle_building=rest[lod1.triangle_building]))
+        mesh = concat(meshes)
         return cls.from_triangles(mesh.positions, mesh.triangles, mesh.triangle_building,
                                   layer["building_id"].astype(str).tolist())
 
@@ -265,9 +284,7 @@ def point_at(territory: Territory, x: float, y: float, z: float | None, height: 
     """A point at absolute height ``z``, or ``height`` m above the ground when ``z`` is None."""
     if z is not None:
         return Point(float(x), float(y), float(z))
-    from engine.analysis.viewshed import cell_of
-
-    row, col = cell_of(territory.grid, x, y, what=what)
+    row, col = territory.grid.cell_of(x, y, what)
     ground = float(territory.get("terrain__elevation")[row, col])
     if not np.isfinite(ground):
         raise InputError(f"{what} stands where the terrain has no data", field=what,
@@ -276,25 +293,12 @@ def point_at(territory: Territory, x: float, y: float, z: float | None, height: 
 
 
 def read_targets(territory: Territory, path: str | Path, height: float) -> list[Point]:
-    """Targets from a CSV with columns x, y and optionally z (absolute) or height (above the
-    ground; default ``height``)."""
-    import pandas as pd
+    """Targets from a CSV file (:func:`scenarios.views.read_points`): ``z`` absolute, or
+    ``height`` above the ground (default ``height``)."""
+    from scenarios.views import read_points
 
-    path = Path(path)
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read as CSV: {exc}", source=path) from exc
-    for column in ("x", "y"):
-        if column not in table.columns:
-            raise InputError("target files need columns x and y", source=path, field=column)
-    points = []
-    for i, row in table.iterrows():
-        z = row["z"] if "z" in table.columns and np.isfinite(row["z"]) else None
-        h = row["height"] if "height" in table.columns and np.isfinite(row["height"]) \
-            else height
-        points.append(point_at(territory, row["x"], row["y"], z, h, f"{path}: row {i + 2}"))
-    return points
+    return [point_at(territory, x, y, z, height if h is None else h, f"{path}: row {i + 2}")
+            for i, (x, y, z, h) in enumerate(read_points(path, "target"))]
 
 
 def target_buildings(territory: Territory, targets: Sequence[Point]) -> list[int | None]:

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from engine.analysis.viewshed import (Observer, ViewshedOptions, earth_radius,
                                       grid_cumulative_viewshed, grid_viewshed,
                                       territory_surface)
+from tim.atomic import atomic_file
 from tim.errors import InputError
 from tim.fields import field_spec
 from tim.model import Grid
@@ -53,19 +52,15 @@ def read_surface(source: str | Path) -> Surface:
                        f"{source} (terrain + buildings)")
     if not source.is_file():
         raise InputError("no such TIM directory or raster file", source=source)
-    import rasterio
-
-    try:
-        with rasterio.open(source) as src:
-            if src.crs is None:
-                raise InputError("the raster has no CRS", source=source, field="crs",
-                                 hint="assign one with gdal_edit.py -a_srs EPSG:xxxx")
-            values = src.read(1)
-            grid = Grid(src.crs.to_string(), tuple(src.transform)[:6], (src.height, src.width))
-            nodata = src.nodata
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"cannot read as a raster: {exc}", source=source) from exc
     from pyproj import CRS
+
+    from tim.ingest.raster import read_band
+
+    values, crs, transform, nodata = read_band(source)
+    if crs is None:
+        raise InputError("the raster has no CRS", source=source, field="crs",
+                         hint="assign one with gdal_edit.py -a_srs EPSG:xxxx")
+    grid = Grid(crs.to_string(), transform, values.shape)
 
     if not CRS.from_user_input(grid.crs).is_projected:
         raise InputError("the surface must be in a projected CRS (metres)", source=source,
@@ -73,9 +68,12 @@ def read_surface(source: str | Path) -> Surface:
     return Surface(values, grid, nodata, str(source))
 
 
-def read_observers(path: str | Path, *, height: float = 1.6) -> list[Observer]:
-    """Observers from a CSV file with columns ``x``, ``y`` and optionally ``height`` (eye above
-    the surface; default ``height``) or ``z`` (absolute eye height)."""
+def read_points(path: str | Path, what: str) -> list[tuple[float, float, float | None,
+                                                          float | None]]:
+    """Points from a CSV file with columns ``x``, ``y`` and optionally ``z`` (absolute height)
+    and ``height`` (above the ground or surface): ``(x, y, z, height)`` per row, None where a
+    column is absent or empty. A file without x and y, with no rows or with an x or y that is
+    not a number is an error naming the file (and row); ``what`` names the points in it."""
     import pandas as pd
 
     path = Path(path)
@@ -85,24 +83,30 @@ def read_observers(path: str | Path, *, height: float = 1.6) -> list[Observer]:
         raise InputError(f"cannot read as CSV: {exc}", source=path) from exc
     missing = [c for c in ("x", "y") if c not in table.columns]
     if missing:
-        raise InputError(f"observer files need columns x and y (have: "
+        raise InputError(f"{what} files need columns x and y (have: "
                          f"{', '.join(map(str, table.columns))})", source=path,
                          field=missing[0])
     if len(table) == 0:
-        raise InputError("no observers in the file", source=path)
-    observers = []
+        raise InputError(f"no {what}s in the file", source=path)
+    points = []
     for i, row in table.iterrows():
-        values = {k: row[k] for k in ("x", "y", "height", "z") if k in table.columns}
-        bad = [k for k, v in values.items() if k in ("x", "y") and not np.isfinite(v)]
+        values = {k: pd.to_numeric(row[k], errors="coerce") for k in ("x", "y", "z", "height")
+                  if k in table.columns}
+        bad = [k for k in ("x", "y") if not np.isfinite(values[k])]
         if bad:
             raise InputError(f"row {i + 2}: not a number", source=path, field=bad[0],
                              value=row[bad[0]])
-        z = values.get("z")
-        h = values.get("height", height)
-        observers.append(Observer(float(values["x"]), float(values["y"]),
-                                  float(h) if np.isfinite(h) else height,
-                                  float(z) if z is not None and np.isfinite(z) else None))
-    return observers
+        z, h = (values.get(k, np.nan) for k in ("z", "height"))
+        points.append((float(values["x"]), float(values["y"]),
+                       float(z) if np.isfinite(z) else None, float(h) if np.isfinite(h) else None))
+    return points
+
+
+def read_observers(path: str | Path, *, height: float = 1.6) -> list[Observer]:
+    """Observers from a CSV file (:func:`read_points`): ``height`` is the eye above the surface
+    (default ``height``), ``z`` an absolute eye height."""
+    return [Observer(x, y, height if h is None else h, z)
+            for x, y, z, h in read_points(path, "observer")]
 
 
 @dataclass(frozen=True)
@@ -119,24 +123,6 @@ class ViewshedSummary:
     @property
     def seen_share(self) -> float:
         return self.seen_cells / self.cells if self.cells else 0.0
-
-
-def write_raster_atomic(path: Path, values: np.ndarray, grid: Grid,
-                        nodata: float | int | None) -> None:
-    """:func:`tim.store.write_raster` to a staging file renamed into place when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        write_raster(staging, values, grid, nodata)
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    staging = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    staging.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-    os.replace(staging, path)
 
 
 def viewshed_to_file(source: str | Path | Surface, observers: Sequence[Observer],
@@ -168,7 +154,8 @@ def viewshed_to_file(source: str | Path | Surface, observers: Sequence[Observer]
                                           nodata=surface.nodata)
         seen = int(np.count_nonzero(values))
         valid = int(values.size)
-    write_raster_atomic(out, values, surface.grid, field_spec(field).nodata)
+    with atomic_file(out) as staging:
+        write_raster(staging, values, surface.grid, field_spec(field).nodata)
     seconds = time.perf_counter() - started
     radius = options.earth_radius or earth_radius(surface.grid.crs)
     sidecar = {
@@ -183,7 +170,8 @@ def viewshed_to_file(source: str | Path | Surface, observers: Sequence[Observer]
                  "(edge mode); adjacent cells visible",
         "cells": valid, "seen_cells": seen, "seconds": round(seconds, 4),
     }
-    write_json_atomic(out.with_suffix(".json"), sidecar)
+    with atomic_file(out.with_suffix(".json")) as staging:
+        staging.write_text(json.dumps(sidecar, indent=2, ensure_ascii=False))
     log.info("viewshed of %d observer(s) on %s: %d of %d cells seen (%.2f s)", len(observers),
              surface.source, seen, valid, seconds)
     return ViewshedSummary(out, field, len(observers), valid, seen, seconds)

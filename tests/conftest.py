@@ -7,13 +7,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from validators import REPO
+from validators import twin_data as twin_data_dir
+
 ARTIFACTS = Path(os.environ.get("TWIN_ARTIFACTS", REPO / "test-artifacts"))
-
-
-def twin_data_dir() -> Path:
-    """``TWIN_DATA`` or ``../shared/data`` beside the repository."""
-    return Path(os.environ.get("TWIN_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +19,15 @@ def twin_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real data not found at {path} (set TWIN_DATA to the shared data folder)")
     return path
+
+
+@pytest.fixture(scope="session")
+def city(twin_data) -> Path:
+    """The city data folder (Den Haag CityJSON, Delft AHN3 / BGT / 3dfier)."""
+    folder = twin_data / "city"
+    if not (folder / "denhaag_scheveningen").is_dir():
+        pytest.skip(f"city data not found in {folder}")
+    return folder
 
 
 @pytest.fixture(scope="session")

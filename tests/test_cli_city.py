@@ -14,19 +14,10 @@ from pathlib import Path
 import pytest
 
 from test_cli import twin
-from validators import gltf_validator_missing, schemas_missing, validate_tiles_folder
+from validators import validate_tiles_folder, validators_missing
 
-pytestmark = pytest.mark.skipif(schemas_missing() is not None or
-                                gltf_validator_missing() is not None,
-                                reason=schemas_missing() or gltf_validator_missing() or "")
-
-
-@pytest.fixture(scope="module")
-def city(twin_data) -> Path:
-    folder = twin_data / "city"
-    if not (folder / "denhaag_scheveningen").is_dir():
-        pytest.skip(f"city data not found in {folder}")
-    return folder
+pytestmark = pytest.mark.skipif(validators_missing() is not None,
+                                reason=validators_missing() or "")
 
 
 def _valid(tiles: Path) -> int:

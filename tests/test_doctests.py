@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ("tim.atomic", "tim.classes", "tim.rasterize", "tim.ingest.crs", "tim.ingest.report",
+MODULES = ("tim.model", "tim.config", "tim.atomic", "tim.classes", "tim.rasterize", "tim.ingest.crs", "tim.ingest.report",
            "tim.ingest.layers", "tim.ingest.vector", "tim.ingest.osm", "tim.tiles.georef",
            "tim.tiles.quadtree", "tim.tiles.buildings", "tim.tiles.lod2", "tim.tiles.terrain",
            "tim.tiles.tileset", "tim.tiles.overlay")

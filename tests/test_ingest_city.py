@@ -21,14 +21,6 @@ from tim.ingest.report import IngestReport
 
 
 @pytest.fixture(scope="module")
-def city(twin_data) -> Path:
-    folder = twin_data / "city"
-    if not (folder / "denhaag_scheveningen").is_dir():
-        pytest.skip(f"city data not found in {folder}")
-    return folder
-
-
-@pytest.fixture(scope="module")
 def denhaag(city):
     from tim.ingest.cityjson import read_cityjson
 

@@ -67,7 +67,12 @@ class TileRecord:
     frame: np.ndarray  # 4x4: this tile's coordinates (box, content) -> ECEF
     depth: int
     parent: TileRecord | None
-    content: Content | None = None
+    path: Path | None = None  # its content file (b3dm or pnts), if any
+
+    @functools.cached_property
+    def content(self) -> Content | None:
+        """The b3dm content, decoded (None without one)."""
+        return read_content(self.path) if self.path and self.path.suffix == ".b3dm" else None
 
 
 def read_content(path: Path) -> Content:
@@ -106,7 +111,8 @@ def read_content(path: Path) -> Content:
 
 def walk(tileset_path: Path, frame: np.ndarray | None = None, depth: int = 0,
          parent: TileRecord | None = None) -> list[TileRecord]:
-    """Every tile under a tileset (external tilesets followed), with its frame to ECEF."""
+    """Every tile under a tileset (external tilesets followed), with its frame to ECEF and
+    its content file."""
     tileset = json.loads(tileset_path.read_text())
     records: list[TileRecord] = []
 
@@ -118,7 +124,7 @@ def walk(tileset_path: Path, frame: np.ndarray | None = None, depth: int = 0,
         if uri and uri.endswith(".json"):
             records.extend(walk(tileset_path.parent / uri, record.frame, depth + 1, record))
         elif uri:
-            record.content = read_content(tileset_path.parent / uri)
+            record.path = tileset_path.parent / uri
         for child in tile.get("children", []):
             visit(child, record.frame, depth + 1, record)
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from test_tiles import CESIUM_Y_UP_TO_Z_UP, read_content, to_ecef
-from validators import gltf_validator_missing, schemas_missing, validate_tiles_folder
+from test_tiles import TileRecord, inside_box, to_ecef, walk
+from validators import validate_tiles_folder, validators_missing
 
 RD = "EPSG:28992"
 MM, CM = 0.001, 0.01
@@ -41,43 +39,12 @@ def ecef_to_rd(xyz: np.ndarray) -> np.ndarray:
     return np.column_stack(_transformer("EPSG:4978", RD).transform(*xyz.T))
 
 
-@dataclass
-class Record:
-    tile: dict
-    frame: np.ndarray
-    path: Path | None = None
-    depth: int = 0
-    parent: Any = None
-
-
-def walk(tileset: Path, frame: np.ndarray | None = None, depth: int = 0,
-         parent: Record | None = None) -> list[Record]:
-    """Every tile (external tilesets followed) with its frame to ECEF and content path."""
-    data = json.loads(tileset.read_text())
-    out: list[Record] = []
-
-    def visit(tile: dict, outer: np.ndarray, depth: int, parent: Record | None) -> None:
-        own = np.array(tile.get("transform", np.identity(4).ravel())).reshape(4, 4).T
-        record = Record(tile, outer @ own, depth=depth, parent=parent)
-        out.append(record)
-        uri = tile.get("content", {}).get("uri")
-        if uri and uri.endswith(".json"):
-            out.extend(walk(tileset.parent / uri, record.frame, depth + 1, record))
-        elif uri:
-            record.path = tileset.parent / uri
-        for child in tile.get("children", []):
-            visit(child, record.frame, depth + 1, record)
-
-    visit(data["root"], np.identity(4) if frame is None else frame, depth, parent)
-    return out
-
-
-def b3dm_world(record: Record) -> tuple[np.ndarray, Any]:
-    content = read_content(record.path)
+def b3dm_world(record: TileRecord) -> tuple[np.ndarray, Any]:
+    content = record.content
     return to_ecef(record.frame, content.in_tile_frame()), content
 
 
-def pnts_world(record: Record) -> np.ndarray:
+def pnts_world(record: TileRecord) -> np.ndarray:
     data = record.path.read_bytes()
     _, _, _, ft_json, ft_bin, _, _ = struct.unpack("<4s6I", data[:28])
     table = json.loads(data[28:28 + ft_json])
@@ -88,13 +55,6 @@ def pnts_world(record: Record) -> np.ndarray:
     return to_ecef(record.frame, xyz)
 
 
-def inside(box: list[float], points: np.ndarray, tol: float) -> np.ndarray:
-    centre, axes = np.array(box[:3]), np.array(box[3:]).reshape(3, 3)
-    half = np.linalg.norm(axes, axis=1)
-    along = (points - centre) @ (axes / half[:, None]).T
-    return np.all(np.abs(along) <= half + tol, axis=1)
-
-
 def extent_gap(box: list[float], points: np.ndarray) -> np.ndarray:
     """Per box face, the distance from the face to the nearest data point along its axis."""
     centre, axes = np.array(box[:3]), np.array(box[3:]).reshape(3, 3)
@@ -103,20 +63,11 @@ def extent_gap(box: list[float], points: np.ndarray) -> np.ndarray:
     return np.concatenate([half - along.max(axis=0), half + along.min(axis=0)])
 
 
-needs_validators = pytest.mark.skipif(schemas_missing() is not None or
-                                      gltf_validator_missing() is not None,
-                                      reason=schemas_missing() or gltf_validator_missing() or "")
+needs_validators = pytest.mark.skipif(validators_missing() is not None,
+                                      reason=validators_missing() or "")
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def city(twin_data) -> Path:
-    folder = twin_data / "city"
-    if not (folder / "denhaag_scheveningen").is_dir():
-        pytest.skip(f"city data not found in {folder}")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def denhaag(city, tmp_path_factory):
     from tim.build import build_territory
@@ -177,18 +128,18 @@ def test_denhaag_root_box_is_within_a_metre_of_the_data(denhaag):
     terrain_xyz = np.column_stack([xx[ok], yy[ok], z[ok]])
     world = rd_to_ecef(np.concatenate([building_xyz, terrain_xyz]))
     box = records[0].tile["boundingVolume"]["box"]
-    assert inside(box, world, MM).all()
+    assert inside_box(box, world, MM).all()
     # Coarser terrain levels also draw cells whose full-resolution neighbours have no data
     # (their quads span two or more cells), so the box's faces are compared with everything
     # drawn: the decoded vertices of every tile (each checked against the TIM's data in the
     # tests below).
     drawn = np.concatenate([b3dm_world(r)[0] for r in records if r.path is not None])
-    assert inside(box, drawn, MM).all()
+    assert inside_box(box, drawn, MM).all()
     assert extent_gap(box, np.concatenate([world, drawn])).max() < 1.0
     # and each child tileset's box in the root around its own data
     children = {r.tile["content"]["uri"]: r for r in records if r.depth == 1}
     b = children["buildings/tileset.json"].tile["boundingVolume"]["box"]
-    assert inside(b, rd_to_ecef(building_xyz), MM).all()
+    assert inside_box(b, rd_to_ecef(building_xyz), MM).all()
     assert extent_gap(b, rd_to_ecef(building_xyz)).max() < 1.0
 
 
@@ -224,7 +175,7 @@ def test_denhaag_batch_tables_carry_the_building_properties(denhaag):
     for record in records:
         if record.path is None or "buildings" not in str(record.path):
             continue
-        table = read_content(record.path).batch_table
+        table = record.content.batch_table
         assert set(table) == {"id", "height", "use", "height_source", "storeys",
                               "planning_unit", "zone", "lod"}
         rows = layer.loc[table["id"]]
@@ -313,7 +264,7 @@ def test_delft_points_are_the_laz_points(delft):
     assert distance.max() < CM
     child = next(r for r in records if r.depth == 1 and
                  r.tile["content"]["uri"] == "points/tileset.json")
-    assert inside(child.tile["boundingVolume"]["box"], world, MM).all()
+    assert inside_box(child.tile["boundingVolume"]["box"], world, MM).all()
     assert extent_gap(child.tile["boundingVolume"]["box"], world).max() < 1.0
     classes = json.loads((out / "points/tileset.json").read_text())
     assert classes["asset"]["extras"]["verticalDatum"] == "NAP height"
@@ -328,7 +279,7 @@ def test_delft_buildings_get_lidar_heights_and_the_mesh_its_parts(delft):
     parts = set()
     for record in records:
         if record.path is not None and "meshes" in str(record.path):
-            parts |= set(read_content(record.path).batch_table["part"])
+            parts |= set(record.content.batch_table["part"])
     assert parts == set(t.meshes["testarea"].part_names)
     assert summary.parts["meshes/testarea"].triangles > 28_000
 
@@ -365,7 +316,7 @@ def test_overlays_publish_without_retiling(denhaag, tmp_path):
     assert index["surge"]["kind"] == "feature-properties" and index["plan"]["kind"] == "tileset"
     base = json.loads((tiles / "buildings/tileset.json").read_text())["root"]["transform"]
     assert json.loads(overlay.read_text())["root"]["transform"] == base
-    if schemas_missing() is None and gltf_validator_missing() is None:
+    if validators_missing() is None:
         problems, _ = validate_tiles_folder(tiles / "overlays" / "plan")
         assert problems == []
 

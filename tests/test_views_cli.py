@@ -1,6 +1,6 @@
 """``twin heights``, ``twin sightline`` and ``twin viewshed`` end to end on the sample territory,
-Delft (AHN3 DTM + BGT footprints) and Den Haag (CityJSON LoD2, through tests/denhaag.py), and
-the exact mesh method on real LoD2 roofs."""
+Delft (AHN3 DTM + BGT footprints) and Den Haag (a TIM built from the CityJSON LoD2 model by
+``twin tim build``), and the exact mesh method on its real LoD2 roofs."""
 
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from denhaag import read_city_model, write_sources  # noqa: E402
 
 TWIN = [sys.executable, "-m", "viz.cli"]
 
@@ -152,36 +149,43 @@ def test_the_three_commands_on_delft(delft, twin_data):
     assert json.loads((cwd / "dsm.json").read_text())["field"] == "view__observer_count"
 
 
+DEN_HAAG = "city/denhaag_scheveningen/DenHaag_01_v2.city.json"
+#: On the dune at the tile's seaward (north-west) end, looking inland over the town: the
+#: CityJSON TIN, the TIM's terrain, covers it.
+VIEWPOINT = (78400.0, 458150.0)
+
+
 @pytest.fixture(scope="module")
 def denhaag(twin_data, tmp_path_factory):
+    from tim.store import load_territory
+
     folder = tmp_path_factory.mktemp("denhaag")
-    model = read_city_model(twin_data / "city/denhaag_scheveningen/DenHaag_01_v2.city.json")
-    dtm, buildings = write_sources(model, folder / "sources")
-    twin("tim", "build", f"elevation={dtm}", f"buildings={buildings}", "--crs", "EPSG:28992",
-         "--out", "tim", cwd=folder)
-    return folder, model
+    twin("tim", "build", twin_data / DEN_HAAG, "--cell-size", "1", "--out", "tim", cwd=folder)
+    return folder, load_territory(folder / "tim")
 
 
 def test_the_three_commands_on_den_haag(denhaag):
-    cwd, model = denhaag
-    _zoning(cwd / "zoning.geojson", [("Scheveningen", "S", (78248, 457604, 79037, 458277))])
+    cwd, territory = denhaag
+    layer = territory.layers["buildings"]
+    x, y = VIEWPOINT
+    _zoning(cwd / "zoning.geojson", [("Scheveningen", "S", territory.grid.bounds)])
     (cwd / "rules.yaml").write_text(
         "name: Scheveningen\nzones:\n  source: zoning.geojson\n  zone_column: zone\n"
         "  rules:\n    - {zone: Scheveningen, max_height: 20}\n"
-        "view_corridors:\n  - {name: Boulevard to the tower, viewpoint: [78300, 458200], "
+        f"view_corridors:\n  - {{name: Dune to the tower, viewpoint: [{x}, {y}], "
         "eye_height: 1.6, landmark: [78490, 458029], threshold_height: 15, half_width: 10}\n")
     twin("heights", "tim", "--rules", "rules.yaml", "--out", "heights", cwd=cwd)
     b = pd.read_csv(cwd / "heights/buildings.csv")
-    tall = model.top_z - model.ground_z > 20.0 + 1e-3
+    tall = layer.loc[layer["height"] > 20.0 + 1e-3, "building_id"]
     assert set(b.loc[b["rule"] == "zone Scheveningen: max height"]
-               .query("violation")["building_id"]) == {model.ids[i] for i in np.flatnonzero(tall)}
-    corridor = b[b["rule"] == "Boulevard to the tower"]
+               .query("violation")["building_id"]) == set(tall) != set()
+    corridor = b[b["rule"] == "Dune to the tower"]
     assert len(corridor) > 0
     assert json.loads((cwd / "heights/manifest.json").read_text())["rasters"][
         "planning__view_envelope"]
-    twin("sightline", "tim", "--from", "78300,458200", "--to", "78490,458029,30", "--to",
+    twin("sightline", "tim", "--from", f"{x},{y}", "--to", "78490,458029,30", "--to",
          "78900,457700", "--out", "sl", cwd=cwd)
-    twin("viewshed", "tim", "--observer", "78300,458200", "--out", "v.tif", cwd=cwd)
+    twin("viewshed", "tim", "--observer", f"{x},{y}", "--out", "v.tif", cwd=cwd)
 
 
 def test_lowering_lod2_blockers_by_the_reported_amount_frees_the_line(denhaag):
@@ -190,30 +194,39 @@ def test_lowering_lod2_blockers_by_the_reported_amount_frees_the_line(denhaag):
     that building once it is lowered by that amount plus 1 cm, and blocked by it at 5 cm less.
     """
     from engine.analysis.sightlines import Point
-    from scenarios.sightlines import BuildingScene
+    from scenarios.sightlines import BuildingScene, point_at
+    from tim.tiles.lod2 import territory_surface_mesh
 
-    _, model = denhaag
-    corners = model.vertices[model.faces].reshape(-1, 3)  # unshared: buildings move alone
-    faces = np.arange(len(corners)).reshape(-1, 3)
+    _, territory = denhaag
+    layer = territory.layers["buildings"]
+    mesh, drawn, semantic = territory_surface_mesh(territory, layer)
+    assert drawn.all() and semantic.all()  # every building has its semantic LoD2 surfaces
+    corners = mesh.positions  # one vertex per triangle corner: buildings move alone
+    ids = layer["building_id"].tolist()
 
     def scene(shift: dict[int, float]) -> BuildingScene:
         moved = corners.copy()
         for label, dz in shift.items():
-            moved[np.repeat(model.face_label == label, 3), 2] -= dz
-        return BuildingScene.from_triangles(moved, faces, model.face_label, model.ids)
+            moved[mesh.vertex_building == label, 2] -= dz
+        return BuildingScene.from_triangles(moved, mesh.triangles, mesh.triangle_building, ids)
 
-    eye = Point(78300.0, 458200.0, 4.31 + 1.6)
+    top = np.full(len(layer), -np.inf)
+    np.maximum.at(top, mesh.vertex_building, corners[:, 2])
+    eye = point_at(territory, *VIEWPOINT, None, 1.6, "viewpoint")
     rng = np.random.default_rng(1)
-    picks = rng.choice(len(model.ids), 40, replace=False)
+    picks = rng.choice(len(layer), 40, replace=False)
     targets, labels = [], []
     for i in picks:  # the middle of each picked building, at its highest point
-        c = model.footprints[i].representative_point()
-        targets.append(Point(c.x, c.y, float(model.top_z[i])))
+        c = layer.geometry.iloc[i].representative_point()
+        targets.append(Point(c.x, c.y, float(top[i])))
         labels.append(int(i))
     base = scene({})
     found = base.sightlines(eye, targets, target_labels=labels)
     # Embree's first pass only skips sightlines no building touches: the same blockers.
     assert base.sightlines(eye, targets, target_labels=labels, use_embree=False) == found
+    # The scene `twin sightline` builds from the TIM is this one.
+    assert BuildingScene.from_territory(territory).sightlines(
+        eye, targets, target_labels=labels) == found
     assert sum(map(len, found)) > 20
     checked = 0
     for k, blockers in enumerate(found):

@@ -205,3 +205,34 @@ def test_bad_options_and_the_second_of_many_observers_are_named():
     z[25, 5] = np.nan
     with pytest.raises(InputError, match="no data"):
         grid_viewshed(z, GRID, Observer(1011.0, 1949.0))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a,b\n1,2\n", "x: target files need columns x and y (have: a, b)"),
+    ("x,y\n", "no targets in the file"),
+    ("x,y\n511200,2708900\n1,nope\n", "y: row 3: not a number (got 'nope')"),
+])
+def test_bad_point_files_are_named(tmp_path, sample_territory, text, message):
+    from scenarios.sightlines import read_targets
+
+    path = tmp_path / "targets.csv"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        read_targets(sample_territory, path, 0.0)
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_point_files_give_observers_and_targets(tmp_path, sample_territory):
+    """One file, read as observers (heights above the surface) and as targets (above the
+    ground): a row's z is absolute, its height overrides the default, an empty cell is absent."""
+    from engine.analysis.sightlines import Point
+    from scenarios.sightlines import point_at, read_targets
+    from scenarios.views import read_observers
+
+    path = tmp_path / "points.csv"
+    path.write_text("x,y,z,height\n511200,2708900,,2\n511300,2708800,40,\n")
+    assert read_observers(path, height=1.6) == [Observer(511200.0, 2708900.0, 2.0, None),
+                                                Observer(511300.0, 2708800.0, 1.6, 40.0)]
+    assert read_targets(sample_territory, path, 0.5) == [
+        point_at(sample_territory, 511200.0, 2708900.0, None, 2.0, "t"),
+        Point(511300.0, 2708800.0, 40.0)]

@@ -237,6 +237,11 @@ process.stdin.on('end', async () => {
 """
 
 
+def validators_missing() -> str | None:
+    """Why the schemas or glTF-Validator cannot be used, or None when both can."""
+    return schemas_missing() or gltf_validator_missing()
+
+
 def validate_glbs(payloads: list[bytes]) -> list[dict[str, Any]]:
     """glTF-Validator summaries (numErrors, numWarnings, numInfos, error/warning messages)."""
     node = node_executable()

@@ -124,7 +124,7 @@ def load_class_map(source: str | Path | Mapping[str, Any] | None,
 
     The YAML holds either the mapping itself or ``{map: {...}}``. Keys are compared as strings.
     """
-    import yaml
+    from tim.config import read_yaml
 
     if source is None:
         return {}
@@ -132,12 +132,7 @@ def load_class_map(source: str | Path | Mapping[str, Any] | None,
     if not isinstance(source, Mapping):
         path = Path(source) if base is None else base / source
         where = path
-        try:
-            source = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise InputError("class mapping file not found", source=path) from None
-        except yaml.YAMLError as exc:
-            raise InputError(f"not valid YAML: {exc}", source=path) from exc
+        source = read_yaml(path, "class mapping file")
     if isinstance(source, Mapping) and set(source) == {"map"}:
         source = source["map"]
     if not isinstance(source, Mapping):

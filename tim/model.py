@@ -66,6 +66,39 @@ class Grid:
         rows, cols = self.shape
         return c + a * (np.arange(cols) + 0.5), f + e * (np.arange(rows) + 0.5)
 
+    def cells_of(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row, column and on-grid flag of the cell holding each point (x, y), as arrays of
+        the points' shape. A point on the edge between two cells is in the one right of /
+        below it.
+
+        Examples
+        --------
+        >>> g = Grid("EPSG:28992", (10.0, 0.0, 0.0, 0.0, -10.0, 20.0), (2, 3))
+        >>> g.cells_of([5.0, 29.9, 31.0], [19.0, 0.1, 5.0])
+        (array([0, 1, 1]), array([0, 2, 3]), array([ True,  True, False]))
+        """
+        a, _, c, _, e, f = self.transform
+        col = np.floor((np.asarray(x, dtype=float) - c) / a).astype(np.int64)
+        row = np.floor((np.asarray(y, dtype=float) - f) / e).astype(np.int64)
+        inside = (row >= 0) & (row < self.shape[0]) & (col >= 0) & (col < self.shape[1])
+        return row, col, inside
+
+    def cell_of(self, x: float, y: float, what: str = "point") -> tuple[int, int]:
+        """(row, col) of the cell holding one point; a point off the grid is an error naming
+        ``what``."""
+        row, col, inside = self.cells_of(x, y)
+        if not inside:
+            xmin, ymin, xmax, ymax = self.bounds
+            raise InputError(f"{what} lies outside the territory", field=what, value=(x, y),
+                             hint=f"the grid spans x {xmin:.1f} .. {xmax:.1f}, "
+                                  f"y {ymin:.1f} .. {ymax:.1f} in {self.crs}")
+        return int(row), int(col)
+
+    def cell_index(self, x: Any, y: Any) -> np.ndarray:
+        """Flat (row-major) index of the cell holding each point (x, y); -1 off the grid."""
+        row, col, inside = self.cells_of(x, y)
+        return np.where(inside, row * self.shape[1] + col, -1)
+
     def to_dict(self) -> dict[str, Any]:
         return {"crs": self.crs, "transform": list(self.transform), "shape": list(self.shape)}
 

@@ -20,10 +20,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tim.errors import InputError
+from tim.config import read_yaml, validation_error
 
 
 class IndicatorPlan(BaseModel):
@@ -53,16 +52,11 @@ class Plan(BaseModel):
 def load_plan(path: str | Path) -> Plan:
     """Read and validate a plan file."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read the plan: {exc}", source=path) from exc
+    raw = read_yaml(path, "plan")
     try:
         return Plan(indicators=raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(p) for p in error["loc"][1:])
-        raise InputError(error["msg"], source=path, field=key, value=error.get("input")) from exc
+        raise validation_error(exc, path, skip=1) from exc  # loc[0] is 'indicators'
 
 
 def check_balance(plan: Plan, district_of_unit: dict[int, str]) -> list[str]:

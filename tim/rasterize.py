@@ -7,8 +7,10 @@
   estimated on a ``factor`` x ``factor`` lattice of sub-cell centres; uncovered area counts as a
   candidate too (a cell mostly outside every shape stays ``fill``); ties go to the lower value.
 * :func:`coverage_fraction` - **fraction**: the exact area of the shapes inside each cell over
-  the cell's area (polygon-cell intersections, summed, capped at 1). Used for the building
-  footprint fraction, where a half-covered cell must not read as 0 or 1.
+  the cell's area (polygon-cell intersections from :func:`cell_areas`, summed, capped at 1).
+  Used for the building footprint fraction, where a half-covered cell must not read as 0 or 1.
+* :func:`cell_areas` - **areas**: the exact area of each shape in each cell it overlaps, as a
+  sparse table (flood exposure of each building weighs its cells by it).
 * :func:`floor_area_by_centroid` - **by centroid**: a feature counts in the cell holding its
   centroid (floor area, so totals are kept).
 * :func:`rasterize_tin` - a triangulated surface sampled at cell centres by linear
@@ -74,41 +76,15 @@ def coverage_fraction(shapes: Any, grid: Grid) -> np.ndarray:
     >>> coverage_fraction([shapely.box(5, 0, 12.5, 10)], g)
     array([[0.5 , 0.25]], dtype=float32)
     """
-    import shapely
-
-    shapes = np.asarray(shapes, dtype=object)
-    rows, cols = grid.shape
-    out = np.zeros(rows * cols)
-    if len(shapes) == 0:
-        return out.reshape(grid.shape).astype(np.float32)
-    a, _, c, _, e, f = grid.transform
-    bounds = shapely.bounds(shapes)
-    c0 = np.clip(np.floor((bounds[:, 0] - c) / a), 0, cols - 1).astype(np.int64)
-    c1 = np.clip(np.floor((bounds[:, 2] - c) / a), 0, cols - 1).astype(np.int64)
-    r0 = np.clip(np.floor((bounds[:, 3] - f) / e), 0, rows - 1).astype(np.int64)
-    r1 = np.clip(np.floor((bounds[:, 1] - f) / e), 0, rows - 1).astype(np.int64)
-    width, height = c1 - c0 + 1, r1 - r0 + 1
-    n_pairs = width * height
-    shape_of_pair = np.repeat(np.arange(len(shapes)), n_pairs)
-    k = np.arange(n_pairs.sum()) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)
-    row = r0[shape_of_pair] + k // width[shape_of_pair]
-    col = c0[shape_of_pair] + k % width[shape_of_pair]
-    x0, y1 = c + a * col, f + e * row
-    cells = shapely.box(x0, y1 + e, x0 + a, y1)
-    area = shapely.area(shapely.intersection(shapes[shape_of_pair], cells))
-    np.add.at(out, row * cols + col, area)
-    return np.minimum(out / grid.cell_area, 1.0).reshape(grid.shape).astype(np.float32)
+    _, cells, areas = cell_areas(shapes, grid)
+    covered = np.bincount(cells, areas, minlength=grid.shape[0] * grid.shape[1])
+    return np.minimum(covered / grid.cell_area, 1.0).reshape(grid.shape).astype(np.float32)
 
 
 def centroid_cells(frame: Any, grid: Grid) -> np.ndarray:
     """Flat (row-major) index of the cell holding each feature's centroid; -1 off the grid."""
-    a, _, c, _, e, f = grid.transform
-    rows, cols = grid.shape
     centroid = frame.geometry.centroid
-    col = np.floor((centroid.x.to_numpy() - c) / a).astype(np.int64)
-    row = np.floor((centroid.y.to_numpy() - f) / e).astype(np.int64)
-    inside = (row >= 0) & (row < rows) & (col >= 0) & (col < cols)
-    return np.where(inside, row * cols + col, -1)
+    return grid.cell_index(centroid.x.to_numpy(), centroid.y.to_numpy())
 
 
 def floor_area_by_centroid(buildings: Any, grid: Grid) -> np.ndarray:
@@ -138,15 +114,8 @@ def rasterize_tin(vertices: np.ndarray, triangles: np.ndarray, grid: Grid) -> np
     col_hi = np.floor((p[:, :, 0].max(axis=1) - c) / a - 0.5).astype(np.int64)
     row_lo = np.ceil((p[:, :, 1].max(axis=1) - f) / e - 0.5).astype(np.int64)
     row_hi = np.floor((p[:, :, 1].min(axis=1) - f) / e - 0.5).astype(np.int64)
-    col_lo, col_hi = np.maximum(col_lo, 0), np.minimum(col_hi, cols - 1)
-    row_lo, row_hi = np.maximum(row_lo, 0), np.minimum(row_hi, rows - 1)
-    width = np.maximum(col_hi - col_lo + 1, 0)
-    height = np.maximum(row_hi - row_lo + 1, 0)
-    n_pairs = width * height
-    tri = np.repeat(np.arange(len(triangles)), n_pairs)
-    k = np.arange(n_pairs.sum()) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)
-    row = row_lo[tri] + k // width[tri]
-    col = col_lo[tri] + k % width[tri]
+    tri, row, col = _cells_in_ranges(np.maximum(row_lo, 0), np.minimum(row_hi, rows - 1),
+                                     np.maximum(col_lo, 0), np.minimum(col_hi, cols - 1))
     x, y = c + a * (col + 0.5), f + e * (row + 0.5)
     p0, p1, p2 = p[tri, 0], p[tri, 1], p[tri, 2]
     det = (p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p2[:, 0] - p0[:, 0]) * (
@@ -162,33 +131,37 @@ def rasterize_tin(vertices: np.ndarray, triangles: np.ndarray, grid: Grid) -> np
     return out.reshape(grid.shape).astype(np.float32)
 
 
-def footprint_cell_areas(frame: Any, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Area of each feature's polygon in each grid cell it overlaps, as a sparse table.
+def cell_areas(shapes: Any, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area of each shape in each grid cell it overlaps, as a sparse table.
 
-    Returns ``(ptr, cells, areas)``: feature ``i`` covers flat cells ``cells[ptr[i]:ptr[i+1]]``
+    Returns ``(ptr, cells, areas)``: shape ``i`` covers flat cells ``cells[ptr[i]:ptr[i+1]]``
     with ``areas[ptr[i]:ptr[i+1]]`` (CRS units squared); parts off the grid are left out.
     Exact polygon-box intersections (shapely), so a footprint smaller than a cell, or astride
     several, is weighed by what it really covers.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> g = Grid("EPSG:28992", (10.0, 0.0, 0.0, 0.0, -10.0, 10.0), (1, 2))
+    >>> cell_areas([shapely.box(5, 0, 12.5, 10), shapely.Polygon()], g)
+    (array([0, 2, 2]), array([0, 1]), array([50., 25.]))
     """
     import shapely
 
     a, _, c, _, e, f = grid.transform
     rows, cols = grid.shape
-    geoms = frame.geometry.to_numpy()
+    geoms = np.asarray(shapes, dtype=object)
     n = len(geoms)
     if n == 0:
         return np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    x0, y0, x1, y1 = shapely.bounds(geoms).T
+    bounds = shapely.bounds(geoms)
+    empty = np.isnan(bounds).any(axis=1)  # an empty geometry has NaN bounds: no cells
+    x0, y0, x1, y1 = np.where(empty[:, None], 0.0, bounds).T
     c0 = np.clip(np.floor((x0 - c) / a), 0, cols - 1).astype(np.int64)
     c1 = np.clip(np.floor((x1 - c) / a), 0, cols - 1).astype(np.int64)
     r0 = np.clip(np.floor((y1 - f) / e), 0, rows - 1).astype(np.int64)
     r1 = np.clip(np.floor((y0 - f) / e), 0, rows - 1).astype(np.int64)
-    width, height = c1 - c0 + 1, r1 - r0 + 1
-    count = np.where(np.isfinite(x0), width * height, 0)
-    owner = np.repeat(np.arange(n), count)
-    k = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    row = r0[owner] + k // width[owner]
-    col = c0[owner] + k % width[owner]
+    owner, row, col = _cells_in_ranges(r0, np.where(empty, r0 - 1, r1), c0, c1)
     boxes = shapely.box(c + col * a, f + (row + 1) * e, c + (col + 1) * a, f + row * e)
     area = shapely.area(shapely.intersection(geoms[owner], boxes))
     keep = area > 0
@@ -196,3 +169,14 @@ def footprint_cell_areas(frame: Any, grid: Grid) -> tuple[np.ndarray, np.ndarray
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.add.at(ptr, owner + 1, 1)
     return np.cumsum(ptr), cell, area
+
+
+def _cells_in_ranges(r0: np.ndarray, r1: np.ndarray, c0: np.ndarray,
+                     c1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (item, row, col) with ``r0[i] <= row <= r1[i]`` and ``c0[i] <= col <= c1[i]``,
+    item by item and row-major within each (none for an item whose range is empty)."""
+    width = np.maximum(c1 - c0 + 1, 0)
+    count = width * np.maximum(r1 - r0 + 1, 0)
+    owner = np.repeat(np.arange(len(count)), count)
+    k = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    return owner, r0[owner] + k // width[owner], c0[owner] + k % width[owner]

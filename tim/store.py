@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -52,18 +52,28 @@ def frame_hash(frame: Any) -> str:
     return h.hexdigest()
 
 
-def write_raster(path: Path, values: np.ndarray, grid: Grid, nodata: float | int | None) -> None:
-    """Write one band as a tiled, deflate-compressed GeoTIFF on ``grid``."""
+def write_raster(path: Path, values: np.ndarray, grid: Grid, nodata: float | int | None, *,
+                 descriptions: Sequence[str] | None = None,
+                 tags: Sequence[dict[str, Any]] | None = None) -> None:
+    """Write a deflate-compressed GeoTIFF on ``grid``: one band from a 2D ``values``, or one
+    band per leading index of a 3D ``values`` (bands, rows, cols), each with its
+    ``descriptions`` and ``tags`` if given."""
     import rasterio
     from affine import Affine
 
-    profile = dict(driver="GTiff", height=grid.shape[0], width=grid.shape[1], count=1,
-                   dtype=values.dtype.name, crs=rasterio.crs.CRS.from_user_input(grid.crs),
+    stack = values[None] if values.ndim == 2 else values
+    profile = dict(driver="GTiff", height=grid.shape[0], width=grid.shape[1],
+                   count=len(stack), dtype=values.dtype.name,
+                   crs=rasterio.crs.CRS.from_user_input(grid.crs),
                    transform=Affine(*grid.transform), compress="deflate")
     if nodata is not None:
         profile["nodata"] = nodata
     with rasterio.open(path, "w", **profile) as dst:
-        dst.write(values, 1)
+        dst.write(stack)
+        for band, text in enumerate(descriptions or (), start=1):
+            dst.set_band_description(band, text)
+        for band, band_tags in enumerate(tags or (), start=1):
+            dst.update_tags(band, **band_tags)
 
 
 def save_territory(territory: Territory, directory: str | Path) -> Path:

@@ -151,10 +151,9 @@ class ViewCorridor:
 def check_corridor_on_ground(corridor: ViewCorridor, grid: Grid, ground: np.ndarray) -> None:
     """Raise an error naming the corridor if its viewpoint or landmark is off the territory or
     its eye is underground."""
-    a, _, c, _, e, f = grid.transform
     for what, (x, y) in (("viewpoint", corridor.viewpoint), ("landmark", corridor.landmark)):
-        col, row = math.floor((x - c) / a), math.floor((y - f) / e)
-        if not (0 <= row < grid.shape[0] and 0 <= col < grid.shape[1]):
+        row, col, inside = grid.cells_of(x, y)
+        if not inside:
             raise InputError(f"the {what} lies outside the territory",
                              field=f"view corridor {corridor.name!r}", value=(x, y))
         if what == "viewpoint" and np.isfinite(ground[row, col]) \

@@ -94,7 +94,7 @@ def check_points(grid: Grid, viewpoint: Point, targets: Sequence[Point], *,
         if not all(map(math.isfinite, (p.x, p.y, p.z))):
             raise InputError(f"{name} has a coordinate that is not a number", field=name,
                              value=(p.x, p.y, p.z))
-        row, col = _cell(grid, p.x, p.y, name)
+        row, col = grid.cell_of(p.x, p.y, name)
         if ground is not None and np.isfinite(ground[row, col]) and p.z < ground[row, col]:
             raise InputError(f"{name} is underground: z {p.z:.2f} is below the ground "
                              f"({float(ground[row, col]):.2f} there)", field=name,
@@ -112,17 +112,6 @@ def check_points(grid: Grid, viewpoint: Point, targets: Sequence[Point], *,
                                  f"deg, {abs(off):.1f} deg off the facing direction "
                                  f"{facing:g} deg (field of view {field_of_view:g} deg)",
                                  field=name, value=(p.x, p.y, p.z))
-
-
-def _cell(grid: Grid, x: float, y: float, name: str) -> tuple[int, int]:
-    a, _, c, _, e, f = grid.transform
-    col, row = math.floor((x - c) / a), math.floor((y - f) / e)
-    if not (0 <= row < grid.shape[0] and 0 <= col < grid.shape[1]):
-        xmin, ymin, xmax, ymax = grid.bounds
-        raise InputError(f"{name} lies outside the territory", field=name, value=(x, y),
-                         hint=f"the grid spans x {xmin:.1f} .. {xmax:.1f}, "
-                              f"y {ymin:.1f} .. {ymax:.1f} in {grid.crs}")
-    return row, col
 
 
 def _grid_units(grid: Grid, p: Point) -> tuple[float, float, float]:

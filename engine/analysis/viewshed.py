@@ -93,24 +93,12 @@ def territory_surface(territory: Territory) -> np.ndarray:
     return ground
 
 
-def cell_of(grid: Grid, x: float, y: float, *, what: str = "observer") -> tuple[int, int]:
-    """The (row, col) of the cell holding point (x, y); a point off the grid is an error."""
-    a, _, c, _, e, f = grid.transform
-    col, row = int(np.floor((x - c) / a)), int(np.floor((y - f) / e))
-    if not (0 <= row < grid.shape[0] and 0 <= col < grid.shape[1]):
-        xmin, ymin, xmax, ymax = grid.bounds
-        raise InputError(f"{what} lies outside the territory", field=what, value=(x, y),
-                         hint=f"the grid spans x {xmin:.1f} .. {xmax:.1f}, "
-                              f"y {ymin:.1f} .. {ymax:.1f} in {grid.crs}")
-    return row, col
-
-
 def _eyes(surface: np.ndarray, grid: Grid, observers: Sequence[Observer],
           nodata: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows, cols, zs = [], [], []
     for k, obs in enumerate(observers):
         what = "observer" if len(observers) == 1 else f"observer {k + 1}"
-        row, col = cell_of(grid, obs.x, obs.y, what=what)
+        row, col = grid.cell_of(obs.x, obs.y, what)
         ground = float(surface[row, col])
         if np.isnan(ground) or (nodata is not None and ground == nodata):
             raise InputError(f"{what} stands where the surface has no data", field=what,

@@ -62,9 +62,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tim.config import read_yaml, validation_error
 from tim.errors import InputError
 from tim.ingest.mesh import MESH_SUFFIXES
 from tim.ingest.pointcloud import POINT_SUFFIXES
@@ -240,22 +240,12 @@ def load_catalog(path: str | Path) -> Catalog:
         from importlib import resources
 
         path = Path(str(resources.files("tim") / "catalogs" / f"{path}.yaml"))
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError("catalog file not found", source=path) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", source=path) from exc
-    if not isinstance(raw, dict):
-        raise InputError("a catalog must be a mapping with a 'sources' list", source=path)
+    raw = read_yaml(path, "catalog file",
+                    not_a_mapping="a catalog must be a mapping with a 'sources' list")
     try:
         catalog = Catalog.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(p) for p in error["loc"])
-        value = error.get("input")
-        raise InputError(error["msg"], source=path, field=key,
-                         value=None if error["type"] == "missing" else value) from exc
+        raise validation_error(exc, path) from exc
     sources = []
     for s in catalog.sources:
         update: dict[str, Any] = {"path": (path.parent / _expand(str(s.path), path)).resolve()}

@@ -141,11 +141,7 @@ def normalise_buildings(frame: Any, path: str | Path, *, rules: HeightRules = He
 
 def normalise_control_lines(frame: Any, path: str | Path) -> Any:
     """Control-line polygons with a ``kind`` among the known kinds and an optional ``name``."""
-    require_columns(frame, path, "control_lines", ("kind",))
-    unknown = sorted(set(frame["kind"]) - set(CONTROL_LINE_FIELDS))
-    if unknown:
-        raise InputError(f"unknown control-line kind; known: {', '.join(CONTROL_LINE_FIELDS)}",
-                         source=path, field="kind", value=unknown[0])
+    _require_kinds(frame, path, "control_lines", "control-line", tuple(CONTROL_LINE_FIELDS))
     out = frame[["kind", frame.geometry.name]].copy()
     out["name"] = frame["name"].astype(str) if "name" in frame else out["kind"]
     return uniform_geometry_type(out[["kind", "name", "geometry"]])
@@ -243,11 +239,7 @@ def normalise_zoning(frame: Any, path: str | Path) -> Any:
 
 def normalise_amenities(frame: Any, path: str | Path) -> Any:
     """Amenity points (polygons are reduced to a point inside them) with a known ``kind``."""
-    require_columns(frame, path, "amenities", ("kind",))
-    unknown = sorted(set(frame["kind"]) - set(AMENITY_KINDS))
-    if unknown:
-        raise InputError(f"unknown amenity kind; known: {', '.join(AMENITY_KINDS)}",
-                         source=path, field="kind", value=unknown[0])
+    _require_kinds(frame, path, "amenities", "amenity", tuple(AMENITY_KINDS))
     out = frame[["kind"]].copy()
     out["name"] = frame["name"].astype(str) if "name" in frame.columns else frame["kind"]
     out = out.set_geometry(frame.geometry.representative_point(), crs=frame.crs)
@@ -269,3 +261,14 @@ def classify_land_use(frame: Any, path: str | Path, column: str,
     out["source_value"] = values[~unmapped].astype(str)
     out["code"] = codes[~unmapped].astype(np.int64)
     return out.reset_index(drop=True)
+
+
+def _require_kinds(frame: Any, path: str | Path, role: str, what: str,
+                   known: tuple[str, ...]) -> None:
+    """A ``kind`` column whose every value is one of ``known``; else an error naming the first
+    other value (sorted)."""
+    require_columns(frame, path, role, ("kind",))
+    unknown = sorted(set(frame["kind"]) - set(known))
+    if unknown:
+        raise InputError(f"unknown {what} kind; known: {', '.join(known)}", source=path,
+                         field="kind", value=unknown[0])

@@ -123,18 +123,9 @@ def to_crs(cloud: PointCloud, crs: str) -> PointCloud:
                                cloud.intensity, scale=min(cloud.scale))
 
 
-def _cells(grid: Grid, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flat cell index of each point and whether it lies on the grid."""
-    a, _, c, _, e, f = grid.transform
-    rows, cols = grid.shape
-    col = np.floor((xyz[:, 0] - c) / a).astype(np.int64)
-    row = np.floor((xyz[:, 1] - f) / e).astype(np.int64)
-    inside = (row >= 0) & (row < rows) & (col >= 0) & (col < cols)
-    return row * cols + col, inside
-
-
 def _reduce(grid: Grid, xyz: np.ndarray, op: Any, fill: float) -> np.ndarray:
-    cell, inside = _cells(grid, xyz)
+    cell = grid.cell_index(xyz[:, 0], xyz[:, 1])
+    inside = cell >= 0
     out = np.full(grid.shape[0] * grid.shape[1], fill)
     op.at(out, cell[inside], xyz[inside, 2])
     return out.reshape(grid.shape)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,13 +34,11 @@ class RasterSource:
         return Grid(self.crs, self.transform, self.values.shape)
 
 
-def read_raster(path: str | Path, *, crs: str | None = None,
-                assume_crs: str | None = None) -> RasterSource:
-    """Read band 1 of ``path``.
-
-    ``crs`` is what the user says the file's CRS is (assigned when the file declares none, an
-    error when it declares another); ``assume_crs`` is only a fallback for files without one.
-    """
+def read_band(path: str | Path) -> tuple[np.ndarray, Any, tuple[float, ...], float | None]:
+    """Band 1 of a raster file as it is: ``(values, crs, transform, nodata)`` with the
+    file's rasterio CRS (None when it declares none) and its affine transform (6 numbers). A
+    missing or unreadable file is an error naming it; what the CRS must be is the caller's
+    rule."""
     import rasterio
 
     path = Path(path)
@@ -47,10 +46,20 @@ def read_raster(path: str | Path, *, crs: str | None = None,
         raise InputError("file not found", source=path)
     try:
         with rasterio.open(path) as src:
-            values = src.read(1)
-            file_crs, transform, nodata = src.crs, src.transform, src.nodata
+            return src.read(1), src.crs, tuple(src.transform)[:6], src.nodata
     except rasterio.errors.RasterioError as exc:
         raise InputError(f"cannot read as a raster: {exc}", source=path) from exc
+
+
+def read_raster(path: str | Path, *, crs: str | None = None,
+                assume_crs: str | None = None) -> RasterSource:
+    """Read band 1 of ``path``.
+
+    ``crs`` is what the user says the file's CRS is (assigned when the file declares none, an
+    error when it declares another); ``assume_crs`` is only a fallback for files without one.
+    """
+    path = Path(path)
+    values, file_crs, transform, nodata = read_band(path)
     if file_crs is None:
         crs = crs or assume_crs
         if crs is None:
@@ -63,9 +72,9 @@ def read_raster(path: str | Path, *, crs: str | None = None,
             raise CRSError(f"the raster declares {file_crs_text} but {crs} was given",
                            source=path, field="crs",
                            hint="drop the CRS override; rasters in another CRS are reprojected")
-    if transform.b != 0 or transform.d != 0:
+    if transform[1] != 0 or transform[3] != 0:
         raise InputError("rotated rasters are not supported", source=path, field="transform")
-    return RasterSource(path, values, tuple(transform)[:6], file_crs_text, nodata,
+    return RasterSource(path, values, transform, file_crs_text, nodata,
                         crs_assigned=file_crs is None)
 
 

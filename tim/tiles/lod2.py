@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from tim.model import Territory
 from tim.tiles.buildings import BuildingMesh, flat_normals
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,47 @@ def surface_mesh(surfaces: Any, building_rows: np.ndarray) -> BuildingMesh:
     building = building_rows[piece_owner]
     return BuildingMesh(positions, flat_normals(positions, triangles), triangles,
                         np.repeat(building, 3), building)
+
+
+def territory_surface_mesh(territory: Territory, layer: Any
+                           ) -> tuple[BuildingMesh | None, np.ndarray, np.ndarray]:
+    """The mesh of the buildings the territory has city-model surfaces for (its
+    ``building_surfaces`` layer), as :func:`surface_mesh` triangulates them.
+
+    Parameters
+    ----------
+    territory : Territory
+    layer : GeoDataFrame
+        The buildings layer; mesh labels are its rows (positions), matched by ``building_id``.
+
+    Returns
+    -------
+    mesh : BuildingMesh or None
+        In the territory's CRS with the model's own heights; None when no building of
+        ``layer`` has surfaces.
+    drawn : ndarray of bool
+        Per row of ``layer``: the mesh holds it (the others need another shape, e.g. LoD1).
+    semantic : ndarray of bool
+        Per row: drawn from semantic surfaces (true LoD2; inferred types count as LoD1).
+    """
+    import pandas as pd
+
+    n = len(layer)
+    drawn, semantic = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    surfaces = territory.layers.get("building_surfaces")
+    if surfaces is None or len(surfaces) == 0:
+        return None, drawn, semantic
+    row_of = pd.Series(np.arange(n), index=layer["building_id"].to_numpy())
+    rows = row_of.reindex(surfaces["building_id"].to_numpy()).to_numpy()
+    ok = np.isfinite(rows)
+    if not ok.any():
+        return None, drawn, semantic
+    rows = rows[ok].astype(np.int64)
+    drawn[rows] = True
+    labelled = ~surfaces["inferred"].to_numpy(dtype=bool)[ok] if "inferred" in surfaces \
+        else np.ones(len(rows), dtype=bool)
+    semantic[rows[labelled]] = True
+    return surface_mesh(surfaces.geometry.values[ok], rows), drawn, semantic
 
 
 def _ear_clip(surfaces: np.ndarray, index: np.ndarray,

@@ -35,7 +35,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from tim.atomic import atomic_directory
+from tim.atomic import atomic_directory, atomic_file
 from tim.errors import InputError, StoreError
 from tim.model import Territory
 
@@ -102,9 +102,8 @@ def write_feature_properties(tiles_dir: str | Path, name: str, table: Any,
     folder = Path(tiles_dir) / OVERLAYS
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, separators=(",", ":"), allow_nan=False))
-    tmp.replace(path)
+    with atomic_file(path) as staging:
+        staging.write_text(json.dumps(data, separators=(",", ":"), allow_nan=False))
     _index(Path(tiles_dir), name, {"kind": "feature-properties", "file": f"{name}.json",
                                    "description": description,
                                    "properties": list(properties)})
@@ -127,9 +126,8 @@ def _index(tiles_dir: Path, name: str, entry: dict[str, Any]) -> None:
     path = tiles_dir / OVERLAYS / INDEX
     index = json.loads(path.read_text()) if path.is_file() else {"overlays": {}}
     index["overlays"][name] = entry
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(index, indent=1))
-    tmp.replace(path)
+    with atomic_file(path) as staging:
+        staging.write_text(json.dumps(index, indent=1))
 
 
 def height_check(territory: Territory) -> tuple[Any, dict[str, str]]:

@@ -322,33 +322,17 @@ def _parts(territory: Territory, parts: Sequence[str] | None) -> tuple[str, ...]
 
 def _buildings(territory: Territory, frame: LocalFrame, max_per_tile: int,
                lod: str) -> tuple[dict, dict, PartSummary, tuple, tuple]:
-    import pandas as pd
     import shapely
 
-    from tim.tiles.lod2 import surface_mesh
+    from tim.tiles.lod2 import territory_surface_mesh
 
     layer = bld.require_buildings(territory).reset_index(drop=True)
     footprints = layer.geometry.values
     n = len(layer)
-    level = np.ones(n, dtype=np.int64)
-    meshes = []
-    surfaces = territory.layers.get("building_surfaces")
-    if lod == "auto" and surfaces is not None and len(surfaces):
-        row_of = pd.Series(np.arange(n), index=layer["building_id"].to_numpy())
-        rows = row_of.reindex(surfaces["building_id"].to_numpy()).to_numpy()
-        ok = np.isfinite(rows)
-        if ok.any():
-            rows = rows[ok].astype(np.int64)
-            meshes.append(surface_mesh(surfaces.geometry.values[ok], rows))
-            semantic = ~surfaces["inferred"].to_numpy(dtype=bool)[ok] \
-                if "inferred" in surfaces else np.ones(len(rows), dtype=bool)
-            level[np.unique(rows[semantic])] = 2
-            drawn = np.zeros(n, dtype=bool)
-            drawn[rows] = True
-        else:
-            drawn = np.zeros(n, dtype=bool)
-    else:
-        drawn = np.zeros(n, dtype=bool)
+    lod2, drawn, semantic = (territory_surface_mesh(territory, layer) if lod == "auto" else
+                             (None, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)))
+    meshes = [] if lod2 is None else [lod2]
+    level = np.where(semantic, 2, 1)
     z_values = []
     if meshes:  # LoD2: per-vertex positions, georeferenced one by one
         z_values.append(meshes[0].positions[:, 2])

@@ -20,8 +20,8 @@ from urllib.parse import urlparse
 import pandas as pd
 import pytest
 
-from test_dashboard import (CESIUM_JS, CORRIDOR, GROWTH, RUNS, SURGE, _built, _indicator,
-                            _sightlines)
+from test_dashboard import (CESIUM_JS, CORRIDOR, GROWTH, INERTIAL, RUNS, SEAWALL, SURGE, _built,
+                            _calibration, _indicator, _sightlines)
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: Flags from RECIPES.md: headless, no background traffic, software WebGL for Cesium.
@@ -65,14 +65,16 @@ def server(demo_output):
     if not CESIUM_JS.is_file():
         pytest.skip(f"CesiumJS not installed at {CESIUM_JS.parent} (npm install in viz/)")
     port = free_port()
-    # Runs and sightlines as positional folders, the ensemble and the height check by option:
-    # both ways of naming them are exercised.
+    # Runs and sightlines as positional folders, the ensemble, the height check and the
+    # calibration by option: both ways of naming them are exercised.
     folders = [demo_output / "runs" / name for name in RUNS] + sorted(
         (demo_output / "sightlines").iterdir())
+    calibration = _calibration(demo_output)
     process = subprocess.Popen(
         [*twin_command(), "serve", *map(str, folders), "--tiles", str(demo_output / "tiles"),
          "--ensemble", str(demo_output / "ensembles" / "high-growth"),
-         "--heights", str(demo_output / "heights"), "--port", str(port)],
+         "--heights", str(demo_output / "heights"), "--port", str(port),
+         *(["--calibration", str(calibration)] if calibration is not None else [])],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_port(port, process)
@@ -371,3 +373,172 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
     assert requests and not outside, f"requests left localhost: {outside[:10]}"
     assert not failures, f"failed requests: {failures[:10]}"
     assert not errors, f"errors in the page: {errors[:5]}"
+
+
+class _Browser:
+    """A Chromium page that records every request, failed response and page error."""
+
+    def __init__(self, sync_api) -> None:
+        self._api = sync_api.sync_playwright()
+        p = self._api.__enter__()
+        self.browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        self.page = self.browser.new_page(viewport={"width": 1500, "height": 1100})
+        self.requests: list[str] = []
+        self.failures: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("response", lambda r: self.failures.append(f"{r.status} {r.url}")
+                     if r.status >= 400 else None)
+        self.page.on("requestfailed", lambda r: self.failures.append(f"failed {r.url}"))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.errors.append(m.text)
+                     if m.type == "error" else None)
+
+    def close(self) -> None:
+        self.browser.close()
+        self._api.__exit__(None, None, None)
+
+    def check(self) -> None:
+        """Nothing left localhost, no request failed (a callback error is a 500), no error in
+        the page."""
+        outside = [u for u in self.requests
+                   if urlparse(u).scheme not in ("data", "blob")
+                   and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
+        assert self.requests and not outside, f"requests left localhost: {outside[:10]}"
+        assert not self.failures, f"failed requests: {self.failures[:10]}"
+        assert not self.errors, f"errors in the page: {self.errors[:5]}"
+
+
+def _readout(page) -> dict:
+    return page.eval_on_selector("#flood-readout", "e => Object.assign({}, e.dataset)")
+
+
+def _wait_readout(page, condition: str) -> dict:
+    """Wait until the flood readout's data (JS ``r`` = its dataset) satisfies ``condition``."""
+    page.wait_for_function("() => { const e = document.getElementById('flood-readout');"
+                           f" const r = e && e.dataset; return r && ({condition}); }}",
+                           timeout=TIMEOUT_MS)
+    return _readout(page)
+
+
+def _traces(page, graph: str) -> list[dict]:
+    """The traces plotly drew in ``graph`` (name, type; empty while it has none)."""
+    return page.evaluate(f"""() => {{ const g = document.querySelector('#{graph} .js-plotly-plot');
+        return g && g._fullData ? g._fullData.map(t => ({{name: t.name, type: t.type,
+        x: t.x ? Array.from(t.x) : null}})) : []; }}""")
+
+
+def _wait_trace(page, graph: str, condition: str) -> None:
+    """Wait until a trace ``t`` drawn in ``graph`` satisfies ``condition`` (JS)."""
+    page.wait_for_function(f"""() => {{ const g = document.querySelector('#{graph} .js-plotly-plot');
+        return g && g._fullData && g._fullData.some(t => {condition}); }}""",
+                           timeout=TIMEOUT_MS)
+
+
+@pytest.mark.browser
+def test_flood_and_calibration_tabs_in_chromium(server, demo_output, artifacts):
+    """The storm surge tab plays the 100-year event frame by frame (the slider moves, each
+    frame's numbers are its band of depth_series.tif, the 3D drape follows), moves a
+    still-water level, shows the sea wall; the calibration tab shows the report's numbers."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from test_dashboard_surge import frame, sea_mask
+
+    run_dir = demo_output / "runs" / "surge-100y"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    surge = manifest["outputs"]["surge"]
+    times = surge["depth_series"]["times_s"]
+    wall = json.loads((demo_output / "runs" / "surge-100y-seawall" / "manifest.json"
+                       ).read_text())
+    sea = sea_mask(run_dir)
+
+    def flooded_cells(band: int) -> int:
+        _, depth = frame(run_dir, band)
+        return int((~sea & (depth >= 0.01)).sum())
+
+    b = _Browser(sync_api)
+    page = b.page
+    try:
+        page.goto(server, timeout=TIMEOUT_MS)
+        _wait_title(page, "Land use")
+        _open_tab(page, "flood")
+        # The first surge with a time series, at the frame with the most land flooded.
+        r = _wait_readout(page, f"r.mode === 'time' && Number(r.run) === {INERTIAL}")
+        _wait_trace(page, "flood-map", "t.name === 'flood depth' && t.type === 'heatmap'")
+        _wait_trace(page, "flood-hydrograph", "t.name === 'shown'")
+        _wait_trace(page, "flood-hazard-map", "t.type === 'heatmap'")
+        assert int(r["floodedCells"]) == max(flooded_cells(k) for k in range(len(times)))
+        flooded = _indicator(run_dir, surge["year"], "flooded_buildings")
+        page.wait_for_function(f"""() => {{ const e = document.querySelector(
+            '#flood-cards [data-indicator="flooded_buildings"]');
+            return e && Number(e.dataset.value) === {float(flooded['value'])!r}; }}""",
+                               timeout=TIMEOUT_MS)
+        assert page.text_content("#flood-engine").startswith("local inertial")
+
+        # Back to the start, then play: the slider moves frame after frame on its own.
+        page.focus("#flood-time [role=slider]")
+        page.keyboard.press("Home")
+        r = _wait_readout(page, "r.mode === 'time' && Number(r.band) === 0")
+        assert float(r["timeS"]) == times[0] and int(r["floodedCells"]) == flooded_cells(0)
+        page.click("#flood-play")
+        assert "Pause" in page.text_content("#flood-play")
+        _wait_readout(page, "Number(r.band) >= 2")
+        page.click("#flood-play")  # pause
+        page.wait_for_function("() => document.getElementById('flood-play').textContent"
+                               ".includes('Play')", timeout=TIMEOUT_MS)
+        # The frame under way when paused is drawn: the readout catches up with the slider.
+        r = _wait_readout(page, "r.band === document.querySelector("
+                                "'#flood-time [role=slider]').getAttribute('aria-valuenow')")
+        band = int(r["band"])
+        assert band >= 2
+        assert float(r["timeS"]) == times[band]
+        assert int(r["floodedCells"]) == flooded_cells(band)
+        # The hydrograph marks the frame shown; the 3D view drapes it.
+        _wait_trace(page, "flood-hydrograph",
+                    f"t.name === 'shown' && Math.abs(t.x[0] - {times[band] / 3600.0}) < 1e-9")
+        status = _wait_3d(page, f"s.mode === 'flood' && (s.drapeUrl || '')"
+                                f".endsWith('/flood/{INERTIAL}/time/{band}.png')")
+        assert status["error"] is None
+        page.screenshot(path=str(artifacts / "dashboard-flood.png"), full_page=True)
+
+        # A still-water level: one step up the level slider floods the flooding-level map.
+        page.focus("#flood-level [role=slider]")
+        page.keyboard.press("ArrowRight")
+        level = round(round(surge["peak_level_m"], 1) + 0.1, 2)
+        r = _wait_readout(page, f"r.mode === 'level' && Number(r.level) === {level}")
+        assert int(r["floodedCells"]) > 0
+        _wait_3d(page, f"(s.drapeUrl || '').endsWith('/flood/{INERTIAL}/level/"
+                       f"{round(level * 100)}.png')")
+
+        # The sea wall: its impacts against the open coast, its crest drawn in 3D.
+        _choose(page, "#flood-run", wall["scenario"]["title"])
+        _wait_readout(page, f"Number(r.run) === {SEAWALL}")
+        status = _wait_3d(page, f"s.mode === 'flood' && s.entities.lines === "
+                                f"{len(wall['scenario']['surge']['defences'])}")
+        _wait_trace(page, "flood-map", "t.name && t.name.startsWith('Haiwan sea wall')")
+        assert "vs surge-100y" in page.text_content(
+            '#flood-cards [data-indicator="flooded_buildings"]')
+
+        calibration = _calibration(demo_output)
+        if calibration is not None:
+            metrics = json.loads((calibration / "metrics.json").read_text())
+            _open_tab(page, "calibration")
+            for period in ("validation", "calibration"):
+                if period == "calibration":
+                    page.click("#calibration-period label:has-text('Calibration')")
+                overall = metrics["periods"][period]["model"]["overall"]
+                page.wait_for_function(f"""() => {{
+                    const e = document.getElementById('calibration-summary');
+                    const a = document.getElementById('agreement-summary');
+                    return e && a && e.dataset.period === '{period}'
+                        && Number(e.dataset.fom) === {overall['figure_of_merit']!r}
+                        && Number(a.dataset.hits) === {overall['hits']}
+                        && Number(a.dataset.falseAlarms) === {overall['false_alarms']}; }}""",
+                                       timeout=TIMEOUT_MS)
+                _wait_trace(page, "calibration-map", "t.type === 'image'")
+                _wait_trace(page, "calibration-comparison", "t.type === 'bar'")
+                _wait_trace(page, "calibration-convergence", "t.name === 'best so far'")
+                _wait_trace(page, "calibration-drivers", "t.type === 'bar'")
+            page.screenshot(path=str(artifacts / "dashboard-calibration.png"), full_page=True)
+    finally:
+        b.close()
+    b.check()

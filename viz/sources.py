@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scenarios.calibrate import PARAMETERS_FORMAT as CALIBRATION_FORMAT
+from tim.config import read_yaml
 from tim.errors import InputError, StoreError
 from tim.model import Grid, crs_equal
 
 KINDS = ("run", "ensemble", "heights", "sightlines", "calibration")
-#: ``parameters.yaml`` of a calibration report (:mod:`scenarios.calibrate`).
-CALIBRATION_FORMAT = "territory-twin/landuse-parameters"
 _FORMATS = {"territory-twin/run": "run", "territory-twin/ensemble": "ensemble"}
 _KIND_NAMES = {"height check": "heights", "sightlines": "sightlines"}
 
@@ -486,11 +486,11 @@ class Calibration:
             if name.endswith(".csv"):
                 return pd.read_csv(path)
             if name.endswith(".yaml"):
-                import yaml
-
-                return yaml.safe_load(path.read_text())
+                return read_yaml(path, "calibration parameters")
             return json.loads(path.read_text())
-        except (OSError, ValueError) as exc:  # yaml's and json's errors are ValueErrors
+        except InputError as exc:  # read_yaml's: a report's file, so a store error
+            raise StoreError(str(exc)) from exc
+        except (OSError, ValueError) as exc:  # json's and pandas' errors are ValueErrors
             raise StoreError(f"{path}: cannot read: {exc}") from exc
 
     @cached_property

@@ -277,3 +277,60 @@ def test_the_flood_drapes_are_served_and_only_those(demo_output):
                 f"/twin/flood/{INERTIAL}/max/1.png", f"/twin/flood/{INERTIAL}/x/0.png",
                 "/twin/flood/99/max/0.png"):
         assert app.server.test_client().get(url).status_code == 404, url
+
+
+# -- the charts and tables beside the map ------------------------------------------------------
+def test_the_hydrograph_counts_the_flooded_land_at_every_output_time(board, demo_output):
+    from viz.tabs import flood
+
+    run_dir = demo_output / "runs" / "surge-100y"
+    sea = sea_mask(run_dir)
+    with rasterio.open(run_dir / "surge" / "depth_series.tif") as src:
+        hectares = abs(src.transform.a * src.transform.e) / 10_000.0
+        bands = [(float(src.tags(k)["time_s"]), src.read(k)) for k in range(1, src.count + 1)]
+    fig = flood.timeline(board, INERTIAL, flood.shown_of(board, INERTIAL, "max", 0, None))
+    land = next(t for t in fig.data if t.name == "flooded land")
+    assert list(land.x) == pytest.approx([t / 3600.0 for t, _ in bands])
+    assert list(land.y) == pytest.approx([(~sea & (d >= FLOODED)).sum() * hectares
+                                          for _, d in bands])
+    table = pd.read_csv(run_dir / "surge" / "hydrograph.csv")
+    sea_level = next(t for t in fig.data if t.name == "sea level")
+    assert list(sea_level.y) == pytest.approx(list(table["level_m"]))
+    assert max(sea_level.y) == pytest.approx(_manifest(run_dir)["outputs"]["surge"]
+                                             ["peak_level_m"], abs=0.01)
+    assert not [t for t in fig.data if t.name == "shown"]  # the maximum has no time
+
+
+@pytest.mark.parametrize("which, file, scale", [("arrival", "arrival_time", 1 / 3600.0),
+                                                ("duration", "hazard_duration", 1 / 3600.0),
+                                                ("max_speed", "max_speed", 1.0)])
+def test_the_hazard_maps_are_the_run_rasters_on_the_land(board, demo_output, which, file,
+                                                         scale):
+    from viz.tabs import flood
+
+    run_dir = demo_output / "runs" / "surge-100y"
+    with rasterio.open(run_dir / "surge" / f"{file}.tif") as src:
+        values = src.read(1).astype(float) * scale
+    expected = np.where(sea_mask(run_dir), np.nan, values)
+    fig = flood.hazard_figure(board, INERTIAL, which)
+    (heatmap,) = [t for t in fig.data if t.type == "heatmap"]
+    z = np.asarray(heatmap.z, dtype=float)[::-1]  # drawn south first
+    np.testing.assert_allclose(z, expected.astype(np.float32), rtol=1e-6, equal_nan=True)
+    assert np.isfinite(z).sum() > 0
+    assert heatmap.zmax == pytest.approx(np.nanpercentile(expected, 99), rel=1e-5)
+
+
+def test_the_units_hit_hardest_are_the_run_roll_up(board, demo_output):
+    from viz.tabs import flood
+
+    units = pd.read_csv(demo_output / "runs" / "surge-100y" / "surge" / "units.csv")
+    hit = units[units["flooded_area_ha"] > 0].sort_values(["damage_eur", "flooded_area_ha"],
+                                                          ascending=False).head(8)
+    rows = flood.units_table(board, INERTIAL).children[1].children
+    assert len(rows) == len(hit) > 0
+    for row, unit in zip(rows, hit.itertuples()):
+        cells = [c.children for c in row.children]
+        assert cells[0] == (unit.name if isinstance(unit.name, str) else "outside every unit")
+        assert cells[1] == f"{unit.flooded_area_ha:,.1f} ha"
+        assert cells[3] == f"{unit.buildings_flooded:,}"
+        assert cells[5] == f"{unit.damage_eur / 1e6:,.1f} M"

@@ -455,11 +455,13 @@ def test_flood_and_calibration_tabs_in_chromium(server, demo_output, artifacts):
         _, depth = frame(run_dir, band)
         return int((~sea & (depth >= 0.01)).sum())
 
+    timings: dict[str, float] = {}
     b = _Browser(sync_api)
     page = b.page
     try:
         page.goto(server, timeout=TIMEOUT_MS)
         _wait_title(page, "Land use")
+        t = time.perf_counter()
         _open_tab(page, "flood")
         # The first surge with a time series, at the frame with the most land flooded.
         r = _wait_readout(page, f"r.mode === 'time' && Number(r.run) === {INERTIAL}")
@@ -473,12 +475,14 @@ def test_flood_and_calibration_tabs_in_chromium(server, demo_output, artifacts):
             return e && Number(e.dataset.value) === {float(flooded['value'])!r}; }}""",
                                timeout=TIMEOUT_MS)
         assert page.text_content("#flood-engine").startswith("local inertial")
+        timings["flood_tab_s"] = time.perf_counter() - t
 
         # Back to the start, then play: the slider moves frame after frame on its own.
         page.focus("#flood-time [role=slider]")
         page.keyboard.press("Home")
         r = _wait_readout(page, "r.mode === 'time' && Number(r.band) === 0")
         assert float(r["timeS"]) == times[0] and int(r["floodedCells"]) == flooded_cells(0)
+        t = time.perf_counter()
         page.click("#flood-play")
         assert "Pause" in page.text_content("#flood-play")
         _wait_readout(page, "Number(r.band) >= 2")
@@ -489,6 +493,7 @@ def test_flood_and_calibration_tabs_in_chromium(server, demo_output, artifacts):
         r = _wait_readout(page, "r.band === document.querySelector("
                                 "'#flood-time [role=slider]').getAttribute('aria-valuenow')")
         band = int(r["band"])
+        timings["frame_s"] = (time.perf_counter() - t) / band  # played from band 0
         assert band >= 2
         assert float(r["timeS"]) == times[band]
         assert int(r["floodedCells"]) == flooded_cells(band)
@@ -521,6 +526,7 @@ def test_flood_and_calibration_tabs_in_chromium(server, demo_output, artifacts):
         calibration = _calibration(demo_output)
         if calibration is not None:
             metrics = json.loads((calibration / "metrics.json").read_text())
+            t = time.perf_counter()
             _open_tab(page, "calibration")
             for period in ("validation", "calibration"):
                 if period == "calibration":
@@ -538,7 +544,12 @@ def test_flood_and_calibration_tabs_in_chromium(server, demo_output, artifacts):
                 _wait_trace(page, "calibration-comparison", "t.type === 'bar'")
                 _wait_trace(page, "calibration-convergence", "t.name === 'best so far'")
                 _wait_trace(page, "calibration-drivers", "t.type === 'bar'")
+                timings[f"calibration_{period}_s"] = time.perf_counter() - t
+                t = time.perf_counter()
             page.screenshot(path=str(artifacts / "dashboard-calibration.png"), full_page=True)
     finally:
         b.close()
+    (artifacts / "dashboard-flood-timings.json").write_text(json.dumps(
+        {k: round(v, 2) for k, v in timings.items()}, indent=1))
+    print("flood and calibration tab timings:", {k: round(v, 2) for k, v in timings.items()})
     b.check()

@@ -474,3 +474,14 @@ def test_without_tiles_the_3d_panel_says_so(demo_output):
     ids = {getattr(c, "id", None): c for c in app.layout._traverse()}
     assert "cesium-container" not in ids
     assert "--tiles" in ids["cesium-message"].children
+
+
+@pytest.mark.parametrize("name", ["viz.accuracy", "viz.surge", "viz.figures",
+                                  "viz.tabs.calibration"])
+def test_the_dashboard_docstring_examples_run(name):
+    """The examples of the dashboard's readers and figures give what they show."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

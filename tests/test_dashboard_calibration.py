@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 import rasterio
 
-DATA = "landuse/plum_island_sibuyan"
-YEARS = (1985, 1991, 1999)
-DRIVERS = {"elevation": "pie_ef_001.tif", "slope": "pie_ef_002.tif",
-           "distance_built_1985": "pie_ef_003.tif"}
+from viz.demo import CALIBRATION_DATA as DATA
+from viz.demo import CALIBRATION_DRIVERS as DRIVERS
+from viz.demo import CALIBRATION_YEARS as YEARS
+
 #: The report's agreement categories (engine.metrics.CATEGORIES) and their metric names.
 COUNTED = {1: "hits", 2: "misses", 3: "wrong_hits", 4: "false_alarms"}
 
@@ -223,3 +223,4 @@ def test_the_drivers_chart_and_the_parameters_are_the_report(board, report_dir):
     rows = _props(calibration.parameters_table(board, 0))["children"][0].children
     assert [r.children[0].children for r in rows] == [k.replace("_", " ") for k in ca]
     assert "elevation (pie_ef_001.tif)" in calibration.drivers_line(report)
+

@@ -29,7 +29,7 @@ from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_up
 from scenarios.indicators import FLOOD_INDICATORS
 from viz.cesium import FLOOD_ROUTE, image_spec
 from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, hydrograph_figure,
-                         land_use_figure, ramp_gradient, run_colour)
+                         land_use_figure, land_use_rgba, ramp_gradient, run_colour)
 from viz.layout import CardData, building_legend, format_value, graph, indicator_card, panel
 from viz.maps import outline_traces, raster_figure
 from viz.tabs import active, scene_outputs
@@ -298,8 +298,6 @@ def hazard_figure(board: Dashboard, value: Any, which: Any) -> go.Figure:
     values = np.where(surge.sea, np.nan, surge.raster(which).astype(float) * scale)
     finite = values[np.isfinite(values)]
     top = float(np.percentile(finite, 99)) if finite.size else 1.0
-    from viz.figures import land_use_rgba
-
     backdrop = land_use_rgba(surge.run.land_use(surge.year), board.classes, lighten=0.75)
     fig = raster_figure(values, board.grid, title=f"{title} \u00b7 {board.labels[index]}",
                         ramp=ramp, vmin=0.0, vmax=max(top, 1e-3), colorbar=unit, hover=hover,

@@ -1,58 +1,56 @@
-"""The dashboard (``twin serve``): input checks, what the tabs compute and the routes, in-process;
-then the real page in a real browser.
+"""The dashboard (``twin serve``) in-process: input checks, what the tabs compute and the
+routes. The real page in a real browser is in ``test_dashboard_browser.py``; the storm surge and
+calibration tabs have files of their own.
 
-Everything is checked against the demo's own files (``twin demo`` output: five runs, an
-ensemble, a height check, corridor sightlines, tiles with terrain, points and overlays), read
-here independently of the dashboard: indicator values and statuses from ``indicators.csv`` and
-``indicators_areas.csv``, warnings from ``warnings.csv``, built-up land from the land-use
-GeoTIFFs, probabilities from ``probability_built.tif``, violators from ``heights/buildings.json``
-and blockers from ``sightlines/.../buildings.json``.
-
-The browser test starts ``twin serve`` as a subprocess, drives Debian's Chromium with
-Playwright in software WebGL through every tab, waits for observable page state (never a
-fixed sleep), checks that every request stayed on localhost, and saves a screenshot of each
-tab in the artifacts folder.
+Everything is checked against the demo's own files (``twin demo`` output: seven runs, three of
+them with a storm surge, an ensemble, a height check, corridor sightlines, a land-use
+calibration on real maps when ``$TWIN_DATA`` has them, tiles with terrain, points and
+overlays), read here independently of the dashboard: indicator values and statuses from
+``indicators.csv`` and ``indicators_areas.csv``, warnings from ``warnings.csv``, built-up land
+from the land-use GeoTIFFs, probabilities from ``probability_built.tif``, violators from
+``heights/buildings.json`` and blockers from ``sightlines/.../buildings.json``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from scenarios.rundir import RunDirectory
 from tim.errors import InputError, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 CESIUM_JS = REPO / "viz" / "node_modules" / "cesium" / "Build" / "Cesium" / "Cesium.js"
-RUNS = ("baseline", "high-growth", "far-up", "strict-farmland", "storm-surge")
+RUNS = ("baseline", "high-growth", "far-up", "strict-farmland", "storm-surge", "surge-100y",
+        "surge-100y-seawall")
 SURGE = RUNS.index("storm-surge")
+INERTIAL = RUNS.index("surge-100y")
+SEAWALL = RUNS.index("surge-100y-seawall")
 GROWTH = RUNS.index("high-growth")
 CORRIDOR = "Western hills to the lighthouse"
-#: Flags from RECIPES.md: headless, no background traffic, software WebGL for Cesium.
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
-                 "--use-angle=swiftshader"]
-#: Software WebGL takes about 8 s for a first 3D frame here; leave room for a busy machine.
-TIMEOUT_MS = 60_000
+
+
+def _calibration(demo: Path) -> Path | None:
+    """The demo's land-use calibration (made only when $TWIN_DATA has the real maps)."""
+    folder = demo / "calibration" / "plum-island"
+    return folder if folder.is_dir() else None
 
 
 def _folders(demo: Path) -> list[Path]:
     """Everything the demo serves, runs first (the baseline first)."""
+    calibration = _calibration(demo)
     return ([demo / "runs" / name for name in RUNS] + [demo / "ensembles" / "high-growth",
                                                        demo / "heights"]
-            + sorted((demo / "sightlines").iterdir()))
+            + sorted((demo / "sightlines").iterdir())
+            + ([calibration] if calibration is not None else []))
 
 
 def _indicator(run_dir: Path, year: int, key: str) -> pd.Series:
@@ -67,6 +65,12 @@ def _built(run_dir: Path, year: int, code: int) -> np.ndarray:
 
     with rasterio.open(run_dir / "land_use" / f"{year}.tif") as src:
         return src.read(1) == code
+
+
+def _overlay(run) -> str:
+    """The name of a run's new-buildings overlay: scenario name and the manifest's sha256."""
+    digest = hashlib.sha256((run.path / "manifest.json").read_bytes()).hexdigest()
+    return f"new-buildings-{run.name}-{digest[:10]}"
 
 
 def _sightlines(demo: Path) -> Path:
@@ -138,7 +142,9 @@ def test_a_tiles_folder_without_a_tileset_is_refused(demo_output, tmp_path):
 
 
 def test_twin_serve_exits_with_the_error_before_serving(tmp_path):
-    out = subprocess.run([*_twin(), "serve", str(tmp_path), "--port", str(_free_port())],
+    from test_dashboard_browser import free_port, twin_command
+
+    out = subprocess.run([*twin_command(), "serve", str(tmp_path), "--port", str(free_port())],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "not a run directory" in out.stderr and "Dashboard" not in out.stdout
@@ -149,7 +155,10 @@ def test_folders_are_told_apart_by_their_manifests(board, demo_output):
     from viz.sources import folder_kind
 
     kinds = [folder_kind(f) for f in _folders(demo_output)]
-    assert kinds == ["run"] * len(RUNS) + ["ensemble", "heights", "sightlines"]
+    calibrated = _calibration(demo_output) is not None
+    assert kinds == ["run"] * len(RUNS) + ["ensemble", "heights", "sightlines"] + (
+        ["calibration"] if calibrated else [])
+    assert len(board.calibrations) == int(calibrated)
     assert [r.name for r in board.runs] == list(RUNS)
     assert len(board.ensembles) == 1 and len(board.heights) == 1 and len(board.sightlines) == 1
     # The ensemble belongs to the high-growth run: same scenario file contents.
@@ -162,10 +171,16 @@ def test_every_tab_is_offered_and_the_shell_follows_the_tab(board):
     from viz.tabs import available_tabs
 
     tabs = available_tabs(board)
-    assert [t.key for t in tabs] == ["scenario", "compare", "ensemble", "heights", "data"]
+    keys = [t.key for t in tabs]
+    calibrated = ["calibration"] if board.calibrations else []
+    assert keys == ["scenario", "compare", "flood", "ensemble", "heights", *calibrated, "data"]
     heights = shell_state(tabs, "heights")
-    assert heights["hidden"] == [True, True, True, False, True]
+    assert heights["hidden"] == [k != "heights" for k in keys]
     assert heights["controls"] == HIDDEN and heights["colour_by"] == HIDDEN
+    flood = shell_state(tabs, "flood")
+    assert flood["controls"] == HIDDEN and flood["workspace"] == "workspace"  # its own controls
+    if calibrated:  # its own grid: no 3D view
+        assert shell_state(tabs, "calibration")["workspace"] == "workspace no-3d"
     ensemble = shell_state(tabs, "ensemble")
     assert ensemble["run"] == HIDDEN and ensemble["year"] is None
     assert shell_state(tabs, "data")["workspace"] == "workspace no-3d"
@@ -192,7 +207,8 @@ def test_provenance_comes_from_the_tim_manifest(board, demo_output):
 
 # -- scenario tab ------------------------------------------------------------------------------
 def test_cards_show_the_run_values_and_the_difference_from_the_baseline(board, demo_output):
-    from viz.tabs.scenario import FLOOD_INDICATORS, card_data
+    from scenarios.indicators import FLOOD_INDICATORS
+    from viz.tabs.scenario import card_data
 
     surge_dir, base_dir = demo_output / "runs" / "storm-surge", demo_output / "runs" / "baseline"
     year = board.runs[SURGE].surge_year
@@ -206,11 +222,14 @@ def test_cards_show_the_run_values_and_the_difference_from_the_baseline(board, d
     baseline_cards = card_data(board, 0, year)
     assert all(c.is_baseline and c.delta is None for c in baseline_cards)
     assert not set(FLOOD_INDICATORS) & {c.key for c in baseline_cards}  # no surge simulated
+    # A return-period surge (no water_level in its scenario) has every flood card too.
+    assert set(FLOOD_INDICATORS) <= {c.key for c in card_data(board, INERTIAL, year)}
     earlier = {c.key: c for c in card_data(board, SURGE, year - 1)}
     assert earlier["flooded_buildings"].note == f"surge in {year}"
 
 
 def test_area_cards_come_from_the_roll_up_with_plan_targets(board, demo_output):
+    from scenarios.indicators import FLOOD_INDICATORS
     from viz.tabs.scenario import area_options, card_data
 
     table = pd.read_csv(demo_output / "runs" / "high-growth" / "indicators_areas.csv")
@@ -227,9 +246,7 @@ def test_area_cards_come_from_the_roll_up_with_plan_targets(board, demo_output):
         before = base[(base["year"] == year) & (base["level"] == level)
                       & (base["area_id"].astype(str) == str(area_id))].set_index("indicator")
         cards = card_data(board, GROWTH, year, f"{level}:{area_id}")
-        assert {c.key for c in cards} == set(rows.index) - {"flooded_land_area",
-                                                            "flooded_buildings",
-                                                            "population_exposed"}
+        assert {c.key for c in cards} == set(rows.index) - set(FLOOD_INDICATORS)
         for card in cards:
             row = rows.loc[card.key]
             assert card.value == row["value"] and card.status == row["status"]
@@ -264,6 +281,13 @@ def test_controls_follow_the_run(board):
     assert surge["flood_value"] == ["flood"]
     assert (surge["min"], surge["max"]) == (board.runs[SURGE].years[0],
                                             board.runs[SURGE].years[-1])
+    # The surge's level is the run's recorded peak, also for a return period (no water_level
+    # in its scenario) and a hydrograph.
+    for index in (SURGE, INERTIAL):
+        peak = json.loads((board.runs[index].path / "manifest.json").read_text())[
+            "outputs"]["surge"]["peak_level_m"]
+        label = run_controls(board, index, 2035, "height")["flood_options"][0]["label"]
+        assert f"peak {peak:.2f} m" in label
     base = run_controls(board, 0, 1999, "flood")
     assert base["year"] == board.runs[0].years[-1]  # a year the run lacks: its last year
     assert base["colour"] == "height" and base["flood_value"] == []
@@ -322,7 +346,7 @@ def test_the_scenario_scene_shows_new_buildings_and_hides_what_they_replaced(boa
     (side,) = spec["sides"]
     assert side["drape"]["url"] == f"/twin/drape/{GROWTH}/2031.png"
     (overlay,) = side["overlays"]
-    assert overlay["url"] == "/tiles/overlays/new-buildings-high-growth/tileset.json"
+    assert overlay["url"] == f"/tiles/overlays/{_overlay(board.runs[GROWTH])}/tileset.json"
     built = new[new["year"] <= 2031]
     replaced = {b for text in built["replaces"].fillna("") for b in text.split()}
     assert set(side["buildings"]["hide"]) == replaced and replaced
@@ -366,8 +390,8 @@ def test_the_compare_scene_swipes_between_the_two_runs(board):
     left, right = spec["sides"]
     assert left["drape"]["url"] == "/twin/drape/0/2030.png"
     assert right["drape"]["url"] == f"/twin/drape/{GROWTH}/2030.png"
-    assert left["overlays"][0]["url"].endswith("new-buildings-baseline/tileset.json")
-    assert right["overlays"][0]["url"].endswith("new-buildings-high-growth/tileset.json")
+    assert left["overlays"][0]["url"].endswith(f"/{_overlay(board.runs[0])}/tileset.json")
+    assert right["overlays"][0]["url"].endswith(f"/{_overlay(board.runs[GROWTH])}/tileset.json")
 
 
 # -- ensemble tab ------------------------------------------------------------------------------
@@ -424,7 +448,8 @@ def test_routes_serve_cesium_tiles_and_every_drape(demo_output):
     assert tileset.status_code == 200 and tileset.get_json()["asset"]["version"] == "1.0"
     for part in ("buildings", "terrain", "points"):
         assert client.get(f"/tiles/{part}/tileset.json").status_code == 200
-    assert client.get("/tiles/overlays/new-buildings-far-up/tileset.json").status_code == 200
+    far_up = _overlay(RunDirectory.open(demo_output / "runs" / "far-up"))
+    assert client.get(f"/tiles/overlays/{far_up}/tileset.json").status_code == 200
     assert client.get("/tiles/../runs/baseline/manifest.json").status_code == 404
     if CESIUM_JS.is_file():
         assert client.get("/cesium/Cesium.js").status_code == 200
@@ -451,342 +476,12 @@ def test_without_tiles_the_3d_panel_says_so(demo_output):
     assert "--tiles" in ids["cesium-message"].children
 
 
-# -- the real page in a real browser -----------------------------------------------------------
-def _twin() -> list[str]:
-    script = Path(sys.executable).parent / "twin"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "viz.cli"]
+@pytest.mark.parametrize("name", ["viz.accuracy", "viz.surge", "viz.figures",
+                                  "viz.tabs.calibration"])
+def test_the_dashboard_docstring_examples_run(name):
+    """The examples of the dashboard's readers and figures give what they show."""
+    import doctest
+    import importlib
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"twin serve exited with {process.returncode}: "
-                                 f"{process.stderr.read() if process.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"twin serve did not listen on port {port} within {timeout} s")
-
-
-@pytest.fixture(scope="module")
-def server(demo_output):
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    if not CESIUM_JS.is_file():
-        pytest.skip(f"CesiumJS not installed at {CESIUM_JS.parent} (npm install in viz/)")
-    port = _free_port()
-    # Runs and sightlines as positional folders, the ensemble and the height check by option:
-    # both ways of naming them are exercised.
-    folders = [demo_output / "runs" / name for name in RUNS] + sorted(
-        (demo_output / "sightlines").iterdir())
-    process = subprocess.Popen(
-        [*_twin(), "serve", *map(str, folders), "--tiles", str(demo_output / "tiles"),
-         "--ensemble", str(demo_output / "ensembles" / "high-growth"),
-         "--heights", str(demo_output / "heights"), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _card(page, key: str) -> dict:
-    return page.eval_on_selector(
-        f'#indicator-cards [data-indicator="{key}"]',
-        "e => ({value: Number(e.dataset.value), status: e.dataset.status, text: e.innerText})")
-
-
-def _wait_title(page, *parts: str) -> str:
-    condition = " && ".join(f"t.includes({json.dumps(p)})" for p in parts)
-    page.wait_for_function(
-        "() => { const e = document.querySelector('#land-use-map .gtitle');"
-        f" const t = e ? e.textContent : ''; return {condition}; }}", timeout=TIMEOUT_MS)
-    return page.text_content("#land-use-map .gtitle")
-
-
-def _wait_card(page, key: str, value: float) -> None:
-    page.wait_for_function(
-        f"""() => {{ const e = document.querySelector(
-                        '#indicator-cards [data-indicator="{key}"]');
-                    return e && Number(e.dataset.value) === {float(value)!r}; }}""",
-        timeout=TIMEOUT_MS)
-
-
-def _wait_3d(page, condition: str) -> dict:
-    """Wait until the 3D view's status satisfies ``condition`` (JS, ``s`` = window.twin3d)
-    with every shown tileset loaded, and return that status."""
-    page.wait_for_function(f"() => {{ const s = window.twin3d; return s && s.tilesLoaded "
-                           f"&& ({condition}); }}", timeout=TIMEOUT_MS)
-    return page.evaluate("() => { const s = window.twin3d; return {layers: s.layers, "
-                         "featuresStyled: s.featuresStyled, floodedStyled: s.floodedStyled, "
-                         "violatorsStyled: s.violatorsStyled, blockersStyled: s.blockersStyled,"
-                         " hiddenStyled: s.hiddenStyled, newShown: s.newShown, "
-                         "drapeHost: s.drapeHost, drapeUrls: s.drapeUrls, split: s.split, "
-                         "entities: s.entities, mode: s.mode, error: s.error}; }")
-
-
-def _choose(page, dropdown: str, option: str, search: str | None = None) -> None:
-    """Pick ``option`` in a dropdown; in a long (scrolled) list, type ``search`` first."""
-    page.click(dropdown)
-    if search:
-        page.keyboard.type(search)
-    page.click(f".dash-dropdown-option:has-text({json.dumps(option, ensure_ascii=False)})")
-    page.keyboard.press("Escape")  # the menu stays open after a choice
-
-
-def _open_tab(page, key: str) -> None:
-    page.click(f"#tab-{key}")
-    page.wait_for_function(f"() => !document.getElementById('panel-{key}').hidden",
-                           timeout=TIMEOUT_MS)
-
-
-@pytest.mark.browser
-def test_dashboard_in_chromium(server, demo_output, artifacts):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    runs = {name: demo_output / "runs" / name for name in RUNS}
-    surge_manifest = json.loads((runs["storm-surge"] / "manifest.json").read_text())
-    surge_year = surge_manifest["outputs"]["water_depth"]["year"]
-    years = surge_manifest["years"]
-    buildings = pd.read_csv(runs["storm-surge"] / "buildings.csv")
-    n_flooded = int((buildings["surge_depth_m"] > 0).sum())
-    tim = json.loads((demo_output / "tim" / "manifest.json").read_text())
-    n_ingested = sum(h["action"] == "ingest" for h in tim["history"])
-    timings: dict[str, float] = {}
-
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        requests: list[str] = []
-        failures: list[str] = []
-        errors: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("response", lambda r: failures.append(f"{r.status} {r.url}")
-                if r.status >= 400 else None)
-        page.on("requestfailed", lambda r: failures.append(f"failed {r.url}"))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        try:
-            t0 = time.perf_counter()
-            page.goto(server, timeout=TIMEOUT_MS)
-            # First view: the baseline in its last year, on the terrain.
-            _wait_title(page, f"Land use {years[-1]}", "Baseline")
-            _wait_card(page, "population",
-                       _indicator(runs["baseline"], years[-1], "population")["value"])
-            timings["page_ready_s"] = time.perf_counter() - t0
-            status = _wait_3d(page, "s.featuresStyled > 0 && s.drapeHost === 'terrain'")
-            timings["first_3d_tiles_loaded_s"] = time.perf_counter() - t0
-            assert status["error"] is None and status["mode"] == "height"
-            assert 0 < status["featuresStyled"] <= len(buildings)
-            assert status["layers"]["terrain"] == {"show": True, "loaded": True}
-            assert status["layers"]["points"]["show"] is False
-            assert status["newShown"] > 0  # the baseline's developers built too
-
-            # The high-growth run has an ensemble: its 5-95 % band is on every timeline panel.
-            page.wait_for_function("""() => { const g = document.querySelector(
-                '#timeline .js-plotly-plot'); return g && g._fullData && g._fullData.filter(
-                t => t.fill === 'tonexty' && t.name.includes('4 seeds')).length === 4; }""",
-                                   timeout=TIMEOUT_MS)
-
-            # The data tab's panel: the sample territory is synthetic, and the page says so.
-            assert "Synthetic data" in page.text_content("#data-banner")
-            assert page.text_content("#data-summary") == (
-                f"{n_ingested} source layers: 0 real, {n_ingested} synthetic.")
-
-            # Change the year: keyboard on the slider (Home = first year, then 5 steps on).
-            t = time.perf_counter()
-            page.focus("#year [role=slider]")
-            page.keyboard.press("Home")
-            for _ in range(5):
-                page.keyboard.press("ArrowRight")
-            year = years[0] + 5
-            _wait_title(page, f"Land use {year}", "Baseline")
-            _wait_card(page, "population",
-                       _indicator(runs["baseline"], year, "population")["value"])
-            timings["year_change_s"] = time.perf_counter() - t
-            card = _card(page, "built_up_area")
-            expected = _indicator(runs["baseline"], year, "built_up_area")
-            assert card["value"] == expected["value"] and card["status"] == expected["status"]
-            assert "baseline scenario" in card["text"]
-
-            # The layer toggles: terrain off puts the drape on the globe, points load.
-            t = time.perf_counter()
-            page.click("#layers label:has-text('Terrain')")
-            status = _wait_3d(page, "!s.layers.terrain.show && s.drapeHost === 'globe'")
-            assert status["layers"]["buildings"]["show"]
-            page.click("#layers label:has-text('Points')")
-            status = _wait_3d(page, "s.layers.points.show && s.layers.points.loaded")
-            assert status["error"] is None
-            page.locator("#city-panel").screenshot(path=str(artifacts / "dashboard-points.png"))
-            page.click("#layers label:has-text('Points')")
-            page.click("#layers label:has-text('Terrain')")
-            _wait_3d(page, "s.layers.terrain.show && !s.layers.points.show "
-                           "&& s.drapeHost === 'terrain'")
-            timings["layer_toggles_s"] = time.perf_counter() - t
-
-            # Change the run: the storm surge keeps the year; its flood cards wait for the surge.
-            t = time.perf_counter()
-            _choose(page, "#run", "Storm surge")
-            title = _wait_title(page, f"Land use {year}", "Storm surge")
-            assert f"flood in {surge_year}" in title
-            page.wait_for_selector('[data-indicator="flooded_buildings"]', timeout=TIMEOUT_MS)
-            _wait_card(page, "population",
-                       _indicator(runs["storm-surge"], year, "population")["value"])
-            assert f"surge in {surge_year}" in _card(page, "flooded_buildings")["text"]
-            timings["run_change_s"] = time.perf_counter() - t
-
-            # The surge year: flood depth on the map, flooded buildings in the cards and in 3D.
-            t = time.perf_counter()
-            page.focus("#year [role=slider]")
-            page.keyboard.press("End")
-            _wait_title(page, f"Land use {surge_year}", "Storm surge", "flood depth")
-            flooded = _indicator(runs["storm-surge"], surge_year, "flooded_buildings")
-            assert flooded["value"] == n_flooded > 0  # indicators.csv agrees with buildings.csv
-            _wait_card(page, "flooded_buildings", flooded["value"])
-            card = _card(page, "flooded_buildings")
-            assert card["status"] == flooded["status"]
-            assert f"+{n_flooded:,} buildings vs baseline" in card["text"]
-            assert page.text_content("#flooded-count").startswith(
-                f"{n_flooded:,} of {len(buildings):,} buildings flooded")
-            status = _wait_3d(page, f"""s.mode === 'flood' && s.floodedStyled > 0 &&
-                (s.drapeUrl || '').endsWith('/{SURGE}/{surge_year}.png?flood=1')""")
-            assert 0 < status["floodedStyled"] <= n_flooded
-            if status["featuresStyled"] == len(buildings):  # every tile in view: all of them
-                assert status["floodedStyled"] == n_flooded
-            timings["surge_year_3d_s"] = time.perf_counter() - t
-            page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
-
-            # Cards and warnings for one planning unit, with its plan targets.
-            t = time.perf_counter()
-            areas = pd.read_csv(runs["storm-surge"] / "indicators_areas.csv")
-            unit = areas[(areas["level"] == "unit") & (areas["year"] == surge_year)
-                         & (areas["indicator"] == "population")].sort_values("value").iloc[-1]
-            _choose(page, "#area", f"Unit \u00b7 {unit['area']}", search=unit["area"])
-            _wait_card(page, "population", unit["value"])
-            card = _card(page, "population")
-            assert card["status"] == unit["status"]
-            assert f"plan target {unit['target']:,.0f}" in card["text"]
-            warnings = pd.read_csv(runs["storm-surge"] / "warnings.csv")
-            expected = int(((warnings["year"] == surge_year)
-                            & (warnings["area"] == unit["area"])).sum())
-            page.wait_for_function(
-                f"() => {{ const w = document.getElementById('warnings-list'); return w && "
-                f"w.closest('.warnings').textContent.includes('in {surge_year}') && "
-                f"Number(w.dataset.count) === {expected}; }}", timeout=TIMEOUT_MS)
-            timings["area_cards_s"] = time.perf_counter() - t
-
-            # Compare: the surge run (A) with high growth (B) side by side in the same year.
-            t = time.perf_counter()
-            _open_tab(page, "compare")
-            _choose(page, "#compare-with", "High growth")
-            code = next(c["code"] for c in surge_manifest["classes"] if c["group"] == "built")
-            a = _built(runs["storm-surge"], surge_year, code)
-            b = _built(runs["high-growth"], surge_year, code)
-            page.wait_for_function(
-                "() => { const e = document.getElementById('diff-summary'); return e && "
-                f"Number(e.dataset.onlyBCells) === {int((b & ~a).sum())} && "
-                f"Number(e.dataset.onlyACells) === {int((a & ~b).sum())} && "
-                f"Number(e.dataset.year) === {surge_year}; }}", timeout=TIMEOUT_MS)
-            row = page.eval_on_selector('#compare-table [data-indicator="built_up_area"]',
-                                        "e => [Number(e.dataset.a), Number(e.dataset.b)]")
-            assert row == [_indicator(runs["storm-surge"], surge_year, "built_up_area")["value"],
-                           _indicator(runs["high-growth"], surge_year, "built_up_area")["value"]]
-            status = _wait_3d(page, f"""s.split && s.drapeUrls.length === 2 &&
-                s.drapeUrls[0].endsWith('/{SURGE}/{surge_year}.png') &&
-                s.drapeUrls[1].endsWith('/{GROWTH}/{surge_year}.png')""")
-            assert status["drapeHost"] == "terrain" and status["mode"] == "height"
-            # Zoom the first map: the second and the difference follow.
-            page.evaluate("""() => Plotly.relayout(
-                document.querySelector('#compare-map-a .js-plotly-plot'),
-                {'xaxis.range': [511.5, 514.5], 'yaxis.range': [2705.0, 2707.5]})""")
-            page.wait_for_function("""() => ['compare-map-b', 'diff-map'].every(id => {
-                const l = document.querySelector('#' + id + ' .js-plotly-plot').layout;
-                return Math.abs(l.xaxis.range[0] - 511.5) < 1e-6
-                    && Math.abs(l.yaxis.range[1] - 2707.5) < 1e-6; })""", timeout=TIMEOUT_MS)
-            timings["compare_s"] = time.perf_counter() - t
-            page.screenshot(path=str(artifacts / "dashboard-compare.png"), full_page=True)
-
-            # Ensemble: the probability map and the bands of the members.
-            t = time.perf_counter()
-            _open_tab(page, "ensemble")
-            import rasterio
-
-            ensemble_dir = demo_output / "ensembles" / "high-growth"
-            with rasterio.open(ensemble_dir / "probability_built.tif") as src:
-                band = list(src.descriptions).index(str(surge_year)) + 1
-                probability = src.read(band)
-            page.wait_for_function(
-                "() => { const e = document.getElementById('probability-summary'); return e "
-                f"&& Number(e.dataset.likelyCells) === {int((probability >= 0.5).sum())} && "
-                f"Number(e.dataset.someCells) === {int((probability > 0).sum())}; }}",
-                timeout=TIMEOUT_MS)
-            intervals = pd.read_csv(ensemble_dir / "indicator_intervals.csv")
-            population = intervals[intervals["indicator"] == "population"].sort_values("year")
-            # _fullData: the traces as plotly drew them (typed arrays decoded).
-            bands = page.evaluate("""() => document.querySelector(
-                '#ensemble-timeline .js-plotly-plot')._fullData
-                .filter(t => t.meta === 'band' && t.name.startsWith('5'))
-                .map(t => Array.from(t.y))""")
-            assert len(bands) == 4 and bands[0] == pytest.approx(list(population["p95"]))
-            _wait_3d(page, f"""s.mode === 'plain' &&
-                (s.drapeUrl || '').endsWith('/probability/0/{surge_year}.png')""")
-            timings["ensemble_s"] = time.perf_counter() - t
-            page.screenshot(path=str(artifacts / "dashboard-ensemble.png"), full_page=True)
-
-            # Heights and views: violators and the corridor's blockers, in numbers and in 3D.
-            t = time.perf_counter()
-            _open_tab(page, "heights")
-            checked = json.loads((demo_output / "heights" / "buildings.json").read_text())
-            violators = {k for k, v in checked.items() if v["violation"]}
-            lines_dir = _sightlines(demo_output)
-            blockers = set(json.loads((lines_dir / "buildings.json").read_text()))
-            n_lines = len(pd.read_csv(lines_dir / "sightlines.csv"))
-            assert page.get_attribute("#heights-summary", "data-violations") == str(
-                len(violators))
-            assert page.get_attribute("#violators-table", "data-count") == str(len(violators))
-            # First the whole territory: every violator coloured, nothing blocking.
-            status = _wait_3d(page, "s.mode === 'heights' && s.entities.lines === 0 "
-                                    "&& s.camera === 'home' && s.featuresStyled > 0")
-            # The home view shows every tile: each violator painted exactly once.
-            assert status["featuresStyled"] == len(buildings)
-            assert status["blockersStyled"] == 0
-            assert status["violatorsStyled"] == len(violators)
-            _choose(page, "#corridor", CORRIDOR)
-            page.wait_for_function(
-                "() => { const e = document.getElementById('sightline-summary'); return e && "
-                f"Number(e.dataset.blockers) === {len(blockers)} && "
-                f"Number(e.dataset.lines) === {n_lines}; }}", timeout=TIMEOUT_MS)
-            status = _wait_3d(page, f"""s.mode === 'heights' && s.entities.lines === {1 + n_lines}
-                && s.entities.cells > 0 && s.camera && s.camera.endsWith({json.dumps(CORRIDOR)})
-                """)
-            assert status["entities"]["polygons"] == 2
-            if status["featuresStyled"] == len(buildings):  # every tile in view
-                assert status["blockersStyled"] == len(blockers)
-                assert status["violatorsStyled"] == len(violators - blockers)
-            timings["heights_s"] = time.perf_counter() - t
-            page.screenshot(path=str(artifacts / "dashboard-heights.png"), full_page=True)
-            timings["total_s"] = time.perf_counter() - t0
-        finally:
-            browser.close()
-
-    (artifacts / "dashboard-timings.json").write_text(json.dumps(
-        {k: round(v, 2) for k, v in timings.items()}, indent=1))
-    print("dashboard timings:", {k: round(v, 2) for k, v in timings.items()})
-    outside = [u for u in requests
-               if urlparse(u).scheme not in ("data", "blob")
-               and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
-    assert requests and not outside, f"requests left localhost: {outside[:10]}"
-    assert not failures, f"failed requests: {failures[:10]}"
-    assert not errors, f"errors in the page: {errors[:5]}"
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

@@ -1,9 +1,10 @@
 """What the dashboard reads and what the demo makes for it, without a server: the folder readers
-(viz.sources), the new-buildings overlay (viz.overlays), the demo's synthetic survey and
+(viz.sources), the new-buildings overlay (scenarios.publish), the demo's synthetic survey and
 corridor targets (viz.demo), and the 3D scene's geometry and development state (viz.scene)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -125,6 +126,25 @@ def test_the_height_check_reads_its_corridors_from_the_rules(demo_output):
         check.raster("planning__nothing")
 
 
+def test_the_demo_view_is_open_over_the_terrain_and_blocked_by_buildings_over_the_envelope(
+        demo_output):
+    """The built-in protected view (from the brow of the hills): the ground blocks no line;
+    each blocked line is blocked by buildings that rise above the corridor's envelope, i.e.
+    violators of that corridor's rule, by no more than their excess over the envelope (the
+    lines run on the envelope plane to points on the landmark)."""
+    (folder,) = (demo_output / "sightlines").iterdir()
+    lines = pd.read_csv(folder / "sightlines.csv")
+    blockers = pd.read_csv(folder / "blockers.csv")
+    violations = pd.read_csv(demo_output / "heights" / "violations.csv")
+    assert not (blockers["building_id"] == "terrain").any()
+    assert 0 < (~lines["visible"]).sum() < len(lines)  # a view worth protecting, not lost
+    assert set(blockers["sightline"]) == set(lines.index[~lines["visible"]])
+    corridor = violations[violations["rule"] == CORRIDOR].set_index("building_id")
+    assert set(blockers["building_id"]) <= set(corridor.index)
+    for row in blockers.itertuples():
+        assert row.lower_by_m <= corridor.loc[row.building_id, "excess_m"] + 1e-3
+
+
 def test_sightlines_match_the_corridor_they_run_along(demo_output, tmp_path):
     from viz.sources import HeightCheck, SightlineSet
 
@@ -172,14 +192,18 @@ def test_readers_refuse_other_folders(demo_output, tmp_path):
 
 # -- new buildings as an overlay tileset -----------------------------------------------------
 def test_new_buildings_are_published_as_a_valid_overlay_tileset(demo_output, tmp_path):
+    from scenarios.publish import publish_new_buildings
+    from scenarios.rundir import RunDirectory
     from tests.validators import split_b3dm, validate_tiles_folder
-    from viz.overlays import TilesFolder, publish_new_buildings
+    from viz.overlays import TilesFolder
 
     tiles = shutil.copytree(demo_output / "tiles", tmp_path / "tiles",
                             ignore=shutil.ignore_patterns("new-buildings-*", "points"))
     run = demo_output / "runs" / "far-up"
     path = publish_new_buildings(run, tiles)  # the TIM read from the run's manifest
-    assert path == tiles / "overlays" / "new-buildings-far-up" / "tileset.json"
+    digest = hashlib.sha256((run / "manifest.json").read_bytes()).hexdigest()[:10]
+    name = f"new-buildings-far-up-{digest}"
+    assert path == tiles / "overlays" / name / "tileset.json"
     problems, payloads = validate_tiles_folder(path.parent)
     assert problems == [] and payloads > 0
     new = gpd.read_file(run / "buildings_new.gpkg")
@@ -191,14 +215,41 @@ def test_new_buildings_are_published_as_a_valid_overlay_tileset(demo_output, tmp
     assert sorted(ids) == sorted(new["building_id"])
     assert set(uses) <= {"new building", "redevelopment"}
     folder = TilesFolder.open(tiles)
-    assert folder.overlay_tileset("new-buildings-far-up") == \
-        "overlays/new-buildings-far-up/tileset.json"
-    assert folder.overlay_tileset("new-buildings-baseline") is None  # not published here
+    assert folder.overlay_tileset(name) == f"overlays/{name}/tileset.json"
+    baseline = RunDirectory.open(demo_output / "runs" / "baseline")
+    from scenarios.publish import new_buildings_overlay
+
+    assert folder.overlay_tileset(new_buildings_overlay(baseline)) is None  # not published
     assert set(folder.parts) == {"buildings", "terrain", "points"}
 
 
+def test_two_runs_of_one_scenario_publish_two_overlays(demo_output, tmp_path):
+    """The same scenario with another seed (or written again) gets its own overlay: each run's
+    scene shows its own new buildings, and a run written after publishing shows none."""
+    from scenarios.publish import new_buildings_overlay, publish_new_buildings
+    from viz.app import load_dashboard
+
+    tiles = shutil.copytree(demo_output / "tiles", tmp_path / "tiles",
+                            ignore=shutil.ignore_patterns("new-buildings-*", "points"))
+    first = demo_output / "runs" / "far-up"
+    second = shutil.copytree(first, tmp_path / "far-up-seed-7")
+    manifest = json.loads((second / "manifest.json").read_text())
+    manifest["seed"] = 7
+    (second / "manifest.json").write_text(json.dumps(manifest))
+    a, b = publish_new_buildings(first, tiles), publish_new_buildings(second, tiles)
+    assert a.parent.name != b.parent.name and a.is_file() and b.is_file()
+    board = load_dashboard([first, second], tiles)
+    assert board.new_buildings_tileset(board.runs[0]) == f"overlays/{a.parent.name}/tileset.json"
+    assert board.new_buildings_tileset(board.runs[1]) == f"overlays/{b.parent.name}/tileset.json"
+    manifest["created"] = "2030-01-01T00:00:00+00:00"  # the run written again
+    (second / "manifest.json").write_text(json.dumps(manifest))
+    again = load_dashboard([second], tiles)
+    assert new_buildings_overlay(again.runs[0]) != b.parent.name
+    assert again.new_buildings_tileset(again.runs[0]) is None
+
+
 def test_a_run_without_new_buildings_has_nothing_to_publish(demo_output, tmp_path):
-    from viz.overlays import publish_new_buildings
+    from scenarios.publish import publish_new_buildings
 
     run = shutil.copytree(demo_output / "runs" / "baseline", tmp_path / "run")
     manifest = json.loads((run / "manifest.json").read_text())

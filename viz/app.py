@@ -2,10 +2,10 @@
 
 :func:`create_app` reads everything it shows from its arguments into a :class:`Dashboard`
 (no module globals, so several apps can live in one process, e.g. in tests) and checks the
-input before any server starts. Folders are runs, ensembles, height checks or sightlines, told
-apart by their manifests (:mod:`viz.sources`); a folder that is none of them raises
-:class:`tim.errors.StoreError`, folders on different grids raise
-:class:`tim.errors.InputError`.
+input before any server starts. Folders are runs, ensembles, height checks, sightlines or
+land-use calibration reports, told apart by their files (:mod:`viz.sources`); a folder that is
+none of them raises :class:`tim.errors.StoreError`, folders on different grids raise
+:class:`tim.errors.InputError` (calibration reports keep their own grids).
 
 The page is a shell (:mod:`viz.layout`, :mod:`viz.callbacks`: header, tab bar, the controls
 shared by the tabs and the 3D city) around one module per tab in :mod:`viz.tabs`, each with
@@ -20,22 +20,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from scenarios.indicators import IndicatorDef, load_registry
+from scenarios.publish import new_buildings_overlay
 from scenarios.rundir import RunDirectory
 from tim.errors import InputError, StoreError
 from tim.model import ClassTable, Grid
 from tim.store import read_manifest
-from viz.overlays import TilesFolder, new_buildings_overlay
-from viz.sources import (Corridor, Ensemble, HeightCheck, SightlineSet, folder_kind,
-                         same_grid)
+from viz.overlays import TilesFolder
+from viz.sources import (Calibration, Corridor, Ensemble, HeightCheck, SightlineSet,
+                         folder_kind, same_grid)
 
 if TYPE_CHECKING:
     import dash
+
+    from viz.surge import Ground, SurgeRun
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +143,9 @@ class Dashboard:
         Height checks (``twin heights``): limits, violators, view corridors.
     sightlines : tuple of SightlineSet
         Sightline sets (``twin sightline --out``), shown with the corridor they run along.
+    calibrations : tuple of Calibration
+        Land-use calibration reports (``twin calibrate``), on their own grids; a dashboard
+        of calibrations alone has no runs.
     """
 
     runs: tuple[RunDirectory, ...]
@@ -152,6 +159,7 @@ class Dashboard:
     ensembles: tuple[Ensemble, ...] = ()
     heights: tuple[HeightCheck, ...] = ()
     sightlines: tuple[SightlineSet, ...] = ()
+    calibrations: tuple[Calibration, ...] = ()
 
     @property
     def baseline(self) -> RunDirectory:
@@ -167,6 +175,8 @@ class Dashboard:
 
     @property
     def territory_name(self) -> str:
+        if not self.runs:
+            return "land-use calibration"
         return str((self.baseline.manifest.get("tim") or {}).get("name") or "territory")
 
     @property
@@ -209,7 +219,46 @@ class Dashboard:
         """Relative path of the run's published new-buildings tileset, if any."""
         if self.tiles is None:
             return None
-        return self.tiles.overlay_tileset(new_buildings_overlay(run.name))
+        return self.tiles.overlay_tileset(new_buildings_overlay(run))
+
+    def surge_run(self, index: int) -> SurgeRun:
+        """The surge of run ``index`` as the flood views read it (kept: its depth series is
+        read once).
+
+        Raises
+        ------
+        tim.errors.StoreError
+            The run has no storm surge.
+        """
+        surge = self._surges.get(index)
+        if surge is None:
+            from viz.surge import SurgeRun
+
+            surge = SurgeRun.of(self.runs[index])
+            if surge is None:
+                raise StoreError(f"{self.runs[index].path}: the run has no storm surge")
+            self._surges[index] = surge
+        return surge
+
+    @cached_property
+    def _surges(self) -> dict[int, SurgeRun]:
+        return {}
+
+    @cached_property
+    def ground(self) -> Ground | None:
+        """The ground and the building footprints of the TIM the runs were made from, for
+        flood depths at any level and per building (None when the TIM cannot be read: the
+        views then say so)."""
+        if not self.provenance.tims:
+            return None
+        from viz.surge import Ground
+
+        try:
+            return Ground.load(self.provenance.tims[0])
+        except (StoreError, OSError) as exc:
+            log.warning("the TIM %s cannot be read for the flood views: %s",
+                        self.provenance.tims[0], exc)
+            return None
 
     def corridor_sightlines(self, check: HeightCheck, corridor: Corridor
                             ) -> SightlineSet | None:
@@ -235,14 +284,16 @@ def run_labels(runs: Sequence[RunDirectory]) -> tuple[str, ...]:
 
 def load_dashboard(folders: Sequence[str | Path], tiles_dir: str | Path | None = None, *,
                    ensembles: Sequence[str | Path] = (), heights: Sequence[str | Path] = (),
-                   sightlines: Sequence[str | Path] = (), cesium_dir: Path | None = None
+                   sightlines: Sequence[str | Path] = (),
+                   calibrations: Sequence[str | Path] = (), cesium_dir: Path | None = None
                    ) -> Dashboard:
     """Open and check the folders (and the tiles) the dashboard will show.
 
-    ``folders`` may mix runs, ensembles, height checks and sightlines in any order (each is
-    recognised by its manifest, :func:`viz.sources.folder_kind`); runs keep their order, the
-    first being the baseline. ``ensembles``, ``heights`` and ``sightlines`` name folders of
-    that kind explicitly (anything else there is an error).
+    ``folders`` may mix runs, ensembles, height checks, sightlines and calibration reports in
+    any order (each is recognised by its files, :func:`viz.sources.folder_kind`); runs keep
+    their order, the first being the baseline. ``ensembles``, ``heights``, ``sightlines`` and
+    ``calibrations`` name folders of that kind explicitly (anything else there is an error).
+    Calibration reports alone make a dashboard without runs.
 
     Raises
     ------
@@ -250,12 +301,23 @@ def load_dashboard(folders: Sequence[str | Path], tiles_dir: str | Path | None =
         A folder that none of the ``twin`` commands wrote, a folder of the wrong kind, or a
         tiles folder without ``tileset.json``.
     tim.errors.InputError
-        No runs, or folders on different grids (they cannot be compared cell by cell).
+        No runs (and no calibration), or folders on different grids (they cannot be compared
+        cell by cell).
     """
     by_kind: dict[str, list[Path]] = {kind: [] for kind in ("run", "ensemble", "heights",
-                                                            "sightlines")}
+                                                            "sightlines", "calibration")}
     for folder in folders:
         by_kind[folder_kind(folder)].append(Path(folder))
+    reports = tuple(Calibration.open(p) for p in [*by_kind["calibration"], *calibrations])
+    if not by_kind["run"] and reports and not (by_kind["ensemble"] or ensembles
+                                               or by_kind["heights"] or heights
+                                               or by_kind["sightlines"] or sightlines):
+        if tiles_dir is not None:
+            raise InputError("3D tiles are shown with scenario runs: give a run directory too, "
+                             "or leave --tiles out", field="--tiles", value=str(tiles_dir))
+        return Dashboard(runs=(), labels=(), registry=load_registry(),
+                         provenance=Provenance(), tiles=None,
+                         cesium_dir=cesium_dir or default_cesium_dir(), calibrations=reports)
     if not by_kind["run"]:
         raise InputError("give at least one run directory (from 'twin run'); the first is "
                          "the baseline", field="RUN_DIR")
@@ -277,7 +339,7 @@ def load_dashboard(folders: Sequence[str | Path], tiles_dir: str | Path | None =
                      provenance=provenance, tiles=tiles,
                      cesium_dir=cesium_dir or default_cesium_dir(), building_uses=uses,
                      building_heights=span, ensembles=found_ensembles, heights=checks,
-                     sightlines=lines)
+                     sightlines=lines, calibrations=reports)
 
 
 def _same_grid(path: Path, grid: Grid, base: RunDirectory) -> None:
@@ -314,7 +376,8 @@ def building_summary(tim_dir: str | Path) -> tuple[tuple[str, ...], tuple[float,
 
 def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = None, *,
                ensembles: Sequence[str | Path] = (), heights: Sequence[str | Path] = (),
-               sightlines: Sequence[str | Path] = ()) -> dash.Dash:
+               sightlines: Sequence[str | Path] = (), calibrations: Sequence[str | Path] = ()
+               ) -> dash.Dash:
     """The dashboard as a Dash app (not started).
 
     Parameters
@@ -324,7 +387,7 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
         them, ensembles, height checks and sightline folders (see :func:`load_dashboard`).
     tiles_dir : Path, optional
         3D Tiles folder (``twin tiles``) for the 3D view; without it the 3D panel says so.
-    ensembles, heights, sightlines : sequence of Path
+    ensembles, heights, sightlines, calibrations : sequence of Path
         Folders of that kind, named explicitly.
 
     Returns
@@ -343,7 +406,7 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
     from viz import callbacks, cesium, layout
 
     board = load_dashboard(folders, tiles_dir, ensembles=ensembles, heights=heights,
-                           sightlines=sightlines)
+                           sightlines=sightlines, calibrations=calibrations)
     with_3d = board.tiles_dir is not None and cesium.cesium_missing(board.cesium_dir) is None
     app = dash.Dash(
         __name__, title=f"Territory Twin - {board.territory_name}", update_title=None,
@@ -361,7 +424,8 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
 
 def serve(folders: Sequence[str | Path], tiles_dir: str | Path | None = None,
           host: str = "127.0.0.1", port: int = 8050, *, ensembles: Sequence[str | Path] = (),
-          heights: Sequence[str | Path] = (), sightlines: Sequence[str | Path] = ()) -> None:
+          heights: Sequence[str | Path] = (), sightlines: Sequence[str | Path] = (),
+          calibrations: Sequence[str | Path] = ()) -> None:
     """Check the input, print the URL and run the dashboard until interrupted.
 
     Raises
@@ -370,7 +434,7 @@ def serve(folders: Sequence[str | Path], tiles_dir: str | Path | None = None,
         Bad input (see :func:`load_dashboard`), before the server starts.
     """
     app = create_app(folders, tiles_dir, ensembles=ensembles, heights=heights,
-                     sightlines=sightlines)
+                     sightlines=sightlines, calibrations=calibrations)
     # 0.0.0.0 listens everywhere but is not an address a browser can open.
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/"
     print(f"Territory Twin dashboard: {url}  (Ctrl+C to stop)", flush=True)

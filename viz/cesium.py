@@ -13,6 +13,9 @@ without a network (RECIPES.md, "CesiumJS inside Dash, fully offline"):
 * ``/twin/probability/<ensemble>/<year>.png``  an ensemble's development probability.
 * ``/twin/limits/<check>/<field>.png``  a height check's maximum allowable height or view
   envelope over the land use.
+* ``/twin/flood/<run>/time/<band>.png``, ``.../max/0.png``, ``.../level/<cm>.png``  a surge
+  run's flood at an output time, at its maximum or at a still-water level (:mod:`viz.surge`),
+  over the land use of the surge year.
 
 Every image is drawn with the colours of its 2D map (:mod:`viz.figures`, :mod:`viz.maps`) and
 cached (a handful of PNGs of a few hundred kB at most). The viewer itself is created in the
@@ -44,6 +47,7 @@ DRAPE_ROUTE = "/twin/drape/"
 DIFF_ROUTE = "/twin/diff/"
 PROBABILITY_ROUTE = "/twin/probability/"
 LIMITS_ROUTE = "/twin/limits/"
+FLOOD_ROUTE = "/twin/flood/"
 #: Base parts the 3D view can toggle, in the order of the toggles; on at start: buildings and
 #: the terrain (the drape then lies on the ground the buildings stand on).
 LAYERS = ("buildings", "terrain", "points")
@@ -94,7 +98,7 @@ def viewer_config(board: Dashboard, *, with_3d: bool) -> dict[str, Any]:
     ``parts`` maps the tileset's parts (buildings, terrain, points) to their URLs; ``parts`` is
     None when there is nothing to show, and ``message`` then says why.
     """
-    if board.tiles is None:
+    if board.tiles is None or not board.runs:
         return {"parts": None, "message": "No 3D tiles were given: start the dashboard with "
                 "'twin serve RUN... --tiles TILES_DIR' to see the buildings in 3D."}
     missing = cesium_missing(board.cesium_dir)
@@ -167,6 +171,27 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
             flask.abort(404)
         return png_response(images.limits(k, field))
 
+    @server.route(FLOOD_ROUTE + "<int:run>/<mode>/<int(signed=True):value>.png",
+                  endpoint="twin_flood")
+    def flood(run: int, mode: str, value: int) -> flask.Response:
+        if not (0 <= run < len(board.runs) and board.runs[run].surge is not None
+                and flood_image_exists(board, run, mode, value)):
+            flask.abort(404)
+        return png_response(images.flood(run, mode, value))
+
+
+def flood_image_exists(board: Dashboard, run: int, mode: str, value: int) -> bool:
+    """Whether ``/twin/flood/<run>/<mode>/<value>.png`` names a flood of the surge ``run``: an
+    output time of its series, its maximum (0) or a still-water level in cm on its slider
+    (needs the TIM's ground)."""
+    surge = board.surge_run(run)
+    if mode == "time":
+        return surge.animated and 0 <= value < len(surge.times)
+    if mode == "max":
+        return value == 0
+    low, high = surge.level_range()
+    return mode == "level" and board.ground is not None and low <= value / 100.0 <= high
+
 
 def png_response(png: bytes) -> Any:
     import flask
@@ -179,7 +204,7 @@ def png_response(png: bytes) -> Any:
 class DrapeImages:
     """The drape images of a dashboard as PNG bytes, made on demand and kept (LRU)."""
 
-    def __init__(self, board: Dashboard, size: int = 48) -> None:
+    def __init__(self, board: Dashboard, size: int = 96) -> None:
         self.board = board
         cache: Callable[[Callable[..., bytes]], Callable[..., bytes]] = \
             functools.lru_cache(maxsize=size)
@@ -187,6 +212,7 @@ class DrapeImages:
         self.difference = cache(self._difference)
         self.probability = cache(self._probability)
         self.limits = cache(self._limits)
+        self.flood = cache(self._flood)
 
     def _backdrop(self, land_use: np.ndarray) -> np.ndarray:
         return land_use_rgba(land_use, self.board.classes, lighten=BACKDROP_LIGHTEN)
@@ -196,6 +222,17 @@ class DrapeImages:
         depth = directory.water_depth() if flood else None
         return drape_png(directory.land_use(year), self.board.grid, self.board.classes,
                          water_depth=depth)
+
+    def _flood(self, run: int, mode: str, value: int) -> bytes:
+        from viz.surge import Shown
+
+        board = self.board
+        surge = board.surge_run(run)
+        shown = Shown(mode, value if mode == "time" else 0,
+                      value / 100.0 if mode == "level" else 0.0)
+        return drape_png(surge.run.land_use(surge.year), board.grid, board.classes,
+                         water_depth=surge.depth(shown, board.ground),
+                         max_depth=surge.depth_scale(shown, board.ground))
 
     def _difference(self, a: int, b: int, year: int) -> bytes:
         from viz.figures import run_colour
@@ -283,12 +320,14 @@ def rgba_png(rgba: np.ndarray, grid: Grid) -> bytes:
 
 
 def drape_png(land_use: np.ndarray, grid: Grid, classes: ClassTable, *,
-              water_depth: np.ndarray | None = None) -> bytes:
-    """The drape of one year as PNG bytes (see :func:`drape_image`); the sea is not flooded."""
+              water_depth: np.ndarray | None = None, max_depth: float | None = None) -> bytes:
+    """The drape of one year as PNG bytes (see :func:`drape_image`); the sea is not flooded.
+    ``max_depth`` is the top of the depth colours (default: the deepest cell)."""
     if water_depth is not None:
         water_depth = np.where(classes.group_mask(land_use, "sea"), np.nan, water_depth)
     # Lightened: the coloured buildings must stand out of the land under them.
-    rgba = land_use_rgba(land_use, classes, water_depth=water_depth, alpha=255, lighten=0.45)
+    rgba = land_use_rgba(land_use, classes, water_depth=water_depth, max_depth=max_depth,
+                         alpha=255, lighten=0.45)
     return rgba_png(rgba, grid)
 
 

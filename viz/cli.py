@@ -82,7 +82,7 @@ def cmd_tiles(args: argparse.Namespace) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> None:
     if args.new_buildings:
-        from viz.overlays import publish_new_buildings
+        from scenarios.publish import publish_new_buildings
 
         path = publish_new_buildings(args.run, args.tiles)
     else:
@@ -216,14 +216,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     serve([Path(p) for p in args.runs], tiles_dir=args.tiles, host=args.host, port=args.port,
           ensembles=args.ensemble or (), heights=args.heights or (),
-          sightlines=args.sightlines or ())
+          sightlines=args.sightlines or (), calibrations=args.calibration or ())
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from viz.demo import run_demo
 
     run_demo(Path(args.out), port=args.port, host=args.host, serve_app=not args.no_serve,
-             members=args.members, dask=args.dask)
+             members=args.members, dask=args.dask, calibration=not args.no_calibration)
 
 
 def _numbers(text: str, option: str, counts: tuple[int, ...]) -> tuple[float, ...]:
@@ -464,8 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the dashboard on localhost")
     serve.add_argument("runs", nargs="*", metavar="DIR",
                        help="run directories (the first is the baseline) and, in any order, "
-                            "ensembles, height checks and sightline folders (recognised by "
-                            "their manifest)")
+                            "ensembles, height checks, sightline folders and land-use "
+                            "calibration reports (recognised by their files); calibration "
+                            "reports alone need no run")
     serve.add_argument("--tiles", type=Path, metavar="TILES_DIR",
                        help="3D Tiles for the 3D view (from 'twin tiles')")
     serve.add_argument("--ensemble", action="append", type=Path, metavar="ENSEMBLE_DIR",
@@ -474,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a height check (twin heights): limits, violators, corridors")
     serve.add_argument("--sightlines", action="append", type=Path, metavar="DIR",
                        help="sightlines (twin sightline --out), shown with their corridor")
+    serve.add_argument("--calibration", action="append", type=Path, metavar="REPORT_DIR",
+                       help="a land-use calibration report (twin calibrate --out): accuracy "
+                            "against the null models, agreement maps, search, drivers")
     serve.add_argument("--port", type=int, default=8050)
     serve.add_argument("--host", default="127.0.0.1")
     serve.set_defaults(func=cmd_serve)
@@ -550,6 +554,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--members", type=int, default=4, help="ensemble members (4)")
     demo.add_argument("--dask", action="store_true",
                       help="run the ensemble on a 2-worker local Dask cluster")
+    demo.add_argument("--no-calibration", action="store_true",
+                      help="skip the land-use calibration on real data ($TWIN_DATA)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

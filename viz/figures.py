@@ -7,6 +7,8 @@ test without a server or a browser. Colours shared by the 2D map, the 3D view an
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -159,7 +161,8 @@ def land_use_rgba(land_use: np.ndarray, classes: ClassTable, *, nodata: int = 25
 def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, title: str,
                     water_depth: np.ndarray | None = None, nodata: int = 255,
                     max_cells: int = 480, height: int = 520, legend: bool = True,
-                    uirevision: str | None = None) -> go.Figure:
+                    uirevision: str | None = None, depth_max: float | None = None
+                    ) -> go.Figure:
     """The land use of one year as a north-up map, class colours and a legend of class names.
 
     Axes are eastings and northings in kilometres of the grid's CRS with equal scale, so the
@@ -186,6 +189,9 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
         Name the classes in a legend (side-by-side maps share one legend instead).
     uirevision : str, optional
         See :func:`map_layout`.
+    depth_max : float, optional
+        Top of the depth colour scale (default: the deepest cell shown); fix it to compare
+        the frames of an animation.
 
     Returns
     -------
@@ -220,8 +226,9 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
         depth, _ = decimate(np.asarray(water_depth, dtype=np.float32), max_cells)
         shown = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
         if np.isfinite(shown).any():
+            top = float(depth_max) if depth_max else float(np.nanmax(shown))
             fig.add_trace(go.Heatmap(
-                x=xs, y=ys[::-1], z=shown[::-1], zmin=0.0, zmax=float(np.nanmax(shown)),
+                x=xs, y=ys[::-1], z=shown[::-1], zmin=0.0, zmax=top,
                 colorscale=[[s, c] for s, c in FLOOD_RAMP], zsmooth=False, name="flood depth",
                 colorbar=dict(title=dict(text="Flood depth (m)", side="top"), thickness=12,
                               len=0.4, x=1.02, xanchor="left", y=0.0, yanchor="bottom"),
@@ -239,7 +246,8 @@ def map_layout(fig: go.Figure, grid: Grid, *, title: str, height: int,
     ``uirevision`` keeps the user's zoom while the data change (the year, the run); maps that
     share it zoom together on first draw. Returns ``fig`` (changed in place: plotly's way).
     """
-    fig.update_xaxes(title_text=f"Easting (km, {grid.crs})", showgrid=False, zeroline=False,
+    fig.update_xaxes(title_text=f"Easting (km, {crs_label(grid.crs)})", showgrid=False,
+                     zeroline=False,
                      constrain="domain", ticks="outside")
     # autorange=True, not plotly's "reversed" default for image traces: north stays up.
     fig.update_yaxes(title_text="Northing (km)", showgrid=False, zeroline=False,
@@ -254,6 +262,37 @@ def map_layout(fig: go.Figure, grid: Grid, *, title: str, height: int,
                     title=dict(text=legend_title or "")),
         uirevision=uirevision or f"{grid.shape}")
     return fig
+
+
+@functools.lru_cache(maxsize=16)
+def crs_label(crs: str) -> str:
+    """A CRS as an axis title names it: its code (``EPSG:4548``) or, for a CRS given as WKT
+    without one, its name (or its projection and ellipsoid when it is called "unknown").
+
+    Examples
+    --------
+    >>> crs_label("EPSG:4548"), crs_label('PROJCS["NAD83 / Massachusetts Mainland", ...')
+    ('EPSG:4548', 'NAD83 / Massachusetts Mainland')
+    """
+    if len(crs) <= 24:
+        return crs
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        parsed = CRS.from_user_input(crs)
+    except CRSError:
+        match = re.match(r'\s*\w+\["([^"]+)"', crs)  # the WKT's own name
+        return match.group(1) if match else crs[:24] + "\u2026"
+    code = parsed.to_epsg()
+    if code:
+        return f"EPSG:{code}"
+    base = parsed.source_crs if parsed.is_bound else parsed
+    if base.name.lower() != "unknown":
+        return base.name
+    # An unnamed CRS (a GeoTIFF written without its code): its projection and ellipsoid.
+    method = base.coordinate_operation.method_name if base.coordinate_operation else ""
+    return ", ".join(filter(None, (method, base.ellipsoid.name if base.ellipsoid else "")))
 
 
 def legend_square(name: str, colour: str) -> go.Scatter:
@@ -472,4 +511,75 @@ def ensemble_timeline(intervals: pd.DataFrame, panels: Sequence[SeriesSpec], *, 
                       plot_bgcolor="#ffffff", paper_bgcolor="#ffffff",
                       font=dict(family=FONT, size=11), hovermode="closest",
                       legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0.0))
+    return fig
+
+
+#: Colours of the hydrograph chart: the sea's still-water level and the flooded land.
+SEA_COLOUR = "#1565c0"
+FLOODED_COLOUR = "#ef6c00"
+
+
+def hydrograph_figure(times_s: np.ndarray | None, levels: np.ndarray | None,
+                      frames_s: np.ndarray, flooded_ha: np.ndarray, *, peak: float,
+                      now_s: float | None = None, level: float | None = None,
+                      height: int = 250) -> go.Figure:
+    """The sea's still-water level over the event and the land flooded at the output times,
+    with the time shown marked (``now_s``) and a still-water ``level`` drawn across.
+
+    ``times_s``/``levels`` is the hydrograph (None for a constant level: one line at
+    ``peak``); ``frames_s``/``flooded_ha`` the flooded area at each output time (right axis).
+
+    Examples
+    --------
+    >>> fig = hydrograph_figure(np.array([0.0, 3600.0]), np.array([1.0, 2.0]),
+    ...                         np.array([0.0, 3600.0]), np.array([0.0, 5.0]), peak=2.0,
+    ...                         now_s=3600.0)
+    >>> [t.name for t in fig.data], fig.layout.shapes[0].x0
+    (['sea level', 'flooded land', 'shown'], 1.0)
+    """
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    hours = None if times_s is None else np.asarray(times_s, dtype=float) / 3600.0
+    frames_h = np.asarray(frames_s, dtype=float) / 3600.0
+    if hours is not None and levels is not None:
+        fig.add_trace(go.Scatter(x=hours, y=levels, mode="lines", name="sea level",
+                                 line=dict(color=SEA_COLOUR, width=2.5),
+                                 hovertemplate="%{x:.1f} h: %{y:.2f} m<extra>sea</extra>"),
+                      secondary_y=False)
+    else:
+        span = [0.0, max(float(frames_h.max()) if frames_h.size else 0.0, 1.0)]
+        fig.add_trace(go.Scatter(x=span, y=[peak, peak], mode="lines",
+                                 name="sea level (constant)",
+                                 line=dict(color=SEA_COLOUR, width=2.5)), secondary_y=False)
+    fig.add_trace(go.Scatter(x=frames_h, y=flooded_ha, mode="lines+markers",
+                             name="flooded land", line=dict(color=FLOODED_COLOUR, width=1.5),
+                             marker=dict(size=6),
+                             hovertemplate="%{x:.1f} h: %{y:,.1f} ha<extra>flooded</extra>"),
+                  secondary_y=True)
+    if now_s is not None:
+        now_h = now_s / 3600.0
+        fig.add_vline(x=now_h, line=dict(color="#263238", width=1.5, dash="dot"))
+        sea = float(np.interp(now_s, times_s, levels)) if hours is not None \
+            and levels is not None else peak
+        fig.add_trace(go.Scatter(x=[now_h], y=[sea], mode="markers", name="shown",
+                                 marker=dict(size=11, color=SEA_COLOUR,
+                                             line=dict(color="#ffffff", width=2)),
+                                 showlegend=False,
+                                 hovertemplate="shown: %{x:.1f} h, sea %{y:.2f} m<extra></extra>"),
+                      secondary_y=False)
+    if level is not None:
+        fig.add_hline(y=level, line=dict(color=SEA_COLOUR, width=1.5, dash="dash"),
+                      annotation_text=f"still water {level:.1f} m",
+                      annotation_position="top left", annotation_font_size=11)
+    fig.update_xaxes(title_text="hours from the event start", showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text="still-water level (m)", secondary_y=False,
+                     gridcolor="#eceff1", zeroline=False)
+    fig.update_yaxes(title_text="flooded land (ha)", secondary_y=True, showgrid=False,
+                     rangemode="tozero", zeroline=False, tickmode="auto", nticks=6,
+                     tickformat=",.0f",
+                     title_font=dict(color=FLOODED_COLOUR), tickfont=dict(color=FLOODED_COLOUR))
+    fig.update_layout(height=height, margin=dict(l=55, r=60, t=10, b=40),
+                      plot_bgcolor="#ffffff", paper_bgcolor="#ffffff",
+                      font=dict(family=FONT, size=11), hovermode="closest",
+                      legend=dict(orientation="h", x=0.0, y=1.02, yanchor="bottom"),
+                      uirevision="hydrograph")
     return fig

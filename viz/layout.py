@@ -42,6 +42,7 @@ class CardData:
     is_baseline: bool
     note: str = ""
     target: float | None = None  # the plan's target for the area, if it sets one
+    versus: str = "baseline"  # what ``delta`` is the difference from
 
 
 #: Units whose values are counts, shown without decimals.
@@ -78,11 +79,11 @@ def format_delta(delta: float, unit: str) -> str:
 def indicator_card(card: CardData) -> html.Div:
     """A card coloured by status; ``data-indicator``/``data-value`` let tests read it exactly."""
     if card.is_baseline:
-        delta = "baseline scenario"
+        delta = f"{card.versus} scenario"
     elif card.delta is None:
-        delta = "no baseline value this year"
+        delta = f"no {card.versus} value this year"
     else:
-        delta = f"{format_delta(card.delta, card.unit)} {card.unit} vs baseline"
+        delta = f"{format_delta(card.delta, card.unit)} {card.unit} vs {card.versus}"
     return html.Div(
         className=f"indicator-card status-{card.status}",
         title=f"{card.name}: {card.definition}",
@@ -104,11 +105,13 @@ def indicator_card(card: CardData) -> html.Div:
 
 
 def header(board: Dashboard) -> html.Header:
+    n, k = len(board.runs), len(board.calibrations)
+    meta = (f"{n} scenario run{'s' if n != 1 else ''} \u00b7 baseline: {board.labels[0]}"
+            if n else f"{k} calibration report{'s' if k != 1 else ''}")
     return html.Header(className="app-header", children=[
         html.Div([html.H1("Territory Twin"),
                   html.Span(board.territory_name, className="territory-name")]),
-        html.Div(f"{len(board.runs)} scenario run{'s' if len(board.runs) != 1 else ''} "
-                 f"\u00b7 baseline: {board.labels[0]}", className="header-meta"),
+        html.Div(meta, className="header-meta"),
     ])
 
 
@@ -138,8 +141,9 @@ def data_banner(provenance: Provenance, territory: str) -> html.Div | None:
 
 
 def controls(board: Dashboard) -> html.Section:
-    """The scenario and the year, shared by the tabs (each tab shows those it uses)."""
-    years = board.baseline.years
+    """The scenario and the year, shared by the tabs (each tab shows those it uses; without
+    runs they are there, empty, for the shell's callbacks)."""
+    years = board.baseline.years if board.runs else [0]
     return html.Section(id="controls", className="panel controls", children=[
         html.Div(id="control-run", className="control", children=[
             html.Label("Scenario", htmlFor="run"),
@@ -257,7 +261,8 @@ def building_legend(spec: Mapping[str, Any]) -> list[Any]:
                 html.Span(["flooded: 0 m ", bar, f" {spec['max']:.1f} m at the building"]),
                 html.Span([water, "flood water"]),
                 html.Strong(f"{spec['flooded']:,} of {spec['total']:,} buildings flooded "
-                            f"in {spec['year']}", id="flooded-count")]
+                            + spec.get("when", f"in {spec['year']}"), id="flooded-count",
+                            **{"data-flooded": spec["flooded"]})]
     if mode == "heights":
         return [html.Span([html.Span(className="swatch", style={"background": spec["ok"]}),
                            "within its limits"]),
@@ -293,7 +298,8 @@ def build_layout(board: Dashboard, *, with_3d: bool,
     from viz.tabs import available_tabs
 
     tabs = available_tabs(board) if tabs is None else tabs
-    banner = data_banner(board.provenance, board.territory_name)
+    # Calibration reports alone carry no provenance of their own to show.
+    banner = data_banner(board.provenance, board.territory_name) if board.runs else None
     first = tabs[0].key
     return html.Div(className="app", children=[
         header(board),

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from scenarios.publish import PROJECT_USES
 from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, HEIGHT_RAMP,
                          ramp_colours, ramp_gradient, use_colours)
 from viz.maps import HEIGHT_LIMIT_RAMP
-from viz.overlays import PROJECT_USES
 
 if TYPE_CHECKING:
     from scenarios.rundir import RunDirectory

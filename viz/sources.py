@@ -10,6 +10,9 @@ kind                manifest                                        written by
 ``ensemble``        ``format: territory-twin/ensemble``             ``twin ensemble``
 ``heights``         ``kind: height check``                          ``twin heights``
 ``sightlines``      ``kind: sightlines``                            ``twin sightline --out``
+``calibration``     no manifest: ``parameters.yaml`` of format      ``twin calibrate``
+                    ``territory-twin/landuse-parameters`` beside
+                    ``metrics.json``
 ==================  ==============================================  =========================
 
 The readers here are small frozen dataclasses that read on demand and cache what they read
@@ -28,10 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scenarios.calibrate import PARAMETERS_FORMAT as CALIBRATION_FORMAT
+from tim.config import read_yaml
 from tim.errors import InputError, StoreError
 from tim.model import Grid, crs_equal
 
-KINDS = ("run", "ensemble", "heights", "sightlines")
+KINDS = ("run", "ensemble", "heights", "sightlines", "calibration")
 _FORMATS = {"territory-twin/run": "run", "territory-twin/ensemble": "ensemble"}
 _KIND_NAMES = {"height check": "heights", "sightlines": "sightlines"}
 
@@ -40,16 +45,32 @@ def _manifest(directory: Path) -> dict[str, Any]:
     path = directory / "manifest.json"
     if not path.is_file():
         raise StoreError(f"{directory}: not a run directory (no manifest.json); give the "
-                         "output of 'twin run', 'twin ensemble', 'twin heights' or "
-                         "'twin sightline --out'")
+                         "output of 'twin run', 'twin ensemble', 'twin heights', "
+                         "'twin sightline --out' or 'twin calibrate'")
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise StoreError(f"{path}: corrupt manifest: {exc}") from exc
 
 
+def is_calibration(directory: str | Path) -> bool:
+    """A ``twin calibrate`` report: ``metrics.json`` beside a ``parameters.yaml`` that says its
+    format (the report has no manifest of its own)."""
+    directory = Path(directory)
+    parameters = directory / "parameters.yaml"
+    if not ((directory / "metrics.json").is_file() and parameters.is_file()):
+        return False
+    try:
+        with parameters.open() as f:  # the format is the first key: no need to read it all
+            head = "".join(line for _, line in zip(range(4), f))
+    except OSError:
+        return False
+    return f"format: {CALIBRATION_FORMAT}" in head
+
+
 def folder_kind(directory: str | Path) -> str:
-    """``run``, ``ensemble``, ``heights`` or ``sightlines``, from the folder's manifest.
+    """``run``, ``ensemble``, ``heights``, ``sightlines`` (from the folder's manifest) or
+    ``calibration`` (:func:`is_calibration`).
 
     Raises
     ------
@@ -57,6 +78,8 @@ def folder_kind(directory: str | Path) -> str:
         Not a folder written by one of those commands.
     """
     directory = Path(directory)
+    if not (directory / "manifest.json").is_file() and is_calibration(directory):
+        return "calibration"
     manifest = _manifest(directory)
     kind = _FORMATS.get(str(manifest.get("format"))) or _KIND_NAMES.get(
         str(manifest.get("kind")))
@@ -431,3 +454,99 @@ class SightlineSet:
             return False
         distance = np.hypot(self.lines["target_x"] - lx, self.lines["target_y"] - ly)
         return bool((distance <= reach).all())
+
+
+# -- land-use calibration reports ------------------------------------------------------------
+#: The null models a calibration is scored beside, as ``metrics.json`` names them.
+MODELS = {"model": "calibrated model", "null_no_change": "no change",
+          "null_random": "random allocation"}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A ``twin calibrate --out`` report (README: "Land-use model"; layout in
+    :mod:`scenarios.calibration_report`): metrics beside the null models, agreement maps,
+    the search's convergence and the drivers' contributions."""
+
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | Path) -> Calibration:
+        calibration = cls(Path(path))
+        if not is_calibration(calibration.path):
+            raise StoreError(f"{calibration.path}: not a calibration report (no metrics.json "
+                             f"and parameters.yaml of format {CALIBRATION_FORMAT}); create "
+                             "one with 'twin calibrate ... --out DIR'")
+        _ = calibration.metrics
+        return calibration
+
+    def _read(self, name: str) -> Any:
+        path = self.path / name
+        try:
+            if name.endswith(".csv"):
+                return pd.read_csv(path)
+            if name.endswith(".yaml"):
+                return read_yaml(path, "calibration parameters")
+            return json.loads(path.read_text())
+        except InputError as exc:  # read_yaml's: a report's file, so a store error
+            raise StoreError(str(exc)) from exc
+        except (OSError, ValueError) as exc:  # json's and pandas' errors are ValueErrors
+            raise StoreError(f"{path}: cannot read: {exc}") from exc
+
+    @cached_property
+    def metrics(self) -> dict[str, Any]:
+        return self._read("metrics.json")
+
+    @cached_property
+    def parameters(self) -> dict[str, Any]:
+        return self._read("parameters.yaml")
+
+    @property
+    def codes(self) -> list[int]:
+        return [int(c) for c in self.metrics["classes"]]
+
+    @property
+    def periods(self) -> list[str]:
+        """``calibration`` and, with a third map, ``validation``."""
+        return list(self.metrics["periods"])
+
+    def years(self, period: str) -> tuple[int, int]:
+        a, b = self.metrics["periods"][period]["years"]
+        return int(a), int(b)
+
+    @property
+    def title(self) -> str:
+        """e.g. ``Calibration 1985-1991-1999 (classes 1, 2, 3) - pie``."""
+        years: list[int] = []
+        for period in self.periods:
+            years += [y for y in self.years(period) if y not in years]
+        span = "\u2013".join(map(str, years))
+        classes = ", ".join(map(str, self.codes))
+        return f"Calibration {span} (classes {classes}) \u00b7 {self.path.name}"
+
+    def overall(self, period: str, model: str = "model") -> dict[str, Any]:
+        return self.metrics["periods"][period][model]["overall"]
+
+    def per_class(self, period: str, model: str = "model") -> dict[str, dict[str, Any]]:
+        return self.metrics["periods"][period][model]["per_class"]
+
+    @cached_property
+    def grid(self) -> Grid:
+        return Grid.from_dict(self.metrics["grid"])
+
+    def map(self, period: str, kind: str) -> np.ndarray:
+        """``maps/<period>_agreement.tif`` (0-4, 255 outside) or ``_simulated.tif`` (class
+        codes, 255 outside)."""
+        if period not in self.periods or kind not in ("agreement", "simulated"):
+            raise StoreError(f"{self.path}: no map {period}_{kind}")
+        return read_raster(self.path / "maps" / f"{period}_{kind}.tif", self.grid.crs)[0]
+
+    @cached_property
+    def convergence(self) -> pd.DataFrame:
+        """evaluation, generation, figure_of_merit, best: every simulation of the search."""
+        return self._read("convergence.csv")
+
+    @cached_property
+    def contributions(self) -> pd.DataFrame:
+        """class, driver, permutation_share, impurity_share."""
+        return self._read("driver_contributions.csv")

@@ -11,9 +11,9 @@ A tab module has
   (:func:`scene_outputs`, :func:`active`).
 
 :class:`TabSpec` says which of the shared controls (``run``, ``year``) the tab uses and when
-it is available (e.g. the ensemble tab only with an ensemble). A new tab (calibration maps,
-flood animation) is a new module and one more entry in :func:`all_tabs`; the shell
-(:mod:`viz.layout`, :mod:`viz.callbacks`) does not change.
+it is available (e.g. the ensemble tab only with an ensemble). A new tab is a new module and
+one more entry in :func:`all_tabs`; the shell (:mod:`viz.layout`, :mod:`viz.callbacks`) does
+not change.
 """
 
 from __future__ import annotations
@@ -45,16 +45,21 @@ class TabSpec:
 
 def all_tabs() -> tuple[TabSpec, ...]:
     """Every tab, in page order (imported lazily: the tab modules import Dash components)."""
-    from viz.tabs import compare, data, ensemble, heights, scenario
+    from viz.tabs import calibration, compare, data, ensemble, flood, heights, scenario
 
     return (
-        TabSpec("scenario", "Scenario", scenario, ("run", "year")),
+        TabSpec("scenario", "Scenario", scenario, ("run", "year"),
+                available=lambda board: bool(board.runs)),
         TabSpec("compare", "Compare scenarios", compare, ("run", "year"),
                 available=lambda board: len(board.runs) > 1),
+        TabSpec("flood", "Storm surge", flood, (),
+                available=lambda board: any(r.surge is not None for r in board.runs)),
         TabSpec("ensemble", "Ensemble", ensemble, ("year",),
                 available=lambda board: bool(board.ensembles)),
         TabSpec("heights", "Heights & views", heights, (),
                 available=lambda board: bool(board.heights)),
+        TabSpec("calibration", "Land-use calibration", calibration, (), with_3d=False,
+                available=lambda board: bool(board.calibrations)),
         TabSpec("data", "Data sources", data, (), with_3d=False),
     )
 

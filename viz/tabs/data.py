@@ -42,6 +42,11 @@ def inputs(board: Dashboard) -> list[list[Any]]:
         rows.append(["sightlines", f"{len(s.lines)} lines by the "
                                    f"{s.manifest.get('method', '?')} method, {s.visible} free",
                      html.Td(str(s.path), className="path")])
+    for c in board.calibrations:
+        search = c.metrics.get("calibration", {})
+        rows.append(["land-use calibration", f"{c.title}: {search.get('simulations', '?')} "
+                     f"simulations, suitability by {c.metrics['suitability']['method']}",
+                     html.Td(str(c.path), className="path")])
     if board.tiles is not None:
         t = board.tiles
         rows.append(["3D tiles", "parts: " + ", ".join(t.parts) + "; overlays: "
@@ -73,8 +78,9 @@ def layout(board: Dashboard) -> list[Any]:
         *[html.P(problem, className="problem") for problem in p.problems],
         _table(("Layer", "Source", "Kind", "Licence", "Data"), layers),
         html.P(f"Territory store: {', '.join(p.tims) or 'unknown'}", className="path"),
-        html.H2("Runs"),
-        _table(("Scenario", "Name", "Seed", "Years", "Engines", "Commit", "Folder"), runs),
+        *([html.H2("Runs"),
+           _table(("Scenario", "Name", "Seed", "Years", "Engines", "Commit", "Folder"), runs)]
+          if runs else []),
         *([html.H2("Other inputs"), _table(("Kind", "What", "Folder"), extra)]
           if extra else []),
     ])]

@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
+from scenarios.indicators import FLOOD_INDICATORS
 from viz import scene
 from viz.cesium import drape_spec
 from viz.figures import SeriesSpec, indicator_timeline, land_use_figure
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from viz.sources import Ensemble
 
 KEY = "scenario"
-#: Indicators that only mean something in a run with a storm surge.
-FLOOD_INDICATORS = ("flooded_land_area", "flooded_buildings", "population_exposed")
 #: The indicators of the timeline chart, left to right.
 TIMELINE_INDICATORS = ("population", "built_up_area", "construction_land_per_capita",
                        "farmland_lost")
@@ -47,8 +46,11 @@ def _year(run: RunDirectory, year: Any) -> int:
 
 
 def _surge_level(run: RunDirectory) -> float | None:
-    surge = run.manifest["scenario"].get("surge") or {}
-    return surge.get("water_level")
+    """The surge's peak still-water level as the run recorded it (a water level, a return
+    period's or a hydrograph's peak, with sea-level rise)."""
+    surge = run.surge or {}
+    level = surge.get("peak_level_m")
+    return None if level is None else float(level)
 
 
 # -- controls --------------------------------------------------------------------------------
@@ -66,7 +68,9 @@ def run_controls(board: Dashboard, index: Any, year: Any, colour: Any) -> dict[s
                           "disabled": True}]
         flood_value: list[str] = []
     else:
-        flood_options = [{"label": f" Flood depth ({surge} surge, {_surge_level(run)} m)",
+        level = _surge_level(run)
+        flood_options = [{"label": f" Flood depth ({surge} surge"
+                          + (f", peak {level:.2f} m)" if level is not None else ")"),
                           "value": "flood"}]
         flood_value = ["flood"]
     has_depths = scene.flood_style(run) is not None

@@ -485,3 +485,19 @@ def test_the_dashboard_docstring_examples_run(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_the_synthetic_banner_sets_apart_a_calibration_s_own_data():
+    from viz.app import Provenance, SourceLayer
+    from viz.layout import data_banner
+
+    layers = tuple(SourceLayer(role, f"{role}.tif", "raster", "none", True)
+                   for role in ("elevation", "land_use"))
+    alone = str(data_banner(Provenance(("tim",), layers), "Haiwan Bay"))
+    assert "Synthetic data" in alone and "All 2 source layers" in alone
+    assert "calibration" not in alone
+    mixed = str(data_banner(Provenance(("tim",), layers), "Haiwan Bay", ["plum-island"]))
+    assert "calibration tab's maps (plum-island) are its own data" in mixed
+    real = tuple(SourceLayer(layer.role, layer.source, "raster", "none", False)
+                 for layer in layers)
+    assert data_banner(Provenance(("tim",), real), "Delft", ["plum-island"]) is None

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -97,6 +97,25 @@ def _expect(directory: Path, kind: str) -> dict[str, Any]:
     return _manifest(directory)
 
 
+@dataclass(frozen=True)
+class _OutputFolder:
+    """An output folder of one ``KIND`` (its manifest says so), opened eagerly so that a wrong
+    folder fails at once, with its path."""
+
+    KIND: ClassVar[str]
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | Path) -> Self:
+        folder = cls(Path(path))
+        _ = folder.manifest
+        return folder
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        return _expect(self.path, self.KIND)
+
+
 def read_raster(path: Path, crs: str | None = None, band: int = 1) -> tuple[np.ndarray, Grid]:
     """One band of a GeoTIFF and its grid (``crs`` names the CRS as the TIM spells it)."""
     import rasterio
@@ -118,23 +137,13 @@ def same_grid(a: Grid, b: Grid) -> bool:
 
 # -- ensembles -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Ensemble:
+class Ensemble(_OutputFolder):
     """An ensemble folder (``twin ensemble``): indicator intervals and development probability.
 
     See :mod:`scenarios.ensemble` for the layout.
     """
 
-    path: Path
-
-    @classmethod
-    def open(cls, path: str | Path) -> Ensemble:
-        ensemble = cls(Path(path))
-        _ = ensemble.manifest
-        return ensemble
-
-    @cached_property
-    def manifest(self) -> dict[str, Any]:
-        return _expect(self.path, "ensemble")
+    KIND = "ensemble"
 
     @property
     def name(self) -> str:
@@ -220,20 +229,10 @@ class Corridor:
 
 
 @dataclass(frozen=True)
-class HeightCheck:
+class HeightCheck(_OutputFolder):
     """A ``twin heights`` output folder (README: "Height limits, sightlines ...")."""
 
-    path: Path
-
-    @classmethod
-    def open(cls, path: str | Path) -> HeightCheck:
-        check = cls(Path(path))
-        _ = check.manifest
-        return check
-
-    @cached_property
-    def manifest(self) -> dict[str, Any]:
-        return _expect(self.path, "heights")
+    KIND = "heights"
 
     @property
     def rules_name(self) -> str:
@@ -374,23 +373,18 @@ def _xyz(coords: tuple[float, ...]) -> tuple[float, float, float]:
 
 # -- sightlines ------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class SightlineSet:
+class SightlineSet(_OutputFolder):
     """A ``twin sightline --out`` folder: lines from one viewpoint, their blocking buildings."""
 
-    path: Path
+    KIND = "sightlines"
 
     @classmethod
     def open(cls, path: str | Path) -> SightlineSet:
-        lines = cls(Path(path))
-        _ = lines.manifest
+        lines = super().open(path)
         if lines.lines.empty:
             raise InputError("the sightlines folder holds no sightline", source=path,
                              field="sightlines.csv")
         return lines
-
-    @cached_property
-    def manifest(self) -> dict[str, Any]:
-        return _expect(self.path, "sightlines")
 
     def _read(self, name: str) -> Any:
         path = self.path / name

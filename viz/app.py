@@ -44,6 +44,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def choice_index(value: object, count: int) -> int:
+    """The index a dropdown's ``value`` names among ``count`` choices; 0 when it names none."""
+    try:
+        i = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
+    return i if 0 <= i < count else 0
+
+
 @dataclass(frozen=True)
 class SourceLayer:
     """One ingested source of a TIM, as its manifest history records it."""
@@ -189,11 +198,7 @@ class Dashboard:
 
     def run_index(self, index: int | str | None) -> int:
         """The index of the run ``index`` names (as a dropdown sends it); 0 when out of range."""
-        try:
-            i = int(index)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return 0
-        return i if 0 <= i < len(self.runs) else 0
+        return choice_index(index, len(self.runs))
 
     def run(self, index: int | str | None) -> RunDirectory:
         """The run at ``index`` (as the dropdown sends it); the baseline when out of range."""

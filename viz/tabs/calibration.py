@@ -21,6 +21,7 @@ from engine.metrics import CATEGORIES
 from viz.accuracy import (AGREEMENT_COLOURS, MODEL_COLOURS, agreement_counts,
                           agreement_figure, class_map_figure, comparison_figure,
                           contributions_figure, convergence_figure)
+from viz.app import choice_index
 from viz.figures import crs_label
 from viz.layout import graph, panel
 from viz.sources import MODELS
@@ -61,11 +62,7 @@ CLASS_COLUMNS = (("figure_of_merit", "FoM", "ratio"), ("hits", "hits", "count"),
 
 
 def _report(board: Dashboard, k: Any) -> tuple[int, Calibration]:
-    try:
-        i = int(k)
-    except (TypeError, ValueError):
-        i = 0
-    i = i if 0 <= i < len(board.calibrations) else 0
+    i = choice_index(k, len(board.calibrations))
     return i, board.calibrations[i]
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
+from viz.app import choice_index
 from viz.cesium import PROBABILITY_ROUTE, image_spec
 from viz.figures import SeriesSpec, ensemble_timeline, land_use_rgba, run_colour
 from viz.layout import format_value, graph, panel
@@ -32,11 +33,7 @@ LIKELY = 0.5
 
 
 def _ensemble(board: Dashboard, k: Any) -> tuple[int, Ensemble]:
-    try:
-        i = int(k)
-    except (TypeError, ValueError):
-        i = 0
-    i = i if 0 <= i < len(board.ensembles) else 0
+    i = choice_index(k, len(board.ensembles))
     return i, board.ensembles[i]
 
 

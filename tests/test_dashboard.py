@@ -501,3 +501,23 @@ def test_the_synthetic_banner_sets_apart_a_calibration_s_own_data():
     real = tuple(SourceLayer(layer.role, layer.source, "raster", "none", False)
                  for layer in layers)
     assert data_banner(Provenance(("tim",), real), "Delft", ["plum-island"]) is None
+
+
+def test_a_value_not_assessed_says_so_on_its_card_and_in_the_comparison():
+    """Flood damage without the JRC curves is NaN in indicators.csv: the card says 'not
+    assessed', with no number and no difference, and the comparison table does not fail."""
+    from viz.layout import CardData, indicator_card
+    from viz.tabs.compare import comparison_table
+
+    nan = float("nan")
+    card = str(indicator_card(CardData("flood_damage", "Flood damage", "JRC curves", nan,
+                                       "M EUR (2010)", "info", nan, False,
+                                       versus="surge-100y")))
+    assert "not assessed" in card and "nan" not in card.replace("'nan'", "")
+    assert "no surge-100y value this year" in card
+    row = {"key": "flood_damage", "name": "Flood damage", "unit": "M EUR (2010)", "a": 47.0,
+           "b": nan, "status_a": "green", "status_b": "info", "delta": nan}
+    table = str(comparison_table([row], ("A", "B"), ("#000", "#fff")))
+    assert table.count("not assessed") == 2 and "47.0" in table
+    from viz.tabs.flood import _million_eur
+    assert _million_eur(47.0e6) == "47.0 M" and _million_eur(nan) == "not assessed"

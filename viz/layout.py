@@ -11,6 +11,7 @@ in :mod:`viz.tabs` for their panels). Styling lives in ``viz/assets/twin.css``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,8 @@ class CardData:
 
 #: Units whose values are counts, shown without decimals.
 COUNT_UNITS = ("persons", "buildings", "cells")
+#: What a card or table shows for a missing value (NaN).
+NOT_ASSESSED = "not assessed"
 
 
 def format_value(value: float, unit: str) -> str:
@@ -54,9 +57,16 @@ def format_value(value: float, unit: str) -> str:
 
     Examples
     --------
+    A missing value (no schools in the data, flood damage without the damage curves) is not
+    assessed, never a number:
+
     >>> format_value(48390.0, "persons"), format_value(346.9375, "ha"), format_value(0.0, "%")
     ('48,390', '346.9', '0.0')
+    >>> format_value(float("nan"), "M EUR (2010)")
+    'not assessed'
     """
+    if not math.isfinite(value):
+        return NOT_ASSESSED
     if unit in COUNT_UNITS or abs(value) >= 10_000:
         return f"{value:,.0f}"
     return f"{value:,.1f}"
@@ -69,7 +79,11 @@ def format_delta(delta: float, unit: str) -> str:
     --------
     >>> format_delta(908.0, "buildings"), format_delta(-2.25, "ha"), format_delta(0.0, "ha")
     ('+908', '\u22122.2', '\u00b10')
+    >>> format_delta(float("nan"), "ha")
+    'not assessed'
     """
+    if not math.isfinite(delta):
+        return NOT_ASSESSED
     text = format_value(abs(delta), unit)
     if float(text.replace(",", "")) == 0:
         return "\u00b10"
@@ -80,7 +94,7 @@ def indicator_card(card: CardData) -> html.Div:
     """A card coloured by status; ``data-indicator``/``data-value`` let tests read it exactly."""
     if card.is_baseline:
         delta = f"{card.versus} scenario"
-    elif card.delta is None:
+    elif card.delta is None or not math.isfinite(card.delta):
         delta = f"no {card.versus} value this year"
     else:
         delta = f"{format_delta(card.delta, card.unit)} {card.unit} vs {card.versus}"

@@ -20,6 +20,7 @@ wrappers of the functions here. The animation runs in the browser
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -217,8 +218,13 @@ def units_table(board: Dashboard, value: Any, limit: int = 8) -> html.Table | ht
             html.Td(f"{r.max_depth_m:.2f} m", className="num"),
             html.Td(f"{int(getattr(r, 'buildings_flooded', 0)):,}", className="num"),
             html.Td(f"{r.population_exposed:,.0f}", className="num"),
-            html.Td(f"{getattr(r, 'damage_eur', 0.0) / 1e6:,.1f} M", className="num")])
+            html.Td(_million_eur(getattr(r, "damage_eur", math.nan)), className="num")])
             for r in units.itertuples()])])
+
+
+def _million_eur(euros: float) -> str:
+    """Damage in millions; "not assessed" without the damage curves (never a false 0)."""
+    return format_value(euros / 1e6, "M EUR") + (" M" if math.isfinite(euros) else "")
 
 
 # -- the flood shown -------------------------------------------------------------------------

@@ -105,6 +105,10 @@ class Development(_Strict):
     redevelop_below: float = Field(0.4, ge=0, le=1,
                                    description="existing / allowed floor area under which a "
                                                "built cell is offered for redevelopment")
+    height_rules: str | None = Field(
+        None, min_length=1,
+        description="height rules (a built-in name or a YAML file, as for 'twin heights'): "
+                    "new buildings also stay under their inclined surfaces and view corridors")
 
 
 class Suitability(_Strict):

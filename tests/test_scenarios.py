@@ -361,3 +361,42 @@ def test_scenario_patch_and_roulette_keys_reach_the_engine(sample_territory):
     assert sizes["patchy"] > sizes["plain"]
     with pytest.raises(Exception, match="greater than or equal to 1"):
         base.land_use.model_validate({**base.land_use.model_dump(), "patch_size": 0.5})
+
+
+def test_height_rules_bind_the_developers(sample_territory):
+    """With ``development.height_rules`` the developers build under the rules' approach
+    surface and view-corridor envelope too: every project's height is within the lowest of the
+    zoning cap and those limits at its cell. Without it, FAR-up projects break them."""
+    import dataclasses
+
+    from engine.analysis.heights import combine_limits
+    from scenarios.height_rules import load_rules
+    from scenarios.heights import limit_layers
+
+    rules = dataclasses.replace(load_rules("haiwan-bay", sample_territory), zone_polygons=None,
+                                zone_rules={}, default_max_height=None)
+    lowest, _ = combine_limits(limit_layers(sample_territory, rules, np.array([]),
+                                            np.zeros(0))[0], sample_territory.grid.shape)
+    far_up = load_scenario("far-up")
+    bound = far_up.model_copy(update={"development": far_up.development.model_copy(
+        update={"height_rules": "haiwan-bay"})})
+    over = {}
+    for name, scenario in (("free", far_up), ("bound", bound)):
+        projects = run_scenario(sample_territory, scenario, seed=0).projects
+        limit = lowest.ravel()[projects["cell"].to_numpy()]
+        height = projects["storeys"].to_numpy() * scenario.development.storey_height
+        over[name] = int((height > np.nan_to_num(limit, nan=np.inf) + 1e-6).sum())
+        if name == "bound":
+            assert len(projects) > 0 and over[name] == 0
+    assert over["free"] > 0  # the rules did bind
+
+
+def test_height_rules_without_surfaces_or_corridors_are_refused(sample_territory, tmp_path):
+    rules = tmp_path / "zones-only.yaml"
+    rules.write_text("name: zones only\ncrs: EPSG:4548\nzones: {layer: zoning}\n")
+    base = load_scenario("baseline")
+    scenario = base.model_copy(update={"years": 1, "development": base.development.model_copy(
+        update={"height_rules": str(rules)})})
+    with pytest.raises(InputError, match=r"zones-only\.yaml: development\.height_rules: the "
+                                         r"height rules have no inclined surface"):
+        run_scenario(sample_territory, scenario, seed=0)

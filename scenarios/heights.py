@@ -161,6 +161,24 @@ def limit_layers(territory: Territory, rules: HeightRules, footprints: np.ndarra
     return layers, parcels, minimum
 
 
+def surface_and_corridor_limit(territory: Territory, rules: HeightRules) -> np.ndarray:
+    """The lowest height above the ground per cell that the rules' inclined surfaces and view
+    corridors allow (NaN where none applies) - their zoning left out, for a scenario that sets
+    zoning of its own. An empty error names the rules file."""
+    import dataclasses
+
+    from engine.analysis.heights import combine_limits
+
+    rules = dataclasses.replace(rules, zone_polygons=None, zone_rules={},
+                                default_max_height=None)
+    layers, _, _ = limit_layers(territory, rules, np.array([]), np.zeros(0))
+    if not layers:
+        raise InputError("the height rules have no inclined surface or view corridor to bind "
+                         "developers (zoning caps come from the TIM)", source=rules.source,
+                         field="development.height_rules")
+    return combine_limits(layers, territory.grid.shape)[0]
+
+
 def _rule_limits(rules: HeightRules, footprints: np.ndarray, base: np.ndarray,
                  landmark_of: dict[str, int | None]) -> tuple[np.ndarray, np.ndarray]:
     """Allowed height (m above each building's base) per building and rule, and rule names."""

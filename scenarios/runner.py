@@ -153,26 +153,15 @@ def apply_height_rules(work: Territory, scenario: Scenario) -> None:
     """Bind the developers to the inclined surfaces and view-corridor envelopes of
     ``development.height_rules`` as well: their lowest allowed height per cell joins the zoning
     height cap (zoning itself stays the TIM's, as this scenario sets it)."""
-    import dataclasses
-
-    from engine.analysis.heights import combine_limits
     from scenarios.height_rules import load_rules
-    from scenarios.heights import limit_layers
+    from scenarios.heights import surface_and_corridor_limit
 
     d = scenario.development
     if d.height_rules is None:
         return
-    rules = dataclasses.replace(load_rules(d.height_rules, work), zone_polygons=None,
-                                zone_rules={}, default_max_height=None)
-    layers, _, _ = limit_layers(work, rules, np.array([]), np.zeros(0))
-    if not layers:
-        raise InputError("the height rules have no inclined surface or view corridor to bind "
-                         "developers (zoning caps come from the TIM)", source=rules.source,
-                         field="development.height_rules", value=d.height_rules)
-    lowest, _ = combine_limits(layers, work.grid.shape)
-    shape = work.grid.shape
+    lowest = surface_and_corridor_limit(work, load_rules(d.height_rules, work))
     cap = (work.get("zoning__max_height").astype(np.float64)
-           if "zoning__max_height" in work.fields else np.full(shape, np.nan))
+           if "zoning__max_height" in work.fields else np.full(work.grid.shape, np.nan))
     capped = np.minimum(np.where(np.isnan(cap), d.default_max_height, cap), lowest)
     work.set_field("zoning__max_height",
                    np.where(np.isnan(lowest), cap, capped).astype(np.float32))

@@ -367,16 +367,11 @@ def test_height_rules_bind_the_developers(sample_territory):
     """With ``development.height_rules`` the developers build under the rules' approach
     surface and view-corridor envelope too: every project's height is within the lowest of the
     zoning cap and those limits at its cell. Without it, FAR-up projects break them."""
-    import dataclasses
-
-    from engine.analysis.heights import combine_limits
     from scenarios.height_rules import load_rules
-    from scenarios.heights import limit_layers
+    from scenarios.heights import surface_and_corridor_limit
 
-    rules = dataclasses.replace(load_rules("haiwan-bay", sample_territory), zone_polygons=None,
-                                zone_rules={}, default_max_height=None)
-    lowest, _ = combine_limits(limit_layers(sample_territory, rules, np.array([]),
-                                            np.zeros(0))[0], sample_territory.grid.shape)
+    lowest = surface_and_corridor_limit(sample_territory,
+                                        load_rules("haiwan-bay", sample_territory))
     far_up = load_scenario("far-up")
     bound = far_up.model_copy(update={"development": far_up.development.model_copy(
         update={"height_rules": "haiwan-bay"})})

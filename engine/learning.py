@@ -124,7 +124,7 @@ def fit_suitability(start: np.ndarray, end: np.ndarray, drivers: Mapping[str, np
         neg = _sample(np.flatnonzero(negative.ravel()), samples - pos.size, rng)
         if neg.size == 0:
             _note(model, f"class {code} covers every cell: its suitability is 1")
-            model.estimators.append(_Constant(1.0))
+            model.estimators.append(constant_classifier(1.0))
             continue
         cells = np.concatenate([pos, neg])
         y = np.concatenate([np.ones(pos.size, int), np.zeros(neg.size, int)])
@@ -155,10 +155,16 @@ class _Constant:
     """A stand-in classifier with a constant probability (a class covering every cell)."""
 
     def __init__(self, p: float):
-        self.p = p
+        self.constant = float(p)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return np.column_stack([np.full(len(x), 1 - self.p), np.full(len(x), self.p)])
+        p = self.constant
+        return np.column_stack([np.full(len(x), 1 - p), np.full(len(x), p)])
+
+
+def constant_classifier(p: float) -> _Constant:
+    """A classifier whose probability is ``p`` everywhere (stored as the number alone)."""
+    return _Constant(p)
 
 
 def _note(model: SuitabilityModel, note: str) -> None:

@@ -12,7 +12,7 @@ With maps for years y0 < y1 (< y2):
    (drivers derived from the y1 map) and is scored against the y2 map: the validation.
 
 The report directory (written atomically) holds what ``twin simulate`` needs
-(``parameters.yaml`` + ``suitability.joblib``) and what a reader or a dashboard wants
+(``parameters.yaml`` + ``suitability.skops``) and what a reader or a dashboard wants
 (``metrics.json``, maps as GeoTIFF + PNG, convergence, ``report.html``); see
 :mod:`scenarios.calibration_report` for the layout.
 """
@@ -20,7 +20,6 @@ The report directory (written atomically) holds what ``twin simulate`` needs
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -193,10 +192,6 @@ def write_calibration(report: CalibrationReport, directory: str | Path) -> Path:
     with atomic_directory(directory) as tmp:
         write_report(report, tmp)
     return Path(directory)
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def agreement(period: Period, n_classes: int) -> np.ndarray:

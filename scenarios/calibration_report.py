@@ -3,7 +3,8 @@
     parameters.yaml            classes, fitted CA parameters, patch-size library, conversion
                                table, drivers and the suitability model file with its sha256:
                                the input of ``twin simulate --params``
-    suitability.joblib         the fitted per-class classifiers (scikit-learn, joblib)
+    suitability.skops          the fitted per-class classifiers (scikit-learn, skops: loading
+                               it cannot run code, unlike a pickle)
     metrics.json               per period (calibration, validation): the model, the no-change
                                null and the random null, each overall and per class (FoM with
                                hits/misses/wrong hits/false alarms, Kappa, Kappa simulation,
@@ -34,7 +35,8 @@ import yaml
 
 from engine.metrics import CATEGORIES
 from scenarios.calibrate import (PARAMETERS_FORMAT, PARAMETERS_VERSION, CalibrationReport,
-                                 agreement, file_sha256)
+                                 agreement)
+from scenarios.suitability_store import MODEL_FILE, save_suitability
 from tim.store import write_raster
 
 AGREEMENT_COLOURS = ["#e8e8e8", "#1a9641", "#d7191c", "#fdae61", "#2b83ba"]
@@ -42,19 +44,18 @@ AGREEMENT_COLOURS = ["#e8e8e8", "#1a9641", "#d7191c", "#fdae61", "#2b83ba"]
 
 def write_report(report: CalibrationReport, out: Path) -> None:
     """Write every file of the report into ``out`` (an empty staging directory)."""
-    import joblib
     import sklearn
 
     codes = report.codes
-    joblib.dump(report.suitability, out / "suitability.joblib", compress=3)
+    model_sha256 = save_suitability(report.suitability, out / MODEL_FILE)
     parameters = {
         "format": PARAMETERS_FORMAT, "format_version": PARAMETERS_VERSION,
         "classes": list(codes),
         "ca": {k: (list(v) if isinstance(v, tuple) else v)
                for k, v in dataclasses.asdict(report.params).items()},
         "patch_sizes": {str(c): _histogram(s) for c, s in zip(codes, report.patch_sizes)},
-        "suitability": {"method": report.suitability.method, "file": "suitability.joblib",
-                        "sha256": file_sha256(out / "suitability.joblib"),
+        "suitability": {"method": report.suitability.method, "file": MODEL_FILE,
+                        "sha256": model_sha256,
                         "scikit_learn": sklearn.__version__,
                         "drivers": [d.to_dict() for d in report.setup.drivers]},
         "constraint": {"used": report.setup.constraint is not None,

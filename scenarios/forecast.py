@@ -26,13 +26,14 @@ import numpy as np
 from engine.landuse import (CAParams, LandUseModel, build_constraints, class_counts,
                             interpolate_targets, simulate)
 from engine.learning import SuitabilityModel
-from scenarios.calibrate import PARAMETERS_FORMAT, PARAMETERS_VERSION, file_sha256
+from scenarios.calibrate import PARAMETERS_FORMAT, PARAMETERS_VERSION
+from scenarios.suitability_store import load_suitability
 from scenarios.landuse_data import (OUTSIDE, DriverSpec, Notes, derive_drivers, fit_totals,
                                     read_constraint, read_demand, read_drivers,
                                     read_land_use, read_on_grid, study_area, to_index)
 from tim.atomic import atomic_file
 from tim.config import read_yaml
-from tim.errors import InputError, StoreError
+from tim.errors import InputError
 from tim.store import write_raster
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,6 @@ class Parameters:
 
 def load_parameters(path: str | Path) -> Parameters:
     """Read and check a parameters file; the suitability file must match its sha256."""
-    import joblib
-
     path = Path(path)
     raw = read_yaml(path, "parameters file")
     if not isinstance(raw, dict) or raw.get("format") != PARAMETERS_FORMAT:
@@ -83,12 +82,7 @@ def load_parameters(path: str | Path) -> Parameters:
         digest = raw["suitability"]["sha256"]
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"malformed parameters: {exc}", source=path) from exc
-    if not model_file.is_file():
-        raise InputError("the suitability model file is missing", source=model_file)
-    if file_sha256(model_file) != digest:
-        raise StoreError(f"{model_file}: sha256 differs from {path.name}: the file was changed "
-                         "or belongs to another calibration")
-    suitability = joblib.load(model_file)  # trusted: its hash is in the parameters file
+    suitability = load_suitability(model_file, digest, referenced_by=path)
     return Parameters(path, codes, ca, sizes, drivers, suitability, conversion, raw)
 
 

@@ -65,7 +65,7 @@ def test_plum_island_model_beats_both_null_models(pie):
 def test_calibration_report_directory(pie, twin_data):
     report, out = pie
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    assert {"parameters.yaml", "suitability.joblib", "metrics.json", "report.html",
+    assert {"parameters.yaml", "suitability.skops", "metrics.json", "report.html",
             "convergence.csv", "convergence.png", "driver_contributions.csv",
             "maps/calibration_agreement.tif", "maps/validation_agreement.tif",
             "maps/validation_simulated.tif", "maps/validation_agreement.png"} <= names
@@ -258,7 +258,7 @@ def test_parameters_with_a_changed_model_file_are_refused(pie, tmp_path):
     _, out = pie
     copy = tmp_path / "cal"
     shutil.copytree(out, copy)
-    (copy / "suitability.joblib").write_bytes(b"not the model")
+    (copy / "suitability.skops").write_bytes(b"not the model")
     with pytest.raises(StoreError, match="sha256 differs"):
         load_parameters(copy / "parameters.yaml")
     raw = yaml.safe_load((out / "parameters.yaml").read_text())
@@ -266,6 +266,43 @@ def test_parameters_with_a_changed_model_file_are_refused(pie, tmp_path):
     (copy / "parameters.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(InputError, match="not a land-use parameters file"):
         load_parameters(copy / "parameters.yaml")
+
+
+def test_a_crafted_model_file_never_runs_code(pie, tmp_path):
+    """A calibration folder is data: a pickle whose hash is made to match is refused unread,
+    and a skops file holding an untrusted type is refused before anything is built."""
+    import hashlib
+    import pickle
+    import shutil
+    from pathlib import Path
+
+    import skops.io as sio
+
+    _, out = pie
+    copy = tmp_path / "cal"
+    shutil.copytree(out, copy)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    def point_parameters_at(name: str) -> None:
+        raw = yaml.safe_load((copy / "parameters.yaml").read_text())
+        raw["suitability"]["file"] = name
+        raw["suitability"]["sha256"] = hashlib.sha256((copy / name).read_bytes()).hexdigest()
+        (copy / "parameters.yaml").write_text(yaml.safe_dump(raw))
+
+    (copy / "suitability.joblib").write_bytes(pickle.dumps(Payload()))
+    point_parameters_at("suitability.joblib")
+    with pytest.raises(InputError, match="pickle, which is never loaded"):
+        load_parameters(copy / "parameters.yaml")
+    # an object of an unknown type inside a skops container: named untrusted, never built
+    (copy / "evil.skops").write_bytes(sio.dumps({"estimators": [Payload()]}))
+    point_parameters_at("evil.skops")
+    with pytest.raises(InputError, match="not trusted"):
+        load_parameters(copy / "parameters.yaml")
+    assert not marker.exists()
 
 
 def test_twin_calibrate_and_simulate_commands(twin_data, tmp_path):

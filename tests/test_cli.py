@@ -97,6 +97,7 @@ def test_missing_crs_exits_2_and_leaves_no_tim(tmp_path):
 
 
 def test_not_a_run_directory(tmp_path):
-    done = twin("compare", str(tmp_path), "--out", "report", cwd=tmp_path, ok=False)
+    (tmp_path / "notes").mkdir()
+    done = twin("compare", "notes", "--out", "report", cwd=tmp_path, ok=False)
     assert done.returncode == 2 and "not a run directory" in done.stderr
     assert not (tmp_path / "report").exists()

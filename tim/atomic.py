@@ -11,7 +11,9 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, Literal
+
+from tim.errors import InputError
 
 
 @contextlib.contextmanager
@@ -66,3 +68,56 @@ def atomic_file(destination: str | os.PathLike) -> Iterator[Path]:
         os.replace(staging, destination)
     finally:
         staging.unlink(missing_ok=True)
+
+
+def check_output(output: str | os.PathLike, inputs: Iterable[str | os.PathLike], *,
+                 kind: Literal["directory", "file"] = "directory", option: str = "--out") -> Path:
+    """``output`` resolved, if writing it can harm nothing that is read or worked in.
+
+    An output is replaced whole (:func:`atomic_directory`), so an output that *is* an input,
+    *contains* one, or contains the working directory would delete it, and one that lies
+    *inside* an input folder would change that input. A directory output may not be an existing
+    file, nor a file output an existing directory. Links are resolved first, so a link cannot
+    hide an input. Inputs that do not exist are skipped (their own reader reports them).
+
+    Raises
+    ------
+    InputError
+        Naming ``option``, the output and the input it would harm.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> tim = pathlib.Path(tempfile.mkdtemp())
+    >>> check_output(tim / "rasters", [tim])
+    Traceback (most recent call last):
+    ...
+    tim.errors.InputError: --out: lies inside the input ... (got '...rasters'; ...)
+    """
+    given = Path(output).expanduser()
+    out = given.resolve()
+    if kind == "directory" and out.is_file():
+        raise InputError("is an existing file, not a directory", field=option,
+                         value=str(given), hint="give a new or existing directory")
+    if kind == "file" and out.is_dir():
+        raise InputError("is an existing directory, not a file", field=option,
+                         value=str(given), hint="give a file name")
+    hint = "write the output somewhere else"
+    for item in inputs:
+        source = Path(item).expanduser()
+        if not source.exists():
+            continue
+        source = source.resolve()
+        if out == source:
+            raise InputError(f"is the input {source}: writing would replace it", field=option,
+                             value=str(given), hint=hint)
+        if source.is_relative_to(out):
+            raise InputError(f"contains the input {source}: writing would replace it",
+                             field=option, value=str(given), hint=hint)
+        if source.is_dir() and out.is_relative_to(source):
+            raise InputError(f"lies inside the input {source}", field=option,
+                             value=str(given), hint=hint)
+    if Path.cwd().resolve().is_relative_to(out):
+        raise InputError("contains the working directory: writing would replace it",
+                         field=option, value=str(given), hint=hint)
+    return out

@@ -29,8 +29,11 @@ def cmd_tim_build(args: argparse.Namespace) -> None:
     if args.catalog and args.sources:
         raise TwinError("give SOURCE files or --catalog, not both")
     if args.catalog:
-        territory = build_from_catalog(load_catalog(args.catalog), crs=args.crs,
-                                       cell_size=args.cell_size)
+        from tim.atomic import check_output
+
+        catalog = load_catalog(args.catalog)
+        check_output(args.out, [s.path for s in catalog.sources])
+        territory = build_from_catalog(catalog, crs=args.crs, cell_size=args.cell_size)
     elif args.sources:
         heights = HeightRules(storey_height=args.storey_height) if args.storey_height \
             else HeightRules()
@@ -355,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--name", help="territory name (default: the output directory name)")
     build.add_argument("--storey-height", type=float,
                        help="metres per storey for buildings with storeys but no height (3)")
-    build.set_defaults(func=cmd_tim_build)
+    build.set_defaults(func=cmd_tim_build, writes=("out", "directory"),
+                       reads=("sources", "catalog"))
     info = tim_sub.add_parser("info", help="describe a TIM store")
     info.add_argument("tim", metavar="TIM_DIR")
     info.set_defaults(func=cmd_tim_info)
@@ -372,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add N metres to every height (ellipsoidal = datum height + N, "
                             "e.g. 43 for NAP near Den Haag); recorded in the tilesets")
     tiles.add_argument("--jobs", type=int, help="py3dtiles worker processes for points")
-    tiles.set_defaults(func=cmd_tiles)
+    tiles.set_defaults(func=cmd_tiles, writes=("out", "directory"), reads=("tim",))
 
     publish = sub.add_parser("publish", help="publish a run's per-building results as an "
                                              "overlay of a tiles folder (no re-tiling)")
@@ -382,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--new-buildings", action="store_true",
                          help="publish the buildings developers added (buildings_new.gpkg) as "
                               "the overlay tileset overlays/new-buildings-<run>/ instead")
-    publish.set_defaults(func=cmd_publish)
+    publish.set_defaults(func=cmd_publish, writes=("tiles", "directory"), reads=("run",))
 
     run = sub.add_parser("run", help="simulate a scenario on a TIM")
     run.add_argument("scenario", metavar="SCENARIO",
@@ -391,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tim", required=True, metavar="TIM_DIR")
     run.add_argument("--out", required=True, metavar="RUN_DIR")
     run.add_argument("--seed", type=int, default=0)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, writes=("out", "directory"), reads=("tim", "scenario"))
 
     ensemble = sub.add_parser("ensemble", help="run a scenario with many seeds (on Dask)")
     ensemble.add_argument("scenario", metavar="SCENARIO")
@@ -403,19 +407,21 @@ def build_parser() -> argparse.ArgumentParser:
                           help="an existing Dask scheduler (default: a local cluster)")
     ensemble.add_argument("--workers", type=int, default=2, help="local cluster workers")
     ensemble.add_argument("--serial", action="store_true", help="no Dask: one after another")
-    ensemble.set_defaults(func=cmd_ensemble)
+    ensemble.set_defaults(func=cmd_ensemble, writes=("out", "directory"),
+                          reads=("tim", "scenario"))
 
     example = sub.add_parser("example", help="write a real-data surge example (Den Haag, "
                                              "Delft) from $TWIN_DATA")
     example.add_argument("place", choices=["denhaag", "delft"])
     example.add_argument("out", metavar="OUT_DIR")
-    example.set_defaults(func=cmd_example)
+    example.set_defaults(func=cmd_example, writes=("out", "directory", "OUT_DIR"),
+                         reads_data=True)
 
     compare = sub.add_parser("compare", help="compare runs; the first is the baseline")
     compare.add_argument("runs", nargs="+", metavar="RUN_DIR")
     compare.add_argument("--out", required=True, metavar="REPORT_DIR")
     compare.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
-    compare.set_defaults(func=cmd_compare)
+    compare.set_defaults(func=cmd_compare, writes=("out", "directory"), reads=("runs",))
 
     cal = sub.add_parser("calibrate", help="learn suitability and fit the land-use CA on one "
                                            "pair of maps, validate on the next")
@@ -440,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--seed", type=int, default=0)
     cal.add_argument("--no-progress", action="store_true", help="no progress bar")
     cal.add_argument("--out", required=True, metavar="REPORT_DIR")
-    cal.set_defaults(func=cmd_calibrate)
+    cal.set_defaults(func=cmd_calibrate, writes=("out", "directory"),
+                     reads=("map", "driver", "constraint", "conversion"))
 
     sim = sub.add_parser("simulate", help="run a calibrated land-use model to the years of a "
                                           "demand table; writes a GeoTIFF")
@@ -459,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "spread over the classes (default 0.01)")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--out", required=True, metavar="OUT.tif")
-    sim.set_defaults(func=cmd_simulate)
+    sim.set_defaults(func=cmd_simulate, writes=("out", "file"),
+                     reads=("start", "driver", "constraint", "params", "demand", "zones"))
 
     serve = sub.add_parser("serve", help="start the dashboard on localhost")
     serve.add_argument("runs", nargs="*", metavar="DIR",
@@ -494,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     heights.add_argument("--out", metavar="DIR", help="output directory (default: "
                                                       "TIM_DIR-heights)")
     heights.add_argument("--top", type=int, default=10, help="violations to print")
-    heights.set_defaults(func=cmd_heights)
+    heights.set_defaults(func=cmd_heights, writes=("out", "directory"),
+                         reads=("tim", "rules", "proposals"))
 
     line = sub.add_parser("sightline", help="lines of sight from a viewpoint to targets: "
                                             "which buildings block them, by how much")
@@ -520,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="field of view around --facing; targets outside are an error")
     line.add_argument("--out", metavar="DIR", help="write sightlines.geojson, CSVs and "
                                                    "buildings.json there")
-    line.set_defaults(func=cmd_sightline)
+    line.set_defaults(func=cmd_sightline, writes=("out", "directory"), reads=("tim", "targets"))
 
     view = sub.add_parser("viewshed", help="what an observer sees (or how many of several "
                                            "observers see each cell) across the surface")
@@ -542,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="ignore earth curvature and refraction")
     view.add_argument("--out", required=True, metavar="FILE.tif",
                       help="GeoTIFF to write (a JSON sidecar goes beside it)")
-    view.set_defaults(func=cmd_viewshed)
+    view.set_defaults(func=cmd_viewshed, writes=("out", "file"), reads=("source", "observers"))
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
                                        "scenarios and an ensemble, check heights and views, "
@@ -556,8 +565,43 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run the ensemble on a 2-worker local Dask cluster")
     demo.add_argument("--no-calibration", action="store_true",
                       help="skip the land-use calibration on real data ($TWIN_DATA)")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, writes=("out", "directory"), reads_data=True)
     return parser
+
+
+def _argument_paths(values: object) -> list[str]:
+    """Paths among an option's values: ``PATH``, or the ``PATH`` of ``NAME=PATH``."""
+    items = values if isinstance(values, (list, tuple)) else [values]
+    paths = []
+    for item in items:
+        if item is None:
+            continue
+        text = str(item)
+        if not Path(text).exists() and "=" in text:
+            text = text.split("=", 1)[1]
+        paths.append(text)
+    return paths
+
+
+def guard_output(args: argparse.Namespace) -> None:
+    """Refuse an output that would replace or change what the command reads (see
+    :func:`tim.atomic.check_output`); every subcommand that writes declares its output option
+    (``writes``: name, ``directory`` or ``file``, optional display name) and the options it
+    reads (``reads``)."""
+    from tim.atomic import check_output
+
+    writes = getattr(args, "writes", None)
+    if writes is None or getattr(args, writes[0], None) is None:
+        return
+    inputs = [p for name in getattr(args, "reads", ()) for p in
+              _argument_paths(getattr(args, name, None))]
+    if getattr(args, "reads_data", False):
+        from tim.ingest.catalog import data_folder
+
+        inputs.append(data_folder())
+    name, kind, *shown = writes
+    check_output(getattr(args, name), inputs, kind=kind,
+                 option=shown[0] if shown else f"--{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -566,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     try:
+        guard_output(args)
         args.func(args)
     except TwinError as exc:
         print(f"twin: error: {exc}", file=sys.stderr)

@@ -332,6 +332,28 @@ def cmd_sightline(args: argparse.Namespace) -> None:
         print(f"written to {args.out}")
 
 
+def cmd_changes(args: argparse.Namespace) -> None:
+    from scenarios.monitoring.changes import run_changes
+
+    r = run_changes(args.tim, args.before, args.after, args.out, min_area_ha=args.min_area,
+                    connectivity=args.connectivity, derive_lines=args.derive_lines,
+                    water_constraint=args.water_constraint, pdf=args.pdf,
+                    command=sys.argv[1:])
+    counts = r.patches["severity"].value_counts()
+    print(f"{len(r.patches):,} change patches {r.before} -> {r.after} written to {args.out} ("
+          + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low"))
+          + f"); report: {Path(args.out) / 'report.html'}")
+
+
+def _monitoring_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--derive-lines", action="store_true",
+                   help="derive the control lines the TIM lacks from the earliest observed map "
+                        "(documented stand-ins, labelled derived)")
+    p.add_argument("--water-constraint", metavar="PATH",
+                   help="raster whose 0 cells restrict conversion (the water line stand-in)")
+    p.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="Territory Twin: territory "
                                      "information model, scenarios and dashboard.")
@@ -543,6 +565,18 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--out", required=True, metavar="FILE.tif",
                       help="GeoTIFF to write (a JSON sidecar goes beside it)")
     view.set_defaults(func=cmd_viewshed)
+
+    changes = sub.add_parser("changes", help="change patches between two observed land-use "
+                             "maps, checked against the control lines; farmland balance")
+    changes.add_argument("--tim", required=True, help="TIM store (grid, classes, lines, units)")
+    changes.add_argument("--before", required=True, metavar="YEAR=PATH")
+    changes.add_argument("--after", required=True, metavar="YEAR=PATH")
+    changes.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    changes.add_argument("--min-area", type=float, default=1.0, metavar="HA",
+                         help="drop patches smaller than this (ha; default 1)")
+    changes.add_argument("--connectivity", type=int, choices=(4, 8), default=8)
+    _monitoring_options(changes)
+    changes.set_defaults(func=cmd_changes)
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
                                        "scenarios and an ensemble, check heights and views, "

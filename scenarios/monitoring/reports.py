@@ -1,0 +1,78 @@
+"""The contents of the monitoring reports: what each command's report says, as
+:class:`~scenarios.monitoring.report.Report` objects (rendering is in ``report.py``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from scenarios.monitoring.report import Report, Section, map_image, table
+
+if TYPE_CHECKING:
+    from scenarios.monitoring.changes import ChangeResult
+    from tim.model import Territory
+
+#: Patches listed in the report (all are in patches.csv).
+LISTED_PATCHES = 40
+SEVERITY_COLOURS = {1: "#7b1fa2", 2: "#c62828", 3: "#f9a825", 4: "#90a4ae"}
+LINE_COLOUR = "#e0e0e0"
+
+
+def derived_notes(lines) -> list[str]:
+    return [f"{lines.label(n)}: DERIVED stand-in, not an adopted line - {rule}."
+            for n, rule in lines.derived.items()]
+
+
+def changes_report(result: ChangeResult, territory: Territory, inputs: dict[str, Any]
+                   ) -> Report:
+    df = result.patches
+    by = df.groupby("severity")["area_ha"].agg(["count", "sum"])
+    summary = [{"severity": s, "patches": int(by["count"].get(s, 0)),
+                "area_ha": float(by["sum"].get(s, 0.0))}
+               for s in ("critical", "high", "medium", "low")]
+    import pandas as pd
+
+    # map: the patches coloured by severity over the lines (grey)
+    rank = {"critical": 1, "high": 2, "medium": 3, "low": 4}
+    sev_of_patch = np.zeros(len(df) + 1, np.uint8)
+    sev_of_patch[df["patch_id"].to_numpy()] = df["severity"].map(rank).to_numpy()
+    canvas = sev_of_patch[result.labels]
+    hard = np.zeros(result.labels.shape, bool)
+    for name in ("ecological_red_line", "permanent_basic_farmland"):
+        if name in result.lines.masks:
+            hard |= result.lines.masks[name]
+    canvas = np.where((canvas == 0) & hard, 9, canvas)
+    image = map_image(canvas, {**SEVERITY_COLOURS, 9: LINE_COLOUR})
+    balance = result.balance
+    short = balance[(balance["status"] != "green")].sort_values("net_ha")
+    return Report(
+        title=f"Change patches {result.before} → {result.after}: {territory.name}",
+        facts={"territory": territory.name, "maps": f"{inputs.get('before')} → "
+               f"{inputs.get('after')}", "minimum patch": f"{result.min_area_ha:g} ha "
+               f"({result.connectivity}-connected)",
+               "changed cells": f"{result.changed_cells:,}",
+               "patches kept": f"{len(df):,} ({result.dropped:,} smaller ones dropped)"},
+        notes=derived_notes(result.lines),
+        sections=[
+            Section("Patches by severity", tables=[table(pd.DataFrame(summary),
+                                                         status_column="severity")]),
+            Section("Control lines touched", tables=[table(result.line_summary.drop(
+                columns=["line"]))]),
+            Section("Map", images=[("Change patches: purple critical, red high, amber medium, "
+                                    "grey low; light grey = hard control lines", image)]),
+            Section(f"Leads to follow up (the {min(LISTED_PATCHES, len(df))} most severe of "
+                    f"{len(df):,}; all in patches.csv / patches.gpkg)",
+                    tables=[table(df, ["patch_id", "severity", "reason", "from_name", "to_name",
+                                       "area_ha", "x", "y", "unit", "touches"],
+                                  status_column="severity", limit=LISTED_PATCHES)]),
+            Section("Farmland balance 耕地占补平衡",
+                    text=[f"City: {balance.iloc[-1]['lost_ha']:.1f} ha lost, "
+                          f"{balance.iloc[-1]['gained_ha']:.1f} ha gained "
+                          f"({balance.iloc[-1]['status']}). {len(short[short['level'] == 'unit'])}"
+                          " unit(s) did not compensate their loss (largest shortfalls "
+                          "below; all in farmland_balance.csv)."],
+                    tables=[table(short, ["level", "area", "district", "lost_ha", "gained_ha",
+                                          "net_ha", "status"], status_column="status",
+                                  limit=25)]),
+        ])

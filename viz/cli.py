@@ -345,6 +345,19 @@ def cmd_changes(args: argparse.Namespace) -> None:
           + f"); report: {Path(args.out) / 'report.html'}")
 
 
+def cmd_assess(args: argparse.Namespace) -> None:
+    from scenarios.monitoring.assess import run_assessment
+
+    r = run_assessment(args.tim, args.observed, args.out, population=args.population or [],
+                       population_scale=args.population_scale, registry=args.registry,
+                       derive_lines=args.derive_lines, water_constraint=args.water_constraint,
+                       pdf=args.pdf, command=sys.argv[1:])
+    counts = r.warnings["status"].value_counts()
+    print(f"assessment of {', '.join(map(str, r.years))} written to {args.out} "
+          f"({counts.get('red', 0)} red, {counts.get('yellow', 0)} yellow warnings); "
+          f"report: {Path(args.out) / 'report.html'}")
+
+
 def _monitoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--derive-lines", action="store_true",
                    help="derive the control lines the TIM lacks from the earliest observed map "
@@ -577,6 +590,21 @@ def build_parser() -> argparse.ArgumentParser:
     changes.add_argument("--connectivity", type=int, choices=(4, 8), default=8)
     _monitoring_options(changes)
     changes.set_defaults(func=cmd_changes)
+
+    assess = sub.add_parser("assess", help="annual assessment of observed land-use maps: "
+                            "indicators per year and level, trends, plan progress, warnings")
+    assess.add_argument("--tim", required=True, help="TIM store (grid, classes, lines, units, "
+                        "plan targets)")
+    assess.add_argument("--observed", required=True, action="append", metavar="YEAR=PATH",
+                        help="an observed land-use map (repeat, years increasing)")
+    assess.add_argument("--population", action="append", metavar="YEAR=PATH",
+                        help="observed population of a year (PATH 'tim': the TIM's field)")
+    assess.add_argument("--population-scale", type=float, default=1.0,
+                        help="factor from the population raster's values to persons per cell")
+    assess.add_argument("--registry", help="indicator registry YAML (default: the packaged one)")
+    assess.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    _monitoring_options(assess)
+    assess.set_defaults(func=cmd_assess)
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
                                        "scenarios and an ensemble, check heights and views, "

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from scenarios.monitoring.report import Report, Section, map_image, table
+from scenarios.monitoring.report import Report, Section, legend, map_image, table
 
 if TYPE_CHECKING:
     from scenarios.monitoring.changes import ChangeResult
@@ -76,3 +76,82 @@ def changes_report(result: ChangeResult, territory: Territory, inputs: dict[str,
                                           "net_ha", "status"], status_column="status",
                                   limit=25)]),
         ])
+
+
+def class_colours(territory: Territory) -> tuple[dict[int, str], dict[int, str]]:
+    return ({c.code: c.colour for c in territory.classes},
+            {c.code: c.name for c in territory.classes})
+
+
+def assessment_report(result, territory: Territory, inputs: dict[str, Any]) -> Report:
+    import pandas as pd
+
+    from scenarios.indicators import load_registry
+    from scenarios.monitoring.assess import HEADLINE
+
+    registry = load_registry(None if inputs.get("registry") in (None, "default")
+                             else inputs["registry"])
+    years, last = result.years, result.years[-1]
+    city = result.city
+    head = []
+    for key in HEADLINE:
+        rows = city[city["indicator"] == key].set_index("year")
+        if rows.empty:
+            continue
+        row = {"indicator": registry[key].name, "unit": rows["unit"].iloc[0]}
+        for y in years:
+            row[str(y)] = rows.loc[y, "value"]
+        row["target"] = rows.loc[last, "target"]
+        row["status"] = rows.loc[last, "status"]
+        head.append(row)
+    head_df = pd.DataFrame(head)
+    colours, names = class_colours(territory)
+    sections = [Section(f"Headline indicators {years[0]}–{last}",
+                        text=["Values for the whole territory; 'lost' indicators count from "
+                              f"{years[0]}. Status of {last}: the plan target where one "
+                              "applies, else the registry's green/yellow ranges."],
+                        tables=[table(head_df, status_column="status")])]
+    w = result.warnings
+    latest = w[w["year"] == last]
+    sections.append(Section(
+        f"Warnings {last} ({int((latest['status'] == 'red').sum())} red, "
+        f"{int((latest['status'] == 'yellow').sum())} yellow; {len(w)} over all years in "
+        "warnings.csv)", tables=[table(latest, ["level", "area", "indicator", "status",
+                                                "message"], status_column="status",
+                                         limit=40)]))
+    if not result.progress.empty:
+        p = result.progress[result.progress["level"].isin(["city", "district"])]
+        sections.append(Section("Plan targets: progress", text=[
+            "Share of the way from the first observed value to the target (caps: headroom "
+            "used; floors: gap closed). Units are in progress.csv."],
+            tables=[table(p, ["indicator", "level", "area", "kind", "milestone", "target",
+                              "latest", "progress_pct", "status"], status_column="status",
+                          limit=60)]))
+    if not result.trends.empty:
+        sections.append(Section("Trends", tables=[table(
+            result.trends[result.trends["indicator"].isin(HEADLINE)],
+            ["indicator", "unit", "first_year", "first", "last_year", "last", "trend_per_year",
+             "milestone", "projected", "target", "projected_status"],
+            status_column="projected_status")]))
+    images = [(f"Observed land use {last}: " + legend(colours, names),
+               map_image(result.maps[last], colours))]
+    if len(years) > 1:
+        prev = years[-2]
+        a, b = result.maps[prev], result.maps[last]
+        gained = np.where((a != b) & (a != 255) & (b != 255), b, 0)
+        images.append((f"Change {prev} → {last}: each changed cell in the colour of the class "
+                       f"it became ({int((gained > 0).sum()):,} cells)",
+                       map_image(gained, colours)))
+    sections.append(Section("Maps", images=images))
+    notes = derived_notes(result.lines)
+    missing = [y for y in years if y not in result.population_years]
+    if missing:
+        notes.append(f"No observed population for {', '.join(map(str, missing))}: indicators "
+                     "that need residents have no value in those years.")
+    return Report(
+        title=f"Assessment {years[0]}–{last}: {territory.name}",
+        facts={"territory": territory.name, "observed years": ", ".join(map(str, years)),
+               "population observed": ", ".join(map(str, result.population_years)) or "none",
+               "levels": "city" + (", district, unit" if result.areas is not None else ""),
+               "indicator registry": inputs.get("registry", "default")},
+        notes=notes, sections=sections)

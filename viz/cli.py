@@ -358,6 +358,24 @@ def cmd_assess(args: argparse.Namespace) -> None:
           f"report: {Path(args.out) / 'report.html'}")
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import warnings
+
+    from scenarios.monitoring.evaluation import run_evaluation
+
+    with warnings.catch_warnings():  # the factors left out are printed below, once
+        warnings.simplefilter("ignore", UserWarning)
+        r = run_evaluation(args.tim, args.out, rules=args.rules, flood=args.flood,
+                           soil=args.soil, land_use=args.land_use, into_tim=args.into_tim,
+                           red_line_grade=args.red_line_grade, pdf=args.pdf,
+                           command=sys.argv[1:])
+    for item in r.left_out:
+        print(f"  warning: {item['message']}")
+    print(f"双评价 of {', '.join(r.grades)} written to {args.out}"
+          + (f"; fields stored in {args.tim}" if args.into_tim else "")
+          + f"; report: {Path(args.out) / 'report.html'}")
+
+
 def _monitoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--derive-lines", action="store_true",
                    help="derive the control lines the TIM lacks from the earliest observed map "
@@ -605,6 +623,24 @@ def build_parser() -> argparse.ArgumentParser:
     assess.add_argument("--out", required=True, help="output folder (replaced atomically)")
     _monitoring_options(assess)
     assess.set_defaults(func=cmd_assess)
+
+    ev = sub.add_parser("evaluate", help="双评价: ecological importance, agricultural and "
+                        "urban construction suitability graded 1-5; carrying capacity per unit")
+    ev.add_argument("--tim", required=True, help="TIM store")
+    ev.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    ev.add_argument("--rules", help="evaluation YAML (default: the packaged MNR-2020 defaults)")
+    ev.add_argument("--land-use", metavar="PATH", help="an observed land-use map to evaluate "
+                    "instead of the TIM's")
+    ev.add_argument("--flood", metavar="PATH", help="flood depth raster (m), e.g. a surge "
+                    "run's surge__water_depth; default: the TIM's field if any")
+    ev.add_argument("--soil", metavar="PATH", help="soil map scored by the rules' soil table")
+    ev.add_argument("--into-tim", action="store_true",
+                    help="store the grades as evaluation__* fields in the TIM")
+    ev.add_argument("--red-line-grade", type=int, choices=range(1, 6), metavar="1-5",
+                    help="with --into-tim: ecological grade at or above which cells become the "
+                         "TIM's ecological red line when it has none")
+    ev.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
+    ev.set_defaults(func=cmd_evaluate)
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
                                        "scenarios and an ensemble, check heights and views, "

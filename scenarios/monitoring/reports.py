@@ -155,3 +155,43 @@ def assessment_report(result, territory: Territory, inputs: dict[str, Any]) -> R
                "levels": "city" + (", district, unit" if result.areas is not None else ""),
                "indicator registry": inputs.get("registry", "default")},
         notes=notes, sections=sections)
+
+
+GRADE_COLOURS = {1: "#d7191c", 2: "#fdae61", 3: "#ffffbf", 4: "#a6d96a", 5: "#1a9641"}
+
+
+def evaluation_report(result, territory: Territory, areas, capacity, inputs: dict[str, Any]
+                      ) -> Report:
+    rules = result.rules
+    city = areas[areas["level"] == "city"].copy()
+    city["evaluation"] = [rules.evaluations[k].name for k in city["evaluation"]]
+    sections = [Section("Grade areas (ha), whole territory", text=[
+        "Grade 5 = 极重要 / 适宜 (highest), 1 = lowest; 0 (no data) is not counted."],
+        tables=[table(city, ["evaluation"] + [f"grade_{i}_ha" for i in range(1, 6)])])]
+    std = rules.standards
+    cap_cols = [c for c in ("area", "construction_capacity_ha", "existing_built_ha",
+                            "headroom_ha", "population_capacity", "population",
+                            "agricultural_suitable_ha", "ecological_very_important_ha")
+                if c in capacity.columns]
+    sections.append(Section("Carrying capacity", text=[
+        f"Construction land capacity: cells of urban construction suitability grade >= "
+        f"{std.suitable_grade} outside hard control lines. Population capacity: that land at "
+        f"{std.construction_land_per_capita_m2:g} m² of construction land per person "
+        "(GB 50137-2011 range 65–115 m²). City and districts below; every unit in "
+        "capacity.csv."],
+        tables=[table(capacity[capacity["level"].isin(["city", "district"])], cap_cols)]))
+    for key, grade in result.grades.items():
+        ev = rules.evaluations[key]
+        weights = ", ".join(f"{f.name} {f.weight:g}{' (limit)' if f.limit else ''}"
+                            for f in ev.factors if f.name in result.factors[key])
+        sections.append(Section(ev.name, text=[f"Factors used (weights): {weights}."],
+                                images=[(f"{ev.name}: dark green 5 … red 1",
+                                         map_image(grade, GRADE_COLOURS))]))
+    notes = [item["message"] for item in result.left_out]
+    return Report(title=f"双评价 Carrying capacity and development suitability: {territory.name}",
+                  facts={"territory": territory.name, "rules": inputs.get("rules"),
+                         "land use": inputs.get("land_use"),
+                         "flood hazard": inputs.get("flood") or
+                         ("surge__water_depth of the TIM" if "surge__water_depth"
+                          in territory.fields else "none")},
+                  notes=notes, sections=sections)

@@ -376,6 +376,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
           + f"; report: {Path(args.out) / 'report.html'}")
 
 
+def cmd_review(args: argparse.Namespace) -> None:
+    from scenarios.monitoring.review import run_review
+
+    r = run_review(args.tim, args.proposals, args.out, rules=args.rules,
+                   height_rules=args.height_rules, derive_lines=args.derive_lines,
+                   water_constraint=args.water_constraint, pdf=args.pdf, command=sys.argv[1:])
+    failed = int((r.proposals["result"] == "fail").sum())
+    print(f"{len(r.proposals)} proposals reviewed, {failed} fail at least one rule; written to "
+          f"{args.out}; report: {Path(args.out) / 'report.html'}")
+
+
 def _monitoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--derive-lines", action="store_true",
                    help="derive the control lines the TIM lacks from the earliest observed map "
@@ -641,6 +652,19 @@ def build_parser() -> argparse.ArgumentParser:
                          "TIM's ecological red line when it has none")
     ev.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
     ev.set_defaults(func=cmd_evaluate)
+
+    rev = sub.add_parser("review", help="check proposals (buildings or detailed-plan parcels) "
+                         "against control lines, zoning, caps, height rules and unit targets")
+    rev.add_argument("--tim", required=True, help="TIM store")
+    rev.add_argument("--proposals", required=True, help="vector file: building footprints "
+                     "(proposal_id, use, height or storeys) or parcels (+ far, coverage, "
+                     "green_ratio)")
+    rev.add_argument("--rules", help="review rules YAML (default: the packaged one)")
+    rev.add_argument("--height-rules", help="height rules (built-in name or YAML, as for "
+                     "'twin heights')")
+    rev.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    _monitoring_options(rev)
+    rev.set_defaults(func=cmd_review)
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
                                        "scenarios and an ensemble, check heights and views, "

@@ -195,3 +195,51 @@ def evaluation_report(result, territory: Territory, areas, capacity, inputs: dic
                          ("surge__water_depth of the TIM" if "surge__water_depth"
                           in territory.fields else "none")},
                   notes=notes, sections=sections)
+
+
+def review_report(result, territory: Territory, inputs: dict[str, Any]) -> Report:
+    import pandas as pd
+
+    props = result.proposals
+    r = result.results
+    per_rule = (r.groupby(["rule", "source"], sort=False)["result"].value_counts()
+                .unstack(fill_value=0).reset_index())
+    for c in ("pass", "fail", "not checked"):
+        if c not in per_rule:
+            per_rule[c] = 0
+    status = np.zeros(len(props) + 1, np.uint8)
+    status[1:] = np.where(props["result"].to_numpy() == "fail", 2, 1)
+    canvas = status[result.cells]
+    rows, cols = np.nonzero(canvas)
+    if rows.size:  # zoom on the proposals (with a margin), so small sites stay visible
+        pad = 20
+        r0, r1 = max(0, rows.min() - pad), rows.max() + pad + 1
+        c0, c1 = max(0, cols.min() - pad), cols.max() + pad + 1
+        canvas = canvas[r0:r1, c0:c1]
+    image = map_image(canvas, {1: "#2e7d32", 2: "#c62828"}, background="#eeeeee")
+    fails = r[r["result"] == "fail"]
+    summary = pd.DataFrame([{"proposals": len(props),
+                             "pass": int((props["result"] == "pass").sum()),
+                             "fail": int((props["result"] == "fail").sum())}])
+    return Report(
+        title=f"Compliance review: {territory.name}",
+        facts={"territory": territory.name, "proposals": inputs.get("proposals"),
+               "rules": inputs.get("rules"), "height rules": inputs.get("height_rules") or
+               "none"},
+        notes=derived_notes(result.lines),
+        sections=[
+            Section("Result", text=["A failing proposal is a finding for the reviewer, not an "
+                                    "error; every check with its measured value, limit and "
+                                    "legal source is in results.csv."],
+                    tables=[table(summary)]),
+            Section("Rules", tables=[table(per_rule, ["rule", "pass", "fail", "not checked",
+                                                      "source"])]),
+            Section("Failures", tables=[table(fails, ["proposal_id", "rule", "measured",
+                                                      "limit", "unit_of_measure", "zone",
+                                                      "unit", "note"],
+                                              limit=80)],
+                    images=[("Proposals: green pass, red fail", image)]),
+            Section("Proposals", tables=[table(props, ["proposal_id", "kind", "use", "zone",
+                                                       "unit", "result", "failed_rules"],
+                                               status_column="result", limit=80)]),
+        ])

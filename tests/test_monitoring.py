@@ -311,3 +311,14 @@ def test_cli_changes(small_tim, tmp_path):
                 cwd=tmp_path)
     assert done.returncode == 2 and "class codes not in the TIM" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("name", ["engine.kernels.labelling", "scenarios.monitoring.observed",
+                                  "scenarios.monitoring.changes",
+                                  "scenarios.monitoring.evaluation", "tim.plan"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

@@ -22,7 +22,8 @@ low       any other change
     patches.gpkg           layer ``change_patches``: one polygon per patch with every column
     patches.csv            the same without geometry, most severe and largest first
     patches.tif            patch id of each cell (int32, 0 = no kept patch), the TIM's grid
-    line_summary.csv       per control line: patches touching it, their area and area inside
+    line_summary.csv       per control line: patches touching it (inside it; for the boundary,
+                           outside it), their area, the area inside (outside) and severities
     farmland_balance.csv   per unit (and the city): farmland lost, gained, net, status
     report.html (.pdf)     the short report sorted by severity
 """
@@ -209,13 +210,15 @@ def _line_summary(df: pd.DataFrame, lines: ControlLines, cell_ha: float) -> pd.D
         column = LINE_COLUMNS[name]
         touching = df[df[column] > 0]
         rows.append({"line": name, "label": lines.label(name),
+                     "relation": "outside" if name == "urban_development_boundary"
+                     else "inside",
                      "source": "derived" if name in lines.derived else "TIM",
                      "patches": len(touching), "patch_area_ha": touching["area_ha"].sum(),
                      "area_in_line_ha": touching[column].sum(),
                      "critical": int((touching["severity"] == "critical").sum()),
                      "high": int((touching["severity"] == "high").sum())})
-    return pd.DataFrame(rows, columns=["line", "label", "source", "patches", "patch_area_ha",
-                                       "area_in_line_ha", "critical", "high"])
+    return pd.DataFrame(rows, columns=["line", "label", "relation", "source", "patches",
+                                       "patch_area_ha", "area_in_line_ha", "critical", "high"])
 
 
 def farmland_balance(territory: Territory, before: np.ndarray, after: np.ndarray,

@@ -59,6 +59,8 @@ def table(frame, columns: Sequence[str] | None = None, caption: str = "",
 
 
 def _cell(v: Any) -> Any:
+    if v is None:
+        return ""
     if isinstance(v, (float, np.floating)):
         if not np.isfinite(v):
             return ""

@@ -19,6 +19,14 @@ SEVERITY_COLOURS = {1: "#7b1fa2", 2: "#c62828", 3: "#f9a825", 4: "#90a4ae"}
 LINE_COLOUR = "#e0e0e0"
 
 
+SHORT_LINES = {"ecological_red_line": "RL", "permanent_basic_farmland": "PBF",
+               "outside_urban_development_boundary": "UDB", "water_line": "WL"}
+
+
+def _short_lines(touches: str) -> str:
+    return " ".join(SHORT_LINES.get(t, t) for t in touches.split(";") if t)
+
+
 def derived_notes(lines) -> list[str]:
     return [f"{lines.label(n)}: DERIVED stand-in, not an adopted line - {rule}."
             for n, rule in lines.derived.items()]
@@ -63,8 +71,11 @@ def changes_report(result: ChangeResult, territory: Territory, inputs: dict[str,
                                     "grey low; light grey = hard control lines", image)]),
             Section(f"Leads to follow up (the {min(LISTED_PATCHES, len(df))} most severe of "
                     f"{len(df):,}; all in patches.csv / patches.gpkg)",
-                    tables=[table(df, ["patch_id", "severity", "reason", "from_name", "to_name",
-                                       "area_ha", "x", "y", "unit", "touches"],
+                    text=["Lines: RL ecological red line, PBF permanent basic farmland, "
+                          "UDB outside the urban development boundary, WL water line."],
+                    tables=[table(df.assign(lines=df["touches"].map(_short_lines)),
+                                  ["patch_id", "severity", "reason", "from_name", "to_name",
+                                   "area_ha", "x", "y", "unit", "lines"],
                                   status_column="severity", limit=LISTED_PATCHES)]),
             Section("Farmland balance 耕地占补平衡",
                     text=[f"City: {balance.iloc[-1]['lost_ha']:.1f} ha lost, "

@@ -167,3 +167,18 @@ def test_cli_assess(small_tim, tmp_path):
                 "--observed", f"2000={tmp_path / '2005.tif'}", "--out", tmp_path / "o2",
                 cwd=tmp_path)
     assert done.returncode == 2 and "year 2000 is given twice" in done.stderr
+
+
+def test_phased_plan_round_trips_through_the_store(tmp_path):
+    from tim.store import load_territory, save_territory
+
+    t = territory()
+    t.plan = phased_plan()
+    t.set_field("land_use__class", maps()[2000])
+    save_territory(t, tmp_path / "tim")
+    back = load_territory(tmp_path / "tim")
+    assert back.plan == t.plan
+    assert back.plan.for_year(2003).indicators["built_up_area"].units == {1: 7, 2: 5}
+    undated = Plan(indicators={"population": {"unit": "persons", "city": 3}})
+    assert set(undated.to_dict()["indicators"]["population"]) == {
+        "unit", "kind", "city", "districts", "units", "tolerance"}  # as before phases

@@ -105,7 +105,13 @@ class Plan(BaseModel):
     indicators: dict[str, IndicatorPlan]
 
     def to_dict(self) -> dict:
-        return self.model_dump(mode="json", exclude_defaults=False)
+        out = self.model_dump(mode="json")
+        for target in out["indicators"].values():  # undated plans read and write as before
+            if target.get("year") is None:
+                target.pop("year", None)
+            if not target.get("phases"):
+                target.pop("phases", None)
+        return out
 
     def for_year(self, year: int) -> Plan:
         """The targets that apply to a value observed in ``year`` (see

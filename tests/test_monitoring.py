@@ -322,3 +322,60 @@ def test_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_change_patches_match_scipy_per_transition(connectivity):
+    """Patch areas and areas inside a line equal scipy.ndimage.label run on each transition's
+    mask in turn (the benchmark's baseline), on random maps with nodata."""
+    rng = np.random.default_rng(connectivity)
+    t = territory((40, 50), units=False)
+    codes = np.array([CROP, FOREST, BUILT, WATER], np.uint8)
+    before = codes[rng.integers(0, 4, (40, 50))]
+    after = np.where(rng.random((40, 50)) < 0.4, codes[rng.integers(0, 4, (40, 50))], before)
+    after[rng.random((40, 50)) < 0.05] = 255
+    line = rng.random((40, 50)) < 0.3
+    r = change_patches(t, before, after, ControlLines({"water_line": line}), min_area_ha=2.0,
+                       connectivity=connectivity)
+    structure = STRUCTURE[connectivity]
+    changed = (before != after) & (after != 255)
+    areas, inside = [], []
+    for a in codes:
+        for b in codes:
+            lab, n = ndimage.label(changed & (before == a) & (after == b), structure=structure)
+            for k in range(1, n + 1):
+                if (lab == k).sum() >= 2:
+                    areas.append(int((lab == k).sum()))
+                    inside.append(int((line & (lab == k)).sum()))
+    assert sorted(r.patches["cells"].tolist()) == sorted(areas)
+    assert r.patches["water_line_ha"].sum() == sum(inside)
+    # each kept patch in the raster has exactly its row's cells
+    counts = np.bincount(r.labels.ravel(), minlength=len(r.patches) + 1)[1:]
+    assert counts.tolist() == r.patches["cells"].tolist()
+
+
+def test_changes_report_content():
+    from scenarios.monitoring.report import render
+    from scenarios.monitoring.reports import changes_report
+
+    t = territory()
+    before = np.full((6, 8), CROP, np.uint8)
+    after = before.copy()
+    after[0:2, 0:2] = BUILT
+    after[4, 6:8] = FOREST
+    farm = np.zeros((6, 8), bool)
+    farm[0:3, 0:3] = True
+    r = change_patches(t, before, after, ControlLines({"permanent_basic_farmland": farm},
+                                                      {"permanent_basic_farmland": "a rule"}))
+    report = changes_report(r, t, {"before": "a.tif", "after": "b.tif"})
+    assert report.notes == ["Permanent basic farmland 永久基本农田 (derived stand-in): DERIVED "
+                            "stand-in, not an adopted line - a rule."]
+    severity = report.sections[0].tables[0].rows
+    assert [(s["severity"], s["patches"]) for s in severity] == [
+        ("critical", 1), ("high", 0), ("medium", 0), ("low", 1)]
+    leads = next(s for s in report.sections if s.heading.startswith("Leads")).tables[0].rows
+    assert [row["severity"] for row in leads] == ["critical", "low"]
+    assert leads[0]["lines"] == "PBF"
+    html = render(report)
+    assert html.count("<figure>") == 1 and "data:image/png;base64," in html
+    assert "Farmland balance" in html and "West" in html  # the west unit lost 4 ha

@@ -379,3 +379,18 @@ def test_changes_report_content():
     html = render(report)
     assert html.count("<figure>") == 1 and "data:image/png;base64," in html
     assert "Farmland balance" in html and "West" in html  # the west unit lost 4 ha
+
+
+def test_empty_line_fields_count_as_absent():
+    t = territory(units=False)
+    t.set_field("control__water_line", np.zeros((6, 8), np.uint8))  # a layer without the kind
+    flood = np.zeros((6, 8), np.uint8)
+    flood[5] = 1
+    t.set_field("control__flood_risk", flood)
+    t.set_field("control__ecological_red_line", np.zeros((6, 8), np.uint8))
+    lines = control_lines(t)
+    assert set(lines.masks) == {"water_line"} and lines.masks["water_line"][5].all()
+    ref = np.full((6, 8), FOREST, np.uint8)
+    derived = control_lines(t, reference=ref, derive=True, eco_min_ha=1)
+    assert "ecological_red_line" in derived.derived and "water_line" not in derived.derived
+    assert derived.masks["ecological_red_line"].all()

@@ -149,10 +149,13 @@ def control_lines(territory: Territory, *, reference: np.ndarray | None = None,
     p = {**STAND_IN_DEFAULTS, **params}
     masks: dict[str, np.ndarray] = {}
     derived: dict[str, str] = {}
+    # a line field without a cell set counts as absent: a TIM built from a control-lines
+    # layer has a field for every kind, empty for the kinds the layer lacks
     for line, (name, _) in LINES.items():
-        if name in territory.fields:
+        if name in territory.fields and territory.fields[name].any():
             masks[line] = territory.fields[name] > 0
-        elif line == "water_line" and "control__flood_risk" in territory.fields:
+        elif line == "water_line" and territory.fields.get(
+                "control__flood_risk", np.zeros(1)).any():
             masks[line] = territory.fields["control__flood_risk"] > 0
     if not derive:
         return ControlLines(masks)
@@ -201,7 +204,7 @@ def with_lines(territory: Territory, lines: ControlLines) -> Territory:
                     plan=territory.plan)
     for line, mask in lines.masks.items():
         name = LINES[line][0]
-        if name not in out.fields:
+        if name not in out.fields or not out.fields[name].any():
             out.set_field(name, mask.astype(np.uint8))
             out.record("derived", field=name, rule=lines.derived.get(line, ""))
     return out

@@ -318,6 +318,7 @@ def write_changes(result: ChangeResult, territory: Territory, directory: str | P
                                 "area_ha": round(float(df.loc[df["severity"] == s,
                                                               "area_ha"].sum()), 2)}
                             for s in SEVERITIES},
+            "classes": territory.classes.to_list(),
             "farmland_uncompensated_units": int(((result.balance["level"] == "unit")
                                                  & (result.balance["status"] != "green")).sum()),
             "files": files, "git_commit": git_commit(), "software": software_versions(),

@@ -168,6 +168,11 @@ def assessment_report(result, territory: Territory, inputs: dict[str, Any]) -> R
         notes=notes, sections=sections)
 
 
+#: Narrow headers for the capacity table (the CSV keeps the full names).
+SHORT_CAPACITY = {"construction_capacity_ha": "capacity ha", "existing_built_ha": "built ha",
+                  "headroom_ha": "headroom ha", "population_capacity": "people capacity",
+                  "population": "residents", "agricultural_suitable_ha": "farming ha",
+                  "ecological_very_important_ha": "eco grade 5 ha"}
 GRADE_COLOURS = {1: "#d7191c", 2: "#fdae61", 3: "#ffffbf", 4: "#a6d96a", 5: "#1a9641"}
 
 
@@ -190,7 +195,8 @@ def evaluation_report(result, territory: Territory, areas, capacity, inputs: dic
         f"{std.construction_land_per_capita_m2:g} m² of construction land per person "
         "(GB 50137-2011 range 65–115 m²). City and districts below; every unit in "
         "capacity.csv."],
-        tables=[table(capacity[capacity["level"].isin(["city", "district"])], cap_cols)]))
+        tables=[table(capacity[capacity["level"].isin(["city", "district"])][cap_cols]
+                      .rename(columns=SHORT_CAPACITY))]))
     for key, grade in result.grades.items():
         ev = rules.evaluations[key]
         weights = ", ".join(f"{f.name} {f.weight:g}{' (limit)' if f.limit else ''}"

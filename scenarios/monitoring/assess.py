@@ -30,6 +30,7 @@ left without a value (status ``info``), never guessed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -92,7 +93,8 @@ def assess(territory: Territory, maps: Mapping[int, np.ndarray], lines: ControlL
     base = with_lines(territory, lines)
     first = _state(base, maps[years[0]], population.get(years[0]), base.plan)
     baseline = Baseline.of(first)
-    areas = _Areas(**vars(Areas.of(base))) if "planning_units" in base.layers and \
+    areas = _Areas(**{f.name: getattr(a, f.name) for a in [Areas.of(base)]
+                      for f in dataclasses.fields(a)}) if "planning_units" in base.layers and \
         "planning__unit_id" in base.fields else None
     # no buildings' floor area in the TIM: no intensity to measure (not an intensity of 0)
     blank = () if "building__floor_area" in base.fields else ("development_intensity",)

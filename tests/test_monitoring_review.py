@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -162,3 +163,44 @@ def test_cli_review_exits_0_with_failures(sample, tmp_path):
     layer = gpd.read_file(tmp_path / "out/proposals.gpkg", layer="review")
     assert layer.set_index("proposal_id").loc["over", "result"] == "fail"
     assert "Compliance review" in (tmp_path / "out/report.html").read_text()
+
+
+def test_unit_balance_built_up_area_by_hand(tmp_path):
+    """6 x 8 cells of 1 ha: the west unit has 6 ha built and a cap of 9 ha; two parcels of
+    2 x 1 ha on unbuilt land (one overlapping a built cell) bring it to 6 + 2 + 1 = 9: pass;
+    a third brings it to 10: all three fail with the unit's value after all of them."""
+    from scenarios.monitoring.observed import ControlLines
+    from test_monitoring import BUILT, CROP, territory
+    from tim.plan import Plan
+
+    t = territory()
+    lu = np.full((6, 8), CROP, np.uint8)
+    lu[0, 0:4] = BUILT
+    lu[1, 0:2] = BUILT
+    t.set_field("land_use__class", lu)
+    t.plan = Plan(indicators={"built_up_area": {"unit": "ha", "city": 18,
+                                                "units": {1: 9, 2: 9}}})
+    x0, y0 = 500000.0, 3000000.0  # the grid's top-left corner; rows go south
+
+    def cells(r, c0, c1):  # a parcel over row r, columns c0..c1-1
+        return shapely.box(x0 + 100 * c0, y0 - 100 * (r + 1), x0 + 100 * c1, y0 - 100 * r)
+
+    frame = gpd.GeoDataFrame({"proposal_id": ["a", "b"], "use": ["07", "07"],
+                              "far": [1.0, 1.0], "height": [10.0, 10.0],
+                              "coverage": [0.2, 0.2], "green_ratio": [0.4, 0.4]},
+                             geometry=[cells(2, 0, 2), cells(1, 1, 3)], crs="EPSG:32649")
+    rules = load_review_rules()
+    frame.to_file(tmp_path / "p.gpkg")
+    props = read_proposals(tmp_path / "p.gpkg", t, rules)
+    res = review(t, props, rules, ControlLines({})).results
+    built = res[(res["rule"] == "unit_balance") & (res["unit_of_measure"] == "ha")]
+    assert built["measured"].tolist() == [9.0, 9.0] and set(built["result"]) == {"pass"}
+    frame = pd.concat([frame, frame.iloc[[0]].assign(proposal_id="c",
+                                                     geometry=[cells(3, 0, 1)])])
+    frame.to_file(tmp_path / "p2.gpkg")
+    props = read_proposals(tmp_path / "p2.gpkg", t, rules)
+    res = review(t, props, rules, ControlLines({})).results
+    built = res[(res["rule"] == "unit_balance") & (res["unit_of_measure"] == "ha")]
+    assert built["measured"].tolist() == [10.0] * 3 and set(built["result"]) == {"fail"}
+    # no zoning in this territory: zone rules are "not checked", never passed silently
+    assert set(res.loc[res["rule"] == "far", "result"]) == {"not checked"}

@@ -207,7 +207,7 @@ def review(territory: Territory, proposals: Any, rules: ReviewRules, lines: Cont
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     failed = results[results["result"] == "fail"].groupby("proposal_id")["rule"].agg(";".join)
     out = proposals.copy()
-    out["failed_rules"] = out["proposal_id"].map(failed).fillna("")
+    out["failed_rules"] = [failed.get(pid, "") for pid in out["proposal_id"]]
     out["result"] = np.where(out["failed_rules"] == "", "pass", "fail")
     out["zone"] = [z.get("zone", "") for z in zones]
     out["unit"] = [u[1] for u in units]

@@ -172,3 +172,22 @@ def small_tim_path(tmp_path):
     t = territory()
     t.set_field("land_use__class", np.full((6, 8), CROP, np.uint8))
     return save_territory(t, tmp_path / "flat-tim")
+
+
+def test_flood_from_a_run_folder_caps_urban_grades(tmp_path):
+    from scenarios.monitoring.evaluation import run_evaluation
+    from tim.store import save_territory, write_raster
+
+    t = flat_territory()
+    save_territory(t, tmp_path / "tim")
+    depth = np.zeros((6, 8), np.float32)
+    depth[0, 0:3] = 1.5          # 1 m < 1.5 <= 2 m: flood score 2, a limiting factor
+    (tmp_path / "run/surge").mkdir(parents=True)
+    write_raster(tmp_path / "run/surge/water_depth.tif", depth, t.grid, None)
+    with pytest.warns(UserWarning):
+        r = run_evaluation(tmp_path / "tim", tmp_path / "out", flood=tmp_path / "run")
+    urban = r.grades["urban_suitability"]
+    assert (urban[0, 0:3] == 2).all() and urban[0, 3] == 5  # built, flat, dry: 5
+    assert not any(i["factor"] == "flood" for i in r.left_out)
+    with pytest.raises(InputError, match="no surge"):
+        run_evaluation(tmp_path / "tim", tmp_path / "o2", flood=tmp_path / "tim")

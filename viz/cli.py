@@ -642,8 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rules", help="evaluation YAML (default: the packaged MNR-2020 defaults)")
     ev.add_argument("--land-use", metavar="PATH", help="an observed land-use map to evaluate "
                     "instead of the TIM's")
-    ev.add_argument("--flood", metavar="PATH", help="flood depth raster (m), e.g. a surge "
-                    "run's surge__water_depth; default: the TIM's field if any")
+    ev.add_argument("--flood", metavar="PATH", help="flood depth raster (m), or a run folder "
+                    "of a surge scenario (its surge/water_depth.tif); default: the TIM's "
+                    "surge__water_depth if any")
     ev.add_argument("--soil", metavar="PATH", help="soil map scored by the rules' soil table")
     ev.add_argument("--into-tim", action="store_true",
                     help="store the grades as evaluation__* fields in the TIM")

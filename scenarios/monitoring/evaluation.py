@@ -502,7 +502,8 @@ def run_evaluation(tim: str | Path, out: str | Path, *, rules: str | Path | None
                    red_line_grade: int | None = None, pdf: bool = False,
                    command: list[str] | None = None) -> EvaluationResult:
     """``twin evaluate``: grade the TIM (optionally with an observed ``land_use`` map, a flood
-    depth raster - a run's ``surge__water_depth`` - and a soil map), write ``out``; with
+    depth raster or a run folder whose surge's largest depth is used, and a soil map), write
+    ``out``; with
     ``into_tim`` also store the grade fields (and, with ``red_line_grade``, the ecological red
     line from the ecological grade when the TIM has none) in the TIM."""
     from scenarios.monitoring.observed import read_observed_map, read_observed_raster
@@ -514,6 +515,11 @@ def run_evaluation(tim: str | Path, out: str | Path, *, rules: str | Path | None
     work = territory.copy()
     if land_use:
         work.fields["land_use__class"] = read_observed_map(land_use, territory, "--land-use")
+    if flood and Path(flood).is_dir():  # a run folder: its surge's largest depth
+        flood = Path(flood) / "surge" / "water_depth.tif"
+        if not flood.is_file():
+            raise InputError("the run folder has no surge (surge/water_depth.tif)",
+                             source=flood.parent.parent, field="--flood")
     flood_map = (np.nan_to_num(read_observed_raster(flood, territory, "flood depth"))
                  if flood else None)
     soil_map = read_observed_raster(soil, territory, "soil") if soil else None

@@ -4,6 +4,7 @@ carrying capacity, rule-file errors and the output folder, on hand-derived small
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -70,8 +71,11 @@ def test_defaults_grade_every_evaluation_and_exclude_very_important_land():
     lu = t.fields["land_use__class"].copy()
     lu[2:5, 1:5] = FOREST
     t.fields["land_use__class"] = lu
-    with pytest.warns(UserWarning, match="factor 'soil' left out"):
+    with pytest.warns(UserWarning) as caught:
         res = evaluate(t, load_rules())
+    messages = [str(w.message) for w in caught]
+    assert any("factor 'soil' left out" in m for m in messages)
+    assert any("factor 'flood' left out" in m and "no longer caps" in m for m in messages)
     assert set(res.grades) == {"ecological_importance", "agricultural_suitability",
                                "urban_suitability"}
     eco, urb = res.grades["ecological_importance"], res.grades["urban_suitability"]
@@ -88,7 +92,8 @@ def test_defaults_grade_every_evaluation_and_exclude_very_important_land():
 def test_required_factor_missing_is_an_error():
     t = territory()
     t.set_field("land_use__class", np.full((6, 8), CROP, np.uint8))
-    with pytest.raises(InputError, match="terrain__elevation"):
+    with pytest.raises(InputError, match="terrain__elevation"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # optional factors left out before the required one
         evaluate(t, load_rules())
 
 

@@ -371,7 +371,8 @@ def _zones(territory: Territory) -> list[tuple[str, str, str, np.ndarray]]:
         return zones
     ids = field_.ravel()
     order = np.argsort(ids, kind="stable")
-    bounds = np.searchsorted(ids[order], np.arange(int(ids.max()) + 2))
+    top = max(int(ids.max()), int(layer["unit_id"].max()))  # a unit may cover no cell centre
+    bounds = np.searchsorted(ids[order], np.arange(top + 2))
     cells_of = {u: order[bounds[u]:bounds[u + 1]] for u in layer["unit_id"].astype(int)}
     for district, group in layer.groupby("district", sort=True):
         zones.append(("district", str(district), str(district),

@@ -182,3 +182,25 @@ def test_phased_plan_round_trips_through_the_store(tmp_path):
     undated = Plan(indicators={"population": {"unit": "persons", "city": 3}})
     assert set(undated.to_dict()["indicators"]["population"]) == {
         "unit", "kind", "city", "districts", "units", "tolerance"}  # as before phases
+
+
+def test_cli_assess_from_a_series_file(small_tim, tmp_path):
+    for year, m in maps().items():
+        write_map(tmp_path / f"{year}.tif", m, territory().grid)
+    (tmp_path / "series.yaml").write_text(
+        "observed: {2000: 2000.tif, 2005: 2005.tif, 2010: 2010.tif}\n"
+        "population: {2010: pop.tif}\npopulation_scale: 2\n")
+    from tim.store import write_raster
+
+    write_raster(tmp_path / "pop.tif", np.full((6, 8), 5.0, np.float32), territory().grid,
+                 None)
+    done = twin("assess", "--tim", small_tim / "tim", "--series", tmp_path / "series.yaml",
+                "--out", tmp_path / "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    m = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert m["years"] == [2000, 2005, 2010] and m["population_years"] == [2010]
+    assert m["headline"]["population"]["value"] == 48 * 5 * 2  # scaled
+    (tmp_path / "bad.yaml").write_text("observed: {2000: 2000.tif}\nmaps: {}\n")
+    done = twin("assess", "--tim", small_tim / "tim", "--series", tmp_path / "bad.yaml",
+                "--out", tmp_path / "o2", cwd=tmp_path)
+    assert done.returncode == 2 and "bad.yaml" in done.stderr and "maps" in done.stderr

@@ -347,9 +347,18 @@ def cmd_changes(args: argparse.Namespace) -> None:
 
 def cmd_assess(args: argparse.Namespace) -> None:
     from scenarios.monitoring.assess import run_assessment
+    from scenarios.monitoring.observed import read_series_file
 
-    r = run_assessment(args.tim, args.observed, args.out, population=args.population or [],
-                       population_scale=args.population_scale, registry=args.registry,
+    observed, population, scale = args.observed or [], args.population or [], \
+        args.population_scale
+    if args.series:
+        if observed or population:
+            raise TwinError("give --series or --observed/--population, not both")
+        observed, population, scale = read_series_file(args.series)
+    if not observed:
+        raise TwinError("nothing to assess: give --observed YEAR=PATH... or --series FILE")
+    r = run_assessment(args.tim, observed, args.out, population=population,
+                       population_scale=scale, registry=args.registry,
                        derive_lines=args.derive_lines, water_constraint=args.water_constraint,
                        pdf=args.pdf, command=sys.argv[1:])
     counts = r.warnings["status"].value_counts()
@@ -624,8 +633,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "indicators per year and level, trends, plan progress, warnings")
     assess.add_argument("--tim", required=True, help="TIM store (grid, classes, lines, units, "
                         "plan targets)")
-    assess.add_argument("--observed", required=True, action="append", metavar="YEAR=PATH",
+    assess.add_argument("--observed", action="append", metavar="YEAR=PATH",
                         help="an observed land-use map (repeat, years increasing)")
+    assess.add_argument("--series", metavar="FILE", help="the observed series as YAML "
+                        "(observed: {YEAR: PATH}, population: {YEAR: PATH|tim}, "
+                        "population_scale)")
     assess.add_argument("--population", action="append", metavar="YEAR=PATH",
                         help="observed population of a year (PATH 'tim': the TIM's field)")
     assess.add_argument("--population-scale", type=float, default=1.0,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from engine.kernels.labelling import label, patch_stats
 from tim.errors import InputError
@@ -217,3 +218,46 @@ def read_series(territory: Territory, observed: Mapping[int, str | Path]
         raise InputError("give at least one observed land-use map", field="--observed")
     return {int(y): read_observed_map(p, territory, f"observed land use {y}")
             for y, p in observed.items()}
+
+
+class _Series(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    observed: dict[int, str]
+    population: dict[int, str] = Field(default_factory=dict)
+    population_scale: float = Field(1.0, gt=0)
+
+
+def read_series_file(path: str | Path) -> tuple[list[str], list[str], float]:
+    """An observed series as a YAML file (``observed: {YEAR: PATH}``, optional ``population:
+    {YEAR: PATH or tim}`` and ``population_scale``), as ``YEAR=PATH`` arguments; paths are
+    relative to the file and ``${TWIN_DATA}`` is the shared data folder.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "series.yaml"
+    >>> _ = f.write_text("observed: {2003: a.tif, 2005: /d/b.tif}\\npopulation: {2005: tim}\\n")
+    >>> obs, pop, scale = read_series_file(f)
+    >>> [o.split("=")[0] for o in obs], obs[1], pop, scale
+    (['2003', '2005'], '2005=/d/b.tif', ['2005=tim'], 1.0)
+    """
+    from pydantic import ValidationError
+
+    from tim.config import read_yaml, validation_error
+    from tim.ingest.catalog import _expand
+
+    path = Path(path)
+    raw = read_yaml(path, "observed series", not_a_mapping="a series maps 'observed' (and "
+                    "'population') to {YEAR: PATH}")
+    try:
+        series = _Series.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error(exc, path) from exc
+
+    def where(text: str) -> str:
+        return text if text == "tim" else str(path.parent / _expand(text, path))
+
+    return ([f"{y}={where(p)}" for y, p in series.observed.items()],
+            [f"{y}={where(p)}" for y, p in series.population.items()],
+            series.population_scale)

@@ -133,6 +133,16 @@ _SPECS = (
     FieldSpec("planning__height_limit_rule", "int16", "1",
               "Number (1-based, in the rules' order) of the height rule that sets the maximum "
               "allowable height; 0 where none applies.", categorical=True),
+    FieldSpec("control__water_line", "uint8", "1",
+              "1 inside a water line (blue line 蓝线: rivers, lakes, flood storage and their "
+              "protection belts).", categorical=True),
+    *(FieldSpec(f"evaluation__{name}", "uint8", "1",
+                f"双评价 {doc} grade, 1 (lowest) to 5 (highest), by the factors, weights and "
+                "thresholds of scenarios/monitoring/evaluation.yaml; 0 outside the data.",
+                categorical=True, nodata=0)
+      for name, doc in (("ecological_importance", "ecological protection importance"),
+                        ("agricultural_suitability", "agricultural production suitability"),
+                        ("urban_suitability", "urban construction suitability"))),
     FieldSpec("planning__view_envelope", "float32", "m",
               "Greatest height above the ground that keeps every protected view open (the "
               "view-corridor envelope); NaN outside the corridors.", nodata=float("nan")),
@@ -147,6 +157,7 @@ CONTROL_LINE_FIELDS: dict[str, str] = {
     "urban_development_boundary": "control__urban_development_boundary",
     "flood_risk": "control__flood_risk",
     "heritage": "control__heritage",
+    "water_line": "control__water_line",
 }
 
 

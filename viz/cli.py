@@ -335,6 +335,79 @@ def cmd_sightline(args: argparse.Namespace) -> None:
         print(f"written to {args.out}")
 
 
+def cmd_changes(args: argparse.Namespace) -> None:
+    from scenarios.monitoring.changes import run_changes
+
+    r = run_changes(args.tim, args.before, args.after, args.out, min_area_ha=args.min_area,
+                    connectivity=args.connectivity, derive_lines=args.derive_lines,
+                    water_constraint=args.water_constraint, pdf=args.pdf,
+                    command=sys.argv[1:])
+    counts = r.patches["severity"].value_counts()
+    print(f"{len(r.patches):,} change patches {r.before} -> {r.after} written to {args.out} ("
+          + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low"))
+          + f"); report: {Path(args.out) / 'report.html'}")
+
+
+def cmd_assess(args: argparse.Namespace) -> None:
+    from scenarios.monitoring.assess import run_assessment
+    from scenarios.monitoring.observed import read_series_file
+
+    observed, population, scale = args.observed or [], args.population or [], \
+        args.population_scale
+    if args.series:
+        if observed or population:
+            raise TwinError("give --series or --observed/--population, not both")
+        observed, population, scale = read_series_file(args.series)
+    if not observed:
+        raise TwinError("nothing to assess: give --observed YEAR=PATH... or --series FILE")
+    r = run_assessment(args.tim, observed, args.out, population=population,
+                       population_scale=scale, registry=args.registry,
+                       derive_lines=args.derive_lines, water_constraint=args.water_constraint,
+                       pdf=args.pdf, command=sys.argv[1:])
+    counts = r.warnings["status"].value_counts()
+    print(f"assessment of {', '.join(map(str, r.years))} written to {args.out} "
+          f"({counts.get('red', 0)} red, {counts.get('yellow', 0)} yellow warnings); "
+          f"report: {Path(args.out) / 'report.html'}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import warnings
+
+    from scenarios.monitoring.evaluation import run_evaluation
+
+    with warnings.catch_warnings():  # the factors left out are printed below, once
+        warnings.simplefilter("ignore", UserWarning)
+        r = run_evaluation(args.tim, args.out, rules=args.rules, flood=args.flood,
+                           soil=args.soil, land_use=args.land_use, into_tim=args.into_tim,
+                           red_line_grade=args.red_line_grade, pdf=args.pdf,
+                           command=sys.argv[1:])
+    for item in r.left_out:
+        print(f"  warning: {item['message']}")
+    print(f"双评价 of {', '.join(r.grades)} written to {args.out}"
+          + (f"; fields stored in {args.tim}" if args.into_tim else "")
+          + f"; report: {Path(args.out) / 'report.html'}")
+
+
+def cmd_review(args: argparse.Namespace) -> None:
+    from scenarios.monitoring.review import run_review
+
+    r = run_review(args.tim, args.proposals, args.out, rules=args.rules,
+                   height_rules=args.height_rules, derive_lines=args.derive_lines,
+                   water_constraint=args.water_constraint, pdf=args.pdf, command=sys.argv[1:])
+    failed = int((r.proposals["result"] == "fail").sum())
+    print(f"{len(r.proposals)} proposals reviewed, {failed} fail at least one rule; written to "
+          f"{args.out}; report: {Path(args.out) / 'report.html'}")
+
+
+def _monitoring_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--derive-lines", action="store_true",
+                   help="derive the control lines the TIM lacks from the earliest observed map "
+                        "(documented stand-ins, labelled derived)")
+    p.add_argument("--water-constraint", metavar="PATH",
+                   help="raster whose 0 cells restrict conversion (the water line stand-in)")
+    p.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="Territory Twin: territory "
                                      "information model, scenarios and dashboard.")
@@ -552,6 +625,68 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--out", required=True, metavar="FILE.tif",
                       help="GeoTIFF to write (a JSON sidecar goes beside it)")
     view.set_defaults(func=cmd_viewshed, writes=("out", "file"), reads=("source", "observers"))
+
+    changes = sub.add_parser("changes", help="change patches between two observed land-use "
+                             "maps, checked against the control lines; farmland balance")
+    changes.add_argument("--tim", required=True, help="TIM store (grid, classes, lines, units)")
+    changes.add_argument("--before", required=True, metavar="YEAR=PATH")
+    changes.add_argument("--after", required=True, metavar="YEAR=PATH")
+    changes.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    changes.add_argument("--min-area", type=float, default=1.0, metavar="HA",
+                         help="drop patches smaller than this (ha; default 1)")
+    changes.add_argument("--connectivity", type=int, choices=(4, 8), default=8)
+    _monitoring_options(changes)
+    changes.set_defaults(func=cmd_changes)
+
+    assess = sub.add_parser("assess", help="annual assessment of observed land-use maps: "
+                            "indicators per year and level, trends, plan progress, warnings")
+    assess.add_argument("--tim", required=True, help="TIM store (grid, classes, lines, units, "
+                        "plan targets)")
+    assess.add_argument("--observed", action="append", metavar="YEAR=PATH",
+                        help="an observed land-use map (repeat, years increasing)")
+    assess.add_argument("--series", metavar="FILE", help="the observed series as YAML "
+                        "(observed: {YEAR: PATH}, population: {YEAR: PATH|tim}, "
+                        "population_scale)")
+    assess.add_argument("--population", action="append", metavar="YEAR=PATH",
+                        help="observed population of a year (PATH 'tim': the TIM's field)")
+    assess.add_argument("--population-scale", type=float, default=1.0,
+                        help="factor from the population raster's values to persons per cell")
+    assess.add_argument("--registry", help="indicator registry YAML (default: the packaged one)")
+    assess.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    _monitoring_options(assess)
+    assess.set_defaults(func=cmd_assess)
+
+    ev = sub.add_parser("evaluate", help="双评价: ecological importance, agricultural and "
+                        "urban construction suitability graded 1-5; carrying capacity per unit")
+    ev.add_argument("--tim", required=True, help="TIM store")
+    ev.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    ev.add_argument("--rules", help="evaluation YAML (default: the packaged MNR-2020 defaults)")
+    ev.add_argument("--land-use", metavar="PATH", help="an observed land-use map to evaluate "
+                    "instead of the TIM's")
+    ev.add_argument("--flood", metavar="PATH", help="flood depth raster (m), or a run folder "
+                    "of a surge scenario (its surge/water_depth.tif); default: the TIM's "
+                    "surge__water_depth if any")
+    ev.add_argument("--soil", metavar="PATH", help="soil map scored by the rules' soil table")
+    ev.add_argument("--into-tim", action="store_true",
+                    help="store the grades as evaluation__* fields in the TIM")
+    ev.add_argument("--red-line-grade", type=int, choices=range(1, 6), metavar="1-5",
+                    help="with --into-tim: ecological grade at or above which cells become the "
+                         "TIM's ecological red line when it has none")
+    ev.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
+    ev.set_defaults(func=cmd_evaluate)
+
+    rev = sub.add_parser("review", help="check proposals (buildings or detailed-plan parcels) "
+                         "against control lines, zoning, caps, height rules and unit targets")
+    rev.add_argument("--tim", required=True, help="TIM store")
+    rev.add_argument("--proposals", required=True, help="vector file: building footprints "
+                     "(proposal_id, use, height or storeys) or parcels (+ far, coverage, "
+                     "green_ratio)")
+    rev.add_argument("--rules", help="review rules YAML (default: the packaged one)")
+    rev.add_argument("--height-rules", help="height rules (built-in name or YAML, as for "
+                     "'twin heights')")
+    rev.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    _monitoring_options(rev)
+    rev.set_defaults(func=cmd_review)
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
                                        "scenarios and an ensemble, check heights and views, "

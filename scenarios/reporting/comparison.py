@@ -32,15 +32,14 @@ log = logging.getLogger(__name__)
 
 #: Indicators of the summary's key numbers and of the charts, in this order.
 KEY_INDICATORS = ("built_up_area", "population", "construction_land_per_capita",
-                  "farmland_lost", "ecological_land_lost", "built_outside_boundary",
-                  "control_line_encroachment", "flooded_buildings", "population_exposed",
-                  "flood_damage")
+                  "farmland_lost", "ecological_land_lost", "control_line_encroachment",
+                  "flooded_buildings", "flood_damage")
 CHART_INDICATORS = ("built_up_area", "population", "construction_land_per_capita",
                     "farmland_lost", "ecological_land_lost", "boundary_use")
 DISTRICT_INDICATORS = ("built_up_area", "population", "construction_land_per_capita",
                        "development_intensity", "school_access", "park_access")
 #: Warnings listed in the summary at most (the full list follows in its own section).
-SUMMARY_WARNINGS = 8
+SUMMARY_WARNINGS = 5
 
 
 @dataclass
@@ -78,7 +77,7 @@ def value_text(t: Translator, value: float, unit: str, *, signed: bool = False) 
     if value is None or not np.isfinite(value):
         return t.gettext("n/a")
     if unit == "ha" and not signed:
-        return t.area(value)
+        return t.area(value, digits=0 if value == 0 else None)
     digits = DIGITS.get(unit)
     if digits is None:
         digits = 0 if abs(value) >= 100 else 1
@@ -114,7 +113,7 @@ def threshold_text(t: Translator, row: Any) -> str:
         bound = row["green_max"] if np.isfinite(row.get("green_max", np.nan)) else \
             row["green_min"]
         sign = "≤" if np.isfinite(row.get("green_max", np.nan)) else "≥"
-        return f"{sign} {value_text(t, bound, unit)} ({t.gettext('plan target')})"
+        return t.gettext("{bound} (plan target)", bound=f"{sign} {value_text(t, bound, unit)}")
     if basis == "threshold":
         lo, hi = row.get("green_min", np.nan), row.get("green_max", np.nan)
         if np.isfinite(lo) and np.isfinite(hi):
@@ -240,7 +239,7 @@ def summary_section(ctx: Context) -> Section:
                 if np.isfinite(delta) and abs(delta) > 1e-6:
                     parts.append(f"{indicator_name(ctx, key)} "
                                  f"{value_text(t, delta, mine['unit'], signed=True)}")
-        change = ("; ".join(parts) if parts else _("no difference in the key numbers")) \
+        change = (_("; ").join(parts) if parts else _("no difference in the key numbers")) \
             if run is not base else _("the reference")
         differences.append((_("{name} ({title}): {change}; {red} red and {yellow} yellow "
                               "warnings", name=run.name, title=run.title, change=change,
@@ -326,10 +325,12 @@ def warning_text(ctx: Context, w: dict) -> str:
         words = limit_words(t, w.get("basis", ""), w.get("limit", ""))
         threshold = w.get("threshold", np.nan)
         if words and np.isfinite(threshold):
-            what += f", {words} {value_text(t, threshold, w['unit'])}"
+            what = _("{what}, {limit} {threshold}", what=what, limit=words,
+                     threshold=value_text(t, threshold, w["unit"]))
     else:
         what = str(w.get("message", ""))
-    return f"{w['scenario']} · {where}{area}: {what} ({status_word(t, w['status'])})"
+    return _("{who}: {what} ({status})", who=f"{w['scenario']} · {where}{area}", what=what,
+             status=status_word(t, w["status"]))
 
 
 def _classes(ctx: Context, run: RunDirectory) -> list[tuple[int, str, str]]:

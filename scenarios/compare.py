@@ -135,8 +135,10 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *, pdf: bool =
         for name, diff in comparison.flood_maps.items():
             write_raster(tmp / "maps" / f"{name}_vs_{comparison.flood_reference}_flood_depth"
                          ".tif", diff.astype(np.float32), grid, None)
+        drawn: dict = {}  # maps carry no words: drawn once, shared by the languages
         for i, lang in enumerate(langs):
-            report = comparison_report(comparison, lang, territory=territory, stills=pictures)
+            report = comparison_report(comparison, lang, territory=territory, stills=pictures,
+                                       pictures=drawn)
             write_report(report, tmp / ("report" if i == 0 else f"report.{lang}"), pdf=pdf)
     return comparison
 

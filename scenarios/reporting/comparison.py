@@ -39,7 +39,7 @@ CHART_INDICATORS = ("built_up_area", "population", "construction_land_per_capita
 DISTRICT_INDICATORS = ("built_up_area", "population", "construction_land_per_capita",
                        "development_intensity", "school_access", "park_access")
 #: Warnings listed in the summary at most (the full list follows in its own section).
-SUMMARY_WARNINGS = 5
+SUMMARY_WARNINGS = 4
 
 
 @dataclass
@@ -52,6 +52,8 @@ class Context:
     t: Translator
     registry: dict
     stills: dict[str, bytes] = field(default_factory=dict)
+    #: Pictures drawn so far, shared by the languages of one comparison (they carry no words).
+    pictures: dict = field(default_factory=dict)
 
     @property
     def runs(self) -> list[RunDirectory]:
@@ -159,17 +161,20 @@ def class_label(name: str, lang: str) -> str:
 # -- sections -------------------------------------------------------------------------------
 def comparison_report(comparison: Comparison, lang: str = "en", *,
                       territory: Territory | None = None,
-                      stills: dict[str, bytes] | None = None) -> Report:
+                      stills: dict[str, bytes] | None = None,
+                      pictures: dict | None = None) -> Report:
     """The comparison report in ``lang`` (see the module doc).
 
     ``territory``: the TIM the runs were made on (its control lines, planning units and
     buildings are drawn); ``stills``: 3D stills per run name (PNG bytes, see
-    :func:`city_stills`), rendered once for every language.
+    :func:`city_stills`), rendered once for every language; ``pictures``: a dict to share the
+    maps and charts between the languages of one comparison (they carry no words).
     """
     from scenarios.indicators import load_registry
 
     t = translator(lang)
-    ctx = Context(comparison, territory, t, load_registry(), stills or {})
+    ctx = Context(comparison, territory, t, load_registry(), stills or {},
+                  {} if pictures is None else pictures)
     _ = t.gettext
     year = ctx.base.years[-1]
     sections = [summary_section(ctx), maps_section(ctx)]
@@ -364,7 +369,8 @@ def maps_section(ctx: Context) -> Section:
         blocks.append(figures.land_use_map(
             run.land_use(year), _classes(ctx, run), f"{run.name} · {year}", controls, units,
             _("Planning units"), caption=_("Land use of {name} in {year}", name=run.name,
-                                           year=year)))
+                                           year=year),
+            cache=ctx.pictures, key=("land use", run.name)))
     base = ctx.base
     built = base.classes.built.code
     both_reference = base.land_use(base.years[-1]) == built
@@ -377,7 +383,8 @@ def maps_section(ctx: Context) -> Section:
             caption=_("Built-up land, {name} compared with {base}: {more} cells more, "
                       "{fewer} fewer", name=name, base=base.name,
                       more=ctx.t.number(int((diff > 0).sum())),
-                      fewer=ctx.t.number(int((diff < 0).sum())))))
+                      fewer=ctx.t.number(int((diff < 0).sum()))),
+            cache=ctx.pictures, key=("built-up difference", name)))
         del run
     return Section(_("Maps"), blocks, kind="maps")
 
@@ -416,17 +423,19 @@ def flood_section(ctx: Context) -> Section | None:
             _("Flooded buildings"),
             caption=_("Largest flood depth of {name} (surge of {year}); {n} flooded "
                       "buildings", name=run.name, year=run.surge_year,
-                      n=t.number(0 if flooded is None else len(flooded)))))
+                      n=t.number(0 if flooded is None else len(flooded))),
+            cache=ctx.pictures, key=("flood", run.name)))
     reference = ctx.comparison.flood_reference
     for name, diff in ctx.comparison.flood_maps.items():
         run = next(r for r in ctx.runs if r.name == name)
         sea = run.classes.group_mask(run.land_use(run.surge_year), "sea")
         blocks.append(figures.depth_difference_map(
-            diff, sea, f"{name} − {reference}", _("depth difference (m)"),
+            diff, sea, f"{name} − {reference}", (_("deeper"), _("shallower")),
             caption=_("Flood depth, {name} minus {base}: {deeper} cells deeper, {shallower} "
                       "shallower (by 1 cm or more)", name=name, base=reference,
                       deeper=t.number(int((diff > 0.01).sum())),
-                      shallower=t.number(int((diff < -0.01).sum())))))
+                      shallower=t.number(int((diff < -0.01).sum()))),
+            cache=ctx.pictures, key=("flood difference", name)))
     return Section(_("Flooding"), blocks, kind="flood")
 
 
@@ -542,8 +551,10 @@ def appendix_section(ctx: Context) -> Section:
             text = changed(reference, mine)
             title = _("Parameters of {name} that differ from {base}", name=run.name,
                       base=ctx.base.name)
+        # Flow style for leaf lists and mappings: a list of 40 output times is one wrapped
+        # line, not 40 lines.
         blocks.append(Code(yaml.safe_dump(text, sort_keys=False, allow_unicode=True,
-                                          width=60), title=title))
+                                          width=60, default_flow_style=None), title=title))
     return Section(_("Appendix: parameters, seeds, versions and hashes"), blocks,
                    kind="appendix")
 
@@ -587,6 +598,11 @@ def city_stills(runs: list[RunDirectory], territory: Territory) -> dict[str, byt
     return out
 
 
+#: Buildings drawn in a still at most (a city's tallest existing ones and every new one): the
+#: extrusion is a Python loop, and at page size more would not show.
+MAX_STILL_BUILDINGS = 25_000
+
+
 def _still(run: RunDirectory, territory: Territory, layer: Any, elevation: np.ndarray,
            still: Any) -> bytes:
     new = run.new_buildings()
@@ -594,6 +610,9 @@ def _still(run: RunDirectory, territory: Territory, layer: Any, elevation: np.nd
     if new is not None and "replaces" in new:
         replaced = {i for ids in new["replaces"].dropna() for i in str(ids).split(",") if i}
         existing = layer[~layer["building_id"].astype(str).isin(replaced)]
+    room = max(0, MAX_STILL_BUILDINGS - (0 if new is None else len(new)))
+    if len(existing) > room:
+        existing = existing.nlargest(room, "height")
     geoms = list(existing.geometry)
     heights = list(existing["height"].astype(float))
     ids = list(existing["building_id"].astype(str))

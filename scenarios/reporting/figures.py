@@ -23,9 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
 
-from scenarios.reporting.model import Figure  # noqa: E402
+from scenarios.reporting.model import Figure, LegendItem  # noqa: E402
 
 #: Fonts tried in order; Noto Sans CJK SC (fonts-noto-cjk) draws the Chinese labels.
 FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "DejaVu Sans"]
@@ -42,6 +41,35 @@ NEW_BUILDING = "#ff8f00"
 DEPTH_COLOURS = ("#fff7bc", "#fec44f", "#ec7014", "#993404", "#4d1a02")
 DEPTH_BOUNDS = (0.01, 0.25, 0.5, 1.0, 2.0, 1e9)
 DPI = 110
+#: Cells per map side at most: a larger grid is thinned (every k-th cell) before drawing, so a
+#: city of 8.6 M cells draws as fast as the sample (the printed map has fewer pixels anyway).
+MAX_SIDE = 720
+
+
+def thin(array: np.ndarray | None) -> np.ndarray | None:
+    """Every k-th cell of ``array`` so that no side exceeds :data:`MAX_SIDE`.
+
+    >>> thin(np.zeros((1500, 300))).shape
+    (500, 100)
+    """
+    if array is None:
+        return None
+    step = stride(array.shape)
+    return array[::step, ::step]
+
+
+def stride(shape: tuple[int, ...]) -> int:
+    return max(1, int(np.ceil(max(shape[:2]) / MAX_SIDE)))
+
+
+def _cached(cache: dict | None, key: object, draw) -> bytes:
+    """``draw()`` once per ``key``: the pictures carry no words, so every language of a
+    report shares them."""
+    if cache is None or key is None:
+        return draw()
+    if key not in cache:
+        cache[key] = draw()
+    return cache[key]
 
 
 def _setup() -> None:
@@ -62,7 +90,7 @@ def _png(fig) -> bytes:
 def _map_axes(shape: tuple[int, int], title: str, width: float = 4.2):
     _setup()
     rows, cols = shape
-    fig, ax = plt.subplots(figsize=(width, width * rows / cols + 1.1))
+    fig, ax = plt.subplots(figsize=(width, width * rows / cols + 0.3))
     ax.set_axis_off()
     ax.set_title(title, fontsize=9)
     return fig, ax
@@ -91,102 +119,132 @@ def unit_edges(units: np.ndarray) -> np.ndarray:
 def land_use_map(land_use: np.ndarray, classes: Sequence[tuple[int, str, str]], title: str,
                  controls: Mapping[str, tuple[np.ndarray, str]] | None = None,
                  units: np.ndarray | None = None, units_label: str = "",
-                 caption: str = "", width: float = 0.5) -> Figure:
+                 caption: str = "", width: float = 0.5, *, cache: dict | None = None,
+                 key: object = None) -> Figure:
     """Land use (``classes``: code, label, colour) with control lines and unit borders.
 
-    ``controls`` maps a field of :data:`CONTROL_STYLES` to (mask, legend label).
+    ``controls`` maps a field of :data:`CONTROL_STYLES` to (mask, legend label); ``cache`` and
+    ``key`` reuse the picture already drawn for another language.
     """
-    fig, ax = _map_axes(land_use.shape, title)
-    codes = [c for c, _, _ in classes]
-    lookup = np.full(256, len(codes), dtype=np.int16)
-    lookup[codes] = np.arange(len(codes))
-    colours = [colour for _, _, colour in classes] + ["#ffffff"]
-    ax.imshow(lookup[land_use], cmap=ListedColormap(colours), vmin=-0.5,
-              vmax=len(codes) + 0.5, interpolation="nearest")
-    present = set(np.unique(land_use).tolist())
-    handles = [Patch(facecolor=colour, edgecolor="none", label=label)
-               for code, label, colour in classes if code in present]
+    present = set(np.unique(thin(land_use)).tolist())
+    legend = [LegendItem(colour, label) for code, label, colour in classes if code in present]
     if units is not None:
-        edges = np.ma.masked_where(~unit_edges(units), np.ones(units.shape))
-        ax.imshow(edges, cmap=ListedColormap([UNIT_COLOUR]), alpha=0.55,
-                  interpolation="nearest")
-        handles.append(Line2D([], [], color=UNIT_COLOUR, lw=0.8, label=units_label))
-    for field, (mask, label) in (controls or {}).items():
+        legend.append(LegendItem(UNIT_COLOUR, units_label, "line"))
+    for field, (_, label) in (controls or {}).items():
         colour, style = CONTROL_STYLES[field]
-        _outline(ax, mask, colour, style, 1.1)
-        handles.append(Line2D([], [], color=colour, linestyle=style, lw=1.4, label=label))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2,
-              fontsize=6.5, frameon=False)
+        legend.append(LegendItem(colour, label, "dashed" if style == "dashed" else "line"))
+
+    def draw() -> bytes:
+        lu, unit_field = thin(land_use), thin(units)
+        fig, ax = _map_axes(lu.shape, title)
+        codes = [c for c, _, _ in classes]
+        lookup = np.full(256, len(codes), dtype=np.int16)
+        lookup[codes] = np.arange(len(codes))
+        colours = [colour for _, _, colour in classes] + ["#ffffff"]
+        ax.imshow(lookup[lu], cmap=ListedColormap(colours), vmin=-0.5,
+                  vmax=len(codes) + 0.5, interpolation="nearest")
+        if unit_field is not None:
+            edges = np.ma.masked_where(~unit_edges(unit_field), np.ones(unit_field.shape))
+            ax.imshow(edges, cmap=ListedColormap([UNIT_COLOUR]), alpha=0.55,
+                      interpolation="nearest")
+        for field, (mask, _) in (controls or {}).items():
+            colour, style = CONTROL_STYLES[field]
+            _outline(ax, thin(mask), colour, style, 1.1)
+        return _png(fig)
+
     shown = tuple(colour for code, _, colour in classes if code in present)
-    return Figure(_png(fig), caption or title, "map", shown, width)
+    return Figure(_cached(cache, key, draw), caption or title, "map", shown, width,
+                  tuple(legend))
 
 
 def difference_map(diff: np.ndarray, context: np.ndarray, title: str,
                    labels: tuple[str, str, str], caption: str = "",
-                   width: float = 0.5) -> Figure:
+                   width: float = 0.5, *, cache: dict | None = None,
+                   key: object = None) -> Figure:
     """Built-up difference: ``labels`` for (gained, lost, built in both); ``context`` is
     True where land is built in both (drawn grey)."""
-    fig, ax = _map_axes(diff.shape, title)
-    image = np.full(diff.shape, 0, dtype=np.int8)
-    image[context] = 1
-    image[diff > 0] = 2
-    image[diff < 0] = 3
-    ax.imshow(image, cmap=ListedColormap(["#ffffff", SAME_BUILT, GAINED, LOST]), vmin=-0.5,
-              vmax=3.5, interpolation="nearest")
-    ax.add_patch(plt.Rectangle((-0.5, -0.5), diff.shape[1], diff.shape[0], fill=False,
-                               edgecolor="#90a4ae", lw=0.6))
-    handles = [Patch(facecolor=c, label=label) for c, label in
-               zip((GAINED, LOST, SAME_BUILT), labels)]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=3,
-              fontsize=6.5, frameon=False)
+    def draw() -> bytes:
+        d, c = thin(diff), thin(context)
+        fig, ax = _map_axes(d.shape, title)
+        image = np.full(d.shape, 0, dtype=np.int8)
+        image[c] = 1
+        image[d > 0] = 2
+        image[d < 0] = 3
+        ax.imshow(image, cmap=ListedColormap(["#ffffff", SAME_BUILT, GAINED, LOST]),
+                  vmin=-0.5, vmax=3.5, interpolation="nearest")
+        ax.add_patch(plt.Rectangle((-0.5, -0.5), d.shape[1], d.shape[0], fill=False,
+                                   edgecolor="#90a4ae", lw=0.6))
+        return _png(fig)
+
+    legend = tuple(LegendItem(c, label) for c, label in zip((GAINED, LOST, SAME_BUILT),
+                                                            labels))
     colours = tuple(c for c, present in ((GAINED, (diff > 0).any()), (LOST, (diff < 0).any()),
                                          (SAME_BUILT, context.any())) if present)
-    return Figure(_png(fig), caption or title, "map", colours, width)
+    return Figure(_cached(cache, key, draw), caption or title, "map", colours, width, legend)
 
 
 def flood_map(depth: np.ndarray, sea: np.ndarray, title: str, depth_label: str,
               buildings_xy: np.ndarray | None = None, buildings_label: str = "",
-              caption: str = "", width: float = 0.5) -> Figure:
+              caption: str = "", width: float = 0.5, *, cache: dict | None = None,
+              key: object = None) -> Figure:
     """Largest flood depth (m) on land in classes, the sea neutral grey, flooded buildings
     as magenta dots (``buildings_xy``: column, row of each flooded building)."""
-    fig, ax = _map_axes(depth.shape, title)
-    ax.imshow(np.ma.masked_where(~sea, np.ones(depth.shape)),
-              cmap=ListedColormap([SEA_NEUTRAL]), interpolation="nearest")
-    wet = np.nan_to_num(depth)
-    shown = np.ma.masked_where(sea | (wet < DEPTH_BOUNDS[0]), wet)
-    norm = BoundaryNorm(DEPTH_BOUNDS, len(DEPTH_COLOURS))
-    ax.imshow(shown, cmap=ListedColormap(DEPTH_COLOURS), norm=norm, interpolation="nearest")
-    ax.add_patch(plt.Rectangle((-0.5, -0.5), depth.shape[1], depth.shape[0], fill=False,
-                               edgecolor="#90a4ae", lw=0.6))
+    def draw() -> bytes:
+        xy = None if buildings_xy is None else \
+            np.asarray(buildings_xy, dtype=float) / stride(depth.shape)
+        d, s = thin(depth), thin(sea)
+        fig, ax = _map_axes(d.shape, title)
+        ax.imshow(np.ma.masked_where(~s, np.ones(d.shape)),
+                  cmap=ListedColormap([SEA_NEUTRAL]), interpolation="nearest")
+        wet = np.nan_to_num(d)
+        shown = np.ma.masked_where(s | (wet < DEPTH_BOUNDS[0]), wet)
+        norm = BoundaryNorm(DEPTH_BOUNDS, len(DEPTH_COLOURS))
+        ax.imshow(shown, cmap=ListedColormap(DEPTH_COLOURS), norm=norm,
+                  interpolation="nearest")
+        ax.add_patch(plt.Rectangle((-0.5, -0.5), d.shape[1], d.shape[0], fill=False,
+                                   edgecolor="#90a4ae", lw=0.6))
+        if xy is not None and len(xy):
+            ax.scatter(xy[:, 0], xy[:, 1], s=1.5, c=FLOODED_BUILDING, marker="s",
+                       linewidths=0)
+        return _png(fig)
+
     labels = [f"{a:g}–{b:g} m" if b < 1e8 else f"> {a:g} m"
               for a, b in zip(DEPTH_BOUNDS[:-1], DEPTH_BOUNDS[1:])]
-    handles = [Patch(facecolor=c, label=label) for c, label in zip(DEPTH_COLOURS, labels)]
+    legend = [LegendItem(c, f"{depth_label} {label}") if i == 0 else LegendItem(c, label)
+              for i, (c, label) in enumerate(zip(DEPTH_COLOURS, labels))]
+    wet = np.nan_to_num(depth)
     colours = [c for c, lo, hi in zip(DEPTH_COLOURS, DEPTH_BOUNDS[:-1], DEPTH_BOUNDS[1:])
                if ((wet >= lo) & (wet < hi) & ~sea).any()]
     if buildings_xy is not None and len(buildings_xy):
-        ax.scatter(buildings_xy[:, 0], buildings_xy[:, 1], s=1.5, c=FLOODED_BUILDING,
-                   marker="s", linewidths=0)
-        handles.append(Patch(facecolor=FLOODED_BUILDING, label=buildings_label))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=3,
-              fontsize=6.5, frameon=False, title=depth_label, title_fontsize=6.5)
-    return Figure(_png(fig), caption or title, "map", tuple(colours), width)
+        legend.append(LegendItem(FLOODED_BUILDING, buildings_label))
+        colours.append(FLOODED_BUILDING)
+    return Figure(_cached(cache, key, draw), caption or title, "map", tuple(colours), width,
+                  tuple(legend))
 
 
-def depth_difference_map(diff: np.ndarray, sea: np.ndarray, title: str, unit_label: str,
-                         caption: str = "", width: float = 0.5) -> Figure:
-    """Flood depth of a scenario minus the baseline's (m): red deeper, blue shallower."""
-    fig, ax = _map_axes(diff.shape, title)
-    ax.imshow(np.ma.masked_where(~sea, np.ones(diff.shape)),
-              cmap=ListedColormap([SEA_NEUTRAL]), interpolation="nearest")
-    top = float(np.nanmax(np.abs(np.where(sea, 0, diff)), initial=0.0)) or 1.0
-    shown = np.ma.masked_where(sea | (np.abs(diff) < 0.01), diff)
-    image = ax.imshow(shown, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
-    ax.add_patch(plt.Rectangle((-0.5, -0.5), diff.shape[1], diff.shape[0], fill=False,
-                               edgecolor="#90a4ae", lw=0.6))
-    bar = fig.colorbar(image, ax=ax, orientation="horizontal", fraction=0.05, pad=0.02)
-    bar.set_label(unit_label, fontsize=7)
-    bar.ax.tick_params(labelsize=6)
-    return Figure(_png(fig), caption or title, "map", (), width)
+def depth_difference_map(diff: np.ndarray, sea: np.ndarray, title: str,
+                         labels: tuple[str, str],
+                         caption: str = "", width: float = 0.5, *,
+                         cache: dict | None = None, key: object = None) -> Figure:
+    """Flood depth of a scenario minus a reference's (m): red deeper, blue shallower; the
+    scale bar is in metres; ``labels``: (deeper, shallower) for the legend."""
+    def draw() -> bytes:
+        d, s = thin(diff), thin(sea)
+        fig, ax = _map_axes(d.shape, title)
+        ax.imshow(np.ma.masked_where(~s, np.ones(d.shape)),
+                  cmap=ListedColormap([SEA_NEUTRAL]), interpolation="nearest")
+        top = float(np.nanmax(np.abs(np.where(s, 0, d)), initial=0.0)) or 1.0
+        shown = np.ma.masked_where(s | (np.abs(d) < 0.01), d)
+        image = ax.imshow(shown, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
+        ax.add_patch(plt.Rectangle((-0.5, -0.5), d.shape[1], d.shape[0], fill=False,
+                                   edgecolor="#90a4ae", lw=0.6))
+        bar = fig.colorbar(image, ax=ax, orientation="horizontal", fraction=0.05, pad=0.02)
+        bar.set_label("m", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
+        return _png(fig)
+
+    legend = (LegendItem("#b2182b", labels[0]), LegendItem("#2166ac", labels[1]))
+    return Figure(_cached(cache, key, draw), caption or title, "map", (), width, legend)
 
 
 def timeline_chart(panels: Sequence[tuple[str, Mapping[str, tuple[Sequence[int],

@@ -100,12 +100,23 @@ class Table:
 
 
 @dataclass(frozen=True)
+class LegendItem:
+    """One legend entry, drawn in HTML under its figure (so the picture has no words and is
+    drawn once for every language): a colour and its label; ``style`` is ``patch`` (a
+    square), ``line`` or ``dashed``."""
+
+    colour: str
+    label: str
+    style: Literal["patch", "line", "dashed"] = "patch"
+
+
+@dataclass(frozen=True)
 class Figure:
     """A picture (PNG bytes): a chart, a map or a 3D still, with its caption.
 
     ``kind`` lets tests find the maps; ``colours`` lists the legend's colours (hex) the picture
     must show, so a render check can look for them on the printed page. ``width`` is the share
-    of the text width it takes (0.5: two side by side).
+    of the text width it takes (0.5: two side by side); ``legend`` is drawn under it.
     """
 
     png: bytes = field(repr=False)
@@ -113,6 +124,7 @@ class Figure:
     kind: Literal["map", "chart", "still"] = "chart"
     colours: tuple[str, ...] = ()
     width: float = 1.0
+    legend: tuple[LegendItem, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -260,3 +260,20 @@ def test_land_use_map_lists_only_the_classes_it_shows():
                           "t")
     assert figure.kind == "map" and figure.colours == ("#f2d16b", "#d64541")
     assert figure.png.startswith(b"\x89PNG")
+
+
+def test_without_the_territory_the_report_says_so(comparison):
+    """A run folder whose TIM is gone: maps without control lines and units, said in words,
+    no 3D section - never a traceback."""
+    report = comparison_report(comparison, "zh_CN", territory=None)
+    first = report.section("maps").blocks[0]
+    assert isinstance(first, Paragraph) and "未找到国土空间数据目录" in first.text
+    assert report.section("stills") is None and len(report.figures("map")) >= 3
+
+
+def test_a_language_not_available_is_refused_before_anything_is_written(run_dirs, tmp_path):
+    from tim.errors import InputError
+
+    with pytest.raises(InputError, match="language not available"):
+        compare_runs(run_dirs, tmp_path / "report", langs=["fr"])
+    assert not (tmp_path / "report").exists()

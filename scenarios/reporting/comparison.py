@@ -9,7 +9,6 @@ runs share, for the control lines, units and buildings) into a
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,15 +19,16 @@ import yaml
 
 from scenarios.i18n import Translator, translator
 from scenarios.reporting import figures
-from scenarios.reporting.model import (Bullets, Cell, Code, Figure, KeyFigure, KeyFigures,
-                                       Paragraph, Report, Section, Table, build_report)
+from scenarios.reporting.model import (Bullets, Cell, Code, Figure, Paragraph, Report, Section,
+                                       Table, build_report)
+from scenarios.reporting.still import city_stills
 
 if TYPE_CHECKING:
     from scenarios.compare import Comparison
     from scenarios.rundir import RunDirectory
     from tim.model import Territory
 
-log = logging.getLogger(__name__)
+__all__ = ["comparison_report", "city_stills", "class_label", "changed"]
 
 #: Indicators of the summary's key numbers and of the charts, in this order.
 KEY_INDICATORS = ("built_up_area", "population", "construction_land_per_capita",
@@ -576,68 +576,3 @@ def changed(reference: dict, other: dict) -> dict:
         elif value != ref:
             out[key] = value
     return out
-
-
-# -- 3D stills ------------------------------------------------------------------------------
-def city_stills(runs: list[RunDirectory], territory: Territory) -> dict[str, bytes]:
-    """A 3D still (PNG bytes) of each run's last year: existing buildings, the new ones
-    orange (those redeveloped removed), or all by flood depth when the run had a surge.
-    Empty when the territory has no buildings or pyvista cannot render."""
-    from scenarios.reporting import still
-
-    layer = territory.layers.get("buildings")
-    if layer is None or not len(layer) or "terrain__elevation" not in territory.fields:
-        return {}
-    out: dict[str, bytes] = {}
-    elevation = territory.get("terrain__elevation")
-    for run in runs:
-        try:
-            out[run.name] = _still(run, territory, layer, elevation, still)
-        except Exception as exc:  # a missing GL stack must not cost the whole report
-            log.warning("3D still of %s not rendered: %s", run.name, exc)
-    return out
-
-
-#: Buildings drawn in a still at most (a city's tallest existing ones and every new one): the
-#: extrusion is a Python loop, and at page size more would not show.
-MAX_STILL_BUILDINGS = 25_000
-
-
-def _still(run: RunDirectory, territory: Territory, layer: Any, elevation: np.ndarray,
-           still: Any) -> bytes:
-    new = run.new_buildings()
-    existing = layer
-    if new is not None and "replaces" in new:
-        replaced = {i for ids in new["replaces"].dropna() for i in str(ids).split(",") if i}
-        existing = layer[~layer["building_id"].astype(str).isin(replaced)]
-    room = max(0, MAX_STILL_BUILDINGS - (0 if new is None else len(new)))
-    if len(existing) > room:
-        existing = existing.nlargest(room, "height")
-    geoms = list(existing.geometry)
-    heights = list(existing["height"].astype(float))
-    ids = list(existing["building_id"].astype(str))
-    is_new = [False] * len(geoms)
-    if new is not None and len(new):
-        geoms += list(new.geometry)
-        heights += list(new["height"].astype(float))
-        ids += list(new["building_id"].astype(str))
-        is_new += [True] * len(new)
-    classes = {c.code: c.colour for c in run.classes}
-    land_use = run.land_use(run.years[-1])
-    depth = run.water_depth() if run.surge is not None else None
-    if depth is not None:
-        table = run.buildings()
-        depths = pd.Series(0.0, index=ids)
-        if table is not None and "surge_depth_m" in table:
-            known = table.set_index(table["building_id"].astype(str))["surge_depth_m"]
-            depths = known.reindex(ids).fillna(0.0)
-        colours = still.depth_colour(depths.to_numpy(float))
-    else:
-        colours = np.array([still._rgb(still.NEW_BUILDING if n else still.EXISTING_BUILDING)
-                            for n in is_new], dtype=np.uint8)
-    surface = still.class_rgb(land_use, classes, depth)
-    sea = run.classes.group_mask(land_use, "sea")
-    surface[sea] = still._rgb(still.SEA_NEUTRAL) if depth is not None else surface[sea]
-    xy = np.array([(g.centroid.x, g.centroid.y) for g in geoms])
-    return still.city_still(elevation, surface, run.grid.transform, geoms, np.array(heights),
-                            colours, run.name, focus=xy).png

@@ -8,13 +8,22 @@ footprint. ``pyvista.Plotter(off_screen=True)`` renders without a display.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import logging
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from scenarios.reporting.figures import (DEPTH_BOUNDS, DEPTH_COLOURS, NEW_BUILDING,
                                          SEA_NEUTRAL)
 from scenarios.reporting.model import Figure
+
+if TYPE_CHECKING:
+    from scenarios.rundir import RunDirectory
+    from tim.model import Territory
+
+log = logging.getLogger(__name__)
+__all__ = ["city_stills", "city_still", "class_rgb", "depth_colour", "extrude"]
 
 EXISTING_BUILDING = "#eceff1"
 DRY_BUILDING = "#b0bec5"
@@ -142,5 +151,64 @@ def class_rgb(land_use: np.ndarray, classes: Mapping[int, str],
     return rgb
 
 
-__all__ = ["city_still", "class_rgb", "depth_colour", "extrude", "NEW_BUILDING",
-           "EXISTING_BUILDING", "SEA_NEUTRAL"]
+# -- a run's still ------------------------------------------------------------------------------
+def city_stills(runs: list[RunDirectory], territory: Territory) -> dict[str, bytes]:
+    """A 3D still (PNG bytes) of each run's last year: existing buildings, the new ones
+    orange (those redeveloped removed), or all by flood depth when the run had a surge.
+    Empty when the territory has no buildings or pyvista cannot render."""
+    layer = territory.layers.get("buildings")
+    if layer is None or not len(layer) or "terrain__elevation" not in territory.fields:
+        return {}
+    out: dict[str, bytes] = {}
+    elevation = territory.get("terrain__elevation")
+    for run in runs:
+        try:
+            out[run.name] = _still(run, territory, layer, elevation)
+        except Exception as exc:  # a missing GL stack must not cost the whole report
+            log.warning("3D still of %s not rendered: %s", run.name, exc)
+    return out
+
+
+#: Buildings drawn in a still at most (a city's tallest existing ones and every new one): the
+#: extrusion is a Python loop, and at page size more would not show.
+MAX_STILL_BUILDINGS = 25_000
+
+
+def _still(run: RunDirectory, territory: Territory, layer: Any,
+           elevation: np.ndarray) -> bytes:
+    new = run.new_buildings()
+    existing = layer
+    if new is not None and "replaces" in new:
+        replaced = {i for ids in new["replaces"].dropna() for i in str(ids).split(",") if i}
+        existing = layer[~layer["building_id"].astype(str).isin(replaced)]
+    room = max(0, MAX_STILL_BUILDINGS - (0 if new is None else len(new)))
+    if len(existing) > room:
+        existing = existing.nlargest(room, "height")
+    geoms = list(existing.geometry)
+    heights = list(existing["height"].astype(float))
+    ids = list(existing["building_id"].astype(str))
+    is_new = [False] * len(geoms)
+    if new is not None and len(new):
+        geoms += list(new.geometry)
+        heights += list(new["height"].astype(float))
+        ids += list(new["building_id"].astype(str))
+        is_new += [True] * len(new)
+    classes = {c.code: c.colour for c in run.classes}
+    land_use = run.land_use(run.years[-1])
+    depth = run.water_depth() if run.surge is not None else None
+    if depth is not None:
+        table = run.buildings()
+        depths = pd.Series(0.0, index=ids)
+        if table is not None and "surge_depth_m" in table:
+            known = table.set_index(table["building_id"].astype(str))["surge_depth_m"]
+            depths = known.reindex(ids).fillna(0.0)
+        colours = depth_colour(depths.to_numpy(float))
+    else:
+        colours = np.array([_rgb(NEW_BUILDING if n else EXISTING_BUILDING)
+                            for n in is_new], dtype=np.uint8)
+    surface = class_rgb(land_use, classes, depth)
+    sea = run.classes.group_mask(land_use, "sea")
+    surface[sea] = _rgb(SEA_NEUTRAL) if depth is not None else surface[sea]
+    xy = np.array([(g.centroid.x, g.centroid.y) for g in geoms])
+    return city_still(elevation, surface, run.grid.transform, geoms, np.array(heights),
+                            colours, run.name, focus=xy).png

@@ -117,7 +117,9 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *, pdf: bool =
     ``report.<lang>.html``); ``pdf`` also prints each to A4 PDF (needs Chromium); ``stills``
     renders a 3D view of each scenario (pyvista, once for all languages)."""
     from scenarios.i18n import check_language
-    from scenarios.reporting import write_report
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scenarios.reporting import print_pdf, write_report
     from scenarios.reporting.comparison import city_stills, comparison_report
 
     langs = list(dict.fromkeys(check_language(lang, source="--lang") for lang in langs))
@@ -136,10 +138,15 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *, pdf: bool =
             write_raster(tmp / "maps" / f"{name}_vs_{comparison.flood_reference}_flood_depth"
                          ".tif", diff.astype(np.float32), grid, None)
         drawn: dict = {}  # maps carry no words: drawn once, shared by the languages
+        pages = []
         for i, lang in enumerate(langs):
             report = comparison_report(comparison, lang, territory=territory, stills=pictures,
                                        pictures=drawn)
-            write_report(report, tmp / ("report" if i == 0 else f"report.{lang}"), pdf=pdf)
+            html, _ = write_report(report, tmp / ("report" if i == 0 else f"report.{lang}"))
+            pages.append(html)
+        if pdf:  # one Chromium per language, side by side (each mostly waits on itself)
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(lambda h: print_pdf(h, h.with_suffix(".pdf")), pages))
     return comparison
 
 

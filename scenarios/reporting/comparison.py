@@ -39,7 +39,7 @@ CHART_INDICATORS = ("built_up_area", "population", "construction_land_per_capita
 DISTRICT_INDICATORS = ("built_up_area", "population", "construction_land_per_capita",
                        "development_intensity", "school_access", "park_access")
 #: Warnings listed in the summary at most (the full list follows in its own section).
-SUMMARY_WARNINGS = 4
+SUMMARY_WARNINGS = 3
 
 
 @dataclass
@@ -80,7 +80,7 @@ def value_text(t: Translator, value: float, unit: str, *, signed: bool = False) 
         return t.gettext("n/a")
     if unit == "ha" and not signed:
         return t.area(value, digits=0 if value == 0 else None)
-    digits = DIGITS.get(unit)
+    digits = 0 if value == 0 else DIGITS.get(unit)  # "0 M EUR", not "0.0 M EUR"
     if digits is None:
         digits = 0 if abs(value) >= 100 else 1
     text = t.number(value, digits)

@@ -117,9 +117,9 @@ def city_still(elevation: np.ndarray, surface_rgb: np.ndarray, transform: tuple,
     if focus is not None and len(focus) > 10:
         lo, hi = np.percentile(focus, 3, axis=0), np.percentile(focus, 97, axis=0)
         centre = (float(lo[0] + hi[0]) / 2, float(lo[1] + hi[1]) / 2, 0.0)
-        span = min(span, 1.2 * float(max(hi - lo)))
+        span = min(span, 0.9 * float(max(hi - lo)))
     plotter.camera.focal_point = centre
-    plotter.camera.position = (centre[0] + 0.55 * span, centre[1] - 0.95 * span, 0.75 * span)
+    plotter.camera.position = (centre[0] + 0.45 * span, centre[1] - 0.85 * span, 0.6 * span)
     plotter.camera.up = (0.0, 0.0, 1.0)
     plotter.camera.view_angle = 30.0
     image = plotter.screenshot(return_img=True)

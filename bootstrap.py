@@ -93,19 +93,19 @@ def ensure_node_packages() -> None:
 #: Debian packages the tests need: the browser, its driver and CJK fonts for the browser tests
 #: (the class names are bilingual; without the fonts Chromium draws boxes), and GDAL's command
 #: line tools, against which the viewshed is validated (``gdal_viewshed``).
-TEST_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk", "gdal-bin")
+TEST_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk", "gdal-bin", "poppler-utils")
 CJK_FONT = Path("/usr/share/fonts/opentype/noto")
 
 
 def ensure_test_packages() -> None:
     """The Debian packages of :data:`TEST_PACKAGES`, installed once (needs root or sudo)."""
     if CHROMIUM.exists() and shutil.which("chromedriver") and CJK_FONT.is_dir() \
-            and shutil.which("gdal_viewshed"):
+            and shutil.which("gdal_viewshed") and shutil.which("pdftoppm"):
         return
     if shutil.which("apt-get") is None:
-        sys.exit("The tests need Chromium at /usr/bin/chromium and GDAL's gdal_viewshed; "
-                 "install them (Debian/Ubuntu: apt-get install " + " ".join(TEST_PACKAGES) +
-                 ") and rerun.")
+        sys.exit("The tests need Chromium at /usr/bin/chromium, GDAL's gdal_viewshed and "
+                 "poppler's pdftoppm; install them (Debian/Ubuntu: apt-get install "
+                 + " ".join(TEST_PACKAGES) + ") and rerun.")
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run([*sudo, "apt-get", "update", "-q"], env=env)

@@ -1,11 +1,13 @@
-"""Indicators per planning unit, rolled up to districts and the city, judged against the plan.
+"""Indicators per planning unit, rolled up to districts and the territory, judged by one rule.
 
 Every indicator is a sum or a ratio of sums of per-cell components
 (:func:`scenarios.indicators.components`), so a district's value is computed from its units'
-sums - never by averaging their ratios - and the city row is the sum over all units. Plan
-targets (:mod:`tim.plan`) give the status where they exist: a cap is green at or below its
-target, yellow up to 5 % above, red beyond (a floor mirrors it); elsewhere the registry's
-thresholds apply at the levels it names.
+sums - never by averaging their ratios. The territory row ("city" level) sums every cell of
+the grid, so it is the same number as ``indicators.csv`` (cells outside every unit, e.g. the
+coast, count there and in no district). Each row is judged by
+:func:`scenarios.indicators.judge`: the plan target (:mod:`tim.plan`) where the plan gives one
+for that area, else the registry's thresholds at the levels it names. A unit or district with no
+cells has no value (NaN, shown "n/a"), never 0.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scenarios.indicators import Baseline, IndicatorDef, components, from_sums
+from scenarios.indicators import (JUDGEMENT_COLUMNS, PLAN_MARGIN, Baseline, IndicatorDef,
+                                  components, from_sums, judge)
 from tim.errors import InputError
 from tim.model import Territory
 
-#: Over a cap (or under a floor) by at most this share is yellow, beyond it red.
-PLAN_MARGIN = 0.05
-LEVEL_COLUMNS = ["year", "level", "area_id", "area", "indicator", "value", "unit", "target",
-                 "status"]
+__all__ = ["PLAN_MARGIN", "LEVEL_COLUMNS", "Areas", "area_indicators", "judged_rows"]
+LEVEL_COLUMNS = ["year", "level", "area_id", "area", "indicator", "value", "unit",
+                 *JUDGEMENT_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -56,34 +58,64 @@ class Areas:
         return {k: np.bincount(self.of_cell[inside], weights=v[inside],
                                minlength=self.unit_ids.size) for k, v in per_cell.items()}
 
+    def cell_counts(self) -> np.ndarray:
+        """Cells of each unit (0 for a unit the grid does not cover)."""
+        inside = self.of_cell >= 0
+        return np.bincount(self.of_cell[inside], minlength=self.unit_ids.size)
 
-def area_indicators(state: Territory, baseline: Baseline, areas: Areas, year: int,
+
+def area_indicators(state: Territory, baseline: Baseline, areas: Areas | None, year: int,
                     registry: dict[str, IndicatorDef],
                     per_cell: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
-    """Rows (year, level, area_id, area, indicator, value, unit, target, status) for every
-    unit, district and the city (the sum of the units)."""
+    """Rows (:data:`LEVEL_COLUMNS`) for every unit, every district and the territory.
+
+    Without planning units (``areas`` None) only the territory row is given, named after the
+    territory.
+    """
     per_cell = components(state, baseline) if per_cell is None else per_cell
-    unit_sums = areas.sums(per_cell)
-    district_names = list(dict.fromkeys(areas.districts))
-    district_sums = {k: np.array([v[areas.districts == d].sum() for d in district_names])
-                     for k, v in unit_sums.items()}
-    city_sums = {k: np.array([v.sum()]) for k, v in unit_sums.items()}
-    levels = (("unit", [str(i) for i in areas.unit_ids], list(areas.names), unit_sums),
-              ("district", district_names, district_names, district_sums),
-              ("city", [areas.city], [areas.city], city_sums))
     plan = state.plan.indicators if state.plan is not None else {}
+    levels = []
+    if areas is not None:
+        unit_sums = areas.sums(per_cell)
+        counts = areas.cell_counts()
+        district_names = list(dict.fromkeys(areas.districts))
+        members = [areas.districts == d for d in district_names]
+        district_sums = {k: np.array([v[m].sum() for m in members])
+                         for k, v in unit_sums.items()}
+        district_counts = np.array([counts[m].sum() for m in members])
+        levels += [("unit", [str(i) for i in areas.unit_ids], list(areas.names), unit_sums,
+                    counts),
+                   ("district", district_names, district_names, district_sums,
+                    district_counts)]
+        city = areas.city
+    else:
+        city = state.name
+    city_sums = {k: np.array([np.sum(v)]) for k, v in per_cell.items()}
+    levels.append(("city", [city], [city], city_sums,
+                   np.array([state.grid.shape[0] * state.grid.shape[1]])))
+    frames = [judged_rows(year, level, ids, names, sums, cells, registry, plan)
+              for level, ids, names, sums, cells in levels]
+    return pd.concat(frames, ignore_index=True)[LEVEL_COLUMNS]
+
+
+def judged_rows(year: int, level: str, ids: list[str], names: list[str],
+                sums: dict[str, np.ndarray], cells: np.ndarray,
+                registry: dict[str, IndicatorDef], plan: dict[str, Any]) -> pd.DataFrame:
+    """The indicator rows of the areas of one level from their summed components, each
+    judged by :func:`scenarios.indicators.judge`; areas without cells get NaN."""
+    empty = np.asarray(cells) == 0
     rows: list[dict[str, Any]] = []
-    for level, ids, names, sums in levels:
-        values = from_sums(sums)
-        for key, series in values.items():
-            definition = registry[key]
-            for area_id, name, value in zip(ids, names, np.asarray(series, dtype=float)):
-                target = _target(plan.get(key), level, area_id)
-                status = (_plan_status(value, target, plan[key].kind) if target is not None
-                          else definition.status(value, level))
-                rows.append({"year": year, "level": level, "area_id": area_id, "area": name,
-                             "indicator": key, "value": round(float(value), 6),
-                             "unit": definition.unit, "target": target, "status": status})
+    for key, series in from_sums(sums).items():
+        definition = registry[key]
+        values = np.array(series, dtype=float).reshape(-1)
+        values[empty] = np.nan
+        for area_id, name, value in zip(ids, names, values):
+            target = _target(plan.get(key), level, area_id)
+            judgement = judge(definition, value, level, target,
+                              plan[key].kind if target is not None else "cap")
+            rows.append({"year": year, "level": level, "area_id": area_id, "area": name,
+                         "indicator": key, "value": round(float(value), 6),
+                         "unit": definition.unit, **judgement.columns()})
     return pd.DataFrame(rows, columns=LEVEL_COLUMNS)
 
 
@@ -95,10 +127,3 @@ def _target(plan: Any, level: str, area_id: str) -> float | None:
     if level == "district":
         return plan.districts.get(area_id)
     return plan.units.get(int(area_id))
-
-
-def _plan_status(value: float, target: float, kind: str) -> str:
-    excess = (value - target) if kind == "cap" else (target - value)
-    if excess <= 1e-9:
-        return "green"
-    return "yellow" if excess <= PLAN_MARGIN * abs(target) else "red"

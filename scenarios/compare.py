@@ -8,17 +8,20 @@
                           indicator, status, message)
     maps/<run>_vs_<baseline>.tif   built-up difference in the final year: +1 built only in the
                           run, -1 built only in the baseline, 0 same (int8, the TIM's grid)
-    maps/<run>_vs_<baseline>_flood_depth.tif   largest surge depth of the run minus that of
-                          the baseline (m, float32), when both simulated a surge
-    report.html           the same as a document (tables, charts, maps, parameters, versions)
-    report.pdf            the document printed by headless Chromium (``pdf=True``)
-    plotly.min.js         the chart library, so the report opens offline
+    maps/<run>_vs_<reference>_flood_depth.tif   largest surge depth of the run minus that
+                          of the reference, the first run with a surge (m, float32)
+    report.html           the report (scenarios.reporting.comparison) in the first language
+                          asked for: cover, summary, maps, 3D stills, tables, charts,
+                          appendix; one self-contained file (pictures embedded, opens offline)
+    report.pdf            the same printed to A4 by headless Chromium (``pdf=True``)
+    report.<lang>.html/.pdf   the report in each further language (e.g. ``report.zh_CN.pdf``)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,6 +41,8 @@ class Comparison:
     warnings: pd.DataFrame
     difference_maps: dict[str, np.ndarray]
     flood_maps: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The run the flood maps are differences from: the first run with a surge.
+    flood_reference: str | None = None
 
     @property
     def baseline(self) -> RunDirectory:
@@ -76,12 +81,16 @@ def compare(runs: list[RunDirectory]) -> Comparison:
     reference = base.land_use(base.years[-1]) == built
     maps = {r.name: ((r.land_use(r.years[-1]) == built).astype(np.int8)
                      - reference.astype(np.int8)) for r in runs[1:]}
-    flood = {}
-    if base.surge is not None:
-        reference = np.nan_to_num(base.water_depth())
-        flood = {r.name: np.nan_to_num(r.water_depth()) - reference for r in runs[1:]
-                 if r.surge is not None}
-    return Comparison(runs, table, warnings.reset_index(drop=True), maps, flood)
+    # Flood depths are compared with the first run that simulated a surge (the baseline
+    # usually has none, and a difference from "no surge" is just the depth map again).
+    surged = [r for r in runs if r.surge is not None]
+    flood, reference_name = {}, None
+    if surged:
+        reference_name = surged[0].name
+        reference = np.nan_to_num(surged[0].water_depth())
+        flood = {r.name: np.nan_to_num(r.water_depth()) - reference for r in surged[1:]}
+    return Comparison(runs, table, warnings.reset_index(drop=True), maps, flood,
+                      reference_name)
 
 
 def _warnings(run: RunDirectory) -> pd.DataFrame:
@@ -101,13 +110,22 @@ def _final(run: RunDirectory) -> pd.DataFrame:
     return df[df["year"] == df["year"].max()]
 
 
-def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *,
-                 pdf: bool = False) -> Comparison:
-    """Compare the runs in ``run_dirs`` (the first is the baseline) and write the report;
-    ``pdf`` also prints it to ``report.pdf`` (needs Chromium)."""
-    from scenarios.report import print_pdf, write_report
+def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *, pdf: bool = False,
+                 langs: Sequence[str] = ("en",), stills: bool = True) -> Comparison:
+    """Compare the runs in ``run_dirs`` (the first is the baseline) and write the report in
+    each language of ``langs`` (the first as ``report.html``, the others as
+    ``report.<lang>.html``); ``pdf`` also prints each to A4 PDF (needs Chromium); ``stills``
+    renders a 3D view of each scenario (pyvista, once for all languages)."""
+    from scenarios.i18n import check_language
+    from concurrent.futures import ThreadPoolExecutor
 
+    from scenarios.reporting import print_pdf, write_report
+    from scenarios.reporting.comparison import city_stills, comparison_report
+
+    langs = list(dict.fromkeys(check_language(lang, source="--lang") for lang in langs))
     comparison = compare([RunDirectory.open(p) for p in run_dirs])
+    territory = _territory(comparison.baseline)
+    pictures = city_stills(comparison.runs, territory) if stills and territory else {}
     grid = comparison.baseline.grid
     with atomic_directory(out_dir) as tmp:
         comparison.table.to_csv(tmp / "indicators.csv", index=False)
@@ -117,9 +135,33 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *,
             write_raster(tmp / "maps" / f"{name}_vs_{comparison.baseline.name}.tif", diff, grid,
                          None)
         for name, diff in comparison.flood_maps.items():
-            write_raster(tmp / "maps" / f"{name}_vs_{comparison.baseline.name}_flood_depth.tif",
-                         diff.astype(np.float32), grid, None)
-        html = write_report(comparison, tmp)
-        if pdf:
-            print_pdf(html, tmp / "report.pdf")
+            write_raster(tmp / "maps" / f"{name}_vs_{comparison.flood_reference}_flood_depth"
+                         ".tif", diff.astype(np.float32), grid, None)
+        drawn: dict = {}  # maps carry no words: drawn once, shared by the languages
+        pages = []
+        for i, lang in enumerate(langs):
+            report = comparison_report(comparison, lang, territory=territory, stills=pictures,
+                                       pictures=drawn)
+            html, _ = write_report(report, tmp / ("report" if i == 0 else f"report.{lang}"))
+            pages.append(html)
+        if pdf:  # one Chromium per language, side by side (each mostly waits on itself)
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(lambda h: print_pdf(h, h.with_suffix(".pdf")), pages))
     return comparison
+
+
+def _territory(run: RunDirectory):
+    """The TIM the run was made on (for control lines, units and buildings), or None when
+    its folder is gone (the report then says so)."""
+    import logging
+
+    from tim.store import load_territory
+
+    path = run.manifest["tim"].get("path")
+    if not path or not (Path(path) / "manifest.json").is_file():
+        return None
+    try:
+        return load_territory(path)
+    except (OSError, ValueError, KeyError) as exc:
+        logging.getLogger(__name__).warning("territory %s not read: %s", path, exc)
+        return None

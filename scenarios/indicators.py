@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +50,93 @@ class IndicatorDef(BaseModel):
         return self
 
     def status(self, value: float, level: str = "city") -> str:
-        if self.green is None or level not in self.levels or not np.isfinite(value):
-            return "info"  # no thresholds here, or no value (e.g. no schools in the data)
-        if _within(value, self.green):
-            return "green"
-        if self.yellow is not None and _within(value, self.yellow):
-            return "yellow"
-        return "red"
+        """Green, yellow or red against the registry's thresholds (``info`` where it sets
+        none at ``level``, or for a missing value)."""
+        return judge(self, value, level).status
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """How one value was judged: its status, against what, and which limit it is beyond.
+
+    ``basis`` is ``"plan"`` (a plan target: a cap is green at or below it, yellow up to
+    :data:`PLAN_MARGIN` beyond, red further; a floor mirrors it), ``"threshold"`` (the
+    registry's green and yellow ranges) or ``""`` (nothing to judge against: ``info``).
+    ``limit`` is ``"max"`` or ``"min"`` when the value lies beyond the green range's upper or
+    lower bound, else ``""``.
+    """
+
+    status: str
+    basis: str = "none"
+    green: Range | None = None
+    yellow: Range | None = None
+    limit: str = "none"
+    target: float | None = None
+
+    def bound(self) -> float | None:
+        """The green bound the value is beyond (the plan target for a plan), if any."""
+        if self.limit == "none" or self.green is None:
+            return None
+        return self.green[1] if self.limit == "max" else self.green[0]
+
+    def columns(self) -> dict[str, Any]:
+        """The judgement as table columns (NaN for an open or missing bound)."""
+        green = self.green or (None, None)
+        yellow = self.yellow or (None, None)
+        return {"target": self.target, "status": self.status, "basis": self.basis,
+                "green_min": _nan(green[0]), "green_max": _nan(green[1]),
+                "yellow_min": _nan(yellow[0]), "yellow_max": _nan(yellow[1]),
+                "limit": self.limit}
+
+
+#: Over a plan cap (or under a floor) by at most this share is yellow, beyond it red.
+PLAN_MARGIN = 0.05
+#: The columns :meth:`Judgement.columns` adds to every indicator row.
+JUDGEMENT_COLUMNS = ["target", "status", "basis", "green_min", "green_max", "yellow_min",
+                     "yellow_max", "limit"]
+
+
+def judge(definition: IndicatorDef, value: float, level: str = "city",
+          target: float | None = None, kind: str = "cap") -> Judgement:
+    """The one rule every level (territory, district, unit) is judged by.
+
+    A plan ``target`` for this area wins; else the registry's thresholds where its ``levels``
+    name ``level``; else the value is for information. A missing value (NaN, "n/a") is
+    never judged.
+
+    Examples
+    --------
+    >>> d = IndicatorDef(id="p", name="Population", unit="persons", definition="")
+    >>> judge(d, 76968.0, "city", target=60500.0).status
+    'red'
+    >>> j = judge(d, 62000.0, "unit", target=60500.0); (j.status, j.basis, j.limit, j.bound())
+    ('yellow', 'plan', 'max', 60500.0)
+    >>> judge(d, 5.0).status, judge(d, float("nan"), target=3.0).status
+    ('info', 'info')
+    """
+    finite = value is not None and bool(np.isfinite(value))
+    if target is not None and np.isfinite(target):
+        margin = PLAN_MARGIN * abs(target)
+        if kind == "cap":
+            green, yellow = (None, target), (None, target + margin)
+        else:
+            green, yellow = (target, None), (target - margin, None)
+        basis = "plan"
+    elif definition.green is not None and level in definition.levels:
+        green, yellow, basis = definition.green, definition.yellow, "threshold"
+    else:
+        return Judgement("info", target=target)
+    if not finite:
+        return Judgement("info", basis, green, yellow, "none", target)
+    if _within(value, green):
+        return Judgement("green", basis, green, yellow, "none", target)
+    limit = "max" if green[1] is not None and value > green[1] else "min"
+    status = "yellow" if yellow is not None and _within(value, yellow) else "red"
+    return Judgement(status, basis, green, yellow, limit, target)
+
+
+def _nan(bound: float | None) -> float:
+    return np.nan if bound is None else float(bound)
 
 
 def _within(value: float, bounds: Range) -> bool:
@@ -181,7 +261,9 @@ def from_sums(s: dict[str, np.ndarray | float]) -> dict[str, np.ndarray | float]
     """Indicator values from summed components (scalars for one area, arrays for many)."""
     def ratio(a, b, scale=1.0):
         a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-        return np.divide(a * scale, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
+        # n/a (NaN), not 0, where there is nothing to divide by (no people, no built-up land)
+        return np.divide(a * scale, b, out=np.full(np.broadcast(a, b).shape, np.nan),
+                         where=b > 0)
 
     return {
         "built_up_area": s["built_ha"], "population": s["population"],

@@ -1,9 +1,10 @@
 """Monitoring a run year by year: the state to keep, the indicators, and the early warnings.
 
 The :class:`Monitor` is the simulation's recorder. After the start state and every step it keeps
-the land-use and population maps, computes the city indicators and - when the territory has
-planning units - the unit, district and city roll-up, and remembers the cells that broke a hard
-control line. :meth:`Monitor.warnings` then lists everything a planning bureau must look at:
+the land-use and population maps, computes the indicators once - the territory row and, when the
+territory has planning units, every unit and district (:func:`scenarios.areas.area_indicators`)
+- and remembers the cells that broke a hard control line. ``indicators.csv`` is the territory
+rows of that one table, so it never disagrees with ``indicators_areas.csv``. :meth:`Monitor.warnings` then lists everything a planning bureau must look at:
 every indicator outside its green range (naming the area), each encroaching cell by its
 coordinates, demand that could not be met, units a decline emptied, and plan allocations that
 do not balance.
@@ -19,11 +20,17 @@ import pandas as pd
 from engine.process import StepReport
 from scenarios.areas import Areas, area_indicators
 from scenarios.impacts import DamageModel, FloodImpacts, assess
-from scenarios.indicators import (Baseline, IndicatorDef, components, compute_indicators,
-                                  encroaching_cells)
+from scenarios.indicators import Baseline, IndicatorDef, components, encroaching_cells
 from tim.model import Territory
 
-WARNING_COLUMNS = ["year", "level", "area", "indicator", "status", "message"]
+#: ``value``/``unit`` are the indicator's (for cells: how many), ``threshold`` the bound it is
+#: beyond, ``basis`` "plan" (a plan target), "threshold" (the registry's) or "none", ``limit``
+#: "max", "min" or "none": enough to say the warning in any language; ``message`` says it in English.
+WARNING_COLUMNS = ["year", "level", "area", "indicator", "status", "message", "value", "unit",
+                   "threshold", "basis", "limit"]
+#: Columns of ``indicators.csv``: the territory rows of the area table.
+CITY_COLUMNS = ["year", "indicator", "value", "unit", "status", "target", "basis",
+                "green_min", "green_max", "yellow_min", "yellow_max", "limit"]
 #: Encroaching cells listed by coordinates in one warning, at most (the count is always given).
 LISTED_CELLS = 25
 
@@ -41,7 +48,6 @@ class Monitor:
         self.land_use: dict[int, np.ndarray] = {}
         self.population: dict[int, np.ndarray] = {}
         self.impacts: FloodImpacts | None = None  # the surge year's flood impacts
-        self._city: list[dict[str, Any]] = []
         self._areas: list[pd.DataFrame] = []
         self._encroachment: dict[int, np.ndarray] = {}
 
@@ -53,64 +59,77 @@ class Monitor:
                                   self.baseline.cell_ha)
         per_cell = components(state, self.baseline,
                               self.impacts if year == self.surge_year else None)
-        for key, value in compute_indicators(state, self.baseline, per_cell).items():
-            definition = self.registry[key]
-            self._city.append({"year": year, "indicator": key, "value": round(value, 6),
-                               "unit": definition.unit, "status": definition.status(value)})
-        if self.areas is not None:
-            self._areas.append(area_indicators(state, self.baseline, self.areas, year,
-                                               self.registry, per_cell))
+        self._areas.append(area_indicators(state, self.baseline, self.areas, year,
+                                           self.registry, per_cell))
         cells = encroaching_cells(state, self.baseline)
         if cells.size:
             self._encroachment[year] = cells
 
     @property
     def indicators(self) -> pd.DataFrame:
-        """City indicators: year, indicator, value, unit, status."""
-        return pd.DataFrame(self._city)
+        """Territory indicators (:data:`CITY_COLUMNS`): the city rows of
+        :attr:`area_indicators`."""
+        if not self._areas:
+            return pd.DataFrame(columns=CITY_COLUMNS)
+        table = pd.concat(self._areas, ignore_index=True)
+        return table[table["level"] == "city"][CITY_COLUMNS].reset_index(drop=True)
 
     @property
     def area_indicators(self) -> pd.DataFrame | None:
-        """Unit, district and city rows (see :func:`scenarios.areas.area_indicators`)."""
-        return pd.concat(self._areas, ignore_index=True) if self._areas else None
+        """Unit, district and territory rows (see :func:`scenarios.areas.area_indicators`);
+        None without planning units (then :attr:`indicators` has the territory's)."""
+        if self.areas is None or not self._areas:
+            return None
+        return pd.concat(self._areas, ignore_index=True)
 
     def warnings(self, reports: Sequence[StepReport], history: Sequence[Any]) -> pd.DataFrame:
         """Every early warning of the run, most severe first within each year."""
         rows = []
-        for r in self.indicators.itertuples():
-            if r.status in ("yellow", "red"):
-                rows.append((r.year, "city", "", r.indicator, r.status,
-                             f"{self.registry[r.indicator].name}: {_number(r.value)} {r.unit}"))
+        table = pd.concat(self._areas, ignore_index=True) if self._areas else None
+        if table is not None:
+            flagged = table[table["status"].isin(["yellow", "red"])]
+            for r in flagged.itertuples():
+                rows.append(self._indicator_warning(r))
         areas = self.area_indicators
         if areas is not None:
-            flagged = areas[(areas["level"] != "city") & areas["status"].isin(["yellow", "red"])]
-            for r in flagged.itertuples():
-                target = "" if pd.isna(r.target) else f" (target {_number(r.target)})"
-                rows.append((r.year, r.level, r.area, r.indicator, r.status,
-                             f"{self.registry[r.indicator].name}: {_number(r.value)} {r.unit}"
-                             f"{target}"))
             rows.extend(self._emptied_units(areas))
         for year, cells in sorted(self._encroachment.items()):
             rows.append((year, "cell", "", "control_line_encroachment", "red",
                          f"{len(cells)} cell(s) built inside a hard control line: "
-                         f"{self._cell_list(cells)}"))
+                         f"{self._cell_list(cells)}", float(len(cells)), "cells", 0.0,
+                         "threshold", "max"))
         for report in reports:
             for key, value in report.values.items():
                 if key.startswith("shortfall_") and value > 0:
                     rows.append((report.year, "city", "", "land_demand", "yellow",
                                  f"{value} cell(s) of demand for class {key[10:]} could not be "
-                                 "allocated within the constraints"))
+                                 "allocated within the constraints", float(value), "cells",
+                                 np.nan, "none", "none"))
         for entry in history:
             if entry.action == "warning":
                 rows.append((None, "plan", "", "plan_balance", "yellow",
-                             entry.detail.get("problem", "")))
+                             entry.detail.get("problem", ""), np.nan, "", np.nan, "none", "none"))
         order = {"red": 0, "yellow": 1}
         rows.sort(key=lambda r: (r[0] or 0, order.get(r[4], 2)))
         return pd.DataFrame(rows, columns=WARNING_COLUMNS)
 
+    def _indicator_warning(self, r: Any) -> tuple:
+        """One indicator row beyond its green range, as a warning naming the limit."""
+        definition = self.registry[r.indicator]
+        if r.basis == "plan":
+            bound, what = r.target, ("above the plan target" if r.limit == "max"
+                                     else "below the plan target")
+        else:
+            bound = r.green_max if r.limit == "max" else r.green_min
+            what = "above the upper threshold" if r.limit == "max" else \
+                "below the lower threshold"
+        return (r.year, r.level, r.area if r.level != "city" else "", r.indicator, r.status,
+                f"{definition.name}: {_number(r.value)} {r.unit}, {what} {_number(bound)}",
+                r.value, r.unit, bound, r.basis, r.limit)
+
     def _emptied_units(self, areas: pd.DataFrame) -> list[tuple]:
         """Units whose residents all left: reported, since a unit's indicators then stop
-        meaning much (densities and access shares fall to 0)."""
+        meaning much (densities and access shares become n/a)."""
         units = areas[(areas["level"] == "unit") & (areas["indicator"] == "population")]
         first = units[units["year"] == units["year"].min()].set_index("area_id")["value"]
         rows = []
@@ -118,7 +137,8 @@ class Monitor:
             if r.value == 0 and first.get(r.area_id, 0) > 0:
                 rows.append((r.year, "unit", r.area, "population", "red",
                              f"unit {r.area} has no residents left (from "
-                             f"{_number(first[r.area_id])})"))
+                             f"{_number(first[r.area_id])})", 0.0, r.unit,
+                             float(first[r.area_id]), "none", "min"))
         return rows
 
     def _cell_list(self, cells: np.ndarray) -> str:

@@ -17,10 +17,15 @@ Layout of ``RUN_DIR``::
     surge/hydrograph.csv          time_s, level_m: the still-water level imposed on the sea
     surge/units.csv               per planning unit: flooded area, depths, people, buildings,
                                   damage, farmland and ecological land flooded
-    indicators.csv                year, indicator, value, unit, status (green/yellow/red/info)
-    indicators_areas.csv          the same per planning unit, district and city (level,
-                                  area_id, area) with the plan target where there is one
-    warnings.csv                  early warnings: year, level, area, indicator, status, message
+    indicators.csv                the territory: year, indicator, value, unit, status
+                                  (green/yellow/red/info), target (the plan's), basis (plan /
+                                  threshold / none), green_min/max, yellow_min/max (what it
+                                  is judged against) and limit (max / min / none: which bound
+                                  it is beyond) - the city rows of indicators_areas.csv
+    indicators_areas.csv          the same per planning unit, district and the territory
+                                  (level, area_id, area); n/a (empty) where an area has no cells
+    warnings.csv                  early warnings: year, level, area, indicator, status,
+                                  message, and value, unit, threshold, basis, limit
     buildings.csv                 per building: use, storeys, floor area, unit, depth at the
                                   footprint (``surge_depth_m``, cm; 0 below 1 cm), deepest cell,
                                   flooded, arrival and hazard duration (h), damage, if any

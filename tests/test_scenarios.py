@@ -228,8 +228,9 @@ def test_compare_writes_differences_maps_and_report(runs, tmp_path):
     html = (tmp_path / "report/report.html").read_text()
     for name in runs:
         assert name in html
-    assert "plotly.min.js" in html and (tmp_path / "report/plotly.min.js").stat().st_size > 1e6
-    assert "http://" not in html.replace("http://www.w3.org", "")  # nothing loads online
+    # One self-contained file: pictures embedded, nothing loads online.
+    assert "data:image/png;base64," in html and "<script" not in html
+    assert "http://" not in html and "https://" not in html
     assert sorted(p.name for p in (tmp_path / "report/maps").iterdir()) == [
         f"{name}_vs_baseline.tif" for name in sorted(runs) if name != "baseline"]
 
@@ -264,6 +265,82 @@ def test_plan_targets_give_the_status(runs, sample_territory):
         expected = ("green" if r.value <= target else
                     "yellow" if r.value <= target * 1.05 else "red")
         assert r.status == expected
+
+
+def test_indicator_files_agree_on_the_territory(runs, tmp_path):
+    """One source of truth: indicators.csv is the territory rows of indicators_areas.csv, and
+    warnings.csv lists exactly the territory rows beyond their green range, with the limit."""
+    run = RunDirectory.open(write_run(runs["high-growth"], tmp_path / "run"))
+    city = pd.read_csv(run.path / "indicators.csv")
+    areas = pd.read_csv(run.path / "indicators_areas.csv")
+    rows = areas[areas["level"] == "city"].reset_index(drop=True)
+    for column in ("year", "indicator", "value", "unit", "status", "target", "basis", "limit",
+                   "green_min", "green_max"):
+        pd.testing.assert_series_equal(city[column], rows[column], check_names=False)
+    warnings = pd.read_csv(run.path / "warnings.csv")
+    listed = warnings[(warnings["level"] == "city") & (warnings["indicator"] != "land_demand")]
+    flagged = city[city["status"].isin(["yellow", "red"])]
+    assert sorted(zip(listed["year"], listed["indicator"], listed["status"])) == sorted(
+        zip(flagged["year"], flagged["indicator"], flagged["status"]))
+    # The territory is judged like a district: the population is over its plan target, so red
+    # (it was "for information" while districts over target were red).
+    last = city[city["year"] == city["year"].max()].set_index("indicator")
+    population = last.loc["population"]
+    assert population["basis"] == "plan" and population["limit"] == "max"
+    assert population["value"] > population["target"] * 1.05 and population["status"] == "red"
+    # Each warning names its limit: the bound it is beyond, and on which side.
+    for w in listed.itertuples():
+        r = last.loc[w.indicator] if w.year == last["year"].iloc[0] else None
+        if r is not None:
+            bound = r["target"] if r["basis"] == "plan" else (
+                r["green_max"] if r["limit"] == "max" else r["green_min"])
+            assert w.threshold == pytest.approx(bound) and w.limit == r["limit"]
+            assert (w.value > w.threshold) == (w.limit == "max")
+
+
+def test_one_rule_judges_every_level():
+    from scenarios.indicators import judge
+
+    registry = load_registry()
+    cap = registry["construction_land_per_capita"]   # green [65, 115], yellow [55, 150]
+    assert [judge(cap, v, "district").status for v in (60, 90, 120, 151)] == [
+        "yellow", "green", "yellow", "red"]
+    assert judge(cap, 60, "district").limit == "min" and judge(cap, 120, "city").limit == "max"
+    assert judge(cap, 151, "unit").status == "info"  # the registry judges it for city, district
+    population = registry["population"]               # no thresholds: the plan's target judges
+    for level in ("city", "district", "unit"):
+        assert judge(population, 100.0, level, target=100.0).status == "green"
+        assert judge(population, 105.0, level, target=100.0).status == "yellow"
+        assert judge(population, 105.1, level, target=100.0).status == "red"
+        assert judge(population, 94.0, level, target=100.0, kind="floor").limit == "min"
+    assert judge(cap, float("nan"), "city").status == "info"
+
+
+def test_a_unit_without_cells_has_no_values(runs, sample_territory):
+    """n/a, not 0: a unit the grid does not cover gets NaN for every indicator (and a ratio
+    with nothing to divide by is NaN too)."""
+    from scenarios.areas import Areas, area_indicators
+    from scenarios.indicators import Baseline, from_sums
+
+    areas = Areas.of(sample_territory)
+    ghost = Areas(np.append(areas.unit_ids, 999), np.append(areas.names, "Ghost"),
+                  np.append(areas.districts, "Nowhere"), areas.city, areas.of_cell)
+    table = area_indicators(sample_territory, Baseline.of(sample_territory), ghost, 2025,
+                            load_registry())
+    for level, area in (("unit", "999"), ("district", "Nowhere")):
+        rows = table[(table["level"] == level) & (table["area_id"] == area)]
+        assert len(rows) == len(load_registry()) and rows["value"].isna().all()
+        assert (rows["status"] == "info").all()
+    others = table[(table["level"] == "unit") & (table["area_id"] != "999")]
+    assert others[others["indicator"] == "built_up_area"]["value"].notna().all()
+    sums = {k: np.zeros(1) for k in ("population", "land_ha", "built_ha", "floor_area_m2",
+                                     "boundary_ha", "boundary_built_ha", "school_population",
+                                     "park_population")}
+    values = from_sums({**sums, **{k: np.zeros(1) for k in (
+        "farmland_lost_ha", "ecological_lost_ha", "encroachment_cells", "outside_boundary_ha",
+        "flooded_ha", "flooded_buildings", "exposed_population", "flood_damage_meur",
+        "farmland_flooded_ha", "ecological_flooded_ha")}})
+    assert np.isnan(values["construction_land_per_capita"][0]) and values["population"][0] == 0
 
 
 def test_a_plan_that_does_not_balance_is_flagged(tmp_path, sample_catalog):
@@ -330,7 +407,7 @@ def test_report_prints_to_pdf(runs, tmp_path):
     if shutil.which("chromium") is None:
         pytest.skip("PDF printing needs Chromium (apt-get install chromium)")
     dirs = [write_run(runs[name], tmp_path / name) for name in ("baseline", "far-up")]
-    compare_runs(dirs, tmp_path / "report", pdf=True)
+    compare_runs(dirs, tmp_path / "report", pdf=True, stills=False)
     pdf = (tmp_path / "report/report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-") and pdf.count(b"/Type /Page") + pdf.count(b"/Type/Page") >= 2
 

@@ -144,8 +144,13 @@ def cmd_example(args: argparse.Namespace) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     from scenarios.compare import compare_runs
 
-    comparison = compare_runs(args.runs, args.out, pdf=args.pdf)
-    print(f"report written to {Path(args.out) / 'report.html'} "
+    langs = [lang for value in (args.lang or ["en"]) for lang in value.split(",") if lang]
+    comparison = compare_runs(args.runs, args.out, pdf=args.pdf, langs=langs,
+                              stills=not args.no_3d)
+    names = ["report"] + [f"report.{lang}" for lang in langs[1:]]
+    written = ", ".join(str(Path(args.out) / f"{n}.{ext}") for n in names
+                        for ext in (("html", "pdf") if args.pdf else ("html",)))
+    print(f"report written to {written} "
           f"({len(comparison.runs)} runs, {len(comparison.warnings)} warnings)")
 
 
@@ -493,7 +498,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="compare runs; the first is the baseline")
     compare.add_argument("runs", nargs="+", metavar="RUN_DIR")
     compare.add_argument("--out", required=True, metavar="REPORT_DIR")
-    compare.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
+    compare.add_argument("--pdf", action="store_true", help="also print report.pdf (A4, Chromium)")
+    compare.add_argument("--lang", action="append", metavar="LANG",
+                         help="report language: en (default) or zh_CN; repeat or give a comma "
+                              "list (en,zh_CN) for several: the first is report.html, the "
+                              "others report.<lang>.html")
+    compare.add_argument("--no-3d", action="store_true",
+                         help="leave out the 3D stills (pyvista) of each scenario")
     compare.set_defaults(func=cmd_compare, writes=("out", "directory"), reads=("runs",))
 
     cal = sub.add_parser("calibrate", help="learn suitability and fit the land-use CA on one "

@@ -15,7 +15,8 @@ commands call, into ``OUT``::
     ensembles/high-growth/  the high-growth scenario with several seeds (twin ensemble)
     heights/             the built-in Haiwan Bay height rules checked (twin heights)
     sightlines/<corridor>/  sightlines across each protected view (twin sightline)
-    report/              the comparison report (twin compare)
+    report/              the comparison report (twin compare): report.html/.pdf (English) and
+                         report.zh_CN.html/.pdf (Chinese), A4, with maps and 3D stills
     calibration/plum-island/  the land-use model calibrated on real maps (twin calibrate):
                          Plum Island 1985 -> 1991, validated 1991 -> 1999 (lulcc's PIE data
                          in $TWIN_DATA/landuse/plum_island_sibuyan); skipped, with a note,
@@ -192,6 +193,7 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
         Seconds per stage and ``total``.
     """
     import contextlib
+    import shutil
 
     from scenarios.compare import compare_runs
     from scenarios.ensemble import SerialExecutor, dask_executor, run_ensemble
@@ -267,8 +269,9 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
                                            command=command))
     stage("corridor sightlines", t)
     t = time.perf_counter()
-    compare_runs(runs, out / "report")
-    stage("compare + report", t)
+    compare_runs(runs, out / "report", pdf=shutil.which("chromium") is not None,
+                 langs=("en", "zh_CN"))
+    stage("compare + report (en, zh_CN; HTML, PDF)", t)
     reports = []
     if calibration:
         from scenarios.places import data_dir
@@ -284,7 +287,8 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
             stage("land-use calibration (Plum Island)", t)
     timings["total"] = time.perf_counter() - t0
     print(f"  {'total':40s} {timings['total']:6.1f} s")
-    print(f"Report: {(out / 'report' / 'report.html').resolve()}")
+    print(f"Report: {(out / 'report' / 'report.html').resolve()} (中文: report.zh_CN.html; "
+          "PDF beside each when Chromium is installed)")
     if serve_app:
         from viz.app import serve
 

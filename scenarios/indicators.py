@@ -135,6 +135,19 @@ def judge(definition: IndicatorDef, value: float, level: str = "city",
     return Judgement(status, basis, green, yellow, limit, target)
 
 
+def plan_status(value: float, target: float, kind: str = "cap") -> str:
+    """The status of ``value`` against a plan ``target`` alone: :func:`judge`'s plan rule, for
+    callers that judge a projection or a milestone rather than an indicator of an area.
+
+    >>> plan_status(62000.0, 60500.0), plan_status(50.0, 60.0, kind="floor")
+    ('yellow', 'red')
+    """
+    return judge(_PLAN_ONLY, value, target=target, kind=kind).status
+
+
+_PLAN_ONLY = IndicatorDef(id="plan", name="plan target", unit="", definition="")
+
+
 def _nan(bound: float | None) -> float:
     return np.nan if bound is None else float(bound)
 

@@ -41,8 +41,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from scenarios.areas import Areas, _plan_status, area_indicators
-from scenarios.indicators import (Baseline, IndicatorDef, components, compute_indicators,
+from scenarios.areas import Areas, area_indicators
+from scenarios.indicators import (Baseline, IndicatorDef, plan_status, components, compute_indicators,
                                   encroaching_cells, load_registry)
 from scenarios.monitor import LISTED_CELLS, WARNING_COLUMNS, _number
 from scenarios.monitoring.observed import NODATA, ControlLines, with_lines
@@ -108,7 +108,7 @@ def assess(territory: Territory, maps: Mapping[int, np.ndarray], lines: ControlL
             if (key in NEEDS_POPULATION and year not in population) or key in blank:
                 value = float("nan")
             target = plan.indicators.get(key) if plan is not None else None
-            status = (_plan_status(value, target.city, target.kind)
+            status = (plan_status(value, target.city, target.kind)
                       if target is not None and np.isfinite(value)
                       else registry[key].status(value))
             city_rows.append({"year": year, "indicator": key, "value": round(value, 6),
@@ -129,7 +129,8 @@ def assess(territory: Territory, maps: Mapping[int, np.ndarray], lines: ControlL
         if cells.size:
             warnings.append((year, "cell", "", "control_line_encroachment", "red",
                              f"{len(cells)} cell(s) built inside a hard control line since "
-                             f"{years[0]}: {_cells(territory, cells)}"))
+                             f"{years[0]}: {_cells(territory, cells)}", float(len(cells)),
+                             "cells", 0.0, "threshold", "max"))
     city = pd.DataFrame(city_rows)
     area_table = pd.concat(area_tables, ignore_index=True) if area_tables else None
     warnings = _warnings(city, area_table, registry) + warnings
@@ -186,14 +187,29 @@ def _warnings(city: pd.DataFrame, areas: pd.DataFrame | None,
             target = "" if pd.isna(r.target) else f" (target {_number(r.target)}" + (
                 f" by {int(r.milestone)})" if not pd.isna(r.milestone) else ")")
             rows.append((r.year, "city", "", r.indicator, r.status,
-                         f"{registry[r.indicator].name}: {_number(r.value)} {r.unit}{target}"))
+                         f"{registry[r.indicator].name}: {_number(r.value)} {r.unit}{target}",
+                         *_judged(r, registry)))
     if areas is not None:
         flagged = areas[(areas["level"] != "city") & areas["status"].isin(["yellow", "red"])]
         for r in flagged.itertuples():
             target = "" if pd.isna(r.target) else f" (target {_number(r.target)})"
             rows.append((r.year, r.level, r.area, r.indicator, r.status,
-                         f"{registry[r.indicator].name}: {_number(r.value)} {r.unit}{target}"))
+                         f"{registry[r.indicator].name}: {_number(r.value)} {r.unit}{target}",
+                         *_judged(r, registry)))
     return rows
+
+
+def _judged(row, registry: dict[str, IndicatorDef]) -> tuple:
+    """value, unit, threshold, basis and limit of a flagged row, as the runs' warnings say them."""
+    target = getattr(row, "target", None)
+    if target is not None and not pd.isna(target):
+        return (row.value, row.unit, float(target), "plan",
+                "max" if row.value > target else "min")
+    green = registry[row.indicator].green or (None, None)
+    beyond_max = green[1] is not None and row.value > green[1]
+    return (row.value, row.unit, float(green[1] if beyond_max else green[0] if green[0]
+                                       is not None else np.nan), "threshold",
+            "max" if beyond_max else "min")
 
 
 def trends(city: pd.DataFrame, plan=None) -> pd.DataFrame:
@@ -218,7 +234,7 @@ def trends(city: pd.DataFrame, plan=None) -> pd.DataFrame:
         for yr, t in stones if np.isfinite(slope) else []:
             projected = v[-1] + slope * (yr - y[-1])
             rows.append({**row, "milestone": yr, "projected": projected, "target": t.city,
-                         "projected_status": _plan_status(projected, t.city, target.kind)})
+                         "projected_status": plan_status(projected, t.city, target.kind)})
     return pd.DataFrame(rows)
 
 
@@ -252,7 +268,7 @@ def progress(city: pd.DataFrame, areas: pd.DataFrame | None, plan, years: list[i
                              "target": goal, "first_year": int(s["year"].iloc[0]),
                              "first": first, "latest_year": int(s["year"].iloc[-1]),
                              "latest": latest, "progress_pct": share,
-                             "status": _plan_status(latest, goal, target.kind)
+                             "status": plan_status(latest, goal, target.kind)
                              if target.kind == "cap" or (year or 0) <= s["year"].iloc[-1]
                              else "info"})
     return pd.DataFrame(rows, columns=columns)

@@ -28,7 +28,7 @@ from tim.config import read_yaml, validation_error
 class IndicatorPlan(BaseModel):
     """Targets of one indicator at the three levels."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     unit: str
     kind: Literal["cap", "floor"] = "cap"
@@ -41,7 +41,7 @@ class IndicatorPlan(BaseModel):
 class Plan(BaseModel):
     """All indicator targets of a territory's plan."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     indicators: dict[str, IndicatorPlan]
 

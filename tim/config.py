@@ -12,6 +12,7 @@ themselves.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -173,6 +174,74 @@ def _check_expansion(raw: Any, source: str | Path | None, max_nodes: int) -> Non
 
 def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+#: Largest CSV table accepted (bytes).
+MAX_CSV_BYTES = 256 * 1024 * 1024
+
+
+def read_csv(path: str | Path, what: str, **options: Any) -> Any:
+    """A CSV file as a pandas ``DataFrame``, through the input gate: size-capped, UTF-8 (a BOM
+    allowed), and every parse failure an :class:`InputError` naming the file.
+
+    ``options`` go to :func:`pandas.read_csv`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "empty.csv"
+    >>> _ = p.write_text("")
+    >>> read_csv(p, "demand table")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tim.errors.InputError: ...empty.csv: the demand table is empty (no header row)
+    """
+    import io
+
+    import pandas as pd
+
+    text = read_text(path, what, max_bytes=MAX_CSV_BYTES)
+    if not text.strip():
+        raise InputError(f"the {what} is empty (no header row)", source=path)
+    try:
+        return pd.read_csv(io.StringIO(text), **options)
+    except (ValueError, pd.errors.ParserError, OverflowError) as exc:
+        raise InputError(f"cannot read the {what} as CSV: {_short(str(exc), 200)}",
+                         source=path) from None
+
+
+def numeric_column(table: Any, column: str, source: str | Path, *, integer: bool = False,
+                   low: float = -math.inf, high: float = math.inf, blank: bool = False) -> Any:
+    """``table[column]`` as finite floats (or integers) in ``[low, high]``; the first cell that
+    is not is an error naming the file, the column and the row (as a spreadsheet counts it:
+    the header is row 1). ``blank`` lets empty cells through as NaN.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> numeric_column(pd.DataFrame({"z": ["1", "ten"]}), "z", "t.csv")
+    Traceback (most recent call last):
+    ...
+    tim.errors.InputError: t.csv: z: row 3: not a number (got 'ten')
+    """
+    import numpy as np
+    import pandas as pd
+
+    raw = table[column]
+    values = pd.to_numeric(raw, errors="coerce").astype(float)
+    empty = raw.isna() | (raw.astype(str).str.strip() == "")
+    ok = np.isfinite(values) & (values >= low) & (values <= high)
+    if integer:
+        ok &= values == np.round(values)
+    bad = ~ok & ~(empty & blank)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        number = np.isfinite(values.iloc[i])
+        problem = ("not a number" if not number else
+                   f"must be {'an integer' if integer else 'a number'} in [{low:g}, {high:g}]")
+        raise InputError(f"row {i + 2}: {problem}", source=source, field=column,
+                         value=raw.iloc[i])
+    return values.astype("int64") if integer and not blank else values
 
 
 def validation_error(exc: Any, source: str | Path, *, prefix: Sequence[Any] = (),

@@ -431,11 +431,21 @@ def running(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 8
     security = getattr(app, "_twin_security", None) or Security(host=host)
     srv = waitress.create_server(app.server, host=host, port=port, threads=threads, ident="",
                                  max_request_body_size=security.max_body)
-    thread = threading.Thread(target=srv.run, daemon=True)
+    closing = threading.Event()
+
+    def loop() -> None:
+        try:
+            srv.run()
+        except OSError:  # the socket closed under select() when stopping
+            if not closing.is_set():
+                raise
+
+    thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     try:
         yield f"http://{host}:{srv.effective_port}"
     finally:
+        closing.set()
         srv.close()
         thread.join(timeout=5)
 

@@ -45,7 +45,8 @@ from tim.ingest import layers as lyr
 from tim.ingest.catalog import REPEATABLE_ROLES, Catalog, SourceSpec
 from tim.ingest.crs import (choose_project_crs, crs_label, horizontal, parse_crs,
                             reconcile_datums, vertical_datum)
-from tim.ingest.raster import RasterSource, grid_for, read_raster, resample
+from tim.ingest.raster import (RasterSource, check_overlap, check_values, grid_for,
+                               read_raster, resample)
 from tim.ingest.report import IngestReport
 from tim.derive import grid_planning_units
 from tim.model import ClassTable, Grid, Territory, crs_equal
@@ -340,6 +341,8 @@ def _add_raster(territory: Territory, item: Loaded) -> None:
         source = RasterSource(source.path, scaled, source.transform, source.crs, source.nodata,
                               source.crs_assigned)
         territory.record("scale", field=name, source=item.label, factor=item.spec.scale)
+    check_values(source, name)  # after the scale: ranges are in the field's units
+    check_overlap(source, territory.grid, name)
     values = resample(source, territory.grid, kind=kind, dtype=field.dtype, nodata=field.nodata)
     if not crs_equal(source.crs, territory.grid.crs) or source.transform != \
             territory.grid.transform:

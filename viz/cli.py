@@ -487,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
                      choices=["random_forest", "logistic"])
     cal.add_argument("--samples", type=_number(10, 10_000_000, integer=True), default=20000,
                      help="training cells per class")
-    cal.add_argument("--maxiter", type=_number(1, 10_000, integer=True), default=8, help="generations of the search")
+    cal.add_argument("--maxiter", type=_number(0, 10_000, integer=True), default=8, help="generations of the search")
     cal.add_argument("--popsize", type=_number(1, 1000, integer=True), default=4,
                      help="candidates per generation, per parameter")
     cal.add_argument("--seed", type=SEED, default=0)

@@ -85,7 +85,11 @@ def output_lock(destination: str | os.PathLike) -> Iterator[None]:
             with _held_lock:
                 _held[key] -= 1
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        # Nothing can be written there yet (and a failed command must not leave the folder
+        # behind); the atomic writers create the parent, then lock.
+        yield
+        return
     fd = _acquire(path, destination)
     with _held_lock:
         _held[key], _locks[key] = 1, fd

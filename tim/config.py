@@ -120,7 +120,8 @@ def parse_yaml(text: str, *, source: str | Path | None = None,
     try:
         raw = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {_short(str(exc))}", source=source) from None
+        raise InputError(f"not valid YAML: {_short(' '.join(str(exc).split()))}",
+                         source=source) from None
     except RecursionError:
         raise InputError("not valid YAML: nested too deeply", source=source) from None
     _check_expansion(raw, source, max_nodes)

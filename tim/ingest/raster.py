@@ -172,6 +172,8 @@ def resample(source: RasterSource, grid: Grid, *, kind: str, dtype: str,
         out = source.values.astype(dtype, copy=True)
         if source.nodata is not None:  # counts have no nodata: nothing there is 0
             out[source.values == source.nodata] = 0 if nodata is None else nodata
+        if kind == "count" and out.dtype.kind == "f":  # NaN (undeclared nodata): no one
+            out[np.isnan(out)] = 0
         return out
     coarser = grid.cell_size[0] > abs(source.transform[0]) * 1.5
     method = {"continuous": Resampling.bilinear,
@@ -181,4 +183,6 @@ def resample(source: RasterSource, grid: Grid, *, kind: str, dtype: str,
     reproject(source.values, out, src_transform=Affine(*source.transform), src_crs=source.crs,
               src_nodata=source.nodata, dst_transform=Affine(*grid.transform), dst_crs=grid.crs,
               dst_nodata=nodata, resampling=method)
+    if kind == "count" and out.dtype.kind == "f":
+        out[np.isnan(out)] = 0
     return out

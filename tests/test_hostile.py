@@ -420,6 +420,13 @@ def test_cell_size_zero_is_refused(tmp_path, capsys):
     assert_clean(code, err, "--cell-size")
 
 
+def test_a_grid_larger_than_memory_is_refused_before_allocation(tmp_path, capsys):
+    dem = _write_tif(tmp_path / "dem.tif", np.full((8, 8), 10.0, np.float32))
+    code, err = twin(["tim", "build", dem, "--cell-size", "0.0001", "--out", tmp_path / "t"],
+                     capsys)
+    assert_clean(code, err, "--cell-size", "2,000,000 x 2,000,000 cells", "GB")
+
+
 # -- LAS/LAZ headers (hypothesis + crafted): 60 cases ---------------------------------------------
 def _las(path: Path) -> Path:
     import laspy

@@ -48,6 +48,7 @@ from tim.ingest.crs import (choose_project_crs, crs_label, horizontal, parse_crs
 from tim.ingest.raster import (RasterSource, check_overlap, check_values, grid_for,
                                read_raster, resample)
 from tim.ingest.report import IngestReport
+from tim.limits import check_memory
 from tim.derive import grid_planning_units
 from tim.model import ClassTable, Grid, Territory, crs_equal
 from tim.plan import Plan, check_balance, load_plan
@@ -56,6 +57,8 @@ from tim.rasterize import (coverage_fraction, floor_area_by_centroid, rasterize,
 
 log = logging.getLogger(__name__)
 
+#: Memory a built territory takes per grid cell (bytes), with the build's working copies.
+BYTES_PER_CELL = 160
 RASTER_FIELDS = {"elevation": ("terrain__elevation", "continuous"),
                  "surface": ("surface__elevation", "continuous"),
                  "land_use": ("land_use__class", "categorical"),
@@ -165,6 +168,10 @@ def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
     ordered = sorted(loaded, key=lambda item: item.spec.role != "elevation")
     project_crs, rule = choose_project_crs(crs, [(i.crs, i.bounds()) for i in ordered])
     grid = _grid(loaded, project_crs, cell_size)
+    rows, cols = grid.shape
+    # ~20 float32 fields plus a few float64 working copies per cell
+    check_memory(rows * cols * BYTES_PER_CELL, f"a grid of {rows:,} x {cols:,} cells",
+                 field="--cell-size", hint="use a larger cell size")
     datum, warnings = reconcile_datums(vertical_datum, [
         (item.label, vertical_datum_of(item)) for item in loaded
         if item.spec.role in HEIGHT_ROLES])

@@ -189,24 +189,33 @@ def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
         log.warning(message)
         territory.record("warning", message=message)
 
+    security: dict[str, dict[str, Any]] = {}
+
+    def classified(spec: SourceSpec, add: Any, *args: Any) -> None:
+        """Run ``add`` and give what it created the source's security level."""
+        before = _contents(territory)
+        add(territory, *args)
+        for name in sorted(_contents(territory) - before):
+            security[name] = {"level": spec.security, "generalise_m": spec.generalise_m}
+
     for role in ("elevation", "surface", "land_use", "population"):
         if role in by_role and by_role[role].kind == "raster":
-            _add_raster(territory, by_role[role])
+            classified(by_role[role].spec, _add_raster, by_role[role])
     if "city_model" in by_role:
-        _add_city_terrain(territory, by_role["city_model"])
+        classified(by_role["city_model"].spec, _add_city_terrain, by_role["city_model"])
     if "points" in by_role:
-        _add_points(territory, by_role["points"])
+        classified(by_role["points"].spec, _add_points, by_role["points"])
     for item in loaded:
         if item.kind in ("vector", "osm") and item.spec.role in ("land_use", "osm"):
-            _add_land_use(territory, item, report)
+            classified(item.spec, _add_land_use, item, report)
     for item in loaded:
         if item.spec.role in ("buildings", "city_model", "osm"):
-            _add_buildings(territory, item, heights, report)
+            classified(item.spec, _add_buildings, item, heights, report)
     for role, add in (("control_lines", _add_control_lines),
                       ("planning_units", _add_planning_units), ("zoning", _add_zoning),
                       ("amenities", _add_amenities)):
         if role in by_role:
-            add(territory, by_role[role])
+            classified(by_role[role].spec, add, by_role[role])
     for spec, plan in plans:  # plans refer to the planning units
         territory.record("ingest", source=str(spec.path), role="plan", kind="plan",
                          sha256=file_sha256(spec.path), licence=spec.licence,
@@ -216,7 +225,9 @@ def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
         item = by_role["mesh"]
         from tim.ingest.mesh import mesh_to_crs
 
-        territory.add_3d(item.spec.path.stem, mesh_to_crs(item.data.mesh, project_crs))
+        classified(item.spec, lambda t: t.add_3d(item.spec.path.stem,
+                                                 mesh_to_crs(item.data.mesh, project_crs)))
+    territory.record("classify", levels=security)
     if "buildings" in territory.layers:
         territory.layers["buildings"] = _planning_attributes(territory)
     for group in report.grouped():
@@ -309,6 +320,11 @@ def _rename_columns(frame: Any, spec: SourceSpec) -> Any:
     renamed = renamed.rename(columns={v: k for k, v in spec.columns.items()})
     renamed.attrs.update(frame.attrs)
     return renamed
+
+
+def _contents(territory: Territory) -> set[str]:
+    """Names of the territory's fields, layers, point clouds and meshes."""
+    return {*territory.fields, *territory.layers, *territory.point_clouds, *territory.meshes}
 
 
 def _grid(loaded: list[Loaded], crs: str, cell_size: float | None) -> Grid:

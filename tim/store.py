@@ -120,11 +120,36 @@ def save_territory(territory: Territory, directory: str | Path) -> Path:
             "classes": territory.classes.to_list(),
             "fields": fields_meta, "layers": layers_meta,
             "point_clouds": clouds_meta, "meshes": meshes_meta,
+            "security": security_levels(territory),
             "history": [h.to_dict() for h in territory.history],
             "plan": territory.plan.to_dict()["indicators"] if territory.plan else None,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return directory
+
+
+#: Security levels, lowest first ("one map" classification of planning data).
+LEVELS = ("public", "internal", "restricted")
+#: Level of what no catalog source classified (derived fields, older stores).
+DEFAULT_LEVEL = "internal"
+
+
+def security_levels(territory: Territory) -> dict[str, dict[str, Any]]:
+    """Per field, layer, point cloud and mesh: its security ``level`` and, for vector layers
+    to generalise on export, ``generalise_m`` (from the build's last ``classify`` record;
+    :data:`DEFAULT_LEVEL` for what it does not name)."""
+    recorded: dict[str, Any] = {}
+    for entry in territory.history:
+        if entry.action == "classify":
+            recorded = dict(entry.detail.get("levels", {}))
+    names = {*territory.fields, *territory.layers, *territory.point_clouds, *territory.meshes}
+    out = {}
+    for name in sorted(names):
+        item = recorded.get(name) or {}
+        level = item.get("level", DEFAULT_LEVEL)
+        out[name] = {"level": level if level in LEVELS else "restricted",
+                     "generalise_m": item.get("generalise_m")}
+    return out
 
 
 def load_manifest(directory: str | Path, *, fmt: str, version: int, what: str,

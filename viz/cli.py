@@ -124,6 +124,18 @@ def cmd_publish(args: argparse.Namespace) -> None:
     print(f"overlay written to {path}")
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from tim.export import export_territory
+
+    summary = export_territory(args.tim, args.out, args.level)
+    print(f"{summary.level} copy written to {summary.path}: {len(summary.kept)} kept, "
+          f"dropped {', '.join(summary.dropped) or 'nothing'}"
+          + "".join(f"; {name} generalised to {tol:g} m" for name, tol in
+                    summary.generalised.items())
+          + (f" ({summary.features_dropped} features vanished)" if summary.features_dropped
+             else ""))
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from scenarios.rundir import write_run
     from scenarios.runner import run_scenario
@@ -436,6 +448,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="publish the buildings developers added (buildings_new.gpkg) as "
                               "the overlay tileset overlays/new-buildings-<run>/ instead")
     publish.set_defaults(func=cmd_publish)
+
+    export = sub.add_parser("export", help="a desensitised copy of a TIM for a security "
+                                           "level (restricted layers dropped, listed layers "
+                                           "generalised)")
+    export.add_argument("tim", metavar="TIM_DIR")
+    export.add_argument("--level", required=True, choices=("public", "internal", "restricted"))
+    export.add_argument("--out", required=True, metavar="TIM_DIR")
+    export.set_defaults(func=cmd_export)
 
     run = sub.add_parser("run", help="simulate a scenario on a TIM")
     run.add_argument("scenario", metavar="SCENARIO",

@@ -590,6 +590,45 @@ def test_a_manifest_naming_a_file_outside_the_store_is_refused(tim_dir, tmp_path
         load_territory(copy)
 
 
+# -- folders that are not what a command reads: 9 commands x 6 folders --------------------------
+BAD_FOLDERS = {
+    "missing": None,
+    "empty": lambda d: d.mkdir(),
+    "a file": lambda d: d.write_text("not a folder"),
+    "binary manifest": lambda d: (d.mkdir(), (d / "manifest.json").write_bytes(os.urandom(300))),
+    "manifest a list": lambda d: (d.mkdir(), (d / "manifest.json").write_text("[1, 2]")),
+    "other format": lambda d: (d.mkdir(), (d / "manifest.json").write_text(
+        json.dumps({"format": "something-else", "format_version": 99}))),
+}
+
+
+def _folder_commands(bad: Path, tmp: Path, tim_dir: Path) -> dict[str, list]:
+    x, y = _sample_point(tim_dir)
+    return {
+        "tim info": ["tim", "info", bad],
+        "tiles": ["tiles", bad, "--out", tmp / "tiles"],
+        "publish": ["publish", bad, "--tiles", tmp / "tiles"],
+        "compare": ["compare", bad, bad, "--out", tmp / "report"],
+        "serve": ["serve", bad, "--port", "1"],
+        "export": ["export", bad, "--level", "public", "--out", tmp / "copy"],
+        "heights": ["heights", bad, "--out", tmp / "h"],
+        "viewshed": ["viewshed", bad, "--observer", f"{x},{y}", "--out", tmp / "v.tif"],
+        "run": ["run", "baseline", "--tim", bad, "--out", tmp / "run"],
+    }
+
+
+@pytest.mark.parametrize("folder", sorted(BAD_FOLDERS))
+@pytest.mark.parametrize("command", ["tim info", "tiles", "publish", "compare", "serve",
+                                     "export", "heights", "viewshed", "run"])
+def test_folders_that_are_not_a_tim_or_a_run(tim_dir, tmp_path, capsys, folder, command):
+    bad = tmp_path / "input"
+    if BAD_FOLDERS[folder] is not None:
+        BAD_FOLDERS[folder](bad)
+    code, err = twin(_folder_commands(bad, tmp_path, tim_dir)[command], capsys)
+    assert_clean(code, err, str(bad))
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["input"])
+
+
 # -- shapefile encodings -----------------------------------------------------------------------
 @pytest.mark.parametrize("encoding, cpg", [("GBK", "GBK"), ("GB18030", "GB18030"),
                                            ("GBK", "936"), ("GBK", None), ("UTF-8", None)])

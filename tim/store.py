@@ -162,9 +162,12 @@ def load_manifest(directory: str | Path, *, fmt: str, version: int, what: str,
     if not path.is_file():
         raise StoreError(f"{directory}: not a {what} (no {MANIFEST}); {remedy}")
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"{path}: corrupt manifest: {exc}") from exc
+        manifest = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise StoreError(f"{path}: corrupt manifest ({type(exc).__name__}: "
+                         f"{str(exc)[:120]}); {remedy}") from None
+    if not isinstance(manifest, dict):
+        raise StoreError(f"{path}: corrupt manifest (not a JSON object); {remedy}")
     if manifest.get("format") != fmt:
         raise StoreError(f"{path}: format {manifest.get('format')!r} is not {fmt!r}")
     if manifest.get("format_version") != version:

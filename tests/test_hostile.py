@@ -667,13 +667,13 @@ def test_the_surge_refuses_endless_runs_naming_the_setting(options, duration_h, 
     assert info.value.field == setting
 
 
-# -- a sample in subprocesses, under a memory limit and a timeout: 8 cases ------------------------
+# -- a sample in subprocesses, under a memory limit and a timeout: 5 cases ------------------------
 def _limited() -> None:
     limit = 3 * 1024**3
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-SUBPROCESS_CASES = ["alias bomb", "utf-16", "binary", "python object tag"]
+SUBPROCESS_CASES = ["alias bomb", "python object tag"]
 
 
 @pytest.mark.parametrize("case", SUBPROCESS_CASES)
@@ -683,7 +683,7 @@ def test_in_a_subprocess_yaml(tim_dir, tmp_path, case):
     _run_limited(["run", file, "--tim", tim_dir, "--out", tmp_path / "r"], file)
 
 
-@pytest.mark.parametrize("trap", ["huge migration", "endless hydrograph", "tiny cfl"])
+@pytest.mark.parametrize("trap", ["huge migration", "endless hydrograph"])
 def test_in_a_subprocess_scenario(tim_dir, tmp_path, trap):
     file = tmp_path / "s.yaml"
     file.write_text(yaml.safe_dump({"extends": "baseline", "name": "t", "title": "t",

@@ -42,7 +42,7 @@ def read_text(path: str | Path, what: str, *, max_bytes: int = MAX_YAML_BYTES) -
     >>> read_text(p, "scenario file")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    tim.errors.InputError: ...latin1.yaml: the scenario file is not UTF-8 text (byte 0xe9 at offset 9; save it as UTF-8)
+    tim.errors.InputError: ...latin1.yaml: the scenario file is not UTF-8 text (byte 0xe9 at offset 9; ...)
     """
     path = Path(path)
     try:

@@ -416,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", required=True, help="TIM directory to write")
     build.add_argument("--crs", help="project CRS (EPSG:xxxx or WKT); also assigned to "
                                      "sources that declare none")
-    build.add_argument("--cell-size", type=_number(0, 100_000, low_open=True), help="grid cell size in CRS units")
+    build.add_argument("--cell-size", type=_number(0, 100_000, low_open=True),
+                       help="grid cell size in CRS units")
     build.add_argument("--name", help="territory name (default: the output directory name)")
     build.add_argument("--storey-height", type=_number(2, 10),
                        help="metres per storey for buildings with storeys but no height (3)")
@@ -436,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     tiles.add_argument("--geoid-height", type=_number(-200, 200), default=0.0, metavar="N",
                        help="add N metres to every height (ellipsoidal = datum height + N, "
                             "e.g. 43 for NAP near Den Haag); recorded in the tilesets")
-    tiles.add_argument("--jobs", type=_number(1, 256, integer=True), help="py3dtiles worker processes for points")
+    tiles.add_argument("--jobs", type=_number(1, 256, integer=True),
+                       help="py3dtiles worker processes for points")
     tiles.set_defaults(func=cmd_tiles)
 
     publish = sub.add_parser("publish", help="publish a run's per-building results as an "
@@ -470,11 +472,13 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("scenario", metavar="SCENARIO")
     ensemble.add_argument("--tim", required=True, metavar="TIM_DIR")
     ensemble.add_argument("--out", required=True, metavar="ENSEMBLE_DIR")
-    ensemble.add_argument("--members", type=_number(1, 10_000, integer=True), default=10, help="number of seeds")
+    ensemble.add_argument("--members", type=_number(1, 10_000, integer=True), default=10,
+                          help="number of seeds")
     ensemble.add_argument("--seed", type=SEED, default=0, help="first seed")
     ensemble.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                           help="an existing Dask scheduler (default: a local cluster)")
-    ensemble.add_argument("--workers", type=_number(1, 256, integer=True), default=2, help="local cluster workers")
+    ensemble.add_argument("--workers", type=_number(1, 256, integer=True), default=2,
+                          help="local cluster workers")
     ensemble.add_argument("--serial", action="store_true", help="no Dask: one after another")
     ensemble.set_defaults(func=cmd_ensemble)
 
@@ -507,7 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
                      choices=["random_forest", "logistic"])
     cal.add_argument("--samples", type=_number(10, 10_000_000, integer=True), default=20000,
                      help="training cells per class")
-    cal.add_argument("--maxiter", type=_number(0, 10_000, integer=True), default=8, help="generations of the search")
+    cal.add_argument("--maxiter", type=_number(0, 10_000, integer=True), default=8,
+                     help="generations of the search")
     cal.add_argument("--popsize", type=_number(1, 1000, integer=True), default=4,
                      help="candidates per generation, per parameter")
     cal.add_argument("--seed", type=SEED, default=0)
@@ -584,7 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "check too")
     heights.add_argument("--out", metavar="DIR", help="output directory (default: "
                                                       "TIM_DIR-heights)")
-    heights.add_argument("--top", type=_number(0, 1_000_000, integer=True), default=10, help="violations to print")
+    heights.add_argument("--top", type=_number(0, 1_000_000, integer=True), default=10,
+                         help="violations to print")
     heights.set_defaults(func=cmd_heights)
 
     line = sub.add_parser("sightline", help="lines of sight from a viewpoint to targets: "
@@ -642,7 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=_number(1, 65535, integer=True), default=8050)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--no-serve", action="store_true", help="stop before starting the server")
-    demo.add_argument("--members", type=_number(1, 1000, integer=True), default=4, help="ensemble members (4)")
+    demo.add_argument("--members", type=_number(1, 1000, integer=True), default=4,
+                      help="ensemble members (4)")
     demo.add_argument("--dask", action="store_true",
                       help="run the ensemble on a 2-worker local Dask cluster")
     demo.add_argument("--no-calibration", action="store_true",

@@ -96,10 +96,10 @@ def check_values(source: RasterSource, field: str) -> None:
     --------
     >>> src = RasterSource(Path("dem.tif"), np.array([[1.0, 3e38]]), (1, 0, 0, 0, -1, 0),
     ...                    "EPSG:3857", None)
-    >>> check_values(src, "terrain__elevation")
+    >>> check_values(src, "terrain__elevation")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    tim.errors.InputError: dem.tif: terrain__elevation: 3e+38 m at row 0, column 1 is outside [-500, 9000] m (declare the file's nodata value, or correct the cells)
+    tim.errors.InputError: dem.tif: terrain__elevation: 3e+38 m at row 0, column 1 is outside [-500, 9000] m ...
     """
     values = source.values
     valid = np.ones(values.shape, dtype=bool)

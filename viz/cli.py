@@ -457,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("tim", metavar="TIM_DIR")
     export.add_argument("--level", required=True, choices=("public", "internal", "restricted"))
     export.add_argument("--out", required=True, metavar="TIM_DIR")
-    export.set_defaults(func=cmd_export)
+    export.set_defaults(func=cmd_export, writes=("out", "directory"), reads=("tim",))
 
     run = sub.add_parser("run", help="simulate a scenario on a TIM")
     run.add_argument("scenario", metavar="SCENARIO",
@@ -575,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=("viewer", "editor"), default="viewer")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of standard input")
-    add.set_defaults(func=cmd_users_add)
+    add.set_defaults(func=cmd_users_add, writes=("file", "file", "users.yaml"))
     serve.set_defaults(func=cmd_serve)
 
     heights = sub.add_parser("heights", help="check buildings against height rules (zoning, "

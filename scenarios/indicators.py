@@ -27,7 +27,7 @@ STATUSES = ("green", "yellow", "red", "info")
 class IndicatorDef(BaseModel):
     """One indicator of the registry."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str
     name: str

@@ -18,11 +18,12 @@ routes, drape images) is in :mod:`viz.cesium`.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -430,7 +431,7 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
 def serve(folders: Sequence[str | Path], tiles_dir: str | Path | None = None,
           host: str = "127.0.0.1", port: int = 8050, *, ensembles: Sequence[str | Path] = (),
           heights: Sequence[str | Path] = (), sightlines: Sequence[str | Path] = (),
-          calibrations: Sequence[str | Path] = ()) -> None:
+          calibrations: Sequence[str | Path] = (), security: Any = None) -> None:
     """Check the input, print the URL and run the dashboard until interrupted.
 
     Raises
@@ -438,12 +439,16 @@ def serve(folders: Sequence[str | Path], tiles_dir: str | Path | None = None,
     tim.errors.TwinError
         Bad input (see :func:`load_dashboard`), before the server starts.
     """
+    from viz import server
+
     app = create_app(folders, tiles_dir, ensembles=ensembles, heights=heights,
                      sightlines=sightlines, calibrations=calibrations)
+    security = security or server.Security(host=host)
+    server.secure(app, security)  # headers, Host allow-list, login (see viz.server)
+    warning = server.warn_if_exposed(host, security.users)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     # 0.0.0.0 listens everywhere but is not an address a browser can open.
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/"
     print(f"Territory Twin dashboard: {url}  (Ctrl+C to stop)", flush=True)
-    # No debug reloader: it would start a second process and re-run the input checks.
-    # The version check would ask dash-version.plotly.com: the page must not leave localhost.
-    app.run(host=host, port=port, debug=False, use_reloader=False,
-            dev_tools_disable_version_check=True)
+    server.run(app, host=host, port=port, security=security)  # waitress, no version banner

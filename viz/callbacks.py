@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from dash import ClientsideFunction, Input, Output
 
+from viz.layout import language_notice
 from viz.tabs import TabSpec, available_tabs
 
 if TYPE_CHECKING:
@@ -52,6 +53,12 @@ def register_callbacks(app: dash.Dash, board: Dashboard, *, with_3d: bool) -> No
         colour = s["colour_by"] if with_3d else HIDDEN
         return (*s["hidden"], s["controls"], s["run"], s["year"], s["description"],
                 s["workspace"], colour)
+
+    @app.callback(Output("language-notice", "children"), Output("language-notice", "hidden"),
+                  Input("url", "search"))
+    def _on_address(search):
+        words = language_notice(search)
+        return words, not words
 
     for tab in tabs:
         tab.module.register_callbacks(app, board)

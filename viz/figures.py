@@ -17,7 +17,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from tim.classes import localized
 from tim.model import ClassTable, Grid
+from viz.i18n import ui
 
 #: Card and chart colours of the indicator statuses (see ``scenarios/indicators.yaml``).
 STATUS_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828", "info": "#546e7a"}
@@ -209,6 +211,7 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
     if land_use.shape != grid.shape:
         raise ValueError(f"land use of shape {land_use.shape} is not on the grid "
                          f"{grid.shape}")
+    t = ui()
     values, step = decimate(land_use, max_cells)
     xs, ys = grid.cell_centres()
     xs, ys = xs[::step] / 1000.0, ys[::step] / 1000.0
@@ -218,10 +221,11 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
     fig = go.Figure(go.Heatmap(
         x=xs, y=ys[::-1], z=z[::-1], zmin=zmin, zmax=zmax, colorscale=scale, showscale=False,
         zsmooth=False, name="land use",
-        hovertemplate="E %{x:.2f} km, N %{y:.2f} km<br>class code %{z}<extra></extra>"))
+        hovertemplate=t.gettext("E %{x:.2f} km, N %{y:.2f} km<br>class code %{z}")
+        + "<extra></extra>"))
     # A heatmap has no legend entries: one invisible square marker per class names the colours.
     for c in classes if legend else ():
-        fig.add_trace(legend_square(c.name, c.colour))
+        fig.add_trace(legend_square(localized(c.name, t.lang), c.colour))
     if water_depth is not None:
         depth, _ = decimate(np.asarray(water_depth, dtype=np.float32), max_cells)
         shown = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
@@ -230,11 +234,12 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
             fig.add_trace(go.Heatmap(
                 x=xs, y=ys[::-1], z=shown[::-1], zmin=0.0, zmax=top,
                 colorscale=[[s, c] for s, c in FLOOD_RAMP], zsmooth=False, name="flood depth",
-                colorbar=dict(title=dict(text="Flood depth (m)", side="top"), thickness=12,
-                              len=0.4, x=1.02, xanchor="left", y=0.0, yanchor="bottom"),
-                hovertemplate="E %{x:.2f} km, N %{y:.2f} km<br>flood depth %{z:.2f} m"
-                              "<extra></extra>"))
-    map_layout(fig, grid, title=title, height=height, legend_title="Land use",
+                colorbar=dict(title=dict(text=t.gettext("Flood depth (m)"), side="top"),
+                              thickness=12, len=0.4, x=1.02, xanchor="left", y=0.0,
+                              yanchor="bottom"),
+                hovertemplate=t.gettext("E %{x:.2f} km, N %{y:.2f} km<br>flood depth "
+                                        "%{z:.2f} m") + "<extra></extra>"))
+    map_layout(fig, grid, title=title, height=height, legend_title=t.gettext("Land use"),
                uirevision=uirevision)
     return fig
 
@@ -246,11 +251,11 @@ def map_layout(fig: go.Figure, grid: Grid, *, title: str, height: int,
     ``uirevision`` keeps the user's zoom while the data change (the year, the run); maps that
     share it zoom together on first draw. Returns ``fig`` (changed in place: plotly's way).
     """
-    fig.update_xaxes(title_text=f"Easting (km, {crs_label(grid.crs)})", showgrid=False,
-                     zeroline=False,
-                     constrain="domain", ticks="outside")
+    t = ui()
+    fig.update_xaxes(title_text=t.gettext("Easting (km, {crs})", crs=crs_label(grid.crs)),
+                     showgrid=False, zeroline=False, constrain="domain", ticks="outside")
     # autorange=True, not plotly's "reversed" default for image traces: north stays up.
-    fig.update_yaxes(title_text="Northing (km)", showgrid=False, zeroline=False,
+    fig.update_yaxes(title_text=t.gettext("Northing (km)"), showgrid=False, zeroline=False,
                      scaleanchor="x", scaleratio=1, constrain="domain", ticks="outside",
                      autorange=True)
     fig.update_layout(

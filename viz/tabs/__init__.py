@@ -43,24 +43,29 @@ class TabSpec:
     available: Callable[[Dashboard], bool] = lambda board: True
 
 
+def _(message: str) -> str:
+    """Marks a tab label for the catalogue; the shell translates it per page."""
+    return message
+
+
 def all_tabs() -> tuple[TabSpec, ...]:
     """Every tab, in page order (imported lazily: the tab modules import Dash components)."""
     from viz.tabs import calibration, compare, data, ensemble, flood, heights, scenario
 
     return (
-        TabSpec("scenario", "Scenario", scenario, ("run", "year"),
+        TabSpec("scenario", _("Scenario"), scenario, ("run", "year"),
                 available=lambda board: bool(board.runs)),
-        TabSpec("compare", "Compare scenarios", compare, ("run", "year"),
+        TabSpec("compare", _("Compare scenarios"), compare, ("run", "year"),
                 available=lambda board: len(board.runs) > 1),
-        TabSpec("flood", "Storm surge", flood, (),
+        TabSpec("flood", _("Storm surge"), flood, (),
                 available=lambda board: any(r.surge is not None for r in board.runs)),
-        TabSpec("ensemble", "Ensemble", ensemble, ("year",),
+        TabSpec("ensemble", _("Ensemble"), ensemble, ("year",),
                 available=lambda board: bool(board.ensembles)),
-        TabSpec("heights", "Heights & views", heights, (),
+        TabSpec("heights", _("Heights & views"), heights, (),
                 available=lambda board: bool(board.heights)),
-        TabSpec("calibration", "Land-use calibration", calibration, (), with_3d=False,
+        TabSpec("calibration", _("Land-use calibration"), calibration, (), with_3d=False,
                 available=lambda board: bool(board.calibrations)),
-        TabSpec("data", "Data sources", data, (), with_3d=False),
+        TabSpec("data", _("Data sources"), data, (), with_3d=False),
     )
 
 

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from dash import ClientsideFunction, Input, Output, dcc, html
 
 from viz.figures import land_use_figure, land_use_rgba, run_colour
+from viz.i18n import class_name, indicator_words, status_text, ui, unit_text
 from viz.layout import format_delta, format_value, graph, panel
 from viz.maps import built_difference, difference_figure
 from viz.tabs import active, scene_outputs, year_in
@@ -67,14 +68,16 @@ def difference(board: Dashboard, a: Any, b: Any, year: Any) -> tuple[go.Figure, 
     fig = difference_figure(diff, board.grid, (board.labels[ia], board.labels[ib]), year,
                             colours=(run_colour(ia), run_colour(ib)), backdrop=backdrop,
                             height=460, uirevision=UIREVISION)
+    t = ui()
     summary = html.P(id="diff-summary", className="diff-summary", **{
         "data-only-a-cells": diff.only_a_cells, "data-only-b-cells": diff.only_b_cells,
         "data-year": year}, children=[
-        f"In {year}, ", html.Strong(f"{diff.only_b_ha:,.1f} ha",
-                                    style={"color": run_colour(ib)}),
-        f" are built up only in B ({board.labels[ib]}) and ",
-        html.Strong(f"{diff.only_a_ha:,.1f} ha", style={"color": run_colour(ia)}),
-        f" only in A ({board.labels[ia]}); {diff.both_ha:,.0f} ha in both."])
+        t.gettext("In {year}:", year=year) + " ",
+        html.Strong(t.area(diff.only_b_ha, digits=1), style={"color": run_colour(ib)}),
+        " " + t.gettext("built up only in B ({label});", label=board.labels[ib]) + " ",
+        html.Strong(t.area(diff.only_a_ha, digits=1), style={"color": run_colour(ia)}),
+        " " + t.gettext("only in A ({label}); {both} in both.", label=board.labels[ia],
+                        both=t.area(diff.both_ha, digits=0))])
     return fig, summary
 
 
@@ -96,7 +99,7 @@ def comparison_rows(board: Dashboard, a: Any, b: Any, year: Any) -> list[dict[st
             continue
         definition = board.registry.get(key)
         va, vb = float(ra.loc[key, "value"]), float(rb.loc[key, "value"])
-        out.append({"key": key, "name": definition.name if definition else key,
+        out.append({"key": key, "name": indicator_words(definition, key)["name"],
                     "unit": str(ra.loc[key, "unit"]), "a": va, "b": vb, "delta": vb - va,
                     "status_a": str(ra.loc[key, "status"]),
                     "status_b": str(rb.loc[key, "status"])})
@@ -109,18 +112,20 @@ def badge(tag: str, colour: str, **kwargs: Any) -> html.Span:
 
 def comparison_table(rows: list[dict[str, Any]], labels: tuple[str, str],
                      colours: tuple[str, str]) -> html.Table:
+    _ = ui()
+
     def value(v: float, status: str, unit: str) -> html.Td:
-        return html.Td(className="num", children=[
+        return html.Td(className="num", title=status_text(status), children=[
             html.Span(className=f"dot dot-{status}"), f"{format_value(v, unit)}"])
 
     body = [html.Tr(**{"data-indicator": r["key"], "data-a": repr(r["a"]),
                        "data-b": repr(r["b"])}, children=[
-        html.Td(r["name"]), html.Td(r["unit"], className="muted"),
+        html.Td(r["name"]), html.Td(unit_text(r["unit"]), className="muted"),
         value(r["a"], r["status_a"], r["unit"]), value(r["b"], r["status_b"], r["unit"]),
         html.Td(format_delta(r["delta"], r["unit"]), className="num delta")])
         for r in rows]
     return html.Table(id="compare-table", className="table compare-table", children=[
-        html.Thead(html.Tr([html.Th("Indicator"), html.Th("Unit"),
+        html.Thead(html.Tr([html.Th(_("Indicator")), html.Th(_("Unit")),
                             html.Th(badge("A", colours[0]), className="num",
                                     title=labels[0]),
                             html.Th(badge("B", colours[1]), className="num",
@@ -134,42 +139,46 @@ def scene_spec(board: Dashboard, a: Any, b: Any, year: Any) -> tuple[dict[str, A
     """A swipe: A's land use, new and demolished buildings left, B's right."""
     ia, ib = board.run_index(a), board.run_index(b)
     year = _common_year(board, ia, ib, year)
+    t = ui()
     left, _ = scene_side(board, ia, year, "height", False, label=f"A: {board.labels[ia]}")
     right, _ = scene_side(board, ib, year, "height", False, label=f"B: {board.labels[ib]}")
     legend = [html.Span([html.Span(className="swatch", style={"background": run_colour(i)}),
                          f"{tag}: {board.labels[i]} ({side})"])
-              for tag, i, side in (("A", ia, "left"), ("B", ib, "right"))]
-    legend.append(html.Span("Drag the bar in the view to swipe between them; new buildings "
-                            "in orange, redevelopments in crimson.", className="legend-note"))
+              for tag, i, side in (("A", ia, t.gettext("left")), ("B", ib, t.gettext("right")))]
+    legend.append(html.Span(t.gettext("Drag the bar in the view to swipe between them; new "
+                                      "buildings in orange, redevelopments in crimson."),
+                            className="legend-note"))
     return ({"key": f"{KEY}:{ia}:{ib}:{year}", "sides": [left, right], "entities": None,
              "camera": None}, legend)
 
 
 def class_legend(board: Dashboard) -> html.Div:
     return html.Div(className="class-legend", children=[
-        html.Span([html.Span(className="swatch", style={"background": c.colour}), c.name])
+        html.Span([html.Span(className="swatch", style={"background": c.colour}),
+                   class_name(c.name)])
         for c in board.classes])
 
 
 def layout(board: Dashboard) -> list[Any]:
+    _ = ui()
     options = [{"label": label, "value": i} for i, label in enumerate(board.labels)]
     chooser = html.Div(className="compare-choose", children=[
         html.Span(id="compare-a-label", className="compare-a"),
-        html.Span("compared with", className="muted"),
+        html.Span(_("compared with"), className="muted"),
         badge("B", run_colour(default_b(board, 0)), id="compare-b-badge"),
         dcc.Dropdown(id="compare-with", options=options, value=default_b(board, 0),
                      clearable=False, searchable=False, className="compare-dropdown")])
     return [
-        panel("Compare scenarios", chooser,
+        panel(_("Compare scenarios"), chooser,
               html.Div(className="map-pair", children=[graph("compare-map-a", 400),
                                                        graph("compare-map-b", 400)]),
               class_legend(board),
-              html.P("Both maps, and the difference below, zoom and pan together; the year "
-                     "is the shared year above.", className="caption"),
+              html.P(_("Both maps, and the difference below, zoom and pan together; the "
+                       "year is the shared year above."), className="caption"),
               className="compare-panel"),
-        panel("Built up in one but not the other", graph("diff-map", 460),
+        panel(_("Built up in one but not the other"), graph("diff-map", 460),
               html.Div(id="diff-summary-box")),
-        panel("Indicators side by side", html.Div(id="compare-table-box")),
+        panel(_("Indicators side by side"), html.Div(id="compare-table-box")),
         dcc.Store(id="compare-sync"),
     ]
 

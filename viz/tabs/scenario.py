@@ -18,9 +18,12 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
 from scenarios.indicators import FLOOD_INDICATORS
+from tim.classes import localized
 from viz import scene
 from viz.cesium import drape_spec
 from viz.figures import SeriesSpec, indicator_timeline, land_use_figure
+from viz.i18n import (indicator_words, status_text, threshold_text, ui, unit_text,
+                       value_text)
 from viz.layout import (CardData, building_legend, graph, indicator_card,
                         new_buildings_legend, panel, status_chip, year_marks)
 from viz.tabs import active, scene_outputs, year_in
@@ -60,23 +63,27 @@ def run_controls(board: Dashboard, index: Any, year: Any, colour: Any) -> dict[s
     The year is kept when the new run has it. A run with a storm surge switches the 3D view
     to flood depth (the point of that scenario); leaving it switches flood depth off again.
     """
+    t = ui()
+    _ = t.gettext
     run = board.run(index)
     years = run.years
     surge = run.surge_year
     if surge is None:
-        flood_options = [{"label": " No storm surge in this scenario", "value": "flood",
-                          "disabled": True}]
+        flood_options = [{"label": " " + _("No storm surge in this scenario"),
+                          "value": "flood", "disabled": True}]
         flood_value: list[str] = []
     else:
         level = _surge_level(run)
-        flood_options = [{"label": f" Flood depth ({surge} surge"
-                          + (f", peak {level:.2f} m)" if level is not None else ")"),
-                          "value": "flood"}]
+        text = (_("Flood depth ({year} surge, peak {level} m)", year=surge,
+                  level=t.number(level, 2)) if level is not None
+                else _("Flood depth ({year} surge)", year=surge))
+        flood_options = [{"label": " " + text, "value": "flood"}]
         flood_value = ["flood"]
     has_depths = scene.flood_style(run) is not None
-    colour_options = [{"label": " Flood depth", "value": "flood", "disabled": not has_depths},
-                      {"label": " Height", "value": "height"},
-                      {"label": " Use", "value": "use"}]
+    colour_options = [{"label": " " + _("Flood depth"), "value": "flood",
+                       "disabled": not has_depths},
+                      {"label": " " + _("Height"), "value": "height"},
+                      {"label": " " + _("Use"), "value": "use"}]
     if has_depths:
         colour = "flood"
     elif colour not in ("height", "use"):
@@ -90,15 +97,17 @@ def run_controls(board: Dashboard, index: Any, year: Any, colour: Any) -> dict[s
 # -- cards and warnings ----------------------------------------------------------------------
 def area_options(board: Dashboard) -> list[dict[str, str]]:
     """The whole territory, then each district and planning unit of the baseline's roll-up."""
-    options = [{"label": "Whole territory", "value": WHOLE}]
+    _ = ui()
+    options = [{"label": _("Whole territory"), "value": WHOLE}]
     areas = board.baseline.area_indicators
     if areas is None:
         return options
     seen = areas[areas["level"].isin(["district", "unit"])].drop_duplicates(
         ["level", "area_id"])
+    names = {"district": _("District"), "unit": _("Planning unit")}
     for level in ("district", "unit"):
         for row in seen[seen["level"] == level].itertuples():
-            options.append({"label": f"{level.capitalize()} \u00b7 {row.area}",
+            options.append({"label": f"{names[level]} \u00b7 {row.area}",
                             "value": f"{level}:{row.area_id}"})
     return options
 
@@ -125,14 +134,23 @@ def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> lis
     run = board.run(index)
     year = _year(run, year)
     is_baseline = run is board.baseline
+    t = ui()
+    level = WHOLE if area == WHOLE else area.partition(":")[0]
     if area == WHOLE:
         rows = run.indicators[run.indicators["year"] == year].set_index("indicator")
         base = board.baseline.indicators
         base_values = base[base["year"] == year].set_index("indicator")["value"]
         table = run.area_indicators
-        targets = (pd.Series(dtype=float) if table is None else
-                   table[(table["year"] == year) & (table["level"] == "city")]
-                   .set_index("indicator")["target"])
+        city = (None if table is None else
+                table[(table["year"] == year) & (table["level"] == "city")]
+                .set_index("indicator"))
+        targets = pd.Series(dtype=float) if city is None else city["target"]
+        if city is not None and len(city):
+            # The territory is judged by the rule of the districts and units (its plan target
+            # included): the city row of the roll-up, where it has the indicator.
+            rows = rows.copy()
+            shared = rows.index.intersection(city.index)
+            rows.loc[shared, "status"] = city.loc[shared, "status"].astype(str)
     else:
         rows = _area_rows(run, area, year)
         if rows is None or not len(rows):
@@ -148,20 +166,22 @@ def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> lis
             continue
         row = rows.loc[key]
         definition = board.registry.get(key)
+        words = indicator_words(definition, key, t)
         value = float(row["value"])
         delta = None
         if not is_baseline and key in base_values.index:
             delta = value - float(base_values[key])
         note = ""
         if key in FLOOD_INDICATORS and year != run.surge_year:
-            note = f"surge in {run.surge_year}"
+            note = t.gettext("surge in {year}", year=run.surge_year)
         target = targets.get(key) if key in targets.index else None
+        unit = str(row["unit"])
         cards.append(CardData(
-            key=key, name=definition.name if definition else key,
-            definition=definition.definition if definition else "", value=value,
-            unit=str(row["unit"]), status=str(row["status"]), delta=delta,
+            key=key, name=words["name"], definition=words["definition"], value=value,
+            unit=unit, status=str(row["status"]), delta=delta,
             is_baseline=is_baseline, note=note,
-            target=None if target is None or pd.isna(target) else float(target)))
+            target=None if target is None or pd.isna(target) else float(target),
+            threshold=threshold_text(definition, level, unit, t), words=words))
     return cards
 
 
@@ -181,45 +201,92 @@ def warning_rows(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> 
     rows = table[(table["year"] == year) | table["year"].isna()]
     if area != WHOLE:
         rows = rows[rows["area"].astype(str) == _area_name(board, area)]
+    areas = run.area_indicators
+    if areas is not None and len(rows) and "value" not in rows.columns:
+        # The values and targets the warnings speak of, so the page can say them in its
+        # language: the roll-up's rows of the same year, level, area and indicator (the city
+        # row's area is the territory's name; warnings.csv leaves it empty).
+        facts = areas[["year", "level", "area", "indicator", "value", "unit", "target"]].copy()
+        facts = facts[facts["level"] != "city"]
+        city = run.indicators[["year", "indicator", "value", "unit"]].merge(
+            areas.loc[areas["level"] == "city", ["year", "indicator", "target"]], how="left",
+            on=["year", "indicator"]).assign(level="city", area="")
+        facts = pd.concat([facts, city], ignore_index=True)
+        keyed = rows.assign(_area=rows["area"].fillna("").astype(str))
+        rows = keyed.merge(facts.rename(columns={"area": "_area"}), how="left",
+                           on=["year", "level", "_area", "indicator"]).drop(columns="_area")
     order = {"red": 0, "yellow": 1}
     return rows.sort_values("status", key=lambda s: s.map(order).fillna(2), kind="stable")
 
 
 def warnings_list(rows: pd.DataFrame, year: int) -> list[Any]:
     """The warnings as a compact list: status chip, where, what."""
+    _ = ui()
     count = len(rows)
     red = int((rows["status"] == "red").sum()) if count else 0
     head = html.Div(className="warnings-head", children=[
-        html.Strong(f"{count} early warning{'s' if count != 1 else ''} in {year}"),
-        html.Span(f"{red} red, {count - red} yellow" if count else "all indicators within "
-                  "their thresholds", className="muted")])
+        html.Strong(_("{n} early warnings in {year}", n=count, year=year)),
+        html.Span(_("{red} red, {yellow} yellow", red=red, yellow=count - red) if count
+                  else _("all indicators within their thresholds"), className="muted")])
     items = [html.Li(className=f"warning warning-{r.status}", children=[
-        status_chip(r.status, "red" if r.status == "red" else "yellow"),
-        html.Span(r.area if isinstance(r.area, str) and r.area else r.level.capitalize()
-                  if r.level != "city" else "Whole territory", className="warning-area"),
-        html.Span(r.message, className="warning-message")]) for r in rows.itertuples()]
+        status_chip(r.status, _("red") if r.status == "red" else _("yellow")),
+        html.Span(localized(r.area, _.lang) if isinstance(r.area, str) and r.area
+                  else _("Whole territory")
+                  if r.level == "city" else r.level.capitalize(), className="warning-area"),
+        html.Span(warning_message(r), className="warning-message")])
+        for r in rows.itertuples()]
     return [head, html.Ul(items, className="warnings-list", id="warnings-list",
                           **{"data-count": count, "data-red": red})]
+
+
+def warning_message(row: Any) -> str:
+    """A warning in the page's language: the indicator, its value and the limit it breaks.
+
+    The run writes its warnings in English (``warnings.csv``); the page says them again from
+    the row's fields where the registry knows the indicator, else shows the run's sentence.
+    """
+    t = ui()
+    from scenarios.indicators import load_registry
+
+    definition = load_registry().get(str(getattr(row, "indicator", "")))
+    value = getattr(row, "value", None)
+    if definition is None or value is None or pd.isna(value):
+        return str(row.message)
+
+    unit = str(getattr(row, "unit", definition.unit))
+    words = indicator_words(definition, definition.id, t)
+    level = str(getattr(row, "level", "city"))
+    limit = threshold_text(definition, level, unit, t)
+    if limit:
+        limit = t.gettext("threshold {range}", range=limit)
+    target = getattr(row, "target", None)
+    if target is not None and not pd.isna(target):
+        limit = t.gettext("plan target {value} {unit}", value=value_text(float(target), unit),
+                          unit=unit_text(unit, t))
+    return t.gettext("{name}: {value} {unit} ({limit})", name=words["name"],
+                     value=value_text(float(value), unit), unit=unit_text(unit, t),
+                     limit=limit or status_text(str(row.status), t))
 
 
 # -- map and timeline ------------------------------------------------------------------------
 def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | None
                ) -> go.Figure:
     """The land-use map of the run and year, with the flood depth in the surge year."""
+    _ = ui()
     run = board.run(index)
     label = board.label(run)
     year = _year(run, year)
     land_use = run.land_use(year)
     depth = None
-    title = f"Land use {year} \u00b7 {label}"
+    title = _("Land use {year}", year=year) + f" \u00b7 {label}"
     if run.surge_year is not None and flood and "flood" in flood:
         if year == run.surge_year:
             # The sea is under water by definition: show the flooding of the land only.
             depth = np.where(board.classes.group_mask(land_use, "sea"), np.nan,
                              run.water_depth())
-            title += " \u00b7 flood depth"
+            title += " \u00b7 " + _("flood depth")
         else:
-            title += f" \u00b7 flood in {run.surge_year}"
+            title += " \u00b7 " + _("flood in {year}", year=run.surge_year)
     return land_use_figure(land_use, board.grid, board.classes, title=title,
                            water_depth=depth)
 
@@ -229,19 +296,21 @@ def ensemble_band(ensemble: Ensemble, label: str) -> pd.DataFrame:
     :func:`viz.figures.indicator_timeline`'s ``bands``) for the run labelled ``label``."""
     lo, hi = BAND
     table = ensemble.intervals
+    name = ui().gettext("{label}: 5\u201395 % of {n} seeds", label=label, n=len(ensemble.seeds))
     return pd.DataFrame({"run": label, "year": table["year"], "indicator": table["indicator"],
-                         "lo": table[lo], "hi": table[hi],
-                         "name": f"{label}: 5\u201395 % of {len(ensemble.seeds)} seeds"})
+                         "lo": table[lo], "hi": table[hi], "name": name})
 
 
 def timeline_figure(board: Dashboard, index: Any, year: Any) -> go.Figure:
     """Key indicators of all runs over time, the chosen run highlighted, the year marked;
     a run whose scenario has an ensemble gets the ensemble's 5-95 % band."""
+    t = ui()
     panels = []
     for key in TIMELINE_INDICATORS:
         definition = board.registry.get(key)
         if definition is not None:
-            panels.append(SeriesSpec(key, definition.name, definition.unit, definition.green))
+            panels.append(SeriesSpec(key, indicator_words(definition, key, t)["name"],
+                                     unit_text(definition.unit, t), definition.green))
     run = board.run(index)
     bands = [ensemble_band(e, board.label(r)) for r in board.runs
              if (e := board.ensemble_of(r)) is not None]
@@ -284,12 +353,13 @@ def scene_spec(board: Dashboard, index: Any, year: Any, mode: Any,
 
 # -- layout and callbacks --------------------------------------------------------------------
 def layout(board: Dashboard) -> list[Any]:
+    _ = ui()
     return [
         html.Section(className="panel area-panel", children=[
             html.Div(className="panel-head", children=[
-                html.H2("Indicators"),
+                html.H2(_("Indicators")),
                 html.Div(className="area-select", children=[
-                    html.Label("for", htmlFor="area"),
+                    html.Label(_("for"), htmlFor="area"),
                     dcc.Dropdown(id="area", options=area_options(board), value=WHOLE,
                                  clearable=False, searchable=True),
                 ]),
@@ -297,12 +367,12 @@ def layout(board: Dashboard) -> list[Any]:
             html.Div(id="indicator-cards", className="cards"),
             html.Div(id="warnings", className="warnings"),
         ]),
-        panel("Land use", graph("land-use-map", 520),
+        panel(_("Land use"), graph("land-use-map", 520),
               head=dcc.Checklist(id="flood-toggle", className="toggle", options=[],
                                  value=[], inline=True), className="map-panel"),
-        panel("Key indicators over time, all scenarios", graph("timeline", 480),
-              html.P("Shaded: the 5\u201395 % range of an ensemble of the scenario "
-                     "(twin ensemble), where one was given.", className="caption",
+        panel(_("Key indicators over time, all scenarios"), graph("timeline", 480),
+              html.P(_("Shaded: the 5\u201395 % range of an ensemble of the scenario "
+                       "(twin ensemble), where one was given."), className="caption",
                      hidden=not board.ensembles)),
     ]
 
@@ -333,7 +403,8 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         active(tab, KEY)
         cards = [indicator_card(card) for card in card_data(board, index, year, area)]
         if not cards:
-            cards = [html.P("No indicators for this area in this run.", className="muted")]
+            cards = [html.P(ui().gettext("No indicators for this area in this run."),
+                            className="muted")]
         rows = warning_rows(board, index, year, area)
         return cards, warnings_list(rows, _year(board.run(index), year))
 

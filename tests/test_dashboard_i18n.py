@@ -1,0 +1,175 @@
+"""The dashboard in two languages, in-process: the page's language per request (address,
+cookie, server default), the words of cards, thresholds and warnings, money and n/a.
+
+The demo's files are the data (``TWIN_DEMO=DIR`` reuses a demo made beforehand); expected
+values are read from its CSVs and the catalogue, independently of the dashboard.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from scenarios.i18n import catalogue, translator
+from scenarios.indicators import load_registry
+from tim.classes import CONTROL_LINES, DEFAULT_CLASSES, NATIONAL_FIRST_LEVEL, localized
+from viz import i18n
+from viz.tabs import all_tabs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def app(demo_output):
+    from viz.app import create_app
+
+    runs = demo_output / "runs"
+    return create_app([runs / "baseline", runs / "storm-surge"], lang="zh_CN")
+
+
+def _layout_text(client, query: str = "") -> str:
+    if query:
+        client.get("/" + query)
+    return json.dumps(client.get("/_dash-layout").get_json(), ensure_ascii=False)
+
+
+def test_every_registry_word_tab_and_status_is_in_chinese():
+    zh = catalogue("zh_CN")
+    for key, definition in load_registry().items():
+        for field in ("name", "definition", "formula", "source"):
+            text = getattr(definition, field)
+            assert text, f"{key} has no {field} in scenarios/indicators.yaml"
+            assert text in zh, f"{key}.{field} lacks Chinese: {text!r}"
+    for tab in all_tabs():
+        assert tab.label in zh
+    for status, message in i18n.STATUS_IDS.items():
+        assert message in zh, status
+    for unit, message in i18n.UNIT_IDS.items():
+        assert not message or message in zh, unit
+
+
+def test_class_and_control_line_names_in_either_language():
+    # The bilingual table's Chinese is the national classification's first level.
+    assert localized(next(c for c in DEFAULT_CLASSES if c.code == 1).name, "zh_CN") == NATIONAL_FIRST_LEVEL[1][0]
+    assert localized(next(c for c in DEFAULT_CLASSES if c.code == 1).name, "en") == NATIONAL_FIRST_LEVEL[1][1]
+    built = DEFAULT_CLASSES.built.name
+    assert localized(built, "zh_CN") == "建设用地 (07-16)"
+    assert CONTROL_LINES["ecological_red_line"][0] == "生态保护红线"
+
+
+def test_the_server_default_the_address_and_the_cookie_choose_the_language(app):
+    fresh = app.server.test_client()
+    page = _layout_text(fresh)
+    assert "情景对比" in page and "全域" in page and "Compare scenarios" not in page
+    # ?lang=en on the page sets the cookie the layout and callbacks then read
+    english = app.server.test_client()
+    answer = english.get("/?lang=en")
+    assert f"{i18n.LANG_COOKIE}=en" in answer.headers.get("Set-Cookie", "")
+    page = _layout_text(english)
+    assert "Compare scenarios" in page and "情景对比" not in page
+    # two users, two languages, one server: the first is still Chinese
+    assert "情景对比" in _layout_text(fresh)
+    # an unknown language sets nothing and the page says so in its own language
+    unknown = app.server.test_client()
+    assert "Set-Cookie" not in unknown.get("/?lang=fr").headers
+    from viz.layout import language_notice
+
+    with app.server.test_request_context("/"):
+        (words,) = language_notice("?lang=fr")
+    assert "fr" in words and "不支持" in words and "中文" in words
+    with app.server.test_request_context("/"):
+        assert language_notice("?lang=zh-CN") == [] and language_notice("") == []
+
+
+def test_serve_refuses_an_unknown_language_in_one_line(demo_output):
+    result = subprocess.run([sys.executable, "-m", "viz.cli", "serve",
+                             str(demo_output / "runs" / "baseline"), "--lang", "fr"],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 2
+    assert "language not available" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cards_show_threshold_status_words_and_help_in_chinese(app, demo_output):
+    from viz.app import load_dashboard
+    from viz.layout import indicator_card
+    from viz.tabs.scenario import card_data
+
+    board = load_dashboard([demo_output / "runs" / "baseline",
+                            demo_output / "runs" / "storm-surge"])
+    year = board.baseline.years[-1]
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        cards = {c.key: c for c in card_data(board, 0, year)}
+        card = cards["construction_land_per_capita"]
+        assert card.name == "人均建设用地" and card.threshold == "65–115平方米/人"
+        html = json.dumps(indicator_card(card).to_plotly_json(), default=str,
+                          ensure_ascii=False)
+        assert "阈值 65–115平方米/人" in html and "计算公式" in html and "数据来源" in html
+        farmland = cards["farmland_lost"]
+        assert farmland.threshold == "≤ 10公顷"
+    # the territory's population is judged by the rule of the districts: the city row of
+    # the roll-up (plan target), not "for information"
+    areas = pd.read_csv(demo_output / "runs" / "baseline" / "indicators_areas.csv")
+    city = areas[(areas["level"] == "city") & (areas["year"] == year)].set_index("indicator")
+    with app.server.test_request_context("/"):
+        cards = {c.key: c for c in card_data(board, 0, year)}
+    assert cards["population"].status == city.loc["population", "status"]
+    assert cards["population"].target == pytest.approx(city.loc["population", "target"])
+
+
+def test_a_missing_value_reads_n_a_never_zero_and_money_in_yuan():
+    zh, en = translator("zh_CN"), translator("en")
+    assert i18n.value_text(float("nan"), "m2/person", zh) == "无数据"
+    assert i18n.value_text(None, "ha", en) == "n/a"
+    assert i18n.delta_text(float("nan"), "ha", en) == "n/a"
+    # damage in millions of EUR (2010) shows in yuan at the documented 2010 rate
+    money = i18n.damage_money("zh_CN")
+    assert money.currency == "CNY" and money.price_year == 2010
+    assert i18n.value_text(10.0, "M EUR (2010)", zh) == zh.number(10.0 * money.per_eur, 1)
+    assert "CNY" in i18n.unit_text("M EUR (2010)", zh) and "2010" in i18n.unit_text(
+        "M EUR (2010)", zh)
+    assert i18n.value_text(10.0, "M EUR (2010)", en) == "10.0"
+
+
+def test_the_exchange_rate_is_a_setting(monkeypatch):
+    monkeypatch.setenv("TWIN_CNY_PER_EUR_2010", "10")
+    assert i18n.damage_money("zh_CN").per_eur == 10.0
+    monkeypatch.setenv("TWIN_CNY_PER_EUR_2010", "ten")
+    from tim.errors import InputError
+
+    with pytest.raises(InputError, match="TWIN_CNY_PER_EUR_2010"):
+        i18n.damage_money("zh_CN")
+
+
+def test_an_indicator_without_chinese_words_says_so():
+    definition = SimpleNamespace(name="Tree cover", definition="Share of trees.", formula="",
+                                 source="")
+    words = i18n.indicator_words(definition, "trees", translator("zh_CN"))
+    assert words["name"] == "Tree cover" and words["missing"]
+    assert not i18n.indicator_words(load_registry()["population"], "population",
+                                    translator("zh_CN"))["missing"]
+
+
+def test_warnings_say_value_and_limit_in_the_page_language(app, demo_output):
+    from viz.app import load_dashboard
+    from viz.tabs.scenario import warning_message, warning_rows
+
+    board = load_dashboard([demo_output / "runs" / "baseline",
+                            demo_output / "runs" / "storm-surge"])
+    surge_year = board.runs[1].surge_year
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        rows = warning_rows(board, 1, surge_year)
+        texts = [warning_message(r) for r in rows.itertuples()]
+    table = pd.read_csv(demo_output / "runs" / "storm-surge" / "indicators.csv")
+    flooded = table[(table["year"] == surge_year)
+                    & (table["indicator"] == "flooded_buildings")]["value"].iloc[0]
+    line = next(t for t in texts if t.startswith("受淹建筑"))
+    # the card's number (indicators.csv) and the warning's agree; the limit is named
+    assert f"{flooded:,.0f}" in line and "阈值 ≤ 0" in line
+    assert not any(math.isnan(v) for v in rows["value"].dropna())

@@ -40,6 +40,7 @@ from viz.sources import (Calibration, Corridor, Ensemble, HeightCheck, Sightline
 if TYPE_CHECKING:
     import dash
 
+    from viz.onemap import OneMap
     from viz.surge import Ground, SurgeRun
 
 log = logging.getLogger(__name__)
@@ -265,6 +266,14 @@ class Dashboard:
             log.warning("the TIM %s cannot be read for the flood views: %s",
                         self.provenance.tims[0], exc)
             return None
+
+    @cached_property
+    def onemap(self) -> OneMap:
+        """Planning units, control lines, zoning and amenities of the runs' TIM
+        (:mod:`viz.onemap`; empty, with the problem noted, when the TIM cannot be read)."""
+        from viz.onemap import load_onemap
+
+        return load_onemap(self.provenance.tims[0] if self.provenance.tims else None)
 
     def corridor_sightlines(self, check: HeightCheck, corridor: Corridor
                             ) -> SightlineSet | None:

@@ -538,7 +538,10 @@
           width: l.width || 2,
           material: l.dashed ? new Cesium.PolylineDashMaterialProperty({
             color: colour(l.colour) }) : colour(l.colour),
-          arcType: Cesium.ArcType.NONE,
+          // Planning lines (one map) lie on the ground and the city: clamped, not floating.
+          clampToGround: !!l.clamp,
+          classificationType: l.clamp ? Cesium.ClassificationType.BOTH : undefined,
+          arcType: l.clamp ? Cesium.ArcType.GEODESIC : Cesium.ArcType.NONE,
         },
       });
       S.entities.lines += 1;
@@ -548,6 +551,8 @@
         name: p.name,
         position: Cesium.Cartesian3.fromDegrees(p.position[0], p.position[1], p.position[2]),
         point: { pixelSize: p.size || 10, color: colour(p.colour),
+                 heightReference: p.clamp ? Cesium.HeightReference.CLAMP_TO_GROUND
+                                          : Cesium.HeightReference.NONE,
                  outlineColor: Cesium.Color.WHITE, outlineWidth: 2,
                  disableDepthTestDistance: Number.POSITIVE_INFINITY },
         label: p.label ? {

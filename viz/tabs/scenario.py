@@ -22,6 +22,7 @@ from tim.classes import localized
 from viz import scene
 from viz.cesium import drape_spec
 from viz.figures import SeriesSpec, indicator_timeline, land_use_figure
+from viz.onemap import DEFAULT_LAYERS, add_overlays, entities, line_name, zone_words
 from viz.i18n import (indicator_words, status_text, threshold_text, ui, unit_text,
                        value_text)
 from viz.layout import (CardData, building_legend, graph, indicator_card,
@@ -107,7 +108,7 @@ def area_options(board: Dashboard) -> list[dict[str, str]]:
     names = {"district": _("District"), "unit": _("Planning unit")}
     for level in ("district", "unit"):
         for row in seen[seen["level"] == level].itertuples():
-            options.append({"label": f"{names[level]} \u00b7 {row.area}",
+            options.append({"label": f"{names[level]} \u00b7 {localized(row.area, _.lang)}",
                             "value": f"{level}:{row.area_id}"})
     return options
 
@@ -186,8 +187,13 @@ def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> lis
 
 
 def _area_name(board: Dashboard, area: str) -> str:
-    return next((o["label"].split(" \u00b7 ")[-1] for o in area_options(board)
-                 if o["value"] == area), "")
+    """The area's name as the run's tables write it (``warnings.csv``'s ``area``)."""
+    table = board.baseline.area_indicators
+    level, _, key = area.partition(":")
+    if table is None:
+        return ""
+    rows = table[(table["level"] == level) & (table["area_id"].astype(str) == key)]
+    return str(rows["area"].iloc[0]) if len(rows) else ""
 
 
 def warning_rows(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> pd.DataFrame:
@@ -269,9 +275,10 @@ def warning_message(row: Any) -> str:
 
 
 # -- map and timeline ------------------------------------------------------------------------
-def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | None
-               ) -> go.Figure:
-    """The land-use map of the run and year, with the flood depth in the surge year."""
+def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | None,
+               layers: Sequence[str] | None = None, area: Any = WHOLE) -> go.Figure:
+    """The land-use map of the run and year, with the flood depth in the surge year, the
+    one-map ``layers`` shown (:mod:`viz.onemap`) and the chosen ``area`` outlined and framed."""
     _ = ui()
     run = board.run(index)
     label = board.label(run)
@@ -287,8 +294,51 @@ def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | N
             title += " \u00b7 " + _("flood depth")
         else:
             title += " \u00b7 " + _("flood in {year}", year=run.surge_year)
-    return land_use_figure(land_use, board.grid, board.classes, title=title,
-                           water_depth=depth)
+    fig = land_use_figure(land_use, board.grid, board.classes, title=title,
+                          water_depth=depth)
+    return add_overlays(fig, board.onemap, layers, area)
+
+
+def point_query(board: Dashboard, index: Any, year: Any, click: Any) -> list[Any]:
+    """What is at the clicked point: planning unit, zone with its caps, the control lines
+    that apply, the land-use class and the residents of the cell in the run and year."""
+    t = ui()
+    _ = t.gettext
+    try:
+        point = click["points"][0]
+        x, y = float(point["x"]) * 1000.0, float(point["y"]) * 1000.0
+    except (TypeError, KeyError, IndexError, ValueError):
+        return [html.P(_("Click the map to see what applies there."), className="muted")]
+    run = board.run(index)
+    year = _year(run, year)
+    a, _b, c, _d, e, f = board.grid.transform[:6]
+    row, col = int((y - f) // e), int((x - c) // a)
+    rows: list[tuple[str, Any]] = []
+    hit = board.onemap.at(x, y)
+    if hit["unit"] is not None:
+        u = hit["unit"]
+        rows.append((_("Planning unit"), localized(str(u.get("name", u.get("unit_id"))), t.lang)
+                     + (f" \u00b7 {localized(str(u['district']), t.lang)}"
+                        if u.get("district") else "")))
+    else:
+        rows.append((_("Planning unit"), _("outside the planning units")))
+    rows.append((_("Zone"), zone_words(hit["zone"]) if hit["zone"] is not None
+                 else _("no zoning here")))
+    lines = [line_name(str(c.get("kind", "")), t.lang) for c in hit["lines"]]
+    rows.append((_("Control lines"), ", ".join(lines) if lines else _("none apply here")))
+    inside = 0 <= row < board.grid.shape[0] and 0 <= col < board.grid.shape[1]
+    if inside:
+        code = int(run.land_use(year)[row, col])
+        cls = next((k for k in board.classes if k.code == code), None)
+        rows.append((_("Land use {year}", year=year),
+                     localized(cls.name, t.lang) if cls is not None else str(code)))
+        people = float(run.population(year)[row, col])
+        rows.append((_("Residents in the cell"), t.number(people) + " " + unit_text("persons", t)))
+    else:
+        rows.append((_("Land use {year}", year=year), _("outside the territory")))
+    return [html.Table(id="map-query-table", className="table query-table",
+                       **{"data-x": round(x, 1), "data-y": round(y, 1)}, children=[
+        html.Tbody([html.Tr([html.Th(k), html.Td(v)]) for k, v in rows])])]
 
 
 def ensemble_band(ensemble: Ensemble, label: str) -> pd.DataFrame:
@@ -336,8 +386,9 @@ def scene_side(board: Dashboard, index: int, year: int, mode: Any, flood: bool, 
 
 
 def scene_spec(board: Dashboard, index: Any, year: Any, mode: Any,
-               flood: Sequence[str] | None) -> tuple[dict[str, Any], list[Any]]:
-    """The 3D scene of the tab and its legend."""
+               flood: Sequence[str] | None, layers: Sequence[str] | None = None,
+               area: Any = WHOLE) -> tuple[dict[str, Any], list[Any]]:
+    """The 3D scene of the tab and its legend (the one-map layers draped on the city)."""
     i = board.run_index(index)
     run = board.runs[i]
     year = _year(run, year)
@@ -348,7 +399,8 @@ def scene_spec(board: Dashboard, index: Any, year: Any, mode: Any,
             scene.NEW_COLOURS, len(state.standing), state.redevelopments, len(state.replaced),
             year, published=bool(side["overlays"]))
     key = f"{KEY}:{i}:{year}:{side['buildings']['mode']}:{int(bool(flood))}"
-    return {"key": key, "sides": [side], "entities": None, "camera": None}, legend
+    return {"key": key, "sides": [side], "entities": entities(board.onemap, layers, area),
+            "camera": None}, legend
 
 
 # -- layout and callbacks --------------------------------------------------------------------
@@ -368,13 +420,29 @@ def layout(board: Dashboard) -> list[Any]:
             html.Div(id="warnings", className="warnings"),
         ]),
         panel(_("Land use"), graph("land-use-map", 520),
-              head=dcc.Checklist(id="flood-toggle", className="toggle", options=[],
-                                 value=[], inline=True), className="map-panel"),
+              html.Div(id="map-query", className="map-query",
+                       children=[html.P(_("Click the map to see what applies there."),
+                                        className="muted")]),
+              head=html.Div(className="map-toggles", children=[
+                  dcc.Checklist(id="map-layers", className="toggle layer-toggle", inline=True,
+                                options=layer_options(board),
+                                value=[k for k in DEFAULT_LAYERS
+                                       if k in board.onemap.available]),
+                  dcc.Checklist(id="flood-toggle", className="toggle", options=[],
+                                value=[], inline=True)]), className="map-panel"),
         panel(_("Key indicators over time, all scenarios"), graph("timeline", 480),
               html.P(_("Shaded: the 5\u201395 % range of an ensemble of the scenario "
                        "(twin ensemble), where one was given."), className="caption",
                      hidden=not board.ensembles)),
     ]
+
+
+def layer_options(board: Dashboard) -> list[dict[str, Any]]:
+    """The one-map layers the TIM has, as toggles (names in the page's language)."""
+    _ = ui()
+    names = {"units": _("Planning units"), "zoning": _("Zoning"),
+             "control_lines": _("Control lines"), "amenities": _("Amenities")}
+    return [{"label": " " + names[k], "value": k} for k in board.onemap.available]
 
 
 def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
@@ -391,10 +459,18 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
 
     @app.callback(Output("land-use-map", "figure"), Input("tab", "value"),
                   Input("run", "value"), Input("year", "value"),
-                  Input("flood-toggle", "value"))
-    def _on_map(tab, index, year, flood):
+                  Input("flood-toggle", "value"), Input("map-layers", "value"),
+                  Input("area", "value"))
+    def _on_map(tab, index, year, flood, layers, area):
         active(tab, KEY)
-        return map_figure(board, index, year, flood)
+        return map_figure(board, index, year, flood, layers, area)
+
+    @app.callback(Output("map-query", "children"), Input("land-use-map", "clickData"),
+                  Input("run", "value"), Input("year", "value"), State("tab", "value"),
+                  prevent_initial_call=True)
+    def _on_query(click, index, year, tab):
+        active(tab, KEY)
+        return point_query(board, index, year, click)
 
     @app.callback(Output("indicator-cards", "children"), Output("warnings", "children"),
                   Input("tab", "value"), Input("run", "value"), Input("year", "value"),
@@ -416,7 +492,8 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
 
     @app.callback(*scene_outputs(), Input("tab", "value"), Input("run", "value"),
                   Input("year", "value"), Input("colour-by", "value"),
-                  Input("flood-toggle", "value"), prevent_initial_call="initial_duplicate")
-    def _on_scene(tab, index, year, mode, flood):
+                  Input("flood-toggle", "value"), Input("map-layers", "value"),
+                  Input("area", "value"), prevent_initial_call="initial_duplicate")
+    def _on_scene(tab, index, year, mode, flood, layers, area):
         active(tab, KEY)
-        return scene_spec(board, index, year, mode, flood)
+        return scene_spec(board, index, year, mode, flood, layers, area)

@@ -223,7 +223,7 @@ def units_table(board: Dashboard, value: Any, limit: int = 8) -> html.Table | ht
 
 
 def _million_eur(euros: float) -> str:
-    """Damage in millions; "not assessed" without the damage curves (never a false 0)."""
+    """Damage in millions; "n/a" without the damage curves (never a false 0)."""
     return format_value(euros / 1e6, "M EUR") + (" M" if math.isfinite(euros) else "")
 
 

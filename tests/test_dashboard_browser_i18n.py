@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -111,6 +112,16 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
         assert zh["Planning unit"] in query and zh["Control lines"] in query
         assert zh["Residents in the cell"] in query
         page.screenshot(path=str(artifacts / "dashboard-zh-scenario.png"), full_page=False)
+        # a download: the run's own file, under the run's name, no server path on the page
+        page.wait_for_selector("#downloads-box a[data-key='indicators.csv']",
+                               timeout=TIMEOUT_MS)
+        with page.expect_download() as info:
+            page.click("#downloads-box a[data-key='indicators.csv']")
+        download = info.value
+        assert download.suggested_filename == "baseline-indicators.csv"
+        assert Path(download.path()).read_bytes() == (
+            demo_output / "runs" / "baseline" / "indicators.csv").read_bytes()
+        assert str(demo_output) not in page.content()
 
         # the switch: English words, same server
         page.click("#language-switch a[data-lang='en']")

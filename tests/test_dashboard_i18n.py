@@ -173,3 +173,61 @@ def test_warnings_say_value_and_limit_in_the_page_language(app, demo_output):
     # the card's number (indicators.csv) and the warning's agree; the limit is named
     assert f"{flooded:,.0f}" in line and "阈值 ≤ 0" in line
     assert not any(math.isnan(v) for v in rows["value"].dropna())
+
+
+def test_downloads_serve_the_shown_runs_files_only(app, demo_output, tmp_path):
+    import io
+
+    from openpyxl import load_workbook
+
+    client = app.server.test_client()
+    surge = demo_output / "runs" / "storm-surge"
+    answer = client.get("/twin/download/1/indicators.csv")
+    assert answer.status_code == 200 and answer.data == (surge / "indicators.csv").read_bytes()
+    assert "storm-surge-indicators.csv" in answer.headers["Content-Disposition"]
+    answer = client.get("/twin/download/1/water_depth.tif")
+    assert answer.data == (surge / "surge" / "water_depth.tif").read_bytes()
+    year = pd.read_csv(surge / "indicators.csv")["year"].max()
+    answer = client.get(f"/twin/download/0/land_use_{year}.tif")
+    assert answer.data == (demo_output / "runs" / "baseline" / "land_use" /
+                           f"{year}.tif").read_bytes()
+    # the workbook holds the CSVs' rows
+    book = load_workbook(io.BytesIO(client.get("/twin/download/1/indicators.xlsx").data))
+    table = pd.read_csv(surge / "indicators.csv")
+    assert book.sheetnames[:2] == ["indicators", "areas"]
+    assert book["indicators"].max_row == len(table) + 1
+    # nothing else: unknown keys, other runs, paths that leave the run, folders
+    for bad in ("/twin/download/0/manifest.json", "/twin/download/9/indicators.csv",
+                "/twin/download/0/land_use", "/twin/download/0/..",
+                "/twin/download/0/water_depth.tif"):  # the baseline has no surge
+        assert client.get(bad).status_code == 404, bad
+    # a key with slashes is no download at all (Dash's page answers it, not a file)
+    answer = client.get("/twin/download/0/..%2F..%2Fetc%2Fpasswd")
+    assert "Content-Disposition" not in answer.headers and b"root:" not in answer.data
+
+
+def test_safe_file_refuses_escapes_links_and_folders(tmp_path):
+    from viz.downloads import safe_file
+
+    root = tmp_path / "run"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.csv").write_text("x\n1\n")
+    (tmp_path / "secret.txt").write_text("no")
+    (root / "link.csv").symlink_to(tmp_path / "secret.txt")
+    assert safe_file(root, "a.csv") == (root / "a.csv").resolve()
+    assert safe_file(root, "../secret.txt") is None
+    assert safe_file(root, "link.csv") is None  # resolves outside the run
+    assert safe_file(root, "sub") is None and safe_file(root, "missing.csv") is None
+
+
+def test_download_links_say_what_a_run_lacks(app, demo_output):
+    from viz.app import load_dashboard
+    from viz.downloads import links
+
+    board = load_dashboard([demo_output / "runs" / "baseline"])
+    year = board.baseline.years[-1]
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        page = json.dumps([c.to_plotly_json() for c in links(board, 0, year)], default=str,
+                          ensure_ascii=False)
+    assert "本次运行无风暴潮" in page and "water_depth.tif" not in page
+    assert f"land_use_{year}.tif" in page and "/tmp" not in page

@@ -421,7 +421,7 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
     """
     import dash
 
-    from viz import callbacks, cesium, i18n, layout
+    from viz import callbacks, cesium, downloads, i18n, layout
 
     check_language(lang, source="twin serve --lang")
     board = load_dashboard(folders, tiles_dir, ensembles=ensembles, heights=heights,
@@ -436,6 +436,7 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
         index_string=cesium.index_string(),
         serve_locally=True)
     cesium.register_routes(app.server, board)
+    downloads.register_routes(app.server, board)
     i18n.install(app.server, lang)
 
     def page() -> Any:

@@ -19,7 +19,7 @@ from dash import Input, Output, State, dcc, html
 
 from scenarios.indicators import FLOOD_INDICATORS
 from tim.classes import localized
-from viz import scene
+from viz import downloads, scene
 from viz.cesium import drape_spec
 from viz.figures import SeriesSpec, indicator_timeline, land_use_figure
 from viz.onemap import DEFAULT_LAYERS, add_overlays, entities, line_name, zone_words
@@ -430,6 +430,7 @@ def layout(board: Dashboard) -> list[Any]:
                                        if k in board.onemap.available]),
                   dcc.Checklist(id="flood-toggle", className="toggle", options=[],
                                 value=[], inline=True)]), className="map-panel"),
+        panel(_("Downloads"), html.Div(id="downloads-box"), className="downloads-panel"),
         panel(_("Key indicators over time, all scenarios"), graph("timeline", 480),
               html.P(_("Shaded: the 5\u201395 % range of an ensemble of the scenario "
                        "(twin ensemble), where one was given."), className="caption",
@@ -483,6 +484,13 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                             className="muted")]
         rows = warning_rows(board, index, year, area)
         return cards, warnings_list(rows, _year(board.run(index), year))
+
+    @app.callback(Output("downloads-box", "children"), Input("tab", "value"),
+                  Input("run", "value"), Input("year", "value"))
+    def _on_downloads(tab, index, year):
+        active(tab, KEY)
+        i = board.run_index(index)
+        return downloads.links(board, i, _year(board.runs[i], year))
 
     @app.callback(Output("timeline", "figure"), Input("tab", "value"),
                   Input("run", "value"), Input("year", "value"))

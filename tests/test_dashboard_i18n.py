@@ -231,3 +231,17 @@ def test_download_links_say_what_a_run_lacks(app, demo_output):
                           ensure_ascii=False)
     assert "本次运行无风暴潮" in page and "water_depth.tif" not in page
     assert f"land_use_{year}.tif" in page and "/tmp" not in page
+
+
+def test_no_server_path_on_any_tab(demo_output):
+    """Every tab's panel, in both languages, names folders by their name only."""
+    from test_dashboard import _folders
+
+    from viz.app import create_app
+
+    app = create_app(_folders(demo_output), demo_output / "tiles")
+    for lang in ("en", "zh_CN"):
+        client = app.server.test_client()
+        client.get(f"/?lang={lang}")
+        page = json.dumps(client.get("/_dash-layout").get_json(), ensure_ascii=False)
+        assert str(demo_output) not in page and "/tmp/" not in page, lang

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from dash import ClientsideFunction, Input, Output
 
 from viz.layout import language_notice
-from viz.tabs import TabSpec, available_tabs
+from viz.tabs import TabSpec, available_tabs, register_gate
 
 if TYPE_CHECKING:
     import dash
@@ -61,6 +61,8 @@ def register_callbacks(app: dash.Dash, board: Dashboard, *, with_3d: bool) -> No
         return words, not words
 
     for tab in tabs:
+        if tab.controls:
+            register_gate(app, tab.key)
         tab.module.register_callbacks(app, board)
 
     if not with_3d:

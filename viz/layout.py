@@ -415,6 +415,8 @@ def build_layout(board: Dashboard, *, with_3d: bool,
                                    className="tab", selected_className="tab-selected")
                            for t in tabs]),
         controls(board),
+        # Per tab, the run and year while it is shown (viz.tabs.register_gate).
+        *[dcc.Store(id=f"ctx-{t.key}") for t in tabs if t.controls],
         html.Div(id="workspace", className="workspace", children=[
             html.Div(className="tab-panels", children=[
                 html.Div(id=f"panel-{t.key}", className="tab-panel", hidden=t.key != first,

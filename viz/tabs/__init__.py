@@ -80,6 +80,42 @@ def active(tab: Any, key: str) -> None:
         raise PreventUpdate
 
 
+#: The browser-side gate of a tab: passes the shared controls on only while the tab is shown.
+_GATE_JS = """function (tab, run, year) {
+    if (tab !== %s) { return window.dash_clientside.no_update; }
+    return {run: run, year: year};
+}"""
+
+
+def register_gate(app: Any, key: str) -> None:
+    """Copy the run and year into the store ``ctx-<key>`` while tab ``key`` is shown.
+
+    A tab's server callbacks listen to that store instead of the shared controls, so moving
+    the year slider runs the visible tab's callbacks only: hidden tabs are not even asked
+    (the gate runs in the browser), and catch up when they are opened.
+    """
+    import json
+
+    from dash import Input as In
+
+    app.clientside_callback(_GATE_JS % json.dumps(key), Output(f"ctx-{key}", "data"),
+                            In("tab", "value"), In("run", "value"), In("year", "value"))
+
+
+def context(key: str) -> Any:
+    """The input of a tab's callbacks that carries the run and year (see :func:`register_gate`)."""
+    from dash import Input as In
+
+    return In(f"ctx-{key}", "data")
+
+
+def run_and_year(ctx: Any) -> tuple[Any, Any]:
+    """The run and year a gate passed on; nothing changes before the tab was first shown."""
+    if not isinstance(ctx, dict):
+        raise PreventUpdate
+    return ctx.get("run"), ctx.get("year")
+
+
 def scene_outputs() -> list[Output]:
     """The outputs of a tab's 3D callback: the scene and the 3D legend (shared by the tabs)."""
     return [Output("scene", "data", allow_duplicate=True),

@@ -18,7 +18,7 @@ from viz.figures import land_use_figure, land_use_rgba, run_colour
 from viz.i18n import class_name, indicator_words, status_text, ui, unit_text
 from viz.layout import format_delta, format_value, graph, panel
 from viz.maps import built_difference, difference_figure
-from viz.tabs import active, scene_outputs, year_in
+from viz.tabs import context, run_and_year, scene_outputs, year_in
 from viz.tabs.scenario import scene_side
 
 if TYPE_CHECKING:
@@ -189,10 +189,9 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                   Output("compare-map-b", "figure"), Output("diff-map", "figure"),
                   Output("diff-summary-box", "children"),
                   Output("compare-table-box", "children"),
-                  Input("tab", "value"), Input("run", "value"),
-                  Input("compare-with", "value"), Input("year", "value"))
-    def _on_compare(tab, a, b, year):
-        active(tab, KEY)
+                  context(KEY), Input("compare-with", "value"))
+    def _on_compare(ctx, b):
+        a, year = run_and_year(ctx)
         fig_a, fig_b = compare_maps(board, a, b, year)
         diff, summary = difference(board, a, b, year)
         ia, ib = board.run_index(a), board.run_index(b)
@@ -202,11 +201,10 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         label = [badge("A", run_colour(ia)), html.Strong(board.labels[ia])]
         return (label, {"background": run_colour(ib)}, fig_a, fig_b, diff, summary, table)
 
-    @app.callback(*scene_outputs(), Input("tab", "value"), Input("run", "value"),
-                  Input("compare-with", "value"), Input("year", "value"),
+    @app.callback(*scene_outputs(), context(KEY), Input("compare-with", "value"),
                   prevent_initial_call="initial_duplicate")
-    def _on_scene(tab, a, b, year):
-        active(tab, KEY)
+    def _on_scene(ctx, b):
+        a, year = run_and_year(ctx)
         return scene_spec(board, a, b, year)
 
     app.clientside_callback(

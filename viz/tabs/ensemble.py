@@ -18,7 +18,7 @@ from viz.figures import SeriesSpec, ensemble_timeline, land_use_rgba, run_colour
 from viz.layout import format_value, graph, panel
 from viz.maps import PROBABILITY_RAMP, raster_figure
 from viz.scene import plain_style
-from viz.tabs import active, scene_outputs, year_in
+from viz.tabs import context, run_and_year, scene_outputs, year_in
 from viz.tabs.scenario import TIMELINE_INDICATORS
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def interval_table(board: Dashboard, k: Any, year: Any) -> html.Table:
 def describe(ensemble: Ensemble) -> str:
     seeds = ensemble.seeds
     return (f"{ensemble.title}: {len(seeds)} members (seeds {seeds[0]}\u2013{seeds[-1]}), "
-            f"run on {ensemble.manifest.get('executor', '?')}; {ensemble.path}")
+            f"run on {ensemble.manifest.get('executor', '?')}; {ensemble.path.name}")
 
 
 def scene_spec(board: Dashboard, k: Any, year: Any) -> tuple[dict[str, Any], list[Any]]:
@@ -150,15 +150,15 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                                                               "children"),
                   Output("ensemble-timeline", "figure"), Output("interval-table-box",
                                                                 "children"),
-                  Input("tab", "value"), Input("ensemble", "value"), Input("year", "value"))
-    def _on_ensemble(tab, k, year):
-        active(tab, KEY)
+                  context(KEY), Input("ensemble", "value"))
+    def _on_ensemble(ctx, k):
+        _, year = run_and_year(ctx)
         fig, summary = probability_map(board, k, year)
         return (describe(_ensemble(board, k)[1]), fig, summary, timeline(board, k, year),
                 interval_table(board, k, year))
 
-    @app.callback(*scene_outputs(), Input("tab", "value"), Input("ensemble", "value"),
-                  Input("year", "value"), prevent_initial_call="initial_duplicate")
-    def _on_scene(tab, k, year):
-        active(tab, KEY)
+    @app.callback(*scene_outputs(), context(KEY), Input("ensemble", "value"),
+                  prevent_initial_call="initial_duplicate")
+    def _on_scene(ctx, k):
+        _, year = run_and_year(ctx)
         return scene_spec(board, k, year)

@@ -27,7 +27,7 @@ from viz.i18n import (indicator_words, status_text, threshold_text, ui, unit_tex
                        value_text)
 from viz.layout import (CardData, building_legend, graph, indicator_card,
                         new_buildings_legend, panel, status_chip, year_marks)
-from viz.tabs import active, scene_outputs, year_in
+from viz.tabs import context, run_and_year, scene_outputs, year_in
 
 if TYPE_CHECKING:
     import dash
@@ -458,26 +458,24 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         return (c["min"], c["max"], c["marks"], c["year"], c["flood_options"],
                 c["flood_value"], c["colour_options"], c["colour"], c["description"])
 
-    @app.callback(Output("land-use-map", "figure"), Input("tab", "value"),
-                  Input("run", "value"), Input("year", "value"),
+    @app.callback(Output("land-use-map", "figure"), context(KEY),
                   Input("flood-toggle", "value"), Input("map-layers", "value"),
                   Input("area", "value"))
-    def _on_map(tab, index, year, flood, layers, area):
-        active(tab, KEY)
+    def _on_map(ctx, flood, layers, area):
+        index, year = run_and_year(ctx)
         return map_figure(board, index, year, flood, layers, area)
 
     @app.callback(Output("map-query", "children"), Input("land-use-map", "clickData"),
-                  Input("run", "value"), Input("year", "value"), State("tab", "value"),
-                  prevent_initial_call=True)
-    def _on_query(click, index, year, tab):
-        active(tab, KEY)
+                  context(KEY), prevent_initial_call=True)
+    def _on_query(click, ctx):
+        index, year = run_and_year(ctx)
         return point_query(board, index, year, click)
 
     @app.callback(Output("indicator-cards", "children"), Output("warnings", "children"),
-                  Input("tab", "value"), Input("run", "value"), Input("year", "value"),
+                  context(KEY),
                   Input("area", "value"))
-    def _on_cards(tab, index, year, area):
-        active(tab, KEY)
+    def _on_cards(ctx, area):
+        index, year = run_and_year(ctx)
         cards = [indicator_card(card) for card in card_data(board, index, year, area)]
         if not cards:
             cards = [html.P(ui().gettext("No indicators for this area in this run."),
@@ -485,23 +483,20 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         rows = warning_rows(board, index, year, area)
         return cards, warnings_list(rows, _year(board.run(index), year))
 
-    @app.callback(Output("downloads-box", "children"), Input("tab", "value"),
-                  Input("run", "value"), Input("year", "value"))
-    def _on_downloads(tab, index, year):
-        active(tab, KEY)
+    @app.callback(Output("downloads-box", "children"), context(KEY))
+    def _on_downloads(ctx):
+        index, year = run_and_year(ctx)
         i = board.run_index(index)
         return downloads.links(board, i, _year(board.runs[i], year))
 
-    @app.callback(Output("timeline", "figure"), Input("tab", "value"),
-                  Input("run", "value"), Input("year", "value"))
-    def _on_timeline(tab, index, year):
-        active(tab, KEY)
+    @app.callback(Output("timeline", "figure"), context(KEY))
+    def _on_timeline(ctx):
+        index, year = run_and_year(ctx)
         return timeline_figure(board, index, year)
 
-    @app.callback(*scene_outputs(), Input("tab", "value"), Input("run", "value"),
-                  Input("year", "value"), Input("colour-by", "value"),
+    @app.callback(*scene_outputs(), context(KEY), Input("colour-by", "value"),
                   Input("flood-toggle", "value"), Input("map-layers", "value"),
                   Input("area", "value"), prevent_initial_call="initial_duplicate")
-    def _on_scene(tab, index, year, mode, flood, layers, area):
-        active(tab, KEY)
+    def _on_scene(ctx, mode, flood, layers, area):
+        index, year = run_and_year(ctx)
         return scene_spec(board, index, year, mode, flood, layers, area)

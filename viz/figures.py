@@ -30,9 +30,12 @@ STATUS_LABELS = {"green": "within target", "yellow": "warning", "red": "beyond l
 RUN_COLOURS = ("#37474f", "#ef6c00", "#1565c0", "#6a1b9a", "#00897b", "#c2185b", "#7cb342")
 #: Flood water depth ramp as (fraction of the maximum depth, colour): light to dark blue.
 FLOOD_RAMP = ((0.0, "#c6dbef"), (0.25, "#6baed6"), (0.5, "#2171b5"), (1.0, "#08306b"))
-#: Flooded buildings by depth: warm colours, so that they stand out of the blue water.
-BUILDING_FLOOD_RAMP = ((0.0, "#fed976"), (0.3, "#fd8d3c"), (0.65, "#e31a1c"),
-                       (1.0, "#800026"))
+#: Flooded buildings by depth: pink to deep magenta, a hue no other layer uses (new buildings
+#: are orange and crimson, heights blue, height violations yellow to purple, water blue).
+BUILDING_FLOOD_RAMP = ((0.0, "#fcc5c0"), (0.3, "#f768a1"), (0.65, "#ae017e"),
+                       (1.0, "#49006a"))
+#: The sea where flood water is drawn: neutral, so that the depth ramp reads on land only.
+NEUTRAL_SEA = "#d5dbe0"
 #: Building height ramp (fraction of the height range, colour): cool colours, so that the
 #: buildings stand out of the (warm) built-up land under them.
 HEIGHT_RAMP = ((0.0, "#e0f3f8"), (0.3, "#91bfdb"), (0.65, "#4575b4"), (1.0, "#313695"))
@@ -126,6 +129,15 @@ def ramp_colours(fractions: np.ndarray, ramp: Sequence[tuple[float, str]]) -> np
     return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
 
 
+def neutral_sea(classes: ClassTable) -> ClassTable:
+    """``classes`` with the sea group drawn in :data:`NEUTRAL_SEA` (for maps with flood water:
+    a blue depth ramp on a blue sea cannot be read)."""
+    import dataclasses
+
+    return ClassTable(tuple(dataclasses.replace(c, colour=NEUTRAL_SEA) if c.group == "sea"
+                            else c for c in classes))
+
+
 def land_use_rgba(land_use: np.ndarray, classes: ClassTable, *, nodata: int = 255,
                   water_depth: np.ndarray | None = None, max_depth: float | None = None,
                   alpha: int = 255, lighten: float = 0.0) -> np.ndarray:
@@ -145,6 +157,8 @@ def land_use_rgba(land_use: np.ndarray, classes: ClassTable, *, nodata: int = 25
     ((1, 2, 4), 0)
     """
     out = np.zeros(land_use.shape + (4,), dtype=np.uint8)
+    if water_depth is not None:
+        classes = neutral_sea(classes)
     for c in classes:
         mask = land_use == c.code
         rgb = _hex_to_rgb(c.colour)
@@ -216,6 +230,8 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
     xs, ys = grid.cell_centres()
     xs, ys = xs[::step] / 1000.0, ys[::step] / 1000.0
     z = np.where(values == nodata, np.nan, values.astype(np.float32))
+    if water_depth is not None:
+        classes = neutral_sea(classes)
     scale, zmin, zmax = class_colorscale(classes)
     # Rows run north to south; plotly draws z[0] at y[0], so flip both to have y ascending.
     fig = go.Figure(go.Heatmap(

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
 
 from scenarios.indicators import FLOOD_INDICATORS
 from tim.classes import localized
@@ -468,11 +469,13 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     @app.callback(Output("map-query", "children"), Input("land-use-map", "clickData"),
                   context(KEY), prevent_initial_call=True)
     def _on_query(click, ctx):
+        if not click:
+            raise PreventUpdate  # nothing asked yet: the hint stays
         index, year = run_and_year(ctx)
         return point_query(board, index, year, click)
 
     @app.callback(Output("indicator-cards", "children"), Output("warnings", "children"),
-                  context(KEY),
+                  Output("downloads-box", "children"), context(KEY),
                   Input("area", "value"))
     def _on_cards(ctx, area):
         index, year = run_and_year(ctx)
@@ -481,13 +484,10 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
             cards = [html.P(ui().gettext("No indicators for this area in this run."),
                             className="muted")]
         rows = warning_rows(board, index, year, area)
-        return cards, warnings_list(rows, _year(board.run(index), year))
-
-    @app.callback(Output("downloads-box", "children"), context(KEY))
-    def _on_downloads(ctx):
-        index, year = run_and_year(ctx)
         i = board.run_index(index)
-        return downloads.links(board, i, _year(board.runs[i], year))
+        # The downloads follow the same run and year: one round trip for both.
+        return (cards, warnings_list(rows, _year(board.run(index), year)),
+                downloads.links(board, i, _year(board.runs[i], year)))
 
     @app.callback(Output("timeline", "figure"), context(KEY))
     def _on_timeline(ctx):

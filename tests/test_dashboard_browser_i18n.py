@@ -134,6 +134,8 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
         assert "Farmland lost" in card and "threshold ≤ 10 ha" in card
         _wait_traces(page, "m.includes('layer:ecological_red_line')")
         assert "Ecological protection red line" in page.text_content("#land-use-map .legend")
+        page.wait_for_function("() => window.twin3d && window.twin3d.tilesLoaded "
+                               "&& window.twin3d.entities.lines > 0", timeout=TIMEOUT_MS)
         page.screenshot(path=str(artifacts / "dashboard-en-scenario.png"), full_page=False)
 
         # an unknown language: said in the page, in the language it is shown in

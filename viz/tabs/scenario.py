@@ -232,7 +232,8 @@ def warnings_list(rows: pd.DataFrame, year: int) -> list[Any]:
     count = len(rows)
     red = int((rows["status"] == "red").sum()) if count else 0
     head = html.Div(className="warnings-head", children=[
-        html.Strong(_("{n} early warnings in {year}", n=count, year=year)),
+        html.Strong(_("1 early warning in {year}", year=year) if count == 1
+                    else _("{n} early warnings in {year}", n=count, year=year)),
         html.Span(_("{red} red, {yellow} yellow", red=red, yellow=count - red) if count
                   else _("all indicators within their thresholds"), className="muted")])
     items = [html.Li(className=f"warning warning-{r.status}", children=[

@@ -59,6 +59,20 @@ def _wait_traces(page, condition: str) -> list[str]:
     return _traces(page)
 
 
+def _pick_building(page) -> str | None:
+    """Click the 3D view where a building is, if one is found on a coarse grid of points."""
+    page.locator("#cesium-container").scroll_into_view_if_needed()
+    box = page.locator("#cesium-container canvas").first.bounding_box()
+    for fy in (0.55, 0.6, 0.5, 0.65, 0.45):
+        for fx in (0.3, 0.35, 0.4, 0.25, 0.45):
+            page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            page.wait_for_timeout(150)
+            picked = page.evaluate("() => window.twin3d.picked")
+            if picked:
+                return picked
+    return None
+
+
 def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
     playwright = pytest.importorskip("playwright.sync_api")
     zh = catalogue("zh_CN")
@@ -94,6 +108,21 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
         # 3D: the planning lines lie on the city
         page.wait_for_function("() => window.twin3d && window.twin3d.entities "
                                "&& window.twin3d.entities.lines > 0", timeout=TIMEOUT_MS)
+        # a building clicked in 3D: highlighted, its A/B panel; a new year clears it
+        page.wait_for_function("() => window.twin3d && window.twin3d.tilesLoaded",
+                               timeout=TIMEOUT_MS)
+        picked = _pick_building(page)
+        if picked is not None:
+            page.wait_for_selector(f"#building-table[data-building='{picked}']",
+                                   timeout=TIMEOUT_MS)
+            panel = page.inner_text("#building-table")
+            assert zh["Height limit"] in panel and zh["Storeys"] in panel
+            assert "A:" in panel and "B:" in panel
+            page.focus("#year [role=slider]")
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_function("() => !document.getElementById('building-table')",
+                                   timeout=TIMEOUT_MS)
+            assert page.evaluate("() => window.twin3d.picked") is None
         # choosing a unit outlines it and frames the map on it
         page.click("#area")
         page.keyboard.type("Xicheng-11")

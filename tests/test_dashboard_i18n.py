@@ -245,3 +245,36 @@ def test_no_server_path_on_any_tab(demo_output):
         client.get(f"/?lang={lang}")
         page = json.dumps(client.get("/_dash-layout").get_json(), ensure_ascii=False)
         assert str(demo_output) not in page and "/tmp/" not in page, lang
+
+
+def test_a_picked_building_in_two_runs(demo_output):
+    """A redeveloped building: replaced in the run that redeveloped it, standing in the
+    baseline until its own redevelopment; facts read from the runs' files."""
+    import pyogrio
+
+    from viz.app import load_dashboard
+    from viz.buildings import building_facts, building_panel
+
+    runs = demo_output / "runs"
+    board = load_dashboard([runs / "baseline", runs / "high-growth", runs / "storm-surge"])
+    new = pyogrio.read_dataframe(runs / "high-growth" / "buildings_new.gpkg",
+                                 read_geometry=False)
+    redev = new[new["kind"] == "redevelopment"].iloc[0]
+    old, year = str(redev["replaces"]), int(redev["year"])
+    facts = building_facts(board, board.runs[1], year, old)
+    assert facts["state"] == "replaced" and facts["replaced_in"] <= year
+    before = building_facts(board, board.runs[1], year - 1, old)
+    assert before["state"] in ("existing", "replaced")
+    mine = building_facts(board, board.runs[1], year, str(redev["building_id"]))
+    assert mine["state"] == "redevelopment" and mine["height"] == float(redev["height"])
+    assert building_facts(board, board.runs[0], year, str(redev["building_id"]))[
+        "state"] == "unknown"
+    # the surge run knows its buildings' depth; the others say they had no surge
+    surge = pd.read_csv(runs / "storm-surge" / "buildings.csv", dtype={"building_id": str})
+    wet = surge[surge["depth_max_m"] > 0].iloc[0]
+    facts = building_facts(board, board.runs[2], board.runs[2].years[-1], wet["building_id"])
+    assert facts["depth"] == pytest.approx(wet["depth_max_m"])
+    page = json.dumps(building_panel(board, wet["building_id"], (2, 0),
+                                     board.runs[2].years[-1])[0].to_plotly_json(),
+                      default=str)
+    assert "no storm surge in this run" in page and "Height limit" in page

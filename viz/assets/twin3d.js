@@ -440,6 +440,8 @@
     // Styles are applied as tiles become visible (tileVisible); the status is refreshed
     // after the next frames (see createViewer).
     S.tilesLoaded = false;
+    // A new scene (run, year, tab) makes the picked building's panel stale: clear both.
+    clearPick(true);
     pump(3000);
   }
 
@@ -627,6 +629,33 @@
   }
 
   // -- picking ------------------------------------------------------------------------------
+  var HIGHLIGHT = "#00e5ff";
+
+  function clearPick(tell) {
+    if (S.pickedFeature) {
+      try { S.pickedFeature.color = S.pickedColour || Cesium.Color.WHITE; } catch (e) { /* unloaded */ }
+    }
+    var had = !!S.picked;
+    S.pickedFeature = null;
+    S.picked = null;
+    if (tell && had) setProps("picked-building", { data: null });
+  }
+
+  function pick(feature) {
+    clearPick(false);
+    if (!feature) {
+      setProps("picked-building", { data: null });
+      S.viewer.scene.requestRender();
+      return;
+    }
+    S.pickedFeature = feature;
+    S.pickedColour = feature.color ? feature.color.clone() : null;
+    feature.color = Cesium.Color.fromCssColorString(HIGHLIGHT);
+    S.picked = String(feature.getProperty("id"));
+    setProps("picked-building", { data: { id: S.picked, t: Date.now() } });
+    S.viewer.scene.requestRender();
+  }
+
   function describe(feature) {
     var id = String(feature.getProperty("id"));
     var parts = [(feature.getProperty("use") === "new building" ||
@@ -699,9 +728,9 @@
     });
     viewer.screenSpaceEventHandler.setInputAction(function (click) {
       var picked = scene.pick(click.position);
-      setProps("cesium-pick", {
-        children: picked instanceof Cesium.Cesium3DTileFeature ? describe(picked) : "",
-      });
+      var feature = picked instanceof Cesium.Cesium3DTileFeature ? picked : null;
+      setProps("cesium-pick", { children: feature ? describe(feature) : "" });
+      pick(feature);
     }, Cesium.ScreenSpaceEventType.LEFT_CLICK);
     return viewer;
   }

@@ -112,7 +112,8 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
         page.wait_for_function("() => window.twin3d && window.twin3d.tilesLoaded",
                                timeout=TIMEOUT_MS)
         picked = _pick_building(page)
-        if picked is not None:
+        assert picked is not None, "no building under the probed points of the 3D view"
+        if picked:
             page.wait_for_selector(f"#building-table[data-building='{picked}']",
                                    timeout=TIMEOUT_MS)
             panel = page.inner_text("#building-table")

@@ -297,9 +297,38 @@ def add_overlays(fig: go.Figure, onemap: OneMap, shown: Sequence[str] | None,
     return fig
 
 
-def entities(onemap: OneMap, shown: Sequence[str] | None, selected_unit: Any = None
-             ) -> dict[str, Any] | None:
-    """The shown lines as 3D entities (WGS 84), clamped to the ground and the tiles."""
+def _densify(ring: np.ndarray, step: float) -> np.ndarray:
+    """``ring`` with points every ``step`` metres along its edges (so lines follow the ground)."""
+    out = [ring[:1]]
+    for p, q in zip(ring[:-1], ring[1:]):
+        n = max(1, int(np.ceil(np.hypot(*(q - p)[:2]) / step)))
+        t = np.linspace(0.0, 1.0, n + 1)[1:, None]
+        out.append(p[None, :2] + t * (q - p)[None, :2])
+    return np.vstack([o[:, :2] for o in out])
+
+
+def ground_heights(elevation: np.ndarray, grid: Any, lift: float) -> Any:
+    """A function giving the ground's height (nearest cell, + ``lift``) at CRS points."""
+    a, _b, c, _d, e, f = grid.transform[:6]
+    rows_n, cols_n = elevation.shape
+
+    def at(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        col = np.clip(((x - c) / a).astype(int), 0, cols_n - 1)
+        row = np.clip(((y - f) / e).astype(int), 0, rows_n - 1)
+        z = elevation[row, col].astype(float)
+        return np.where(np.isfinite(z), z, 0.0) + lift
+
+    return at
+
+
+def entities(onemap: OneMap, shown: Sequence[str] | None, selected_unit: Any = None,
+             heights: Any = None) -> dict[str, Any] | None:
+    """The shown lines as 3D entities (WGS 84): at ``heights(x, y)`` (the ground's height plus
+    a lift, from the TIM's terrain), or clamped to the ground when the terrain is unknown.
+
+    Lines at known heights cost the renderer nothing; clamped lines are drawn by classifying
+    the terrain and the tiles each frame, slow in software WebGL.
+    """
     shown = set(shown or ())
     if not onemap.crs or not (shown or onemap.area(selected_unit)):
         return None
@@ -312,12 +341,17 @@ def entities(onemap: OneMap, shown: Sequence[str] | None, selected_unit: Any = N
     def add(rings: Sequence[np.ndarray], name: str, colour: str, width: float,
             dashed: bool = False) -> None:
         for ring in rings:
+            if heights is not None:
+                ring = _densify(np.asarray(ring, dtype=float), 80.0)
+                z = heights(ring[:, 0], ring[:, 1])
+            else:
+                z = np.zeros(len(ring))
             lon, lat = to_wgs.transform(ring[:, 0], ring[:, 1])
             lines.append({"name": name, "colour": colour, "width": width, "dashed": dashed,
-                          "clamp": True,
-                          "positions": [round(float(v), 7) for p in zip(lon, lat,
-                                                                        [0.0] * len(lon))
-                                        for v in p]})
+                          "clamp": heights is None,
+                          "positions": [round(float(v), 6) if k % 3 < 2 else round(float(v), 1)
+                                        for k, v in enumerate(
+                                            v for p in zip(lon, lat, z) for v in p)]})
 
     if "units" in shown:
         for u in onemap.units:
@@ -338,10 +372,11 @@ def entities(onemap: OneMap, shown: Sequence[str] | None, selected_unit: Any = N
         xs = np.array([a["x"] for a in onemap.amenities])
         ys = np.array([a["y"] for a in onemap.amenities])
         lon, lat = to_wgs.transform(xs, ys)
-        for a, lo, la in zip(onemap.amenities, lon, lat):
-            points.append({"name": a["name"], "position": [float(lo), float(la), 0.0],
+        zs = heights(xs, ys) if heights is not None else np.zeros(len(xs))
+        for a, lo, la, z in zip(onemap.amenities, lon, lat, zs):
+            points.append({"name": a["name"], "position": [float(lo), float(la), float(z)],
                            "colour": AMENITY_SYMBOLS.get(a["kind"], ("", "#6d4c41"))[1],
-                           "size": 8, "clamp": True})
+                           "size": 8, "clamp": heights is None})
     if not lines and not points:
         return None
     return {"lines": lines, "points": points, "polygons": []}

@@ -401,8 +401,34 @@ def scene_spec(board: Dashboard, index: Any, year: Any, mode: Any,
             scene.NEW_COLOURS, len(state.standing), state.redevelopments, len(state.replaced),
             year, published=bool(side["overlays"]))
     key = f"{KEY}:{i}:{year}:{side['buildings']['mode']}:{int(bool(flood))}"
-    return {"key": key, "sides": [side], "entities": entities(board.onemap, layers, area),
+    return {"key": key, "sides": [side],
+            "entities": _entities(board, layers, area),
             "camera": None}, legend
+
+
+#: One-map entities by (board, layers, area, language): they do not change with run or year.
+_ENTITIES: dict[tuple[Any, ...], Any] = {}
+
+
+def _entities(board: Dashboard, layers: Sequence[str] | None, area: Any) -> Any:
+    key = (id(board), tuple(sorted(layers or ())), str(area), ui().lang)
+    if key not in _ENTITIES:
+        if len(_ENTITIES) > 64:
+            _ENTITIES.clear()
+        _ENTITIES[key] = entities(board.onemap, layers, area, heights=_line_heights(board))
+    return _ENTITIES[key]
+
+
+def _line_heights(board: Dashboard) -> Any:
+    """Heights of the one-map lines in 3D: the TIM's ground, the tiles' geoid height and 3 m
+    (as the sightlines are placed); None (clamped lines) without the ground."""
+    ground = board.ground
+    if ground is None:
+        return None
+    from viz.onemap import ground_heights
+
+    geoid = board.tiles.geoid_height if board.tiles is not None else 0.0
+    return ground_heights(ground.elevation, board.grid, geoid + 3.0)
 
 
 # -- layout and callbacks --------------------------------------------------------------------

@@ -307,3 +307,19 @@ def test_compare_any_layer(demo_output):
                                  read_geometry=False)
     fig_a, fig_b, diff, summary = layer_figures(board, 0, 1, year, "new_buildings")
     assert len(fig_b.data[-1].x) == int((new["year"] <= year).sum())
+
+
+def test_areas_in_mu_or_km2_on_the_cards(app, demo_output):
+    from viz.app import load_dashboard
+    from viz.tabs.scenario import card_data
+
+    board = load_dashboard([demo_output / "runs" / "baseline"])
+    year = board.baseline.years[-1]
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        ha = {c.key: c for c in card_data(board, 0, year)}
+        mu = {c.key: c for c in card_data(board, 0, year, area_unit="mu")}
+    # 1 ha = 15 mu (1 mu = 10000/15 m2); the threshold of 10 ha reads 150 mu
+    assert mu["farmland_lost"].value == pytest.approx(15 * ha["farmland_lost"].value)
+    assert mu["farmland_lost"].unit == "mu" and mu["farmland_lost"].threshold == "≤ 150亩"
+    assert mu["farmland_lost"].status == ha["farmland_lost"].status
+    assert mu["population"].value == ha["population"].value  # not an area

@@ -117,7 +117,9 @@ def install(server: Any, default: str | None) -> None:
 #: Units as the indicator tables write them -> message ids (translated in dashboard.po).
 UNIT_IDS = {"persons": "persons", "buildings": "buildings", "cells": "cells",
             "ha": "ha", "persons/ha": "persons/ha", "m2/person": "m²/person", "%": "%",
-            "1": "", "m": "m", "m3": "m³", "km": "km"}
+            "1": "", "m": "m", "m3": "m³", "km": "km", "mu": "mu", "km2": "km²"}
+#: Areas in hectares can be shown in another unit: unit -> hectares per unit's 1.
+AREA_FACTORS = {"ha": 1.0, "mu": 15.0, "km2": 0.01}
 STATUS_IDS = {"green": "within threshold", "yellow": "warning", "red": "beyond limit",
               "info": "for information"}
 #: Units whose values are counts, shown without decimals.
@@ -147,6 +149,21 @@ def convert(value: float, unit: str, t: Translator) -> float:
     if unit == "M EUR (2010)" and math.isfinite(value):
         return value * damage_money(t.lang).per_eur
     return value
+
+
+def area_in(value: float | None, unit: str, area_unit: str | None) -> tuple[float | None, str]:
+    """A value and its unit, with hectares shown in ``area_unit`` (ha, mu = 亩, km2).
+
+    Examples
+    --------
+    >>> area_in(2.0, "ha", "mu"), area_in(250.0, "ha", "km2"), area_in(3.0, "%", "mu")
+    ((30.0, 'mu'), (2.5, 'km2'), (3.0, '%'))
+    """
+    if unit != "ha" or area_unit not in AREA_FACTORS or area_unit == "ha":
+        return value, unit
+    if value is None:
+        return None, area_unit
+    return value * AREA_FACTORS[area_unit], area_unit
 
 
 def value_text(value: float | None, unit: str, t: Translator | None = None) -> str:
@@ -202,14 +219,17 @@ def language_names() -> dict[str, str]:
     return dict(LANGUAGE_NAMES)
 
 
-def threshold_text(definition: Any, level: str, unit: str, t: Translator | None = None
-                   ) -> str:
+def threshold_text(definition: Any, level: str, unit: str, t: Translator | None = None,
+                   area_unit: str | None = None) -> str:
     """The green range of an indicator at ``level`` in words ("≤ 10 ha", "65–115 m²/person"),
-    or "" when the indicator is not judged there."""
+    or "" when the indicator is not judged there; areas in ``area_unit`` (see :func:`area_in`).
+    """
     t = t or ui()
     if definition is None or definition.green is None or level not in definition.levels:
         return ""
     lo, hi = definition.green
+    lo = area_in(lo, unit, area_unit)[0]
+    hi, unit = area_in(hi, unit, area_unit)
     u = unit_text(unit, t)
     sep = "" if t.lang.startswith("zh") else " "
 

@@ -24,7 +24,7 @@ from viz import downloads, scene
 from viz.cesium import drape_spec
 from viz.figures import SeriesSpec, indicator_timeline, land_use_figure
 from viz.onemap import DEFAULT_LAYERS, add_overlays, entities, line_name, zone_words
-from viz.i18n import (indicator_words, status_text, threshold_text, ui, unit_text,
+from viz.i18n import (area_in, indicator_words, status_text, threshold_text, ui, unit_text,
                        value_text)
 from viz.layout import (CardData, building_legend, graph, indicator_card,
                         new_buildings_legend, panel, status_chip, year_marks)
@@ -125,7 +125,8 @@ def _area_rows(run: RunDirectory, area: str, year: int) -> pd.DataFrame | None:
     return rows.set_index("indicator")
 
 
-def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> list[CardData]:
+def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE,
+              area_unit: str | None = None) -> list[CardData]:
     """The indicator cards of a run in a year, in registry order, with baseline differences.
 
     ``area`` is ``city`` (the whole territory: ``indicators.csv``, with the plan's city targets
@@ -177,13 +178,18 @@ def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> lis
         if key in FLOOD_INDICATORS and year != run.surge_year:
             note = t.gettext("surge in {year}", year=run.surge_year)
         target = targets.get(key) if key in targets.index else None
+        target = None if target is None or pd.isna(target) else float(target)
         unit = str(row["unit"])
+        threshold = threshold_text(definition, level, unit, t, area_unit)
+        # Areas in the unit the reader chose (ha, 亩, km²); statuses stay those of the run.
+        value, shown = area_in(value, unit, area_unit)
+        delta = area_in(delta, unit, area_unit)[0]
+        target = area_in(target, unit, area_unit)[0]
         cards.append(CardData(
             key=key, name=words["name"], definition=words["definition"], value=value,
-            unit=unit, status=str(row["status"]), delta=delta,
-            is_baseline=is_baseline, note=note,
-            target=None if target is None or pd.isna(target) else float(target),
-            threshold=threshold_text(definition, level, unit, t), words=words))
+            unit=shown, status=str(row["status"]), delta=delta,
+            is_baseline=is_baseline, note=note, target=target, threshold=threshold,
+            words=words))
     return cards
 
 
@@ -438,6 +444,11 @@ def layout(board: Dashboard) -> list[Any]:
         html.Section(className="panel area-panel", children=[
             html.Div(className="panel-head", children=[
                 html.H2(_("Indicators")),
+                dcc.RadioItems(id="area-unit", className="toggle area-unit", inline=True,
+                               value="ha",
+                               options=[{"label": _("ha"), "value": "ha"},
+                                        {"label": _("mu"), "value": "mu"},
+                                        {"label": _("km²"), "value": "km2"}]),
                 html.Div(className="area-select", children=[
                     html.Label(_("for"), htmlFor="area"),
                     dcc.Dropdown(id="area", options=area_options(board), value=WHOLE,
@@ -503,10 +514,11 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
 
     @app.callback(Output("indicator-cards", "children"), Output("warnings", "children"),
                   Output("downloads-box", "children"), context(KEY),
-                  Input("area", "value"))
-    def _on_cards(ctx, area):
+                  Input("area", "value"), Input("area-unit", "value"))
+    def _on_cards(ctx, area, area_unit):
         index, year = run_and_year(ctx)
-        cards = [indicator_card(card) for card in card_data(board, index, year, area)]
+        cards = [indicator_card(card)
+                 for card in card_data(board, index, year, area, area_unit)]
         if not cards:
             cards = [html.P(ui().gettext("No indicators for this area in this run."),
                             className="muted")]

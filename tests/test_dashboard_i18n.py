@@ -323,3 +323,27 @@ def test_areas_in_mu_or_km2_on_the_cards(app, demo_output):
     assert mu["farmland_lost"].unit == "mu" and mu["farmland_lost"].threshold == "≤ 150亩"
     assert mu["farmland_lost"].status == ha["farmland_lost"].status
     assert mu["population"].value == ha["population"].value  # not an area
+
+
+def test_a_unit_without_residents_reads_n_a_not_zero(app, demo_output):
+    """A planning unit with no residents has no construction land per capita: n/a, with the
+    reason, never "0.0 m²/person"."""
+    from viz.app import load_dashboard
+    from viz.layout import indicator_card
+    from viz.tabs.scenario import card_data
+
+    areas = pd.read_csv(demo_output / "runs" / "baseline" / "indicators_areas.csv")
+    year = int(areas["year"].max())
+    people = areas[(areas["level"] == "unit") & (areas["year"] == year)
+                   & (areas["indicator"] == "population")]
+    empty = people[people["value"] == 0]
+    assert len(empty), "the demo has a unit without residents (the forest in the north-west)"
+    unit = f"unit:{empty['area_id'].iloc[0]}"
+    board = load_dashboard([demo_output / "runs" / "baseline"])
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        cards = {c.key: c for c in card_data(board, 0, year, unit)}
+        card = cards["construction_land_per_capita"]
+        text = json.dumps(indicator_card(card).to_plotly_json(), default=str,
+                          ensure_ascii=False)
+    assert math.isnan(card.value) and card.status == "info"
+    assert "无数据" in text and "此处无常住人口" in text and "0.0" not in text

@@ -42,6 +42,10 @@ KEY = "scenario"
 TIMELINE_INDICATORS = ("population", "built_up_area", "construction_land_per_capita",
                        "farmland_lost")
 WHOLE = "city"
+#: Ratios and the indicator they divide by: with a zero denominator (a unit without residents
+#: or without built-up land) the ratio cannot be computed and reads n/a, never 0.
+DENOMINATORS = {"construction_land_per_capita": "population", "school_access": "population",
+                "park_access": "population", "development_intensity": "built_up_area"}
 #: Ensemble band drawn on the timelines: from the 5 % to the 95 % quantile of the members.
 BAND = ("p05", "p95")
 
@@ -171,10 +175,19 @@ def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE,
         definition = board.registry.get(key)
         words = indicator_words(definition, key, t)
         value = float(row["value"])
+        status = str(row["status"])
+        below = DENOMINATORS.get(key)
+        empty = below in rows.index and float(rows.loc[below, "value"]) == 0
+        if empty:
+            value, status = float("nan"), "info"
         delta = None
         if not is_baseline and key in base_values.index:
             delta = value - float(base_values[key])
         note = ""
+        if empty:
+            delta = None
+            note = (t.gettext("no residents here") if below == "population"
+                    else t.gettext("no built-up land here"))
         if key in FLOOD_INDICATORS and year != run.surge_year:
             note = t.gettext("surge in {year}", year=run.surge_year)
         target = targets.get(key) if key in targets.index else None
@@ -187,7 +200,7 @@ def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE,
         target = area_in(target, unit, area_unit)[0]
         cards.append(CardData(
             key=key, name=words["name"], definition=words["definition"], value=value,
-            unit=shown, status=str(row["status"]), delta=delta,
+            unit=shown, status=status, delta=delta,
             is_baseline=is_baseline, note=note, target=target, threshold=threshold,
             words=words))
     return cards

@@ -22,6 +22,10 @@ Run (a demo made beforehand saves minutes)::
         --benchmark-columns=median,min,max,rounds
 
 The machine is shared: read the ratio, not the absolute numbers, when others are busy.
+
+Measured (Dec 2026, load average 9-12 on 2 cores; medians of 6; branch vs baseline): year step
+5.45 s vs 5.41 s in all (2D map 2.16 s vs 2.71 s, 3D 4.19 s vs 3.51 s, callbacks 5 vs 6), run
+switch 5.56 s vs 6.55 s, compare tab 8.07 s vs 6.71 s.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from viz.figures import land_use_figure, land_use_rgba, run_colour
 from viz.i18n import class_name, indicator_words, status_text, ui, unit_text
 from viz.layout import format_delta, format_value, graph, panel
 from viz.maps import built_difference, difference_figure, raster_figure
+from viz.onemap import add_overlays
 from viz.tabs import context, run_and_year, scene_outputs, year_in
 from viz.tabs.scenario import scene_side
 
@@ -53,8 +54,11 @@ def compare_maps(board: Dashboard, a: Any, b: Any, year: Any) -> tuple[go.Figure
         fig = land_use_figure(board.runs[i].land_use(year), board.grid, board.classes,
                               title=f"{tag}: {board.labels[i]}", legend=False, height=400,
                               uirevision=UIREVISION)
+        # The control lines and units on both maps (one map); the legend is the page's.
+        add_overlays(fig, board.onemap, [k for k in ("units", "control_lines")
+                                         if k in board.onemap.available])
         fig.update_layout(title=dict(font=dict(size=13, color=run_colour(i))),
-                          margin=dict(l=50, r=10, t=40, b=40))
+                          margin=dict(l=50, r=10, t=40, b=40), showlegend=False)
         figures.append(fig)
     return figures[0], figures[1]
 

@@ -33,6 +33,8 @@ class IndicatorDef(BaseModel):
     name: str
     unit: str
     definition: str
+    formula: str = ""  # how it is computed, in words (shown behind a card's "?")
+    source: str = ""  # the data it is computed from
     green: Range | None = None
     yellow: Range | None = None
     levels: tuple[Literal["city", "district", "unit"], ...] = ("city",)

@@ -274,7 +274,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     serve([Path(p) for p in args.runs], tiles_dir=args.tiles, host=args.host, port=args.port,
           ensembles=args.ensemble or (), heights=args.heights or (),
           sightlines=args.sightlines or (), calibrations=args.calibration or (),
-          security=security)
+          security=security, lang=args.lang)
 
 
 def cmd_users_add(args: argparse.Namespace) -> None:
@@ -648,6 +648,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--calibration", action="append", type=Path, metavar="REPORT_DIR",
                        help="a land-use calibration report (twin calibrate --out): accuracy "
                             "against the null models, agreement maps, search, drivers")
+    serve.add_argument("--lang", default=None, metavar="LANG",
+                       help="default language of the page: en (default) or zh_CN; a page "
+                            "switches with the links in its header")
     serve.add_argument("--port", type=_number(1, 65535, integer=True), default=8050)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--auth", metavar="users.yaml",

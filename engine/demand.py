@@ -34,7 +34,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from engine.landuse import interpolate_targets
+from engine.landuse import (Adaptation, LandUseModel, SimulationResult, allocate_step,
+                            class_counts, interpolate_targets)
 from tim.errors import InputError
 
 NODATA = 255
@@ -335,3 +336,53 @@ def steps_from_table(start: np.ndarray, table: Mapping[float, np.ndarray], start
         rows.append(interpolate_targets(have, target, int(round(span))))
         year, have = float(y), target
     return np.concatenate(rows)
+
+
+def step_transitions(chain: MarkovChain, counts: np.ndarray, years: float = 1.0) -> np.ndarray:
+    """The gross demand (regions, K, K), zero diagonal, of one step of ``years`` from the class
+    ``counts`` (regions, K) of the map as it is: Dinamica EGO applies its rates to the current
+    map, so a shortfall in one step does not leave the next step's matrix inconsistent.
+
+    Examples
+    --------
+    >>> step_transitions(MarkovChain(np.array([[[0.9, 0.1], [0.0, 1.0]]])),
+    ...                  np.array([[50, 5]]))[0].tolist()
+    [[0, 5], [0, 0]]
+    """
+    t = allocate_rows(np.asarray(counts, np.int64), chain.over(years))
+    k = t.shape[-1]
+    t[..., np.arange(k), np.arange(k)] = 0
+    return t
+
+
+def simulate_transitions(index: np.ndarray, model: LandUseModel, steps: int, *,
+                         chain: MarkovChain | None = None, transitions: np.ndarray | None = None,
+                         years_per_step: float = 1.0, seed: int = 0, first_step: int = 0,
+                         adaptation: Adaptation | None = None) -> SimulationResult:
+    """Run ``steps`` steps of :func:`engine.landuse.allocate_step` with gross demand: either a
+    Markov ``chain`` (each step's transitions from the map's current class counts,
+    :func:`step_transitions`) or given ``transitions`` (steps, regions, K, K), e.g.
+    :attr:`ProjectedDemand.gross` or a planner's matrices. Step ``i`` uses the random keys
+    (seed, first_step + i); the per-transition coefficients carry from step to step.
+    """
+    if (chain is None) == (transitions is None):
+        raise InputError("give either a Markov chain or transition matrices",
+                         field="transitions")
+    con = model.constraints
+    if transitions is not None:
+        transitions = np.asarray(transitions)
+        if transitions.ndim != 4 or transitions.shape[0] != steps:
+            raise InputError(f"needs (steps={steps}, regions, K, K) transition matrices",
+                             field="transitions", value=transitions.shape)
+    outcomes = []
+    for i in range(steps):
+        if chain is not None:
+            demand = step_transitions(chain, class_counts(index, model.n_classes, con.region,
+                                                          con.n_regions), years_per_step)
+        else:
+            demand = transitions[i]
+        index, outcome, adaptation = allocate_step(index, model, None, transitions=demand,
+                                                   adaptation=adaptation, seed=seed,
+                                                   step=first_step + i)
+        outcomes.append(outcome)
+    return SimulationResult(index, outcomes, adaptation)

@@ -147,3 +147,24 @@ def test_bad_maps_are_named():
         estimate_markov({2000: a, 2005: d}, 3)
     with pytest.raises(InputError, match="counts"):
         project_demand(estimate_markov({2000: a, 2005: b}, 3), np.array([1, 2]), 2)
+
+
+def test_markov_simulation_follows_the_projection_when_demand_is_met():
+    from engine.demand import simulate_transitions, step_transitions
+    from engine.landuse import class_counts
+    from test_landuse_kernels import random_model
+
+    index, model = random_model((60, 60), 3, 4, all_allowed=True)
+    p = np.array([[[0.9, 0.06, 0.04], [0.03, 0.95, 0.02], [0.01, 0.01, 0.98]]])
+    chain = MarkovChain(p)
+    run = simulate_transitions(index, model, 3, chain=chain, seed=2)
+    projected = project_demand(chain, class_counts(index, 3), 3)
+    assert all(o.met for o in run.outcomes)
+    # each step's gross demand came from the map as it was: here, the projection itself
+    np.testing.assert_array_equal(class_counts(run.index, 3), projected.totals[-1])
+    np.testing.assert_array_equal(run.outcomes[1].transition_demand, projected.gross[1])
+    again = simulate_transitions(index, model, 3, transitions=projected.gross, seed=2)
+    np.testing.assert_array_equal(again.index, run.index)
+    assert step_transitions(chain, class_counts(index, 3)).shape == (1, 3, 3)
+    with pytest.raises(InputError, match="either"):
+        simulate_transitions(index, model, 3, seed=2)

@@ -16,6 +16,7 @@ writes its table to ``test-artifacts/transitions/wuhan.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import warnings
@@ -130,6 +131,9 @@ def run_experiment(setup: CalibrationSetup, *, prior: Path | None = None,
         "markov": (base, {"transitions": markov.gross[0]}),
         "transitions_per_source": (None, {"transitions": gross}),
         "markov_per_source": (None, {"transitions": markov.gross[0]}),
+        # Dinamica-like allocation: best potentials first, no roulette, no noise, 1-cell patches
+        "transitions_greedy": (base, {"transitions": gross, "greedy": True}),
+        "markov_greedy": (base, {"transitions": markov.gross[0], "greedy": True}),
     }
     source_cube = None
     for name, (cube, demand) in variants.items():
@@ -140,6 +144,9 @@ def run_experiment(setup: CalibrationSetup, *, prior: Path | None = None,
                                            categorical, setup.samples // 2, seed, y0, y1)
             cube = source_cube
         model = LandUseModel(codes, cube, params, constraints, report.patch_sizes)
+        if demand.get("greedy"):
+            model = LandUseModel(codes, cube, dataclasses.replace(
+                params, roulette_rounds=0, alpha=0.0), constraints, ())
         change = demand.get("change")
         simulated, outcome, _ = allocate_step(start, model, change,
                                               transitions=demand.get("transitions"),
@@ -242,7 +249,7 @@ def pie(twin_data):
 
 def test_plum_island_transition_and_markov_demand_beat_both_nulls(pie):
     for variant in ("net", "transitions", "markov", "transitions_per_source",
-                    "markov_per_source"):
+                    "markov_per_source", "transitions_greedy", "markov_greedy"):
         assert_beats_both_nulls(pie, variant)
     # the observed gross matrix is met exactly (every transition allowed, room everywhere)
     assert pie.shortfall["transitions"] == 0 and pie.shortfall["transitions_per_source"] == 0
@@ -282,7 +289,7 @@ def test_wuhan_validation_with_gross_and_markov_demand(twin_data, artifacts):
     (folder / "wuhan.json").write_text(json.dumps(
         {"years": exp.years, "table": exp.table(), "shortfall": exp.shortfall,
          "seconds": exp.seconds, "contributions": exp.contributions}, indent=1))
-    for variant in ("net", "transitions", "markov"):
+    for variant in ("net", "transitions", "markov", "transitions_greedy", "markov_greedy"):
         assert_beats_both_nulls(exp, variant)
     assert exp.fom("transitions") > exp.fom("net_today")
 

@@ -27,6 +27,7 @@ cell), so the result is the same with any number of threads.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -345,6 +346,9 @@ class StepOutcome:
     passes: int
     seeds: int
     drive: np.ndarray
+    transition_demand: np.ndarray | None = None  # (regions, K, K) asked, with transitions=
+    transition_met: np.ndarray | None = None  # (regions, K, K) cells converted i -> j
+    transition_shortfall: np.ndarray | None = None  # demand - met (>= 0)
 
     @property
     def met(self) -> bool:
@@ -370,9 +374,9 @@ def demand_caps(change: np.ndarray, targeted: np.ndarray) -> dict[str, np.ndarra
             "loss_pool": np.where(any_free, np.maximum(balance, 0), 0)}
 
 
-def allocate_step(index: np.ndarray, model: LandUseModel, change: np.ndarray, *,
+def allocate_step(index: np.ndarray, model: LandUseModel, change: np.ndarray | None, *,
                   targeted: np.ndarray | None = None, adaptation: Adaptation | None = None,
-                  seed: int = 0, step: int = 0
+                  seed: int = 0, step: int = 0, transitions: np.ndarray | None = None
                   ) -> tuple[np.ndarray, StepOutcome, Adaptation]:
     """One step of land-use change (see the module docs).
 
@@ -380,10 +384,18 @@ def allocate_step(index: np.ndarray, model: LandUseModel, change: np.ndarray, *,
     ----------
     index : (rows, cols) uint8 class indices at the start of the step (255 = outside).
     model : the land-use model.
-    change : (regions, K) net change of each class's area this step, in cells.
+    change : (regions, K) net change of each class's area this step, in cells (ignored, may
+        be None, when ``transitions`` is given).
     targeted : (regions, K) which classes have a demand; default: those with a non-zero change.
     adaptation : coefficients carried from the previous step (default: all 1).
     seed, step : keys of the random draws.
+    transitions : (regions, K, K) gross demand, ``T[z, i, j]`` cells of class ``i`` in region
+        ``z`` to become class ``j`` this step (Dinamica EGO's transition quantities; the
+        diagonal is ignored). Each transition is met exactly where the constraints leave
+        room, else its shortfall is reported (``transition_shortfall``); no transition ever
+        exceeds its quantity and no cell changes outside the matrix. The adaptive
+        coefficients are then per transition: ``drive`` is (regions * K, K), row ``z * K + i``
+        (see :func:`_pair_regions`).
 
     Returns
     -------
@@ -393,10 +405,21 @@ def allocate_step(index: np.ndarray, model: LandUseModel, change: np.ndarray, *,
     if index.shape != model.shape or index.dtype != np.uint8:
         raise InputError(f"the map must be uint8 {model.shape}", field="land_use__class",
                          value=(index.shape, str(index.dtype)))
+    if transitions is not None:
+        return _allocate_transitions(index, model, transitions, adaptation, seed, step)
     change = np.asarray(change, dtype=np.int64).reshape(con.n_regions, n)
     targeted = change != 0 if targeted is None else np.asarray(targeted, bool).reshape(
         change.shape)
     adaptation = adaptation or Adaptation.start(con.n_regions, n)
+    return _run_step(index, model, con, change, targeted, adaptation, seed, step,
+                     p.roulette_rounds + n + 1)
+
+
+def _run_step(index: np.ndarray, model: LandUseModel, con: Constraints, change: np.ndarray,
+              targeted: np.ndarray, adaptation: Adaptation, seed: int, step: int,
+              max_passes: int) -> tuple[np.ndarray, StepOutcome, Adaptation]:
+    """The passes of :func:`allocate_step` under the demand regions of ``con``."""
+    p, n = model.params, model.n_classes
     sizes = [np.asarray(s, dtype=np.int64) for s in model.patch_sizes] or \
         [np.zeros(0, np.int64)] * n
     state = AllocationState(
@@ -413,7 +436,6 @@ def allocate_step(index: np.ndarray, model: LandUseModel, change: np.ndarray, *,
     weight, inertia = p.per_class("weights", n), p.per_class("inertia", n)
     noise = stochastic_table(p.alpha)
     passes = seeds = 0
-    max_passes = p.roulette_rounds + n + 1
     while passes < max_passes:
         roulette = passes < p.roulette_rounds
         open_gain, open_loss = state.open("gain"), state.open("loss")
@@ -444,6 +466,96 @@ def allocate_step(index: np.ndarray, model: LandUseModel, change: np.ndarray, *,
         loss_shortfall=np.where(state.loss_free, 0, state.loss_left), passes=passes,
         seeds=seeds, drive=adaptation.drive.copy())
     return state.index, outcome, adaptation
+
+
+def _pair_regions(index: np.ndarray, con: Constraints, n: int) -> np.ndarray:
+    """Demand region ``z * K + i`` of each cell of class ``i`` in region ``z`` (0 outside).
+
+    With one region per (region, source class), the net allocation meets a gross demand
+    exactly: the region of source ``i`` may gain ``T[z, i, j]`` of each ``j`` and must lose
+    their sum of ``i``, and since a cell changes at most once per step its region stays that
+    of its class at the start of the step. Competition, patches and FLUS adaptation then work
+    per transition unchanged (the coefficient of row ``z * K + i``, column ``j`` drives
+    ``i -> j``; column ``i`` the will of ``i`` to stay)."""
+    z = con.region.astype(np.int64) if con.region is not None else np.zeros(index.shape,
+                                                                             np.int64)
+    own = np.where(index < n, index, 0).astype(np.int64)
+    return (z * n + own).astype(np.uint16)
+
+
+def _allocate_transitions(index: np.ndarray, model: LandUseModel, transitions: np.ndarray,
+                          adaptation: Adaptation | None, seed: int, step: int
+                          ) -> tuple[np.ndarray, StepOutcome, Adaptation]:
+    """:func:`allocate_step` with a gross (from -> to) demand (see :func:`_pair_regions`)."""
+    con, n = model.constraints, model.n_classes
+    regions = con.n_regions
+    if regions * n > np.iinfo(np.uint16).max:
+        raise InputError("too many regions x classes for a transition demand",
+                         field="transitions", value=(regions, n))
+    demand = check_transitions(transitions, class_counts(index, n, con.region, regions))
+    pairs = demand.reshape(regions * n, n)
+    change = pairs.copy()
+    rows = np.arange(regions * n)
+    change[rows, rows % n] = -pairs.sum(axis=1)
+    virtual = dataclasses.replace(con, region=_pair_regions(index, con, n),
+                                  n_regions=regions * n)
+    if adaptation is None or adaptation.drive.shape != change.shape:
+        adaptation = Adaptation.start(regions * n, n)
+    # K^2 transitions instead of K classes: fill passes stop anyway once none places a cell
+    new, raw, adaptation = _run_step(index, model, virtual, change,
+                                     np.ones(change.shape, bool), adaptation, seed, step,
+                                     model.params.roulette_rounds + n * n + 1)
+    met = raw.gained.reshape(regions, n, n).copy()
+    short = np.maximum(demand - met, 0)
+    outcome = StepOutcome(
+        gained=met.sum(axis=1), lost=met.sum(axis=2), transitions=raw.transitions,
+        gain_shortfall=short.sum(axis=1), loss_shortfall=short.sum(axis=2),
+        passes=raw.passes, seeds=raw.seeds, drive=raw.drive, transition_demand=demand,
+        transition_met=met, transition_shortfall=short)
+    return new, outcome, adaptation
+
+
+def check_transitions(transitions: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """A gross demand ``T`` (regions, K, K) as int64 with a zero diagonal, checked against the
+    cells ``counts`` (regions, K) of each class: entries must be whole and >= 0; a full matrix
+    (non-zero diagonal: persistence included) must have rows summing to the class's cells;
+    off-diagonal quantities alone must not exceed them. Raises InputError naming the entry.
+
+    Examples
+    --------
+    >>> check_transitions(np.array([[7, 3], [0, 5]]), np.array([[10, 5]]))[0].tolist()
+    [[0, 3], [0, 0]]
+    """
+    counts = np.asarray(counts, np.int64)
+    regions, n = counts.shape
+    t = np.asarray(transitions)
+    if t.size != regions * n * n:
+        raise InputError(f"a transition demand needs ({regions}, {n}, {n}) entries "
+                         "(regions, from, to)", field="transitions", value=t.shape)
+    t = t.reshape(regions, n, n)
+    if not np.isfinite(t).all() or (t < 0).any() or (t != np.round(t)).any():
+        raise InputError("transition quantities must be whole numbers of cells >= 0",
+                         field="transitions")
+    t = t.astype(np.int64)
+    diagonal = np.einsum("zii->zi", t).copy()
+    off = t.copy()
+    off[:, np.arange(n), np.arange(n)] = 0
+    rows = off.sum(axis=2)
+    for z, i in zip(*np.nonzero((rows > 0) & (counts == 0))):
+        raise InputError(f"a transition from class index {i} in region {z}, which has no "
+                         "cells", field=f"transitions[{z}][{i}]", value=off[z, i].tolist())
+    if diagonal.any():
+        bad = rows + diagonal != counts
+        for z, i in zip(*np.nonzero(bad)):
+            raise InputError(f"row {i} of region {z} sums to {rows[z, i] + diagonal[z, i]} "
+                             f"cells but the class has {counts[z, i]}",
+                             field=f"transitions[{z}][{i}]", value=t[z, i].tolist(),
+                             hint="a full matrix's rows must sum to each class's area")
+    for z, i in zip(*np.nonzero(rows > counts)):
+        raise InputError(f"class index {i} of region {z} would lose {rows[z, i]} cells but "
+                         f"has {counts[z, i]}", field=f"transitions[{z}][{i}]",
+                         value=off[z, i].tolist())
+    return off
 
 
 def _gap(state: AllocationState, requests: np.ndarray, departures: np.ndarray) -> np.ndarray:

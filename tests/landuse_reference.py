@@ -306,3 +306,140 @@ def step(index, model, change, *, targeted=None, seed=0, step_no=0, drive=None, 
         if not roulette and int(s.gained.sum()) == before:
             break
     return s.index, s, drive
+
+
+# -- gross (from -> to) demand ------------------------------------------------------------------
+def compete_pairs(index, suit, *, forbid, policy, policy_weight, region, conversion, weight,
+                  inertia, drive, open_pair, changed, spontaneous, alpha, size, key_pick,
+                  key_noise, roulette):
+    """The competition under a transition demand: a cell of class ``i`` in region ``z`` may
+    request ``j`` only while ``open_pair[z, i, j]``; ``drive[z, i, j]`` scales ``i -> j`` and
+    ``drive[z, i, i]`` the will of ``i`` to stay. Requests [(cell, class, score)] in cell order
+    and the (regions, K, K) requests per transition and (regions, K) departures per source."""
+    rows, cols, n = suit.shape
+    noise = stochastic_table(alpha)
+    count = counts(index, n, size)
+    requests = np.zeros(open_pair.shape, dtype=np.int64)
+    departures = np.zeros(open_pair.shape[:2], dtype=np.int64)
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            own = int(index[r, c])
+            if own >= n or changed[r, c]:
+                continue
+            z = int(region[r, c]) if region is not None else 0
+            valid = int(count[r, c, n])
+            inv = 1.0 / valid if valid > 0 else 0.0
+            pol = int(policy[r, c])
+            tp = {}
+            for k in range(n):
+                if k == own or not open_pair[z, own, k] or (int(forbid[r, c]) >> k) & 1:
+                    continue
+                if conversion[own, k] <= 0:
+                    continue
+                v = (float(drive[z, own, k]) * float(conversion[own, k]) * float(suit[r, c, k])
+                     * (spontaneous + float(weight[k]) * (int(count[r, c, k]) * inv))
+                     * float(policy_weight[pol, k]))
+                if v > 0:
+                    tp[k] = v
+            if not tp:
+                continue
+            cell = r * cols + c
+            if roulette:
+                stay = (float(drive[z, own, own]) * float(inertia[own]) * float(suit[r, c, own])
+                        * (spontaneous + float(weight[own]) * (int(count[r, c, own]) * inv)))
+                total = sum(tp[k] for k in sorted(tp))
+                spin = uniform_at(key_pick, cell) * (total + stay)
+                pick, acc = None, stay
+                if spin >= acc:
+                    for k in sorted(tp):
+                        pick = k
+                        acc += tp[k]
+                        if spin < acc:
+                            break
+                if pick is None:
+                    continue
+            else:
+                pick = max(sorted(tp), key=lambda k: tp[k])
+            requests[z, own, pick] += 1
+            departures[z, own] += 1
+            out.append((cell, pick, tp[pick] * float(noise[noise_level(key_noise, cell)])))
+    return out, requests, departures
+
+
+class TransitionStep(Step):
+    """One step under a gross demand: ``left[z, i, j]`` cells of ``i`` still to become ``j``;
+    a cell may convert only into a transition with quantity left (patches included)."""
+
+    def __init__(self, index, suit, constraints, transitions, sizes, params):
+        self.index = index.copy()
+        self.rows, self.cols, self.n = suit.shape
+        self.changed = np.zeros(index.shape, dtype=bool)
+        self.suit, self.c, self.sizes, self.p = suit, constraints, sizes, params
+        self.left = np.array(transitions, dtype=np.int64)
+        self.met = np.zeros_like(self.left)
+
+    def can_become(self, cell, k):
+        r, c = divmod(cell, self.cols)
+        own = int(self.index[r, c])
+        if own >= self.n or own == k or self.changed[r, c] or (int(self.c.forbid[r, c]) >> k) & 1:
+            return False
+        if self.c.conversion[own, k] <= 0 or self.c.policy_weight[self.c.policy[r, c], k] <= 0:
+            return False
+        if self.suit[r, c, k] <= 0:
+            return False
+        return self.left[self.region(r, c), own, k] > 0
+
+    def convert(self, cell, k):
+        r, c = divmod(cell, self.cols)
+        own, z = int(self.index[r, c]), self.region(r, c)
+        self.left[z, own, k] -= 1
+        self.met[z, own, k] += 1
+        self.index[r, c] = k
+        self.changed[r, c] = True
+
+    def wanted(self):
+        return [int(self.left[:, :, k].sum()) for k in range(self.n)]
+
+
+def transition_step(index, model, transitions, *, seed=0, step_no=0):
+    """One step with a (regions, K, K) gross demand (diagonal ignored), pass by pass, with
+    FLUS's adaptation per transition: the gap of ``i -> j`` is the quantity left minus the
+    cells that asked for it; the gap of ``i``'s persistence is the cells of ``i`` that asked
+    to leave minus what ``i`` must still lose. Returns the map, the state and the
+    (regions, K, K) coefficients."""
+    p, con, n = model.params, model.constraints, model.n_classes
+    t = np.array(transitions, dtype=np.int64)
+    for i in range(n):
+        t[:, i, i] = 0
+    drive = np.ones(t.shape)
+    last_gap = np.full(t.shape, np.nan)
+    sizes = [list(s) for s in model.patch_sizes] or [[]] * n
+    s = TransitionStep(index, model.suitability, con, t, sizes, p)
+    weight, inertia = p.per_class("weights", n), p.per_class("inertia", n)
+    noise = stochastic_table(p.alpha)
+    passes = 0
+    while passes < p.roulette_rounds + n * n + 1:
+        roulette = passes < p.roulette_rounds
+        if not s.left.any():
+            break
+        keys = [stream_key(seed, step_no, 4 * passes + j) for j in range(4)]
+        requests, asked, departed = compete_pairs(
+            s.index, model.suitability, forbid=con.forbid, policy=con.policy,
+            policy_weight=con.policy_weight, region=con.region, conversion=con.conversion,
+            weight=weight, inertia=inertia, drive=drive, open_pair=s.left > 0,
+            changed=s.changed, spontaneous=p.spontaneous, alpha=p.alpha,
+            size=p.neighbourhood_size, key_pick=keys[0], key_noise=keys[1], roulette=roulette)
+        if roulette:
+            gap = np.where(s.left > 0, s.left - asked, np.nan)
+            row_left = s.left.sum(axis=2)
+            for i in range(n):
+                gap[:, i, i] = np.where(row_left[:, i] > 0, departed[:, i] - row_left[:, i],
+                                        np.nan)
+            drive, last_gap = adapt(drive, last_gap, gap), gap
+        before = int(s.met.sum())
+        s.allocate(requests, noise, keys[2], keys[3])
+        passes += 1
+        if not roulette and int(s.met.sum()) == before:
+            break
+    return s.index, s, drive

@@ -141,6 +141,8 @@ def build_from_catalog(catalog: Catalog, *, crs: str | None = None,
                                 heights=lyr.HeightRules(**catalog.heights.model_dump()))
     if catalog.sea is not None:
         apply_sea(territory, catalog.sea)
+    if catalog.population_spread is not None:
+        spread_population(territory, catalog.population_spread)
     for spec in catalog.layers:
         _add_kept_layer(territory, spec)
     if catalog.grid_units is not None:
@@ -197,6 +199,26 @@ def apply_sea(territory: Territory, sea: Any) -> None:
                      unmapped_land_class=sea.unmapped_land,
                      land_border=sea.land_border.model_dump() if sea.land_border else None,
                      outside_cells=int(outside.sum()))
+
+
+def spread_population(territory: Territory, spec: Any) -> None:
+    """``population__count``: ``spec.total`` residents spread evenly over the cells of the
+    land-use group ``spec.group`` (a stand-in for data that have no population)."""
+    if "population__count" in territory.fields:
+        raise InputError("population_spread and a population source both give the "
+                         "population", field="population_spread")
+    if "land_use__class" not in territory.fields:
+        raise InputError("population_spread needs a land-use source", field="population_spread")
+    cells = territory.classes.group_mask(territory.fields["land_use__class"], spec.group)
+    if not cells.any():
+        raise InputError(f"no cells of group {spec.group!r} to spread the population over",
+                         field="population_spread.group", value=spec.group)
+    population = np.where(cells, spec.total / cells.sum(), 0.0).astype(np.float32)
+    territory.set_field("population__count", population)
+    territory.record("derive", field="population__count", synthetic=True,
+                     rule=f"{spec.total:,.0f} residents spread evenly over the "
+                          f"{int(cells.sum()):,} cells of group {spec.group}",
+                     total=spec.total, source=spec.source)
 
 
 def beyond_land_border(grid: Grid, land: np.ndarray, side: str,

@@ -73,6 +73,8 @@ Three optional sections serve real territories (see ``tim/catalogs/hongkong.yaml
   without land use gets ``unmapped_land``; with ``land_border: north`` the cells beyond the
   ``land_border: {side: north, line: [[x, y], ...]}`` the cells beyond the line and beyond
   the territory's outermost land of their grid column are outside it (a land border, not sea).
+* ``population_spread: {total, group, source}`` - without a population source, ``total``
+  residents spread evenly over the cells of a land-use group (a stand-in, recorded as such).
 * ``layers: [{name, path, layer}]`` - vector layers kept as they are (reprojected), e.g. dated
   roads or tall buildings as points, for analyses that read them by name.
 * ``observed: {label: path}`` - land-use maps of earlier epochs (``1973-1977`` or ``1975``),
@@ -260,6 +262,15 @@ class SeaSpec(_Strict):
     land_border: LandBorder | None = None
 
 
+class PopulationSpread(_Strict):
+    """A stand-in population where the data have none: ``total`` residents spread evenly over
+    the cells of the land-use ``group`` (recorded as synthetic)."""
+
+    total: float = Field(gt=0)
+    group: Literal["built", "farmland", "ecological", "water", "sea", "other"] = "built"
+    source: str = Field(description="where the total comes from")
+
+
 class LayerSpec(_Strict):
     """A vector layer kept as it is (reprojected to the project CRS)."""
 
@@ -282,6 +293,7 @@ class Catalog(_Strict):
     grid_units: GridUnits | None = None
     sources: list[SourceSpec] = Field(min_length=1)
     sea: SeaSpec | None = None
+    population_spread: PopulationSpread | None = None
     layers: list[LayerSpec] = Field(default_factory=list)
     observed: dict[str, Path] = Field(default_factory=dict,
                                       description="epoch label -> land-use map of that epoch")

@@ -284,3 +284,52 @@ def test_hato_surge_mass_books_close_and_floods_by_district(hk):
     assert flooded.any()
     assert np.all(z[flooded] < 3.42 + 0.5)       # water on land never far above the peak
     assert not np.any(depth[lu == 255] > 0)      # nothing beyond the land border
+
+
+# -- 3D: terrain tiles with land use and the protected areas draped ---------------------------
+def tile_colours(path: Path) -> np.ndarray:
+    """The COLOR_0 of a b3dm's first primitive (n, 3)."""
+    from py3dtiles.tileset.content import read_binary_tile_content
+
+    gltf = read_binary_tile_content(path).body.gltf
+    index = gltf.meshes[0].primitives[0].attributes.COLOR_0
+    assert index is not None, f"{path} has no vertex colours"
+    accessor = gltf.accessors[index]
+    view = gltf.bufferViews[accessor.bufferView]
+    start = view.byteOffset + (accessor.byteOffset or 0)
+    return np.frombuffer(gltf.binary_blob()[start:start + accessor.count * 12],
+                         dtype=np.float32).reshape(-1, 3)
+
+
+def draped_check(territory: Territory, out: Path) -> None:
+    from tim.tiles import write_tiles
+    from tim.tiles.terrain import drape_colours
+
+    summary = write_tiles(territory, out, parts=["terrain"], drape=True)
+    assert list(summary.parts) == ["terrain"]
+    expected = drape_colours(territory).astype(np.float32).reshape(-1, 3)
+    expected_set = {tuple(c) for c in np.unique(expected, axis=0)}
+    seen = set()
+    for path in (out / "terrain").glob("*.b3dm"):
+        seen |= {tuple(c) for c in np.unique(tile_colours(path), axis=0)}
+    assert seen <= expected_set
+    red = territory.fields["control__ecological_red_line"] > 0
+    tinted = {tuple(c) for c in np.unique(expected[red.ravel()], axis=0)}
+    assert seen & tinted and seen - tinted    # protected and unprotected land both shown
+
+
+def test_terrain_tiles_drape_land_use_and_the_red_line(tmp_path):
+    grid = Grid("EPSG:2326", (70.0, 0, 830000.0, 0, -70.0, 820000.0), (20, 20))
+    t = Territory(grid=grid, classes=DEFAULT_CLASSES)
+    yy, xx = np.mgrid[0:20, 0:20]
+    t.set_field("terrain__elevation", (xx * 3.0 + yy).astype(np.float32))
+    t.set_field("land_use__class", np.where(xx < 10, 7, 3).astype(np.uint8))
+    t.set_field("control__ecological_red_line", (yy < 5).astype(np.uint8))
+    draped_check(t, tmp_path / "tiles")
+
+
+@pytest.mark.slow
+def test_hong_kong_terrain_tiles_draped_without_buildings(hk, tmp_path):
+    _, t = hk
+    assert "buildings" not in t.layers       # no footprints: terrain only, said in README
+    draped_check(t, tmp_path / "tiles")

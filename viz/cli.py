@@ -86,7 +86,8 @@ def cmd_tiles(args: argparse.Namespace) -> None:
 
     parts = args.parts.split(",") if args.parts else None
     summary = write_tiles(load_territory(args.tim), Path(args.out), parts=parts, lod=args.lod,
-                          geoid_height=args.geoid_height, point_jobs=args.jobs)
+                          geoid_height=args.geoid_height, point_jobs=args.jobs,
+                          drape=args.drape)
     print(f"3D Tiles written to {Path(args.out) / 'tileset.json'}:")
     for part in summary.parts.values():
         what = (f"{part.points:,} points" if part.points else
@@ -401,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add N metres to every height (ellipsoidal = datum height + N, "
                             "e.g. 43 for NAP near Den Haag); recorded in the tilesets")
     tiles.add_argument("--jobs", type=int, help="py3dtiles worker processes for points")
+    tiles.add_argument("--drape", action="store_true",
+                       help="colour the terrain by land use, tinted where the ecological red "
+                            "line (or its stand-in) lies")
     tiles.set_defaults(func=cmd_tiles, writes=("out", "directory"), reads=("tim",))
 
     publish = sub.add_parser("publish", help="publish a run's per-building results as an "

@@ -347,3 +347,37 @@ def test_hong_kong_terrain_tiles_draped_without_buildings(hk, tmp_path):
     _, t = hk
     assert "buildings" not in t.layers       # no footprints: terrain only, said in README
     draped_check(t, tmp_path / "tiles")
+
+
+def test_catalog_where_values_and_value_map_shape_a_vector_source(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    dem = write_tif(tmp_path / "dem.tif", np.ones((4, 4), np.float32), "EPSG:2326",
+                    cell=10.0)
+    units = gpd.GeoDataFrame(
+        {"DCCA": ["1101", "1102", "2201", "9901"], "DC_CODE": ["A", "A", "B", "Z"],
+         "NAME": ["a1", "a2", "b1", "gone"], "KEEP": [1, 1, 1, 0]},
+        geometry=[box(830000, 819960, 830020, 819980), box(830020, 819960, 830040, 819980),
+                  box(830000, 819980, 830040, 820000), box(830000, 819960, 830010, 819970)],
+        crs="EPSG:2326")
+    path = tmp_path / "units.gpkg"
+    units.to_file(path, layer="ca")
+    spec = SourceSpec(path=path, layer="ca", role="planning_units",
+                      columns={"unit_id": "DCCA", "name": "NAME", "district": "DC_CODE"},
+                      where={"KEEP": [1]}, values={"city": "Hong Kong"},
+                      value_map={"district": {"A": "Central", "B": "Wan Chai"}})
+    t = build_territory([SourceSpec(path=dem, role="elevation"), spec], crs="EPSG:2326")
+    layer = t.layers["planning_units"].sort_values("unit_id")
+    assert layer["unit_id"].tolist() == [1101, 1102, 2201]
+    assert layer["district"].tolist() == ["Central", "Central", "Wan Chai"]
+    assert set(layer["city"]) == {"Hong Kong"}
+    # a value the map lacks: skipped and recorded
+    spec2 = spec.model_copy(update={"where": {}})
+    t2 = build_territory([SourceSpec(path=dem, role="elevation"), spec2], crs="EPSG:2326")
+    skipped = [h.detail for h in t2.history if h.action == "skip"]
+    assert skipped and skipped[0]["values"] == {"district": {"Z": 1}}
+    with pytest.raises(InputError) as err:
+        build_territory([SourceSpec(path=dem, role="elevation"),
+                         spec.model_copy(update={"where": {"NOPE": [1]}})], crs="EPSG:2326")
+    assert err.value.field == "where.NOPE"

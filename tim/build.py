@@ -444,9 +444,13 @@ def _rename_columns(frame: Any, spec: SourceSpec) -> Any:
     return _select_values(renamed, spec)
 
 
+#: Standard id columns that must be integers; digit strings ("3515") become integers.
+INTEGER_IDS = ("unit_id", "zone_id")
+
+
 def _select_values(frame: Any, spec: SourceSpec) -> Any:
     """The catalog's ``where``, ``values`` and ``value_map`` (:mod:`tim.ingest.catalog`), and
-    digit-string ids made integers."""
+    digit-string :data:`INTEGER_IDS` made integers."""
     attrs = dict(frame.attrs)
     for column, keep in spec.where.items():
         if column not in frame.columns:
@@ -468,7 +472,7 @@ def _select_values(frame: Any, spec: SourceSpec) -> Any:
             attrs.setdefault("skipped_values", {})[column] = {
                 v: int((text == v).sum()) for v in skipped}
         frame = frame[known].assign(**{column: text[known].map(mapping)})
-    for column in [c for c in frame.columns if str(c).endswith("_id")]:
+    for column in [c for c in INTEGER_IDS if c in frame.columns]:
         values = frame[column]
         if values.dtype == object or str(values.dtype).startswith("str"):
             text = values.astype(str)

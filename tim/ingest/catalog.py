@@ -58,7 +58,7 @@ Vector sources may also give ``where: {column: [values]}`` (keep the features wh
 holds one of the values), ``values: {column: value}`` (a column with one value for every
 feature, e.g. ``{kind: ecological_red_line}``) and ``value_map: {column: {from: to}}`` (after
 ``columns``; features whose value the map lacks are skipped and counted in the build report).
-Standard ``*_id`` columns that hold digit strings (``"3515"``) become integers.
+``unit_id`` and ``zone_id`` columns that hold digit strings (``"3515"``) become integers.
 
 A raster's ``crs`` is also assigned over a declared CRS that resolves to no EPSG code (an
 ESRI-style WKT); the assignment is recorded in the history. A raster land-use source may give

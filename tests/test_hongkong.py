@@ -381,3 +381,22 @@ def test_catalog_where_values_and_value_map_shape_a_vector_source(tmp_path):
         build_territory([SourceSpec(path=dem, role="elevation"),
                          spec.model_copy(update={"where": {"NOPE": [1]}})], crs="EPSG:2326")
     assert err.value.field == "where.NOPE"
+
+
+def test_hong_kong_surge_scenarios_levels_and_hydrographs():
+    from scenarios.flood import peak_level, surge_event
+    from scenarios.schema import load_scenario
+
+    hato, slr = load_scenario("hongkong-hato"), load_scenario("hongkong-surge-slr")
+    assert peak_level(hato.surge) == pytest.approx(3.42)        # 3.57 mCD - 0.15
+    assert peak_level(slr.surge) == pytest.approx(4.0 + 0.5)    # assumed + sea-level rise
+    bed = load_catalog(Path(__file__).resolve().parents[1] / "tim/catalogs/hongkong.yaml"
+                       ).sea.bed
+    for s in (hato, slr):
+        event = surge_event(s.surge)
+        h = event.hydrograph
+        assert event.engine == "inertial" and h.end == 12 * 3600
+        assert h.peak == pytest.approx(peak_level(s.surge))
+        # the lowest still water stays well above the sea bed: every sea cell holds water
+        assert h.values.min() > bed + 2.0
+        assert s.start_year == 2017 and s.surge_year == 2018

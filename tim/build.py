@@ -46,7 +46,7 @@ from tim.ingest.catalog import REPEATABLE_ROLES, Catalog, SourceSpec
 from tim.ingest.crs import (choose_project_crs, crs_label, horizontal, parse_crs,
                             reconcile_datums, vertical_datum)
 from tim.ingest.raster import (RasterSource, check_overlap, check_values, grid_for,
-                               read_raster, resample)
+                               read_raster, resample, resolves)
 from tim.ingest.report import IngestReport
 from tim.limits import check_memory
 from tim.derive import grid_planning_units
@@ -143,10 +143,135 @@ def build_from_catalog(catalog: Catalog, *, crs: str | None = None,
                                 cell_size=cell_size or catalog.cell_size, classes=classes,
                                 name=catalog.name, vertical_datum=catalog.vertical_datum,
                                 heights=lyr.HeightRules(**catalog.heights.model_dump()))
+    if catalog.sea is not None:
+        apply_sea(territory, catalog.sea)
+    if catalog.population_spread is not None:
+        spread_population(territory, catalog.population_spread)
+    for spec in catalog.layers:
+        _add_kept_layer(territory, spec)
     if catalog.grid_units is not None:
         grid_planning_units(territory, catalog.grid_units.size,
                             districts_of=catalog.grid_units.districts_of)
+    if catalog.observed:
+        territory.record("series", epochs={k: str(v) for k, v in catalog.observed.items()},
+                         note="land-use maps of earlier epochs: tim.ingest.series puts them "
+                              "on this grid with the land-use source's class_map")
     return territory
+
+
+def apply_sea(territory: Territory, sea: Any) -> None:
+    """The ``sea`` section of a catalog (:class:`tim.ingest.catalog.SeaSpec`): sea cells get
+    the sea class and the sea bed; low land-use cells the nearest higher land's elevation;
+    cells beyond a land border are outside. Every change is counted in the history."""
+    from scipy import ndimage
+
+    if "terrain__elevation" not in territory.fields or "land_use__class" not in \
+            territory.fields:
+        raise InputError("the sea section needs an elevation and a land-use source",
+                         field="sea")
+    if sea.code not in territory.classes.codes.tolist():
+        raise InputError(f"sea class {sea.code} is not in the class table", field="sea.code",
+                         value=sea.code)
+    z = territory.fields["terrain__elevation"].astype(np.float32, copy=True)
+    lu = territory.fields["land_use__class"].copy()
+    nodata = field_spec("land_use__class").nodata
+    no_use = lu == nodata
+    low = ~(z > sea.elevation_at_most)  # NaN counts as low: no terrain there
+    land = ~no_use | ~low
+    outside = np.zeros(lu.shape, dtype=bool)
+    if sea.land_border is not None:
+        outside = beyond_land_border(territory.grid, land, sea.land_border.side,
+                                     sea.land_border.line) & no_use & low
+    is_sea = no_use & low & ~outside
+    filled = 0
+    fill = ~no_use & low
+    if sea.fill_land == "nearest" and fill.any() and (~low).any():
+        _, (r, c) = ndimage.distance_transform_edt(low, return_indices=True)
+        z[fill] = z[r[fill], c[fill]]
+        filled = int(fill.sum())
+    unmapped = no_use & ~low
+    if sea.unmapped_land is not None:
+        lu[unmapped] = sea.unmapped_land
+    lu[is_sea] = sea.code
+    z[is_sea] = sea.bed
+    z[outside] = np.nan
+    territory.set_field("terrain__elevation", z)
+    territory.set_field("land_use__class", lu)
+    territory.record("sea", sea_cells=int(is_sea.sum()), sea_class=sea.code, bed=sea.bed,
+                     rule=f"no land use and elevation <= {sea.elevation_at_most}",
+                     land_filled_from_nearest=filled, unmapped_land=int(unmapped.sum()),
+                     unmapped_land_class=sea.unmapped_land,
+                     land_border=sea.land_border.model_dump() if sea.land_border else None,
+                     outside_cells=int(outside.sum()))
+
+
+def spread_population(territory: Territory, spec: Any) -> None:
+    """``population__count``: ``spec.total`` residents spread evenly over the cells of the
+    land-use group ``spec.group`` (a stand-in for data that have no population)."""
+    if "population__count" in territory.fields:
+        raise InputError("population_spread and a population source both give the "
+                         "population", field="population_spread")
+    if "land_use__class" not in territory.fields:
+        raise InputError("population_spread needs a land-use source", field="population_spread")
+    cells = territory.classes.group_mask(territory.fields["land_use__class"], spec.group)
+    if not cells.any():
+        raise InputError(f"no cells of group {spec.group!r} to spread the population over",
+                         field="population_spread.group", value=spec.group)
+    population = np.where(cells, spec.total / cells.sum(), 0.0).astype(np.float32)
+    territory.set_field("population__count", population)
+    territory.record("derive", field="population__count", synthetic=True,
+                     rule=f"{spec.total:,.0f} residents spread evenly over the "
+                          f"{int(cells.sum()):,} cells of group {spec.group}",
+                     total=spec.total, source=spec.source)
+
+
+def beyond_land_border(grid: Grid, land: np.ndarray, side: str,
+                       line: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Cells beyond ``line`` on ``side`` (``north``/``south``) that also lie beyond the
+    outermost ``land`` cell of their column; columns outside the line's x range have none.
+
+    Examples
+    --------
+    >>> grid = Grid("EPSG:2326", (1.0, 0.0, 0.0, 0.0, -1.0, 3.0), (3, 3))
+    >>> land = np.array([[0, 0, 0], [0, 0, 1], [1, 0, 0]], dtype=bool)
+    >>> beyond_land_border(grid, land, "north", [(0, 1.0), (3, 1.0)]).astype(int).tolist()
+    [[1, 1, 1], [1, 1, 0], [0, 0, 0]]
+    """
+    xy = np.asarray(line, dtype=float)
+    if np.any(np.diff(xy[:, 0]) <= 0):
+        raise InputError("the land border's x must rise along the line", field="sea."
+                         "land_border.line", value=xy[:, 0].tolist())
+    xc, yc = grid.cell_centres()
+    inside = (xc >= xy[0, 0]) & (xc <= xy[-1, 0])
+    y_line = np.interp(xc, xy[:, 0], xy[:, 1])
+    if side == "north":
+        rows = np.where(land.any(axis=0), land.argmax(axis=0), land.shape[0])
+        beyond_land = np.arange(land.shape[0])[:, None] < rows[None, :]
+        beyond_line = yc[:, None] > y_line[None, :]
+    else:
+        last = land.shape[0] - 1 - land[::-1].argmax(axis=0)
+        rows = np.where(land.any(axis=0), last, -1)
+        beyond_land = np.arange(land.shape[0])[:, None] > rows[None, :]
+        beyond_line = yc[:, None] < y_line[None, :]
+    return beyond_land & beyond_line & inside[None, :]
+
+
+def _add_kept_layer(territory: Territory, spec: Any) -> None:
+    from tim.ingest.vector import read_vector
+
+    if spec.name in territory.layers:
+        raise InputError(f"layer {spec.name!r} exists already", field="layers.name",
+                         value=spec.name)
+    report = IngestReport()
+    frame = read_vector(spec.path, assume_crs=territory.grid.crs, layer=spec.layer,
+                        report=report, polygons=False)
+    if not crs_equal(frame.crs, territory.grid.crs):
+        frame = frame.to_crs(territory.grid.crs)
+    territory.add_layer(spec.name, frame.reset_index(drop=True))
+    territory.record("ingest", source=str(spec.path), layer=spec.layer, role="layer",
+                     name=spec.name, kind="vector", features=len(frame),
+                     sha256=file_sha256(spec.path), licence=spec.licence,
+                     description=spec.description)
 
 
 def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
@@ -185,6 +310,22 @@ def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
                          else file_sha256(item.spec.path), licence=item.spec.licence,
                          synthetic=item.spec.synthetic, source_crs=crs_label(item.crs),
                          crs_assigned=item.crs_assigned, vertical_datum=vertical_datum_of(item))
+    for item in loaded:
+        if item.kind == "raster" and getattr(item.data, "declared_crs", None):
+            territory.record("assign_crs", source=item.label, assigned=item.data.crs,
+                             declared=parse_crs(item.data.declared_crs).name,
+                             reason="the file's CRS resolves to no EPSG code; the catalog's "
+                                    "crs was assigned over it")
+        elif item.kind == "raster" and not item.data.crs_assigned and \
+                not resolves(item.data.crs):
+            warnings.append(f"{item.label}: its CRS ({parse_crs(item.data.crs).name}) resolves "
+                            f"to no EPSG code; it was used as written and brought onto "
+                            f"{project_crs}; give 'crs' for this source to assign one")
+    for item in loaded:
+        if item.kind == "vector" and item.data.attrs.get("skipped_values"):
+            territory.record("skip", source=item.label, role=item.spec.role,
+                             reason="value not in the catalog's value_map",
+                             values=item.data.attrs["skipped_values"])
     for message in warnings:
         log.warning(message)
         territory.record("warning", message=message)
@@ -319,7 +460,46 @@ def _rename_columns(frame: Any, spec: SourceSpec) -> Any:
                                   and c not in spec.columns.values()])
     renamed = renamed.rename(columns={v: k for k, v in spec.columns.items()})
     renamed.attrs.update(frame.attrs)
-    return renamed
+    return _select_values(renamed, spec)
+
+
+#: Standard id columns that must be integers; digit strings ("3515") become integers.
+INTEGER_IDS = ("unit_id", "zone_id")
+
+
+def _select_values(frame: Any, spec: SourceSpec) -> Any:
+    """The catalog's ``where``, ``values`` and ``value_map`` (:mod:`tim.ingest.catalog`), and
+    digit-string :data:`INTEGER_IDS` made integers."""
+    attrs = dict(frame.attrs)
+    for column, keep in spec.where.items():
+        if column not in frame.columns:
+            raise InputError(f"column {column!r} of 'where' is not in the file", source=spec.path,
+                             field=f"where.{column}")
+        frame = frame[frame[column].astype(str).isin([str(v) for v in keep])]
+    for column, value in spec.values.items():
+        frame = frame.assign(**{column: value})
+    for column, mapping in spec.value_map.items():
+        if column not in frame.columns:
+            raise InputError(f"column {column!r} of 'value_map' is not in the file",
+                             source=spec.path, field=f"value_map.{column}")
+        text = frame[column].astype(str)
+        known = text.isin(list(mapping))
+        if not known.all():
+            skipped = sorted(set(text[~known]))
+            log.info("%s: %d features skipped, %s not in value_map.%s", spec.path,
+                     int((~known).sum()), skipped[:5], column)
+            attrs.setdefault("skipped_values", {})[column] = {
+                v: int((text == v).sum()) for v in skipped}
+        frame = frame[known].assign(**{column: text[known].map(mapping)})
+    for column in [c for c in INTEGER_IDS if c in frame.columns]:
+        values = frame[column]
+        if values.dtype == object or str(values.dtype).startswith("str"):
+            text = values.astype(str)
+            if len(text) and text.str.fullmatch(r"\d+").all():
+                frame = frame.assign(**{column: text.astype("int64")})
+    frame = frame.reset_index(drop=True)
+    frame.attrs.update(attrs)
+    return frame
 
 
 def _contents(territory: Territory) -> set[str]:
@@ -366,12 +546,41 @@ def _add_raster(territory: Territory, item: Loaded) -> None:
         territory.record("scale", field=name, source=item.label, factor=item.spec.scale)
     check_values(source, name)  # after the scale: ranges are in the field's units
     check_overlap(source, territory.grid, name)
+    if item.spec.role == "land_use" and isinstance(item.spec.class_map, dict):
+        source = map_raster_classes(source, item.spec.class_map, territory.classes)
+        territory.record("classify", field=name, source=item.label,
+                         class_map=dict(item.spec.class_map))
     values = resample(source, territory.grid, kind=kind, dtype=field.dtype, nodata=field.nodata)
     if not crs_equal(source.crs, territory.grid.crs) or source.transform != \
             territory.grid.transform:
         territory.record("resample", field=name, source=item.label, method=kind,
                          from_crs=source.crs, to_crs=territory.grid.crs)
     territory.set_field(name, values)
+
+
+def map_raster_classes(source: RasterSource, class_map: dict, classes: ClassTable
+                       ) -> RasterSource:
+    """A land-use raster with its values mapped to class codes (before resampling, so that
+    classes merged by the map are merged before the mode); unmapped values become no data."""
+    nodata = field_spec("land_use__class").nodata
+    user = load_class_map(class_map)
+    codes = set(classes.codes.tolist())
+    lookup = np.full(256, nodata, dtype=np.uint8)
+    for key, code in user.items():
+        if code is not None and code not in codes:
+            raise InputError(f"class code {code} is not in the class table {sorted(codes)}",
+                             source=source.path, field=f"class_map.{key}", value=code)
+        if not key.isdigit() or int(key) > 255:
+            raise InputError("raster class_map keys must be raster values 0..255",
+                             source=source.path, field=f"class_map.{key}")
+        lookup[int(key)] = nodata if code is None else code
+    values = source.values
+    if values.dtype.kind not in "ui" or values.min(initial=0) < 0 or values.max(initial=0) > 255:
+        raise InputError("a class_map needs an integer raster with values 0..255",
+                         source=source.path, field="class_map", value=str(values.dtype))
+    mapped = lookup[values.astype(np.int64)]
+    return RasterSource(source.path, mapped, source.transform, source.crs, nodata,
+                        source.crs_assigned, getattr(source, "declared_crs", None))
 
 
 def _add_city_terrain(territory: Territory, item: Loaded) -> None:

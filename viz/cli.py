@@ -54,7 +54,7 @@ SEED = _number(0, 2**32 - 1, integer=True)
 def cmd_tim_build(args: argparse.Namespace) -> None:
     from tim.build import build_from_catalog, build_territory
     from tim.info import FEATURE_ACTIONS, report_lines
-    from tim.ingest.catalog import load_catalog, source_from_argument
+    from tim.ingest.catalog import catalog_inputs, load_catalog, source_from_argument
     from tim.ingest.layers import HeightRules
     from tim.store import save_territory
 
@@ -64,7 +64,7 @@ def cmd_tim_build(args: argparse.Namespace) -> None:
         from tim.atomic import check_output
 
         catalog = load_catalog(args.catalog)
-        check_output(args.out, [s.path for s in catalog.sources])
+        check_output(args.out, catalog_inputs(catalog))
         territory = build_from_catalog(catalog, crs=args.crs, cell_size=args.cell_size)
     elif args.sources:
         heights = HeightRules(storey_height=args.storey_height) if args.storey_height \
@@ -89,6 +89,23 @@ def cmd_tim_build(args: argparse.Namespace) -> None:
         print(f"  {line}")
 
 
+def cmd_tim_series(args: argparse.Namespace) -> None:
+    from tim.ingest.catalog import catalog_inputs, load_catalog
+    from tim.ingest.series import write_series
+    from tim.store import load_territory
+
+    catalog = load_catalog(args.catalog)
+    from tim.atomic import check_output
+
+    check_output(args.out, catalog_inputs(catalog) + [Path(args.tim)])
+    index = write_series(load_territory(args.tim), catalog, args.out,
+                         catalog_path=args.catalog)
+    print(f"series written to {args.out}: {len(index['epochs'])} epochs "
+          f"({', '.join(e['label'] for e in index['epochs'])}) on the {index['shape'][0]} x "
+          f"{index['shape'][1]} grid of {args.tim}; land use, distance to main and secondary "
+          f"roads, built-up and protected areas as of each epoch (series.json)")
+
+
 def cmd_tim_info(args: argparse.Namespace) -> None:
     from tim.info import describe
 
@@ -101,7 +118,8 @@ def cmd_tiles(args: argparse.Namespace) -> None:
 
     parts = args.parts.split(",") if args.parts else None
     summary = write_tiles(load_territory(args.tim), Path(args.out), parts=parts, lod=args.lod,
-                          geoid_height=args.geoid_height, point_jobs=args.jobs)
+                          geoid_height=args.geoid_height, point_jobs=args.jobs,
+                          drape=args.drape)
     print(f"3D Tiles written to {Path(args.out) / 'tileset.json'}:")
     for part in summary.parts.values():
         what = (f"{part.points:,} points" if part.points else
@@ -504,6 +522,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="metres per storey for buildings with storeys but no height (3)")
     build.set_defaults(func=cmd_tim_build, writes=("out", "directory"),
                        reads=("sources", "catalog"))
+    series = tim_sub.add_parser("series", help="land-use epochs of a catalog's 'observed' "
+                                "section and drivers as of each epoch, as GeoTIFFs on a TIM's "
+                                "grid")
+    series.add_argument("--catalog", required=True, help="catalog (file or built-in name)")
+    series.add_argument("--tim", required=True, help="TIM built from that catalog")
+    series.add_argument("--out", required=True, help="folder to write")
+    series.set_defaults(func=cmd_tim_series, writes=("out", "directory"),
+                        reads=("tim", "catalog"))
     info = tim_sub.add_parser("info", help="describe a TIM store")
     info.add_argument("tim", metavar="TIM_DIR")
     info.set_defaults(func=cmd_tim_info)
@@ -521,6 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "e.g. 43 for NAP near Den Haag); recorded in the tilesets")
     tiles.add_argument("--jobs", type=_number(1, 256, integer=True),
                        help="py3dtiles worker processes for points")
+    tiles.add_argument("--drape", action="store_true",
+                       help="colour the terrain by land use, tinted where the ecological red "
+                            "line (or its stand-in) lies")
     tiles.set_defaults(func=cmd_tiles, writes=("out", "directory"), reads=("tim",))
 
     publish = sub.add_parser("publish", help="publish a run's per-building results as an "

@@ -54,7 +54,32 @@ mesh               obj, gltf, glb, ply         triangle mesh (needs ``crs``, ``o
 none; ``scale`` multiplies a raster's values (a density per km2 to counts per cell); source paths
 may use ``${TWIN_DATA}`` (default ``../shared/data``) and other environment variables.
 
-Unknown keys are rejected with the file and key in the message.
+Vector sources may also give ``where: {column: [values]}`` (keep the features whose column
+holds one of the values), ``values: {column: value}`` (a column with one value for every
+feature, e.g. ``{kind: ecological_red_line}``) and ``value_map: {column: {from: to}}`` (after
+``columns``; features whose value the map lacks are skipped and counted in the build report).
+``unit_id`` and ``zone_id`` columns that hold digit strings (``"3515"``) become integers.
+
+A raster's ``crs`` is also assigned over a declared CRS that resolves to no EPSG code (an
+ESRI-style WKT); the assignment is recorded in the history. A raster land-use source may give
+``class_map`` (raster value -> class code; values it lacks become no data).
+
+Three optional sections serve real territories (see ``tim/catalogs/hongkong.yaml``):
+
+* ``sea: {code, elevation_at_most, bed, fill_land, unmapped_land, land_border}`` - terrain that
+  reads 0 (or less) at sea: cells without land use and that low are ``code`` (the sea) with the
+  elevation ``bed`` (below the lowest tide, so a surge has water to raise); land-use cells that
+  low take the nearest higher land's elevation (``fill_land: nearest``); land in the terrain
+  without land use gets ``unmapped_land``; with ``land_border: north`` the cells beyond the
+  ``land_border: {side: north, line: [[x, y], ...]}`` the cells beyond the line and beyond
+  the territory's outermost land of their grid column are outside it (a land border, not sea).
+* ``population_spread: {total, group, source}`` - without a population source, ``total``
+  residents spread evenly over the cells of a land-use group (a stand-in, recorded as such).
+* ``layers: [{name, path, layer}]`` - vector layers kept as they are (reprojected), e.g. dated
+  roads or tall buildings as points, for analyses that read them by name.
+* ``observed: {label: path}`` - land-use maps of earlier epochs (``1973-1977`` or ``1975``),
+  in time order, read with the land-use source's ``crs`` and ``class_map`` by
+  :mod:`tim.ingest.series`.
 """
 
 from __future__ import annotations
@@ -180,6 +205,14 @@ class SourceSpec(_Strict):
         None, gt=0, le=10_000, description="on export, this source's vector geometry is "
                                            "simplified and its coordinates rounded to this "
                                            "tolerance (m)")
+    where: dict[str, list[str | int | float]] = Field(
+        default_factory=dict, description="vector: keep features whose column holds one of "
+                                          "the values")
+    values: dict[str, str | int | float] = Field(
+        default_factory=dict, description="vector: a column with one value for every feature")
+    value_map: dict[str, dict[str, str | int | float]] = Field(
+        default_factory=dict, description="vector: standard column -> {source value: value}; "
+                                          "features with other values are skipped")
 
     @property
     def kind(self) -> Kind:
@@ -214,6 +247,48 @@ class GridUnits(_Strict):
     districts_of: int = Field(3, ge=1, description="units per district side")
 
 
+class LandBorder(_Strict):
+    """A land border (not a coast): cells beyond ``line`` on ``side`` and beyond the
+    territory's outermost land of their grid column are outside the territory, not sea."""
+
+    side: Literal["north", "south"]
+    line: list[tuple[float, float]] = Field(min_length=2, description="polyline, x rising "
+                                            "(CRS units); columns outside its x range have "
+                                            "no border")
+
+
+class SeaSpec(_Strict):
+    """The sea of a terrain that reads 0 at sea (module doc)."""
+
+    code: int = Field(ge=0, le=254, description="land-use class of the sea")
+    elevation_at_most: float = Field(0.0, description="terrain at or below this is not land")
+    bed: float = Field(description="sea-bed elevation given to sea cells (m, datum): below "
+                                   "the lowest tide")
+    fill_land: Literal["nearest"] | None = "nearest"
+    unmapped_land: int | None = Field(None, ge=0, le=254,
+                                      description="class of land without land-use data")
+    land_border: LandBorder | None = None
+
+
+class PopulationSpread(_Strict):
+    """A stand-in population where the data have none: ``total`` residents spread evenly over
+    the cells of the land-use ``group`` (recorded as synthetic)."""
+
+    total: float = Field(gt=0)
+    group: Literal["built", "farmland", "ecological", "water", "sea", "other"] = "built"
+    source: str = Field(description="where the total comes from")
+
+
+class LayerSpec(_Strict):
+    """A vector layer kept as it is (reprojected to the project CRS)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    path: Path
+    layer: str | None = None
+    licence: str | None = None
+    description: str | None = None
+
+
 class Catalog(_Strict):
     """A whole territory's sources and build settings."""
 
@@ -225,6 +300,11 @@ class Catalog(_Strict):
     heights: HeightSpec = Field(default_factory=HeightSpec)
     grid_units: GridUnits | None = None
     sources: list[SourceSpec] = Field(min_length=1)
+    sea: SeaSpec | None = None
+    population_spread: PopulationSpread | None = None
+    layers: list[LayerSpec] = Field(default_factory=list)
+    observed: dict[str, Path] = Field(default_factory=dict,
+                                      description="epoch label -> land-use map of that epoch")
 
 
 def builtin_catalogs() -> list[str]:
@@ -273,7 +353,18 @@ def load_catalog(path: str | Path) -> Catalog:
         if isinstance(s.class_map, Path):
             update["class_map"] = (path.parent / s.class_map).resolve()
         sources.append(s.model_copy(update=update))
-    return catalog.model_copy(update={"sources": sources})
+    layers = [spec.model_copy(update={"path": (path.parent / _expand(str(spec.path), path))
+                                      .resolve()}) for spec in catalog.layers]
+    observed = {label: (path.parent / _expand(str(p), path)).resolve()
+                for label, p in catalog.observed.items()}
+    return catalog.model_copy(update={"sources": sources, "layers": layers,
+                                      "observed": observed})
+
+
+def catalog_inputs(catalog: Catalog) -> list[Path]:
+    """Every file a catalog reads (sources, kept layers, observed epochs)."""
+    return ([s.path for s in catalog.sources] + [s.path for s in catalog.layers]
+            + list(catalog.observed.values()))
 
 
 def source_from_argument(argument: str) -> SourceSpec:

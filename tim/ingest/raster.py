@@ -28,6 +28,9 @@ class RasterSource:
     crs: str
     nodata: float | int | None
     crs_assigned: bool = False  # True when the file declared no CRS and one was assigned
+    #: The CRS the file declared when ``crs`` was assigned over it (a WKT that resolves to no
+    #: authority code, replaced by the catalog's ``crs``); None otherwise.
+    declared_crs: str | None = None
 
     @property
     def grid(self) -> Grid:
@@ -55,11 +58,19 @@ def read_raster(path: str | Path, *, crs: str | None = None,
                 assume_crs: str | None = None) -> RasterSource:
     """Read band 1 of ``path``.
 
-    ``crs`` is what the user says the file's CRS is (assigned when the file declares none, an
-    error when it declares another); ``assume_crs`` is only a fallback for files without one.
+    ``crs`` is what the user says the file's CRS is (assigned when the file declares none or
+    declares one that resolves to no authority code, e.g. an ESRI-style WKT; an error when it
+    declares another coded CRS); ``assume_crs`` is only a fallback for files without one.
     """
     path = Path(path)
     values, file_crs, transform, nodata = read_band(path)
+    if file_crs is not None and crs is not None and not resolves(file_crs.to_string()) \
+            and not crs_equal(file_crs.to_string(), crs):
+        from tim.ingest.crs import parse_crs
+
+        parse_crs(crs, source=path, field="crs")
+        return RasterSource(path, values, transform, crs, nodata, crs_assigned=True,
+                            declared_crs=file_crs.to_string())
     if file_crs is None:
         crs = crs or assume_crs
         if crs is None:
@@ -143,6 +154,14 @@ def check_overlap(source: RasterSource, grid: Grid, field: str) -> None:
                          field=field, hint=f"raster {xmin:.0f},{ymin:.0f},{xmax:.0f},"
                          f"{ymax:.0f}; territory {gxmin:.0f},{gymin:.0f},{gxmax:.0f},"
                          f"{gymax:.0f} in {grid.crs}")
+
+
+def resolves(crs: Any) -> bool:
+    """True when a CRS description resolves to an authority code (EPSG:xxxx) with confidence
+    of at least 90 %; ESRI-style WKTs of some GeoTIFFs do not (Hong Kong 1980 Grid)."""
+    from tim.ingest.crs import parse_crs
+
+    return parse_crs(crs).to_authority(min_confidence=90) is not None
 
 
 def grid_for(source: RasterSource, project_crs: str, cell_size: float | None) -> Grid:

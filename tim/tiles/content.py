@@ -25,7 +25,8 @@ TERRAIN_COLOUR = (0.62, 0.64, 0.52, 1.0)
 def b3dm_content(positions: np.ndarray, normals: np.ndarray, triangles: np.ndarray, *,
                  batch_ids: np.ndarray | None = None,
                  properties: dict[str, list] | None = None, batch_length: int = 0,
-                 colour: Sequence[float] = BUILDING_COLOUR, name: str = "mesh") -> Any:
+                 colour: Sequence[float] = BUILDING_COLOUR, name: str = "mesh",
+                 vertex_colours: np.ndarray | None = None) -> Any:
     """A py3dtiles ``B3dm`` for one tile.
 
     Parameters
@@ -39,6 +40,9 @@ def b3dm_content(positions: np.ndarray, normals: np.ndarray, triangles: np.ndarr
         Batch table columns (one value per feature).
     batch_length : int
         Number of features (0 for a tile without features).
+    vertex_colours : ndarray (n, 3), optional
+        Linear RGB in [0, 1] per vertex (glTF ``COLOR_0``, multiplied by a white material):
+        land use draped on terrain.
     """
     import pygltflib
     from py3dtiles.tileset.content import B3dm, GltfAttribute, GltfMesh, GltfPrimitive
@@ -52,6 +56,10 @@ def b3dm_content(positions: np.ndarray, normals: np.ndarray, triangles: np.ndarr
     if batch_ids is not None:
         extra.append(GltfAttribute("_BATCHID", pygltflib.SCALAR, pygltflib.FLOAT,
                                    np.asarray(batch_ids, dtype=np.float32)))
+    if vertex_colours is not None:
+        extra.append(GltfAttribute("COLOR_0", pygltflib.VEC3, pygltflib.FLOAT,
+                                   np.asarray(vertex_colours, dtype=np.float32)))
+        colour = (1.0, 1.0, 1.0, 1.0)
     gltf_mesh = GltfMesh(
         points=np.asarray(positions, dtype=np.float32),
         normals=np.asarray(normals, dtype=np.float32),

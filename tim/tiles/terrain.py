@@ -148,8 +148,42 @@ def _deviation(elevation: np.ndarray, tile: TerrainTile, r: np.ndarray, c: np.nd
     return float(np.nanmax(diff)) if np.isfinite(diff).any() else 0.0
 
 
+#: Tint blended over the land-use colour where a control line (the ecological red line, or
+#: its stand-in) covers the cell, and how much of it: the class stays readable underneath.
+PROTECTED_TINT, PROTECTED_WEIGHT = (1.0, 0.85, 0.2), 0.45
+
+
+def drape_colours(territory: Territory) -> np.ndarray:
+    """Linear RGB (rows, cols, 3) of the land-use class colours, tinted where the ecological
+    red line lies (:data:`PROTECTED_TINT`); grey where there is no land use.
+
+    Examples
+    --------
+    >>> from tim.model import Grid
+    >>> from tim.classes import DEFAULT_CLASSES
+    >>> t = Territory(Grid("EPSG:2326", (10.0, 0, 0, 0, -10.0, 10.0), (1, 2)), DEFAULT_CLASSES)
+    >>> t.set_field("land_use__class", np.array([[7, 255]], np.uint8))
+    >>> drape_colours(t).round(3).tolist()
+    [[[0.672, 0.06, 0.053], [0.5, 0.5, 0.5]]]
+    """
+    if "land_use__class" not in territory.fields:
+        raise InputError("draping needs land_use__class", field="land_use__class")
+    table = np.full((256, 3), 0.5)
+    for c in territory.classes:
+        srgb = np.array([int(c.colour[i:i + 2], 16) / 255.0 for i in (1, 3, 5)])
+        table[c.code] = np.where(srgb <= 0.04045, srgb / 12.92,
+                                 ((srgb + 0.055) / 1.055) ** 2.4)  # glTF colours are linear
+    rgb = table[territory.fields["land_use__class"]]
+    red = territory.fields.get("control__ecological_red_line")
+    if red is not None:
+        tint = np.asarray(PROTECTED_TINT)
+        rgb = np.where((red > 0)[..., None],
+                       (1 - PROTECTED_WEIGHT) * rgb + PROTECTED_WEIGHT * tint, rgb)
+    return rgb
+
+
 def build_terrain_tiles(territory: Territory, frame: LocalFrame,
-                        tile_cells: int = TILE_CELLS) -> TerrainTile:
+                        tile_cells: int = TILE_CELLS, *, drape: bool = False) -> TerrainTile:
     """The terrain pyramid with b3dm content, boxes and errors (module doc).
 
     Raises
@@ -165,6 +199,7 @@ def build_terrain_tiles(territory: Territory, frame: LocalFrame,
         raise InputError("terrain__elevation holds no data", field="terrain__elevation")
     rows, cols = elevation.shape
     xc, yc = territory.grid.cell_centres()
+    colours = drape_colours(territory) if drape else None
     root = terrain_pyramid((rows, cols), tile_cells)
     for tile in sorted(_walk(root), key=lambda t: -t.level):  # leaves first: errors go up
         r, c = _samples(tile, rows, cols)
@@ -179,8 +214,10 @@ def build_terrain_tiles(territory: Territory, frame: LocalFrame,
         xyz = np.column_stack([xx.ravel()[used], yy.ravel()[used], z.ravel()[used]])
         local = frame.to_local(xyz)
         tri = inverse.reshape(-1, 3)
+        draped = None if colours is None else colours[np.ix_(r, c)].reshape(-1, 3)[used]
         tile.content = b3dm_content(local, smooth_normals(local, tri), tri,
-                                    colour=TERRAIN_COLOUR, name="terrain")
+                                    colour=TERRAIN_COLOUR, name="terrain",
+                                    vertex_colours=draped)
         stored = local.astype(np.float32).astype(float)
         tile.lower, tile.upper = stored.min(axis=0), stored.max(axis=0)
         tile.triangles, tile.vertices = len(tri), len(local)

@@ -160,7 +160,7 @@ def available_parts(territory: Territory) -> tuple[str, ...]:
 def write_tiles(territory: Territory, out_dir: str | Path, *,
                 parts: Sequence[str] | None = None, max_buildings_per_tile: int = 500,
                 lod: str = "auto", terrain_tile_cells: int = 64, geoid_height: float = 0.0,
-                point_jobs: int | None = None) -> TilesetSummary:
+                point_jobs: int | None = None, drape: bool = False) -> TilesetSummary:
     """Write the territory's tilesets under one root tileset (module doc for the policy).
 
     Parameters
@@ -182,6 +182,9 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
         Constant geoid height N (m) added to every height, recorded in ``asset.extras``.
     point_jobs : int, optional
         Worker processes for py3dtiles.
+    drape : bool
+        Colour the terrain by land use, tinted where the ecological red line lies
+        (:func:`tim.tiles.terrain.drape_colours`); default: one terrain colour.
 
     Returns
     -------
@@ -232,7 +235,8 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
         written.append((BUILDINGS_DIR, tree, contents))
         summaries["buildings"], lonlat, z_range = summary, [bounds], list(zr)
     if "terrain" in parts:
-        pyramid = ter.prune(ter.build_terrain_tiles(territory, frame, terrain_tile_cells))
+        pyramid = ter.prune(ter.build_terrain_tiles(territory, frame, terrain_tile_cells,
+                                                    drape=drape))
         if pyramid is None:
             raise InputError("terrain__elevation holds no triangle", field="terrain__elevation")
         tree, contents = _terrain_tree(pyramid, frame)

@@ -207,7 +207,7 @@ def change_window(start: np.ndarray, end: np.ndarray, n_classes: int, cells: int
     table[1:, 1:] = per_block.cumsum(0).cumsum(1)
     sums = table[hb:, wb:] - table[:-hb, wb:] - table[hb:, :-wb] + table[:-hb, :-wb]
     i, j = np.unravel_index(int(np.argmax(sums)), sums.shape)  # first maximum: deterministic
-    r0, c0 = i * block, j * block
+    r0, c0 = int(i) * block, int(j) * block
     return slice(r0, min(rows, r0 + hb * block)), slice(c0, min(cols, c0 + wb * block))
 
 

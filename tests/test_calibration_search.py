@@ -222,3 +222,12 @@ def test_scipy_baseline_and_bad_options(synthetic):
         search(synthetic, search="annealing")
     with pytest.raises(InputError, match="refine"):
         search(synthetic, refine=0)
+
+
+@pytest.mark.parametrize("name", ["engine.calibration", "engine.kernels.scoring"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0 and result.attempted > 0

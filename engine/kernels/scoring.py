@@ -65,7 +65,7 @@ def fom_counts(start: np.ndarray, end: np.ndarray, simulated: np.ndarray,
     --------
     >>> start = np.array([[0, 0, 1, 1]], np.uint8); end = np.array([[0, 1, 1, 2]], np.uint8)
     >>> fom_counts(start, end, np.array([[[1, 1, 1, 1]]], np.uint8), 3).tolist()
-    [[1, 0, 1, 1]]
+    [[1, 1, 0, 1]]
     """
     sims = np.asarray(simulated, dtype=np.uint8)
     if sims.ndim == 2:

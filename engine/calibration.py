@@ -280,7 +280,7 @@ def evaluate_candidates(problem: Problem | str, xs: Sequence[np.ndarray],
 
 
 def calibrate(start: np.ndarray, end: np.ndarray, model: LandUseModel, *, steps: int,
-              seed: int = 0, maxiter: int = 8, popsize: int = 4, search_seed: int = 0,
+              seed: int = 0, maxiter: int = 8, popsize: int = 3, search_seed: int = 0,
               progress: Progress | None = None, search: str = "screen_refine",
               executor: Executor | None = None, tol: float = 0.005, patience: int = 3,
               refine: int = 4, screen_cells: int = 2_000_000,

@@ -59,7 +59,7 @@ class CalibrationSetup:
     roulette_rounds: int = 2
     seed: int = 0
     maxiter: int = 8
-    popsize: int = 4
+    popsize: int = 3  # scipy_de as first released: 4
     search_seed: int = 0
     search: str = "screen_refine"  # or "scipy_de" (the first version's search)
 

@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--samples", type=int, default=20000,
                      help="training cells per class")
     cal.add_argument("--maxiter", type=int, default=8, help="generations of the search")
-    cal.add_argument("--popsize", type=int, default=4,
+    cal.add_argument("--popsize", type=int, default=3,
                      help="candidates per generation, per parameter")
     cal.add_argument("--seed", type=int, default=0)
     cal.add_argument("--search", default="screen_refine", choices=["screen_refine", "scipy_de"],

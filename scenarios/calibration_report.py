@@ -82,6 +82,7 @@ def write_report(report: CalibrationReport, out: Path) -> None:
                         "simulations": report.result.evaluations,
                         "seconds": round(report.result.seconds, 1),
                         "message": report.result.message,
+                        "convergence": report.result.convergence,
                         "parameters": parameters["ca"]},
         "timings_s": {k: round(v, 2) for k, v in report.timings.items()},
         "notes": report.notes,

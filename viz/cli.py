@@ -232,14 +232,19 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
                              conversion=args.conversion, classes=_codes(args.classes),
                              method=args.method,
                              samples=args.samples, seed=args.seed, maxiter=args.maxiter,
-                             popsize=args.popsize)
-    with tqdm(desc="calibrating", unit="sim", disable=args.no_progress) as bar:
+                             popsize=args.popsize, search=args.search)
+    executor_context = contextlib.nullcontext(None)
+    if args.scheduler or args.workers:  # candidates on Dask, as twin ensemble runs members
+        from scenarios.ensemble import dask_executor
+        executor_context = dask_executor(args.scheduler, workers=args.workers or 2)
+    with executor_context as executor, \
+            tqdm(desc="calibrating", unit="sim", disable=args.no_progress) as bar:
         def progress(done: int, planned: int, best: float) -> None:
             bar.total = max(planned, done)
             bar.set_postfix(best_fom=f"{best:.4f}", refresh=False)
             bar.update(done - bar.n)
 
-        report = run_calibration(setup, progress=progress)
+        report = run_calibration(setup, progress=progress, executor=executor)
     write_calibration(report, args.out)
     print(f"calibration written to {args.out} ({report.result.evaluations} simulations)")
     for p in report.periods:
@@ -632,9 +637,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="training cells per class")
     cal.add_argument("--maxiter", type=_number(0, 10_000, integer=True), default=8,
                      help="generations of the search")
-    cal.add_argument("--popsize", type=_number(1, 1000, integer=True), default=4,
+    cal.add_argument("--popsize", type=_number(1, 1000, integer=True), default=3,
                      help="candidates per generation, per parameter")
     cal.add_argument("--seed", type=SEED, default=0)
+    cal.add_argument("--search", default="screen_refine", choices=["screen_refine", "scipy_de"],
+                     help="screen on the densest-change window, refine on the full grid, "
+                          "stop when converged (default); or the first version's scipy DE")
+    cal.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                     help="evaluate candidates on this Dask scheduler's workers")
+    cal.add_argument("--workers", type=_number(1, 256, integer=True),
+                     help="evaluate candidates on a local Dask cluster of N workers "
+                          "(default: in-process)")
     cal.add_argument("--no-progress", action="store_true", help="no progress bar")
     cal.add_argument("--out", required=True, metavar="REPORT_DIR")
     cal.set_defaults(func=cmd_calibrate, writes=("out", "directory"),

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from scenarios.calibrate import PARAMETERS_FORMAT as CALIBRATION_FORMAT
+from scenarios.calibration.parameters import PARAMETERS_FORMAT as CALIBRATION_FORMAT
 from tim.config import read_yaml
 from tim.errors import InputError, StoreError
 from tim.model import Grid, crs_equal
@@ -459,7 +459,7 @@ MODELS = {"model": "calibrated model", "null_no_change": "no change",
 @dataclass(frozen=True)
 class Calibration:
     """A ``twin calibrate --out`` report (README: "Land-use model"; layout in
-    :mod:`scenarios.calibration_report`): metrics beside the null models, agreement maps,
+    :mod:`scenarios.calibration.report`): metrics beside the null models, agreement maps,
     the search's convergence and the drivers' contributions."""
 
     path: Path

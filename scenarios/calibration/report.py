@@ -34,12 +34,20 @@ import pandas as pd
 import yaml
 
 from engine.metrics import CATEGORIES
-from scenarios.calibrate import (PARAMETERS_FORMAT, PARAMETERS_VERSION, CalibrationReport,
-                                 agreement)
-from scenarios.suitability_store import MODEL_FILE, save_suitability
+from scenarios.calibration.calibrate import CalibrationReport, agreement
+from scenarios.calibration.parameters import PARAMETERS_FORMAT, PARAMETERS_VERSION
+from scenarios.calibration.store import MODEL_FILE, save_suitability
+from tim.atomic import atomic_directory
 from tim.store import write_raster
 
 AGREEMENT_COLOURS = ["#e8e8e8", "#1a9641", "#d7191c", "#fdae61", "#2b83ba"]
+
+
+def write_calibration(report: CalibrationReport, directory: str | Path) -> Path:
+    """Write the report directory atomically (layout: the module docs)."""
+    with atomic_directory(directory) as tmp:
+        write_report(report, tmp)
+    return Path(directory)
 
 
 def write_report(report: CalibrationReport, out: Path) -> None:
@@ -51,6 +59,7 @@ def write_report(report: CalibrationReport, out: Path) -> None:
     parameters = {
         "format": PARAMETERS_FORMAT, "format_version": PARAMETERS_VERSION,
         "classes": list(codes),
+        "grid": {"crs": report.grid.crs, "cell_size": list(report.grid.cell_size)},
         "ca": {k: (list(v) if isinstance(v, tuple) else v)
                for k, v in dataclasses.asdict(report.params).items()},
         "patch_sizes": {str(c): _histogram(s) for c, s in zip(codes, report.patch_sizes)},

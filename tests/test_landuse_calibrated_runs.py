@@ -225,3 +225,55 @@ def test_twin_run_calibration_from_the_command_line(sample_territory, calibrated
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "land_use.calibration" in done.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_four_planning_presets_on_the_sample(sample_territory):
+    """Natural development, ecological protection, farmland protection and urban development
+    priority (the scenario family of territorial planning studies) do what their rationale
+    says, on the same households and seed."""
+    t = sample_territory
+    start = t.get("land_use__class")
+    built = t.classes.built.code
+    runs = {}
+    for name in ("natural-development", "urban-development-priority"):
+        runs[name] = run_scenario(t, load_scenario(name).model_copy(update={"years": 3}),
+                                  seed=2)
+    # The sample's 1 % trend needs no new land for years (vacant dwellings): compare the
+    # protections under a faster growth, the same for the three of them.
+    for name in ("natural-development", "ecological-protection", "farmland-protection"):
+        scenario = load_scenario(name)
+        fast = scenario.population.model_copy(update={"annual_growth": 0.04})
+        runs[f"{name}-fast"] = run_scenario(t, scenario.model_copy(
+            update={"years": 3, "population": fast}), seed=2)
+    end = {n: r.land_use[r.years[-1]] for n, r in runs.items()}
+
+    def lost(name: str, group: str) -> int:
+        was = t.classes.group_mask(start, group)
+        return int((was & (end[name] != start)).sum())
+
+    def new_built(name: str) -> int:
+        return int(((end[name] == built) & (start != built)).sum())
+
+    # The rule is in the model too: no transition out of ecological land or water.
+    assert lost("ecological-protection-fast", "ecological") == 0
+    assert lost("ecological-protection-fast", "water") == 0
+    assert lost("natural-development-fast", "ecological") > 0
+    from scenarios.runner import land_use_process, prepare
+
+    scenario = load_scenario("ecological-protection")
+    model = land_use_process(prepare(t, scenario), scenario).model
+    groups = np.array([c.group for c in t.classes.classes])
+    rows = np.isin(groups, ["ecological", "water"])
+    assert not model.constraints.conversion[rows].any()
+    assert model.constraints.conversion[~rows].any()
+    assert lost("farmland-protection-fast", "farmland") < lost("natural-development-fast",
+                                                               "farmland")
+    assert new_built("urban-development-priority") > new_built("natural-development")
+
+
+def test_a_wuhan_preset_needs_its_calibration_folder():
+    from scenarios.runner import resolve_calibration
+
+    with pytest.raises(InputError, match="--calibration DIR") as caught:
+        resolve_calibration(load_scenario("wuhan-natural-development"))
+    assert caught.value.field == "land_use.calibration"

@@ -181,7 +181,8 @@ def calibrated_model(params: Parameters, territory: Territory, build: Any,
 
     ``build(suitability=, patch_sizes=, conversion=, frozen=)`` makes the model (the runner
     passes :func:`engine.processes.land_use.territory_model` with the scenario's policy).
-    Cells where a driver has no data never change, as in ``twin simulate``.
+    Cells where a driver has no data, or where the calibration's constraint raster is 0, never
+    change, as in ``twin simulate``.
     """
     check_territory(params, territory)
     layers = territory_drivers(params, territory, drivers)
@@ -189,10 +190,22 @@ def calibrated_model(params: Parameters, territory: Territory, build: Any,
     area = codes != 255
     for values in layers.values():
         area &= np.isfinite(values)
+    frozen = ~area
+    constraint = params.raw.get("constraint") or {}
+    if constraint.get("used"):
+        path = constraint.get("path")
+        if not path or not Path(path).is_file():
+            raise InputError("the calibration used a constraint raster that is not there",
+                             source=params.path, field="constraint.path", value=path,
+                             hint="put the raster back, or calibrate again")
+        values, _, nodata = read_on_grid(path, territory.grid, "constraint")
+        frozen |= values == 0
+        if nodata is not None:
+            frozen |= values == nodata
     order = [params.codes.index(int(c)) for c in territory.classes.codes]
     suitability = params.suitability.predict(layers, area)[..., order]
     conversion = params.conversion[np.ix_(order, order)]
     sizes = tuple(params.patch_sizes[i] for i in order)
     return build(suitability=np.ascontiguousarray(suitability), patch_sizes=sizes,
-                 conversion=conversion, frozen=~area)
+                 conversion=conversion, frozen=frozen)
 

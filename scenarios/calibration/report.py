@@ -66,8 +66,10 @@ def write_report(report: CalibrationReport, out: Path) -> None:
         "suitability": {"method": report.suitability.method, "file": MODEL_FILE,
                         "sha256": model_sha256,
                         "scikit_learn": sklearn.__version__,
-                        "drivers": [d.to_dict() for d in report.setup.drivers]},
+                        "drivers": [_absolute(d.to_dict()) for d in report.setup.drivers]},
         "constraint": {"used": report.setup.constraint is not None,
+                       "path": (str(Path(report.setup.constraint).resolve())
+                                if report.setup.constraint is not None else None),
                        "rule": "cells where the constraint raster is 0 never change"},
         "conversion": {"rule": "conversion[from][to]: 0 = forbidden, else 1 - cost",
                        "table": [[round(float(v), 6) for v in row]
@@ -115,6 +117,14 @@ def write_report(report: CalibrationReport, out: Path) -> None:
         figures[f"{p.name}_agreement"] = _agreement_png(agree,
                                                         out / f"maps/{p.name}_agreement.png")
     (out / "report.html").write_text(_html(report, metrics, figures))
+
+
+def _absolute(driver: dict[str, Any]) -> dict[str, Any]:
+    """A driver's record with its file as an absolute path, so that a run started elsewhere
+    (twin run --calibration) finds it."""
+    if driver.get("path"):
+        driver = {**driver, "path": str(Path(driver["path"]).resolve())}
+    return driver
 
 
 def _histogram(sizes: np.ndarray) -> dict[int, int]:

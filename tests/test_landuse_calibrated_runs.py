@@ -277,3 +277,30 @@ def test_a_wuhan_preset_needs_its_calibration_folder():
     with pytest.raises(InputError, match="--calibration DIR") as caught:
         resolve_calibration(load_scenario("wuhan-natural-development"))
     assert caught.value.field == "land_use.calibration"
+
+
+def test_the_dashboard_says_a_run_was_made_from_a_calibrated_model(sample_territory,
+                                                                   calibrated, tmp_path):
+    """The scenario tab's map title and the calibration tab name the calibrated model, read
+    from the run manifest; a run on the scenario's own model says nothing of the kind."""
+    from scenarios.rundir import write_run
+    from viz.app import load_dashboard
+    from viz.tabs import calibration as calibration_tab
+    from viz.tabs import scenario as scenario_tab
+
+    folder, _, out = calibrated
+    on_model = run_scenario(sample_territory, load_scenario(_scenario(out, folder)), seed=SEED)
+    plain = run_scenario(sample_territory, load_scenario(_scenario(out)), seed=SEED)
+    write_run(plain, tmp_path / "plain")
+    write_run(on_model, tmp_path / "calibrated")
+    board = load_dashboard([tmp_path / "plain", tmp_path / "calibrated", folder])
+    titles = [scenario_tab.map_figure(board, i, END, None).layout.title.text for i in (0, 1)]
+    assert "calibrated land-use model" not in titles[0]
+    assert f"calibrated land-use model {folder.name} (2020\u20132025, FoM " in titles[1]
+    summary = calibration_tab.summary(board, 0, "calibration").to_plotly_json()
+    runs = [c for c in summary["props"]["children"]
+            if c.to_plotly_json()["props"].get("id") == "calibration-runs"]
+    assert len(runs) == 1
+    text = str(runs[0].to_plotly_json()["props"]["children"])
+    labels = [board.label(run) for run in board.runs]  # same title: made unique by folder
+    assert labels[1] in text and labels[0] not in text

@@ -23,6 +23,7 @@ from viz.cesium import drape_spec
 from viz.figures import SeriesSpec, indicator_timeline, land_use_figure
 from viz.layout import (CardData, building_legend, graph, indicator_card,
                         new_buildings_legend, panel, status_chip, year_marks)
+from viz.sources import calibration_label, run_calibration
 from viz.tabs import active, scene_outputs, year_in
 
 if TYPE_CHECKING:
@@ -212,6 +213,9 @@ def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | N
     land_use = run.land_use(year)
     depth = None
     title = f"Land use {year} \u00b7 {label}"
+    calibrated = run_calibration(run.manifest)
+    if calibrated is not None:  # the run says so; the dashboard does not guess
+        title += f" \u00b7 {calibration_label(calibrated)}"
     if run.surge_year is not None and flood and "flood" in flood:
         if year == run.surge_year:
             # The sea is under water by definition: show the flooding of the land only.

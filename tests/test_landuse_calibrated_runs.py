@@ -219,6 +219,18 @@ def test_twin_run_calibration_from_the_command_line(sample_territory, calibrated
     manifest = json.loads((tmp_path / "run/manifest.json").read_text())
     assert manifest["calibration"]["path"] == str(folder.resolve())
     assert manifest["scenario"]["land_use"]["calibration"] == str(folder.resolve())
+    # Ensemble members get the calibration through the scenario (a resolved path).
+    done = subprocess.run([sys.executable, "-m", "viz.cli", "ensemble", str(scenario), "--tim",
+                           str(tim), "--out", str(tmp_path / "ens"), "--serial", "--members",
+                           "2", "--seed", str(SEED), "--calibration", str(folder)], **env_args)
+    assert done.returncode == 0, done.stderr
+    member = json.loads((tmp_path / f"ens/members/seed-{SEED}/manifest.json").read_text())
+    assert member["calibration"] == manifest["calibration"]
+    from scenarios.rundir import RunDirectory
+
+    same = RunDirectory.open(tmp_path / f"ens/members/seed-{SEED}")
+    np.testing.assert_array_equal(same.land_use(END), RunDirectory.open(
+        tmp_path / "run").land_use(END))
     done = subprocess.run([sys.executable, "-m", "viz.cli", "run", str(scenario), "--tim",
                            str(tim), "--out", str(tmp_path / "bad"), "--calibration",
                            str(tmp_path / "nowhere")], **env_args)

@@ -3,6 +3,11 @@
 ``run_scenario`` wires the processes a scenario needs - households -> land-use change -> storm
 surge - into a :class:`~engine.simulation.Simulation`, records the state every year and computes
 the indicators. ``write_run`` stores the result (layout in :mod:`scenarios.rundir`).
+
+The land-use process is the model of :mod:`engine.landuse` configured by the scenario
+(:func:`scenarios.schema.land_use_config`), or a calibrated model (``land_use.calibration``
+or ``twin run --calibration``; :mod:`scenarios.calibration.parameters`) with the scenario's
+policy on top; its demand is the households' or a planner's table (``land_use.demand``).
 """
 
 from __future__ import annotations

@@ -14,8 +14,6 @@ table, so the scenario path and the calibrated path build the same kind of model
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 import numpy as np
 
 from engine.landuse import CAParams
@@ -146,7 +144,3 @@ def rules_from_mapping(mapping: dict[str, dict[str, float]]) -> tuple[Conversion
     return tuple(ConversionRule(str(a), str(b), float(f)) for a, targets in mapping.items()
                  for b, f in targets.items())
 
-
-def classes_match(model_codes: Sequence[int], territory_codes: Sequence[int]) -> bool:
-    """Whether a model's classes are the territory's (the same codes; order may differ)."""
-    return sorted(int(c) for c in model_codes) == sorted(int(c) for c in territory_codes)

@@ -17,7 +17,7 @@ import dataclasses
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,7 +29,6 @@ from scenarios.calibration.data import (OUTSIDE, DriverSpec, Notes, derive_drive
                                         read_on_grid, study_area, to_index, yearly_targets)
 from scenarios.calibration.parameters import load_parameters
 from tim.atomic import atomic_file
-from tim.config import read_yaml
 from tim.errors import InputError
 from tim.store import write_raster
 

@@ -43,8 +43,8 @@ def data_dir() -> Path:
 
 
 def plum_island(**kwargs):
-    from scenarios.calibrate import CalibrationSetup
-    from scenarios.landuse_data import DriverSpec
+    from scenarios.calibration.calibrate import CalibrationSetup
+    from scenarios.calibration.data import DriverSpec
 
     d = data_dir() / "landuse/plum_island_sibuyan"
     drivers = [DriverSpec("elevation", str(d / "pie_ef_001.tif")),
@@ -60,8 +60,8 @@ def demo200(folder: Path, **kwargs):
     from PIL import Image
 
     from engine.suitability import distance_to
-    from scenarios.calibrate import CalibrationSetup
-    from scenarios.landuse_data import DriverSpec
+    from scenarios.calibration.calibrate import CalibrationSetup
+    from scenarios.calibration.data import DriverSpec
     from tim.model import Grid
     from tim.store import write_raster
 
@@ -104,7 +104,7 @@ def summary(report, wall: float, cpu: float) -> dict:
 
 
 def timed_calibration(setup) -> dict:
-    from scenarios.calibrate import run_calibration
+    from scenarios.calibration.calibrate import run_calibration
 
     wall, cpu = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
@@ -137,8 +137,8 @@ def test_calibration_search(benchmark, setups, data, search):
 
 # -- the one-off Wuhan measurement ------------------------------------------------------------
 def wuhan(search: str, out: Path | None = None, **kwargs) -> dict:
-    from scenarios.calibrate import CalibrationSetup, run_calibration, write_calibration
-    from scenarios.landuse_data import DriverSpec, derived_specs
+    from scenarios.calibration.calibrate import CalibrationSetup, run_calibration, write_calibration
+    from scenarios.calibration.data import DriverSpec, derived_specs
 
     d = data_dir() / "landuse/wuhan"
     setup = CalibrationSetup(
@@ -168,7 +168,7 @@ def wuhan_evaluation(candidates: int = 4) -> dict:
                                     figure_of_merit_of, search_space)
     from engine.landuse import CAParams, LandUseModel, build_constraints, learn_patch_sizes
     from engine.learning import fit_suitability
-    from scenarios.landuse_data import (OUTSIDE, DriverSpec, Notes, derive_drivers,
+    from scenarios.calibration.data import (OUTSIDE, DriverSpec, Notes, derive_drivers,
                                         derived_specs, read_constraint, read_drivers,
                                         read_land_use, study_area, to_index)
 

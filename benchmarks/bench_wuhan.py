@@ -44,7 +44,7 @@ PARAMS = CAParams(neighbourhood_size=7, weights=(0.5,) * 7, inertia=(1.0,) * 7, 
 def build(data: Path):
     """(2005 index map, model, yearly targets 2006..2010)."""
     from engine.learning import fit_suitability
-    from scenarios.landuse_data import (DriverSpec, Notes, OUTSIDE, derive_drivers,
+    from scenarios.calibration.data import (DriverSpec, Notes, OUTSIDE, derive_drivers,
                                         derived_specs, read_constraint, read_drivers,
                                         read_land_use, study_area, to_index)
 

@@ -47,7 +47,12 @@ DRIVE_LIMITS = (1e-3, 1e3)
 class CAParams:
     """Parameters of the cellular automaton (the ones ``twin calibrate`` fits).
 
-    ``weights`` and ``inertia`` hold one value per class (empty: 1 for every class).
+    The one place their defaults live: the scenario schema (:mod:`scenarios.schema`) and a
+    calibration's ``parameters.yaml`` read them from here. ``weights`` and ``inertia`` hold
+    one value per class, or one value for every class (empty: 1 for every class).
+    ``roulette_rounds`` defaults to 0 (only the passes that take the cells of highest
+    potential, as the sample scenarios always ran); ``twin calibrate`` fits with 2 (its
+    ``--roulette-rounds``) and records what it used in ``parameters.yaml``.
     """
 
     neighbourhood_size: int = 5
@@ -55,7 +60,7 @@ class CAParams:
     inertia: tuple[float, ...] = ()
     alpha: float = 0.5
     spontaneous: float = 0.02
-    roulette_rounds: int = 2
+    roulette_rounds: int = 0
     patch_scale: float = 1.0
     patch_compactness: float = 1.0
 
@@ -79,6 +84,8 @@ class CAParams:
         values = getattr(self, name)
         if not values:
             return np.ones(n_classes)
+        if len(values) == 1:
+            return np.full(n_classes, float(values[0]))
         if len(values) != n_classes:
             raise InputError(f"needs one value per class ({n_classes})", field=name,
                              value=values)

@@ -3,7 +3,8 @@
 Layout of ``RUN_DIR``::
 
     manifest.json                 scenario (and its sha256), seed, TIM, years, classes, grid,
-                                  engines, step reports, timings, command, git commit, versions
+                                  engines, calibration (folder, sha256 of its parameters.yaml
+                                  and of its model file; null without), step reports, timings, command, git commit, versions
     land_use/<year>.tif           land-use class codes per recorded year (uint8, GeoTIFF)
     population/<year>.tif         residents per cell per recorded year (float32, GeoTIFF)
     surge/water_depth.tif         largest surge depth (m) over the event, if the scenario has one
@@ -128,6 +129,7 @@ def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | Non
             "grid": grid.to_dict(),
             "classes": result.territory.classes.to_list(),
             "engines": result.engines,
+            "calibration": result.calibration,
             "outputs": outputs,
             "reports": [{"process": r.process, "year": r.year, **_jsonable(r.values)}
                         for r in result.reports],

@@ -3,6 +3,11 @@
 ``run_scenario`` wires the processes a scenario needs - households -> land-use change -> storm
 surge - into a :class:`~engine.simulation.Simulation`, records the state every year and computes
 the indicators. ``write_run`` stores the result (layout in :mod:`scenarios.rundir`).
+
+The land-use process is the model of :mod:`engine.landuse` configured by the scenario
+(:func:`scenarios.schema.land_use_config`), or a calibrated model (``land_use.calibration``
+or ``twin run --calibration``; :mod:`scenarios.calibration.parameters`) with the scenario's
+policy on top; its demand is the households' or a planner's table (``land_use.demand``).
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from agents.behaviour import ChoiceCoefficients
 from agents.coupling import City, Development, HouseholdChoices
@@ -21,15 +29,18 @@ from agents.households import Demography
 from agents.model import DevelopmentParams, HouseholdParams
 from engine.process import Process, StepReport
 from engine.flood.event import FloodOutcome
-from engine.processes import LandUseChange, LandUseParams, StormSurge
+from engine.landuse import class_counts, codes_to_index
+from engine.processes import LandUseChange, StormSurge, territory_model
 from engine.simulation import Simulation
 from engine.suitability import logistic_suitability, slope_degrees
+from scenarios.calibration.data import Notes, yearly_targets
+from scenarios.calibration.parameters import (Parameters, calibrated_model, load_parameters,
+                                              parameters_path)
 from scenarios.flood import surge_defences, surge_event
 from scenarios.impacts import DamageModel, FloodImpacts, jrc_folder
 from scenarios.indicators import load_registry
 from scenarios.monitor import Monitor
-from scenarios.schema import Scenario
-from tim.fields import CONTROL_LINE_FIELDS
+from scenarios.schema import LandUse, Scenario, land_use_config
 from tim.errors import InputError
 from tim.model import Territory
 from tim.rasterize import centroid_cells
@@ -61,6 +72,7 @@ class RunResult:
     new_buildings: Any = None               # GeoDataFrame of the projects' buildings
     engines: dict[str, str] = field(default_factory=dict)
     surge: SurgeResult | None = None
+    calibration: dict[str, Any] | None = None  # the calibrated model used (manifest record)
 
     @property
     def years(self) -> list[int]:
@@ -83,12 +95,13 @@ def prepare(territory: Territory, scenario: Scenario) -> Territory:
     """A working copy with what the run adds before the first step: suitability, distances to
     amenities, and the zoning caps as this scenario sets them."""
     work = territory.copy()
-    s = scenario.land_use.suitability
-    drivers = {"slope": slope_degrees(work.get("terrain__elevation"), work.grid.cell_size),
-               "elevation": work.get("terrain__elevation")}
-    suitability = logistic_suitability(drivers, {"slope": s.slope, "elevation": s.elevation},
-                                       s.intercept)
-    work.set_field("land_use__suitability", suitability)
+    if scenario.land_use.calibration is None:  # a calibrated model brings its suitability
+        s = scenario.land_use.suitability
+        drivers = {"slope": slope_degrees(work.get("terrain__elevation"), work.grid.cell_size),
+                   "elevation": work.get("terrain__elevation")}
+        suitability = logistic_suitability(drivers, {"slope": s.slope,
+                                                     "elevation": s.elevation}, s.intercept)
+        work.set_field("land_use__suitability", suitability)
     for name, values in amenity_distances(work).items():
         work.set_field(name, values)
     apply_zoning_policy(work, scenario)
@@ -167,7 +180,70 @@ def apply_height_rules(work: Territory, scenario: Scenario) -> None:
                    np.where(np.isnan(lowest), cap, capped).astype(np.float32))
 
 
-def build_processes(work: Territory, scenario: Scenario, seed: int) -> tuple[list[Process], City]:
+def resolve_calibration(scenario: Scenario, calibration: str | Path | None = None
+                        ) -> tuple[Scenario, Parameters | None]:
+    """The scenario with its calibration made a path, and the calibration's parameters.
+
+    ``calibration`` (``twin run --calibration DIR``) overrides what the scenario names; a
+    name in the scenario (as the built-in presets write ``calibration: wuhan``) that is not a
+    folder must be given so. Either way the scenario may then set only the planner's keys.
+    """
+    lu = scenario.land_use
+    if calibration is None and lu.calibration is None:
+        return scenario, None
+    if calibration is None and not Path(str(lu.calibration)).exists():
+        raise InputError(f"calibration {lu.calibration!r} is not a folder here; give the "
+                         "calibration folder", source=scenario.name,
+                         field="land_use.calibration", value=lu.calibration,
+                         hint="twin run ... --calibration DIR (from twin calibrate --out DIR)")
+    path = parameters_path(calibration if calibration is not None else lu.calibration)
+    data = lu.model_dump(mode="json", exclude_unset=True)
+    data["calibration"] = str(path.parent.resolve())
+    try:
+        lu = LandUse.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(exc.errors()[0]["msg"].removeprefix("Value error, "),
+                         source=scenario.name, field="land_use",
+                         value=str(calibration or lu.calibration)) from exc
+    return scenario.model_copy(update={"land_use": lu}), load_parameters(path)
+
+
+def land_use_process(work: Territory, scenario: Scenario,
+                     calibration: Parameters | None = None) -> LandUseChange:
+    """The land-use process of ``scenario``: its model (the engine's defaults with the
+    scenario's keys, or a calibration's model with the scenario's policy) and its demand."""
+    lu = scenario.land_use
+    config = land_use_config(lu, ca=calibration.ca if calibration is not None else None)
+    if calibration is None:
+        model = territory_model(work, config)
+    else:
+        model = calibrated_model(calibration, work,
+                                 lambda **arrays: territory_model(work, config, **arrays),
+                                 drivers=lu.drivers)
+    targets = targeted = None
+    if lu.demand.source == "table":
+        targets, targeted = table_demand(work, scenario, model.codes)
+    return LandUseChange(work, config, model=model, targets=targets, targeted=targeted)
+
+
+def table_demand(work: Territory, scenario: Scenario, codes: tuple[int, ...]
+                 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """Class areas per simulated year from the scenario's demand table (as twin simulate
+    reads one), and which classes it binds."""
+    d = scenario.land_use.demand
+    index = codes_to_index(work.get("land_use__class"), codes)
+    have = class_counts(index, len(codes))
+    years, targets, targeted = yearly_targets(d.table, codes, have, scenario.start_year,
+                                              tolerance=d.tolerance, notes=Notes())
+    if years[-1] < scenario.end_year:
+        raise InputError(f"the demand table ends in {years[-1]}, the scenario in "
+                         f"{scenario.end_year}", source=d.table, field="year",
+                         value=years[-1], hint="add a row for the last simulated year")
+    return {y: targets[i, 0] for i, y in enumerate(years)}, targeted[0]
+
+
+def build_processes(work: Territory, scenario: Scenario, seed: int,
+                    calibration: Parameters | None = None) -> tuple[list[Process], City]:
     """The ordered processes of ``scenario`` on the working territory, and the city model."""
     p, h, d = scenario.population, scenario.households, scenario.development
     households = HouseholdParams(
@@ -184,16 +260,9 @@ def build_processes(work: Territory, scenario: Scenario, seed: int) -> tuple[lis
         construction_cost_m2=d.construction_cost_m2, high_rise_premium=d.high_rise_premium,
         land_cost_m2=d.land_cost_m2, default_far=d.default_far * d.far_multiplier,
         default_max_height=d.default_max_height, redevelop_below=d.redevelop_below)
-    lu = scenario.land_use
-    land_use = LandUseParams(neighbourhood_size=lu.neighbourhood_size, alpha=lu.alpha,
-                             spontaneous=lu.spontaneous,
-                             hard_constraints=tuple(CONTROL_LINE_FIELDS[k] for k in lu.protect),
-                             outside_boundary_weight=lu.outside_boundary_weight,
-                             protected_groups=lu.protect_groups,
-                             inertia=lu.inertia, roulette_rounds=lu.roulette_rounds,
-                             patch_size=lu.patch_size, patch_compactness=lu.patch_compactness)
     city = City(work, households, development, seed=seed, flood_level=h.flood_reference_level)
-    processes: list[Process] = [HouseholdChoices(work, city), LandUseChange(work, land_use),
+    processes: list[Process] = [HouseholdChoices(work, city),
+                                land_use_process(work, scenario, calibration),
                                 Development(work, city)]
     if scenario.surge is not None:
         surge = scenario.surge
@@ -224,16 +293,20 @@ def surge_damage(scenario: Scenario) -> tuple[DamageModel | None, str | None]:
     return DamageModel.load(spec.country, spec.exposed_storeys), None
 
 
-def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> RunResult:
+def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0, *,
+                 calibration: str | Path | None = None) -> RunResult:
     """Simulate ``scenario`` on ``territory`` (left unchanged) with ``seed``.
 
-    The same territory, scenario and seed give the same result, with any number of threads.
+    ``calibration`` (a ``twin calibrate`` folder) runs the calibrated model instead of the
+    scenario's own parameters (see :func:`resolve_calibration`). The same territory, scenario
+    and seed give the same result, with any number of threads.
     """
     started = time.perf_counter()
+    scenario, params = resolve_calibration(scenario, calibration)
     work = prepare(territory, scenario)
     damage, damage_note = surge_damage(scenario)
     monitor = Monitor(work, load_registry(), scenario.surge_year, damage=damage)
-    processes, city = build_processes(work, scenario, seed)
+    processes, city = build_processes(work, scenario, seed, params)
     simulation = Simulation(work, processes, start_year=scenario.start_year,
                             years=scenario.years, seed=seed, recorder=monitor)
     reports = simulation.run()
@@ -248,7 +321,10 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0) -> Run
                                           "developers (pro forma)"},
                        projects=pd.DataFrame(city.projects, columns=PROJECT_COLUMNS),
                        area_indicators=monitor.area_indicators,
-                       warnings=monitor.warnings(reports, work.history))
+                       warnings=monitor.warnings(reports, work.history),
+                       calibration=params.record() if params is not None else None)
+    if params is not None:
+        result.engines["land_use"] += f"; calibrated model {params.path.parent}"
     result.new_buildings = project_buildings(result.projects, territory, scenario)
     surge = next((p for p in processes if isinstance(p, StormSurge)), None)
     if surge is not None and surge.outcome is not None and monitor.impacts is not None:

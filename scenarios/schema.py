@@ -22,8 +22,11 @@ from typing import Annotated, Any, Literal
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
+from engine.landuse import CAParams
+from engine.landuse_config import LandUseConfig, LandUsePolicy, rules_from_mapping
 from tim.config import read_yaml, validation_error
 from tim.errors import InputError
+from tim.fields import CONTROL_LINE_FIELDS
 
 BUILTIN_DIR = "builtin"
 ControlLine = Literal["ecological_red_line", "permanent_basic_farmland"]
@@ -123,37 +126,96 @@ class Development(_Strict):
 
 
 class Suitability(_Strict):
-    """Logistic suitability for built-up land: intercept and coefficients per driver."""
+    """Logistic suitability for built-up land: intercept and coefficients per driver (used
+    when the scenario names no calibration)."""
 
     intercept: float = Field(3.0, ge=-50, le=50)
     slope: float = Field(-0.35, ge=-10, le=10, description="per degree of terrain slope")
     elevation: float = Field(-0.02, ge=-10, le=10, description="per metre of elevation")
 
 
-class LandUse(_Strict):
-    """Cellular-automata parameters and the control lines that bind it (the model of
-    :mod:`engine.landuse`)."""
+class Demand(_Strict):
+    """Where each year's land-use demand comes from (``source``).
 
-    neighbourhood_size: int = Field(5, ge=3, le=51, description="odd window width, cells")
-    alpha: float = Field(0.5, ge=0.0, le=5.0, description="stochastic dispersion")
-    spontaneous: float = Field(0.02, ge=0.0, le=1.0,
+    ``agents``: the households' need for built-up land (population x floor area per person,
+    :mod:`agents.coupling`); ``table``: a planner's CSV of class areas (``year``, one column
+    per class code, cells wanted at the end of that year; years between are interpolated, as
+    ``twin simulate`` does). A further source (e.g. ``markov`` with its own section) is one
+    more literal and one more optional key here.
+    """
+
+    source: Literal["agents", "table"] = "agents"
+    table: str | None = Field(None, min_length=1,
+                              description="demand CSV, relative to the scenario file")
+    tolerance: float = Field(0.01, ge=0.0, le=0.5,
+                             description="largest share by which the table's total may "
+                                         "differ from the land available (it is rescaled)")
+
+    @model_validator(mode="after")
+    def _source_has_its_data(self) -> Demand:
+        if self.source == "table" and self.table is None:
+            raise ValueError("source: table needs table: FILE.csv")
+        if self.source != "table" and self.table is not None:
+            raise ValueError(f"table is given but source is {self.source!r}; "
+                             "set source: table")
+        return self
+
+
+#: The engine's defaults, the only place they are declared (see engine.landuse_config).
+_DEFAULT = LandUseConfig()
+_CA = _DEFAULT.ca
+_LINES = tuple(k for k, v in CONTROL_LINE_FIELDS.items()
+               if v in _DEFAULT.policy.hard_constraints)
+
+#: land_use keys that are the model's own (a calibration fits or learns them): with
+#: ``calibration`` they come from its parameters.yaml and the scenario may not set them.
+MODEL_KEYS = ("neighbourhood_size", "alpha", "spontaneous", "inertia", "roulette_rounds",
+              "patch_size", "patch_compactness", "suitability")
+#: land_use keys a planner sets, on a calibrated model as well.
+PLANNER_KEYS = ("protect", "protect_groups", "outside_boundary_weight", "conversion",
+                "demand")
+
+
+class LandUse(_Strict):
+    """The land-use model (:mod:`engine.landuse`): its parameters, or a calibration that
+    supplies them (``calibration``), and what a planner sets on it (control lines, protected
+    groups, the boundary, conversion rules, demand). Defaults are the engine's
+    (:class:`engine.landuse_config.LandUseConfig`)."""
+
+    calibration: str | None = Field(
+        None, min_length=1, description="a twin calibrate report folder (or its "
+                                        "parameters.yaml), relative to the scenario file")
+    drivers: dict[str, str] = Field(
+        default_factory=dict, description="calibration driver name -> TIM field or raster "
+                                          "file (default: the TIM field of that name, else "
+                                          "the file the calibration used)")
+    neighbourhood_size: int = Field(_CA.neighbourhood_size, ge=3, le=51,
+                                    description="odd window width, cells")
+    alpha: float = Field(_CA.alpha, ge=0.0, le=5.0, description="stochastic dispersion")
+    spontaneous: float = Field(_CA.spontaneous, ge=0.0, le=1.0,
                                description="weight of growth away from built-up land")
-    protect: tuple[ControlLine, ...] = ("ecological_red_line", "permanent_basic_farmland")
-    protect_groups: tuple[Literal["farmland", "ecological"], ...] = Field(
-        (), description="land-use groups that may not be converted at all (strict policy)")
-    outside_boundary_weight: float = Field(0.3, ge=0.0, le=1.0,
-                                           description="potential factor outside the urban "
-                                                       "development boundary")
-    inertia: float = Field(1.0, ge=0.0, le=1000.0,
+    protect: tuple[ControlLine, ...] = _LINES
+    protect_groups: tuple[Literal["farmland", "ecological", "water"], ...] = Field(
+        _DEFAULT.policy.protected_groups,
+        description="land-use groups that may not be converted at all (strict policy)")
+    outside_boundary_weight: float = Field(_DEFAULT.policy.outside_boundary_weight, ge=0.0,
+                                           le=1.0, description="potential factor outside the "
+                                                               "urban development boundary")
+    conversion: dict[str, dict[str, Annotated[float, Field(ge=0.0, le=1.0)]]] = Field(
+        default_factory=dict,
+        description="from -> to -> factor on that transition (0 forbids); from and to are "
+                    "land-use groups, class codes or 'any'")
+    inertia: float = Field(float(_CA.per_class("inertia", 1)[0]), ge=0.0, le=1000.0,
                            description="will of a cell to keep its class in the roulette")
-    roulette_rounds: int = Field(0, ge=0, le=10,
+    roulette_rounds: int = Field(_CA.roulette_rounds, ge=0, le=10,
                                  description="roulette passes before the passes that take "
                                              "the cells of highest potential (0: none)")
-    patch_size: float = Field(1.0, ge=1.0, le=10000.0,
+    patch_size: float = Field(_DEFAULT.patch_size, ge=1.0, le=10000.0,
                               description="mean size of new patches, cells")
-    patch_compactness: float = Field(1.0, ge=0.0, le=10.0,
+    patch_compactness: float = Field(_CA.patch_compactness, ge=0.0, le=10.0,
                                      description="how strongly patches grow compact")
     suitability: Suitability = Suitability()
+    demand: Demand = Demand()
 
     @field_validator("neighbourhood_size")
     @classmethod
@@ -161,6 +223,52 @@ class LandUse(_Strict):
         if v % 2 == 0:
             raise ValueError("must be odd")
         return v
+
+    @model_validator(mode="after")
+    def _calibrated_model_is_not_reset(self) -> LandUse:
+        if self.calibration is not None:
+            # A key at its default may be set (a scenario dumped to a dict and read back);
+            # a key that would change the model may not.
+            defaults = LandUse()
+            set_here = sorted(k for k in set(self.model_fields_set) & set(MODEL_KEYS)
+                              if getattr(self, k) != getattr(defaults, k))
+            if set_here:
+                raise ValueError(f"{', '.join(set_here)} come from the calibration; a "
+                                 "scenario on a calibrated model sets only "
+                                 f"{', '.join(PLANNER_KEYS)} (and drivers)")
+        elif self.drivers:
+            raise ValueError("drivers are those of a calibration: give calibration too")
+        return self
+
+
+def land_use_config(land_use: LandUse, ca: CAParams | None = None) -> LandUseConfig:
+    """The engine's configuration for a scenario's ``land_use`` section: the one mapping from
+    scenario keys to model parameters.
+
+    ``ca`` is a calibration's fitted parameters; given, the scenario's own CA keys are not
+    used (they are not allowed next to ``calibration``). Every key of :class:`LandUse` is
+    either mapped here or named in the docstring of :class:`LandUse` as the runner's
+    (``calibration``, ``drivers``, ``suitability``, ``demand``); tests check both.
+
+    Examples
+    --------
+    >>> land_use_config(LandUse()) == LandUseConfig()
+    True
+    >>> land_use_config(LandUse(alpha=0.1, protect=[])).policy.hard_constraints
+    ()
+    """
+    if ca is None:
+        ca = CAParams(neighbourhood_size=land_use.neighbourhood_size, alpha=land_use.alpha,
+                      spontaneous=land_use.spontaneous,
+                      inertia=() if land_use.inertia == 1.0 else (land_use.inertia,),
+                      roulette_rounds=land_use.roulette_rounds,
+                      patch_compactness=land_use.patch_compactness)
+    policy = LandUsePolicy(
+        hard_constraints=tuple(CONTROL_LINE_FIELDS[k] for k in land_use.protect),
+        protected_groups=tuple(land_use.protect_groups),
+        outside_boundary_weight=land_use.outside_boundary_weight,
+        conversion=rules_from_mapping(land_use.conversion))
+    return LandUseConfig(ca=ca, policy=policy, patch_size=land_use.patch_size)
 
 
 class SurgeShape(_Strict):
@@ -382,6 +490,7 @@ def _merged(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
                          source=path, field="extends")
     raw = read_yaml(path, "scenario file",
                     not_a_mapping="a scenario must be a mapping of keys to values")
+    _anchor_paths(raw, path)
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
@@ -389,6 +498,31 @@ def _merged(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     base.pop("name", None)  # a child never inherits its parent's identity
     base.pop("title", None)
     return _deep_merge(base, raw)
+
+
+def _anchor_paths(raw: dict[str, Any], path: Path) -> None:
+    """Files a scenario names (calibration, demand table, driver files) are relative to the
+    file that names them: make those that exist there absolute, before merging with a child.
+    Anything else (a calibration's name, a TIM field) is left as written."""
+    land_use = raw.get("land_use")
+    if not isinstance(land_use, dict):
+        return
+
+    def anchored(value: Any) -> Any:
+        if isinstance(value, str) and not Path(value).is_absolute():
+            candidate = path.parent / value
+            if candidate.exists():
+                return str(candidate.resolve())
+        return value
+
+    if "calibration" in land_use:
+        land_use["calibration"] = anchored(land_use["calibration"])
+    demand = land_use.get("demand")
+    if isinstance(demand, dict) and "table" in demand:
+        demand["table"] = anchored(demand["table"])
+    drivers = land_use.get("drivers")
+    if isinstance(drivers, dict):
+        land_use["drivers"] = {k: anchored(v) for k, v in drivers.items()}
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

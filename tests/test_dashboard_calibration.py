@@ -150,7 +150,7 @@ def test_the_model_beats_no_change_on_the_figure_of_merit(metrics):
 @pytest.mark.parametrize("period", ["calibration", "validation"])
 def test_the_agreement_map_counts_the_metrics_hits_misses_and_false_alarms(
         board, report_dir, metrics, period):
-    from scenarios.calibration_report import AGREEMENT_COLOURS
+    from scenarios.calibration.report import AGREEMENT_COLOURS
     from viz.tabs import calibration
 
     values, transform = _tif(report_dir / "maps" / f"{period}_agreement.tif")

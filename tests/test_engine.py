@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from engine.process import Clock, FieldUse, Process
-from engine.processes import LandUseChange, LandUseParams, StormSurge
+from engine.landuse import CAParams
+from engine.landuse_config import LandUseConfig, LandUsePolicy
+from engine.processes import LandUseChange, StormSurge
 from engine.simulation import Simulation
 from engine.suitability import logistic_suitability, slope_degrees
 from tim.classes import DEFAULT_CLASSES
@@ -62,7 +64,7 @@ def test_land_use_change_meets_demand_within_control_lines():
     t = _town(red_line_cols=30)
     before = t.get("land_use__class").copy()
     t.set_field("land_use__demand", built_demand(t, 300))
-    report = LandUseChange(t, LandUseParams(neighbourhood_size=3)).run_one_step(
+    report = LandUseChange(t, LandUseConfig(CAParams(neighbourhood_size=3))).run_one_step(
         Clock(step=0, year=2026, seed=7))
     new = (t.get("land_use__class") == BUILT) & (before != BUILT)
     assert new.sum() == 300 and report.values["shortfall_7"] == 0
@@ -75,7 +77,7 @@ def test_without_noise_growth_takes_the_ring_around_the_town():
     # cells of the Moore ring around the 4 x 4 town (density > 0) beat every other cell.
     t = _town()
     t.set_field("land_use__demand", built_demand(t, 20))
-    LandUseChange(t, LandUseParams(neighbourhood_size=3, alpha=0.0)).run_one_step(
+    LandUseChange(t, LandUseConfig(CAParams(neighbourhood_size=3, alpha=0.0))).run_one_step(
         Clock(0, 2026, 3))
     ring = np.zeros((40, 40), bool)
     ring[17:23, 17:23] = True
@@ -154,8 +156,8 @@ def test_land_use_step_is_the_model_step_on_the_territory_fields():
                   control__ecological_red_line=red, control__permanent_basic_farmland=farm,
                   control__urban_development_boundary=boundary)
     t.set_field("land_use__demand", built_demand(t, 60))
-    params = LandUseParams(neighbourhood_size=5, alpha=0.8, spontaneous=0.05,
-                           outside_boundary_weight=0.25, patch_size=3.0)
+    params = LandUseConfig(CAParams(neighbourhood_size=5, alpha=0.8, spontaneous=0.05),
+                           LandUsePolicy(outside_boundary_weight=0.25), patch_size=3.0)
     clock = Clock(step=3, year=2029, seed=21)
     process = LandUseChange(t, params)
     m, k = process.model, t.classes.index_of(BUILT)

@@ -293,7 +293,7 @@ CELL = st.one_of(st.floats().map(repr), st.integers(-2**70, 2**70).map(str),
 @given(rows=st.lists(st.tuples(CELL, CELL, CELL, CELL), min_size=1, max_size=4),
        header=st.sampled_from(["year,1,2,3", "year,zone,1,2", "1,2,3", "year", "year,1,1"]))
 def test_malformed_demand_tables(tmp_path_factory, rows, header):
-    from scenarios.landuse_data import read_demand
+    from scenarios.calibration.data import read_demand
 
     file = tmp_path_factory.mktemp("demand", numbered=True) / "demand.csv"
     width = len(header.split(","))
@@ -326,7 +326,7 @@ def test_malformed_target_tables(tmp_path_factory, rows):
 @pytest.mark.parametrize("content", [b"", b"\xff\xfe\x00y", "year,1\n2000,caf\xe9\n".encode(
     "latin-1"), b"year,1\n2000,1\n2001", b"year,1\n\"unclosed\n", b"\x00" * 100])
 def test_unreadable_csv_files(tmp_path, content):
-    from scenarios.landuse_data import read_demand
+    from scenarios.calibration.data import read_demand
 
     file = tmp_path / "d.csv"
     file.write_bytes(content)

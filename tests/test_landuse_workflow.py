@@ -11,9 +11,11 @@ import pytest
 import rasterio
 import yaml
 
-from scenarios.calibrate import CalibrationSetup, run_calibration, write_calibration
-from scenarios.forecast import load_parameters, run_forecast, write_forecast
-from scenarios.landuse_data import DriverSpec, read_land_use
+from scenarios.calibration.calibrate import CalibrationSetup, run_calibration
+from scenarios.calibration.report import write_calibration
+from scenarios.calibration.forecast import run_forecast, write_forecast
+from scenarios.calibration.parameters import load_parameters
+from scenarios.calibration.data import DriverSpec, read_land_use
 from tim.errors import InputError
 from tim.model import crs_equal
 
@@ -188,7 +190,7 @@ def test_unknown_class_codes_are_refused(twin_data):
 
 
 def test_nodata_inside_the_study_area_is_counted_and_left_out(twin_data, tmp_path):
-    from scenarios.landuse_data import read_on_grid
+    from scenarios.calibration.data import read_on_grid
     from tim.store import write_raster
 
     d = twin_data / "landuse/plum_island_sibuyan"
@@ -353,7 +355,7 @@ def test_twin_calibrate_and_simulate_commands(twin_data, tmp_path):
     ("from,1,2\n1,,cheap\n2,x,\n", r"1->2: a cost must be a number"),
 ])
 def test_bad_conversion_tables_are_refused(tmp_path, text, pattern):
-    from scenarios.landuse_data import read_conversion
+    from scenarios.calibration.data import read_conversion
 
     path = tmp_path / "conversion.csv"
     path.write_text(text)
@@ -367,7 +369,7 @@ def test_bad_conversion_tables_are_refused(tmp_path, text, pattern):
 def test_simulate_with_demand_per_zone(pie, twin_data, tmp_path):
     """Regional demand (CLUE-S style): each zone gets its own class areas, met zone by zone;
     an impossible one is reported per class and zone."""
-    from scenarios.landuse_data import read_on_grid, to_index
+    from scenarios.calibration.data import read_on_grid, to_index
     from tim.store import write_raster
 
     _, out = pie

@@ -3,7 +3,7 @@ the next with (a) net demand as ``twin calibrate`` does today, (b) the observed 
 transition matrix of the validation period as demand, (c) Markov demand estimated from the
 calibration period only - each beside the no-change and random-allocation null models.
 
-The calibration itself is today's (:func:`scenarios.calibrate.run_calibration`, read-only): it
+The calibration itself is today's (:func:`scenarios.calibration.calibrate.run_calibration`, read-only): it
 fits the CA parameters on net demand and gives the baseline (a). The variants then add the
 driver layers derived from the maps (:func:`engine.suitability.land_use_drivers`) and, with
 gross demand, a suitability learned per *transition* (per source class, as Dinamica EGO's
@@ -33,8 +33,8 @@ from engine.landuse import (CAParams, LandUseModel, allocate_step, build_constra
 from engine.learning import fit_suitability
 from engine.metrics import compare_with_nulls
 from engine.suitability import land_use_drivers
-from scenarios.calibrate import CalibrationSetup, run_calibration
-from scenarios.landuse_data import (OUTSIDE, DriverSpec, derive_drivers, read_drivers,
+from scenarios.calibration.calibrate import CalibrationSetup, run_calibration
+from scenarios.calibration.data import (OUTSIDE, DriverSpec, derive_drivers, read_drivers,
                                     read_land_use, to_index)
 
 KEYS = ("figure_of_merit", "hits", "misses", "wrong_hits", "false_alarms", "kappa_simulation",
@@ -273,7 +273,7 @@ def test_sleuth_transition_and_markov_demand_beat_both_nulls(twin_data, tmp_path
 def test_wuhan_validation_with_gross_and_markov_demand(twin_data, artifacts):
     """Calibrate 2003 -> 2005 (small search budget), validate 2005 -> 2010. The figures are
     written to test-artifacts/transitions/wuhan.json for the report."""
-    from scenarios.landuse_data import derived_specs
+    from scenarios.calibration.data import derived_specs
 
     d = twin_data / "landuse/wuhan"
     setup = CalibrationSetup(

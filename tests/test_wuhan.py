@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import rasterio
 
-from scenarios.calibrate import CalibrationSetup, run_calibration, write_calibration
-from scenarios.forecast import run_forecast, write_forecast
-from scenarios.landuse_data import DriverSpec, derived_specs
+from scenarios.calibration.calibrate import CalibrationSetup, run_calibration
+from scenarios.calibration.report import write_calibration
+from scenarios.calibration.forecast import run_forecast, write_forecast
+from scenarios.calibration.data import DriverSpec, derived_specs
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from scenarios.calibration_report import AGREEMENT_COLOURS
+from scenarios.calibration.report import AGREEMENT_COLOURS
 from tim.model import Grid
 from viz.figures import FONT, legend_square, map_layout
 

@@ -164,8 +164,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     from tim.store import load_territory
 
     scenario = load_scenario(args.scenario)
-    result = run_scenario(load_territory(args.tim), scenario, seed=args.seed)
+    result = run_scenario(load_territory(args.tim), scenario, seed=args.seed,
+                          calibration=args.calibration)
     write_run(result, args.out, tim=args.tim, command=sys.argv)
+    if result.calibration is not None:
+        print(f"  land use: calibrated model {result.calibration['path']} "
+              f"(parameters sha256 {result.calibration['parameters_sha256'][:12]})")
     final = result.indicators[result.indicators["year"] == result.years[-1]]
     flagged = final[final["status"].isin(["yellow", "red"])]
     print(f"{scenario.name}: {result.years[0]}-{result.years[-1]} simulated in "
@@ -176,9 +180,11 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def cmd_ensemble(args: argparse.Namespace) -> None:
     from scenarios.ensemble import SerialExecutor, dask_executor, run_ensemble
+    from scenarios.runner import resolve_calibration
     from scenarios.schema import load_scenario
 
-    scenario = load_scenario(args.scenario)
+    # Each member resolves the calibration again from the scenario: it travels as a path.
+    scenario, _ = resolve_calibration(load_scenario(args.scenario), args.calibration)
     if args.seed + args.members > 2**32:
         raise TwinError(f"--seed {args.seed} + --members {args.members} runs past the largest "
                         f"seed {2**32 - 1}")
@@ -222,8 +228,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_calibrate(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from scenarios.calibrate import CalibrationSetup, run_calibration, write_calibration
-    from scenarios.landuse_data import DriverSpec, derived_specs
+    from scenarios.calibration.calibrate import CalibrationSetup, run_calibration
+    from scenarios.calibration.report import write_calibration
+    from scenarios.calibration.data import DriverSpec, derived_specs
 
     maps = dict(_year_path(m) for m in args.map)
     drivers = [DriverSpec.parse(d) for d in args.driver]
@@ -258,8 +265,8 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from scenarios.forecast import run_forecast, write_forecast
-    from scenarios.landuse_data import DriverSpec
+    from scenarios.calibration.forecast import run_forecast, write_forecast
+    from scenarios.calibration.data import DriverSpec
 
     result = run_forecast(args.start, args.start_year, args.params, args.demand,
                           drivers=[DriverSpec.parse(d) for d in args.driver],
@@ -582,7 +589,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tim", required=True, metavar="TIM_DIR")
     run.add_argument("--out", required=True, metavar="RUN_DIR")
     run.add_argument("--seed", type=SEED, default=0)
-    run.set_defaults(func=cmd_run, writes=("out", "directory"), reads=("tim", "scenario"))
+    run.add_argument("--calibration", metavar="CALIBRATION_DIR",
+                     help="run the land-use model calibrated by twin calibrate --out DIR "
+                          "(the scenario then sets only demand, control lines, protected "
+                          "groups and conversion rules)")
+    run.set_defaults(func=cmd_run, writes=("out", "directory"),
+                     reads=("tim", "scenario", "calibration"))
 
     ensemble = sub.add_parser("ensemble", help="run a scenario with many seeds (on Dask)")
     ensemble.add_argument("scenario", metavar="SCENARIO")
@@ -596,8 +608,10 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--workers", type=_number(1, 256, integer=True), default=2,
                           help="local cluster workers")
     ensemble.add_argument("--serial", action="store_true", help="no Dask: one after another")
+    ensemble.add_argument("--calibration", metavar="CALIBRATION_DIR",
+                          help="the calibrated land-use model (as for twin run)")
     ensemble.set_defaults(func=cmd_ensemble, writes=("out", "directory"),
-                          reads=("tim", "scenario"))
+                          reads=("tim", "scenario", "calibration"))
 
     example = sub.add_parser("example", help="write a real-data surge example (Den Haag, "
                                              "Delft) from $TWIN_DATA")

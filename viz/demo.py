@@ -157,8 +157,9 @@ def calibrate_real_maps(out: Path, data: Path) -> Path | None:
     """``twin calibrate`` on Plum Island (lulcc's PIE maps: 1 forest, 2 built, 3 other; 100 m):
     fit on 1985 -> 1991, validate on 1991 -> 1999, into ``out``. None when the data are not
     under ``data`` (nothing is written then)."""
-    from scenarios.calibrate import CalibrationSetup, run_calibration, write_calibration
-    from scenarios.landuse_data import DriverSpec
+    from scenarios.calibration.calibrate import CalibrationSetup, run_calibration
+    from scenarios.calibration.report import write_calibration
+    from scenarios.calibration.data import DriverSpec
 
     folder = data / CALIBRATION_DATA
     maps = {y: folder / f"lu_pie_{y}.tif" for y in CALIBRATION_YEARS}

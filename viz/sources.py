@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from scenarios.calibrate import PARAMETERS_FORMAT as CALIBRATION_FORMAT
+from scenarios.calibration.parameters import PARAMETERS_FORMAT as CALIBRATION_FORMAT
 from tim.config import read_yaml
 from tim.errors import InputError, StoreError
 from tim.model import Grid, crs_equal
@@ -454,6 +454,27 @@ class SightlineSet(_OutputFolder):
 
 
 # -- land-use calibration reports ------------------------------------------------------------
+def run_calibration(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The calibrated land-use model a run was made from, as ``twin run`` recorded it in the
+    run manifest (folder, sha256 of its parameters.yaml and model file, years, FoM); None for
+    a run on the scenario's own parameters (or one written before runs recorded it)."""
+    record = manifest.get("calibration")
+    return record if isinstance(record, dict) and record.get("path") else None
+
+
+def calibration_label(record: dict[str, Any]) -> str:
+    """e.g. ``calibrated land-use model wuhan-calibration (2003-2005, FoM 0.119)``."""
+    details = []
+    years = record.get("years")
+    if years:
+        details.append("\u2013".join(str(y) for y in years))
+    fom = record.get("figure_of_merit")
+    if isinstance(fom, (int, float)) and math.isfinite(fom):
+        details.append(f"FoM {fom:.3f}")
+    suffix = f" ({', '.join(details)})" if details else ""
+    return f"calibrated land-use model {Path(record['path']).name}{suffix}"
+
+
 #: The null models a calibration is scored beside, as ``metrics.json`` names them.
 MODELS = {"model": "calibrated model", "null_no_change": "no change",
           "null_random": "random allocation"}
@@ -462,7 +483,7 @@ MODELS = {"model": "calibrated model", "null_no_change": "no change",
 @dataclass(frozen=True)
 class Calibration:
     """A ``twin calibrate --out`` report (README: "Land-use model"; layout in
-    :mod:`scenarios.calibration_report`): metrics beside the null models, agreement maps,
+    :mod:`scenarios.calibration.report`): metrics beside the null models, agreement maps,
     the search's convergence and the drivers' contributions."""
 
     path: Path

@@ -7,121 +7,141 @@ Each step reads ``land_use__demand`` - the net change of every class's area this
 = gain, negative = loss, 0 = no demand: the class gives up or absorbs what the demanded classes
 need) - and converts cells to meet it exactly, within the hard control lines; what cannot be
 met is reported per class. Suitability comes per class (e.g. from ``twin calibrate``) or, for
-built-up land only, from the ``land_use__suitability`` field.
+built-up land only, from the ``land_use__suitability`` field. Instead of the field, a planner's
+table of class areas per year may set the demand (``targets``): each step then asks for the
+areas of its year, exactly as ``twin simulate`` does - both call
+:func:`engine.landuse.simulate`, so the same model, demand and seed give the same map.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
-from engine.landuse import (Adaptation, CAParams, LandUseModel, allocate_step,
-                            build_constraints, geometric_patch_sizes)
+from engine.landuse import (Adaptation, LandUseModel, build_constraints, class_counts,
+                            geometric_patch_sizes, simulate)
+from engine.landuse_config import LandUseConfig, conversion_factors
 from engine.process import Clock, FieldUse, Process, StepReport
 from tim.errors import InputError
 from tim.fields import field_spec
 from tim.model import Territory
 
 
-@dataclass(frozen=True)
-class LandUseParams:
-    """Parameters of the land-use process: the CA's (see :class:`engine.landuse.CAParams`)
-    and which territory fields bind it.
+def territory_model(territory: Territory, config: LandUseConfig = LandUseConfig(), *,
+                    suitability: np.ndarray | None = None,
+                    patch_sizes: tuple[np.ndarray, ...] = (),
+                    conversion: np.ndarray | None = None,
+                    frozen: np.ndarray | None = None) -> LandUseModel:
+    """The land-use model on ``territory``'s grid and classes.
 
-    ``hard_constraints`` are fields (1 = inside) where no cell may become built-up;
-    ``protected_groups`` are land-use groups (e.g. farmland under a strict policy) whose cells
-    may not change class anywhere;
-    ``outside_boundary_weight`` multiplies the potential of becoming built-up outside the urban
-    development boundary; ``patch_size`` is the mean size of new patches (geometric
-    distribution) when no observed patch sizes are given.
+    Parameters
+    ----------
+    config : the CA's parameters and the planner's policy.
+    suitability : (rows, cols, K) per class (e.g. predicted by a calibrated model); default
+        the ``land_use__suitability`` field for built-up land, 0 for the other classes.
+    patch_sizes : a learned patch library per class; default geometric sizes of mean
+        ``config.patch_size``.
+    conversion : a calibration's (K, K) conversion table, before the policy's rules.
+    frozen : cells that never change (e.g. outside a calibration's study area).
     """
-
-    neighbourhood_size: int = 5
-    alpha: float = 0.5
-    spontaneous: float = 0.02
-    hard_constraints: tuple[str, ...] = ("control__ecological_red_line",
-                                         "control__permanent_basic_farmland")
-    outside_boundary_weight: float = 0.3
-    inertia: float = 1.0
-    roulette_rounds: int = 0
-    patch_size: float = 1.0
-    patch_compactness: float = 1.0
-    protected_groups: tuple[str, ...] = ()  # land-use groups that may not convert at all
-
-    def ca(self, n_classes: int) -> CAParams:
-        return CAParams(neighbourhood_size=self.neighbourhood_size, alpha=self.alpha,
-                        spontaneous=self.spontaneous, inertia=(self.inertia,) * n_classes,
-                        roulette_rounds=self.roulette_rounds, patch_scale=1.0,
-                        patch_compactness=self.patch_compactness)
+    policy = config.policy
+    for name in policy.hard_constraints:
+        if name not in territory.fields:
+            raise InputError(f"hard constraint {name!r} is not in the territory",
+                             source=territory.name, field=name,
+                             hint="add the control lines to the TIM or drop the constraint")
+    classes = territory.classes
+    n = len(classes)
+    built = classes.index_of(classes.built.code)
+    shape = territory.grid.shape
+    if suitability is None:
+        if "land_use__suitability" not in territory.fields:
+            raise InputError("no suitability: give one per class or the built-up field",
+                             source=territory.name, field="land_use__suitability")
+        suitability = np.zeros(shape + (n,), dtype=np.float32)
+        suitability[..., built] = territory.get("land_use__suitability")
+    hard = [(territory.fields[name] > 0, [built]) for name in policy.hard_constraints]
+    if frozen is not None:
+        hard.append((frozen, None))
+    soft = []
+    boundary = territory.fields.get("control__urban_development_boundary")
+    if boundary is not None:
+        weights = np.ones(n)
+        weights[built] = policy.outside_boundary_weight
+        soft.append((boundary == 0, weights))
+    table = conversion_factors(classes, policy, conversion)
+    sizes = patch_sizes or (geometric_patch_sizes(config.patch_size),) * n
+    return LandUseModel(
+        tuple(int(c) for c in classes.codes), np.ascontiguousarray(suitability, np.float32),
+        config.ca, build_constraints(shape, n, hard=hard, soft=soft, allowed=table > 0,
+                                     cost=1.0 - table), patch_sizes=sizes)
 
 
 class LandUseChange(Process):
-    """Convert cells to meet ``land_use__demand`` each step, within the control lines."""
+    """Convert cells to meet the demand each step, within the control lines.
+
+    The demand is the ``land_use__demand`` field (net change per class this step, e.g. from
+    the households), or, when ``targets`` is given, a planner's class areas: ``targets``
+    maps each simulated year to the (K,) cells wanted at its end, ``targeted`` (K,) says
+    which classes they bind (the others are free).
+    """
 
     FIELDS = (
         FieldUse("land_use__class", "inout"),
         FieldUse("land_use__suitability", "in", optional=True),
-        FieldUse("land_use__demand", "in"),
+        FieldUse("land_use__demand", "in", optional=True),
         FieldUse("control__urban_development_boundary", "in", optional=True),
     )
 
-    def __init__(self, territory: Territory, params: LandUseParams = LandUseParams(), *,
-                 suitability: np.ndarray | None = None,
-                 patch_sizes: tuple[np.ndarray, ...] = ()):
+    def __init__(self, territory: Territory, config: LandUseConfig = LandUseConfig(), *,
+                 model: LandUseModel | None = None,
+                 targets: Mapping[int, np.ndarray] | None = None,
+                 targeted: np.ndarray | None = None):
         super().__init__(territory)
-        for name in params.hard_constraints:
-            if name not in territory.fields:
-                raise InputError(f"hard constraint {name!r} is not in the territory",
-                                 source=territory.name, field=name,
-                                 hint="add the control lines to the TIM or drop the constraint")
-        self.params = params
-        classes = territory.classes
-        n = len(classes)
-        built = classes.index_of(classes.built.code)
-        shape = territory.grid.shape
-        if suitability is None:
-            if "land_use__suitability" not in territory.fields:
-                raise InputError("no suitability: give one per class or the built-up field",
-                                 source=territory.name, field="land_use__suitability")
-            suitability = np.zeros(shape + (n,), dtype=np.float32)
-            suitability[..., built] = territory.get("land_use__suitability")
-        hard = [(territory.fields[name] > 0, [built]) for name in params.hard_constraints]
-        allowed = np.ones((n, n), dtype=bool)
-        allowed[:, built] = [c.developable for c in classes]
-        for i, c in enumerate(classes):
-            if c.group in params.protected_groups:
-                allowed[i, :] = False
-                allowed[i, i] = True
-        soft = []
-        boundary = territory.fields.get("control__urban_development_boundary")
-        if boundary is not None:
-            weights = np.ones(n)
-            weights[built] = params.outside_boundary_weight
-            soft.append((boundary == 0, weights))
-        sizes = patch_sizes or (geometric_patch_sizes(params.patch_size),) * n
-        self.model = LandUseModel(
-            tuple(int(c) for c in classes.codes), np.ascontiguousarray(suitability, np.float32),
-            params.ca(n), build_constraints(shape, n, hard=hard, soft=soft, allowed=allowed),
-            patch_sizes=sizes)
+        self.config = config
+        self.model = model if model is not None else territory_model(territory, config)
+        if tuple(self.model.codes) != tuple(int(c) for c in territory.classes.codes):
+            raise InputError("the model's classes are not the territory's",
+                             source=territory.name, field="classes",
+                             value=(list(self.model.codes), list(territory.classes.codes)))
+        n = self.model.n_classes
+        self.targets = None if targets is None else {int(y): np.asarray(v, np.int64)
+                                                     for y, v in targets.items()}
+        self.targeted = np.ones(n, bool) if targeted is None else np.asarray(targeted, bool)
         self._can_gain = self.model.suitability.reshape(-1, n).max(axis=0) > 0
         self.adaptation = Adaptation.start(1, n)
 
+    def _demand(self, year: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(target areas, targeted) of this step, both (K,)."""
+        t = self.territory
+        have = class_counts(index, self.model.n_classes)[0]
+        if self.targets is not None:
+            if year not in self.targets:
+                raise InputError("the demand table has no class areas for this year",
+                                 source=t.name, field="land_use.demand", value=year)
+            return np.where(self.targeted, self.targets[year], have), self.targeted
+        if "land_use__demand" not in t.fields:
+            raise InputError("no land-use demand: the households write it, or give a "
+                             "demand table", source=t.name, field="land_use__demand")
+        change = t.get("land_use__demand").astype(np.int64)
+        return have + change, change != 0
+
     def run_one_step(self, clock: Clock) -> StepReport:
         t = self.territory
-        codes = t.get("land_use__class")
-        demand = t.get("land_use__demand").astype(np.int64)
+        nodata = field_spec("land_use__class").nodata
+        index = self.model.index_of(t.get("land_use__class"), nodata=nodata, source=t.name)
+        target, targeted = self._demand(clock.year, index)
+        demand = np.where(targeted, target - class_counts(index, self.model.n_classes)[0], 0)
         for k in np.flatnonzero((demand > 0) & ~self._can_gain):
             cls = t.classes.classes[k]
             raise InputError(f"demand for {cls.name!r} but it has no suitability anywhere",
                              source=t.name, field="land_use__demand", value=int(demand[k]),
                              hint="give a per-class suitability (e.g. from twin calibrate)")
-        nodata = field_spec("land_use__class").nodata
-        index = self.model.index_of(codes, nodata=nodata, source=t.name)
-        new, outcome, self.adaptation = allocate_step(
-            index, self.model, demand[None, :], adaptation=self.adaptation, seed=clock.seed,
-            step=clock.step)
-        t.set_field("land_use__class", self.model.codes_of(new, nodata=nodata))
+        run = simulate(index, self.model, target[None, None, :], targeted=targeted[None, :],
+                       seed=clock.seed, first_step=clock.step, adaptation=self.adaptation)
+        self.adaptation, outcome = run.adaptation, run.outcomes[0]
+        t.set_field("land_use__class", self.model.codes_of(run.index, nodata=nodata))
         report = StepReport(self.name, clock.year, {"passes": outcome.passes})
         for k, code in enumerate(self.model.codes):
             if demand[k] > 0 or outcome.gained[0, k]:

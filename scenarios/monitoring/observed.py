@@ -62,7 +62,7 @@ def parse_year_paths(items: Sequence[str], option: str = "--observed") -> dict[i
 
 def read_observed_map(path: str | Path, territory: Territory, what: str) -> np.ndarray:
     """An observed land-use map as uint8 class codes of the TIM's table (255 = nodata)."""
-    from scenarios.landuse_data import read_on_grid
+    from scenarios.calibration.data import read_on_grid
 
     path = Path(path)
     if not path.is_file():
@@ -88,7 +88,7 @@ def read_observed_map(path: str | Path, territory: Territory, what: str) -> np.n
 def read_observed_raster(path: str | Path, territory: Territory, what: str,
                          scale: float = 1.0) -> np.ndarray:
     """A continuous observed raster (e.g. population) on the TIM's grid, float32, NaN = nodata."""
-    from scenarios.landuse_data import read_on_grid
+    from scenarios.calibration.data import read_on_grid
 
     path = Path(path)
     if not path.is_file():

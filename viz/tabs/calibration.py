@@ -24,7 +24,7 @@ from viz.accuracy import (AGREEMENT_COLOURS, MODEL_COLOURS, agreement_counts,
 from viz.app import choice_index
 from viz.figures import crs_label
 from viz.layout import graph, panel
-from viz.sources import MODELS
+from viz.sources import MODELS, run_calibration
 from viz.tabs import active
 
 if TYPE_CHECKING:
@@ -114,7 +114,20 @@ def summary(board: Dashboard, k: Any, period: Any) -> html.Div:
                f"{search.get('seconds', '?')} s (best calibration FoM "
                f"{fmt(search.get('figure_of_merit'), 'ratio')}).", className="muted"),
         html.P(drivers_line(report), className="muted"),
+        *runs_line(board, report),
         *[html.P(f"Note: {note}", className="muted") for note in m.get("notes", [])]])
+
+
+def runs_line(board: Dashboard, report: Calibration) -> list[html.P]:
+    """The scenario runs on the dashboard made from this calibrated model (as their
+    manifests record it), so a reader sees which scenarios stand on it."""
+    here = str(report.path.resolve())
+    labels = [board.label(run) for run in board.runs
+              if (run_calibration(run.manifest) or {}).get("path") == here]
+    if not labels:
+        return []
+    return [html.P(id="calibration-runs", children=[
+        html.Strong("Scenario runs on this calibrated model: "), ", ".join(labels), "."])]
 
 
 def drivers_line(report: Calibration) -> str:

@@ -28,6 +28,7 @@ from viz.i18n import (area_in, indicator_words, status_text, threshold_text, ui,
                        value_text)
 from viz.layout import (CardData, building_legend, graph, indicator_card,
                         new_buildings_legend, panel, status_chip, year_marks)
+from viz.sources import calibration_label, run_calibration
 from viz.tabs import context, run_and_year, scene_outputs, year_in
 
 if TYPE_CHECKING:
@@ -307,6 +308,9 @@ def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | N
     land_use = run.land_use(year)
     depth = None
     title = _("Land use {year}", year=year) + f" \u00b7 {label}"
+    calibrated = run_calibration(run.manifest)
+    if calibrated is not None:  # the run says so; the dashboard does not guess
+        title += f" \u00b7 {calibration_label(calibrated)}"
     if run.surge_year is not None and flood and "flood" in flood:
         if year == run.surge_year:
             # The sea is under water by definition: show the flooding of the land only.

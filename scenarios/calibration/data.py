@@ -31,7 +31,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from engine.landuse import MAX_CLASSES
+from engine.landuse import MAX_CLASSES, interpolate_targets
 from engine.suitability import distance_to, slope_degrees
 from tim.errors import InputError
 from tim.model import Grid, crs_equal
@@ -316,6 +316,27 @@ def fit_totals(demand: DemandTable, have: np.ndarray, *, source: str | Path,
                        f"to fit (largest remainders)")
             out[y, z] = base
     return DemandTable(demand.years, out, demand.targeted)
+
+
+def yearly_targets(path: str | Path, classes: Sequence[int], have: np.ndarray,
+                   start_year: int, *, tolerance: float, notes: Notes
+                   ) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The demand table of ``path`` as one target per year after ``start_year``: (years,
+    (steps, regions, K) class areas, (regions, K) targeted). Rows are fitted to the land
+    available (``have``, :func:`fit_totals`) and interpolated linearly between the years
+    given, as FLUS and PLUS do; ``twin simulate`` and scenario tables read demand here."""
+    table = read_demand(path, classes, n_regions=have.shape[0])
+    if table.years[0] <= start_year:
+        raise InputError(f"demand years must come after the start year {start_year}",
+                         source=path, field="year", value=list(table.years))
+    table = fit_totals(table, have, source=path, tolerance=tolerance, notes=notes)
+    targets, years, previous, year0 = [], [], have, start_year
+    for year, target in zip(table.years, table.targets):
+        target = np.where(table.targeted, target, previous)
+        targets.append(interpolate_targets(previous, target, year - year0))
+        years += list(range(year0 + 1, year + 1))
+        previous, year0 = target, year
+    return years, np.concatenate(targets), table.targeted
 
 
 def read_conversion(path: str | Path, classes: Sequence[int]

@@ -17,73 +17,22 @@ import dataclasses
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from engine.landuse import (CAParams, LandUseModel, build_constraints, class_counts,
-                            interpolate_targets, simulate)
-from engine.learning import SuitabilityModel
-from scenarios.calibrate import PARAMETERS_FORMAT, PARAMETERS_VERSION
-from scenarios.suitability_store import load_suitability
-from scenarios.landuse_data import (OUTSIDE, DriverSpec, Notes, derive_drivers, fit_totals,
-                                    read_constraint, read_demand, read_drivers,
-                                    read_land_use, read_on_grid, study_area, to_index)
+from engine.landuse import LandUseModel, build_constraints, class_counts, simulate
+from scenarios.calibration.data import (OUTSIDE, DriverSpec, Notes, derive_drivers,
+                                        read_constraint, read_drivers, read_land_use,
+                                        read_on_grid, study_area, to_index, yearly_targets)
+from scenarios.calibration.parameters import load_parameters
 from tim.atomic import atomic_file
-from tim.config import read_yaml
 from tim.errors import InputError
 from tim.store import write_raster
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Parameters:
-    """A ``parameters.yaml`` and the suitability model it points to, checked."""
-
-    path: Path
-    codes: tuple[int, ...]
-    ca: CAParams
-    patch_sizes: tuple[np.ndarray, ...]
-    drivers: list[DriverSpec]
-    suitability: SuitabilityModel
-    conversion: np.ndarray  # (K, K) 0 = forbidden, else 1 - cost
-    raw: dict[str, Any] = field(default_factory=dict)
-
-
-def load_parameters(path: str | Path) -> Parameters:
-    """Read and check a parameters file; the suitability file must match its sha256."""
-    path = Path(path)
-    raw = read_yaml(path, "parameters file")
-    if not isinstance(raw, dict) or raw.get("format") != PARAMETERS_FORMAT:
-        raise InputError(f"not a land-use parameters file (format {PARAMETERS_FORMAT})",
-                         source=path, field="format",
-                         value=raw.get("format") if isinstance(raw, dict) else None,
-                         hint="write one with twin calibrate")
-    if raw.get("format_version") != PARAMETERS_VERSION:
-        raise InputError(f"version {raw.get('format_version')} is not supported "
-                         f"(this is {PARAMETERS_VERSION})", source=path,
-                         field="format_version")
-    try:
-        codes = tuple(int(c) for c in raw["classes"])
-        ca = CAParams(**{k: tuple(v) if isinstance(v, list) else v
-                         for k, v in raw["ca"].items()})
-        sizes = tuple(np.repeat([int(s) for s in raw["patch_sizes"].get(str(c), {})],
-                                [int(n) for n in raw["patch_sizes"].get(str(c), {}).values()])
-                      .astype(np.int64) for c in codes)
-        drivers = [DriverSpec(**d) for d in raw["suitability"]["drivers"]]
-        conversion = np.asarray(raw["conversion"]["table"], dtype=np.float64)
-        if conversion.shape != (len(codes), len(codes)) or (conversion < 0).any() \
-                or (conversion > 1).any():
-            raise ValueError(f"conversion table must be {len(codes)} x {len(codes)} in [0, 1]")
-        model_file = path.parent / raw["suitability"]["file"]
-        digest = raw["suitability"]["sha256"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"malformed parameters: {exc}", source=path) from exc
-    suitability = load_suitability(model_file, digest, referenced_by=path)
-    return Parameters(path, codes, ca, sizes, drivers, suitability, conversion, raw)
 
 
 @dataclass
@@ -130,25 +79,16 @@ def run_forecast(start: str | Path, start_year: int, params: str | Path,
     area = study_area([start_codes], [str(start)], layers, barrier, notes)
     eligible = area if barrier is None else area & (barrier == 1)
     index = to_index(np.where(area, start_codes, OUTSIDE), codes)
-    table = read_demand(demand, codes, n_regions=n_regions)
-    if table.years[0] <= start_year:
-        raise InputError(f"demand years must come after the start year {start_year}",
-                         source=demand, field="year", value=list(table.years))
     suitability = p.suitability.predict(layers, eligible)
     constraints = build_constraints(area.shape, len(codes), hard=[(~eligible, None)],
                                     allowed=p.conversion > 0, cost=1.0 - p.conversion,
                                     region=region)
     model = LandUseModel(codes, suitability, p.ca, constraints, p.patch_sizes)
     have = class_counts(index, len(codes), constraints.region, constraints.n_regions)
-    table = fit_totals(table, have, source=demand, tolerance=tolerance, notes=notes)
-    targets, years, previous, year0 = [], [], have, start_year
-    for year, target in zip(table.years, table.targets):
-        target = np.where(table.targeted, target, previous)
-        targets.append(interpolate_targets(previous, target, year - year0))
-        years += list(range(year0 + 1, year + 1))
-        previous, year0 = target, year
+    years, targets, targeted = yearly_targets(demand, codes, have, start_year,
+                                              tolerance=tolerance, notes=notes)
     clock_sim = time.perf_counter()
-    run = simulate(index, model, np.concatenate(targets), targeted=table.targeted, seed=seed)
+    run = simulate(index, model, targets, targeted=targeted, seed=seed)
     sim_s = time.perf_counter() - clock_sim
     lut = np.full(256, OUTSIDE, dtype=np.uint8)
     lut[: len(codes)] = codes

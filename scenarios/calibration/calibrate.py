@@ -14,7 +14,7 @@ With maps for years y0 < y1 (< y2):
 The report directory (written atomically) holds what ``twin simulate`` needs
 (``parameters.yaml`` + ``suitability.skops``) and what a reader or a dashboard wants
 (``metrics.json``, maps as GeoTIFF + PNG, convergence, ``report.html``); see
-:mod:`scenarios.calibration_report` for the layout.
+:mod:`scenarios.calibration.report` for the layout, and ``write_calibration`` there.
 """
 
 from __future__ import annotations
@@ -33,16 +33,13 @@ from engine.landuse import (CAParams, LandUseModel, build_constraints, learn_pat
                             simulate)
 from engine.learning import METHODS, SuitabilityModel, fit_suitability
 from engine.metrics import agreement_map, compare_with_nulls
-from scenarios.landuse_data import (OUTSIDE, DriverSpec, Notes, derive_drivers, read_constraint,
+from scenarios.calibration.data import (OUTSIDE, DriverSpec, Notes, derive_drivers, read_constraint,
                                     read_conversion, read_drivers, read_land_use, study_area,
                                     to_index)
-from tim.atomic import atomic_directory
 from tim.errors import InputError
 from tim.model import Grid
 
 log = logging.getLogger(__name__)
-PARAMETERS_FORMAT = "territory-twin/landuse-parameters"
-PARAMETERS_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -187,15 +184,6 @@ def _period(name: str, start: np.ndarray, end: np.ndarray, years: tuple[int, int
              metrics["null_no_change"]["overall"]["figure_of_merit"],
              metrics["null_random"]["overall"]["figure_of_merit"], seconds)
     return Period(name, years, start, end, simulated, metrics, seconds)
-
-
-def write_calibration(report: CalibrationReport, directory: str | Path) -> Path:
-    """Write the report directory atomically (layout: :mod:`scenarios.calibration_report`)."""
-    from scenarios.calibration_report import write_report
-
-    with atomic_directory(directory) as tmp:
-        write_report(report, tmp)
-    return Path(directory)
 
 
 def agreement(period: Period, n_classes: int) -> np.ndarray:

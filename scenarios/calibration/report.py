@@ -34,12 +34,20 @@ import pandas as pd
 import yaml
 
 from engine.metrics import CATEGORIES
-from scenarios.calibrate import (PARAMETERS_FORMAT, PARAMETERS_VERSION, CalibrationReport,
-                                 agreement)
-from scenarios.suitability_store import MODEL_FILE, save_suitability
+from scenarios.calibration.calibrate import CalibrationReport, agreement
+from scenarios.calibration.parameters import PARAMETERS_FORMAT, PARAMETERS_VERSION
+from scenarios.calibration.store import MODEL_FILE, save_suitability
+from tim.atomic import atomic_directory
 from tim.store import write_raster
 
 AGREEMENT_COLOURS = ["#e8e8e8", "#1a9641", "#d7191c", "#fdae61", "#2b83ba"]
+
+
+def write_calibration(report: CalibrationReport, directory: str | Path) -> Path:
+    """Write the report directory atomically (layout: the module docs)."""
+    with atomic_directory(directory) as tmp:
+        write_report(report, tmp)
+    return Path(directory)
 
 
 def write_report(report: CalibrationReport, out: Path) -> None:
@@ -51,14 +59,17 @@ def write_report(report: CalibrationReport, out: Path) -> None:
     parameters = {
         "format": PARAMETERS_FORMAT, "format_version": PARAMETERS_VERSION,
         "classes": list(codes),
+        "grid": {"crs": report.grid.crs, "cell_size": list(report.grid.cell_size)},
         "ca": {k: (list(v) if isinstance(v, tuple) else v)
                for k, v in dataclasses.asdict(report.params).items()},
         "patch_sizes": {str(c): _histogram(s) for c, s in zip(codes, report.patch_sizes)},
         "suitability": {"method": report.suitability.method, "file": MODEL_FILE,
                         "sha256": model_sha256,
                         "scikit_learn": sklearn.__version__,
-                        "drivers": [d.to_dict() for d in report.setup.drivers]},
+                        "drivers": [_absolute(d.to_dict()) for d in report.setup.drivers]},
         "constraint": {"used": report.setup.constraint is not None,
+                       "path": (str(Path(report.setup.constraint).resolve())
+                                if report.setup.constraint is not None else None),
                        "rule": "cells where the constraint raster is 0 never change"},
         "conversion": {"rule": "conversion[from][to]: 0 = forbidden, else 1 - cost",
                        "table": [[round(float(v), 6) for v in row]
@@ -107,6 +118,14 @@ def write_report(report: CalibrationReport, out: Path) -> None:
         figures[f"{p.name}_agreement"] = _agreement_png(agree,
                                                         out / f"maps/{p.name}_agreement.png")
     (out / "report.html").write_text(_html(report, metrics, figures))
+
+
+def _absolute(driver: dict[str, Any]) -> dict[str, Any]:
+    """A driver's record with its file as an absolute path, so that a run started elsewhere
+    (twin run --calibration) finds it."""
+    if driver.get("path"):
+        driver = {**driver, "path": str(Path(driver["path"]).resolve())}
+    return driver
 
 
 def _histogram(sizes: np.ndarray) -> dict[int, int]:

@@ -105,6 +105,15 @@ def test_assessment_values_status_and_warnings():
             & (w["status"] == "red")).sum() == 1
     enc = w[w["indicator"] == "control_line_encroachment"]
     assert "(500050.0, 2999450.0)" in enc[enc["level"] == "cell"]["message"].iloc[0]
+    # warnings name the limit they are beyond, as a run's do
+    west_warning = w[(w["year"] == 2005) & (w["area"] == "West")
+                     & (w["indicator"] == "built_up_area")].iloc[0]
+    assert west_warning[["value", "threshold", "basis", "limit"]].tolist() == \
+        [8, 7, "plan", "max"]
+    assert "above the plan target 7.00" in west_warning["message"]
+    # a year without observed population: no value and no judgement at any level
+    assert a.areas[(a.areas["year"] == 2005) & (a.areas["indicator"] == "population")][
+        "status"].eq("info").all()
     assert w["year"].iloc[0] == 2010      # latest year first
 
 
@@ -155,6 +164,18 @@ def test_cli_assess(small_tim, tmp_path):
                  "report.html"):
         assert (out / name).is_file(), name
         assert name in m["files"]
+    # one source of truth, as for a run: indicators.csv is the city rows of indicators_areas.csv
+    from scenarios.monitor import CITY_COLUMNS
+
+    city = pd.read_csv(out / "indicators.csv")
+    areas = pd.read_csv(out / "indicators_areas.csv")
+    assert list(city.columns) == CITY_COLUMNS + ["milestone"]
+    territory_rows = areas[areas["level"] == "city"][list(city.columns)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(city, territory_rows)
+    assert len(city) == 3 * city["indicator"].nunique()
+    warned = pd.read_csv(out / "warnings.csv")
+    flagged = city[city["status"].isin(["yellow", "red"])]
+    assert len(warned[warned["level"] == "city"]) == len(flagged) > 0
     html = (out / "report.html").read_text()
     assert "Headline indicators 2000–2010" in html and "DERIVED stand-in" in html
     import rasterio

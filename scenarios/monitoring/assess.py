@@ -37,7 +37,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -228,9 +228,10 @@ def progress(city: pd.DataFrame, areas: pd.DataFrame | None, plan, years: list[i
 
 
 def write_assessment(result: Assessment, territory: Territory, directory: str | Path, *,
-                     inputs: dict, pdf: bool = False, command: list[str] | None = None) -> Path:
+                     inputs: dict, pdf: bool = False, langs: Sequence[str] = ("en",),
+                     command: list[str] | None = None) -> Path:
     """Write the assessment folder (see the module docs) atomically."""
-    from scenarios.monitoring.report import write_report
+    from scenarios.monitoring.reports import write_reports
     from scenarios.monitoring.reports import assessment_report
     from scenarios.rundir import git_commit, software_versions
     from tim.store import write_raster
@@ -262,7 +263,9 @@ def write_assessment(result: Assessment, territory: Territory, directory: str | 
                 write_raster(tmp / name, gained.astype(np.uint8), territory.grid, 0)
                 maps[name] = f"class gained by each cell changed {prev} -> {year} (0: none)"
         files.update(maps)
-        for name in write_report(assessment_report(result, territory, inputs), tmp, pdf=pdf):
+        pictures: dict = {}
+        for name in write_reports(lambda lang: assessment_report(result, territory, inputs, lang,
+                                                   pictures=pictures), tmp, langs, pdf=pdf):
             files[name] = "the assessment report"
         last = result.city[result.city["year"] == result.years[-1]]
         manifest = {
@@ -298,6 +301,10 @@ def run_assessment(tim: str | Path, observed: list[str], out: str | Path, *,
                    command: list[str] | None = None) -> Assessment:
     """``twin assess``: read the TIM, the observed ``YEAR=PATH`` maps (and populations), assess,
     write ``out``."""
+    from scenarios.monitoring.reports import languages
+
+    langs = languages(langs)  # refused before anything is computed or written
+
     from scenarios.monitoring.observed import (control_lines, parse_year_paths,
                                                read_observed_raster, read_series)
     from tim.store import load_territory
@@ -324,5 +331,6 @@ def run_assessment(tim: str | Path, observed: list[str], out: str | Path, *,
               "population_scale": population_scale, "registry": str(registry or "default"),
               "water_constraint": str(water_constraint) if water_constraint else None,
               "compute_seconds": round(time.perf_counter() - started, 2)}
-    write_assessment(result, territory, out, inputs=inputs, pdf=pdf, command=command)
+    write_assessment(result, territory, out, inputs=inputs, pdf=pdf, langs=langs,
+                     command=command)
     return result

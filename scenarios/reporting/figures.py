@@ -32,6 +32,7 @@ CONTROL_STYLES = {  # field -> (colour, line style)
     "control__ecological_red_line": ("#e53935", "solid"),
     "control__permanent_basic_farmland": ("#8d6e63", "solid"),
     "control__urban_development_boundary": ("#7b1fa2", "dashed"),
+    "control__water_line": ("#0277bd", "solid"),  # 蓝线 (monitoring's water / flood-risk line)
 }
 UNIT_COLOUR = "#37474f"
 GAINED, LOST, SAME_BUILT = "#d7301f", "#2b8cbe", "#bdbdbd"

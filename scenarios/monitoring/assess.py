@@ -298,6 +298,7 @@ def run_assessment(tim: str | Path, observed: list[str], out: str | Path, *,
                    population: list[str] = (), population_scale: float = 1.0,
                    registry: str | Path | None = None, derive_lines: bool = False,
                    water_constraint: str | Path | None = None, pdf: bool = False,
+                   langs: Sequence[str] = ("en",),
                    command: list[str] | None = None) -> Assessment:
     """``twin assess``: read the TIM, the observed ``YEAR=PATH`` maps (and populations), assess,
     write ``out``."""

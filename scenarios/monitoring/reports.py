@@ -505,8 +505,8 @@ def review_report(result, territory: Territory, inputs: dict[str, Any], lang: st
         Section(_("Failures"), [proposal_map, Table(
             [_("Proposal"), _("Rule"), _("Measured"), _("Limit"), _("Unit of measure"),
              _("Zone"), _("Unit"), _("Note")],
-            [[str(x.proposal_id), str(x.rule), _num(t, _f(x.measured)),
-              _num(t, _f(x.limit)), str(x.unit_of_measure or ""), _text(x.zone), _text(x.unit),
+            [[str(x.proposal_id), str(x.rule), _measure(t, x.measured),
+              _measure(t, x.limit), str(x.unit_of_measure or ""), _text(x.zone), _text(x.unit),
               _text(x.note)] for x in fails.itertuples()])], kind="failures"),
         Section(_("Proposals"), [Table(
             [_("Proposal"), _("Kind"), _("Use"), _("Zone"), _("Unit"), _("Result"),
@@ -518,6 +518,14 @@ def review_report(result, territory: Territory, inputs: dict[str, Any], lang: st
                         cover_lines=_cover(t, territory, _("Proposals: {path}",
                                                            path=inputs.get("proposals"))),
                         footer=_("Territory Twin – compliance review"))
+
+
+def _measure(t: Translator, value: Any) -> Cell | str:
+    """A measured value or limit: a number formatted per locale, or a text (allowed uses)."""
+    try:
+        return _num(t, _f(value))
+    except (TypeError, ValueError):
+        return _text(value)
 
 
 def _text(value: Any) -> str:

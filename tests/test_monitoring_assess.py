@@ -117,6 +117,42 @@ def test_assessment_values_status_and_warnings():
     assert w["year"].iloc[0] == 2010      # latest year first
 
 
+def test_assessment_report_content_in_both_languages():
+    from scenarios.monitoring.reports import assessment_report
+    from scenarios.reporting import KeyFigures, render_html
+
+    t = territory()
+    t.plan = phased_plan()
+    a = assess(t, maps(), red_line(), population={2010: np.full((6, 8), 10.0, np.float32)})
+    pictures: dict = {}
+    en = assessment_report(a, t, {}, "en", pictures=pictures)
+    zh = assessment_report(a, t, {}, "zh_CN", pictures=pictures)
+    head = en.section("indicators").blocks[0]
+    assert head.columns == ("Indicator", "2000", "2005", "2010", "Target 2010", "Status 2010")
+    built = next(row for row in head.rows if row[0].text == "Built-up area")
+    # 8, 12, 17 ha against the 2020 cap of 20: within limit
+    assert [c.text for c in built[1:]] == ["8.0 ha", "12.0 ha", "17.0 ha", "20.0 ha",
+                                          "within limit"]
+    assert built[-1].status == "green"
+    summary = en.section("summary").blocks
+    assert any(isinstance(b, KeyFigures) for b in summary)
+    warnings = en.section("warnings").blocks[0]
+    # each warning says which limit its value is beyond: 354 m2 a person against 65-115
+    per_capita = next(row for row in warnings.rows if row[0].text == "territory" and
+                      row[2].text == "Construction land per capita")
+    assert per_capita[3].status == "red"
+    assert per_capita[5].text.startswith("above the upper threshold 115")
+    # two maps: the latest year and the change, the red line drawn, drawn once for two languages
+    drawn = en.figures("map")
+    assert len(drawn) == 2 and len(pictures) == 2
+    assert any(i.label == "Ecological protection red line" for i in drawn[0].legend)
+    assert [f.png for f in zh.figures("map")] == [f.png for f in drawn]
+    html = render_html(zh)
+    for term in ("体检评估", "建设用地面积", "生态保护红线", "规划单元", "达标", "超标"):
+        assert term in html, term
+    assert "Headline indicators" not in html
+
+
 def test_trends_and_progress():
     t = territory()
     t.plan = phased_plan()

@@ -350,7 +350,7 @@ def cmd_changes(args: argparse.Namespace) -> None:
     counts = r.patches["severity"].value_counts()
     print(f"{len(r.patches):,} change patches {r.before} -> {r.after} written to {args.out} ("
           + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low"))
-          + f"); report: {Path(args.out) / 'report.html'}")
+          + f"); report: {_monitoring_reports(args)}")
 
 
 def cmd_assess(args: argparse.Namespace) -> None:
@@ -372,7 +372,7 @@ def cmd_assess(args: argparse.Namespace) -> None:
     counts = r.warnings["status"].value_counts()
     print(f"assessment of {', '.join(map(str, r.years))} written to {args.out} "
           f"({counts.get('red', 0)} red, {counts.get('yellow', 0)} yellow warnings); "
-          f"report: {Path(args.out) / 'report.html'}")
+          f"report: {_monitoring_reports(args)}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -390,7 +390,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"  warning: {item['message']}")
     print(f"双评价 of {', '.join(r.grades)} written to {args.out}"
           + (f"; fields stored in {args.tim}" if args.into_tim else "")
-          + f"; report: {Path(args.out) / 'report.html'}")
+          + f"; report: {_monitoring_reports(args)}")
 
 
 def cmd_review(args: argparse.Namespace) -> None:
@@ -401,7 +401,17 @@ def cmd_review(args: argparse.Namespace) -> None:
                    water_constraint=args.water_constraint, pdf=args.pdf, langs=args.lang, command=sys.argv[1:])
     failed = int((r.proposals["result"] == "fail").sum())
     print(f"{len(r.proposals)} proposals reviewed, {failed} fail at least one rule; written to "
-          f"{args.out}; report: {Path(args.out) / 'report.html'}")
+          f"{args.out}; report: {_monitoring_reports(args)}")
+
+
+def _monitoring_reports(args: argparse.Namespace) -> str:
+    """The report files a monitoring command wrote (first language: report.html)."""
+    from scenarios.monitoring.reports import languages
+
+    langs = languages(args.lang)
+    names = ["report"] + [f"report.{lang}" for lang in langs[1:]]
+    return ", ".join(str(Path(args.out) / f"{n}.{ext}") for n in names
+                     for ext in (("html", "pdf") if args.pdf else ("html",)))
 
 
 def _monitoring_options(p: argparse.ArgumentParser) -> None:

@@ -21,7 +21,8 @@ from scenarios.i18n import Translator, check_language, translator
 from scenarios.reporting import (Bullets, Cell, KeyFigure, KeyFigures, Paragraph, Report,
                                  Section, Table, build_report, write_report)
 from scenarios.reporting import figures
-from scenarios.reporting.comparison import class_label, status_word, value_text
+from scenarios.reporting.comparison import (class_label, limit_words, status_word,
+                                            value_text)
 
 if TYPE_CHECKING:
     from scenarios.monitoring.changes import ChangeResult
@@ -176,14 +177,15 @@ def changes_report(result: ChangeResult, territory: Territory, inputs: dict[str,
                            [[_status(t, s), _num(t, counts[s][0], 0),
                              Cell(t.area(counts[s][1]), numeric=True)] for s in SEVERITIES])
     lines_table = Table(
-        [_("Control line"), _("Patches"), _("Patch area"), _("Area on the line")],
-        [[names.get(r.line, r.line) + (_(" (derived)") if r.line in result.lines.derived
-                                       else ""),
+        [_("Control line"), _("Patches"), _("Patch area"), _("Area at issue")],
+        [[names["outside_" + r.line if r.relation == "outside" else r.line] +
+          (_(" (derived)") if r.line in result.lines.derived else ""),
           _num(t, r.patches, 0), Cell(t.area(r.patch_area_ha), numeric=True),
           Cell(t.area(r.area_in_line_ha), numeric=True)]
          for r in result.line_summary.itertuples()]) if {"patch_area_ha", "area_in_line_ha"} \
         <= set(result.line_summary.columns) else _frame_table(t, result.line_summary.drop(
             columns=["line"], errors="ignore"))
+    lines_note = _("Area at issue: inside the line; for the boundary, outside it.")
     balance = result.balance
     city = balance.iloc[-1]
     short = balance[(balance["status"] != "green") & (balance["level"] == "unit")] \
@@ -240,7 +242,8 @@ def changes_report(result: ChangeResult, territory: Territory, inputs: dict[str,
     sections = [
         Section(_("Summary"), summary, new_page=False, kind="summary"),
         Section(_("Maps"), [patch_map], kind="maps"),
-        Section(_("Control lines touched"), [lines_table], new_page=False, kind="lines"),
+        Section(_("Control lines touched"), [lines_table, Paragraph(lines_note)],
+                new_page=False, kind="lines"),
         Section(_("Leads to follow up"), [leads_table], kind="leads"),
         Section(_("Farmland balance (占补平衡)"), [
             Paragraph(_("Territory: {lost} of farmland lost and {gained} gained ({status}); "
@@ -318,17 +321,18 @@ def assessment_report(result, territory: Territory, inputs: dict[str, Any], lang
                    "cell": _("cells")}
     warn_rows = [[level_words.get(r.level, r.level), "" if r.area != r.area else str(r.area),
                   name(r.indicator), _status(t, r.status),
-                  value_text(t, r.value, r.unit) if r.unit in ("", "1") or
-                  isinstance(r.value, float) else str(r.value)]
+                  Cell(value_text(t, _f(r.value), _word_unit(r.unit)), numeric=True),
+                  _beyond(t, r)]
                  for r in latest_w.head(40).itertuples()]
     sections.append(Section(_("Warnings {year}", year=last), [Table(
-        [_("Level"), _("Area"), _("Indicator"), _("Status"), _("Value")], warn_rows,
+        [_("Level"), _("Planning area"), _("Indicator"), _("Status"), _("Value"),
+         _("Threshold or target")], warn_rows,
         note=_("{n} warnings over all years in warnings.csv.", n=t.number(len(w))))],
         kind="warnings"))
     if not result.progress.empty:
         p = result.progress[result.progress["level"].isin(["city", "district"])].head(60)
         sections.append(Section(_("Plan targets: progress"), [Table(
-            [_("Indicator"), _("Level"), _("Area"), _("Milestone"), _("Target"), _("Latest"),
+            [_("Indicator"), _("Level"), _("Planning area"), _("Milestone"), _("Target"), _("Latest"),
              _("Progress"), _("Status")],
             [[name(r.indicator), level_words.get(r.level, r.level), str(r.area),
               "" if r.milestone is None or r.milestone != r.milestone else str(int(r.milestone)),
@@ -373,6 +377,19 @@ def assessment_report(result, territory: Territory, inputs: dict[str, Any], lang
                         cover_lines=_cover(t, territory, _("Observed years: {years}",
                                                            years=", ".join(map(str, years)))),
                         footer=_("Territory Twin – assessment"))
+
+
+def _word_unit(unit: Any) -> str:
+    return "" if unit is None or unit != unit else str(unit)
+
+
+def _beyond(t: Translator, row: Any) -> str:
+    """Which limit a warning's value is beyond, and the bound: "above the plan target 4 ha"."""
+    words = limit_words(t, str(row.basis), str(row.limit))
+    bound = _f(row.threshold)
+    if not words or not np.isfinite(bound):
+        return "–"
+    return f"{words} {value_text(t, bound, _word_unit(row.unit))}"
 
 
 def _f(value: Any) -> float:

@@ -437,6 +437,15 @@ def test_printed_changes_report_pages_are_a4_not_blank_not_clipped(tmp_path):
     assert "永久基本农田" in "".join(pdf_text(tmp_path / "report.pdf"))
 
 
+def test_doc_examples_of_the_reports():
+    import doctest
+
+    import scenarios.monitoring.reports as module
+
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0
+
+
 def test_report_languages_are_checked_first(small_tim, tmp_path):
     from scenarios.monitoring.reports import languages
 

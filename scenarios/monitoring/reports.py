@@ -145,6 +145,17 @@ def _controls(t: Translator, lines: ControlLines) -> dict[str, tuple[np.ndarray,
             for n, m in lines.masks.items() if n in MAP_LINES and m.any()}
 
 
+def _territory_controls(t: Translator, territory: Territory
+                        ) -> dict[str, tuple[np.ndarray, str]]:
+    """The TIM's own control lines (``control__*`` fields), for maps with no monitoring lines."""
+    names = line_names(t)
+    return {f"control__{n}": (territory.fields[f"control__{n}"] > 0, names[n])
+            for n in ("ecological_red_line", "permanent_basic_farmland",
+                      "urban_development_boundary")
+            if f"control__{n}" in territory.fields and
+            (territory.fields[f"control__{n}"] > 0).any()}
+
+
 def _units(territory: Territory) -> np.ndarray | None:
     return territory.get("planning__unit_id") if "planning__unit_id" in territory.fields \
         else None
@@ -240,7 +251,7 @@ def changes_report(result: ChangeResult, territory: Territory, inputs: dict[str,
           Cell(t.area(r.net_ha), numeric=True), _status(t, r.status)]
          for r in short.head(25).itertuples()])
     sections = [
-        Section(_("Summary"), summary, new_page=False, kind="summary"),
+        Section(_("Summary"), summary, kind="summary"),
         Section(_("Maps"), [patch_map], kind="maps"),
         Section(_("Control lines touched"), [lines_table, Paragraph(lines_note)],
                 new_page=False, kind="lines"),
@@ -314,7 +325,7 @@ def assessment_report(result, territory: Territory, inputs: dict[str, Any], lang
                            population=", ".join(map(str, result.population_years)) or
                            _("none"), red=red, yellow=yellow, last=last)),
                *_notes_section(t, _assessment_notes(t, result))]
-    sections = [Section(_("Summary"), summary, new_page=False, kind="summary"),
+    sections = [Section(_("Summary"), summary, kind="summary"),
                 Section(_("Headline indicators {first}–{last}", first=years[0], last=last),
                         [head], new_page=False, kind="indicators")]
     level_words = {"city": _("territory"), "district": _("district"), "unit": _("unit"),
@@ -434,12 +445,13 @@ def evaluation_report(result, territory: Territory, areas: pd.DataFrame,
                ("population_capacity", _("Population capacity"), "persons"),
                ("population", _("Residents"), "persons")]
     columns = [c for c in columns if c[0] in cap.columns]
-    capacity_table = Table([_("Area")] + [c[1] for c in columns],
+    capacity_table = Table([_("Planning area")] + [c[1] for c in columns],
                            [[str(r["area"])] + [Cell(value_text(t, r[c], unit), numeric=True)
                                                  for c, _w, unit in columns]
                             for _i, r in cap.iterrows()])
     grades = [(i, _("Grade {n}", n=i), GRADE_COLOURS[i]) for i in range(1, 6)] + \
         [(0, _("no data"), BACKGROUND)]
+    lines = _territory_controls(t, territory)
     maps = []
     for key, grade in result.grades.items():
         ev = rules.evaluations[key]
@@ -447,13 +459,12 @@ def evaluation_report(result, territory: Territory, areas: pd.DataFrame,
         weights = ", ".join(f"{f.name} {f.weight:g}" + (_(" (limit)") if f.limit else "")
                             for f in ev.factors if f.name in result.factors[key])
         maps.append(figures.land_use_map(
-            grade, grades, label, {}, _units(territory), _("Planning units"),
+            grade, grades, label, lines, _units(territory), _("Planning units"),
             caption=_("{evaluation}: grades 1–5; factors (weights): {weights}",
                       evaluation=label, weights=weights), cache=pictures, key=("grade", key)))
     notes = [item["message"] for item in result.left_out]
     sections = [
-        Section(_("Grade areas"), [grade_table, *_notes_section(t, notes)], new_page=False,
-                kind="summary"),
+        Section(_("Grade areas"), [grade_table, *_notes_section(t, notes)], kind="summary"),
         Section(_("Carrying capacity"), [
             Paragraph(_("Construction land capacity: cells of urban construction suitability "
                         "grade {grade} or more outside the hard control lines. Population "
@@ -503,7 +514,7 @@ def review_report(result, territory: Territory, inputs: dict[str, Any], lang: st
                  (9, _("other land"), BACKGROUND)], _("Proposals"),
         _controls(t, ControlLines(masks, lines.derived)),
         caption=_("Proposals that pass (green) and fail (red), with the control lines"),
-        width=0.7, cache=pictures, key="proposals")
+        width=0.5, cache=pictures, key="proposals")
     fails = r[r["result"] == "fail"].head(80)
     sections = [
         Section(_("Summary"), [
@@ -513,18 +524,18 @@ def review_report(result, territory: Territory, inputs: dict[str, Any], lang: st
             Paragraph(_("A failing proposal is a finding for the reviewer, not an error; "
                         "every check with its measured value, limit and legal source is in "
                         "results.csv.")),
-            *_notes_section(t, derived_notes(t, lines))], new_page=False, kind="summary"),
+            *_notes_section(t, derived_notes(t, lines))], kind="summary"),
         Section(_("Rules"), [Table(
             [_("Rule"), _("pass"), _("fail"), _("not checked"), _("Legal source")],
             [[str(rule), _num(t, ok, 0), _num(t, bad, 0), _num(t, unchecked, 0), str(source)]
              for rule, source, ok, bad, unchecked in
              per_rule[["rule", "source", "pass", "fail", "not checked"]].to_numpy()])], new_page=False, kind="rules"),
-        Section(_("Failures"), [proposal_map, Table(
+        Section(_("Failures"), [Table(
             [_("Proposal"), _("Rule"), _("Measured"), _("Limit"), _("Unit of measure"),
              _("Zone"), _("Unit"), _("Note")],
             [[str(x.proposal_id), str(x.rule), _measure(t, x.measured),
               _measure(t, x.limit), str(x.unit_of_measure or ""), _text(x.zone), _text(x.unit),
-              _text(x.note)] for x in fails.itertuples()])], kind="failures"),
+              _text(x.note)] for x in fails.itertuples()]), proposal_map], kind="failures"),
         Section(_("Proposals"), [Table(
             [_("Proposal"), _("Kind"), _("Use"), _("Zone"), _("Unit"), _("Result"),
              _("Failed rules")],

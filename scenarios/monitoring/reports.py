@@ -156,6 +156,29 @@ def _territory_controls(t: Translator, territory: Territory
             (territory.fields[f"control__{n}"] > 0).any()}
 
 
+def most_severe(ranks: np.ndarray) -> np.ndarray:
+    """A severity-rank map (1 most severe; larger codes less) reduced to the printed map's
+    size by keeping each block's most severe cell, so a small patch is never sampled away.
+
+    >>> most_severe(np.array([[9, 9, 9], [9, 1, 9]], np.uint8)).tolist()  # small: unchanged
+    [[9, 9, 9], [9, 1, 9]]
+    """
+    step = figures.stride(ranks.shape)
+    if step == 1:
+        return ranks
+    rows, cols = (-(-n // step) * step for n in ranks.shape)
+    padded = np.full((rows, cols), ranks.max(), ranks.dtype)
+    padded[:ranks.shape[0], :ranks.shape[1]] = ranks
+    pooled = padded.reshape(rows // step, step, cols // step, step).min(axis=(1, 3))
+    # back to the full size (nearest), so it lines up with the lines and units thinned alike
+    return np.repeat(np.repeat(pooled, step, 0), step, 1)[:ranks.shape[0], :ranks.shape[1]]
+
+
+def _line_width(shape: tuple[int, ...]) -> float:
+    """Control lines thinner on a city-sized grid (thinned for print: many short lines)."""
+    return 1.1 if figures.stride(shape) == 1 else 0.5
+
+
 def _units(territory: Territory) -> np.ndarray | None:
     return territory.get("planning__unit_id") if "planning__unit_id" in territory.fields \
         else None
@@ -222,7 +245,8 @@ def changes_report(result: ChangeResult, territory: Territory, inputs: dict[str,
     rank = {s: i + 1 for i, s in enumerate(SEVERITIES)}
     of_patch = np.zeros(int(result.labels.max()) + 1, np.uint8)
     of_patch[df["patch_id"].to_numpy()] = df["severity"].map(rank).to_numpy()
-    canvas = np.where(result.labels > 0, of_patch[result.labels], 9).astype(np.uint8)
+    canvas = most_severe(np.where(result.labels > 0, of_patch[result.labels], 9)
+                         .astype(np.uint8))
     classes = [(rank[s], severity_word(t, s), SEVERITY_COLOURS[s]) for s in SEVERITIES] + \
         [(9, _("no change kept"), BACKGROUND)]
     patch_map = figures.land_use_map(
@@ -230,7 +254,7 @@ def changes_report(result: ChangeResult, territory: Territory, inputs: dict[str,
         _units(territory), _("Planning units"),
         caption=_("Change patches {before} → {after} by severity, with the control lines",
                   before=result.before, after=result.after), width=1.0,
-        cache=pictures, key="patches")
+        cache=pictures, key="patches", line_width=_line_width(result.labels.shape))
     leads = df.head(LISTED_PATCHES)
     leads_table = Table(
         ["#", _("Severity"), _("Reason"), _("From"), _("To"), _("Area"), "x", "y",
@@ -360,7 +384,8 @@ def assessment_report(result, territory: Territory, inputs: dict[str, Any], lang
     maps = [figures.land_use_map(result.maps[last], colours, str(last), controls, units,
                                  _("Planning units"),
                                  caption=_("Observed land use {year}", year=last),
-                                 cache=pictures, key=("land use", last))]
+                                 cache=pictures, key=("land use", last),
+                                 line_width=_line_width(result.maps[last].shape))]
     if len(years) > 1:
         prev = years[-2]
         a, b = result.maps[prev], result.maps[last]
@@ -370,7 +395,8 @@ def assessment_report(result, territory: Territory, inputs: dict[str, Any], lang
             caption=_("Change {before} → {after}: each changed cell in the colour of the class "
                       "it became ({n} cells)", before=prev, after=last,
                       n=t.number(int((gained > 0).sum()))),
-            cache=pictures, key=("change", prev, last)))
+            cache=pictures, key=("change", prev, last),
+            line_width=_line_width(gained.shape)))
     sections.append(Section(_("Maps"), maps, kind="maps"))
     if not result.trends.empty:
         tr = result.trends[result.trends["indicator"].isin(HEADLINE)]
@@ -461,7 +487,8 @@ def evaluation_report(result, territory: Territory, areas: pd.DataFrame,
         maps.append(figures.land_use_map(
             grade, grades, label, lines, _units(territory), _("Planning units"),
             caption=_("{evaluation}: grades 1–5; factors (weights): {weights}",
-                      evaluation=label, weights=weights), cache=pictures, key=("grade", key)))
+                      evaluation=label, weights=weights), cache=pictures, key=("grade", key),
+            line_width=_line_width(grade.shape)))
     notes = [item["message"] for item in result.left_out]
     sections = [
         Section(_("Grade areas"), [grade_table, *_notes_section(t, notes)], kind="summary"),

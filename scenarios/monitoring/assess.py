@@ -64,7 +64,7 @@ HEADLINE = ("built_up_area", "population", "population_density",
 @dataclass(frozen=True)
 class Assessment:
     years: list[int]
-    city: pd.DataFrame               # the territory rows of the area table: CITY_COLUMNS + milestone
+    city: pd.DataFrame               # territory rows of the area table (CITY_COLUMNS + milestone)
     areas: pd.DataFrame | None       # LEVEL_COLUMNS + milestone
     trends: pd.DataFrame
     progress: pd.DataFrame
@@ -231,8 +231,7 @@ def write_assessment(result: Assessment, territory: Territory, directory: str | 
                      inputs: dict, pdf: bool = False, langs: Sequence[str] = ("en",),
                      command: list[str] | None = None) -> Path:
     """Write the assessment folder (see the module docs) atomically."""
-    from scenarios.monitoring.reports import write_reports
-    from scenarios.monitoring.reports import assessment_report
+    from scenarios.monitoring.reports import assessment_report, write_reports
     from scenarios.rundir import git_commit, software_versions
     from tim.store import write_raster
 
@@ -263,9 +262,10 @@ def write_assessment(result: Assessment, territory: Territory, directory: str | 
                 write_raster(tmp / name, gained.astype(np.uint8), territory.grid, 0)
                 maps[name] = f"class gained by each cell changed {prev} -> {year} (0: none)"
         files.update(maps)
-        pictures: dict = {}
-        for name in write_reports(lambda lang: assessment_report(result, territory, inputs, lang,
-                                                   pictures=pictures), tmp, langs, pdf=pdf):
+        pictures: dict = {}  # each map drawn once for every language
+        for name in write_reports(
+                lambda lang: assessment_report(result, territory, inputs, lang, pictures=pictures),
+                tmp, langs, pdf=pdf):
             files[name] = "the assessment report"
         last = result.city[result.city["year"] == result.years[-1]]
         manifest = {

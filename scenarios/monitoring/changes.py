@@ -282,7 +282,7 @@ def write_changes(result: ChangeResult, territory: Territory, directory: str | P
                   inputs: dict, pdf: bool = False, langs: Sequence[str] = ("en",),
                   command: list[str] | None = None) -> Path:
     """Write the change folder (see the module docs) atomically."""
-    from scenarios.monitoring.reports import write_reports
+    from scenarios.monitoring.reports import changes_report, write_reports
     from scenarios.rundir import git_commit, software_versions
     from tim.store import write_raster
 
@@ -304,11 +304,10 @@ def write_changes(result: ChangeResult, territory: Territory, directory: str | P
                  "patches.tif": "patch_id per cell (int32, 0 = none)",
                  "line_summary.csv": "patches touching each control line",
                  "farmland_balance.csv": "farmland lost / gained per unit and city"}
-        from scenarios.monitoring.reports import changes_report
-
-        pictures: dict = {}
-        for name in write_reports(lambda lang: changes_report(result, territory, inputs, lang,
-                                                   pictures=pictures), tmp, langs, pdf=pdf):
+        pictures: dict = {}  # each map drawn once for every language
+        for name in write_reports(
+                lambda lang: changes_report(result, territory, inputs, lang, pictures=pictures),
+                tmp, langs, pdf=pdf):
             files[name] = "the report"
         manifest = {
             "format": FORMAT, "format_version": 1, "command": command,

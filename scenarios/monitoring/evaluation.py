@@ -439,8 +439,7 @@ def write_evaluation(result: EvaluationResult, territory: Territory, directory: 
     """
     import yaml
 
-    from scenarios.monitoring.reports import write_reports
-    from scenarios.monitoring.reports import evaluation_report
+    from scenarios.monitoring.reports import evaluation_report, write_reports
     from scenarios.rundir import git_commit, software_versions
     from tim.store import write_raster
 

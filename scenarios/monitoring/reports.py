@@ -367,8 +367,8 @@ def assessment_report(result, territory: Territory, inputs: dict[str, Any], lang
     if not result.progress.empty:
         p = result.progress[result.progress["level"].isin(["city", "district"])].head(60)
         sections.append(Section(_("Plan targets: progress"), [Table(
-            [_("Indicator"), _("Level"), _("Planning area"), _("Milestone"), _("Target"), _("Latest"),
-             _("Progress"), _("Status")],
+            [_("Indicator"), _("Level"), _("Planning area"), _("Milestone"), _("Target"),
+             _("Latest"), _("Progress"), _("Status")],
             [[name(r.indicator), level_words.get(r.level, r.level), str(r.area),
               "" if r.milestone is None or r.milestone != r.milestone else str(int(r.milestone)),
               Cell(value_text(t, r.target, _unit(registry, r.indicator)), numeric=True),
@@ -447,7 +447,7 @@ def _assessment_notes(t: Translator, result) -> list[str]:
     return notes
 
 
-# -- twin evaluate (双评价) ----------------------------------------------------------------------
+# -- twin evaluate (双评价) -------------------------------------------------------------------
 def evaluation_report(result, territory: Territory, areas: pd.DataFrame,
                       capacity: pd.DataFrame, inputs: dict[str, Any], lang: str = "en", *,
                       pictures: dict | None = None) -> Report:
@@ -556,7 +556,8 @@ def review_report(result, territory: Territory, inputs: dict[str, Any], lang: st
             [_("Rule"), _("pass"), _("fail"), _("not checked"), _("Legal source")],
             [[str(rule), _num(t, ok, 0), _num(t, bad, 0), _num(t, unchecked, 0), str(source)]
              for rule, source, ok, bad, unchecked in
-             per_rule[["rule", "source", "pass", "fail", "not checked"]].to_numpy()])], new_page=False, kind="rules"),
+             per_rule[["rule", "source", "pass", "fail", "not checked"]].to_numpy()])],
+                new_page=False, kind="rules"),
         Section(_("Failures"), [Table(
             [_("Proposal"), _("Rule"), _("Measured"), _("Limit"), _("Unit of measure"),
              _("Zone"), _("Unit"), _("Note")],

@@ -402,8 +402,7 @@ def write_review(result: Review, territory: Territory, directory: str | Path, *,
         failures.tif      per cell: 1 proposal passes, 2 fails (uint8, 0 none)
         report.html (.pdf)
     """
-    from scenarios.monitoring.reports import write_reports
-    from scenarios.monitoring.reports import review_report
+    from scenarios.monitoring.reports import review_report, write_reports
     from scenarios.rundir import git_commit, software_versions
     from tim.atomic import atomic_directory
     from tim.store import write_raster
@@ -418,9 +417,10 @@ def write_review(result: Review, territory: Territory, directory: str | Path, *,
         files = {"results.csv": "pass/fail per proposal and rule",
                  "proposals.gpkg": "layer review: proposals with result",
                  "failures.tif": "1 pass, 2 fail per cell"}
-        pictures: dict = {}
-        for name in write_reports(lambda lang: review_report(result, territory, inputs, lang,
-                                                   pictures=pictures), tmp, langs, pdf=pdf):
+        pictures: dict = {}  # each map drawn once for every language
+        for name in write_reports(
+                lambda lang: review_report(result, territory, inputs, lang, pictures=pictures),
+                tmp, langs, pdf=pdf):
             files[name] = "the review report"
         r = result.results
         manifest = {

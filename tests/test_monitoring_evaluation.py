@@ -169,6 +169,9 @@ def test_cli_evaluate(tmp_path):
     for term in ("双评价", "承载能力", "生态保护重要性", "农业生产适宜性", "城镇建设适宜性", "5级"):
         assert term in zh, term
     assert "Carrying capacity" not in zh and "report.zh_CN.html" in m["files"]
+    from html import unescape
+
+    assert "因子“soil”未参与评价" in zh and 'factor "soil" left out' in unescape(html)
     t = load_territory(tmp_path / "tim")
     assert t.fields["evaluation__ecological_importance"].max() <= 5
     assert "control__ecological_red_line" in t.fields

@@ -489,7 +489,10 @@ def evaluation_report(result, territory: Territory, areas: pd.DataFrame,
             caption=_("{evaluation}: grades 1–5; factors (weights): {weights}",
                       evaluation=label, weights=weights), cache=pictures, key=("grade", key),
             line_width=_line_width(grade.shape)))
-    notes = [item["message"] for item in result.left_out]
+    notes = [left_out_words(t, item, class_label(rules.evaluations[item["evaluation"]].name,
+                                                 lang) if item["evaluation"] in
+                            rules.evaluations else item["evaluation"])
+             for item in result.left_out]
     sections = [
         Section(_("Grade areas"), [grade_table, *_notes_section(t, notes)], kind="summary"),
         Section(_("Carrying capacity"), [
@@ -505,6 +508,21 @@ def evaluation_report(result, territory: Territory, areas: pd.DataFrame,
                         lang, subtitle=territory.name,
                         cover_lines=_cover(t, territory),
                         footer=_("Territory Twin – 双评价"))
+
+
+def left_out_words(t: Translator, item: dict, evaluation: str) -> str:
+    """A factor left out of a 双评价 evaluation, and what that does to the grade, in ``t``'s
+    language (:func:`scenarios.monitoring.evaluation._left_out_message` says it in English for
+    the console); ``why`` names a data source and stays as given."""
+    _ = t.gettext
+    share = float(item.get("weight_share", 0.0) or 0.0)
+    effect = (_("its {share} of the weight went to the other factors, so grades can differ by "
+                "up to {n} from an evaluation with it", share=t.percent(share),
+                n=item.get("max_grade_change", 0)) if share > 0 else _("it had no weight"))
+    limit = _("; it no longer caps the grade (a limiting factor)") if item.get("limit") else ""
+    return _("{evaluation}: factor \"{factor}\" left out ({why}): {effect}{limit}",
+             evaluation=evaluation, factor=item["factor"], why=item.get("why", ""),
+             effect=effect, limit=limit)
 
 
 # -- twin review --------------------------------------------------------------------------------

@@ -258,7 +258,7 @@ def changes_report(result: ChangeResult, territory: Territory, inputs: dict[str,
     leads = df.head(LISTED_PATCHES)
     leads_table = Table(
         ["#", _("Severity"), _("Reason"), _("From"), _("To"), _("Area"), "x", "y",
-         _("Unit"), _("Lines")],
+         _("Planning unit"), _("Lines")],
         [[str(r.patch_id), _status(t, r.severity), reason_words(t, r.reason),
           class_label(r.from_name, lang), class_label(r.to_name, lang),
           Cell(t.area(r.area_ha), numeric=True), _num(t, r.x, 0), _num(t, r.y, 0),
@@ -268,7 +268,7 @@ def changes_report(result: ChangeResult, territory: Territory, inputs: dict[str,
         note=_("The {n} most severe of {total} patches; all are in patches.csv and "
                "patches.gpkg.", n=t.number(len(leads)), total=t.number(len(df))))
     balance_table = Table(
-        [_("Unit"), _("District"), _("Farmland lost"), _("Farmland gained"), _("Net"),
+        [_("Planning unit"), _("District"), _("Farmland lost"), _("Farmland gained"), _("Net"),
          _("Status")],
         [[str(r.area), "" if r.district != r.district else str(r.district),
           Cell(t.area(r.lost_ha), numeric=True), Cell(t.area(r.gained_ha), numeric=True),
@@ -578,12 +578,12 @@ def review_report(result, territory: Territory, inputs: dict[str, Any], lang: st
                 new_page=False, kind="rules"),
         Section(_("Failures"), [Table(
             [_("Proposal"), _("Rule"), _("Measured"), _("Limit"), _("Unit of measure"),
-             _("Zone"), _("Unit"), _("Note")],
+             _("Zone"), _("Planning unit"), _("Note")],
             [[str(x.proposal_id), str(x.rule), _measure(t, x.measured),
               _measure(t, x.limit), str(x.unit_of_measure or ""), _text(x.zone), _text(x.unit),
               _text(x.note)] for x in fails.itertuples()]), proposal_map], kind="failures"),
         Section(_("Proposals"), [Table(
-            [_("Proposal"), _("Kind"), _("Use"), _("Zone"), _("Unit"), _("Result"),
+            [_("Proposal"), _("Kind"), _("Use"), _("Zone"), _("Planning unit"), _("Result"),
              _("Failed rules")],
             [[str(x.proposal_id), _text(x.kind), _text(x.use), _text(x.zone), _text(x.unit),
               _status(t, x.result), _text(x.failed_rules)]

@@ -82,7 +82,14 @@ def dask_executor(scheduler: str | None = None, workers: int = 2) -> Iterator[Da
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler, timeout="20s") as client:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler ({type(exc).__name__}: "
+                             f"{str(exc)[:160]})", field="--scheduler", value=scheduler,
+                             hint="start one with 'dask scheduler', or drop --scheduler for a "
+                                  "local cluster") from None
+        with client:
             yield DaskExecutor(client, name=f"dask {scheduler}")
         return
     if workers < 1:

@@ -62,7 +62,7 @@ BUILTIN_DIR = "builtin/heights"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 XY = tuple[float, float]

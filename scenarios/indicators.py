@@ -27,12 +27,14 @@ STATUSES = ("green", "yellow", "red", "info")
 class IndicatorDef(BaseModel):
     """One indicator of the registry."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str
     name: str
     unit: str
     definition: str
+    formula: str = ""  # how it is computed, in words (shown behind a card's "?")
+    source: str = ""  # the data it is computed from
     green: Range | None = None
     yellow: Range | None = None
     levels: tuple[Literal["city", "district", "unit"], ...] = ("city",)

@@ -248,14 +248,15 @@ def read_demand(path: str | Path, classes: Sequence[int], *, n_regions: int = 1
                 ) -> DemandTable:
     """A CSV with a ``year`` column, an optional ``zone`` column (0..regions-1) and one column
     per class code, holding the class areas in cells wanted at the end of that year."""
-    try:
-        table = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read the demand table: {exc}", source=path) from exc
+    from tim.config import numeric_column, read_csv
+
+    table = read_csv(path, "demand table")
     if "year" not in table.columns:
         raise InputError("the demand table needs a 'year' column", source=path,
                          value=list(table.columns))
-    zone = table["zone"].astype(int) if "zone" in table.columns else pd.Series(0, table.index)
+    table["year"] = numeric_column(table, "year", path, integer=True, low=1000, high=3000)
+    zone = numeric_column(table, "zone", path, integer=True, low=0, high=1e6) \
+        if "zone" in table.columns else pd.Series(0, table.index)
     if zone.min() < 0 or zone.max() >= n_regions:
         raise InputError(f"zones must be 0..{n_regions - 1} (give --zones for more)",
                          source=path, field="zone", value=sorted(zone.unique().tolist()))
@@ -271,9 +272,10 @@ def read_demand(path: str | Path, classes: Sequence[int], *, n_regions: int = 1
     if unknown:
         raise InputError("demand for class codes the model does not know", source=path,
                          value=unknown, hint=f"classes: {list(classes)}")
-    values = table[columns].to_numpy()
-    if (values < 0).any() or not np.isfinite(values).all():
-        raise InputError("class areas must be finite and >= 0", source=path)
+    if not columns:
+        raise InputError("the demand table has no class columns", source=path)
+    for c in columns:  # cells: a territory of 1e12 cells would not fit in any memory
+        table[c] = numeric_column(table, c, path, low=0, high=1e12)
     years = tuple(sorted(int(y) for y in table["year"].unique()))
     targets = np.zeros((len(years), n_regions, len(classes)), dtype=np.int64)
     targeted = np.zeros((n_regions, len(classes)), dtype=bool)
@@ -320,10 +322,9 @@ def read_conversion(path: str | Path, classes: Sequence[int]
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(allowed, cost) (K, K) tables from a conversion CSV (see the module docs); every class
     must have its row and its column."""
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read the conversion table: {exc}", source=path) from exc
+    from tim.config import read_csv
+
+    table = read_csv(path, "conversion table", dtype=str, keep_default_na=False)
     if "from" not in table.columns:
         raise InputError("the conversion table needs a 'from' column", source=path,
                          value=list(table.columns))

@@ -27,10 +27,17 @@ from tim.errors import InputError
 
 BUILTIN_DIR = "builtin"
 ControlLine = Literal["ecological_red_line", "permanent_basic_farmland"]
+#: Largest one-off migration of a year (households): several times a megacity's arrivals;
+#: the agents of a larger number would not fit in memory.
+MAX_MIGRATION = 1_000_000
+#: Longest storm-surge event (hours): a month of still-water record.
+MAX_EVENT_H = 720.0
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: ".nan" or ".inf" in a scenario is refused, never read as a number
+    # (a NaN hurdle rate made every project pass, a NaN price every household indifferent).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _shares(values: tuple[float, ...]) -> tuple[float, ...]:
@@ -46,7 +53,8 @@ class Population(_Strict):
                                  description="households per household per year")
     growth_by_year: dict[int, Annotated[float, Field(ge=-0.5, le=0.5)]] = Field(
         default_factory=dict, description="growth rate of particular years (a path)")
-    migration_by_year: dict[int, int] = Field(
+    migration_by_year: dict[int, Annotated[int, Field(ge=-MAX_MIGRATION,
+                                                      le=MAX_MIGRATION)]] = Field(
         default_factory=dict, description="one-off households arriving (+) or leaving (-)")
     household_sizes: tuple[float, ...] = Field(
         (0.18, 0.30, 0.26, 0.16, 0.10), min_length=1, max_length=12,
@@ -67,11 +75,12 @@ class Households(_Strict):
     accessibility: float = Field(1.5, ge=-20, le=20)
     amenities: float = Field(1.0, ge=-20, le=20)
     flood_risk: float = Field(-2.0, ge=-20, le=20)
-    price_by_income: tuple[float, ...] = Field((-1.5, -1.0, -0.5), min_length=1,
+    price_by_income: tuple[Annotated[float, Field(ge=-20, le=20)], ...] = Field(
+        (-1.5, -1.0, -0.5), min_length=1,
                                                description="ln(price) coefficient per group")
     flood_reference_level: float = Field(3.0, ge=-10, le=30,
                                          description="water level (m) that defines flood risk")
-    initial_price_m2: float = Field(12_000.0, gt=0)
+    initial_price_m2: float = Field(12_000.0, gt=0, le=1e7, description="currency per m2")
     price_elasticity: float = Field(0.1, ge=0.0, le=2.0)
 
 
@@ -95,13 +104,15 @@ class Development(_Strict):
     default_far: float = Field(1.0, gt=0, le=30, description="where zoning sets none")
     default_max_height: float = Field(24.0, gt=0, le=1000)
     developers: int = Field(4, ge=1, le=100)
-    hurdles: tuple[float, ...] = Field((0.10, 0.15, 0.20, 0.25), min_length=1)
-    capacity_m2: float = Field(200_000.0, gt=0, description="per developer per year")
+    hurdles: tuple[Annotated[float, Field(ge=-1.0, le=10.0)], ...] = Field(
+        (0.10, 0.15, 0.20, 0.25), min_length=1, max_length=100,
+        description="required return of each developer (0.1 = 10 %)")
+    capacity_m2: float = Field(200_000.0, gt=0, le=1e9, description="per developer per year")
     coverage: float = Field(0.35, gt=0, le=1)
     storey_height: float = Field(3.0, ge=2.0, le=10.0)
-    construction_cost_m2: float = Field(4_500.0, gt=0)
+    construction_cost_m2: float = Field(4_500.0, gt=0, le=1e7)
     high_rise_premium: float = Field(0.15, ge=0, le=2)
-    land_cost_m2: float = Field(1_500.0, ge=0)
+    land_cost_m2: float = Field(1_500.0, ge=0, le=1e7)
     redevelop_below: float = Field(0.4, ge=0, le=1,
                                    description="existing / allowed floor area under which a "
                                                "built cell is offered for redevelopment")
@@ -167,8 +178,10 @@ class SurgeShape(_Strict):
 class HydrographTable(_Strict):
     """A still-water level record: hours from the event start and levels (m, datum)."""
 
-    time_h: tuple[float, ...] = Field(min_length=2)
-    level_m: tuple[float, ...] = Field(min_length=2)
+    time_h: tuple[Annotated[float, Field(ge=-MAX_EVENT_H, le=MAX_EVENT_H)], ...] = Field(
+        min_length=2, max_length=100_000)
+    level_m: tuple[Annotated[float, Field(ge=-50.0, le=100.0)], ...] = Field(
+        min_length=2, max_length=100_000)
     max_gap_h: float | None = Field(None, gt=0.0, description="longest accepted interval; "
                                                               "default 3 x the median")
 
@@ -177,7 +190,7 @@ class Rainfall(_Strict):
     """Uniform rain during the surge (inertial engine)."""
 
     intensity_mm_h: float = Field(gt=0.0, le=500.0)
-    start_h: float = Field(0.0, ge=0.0)
+    start_h: float = Field(0.0, ge=0.0, le=MAX_EVENT_H)
     duration_h: float = Field(gt=0.0, le=240.0)
 
 
@@ -186,15 +199,15 @@ class DefenceSpec(_Strict):
 
     name: str
     crest_level: float = Field(ge=-10.0, le=100.0, description="m in the datum")
-    line: tuple[tuple[float, float], ...] = Field(min_length=2)
+    line: tuple[tuple[float, float], ...] = Field(min_length=2, max_length=100_000)
 
 
 class Solver(_Strict):
     """Numerical settings of the local inertial engine."""
 
-    cfl: float = Field(0.7, gt=0.0, description="Courant number, at most 1")
+    cfl: float = Field(0.7, ge=0.01, description="Courant number, at most 1")
     theta: float = Field(0.7, ge=0.5, le=1.0, description="q-centred weight")
-    max_dt_s: float = Field(30.0, gt=0.0, le=600.0)
+    max_dt_s: float = Field(30.0, ge=0.01, le=600.0)
     outputs: int = Field(7, ge=2, le=97, description="depth maps kept over the event")
     # On by default: without the convective term the sample's 100-year surge grows a
     # checkerboard in a deep, smooth basin (depths of 10 m, speeds of 400 m/s in a few cells).
@@ -240,11 +253,13 @@ class Surge(_Strict):
     """
 
     engine: Literal["bathtub", "inertial"] = "bathtub"
-    year: int | None = Field(None, description="default: the last simulated year")
+    year: int | None = Field(None, ge=1900, le=2400,
+                             description="default: the last simulated year")
     water_level: float | None = Field(None, ge=-10.0, le=30.0,
                                       description="m in the territory's datum")
     return_period: float | None = Field(None, gt=1.0, le=100_000.0, description="years")
-    peak_levels: dict[float, float] | None = Field(
+    peak_levels: dict[Annotated[float, Field(gt=1.0, le=1e6)],
+                      Annotated[float, Field(ge=-50.0, le=100.0)]] | None = Field(
         None, description="return period (years) -> still-water level (m), today's climate")
     hydrograph: HydrographTable | None = None
     sea_level_rise: float = Field(0.0, ge=-1.0, le=5.0, description="m")
@@ -252,7 +267,7 @@ class Surge(_Strict):
     rainfall: Rainfall | None = None
     defences: tuple[DefenceSpec, ...] = ()
     buildings_as_obstacles: bool = False
-    manning: dict[str, float] = Field(default_factory=dict,
+    manning: dict[str, Annotated[float, Field(gt=0.0, le=1.0)]] = Field(default_factory=dict,
                                       description="Manning's n by land-use group or class code")
     hazard_depth: float = Field(0.3, gt=0.0, le=5.0, description="m, for arrival and duration")
     solver: Solver = Solver()

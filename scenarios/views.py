@@ -76,11 +76,10 @@ def read_points(path: str | Path, what: str) -> list[tuple[float, float, float |
     not a number is an error naming the file (and row); ``what`` names the points in it."""
     import pandas as pd
 
+    from tim.config import numeric_column, read_csv
+
     path = Path(path)
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read as CSV: {exc}", source=path) from exc
+    table = read_csv(path, f"{what} file")
     missing = [c for c in ("x", "y") if c not in table.columns]
     if missing:
         raise InputError(f"{what} files need columns x and y (have: "
@@ -88,6 +87,12 @@ def read_points(path: str | Path, what: str) -> list[tuple[float, float, float |
                          field=missing[0])
     if len(table) == 0:
         raise InputError(f"no {what}s in the file", source=path)
+    # x, y: any finite number; z and height may be empty (None) but never text, which would
+    # silently put the point on the ground.
+    for column, low, high, blank in (("x", -1e9, 1e9, False), ("y", -1e9, 1e9, False),
+                                     ("z", -1000, 10_000, True), ("height", 0, 10_000, True)):
+        if column in table.columns:
+            numeric_column(table, column, path, low=low, high=high, blank=blank)
     points = []
     for i, row in table.iterrows():
         values = {k: pd.to_numeric(row[k], errors="coerce") for k in ("x", "y", "z", "height")

@@ -57,6 +57,11 @@ def demo_output(tmp_path_factory) -> Path:
     """The whole demo pipeline (sources, TIM, tiles, three runs, report), without the server."""
     from viz.demo import run_demo
 
+    # A demo made beforehand ('twin demo --no-serve --out DIR') saves minutes when
+    # running a few dashboard tests by hand: TWIN_DEMO=DIR.
+    ready = os.environ.get("TWIN_DEMO")
+    if ready and (Path(ready) / "runs").is_dir():
+        return Path(ready)
     out = tmp_path_factory.mktemp("demo")
     run_demo(out, serve_app=False)
     return out

@@ -79,7 +79,7 @@ def test_a_calibration_report_alone_makes_a_dashboard(board, report_dir, tmp_pat
     assert board.runs == () and [c.path for c in board.calibrations] == [report_dir]
     assert [t.key for t in available_tabs(board)] == ["calibration", "data"]
     app = create_app([report_dir])  # the layout and every callback build without runs
-    ids = {getattr(c, "id", None) for c in app.layout._traverse()}
+    ids = {getattr(c, "id", None) for c in app.layout()._traverse()}
     assert {"calibration-map", "calibration-comparison", "calibration-convergence"} <= ids
     with pytest.raises(InputError, match="--tiles"):
         load_dashboard([report_dir], tiles_dir=tmp_path)

@@ -130,7 +130,7 @@ def test_warnings_say_which_limit_in_words(reports, comparison):
                for t in listed)
     zh = [t for b in reports["zh_CN"].section("warnings").blocks
           for t, _ in getattr(b, "items", ())]
-    assert any("超过规划目标" in t and "超标" in t for t in zh)
+    assert any("超过规划目标" in t and "超限" in t for t in zh)
 
 
 def test_the_chinese_report_uses_the_national_terms(reports):

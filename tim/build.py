@@ -45,8 +45,10 @@ from tim.ingest import layers as lyr
 from tim.ingest.catalog import REPEATABLE_ROLES, Catalog, SourceSpec
 from tim.ingest.crs import (choose_project_crs, crs_label, horizontal, parse_crs,
                             reconcile_datums, vertical_datum)
-from tim.ingest.raster import RasterSource, grid_for, read_raster, resample
+from tim.ingest.raster import (RasterSource, check_overlap, check_values, grid_for,
+                               read_raster, resample)
 from tim.ingest.report import IngestReport
+from tim.limits import check_memory
 from tim.derive import grid_planning_units
 from tim.model import ClassTable, Grid, Territory, crs_equal
 from tim.plan import Plan, check_balance, load_plan
@@ -55,6 +57,8 @@ from tim.rasterize import (coverage_fraction, floor_area_by_centroid, rasterize,
 
 log = logging.getLogger(__name__)
 
+#: Memory a built territory takes per grid cell (bytes), with the build's working copies.
+BYTES_PER_CELL = 160
 RASTER_FIELDS = {"elevation": ("terrain__elevation", "continuous"),
                  "surface": ("surface__elevation", "continuous"),
                  "land_use": ("land_use__class", "categorical"),
@@ -164,6 +168,10 @@ def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
     ordered = sorted(loaded, key=lambda item: item.spec.role != "elevation")
     project_crs, rule = choose_project_crs(crs, [(i.crs, i.bounds()) for i in ordered])
     grid = _grid(loaded, project_crs, cell_size)
+    rows, cols = grid.shape
+    # ~20 float32 fields plus a few float64 working copies per cell
+    check_memory(rows * cols * BYTES_PER_CELL, f"a grid of {rows:,} x {cols:,} cells",
+                 field="--cell-size", hint="use a larger cell size")
     datum, warnings = reconcile_datums(vertical_datum, [
         (item.label, vertical_datum_of(item)) for item in loaded
         if item.spec.role in HEIGHT_ROLES])
@@ -181,24 +189,33 @@ def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
         log.warning(message)
         territory.record("warning", message=message)
 
+    security: dict[str, dict[str, Any]] = {}
+
+    def classified(spec: SourceSpec, add: Any, *args: Any) -> None:
+        """Run ``add`` and give what it created the source's security level."""
+        before = _contents(territory)
+        add(territory, *args)
+        for name in sorted(_contents(territory) - before):
+            security[name] = {"level": spec.security, "generalise_m": spec.generalise_m}
+
     for role in ("elevation", "surface", "land_use", "population"):
         if role in by_role and by_role[role].kind == "raster":
-            _add_raster(territory, by_role[role])
+            classified(by_role[role].spec, _add_raster, by_role[role])
     if "city_model" in by_role:
-        _add_city_terrain(territory, by_role["city_model"])
+        classified(by_role["city_model"].spec, _add_city_terrain, by_role["city_model"])
     if "points" in by_role:
-        _add_points(territory, by_role["points"])
+        classified(by_role["points"].spec, _add_points, by_role["points"])
     for item in loaded:
         if item.kind in ("vector", "osm") and item.spec.role in ("land_use", "osm"):
-            _add_land_use(territory, item, report)
+            classified(item.spec, _add_land_use, item, report)
     for item in loaded:
         if item.spec.role in ("buildings", "city_model", "osm"):
-            _add_buildings(territory, item, heights, report)
+            classified(item.spec, _add_buildings, item, heights, report)
     for role, add in (("control_lines", _add_control_lines),
                       ("planning_units", _add_planning_units), ("zoning", _add_zoning),
                       ("amenities", _add_amenities)):
         if role in by_role:
-            add(territory, by_role[role])
+            classified(by_role[role].spec, add, by_role[role])
     for spec, plan in plans:  # plans refer to the planning units
         territory.record("ingest", source=str(spec.path), role="plan", kind="plan",
                          sha256=file_sha256(spec.path), licence=spec.licence,
@@ -208,7 +225,9 @@ def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,
         item = by_role["mesh"]
         from tim.ingest.mesh import mesh_to_crs
 
-        territory.add_3d(item.spec.path.stem, mesh_to_crs(item.data.mesh, project_crs))
+        classified(item.spec, lambda t: t.add_3d(item.spec.path.stem,
+                                                 mesh_to_crs(item.data.mesh, project_crs)))
+    territory.record("classify", levels=security)
     if "buildings" in territory.layers:
         territory.layers["buildings"] = _planning_attributes(territory)
     for group in report.grouped():
@@ -303,6 +322,11 @@ def _rename_columns(frame: Any, spec: SourceSpec) -> Any:
     return renamed
 
 
+def _contents(territory: Territory) -> set[str]:
+    """Names of the territory's fields, layers, point clouds and meshes."""
+    return {*territory.fields, *territory.layers, *territory.point_clouds, *territory.meshes}
+
+
 def _grid(loaded: list[Loaded], crs: str, cell_size: float | None) -> Grid:
     from pyproj import Transformer
 
@@ -340,6 +364,8 @@ def _add_raster(territory: Territory, item: Loaded) -> None:
         source = RasterSource(source.path, scaled, source.transform, source.crs, source.nodata,
                               source.crs_assigned)
         territory.record("scale", field=name, source=item.label, factor=item.spec.scale)
+    check_values(source, name)  # after the scale: ranges are in the field's units
+    check_overlap(source, territory.grid, name)
     values = resample(source, territory.grid, kind=kind, dtype=field.dtype, nodata=field.nodata)
     if not crs_equal(source.crs, territory.grid.crs) or source.transform != \
             territory.grid.transform:

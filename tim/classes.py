@@ -203,3 +203,36 @@ def class_mapper(classes: ClassTable, scheme: str,
         raise InputError("classification must be codes, national or osm", field="classification",
                          value=scheme)
     return mapped
+
+
+#: Control lines (三区三线) by the ``kind`` the TIM's ``control_lines`` layer uses:
+#: kind -> (Chinese, English) national names.
+CONTROL_LINES: dict[str, tuple[str, str]] = {
+    "ecological_red_line": ("生态保护红线", "Ecological protection red line"),
+    "permanent_basic_farmland": ("永久基本农田", "Permanent basic farmland"),
+    "urban_development_boundary": ("城镇开发边界", "Urban development boundary"),
+}
+
+
+def localized(name: str, lang: str) -> str:
+    """One language of a bilingual class name such as ``"Built-up 建设用地 (07-16)"``.
+
+    ``lang`` starting with ``zh`` keeps the Chinese words, any other the English ones; a
+    code range in brackets is kept. A name in one language only is returned as it is.
+
+    Examples
+    --------
+    >>> localized("Built-up 建设用地 (07-16)", "zh_CN"), localized("Cropland 耕地", "en")
+    ('建设用地 (07-16)', 'Cropland')
+    >>> localized("Residential", "zh_CN")
+    'Residential'
+    """
+    import re
+
+    match = re.fullmatch(r"\s*([^\u3400-\u9fff]*?)\s*([\u3400-\u9fff][^()（]*?)\s*"
+                         r"(\([^)]*\))?\s*", name)
+    if not match or not match.group(1):
+        return name
+    english, chinese, codes = match.group(1), match.group(2), match.group(3)
+    words = chinese if lang.startswith("zh") else english
+    return f"{words} {codes}" if codes else words

@@ -4,8 +4,13 @@ file, the field (or key) and the offending value, so the CLI can print it as is 
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any
+
+#: Longest quotation of a value in a message (characters): a hostile file's value may be
+#: megabytes long or, through YAML aliases, practically endless.
+MAX_QUOTE = 120
 
 
 class TwinError(Exception):
@@ -31,9 +36,29 @@ class InputError(TwinError, ValueError):
     def _message(self) -> str:
         where = ": ".join(str(p) for p in (self.source, self.field) if p)
         text = f"{where}: {self.problem}" if where else self.problem
-        notes = [f"got {self.value!r}"] if self.value is not None else []
+        notes = [f"got {quote(self.value)}"] if self.value is not None else []
         notes += [self.hint] if self.hint else []
         return f"{text} ({'; '.join(notes)})" if notes else text
+
+
+def quote(value: Any, limit: int = MAX_QUOTE) -> str:
+    """A short ``repr`` of ``value`` for a message: at most ``limit`` characters, long strings,
+    lists and mappings cut with ``...`` (never walks more than a few items, so it is cheap even
+    for a huge or deeply nested value).
+
+    Examples
+    --------
+    >>> quote("x" * 1000)[:20], len(quote("x" * 1000)) <= MAX_QUOTE
+    ("'xxxxxxxxxxxxxxxxxxx", True)
+    >>> quote([1.5, [2, [3, [4, [5]]]]])
+    '[1.5, [2, [3, [...]]]]'
+    """
+    shortener = reprlib.Repr()
+    shortener.maxstring = shortener.maxother = max(limit - 10, 10)
+    shortener.maxlevel, shortener.maxlist, shortener.maxtuple = 3, 6, 6
+    shortener.maxdict = shortener.maxset = 4
+    text = shortener.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class CRSError(InputError):

@@ -52,7 +52,7 @@ class PhaseTarget(BaseModel):
 class IndicatorPlan(BaseModel):
     """Targets of one indicator at the three levels (optionally dated and phased)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     unit: str
     kind: Literal["cap", "floor"] = "cap"
@@ -100,7 +100,7 @@ class IndicatorPlan(BaseModel):
 class Plan(BaseModel):
     """All indicator targets of a territory's plan."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     indicators: dict[str, IndicatorPlan]
 

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tim.atomic import atomic_directory
-from tim.errors import StoreError
+from tim.errors import StoreError, TwinError
 from tim.fields import field_spec
 from tim.model import ClassTable, Grid, HistoryEntry, Territory, crs_equal
 from tim.plan import Plan
@@ -120,11 +120,36 @@ def save_territory(territory: Territory, directory: str | Path) -> Path:
             "classes": territory.classes.to_list(),
             "fields": fields_meta, "layers": layers_meta,
             "point_clouds": clouds_meta, "meshes": meshes_meta,
+            "security": security_levels(territory),
             "history": [h.to_dict() for h in territory.history],
             "plan": territory.plan.to_dict()["indicators"] if territory.plan else None,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return directory
+
+
+#: Security levels, lowest first ("one map" classification of planning data).
+LEVELS = ("public", "internal", "restricted")
+#: Level of what no catalog source classified (derived fields, older stores).
+DEFAULT_LEVEL = "internal"
+
+
+def security_levels(territory: Territory) -> dict[str, dict[str, Any]]:
+    """Per field, layer, point cloud and mesh: its security ``level`` and, for vector layers
+    to generalise on export, ``generalise_m`` (from the build's last ``classify`` record;
+    :data:`DEFAULT_LEVEL` for what it does not name)."""
+    recorded: dict[str, Any] = {}
+    for entry in territory.history:
+        if entry.action == "classify":
+            recorded = dict(entry.detail.get("levels", {}))
+    names = {*territory.fields, *territory.layers, *territory.point_clouds, *territory.meshes}
+    out = {}
+    for name in sorted(names):
+        item = recorded.get(name) or {}
+        level = item.get("level", DEFAULT_LEVEL)
+        out[name] = {"level": level if level in LEVELS else "restricted",
+                     "generalise_m": item.get("generalise_m")}
+    return out
 
 
 def load_manifest(directory: str | Path, *, fmt: str, version: int, what: str,
@@ -137,9 +162,12 @@ def load_manifest(directory: str | Path, *, fmt: str, version: int, what: str,
     if not path.is_file():
         raise StoreError(f"{directory}: not a {what} (no {MANIFEST}); {remedy}")
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"{path}: corrupt manifest: {exc}") from exc
+        manifest = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise StoreError(f"{path}: corrupt manifest ({type(exc).__name__}: "
+                         f"{str(exc)[:120]}); {remedy}") from None
+    if not isinstance(manifest, dict):
+        raise StoreError(f"{path}: corrupt manifest (not a JSON object); {remedy}")
     if manifest.get("format") != fmt:
         raise StoreError(f"{path}: format {manifest.get('format')!r} is not {fmt!r}")
     if manifest.get("format_version") != version:
@@ -158,6 +186,32 @@ def load_territory(directory: str | Path, *, layers: bool = True) -> Territory:
     """Read a TIM store back; every field and layer is checked against its manifest hash."""
     directory = Path(directory)
     manifest = read_manifest(directory)
+    try:
+        return _load_territory(directory, manifest, layers)
+    except TwinError:
+        raise
+    except KeyError as exc:
+        raise StoreError(f"{directory / MANIFEST}: the manifest lacks the key {exc.args[0]!r} "
+                         "(edited, or written by another version?); rebuild it with "
+                         "'twin tim build'") from None
+    except (TypeError, ValueError, AttributeError, IndexError, OSError) as exc:
+        raise StoreError(f"{directory / MANIFEST}: malformed TIM store: "
+                         f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _stored(directory: Path, relative: Any) -> Path:
+    """A file the manifest names, which must lie inside the store (a crafted manifest must
+    not make a reader open ``../../etc/passwd``)."""
+    if not isinstance(relative, str):
+        raise StoreError(f"{directory / MANIFEST}: a file entry must be a relative path, got "
+                         f"{str(relative)[:80]!r}")
+    path = directory / relative
+    if Path(relative).is_absolute() or not path.resolve().is_relative_to(directory.resolve()):
+        raise StoreError(f"{directory / MANIFEST}: {relative[:80]!r} lies outside the store")
+    return path
+
+
+def _load_territory(directory: Path, manifest: dict[str, Any], layers: bool) -> Territory:
     grid = Grid.from_dict(manifest["grid"])
     territory = Territory(grid=grid, classes=ClassTable.from_list(manifest["classes"]),
                           name=manifest["name"], vertical_datum=manifest["vertical_datum"],
@@ -166,7 +220,7 @@ def load_territory(directory: str | Path, *, layers: bool = True) -> Territory:
                           else None)
     class_fields = None
     for name, meta in manifest["fields"].items():
-        path = directory / meta["file"]
+        path = _stored(directory, meta["file"])
         if meta["location"] == "cell":
             values = _read_raster(path, grid)
         else:
@@ -179,7 +233,8 @@ def load_territory(directory: str | Path, *, layers: bool = True) -> Territory:
         territory.set_field(name, values)
     if layers:
         for name, meta in manifest["layers"].items():
-            territory.add_layer(name, _read_layer(directory / meta["file"], name, meta))
+            territory.add_layer(name, _read_layer(_stored(directory, meta["file"]), name,
+                                                  meta))
         _load_3d(territory, directory, manifest)
     return territory
 
@@ -223,7 +278,7 @@ def _load_3d(territory: Territory, directory: Path, manifest: dict[str, Any]) ->
     from tim.geometry3d import read_laz, read_ply
 
     for name, meta in manifest.get("point_clouds", {}).items():
-        path = directory / meta["file"]
+        path = _stored(directory, meta["file"])
         try:
             cloud = read_laz(path, meta["crs"])
         except Exception as exc:  # laspy/lazrs raise several types for missing/corrupt files
@@ -233,7 +288,7 @@ def _load_3d(territory: Territory, directory: Path, manifest: dict[str, Any]) ->
                              "(the file was changed or is corrupt)")
         territory.add_3d(name, cloud)
     for name, meta in manifest.get("meshes", {}).items():
-        path = directory / meta["file"]
+        path = _stored(directory, meta["file"])
         try:
             mesh = read_ply(path, meta["crs"])
         except (OSError, ValueError) as exc:

@@ -18,14 +18,16 @@ routes, drape images) is in :mod:`viz.cesium`.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from scenarios.i18n import check_language
 from scenarios.indicators import IndicatorDef, load_registry
 from scenarios.publish import new_buildings_overlay
 from scenarios.rundir import RunDirectory
@@ -39,6 +41,7 @@ from viz.sources import (Calibration, Corridor, Ensemble, HeightCheck, Sightline
 if TYPE_CHECKING:
     import dash
 
+    from viz.onemap import OneMap
     from viz.surge import Ground, SurgeRun
 
 log = logging.getLogger(__name__)
@@ -265,6 +268,14 @@ class Dashboard:
                         self.provenance.tims[0], exc)
             return None
 
+    @cached_property
+    def onemap(self) -> OneMap:
+        """Planning units, control lines, zoning and amenities of the runs' TIM
+        (:mod:`viz.onemap`; empty, with the problem noted, when the TIM cannot be read)."""
+        from viz.onemap import load_onemap
+
+        return load_onemap(self.provenance.tims[0] if self.provenance.tims else None)
+
     def corridor_sightlines(self, check: HeightCheck, corridor: Corridor
                             ) -> SightlineSet | None:
         """The sightline set that runs along ``corridor`` (viewpoint to landmark), if any."""
@@ -381,8 +392,8 @@ def building_summary(tim_dir: str | Path) -> tuple[tuple[str, ...], tuple[float,
 
 def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = None, *,
                ensembles: Sequence[str | Path] = (), heights: Sequence[str | Path] = (),
-               sightlines: Sequence[str | Path] = (), calibrations: Sequence[str | Path] = ()
-               ) -> dash.Dash:
+               sightlines: Sequence[str | Path] = (), calibrations: Sequence[str | Path] = (),
+               lang: str | None = None) -> dash.Dash:
     """The dashboard as a Dash app (not started).
 
     Parameters
@@ -394,6 +405,9 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
         3D Tiles folder (``twin tiles``) for the 3D view; without it the 3D panel says so.
     ensembles, heights, sightlines, calibrations : sequence of Path
         Folders of that kind, named explicitly.
+    lang : str, optional
+        The page's default language (``en``, ``zh_CN``); a page asks for another with
+        ``?lang=`` (see :mod:`viz.i18n`).
 
     Returns
     -------
@@ -408,8 +422,9 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
     """
     import dash
 
-    from viz import callbacks, cesium, layout
+    from viz import callbacks, cesium, downloads, i18n, layout
 
+    check_language(lang, source="twin serve --lang")
     board = load_dashboard(folders, tiles_dir, ensembles=ensembles, heights=heights,
                            sightlines=sightlines, calibrations=calibrations)
     with_3d = board.tiles_dir is not None and cesium.cesium_missing(board.cesium_dir) is None
@@ -422,7 +437,14 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
         index_string=cesium.index_string(),
         serve_locally=True)
     cesium.register_routes(app.server, board)
-    app.layout = layout.build_layout(board, with_3d=with_3d)
+    downloads.register_routes(app.server, board)
+    i18n.install(app.server, lang)
+
+    def page() -> Any:
+        # Built per page load: the words are those of the page's language (viz.i18n).
+        return layout.build_layout(board, with_3d=with_3d)
+
+    app.layout = page
     callbacks.register_callbacks(app, board, with_3d=with_3d)
     return app
 
@@ -430,7 +452,8 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
 def serve(folders: Sequence[str | Path], tiles_dir: str | Path | None = None,
           host: str = "127.0.0.1", port: int = 8050, *, ensembles: Sequence[str | Path] = (),
           heights: Sequence[str | Path] = (), sightlines: Sequence[str | Path] = (),
-          calibrations: Sequence[str | Path] = ()) -> None:
+          calibrations: Sequence[str | Path] = (), security: Any = None,
+          lang: str | None = None) -> None:
     """Check the input, print the URL and run the dashboard until interrupted.
 
     Raises
@@ -438,12 +461,16 @@ def serve(folders: Sequence[str | Path], tiles_dir: str | Path | None = None,
     tim.errors.TwinError
         Bad input (see :func:`load_dashboard`), before the server starts.
     """
+    from viz import server
+
     app = create_app(folders, tiles_dir, ensembles=ensembles, heights=heights,
-                     sightlines=sightlines, calibrations=calibrations)
+                     sightlines=sightlines, calibrations=calibrations, lang=lang)
+    security = security or server.Security(host=host)
+    server.secure(app, security)  # headers, Host allow-list, login (see viz.server)
+    warning = server.warn_if_exposed(host, security.users)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     # 0.0.0.0 listens everywhere but is not an address a browser can open.
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/"
     print(f"Territory Twin dashboard: {url}  (Ctrl+C to stop)", flush=True)
-    # No debug reloader: it would start a second process and re-run the input checks.
-    # The version check would ask dash-version.plotly.com: the page must not leave localhost.
-    app.run(host=host, port=port, debug=False, use_reloader=False,
-            dev_tools_disable_version_check=True)
+    server.run(app, host=host, port=port, security=security)  # waitress, no version banner

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from dash import ClientsideFunction, Input, Output
+from dash import ClientsideFunction, Input, Output, State
 
-from viz.tabs import TabSpec, available_tabs
+from viz.buildings import building_panel
+from viz.layout import language_notice
+from viz.tabs import TabSpec, available_tabs, register_gate, year_in
 
 if TYPE_CHECKING:
     import dash
@@ -53,7 +55,30 @@ def register_callbacks(app: dash.Dash, board: Dashboard, *, with_3d: bool) -> No
         return (*s["hidden"], s["controls"], s["run"], s["year"], s["description"],
                 s["workspace"], colour)
 
+    @app.callback(Output("language-notice", "children"), Output("language-notice", "hidden"),
+                  Input("url", "search"))
+    def _on_address(search):
+        words = language_notice(search)
+        return words, not words
+
+    compare = any(t.key == "compare" for t in tabs)
+
+    @app.callback(Output("building-panel", "children"), Input("picked-building", "data"),
+                  State("tab", "value"), State("run", "value"), State("year", "value"),
+                  *([State("compare-with", "value")] if compare else []))
+    def _on_building(picked, tab, run, year, b=None):
+        if not board.runs:
+            return []
+        a = board.run_index(run)
+        other = board.run_index(b) if tab == "compare" and b is not None else (
+            0 if a != 0 else min(1, len(board.runs) - 1))
+        building = picked.get("id") if isinstance(picked, dict) else None
+        return building_panel(board, building, (a, other),
+                              year_in(board.runs[a].years, year))
+
     for tab in tabs:
+        if tab.controls:
+            register_gate(app, tab.key)
         tab.module.register_callbacks(app, board)
 
     if not with_3d:

@@ -123,10 +123,11 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
     images = DrapeImages(board)
 
     def send(directory: Path, filename: str, max_age: int) -> flask.Response:
-        # send_from_directory refuses paths that leave ``directory``.
+        from viz.server import send_inside
+
+        # Links resolved, only a regular file inside ``directory`` (viz.server).
         mimetype = "application/wasm" if filename.endswith(".wasm") else None
-        return flask.send_from_directory(directory, filename, max_age=max_age,
-                                         mimetype=mimetype)
+        return send_inside(directory, filename, max_age=max_age, mimetype=mimetype)
 
     @server.route(CESIUM_ROUTE + "<path:filename>", endpoint="twin_cesium")
     def cesium_file(filename: str) -> flask.Response:

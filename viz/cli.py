@@ -13,10 +13,42 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from tim.errors import TwinError
 
 log = logging.getLogger("twin")
+
+
+def _number(low: float, high: float, *, integer: bool = False, low_open: bool = False,
+            ) -> Callable[[str], float]:
+    """An argparse type: a finite number in ``[low, high]`` (``(low, high]`` if
+    ``low_open``), an integer if ``integer``. argparse turns its error into
+    ``twin <cmd>: error: argument --x: ...`` and exit status 2."""
+    def convert(text: str) -> float:
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{'an integer' if integer else 'a number'} expected, got {text[:40]!r}"
+            ) from None
+        inside = (low < value if low_open else low <= value) and value <= high
+        if not (math.isfinite(value) and inside):
+            bracket = "(" if low_open else "["
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number in {bracket}{_fmt(low)}, {_fmt(high)}], "
+                f"got {text[:40]!r}")
+        return value
+    convert.__name__ = "integer" if integer else "number"
+    return convert
+
+
+def _fmt(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+#: Seeds are 32-bit: the counter-based random streams hash them as unsigned 32-bit words.
+SEED = _number(0, 2**32 - 1, integer=True)
 
 
 def cmd_tim_build(args: argparse.Namespace) -> None:
@@ -95,6 +127,18 @@ def cmd_publish(args: argparse.Namespace) -> None:
     print(f"overlay written to {path}")
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from tim.export import export_territory
+
+    summary = export_territory(args.tim, args.out, args.level)
+    print(f"{summary.level} copy written to {summary.path}: {len(summary.kept)} kept, "
+          f"dropped {', '.join(summary.dropped) or 'nothing'}"
+          + "".join(f"; {name} generalised to {tol:g} m" for name, tol in
+                    summary.generalised.items())
+          + (f" ({summary.features_dropped} features vanished)" if summary.features_dropped
+             else ""))
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from scenarios.rundir import write_run
     from scenarios.runner import run_scenario
@@ -117,6 +161,9 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     from scenarios.schema import load_scenario
 
     scenario = load_scenario(args.scenario)
+    if args.seed + args.members > 2**32:
+        raise TwinError(f"--seed {args.seed} + --members {args.members} runs past the largest "
+                        f"seed {2**32 - 1}")
     seeds = list(range(args.seed, args.seed + args.members))
     if args.serial:
         executor_context = contextlib.nullcontext(SerialExecutor())
@@ -221,10 +268,28 @@ def _codes(text: str | None) -> list[int] | None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from viz.app import serve
+    from viz.server import serve_options
 
+    security = serve_options(args.host, args.auth, args.allowed_host or (), args.audit_log)
     serve([Path(p) for p in args.runs], tiles_dir=args.tiles, host=args.host, port=args.port,
           ensembles=args.ensemble or (), heights=args.heights or (),
-          sightlines=args.sightlines or (), calibrations=args.calibration or ())
+          sightlines=args.sightlines or (), calibrations=args.calibration or (),
+          security=security, lang=args.lang)
+
+
+def cmd_users_add(args: argparse.Namespace) -> None:
+    import getpass
+
+    from viz.server import add_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise TwinError("the passwords differ")
+    add_user(args.file, args.name, password, args.role)
+    print(f"{args.name} ({args.role}) written to {args.file}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -398,7 +463,8 @@ def cmd_review(args: argparse.Namespace) -> None:
 
     r = run_review(args.tim, args.proposals, args.out, rules=args.rules,
                    height_rules=args.height_rules, derive_lines=args.derive_lines,
-                   water_constraint=args.water_constraint, pdf=args.pdf, langs=args.lang, command=sys.argv[1:])
+                   water_constraint=args.water_constraint, pdf=args.pdf, langs=args.lang,
+                   command=sys.argv[1:])
     failed = int((r.proposals["result"] == "fail").sum())
     print(f"{len(r.proposals)} proposals reviewed, {failed} fail at least one rule; written to "
           f"{args.out}; report: {_monitoring_reports(args)}")
@@ -450,9 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", required=True, help="TIM directory to write")
     build.add_argument("--crs", help="project CRS (EPSG:xxxx or WKT); also assigned to "
                                      "sources that declare none")
-    build.add_argument("--cell-size", type=float, help="grid cell size in CRS units")
+    build.add_argument("--cell-size", type=_number(0, 100_000, low_open=True),
+                       help="grid cell size in CRS units")
     build.add_argument("--name", help="territory name (default: the output directory name)")
-    build.add_argument("--storey-height", type=float,
+    build.add_argument("--storey-height", type=_number(2, 10),
                        help="metres per storey for buildings with storeys but no height (3)")
     build.set_defaults(func=cmd_tim_build, writes=("out", "directory"),
                        reads=("sources", "catalog"))
@@ -468,10 +535,11 @@ def build_parser() -> argparse.ArgumentParser:
                                        "meshes (default: all the TIM has)")
     tiles.add_argument("--lod", choices=("auto", "1"), default="auto",
                        help="auto: city-model surfaces (LoD2 roofs) where the TIM has them")
-    tiles.add_argument("--geoid-height", type=float, default=0.0, metavar="N",
+    tiles.add_argument("--geoid-height", type=_number(-200, 200), default=0.0, metavar="N",
                        help="add N metres to every height (ellipsoidal = datum height + N, "
                             "e.g. 43 for NAP near Den Haag); recorded in the tilesets")
-    tiles.add_argument("--jobs", type=int, help="py3dtiles worker processes for points")
+    tiles.add_argument("--jobs", type=_number(1, 256, integer=True),
+                       help="py3dtiles worker processes for points")
     tiles.set_defaults(func=cmd_tiles, writes=("out", "directory"), reads=("tim",))
 
     publish = sub.add_parser("publish", help="publish a run's per-building results as an "
@@ -484,24 +552,34 @@ def build_parser() -> argparse.ArgumentParser:
                               "the overlay tileset overlays/new-buildings-<run>/ instead")
     publish.set_defaults(func=cmd_publish, writes=("tiles", "directory"), reads=("run",))
 
+    export = sub.add_parser("export", help="a desensitised copy of a TIM for a security "
+                                           "level (restricted layers dropped, listed layers "
+                                           "generalised)")
+    export.add_argument("tim", metavar="TIM_DIR")
+    export.add_argument("--level", required=True, choices=("public", "internal", "restricted"))
+    export.add_argument("--out", required=True, metavar="TIM_DIR")
+    export.set_defaults(func=cmd_export, writes=("out", "directory"), reads=("tim",))
+
     run = sub.add_parser("run", help="simulate a scenario on a TIM")
     run.add_argument("scenario", metavar="SCENARIO",
                      help="scenario YAML file, or a built-in name (baseline, high-growth, "
                           "storm-surge, surge-100y, surge-100y-seawall, surge-100y-slr)")
     run.add_argument("--tim", required=True, metavar="TIM_DIR")
     run.add_argument("--out", required=True, metavar="RUN_DIR")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=SEED, default=0)
     run.set_defaults(func=cmd_run, writes=("out", "directory"), reads=("tim", "scenario"))
 
     ensemble = sub.add_parser("ensemble", help="run a scenario with many seeds (on Dask)")
     ensemble.add_argument("scenario", metavar="SCENARIO")
     ensemble.add_argument("--tim", required=True, metavar="TIM_DIR")
     ensemble.add_argument("--out", required=True, metavar="ENSEMBLE_DIR")
-    ensemble.add_argument("--members", type=int, default=10, help="number of seeds")
-    ensemble.add_argument("--seed", type=int, default=0, help="first seed")
+    ensemble.add_argument("--members", type=_number(1, 10_000, integer=True), default=10,
+                          help="number of seeds")
+    ensemble.add_argument("--seed", type=SEED, default=0, help="first seed")
     ensemble.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                           help="an existing Dask scheduler (default: a local cluster)")
-    ensemble.add_argument("--workers", type=int, default=2, help="local cluster workers")
+    ensemble.add_argument("--workers", type=_number(1, 256, integer=True), default=2,
+                          help="local cluster workers")
     ensemble.add_argument("--serial", action="store_true", help="no Dask: one after another")
     ensemble.set_defaults(func=cmd_ensemble, writes=("out", "directory"),
                           reads=("tim", "scenario"))
@@ -540,12 +618,13 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--classes", metavar="C1,C2,...", help="class codes (default: found)")
     cal.add_argument("--method", default="random_forest",
                      choices=["random_forest", "logistic"])
-    cal.add_argument("--samples", type=int, default=20000,
+    cal.add_argument("--samples", type=_number(10, 10_000_000, integer=True), default=20000,
                      help="training cells per class")
-    cal.add_argument("--maxiter", type=int, default=8, help="generations of the search")
-    cal.add_argument("--popsize", type=int, default=4,
+    cal.add_argument("--maxiter", type=_number(0, 10_000, integer=True), default=8,
+                     help="generations of the search")
+    cal.add_argument("--popsize", type=_number(1, 1000, integer=True), default=4,
                      help="candidates per generation, per parameter")
-    cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument("--seed", type=SEED, default=0)
     cal.add_argument("--no-progress", action="store_true", help="no progress bar")
     cal.add_argument("--out", required=True, metavar="REPORT_DIR")
     cal.set_defaults(func=cmd_calibrate, writes=("out", "directory"),
@@ -554,7 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run a calibrated land-use model to the years of a "
                                           "demand table; writes a GeoTIFF")
     sim.add_argument("--start", required=True, metavar="PATH", help="start land-use map")
-    sim.add_argument("--start-year", type=int, required=True)
+    sim.add_argument("--start-year", type=_number(1000, 3000, integer=True), required=True)
     sim.add_argument("--driver", action="append", default=[], metavar="NAME=PATH",
                      help="the driver rasters the model was calibrated with")
     sim.add_argument("--constraint", metavar="PATH", help="raster: 0 = cell never changes")
@@ -563,10 +642,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--demand", required=True, metavar="CSV",
                      help="year[,zone],<code>,...: class areas in cells")
     sim.add_argument("--zones", metavar="PATH", help="raster of demand zones 0..N-1")
-    sim.add_argument("--tolerance", type=float, default=0.01,
+    sim.add_argument("--tolerance", type=_number(0, 1, low_open=True), default=0.01,
                      help="largest relative gap between demand total and study area that is "
                           "spread over the classes (default 0.01)")
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--seed", type=SEED, default=0)
     sim.add_argument("--out", required=True, metavar="OUT.tif")
     sim.set_defaults(func=cmd_simulate, writes=("out", "file"),
                      reads=("start", "driver", "constraint", "params", "demand", "zones"))
@@ -588,8 +667,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--calibration", action="append", type=Path, metavar="REPORT_DIR",
                        help="a land-use calibration report (twin calibrate --out): accuracy "
                             "against the null models, agreement maps, search, drivers")
-    serve.add_argument("--port", type=int, default=8050)
+    serve.add_argument("--lang", default=None, metavar="LANG",
+                       help="default language of the page: en (default) or zh_CN; a page "
+                            "switches with the links in its header")
+    serve.add_argument("--port", type=_number(1, 65535, integer=True), default=8050)
     serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--auth", metavar="users.yaml",
+                       help="require a login (users written by 'twin users add')")
+    serve.add_argument("--allowed-host", action="append", metavar="NAME",
+                       help="a further Host name the server answers to (repeatable; default: "
+                            "the bound host and localhost)")
+    serve.add_argument("--audit-log", metavar="FILE",
+                       help="JSON-lines log of logins and downloads (default with --auth: "
+                            "audit.log beside the users file)")
+
+    users = sub.add_parser("users", help="manage the dashboard's users (for 'serve --auth')")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="add or replace a user (asks for the password)")
+    add.add_argument("file", metavar="users.yaml")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--role", choices=("viewer", "editor"), default="viewer")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of standard input")
+    add.set_defaults(func=cmd_users_add, writes=("file", "file", "users.yaml"))
     serve.set_defaults(func=cmd_serve)
 
     heights = sub.add_parser("heights", help="check buildings against height rules (zoning, "
@@ -603,7 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "check too")
     heights.add_argument("--out", metavar="DIR", help="output directory (default: "
                                                       "TIM_DIR-heights)")
-    heights.add_argument("--top", type=int, default=10, help="violations to print")
+    heights.add_argument("--top", type=_number(0, 1_000_000, integer=True), default=10,
+                         help="violations to print")
     heights.set_defaults(func=cmd_heights, writes=("out", "directory"),
                          reads=("tim", "rules", "proposals"))
 
@@ -618,16 +719,16 @@ def build_parser() -> argparse.ArgumentParser:
                            "ground)")
     line.add_argument("--targets", metavar="FILE.csv",
                       help="more targets: CSV with columns x, y and optionally z or height")
-    line.add_argument("--from-height", type=float, default=1.6,
+    line.add_argument("--from-height", type=_number(0, 1000), default=1.6,
                       help="eye height above the ground when --from has no Z (m, 1.6)")
-    line.add_argument("--to-height", type=float, default=0.0,
+    line.add_argument("--to-height", type=_number(0, 1000), default=0.0,
                       help="target height above the ground when --to has no Z (m, 0)")
     line.add_argument("--method", choices=("mesh", "raster"), default="mesh",
                       help="exact ray-mesh tests against the buildings (default) or the "
                            "raster DSM")
-    line.add_argument("--facing", type=float, metavar="DEG",
+    line.add_argument("--facing", type=_number(-360, 360), metavar="DEG",
                       help="view direction, degrees clockwise from north (with --fov)")
-    line.add_argument("--fov", type=float, default=360.0, metavar="DEG",
+    line.add_argument("--fov", type=_number(0, 360, low_open=True), default=360.0, metavar="DEG",
                       help="field of view around --facing; targets outside are an error")
     line.add_argument("--out", metavar="DIR", help="write sightlines.geojson, CSVs and "
                                                    "buildings.json there")
@@ -642,12 +743,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "--height above the surface); repeat for a cumulative viewshed")
     view.add_argument("--observers", metavar="FILE.csv",
                       help="more observers: CSV with columns x, y and optionally height or z")
-    view.add_argument("--height", type=float, default=1.6,
+    view.add_argument("--height", type=_number(0, 1000), default=1.6,
                       help="eye height above the surface (m, default 1.6)")
-    view.add_argument("--target-height", type=float, default=0.0,
+    view.add_argument("--target-height", type=_number(0, 1000), default=0.0,
                       help="height above the surface at which a cell counts as seen (m)")
-    view.add_argument("--max-distance", type=float, help="range limit (m)")
-    view.add_argument("--refraction", type=float, default=1 / 7,
+    view.add_argument("--max-distance", type=_number(0, 1e6, low_open=True), help="range limit (m)")
+    view.add_argument("--refraction", type=_number(-1, 1), default=1 / 7,
                       help="atmospheric refraction coefficient (default 1/7, visible light)")
     view.add_argument("--flat-earth", action="store_true",
                       help="ignore earth curvature and refraction")
@@ -665,7 +766,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="drop patches smaller than this (ha; default 1)")
     changes.add_argument("--connectivity", type=int, choices=(4, 8), default=8)
     _monitoring_options(changes)
-    changes.set_defaults(func=cmd_changes)
+    changes.set_defaults(func=cmd_changes, writes=("out", "directory"),
+                         reads=("tim", "before", "after"))
 
     assess = sub.add_parser("assess", help="annual assessment of observed land-use maps: "
                             "indicators per year and level, trends, plan progress, warnings")
@@ -683,7 +785,8 @@ def build_parser() -> argparse.ArgumentParser:
     assess.add_argument("--registry", help="indicator registry YAML (default: the packaged one)")
     assess.add_argument("--out", required=True, help="output folder (replaced atomically)")
     _monitoring_options(assess)
-    assess.set_defaults(func=cmd_assess)
+    assess.set_defaults(func=cmd_assess, writes=("out", "directory"),
+                        reads=("tim", "observed", "series", "population", "registry"))
 
     ev = sub.add_parser("evaluate", help="双评价: ecological importance, agricultural and "
                         "urban construction suitability graded 1-5; carrying capacity per unit")
@@ -703,7 +806,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "TIM's ecological red line when it has none")
     ev.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
     _report_languages(ev)
-    ev.set_defaults(func=cmd_evaluate)
+    ev.set_defaults(func=cmd_evaluate, writes=("out", "directory"),
+                    reads=("tim", "rules", "land_use", "flood", "soil"))
 
     rev = sub.add_parser("review", help="check proposals (buildings or detailed-plan parcels) "
                          "against control lines, zoning, caps, height rules and unit targets")
@@ -716,16 +820,18 @@ def build_parser() -> argparse.ArgumentParser:
                      "'twin heights')")
     rev.add_argument("--out", required=True, help="output folder (replaced atomically)")
     _monitoring_options(rev)
-    rev.set_defaults(func=cmd_review)
+    rev.set_defaults(func=cmd_review, writes=("out", "directory"),
+                     reads=("tim", "proposals", "rules", "height_rules"))
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
                                        "scenarios and an ensemble, check heights and views, "
                                        "compare them and serve the dashboard")
     demo.add_argument("--out", default="demo-output", help="working directory")
-    demo.add_argument("--port", type=int, default=8050)
+    demo.add_argument("--port", type=_number(1, 65535, integer=True), default=8050)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--no-serve", action="store_true", help="stop before starting the server")
-    demo.add_argument("--members", type=int, default=4, help="ensemble members (4)")
+    demo.add_argument("--members", type=_number(1, 1000, integer=True), default=4,
+                      help="ensemble members (4)")
     demo.add_argument("--dask", action="store_true",
                       help="run the ensemble on a 2-worker local Dask cluster")
     demo.add_argument("--no-calibration", action="store_true",
@@ -769,6 +875,23 @@ def guard_output(args: argparse.Namespace) -> None:
                  option=shown[0] if shown else f"--{name}")
 
 
+def _output_locks(args: argparse.Namespace) -> contextlib.ExitStack:
+    """Hold the write lock of the command's declared output (``writes``) from
+    the start, so a second writer fails at once rather than after its whole computation."""
+    from tim.atomic import output_lock
+
+    stack = contextlib.ExitStack()
+    writes = getattr(args, "writes", None)
+    outputs = [getattr(args, writes[0], None)] if writes else []
+    with contextlib.ExitStack() as failed:
+        failed.push(stack)  # released again if a later lock is busy
+        for out in outputs:
+            if isinstance(out, (str, Path)) and str(out):
+                stack.enter_context(output_lock(out))
+        failed.pop_all()
+    return stack
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -776,7 +899,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         guard_output(args)
-        args.func(args)
+        with _output_locks(args):
+            args.func(args)
     except TwinError as exc:
         print(f"twin: error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from tim.classes import localized
 from tim.model import ClassTable, Grid
+from viz.i18n import ui
 
 #: Card and chart colours of the indicator statuses (see ``scenarios/indicators.yaml``).
 STATUS_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828", "info": "#546e7a"}
@@ -28,9 +30,12 @@ STATUS_LABELS = {"green": "within target", "yellow": "warning", "red": "beyond l
 RUN_COLOURS = ("#37474f", "#ef6c00", "#1565c0", "#6a1b9a", "#00897b", "#c2185b", "#7cb342")
 #: Flood water depth ramp as (fraction of the maximum depth, colour): light to dark blue.
 FLOOD_RAMP = ((0.0, "#c6dbef"), (0.25, "#6baed6"), (0.5, "#2171b5"), (1.0, "#08306b"))
-#: Flooded buildings by depth: warm colours, so that they stand out of the blue water.
-BUILDING_FLOOD_RAMP = ((0.0, "#fed976"), (0.3, "#fd8d3c"), (0.65, "#e31a1c"),
-                       (1.0, "#800026"))
+#: Flooded buildings by depth: pink to deep magenta, a hue no other layer uses (new buildings
+#: are orange and crimson, heights blue, height violations yellow to purple, water blue).
+BUILDING_FLOOD_RAMP = ((0.0, "#fcc5c0"), (0.3, "#f768a1"), (0.65, "#ae017e"),
+                       (1.0, "#49006a"))
+#: The sea where flood water is drawn: neutral, so that the depth ramp reads on land only.
+NEUTRAL_SEA = "#d5dbe0"
 #: Building height ramp (fraction of the height range, colour): cool colours, so that the
 #: buildings stand out of the (warm) built-up land under them.
 HEIGHT_RAMP = ((0.0, "#e0f3f8"), (0.3, "#91bfdb"), (0.65, "#4575b4"), (1.0, "#313695"))
@@ -124,6 +129,15 @@ def ramp_colours(fractions: np.ndarray, ramp: Sequence[tuple[float, str]]) -> np
     return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
 
 
+def neutral_sea(classes: ClassTable) -> ClassTable:
+    """``classes`` with the sea group drawn in :data:`NEUTRAL_SEA` (for maps with flood water:
+    a blue depth ramp on a blue sea cannot be read)."""
+    import dataclasses
+
+    return ClassTable(tuple(dataclasses.replace(c, colour=NEUTRAL_SEA) if c.group == "sea"
+                            else c for c in classes))
+
+
 def land_use_rgba(land_use: np.ndarray, classes: ClassTable, *, nodata: int = 255,
                   water_depth: np.ndarray | None = None, max_depth: float | None = None,
                   alpha: int = 255, lighten: float = 0.0) -> np.ndarray:
@@ -143,6 +157,8 @@ def land_use_rgba(land_use: np.ndarray, classes: ClassTable, *, nodata: int = 25
     ((1, 2, 4), 0)
     """
     out = np.zeros(land_use.shape + (4,), dtype=np.uint8)
+    if water_depth is not None:
+        classes = neutral_sea(classes)
     for c in classes:
         mask = land_use == c.code
         rgb = _hex_to_rgb(c.colour)
@@ -209,19 +225,23 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
     if land_use.shape != grid.shape:
         raise ValueError(f"land use of shape {land_use.shape} is not on the grid "
                          f"{grid.shape}")
+    t = ui()
     values, step = decimate(land_use, max_cells)
     xs, ys = grid.cell_centres()
     xs, ys = xs[::step] / 1000.0, ys[::step] / 1000.0
     z = np.where(values == nodata, np.nan, values.astype(np.float32))
+    if water_depth is not None:
+        classes = neutral_sea(classes)
     scale, zmin, zmax = class_colorscale(classes)
     # Rows run north to south; plotly draws z[0] at y[0], so flip both to have y ascending.
     fig = go.Figure(go.Heatmap(
         x=xs, y=ys[::-1], z=z[::-1], zmin=zmin, zmax=zmax, colorscale=scale, showscale=False,
         zsmooth=False, name="land use",
-        hovertemplate="E %{x:.2f} km, N %{y:.2f} km<br>class code %{z}<extra></extra>"))
+        hovertemplate=t.gettext("E %{x:.2f} km, N %{y:.2f} km<br>class code %{z}")
+        + "<extra></extra>"))
     # A heatmap has no legend entries: one invisible square marker per class names the colours.
     for c in classes if legend else ():
-        fig.add_trace(legend_square(c.name, c.colour))
+        fig.add_trace(legend_square(localized(c.name, t.lang), c.colour))
     if water_depth is not None:
         depth, _ = decimate(np.asarray(water_depth, dtype=np.float32), max_cells)
         shown = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
@@ -230,11 +250,12 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
             fig.add_trace(go.Heatmap(
                 x=xs, y=ys[::-1], z=shown[::-1], zmin=0.0, zmax=top,
                 colorscale=[[s, c] for s, c in FLOOD_RAMP], zsmooth=False, name="flood depth",
-                colorbar=dict(title=dict(text="Flood depth (m)", side="top"), thickness=12,
-                              len=0.4, x=1.02, xanchor="left", y=0.0, yanchor="bottom"),
-                hovertemplate="E %{x:.2f} km, N %{y:.2f} km<br>flood depth %{z:.2f} m"
-                              "<extra></extra>"))
-    map_layout(fig, grid, title=title, height=height, legend_title="Land use",
+                colorbar=dict(title=dict(text=t.gettext("Flood depth (m)"), side="top"),
+                              thickness=12, len=0.4, x=1.02, xanchor="left", y=0.0,
+                              yanchor="bottom"),
+                hovertemplate=t.gettext("E %{x:.2f} km, N %{y:.2f} km<br>flood depth "
+                                        "%{z:.2f} m") + "<extra></extra>"))
+    map_layout(fig, grid, title=title, height=height, legend_title=t.gettext("Land use"),
                uirevision=uirevision)
     return fig
 
@@ -246,11 +267,11 @@ def map_layout(fig: go.Figure, grid: Grid, *, title: str, height: int,
     ``uirevision`` keeps the user's zoom while the data change (the year, the run); maps that
     share it zoom together on first draw. Returns ``fig`` (changed in place: plotly's way).
     """
-    fig.update_xaxes(title_text=f"Easting (km, {crs_label(grid.crs)})", showgrid=False,
-                     zeroline=False,
-                     constrain="domain", ticks="outside")
+    t = ui()
+    fig.update_xaxes(title_text=t.gettext("Easting (km, {crs})", crs=crs_label(grid.crs)),
+                     showgrid=False, zeroline=False, constrain="domain", ticks="outside")
     # autorange=True, not plotly's "reversed" default for image traces: north stays up.
-    fig.update_yaxes(title_text="Northing (km)", showgrid=False, zeroline=False,
+    fig.update_yaxes(title_text=t.gettext("Northing (km)"), showgrid=False, zeroline=False,
                      scaleanchor="x", scaleratio=1, constrain="domain", ticks="outside",
                      autorange=True)
     fig.update_layout(

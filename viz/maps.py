@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from tim.model import ClassTable, Grid
 from viz.figures import decimate, grid_axes_km, legend_square, map_layout, ramp_colours
+from viz.i18n import ui
 
 #: Built-up difference categories: (code, colour). Code 0 (built in neither) is left blank.
 DIFF_BOTH = 1
@@ -113,19 +114,25 @@ def difference_figure(diff: BuiltDifference, grid: Grid, labels: tuple[str, str]
     if backdrop is not None:
         image, _ = decimate(backdrop, max_cells)
         fig.add_trace(_image_trace(image, grid, step))
+    t = ui()
+    _ = t.gettext
     hover = ("E %{x:.2f} km, N %{y:.2f} km<br>%{customdata}<extra></extra>")
     heat = _categorical_heatmap(codes, grid, palette, step, "built-up difference", hover)
-    names = {DIFF_BOTH: "built up in both", DIFF_ONLY_A: f"only in {labels[0]}",
-             DIFF_ONLY_B: f"only in {labels[1]}"}
+    names = {DIFF_BOTH: _("built up in both"), DIFF_ONLY_A: _("only in {label}",
+                                                              label=labels[0]),
+             DIFF_ONLY_B: _("only in {label}", label=labels[1])}
     heat.customdata = np.vectorize(lambda c: names.get(int(c), ""), otypes=[object])(
         codes[::-1])
     fig.add_trace(heat)
-    fig.add_trace(legend_square(f"built up in both: {diff.both_ha:,.0f} ha",
+    fig.add_trace(legend_square(_("built up in both: {area}", area=t.area(diff.both_ha, digits=0)),
                                 palette[DIFF_BOTH]))
-    fig.add_trace(legend_square(f"only in A: {diff.only_a_ha:,.1f} ha", palette[DIFF_ONLY_A]))
-    fig.add_trace(legend_square(f"only in B: {diff.only_b_ha:,.1f} ha", palette[DIFF_ONLY_B]))
-    map_layout(fig, grid, title=f"Built up in one scenario but not the other, {year}",
-               height=height, legend_title="A vs B", uirevision=uirevision)
+    fig.add_trace(legend_square(_("only in A: {area}", area=t.area(diff.only_a_ha, digits=1)),
+                                palette[DIFF_ONLY_A]))
+    fig.add_trace(legend_square(_("only in B: {area}", area=t.area(diff.only_b_ha, digits=1)),
+                                palette[DIFF_ONLY_B]))
+    map_layout(fig, grid, title=_("Built up in one scenario but not the other, {year}",
+                                  year=year),
+               height=height, legend_title=_("A vs B"), uirevision=uirevision)
     fig.update_layout(legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.16,
                                   yanchor="top"), margin=dict(l=60, r=20, t=48, b=80))
     return fig

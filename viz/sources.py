@@ -48,9 +48,12 @@ def _manifest(directory: Path) -> dict[str, Any]:
                          "output of 'twin run', 'twin ensemble', 'twin heights', "
                          "'twin sightline --out' or 'twin calibrate'")
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise StoreError(f"{path}: corrupt manifest: {exc}") from exc
+        manifest = json.loads(path.read_bytes())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path}: corrupt manifest: {str(exc)[:160]}") from None
+    if not isinstance(manifest, dict):
+        raise StoreError(f"{path}: corrupt manifest (not a JSON object)")
+    return manifest
 
 
 def is_calibration(directory: str | Path) -> bool:

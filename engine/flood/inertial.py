@@ -278,6 +278,7 @@ def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph
     else:
         active[:], was[:], nact = tiles, 1, tiles.size
     deepest = float(depth0[relevant].max(initial=0.0))
+    _check_step_budget(end - start, min(dx, dy), z, kind, eta, level, options)
     dt_next = options.cfl * min(dx, dy) / math.sqrt(G * deepest) if deepest > 0 \
         else options.max_dt
 
@@ -322,6 +323,42 @@ def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph
         mass=mass, steps=int(totals[4]), cell_updates=int(totals[5]),
         dt_range=(float(totals[6]), float(totals[7])), wall_s=wall, options=options,
         engine=options.engine)
+
+
+#: Most steps one event may take; the 100-year surge of the Wuhan-size sample takes ~50,000.
+MAX_STEPS = 5_000_000
+#: Longest event (s): a month.
+MAX_DURATION_S = 30 * 86400.0
+
+
+def _check_step_budget(duration: float, dx: float, z: np.ndarray, kind: np.ndarray,
+                       eta: np.ndarray, level: Hydrograph | None, options: InertialOptions
+                       ) -> None:
+    """Refuse, before stepping, an event whose step count would exceed :data:`MAX_STEPS`.
+
+    The count is ``duration / dt`` with ``dt = min(max_dt, cfl dx / sqrt(g h))`` and ``h`` the
+    deepest water the event can make on land: the highest level (sea or initial surface) above
+    the lowest open land. A tiny ``cfl`` or ``max_dt`` or an endless hydrograph would otherwise
+    run for days; the message names the setting to change.
+    """
+    if not math.isfinite(duration) or duration > MAX_DURATION_S:
+        raise InputError(f"the event lasts {duration / 3600:,.0f} h; at most "
+                         f"{MAX_DURATION_S / 3600:,.0f} h are simulated",
+                         field="surge.hydrograph.time_h", hint="shorten the hydrograph")
+    land = (kind == k.LAND) | (kind == k.COAST)
+    if not land.any():
+        return
+    top = max(float(eta[land].max()), float(level.values.max()) if level is not None
+              else -np.inf)
+    depth = max(top - float(z[land].min()), options.flow_depth)
+    dt = min(options.max_dt, options.cfl * dx / math.sqrt(G * depth))
+    steps = duration / dt
+    if steps > MAX_STEPS:
+        setting = "surge.solver.max_dt_s" if dt == options.max_dt else "surge.solver.cfl"
+        raise InputError(f"the event would take about {steps:,.0f} steps of {dt:.3g} s (at "
+                         f"most {MAX_STEPS:,})", field=setting,
+                         value=options.max_dt if dt == options.max_dt else options.cfl,
+                         hint="raise it, coarsen the grid or shorten the event")
 
 
 def _storage(eta: np.ndarray, z: np.ndarray, kind: np.ndarray, area: float) -> float:

@@ -146,7 +146,7 @@ def file_kind(path: Path) -> Kind | None:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SourceSpec(_Strict):
@@ -172,6 +172,14 @@ class SourceSpec(_Strict):
     licence: str | None = None
     description: str | None = None
     synthetic: bool = False
+    security: Literal["public", "internal", "restricted"] = Field(
+        "internal", description="classification of what this source puts into the TIM: "
+                                "public, internal (the default) or restricted; 'twin export "
+                                "--level L' keeps only what is at most L")
+    generalise_m: float | None = Field(
+        None, gt=0, le=10_000, description="on export, this source's vector geometry is "
+                                           "simplified and its coordinates rounded to this "
+                                           "tolerance (m)")
 
     @property
     def kind(self) -> Kind:
@@ -211,7 +219,7 @@ class Catalog(_Strict):
 
     name: str = "territory"
     crs: str | None = None
-    cell_size: float | None = Field(default=None, gt=0)
+    cell_size: float | None = Field(default=None, gt=0, le=100_000)
     vertical_datum: str | None = None
     classes: list[ClassSpec] | None = None
     heights: HeightSpec = Field(default_factory=HeightSpec)

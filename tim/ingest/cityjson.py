@@ -138,6 +138,8 @@ def _vertices(doc: dict, path: Path, version: str) -> np.ndarray:
     except ValueError as exc:
         raise InputError(f"vertices must be [x, y, z] triples: {exc}", source=path,
                          field="vertices") from exc
+    if not np.isfinite(raw).all():
+        raise InputError("vertices must be finite numbers", source=path, field="vertices")
     transform = doc.get("transform")
     if transform is None:
         major_minor = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
@@ -152,6 +154,11 @@ def _vertices(doc: dict, path: Path, version: str) -> np.ndarray:
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"transform needs 'scale' and 'translate' triples: {exc}", source=path,
                          field="transform") from exc
+    if scale.shape != (3,) or translate.shape != (3,) or not (
+            np.isfinite(scale).all() and (scale > 0).all() and np.isfinite(translate).all()):
+        raise InputError("transform scale must be three finite numbers > 0 and translate three "
+                         "finite numbers", source=path, field="transform",
+                         value=[scale.tolist(), translate.tolist()])
     return raw * scale + translate
 
 
@@ -197,6 +204,16 @@ def _surfaces_of(geometry: dict) -> tuple[list, list]:
     raise ValueError(f"geometry type {kind!r}")
 
 
+def _indices(ring: Any) -> np.ndarray:
+    """A ring's vertex indices, which must be JSON integers: a string or a float index is
+    refused (numpy would parse "12" and truncate 1.5 without a word)."""
+    if not isinstance(ring, list) or not all(type(v) is int for v in ring):
+        shown = next((v for v in ring if type(v) is not int), ring) \
+            if isinstance(ring, list) else ring
+        raise TypeError(f"vertex indices must be integers, got {str(shown)[:40]!r}")
+    return np.asarray(ring, dtype=np.int64)
+
+
 def _collect_buildings(objects: dict, vertices: np.ndarray, path: Path,
                        report: IngestReport) -> tuple[list, list, list]:
     """Flat lists: rings (vertex index arrays, surface number, is-exterior), per-surface
@@ -221,7 +238,7 @@ def _collect_buildings(objects: dict, vertices: np.ndarray, path: Path,
         geometry = max(geometries, key=lambda g: float(str(g.get("lod", 0)).split(".")[0] or 0))
         try:
             surfaces, values = _surfaces_of(geometry)
-            flat = [np.asarray(r, dtype=np.int64) for s in surfaces for r in s]
+            flat = [_indices(r) for s in surfaces for r in s]
         except (ValueError, TypeError) as exc:
             report.add(path, "skipped", f"unreadable geometry ({exc})", f"object {object_id}")
             continue
@@ -335,7 +352,8 @@ def _terrain(objects: dict, vertices: np.ndarray, path: Path, report: IngestRepo
         for geometry in obj.get("geometry", []):
             try:
                 surfaces, _ = _surfaces_of(geometry)
-                tri = np.array([s[0] for s in surfaces if len(s[0]) == 3], dtype=np.int64)
+                tri = np.array([_indices(s[0]) for s in surfaces if len(s[0]) == 3],
+                               dtype=np.int64)
             except (ValueError, TypeError) as exc:
                 report.add(path, "skipped", f"unreadable TIN ({exc})", f"object {object_id}")
                 continue

@@ -28,6 +28,10 @@ from tim.ingest.report import IngestReport, feature_label
 from tim.ingest.vector import require_columns, uniform_geometry_type
 
 #: Columns of a normalised buildings layer (``unit_id`` and ``zone`` are added by the build).
+#: Tallest building height (m) and storey count accepted (the tallest tower is 828 m, 163
+#: storeys); above, a value is a unit or data error (1e300 m made -9.2e18 storeys).
+MAX_BUILDING_HEIGHT = 1000.0
+MAX_STOREYS = 300
 BUILDING_COLUMNS = ("building_id", "height", "height_source", "storeys", "use")
 
 
@@ -55,12 +59,23 @@ class HeightRules:
 
     def __post_init__(self) -> None:
         for name in ("storey_height", "default_height"):
-            if not getattr(self, name) > 0:
-                raise InputError("must be positive", field=f"heights.{name}",
-                                 value=getattr(self, name))
+            if not 0 < getattr(self, name) <= MAX_BUILDING_HEIGHT:
+                raise InputError(f"must be in (0, {MAX_BUILDING_HEIGHT:g}] m",
+                                 field=f"heights.{name}", value=getattr(self, name))
         if not 0 < self.lidar_percentile <= 100:
             raise InputError("must be in (0, 100]", field="heights.lidar_percentile",
                              value=self.lidar_percentile)
+
+
+def _check_range(values: np.ndarray | None, high: float, frame: Any, path: str | Path,
+                 column: str) -> None:
+    """Refuse the first value above ``high`` (or infinite), naming the feature."""
+    if values is None:
+        return
+    bad = np.flatnonzero(np.isinf(values) | (values > high))
+    if bad.size:
+        raise InputError(f"{feature_label(frame, int(bad[0]))}: more than {high:g} is not a "
+                         "building", source=path, field=column, value=float(values[bad[0]]))
 
 
 def _numeric(frame: Any, column: str) -> np.ndarray | None:
@@ -107,6 +122,8 @@ def normalise_buildings(frame: Any, path: str | Path, *, rules: HeightRules = He
     value = np.full(n, np.nan)
     source = np.full(n, "default", dtype=object)
     storeys = _numeric(frame, "storeys")
+    _check_range(storeys, MAX_STOREYS, frame, path, "storeys")
+    _check_range(_numeric(frame, "height"), MAX_BUILDING_HEIGHT, frame, path, "height")
     if storeys is not None:
         ok = storeys > 0
         value[ok], source[ok] = storeys[ok] * rules.storey_height, "storeys"

@@ -24,6 +24,7 @@ These are the rules by which the shared Delft DTM, DSM and footprint heights wer
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -55,6 +56,65 @@ class PointSource:
         return vertical_datum(self.crs)
 
 
+#: Most points read from one file: ~40 bytes each once read, so 2.5e8 points are ~10 GB.
+MAX_POINTS = 250_000_000
+
+
+def check_las_header(path: Path) -> int:
+    """Validate a LAS/LAZ public header by hand before laspy reads anything (a file of
+    ``LASF`` and garbage made laspy hang, a scale of 0 collapsed every point onto the offset);
+    returns the point count.
+
+    Checked: signature, version 1.0-1.4, header size and point-data offset within the file,
+    VLR count that fits between them, point format 0-10, finite positive scales (at most 1000)
+    and finite offsets and bounds, a point count within :data:`MAX_POINTS` and, for an
+    uncompressed file, within the file's size.
+    """
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(375)
+
+    def bad(problem: str, field: str, value: Any = None) -> InputError:
+        return InputError(problem, source=path, field=f"LAS header {field}", value=value)
+
+    if len(head) < 227 or head[:4] != b"LASF":
+        raise bad("not a LAS/LAZ file (no LASF header)", "signature", head[:4])
+    major, minor = head[24], head[25]
+    if major != 1 or minor > 4:
+        raise bad("unsupported LAS version", "version", f"{major}.{minor}")
+    header_size, point_offset, n_vlrs = struct.unpack_from("<HII", head, 94)
+    fmt_byte, record_length, legacy_count = struct.unpack_from("<BHI", head, 104)
+    if not 227 <= header_size <= min(size, 375 + 4096):
+        raise bad("header size out of range", "header_size", header_size)
+    if not header_size <= point_offset <= size:
+        raise bad("offset to point data outside the file", "offset_to_point_data",
+                  point_offset)
+    if n_vlrs * 54 > point_offset - header_size:
+        raise bad("more VLRs than fit before the point data", "number_of_vlrs", n_vlrs)
+    point_format = fmt_byte & 0x3F
+    if point_format > 10:
+        raise bad("unknown point format", "point_format", point_format)
+    scales = struct.unpack_from("<3d", head, 131)
+    offsets = struct.unpack_from("<3d", head, 155)
+    bounds = struct.unpack_from("<6d", head, 179)
+    if not all(math.isfinite(v) and 0 < v <= 1000 for v in scales):
+        raise bad("scales must be finite, > 0 and <= 1000 (0 puts every point on the offset)",
+                  "scale", scales)
+    if not all(math.isfinite(v) for v in (*offsets, *bounds)):
+        raise bad("offsets and bounds must be finite", "offset/bounds", (*offsets, *bounds))
+    count = legacy_count
+    if minor >= 4 and len(head) >= 255 and header_size >= 375:
+        count = max(count, struct.unpack_from("<Q", head, 247)[0])
+    if count > MAX_POINTS:
+        raise bad(f"more than {MAX_POINTS:,} points", "point_count", count)
+    compressed = bool(fmt_byte & 0x80)
+    if not compressed and record_length and point_offset + count * record_length > size:
+        raise bad("the file is shorter than its points (truncated?)", "point_count", count)
+    return count
+
+
 def read_points(paths: Sequence[str | Path], *, crs: str | None = None,
                 assume_crs: str | None = None) -> PointSource:
     """Read and merge LAS/LAZ files (module doc)."""
@@ -65,6 +125,7 @@ def read_points(paths: Sequence[str | Path], *, crs: str | None = None,
     for path in paths:
         if not path.is_file():
             raise InputError("file not found", source=path)
+        check_las_header(path)
         try:
             las = laspy.read(str(path))
             file_crs = las.header.parse_crs()

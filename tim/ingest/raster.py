@@ -78,6 +78,73 @@ def read_raster(path: str | Path, *, crs: str | None = None,
                         crs_assigned=file_crs is None)
 
 
+#: Physically possible values of the raster fields (low, high, units): a cell outside is a
+#: mistake (often an undeclared nodata such as 3.4e38 or -32768) that would poison every
+#: slope, flood and indicator computed from it.
+VALUE_RANGES = {"terrain__elevation": (-500.0, 9000.0, "m"),
+                "surface__elevation": (-500.0, 9500.0, "m"),
+                "population__count": (0.0, 1e6, "persons per cell"),
+                "land_use__class": (0.0, 255.0, "class code")}
+
+
+def check_values(source: RasterSource, field: str) -> None:
+    """Refuse a raster whose valid cells are none, not finite, or outside the physical range of
+    ``field`` (:data:`VALUE_RANGES`); NaN counts as nodata. The message names the file, the
+    field, the value and its row and column.
+
+    Examples
+    --------
+    >>> src = RasterSource(Path("dem.tif"), np.array([[1.0, 3e38]]), (1, 0, 0, 0, -1, 0),
+    ...                    "EPSG:3857", None)
+    >>> check_values(src, "terrain__elevation")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tim.errors.InputError: dem.tif: terrain__elevation: 3e+38 m at row 0, column 1 is outside [-500, 9000] m ...
+    """
+    values = source.values
+    valid = np.ones(values.shape, dtype=bool)
+    if source.nodata is not None:
+        valid &= ~((values == source.nodata) | (np.isnan(source.nodata) & np.isnan(values))
+                   if values.dtype.kind == "f" else values == source.nodata)
+    if values.dtype.kind == "f":
+        valid &= ~np.isnan(values)
+        infinite = valid & np.isinf(values)
+        if infinite.any():
+            r, c = np.argwhere(infinite)[0]
+            raise InputError(f"infinite value at row {r}, column {c}", source=source.path,
+                             field=field, value=float(values[r, c]))
+    if not valid.any():
+        raise InputError("no valid value: every cell is nodata or NaN", source=source.path,
+                         field=field, hint=f"nodata = {source.nodata}")
+    if field not in VALUE_RANGES:
+        return
+    low, high, units = VALUE_RANGES[field]
+    outside = valid & ((values < low) | (values > high))
+    if outside.any():
+        r, c = np.argwhere(outside)[0]
+        raise InputError(f"{float(values[r, c]):g} {units} at row {r}, column {c} is outside "
+                         f"[{low:g}, {high:g}] {units}", source=source.path, field=field,
+                         hint="declare the file's nodata value, or correct the cells")
+
+
+def check_overlap(source: RasterSource, grid: Grid, field: str) -> None:
+    """Refuse a raster whose footprint does not meet the territory grid (it would be stored
+    as all nodata)."""
+    from rasterio.warp import transform_bounds
+
+    try:
+        xmin, ymin, xmax, ymax = transform_bounds(source.crs, grid.crs, *source.grid.bounds)
+    except Exception as exc:  # noqa: BLE001 - PROJ fails on footprints it cannot project
+        raise InputError(f"cannot place the raster in {grid.crs}: {exc}", source=source.path,
+                         field=field) from exc
+    gxmin, gymin, gxmax, gymax = grid.bounds
+    if xmin >= gxmax or xmax <= gxmin or ymin >= gymax or ymax <= gymin:
+        raise InputError("the raster does not overlap the territory", source=source.path,
+                         field=field, hint=f"raster {xmin:.0f},{ymin:.0f},{xmax:.0f},"
+                         f"{ymax:.0f}; territory {gxmin:.0f},{gymin:.0f},{gxmax:.0f},"
+                         f"{gymax:.0f} in {grid.crs}")
+
+
 def grid_for(source: RasterSource, project_crs: str, cell_size: float | None) -> Grid:
     """The territory grid covering ``source``: its own grid when nothing changes, else the grid
     of its footprint in ``project_crs`` at ``cell_size`` (default: the source resolution)."""
@@ -105,6 +172,8 @@ def resample(source: RasterSource, grid: Grid, *, kind: str, dtype: str,
         out = source.values.astype(dtype, copy=True)
         if source.nodata is not None:  # counts have no nodata: nothing there is 0
             out[source.values == source.nodata] = 0 if nodata is None else nodata
+        if kind == "count" and out.dtype.kind == "f":  # NaN (undeclared nodata): no one
+            out[np.isnan(out)] = 0
         return out
     coarser = grid.cell_size[0] > abs(source.transform[0]) * 1.5
     method = {"continuous": Resampling.bilinear,
@@ -114,4 +183,6 @@ def resample(source: RasterSource, grid: Grid, *, kind: str, dtype: str,
     reproject(source.values, out, src_transform=Affine(*source.transform), src_crs=source.crs,
               src_nodata=source.nodata, dst_transform=Affine(*grid.transform), dst_crs=grid.crs,
               dst_nodata=nodata, resampling=method)
+    if kind == "count" and out.dtype.kind == "f":
+        out[np.isnan(out)] = 0
     return out

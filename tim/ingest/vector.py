@@ -42,8 +42,10 @@ def read_vector(path: str | Path, *, crs: str | None = None, assume_crs: str | N
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", source=path)
+    encoding = shapefile_encoding(path)
     try:
-        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+        frame = gpd.read_file(path, layer=layer, engine="pyogrio",
+                              **({"encoding": encoding} if encoding else {}))
     except Exception as exc:  # pyogrio/GDAL raise several types for unreadable files
         raise InputError(f"cannot read as a vector file: {exc}", source=path) from exc
     if len(frame) == 0:
@@ -62,6 +64,38 @@ def read_vector(path: str | Path, *, crs: str | None = None, assume_crs: str | N
                                 field="geometry")
     check_frame_extent(frame, path)
     return frame
+
+
+def shapefile_encoding(path: Path) -> str | None:
+    """The text encoding to read a shapefile with when GDAL cannot tell: None when the file
+    is not a shapefile, has a ``.cpg`` (GDAL reads ``GBK``, ``GB18030``, ``936``, ``UTF-8``
+    there) or a language-driver byte, or holds only ASCII text; else ``UTF-8`` if its table
+    decodes as UTF-8, ``GB18030`` if it decodes as that (a Chinese bureau's shapefile without
+    its ``.cpg``, read as Latin-1 by default, turns 住宅 into ×¡Õ¬), and an error otherwise.
+    """
+    if path.suffix.lower() != ".shp":
+        return None
+    dbf = next((p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.is_file()),
+               None)
+    cpg = [p for p in (path.with_suffix(".cpg"), path.with_suffix(".CPG")) if p.is_file()]
+    if dbf is None or cpg:
+        return None
+    data = dbf.read_bytes()[:64 * 1024 * 1024]
+    if len(data) < 32 or data[29] != 0:  # byte 29: the language driver (0: none)
+        return None
+    header = int.from_bytes(data[8:10], "little")
+    text = data[header:]
+    if text.isascii():
+        return None
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            text.decode(encoding)
+            return encoding.upper()
+        except UnicodeDecodeError:
+            continue
+    raise InputError("the attribute table is neither UTF-8 nor GB18030 text and no .cpg file "
+                     "says its encoding", source=dbf,
+                     hint=f"write the encoding (e.g. GBK, CP1252) into {path.stem}.cpg")
 
 
 def with_crs(frame: Any, path: Path, crs: str | None, assume_crs: str | None) -> Any:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -174,11 +173,14 @@ def write_overlay_buildings(territory: Territory, new_buildings: Any, tiles_dir:
     work.add_layer("buildings", new_buildings)
     (tiles_dir / OVERLAYS).mkdir(exist_ok=True)
     out = tiles_dir / OVERLAYS / name
-    with tempfile.TemporaryDirectory(dir=tiles_dir / OVERLAYS, prefix=".build-") as tmp:
-        write_tiles(work, Path(tmp) / "tiles", parts=("buildings",), geoid_height=geoid_height)
-        with atomic_directory(out) as staging:
-            for item in (Path(tmp) / "tiles" / "buildings").iterdir():
-                shutil.move(item, staging / item.name)
+    # Built inside the staging folder, so a killed publish leaves nothing that the next one
+    # does not remove.
+    with atomic_directory(out) as staging:
+        build = staging / ".build"
+        write_tiles(work, build / "tiles", parts=("buildings",), geoid_height=geoid_height)
+        for item in (build / "tiles" / "buildings").iterdir():
+            shutil.move(item, staging / item.name)
+        shutil.rmtree(build)
     _index(tiles_dir, name, {"kind": "tileset", "file": f"{name}/tileset.json",
                              "description": f"{len(new_buildings)} new building(s)"})
     return out / "tileset.json"

@@ -68,7 +68,10 @@ def convert_points(cloud: PointCloud, out: Path, frame: LocalFrame, *,
                          (cloud.offset[0], cloud.offset[1], cloud.offset[2] + frame.geoid_height),
                          cloud.classification, cloud.crs, cloud.intensity)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="twin-points-") as tmp:
+    # Beside the output (inside the tiles' staging folder), not in the system's temp: a killed
+    # run's copy is then removed with that folder by the next run.
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=Path(out).parent, prefix=".points-") as tmp:
         source = Path(tmp) / "points.laz"
         write_laz(source, shifted)
         command = [sys.executable, "-c", _CONVERT, "convert", str(source), "--out", str(out),

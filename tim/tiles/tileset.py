@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,6 +276,7 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
             lonlat.append(lonlat_bounds(cloud.crs, np.array([b[0], b[3]]),
                                         np.array([b[1], b[4]])))
             z_range += list(info["z_range"])
+        _keep_published(out_dir, staging)
         overlays = _overlays(territory, staging) if "buildings" in parts else []
         summary = TilesetSummary(
             tileset=out_dir / ROOT_TILESET, parts=summaries,
@@ -516,6 +518,17 @@ def _root_tileset(parts: dict[str, PartSummary], frame: LocalFrame,
             "refine": "ADD", "children": children}
     return {"asset": {"version": "1.0", "extras": extras},
             "geometricError": error, "root": root}
+
+
+def _keep_published(out_dir: Path, staging: Path) -> None:
+    """Carry the overlays that ``twin publish`` wrote into the old tiles over to the new ones
+    (rewriting the tiles must not lose published results; the TIM's own zoning overlay is
+    written afresh after this)."""
+    old = Path(out_dir) / "overlays"
+    if old.is_dir() and not old.is_symlink():
+        shutil.copytree(old, staging / "overlays", symlinks=True,
+                        ignore=shutil.ignore_patterns(".*"))
+        log.info("kept the published overlays of %s", out_dir)
 
 
 def _overlays(territory: Territory, staging: Path) -> list[str]:

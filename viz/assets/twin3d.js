@@ -440,6 +440,8 @@
     // Styles are applied as tiles become visible (tileVisible); the status is refreshed
     // after the next frames (see createViewer).
     S.tilesLoaded = false;
+    // A new scene (run, year, tab) makes the picked building's panel stale: clear both.
+    clearPick(true);
     pump(3000);
   }
 
@@ -538,7 +540,10 @@
           width: l.width || 2,
           material: l.dashed ? new Cesium.PolylineDashMaterialProperty({
             color: colour(l.colour) }) : colour(l.colour),
-          arcType: Cesium.ArcType.NONE,
+          // Planning lines (one map) lie on the ground and the city: clamped, not floating.
+          clampToGround: !!l.clamp,
+          classificationType: l.clamp ? Cesium.ClassificationType.BOTH : undefined,
+          arcType: l.clamp ? Cesium.ArcType.GEODESIC : Cesium.ArcType.NONE,
         },
       });
       S.entities.lines += 1;
@@ -548,6 +553,8 @@
         name: p.name,
         position: Cesium.Cartesian3.fromDegrees(p.position[0], p.position[1], p.position[2]),
         point: { pixelSize: p.size || 10, color: colour(p.colour),
+                 heightReference: p.clamp ? Cesium.HeightReference.CLAMP_TO_GROUND
+                                          : Cesium.HeightReference.NONE,
                  outlineColor: Cesium.Color.WHITE, outlineWidth: 2,
                  disableDepthTestDistance: Number.POSITIVE_INFINITY },
         label: p.label ? {
@@ -622,6 +629,33 @@
   }
 
   // -- picking ------------------------------------------------------------------------------
+  var HIGHLIGHT = "#00e5ff";
+
+  function clearPick(tell) {
+    if (S.pickedFeature) {
+      try { S.pickedFeature.color = S.pickedColour || Cesium.Color.WHITE; } catch (e) { /* unloaded */ }
+    }
+    var had = !!S.picked;
+    S.pickedFeature = null;
+    S.picked = null;
+    if (tell && had) setProps("picked-building", { data: null });
+  }
+
+  function pick(feature) {
+    clearPick(false);
+    if (!feature) {
+      setProps("picked-building", { data: null });
+      S.viewer.scene.requestRender();
+      return;
+    }
+    S.pickedFeature = feature;
+    S.pickedColour = feature.color ? feature.color.clone() : null;
+    feature.color = Cesium.Color.fromCssColorString(HIGHLIGHT);
+    S.picked = String(feature.getProperty("id"));
+    setProps("picked-building", { data: { id: S.picked, t: Date.now() } });
+    S.viewer.scene.requestRender();
+  }
+
   function describe(feature) {
     var id = String(feature.getProperty("id"));
     var parts = [(feature.getProperty("use") === "new building" ||
@@ -694,9 +728,9 @@
     });
     viewer.screenSpaceEventHandler.setInputAction(function (click) {
       var picked = scene.pick(click.position);
-      setProps("cesium-pick", {
-        children: picked instanceof Cesium.Cesium3DTileFeature ? describe(picked) : "",
-      });
+      var feature = picked instanceof Cesium.Cesium3DTileFeature ? picked : null;
+      setProps("cesium-pick", { children: feature ? describe(feature) : "" });
+      pick(feature);
     }, Cesium.ScreenSpaceEventType.LEFT_CLICK);
     return viewer;
   }

@@ -43,24 +43,29 @@ class TabSpec:
     available: Callable[[Dashboard], bool] = lambda board: True
 
 
+def _(message: str) -> str:
+    """Marks a tab label for the catalogue; the shell translates it per page."""
+    return message
+
+
 def all_tabs() -> tuple[TabSpec, ...]:
     """Every tab, in page order (imported lazily: the tab modules import Dash components)."""
     from viz.tabs import calibration, compare, data, ensemble, flood, heights, scenario
 
     return (
-        TabSpec("scenario", "Scenario", scenario, ("run", "year"),
+        TabSpec("scenario", _("Scenario"), scenario, ("run", "year"),
                 available=lambda board: bool(board.runs)),
-        TabSpec("compare", "Compare scenarios", compare, ("run", "year"),
+        TabSpec("compare", _("Compare scenarios"), compare, ("run", "year"),
                 available=lambda board: len(board.runs) > 1),
-        TabSpec("flood", "Storm surge", flood, (),
+        TabSpec("flood", _("Storm surge"), flood, (),
                 available=lambda board: any(r.surge is not None for r in board.runs)),
-        TabSpec("ensemble", "Ensemble", ensemble, ("year",),
+        TabSpec("ensemble", _("Ensemble"), ensemble, ("year",),
                 available=lambda board: bool(board.ensembles)),
-        TabSpec("heights", "Heights & views", heights, (),
+        TabSpec("heights", _("Heights & views"), heights, (),
                 available=lambda board: bool(board.heights)),
-        TabSpec("calibration", "Land-use calibration", calibration, (), with_3d=False,
+        TabSpec("calibration", _("Land-use calibration"), calibration, (), with_3d=False,
                 available=lambda board: bool(board.calibrations)),
-        TabSpec("data", "Data sources", data, (), with_3d=False),
+        TabSpec("data", _("Data sources"), data, (), with_3d=False),
     )
 
 
@@ -73,6 +78,42 @@ def active(tab: Any, key: str) -> None:
     """Stop a callback (nothing changes on the page) unless tab ``key`` is shown."""
     if tab != key:
         raise PreventUpdate
+
+
+#: The browser-side gate of a tab: passes the shared controls on only while the tab is shown.
+_GATE_JS = """function (tab, run, year) {
+    if (tab !== %s) { return window.dash_clientside.no_update; }
+    return {run: run, year: year};
+}"""
+
+
+def register_gate(app: Any, key: str) -> None:
+    """Copy the run and year into the store ``ctx-<key>`` while tab ``key`` is shown.
+
+    A tab's server callbacks listen to that store instead of the shared controls, so moving
+    the year slider runs the visible tab's callbacks only: hidden tabs are not even asked
+    (the gate runs in the browser), and catch up when they are opened.
+    """
+    import json
+
+    from dash import Input as In
+
+    app.clientside_callback(_GATE_JS % json.dumps(key), Output(f"ctx-{key}", "data"),
+                            In("tab", "value"), In("run", "value"), In("year", "value"))
+
+
+def context(key: str) -> Any:
+    """The input of a tab's callbacks that carries the run and year (see :func:`register_gate`)."""
+    from dash import Input as In
+
+    return In(f"ctx-{key}", "data")
+
+
+def run_and_year(ctx: Any) -> tuple[Any, Any]:
+    """The run and year a gate passed on; nothing changes before the tab was first shown."""
+    if not isinstance(ctx, dict):
+        raise PreventUpdate
+    return ctx.get("run"), ctx.get("year")
 
 
 def scene_outputs() -> list[Output]:

@@ -124,8 +124,8 @@ def drivers_line(report: Calibration) -> str:
     for d in drivers:
         path = d.get("path")
         names.append(d["name"] + (f" ({Path(path).name})" if path else " (derived)"))
-        if path and str(Path(path).parent) not in folders:
-            folders.append(str(Path(path).parent))
+        if path and Path(path).parent.name not in folders:
+            folders.append(Path(path).parent.name)
     return (f"Drivers: {', '.join(names) or 'none'}"
             + (f"; from {', '.join(folders)}." if folders else "."))
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import plotly.graph_objects as go
 from dash import ClientsideFunction, Input, Output, dcc, html
 
 from viz.figures import land_use_figure, land_use_rgba, run_colour
+from viz.i18n import class_name, indicator_words, status_text, ui, unit_text
 from viz.layout import format_delta, format_value, graph, panel
-from viz.maps import built_difference, difference_figure
-from viz.tabs import active, scene_outputs, year_in
+from viz.maps import built_difference, difference_figure, raster_figure
+from viz.onemap import add_overlays
+from viz.tabs import context, run_and_year, scene_outputs, year_in
 from viz.tabs.scenario import scene_side
 
 if TYPE_CHECKING:
@@ -51,8 +54,11 @@ def compare_maps(board: Dashboard, a: Any, b: Any, year: Any) -> tuple[go.Figure
         fig = land_use_figure(board.runs[i].land_use(year), board.grid, board.classes,
                               title=f"{tag}: {board.labels[i]}", legend=False, height=400,
                               uirevision=UIREVISION)
+        # The control lines and units on both maps (one map); the legend is the page's.
+        add_overlays(fig, board.onemap, [k for k in ("units", "control_lines")
+                                         if k in board.onemap.available])
         fig.update_layout(title=dict(font=dict(size=13, color=run_colour(i))),
-                          margin=dict(l=50, r=10, t=40, b=40))
+                          margin=dict(l=50, r=10, t=40, b=40), showlegend=False)
         figures.append(fig)
     return figures[0], figures[1]
 
@@ -67,15 +73,125 @@ def difference(board: Dashboard, a: Any, b: Any, year: Any) -> tuple[go.Figure, 
     fig = difference_figure(diff, board.grid, (board.labels[ia], board.labels[ib]), year,
                             colours=(run_colour(ia), run_colour(ib)), backdrop=backdrop,
                             height=460, uirevision=UIREVISION)
+    t = ui()
     summary = html.P(id="diff-summary", className="diff-summary", **{
         "data-only-a-cells": diff.only_a_cells, "data-only-b-cells": diff.only_b_cells,
         "data-year": year}, children=[
-        f"In {year}, ", html.Strong(f"{diff.only_b_ha:,.1f} ha",
-                                    style={"color": run_colour(ib)}),
-        f" are built up only in B ({board.labels[ib]}) and ",
-        html.Strong(f"{diff.only_a_ha:,.1f} ha", style={"color": run_colour(ia)}),
-        f" only in A ({board.labels[ia]}); {diff.both_ha:,.0f} ha in both."])
+        t.gettext("In {year}:", year=year) + " ",
+        html.Strong(t.area(diff.only_b_ha, digits=1), style={"color": run_colour(ib)}),
+        " " + t.gettext("built up only in B ({label});", label=board.labels[ib]) + " ",
+        html.Strong(t.area(diff.only_a_ha, digits=1), style={"color": run_colour(ia)}),
+        " " + t.gettext("only in A ({label}); {both} in both.", label=board.labels[ia],
+                        both=t.area(diff.both_ha, digits=0))])
     return fig, summary
+
+
+#: Layers the compare tab shows side by side (A, B and their difference).
+COMPARE_LAYERS = ("land_use", "population", "flood", "new_buildings")
+POPULATION_RAMP = ((0.0, "#fff7ec"), (0.3, "#fdbb84"), (0.65, "#e34a33"), (1.0, "#7f0000"))
+#: B - A: blue where A has more, red where B has more, white where they agree.
+DIVERGING_RAMP = ((0.0, "#2166ac"), (0.5, "#f7f7f7"), (1.0, "#b2182b"))
+
+
+def layer_options() -> list[dict[str, str]]:
+    _ = ui()
+    names = {"land_use": _("Land use"), "population": _("Population"),
+             "flood": _("Flood depth"), "new_buildings": _("New buildings")}
+    return [{"label": " " + names[k], "value": k} for k in COMPARE_LAYERS]
+
+
+def _new_points(run: Any, year: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Centroids (km) and ids of the run's new buildings standing in ``year``."""
+    file = run.path / "buildings_new.gpkg"
+    if not file.is_file():
+        return np.zeros(0), np.zeros(0), []
+    import pyogrio
+
+    frame = pyogrio.read_dataframe(file)
+    frame = frame[frame["year"] <= year]
+    centres = frame.geometry.centroid
+    return (centres.x.to_numpy() / 1000.0, centres.y.to_numpy() / 1000.0,
+            frame["building_id"].astype(str).tolist())
+
+
+def layer_figures(board: Dashboard, a: Any, b: Any, year: Any, layer: Any
+                  ) -> tuple[go.Figure, go.Figure, go.Figure, Any]:
+    """A's and B's maps of ``layer`` in the year, their difference map and its summary."""
+    if layer not in COMPARE_LAYERS or layer == "land_use":
+        fig_a, fig_b = compare_maps(board, a, b, year)
+        diff, summary = difference(board, a, b, year)
+        return fig_a, fig_b, diff, summary
+    t = ui()
+    _ = t.gettext
+    ia, ib = board.run_index(a), board.run_index(b)
+    year = _common_year(board, ia, ib, year)
+    runs = (board.runs[ia], board.runs[ib])
+    backdrop = land_use_rgba(runs[0].land_use(year), board.classes, lighten=0.8)
+    titles = [f"{tag}: {board.labels[i]}" for tag, i in (("A", ia), ("B", ib))]
+    if layer == "new_buildings":
+        figures = []
+        found = [_new_points(r, year) for r in runs]
+        for (xs, ys, ids), title, i in zip(found, titles, (ia, ib)):
+            fig = land_use_figure(runs[0].land_use(year), board.grid, board.classes,
+                                  title=title, legend=False, height=400, uirevision=UIREVISION)
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=_("New buildings"),
+                                     marker=dict(size=5, color=run_colour(i)), text=ids,
+                                     hovertemplate="%{text}<extra></extra>", meta="new"))
+            figures.append(fig)
+        # Each run numbers its own projects: the runs' buildings are overlaid, not matched.
+        diff = land_use_figure(runs[0].land_use(year), board.grid, board.classes,
+                               title=_("New buildings of A and B, {year}", year=year),
+                               legend=False, height=460, uirevision=UIREVISION)
+        for (xs, ys, ids), i, tag in ((found[0], ia, "A"), (found[1], ib, "B")):
+            diff.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=tag, text=ids,
+                                      hovertemplate=f"{tag}: %{{text}}<extra></extra>",
+                                      marker=dict(size=6, color=run_colour(i),
+                                                  symbol="circle" if tag == "A" else "x")))
+        diff.update_layout(showlegend=True)
+        summary = html.P(id="diff-summary", className="diff-summary", **{"data-year": year},
+                         children=_("In {year}: {a} new buildings in A, {b} in B.", year=year,
+                                    a=t.number(len(found[0][2])),
+                                    b=t.number(len(found[1][2]))))
+        return figures[0], figures[1], diff, summary
+    if layer == "population":
+        values = [r.population(year).astype(np.float32) for r in runs]
+        unit = _("persons per cell")
+        ramp = POPULATION_RAMP
+    else:
+        values = []
+        for r in runs:
+            depth = r.water_depth() if r.surge_year is not None else None
+            land = r.land_use(year)
+            values.append(np.full(board.grid.shape, np.nan, np.float32) if depth is None
+                          else np.where(board.classes.group_mask(land, "sea"), np.nan,
+                                        np.asarray(depth, np.float32)))
+        unit = _("Flood depth (m)")
+        from viz.figures import FLOOD_RAMP as ramp
+    top = max(float(np.nanmax(v)) if np.isfinite(v).any() else 0.0 for v in values) or 1.0
+    figures = []
+    for v, title, r in zip(values, titles, runs):
+        none = not np.isfinite(v).any()
+        fig = raster_figure(v, board.grid, title=title + (" \u00b7 " + _(
+            "no storm surge in this run") if none and layer == "flood" else ""), ramp=ramp,
+                            vmin=0.0, vmax=top, colorbar=unit, hover="%{z:.2f}",
+                            backdrop=backdrop, skip=(v <= 0) if not none else None,
+                            height=400, uirevision=UIREVISION)
+        figures.append(fig)
+    a_vals = np.nan_to_num(values[0], nan=0.0)
+    b_vals = np.nan_to_num(values[1], nan=0.0)
+    delta = b_vals - a_vals
+    span = float(np.abs(delta).max()) or 1.0
+    diff = raster_figure(np.where(delta != 0, delta, np.nan), board.grid,
+                         title=_("B \u2212 A, {year}", year=year), ramp=DIVERGING_RAMP,
+                         vmin=-span, vmax=span, colorbar=unit, hover="%{z:+.2f}",
+                         backdrop=backdrop, height=460, uirevision=UIREVISION)
+    total = (_("{a} residents in A, {b} in B", a=t.number(a_vals.sum()),
+               b=t.number(b_vals.sum())) if layer == "population" else
+             _("{a} flooded cells in A, {b} in B", a=t.number((a_vals > 0).sum()),
+               b=t.number((b_vals > 0).sum())))
+    summary = html.P(id="diff-summary", className="diff-summary", **{"data-year": year},
+                     children=_("In {year}:", year=year) + " " + total)
+    return figures[0], figures[1], diff, summary
 
 
 def comparison_rows(board: Dashboard, a: Any, b: Any, year: Any) -> list[dict[str, Any]]:
@@ -96,7 +212,7 @@ def comparison_rows(board: Dashboard, a: Any, b: Any, year: Any) -> list[dict[st
             continue
         definition = board.registry.get(key)
         va, vb = float(ra.loc[key, "value"]), float(rb.loc[key, "value"])
-        out.append({"key": key, "name": definition.name if definition else key,
+        out.append({"key": key, "name": indicator_words(definition, key)["name"],
                     "unit": str(ra.loc[key, "unit"]), "a": va, "b": vb, "delta": vb - va,
                     "status_a": str(ra.loc[key, "status"]),
                     "status_b": str(rb.loc[key, "status"])})
@@ -109,18 +225,20 @@ def badge(tag: str, colour: str, **kwargs: Any) -> html.Span:
 
 def comparison_table(rows: list[dict[str, Any]], labels: tuple[str, str],
                      colours: tuple[str, str]) -> html.Table:
+    _ = ui()
+
     def value(v: float, status: str, unit: str) -> html.Td:
-        return html.Td(className="num", children=[
+        return html.Td(className="num", title=status_text(status), children=[
             html.Span(className=f"dot dot-{status}"), f"{format_value(v, unit)}"])
 
     body = [html.Tr(**{"data-indicator": r["key"], "data-a": repr(r["a"]),
                        "data-b": repr(r["b"])}, children=[
-        html.Td(r["name"]), html.Td(r["unit"], className="muted"),
+        html.Td(r["name"]), html.Td(unit_text(r["unit"]), className="muted"),
         value(r["a"], r["status_a"], r["unit"]), value(r["b"], r["status_b"], r["unit"]),
         html.Td(format_delta(r["delta"], r["unit"]), className="num delta")])
         for r in rows]
     return html.Table(id="compare-table", className="table compare-table", children=[
-        html.Thead(html.Tr([html.Th("Indicator"), html.Th("Unit"),
+        html.Thead(html.Tr([html.Th(_("Indicator")), html.Th(_("Unit")),
                             html.Th(badge("A", colours[0]), className="num",
                                     title=labels[0]),
                             html.Th(badge("B", colours[1]), className="num",
@@ -134,42 +252,48 @@ def scene_spec(board: Dashboard, a: Any, b: Any, year: Any) -> tuple[dict[str, A
     """A swipe: A's land use, new and demolished buildings left, B's right."""
     ia, ib = board.run_index(a), board.run_index(b)
     year = _common_year(board, ia, ib, year)
+    t = ui()
     left, _ = scene_side(board, ia, year, "height", False, label=f"A: {board.labels[ia]}")
     right, _ = scene_side(board, ib, year, "height", False, label=f"B: {board.labels[ib]}")
     legend = [html.Span([html.Span(className="swatch", style={"background": run_colour(i)}),
                          f"{tag}: {board.labels[i]} ({side})"])
-              for tag, i, side in (("A", ia, "left"), ("B", ib, "right"))]
-    legend.append(html.Span("Drag the bar in the view to swipe between them; new buildings "
-                            "in orange, redevelopments in crimson.", className="legend-note"))
+              for tag, i, side in (("A", ia, t.gettext("left")), ("B", ib, t.gettext("right")))]
+    legend.append(html.Span(t.gettext("Drag the bar in the view to swipe between them; new "
+                                      "buildings in orange, redevelopments in crimson."),
+                            className="legend-note"))
     return ({"key": f"{KEY}:{ia}:{ib}:{year}", "sides": [left, right], "entities": None,
              "camera": None}, legend)
 
 
 def class_legend(board: Dashboard) -> html.Div:
     return html.Div(className="class-legend", children=[
-        html.Span([html.Span(className="swatch", style={"background": c.colour}), c.name])
+        html.Span([html.Span(className="swatch", style={"background": c.colour}),
+                   class_name(c.name)])
         for c in board.classes])
 
 
 def layout(board: Dashboard) -> list[Any]:
+    _ = ui()
     options = [{"label": label, "value": i} for i, label in enumerate(board.labels)]
     chooser = html.Div(className="compare-choose", children=[
         html.Span(id="compare-a-label", className="compare-a"),
-        html.Span("compared with", className="muted"),
+        html.Span(_("compared with"), className="muted"),
         badge("B", run_colour(default_b(board, 0)), id="compare-b-badge"),
         dcc.Dropdown(id="compare-with", options=options, value=default_b(board, 0),
-                     clearable=False, searchable=False, className="compare-dropdown")])
+                     clearable=False, searchable=False, className="compare-dropdown"),
+        dcc.RadioItems(id="compare-layer", className="toggle", inline=True,
+                       options=layer_options(), value="land_use")])
     return [
-        panel("Compare scenarios", chooser,
+        panel(_("Compare scenarios"), chooser,
               html.Div(className="map-pair", children=[graph("compare-map-a", 400),
                                                        graph("compare-map-b", 400)]),
               class_legend(board),
-              html.P("Both maps, and the difference below, zoom and pan together; the year "
-                     "is the shared year above.", className="caption"),
+              html.P(_("Both maps, and the difference below, zoom and pan together; the "
+                       "year is the shared year above."), className="caption"),
               className="compare-panel"),
-        panel("Built up in one but not the other", graph("diff-map", 460),
+        panel(_("Difference of A and B"), graph("diff-map", 460),
               html.Div(id="diff-summary-box")),
-        panel("Indicators side by side", html.Div(id="compare-table-box")),
+        panel(_("Indicators side by side"), html.Div(id="compare-table-box")),
         dcc.Store(id="compare-sync"),
     ]
 
@@ -180,12 +304,11 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                   Output("compare-map-b", "figure"), Output("diff-map", "figure"),
                   Output("diff-summary-box", "children"),
                   Output("compare-table-box", "children"),
-                  Input("tab", "value"), Input("run", "value"),
-                  Input("compare-with", "value"), Input("year", "value"))
-    def _on_compare(tab, a, b, year):
-        active(tab, KEY)
-        fig_a, fig_b = compare_maps(board, a, b, year)
-        diff, summary = difference(board, a, b, year)
+                  context(KEY), Input("compare-with", "value"),
+                  Input("compare-layer", "value"))
+    def _on_compare(ctx, b, layer):
+        a, year = run_and_year(ctx)
+        fig_a, fig_b, diff, summary = layer_figures(board, a, b, year, layer)
         ia, ib = board.run_index(a), board.run_index(b)
         table = comparison_table(comparison_rows(board, a, b, year),
                                  (board.labels[ia], board.labels[ib]),
@@ -193,11 +316,10 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         label = [badge("A", run_colour(ia)), html.Strong(board.labels[ia])]
         return (label, {"background": run_colour(ib)}, fig_a, fig_b, diff, summary, table)
 
-    @app.callback(*scene_outputs(), Input("tab", "value"), Input("run", "value"),
-                  Input("compare-with", "value"), Input("year", "value"),
+    @app.callback(*scene_outputs(), context(KEY), Input("compare-with", "value"),
                   prevent_initial_call="initial_duplicate")
-    def _on_scene(tab, a, b, year):
-        active(tab, KEY)
+    def _on_scene(ctx, b):
+        a, year = run_and_year(ctx)
         return scene_spec(board, a, b, year)
 
     app.clientside_callback(

@@ -3,10 +3,13 @@ manifest), what produced each run, and every other folder the dashboard reads.""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dash import html
+
+from viz.i18n import ui
 
 if TYPE_CHECKING:
     import dash
@@ -20,6 +23,23 @@ def _kind_label(synthetic: bool | None) -> str:
     return "unknown" if synthetic is None else "synthetic" if synthetic else "real"
 
 
+def _kind_words(synthetic: bool | None) -> str:
+    _ = ui()
+    return (_("unknown") if synthetic is None else _("synthetic") if synthetic
+            else _("real"))
+
+
+def public(text: str) -> str:
+    """``text`` with every absolute path cut to its last part: the page shows no server path.
+
+    Examples
+    --------
+    >>> public("run 'a': /srv/twin/runs/base/manifest.json is missing")
+    "run 'a': manifest.json is missing"
+    """
+    return re.sub(r"(?:/[^/\s'\"]+)+/([^/\s'\"]+)", r"\1", str(text))
+
+
 def _table(head: tuple[str, ...], rows: list[list[Any]]) -> html.Table:
     return html.Table(className="table", children=[
         html.Thead(html.Tr([html.Th(h) for h in head])),
@@ -28,60 +48,69 @@ def _table(head: tuple[str, ...], rows: list[list[Any]]) -> html.Table:
 
 
 def inputs(board: Dashboard) -> list[list[Any]]:
-    """One row per folder read besides the runs: kind, what, where."""
+    """One row per folder read besides the runs: kind, what, folder name."""
+    _ = ui()
     rows: list[list[Any]] = []
     for e in board.ensembles:
-        rows.append(["ensemble", f"{e.title}: {len(e.seeds)} members on "
-                                 f"{e.manifest.get('executor', '?')}",
-                     html.Td(str(e.path), className="path")])
+        rows.append([_("ensemble"), _("{title}: {n} members on {executor}", title=e.title,
+                                      n=len(e.seeds), executor=e.manifest.get("executor", "?")),
+                     html.Td(e.path.name, className="path")])
     for h in board.heights:
-        rows.append(["height check", f"{h.rules_name}: {h.counts.get('violations', 0)} "
-                                     f"violations, {len(h.corridors)} corridor(s)",
-                     html.Td(str(h.path), className="path")])
+        rows.append([_("height check"), _("{rules}: {n} violations, {k} corridor(s)",
+                                          rules=h.rules_name,
+                                          n=h.counts.get("violations", 0), k=len(h.corridors)),
+                     html.Td(h.path.name, className="path")])
     for s in board.sightlines:
-        rows.append(["sightlines", f"{len(s.lines)} lines by the "
-                                   f"{s.manifest.get('method', '?')} method, {s.visible} free",
-                     html.Td(str(s.path), className="path")])
+        rows.append([_("sightlines"), _("{n} lines by the {method} method, {free} free",
+                                        n=len(s.lines), method=s.manifest.get("method", "?"),
+                                        free=s.visible),
+                     html.Td(s.path.name, className="path")])
     for c in board.calibrations:
         search = c.metrics.get("calibration", {})
-        rows.append(["land-use calibration", f"{c.title}: {search.get('simulations', '?')} "
-                     f"simulations, suitability by {c.metrics['suitability']['method']}",
-                     html.Td(str(c.path), className="path")])
+        rows.append([_("land-use calibration"),
+                     _("{title}: {n} simulations, suitability by {method}", title=c.title,
+                       n=search.get("simulations", "?"),
+                       method=c.metrics["suitability"]["method"]),
+                     html.Td(c.path.name, className="path")])
     if board.tiles is not None:
         t = board.tiles
-        rows.append(["3D tiles", "parts: " + ", ".join(t.parts) + "; overlays: "
-                     + (", ".join(t.overlays) or "none"),
-                     html.Td(str(t.path), className="path")])
+        rows.append([_("3D tiles"), _("parts: {parts}; overlays: {overlays}",
+                                      parts=", ".join(t.parts),
+                                      overlays=", ".join(t.overlays) or "-"),
+                     html.Td(t.path.name, className="path")])
     return rows
 
 
 def layout(board: Dashboard) -> list[Any]:
+    _ = ui()
     p = board.provenance
-    layers = [[layer.role, html.Td(Path(layer.source).name, title=layer.source), layer.kind,
-               layer.licence,
-               html.Td(html.Span(_kind_label(layer.synthetic),
+    layers = [[layer.role, html.Td(Path(layer.source).name), layer.kind, layer.licence,
+               html.Td(html.Span(_kind_words(layer.synthetic),
                                  className=f"badge badge-{_kind_label(layer.synthetic)}"))]
               for layer in p.layers]
     unknown = len(p.layers) - p.real - p.synthetic
-    summary = (f"{len(p.layers)} source layers: {p.real} real, {p.synthetic} synthetic"
-               + (f", {unknown} unknown" if unknown else "") + ".")
+    summary = (_("{n} source layers: {real} real, {synthetic} synthetic", n=len(p.layers),
+                 real=p.real, synthetic=p.synthetic)
+               + (_(", {n} unknown", n=unknown) if unknown else "") + ".")
     runs = [[label, run.name, str(run.manifest.get("seed")),
              f"{run.years[0]}\u2013{run.years[-1]}",
              ", ".join(f"{k}: {v}" for k, v in (run.manifest.get("engines") or {}).items()),
-             (run.manifest.get("git_commit") or "unknown")[:10],
-             html.Td(str(run.path), className="path")]
+             (run.manifest.get("git_commit") or _("unknown"))[:10],
+             html.Td(run.path.name, className="path")]
             for run, label in zip(board.runs, board.labels)]
     extra = inputs(board)
+    stores = ", ".join(Path(t).name for t in p.tims) or _("unknown")
     return [html.Section(id="data-panel", className="panel data-panel", children=[
-        html.H2("Data sources"),
+        html.H2(_("Data sources")),
         html.P(summary, id="data-summary"),
-        *[html.P(problem, className="problem") for problem in p.problems],
-        _table(("Layer", "Source", "Kind", "Licence", "Data"), layers),
-        html.P(f"Territory store: {', '.join(p.tims) or 'unknown'}", className="path"),
-        *([html.H2("Runs"),
-           _table(("Scenario", "Name", "Seed", "Years", "Engines", "Commit", "Folder"), runs)]
+        *[html.P(public(problem), className="problem") for problem in p.problems],
+        _table((_("Layer"), _("Source"), _("Kind"), _("Licence"), _("Data")), layers),
+        html.P(_("Territory store: {name}", name=stores), className="path"),
+        *([html.H2(_("Runs")),
+           _table((_("Scenario"), _("Name"), _("Seed"), _("Years"), _("Engines"),
+                   _("Commit"), _("Folder")), runs)]
           if runs else []),
-        *([html.H2("Other inputs"), _table(("Kind", "What", "Folder"), extra)]
+        *([html.H2(_("Other inputs")), _table((_("Kind"), _("What"), _("Folder")), extra)]
           if extra else []),
     ])]
 

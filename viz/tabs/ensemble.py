@@ -15,10 +15,11 @@ from dash import Input, Output, dcc, html
 from viz.app import choice_index
 from viz.cesium import PROBABILITY_ROUTE, image_spec
 from viz.figures import SeriesSpec, ensemble_timeline, land_use_rgba, run_colour
+from viz.i18n import indicator_words, ui, unit_text
 from viz.layout import format_value, graph, panel
 from viz.maps import PROBABILITY_RAMP, raster_figure
 from viz.scene import plain_style
-from viz.tabs import active, scene_outputs, year_in
+from viz.tabs import context, run_and_year, scene_outputs, year_in
 from viz.tabs.scenario import TIMELINE_INDICATORS
 
 if TYPE_CHECKING:
@@ -60,9 +61,13 @@ def probability_map(board: Dashboard, k: Any, year: Any) -> tuple[go.Figure, Any
     if values is None:
         values = np.zeros(board.grid.shape, np.float32)
     n = len(ensemble.seeds)
+    t = ui()
+    _ = t.gettext
     fig = raster_figure(values, board.grid, ramp=PROBABILITY_RAMP, vmin=0.0, vmax=1.0,
-                        title=f"Probability of development by {year} ({n} members)",
-                        colorbar="share of members", hover="developed in %{z:.0%} of members",
+                        title=_("Probability of development by {year} ({n} members)",
+                                year=year, n=n),
+                        colorbar=_("share of members"),
+                        hover=_("developed in %{z:.0%} of members"),
                         backdrop=backdrop, skip=values <= 0, height=520)
     some = int((values > 0).sum())
     likely = int((values >= LIKELY).sum())
@@ -70,17 +75,19 @@ def probability_map(board: Dashboard, k: Any, year: Any) -> tuple[go.Figure, Any
     summary = html.P(id="probability-summary", className="diff-summary", **{
         "data-some-cells": some, "data-likely-cells": likely, "data-all-cells": every,
         "data-year": year}, children=[
-        f"By {year}, {some * hectares:,.1f} ha became built up in at least one of the {n} "
-        f"members, {likely * hectares:,.1f} ha in at least half and ",
-        html.Strong(f"{every * hectares:,.1f} ha in all of them"),
-        f"; start: land use of {base.years[0]} (washed out)."])
+        _("By {year}, {some} became built up in at least one of the {n} members, {likely} in "
+          "at least half and", year=year, some=t.area(some * hectares, digits=1), n=n,
+          likely=t.area(likely * hectares, digits=1)) + " ",
+        html.Strong(_("{area} in all of them", area=t.area(every * hectares, digits=1))),
+        _("; start: land use of {year} (washed out).", year=base.years[0])])
     return fig, summary
 
 
 def timeline(board: Dashboard, k: Any, year: Any) -> go.Figure:
     _, ensemble = _ensemble(board, k)
-    panels = [SeriesSpec(key, d.name, d.unit) for key in TIMELINE_INDICATORS
-              if (d := board.registry.get(key)) is not None]
+    t = ui()
+    panels = [SeriesSpec(key, indicator_words(d, key, t)["name"], unit_text(d.unit, t))
+              for key in TIMELINE_INDICATORS if (d := board.registry.get(key)) is not None]
     return ensemble_timeline(ensemble.intervals, panels, label=ensemble.label,
                              colour=_colour(board, ensemble), year=_year(ensemble, year))
 
@@ -97,24 +104,28 @@ def interval_table(board: Dashboard, k: Any, year: Any) -> html.Table:
         unit = str(r["unit"])
         body.append(html.Tr(**{"data-indicator": key, "data-p50": repr(float(r["p50"]))},
                             children=[
-            html.Td(board.registry[key].name), html.Td(unit, className="muted"),
+            html.Td(indicator_words(board.registry[key], key)["name"]),
+            html.Td(unit_text(unit), className="muted"),
             html.Td(format_value(float(r["p50"]), unit), className="num"),
             html.Td(f"{format_value(float(r['p05']), unit)} \u2013 "
                     f"{format_value(float(r['p95']), unit)}", className="num"),
             html.Td(format_value(float(r["sd"]), unit) if np.isfinite(r["sd"]) else "-",
                     className="num")]))
+    _ = ui()
     return html.Table(id="interval-table", className="table", children=[
-        html.Thead(html.Tr([html.Th("Indicator"), html.Th("Unit"),
-                            html.Th(f"Median {year}", className="num"),
+        html.Thead(html.Tr([html.Th(_("Indicator")), html.Th(_("Unit")),
+                            html.Th(_("Median {year}", year=year), className="num"),
                             html.Th("5\u201395 %", className="num"),
-                            html.Th("Std. dev.", className="num")])),
+                            html.Th(_("Std. dev."), className="num")])),
         html.Tbody(body)])
 
 
 def describe(ensemble: Ensemble) -> str:
     seeds = ensemble.seeds
-    return (f"{ensemble.title}: {len(seeds)} members (seeds {seeds[0]}\u2013{seeds[-1]}), "
-            f"run on {ensemble.manifest.get('executor', '?')}; {ensemble.path}")
+    return ui().gettext("{title}: {n} members (seeds {first}\u2013{last}), run on {executor}; "
+                        "{folder}", title=ensemble.title, n=len(seeds), first=seeds[0],
+                        last=seeds[-1], executor=ensemble.manifest.get("executor", "?"),
+                        folder=ensemble.path.name)
 
 
 def scene_spec(board: Dashboard, k: Any, year: Any) -> tuple[dict[str, Any], list[Any]]:
@@ -124,8 +135,10 @@ def scene_spec(board: Dashboard, k: Any, year: Any) -> tuple[dict[str, Any], lis
     side = {"label": ensemble.label, "buildings": plain_style(), "overlays": [],
             "drape": dict(image_spec(board, f"{PROBABILITY_ROUTE}{i}/{year}.png"))}
     gradient = ", ".join(f"{c} {100 * s:g}%" for s, c in PROBABILITY_RAMP)
-    legend = [html.Span(["developed in 0 ", html.Span(className="ramp", style={
-        "background": f"linear-gradient(to right, {gradient})"}), f" all members by {year}"])]
+    _ = ui()
+    legend = [html.Span([_("developed in 0") + " ", html.Span(className="ramp", style={
+        "background": f"linear-gradient(to right, {gradient})"}),
+        " " + _("all members by {year}", year=year)])]
     return ({"key": f"{KEY}:{i}:{year}", "sides": [side], "entities": None, "camera": None},
             legend)
 
@@ -135,12 +148,14 @@ def layout(board: Dashboard) -> list[Any]:
     chooser = dcc.Dropdown(id="ensemble", options=options, value=0, clearable=False,
                            searchable=False, className="ensemble-dropdown",
                            style=None if len(options) > 1 else {"display": "none"})
+    _ = ui()
     return [
-        panel("Development probability", html.P(id="ensemble-description", className="muted"),
+        panel(_("Development probability"),
+              html.P(id="ensemble-description", className="muted"),
               graph("probability-map", 520), html.Div(id="probability-summary-box"),
               head=chooser),
-        panel("Indicators across the members", graph("ensemble-timeline", 480)),
-        panel("Intervals in the chosen year", html.Div(id="interval-table-box")),
+        panel(_("Indicators across the members"), graph("ensemble-timeline", 480)),
+        panel(_("Intervals in the chosen year"), html.Div(id="interval-table-box")),
     ]
 
 
@@ -150,15 +165,15 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                                                               "children"),
                   Output("ensemble-timeline", "figure"), Output("interval-table-box",
                                                                 "children"),
-                  Input("tab", "value"), Input("ensemble", "value"), Input("year", "value"))
-    def _on_ensemble(tab, k, year):
-        active(tab, KEY)
+                  context(KEY), Input("ensemble", "value"))
+    def _on_ensemble(ctx, k):
+        _, year = run_and_year(ctx)
         fig, summary = probability_map(board, k, year)
         return (describe(_ensemble(board, k)[1]), fig, summary, timeline(board, k, year),
                 interval_table(board, k, year))
 
-    @app.callback(*scene_outputs(), Input("tab", "value"), Input("ensemble", "value"),
-                  Input("year", "value"), prevent_initial_call="initial_duplicate")
-    def _on_scene(tab, k, year):
-        active(tab, KEY)
+    @app.callback(*scene_outputs(), context(KEY), Input("ensemble", "value"),
+                  prevent_initial_call="initial_duplicate")
+    def _on_scene(ctx, k):
+        _, year = run_and_year(ctx)
         return scene_spec(board, k, year)

@@ -31,6 +31,7 @@ from scenarios.indicators import FLOOD_INDICATORS
 from viz.cesium import FLOOD_ROUTE, image_spec
 from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, hydrograph_figure,
                          land_use_figure, land_use_rgba, ramp_gradient, run_colour)
+from viz.i18n import indicator_words, threshold_text, ui
 from viz.layout import CardData, building_legend, format_value, graph, indicator_card, panel
 from viz.maps import outline_traces, raster_figure
 from viz.tabs import active, scene_outputs
@@ -156,16 +157,21 @@ def impact_cards(board: Dashboard, value: Any, versus: Any) -> list[CardData]:
         other = None
     base = _flood_rows(board, other)["value"] if other is not None else None
     cards = []
+    t = ui()
     for key, row in rows.iterrows():
         definition = board.registry.get(key)
+        words = indicator_words(definition, key, t)
         value_ = float(row["value"])
         delta = None if base is None or key not in base.index else value_ - float(base[key])
+        unit = str(row["unit"])
         cards.append(CardData(
-            key=key, name=definition.name if definition else key,
-            definition=definition.definition if definition else "", value=value_,
-            unit=str(row["unit"]), status=str(row["status"]), delta=delta,
-            is_baseline=False, note=f"surge in {board.runs[index].surge_year}",
-            versus=board.runs[other].name if other is not None else "another scenario"))
+            key=key, name=words["name"], definition=words["definition"], value=value_,
+            unit=unit, status=str(row["status"]), delta=delta,
+            is_baseline=False, note=t.gettext("surge in {year}",
+                                              year=board.runs[index].surge_year),
+            versus=(board.runs[other].name if other is not None
+                    else t.gettext("another scenario")),
+            threshold=threshold_text(definition, "city", unit, t), words=words))
     return cards
 
 
@@ -223,7 +229,7 @@ def units_table(board: Dashboard, value: Any, limit: int = 8) -> html.Table | ht
 
 
 def _million_eur(euros: float) -> str:
-    """Damage in millions; "not assessed" without the damage curves (never a false 0)."""
+    """Damage in millions; "n/a" without the damage curves (never a false 0)."""
     return format_value(euros / 1e6, "M EUR") + (" M" if math.isfinite(euros) else "")
 
 
@@ -371,13 +377,16 @@ def scene_spec(board: Dashboard, value: Any, shown: Shown) -> tuple[dict[str, An
 def layout(board: Dashboard) -> list[Any]:
     c = run_controls(board, default_run(board))
     options = [{"label": board.labels[i], "value": i} for i in surge_indices(board)]
-    modes = [{"label": " Over time", "value": "time"}, {"label": " Maximum", "value": "max"},
-             {"label": " Any still-water level", "value": "level"}]
+    _ = ui()
+    modes = [{"label": " " + _("Over time"), "value": "time"},
+             {"label": " " + _("Maximum"), "value": "max"},
+             {"label": " " + _("Any still-water level"), "value": "level"}]
     return [
-        panel("Storm surge", html.P(c["engine"], id="flood-engine-line",
-                                    className="flood-engine"),
+        panel(_("Storm surge"), html.P(c["engine"], id="flood-engine-line",
+                                       className="flood-engine"),
               html.Div(className="compare-choose", children=[
-                  html.Span("Impacts in the surge year, compared with", className="muted"),
+                  html.Span(_("Impacts in the surge year, compared with"),
+                            className="muted"),
                   dcc.Dropdown(id="flood-versus", options=c["versus_options"],
                                value=c["versus"], clearable=False, searchable=False,
                                className="compare-dropdown")]),
@@ -385,7 +394,7 @@ def layout(board: Dashboard) -> list[Any]:
               head=html.Div(className="area-select", children=[
                   dcc.Dropdown(id="flood-run", options=options, value=c["index"],
                                clearable=False, searchable=False)])),
-        panel("Flood depth",
+        panel(_("Flood depth"),
               html.Div(className="flood-row", children=[
                   html.Button("\u25b6 Play", id="flood-play", className="play-button",
                               n_clicks=0, disabled=c["play_disabled"]),
@@ -395,7 +404,7 @@ def layout(board: Dashboard) -> list[Any]:
                       allow_direct_input=False)]),
               ]),
               html.Div(className="flood-row", children=[
-                  html.Label("Still water", htmlFor="flood-level",
+                  html.Label(_("Still water"), htmlFor="flood-level",
                              className="flood-level-label"),
                   html.Div(className="flood-slider", children=[dcc.Slider(
                       id="flood-level", min=c["level_min"], max=c["level_max"], step=0.1,
@@ -404,22 +413,22 @@ def layout(board: Dashboard) -> list[Any]:
               ]),
               html.Div(id="flood-readout-box"),
               graph("flood-map", 520), graph("flood-hydrograph", 250),
-              html.P("Depth of the water on the land (the sea left out); buildings in 3D by "
-                     "the mean depth over their footprint, flooded from 1 cm. A still-water "
-                     "level floods every cell whose flooding level - the lowest level that "
-                     "reaches it from the sea over the ground and any defence - lies below "
-                     "it: the static upper bound, without the event's flow.",
-                     className="caption"),
+              html.P(_("Depth of the water on the land (the sea left out, drawn neutral); "
+                       "buildings in 3D by the mean depth over their footprint, flooded from "
+                       "1 cm. A still-water level floods every cell whose flooding level - the "
+                       "lowest level that reaches it from the sea over the ground and any "
+                       "defence - lies below it: the static upper bound, without the event's "
+                       "flow."), className="caption"),
               dcc.Interval(id="flood-clock", interval=FRAME_MS, disabled=True),
               head=dcc.RadioItems(id="flood-show", className="toggle", options=modes,
                                   value="time" if not c["play_disabled"] else "max",
                                   inline=True)),
-        panel("Hazard", graph("flood-hazard-map", 440),
+        panel(_("Hazard"), graph("flood-hazard-map", 440),
               head=dcc.RadioItems(id="flood-hazard", className="toggle", inline=True,
                                   options=c["hazards"], value=c["hazard"])),
-        panel("Every surge scenario", html.Div(id="flood-scenarios-box",
-                                               className="table-scroll"),
-              html.H3("Planning units hit hardest"), html.Div(id="flood-units-box")),
+        panel(_("Every surge scenario"), html.Div(id="flood-scenarios-box",
+                                                  className="table-scroll"),
+              html.H3(_("Planning units hit hardest")), html.Div(id="flood-units-box")),
     ]
 
 

@@ -126,7 +126,7 @@ def summary(check: HeightCheck) -> html.Div:
                       f" of {c.get('parcels', 0):,} parcels over their FAR"]),
             html.Div([html.Span(f"{len(check.corridors)}", className="big"),
                       f" protected view{'s' if len(check.corridors) != 1 else ''}"]),
-            html.P(f"Rules: {check.rules_name} \u00b7 {check.path}", className="muted")])
+            html.P(f"Rules: {check.rules_name} \u00b7 {check.path.name}", className="muted")])
 
 
 def corridor_box(board: Dashboard, name: Any) -> list[Any]:
@@ -214,7 +214,7 @@ def violators_table(board: Dashboard) -> list[Any]:
             html.Td(f"{r.max_excess_m:.2f} m", className="num"),
             html.Td(f"{format_value(r.excess_volume_m3, 'm3')} m\u00b3", className="num")])
             for r in units.itertuples()])])
-    return [table, *([html.P(f"\u2026 and {more} more in {check.path / 'violations.csv'}",
+    return [table, *([html.P(f"\u2026 and {more} more in {check.path.name}/violations.csv",
                              className="muted")] if more > 0 else []),
             html.H3("By planning unit"), unit_table]
 

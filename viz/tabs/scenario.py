@@ -16,14 +16,19 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
 
 from scenarios.indicators import FLOOD_INDICATORS
-from viz import scene
+from tim.classes import localized
+from viz import downloads, scene
 from viz.cesium import drape_spec
 from viz.figures import SeriesSpec, indicator_timeline, land_use_figure
+from viz.onemap import DEFAULT_LAYERS, add_overlays, entities, line_name, zone_words
+from viz.i18n import (area_in, indicator_words, status_text, threshold_text, ui, unit_text,
+                       value_text)
 from viz.layout import (CardData, building_legend, graph, indicator_card,
                         new_buildings_legend, panel, status_chip, year_marks)
-from viz.tabs import active, scene_outputs, year_in
+from viz.tabs import context, run_and_year, scene_outputs, year_in
 
 if TYPE_CHECKING:
     import dash
@@ -37,6 +42,10 @@ KEY = "scenario"
 TIMELINE_INDICATORS = ("population", "built_up_area", "construction_land_per_capita",
                        "farmland_lost")
 WHOLE = "city"
+#: Ratios and the indicator they divide by: with a zero denominator (a unit without residents
+#: or without built-up land) the ratio cannot be computed and reads n/a, never 0.
+DENOMINATORS = {"construction_land_per_capita": "population", "school_access": "population",
+                "park_access": "population", "development_intensity": "built_up_area"}
 #: Ensemble band drawn on the timelines: from the 5 % to the 95 % quantile of the members.
 BAND = ("p05", "p95")
 
@@ -60,23 +69,27 @@ def run_controls(board: Dashboard, index: Any, year: Any, colour: Any) -> dict[s
     The year is kept when the new run has it. A run with a storm surge switches the 3D view
     to flood depth (the point of that scenario); leaving it switches flood depth off again.
     """
+    t = ui()
+    _ = t.gettext
     run = board.run(index)
     years = run.years
     surge = run.surge_year
     if surge is None:
-        flood_options = [{"label": " No storm surge in this scenario", "value": "flood",
-                          "disabled": True}]
+        flood_options = [{"label": " " + _("No storm surge in this scenario"),
+                          "value": "flood", "disabled": True}]
         flood_value: list[str] = []
     else:
         level = _surge_level(run)
-        flood_options = [{"label": f" Flood depth ({surge} surge"
-                          + (f", peak {level:.2f} m)" if level is not None else ")"),
-                          "value": "flood"}]
+        text = (_("Flood depth ({year} surge, peak {level} m)", year=surge,
+                  level=t.number(level, 2)) if level is not None
+                else _("Flood depth ({year} surge)", year=surge))
+        flood_options = [{"label": " " + text, "value": "flood"}]
         flood_value = ["flood"]
     has_depths = scene.flood_style(run) is not None
-    colour_options = [{"label": " Flood depth", "value": "flood", "disabled": not has_depths},
-                      {"label": " Height", "value": "height"},
-                      {"label": " Use", "value": "use"}]
+    colour_options = [{"label": " " + _("Flood depth"), "value": "flood",
+                       "disabled": not has_depths},
+                      {"label": " " + _("Height"), "value": "height"},
+                      {"label": " " + _("Use"), "value": "use"}]
     if has_depths:
         colour = "flood"
     elif colour not in ("height", "use"):
@@ -90,15 +103,17 @@ def run_controls(board: Dashboard, index: Any, year: Any, colour: Any) -> dict[s
 # -- cards and warnings ----------------------------------------------------------------------
 def area_options(board: Dashboard) -> list[dict[str, str]]:
     """The whole territory, then each district and planning unit of the baseline's roll-up."""
-    options = [{"label": "Whole territory", "value": WHOLE}]
+    _ = ui()
+    options = [{"label": _("Whole territory"), "value": WHOLE}]
     areas = board.baseline.area_indicators
     if areas is None:
         return options
     seen = areas[areas["level"].isin(["district", "unit"])].drop_duplicates(
         ["level", "area_id"])
+    names = {"district": _("District"), "unit": _("Planning unit")}
     for level in ("district", "unit"):
         for row in seen[seen["level"] == level].itertuples():
-            options.append({"label": f"{level.capitalize()} \u00b7 {row.area}",
+            options.append({"label": f"{names[level]} \u00b7 {localized(row.area, _.lang)}",
                             "value": f"{level}:{row.area_id}"})
     return options
 
@@ -114,7 +129,8 @@ def _area_rows(run: RunDirectory, area: str, year: int) -> pd.DataFrame | None:
     return rows.set_index("indicator")
 
 
-def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> list[CardData]:
+def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE,
+              area_unit: str | None = None) -> list[CardData]:
     """The indicator cards of a run in a year, in registry order, with baseline differences.
 
     ``area`` is ``city`` (the whole territory: ``indicators.csv``, with the plan's city targets
@@ -125,14 +141,23 @@ def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> lis
     run = board.run(index)
     year = _year(run, year)
     is_baseline = run is board.baseline
+    t = ui()
+    level = WHOLE if area == WHOLE else area.partition(":")[0]
     if area == WHOLE:
         rows = run.indicators[run.indicators["year"] == year].set_index("indicator")
         base = board.baseline.indicators
         base_values = base[base["year"] == year].set_index("indicator")["value"]
         table = run.area_indicators
-        targets = (pd.Series(dtype=float) if table is None else
-                   table[(table["year"] == year) & (table["level"] == "city")]
-                   .set_index("indicator")["target"])
+        city = (None if table is None else
+                table[(table["year"] == year) & (table["level"] == "city")]
+                .set_index("indicator"))
+        targets = pd.Series(dtype=float) if city is None else city["target"]
+        if city is not None and len(city):
+            # The territory is judged by the rule of the districts and units (its plan target
+            # included): the city row of the roll-up, where it has the indicator.
+            rows = rows.copy()
+            shared = rows.index.intersection(city.index)
+            rows.loc[shared, "status"] = city.loc[shared, "status"].astype(str)
     else:
         rows = _area_rows(run, area, year)
         if rows is None or not len(rows):
@@ -148,26 +173,47 @@ def card_data(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> lis
             continue
         row = rows.loc[key]
         definition = board.registry.get(key)
+        words = indicator_words(definition, key, t)
         value = float(row["value"])
+        status = str(row["status"])
+        below = DENOMINATORS.get(key)
+        empty = below in rows.index and float(rows.loc[below, "value"]) == 0
+        if empty:
+            value, status = float("nan"), "info"
         delta = None
         if not is_baseline and key in base_values.index:
             delta = value - float(base_values[key])
         note = ""
+        if empty:
+            delta = None
+            note = (t.gettext("no residents here") if below == "population"
+                    else t.gettext("no built-up land here"))
         if key in FLOOD_INDICATORS and year != run.surge_year:
-            note = f"surge in {run.surge_year}"
+            note = t.gettext("surge in {year}", year=run.surge_year)
         target = targets.get(key) if key in targets.index else None
+        target = None if target is None or pd.isna(target) else float(target)
+        unit = str(row["unit"])
+        threshold = threshold_text(definition, level, unit, t, area_unit)
+        # Areas in the unit the reader chose (ha, 亩, km²); statuses stay those of the run.
+        value, shown = area_in(value, unit, area_unit)
+        delta = area_in(delta, unit, area_unit)[0]
+        target = area_in(target, unit, area_unit)[0]
         cards.append(CardData(
-            key=key, name=definition.name if definition else key,
-            definition=definition.definition if definition else "", value=value,
-            unit=str(row["unit"]), status=str(row["status"]), delta=delta,
-            is_baseline=is_baseline, note=note,
-            target=None if target is None or pd.isna(target) else float(target)))
+            key=key, name=words["name"], definition=words["definition"], value=value,
+            unit=shown, status=status, delta=delta,
+            is_baseline=is_baseline, note=note, target=target, threshold=threshold,
+            words=words))
     return cards
 
 
 def _area_name(board: Dashboard, area: str) -> str:
-    return next((o["label"].split(" \u00b7 ")[-1] for o in area_options(board)
-                 if o["value"] == area), "")
+    """The area's name as the run's tables write it (``warnings.csv``'s ``area``)."""
+    table = board.baseline.area_indicators
+    level, _, key = area.partition(":")
+    if table is None:
+        return ""
+    rows = table[(table["level"] == level) & (table["area_id"].astype(str) == key)]
+    return str(rows["area"].iloc[0]) if len(rows) else ""
 
 
 def warning_rows(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> pd.DataFrame:
@@ -181,47 +227,139 @@ def warning_rows(board: Dashboard, index: Any, year: Any, area: str = WHOLE) -> 
     rows = table[(table["year"] == year) | table["year"].isna()]
     if area != WHOLE:
         rows = rows[rows["area"].astype(str) == _area_name(board, area)]
+    areas = run.area_indicators
+    if areas is not None and len(rows) and "value" not in rows.columns:
+        # The values and targets the warnings speak of, so the page can say them in its
+        # language: the roll-up's rows of the same year, level, area and indicator (the city
+        # row's area is the territory's name; warnings.csv leaves it empty).
+        facts = areas[["year", "level", "area", "indicator", "value", "unit", "target"]].copy()
+        facts = facts[facts["level"] != "city"]
+        city = run.indicators[["year", "indicator", "value", "unit"]].merge(
+            areas.loc[areas["level"] == "city", ["year", "indicator", "target"]], how="left",
+            on=["year", "indicator"]).assign(level="city", area="")
+        facts = pd.concat([facts, city], ignore_index=True)
+        keyed = rows.assign(_area=rows["area"].fillna("").astype(str))
+        rows = keyed.merge(facts.rename(columns={"area": "_area"}), how="left",
+                           on=["year", "level", "_area", "indicator"]).drop(columns="_area")
     order = {"red": 0, "yellow": 1}
     return rows.sort_values("status", key=lambda s: s.map(order).fillna(2), kind="stable")
 
 
 def warnings_list(rows: pd.DataFrame, year: int) -> list[Any]:
     """The warnings as a compact list: status chip, where, what."""
+    _ = ui()
     count = len(rows)
     red = int((rows["status"] == "red").sum()) if count else 0
     head = html.Div(className="warnings-head", children=[
-        html.Strong(f"{count} early warning{'s' if count != 1 else ''} in {year}"),
-        html.Span(f"{red} red, {count - red} yellow" if count else "all indicators within "
-                  "their thresholds", className="muted")])
+        html.Strong(_("1 early warning in {year}", year=year) if count == 1
+                    else _("{n} early warnings in {year}", n=count, year=year)),
+        html.Span(_("{red} red, {yellow} yellow", red=red, yellow=count - red) if count
+                  else _("all indicators within their thresholds"), className="muted")])
     items = [html.Li(className=f"warning warning-{r.status}", children=[
-        status_chip(r.status, "red" if r.status == "red" else "yellow"),
-        html.Span(r.area if isinstance(r.area, str) and r.area else r.level.capitalize()
-                  if r.level != "city" else "Whole territory", className="warning-area"),
-        html.Span(r.message, className="warning-message")]) for r in rows.itertuples()]
+        status_chip(r.status, _("red") if r.status == "red" else _("yellow")),
+        html.Span(localized(r.area, _.lang) if isinstance(r.area, str) and r.area
+                  else _("Whole territory")
+                  if r.level == "city" else r.level.capitalize(), className="warning-area"),
+        html.Span(warning_message(r), className="warning-message")])
+        for r in rows.itertuples()]
     return [head, html.Ul(items, className="warnings-list", id="warnings-list",
                           **{"data-count": count, "data-red": red})]
 
 
+def warning_message(row: Any) -> str:
+    """A warning in the page's language: the indicator, its value and the limit it breaks.
+
+    The run writes its warnings in English (``warnings.csv``); the page says them again from
+    the row's fields where the registry knows the indicator, else shows the run's sentence.
+    """
+    t = ui()
+    from scenarios.indicators import load_registry
+
+    definition = load_registry().get(str(getattr(row, "indicator", "")))
+    value = getattr(row, "value", None)
+    if definition is None or value is None or pd.isna(value):
+        return str(row.message)
+
+    unit = str(getattr(row, "unit", definition.unit))
+    words = indicator_words(definition, definition.id, t)
+    level = str(getattr(row, "level", "city"))
+    limit = threshold_text(definition, level, unit, t)
+    if limit:
+        limit = t.gettext("threshold {range}", range=limit)
+    target = getattr(row, "target", None)
+    if target is not None and not pd.isna(target):
+        limit = t.gettext("plan target {value} {unit}", value=value_text(float(target), unit),
+                          unit=unit_text(unit, t))
+    return t.gettext("{name}: {value} {unit} ({limit})", name=words["name"],
+                     value=value_text(float(value), unit), unit=unit_text(unit, t),
+                     limit=limit or status_text(str(row.status), t))
+
+
 # -- map and timeline ------------------------------------------------------------------------
-def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | None
-               ) -> go.Figure:
-    """The land-use map of the run and year, with the flood depth in the surge year."""
+def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | None,
+               layers: Sequence[str] | None = None, area: Any = WHOLE) -> go.Figure:
+    """The land-use map of the run and year, with the flood depth in the surge year, the
+    one-map ``layers`` shown (:mod:`viz.onemap`) and the chosen ``area`` outlined and framed."""
+    _ = ui()
     run = board.run(index)
     label = board.label(run)
     year = _year(run, year)
     land_use = run.land_use(year)
     depth = None
-    title = f"Land use {year} \u00b7 {label}"
+    title = _("Land use {year}", year=year) + f" \u00b7 {label}"
     if run.surge_year is not None and flood and "flood" in flood:
         if year == run.surge_year:
             # The sea is under water by definition: show the flooding of the land only.
             depth = np.where(board.classes.group_mask(land_use, "sea"), np.nan,
                              run.water_depth())
-            title += " \u00b7 flood depth"
+            title += " \u00b7 " + _("flood depth")
         else:
-            title += f" \u00b7 flood in {run.surge_year}"
-    return land_use_figure(land_use, board.grid, board.classes, title=title,
-                           water_depth=depth)
+            title += " \u00b7 " + _("flood in {year}", year=run.surge_year)
+    fig = land_use_figure(land_use, board.grid, board.classes, title=title,
+                          water_depth=depth)
+    return add_overlays(fig, board.onemap, layers, area)
+
+
+def point_query(board: Dashboard, index: Any, year: Any, click: Any) -> list[Any]:
+    """What is at the clicked point: planning unit, zone with its caps, the control lines
+    that apply, the land-use class and the residents of the cell in the run and year."""
+    t = ui()
+    _ = t.gettext
+    try:
+        point = click["points"][0]
+        x, y = float(point["x"]) * 1000.0, float(point["y"]) * 1000.0
+    except (TypeError, KeyError, IndexError, ValueError):
+        return [html.P(_("Click the map to see what applies there."), className="muted")]
+    run = board.run(index)
+    year = _year(run, year)
+    a, _b, c, _d, e, f = board.grid.transform[:6]
+    row, col = int((y - f) // e), int((x - c) // a)
+    rows: list[tuple[str, Any]] = []
+    hit = board.onemap.at(x, y)
+    if hit["unit"] is not None:
+        u = hit["unit"]
+        rows.append((_("Planning unit"), localized(str(u.get("name", u.get("unit_id"))), t.lang)
+                     + (f" \u00b7 {localized(str(u['district']), t.lang)}"
+                        if u.get("district") else "")))
+    else:
+        rows.append((_("Planning unit"), _("outside the planning units")))
+    rows.append((_("Zone"), zone_words(hit["zone"]) if hit["zone"] is not None
+                 else _("no zoning here")))
+    lines = [line_name(str(c.get("kind", "")), t.lang) for c in hit["lines"]]
+    rows.append((_("Control lines"), ", ".join(lines) if lines else _("none apply here")))
+    inside = 0 <= row < board.grid.shape[0] and 0 <= col < board.grid.shape[1]
+    if inside:
+        code = int(run.land_use(year)[row, col])
+        cls = next((k for k in board.classes if k.code == code), None)
+        rows.append((_("Land use {year}", year=year),
+                     localized(cls.name, t.lang) if cls is not None else str(code)))
+        people = float(run.population(year)[row, col])
+        rows.append((_("Residents in the cell"), t.number(people) + " " + unit_text("persons", t)))
+    else:
+        rows.append((_("Land use {year}", year=year), _("outside the territory")))
+    return [html.Table(id="map-query-table", className="table query-table",
+                       **{"data-x": round(x, 1), "data-y": round(y, 1)}, children=[
+        html.Tbody([html.Tr([html.Th(k), html.Td(v)]) for k, v in rows])])]
 
 
 def ensemble_band(ensemble: Ensemble, label: str) -> pd.DataFrame:
@@ -229,19 +367,21 @@ def ensemble_band(ensemble: Ensemble, label: str) -> pd.DataFrame:
     :func:`viz.figures.indicator_timeline`'s ``bands``) for the run labelled ``label``."""
     lo, hi = BAND
     table = ensemble.intervals
+    name = ui().gettext("{label}: 5\u201395 % of {n} seeds", label=label, n=len(ensemble.seeds))
     return pd.DataFrame({"run": label, "year": table["year"], "indicator": table["indicator"],
-                         "lo": table[lo], "hi": table[hi],
-                         "name": f"{label}: 5\u201395 % of {len(ensemble.seeds)} seeds"})
+                         "lo": table[lo], "hi": table[hi], "name": name})
 
 
 def timeline_figure(board: Dashboard, index: Any, year: Any) -> go.Figure:
     """Key indicators of all runs over time, the chosen run highlighted, the year marked;
     a run whose scenario has an ensemble gets the ensemble's 5-95 % band."""
+    t = ui()
     panels = []
     for key in TIMELINE_INDICATORS:
         definition = board.registry.get(key)
         if definition is not None:
-            panels.append(SeriesSpec(key, definition.name, definition.unit, definition.green))
+            panels.append(SeriesSpec(key, indicator_words(definition, key, t)["name"],
+                                     unit_text(definition.unit, t), definition.green))
     run = board.run(index)
     bands = [ensemble_band(e, board.label(r)) for r in board.runs
              if (e := board.ensemble_of(r)) is not None]
@@ -267,8 +407,9 @@ def scene_side(board: Dashboard, index: int, year: int, mode: Any, flood: bool, 
 
 
 def scene_spec(board: Dashboard, index: Any, year: Any, mode: Any,
-               flood: Sequence[str] | None) -> tuple[dict[str, Any], list[Any]]:
-    """The 3D scene of the tab and its legend."""
+               flood: Sequence[str] | None, layers: Sequence[str] | None = None,
+               area: Any = WHOLE) -> tuple[dict[str, Any], list[Any]]:
+    """The 3D scene of the tab and its legend (the one-map layers draped on the city)."""
     i = board.run_index(index)
     run = board.runs[i]
     year = _year(run, year)
@@ -279,17 +420,50 @@ def scene_spec(board: Dashboard, index: Any, year: Any, mode: Any,
             scene.NEW_COLOURS, len(state.standing), state.redevelopments, len(state.replaced),
             year, published=bool(side["overlays"]))
     key = f"{KEY}:{i}:{year}:{side['buildings']['mode']}:{int(bool(flood))}"
-    return {"key": key, "sides": [side], "entities": None, "camera": None}, legend
+    return {"key": key, "sides": [side],
+            "entities": _entities(board, layers, area),
+            "camera": None}, legend
+
+
+#: One-map entities by (board, layers, area, language): they do not change with run or year.
+_ENTITIES: dict[tuple[Any, ...], Any] = {}
+
+
+def _entities(board: Dashboard, layers: Sequence[str] | None, area: Any) -> Any:
+    key = (id(board), tuple(sorted(layers or ())), str(area), ui().lang)
+    if key not in _ENTITIES:
+        if len(_ENTITIES) > 64:
+            _ENTITIES.clear()
+        _ENTITIES[key] = entities(board.onemap, layers, area, heights=_line_heights(board))
+    return _ENTITIES[key]
+
+
+def _line_heights(board: Dashboard) -> Any:
+    """Heights of the one-map lines in 3D: the TIM's ground, the tiles' geoid height and 3 m
+    (as the sightlines are placed); None (clamped lines) without the ground."""
+    ground = board.ground
+    if ground is None:
+        return None
+    from viz.onemap import ground_heights
+
+    geoid = board.tiles.geoid_height if board.tiles is not None else 0.0
+    return ground_heights(ground.elevation, board.grid, geoid + 3.0)
 
 
 # -- layout and callbacks --------------------------------------------------------------------
 def layout(board: Dashboard) -> list[Any]:
+    _ = ui()
     return [
         html.Section(className="panel area-panel", children=[
             html.Div(className="panel-head", children=[
-                html.H2("Indicators"),
+                html.H2(_("Indicators")),
+                dcc.RadioItems(id="area-unit", className="toggle area-unit", inline=True,
+                               value="ha",
+                               options=[{"label": _("ha"), "value": "ha"},
+                                        {"label": _("mu"), "value": "mu"},
+                                        {"label": _("km²"), "value": "km2"}]),
                 html.Div(className="area-select", children=[
-                    html.Label("for", htmlFor="area"),
+                    html.Label(_("for"), htmlFor="area"),
                     dcc.Dropdown(id="area", options=area_options(board), value=WHOLE,
                                  clearable=False, searchable=True),
                 ]),
@@ -297,14 +471,31 @@ def layout(board: Dashboard) -> list[Any]:
             html.Div(id="indicator-cards", className="cards"),
             html.Div(id="warnings", className="warnings"),
         ]),
-        panel("Land use", graph("land-use-map", 520),
-              head=dcc.Checklist(id="flood-toggle", className="toggle", options=[],
-                                 value=[], inline=True), className="map-panel"),
-        panel("Key indicators over time, all scenarios", graph("timeline", 480),
-              html.P("Shaded: the 5\u201395 % range of an ensemble of the scenario "
-                     "(twin ensemble), where one was given.", className="caption",
+        panel(_("Land use"), graph("land-use-map", 520),
+              html.Div(id="map-query", className="map-query",
+                       children=[html.P(_("Click the map to see what applies there."),
+                                        className="muted")]),
+              head=html.Div(className="map-toggles", children=[
+                  dcc.Checklist(id="map-layers", className="toggle layer-toggle", inline=True,
+                                options=layer_options(board),
+                                value=[k for k in DEFAULT_LAYERS
+                                       if k in board.onemap.available]),
+                  dcc.Checklist(id="flood-toggle", className="toggle", options=[],
+                                value=[], inline=True)]), className="map-panel"),
+        panel(_("Downloads"), html.Div(id="downloads-box"), className="downloads-panel"),
+        panel(_("Key indicators over time, all scenarios"), graph("timeline", 480),
+              html.P(_("Shaded: the 5\u201395 % range of an ensemble of the scenario "
+                       "(twin ensemble), where one was given."), className="caption",
                      hidden=not board.ensembles)),
     ]
+
+
+def layer_options(board: Dashboard) -> list[dict[str, Any]]:
+    """The one-map layers the TIM has, as toggles (names in the page's language)."""
+    _ = ui()
+    names = {"units": _("Planning units"), "zoning": _("Zoning"),
+             "control_lines": _("Control lines"), "amenities": _("Amenities")}
+    return [{"label": " " + names[k], "value": k} for k in board.onemap.available]
 
 
 def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
@@ -319,33 +510,45 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         return (c["min"], c["max"], c["marks"], c["year"], c["flood_options"],
                 c["flood_value"], c["colour_options"], c["colour"], c["description"])
 
-    @app.callback(Output("land-use-map", "figure"), Input("tab", "value"),
-                  Input("run", "value"), Input("year", "value"),
-                  Input("flood-toggle", "value"))
-    def _on_map(tab, index, year, flood):
-        active(tab, KEY)
-        return map_figure(board, index, year, flood)
+    @app.callback(Output("land-use-map", "figure"), context(KEY),
+                  Input("flood-toggle", "value"), Input("map-layers", "value"),
+                  Input("area", "value"))
+    def _on_map(ctx, flood, layers, area):
+        index, year = run_and_year(ctx)
+        return map_figure(board, index, year, flood, layers, area)
+
+    @app.callback(Output("map-query", "children"), Input("land-use-map", "clickData"),
+                  context(KEY), prevent_initial_call=True)
+    def _on_query(click, ctx):
+        if not click:
+            raise PreventUpdate  # nothing asked yet: the hint stays
+        index, year = run_and_year(ctx)
+        return point_query(board, index, year, click)
 
     @app.callback(Output("indicator-cards", "children"), Output("warnings", "children"),
-                  Input("tab", "value"), Input("run", "value"), Input("year", "value"),
-                  Input("area", "value"))
-    def _on_cards(tab, index, year, area):
-        active(tab, KEY)
-        cards = [indicator_card(card) for card in card_data(board, index, year, area)]
+                  Output("downloads-box", "children"), context(KEY),
+                  Input("area", "value"), Input("area-unit", "value"))
+    def _on_cards(ctx, area, area_unit):
+        index, year = run_and_year(ctx)
+        cards = [indicator_card(card)
+                 for card in card_data(board, index, year, area, area_unit)]
         if not cards:
-            cards = [html.P("No indicators for this area in this run.", className="muted")]
+            cards = [html.P(ui().gettext("No indicators for this area in this run."),
+                            className="muted")]
         rows = warning_rows(board, index, year, area)
-        return cards, warnings_list(rows, _year(board.run(index), year))
+        i = board.run_index(index)
+        # The downloads follow the same run and year: one round trip for both.
+        return (cards, warnings_list(rows, _year(board.run(index), year)),
+                downloads.links(board, i, _year(board.runs[i], year)))
 
-    @app.callback(Output("timeline", "figure"), Input("tab", "value"),
-                  Input("run", "value"), Input("year", "value"))
-    def _on_timeline(tab, index, year):
-        active(tab, KEY)
+    @app.callback(Output("timeline", "figure"), context(KEY))
+    def _on_timeline(ctx):
+        index, year = run_and_year(ctx)
         return timeline_figure(board, index, year)
 
-    @app.callback(*scene_outputs(), Input("tab", "value"), Input("run", "value"),
-                  Input("year", "value"), Input("colour-by", "value"),
-                  Input("flood-toggle", "value"), prevent_initial_call="initial_duplicate")
-    def _on_scene(tab, index, year, mode, flood):
-        active(tab, KEY)
-        return scene_spec(board, index, year, mode, flood)
+    @app.callback(*scene_outputs(), context(KEY), Input("colour-by", "value"),
+                  Input("flood-toggle", "value"), Input("map-layers", "value"),
+                  Input("area", "value"), prevent_initial_call="initial_duplicate")
+    def _on_scene(ctx, mode, flood, layers, area):
+        index, year = run_and_year(ctx)
+        return scene_spec(board, index, year, mode, flood, layers, area)

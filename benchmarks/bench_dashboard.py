@@ -1,0 +1,205 @@
+"""Dashboard speed as a user meets it: Chromium (software WebGL) driving ``twin serve`` on the
+demo sample, each action beside the same action on the baseline code.
+
+Actions, each repeated and reported as a median (pytest-benchmark's table; the parts in
+``extra_info``):
+
+* **year** - one step of the year slider on the scenario tab: until the 2D map shows the new
+  year (``map_ms``; goal <= 150 ms), until the 3D view has the new year's drape and its tiles
+  loaded (``3d_ms``; goal <= 1 s), and how many server callbacks the step fired
+  (``callbacks``; only the visible tab's should run);
+* **run** - switching the run (baseline <-> high growth) until map and cards show it (goal
+  <= 1 s);
+* **compare** - opening the compare tab until both maps, the difference and the table are
+  drawn (goal <= 2 s).
+
+The baseline is the code in ``$TWIN_BASELINE`` (default ``/work/main``, the trunk this branch
+started from), served from the same demo folders: the ratio of the two rows is the speed-up.
+
+Run (a demo made beforehand saves minutes)::
+
+    TWIN_DEMO=/tmp/dash-demo .venv/bin/python -m pytest benchmarks/bench_dashboard.py \
+        --benchmark-columns=median,min,max,rounds
+
+The machine is shared: read the ratio, not the absolute numbers, when others are busy.
+
+Measured (Dec 2026, load average 9-12 on 2 cores; medians of 6; branch vs baseline): year step
+5.45 s vs 5.41 s in all (2D map 2.16 s vs 2.71 s, 3D 4.19 s vs 3.51 s, callbacks 5 vs 6), run
+switch 5.56 s vs 6.55 s, compare tab 8.07 s vs 6.71 s.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CESIUM_JS = REPO / "viz" / "node_modules" / "cesium" / "Build" / "Cesium" / "Cesium.js"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--enable-unsafe-swiftshader", "--use-angle=swiftshader"]
+TIMEOUT_MS = 120_000
+ROUNDS = 6
+RUNS = ("baseline", "high-growth", "far-up", "strict-farmland", "storm-surge", "surge-100y",
+        "surge-100y-seawall")
+CODE = {"branch": REPO, "baseline": Path(os.environ.get("TWIN_BASELINE", "/work/main"))}
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.is_file() or not CESIUM_JS.is_file(),
+                                reason="needs /usr/bin/chromium and CesiumJS (npm install)")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    ready = os.environ.get("TWIN_DEMO")
+    if ready and (Path(ready) / "runs").is_dir():
+        return Path(ready)
+    from viz.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    run_demo(out, serve_app=False)
+    return out
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module", params=["baseline", "branch"])
+def page(request, demo):
+    """A page of the dashboard served by the ``request.param`` code, first view drawn."""
+    code = CODE[request.param]
+    if not (code / "viz" / "app.py").is_file():
+        pytest.skip(f"no baseline code at {code} (set TWIN_BASELINE)")
+    port = _port()
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "viz.cli", "serve", *(str(demo / "runs" / r) for r in RUNS),
+         "--tiles", str(demo / "tiles"), "--port", str(port)], cwd=code, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        tab = browser.new_page(viewport={"width": 1600, "height": 1000})
+        calls = {"n": 0}
+        tab.on("request", lambda r: calls.__setitem__(
+            "n", calls["n"] + ("_dash-update-component" in r.url)))
+        tab.goto(f"http://127.0.0.1:{port}/?lang=en", timeout=TIMEOUT_MS)
+        tab.wait_for_selector("#land-use-map .gtitle", timeout=TIMEOUT_MS)
+        tab.wait_for_function("() => window.twin3d && window.twin3d.tilesLoaded",
+                              timeout=TIMEOUT_MS)
+        yield tab, calls, request.param
+        browser.close()
+    server.terminate()
+    server.wait(timeout=20)
+
+
+def _title_has(page, *parts: str) -> None:
+    cond = " && ".join(f"t.includes({p!r})" for p in parts)
+    page.wait_for_function(
+        "() => { const e = document.querySelector('#land-use-map .gtitle');"
+        f" const t = e ? e.textContent : ''; return {cond}; }}", timeout=TIMEOUT_MS)
+
+
+def _medians(values: dict[str, list[float]]) -> dict[str, float]:
+    return {k: round(statistics.median(v), 1) for k, v in values.items() if v}
+
+
+def test_year_step(benchmark, page):
+    tab, calls, code = page
+    parts: dict[str, list[float]] = {"map_ms": [], "3d_ms": [], "callbacks": []}
+    years = {"now": int(tab.get_attribute("#year [role=slider]", "aria-valuenow"))}
+
+    def step() -> None:
+        back = years["now"] - 1
+        key = "ArrowLeft"
+        if len(parts["map_ms"]) % 2:
+            back, key = years["now"] + 1, "ArrowRight"
+        tab.focus("#year [role=slider]")
+        before = calls["n"]
+        t0 = time.perf_counter()
+        tab.keyboard.press(key)
+        _title_has(tab, f"Land use {back}")
+        t_map = time.perf_counter()
+        tab.wait_for_function(
+            f"() => {{ const s = window.twin3d; return s && (s.drapeUrl || '')"
+            f".includes('/{back}.png') && s.tilesLoaded; }}", timeout=TIMEOUT_MS)
+        t_3d = time.perf_counter()
+        tab.wait_for_timeout(300)  # let late callbacks arrive before counting them
+        parts["map_ms"].append(1000 * (t_map - t0))
+        parts["3d_ms"].append(1000 * (t_3d - t0))
+        parts["callbacks"].append(calls["n"] - before)
+        years["now"] = back
+
+    benchmark.pedantic(step, rounds=ROUNDS, iterations=1)
+    benchmark.extra_info.update({"code": code, **_medians(parts)})
+
+
+def test_run_switch(benchmark, page):
+    tab, _, code = page
+    labels = {"i": 0}
+    names = ("High growth", "Baseline")
+
+    def switch() -> None:
+        name = names[labels["i"] % 2]
+        labels["i"] += 1
+        tab.click("#run")
+        tab.click(f".dash-dropdown-option:has-text({name!r})")
+        tab.keyboard.press("Escape")
+        _title_has(tab, name)
+        tab.wait_for_function(
+            "() => document.querySelectorAll('#indicator-cards [data-indicator]').length > 0",
+            timeout=TIMEOUT_MS)
+
+    benchmark.pedantic(switch, rounds=ROUNDS, iterations=1)
+    benchmark.extra_info["code"] = code
+
+
+def test_compare_tab(benchmark, page):
+    tab, _, code = page
+    state = {"year": 0, "n": 0}
+
+    def reset():
+        # Back on the scenario tab, one year step: the compare tab must then draw that year.
+        tab.click("#tab-scenario")
+        tab.wait_for_function("() => !document.getElementById('panel-scenario').hidden",
+                              timeout=TIMEOUT_MS)
+        now = int(tab.get_attribute("#year [role=slider]", "aria-valuenow"))
+        key, year = ("ArrowLeft", now - 1) if state["n"] % 2 == 0 else ("ArrowRight", now + 1)
+        state["n"] += 1
+        tab.focus("#year [role=slider]")
+        tab.keyboard.press(key)
+        _title_has(tab, f"Land use {year}")
+        state["year"] = year
+        return (), {}
+
+    def open_compare() -> None:
+        year = state["year"]
+        tab.click("#tab-compare")
+        tab.wait_for_function(
+            f"() => {{ const d = document.getElementById('diff-summary');"
+            f" const m = document.querySelector('#diff-map .gtitle');"
+            f" return d && d.dataset.year === '{year}' && m"
+            f" && m.textContent.includes('{year}')"
+            f" && document.querySelector('#compare-table-box table')"
+            f" && document.querySelector('#compare-map-b .gtitle'); }}", timeout=TIMEOUT_MS)
+
+    benchmark.pedantic(open_compare, setup=reset, rounds=ROUNDS, iterations=1)
+    benchmark.extra_info["code"] = code

@@ -1,0 +1,349 @@
+"""The dashboard in two languages, in-process: the page's language per request (address,
+cookie, server default), the words of cards, thresholds and warnings, money and n/a.
+
+The demo's files are the data (``TWIN_DEMO=DIR`` reuses a demo made beforehand); expected
+values are read from its CSVs and the catalogue, independently of the dashboard.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scenarios.i18n import catalogue, translator
+from scenarios.indicators import load_registry
+from tim.classes import CONTROL_LINES, DEFAULT_CLASSES, NATIONAL_FIRST_LEVEL, localized
+from viz import i18n
+from viz.tabs import all_tabs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def app(demo_output):
+    from viz.app import create_app
+
+    runs = demo_output / "runs"
+    return create_app([runs / "baseline", runs / "storm-surge"], lang="zh_CN")
+
+
+def _layout_text(client, query: str = "") -> str:
+    if query:
+        client.get("/" + query)
+    return json.dumps(client.get("/_dash-layout").get_json(), ensure_ascii=False)
+
+
+def test_every_registry_word_tab_and_status_is_in_chinese():
+    zh = catalogue("zh_CN")
+    for key, definition in load_registry().items():
+        for field in ("name", "definition", "formula", "source"):
+            text = getattr(definition, field)
+            assert text, f"{key} has no {field} in scenarios/indicators.yaml"
+            assert text in zh, f"{key}.{field} lacks Chinese: {text!r}"
+    for tab in all_tabs():
+        assert tab.label in zh
+    for status, message in i18n.STATUS_IDS.items():
+        assert message in zh, status
+    for unit, message in i18n.UNIT_IDS.items():
+        assert not message or message in zh, unit
+
+
+def test_class_and_control_line_names_in_either_language():
+    # The bilingual table's Chinese is the national classification's first level.
+    assert localized(next(c for c in DEFAULT_CLASSES if c.code == 1).name, "zh_CN") == NATIONAL_FIRST_LEVEL[1][0]
+    assert localized(next(c for c in DEFAULT_CLASSES if c.code == 1).name, "en") == NATIONAL_FIRST_LEVEL[1][1]
+    built = DEFAULT_CLASSES.built.name
+    assert localized(built, "zh_CN") == "建设用地 (07-16)"
+    assert CONTROL_LINES["ecological_red_line"][0] == "生态保护红线"
+
+
+def test_the_server_default_the_address_and_the_cookie_choose_the_language(app):
+    fresh = app.server.test_client()
+    page = _layout_text(fresh)
+    assert "情景对比" in page and "全域" in page and "Compare scenarios" not in page
+    # ?lang=en on the page sets the cookie the layout and callbacks then read
+    english = app.server.test_client()
+    answer = english.get("/?lang=en")
+    assert f"{i18n.LANG_COOKIE}=en" in answer.headers.get("Set-Cookie", "")
+    page = _layout_text(english)
+    assert "Compare scenarios" in page and "情景对比" not in page
+    # two users, two languages, one server: the first is still Chinese
+    assert "情景对比" in _layout_text(fresh)
+    # an unknown language sets nothing and the page says so in its own language
+    unknown = app.server.test_client()
+    assert "Set-Cookie" not in unknown.get("/?lang=fr").headers
+    from viz.layout import language_notice
+
+    with app.server.test_request_context("/"):
+        (words,) = language_notice("?lang=fr")
+    assert "fr" in words and "不支持" in words and "中文" in words
+    with app.server.test_request_context("/"):
+        assert language_notice("?lang=zh-CN") == [] and language_notice("") == []
+
+
+def test_serve_refuses_an_unknown_language_in_one_line(demo_output):
+    result = subprocess.run([sys.executable, "-m", "viz.cli", "serve",
+                             str(demo_output / "runs" / "baseline"), "--lang", "fr"],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 2
+    assert "language not available" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cards_show_threshold_status_words_and_help_in_chinese(app, demo_output):
+    from viz.app import load_dashboard
+    from viz.layout import indicator_card
+    from viz.tabs.scenario import card_data
+
+    board = load_dashboard([demo_output / "runs" / "baseline",
+                            demo_output / "runs" / "storm-surge"])
+    year = board.baseline.years[-1]
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        cards = {c.key: c for c in card_data(board, 0, year)}
+        card = cards["construction_land_per_capita"]
+        assert card.name == "人均建设用地" and card.threshold == "65–115平方米/人"
+        html = json.dumps(indicator_card(card).to_plotly_json(), default=str,
+                          ensure_ascii=False)
+        assert "阈值 65–115平方米/人" in html and "计算公式" in html and "数据来源" in html
+        farmland = cards["farmland_lost"]
+        assert farmland.threshold == "≤ 10公顷"
+    # the territory's population is judged by the rule of the districts: the city row of
+    # the roll-up (plan target), not "for information"
+    areas = pd.read_csv(demo_output / "runs" / "baseline" / "indicators_areas.csv")
+    city = areas[(areas["level"] == "city") & (areas["year"] == year)].set_index("indicator")
+    with app.server.test_request_context("/"):
+        cards = {c.key: c for c in card_data(board, 0, year)}
+    assert cards["population"].status == city.loc["population", "status"]
+    assert cards["population"].target == pytest.approx(city.loc["population", "target"])
+
+
+def test_a_missing_value_reads_n_a_never_zero_and_money_in_yuan():
+    zh, en = translator("zh_CN"), translator("en")
+    assert i18n.value_text(float("nan"), "m2/person", zh) == "无数据"
+    assert i18n.value_text(None, "ha", en) == "n/a"
+    assert i18n.delta_text(float("nan"), "ha", en) == "n/a"
+    # damage in millions of EUR (2010) shows in yuan at the documented 2010 rate
+    money = i18n.damage_money("zh_CN")
+    assert money.currency == "CNY" and money.price_year == 2010
+    assert i18n.value_text(10.0, "M EUR (2010)", zh) == zh.number(10.0 * money.per_eur, 1)
+    assert "CNY" in i18n.unit_text("M EUR (2010)", zh) and "2010" in i18n.unit_text(
+        "M EUR (2010)", zh)
+    assert i18n.value_text(10.0, "M EUR (2010)", en) == "10.0"
+
+
+def test_the_exchange_rate_is_a_setting(monkeypatch):
+    monkeypatch.setenv("TWIN_CNY_PER_EUR_2010", "10")
+    assert i18n.damage_money("zh_CN").per_eur == 10.0
+    monkeypatch.setenv("TWIN_CNY_PER_EUR_2010", "ten")
+    from tim.errors import InputError
+
+    with pytest.raises(InputError, match="TWIN_CNY_PER_EUR_2010"):
+        i18n.damage_money("zh_CN")
+
+
+def test_an_indicator_without_chinese_words_says_so():
+    definition = SimpleNamespace(name="Tree cover", definition="Share of trees.", formula="",
+                                 source="")
+    words = i18n.indicator_words(definition, "trees", translator("zh_CN"))
+    assert words["name"] == "Tree cover" and words["missing"]
+    assert not i18n.indicator_words(load_registry()["population"], "population",
+                                    translator("zh_CN"))["missing"]
+
+
+def test_warnings_say_value_and_limit_in_the_page_language(app, demo_output):
+    from viz.app import load_dashboard
+    from viz.tabs.scenario import warning_message, warning_rows
+
+    board = load_dashboard([demo_output / "runs" / "baseline",
+                            demo_output / "runs" / "storm-surge"])
+    surge_year = board.runs[1].surge_year
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        rows = warning_rows(board, 1, surge_year)
+        texts = [warning_message(r) for r in rows.itertuples()]
+    table = pd.read_csv(demo_output / "runs" / "storm-surge" / "indicators.csv")
+    flooded = table[(table["year"] == surge_year)
+                    & (table["indicator"] == "flooded_buildings")]["value"].iloc[0]
+    line = next(t for t in texts if t.startswith("受淹建筑"))
+    # the card's number (indicators.csv) and the warning's agree; the limit is named
+    assert f"{flooded:,.0f}" in line and "阈值 ≤ 0" in line
+    assert not any(math.isnan(v) for v in rows["value"].dropna())
+
+
+def test_downloads_serve_the_shown_runs_files_only(app, demo_output, tmp_path):
+    import io
+
+    from openpyxl import load_workbook
+
+    client = app.server.test_client()
+    surge = demo_output / "runs" / "storm-surge"
+    answer = client.get("/twin/download/1/indicators.csv")
+    assert answer.status_code == 200 and answer.data == (surge / "indicators.csv").read_bytes()
+    assert "storm-surge-indicators.csv" in answer.headers["Content-Disposition"]
+    answer = client.get("/twin/download/1/water_depth.tif")
+    assert answer.data == (surge / "surge" / "water_depth.tif").read_bytes()
+    year = pd.read_csv(surge / "indicators.csv")["year"].max()
+    answer = client.get(f"/twin/download/0/land_use_{year}.tif")
+    assert answer.data == (demo_output / "runs" / "baseline" / "land_use" /
+                           f"{year}.tif").read_bytes()
+    # the workbook holds the CSVs' rows
+    book = load_workbook(io.BytesIO(client.get("/twin/download/1/indicators.xlsx").data))
+    table = pd.read_csv(surge / "indicators.csv")
+    assert book.sheetnames[:2] == ["indicators", "areas"]
+    assert book["indicators"].max_row == len(table) + 1
+    # nothing else: unknown keys, other runs, paths that leave the run, folders
+    for bad in ("/twin/download/0/manifest.json", "/twin/download/9/indicators.csv",
+                "/twin/download/0/land_use", "/twin/download/0/..",
+                "/twin/download/0/water_depth.tif"):  # the baseline has no surge
+        assert client.get(bad).status_code == 404, bad
+    # a key with slashes is no download at all (Dash's page answers it, not a file)
+    answer = client.get("/twin/download/0/..%2F..%2Fetc%2Fpasswd")
+    assert "Content-Disposition" not in answer.headers and b"root:" not in answer.data
+
+
+def test_safe_file_refuses_escapes_links_and_folders(tmp_path):
+    from viz.downloads import safe_file
+
+    root = tmp_path / "run"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.csv").write_text("x\n1\n")
+    (tmp_path / "secret.txt").write_text("no")
+    (root / "link.csv").symlink_to(tmp_path / "secret.txt")
+    assert safe_file(root, "a.csv") == (root / "a.csv").resolve()
+    assert safe_file(root, "../secret.txt") is None
+    assert safe_file(root, "link.csv") is None  # resolves outside the run
+    assert safe_file(root, "sub") is None and safe_file(root, "missing.csv") is None
+
+
+def test_download_links_say_what_a_run_lacks(app, demo_output):
+    from viz.app import load_dashboard
+    from viz.downloads import links
+
+    board = load_dashboard([demo_output / "runs" / "baseline"])
+    year = board.baseline.years[-1]
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        page = json.dumps([c.to_plotly_json() for c in links(board, 0, year)], default=str,
+                          ensure_ascii=False)
+    assert "本次运行无风暴潮" in page and "water_depth.tif" not in page
+    assert f"land_use_{year}.tif" in page and "/tmp" not in page
+
+
+def test_no_server_path_on_any_tab(demo_output):
+    """Every tab's panel, in both languages, names folders by their name only."""
+    from test_dashboard import _folders
+
+    from viz.app import create_app
+
+    app = create_app(_folders(demo_output), demo_output / "tiles")
+    for lang in ("en", "zh_CN"):
+        client = app.server.test_client()
+        client.get(f"/?lang={lang}")
+        page = json.dumps(client.get("/_dash-layout").get_json(), ensure_ascii=False)
+        assert str(demo_output) not in page and "/tmp/" not in page, lang
+
+
+def test_a_picked_building_in_two_runs(demo_output):
+    """A redeveloped building: replaced in the run that redeveloped it, standing in the
+    baseline until its own redevelopment; facts read from the runs' files."""
+    import pyogrio
+
+    from viz.app import load_dashboard
+    from viz.buildings import building_facts, building_panel
+
+    runs = demo_output / "runs"
+    board = load_dashboard([runs / "baseline", runs / "high-growth", runs / "storm-surge"])
+    new = pyogrio.read_dataframe(runs / "high-growth" / "buildings_new.gpkg",
+                                 read_geometry=False)
+    redev = new[new["kind"] == "redevelopment"].iloc[0]
+    old, year = str(redev["replaces"]), int(redev["year"])
+    facts = building_facts(board, board.runs[1], year, old)
+    assert facts["state"] == "replaced" and facts["replaced_in"] <= year
+    before = building_facts(board, board.runs[1], year - 1, old)
+    assert before["state"] in ("existing", "replaced")
+    mine = building_facts(board, board.runs[1], year, str(redev["building_id"]))
+    assert mine["state"] == "redevelopment" and mine["height"] == float(redev["height"])
+    assert building_facts(board, board.runs[0], year, str(redev["building_id"]))[
+        "state"] == "unknown"
+    # the surge run knows its buildings' depth; the others say they had no surge
+    surge = pd.read_csv(runs / "storm-surge" / "buildings.csv", dtype={"building_id": str})
+    wet = surge[surge["depth_max_m"] > 0].iloc[0]
+    facts = building_facts(board, board.runs[2], board.runs[2].years[-1], wet["building_id"])
+    assert facts["depth"] == pytest.approx(wet["depth_max_m"])
+    page = json.dumps(building_panel(board, wet["building_id"], (2, 0),
+                                     board.runs[2].years[-1])[0].to_plotly_json(),
+                      default=str)
+    assert "no storm surge in this run" in page and "Height limit" in page
+
+
+def test_compare_any_layer(demo_output):
+    """Population, flood depth and new buildings side by side: the maps carry the runs' own
+    rasters and buildings, the difference is B - A."""
+    import pyogrio
+    import rasterio
+
+    from viz.app import load_dashboard
+    from viz.tabs.compare import layer_figures
+
+    runs = demo_output / "runs"
+    board = load_dashboard([runs / "baseline", runs / "high-growth", runs / "storm-surge"])
+    year = board.runs[2].surge_year
+    with rasterio.open(runs / "storm-surge" / "population" / f"{year}.tif") as src:
+        people = src.read(1)
+    fig_a, fig_b, diff, summary = layer_figures(board, 0, 2, year, "population")
+    shown = np.nansum(np.asarray(fig_b.data[-1].z, dtype=float))
+    assert shown == pytest.approx(float(people[people > 0].sum()), rel=1e-4)
+    # flood: the baseline had no surge, so B - A is B's depth on land
+    fig_a, fig_b, diff, summary = layer_figures(board, 0, 2, year, "flood")
+    assert "no storm surge" in fig_a.layout.title.text
+    assert np.nanmin(np.asarray(diff.data[-1].z, dtype=float)) >= 0
+    # new buildings: each run's own, standing in the year
+    new = pyogrio.read_dataframe(runs / "high-growth" / "buildings_new.gpkg",
+                                 read_geometry=False)
+    fig_a, fig_b, diff, summary = layer_figures(board, 0, 1, year, "new_buildings")
+    assert len(fig_b.data[-1].x) == int((new["year"] <= year).sum())
+
+
+def test_areas_in_mu_or_km2_on_the_cards(app, demo_output):
+    from viz.app import load_dashboard
+    from viz.tabs.scenario import card_data
+
+    board = load_dashboard([demo_output / "runs" / "baseline"])
+    year = board.baseline.years[-1]
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        ha = {c.key: c for c in card_data(board, 0, year)}
+        mu = {c.key: c for c in card_data(board, 0, year, area_unit="mu")}
+    # 1 ha = 15 mu (1 mu = 10000/15 m2); the threshold of 10 ha reads 150 mu
+    assert mu["farmland_lost"].value == pytest.approx(15 * ha["farmland_lost"].value)
+    assert mu["farmland_lost"].unit == "mu" and mu["farmland_lost"].threshold == "≤ 150亩"
+    assert mu["farmland_lost"].status == ha["farmland_lost"].status
+    assert mu["population"].value == ha["population"].value  # not an area
+
+
+def test_a_unit_without_residents_reads_n_a_not_zero(app, demo_output):
+    """A planning unit with no residents has no construction land per capita: n/a, with the
+    reason, never "0.0 m²/person"."""
+    from viz.app import load_dashboard
+    from viz.layout import indicator_card
+    from viz.tabs.scenario import card_data
+
+    areas = pd.read_csv(demo_output / "runs" / "baseline" / "indicators_areas.csv")
+    year = int(areas["year"].max())
+    people = areas[(areas["level"] == "unit") & (areas["year"] == year)
+                   & (areas["indicator"] == "population")]
+    empty = people[people["value"] == 0]
+    assert len(empty), "the demo has a unit without residents (the forest in the north-west)"
+    unit = f"unit:{empty['area_id'].iloc[0]}"
+    board = load_dashboard([demo_output / "runs" / "baseline"])
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        cards = {c.key: c for c in card_data(board, 0, year, unit)}
+        card = cards["construction_land_per_capita"]
+        text = json.dumps(indicator_card(card).to_plotly_json(), default=str,
+                          ensure_ascii=False)
+    assert math.isnan(card.value) and card.status == "info"
+    assert "无数据" in text and "此处无常住人口" in text and "0.0" not in text

@@ -1,0 +1,152 @@
+"""Downloads from the dashboard: a run's indicator tables (CSV, and one XLSX workbook), its maps
+(GeoTIFF), its new buildings (GeoPackage) and its report, if it has one.
+
+Files are served only from the folders of the runs the dashboard shows, by a fixed list of
+names (:func:`catalogue`), never from a path the request spells: the request names a run by
+its index and a file by its key; the path is resolved and refused when it leaves the run's
+folder or is not a regular file (werkzeug's ``safe_join`` / ``send_from_directory`` idea).
+The page never shows a server path.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from viz.i18n import ui
+
+if TYPE_CHECKING:
+    import flask
+
+    from scenarios.rundir import RunDirectory
+    from viz.app import Dashboard
+
+DOWNLOAD_ROUTE = "/twin/download/"
+#: The in-memory workbook's key (built from the CSVs, not a file of the run).
+WORKBOOK = "indicators.xlsx"
+
+
+@dataclass(frozen=True)
+class Download:
+    """One file a run offers: its key in the address, its path in the run, its kind."""
+
+    key: str
+    relative: str  # inside the run folder ("" for the generated workbook)
+    kind: str  # table, map, buildings, report
+
+
+def safe_file(root: Path, relative: str) -> Path | None:
+    """``root / relative`` resolved, if it stays inside ``root`` and is a regular file."""
+    base = root.resolve()
+    try:
+        path = (base / relative).resolve()
+    except (OSError, RuntimeError):
+        return None
+    if path != base and base not in path.parents:
+        return None
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    return path if stat.S_ISREG(mode) else None
+
+
+def catalogue(run: RunDirectory, year: int | None = None) -> list[Download]:
+    """The files ``run`` offers (those present), the year's maps when ``year`` is given."""
+    offers = [Download("indicators.csv", "indicators.csv", "table"),
+              Download("indicators_areas.csv", "indicators_areas.csv", "table"),
+              Download("warnings.csv", "warnings.csv", "table"),
+              Download(WORKBOOK, "", "table")]
+    outputs = run.manifest.get("outputs", {})
+    if year is not None:
+        for field in ("land_use", "population"):
+            relative = (outputs.get(field) or {}).get(str(year))
+            if relative:
+                offers.append(Download(f"{field}_{year}.tif", str(relative), "map"))
+    offers.append(Download("water_depth.tif", "surge/water_depth.tif", "map"))
+    offers.append(Download("buildings_new.gpkg", "buildings_new.gpkg", "buildings"))
+    for name in ("report.pdf", "report.html"):
+        for relative in (name, f"report/{name}"):
+            offers.append(Download(name, relative, "report"))
+    found: dict[str, Download] = {}
+    for offer in offers:
+        if offer.key in found:
+            continue
+        if offer.key == WORKBOOK or safe_file(run.path, offer.relative) is not None:
+            found[offer.key] = offer
+    return list(found.values())
+
+
+def workbook(run: RunDirectory) -> bytes:
+    """The run's indicator tables as one XLSX workbook (a sheet per table)."""
+    import pandas as pd
+
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for sheet, name in (("indicators", "indicators.csv"),
+                            ("areas", "indicators_areas.csv"), ("warnings", "warnings.csv")):
+            path = safe_file(run.path, name)
+            if path is not None:
+                pd.read_csv(path).to_excel(writer, sheet_name=sheet, index=False)
+        if not writer.sheets:
+            pd.DataFrame().to_excel(writer, sheet_name="indicators", index=False)
+    return buffer.getvalue()
+
+
+def register_routes(server: flask.Flask, board: Dashboard) -> None:
+    """``/twin/download/<run>/<key>``: a file of run ``run`` by its catalogue key."""
+    import flask
+
+    @server.route(DOWNLOAD_ROUTE + "<int:index>/<key>", endpoint="twin_download")
+    def download(index: int, key: str) -> flask.Response:
+        if not 0 <= index < len(board.runs):
+            flask.abort(404)
+        run = board.runs[index]
+        name = f"{run.name}-{key}"
+        if key == WORKBOOK:
+            return flask.send_file(io.BytesIO(workbook(run)), as_attachment=True,
+                                   download_name=name, mimetype="application/vnd."
+                                   "openxmlformats-officedocument.spreadsheetml.sheet")
+        year = _year_of(key)
+        offer = next((d for d in catalogue(run, year) if d.key == key), None)
+        path = None if offer is None else safe_file(run.path, offer.relative)
+        if path is None:
+            flask.abort(404)
+        return flask.send_file(path, as_attachment=True, download_name=name, max_age=0)
+
+
+def _year_of(key: str) -> int | None:
+    stem = key.rsplit(".", 1)[0]
+    tail = stem.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def links(board: Dashboard, index: int, year: int) -> list[Any]:
+    """The page's download links for run ``index`` in ``year`` (words in its language)."""
+    from dash import html
+
+    t = ui()
+    _ = t.gettext
+    run = board.runs[index]
+    names = {"table": _("Indicator tables"), "map": _("Maps (GeoTIFF)"),
+             "buildings": _("New buildings (GeoPackage)"), "report": _("Report")}
+    groups: dict[str, list[Any]] = {}
+    for offer in catalogue(run, year):
+        groups.setdefault(offer.kind, []).append(html.A(
+            offer.key, href=f"{DOWNLOAD_ROUTE}{index}/{offer.key}",
+            download=f"{run.name}-{offer.key}", className="download-link",
+            **{"data-key": offer.key}))
+    missing = [names[k] for k in ("map", "buildings", "report") if k not in groups]
+    items = [html.Li([html.Span(names[kind], className="download-kind"), *groups[kind]])
+             for kind in ("table", "map", "buildings", "report") if kind in groups]
+    out: list[Any] = [html.Ul(items, className="downloads")]
+    if "water_depth.tif" not in {o.key for o in catalogue(run)}:
+        out.append(html.P(_("This run has no storm surge: no flood-depth map."),
+                          className="muted"))
+    if missing:
+        out.append(html.P(_("Not in this run: {what}.", what=", ".join(missing)),
+                          className="muted"))
+    return out

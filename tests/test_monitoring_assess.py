@@ -148,7 +148,7 @@ def test_assessment_report_content_in_both_languages():
     assert any(i.label == "Ecological protection red line" for i in drawn[0].legend)
     assert [f.png for f in zh.figures("map")] == [f.png for f in drawn]
     html = render_html(zh)
-    for term in ("体检评估", "建设用地面积", "生态保护红线", "规划单元", "达标", "超标"):
+    for term in ("体检评估", "建设用地面积", "生态保护红线", "规划单元", "达标", "超限"):
         assert term in html, term
     assert "Headline indicators" not in html
 

@@ -153,6 +153,34 @@ def test_assessment_report_content_in_both_languages():
     assert "Headline indicators" not in html
 
 
+def test_shared_warning_and_territory_rows_by_hand():
+    """The helpers a run and an assessment share (scenarios.monitor): one row per area table
+    row beyond its green range, saying the bound; the territory rows in CITY_COLUMNS."""
+    from scenarios.areas import area_indicators
+    from scenarios.indicators import Baseline, load_registry
+    from scenarios.monitor import CITY_COLUMNS, indicator_warnings, territory_rows
+
+    t = territory()
+    t.set_field("land_use__class", maps()[2000])
+    t.set_field("population__count", np.full((6, 8), 10.0, np.float32))  # 480 on 8 ha built
+    registry = load_registry()
+    table = area_indicators(t, Baseline.of(t), None, 2000, registry,
+                            unmeasured=("population_density",))
+    city = territory_rows(table)
+    assert list(city.columns) == CITY_COLUMNS and len(city) == len(table)
+    density = city.set_index("indicator").loc["population_density"]
+    assert np.isnan(density["value"]) and density["status"] == "info"
+    # 8 ha of construction land for 480 persons: 166.7 m2 a person, beyond the yellow 150
+    rows = {r[3]: r for r in indicator_warnings(table, registry)}
+    year, level, area, key, status, message, value, unit, bound, basis, limit = \
+        rows["construction_land_per_capita"]
+    assert (year, level, area, status, basis, limit, bound) == (
+        2000, "city", "", "red", "threshold", "max", 115.0)
+    assert value == pytest.approx(80000 / 480, abs=1e-3)
+    assert message.endswith(": 167 m2/person, above the upper threshold 115")
+    assert "population_density" not in rows
+
+
 def test_trends_and_progress():
     t = territory()
     t.plan = phased_plan()

@@ -13,7 +13,7 @@ cells has no value (NaN, shown "n/a"), never 0.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 import pandas as pd
@@ -66,11 +66,13 @@ class Areas:
 
 def area_indicators(state: Territory, baseline: Baseline, areas: Areas | None, year: int,
                     registry: dict[str, IndicatorDef],
-                    per_cell: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+                    per_cell: dict[str, np.ndarray] | None = None,
+                    unmeasured: Collection[str] = ()) -> pd.DataFrame:
     """Rows (:data:`LEVEL_COLUMNS`) for every unit, every district and the territory.
 
     Without planning units (``areas`` None) only the territory row is given, named after the
-    territory.
+    territory. Indicators in ``unmeasured`` (e.g. those needing residents in a year with no
+    observed population) have no value at any level and are judged ``info``, never guessed.
     """
     per_cell = components(state, baseline) if per_cell is None else per_cell
     plan = state.plan.indicators if state.plan is not None else {}
@@ -93,22 +95,26 @@ def area_indicators(state: Territory, baseline: Baseline, areas: Areas | None, y
     city_sums = {k: np.array([np.sum(v)]) for k, v in per_cell.items()}
     levels.append(("city", [city], [city], city_sums,
                    np.array([state.grid.shape[0] * state.grid.shape[1]])))
-    frames = [judged_rows(year, level, ids, names, sums, cells, registry, plan)
+    frames = [judged_rows(year, level, ids, names, sums, cells, registry, plan, unmeasured)
               for level, ids, names, sums, cells in levels]
     return pd.concat(frames, ignore_index=True)[LEVEL_COLUMNS]
 
 
 def judged_rows(year: int, level: str, ids: list[str], names: list[str],
                 sums: dict[str, np.ndarray], cells: np.ndarray,
-                registry: dict[str, IndicatorDef], plan: dict[str, Any]) -> pd.DataFrame:
+                registry: dict[str, IndicatorDef], plan: dict[str, Any],
+                unmeasured: Collection[str] = ()) -> pd.DataFrame:
     """The indicator rows of the areas of one level from their summed components, each
-    judged by :func:`scenarios.indicators.judge`; areas without cells get NaN."""
+    judged by :func:`scenarios.indicators.judge`; areas without cells, and indicators in
+    ``unmeasured``, get NaN."""
     empty = np.asarray(cells) == 0
     rows: list[dict[str, Any]] = []
     for key, series in from_sums(sums).items():
         definition = registry[key]
         values = np.array(series, dtype=float).reshape(-1)
         values[empty] = np.nan
+        if key in unmeasured:
+            values[:] = np.nan
         for area_id, name, value in zip(ids, names, values):
             target = _target(plan.get(key), level, area_id)
             judgement = judge(definition, value, level, target,

@@ -71,8 +71,7 @@ class Monitor:
         :attr:`area_indicators`."""
         if not self._areas:
             return pd.DataFrame(columns=CITY_COLUMNS)
-        table = pd.concat(self._areas, ignore_index=True)
-        return table[table["level"] == "city"][CITY_COLUMNS].reset_index(drop=True)
+        return territory_rows(pd.concat(self._areas, ignore_index=True))
 
     @property
     def area_indicators(self) -> pd.DataFrame | None:
@@ -87,9 +86,7 @@ class Monitor:
         rows = []
         table = pd.concat(self._areas, ignore_index=True) if self._areas else None
         if table is not None:
-            flagged = table[table["status"].isin(["yellow", "red"])]
-            for r in flagged.itertuples():
-                rows.append(self._indicator_warning(r))
+            rows.extend(indicator_warnings(table, self.registry))
         areas = self.area_indicators
         if areas is not None:
             rows.extend(self._emptied_units(areas))
@@ -113,20 +110,6 @@ class Monitor:
         rows.sort(key=lambda r: (r[0] or 0, order.get(r[4], 2)))
         return pd.DataFrame(rows, columns=WARNING_COLUMNS)
 
-    def _indicator_warning(self, r: Any) -> tuple:
-        """One indicator row beyond its green range, as a warning naming the limit."""
-        definition = self.registry[r.indicator]
-        if r.basis == "plan":
-            bound, what = r.target, ("above the plan target" if r.limit == "max"
-                                     else "below the plan target")
-        else:
-            bound = r.green_max if r.limit == "max" else r.green_min
-            what = "above the upper threshold" if r.limit == "max" else \
-                "below the lower threshold"
-        return (r.year, r.level, r.area if r.level != "city" else "", r.indicator, r.status,
-                f"{definition.name}: {_number(r.value)} {r.unit}, {what} {_number(bound)}",
-                r.value, r.unit, bound, r.basis, r.limit)
-
     def _emptied_units(self, areas: pd.DataFrame) -> list[tuple]:
         """Units whose residents all left: reported, since a unit's indicators then stop
         meaning much (densities and access shares become n/a)."""
@@ -146,6 +129,36 @@ class Monitor:
         listed = "; ".join(f"({xs[c]:.1f}, {ys[r]:.1f})" for r, c in cells[:LISTED_CELLS])
         more = len(cells) - LISTED_CELLS
         return listed + (f"; and {more} more" if more > 0 else "")
+
+
+def territory_rows(table: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """``indicators.csv`` of a run or an assessment: the territory ("city") rows of the area
+    table (:func:`scenarios.areas.area_indicators`), in :data:`CITY_COLUMNS` (+ ``extra``), so
+    the two files can never disagree."""
+    return table[table["level"] == "city"][CITY_COLUMNS + list(extra)].reset_index(drop=True)
+
+
+def indicator_warnings(table: pd.DataFrame, registry: dict[str, IndicatorDef]) -> list[tuple]:
+    """A warning (:data:`WARNING_COLUMNS`) for every row of an area table beyond its green
+    range (status yellow or red), at every level."""
+    flagged = table[table["status"].isin(["yellow", "red"])]
+    return [indicator_warning(r, registry) for r in flagged.itertuples()]
+
+
+def indicator_warning(r: Any, registry: dict[str, IndicatorDef]) -> tuple:
+    """One indicator row (of :data:`scenarios.areas.LEVEL_COLUMNS`) beyond its green range, as
+    a warning naming the limit it is beyond."""
+    definition = registry[r.indicator]
+    if r.basis == "plan":
+        bound, what = r.target, ("above the plan target" if r.limit == "max"
+                                 else "below the plan target")
+    else:
+        bound = r.green_max if r.limit == "max" else r.green_min
+        what = "above the upper threshold" if r.limit == "max" else \
+            "below the lower threshold"
+    return (r.year, r.level, r.area if r.level != "city" else "", r.indicator, r.status,
+            f"{definition.name}: {_number(r.value)} {r.unit}, {what} {_number(bound)}",
+            r.value, r.unit, bound, r.basis, r.limit)
 
 
 def _number(value: float) -> str:

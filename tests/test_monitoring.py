@@ -282,7 +282,8 @@ def small_tim(tmp_path_factory):
 def test_cli_changes(small_tim, tmp_path):
     d = small_tim
     done = twin("changes", "--tim", d / "tim", "--before", f"2005={d / 'before.tif'}",
-                "--after", f"2010={d / 'after.tif'}", "--out", tmp_path / "out", cwd=tmp_path)
+                "--after", f"2010={d / 'after.tif'}", "--out", tmp_path / "out",
+                "--lang", "en,zh_CN", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "2 change patches 2005 -> 2010" in done.stdout
     out = tmp_path / "out"
@@ -299,6 +300,8 @@ def test_cli_changes(small_tim, tmp_path):
     assert gdf.set_index("patch_id").loc[1, "severity"] == "critical"
     html = (out / "report.html").read_text()
     assert "built-up land inside the ecological red line" in html
+    assert "生态保护红线内新增建设用地" in (out / "report.zh_CN.html").read_text()
+    assert {"report.html", "report.zh_CN.html"} <= set(manifest["files"])
     balance = pd.read_csv(out / "farmland_balance.csv").set_index("area")
     assert balance.loc["East", "lost_ha"] == 8.0 and balance.loc["East", "status"] == "red"
     # bad input: a map with an unknown code -> one line, exit 2
@@ -354,10 +357,7 @@ def test_change_patches_match_scipy_per_transition(connectivity):
     assert counts.tolist() == r.patches["cells"].tolist()
 
 
-def test_changes_report_content():
-    from scenarios.monitoring.report import render
-    from scenarios.monitoring.reports import changes_report
-
+def _changes_case():
     t = territory()
     before = np.full((6, 8), CROP, np.uint8)
     after = before.copy()
@@ -367,18 +367,115 @@ def test_changes_report_content():
     farm[0:3, 0:3] = True
     r = change_patches(t, before, after, ControlLines({"permanent_basic_farmland": farm},
                                                       {"permanent_basic_farmland": "a rule"}))
+    return t, r
+
+
+def test_changes_report_content():
+    from scenarios.reporting import Table, render_html
+    from scenarios.monitoring.reports import changes_report
+
+    t, r = _changes_case()
     report = changes_report(r, t, {"before": "a.tif", "after": "b.tif"})
-    assert report.notes == ["Permanent basic farmland 永久基本农田 (derived stand-in): DERIVED "
-                            "stand-in, not an adopted line - a rule."]
-    severity = report.sections[0].tables[0].rows
-    assert [(s["severity"], s["patches"]) for s in severity] == [
-        ("critical", 1), ("high", 0), ("medium", 0), ("low", 1)]
-    leads = next(s for s in report.sections if s.heading.startswith("Leads")).tables[0].rows
-    assert [row["severity"] for row in leads] == ["critical", "low"]
-    assert leads[0]["lines"] == "PBF"
-    html = render(report)
-    assert html.count("<figure>") == 1 and "data:image/png;base64," in html
+    summary = report.section("summary")
+    notes = [b for b in summary.blocks if type(b).__name__ == "Bullets"][0]
+    assert notes.items == (("Permanent basic farmland: a derived stand-in, not an adopted line "
+                            "(a rule).", ""),)
+    severity = next(b for b in summary.blocks if isinstance(b, Table))
+    assert [(row[0].text, row[1].text) for row in severity.rows] == [
+        ("critical", "1"), ("high", "0"), ("medium", "0"), ("low", "1")]
+    assert severity.rows[0][0].status == "red"
+    leads = report.section("leads").blocks[0]
+    assert [row[1].text for row in leads.rows] == ["critical", "low"]
+    assert leads.rows[0][9].text == "Permanent basic farmland"
+    # one map: patches coloured by severity, the (derived) farmland line drawn and in the legend
+    (patch_map,) = report.figures("map")
+    assert set(patch_map.colours) >= {"#7b1fa2", "#90a4ae"}
+    assert "Permanent basic farmland (derived)" in [i.label for i in patch_map.legend]
+    html = render_html(report)
+    assert html.count("data:image/png;base64,") == 1
     assert "Farmland balance" in html and "West" in html  # the west unit lost 4 ha
+
+
+def test_changes_report_in_chinese_uses_the_national_terms():
+    from scenarios.monitoring.reports import changes_report
+    from scenarios.reporting import render_html
+
+    t, r = _changes_case()
+    pictures: dict = {}
+    en = changes_report(r, t, {}, "en", pictures=pictures)
+    zh = changes_report(r, t, {}, "zh_CN", pictures=pictures)
+    assert len(pictures) == 1  # the map is drawn once for both languages
+    assert zh.figures()[0].png == en.figures()[0].png
+    html = render_html(zh)
+    assert '<html lang="zh-CN">' in html
+    for term in ("永久基本农田", "耕地占补平衡", "严重", "永久基本农田内新增建设用地", "规划单元"):
+        assert term in html, term
+    assert "Leads to follow up" not in html and "critical" not in html
+
+
+def test_printed_changes_report_pages_are_a4_not_blank_not_clipped(tmp_path):
+    import shutil
+
+    from scenarios.monitoring.reports import changes_report, write_reports
+    from scenarios.reporting.pdf import content_box, pdf_pages, pdf_text
+
+    if shutil.which("chromium") is None or shutil.which("pdftoppm") is None:
+        pytest.skip("printing needs Chromium and poppler-utils (bootstrap.py installs them)")
+    t, r = _changes_case()
+    written = write_reports(lambda lang: changes_report(r, t, {}, lang), tmp_path,
+                            ["zh_CN"], pdf=True)
+    assert written == ["report.html", "report.pdf"]
+    pages = pdf_pages(tmp_path / "report.pdf", dpi=30)
+    assert len(pages) >= 2
+    for number, page in enumerate(pages, 1):
+        assert page.shape[:2] == (351, 248), f"page {number} is not A4 at 30 dpi"
+        box = content_box(page)
+        assert box is not None, f"page {number} is blank"
+        top, left, bottom, right = box
+        assert left >= 5 and right <= page.shape[1] - 5 and top >= 5 and \
+            bottom <= page.shape[0] - 5, f"page {number}: content {box} reaches the edge"
+    assert "永久基本农田" in "".join(pdf_text(tmp_path / "report.pdf"))
+
+
+def test_patch_map_keeps_the_most_severe_cell_of_each_printed_block():
+    from scenarios.monitoring.reports import most_severe
+    from scenarios.reporting.figures import MAX_SIDE, thin
+
+    rng = np.random.default_rng(3)
+    ranks = np.full((2 * MAX_SIDE + 5, MAX_SIDE + 1), 9, np.uint8)
+    cells = rng.integers(0, ranks.size, 300)
+    ranks.flat[cells] = rng.integers(1, 5, 300)
+    shown = thin(most_severe(ranks))
+    step = 3  # ceil(1445 / 720)
+    assert shown.shape == (-(-ranks.shape[0] // step), -(-ranks.shape[1] // step))
+    for i in range(shown.shape[0]):  # the obvious reference: each block's minimum
+        for j in range(shown.shape[1]):
+            block = ranks[i * step:(i + 1) * step, j * step:(j + 1) * step]
+            assert shown[i, j] == block.min()
+    # every patch cell is still on the printed map (plain thinning drops about 8 in 9)
+    assert (shown < 9).sum() == len({(r // step, c // step) for r, c in
+                                      zip(*np.nonzero(ranks < 9))})
+
+
+def test_doc_examples_of_the_reports():
+    import doctest
+
+    import scenarios.monitoring.reports as module
+
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_report_languages_are_checked_first(small_tim, tmp_path):
+    from scenarios.monitoring.reports import languages
+
+    assert languages(["en,zh_CN"]) == ["en", "zh_CN"] and languages("zh") == ["zh_CN"]
+    d = small_tim
+    done = twin("changes", "--tim", d / "tim", "--before", f"2005={d / 'before.tif'}",
+                "--after", f"2010={d / 'after.tif'}", "--out", tmp_path / "o", "--lang", "fr",
+                cwd=tmp_path)
+    assert done.returncode == 2 and "language not available" in done.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_empty_line_fields_count_as_absent():

@@ -105,7 +105,80 @@ def test_assessment_values_status_and_warnings():
             & (w["status"] == "red")).sum() == 1
     enc = w[w["indicator"] == "control_line_encroachment"]
     assert "(500050.0, 2999450.0)" in enc[enc["level"] == "cell"]["message"].iloc[0]
+    # warnings name the limit they are beyond, as a run's do
+    west_warning = w[(w["year"] == 2005) & (w["area"] == "West")
+                     & (w["indicator"] == "built_up_area")].iloc[0]
+    assert west_warning[["value", "threshold", "basis", "limit"]].tolist() == \
+        [8, 7, "plan", "max"]
+    assert "above the plan target 7.00" in west_warning["message"]
+    # a year without observed population: no value and no judgement at any level
+    assert a.areas[(a.areas["year"] == 2005) & (a.areas["indicator"] == "population")][
+        "status"].eq("info").all()
     assert w["year"].iloc[0] == 2010      # latest year first
+
+
+def test_assessment_report_content_in_both_languages():
+    from scenarios.monitoring.reports import assessment_report
+    from scenarios.reporting import KeyFigures, render_html
+
+    t = territory()
+    t.plan = phased_plan()
+    a = assess(t, maps(), red_line(), population={2010: np.full((6, 8), 10.0, np.float32)})
+    pictures: dict = {}
+    en = assessment_report(a, t, {}, "en", pictures=pictures)
+    zh = assessment_report(a, t, {}, "zh_CN", pictures=pictures)
+    head = en.section("indicators").blocks[0]
+    assert head.columns == ("Indicator", "2000", "2005", "2010", "Target 2010", "Status 2010")
+    built = next(row for row in head.rows if row[0].text == "Built-up area")
+    # 8, 12, 17 ha against the 2020 cap of 20: within limit
+    assert [c.text for c in built[1:]] == ["8.0 ha", "12.0 ha", "17.0 ha", "20.0 ha",
+                                          "within limit"]
+    assert built[-1].status == "green"
+    summary = en.section("summary").blocks
+    assert any(isinstance(b, KeyFigures) for b in summary)
+    warnings = en.section("warnings").blocks[0]
+    # each warning says which limit its value is beyond: 354 m2 a person against 65-115
+    per_capita = next(row for row in warnings.rows if row[0].text == "territory" and
+                      row[2].text == "Construction land per capita")
+    assert per_capita[3].status == "red"
+    assert per_capita[5].text.startswith("above the upper threshold 115")
+    # two maps: the latest year and the change, the red line drawn, drawn once for two languages
+    drawn = en.figures("map")
+    assert len(drawn) == 2 and len(pictures) == 2
+    assert any(i.label == "Ecological protection red line" for i in drawn[0].legend)
+    assert [f.png for f in zh.figures("map")] == [f.png for f in drawn]
+    html = render_html(zh)
+    for term in ("体检评估", "建设用地面积", "生态保护红线", "规划单元", "达标", "超限"):
+        assert term in html, term
+    assert "Headline indicators" not in html
+
+
+def test_shared_warning_and_territory_rows_by_hand():
+    """The helpers a run and an assessment share (scenarios.monitor): one row per area table
+    row beyond its green range, saying the bound; the territory rows in CITY_COLUMNS."""
+    from scenarios.areas import area_indicators
+    from scenarios.indicators import Baseline, load_registry
+    from scenarios.monitor import CITY_COLUMNS, indicator_warnings, territory_rows
+
+    t = territory()
+    t.set_field("land_use__class", maps()[2000])
+    t.set_field("population__count", np.full((6, 8), 10.0, np.float32))  # 480 on 8 ha built
+    registry = load_registry()
+    table = area_indicators(t, Baseline.of(t), None, 2000, registry,
+                            unmeasured=("population_density",))
+    city = territory_rows(table)
+    assert list(city.columns) == CITY_COLUMNS and len(city) == len(table)
+    density = city.set_index("indicator").loc["population_density"]
+    assert np.isnan(density["value"]) and density["status"] == "info"
+    # 8 ha of construction land for 480 persons: 166.7 m2 a person, beyond the yellow 150
+    rows = {r[3]: r for r in indicator_warnings(table, registry)}
+    year, level, area, key, status, message, value, unit, bound, basis, limit = \
+        rows["construction_land_per_capita"]
+    assert (year, level, area, status, basis, limit, bound) == (
+        2000, "city", "", "red", "threshold", "max", 115.0)
+    assert value == pytest.approx(80000 / 480, abs=1e-3)
+    assert message.endswith(": 167 m2/person, above the upper threshold 115")
+    assert "population_density" not in rows
 
 
 def test_trends_and_progress():
@@ -155,8 +228,20 @@ def test_cli_assess(small_tim, tmp_path):
                  "report.html"):
         assert (out / name).is_file(), name
         assert name in m["files"]
+    # one source of truth, as for a run: indicators.csv is the city rows of indicators_areas.csv
+    from scenarios.monitor import CITY_COLUMNS
+
+    city = pd.read_csv(out / "indicators.csv")
+    areas = pd.read_csv(out / "indicators_areas.csv")
+    assert list(city.columns) == CITY_COLUMNS + ["milestone"]
+    territory_rows = areas[areas["level"] == "city"][list(city.columns)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(city, territory_rows)
+    assert len(city) == 3 * city["indicator"].nunique()
+    warned = pd.read_csv(out / "warnings.csv")
+    flagged = city[city["status"].isin(["yellow", "red"])]
+    assert len(warned[warned["level"] == "city"]) == len(flagged) > 0
     html = (out / "report.html").read_text()
-    assert "Headline indicators 2000–2010" in html and "DERIVED stand-in" in html
+    assert "Headline indicators 2000–2010" in html and "a derived stand-in" in html
     import rasterio
 
     with rasterio.open(out / "maps/change_2005_2010.tif") as src:

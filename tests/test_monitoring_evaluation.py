@@ -153,15 +153,25 @@ def test_cli_evaluate(tmp_path):
 
     save_territory(flat_territory(), tmp_path / "tim")
     done = twin("evaluate", "--tim", tmp_path / "tim", "--out", tmp_path / "out",
-                "--into-tim", "--red-line-grade", "5", cwd=tmp_path)
+                "--into-tim", "--red-line-grade", "5", "--lang", "en,zh_CN", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert "report.zh_CN.html" in done.stdout
     assert done.stdout.count("factor 'soil' left out") == 1
     m = json.loads((tmp_path / "out/manifest.json").read_text())
     assert m["format"] == "territory-twin/evaluation"
     assert sum(m["evaluations"]["urban_suitability"]["grade_areas_ha"].values()) == 48
     assert "factors/urban_suitability__slope.tif" in m["files"]
     assert (tmp_path / "out/grades/evaluation__urban_suitability.tif").is_file()
-    assert "Carrying capacity" in (tmp_path / "out/report.html").read_text()
+    html = (tmp_path / "out/report.html").read_text()
+    assert "Carrying capacity" in html and "Urban construction suitability" in html
+    assert html.count("data:image/png;base64,") == 3  # one grade map per evaluation
+    zh = (tmp_path / "out/report.zh_CN.html").read_text()
+    for term in ("双评价", "承载能力", "生态保护重要性", "农业生产适宜性", "城镇建设适宜性", "5级"):
+        assert term in zh, term
+    assert "Carrying capacity" not in zh and "report.zh_CN.html" in m["files"]
+    from html import unescape
+
+    assert "因子“soil”未参与评价" in zh and 'factor "soil" left out' in unescape(html)
     t = load_territory(tmp_path / "tim")
     assert t.fields["evaluation__ecological_importance"].max() <= 5
     assert "control__ecological_red_line" in t.fields

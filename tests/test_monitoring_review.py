@@ -152,7 +152,8 @@ def test_cli_review_exits_0_with_failures(sample, tmp_path):
     _, d = sample
     parcels().to_file(tmp_path / "p.gpkg")
     done = twin("review", "--tim", d / "tim", "--proposals", tmp_path / "p.gpkg",
-                "--height-rules", "haiwan-bay", "--out", tmp_path / "out", cwd=tmp_path)
+                "--height-rules", "haiwan-bay", "--out", tmp_path / "out", "--lang", "zh_CN,en",
+                cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "3 proposals reviewed, 3 fail" in done.stdout  # "ok" breaks the approach surface
     m = json.loads((tmp_path / "out/manifest.json").read_text())
@@ -162,7 +163,11 @@ def test_cli_review_exits_0_with_failures(sample, tmp_path):
     assert table["source"].str.len().min() > 3
     layer = gpd.read_file(tmp_path / "out/proposals.gpkg", layer="review")
     assert layer.set_index("proposal_id").loc["over", "result"] == "fail"
-    assert "Compliance review" in (tmp_path / "out/report.html").read_text()
+    zh, en = ((tmp_path / f"out/{n}").read_text() for n in ("report.html", "report.en.html"))
+    assert "Compliance review" in en and "Compliance review" not in zh
+    for term in ("规划合规审查", "不通过", "法规依据", "生态保护红线"):
+        assert term in zh, term
+    assert "over" in zh and "red" in zh  # the proposals are named in both
 
 
 def test_unit_balance_built_up_area_by_hand(tmp_path):

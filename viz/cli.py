@@ -440,12 +440,12 @@ def cmd_changes(args: argparse.Namespace) -> None:
 
     r = run_changes(args.tim, args.before, args.after, args.out, min_area_ha=args.min_area,
                     connectivity=args.connectivity, derive_lines=args.derive_lines,
-                    water_constraint=args.water_constraint, pdf=args.pdf,
+                    water_constraint=args.water_constraint, pdf=args.pdf, langs=args.lang,
                     command=sys.argv[1:])
     counts = r.patches["severity"].value_counts()
     print(f"{len(r.patches):,} change patches {r.before} -> {r.after} written to {args.out} ("
           + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low"))
-          + f"); report: {Path(args.out) / 'report.html'}")
+          + f"); report: {_monitoring_reports(args)}")
 
 
 def cmd_assess(args: argparse.Namespace) -> None:
@@ -463,11 +463,11 @@ def cmd_assess(args: argparse.Namespace) -> None:
     r = run_assessment(args.tim, observed, args.out, population=population,
                        population_scale=scale, registry=args.registry,
                        derive_lines=args.derive_lines, water_constraint=args.water_constraint,
-                       pdf=args.pdf, command=sys.argv[1:])
+                       pdf=args.pdf, langs=args.lang, command=sys.argv[1:])
     counts = r.warnings["status"].value_counts()
     print(f"assessment of {', '.join(map(str, r.years))} written to {args.out} "
           f"({counts.get('red', 0)} red, {counts.get('yellow', 0)} yellow warnings); "
-          f"report: {Path(args.out) / 'report.html'}")
+          f"report: {_monitoring_reports(args)}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -479,13 +479,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         warnings.simplefilter("ignore", UserWarning)
         r = run_evaluation(args.tim, args.out, rules=args.rules, flood=args.flood,
                            soil=args.soil, land_use=args.land_use, into_tim=args.into_tim,
-                           red_line_grade=args.red_line_grade, pdf=args.pdf,
+                           red_line_grade=args.red_line_grade, pdf=args.pdf, langs=args.lang,
                            command=sys.argv[1:])
     for item in r.left_out:
         print(f"  warning: {item['message']}")
     print(f"双评价 of {', '.join(r.grades)} written to {args.out}"
           + (f"; fields stored in {args.tim}" if args.into_tim else "")
-          + f"; report: {Path(args.out) / 'report.html'}")
+          + f"; report: {_monitoring_reports(args)}")
 
 
 def cmd_review(args: argparse.Namespace) -> None:
@@ -493,10 +493,21 @@ def cmd_review(args: argparse.Namespace) -> None:
 
     r = run_review(args.tim, args.proposals, args.out, rules=args.rules,
                    height_rules=args.height_rules, derive_lines=args.derive_lines,
-                   water_constraint=args.water_constraint, pdf=args.pdf, command=sys.argv[1:])
+                   water_constraint=args.water_constraint, pdf=args.pdf, langs=args.lang,
+                   command=sys.argv[1:])
     failed = int((r.proposals["result"] == "fail").sum())
     print(f"{len(r.proposals)} proposals reviewed, {failed} fail at least one rule; written to "
-          f"{args.out}; report: {Path(args.out) / 'report.html'}")
+          f"{args.out}; report: {_monitoring_reports(args)}")
+
+
+def _monitoring_reports(args: argparse.Namespace) -> str:
+    """The report files a monitoring command wrote (first language: report.html)."""
+    from scenarios.monitoring.reports import languages
+
+    langs = languages(args.lang)
+    names = ["report"] + [f"report.{lang}" for lang in langs[1:]]
+    return ", ".join(str(Path(args.out) / f"{n}.{ext}") for n in names
+                     for ext in (("html", "pdf") if args.pdf else ("html",)))
 
 
 def _monitoring_options(p: argparse.ArgumentParser) -> None:
@@ -506,6 +517,14 @@ def _monitoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--water-constraint", metavar="PATH",
                    help="raster whose 0 cells restrict conversion (the water line stand-in)")
     p.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
+    _report_languages(p)
+
+
+def _report_languages(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lang", action="append", metavar="LANG",
+                   help="report language: en (default) or zh_CN; repeat or give a comma "
+                        "list (en,zh_CN): the first is report.html, the others "
+                        "report.<lang>.html")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -842,6 +861,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --into-tim: ecological grade at or above which cells become the "
                          "TIM's ecological red line when it has none")
     ev.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")
+    _report_languages(ev)
     ev.set_defaults(func=cmd_evaluate, writes=("out", "directory"),
                     reads=("tim", "rules", "land_use", "flood", "soil"))
 

@@ -9,8 +9,9 @@
                    levels, trends, phased plan targets, warnings
 ``evaluation``     ``twin evaluate``: 双评价 grades 1-5, carrying capacity
 ``review``         ``twin review``: compliance of proposals with rules naming legal sources
-``report`` /       the reports as data (:class:`report.Report`) rendered by one small
-``reports``        template; PDF through :func:`scenarios.report.print_pdf`
+``reports``        the four reports on the product's report machinery
+                   (:mod:`scenarios.reporting`: typed report -> A4 HTML -> PDF), in every
+                   language asked (catalogue ``locale/<lang>/LC_MESSAGES/monitoring.po``)
 =================  ===================================================================
 
 Every command writes a folder atomically with a ``manifest.json`` (``format``:

@@ -15,9 +15,10 @@ left without a value (status ``info``), never guessed.
 
     manifest.json            format, inputs, years, control lines (TIM or derived + rule),
                              headline values per year, warnings by status, files, timings
-    indicators.csv           city: year, indicator, value, unit, target, milestone, status
+    indicators.csv           the territory rows of the area table, as a run's
+                             (scenarios.monitor.CITY_COLUMNS + milestone)
     indicators_areas.csv     every unit / district / city row (scenarios.areas.LEVEL_COLUMNS
-                             + milestone)
+                             + milestone); the city rows are indicators.csv
     trends.csv               per city indicator: first and last value, change, linear trend per
                              year, and the value the trend reaches by each plan milestone
     progress.csv             per plan target and level: baseline, latest value, target,
@@ -36,15 +37,16 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from scenarios.areas import Areas, area_indicators
-from scenarios.indicators import (Baseline, IndicatorDef, plan_status, components, compute_indicators,
-                                  encroaching_cells, load_registry)
-from scenarios.monitor import LISTED_CELLS, WARNING_COLUMNS, _number
+from scenarios.indicators import (Baseline, IndicatorDef, components, encroaching_cells,
+                                  load_registry, plan_status)
+from scenarios.monitor import (LISTED_CELLS, WARNING_COLUMNS, indicator_warnings,
+                               territory_rows)
 from scenarios.monitoring.observed import NODATA, ControlLines, with_lines
 from tim.atomic import atomic_directory
 from tim.errors import InputError
@@ -62,7 +64,7 @@ HEADLINE = ("built_up_area", "population", "population_density",
 @dataclass(frozen=True)
 class Assessment:
     years: list[int]
-    city: pd.DataFrame               # year, indicator, value, unit, target, milestone, status
+    city: pd.DataFrame               # territory rows of the area table (CITY_COLUMNS + milestone)
     areas: pd.DataFrame | None       # LEVEL_COLUMNS + milestone
     trends: pd.DataFrame
     progress: pd.DataFrame
@@ -98,42 +100,28 @@ def assess(territory: Territory, maps: Mapping[int, np.ndarray], lines: ControlL
         "planning__unit_id" in base.fields else None
     # no buildings' floor area in the TIM: no intensity to measure (not an intensity of 0)
     blank = () if "building__floor_area" in base.fields else ("development_intensity",)
-    city_rows, area_tables, warnings = [], [], []
+    tables, warnings = [], []
     for year in years:
         plan = base.plan.for_year(year) if base.plan is not None else None
         state = _state(base, maps[year], population.get(year), plan)
         per_cell = components(state, baseline)
-        values = compute_indicators(state, baseline, per_cell)
-        for key, value in values.items():
-            if (key in NEEDS_POPULATION and year not in population) or key in blank:
-                value = float("nan")
-            target = plan.indicators.get(key) if plan is not None else None
-            status = (plan_status(value, target.city, target.kind)
-                      if target is not None and np.isfinite(value)
-                      else registry[key].status(value))
-            city_rows.append({"year": year, "indicator": key, "value": round(value, 6),
-                              "unit": registry[key].unit,
-                              "target": None if target is None else target.city,
-                              "milestone": None if target is None else target.year,
-                              "status": status})
-        if areas is not None:
-            table = area_indicators(state, baseline, areas, year, registry, per_cell)
-            missing = table["indicator"].isin(blank + (NEEDS_POPULATION if year not in
-                                                          population else ()))
-            table.loc[missing, "value"] = np.nan
-            table.loc[missing, "status"] = "info"
-            table["milestone"] = [None if plan is None or k not in plan.indicators
-                                  else plan.indicators[k].year for k in table["indicator"]]
-            area_tables.append(table)
+        # the run's roll-up and judge (scenarios.areas): the territory row is the same number
+        # and status whether read from indicators.csv or indicators_areas.csv
+        unmeasured = blank + (NEEDS_POPULATION if year not in population else ())
+        table = area_indicators(state, baseline, areas, year, registry, per_cell, unmeasured)
+        table["milestone"] = [None if plan is None or k not in plan.indicators
+                              else plan.indicators[k].year for k in table["indicator"]]
+        tables.append(table)
         cells = encroaching_cells(state, baseline)
         if cells.size:
             warnings.append((year, "cell", "", "control_line_encroachment", "red",
                              f"{len(cells)} cell(s) built inside a hard control line since "
                              f"{years[0]}: {_cells(territory, cells)}", float(len(cells)),
                              "cells", 0.0, "threshold", "max"))
-    city = pd.DataFrame(city_rows)
-    area_table = pd.concat(area_tables, ignore_index=True) if area_tables else None
-    warnings = _warnings(city, area_table, registry) + warnings
+    table = pd.concat(tables, ignore_index=True)
+    city = territory_rows(table, ["milestone"])
+    area_table = table if areas is not None else None
+    warnings = indicator_warnings(table, registry) + warnings
     order = {"red": 0, "yellow": 1}
     warnings.sort(key=lambda r: (-r[0], order.get(r[4], 2), r[1] != "city"))
     return Assessment(years, city, area_table, trends(city, base.plan),
@@ -175,41 +163,6 @@ def _cells(territory: Territory, cells: np.ndarray) -> str:
     listed = "; ".join(f"({xs[c]:.1f}, {ys[r]:.1f})" for r, c in cells[:LISTED_CELLS])
     more = len(cells) - LISTED_CELLS
     return listed + (f"; and {more} more" if more > 0 else "")
-
-
-def _warnings(city: pd.DataFrame, areas: pd.DataFrame | None,
-              registry: dict[str, IndicatorDef]) -> list[tuple]:
-    """Every value outside its green range, worded as a run's warnings
-    (:meth:`scenarios.monitor.Monitor.warnings`)."""
-    rows = []
-    for r in city.itertuples():
-        if r.status in ("yellow", "red"):
-            target = "" if pd.isna(r.target) else f" (target {_number(r.target)}" + (
-                f" by {int(r.milestone)})" if not pd.isna(r.milestone) else ")")
-            rows.append((r.year, "city", "", r.indicator, r.status,
-                         f"{registry[r.indicator].name}: {_number(r.value)} {r.unit}{target}",
-                         *_judged(r, registry)))
-    if areas is not None:
-        flagged = areas[(areas["level"] != "city") & areas["status"].isin(["yellow", "red"])]
-        for r in flagged.itertuples():
-            target = "" if pd.isna(r.target) else f" (target {_number(r.target)})"
-            rows.append((r.year, r.level, r.area, r.indicator, r.status,
-                         f"{registry[r.indicator].name}: {_number(r.value)} {r.unit}{target}",
-                         *_judged(r, registry)))
-    return rows
-
-
-def _judged(row, registry: dict[str, IndicatorDef]) -> tuple:
-    """value, unit, threshold, basis and limit of a flagged row, as the runs' warnings say them."""
-    target = getattr(row, "target", None)
-    if target is not None and not pd.isna(target):
-        return (row.value, row.unit, float(target), "plan",
-                "max" if row.value > target else "min")
-    green = registry[row.indicator].green or (None, None)
-    beyond_max = green[1] is not None and row.value > green[1]
-    return (row.value, row.unit, float(green[1] if beyond_max else green[0] if green[0]
-                                       is not None else np.nan), "threshold",
-            "max" if beyond_max else "min")
 
 
 def trends(city: pd.DataFrame, plan=None) -> pd.DataFrame:
@@ -275,10 +228,10 @@ def progress(city: pd.DataFrame, areas: pd.DataFrame | None, plan, years: list[i
 
 
 def write_assessment(result: Assessment, territory: Territory, directory: str | Path, *,
-                     inputs: dict, pdf: bool = False, command: list[str] | None = None) -> Path:
+                     inputs: dict, pdf: bool = False, langs: Sequence[str] = ("en",),
+                     command: list[str] | None = None) -> Path:
     """Write the assessment folder (see the module docs) atomically."""
-    from scenarios.monitoring.report import write_report
-    from scenarios.monitoring.reports import assessment_report
+    from scenarios.monitoring.reports import assessment_report, write_reports
     from scenarios.rundir import git_commit, software_versions
     from tim.store import write_raster
 
@@ -309,7 +262,10 @@ def write_assessment(result: Assessment, territory: Territory, directory: str | 
                 write_raster(tmp / name, gained.astype(np.uint8), territory.grid, 0)
                 maps[name] = f"class gained by each cell changed {prev} -> {year} (0: none)"
         files.update(maps)
-        for name in write_report(assessment_report(result, territory, inputs), tmp, pdf=pdf):
+        pictures: dict = {}  # each map drawn once for every language
+        for name in write_reports(
+                lambda lang: assessment_report(result, territory, inputs, lang, pictures=pictures),
+                tmp, langs, pdf=pdf):
             files[name] = "the assessment report"
         last = result.city[result.city["year"] == result.years[-1]]
         manifest = {
@@ -342,9 +298,14 @@ def run_assessment(tim: str | Path, observed: list[str], out: str | Path, *,
                    population: list[str] = (), population_scale: float = 1.0,
                    registry: str | Path | None = None, derive_lines: bool = False,
                    water_constraint: str | Path | None = None, pdf: bool = False,
+                   langs: Sequence[str] = ("en",),
                    command: list[str] | None = None) -> Assessment:
     """``twin assess``: read the TIM, the observed ``YEAR=PATH`` maps (and populations), assess,
     write ``out``."""
+    from scenarios.monitoring.reports import languages
+
+    langs = languages(langs)  # refused before anything is computed or written
+
     from scenarios.monitoring.observed import (control_lines, parse_year_paths,
                                                read_observed_raster, read_series)
     from tim.store import load_territory
@@ -371,5 +332,6 @@ def run_assessment(tim: str | Path, observed: list[str], out: str | Path, *,
               "population_scale": population_scale, "registry": str(registry or "default"),
               "water_constraint": str(water_constraint) if water_constraint else None,
               "compute_seconds": round(time.perf_counter() - started, 2)}
-    write_assessment(result, territory, out, inputs=inputs, pdf=pdf, command=command)
+    write_assessment(result, territory, out, inputs=inputs, pdf=pdf, langs=langs,
+                     command=command)
     return result

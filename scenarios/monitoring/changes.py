@@ -34,6 +34,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -278,9 +279,10 @@ def patch_polygons(result: ChangeResult, territory: Territory):
 
 
 def write_changes(result: ChangeResult, territory: Territory, directory: str | Path, *,
-                  inputs: dict, pdf: bool = False, command: list[str] | None = None) -> Path:
+                  inputs: dict, pdf: bool = False, langs: Sequence[str] = ("en",),
+                  command: list[str] | None = None) -> Path:
     """Write the change folder (see the module docs) atomically."""
-    from scenarios.monitoring.report import write_report
+    from scenarios.monitoring.reports import changes_report, write_reports
     from scenarios.rundir import git_commit, software_versions
     from tim.store import write_raster
 
@@ -302,9 +304,10 @@ def write_changes(result: ChangeResult, territory: Territory, directory: str | P
                  "patches.tif": "patch_id per cell (int32, 0 = none)",
                  "line_summary.csv": "patches touching each control line",
                  "farmland_balance.csv": "farmland lost / gained per unit and city"}
-        from scenarios.monitoring.reports import changes_report
-
-        for name in write_report(changes_report(result, territory, inputs), tmp, pdf=pdf):
+        pictures: dict = {}  # each map drawn once for every language
+        for name in write_reports(
+                lambda lang: changes_report(result, territory, inputs, lang, pictures=pictures),
+                tmp, langs, pdf=pdf):
             files[name] = "the report"
         manifest = {
             "format": FORMAT, "format_version": 1, "command": command,
@@ -338,9 +341,14 @@ def _json(value):
 def run_changes(tim: str | Path, before: str, after: str, out: str | Path, *,
                 min_area_ha: float = 1.0, connectivity: int = 8, derive_lines: bool = False,
                 water_constraint: str | Path | None = None, pdf: bool = False,
+                langs: Sequence[str] = ("en",),
                 command: list[str] | None = None) -> ChangeResult:
     """``twin changes``: read the TIM and the two ``YEAR=PATH`` maps, find the patches, write
     ``out``. Lines the TIM lacks are derived from the earlier map with ``derive_lines``."""
+    from scenarios.monitoring.reports import languages
+
+    langs = languages(langs)  # refused before anything is computed or written
+
     from scenarios.monitoring.observed import (control_lines, parse_year_paths,
                                                read_observed_map, read_observed_raster)
     from tim.store import load_territory
@@ -362,5 +370,6 @@ def run_changes(tim: str | Path, before: str, after: str, out: str | Path, *,
     inputs = {"tim": str(tim), "before": str(p0), "after": str(p1),
               "water_constraint": str(water_constraint) if water_constraint else None,
               "compute_seconds": round(computed, 2)}
-    write_changes(result, territory, out, inputs=inputs, pdf=pdf, command=command)
+    write_changes(result, territory, out, inputs=inputs, pdf=pdf, langs=langs,
+                  command=command)
     return result

@@ -34,7 +34,7 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -423,7 +423,8 @@ def summarise(result: EvaluationResult, territory: Territory) -> tuple[pd.DataFr
 
 
 def write_evaluation(result: EvaluationResult, territory: Territory, directory: str | Path, *,
-                     inputs: dict, pdf: bool = False, command: list[str] | None = None) -> Path:
+                     inputs: dict, pdf: bool = False, langs: Sequence[str] = ("en",),
+                     command: list[str] | None = None) -> Path:
     """Write the evaluation folder atomically::
 
         manifest.json                 format, inputs, rules (as used), standards, factors left
@@ -438,8 +439,7 @@ def write_evaluation(result: EvaluationResult, territory: Territory, directory: 
     """
     import yaml
 
-    from scenarios.monitoring.report import write_report
-    from scenarios.monitoring.reports import evaluation_report
+    from scenarios.monitoring.reports import evaluation_report, write_reports
     from scenarios.rundir import git_commit, software_versions
     from tim.store import write_raster
 
@@ -468,8 +468,10 @@ def write_evaluation(result: EvaluationResult, territory: Territory, directory: 
                                                        allow_unicode=True))
         files.update({"grade_areas.csv": "ha by grade", "capacity.csv": "carrying capacity",
                       "rules.yaml": "the rules as used"})
-        for name in write_report(evaluation_report(result, territory, areas, capacity, inputs),
-                                 tmp, pdf=pdf):
+        pictures: dict = {}
+        for name in write_reports(lambda lang: evaluation_report(
+                result, territory, areas, capacity, inputs, lang, pictures=pictures), tmp,
+                langs, pdf=pdf):
             files[name] = "the evaluation report"
         city = areas[areas["level"] == "city"].set_index("evaluation")
         manifest = {
@@ -501,12 +503,17 @@ def run_evaluation(tim: str | Path, out: str | Path, *, rules: str | Path | None
                    flood: str | Path | None = None, soil: str | Path | None = None,
                    land_use: str | Path | None = None, into_tim: bool = False,
                    red_line_grade: int | None = None, pdf: bool = False,
+                   langs: Sequence[str] = ("en",),
                    command: list[str] | None = None) -> EvaluationResult:
     """``twin evaluate``: grade the TIM (optionally with an observed ``land_use`` map, a flood
     depth raster or a run folder whose surge's largest depth is used, and a soil map), write
     ``out``; with
     ``into_tim`` also store the grade fields (and, with ``red_line_grade``, the ecological red
     line from the ecological grade when the TIM has none) in the TIM."""
+    from scenarios.monitoring.reports import languages
+
+    langs = languages(langs)  # refused before anything is computed or written
+
     from scenarios.monitoring.observed import read_observed_map, read_observed_raster
     from tim.store import load_territory, save_territory
 
@@ -532,7 +539,8 @@ def run_evaluation(tim: str | Path, out: str | Path, *, rules: str | Path | None
               "land_use": str(land_use) if land_use else "the TIM's land_use__class",
               "flood": str(flood) if flood else None, "soil": str(soil) if soil else None,
               "compute_seconds": round(time.perf_counter() - started, 2)}
-    write_evaluation(result, work, out, inputs=inputs, pdf=pdf, command=command)
+    write_evaluation(result, work, out, inputs=inputs, pdf=pdf, langs=langs,
+                     command=command)
     if into_tim:
         for key, grade in result.grades.items():
             territory.set_field(f"evaluation__{key}", grade)

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -391,7 +391,8 @@ def _floor_area(p: Any, rules: ReviewRules) -> float:
 
 
 def write_review(result: Review, territory: Territory, directory: str | Path, *, inputs: dict,
-                 pdf: bool = False, command: list[str] | None = None) -> Path:
+                 pdf: bool = False, langs: Sequence[str] = ("en",),
+                 command: list[str] | None = None) -> Path:
     """Write the review folder atomically::
 
         manifest.json     format, inputs, rules (id, check, source), counts, files
@@ -401,8 +402,7 @@ def write_review(result: Review, territory: Territory, directory: str | Path, *,
         failures.tif      per cell: 1 proposal passes, 2 fails (uint8, 0 none)
         report.html (.pdf)
     """
-    from scenarios.monitoring.report import write_report
-    from scenarios.monitoring.reports import review_report
+    from scenarios.monitoring.reports import review_report, write_reports
     from scenarios.rundir import git_commit, software_versions
     from tim.atomic import atomic_directory
     from tim.store import write_raster
@@ -417,7 +417,10 @@ def write_review(result: Review, territory: Territory, directory: str | Path, *,
         files = {"results.csv": "pass/fail per proposal and rule",
                  "proposals.gpkg": "layer review: proposals with result",
                  "failures.tif": "1 pass, 2 fail per cell"}
-        for name in write_report(review_report(result, territory, inputs), tmp, pdf=pdf):
+        pictures: dict = {}  # each map drawn once for every language
+        for name in write_reports(
+                lambda lang: review_report(result, territory, inputs, lang, pictures=pictures),
+                tmp, langs, pdf=pdf):
             files[name] = "the review report"
         r = result.results
         manifest = {
@@ -436,8 +439,13 @@ def write_review(result: Review, territory: Territory, directory: str | Path, *,
 def run_review(tim: str | Path, proposals: str | Path, out: str | Path, *,
                rules: str | Path | None = None, height_rules: str | None = None,
                derive_lines: bool = False, water_constraint: str | Path | None = None,
-               pdf: bool = False, command: list[str] | None = None) -> Review:
+               pdf: bool = False, langs: Sequence[str] = ("en",),
+               command: list[str] | None = None) -> Review:
     """``twin review``: read the TIM, the proposals and the rules, check, write ``out``."""
+    from scenarios.monitoring.reports import languages
+
+    langs = languages(langs)  # refused before anything is computed or written
+
     from scenarios.monitoring.observed import control_lines, read_observed_raster
     from tim.store import load_territory
 
@@ -458,5 +466,6 @@ def run_review(tim: str | Path, proposals: str | Path, out: str | Path, *,
     inputs = {"tim": str(tim), "proposals": str(proposals),
               "rules": str(rules or "default (review.yaml)"), "height_rules": height_rules,
               "compute_seconds": round(time.perf_counter() - started, 2)}
-    write_review(result, territory, out, inputs=inputs, pdf=pdf, command=command)
+    write_review(result, territory, out, inputs=inputs, pdf=pdf, langs=langs,
+                 command=command)
     return result

@@ -32,6 +32,7 @@ CONTROL_STYLES = {  # field -> (colour, line style)
     "control__ecological_red_line": ("#e53935", "solid"),
     "control__permanent_basic_farmland": ("#8d6e63", "solid"),
     "control__urban_development_boundary": ("#7b1fa2", "dashed"),
+    "control__water_line": ("#0277bd", "solid"),  # 蓝线 (monitoring's water / flood-risk line)
 }
 UNIT_COLOUR = "#37474f"
 GAINED, LOST, SAME_BUILT = "#d7301f", "#2b8cbe", "#bdbdbd"
@@ -121,11 +122,13 @@ def land_use_map(land_use: np.ndarray, classes: Sequence[tuple[int, str, str]], 
                  controls: Mapping[str, tuple[np.ndarray, str]] | None = None,
                  units: np.ndarray | None = None, units_label: str = "",
                  caption: str = "", width: float = 0.5, *, cache: dict | None = None,
-                 key: object = None) -> Figure:
+                 key: object = None, line_width: float = 1.1) -> Figure:
     """Land use (``classes``: code, label, colour) with control lines and unit borders.
 
     ``controls`` maps a field of :data:`CONTROL_STYLES` to (mask, legend label); ``cache`` and
-    ``key`` reuse the picture already drawn for another language.
+    ``key`` reuse the picture already drawn for another language; ``line_width`` (points) of
+    the control lines: thinner where they are many and fragmented (observed or derived lines
+    of a whole city) so they do not hide what the map is about.
     """
     present = set(np.unique(thin(land_use)).tolist())
     legend = [LegendItem(colour, label) for code, label, colour in classes if code in present]
@@ -150,7 +153,7 @@ def land_use_map(land_use: np.ndarray, classes: Sequence[tuple[int, str, str]], 
                       interpolation="nearest")
         for field, (mask, _) in (controls or {}).items():
             colour, style = CONTROL_STYLES[field]
-            _outline(ax, thin(mask), colour, style, 1.1)
+            _outline(ax, thin(mask), colour, style, line_width)
         return _png(fig)
 
     shown = tuple(colour for code, _, colour in classes if code in present)

@@ -218,3 +218,42 @@ def test_bad_markov_input_is_refused_before_anything_runs(sample_territory, hist
             "class code", "land_use.demand.markov.adjust[0].to")
     refused(_scenario(out, {2020: maps[2020], 2025: tmp_path / "missing.tif"}, "missing"),
             "no such", "land_use.demand.markov.maps.2025")
+
+
+def test_a_calibrations_recorded_maps_give_the_markov_demand(sample_territory, history):
+    """With ``calibration`` and no maps, the chain is estimated from the maps the calibration
+    recorded in its parameters.yaml (the same chain as from the maps named directly)."""
+    from scenarios.calibration.calibrate import CalibrationSetup, run_calibration
+    from scenarios.calibration.data import DriverSpec
+    from scenarios.calibration.report import write_calibration
+
+    t = sample_territory
+    out, maps = history
+    codes = [int(c) for c in t.classes.codes]
+    built = t.classes.built.code
+    write_raster(out / "elevation.tif", t.get("terrain__elevation").astype(np.float32),
+                 t.grid, None)
+    setup = CalibrationSetup(maps=maps, classes=codes, samples=2000, maxiter=0, popsize=1,
+                             drivers=[DriverSpec("terrain__elevation",
+                                                 str(out / "elevation.tif")),
+                                      DriverSpec(f"distance_to_{built}", distance_to=built)])
+    with pytest.warns(UserWarning, match="gained no cells"):
+        folder = write_calibration(run_calibration(setup), out / "calibration")
+    recorded = yaml.safe_load((folder / "parameters.yaml").read_text())["calibration"]["maps"]
+    assert recorded == {y: str(p.resolve()) for y, p in maps.items()}
+    path = out / "on-calibration.yaml"
+    path.write_text(yaml.safe_dump({
+        "extends": "baseline", "name": "on-calibration", "title": "x", "start_year": START,
+        "years": 1, "land_use": {"calibration": str(folder), "protect": [],
+                                 "demand": {"source": "markov", "markov": {}}}}))
+    run = run_scenario(t, load_scenario(path), seed=SEED)
+    direct = run_scenario(t, _scenario(out, maps, "direct"), seed=SEED)
+    np.testing.assert_allclose(run.demand["annual"], direct.demand["annual"])
+    assert run.demand["years"] == [2020.0, 2025.0]
+    # an older calibration without recorded maps is refused, naming what is missing
+    params = yaml.safe_load((folder / "parameters.yaml").read_text())
+    del params["calibration"]["maps"]
+    (folder / "parameters.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    with pytest.raises(InputError, match="records no land-use maps") as err:
+        run_scenario(t, load_scenario(path), seed=SEED)
+    assert "calibration.maps" in str(err.value)

@@ -283,7 +283,12 @@ def markov_demand(work: Territory, scenario: Scenario,
     index = {y: np.where(area, m, 255).astype(np.uint8) for y, m in index.items()}
     chain = estimate_markov(index, len(codes))
     rules = [(a.source, a.target, a.factor) for a in (spec.adjust if spec else ())]
-    return chain.adjusted(markov_multipliers(work.classes, rules)) if rules else chain
+    try:
+        multipliers = markov_multipliers(work.classes, rules)
+    except InputError as exc:
+        raise InputError(exc.problem, source=scenario.name, field=exc.field, value=exc.value,
+                         hint=exc.hint) from exc
+    return chain.adjusted(multipliers) if rules else chain
 
 
 def table_demand(work: Territory, scenario: Scenario, codes: tuple[int, ...]

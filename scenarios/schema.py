@@ -23,10 +23,11 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
                       model_validator)
 
 from engine.landuse import CAParams
-from engine.landuse_config import LandUseConfig, LandUsePolicy, rules_from_mapping
+from engine.landuse_config import ANY, LandUseConfig, LandUsePolicy, rules_from_mapping
 from tim.config import read_yaml, validation_error
 from tim.errors import InputError
 from tim.fields import CONTROL_LINE_FIELDS
+from tim.model import GROUPS
 
 BUILTIN_DIR = "builtin"
 ControlLine = Literal["ecological_red_line", "permanent_basic_farmland"]
@@ -145,6 +146,15 @@ class MarkovAdjustment(_Strict):
     source: str = Field(alias="from", min_length=1)
     target: str = Field(alias="to", min_length=1)
     factor: float = Field(ge=0.0, le=1000.0, description="0 stops the transition")
+
+    @field_validator("source", "target")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        # class codes are checked against the TIM's classes when the run starts
+        if v != ANY and v not in GROUPS and not v.isdigit():
+            raise ValueError(f"{v!r} is not a land-use group ({', '.join(GROUPS)}), a class "
+                             f"code or '{ANY}'")
+        return v
 
 
 class Markov(_Strict):

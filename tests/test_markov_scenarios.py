@@ -181,6 +181,8 @@ def test_markov_demand_round_trips_and_is_strict(history):
             ({"source": "markov", "markov": {**good, "adjust": [
                 {"from": "any", "to": "built", "factor": 1, "why": "x"}]}}, "why"),
             ({"source": "markov", "markov": {"maps": {2020: "a.tif"}}}, "two years"),
+            ({"source": "markov", "markov": {**good, "adjust": [
+                {"from": "orchard", "to": "built", "factor": 1}]}}, "land-use group"),
             ({"source": "agents", "markov": good}, "set source: markov")]:
         with pytest.raises(ValueError, match=match):
             Demand.model_validate(bad)
@@ -211,9 +213,9 @@ def test_bad_markov_input_is_refused_before_anything_runs(sample_territory, hist
                  Grid(t.grid.crs, t.grid.transform, small.shape), 255)
     refused(_scenario(out, {2020: maps[2020], 2025: tmp_path / "small.tif"}, "bad-grid"),
             "grid|shape", "")
-    refused(_scenario(out, maps, "bad-rule", [{"from": "orchard", "to": "built",
-                                               "factor": 0.5}]),
-            "not a land-use group", "land_use.demand.markov.adjust[0].from")
+    with pytest.raises(InputError, match="not a land-use group") as err:  # when read
+        _scenario(out, maps, "bad-rule", [{"from": "orchard", "to": "built", "factor": 0.5}])
+    assert "bad-rule.yaml" in str(err.value) and "adjust" in str(err.value)
     refused(_scenario(out, maps, "bad-code", [{"from": "any", "to": "99", "factor": 2}]),
             "class code", "land_use.demand.markov.adjust[0].to")
     refused(_scenario(out, {2020: maps[2020], 2025: tmp_path / "missing.tif"}, "missing"),

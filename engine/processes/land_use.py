@@ -30,7 +30,7 @@ from engine.landuse_config import LandUseConfig, _select, conversion_factors
 from engine.process import Clock, FieldUse, Process, StepReport
 from tim.errors import InputError
 from tim.fields import field_spec
-from tim.model import Territory
+from tim.model import ClassTable, Territory
 
 
 def territory_model(territory: Territory, config: LandUseConfig = LandUseConfig(), *,
@@ -83,7 +83,7 @@ def territory_model(territory: Territory, config: LandUseConfig = LandUseConfig(
                                      cost=1.0 - table), patch_sizes=sizes)
 
 
-def markov_multipliers(classes, rules: Sequence[tuple[str, str, float]], *,
+def markov_multipliers(classes: ClassTable, rules: Sequence[tuple[str, str, float]], *,
                        where: str = "land_use.demand.markov.adjust") -> np.ndarray:
     """(K, K) multipliers on a Markov chain's one-year probabilities from ``(from, to,
     factor)`` rules whose selectors are land-use groups, class codes or ``any`` (as

@@ -268,7 +268,12 @@ def markov_demand(work: Territory, scenario: Scenario,
         if not Path(path).is_file():
             raise InputError("no such land-use map", source=source, field=f"{where}.{year}",
                              value=str(path))
-        values, _, nodata = read_on_grid(path, work.grid, f"land-use map {year}")
+        try:
+            values, _, nodata = read_on_grid(path, work.grid, f"land-use map {year}")
+        except InputError as exc:  # name the scenario key, and the TIM as the reference
+            raise InputError(exc.problem.replace("the first land-use map", "the TIM"),
+                             source=path, field=f"{where}.{year}", value=exc.value,
+                             hint=exc.hint) from exc
         inside = np.isfinite(values) if values.dtype.kind == "f" else np.ones(values.shape,
                                                                               bool)
         if nodata is not None:

@@ -212,7 +212,7 @@ def test_bad_markov_input_is_refused_before_anything_runs(sample_territory, hist
     write_raster(tmp_path / "small.tif", small,
                  Grid(t.grid.crs, t.grid.transform, small.shape), 255)
     refused(_scenario(out, {2020: maps[2020], 2025: tmp_path / "small.tif"}, "bad-grid"),
-            "grid|shape", "")
+            "another grid than the TIM", "land_use.demand.markov.maps.2025")
     with pytest.raises(InputError, match="not a land-use group") as err:  # when read
         _scenario(out, maps, "bad-rule", [{"from": "orchard", "to": "built", "factor": 0.5}])
     assert "bad-rule.yaml" in str(err.value) and "adjust" in str(err.value)

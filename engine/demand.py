@@ -34,8 +34,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from engine.landuse import (Adaptation, LandUseModel, SimulationResult, allocate_step,
-                            class_counts, interpolate_targets)
+from engine.landuse import interpolate_targets
 from tim.errors import InputError
 
 NODATA = 255
@@ -129,6 +128,10 @@ class MarkovChain:
         """The chain with its one-year probabilities multiplied per transition (a (K, K) or
         (regions, K, K) table, see :func:`adjust`)."""
         return MarkovChain(adjust(self.annual, multipliers), self.years)
+
+    def step_transitions(self, counts: np.ndarray, years: float = 1.0) -> np.ndarray:
+        """The gross demand of one step from the class ``counts`` (:func:`step_transitions`)."""
+        return step_transitions(self, counts, years)
 
 
 def estimate_markov(maps: Mapping[float, np.ndarray], n_classes: int, *,
@@ -353,36 +356,3 @@ def step_transitions(chain: MarkovChain, counts: np.ndarray, years: float = 1.0)
     k = t.shape[-1]
     t[..., np.arange(k), np.arange(k)] = 0
     return t
-
-
-def simulate_transitions(index: np.ndarray, model: LandUseModel, steps: int, *,
-                         chain: MarkovChain | None = None, transitions: np.ndarray | None = None,
-                         years_per_step: float = 1.0, seed: int = 0, first_step: int = 0,
-                         adaptation: Adaptation | None = None) -> SimulationResult:
-    """Run ``steps`` steps of :func:`engine.landuse.allocate_step` with gross demand: either a
-    Markov ``chain`` (each step's transitions from the map's current class counts,
-    :func:`step_transitions`) or given ``transitions`` (steps, regions, K, K), e.g.
-    :attr:`ProjectedDemand.gross` or a planner's matrices. Step ``i`` uses the random keys
-    (seed, first_step + i); the per-transition coefficients carry from step to step.
-    """
-    if (chain is None) == (transitions is None):
-        raise InputError("give either a Markov chain or transition matrices",
-                         field="transitions")
-    con = model.constraints
-    if transitions is not None:
-        transitions = np.asarray(transitions)
-        if transitions.ndim != 4 or transitions.shape[0] != steps:
-            raise InputError(f"needs (steps={steps}, regions, K, K) transition matrices",
-                             field="transitions", value=transitions.shape)
-    outcomes = []
-    for i in range(steps):
-        if chain is not None:
-            demand = step_transitions(chain, class_counts(index, model.n_classes, con.region,
-                                                          con.n_regions), years_per_step)
-        else:
-            demand = transitions[i]
-        index, outcome, adaptation = allocate_step(index, model, None, transitions=demand,
-                                                   adaptation=adaptation, seed=seed,
-                                                   step=first_step + i)
-        outcomes.append(outcome)
-    return SimulationResult(index, outcomes, adaptation)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from engine.kernels.neighbourhood import NODATA_INDEX
 from engine.kernels.random import stream_keys
 from engine.kernels.transition import compete, stochastic_table
 from tim.errors import InputError
+
+if TYPE_CHECKING:  # engine.demand builds on this module
+    from engine.demand import MarkovChain
 
 MAX_CLASSES = 16  # forbid masks are uint16 bit sets
 DRIVE_LIMITS = (1e-3, 1e3)
@@ -593,13 +596,27 @@ class SimulationResult:
     adaptation: Adaptation
 
 
-def simulate(index: np.ndarray, model: LandUseModel, targets: np.ndarray, *,
+def simulate(index: np.ndarray, model: LandUseModel, targets: np.ndarray | None = None, *,
              targeted: np.ndarray | None = None, seed: int = 0, first_step: int = 0,
-             adaptation: Adaptation | None = None) -> SimulationResult:
-    """Run one step per row of ``targets``: the (regions, K) class areas wanted after it.
+             adaptation: Adaptation | None = None, chain: MarkovChain | None = None,
+             transitions: np.ndarray | None = None, steps: int | None = None,
+             years_per_step: float = 1.0) -> SimulationResult:
+    """The one simulation loop (twin run, twin simulate, calibration, ensembles).
 
-    ``targeted`` (regions, K) says which classes the targets bind (default: all); the others
-    are free (see :func:`demand_caps`). Step ``i`` uses random keys (seed, first_step + i).
+    Demand is one of:
+
+    - ``targets`` (steps, regions, K): the class areas wanted after each step (net demand);
+      ``targeted`` (regions, K) says which classes they bind (default: all), the others are
+      free (see :func:`demand_caps`);
+    - ``transitions`` (steps, regions, K, K): gross from -> to cells per step
+      (:func:`allocate_step`'s ``transitions=``), e.g. a planner's matrices or
+      :attr:`engine.demand.ProjectedDemand.gross`;
+    - ``chain``: a Markov chain (:class:`engine.demand.MarkovChain`) run for ``steps`` steps
+      of ``years_per_step`` years, each step's gross demand taken from the map's *current*
+      class counts (:func:`engine.demand.step_transitions`; Dinamica EGO applies its rates
+      to the map as it is, so a shortfall does not make the next step inconsistent).
+
+    Step ``i`` uses random keys (seed, first_step + i); adaptive coefficients carry over.
 
     Examples
     --------
@@ -609,8 +626,17 @@ def simulate(index: np.ndarray, model: LandUseModel, targets: np.ndarray, *,
     >>> out = simulate(idx, m, np.array([[[10, 6]], [[8, 8]]]), seed=1)
     >>> class_counts(out.index, 2).tolist(), all(o.met for o in out.outcomes)
     ([[8, 8]], True)
+    >>> gross = np.zeros((1, 1, 2, 2), np.int64); gross[0, 0, 0, 1] = 3
+    >>> class_counts(simulate(idx, m, transitions=gross).index, 2).tolist()
+    [[9, 7]]
     """
     con, n = model.constraints, model.n_classes
+    if sum(x is not None for x in (targets, chain, transitions)) != 1:
+        raise InputError("give one demand: class targets, a Markov chain or transition "
+                         "matrices", field="demand")
+    if targets is None:
+        return _simulate_gross(index, model, chain, transitions, steps, years_per_step,
+                               seed, first_step, adaptation)
     targets = np.asarray(targets, dtype=np.int64).reshape(-1, con.n_regions, n)
     targeted = np.ones((con.n_regions, n), bool) if targeted is None else \
         np.asarray(targeted, bool).reshape(con.n_regions, n)
@@ -623,6 +649,35 @@ def simulate(index: np.ndarray, model: LandUseModel, targets: np.ndarray, *,
             index, model, change, targeted=targeted, adaptation=adaptation, seed=seed,
             step=first_step + i)
         counts = counts + outcome.gained - outcome.lost
+        outcomes.append(outcome)
+    return SimulationResult(index, outcomes, adaptation)
+
+
+def _simulate_gross(index: np.ndarray, model: LandUseModel, chain: MarkovChain | None,
+                    transitions: np.ndarray | None, steps: int | None, years_per_step: float,
+                    seed: int, first_step: int, adaptation: Adaptation | None
+                    ) -> SimulationResult:
+    """:func:`simulate` with gross demand (a Markov chain or (steps, R, K, K) matrices)."""
+    con, n = model.constraints, model.n_classes
+    if transitions is not None:
+        transitions = np.asarray(transitions)
+        steps = transitions.shape[0] if steps is None else steps
+        if transitions.ndim != 4 or transitions.shape[0] != steps:
+            raise InputError(f"needs (steps={steps}, regions, K, K) transition matrices",
+                             field="transitions", value=transitions.shape)
+    elif steps is None or steps < 1:
+        raise InputError("a Markov chain needs a number of steps >= 1", field="steps",
+                         value=steps)
+    outcomes = []
+    for i in range(steps):
+        if chain is not None:
+            demand = chain.step_transitions(
+                class_counts(index, n, con.region, con.n_regions), years_per_step)
+        else:
+            demand = transitions[i]
+        index, outcome, adaptation = allocate_step(index, model, None, transitions=demand,
+                                                   adaptation=adaptation, seed=seed,
+                                                   step=first_step + i)
         outcomes.append(outcome)
     return SimulationResult(index, outcomes, adaptation)
 

@@ -130,6 +130,7 @@ def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | Non
             "classes": result.territory.classes.to_list(),
             "engines": result.engines,
             "calibration": result.calibration,
+            "demand": result.demand,
             "outputs": outputs,
             "reports": [{"process": r.process, "year": r.year, **_jsonable(r.values)}
                         for r in result.reports],

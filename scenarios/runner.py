@@ -30,10 +30,12 @@ from agents.model import DevelopmentParams, HouseholdParams
 from engine.process import Process, StepReport
 from engine.flood.event import FloodOutcome
 from engine.landuse import class_counts, codes_to_index
+from engine.demand import MarkovChain, estimate_markov
 from engine.processes import LandUseChange, StormSurge, territory_model
+from engine.processes.land_use import markov_multipliers
 from engine.simulation import Simulation
 from engine.suitability import logistic_suitability, slope_degrees
-from scenarios.calibration.data import Notes, yearly_targets
+from scenarios.calibration.data import Notes, read_on_grid, yearly_targets
 from scenarios.calibration.parameters import (Parameters, calibrated_model, load_parameters,
                                               parameters_path)
 from scenarios.flood import surge_defences, surge_event
@@ -73,6 +75,7 @@ class RunResult:
     engines: dict[str, str] = field(default_factory=dict)
     surge: SurgeResult | None = None
     calibration: dict[str, Any] | None = None  # the calibrated model used (manifest record)
+    demand: dict[str, Any] | None = None  # the Markov chain estimated (manifest record)
 
     @property
     def years(self) -> list[int]:
@@ -220,10 +223,77 @@ def land_use_process(work: Territory, scenario: Scenario,
         model = calibrated_model(calibration, work,
                                  lambda **arrays: territory_model(work, config, **arrays),
                                  drivers=lu.drivers)
-    targets = targeted = None
+    targets = targeted = chain = None
     if lu.demand.source == "table":
         targets, targeted = table_demand(work, scenario, model.codes)
-    return LandUseChange(work, config, model=model, targets=targets, targeted=targeted)
+    elif lu.demand.source == "markov":
+        chain = markov_demand(work, scenario, calibration)
+    return LandUseChange(work, config, model=model, targets=targets, targeted=targeted,
+                         chain=chain)
+
+
+def markov_record(chain: MarkovChain, codes: Any, scenario: Scenario) -> dict[str, Any]:
+    """What the run manifest keeps of a Markov demand: the maps' years, the adjustments and
+    the adjusted one-year matrix (rows: from, columns: to, in class-code order)."""
+    spec = scenario.land_use.demand.markov
+    return {"source": "markov", "years": list(chain.years), "classes": [int(c) for c in codes],
+            "adjust": [a.model_dump(mode="json") for a in (spec.adjust if spec else ())],
+            "annual": [[round(float(v), 8) for v in row] for row in chain.annual[0]]}
+
+
+def markov_demand(work: Territory, scenario: Scenario,
+                  calibration: Parameters | None = None) -> MarkovChain:
+    """The scenario's Markov chain: estimated from its maps (or its calibration's, as
+    recorded in parameters.yaml) read on the TIM grid with the TIM's classes, then adjusted.
+    Every map and rule is checked before anything runs (InputError naming file and key)."""
+    spec = scenario.land_use.demand.markov
+    maps = dict(spec.maps) if spec is not None else {}
+    where = "land_use.demand.markov.maps"
+    source: str | Path = scenario.name
+    if not maps:
+        recorded = (calibration.raw.get("calibration", {}).get("maps")
+                    if calibration is not None else None)
+        if not recorded:
+            raise InputError("the calibration records no land-use maps for a Markov estimate; "
+                             "give markov: {maps: {YEAR: FILE, ...}} or recalibrate",
+                             source=calibration.path if calibration else scenario.name,
+                             field="calibration.maps")
+        maps, where, source = recorded, "calibration.maps", calibration.path
+    if len(maps) < 2:
+        raise InputError("a Markov estimate needs land-use maps of at least two years",
+                         source=source, field=where, value=sorted(maps))
+    codes = work.classes.codes
+    index = {}
+    for year, path in sorted(maps.items()):
+        if not Path(path).is_file():
+            raise InputError("no such land-use map", source=source, field=f"{where}.{year}",
+                             value=str(path))
+        try:
+            values, _, nodata = read_on_grid(path, work.grid, f"land-use map {year}")
+        except InputError as exc:  # name the scenario key, and the TIM as the reference
+            raise InputError(exc.problem.replace("the first land-use map", "the TIM"),
+                             source=path, field=f"{where}.{year}", value=exc.value,
+                             hint=exc.hint) from exc
+        inside = np.isfinite(values) if values.dtype.kind == "f" else np.ones(values.shape,
+                                                                              bool)
+        if nodata is not None:
+            inside &= values != nodata
+        unknown = sorted(set(np.unique(values[inside]).tolist()) - set(int(c) for c in codes))
+        if unknown:
+            raise InputError(f"class codes not in the territory's classes {list(codes)}",
+                             source=path, field=f"{where}.{year}", value=unknown[:10])
+        code_map = np.where(inside, values, 255).astype(np.uint8)
+        index[float(year)] = codes_to_index(code_map, codes)
+    area = np.logical_and.reduce([m != 255 for m in index.values()])
+    index = {y: np.where(area, m, 255).astype(np.uint8) for y, m in index.items()}
+    chain = estimate_markov(index, len(codes))
+    rules = [(a.source, a.target, a.factor) for a in (spec.adjust if spec else ())]
+    try:
+        multipliers = markov_multipliers(work.classes, rules)
+    except InputError as exc:
+        raise InputError(exc.problem, source=scenario.name, field=exc.field, value=exc.value,
+                         hint=exc.hint) from exc
+    return chain.adjusted(multipliers) if rules else chain
 
 
 def table_demand(work: Territory, scenario: Scenario, codes: tuple[int, ...]
@@ -325,6 +395,9 @@ def run_scenario(territory: Territory, scenario: Scenario, seed: int = 0, *,
                        calibration=params.record() if params is not None else None)
     if params is not None:
         result.engines["land_use"] += f"; calibrated model {params.path.parent}"
+    land_use = next((p for p in processes if isinstance(p, LandUseChange)), None)
+    if land_use is not None and land_use.chain is not None:
+        result.demand = markov_record(land_use.chain, work.classes.codes, scenario)
     result.new_buildings = project_buildings(result.projects, territory, scenario)
     surge = next((p for p in processes if isinstance(p, StormSurge)), None)
     if surge is not None and surge.outcome is not None and monitor.impacts is not None:

@@ -23,10 +23,11 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
                       model_validator)
 
 from engine.landuse import CAParams
-from engine.landuse_config import LandUseConfig, LandUsePolicy, rules_from_mapping
+from engine.landuse_config import ANY, LandUseConfig, LandUsePolicy, rules_from_mapping
 from tim.config import read_yaml, validation_error
 from tim.errors import InputError
 from tim.fields import CONTROL_LINE_FIELDS
+from tim.model import GROUPS
 
 BUILTIN_DIR = "builtin"
 ControlLine = Literal["ecological_red_line", "permanent_basic_farmland"]
@@ -134,22 +135,62 @@ class Suitability(_Strict):
     elevation: float = Field(-0.02, ge=-10, le=10, description="per metre of elevation")
 
 
+class MarkovAdjustment(_Strict):
+    """Multiply the one-year Markov probability of ``from -> to`` by ``factor`` (a scenario
+    assumption, :func:`engine.demand.adjust`); ``from`` and ``to`` are a land-use group, a
+    class code or ``any``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
+                              populate_by_name=True, serialize_by_alias=True)
+
+    source: str = Field(alias="from", min_length=1)
+    target: str = Field(alias="to", min_length=1)
+    factor: float = Field(ge=0.0, le=1000.0, description="0 stops the transition")
+
+    @field_validator("source", "target")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        # class codes are checked against the TIM's classes when the run starts
+        if v != ANY and v not in GROUPS and not v.isdigit():
+            raise ValueError(f"{v!r} is not a land-use group ({', '.join(GROUPS)}), a class "
+                             f"code or '{ANY}'")
+        return v
+
+
+class Markov(_Strict):
+    """Markov-chain demand (:mod:`engine.demand`): the one-year transition matrix estimated
+    from observed maps (``maps``: year -> GeoTIFF on the TIM grid, two or more; default the
+    maps the scenario's calibration was calibrated and validated on), then ``adjust``."""
+
+    maps: dict[int, Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=dict, description="year -> land-use map, relative to the scenario file")
+    adjust: tuple[MarkovAdjustment, ...] = ()
+
+    @field_validator("maps")
+    @classmethod
+    def _two_maps(cls, v: dict[int, str]) -> dict[int, str]:
+        if len(v) == 1:
+            raise ValueError("a Markov estimate needs maps of at least two years")
+        return v
+
+
 class Demand(_Strict):
     """Where each year's land-use demand comes from (``source``).
 
     ``agents``: the households' need for built-up land (population x floor area per person,
     :mod:`agents.coupling`); ``table``: a planner's CSV of class areas (``year``, one column
     per class code, cells wanted at the end of that year; years between are interpolated, as
-    ``twin simulate`` does). A further source (e.g. ``markov`` with its own section) is one
-    more literal and one more optional key here.
+    ``twin simulate`` does); ``markov``: gross from -> to transitions each year from a Markov
+    chain estimated on observed maps, with the scenario's adjustments (``markov``).
     """
 
-    source: Literal["agents", "table"] = "agents"
+    source: Literal["agents", "table", "markov"] = "agents"
     table: str | None = Field(None, min_length=1,
                               description="demand CSV, relative to the scenario file")
     tolerance: float = Field(0.01, ge=0.0, le=0.5,
                              description="largest share by which the table's total may "
                                          "differ from the land available (it is rescaled)")
+    markov: Markov | None = None
 
     @model_validator(mode="after")
     def _source_has_its_data(self) -> Demand:
@@ -158,6 +199,9 @@ class Demand(_Strict):
         if self.source != "table" and self.table is not None:
             raise ValueError(f"table is given but source is {self.source!r}; "
                              "set source: table")
+        if self.source != "markov" and self.markov is not None:
+            raise ValueError(f"markov is given but source is {self.source!r}; "
+                             "set source: markov")
         return self
 
 
@@ -238,6 +282,10 @@ class LandUse(_Strict):
                                  f"{', '.join(PLANNER_KEYS)} (and drivers)")
         elif self.drivers:
             raise ValueError("drivers are those of a calibration: give calibration too")
+        if self.demand.source == "markov" and self.calibration is None and not (
+                self.demand.markov and self.demand.markov.maps):
+            raise ValueError("demand source markov needs markov: {maps: {YEAR: FILE, ...}} "
+                             "or a calibration whose maps it uses")
         return self
 
 
@@ -520,6 +568,9 @@ def _anchor_paths(raw: dict[str, Any], path: Path) -> None:
     demand = land_use.get("demand")
     if isinstance(demand, dict) and "table" in demand:
         demand["table"] = anchored(demand["table"])
+    markov = demand.get("markov") if isinstance(demand, dict) else None
+    if isinstance(markov, dict) and isinstance(markov.get("maps"), dict):
+        markov["maps"] = {y: anchored(v) for y, v in markov["maps"].items()}
     drivers = land_use.get("drivers")
     if isinstance(drivers, dict):
         land_use["drivers"] = {k: anchored(v) for k, v in drivers.items()}

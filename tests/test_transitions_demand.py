@@ -150,21 +150,33 @@ def test_bad_maps_are_named():
 
 
 def test_markov_simulation_follows_the_projection_when_demand_is_met():
-    from engine.demand import simulate_transitions, step_transitions
-    from engine.landuse import class_counts
+    from engine.demand import step_transitions
+    from engine.landuse import allocate_step, class_counts, simulate
     from test_landuse_kernels import random_model
 
     index, model = random_model((60, 60), 3, 4, all_allowed=True)
     p = np.array([[[0.9, 0.06, 0.04], [0.03, 0.95, 0.02], [0.01, 0.01, 0.98]]])
     chain = MarkovChain(p)
-    run = simulate_transitions(index, model, 3, chain=chain, seed=2)
+    run = simulate(index, model, chain=chain, steps=3, seed=2)
     projected = project_demand(chain, class_counts(index, 3), 3)
     assert all(o.met for o in run.outcomes)
     # each step's gross demand came from the map as it was: here, the projection itself
     np.testing.assert_array_equal(class_counts(run.index, 3), projected.totals[-1])
     np.testing.assert_array_equal(run.outcomes[1].transition_demand, projected.gross[1])
-    again = simulate_transitions(index, model, 3, transitions=projected.gross, seed=2)
+    again = simulate(index, model, transitions=projected.gross, seed=2)
     np.testing.assert_array_equal(again.index, run.index)
     assert step_transitions(chain, class_counts(index, 3)).shape == (1, 3, 3)
-    with pytest.raises(InputError, match="either"):
-        simulate_transitions(index, model, 3, seed=2)
+    # the one loop is the plain sequence of allocate_step calls it replaced
+    manual, adaptation = index, None
+    for i in range(3):
+        manual, outcome, adaptation = allocate_step(
+            manual, model, None, transitions=step_transitions(chain, class_counts(manual, 3)),
+            adaptation=adaptation, seed=2, step=i)
+        np.testing.assert_array_equal(outcome.transition_met, run.outcomes[i].transition_met)
+    np.testing.assert_array_equal(manual, run.index)
+    with pytest.raises(InputError, match="one demand"):
+        simulate(index, model, seed=2)
+    with pytest.raises(InputError, match="one demand"):
+        simulate(index, model, projected.targets, chain=chain, steps=3)
+    with pytest.raises(InputError, match="steps"):
+        simulate(index, model, chain=chain)

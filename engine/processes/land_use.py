@@ -10,22 +10,27 @@ met is reported per class. Suitability comes per class (e.g. from ``twin calibra
 built-up land only, from the ``land_use__suitability`` field. Instead of the field, a planner's
 table of class areas per year may set the demand (``targets``): each step then asks for the
 areas of its year, exactly as ``twin simulate`` does - both call
-:func:`engine.landuse.simulate`, so the same model, demand and seed give the same map.
+:func:`engine.landuse.simulate`, so the same model, demand and seed give the same map. A
+Markov chain (``chain``, :mod:`engine.demand`) sets a gross demand instead: each step, the
+from -> to cells its matrix gives the map as it is; met quantity and shortfall are reported
+per transition.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from engine.demand import MarkovChain, transition_multipliers
+
 from engine.landuse import (Adaptation, LandUseModel, build_constraints, class_counts,
                             geometric_patch_sizes, simulate)
-from engine.landuse_config import LandUseConfig, conversion_factors
+from engine.landuse_config import LandUseConfig, _select, conversion_factors
 from engine.process import Clock, FieldUse, Process, StepReport
 from tim.errors import InputError
 from tim.fields import field_spec
-from tim.model import Territory
+from tim.model import ClassTable, Territory
 
 
 def territory_model(territory: Territory, config: LandUseConfig = LandUseConfig(), *,
@@ -78,13 +83,29 @@ def territory_model(territory: Territory, config: LandUseConfig = LandUseConfig(
                                      cost=1.0 - table), patch_sizes=sizes)
 
 
+def markov_multipliers(classes: ClassTable, rules: Sequence[tuple[str, str, float]], *,
+                       where: str = "land_use.demand.markov.adjust") -> np.ndarray:
+    """(K, K) multipliers on a Markov chain's one-year probabilities from ``(from, to,
+    factor)`` rules whose selectors are land-use groups, class codes or ``any`` (as
+    conversion rules name them); later rules multiply earlier ones, the diagonal is kept."""
+    n = len(classes)
+    table = np.ones((n, n))
+    for i, (a, b, factor) in enumerate(rules):
+        rows = _select(str(a), classes, f"{where}[{i}].from")
+        cols = _select(str(b), classes, f"{where}[{i}].to")
+        pairs = [(int(r), int(c)) for r in np.flatnonzero(rows) for c in np.flatnonzero(cols)]
+        table *= transition_multipliers(n, [(r, c, float(factor)) for r, c in pairs])
+    return table
+
+
 class LandUseChange(Process):
     """Convert cells to meet the demand each step, within the control lines.
 
     The demand is the ``land_use__demand`` field (net change per class this step, e.g. from
     the households), or, when ``targets`` is given, a planner's class areas: ``targets``
     maps each simulated year to the (K,) cells wanted at its end, ``targeted`` (K,) says
-    which classes they bind (the others are free).
+    which classes they bind (the others are free). With ``chain`` (a Markov chain of the
+    model's classes) each step's demand is the chain's gross transitions over the step.
     """
 
     FIELDS = (
@@ -97,7 +118,7 @@ class LandUseChange(Process):
     def __init__(self, territory: Territory, config: LandUseConfig = LandUseConfig(), *,
                  model: LandUseModel | None = None,
                  targets: Mapping[int, np.ndarray] | None = None,
-                 targeted: np.ndarray | None = None):
+                 targeted: np.ndarray | None = None, chain: MarkovChain | None = None):
         super().__init__(territory)
         self.config = config
         self.model = model if model is not None else territory_model(territory, config)
@@ -111,6 +132,14 @@ class LandUseChange(Process):
         self.targeted = np.ones(n, bool) if targeted is None else np.asarray(targeted, bool)
         self._can_gain = self.model.suitability.reshape(-1, n).max(axis=0) > 0
         self.adaptation = Adaptation.start(1, n)
+        if chain is not None and (chain.n_classes != n or chain.annual.shape[0] != 1):
+            raise InputError(f"the Markov chain must be of the model's {n} classes, one "
+                             "region", source=territory.name, field="land_use.demand.markov",
+                             value=chain.annual.shape)
+        if chain is not None and targets is not None:
+            raise InputError("give a demand table or a Markov chain, not both",
+                             source=territory.name, field="land_use.demand")
+        self.chain = chain
 
     def _demand(self, year: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(target areas, targeted) of this step, both (K,)."""
@@ -131,6 +160,8 @@ class LandUseChange(Process):
         t = self.territory
         nodata = field_spec("land_use__class").nodata
         index = self.model.index_of(t.get("land_use__class"), nodata=nodata, source=t.name)
+        if self.chain is not None:
+            return self._markov_step(clock, index, nodata)
         target, targeted = self._demand(clock.year, index)
         demand = np.where(targeted, target - class_counts(index, self.model.n_classes)[0], 0)
         for k in np.flatnonzero((demand > 0) & ~self._can_gain):
@@ -151,6 +182,32 @@ class LandUseChange(Process):
                 report.values[f"from_codes_to_{code}"] = {
                     int(self.model.codes[j]): int(came[j]) for j in np.flatnonzero(came)}
             if demand[k] < 0:
+                report.values[f"lost_{code}"] = int(outcome.lost[0, k])
+                report.values[f"loss_shortfall_{code}"] = int(outcome.loss_shortfall[0, k])
+        return report
+
+    def _markov_step(self, clock: Clock, index: np.ndarray, nodata: int) -> StepReport:
+        """One step of the chain's gross demand; reports per class as the net demand does
+        (``shortfall_<code>`` feeds the run's warnings) and per transition ``from->to``."""
+        t, codes = self.territory, self.model.codes
+        run = simulate(index, self.model, chain=self.chain, steps=1,
+                       years_per_step=clock.dt, seed=clock.seed, first_step=clock.step,
+                       adaptation=self.adaptation)
+        self.adaptation, outcome = run.adaptation, run.outcomes[0]
+        t.set_field("land_use__class", self.model.codes_of(run.index, nodata=nodata))
+        asked, met = outcome.transition_demand[0], outcome.transition_met[0]
+        short = outcome.transition_shortfall[0]
+        report = StepReport(self.name, clock.year, {
+            "passes": outcome.passes, "demand_cells": int(asked.sum()),
+            "met_cells": int(met.sum()), "shortfall_cells": int(short.sum()),
+            "transitions": {f"{codes[i]}->{codes[j]}": {
+                "demand": int(asked[i, j]), "met": int(met[i, j]),
+                "shortfall": int(short[i, j])} for i, j in zip(*np.nonzero(asked | met))}})
+        for k, code in enumerate(codes):
+            if outcome.gained[0, k] or outcome.gain_shortfall[0, k]:
+                report.values[f"converted_to_{code}"] = int(outcome.gained[0, k])
+                report.values[f"shortfall_{code}"] = int(outcome.gain_shortfall[0, k])
+            if outcome.lost[0, k] or outcome.loss_shortfall[0, k]:
                 report.values[f"lost_{code}"] = int(outcome.lost[0, k])
                 report.values[f"loss_shortfall_{code}"] = int(outcome.loss_shortfall[0, k])
         return report

@@ -75,6 +75,10 @@ def write_report(report: CalibrationReport, out: Path) -> None:
                        "table": [[round(float(v), 6) for v in row]
                                  for row in report.conversion]},
         "calibration": {"years": list(report.periods[0].years),
+                        # every map given (calibration and validation): a scenario's Markov
+                        # demand is estimated from them (land_use.demand.source: markov)
+                        "maps": {int(y): str(Path(m).resolve())
+                                 for y, m in sorted(report.setup.maps.items())},
                         "figure_of_merit": report.result.figure_of_merit,
                         "simulations": report.result.evaluations, "seed": report.setup.seed},
     }

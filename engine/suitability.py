@@ -13,7 +13,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from tim.derive import distance_to
 from tim.errors import InputError
 
 
@@ -52,6 +51,23 @@ def logistic_suitability(drivers: Mapping[str, np.ndarray], coefficients: Mappin
     with np.errstate(over="ignore"):
         s = 1.0 / (1.0 + np.exp(-z))
     return np.where(np.isfinite(s), s, 0.0).astype(np.float32)
+
+
+def distance_to(mask: np.ndarray, cell_size: tuple[float, float]) -> np.ndarray:
+    """Euclidean distance (CRS units, float32) from every cell to the nearest ``mask`` cell;
+    all NaN when the mask is empty.
+
+    Examples
+    --------
+    >>> distance_to(np.array([[True, False, False]]), (30.0, 30.0)).tolist()
+    [[0.0, 30.0, 60.0]]
+    """
+    from scipy import ndimage
+
+    if not mask.any():
+        return np.full(mask.shape, np.nan, dtype=np.float32)
+    return ndimage.distance_transform_edt(~mask, sampling=(cell_size[1], cell_size[0])
+                                          ).astype(np.float32)
 
 
 # -- driver layers derived from land-use maps ---------------------------------------------------

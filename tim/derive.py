@@ -4,8 +4,7 @@ Some data sets (the Wuhan land-use series, for one) come without planning units.
 model and the unit-level indicators need units, so :func:`grid_planning_units` lays a regular
 grid of square units over the valid cells and groups them into districts of k x k units. The
 history records it as a synthetic derivation: the units are a computational zoning, not the
-city's plan. :func:`distance_to` (distance to the nearest cell of a mask) serves the driver
-layers of the land-use model and the dated road distances of an observed series alike.
+city's plan.
 """
 
 from __future__ import annotations
@@ -57,20 +56,3 @@ def grid_planning_units(territory: Territory, size: float, *, districts_of: int 
     territory.add_layer("planning_units", frame)
     territory.record("derive", layer="planning_units", method="regular grid", size=size,
                      districts_of=districts_of, units=len(frame), synthetic=True)
-
-
-def distance_to(mask: np.ndarray, cell_size: tuple[float, float]) -> np.ndarray:
-    """Euclidean distance (CRS units, float32) from every cell to the nearest ``mask`` cell;
-    all NaN when the mask is empty.
-
-    Examples
-    --------
-    >>> distance_to(np.array([[True, False, False]]), (30.0, 30.0)).tolist()
-    [[0.0, 30.0, 60.0]]
-    """
-    from scipy import ndimage
-
-    if not mask.any():
-        return np.full(mask.shape, np.nan, dtype=np.float32)
-    return ndimage.distance_transform_edt(~mask, sampling=(cell_size[1], cell_size[0])
-                                          ).astype(np.float32)

@@ -170,7 +170,7 @@ def road_distances(territory: Territory, year: int) -> dict[str, np.ndarray]:
     from rasterio.features import rasterize as burn
     from affine import Affine
 
-    from tim.derive import distance_to
+    from engine.suitability import distance_to
 
     roads = _dated(territory, ROADS_LAYER, YEAR_COLUMN)
     if ROAD_CLASS_COLUMN not in roads.columns:

@@ -18,7 +18,7 @@ from tim.build import build_from_catalog, build_territory, map_raster_classes
 from tim.errors import InputError
 from tim.ingest.catalog import SourceSpec, load_catalog
 from tim.ingest.raster import RasterSource, read_raster
-from tim.ingest.series import epochs, parse_label, protected_mask, write_series
+from scenarios.calibration.series import epochs, parse_label, protected_mask, write_series
 from tim.model import Grid, Territory
 from tim.classes import DEFAULT_CLASSES
 

@@ -154,7 +154,7 @@ def build_from_catalog(catalog: Catalog, *, crs: str | None = None,
                             districts_of=catalog.grid_units.districts_of)
     if catalog.observed:
         territory.record("series", epochs={k: str(v) for k, v in catalog.observed.items()},
-                         note="land-use maps of earlier epochs: tim.ingest.series puts them "
+                         note="land-use maps of earlier epochs: scenarios.calibration.series puts them "
                               "on this grid with the land-use source's class_map")
     return territory
 

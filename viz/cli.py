@@ -91,7 +91,7 @@ def cmd_tim_build(args: argparse.Namespace) -> None:
 
 def cmd_tim_series(args: argparse.Namespace) -> None:
     from tim.ingest.catalog import catalog_inputs, load_catalog
-    from tim.ingest.series import write_series
+    from scenarios.calibration.series import write_series
     from tim.store import load_territory
 
     catalog = load_catalog(args.catalog)

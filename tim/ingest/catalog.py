@@ -79,7 +79,7 @@ Three optional sections serve real territories (see ``tim/catalogs/hongkong.yaml
   roads or tall buildings as points, for analyses that read them by name.
 * ``observed: {label: path}`` - land-use maps of earlier epochs (``1973-1977`` or ``1975``),
   in time order, read with the land-use source's ``crs`` and ``class_map`` by
-  :mod:`tim.ingest.series`.
+  :mod:`scenarios.calibration.series`.
 """
 
 from __future__ import annotations

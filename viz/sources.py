@@ -219,12 +219,21 @@ def run_height_check(run: Any) -> HeightCheck | None:
     relative = run.manifest.get("outputs", {}).get("heights")
     if not relative:
         return None
-    return _open_check(Path(run.path) / str(relative))
+    path = Path(run.path) / str(relative)
+    stamps = []
+    for name in ("manifest.json", "violations.csv"):
+        try:
+            st = (path / name).stat()
+            stamps.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            stamps.append(None)
+    return _open_check(path, tuple(stamps))
 
 
 @functools.lru_cache(maxsize=64)
-def _open_check(path: Path) -> HeightCheck:
-    # Cached by folder: the tab asks on every callback and the check caches what it reads.
+def _open_check(path: Path, stamp: tuple[Any, ...]) -> HeightCheck:
+    # Cached by folder and its files' stamps: the tab asks on every callback and the check
+    # caches what it reads; a folder written again is read again.
     return HeightCheck.open(path)
 
 

@@ -4,8 +4,9 @@ Choose what to check: the existing buildings (each ``twin heights`` folder serve
 buildings of any run (``RUN_DIR/heights``, which ``twin run`` writes against the TIM's zoning
 heights and the scenario's height rules). Every count of the tab - the panel, the full
 violator table (sortable, paged, downloadable as CSV) and the 3D view - is read from the same
-``violations.csv``. Choose a corridor (a viewpoint and its landmark, from the rules): the 2D map shows the
-maximum allowable height or the corridor's envelope with the rules drawn over it; the 3D view
+``violations.csv``. Choose a corridor (a viewpoint and its landmark, from the rules): the 2D
+map shows the maximum allowable height or the corridor's envelope with the rules drawn over
+it ("Zoom to the corridor" frames it, and flies the 3D view to it again); the 3D view
 flies to the viewpoint and shows the view cone at the envelope's height, the envelope as
 coloured cells (how much may be built there), the sightlines across the landmark (green free,
 red blocked) with their blocking buildings in red, and every building over its limit coloured

@@ -246,10 +246,14 @@ def _units(territory: Territory, footprints: np.ndarray) -> tuple[np.ndarray, np
     return ids, names
 
 
-def check_heights(territory: Territory, rules: HeightRules, proposals: Any = None
-                  ) -> HeightReport:
+def check_heights(territory: Territory, rules: HeightRules, proposals: Any = None, *,
+                  parcel_heights: bool = True) -> HeightReport:
     """Limits, maximum allowable height and violations of ``territory`` (and ``proposals``, a
-    buildings GeoDataFrame with ``building_id`` and ``height``) under ``rules``."""
+    buildings GeoDataFrame with ``building_id`` and ``height``) under ``rules``.
+
+    ``parcel_heights=False`` leaves out the range of the maximum allowable height per parcel
+    (one rasterisation per parcel: slow on a city's thousands of parcels, and not needed to
+    judge buildings)."""
     import geopandas as gpd
 
     from tim.tiles.buildings import building_base_z
@@ -291,7 +295,7 @@ def check_heights(territory: Territory, rules: HeightRules, proposals: Any = Non
     envelopes = [layer.height for layer in layers if layer.kind == "corridor"]
     envelope = (np.fmin.reduce(envelopes).astype(np.float32) if envelopes else None)
 
-    if parcels is not None and len(parcels):
+    if parcel_heights and parcels is not None and len(parcels):
         raster_min, raster_max = [], []
         for geom in rules.zone_polygons.geometry.values:
             inside = _burn(territory, np.array([geom]), np.ones(1), fill=0.0) > 0
@@ -336,6 +340,58 @@ def check_heights(territory: Territory, rules: HeightRules, proposals: Any = Non
     log.info("height check: %(violations)d of %(buildings)d buildings over their limit", counts)
     return HeightReport(rules, rule_table, max_height, limit_rule, envelope, table, parcels,
                         units, counts)
+
+
+def run_rules(territory: Territory, scenario: Any) -> HeightRules | None:
+    """The height rules a run's new buildings are held to, as the developers were: the TIM's
+    zoning heights (``zoning`` layer) with the scenario's per-zone ``max_height`` overrides and
+    its default height where no zone applies, and the inclined surfaces and view corridors of
+    ``development.height_rules``. None when none of these exists. FAR stays out: it is a parcel
+    rule and the developers' floor area is bounded by it already."""
+    import dataclasses
+
+    from scenarios.height_rules import load_rules, rules_from_zoning_layer
+
+    d = scenario.development
+    rules = None
+    zoning = territory.layers.get("zoning")
+    if zoning is not None and len(zoning):
+        rules = rules_from_zoning_layer(territory)
+        ids = dict(zip(zoning["zone_id"].astype(str), zoning["zone"].astype(str))) \
+            if "zone_id" in zoning else {}
+        overrides = {ids.get(str(k), str(k)): o.max_height for k, o in d.zones.items()
+                     if o.max_height is not None}
+        rules.zone_rules = {z: dataclasses.replace(r, max_far=None, max_height=overrides.get(
+            z, r.max_height)) for z, r in rules.zone_rules.items()}
+        rules.default_max_height = d.default_max_height
+        rules.name = "zoning"
+    if d.height_rules is not None:
+        extra = load_rules(d.height_rules, territory)
+        if rules is None:
+            rules = dataclasses.replace(extra, zone_polygons=None, zone_rules={},
+                                        default_max_height=None)
+        else:
+            rules.surfaces, rules.corridors = extra.surfaces, extra.corridors
+            rules.name = f"zoning + {extra.name}"
+            rules.source, rules.sha256 = extra.source, extra.sha256
+    return rules
+
+
+def check_new_buildings(territory: Territory, scenario: Any, new_buildings: Any
+                        ) -> HeightReport | None:
+    """The run's new buildings (``project_buildings``) checked against :func:`run_rules`:
+    only they are in the report (the existing ones are ``twin heights``' business). None
+    without rules or without new buildings."""
+    import dataclasses
+
+    if new_buildings is None or not len(new_buildings):
+        return None
+    rules = run_rules(territory, scenario)
+    if rules is None:
+        return None
+    bare = dataclasses.replace(territory, layers={k: v for k, v in territory.layers.items()
+                                                  if k != "buildings"})
+    return check_heights(bare, rules, new_buildings, parcel_heights=False)
 
 
 def _landmark_building(footprints: np.ndarray, xy: tuple[float, float]) -> int | None:

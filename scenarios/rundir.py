@@ -34,6 +34,10 @@ Layout of ``RUN_DIR``::
                                   area, storeys, margin, kind (new / redevelopment)
     buildings_new.gpkg            those projects as buildings (footprint, storeys, height,
                                   the ids of the buildings a redevelopment replaces)
+    heights/                      those buildings checked against the TIM's zoning heights (as
+                                  the scenario overrides them) and the scenario's surfaces and
+                                  view corridors: a ``twin heights`` folder
+                                  (:func:`scenarios.heights.check_new_buildings`), if any rule
 
 Rasters share the TIM's grid and CRS, so QGIS overlays them on the TIM directly.
 """
@@ -89,6 +93,17 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _write_new_heights(result: RunResult, out: Path, command: list[str] | None) -> bool:
+    """The height check of the run's new buildings into ``out`` (False: no rule to check)."""
+    from scenarios.heights import check_new_buildings, write_heights
+
+    report = check_new_buildings(result.territory, result.scenario, result.new_buildings)
+    if report is None:
+        return False
+    write_heights(report, result.territory, out, command=command)
+    return True
+
+
 def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | None = None,
               command: list[str] | None = None) -> Path:
     """Write ``result`` to ``directory`` atomically (an existing run is replaced only once the
@@ -117,6 +132,8 @@ def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | Non
             result.new_buildings.to_file(tmp / "buildings_new.gpkg", driver="GPKG",
                                          engine="pyogrio")
             outputs["new_buildings"] = "buildings_new.gpkg"
+            if _write_new_heights(result, tmp / "heights", command):
+                outputs["heights"] = "heights"
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "scenario": result.scenario.to_dict(),

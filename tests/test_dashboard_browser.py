@@ -364,6 +364,16 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
             if status["featuresStyled"] == len(buildings):  # every tile in view
                 assert status["blockersStyled"] == len(blockers)
                 assert status["violatorsStyled"] == len(violators - blockers)
+            # Zoom to the corridor: the 3D view flies there again (a new camera key); every
+            # violator is in the table and its CSV comes through the download route.
+            page.click("#zoom-corridor")
+            _wait_3d(page, "s.camera && s.camera.startsWith('corridor:0:1:') && "
+                           f"s.camera.endsWith({json.dumps(CORRIDOR)})")
+            href = page.get_attribute("#violators-download", "href")
+            assert href == "/twin/download/heights/0/violations.csv"
+            csv = page.request.get(server.rstrip("/") + href)
+            assert csv.ok and csv.body() == (demo_output / "heights" /
+                                             "violations.csv").read_bytes()
             timings["heights_s"] = time.perf_counter() - t
             page.screenshot(path=str(artifacts / "dashboard-heights.png"), full_page=True)
             timings["total_s"] = time.perf_counter() - t0

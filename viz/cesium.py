@@ -166,8 +166,13 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
 
     @server.route(LIMITS_ROUTE + "<int:k>/<field>.png", endpoint="twin_limits")
     def limits(k: int, field: str) -> flask.Response:
-        if not 0 <= k < len(board.heights) or \
-                field not in board.heights[k].manifest.get("rasters", {}) or \
+        from viz.tabs.heights import check_at
+
+        try:
+            check = check_at(board, k)  # a height check or a run's new buildings' check
+        except IndexError:
+            flask.abort(404)
+        if field not in check.manifest.get("rasters", {}) or \
                 field == "planning__height_limit_rule":
             flask.abort(404)
         return png_response(images.limits(k, field))
@@ -260,7 +265,9 @@ class DrapeImages:
         from viz.maps import HEIGHT_LIMIT_RAMP, continuous_rgba, height_scale
 
         board = self.board
-        values, _ = board.heights[k].raster(field)
+        from viz.tabs.heights import check_at
+
+        values, _ = check_at(board, k).raster(field)
         top = height_scale(values)
         # Half-transparent over the land use: in 3D the limits are read with the ground.
         rgba = continuous_rgba(np.clip(values, 0, None), HEIGHT_LIMIT_RAMP, 0.0, top,

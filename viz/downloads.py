@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from viz.app import Dashboard
 
 DOWNLOAD_ROUTE = "/twin/download/"
+#: ``/twin/download/heights/<k>/<table>``: a table of height check ``k`` of the Heights & views
+#: tab (:func:`viz.tabs.heights.choices`: the ``twin heights`` folders, then runs' checks).
+HEIGHTS_ROUTE = DOWNLOAD_ROUTE + "heights/"
+HEIGHT_TABLES = ("violations.csv", "buildings.csv", "units.csv", "parcels.csv")
 #: The in-memory workbook's key (built from the CSVs, not a file of the run).
 WORKBOOK = "indicators.xlsx"
 
@@ -116,6 +120,23 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
         if path is None:
             flask.abort(404)
         return flask.send_file(path, as_attachment=True, download_name=name, max_age=0)
+
+
+    @server.route(HEIGHTS_ROUTE + "<int:k>/<key>", endpoint="twin_download_heights")
+    def heights_download(k: int, key: str) -> flask.Response:
+        from viz.tabs.heights import choices
+
+        found = choices(board)
+        if key not in HEIGHT_TABLES or not 0 <= k < len(found):
+            flask.abort(404)
+        choice = found[k]
+        path = safe_file(choice.check.path, key)
+        if path is None:
+            flask.abort(404)
+        folder = (choice.check.path.name if choice.run is None
+                  else board.runs[choice.run].name)
+        return flask.send_file(path, as_attachment=True, download_name=f"{folder}-{key}",
+                               max_age=0, mimetype="text/csv")
 
 
 def _year_of(key: str) -> int | None:

@@ -161,13 +161,12 @@ def heights_style(check: HeightCheck, lines: SightlineSet | None) -> dict[str, A
     sightlines in red, every other building pale."""
     rules: list[str] = []
     violators: dict[str, list[float]] = {}
-    for building_id, row in check.buildings.items():
-        if not row.get("violation"):
-            continue
-        rule = str(row.get("rule") or "")
+    # From violations.csv, as the panel's count and the table: one source, one number.
+    for row in check.violations.itertuples():
+        rule = str(row.rule) if isinstance(row.rule, str) else ""
         if rule not in rules:
             rules.append(rule)
-        violators[str(building_id)] = [round(float(row["excess_m"]), 3), rules.index(rule)]
+        violators[str(row.building_id)] = [round(float(row.excess_m), 3), rules.index(rule)]
     blockers = ({} if lines is None else
                 {str(k): float(v.get("lower_by_m", 0.0)) for k, v in lines.buildings.items()})
     top = max((v[0] for v in violators.values()), default=1.0)

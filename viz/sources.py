@@ -21,6 +21,7 @@ The readers here are small frozen dataclasses that read on demand and cache what
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -212,6 +213,31 @@ class Ensemble(_OutputFolder):
 
 
 # -- height checks and view corridors --------------------------------------------------------
+def run_height_check(run: Any) -> HeightCheck | None:
+    """The height check of a run's new buildings (``RUN_DIR/heights``, written by ``twin run``
+    since runs check their buildings), or None for a run without one."""
+    relative = run.manifest.get("outputs", {}).get("heights")
+    if not relative:
+        return None
+    path = Path(run.path) / str(relative)
+    stamps = []
+    for name in ("manifest.json", "violations.csv"):
+        try:
+            st = (path / name).stat()
+            stamps.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            stamps.append(None)
+    return _open_check(path, tuple(stamps))
+
+
+@functools.lru_cache(maxsize=64)
+def _open_check(path: Path, stamp: tuple[Any, ...]) -> HeightCheck:
+    # Cached by folder and its files' stamps: the tab asks on every callback and the check
+    # caches what it reads; a folder written again is read again.
+    return HeightCheck.open(path)
+
+
+
 @dataclass(frozen=True)
 class Corridor:
     """A protected view corridor as ``twin heights`` drew it (``rules.geojson``, WGS 84).
@@ -317,6 +343,25 @@ class HeightCheck(_OutputFolder):
         centre = frame.geometry.centroid
         return pd.DataFrame({"building_id": frame["building_id"].astype(str).to_numpy(),
                              "x": centre.x.to_numpy(), "y": centre.y.to_numpy()})
+
+    @property
+    def violation_count(self) -> int:
+        """Buildings over their limit: the rows of ``violations.csv``, the one count the panel,
+        the table and the 3D view all show."""
+        return len(self.violations)
+
+    def corridor_bounds(self, name: str, margin: float = 0.1
+                        ) -> tuple[float, float, float, float] | None:
+        """xmin, ymin, xmax, ymax (CRS) of corridor ``name``'s wedge and background, widened
+        by ``margin`` of their size on each side (None: no such corridor)."""
+        rings = [xy for _, rule, xy in self.outlines(("corridor_foreground",
+                                                      "corridor_background")) if rule == name]
+        if not rings:
+            return None
+        xy = np.vstack(rings)
+        (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+        pad = margin * max(x1 - x0, y1 - y0, 1.0)
+        return x0 - pad, y0 - pad, x1 + pad, y1 + pad
 
     def outlines(self, kinds: tuple[str, ...]) -> list[tuple[str, str, np.ndarray]]:
         """Rings of the rules' polygons of the given kinds (``zone``, ``inclined_surface``,

@@ -275,7 +275,10 @@
       " tiles";
     if (S.mode === "flood") text += ", " + S.floodedStyled.toLocaleString("en") + " flooded";
     if (S.mode === "heights") {
-      text += ", " + S.violatorsStyled + " over their limit, " + S.blockersStyled +
+      // The count of the check's violations.csv (as the panel), not of the tiles loaded.
+      var hs = S.scene && S.scene.sides[0].buildings;
+      var over = hs && hs.count !== undefined ? hs.count : S.violatorsStyled;
+      text += ", " + over + " over their limit, " + S.blockersStyled +
         " blocking the view";
     }
     if (S.newShown) text += ", " + S.newShown.toLocaleString("en") + " new";

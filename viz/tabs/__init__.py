@@ -62,7 +62,7 @@ def all_tabs() -> tuple[TabSpec, ...]:
         TabSpec("ensemble", _("Ensemble"), ensemble, ("year",),
                 available=lambda board: bool(board.ensembles)),
         TabSpec("heights", _("Heights & views"), heights, (),
-                available=lambda board: bool(board.heights)),
+                available=lambda board: heights.available(board)),
         TabSpec("calibration", _("Land-use calibration"), calibration, (), with_3d=False,
                 available=lambda board: bool(board.calibrations)),
         TabSpec("data", _("Data sources"), data, (), with_3d=False),

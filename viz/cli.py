@@ -827,9 +827,10 @@ def build_parser() -> argparse.ArgumentParser:
     changes.add_argument("--before", required=True, metavar="YEAR=PATH")
     changes.add_argument("--after", required=True, metavar="YEAR=PATH")
     changes.add_argument("--out", required=True, help="output folder (replaced atomically)")
-    changes.add_argument("--min-area", type=float, default=1.0, metavar="HA",
+    changes.add_argument("--min-area", type=_number(0, 1e7), default=1.0, metavar="HA",
                          help="drop patches smaller than this (ha; default 1)")
-    changes.add_argument("--connectivity", type=int, choices=(4, 8), default=8)
+    changes.add_argument("--connectivity", type=_number(4, 8, integer=True), choices=(4, 8),
+                         default=8)
     _monitoring_options(changes)
     changes.set_defaults(func=cmd_changes, writes=("out", "directory"),
                          reads=("tim", "before", "after"))
@@ -845,7 +846,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "population_scale)")
     assess.add_argument("--population", action="append", metavar="YEAR=PATH",
                         help="observed population of a year (PATH 'tim': the TIM's field)")
-    assess.add_argument("--population-scale", type=float, default=1.0,
+    assess.add_argument("--population-scale", type=_number(0, 1e9, low_open=True), default=1.0,
                         help="factor from the population raster's values to persons per cell")
     assess.add_argument("--registry", help="indicator registry YAML (default: the packaged one)")
     assess.add_argument("--out", required=True, help="output folder (replaced atomically)")
@@ -866,7 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--soil", metavar="PATH", help="soil map scored by the rules' soil table")
     ev.add_argument("--into-tim", action="store_true",
                     help="store the grades as evaluation__* fields in the TIM")
-    ev.add_argument("--red-line-grade", type=int, choices=range(1, 6), metavar="1-5",
+    ev.add_argument("--red-line-grade", type=_number(1, 5, integer=True), metavar="1-5",
                     help="with --into-tim: ecological grade at or above which cells become the "
                          "TIM's ecological red line when it has none")
     ev.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")

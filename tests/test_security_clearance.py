@@ -129,9 +129,10 @@ def _click_inside_a_control_line(sample) -> dict:
     return {"points": [{"x": point.x / 1000.0, "y": point.y / 1000.0}]}
 
 
-def _every_callback(url: str, opener, sample, lang: str = "en") -> list[str]:
+def _every_callback(url: str, opener, sample, lang: str = "en") -> dict[str, str]:
     """The answers of every server callback of the page, with the layout's values, all the
-    one-map layers asked for (as a hostile page would) and a click inside a control line."""
+    one-map layers asked for (as a hostile page would) and a click inside a control line;
+    by output (``layout``: the page's layout)."""
     status, layout = _get(opener, f"{url}/_dash-layout?lang={lang}")
     assert status == 200
     values = _layout_values(json.loads(layout))
@@ -143,7 +144,7 @@ def _every_callback(url: str, opener, sample, lang: str = "en") -> list[str]:
         for i in dep["inputs"]:
             if i["id"].startswith("ctx-"):
                 values[(i["id"], i["property"])] = {"run": 0, "year": None}
-    answers = [_plain(layout)]
+    answers = {"layout": _plain(layout)}
     for dep in deps:
         if dep.get("clientside_function") or "{" in dep["output"]:
             continue
@@ -163,7 +164,7 @@ def _every_callback(url: str, opener, sample, lang: str = "en") -> list[str]:
                                          headers={"Content-Type": "application/json"})
         status, body = _get(opener, request)
         assert status in (200, 204), (text, status, body[:200])
-        answers.append(_plain(body))
+        answers[text] = _plain(body)
     return answers
 
 
@@ -229,33 +230,47 @@ def test_a_public_viewer_receives_no_layer_above_public(url, sample, markers):
     vera = _session(url, "vera")
     _, whoami = _get(vera, url + "/twin/whoami")
     assert json.loads(whoami)["clearance"] == "public"
-    answers = "\n".join(_every_callback(url, vera, sample))
+    by_output = _every_callback(url, vera, sample)
+    answers = "\n".join(by_output.values())
     for marker in markers["control_lines"] + markers["zoning"]:
         assert marker not in answers, marker
     assert "layer:units" in answers  # public layers are still drawn
     assert HIDDEN_EN in answers
+    assert _clicked_line(sample, "en") not in by_output["map-query.children"]
     # the layer toggles offer only what she may see
     _, layout = _get(vera, url + "/_dash-layout")
     options = _layout_values(json.loads(layout))[("map-layers", "options")]
     assert {o["value"] for o in options} == {"units", "amenities"}
-    zh = "\n".join(_every_callback(url, vera, sample, lang="zh_CN"))
+    zh = "\n".join(_every_callback(url, vera, sample, lang="zh_CN").values())
     assert HIDDEN_ZH in zh and all(m not in zh for m in markers["control_lines"])
 
 
 def test_an_internal_viewer_sees_zoning_but_not_the_restricted_lines(url, sample, markers):
-    answers = "\n".join(_every_callback(url, _session(url, "ivan"), sample))
+    answers = "\n".join(_every_callback(url, _session(url, "ivan"), sample).values())
     assert "layer:zoning" in answers
     assert all(m not in answers for m in markers["control_lines"])
     assert HIDDEN_EN in answers
 
 
 def test_a_restricted_editor_sees_everything_and_no_note(url, sample, markers):
-    answers = "\n".join(_every_callback(url, _session(url, "ed"), sample))
+    by_output = _every_callback(url, _session(url, "ed"), sample)
+    answers = "\n".join(by_output.values())
     english = [m for m in markers["control_lines"] if m.isascii()]
     for marker in english + ["layer:zoning", "layer:units"]:
         assert marker in answers, marker
     # the 3D lines too (the scene's entities carry positions and the lines' names)
-    assert any('"positions"' in a and english[-1] in a for a in answers.split("\n"))
+    assert any('"positions"' in a and english[-1] in a for a in by_output.values())
+    # "what is here" names the control line that was clicked
+    assert _clicked_line(sample, "en") in by_output["map-query.children"]
+
+
+def _clicked_line(sample, lang: str) -> str:
+    import pyogrio
+
+    from viz.onemap import line_name
+
+    lines = pyogrio.read_dataframe(sample["tim"] / "vectors.gpkg", layer="control_lines")
+    return line_name(str(lines["kind"].iloc[0]), lang)
     assert HIDDEN_EN not in answers
 
 
@@ -289,6 +304,6 @@ def test_without_login_the_served_clearance_applies(sample, markers):
                         server.serve_options("127.0.0.1", None, clearance="public"))
     with server.running(app) as base:
         opener = urllib.request.build_opener()
-        answers = "\n".join(_every_callback(base, opener, sample))
+        answers = "\n".join(_every_callback(base, opener, sample).values())
         assert all(m not in answers for m in markers["control_lines"] + markers["zoning"])
         assert _get(opener, base + "/twin/download/0/control_lines.geojson")[0] == 404

@@ -708,3 +708,209 @@ def _run_limited(argv: list, file: Path) -> None:
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and str(file) in lines[0], lines
+
+
+# -- the commands of the monitoring and calibration wave ------------------------------------------
+def _wave_commands(tim_dir: Path, file: Path, out: Path) -> dict[str, tuple[list, Path]]:
+    """Each new command that reads a YAML file, with the file it reads (``file`` itself, or
+    the ``parameters.yaml`` a calibration folder holds)."""
+    calibration = file.parent / "calibration"
+    return {
+        "assess --series": (["assess", "--tim", tim_dir, "--series", file, "--out", out], file),
+        "assess --registry": (["assess", "--tim", tim_dir, "--observed", f"2000={file}",
+                               "--registry", file, "--out", out], file),
+        "evaluate --rules": (["evaluate", "--tim", tim_dir, "--rules", file, "--out", out],
+                             file),
+        "review --rules": (["review", "--tim", tim_dir, "--proposals", file, "--rules", file,
+                            "--out", out], file),
+        "review --height-rules": (["review", "--tim", tim_dir, "--proposals", file,
+                                   "--height-rules", file, "--out", out], file),
+        "tim series --catalog": (["tim", "series", "--catalog", file, "--tim", tim_dir,
+                                  "--out", out], file),
+        "run --calibration": (["run", "baseline", "--tim", tim_dir, "--calibration",
+                               calibration, "--out", out], calibration / "parameters.yaml"),
+    }
+
+
+WAVE_YAML = ["alias bomb", "utf-16", "binary", "python object tag", "deep nesting",
+             "not a mapping", "too large"]
+
+
+@pytest.mark.parametrize("case", WAVE_YAML)
+@pytest.mark.parametrize("command", sorted(_wave_commands(Path("t"), Path("f"), Path("o"))))
+def test_crafted_yaml_files_in_the_new_commands(tim_dir, tmp_path, capsys, case, command):
+    argv, file = _wave_commands(tim_dir, tmp_path / "input.yaml", tmp_path / "out")[command]
+    file.parent.mkdir(exist_ok=True)
+    file.write_bytes(YAML_CORPUS[case])
+    code, err = twin(argv, capsys)
+    assert_clean(code, err)
+    assert str(file) in err or file.name in err, err
+    assert not Path("/tmp/pwned").exists()
+    assert not (tmp_path / "out").exists()
+
+
+CLI_OPTIONS += [
+    (["changes", "--tim", "t", "--before", "1=a", "--after", "2=b", "--out", "o"],
+     "--min-area"),
+    (["changes", "--tim", "t", "--before", "1=a", "--after", "2=b", "--out", "o"],
+     "--connectivity"),
+    (["assess", "--tim", "t", "--out", "o"], "--population-scale"),
+    (["evaluate", "--tim", "t", "--out", "o"], "--red-line-grade"),
+]
+
+
+@fast(200)
+@given(case=st.sampled_from(CLI_OPTIONS[-4:]), text=NUMBER_TEXT)
+def test_the_new_commands_numbers_are_finite_and_in_range(case, text):
+    test_command_line_numbers_are_finite_and_in_range.hypothesis.inner_test(case, text)
+    import contextlib
+    import io
+
+    from viz.cli import build_parser
+
+    prefix, option = case
+    with contextlib.suppress(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+        args = build_parser().parse_args([*prefix, f"{option}={text}"])
+        value = getattr(args, option.lstrip("-").replace("-", "_"))
+        low, high = {"--min-area": (0, 1e7), "--connectivity": (4, 8),
+                     "--population-scale": (0, 1e9), "--red-line-grade": (1, 5)}[option]
+        assert low <= value <= high and (option != "--population-scale" or value > 0)
+        if option in ("--connectivity", "--red-line-grade"):
+            assert isinstance(value, int)
+
+
+def _land_use_tif(tim_dir: Path, path: Path) -> Path:
+    """The TIM's land use as a GeoTIFF on its grid (an observed map that is valid)."""
+    import rasterio
+
+    from tim.store import load_territory
+
+    t = load_territory(tim_dir)
+    values = np.asarray(t.fields["land_use__class"])
+    with rasterio.open(path, "w", driver="GTiff", width=values.shape[1],
+                       height=values.shape[0], count=1, dtype=values.dtype, crs=t.grid.crs,
+                       transform=rasterio.Affine(*t.grid.transform[:6])) as dst:
+        dst.write(values, 1)
+    return path
+
+
+@pytest.mark.parametrize("case", ["no year", "missing file", "garbage raster", "nan area",
+                                  "negative area", "connectivity 6", "same year"])
+def test_changes_refuses_bad_maps_and_options(tim_dir, tmp_path, capsys, case):
+    good = _land_use_tif(tim_dir, tmp_path / "lu.tif")
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"II*\x00" + bytes(range(256)) * 4)
+    before, after, extra, names = f"2000={good}", f"2005={good}", [], ["--before"]
+    if case == "no year":
+        before = str(good)
+    elif case == "missing file":
+        before, names = f"2000={tmp_path / 'nope.tif'}", ["nope.tif"]
+    elif case == "garbage raster":
+        after, names = f"2005={junk}", ["junk.tif"]
+    elif case == "nan area":
+        extra, names = ["--min-area", "nan"], ["--min-area"]
+    elif case == "negative area":
+        extra, names = ["--min-area", "-1"], ["--min-area"]
+    elif case == "connectivity 6":
+        extra, names = ["--connectivity", "6"], ["--connectivity"]
+    elif case == "same year":
+        after, names = f"2000={good}", ["2000"]
+    code, err = twin(["changes", "--tim", tim_dir, "--before", before, "--after", after,
+                      "--out", tmp_path / "out", *extra], capsys)
+    assert_clean(code, err, *names)
+    assert not (tmp_path / "out").exists()
+
+
+def test_changes_between_identical_maps_finds_no_patch(tim_dir, tmp_path, capsys):
+    from viz.cli import main
+
+    good = _land_use_tif(tim_dir, tmp_path / "lu.tif")
+    assert main(["changes", "--tim", str(tim_dir), "--before", f"2000={good}", "--after",
+                 f"2005={good}", "--out", str(tmp_path / "out"), "--min-area", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("0 change patches 2000 -> 2005"), out
+    assert (tmp_path / "out").is_dir()
+
+
+@pytest.mark.parametrize("option, value", [("--observed", "2000"), ("--observed", "x=y"),
+                                           ("--population-scale", "inf"),
+                                           ("--population-scale", "0")])
+def test_assess_refuses_bad_options(tim_dir, tmp_path, capsys, option, value):
+    argv = ["assess", "--tim", tim_dir, "--out", tmp_path / "out", option, value]
+    if option != "--observed":
+        argv += ["--observed", f"2000={tmp_path / 'a.tif'}"]
+    code, err = twin(argv, capsys)
+    assert_clean(code, err)
+    assert option in err or value in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "6", "nan", "2.5", "x"])
+def test_evaluate_refuses_a_red_line_grade_outside_1_to_5(tim_dir, tmp_path, capsys, value):
+    code, err = twin(["evaluate", "--tim", tim_dir, "--out", tmp_path / "out", "--into-tim",
+                      "--red-line-grade", value], capsys)
+    assert_clean(code, err, "--red-line-grade")
+
+
+def test_review_refuses_proposals_that_are_no_vector_file(tim_dir, tmp_path, capsys):
+    bad = tmp_path / "proposals.gpkg"
+    bad.write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
+    code, err = twin(["review", "--tim", tim_dir, "--proposals", bad, "--out",
+                      tmp_path / "out"], capsys)
+    assert_clean(code, err, "proposals.gpkg")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_calibration_folder_without_parameters_is_refused(tim_dir, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, err = twin(["run", "baseline", "--tim", tim_dir, "--calibration", tmp_path / "empty",
+                      "--out", tmp_path / "out"], capsys)
+    assert_clean(code, err, "empty")
+    assert not (tmp_path / "out").exists()
+
+
+LAND_USE_TRAPS = {
+    "markov with one map": ({"demand": {"source": "markov", "markov": {"maps": {2000: "a.tif"}}}},
+                            "land_use.demand"),
+    "markov without maps or calibration": ({"demand": {"source": "markov"}}, "land_use"),
+    "markov nan factor": ({"demand": {"source": "markov", "markov": {
+        "maps": {2000: "a.tif", 2005: "b.tif"},
+        "adjust": [{"from": "farmland", "to": "built", "factor": float("nan")}]}}},
+        "land_use.demand"),
+    "markov negative factor": ({"demand": {"source": "markov", "markov": {
+        "maps": {2000: "a.tif", 2005: "b.tif"},
+        "adjust": [{"from": "farmland", "to": "built", "factor": -1}]}}}, "land_use.demand"),
+    "markov unknown group": ({"demand": {"source": "markov", "markov": {
+        "maps": {2000: "a.tif", 2005: "b.tif"},
+        "adjust": [{"from": "moon", "to": "built", "factor": 2}]}}}, "land_use.demand"),
+    "markov year not a number": ({"demand": {"source": "markov", "markov": {
+        "maps": {"then": "a.tif", 2005: "b.tif"}}}}, "land_use.demand"),
+    "markov missing maps": ({"demand": {"source": "markov", "markov": {
+        "maps": {2000: "a.tif", 2005: "b.tif"}}}}, "a.tif"),
+    "calibration nowhere": ({"calibration": "nowhere"}, "land_use.calibration"),
+    "calibration empty": ({"calibration": ""}, "land_use.calibration"),
+    "calibration is a number": ({"calibration": 7}, "land_use.calibration"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAND_USE_TRAPS))
+def test_markov_demand_and_calibration_traps(tim_dir, tmp_path, capsys, name):
+    land_use, field = LAND_USE_TRAPS[name]
+    file = tmp_path / "trap.yaml"
+    file.write_text(yaml.safe_dump({"extends": "baseline", "name": "trap", "title": "t",
+                                    "land_use": land_use}))
+    code, err = twin(["run", file, "--tim", tim_dir, "--out", tmp_path / "run"], capsys)
+    assert_clean(code, err, field)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["compare", "serve"])
+@pytest.mark.parametrize("lang", ["xx", "../../etc", "zh_CN,xx", "en" * 200])
+def test_an_unknown_language_is_refused(tim_dir, tmp_path, capsys, command, lang):
+    (tmp_path / "runs").mkdir()
+    argv = [command, tmp_path / "runs", "--lang", lang]
+    if command == "compare":
+        argv += ["--out", tmp_path / "out"]
+    code, err = twin(argv, capsys)
+    assert_clean(code, err, "--lang")
+    assert not (tmp_path / "out").exists()

@@ -197,7 +197,8 @@ def test_login_roles_and_the_audit_log(auth_app):
     assert _login(client, "vera").status_code == 302
     assert client.get("/").status_code == 200
     assert client.get("/tiles/tileset.json").status_code == 200
-    assert client.get("/twin/whoami").get_json() == {"user": "vera", "role": "viewer"}
+    assert client.get("/twin/whoami").get_json() == {"user": "vera", "role": "viewer",
+                                                      "clearance": "internal"}
     assert client.get("/twin/audit").status_code == 403  # editors only
     client.get("/logout")
     assert client.get("/").status_code == 302

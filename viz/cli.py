@@ -300,7 +300,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from viz.app import serve
     from viz.server import serve_options
 
-    security = serve_options(args.host, args.auth, args.allowed_host or (), args.audit_log)
+    security = serve_options(args.host, args.auth, args.allowed_host or (), args.audit_log,
+                             clearance=args.clearance)
     serve([Path(p) for p in args.runs], tiles_dir=args.tiles, host=args.host, port=args.port,
           ensembles=args.ensemble or (), heights=args.heights or (),
           sightlines=args.sightlines or (), calibrations=args.calibration or (),
@@ -318,8 +319,8 @@ def cmd_users_add(args: argparse.Namespace) -> None:
         password = getpass.getpass(f"password for {args.name}: ")
         if getpass.getpass("again: ") != password:
             raise TwinError("the passwords differ")
-    add_user(args.file, args.name, password, args.role)
-    print(f"{args.name} ({args.role}) written to {args.file}")
+    add_user(args.file, args.name, password, args.role, args.clearance)
+    print(f"{args.name} ({args.role}, clearance {args.clearance}) written to {args.file}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -736,6 +737,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--audit-log", metavar="FILE",
                        help="JSON-lines log of logins and downloads (default with --auth: "
                             "audit.log beside the users file)")
+    serve.add_argument("--clearance", choices=("public", "internal", "restricted"),
+                       default="restricted",
+                       help="without --auth: the security level up to which TIM layers are "
+                            "shown (default restricted: the local user sees all); with --auth "
+                            "each user's own clearance applies")
 
     users = sub.add_parser("users", help="manage the dashboard's users (for 'serve --auth')")
     users_sub = users.add_subparsers(dest="users_command", required=True)
@@ -743,6 +749,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("file", metavar="users.yaml")
     add.add_argument("name", metavar="NAME")
     add.add_argument("--role", choices=("viewer", "editor"), default="viewer")
+    add.add_argument("--clearance", choices=("public", "internal", "restricted"),
+                     default="internal",
+                     help="the most sensitive TIM layers the user may see (default internal)")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of standard input")
     add.set_defaults(func=cmd_users_add, writes=("file", "file", "users.yaml"))
@@ -818,9 +827,10 @@ def build_parser() -> argparse.ArgumentParser:
     changes.add_argument("--before", required=True, metavar="YEAR=PATH")
     changes.add_argument("--after", required=True, metavar="YEAR=PATH")
     changes.add_argument("--out", required=True, help="output folder (replaced atomically)")
-    changes.add_argument("--min-area", type=float, default=1.0, metavar="HA",
+    changes.add_argument("--min-area", type=_number(0, 1e7), default=1.0, metavar="HA",
                          help="drop patches smaller than this (ha; default 1)")
-    changes.add_argument("--connectivity", type=int, choices=(4, 8), default=8)
+    changes.add_argument("--connectivity", type=_number(4, 8, integer=True), choices=(4, 8),
+                         default=8)
     _monitoring_options(changes)
     changes.set_defaults(func=cmd_changes, writes=("out", "directory"),
                          reads=("tim", "before", "after"))
@@ -836,7 +846,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "population_scale)")
     assess.add_argument("--population", action="append", metavar="YEAR=PATH",
                         help="observed population of a year (PATH 'tim': the TIM's field)")
-    assess.add_argument("--population-scale", type=float, default=1.0,
+    assess.add_argument("--population-scale", type=_number(0, 1e9, low_open=True), default=1.0,
                         help="factor from the population raster's values to persons per cell")
     assess.add_argument("--registry", help="indicator registry YAML (default: the packaged one)")
     assess.add_argument("--out", required=True, help="output folder (replaced atomically)")
@@ -857,7 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--soil", metavar="PATH", help="soil map scored by the rules' soil table")
     ev.add_argument("--into-tim", action="store_true",
                     help="store the grades as evaluation__* fields in the TIM")
-    ev.add_argument("--red-line-grade", type=int, choices=range(1, 6), metavar="1-5",
+    ev.add_argument("--red-line-grade", type=_number(1, 5, integer=True), metavar="1-5",
                     help="with --into-tim: ecological grade at or above which cells become the "
                          "TIM's ecological red line when it has none")
     ev.add_argument("--pdf", action="store_true", help="also print report.pdf (Chromium)")

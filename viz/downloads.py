@@ -6,6 +6,10 @@ names (:func:`catalogue`), never from a path the request spells: the request nam
 its index and a file by its key; the path is resolved and refused when it leaves the run's
 folder or is not a regular file (werkzeug's ``safe_join`` / ``send_from_directory`` idea).
 The page never shows a server path.
+
+The one-map layers of the runs' TIM (:mod:`viz.onemap`) are offered too, as GeoJSON (WGS 84,
+RFC 7946) built from what the dashboard read, but only those the request's user is cleared
+for (:func:`viz.server.visible`): a hidden layer is neither linked nor served.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from viz.i18n import ui
 
@@ -31,6 +37,9 @@ HEIGHTS_ROUTE = DOWNLOAD_ROUTE + "heights/"
 HEIGHT_TABLES = ("violations.csv", "buildings.csv", "units.csv", "parcels.csv")
 #: The in-memory workbook's key (built from the CSVs, not a file of the run).
 WORKBOOK = "indicators.xlsx"
+#: Keys of the one-map layers' GeoJSON downloads, by layer.
+LAYER_KEYS = {"units": "planning_units.geojson", "zoning": "zoning.geojson",
+              "control_lines": "control_lines.geojson", "amenities": "amenities.geojson"}
 
 
 @dataclass(frozen=True)
@@ -114,13 +123,20 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
             return flask.send_file(io.BytesIO(workbook(run)), as_attachment=True,
                                    download_name=name, mimetype="application/vnd."
                                    "openxmlformats-officedocument.spreadsheetml.sheet")
+        layer = next((k for k, v in LAYER_KEYS.items() if v == key), None)
+        if layer is not None:
+            # Same answer as a missing file for a layer the user is not cleared for.
+            if layer not in board.onemap.available:
+                flask.abort(404)
+            return flask.send_file(io.BytesIO(layer_geojson(board.onemap, layer)),
+                                   as_attachment=True, download_name=name,
+                                   mimetype="application/geo+json")
         year = _year_of(key)
         offer = next((d for d in catalogue(run, year) if d.key == key), None)
         path = None if offer is None else safe_file(run.path, offer.relative)
         if path is None:
             flask.abort(404)
         return flask.send_file(path, as_attachment=True, download_name=name, max_age=0)
-
 
     @server.route(HEIGHTS_ROUTE + "<int:k>/<key>", endpoint="twin_download_heights")
     def heights_download(k: int, key: str) -> flask.Response:
@@ -139,6 +155,35 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
                                max_age=0, mimetype="text/csv")
 
 
+def layer_geojson(onemap: Any, layer: str) -> bytes:
+    """One-map ``layer`` (as the request may see it) as a GeoJSON FeatureCollection in WGS 84
+    with the features' attributes."""
+    import json
+
+    import shapely
+    from pyproj import Transformer
+
+    to_wgs = Transformer.from_crs(onemap.crs, "EPSG:4326", always_xy=True)
+    features = []
+    for item in getattr(onemap, layer):
+        if layer == "amenities":
+            lon, lat = to_wgs.transform(item["x"], item["y"])
+            geometry = {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]}
+            props = {"kind": item["kind"], "name": item["name"]}
+        else:
+            shape = shapely.transform(item.shape, lambda xy: np.column_stack(
+                to_wgs.transform(xy[:, 0], xy[:, 1])))
+            geometry = shapely.geometry.mapping(shapely.set_precision(shape, 1e-7))
+            props = {k: v for k, v in item.attrs.items() if _jsonable(v)}
+        features.append({"type": "Feature", "properties": props, "geometry": geometry})
+    return json.dumps({"type": "FeatureCollection", "features": features},
+                      ensure_ascii=False).encode()
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
 def _year_of(key: str) -> int | None:
     stem = key.rsplit(".", 1)[0]
     tail = stem.rsplit("_", 1)[-1]
@@ -153,16 +198,18 @@ def links(board: Dashboard, index: int, year: int) -> list[Any]:
     _ = t.gettext
     run = board.runs[index]
     names = {"table": _("Indicator tables"), "map": _("Maps (GeoTIFF)"),
-             "buildings": _("New buildings (GeoPackage)"), "report": _("Report")}
+             "buildings": _("New buildings (GeoPackage)"), "report": _("Report"),
+             "layers": _("One-map layers (GeoJSON)")}
     groups: dict[str, list[Any]] = {}
-    for offer in catalogue(run, year):
+    layers = [Download(LAYER_KEYS[k], "", "layers") for k in board.onemap.available]
+    for offer in [*catalogue(run, year), *layers]:
         groups.setdefault(offer.kind, []).append(html.A(
             offer.key, href=f"{DOWNLOAD_ROUTE}{index}/{offer.key}",
             download=f"{run.name}-{offer.key}", className="download-link",
             **{"data-key": offer.key}))
     missing = [names[k] for k in ("map", "buildings", "report") if k not in groups]
     items = [html.Li([html.Span(names[kind], className="download-kind"), *groups[kind]])
-             for kind in ("table", "map", "buildings", "report") if kind in groups]
+             for kind in ("table", "map", "buildings", "report", "layers") if kind in groups]
     out: list[Any] = [html.Ul(items, className="downloads")]
     if "water_depth.tif" not in {o.key for o in catalogue(run)}:
         out.append(html.P(_("This run has no storm surge: no flood-depth map."),
@@ -170,4 +217,8 @@ def links(board: Dashboard, index: int, year: int) -> list[Any]:
     if missing:
         out.append(html.P(_("Not in this run: {what}.", what=", ".join(missing)),
                           className="muted"))
+    if board.onemap.hidden:
+        from viz.onemap import hidden_note
+
+        out.append(html.P(hidden_note(), className="muted clearance-note"))
     return out

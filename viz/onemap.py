@@ -6,6 +6,11 @@ them) - the dashboard reads files, it computes nothing with the engine. Styles f
 Chinese planners expect: the ecological protection red line (生态保护红线) red, permanent basic
 farmland (永久基本农田) yellow with a brown hatch, the urban development boundary (城镇开发边界)
 dashed purple, planning units (规划单元) thin grey, zones teal and dotted.
+
+Each layer keeps the security level its manifest gives it; a :class:`OneMap` shows a layer only
+to a request whose user is cleared for it (:func:`viz.server.visible`), so the 2D overlays, the
+3D lines, "what is here" and the layer toggles all leave out what the user may not see, and the
+map says that some layers are hidden.
 """
 
 from __future__ import annotations
@@ -54,21 +59,62 @@ class Feature:
     shape: Any
 
 
+#: The manifest's name of each one-map layer (its key in the manifest's ``security`` map).
+MANIFEST_LAYERS = {"units": "planning_units", "zoning": "zoning",
+                   "control_lines": "control_lines", "amenities": "amenities"}
+
+
 @dataclass(frozen=True)
 class OneMap:
-    """The TIM's planning layers, ready to draw and query. Missing layers are empty."""
+    """The TIM's planning layers, ready to draw and query. Missing layers are empty.
+
+    ``everything`` holds every layer read; ``levels`` their security levels. The layer
+    attributes (``units``, ``zoning``, ``control_lines``, ``amenities``) give a layer only when
+    the current request's user is cleared for it (:func:`viz.server.current_clearance`).
+    """
 
     crs: str
-    units: tuple[Feature, ...] = ()
-    zoning: tuple[Feature, ...] = ()
-    control_lines: tuple[Feature, ...] = ()
-    amenities: tuple[Mapping[str, Any], ...] = ()  # kind, name, x, y
+    everything: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    levels: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = field(default=())
+
+    def layer(self, name: str, clearance: str | None = None) -> tuple[Any, ...]:
+        """Layer ``name``'s features if ``clearance`` (default: the request's) may see it."""
+        from viz.server import current_clearance, visible
+
+        features = self.everything.get(name, ())
+        if not features:
+            return ()
+        allowed = visible(self.levels.get(name, "restricted"),
+                          current_clearance() if clearance is None else clearance)
+        return features if allowed else ()
+
+    @property
+    def units(self) -> tuple[Feature, ...]:
+        return self.layer("units")
+
+    @property
+    def zoning(self) -> tuple[Feature, ...]:
+        return self.layer("zoning")
+
+    @property
+    def control_lines(self) -> tuple[Feature, ...]:
+        return self.layer("control_lines")
+
+    @property
+    def amenities(self) -> tuple[Mapping[str, Any], ...]:  # kind, name, x, y
+        return self.layer("amenities")
 
     @property
     def available(self) -> tuple[str, ...]:
-        """The layers that have features, in :data:`LAYERS` order."""
+        """The layers that have features the request may see, in :data:`LAYERS` order."""
         return tuple(name for name in LAYERS if getattr(self, name))
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """The layers that have features the request's clearance hides."""
+        return tuple(name for name in LAYERS
+                     if self.everything.get(name) and not getattr(self, name))
 
     def unit(self, unit_id: Any) -> Feature | None:
         return next((u for u in self.units if str(u.attrs.get("unit_id")) == str(unit_id)),
@@ -134,6 +180,14 @@ def load_onemap(tim_dir: str | Path | None) -> OneMap:
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
             problems.append(f"{name}: {exc}")
     crs = str(manifest.get("crs", ""))
+    from tim.store import DEFAULT_LEVEL
+
+    security = manifest.get("security") or {}
+    levels = {}
+    for name, stored in MANIFEST_LAYERS.items():
+        entry = security.get(stored) if isinstance(security, dict) else None
+        levels[name] = str(entry.get("level", DEFAULT_LEVEL)) if isinstance(entry, dict) \
+            else DEFAULT_LEVEL
 
     def features(frame: Any) -> tuple[Feature, ...]:
         if frame is None:
@@ -148,10 +202,10 @@ def load_onemap(tim_dir: str | Path | None) -> OneMap:
         {"kind": str(r.get("kind", "")), "name": str(r.get("name", "")),
          "x": float(r.geometry.x), "y": float(r.geometry.y)}
         for _, r in amenities.iterrows() if r.geometry is not None)
-    return OneMap(crs=crs, units=features(read.get("planning_units")),
-                  zoning=features(read.get("zoning")),
-                  control_lines=features(read.get("control_lines")), amenities=points,
-                  problems=tuple(problems))
+    everything = {"units": features(read.get("planning_units")),
+                  "zoning": features(read.get("zoning")),
+                  "control_lines": features(read.get("control_lines")), "amenities": points}
+    return OneMap(crs=crs, everything=everything, levels=levels, problems=tuple(problems))
 
 
 def _plain(value: Any) -> Any:
@@ -262,6 +316,11 @@ def overlay_traces(onemap: OneMap, shown: Sequence[str] | None,
     return traces
 
 
+def hidden_note() -> str:
+    """The map's words when the user's clearance hides some layers (page language)."""
+    return ui().gettext("Some layers are hidden for your clearance.")
+
+
 def amenity_name(kind: str) -> str:
     t = ui()
     names = {"school": t.gettext("School"), "park": t.gettext("Park"),
@@ -288,6 +347,10 @@ def add_overlays(fig: go.Figure, onemap: OneMap, shown: Sequence[str] | None,
     """``fig`` with the layers drawn over it and, for a selected unit, zoomed to it."""
     for trace in overlay_traces(onemap, shown, selected_unit):
         fig.add_trace(trace)
+    if onemap.hidden:
+        fig.add_annotation(text=hidden_note(), xref="paper", yref="paper", x=0.0, y=1.0,
+                           xanchor="left", yanchor="bottom", showarrow=False,
+                           font=dict(size=11, color="#6d4c41"), name="clearance-note")
     frame = unit_range(onemap, selected_unit) if selected_unit is not None else None
     if frame is not None:
         fig.update_xaxes(range=frame[0], autorange=False)

@@ -16,6 +16,11 @@ banner) behind these guards, all installed by :func:`secure`:
   shows) or ``editor`` (also the editor-only routes: today the audit log). Sessions are signed
   cookies (HttpOnly, SameSite=Strict) keyed by a secret drawn at start-up, so a restart logs
   everyone out; repeated failures from one address are slowed down (429).
+* **Clearance**: each user has a clearance (``public``, ``internal`` or ``restricted``, the
+  security levels of :data:`tim.store.LEVELS`; ``internal`` when the users file does not say),
+  and ``twin serve`` without ``--auth`` serves at ``--clearance`` (``restricted`` by default:
+  the local user sees everything). A TIM layer whose manifest level is above the clearance of
+  the request's user is neither drawn nor served (:func:`visible`, :func:`current_clearance`).
 * **Audit log** (JSON lines): logins, failed logins, logouts and every file downloaded from the
   tiles and image routes, with the user, the address and the status.
 * **Errors**: any exception in a route or a Dash callback answers a short message (400 for a
@@ -48,6 +53,10 @@ from tim.errors import InputError
 log = logging.getLogger(__name__)
 
 ROLES = ("viewer", "editor")
+#: Clearances, lowest first: the security levels of a TIM's manifest (:data:`tim.store.LEVELS`).
+CLEARANCES = ("public", "internal", "restricted")
+#: Clearance of a user the users file gives none (files written before clearances existed).
+DEFAULT_CLEARANCE = "internal"
 #: Largest request body (bytes): a Dash callback's inputs are a few kB.
 MAX_BODY_BYTES = 4 * 1024 * 1024
 #: scrypt cost (RFC 7914: N = 2**14, r = 8, p = 1 takes ~50 ms and 16 MB per check).
@@ -96,15 +105,46 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
+def visible(level: Any, clearance: Any) -> bool:
+    """Whether data classified ``level`` may be shown to a user cleared to ``clearance``.
+
+    The one rule of the dashboard: a level at or below the clearance. An unknown level counts
+    as ``restricted`` and an unknown clearance as ``public`` (refuse when in doubt).
+
+    Examples
+    --------
+    >>> visible("public", "internal"), visible("restricted", "internal")
+    (True, False)
+    >>> visible("secret", "restricted"), visible("public", None), visible("internal", None)
+    (True, True, False)
+    """
+    rank = CLEARANCES.index(level) if level in CLEARANCES else len(CLEARANCES) - 1
+    cleared = CLEARANCES.index(clearance) if clearance in CLEARANCES else 0
+    return rank <= cleared
+
+
+def current_clearance() -> str:
+    """The clearance of the user of the current request (set by :func:`secure`'s gate);
+    ``restricted`` outside a request (the command line and reports are the local user's)
+    and in an app :func:`secure` did not guard."""
+    import flask
+
+    if not flask.has_request_context():
+        return "restricted"
+    return str(flask.g.get("twin_clearance", "restricted"))
+
+
 @dataclass(frozen=True)
 class User:
     name: str
     role: str
     password: str  # the hash
+    clearance: str = DEFAULT_CLEARANCE
 
 
 def load_users(path: str | Path) -> dict[str, User]:
-    """The users of a users file (``users: {NAME: {role: viewer|editor, password: HASH}}``).
+    """The users of a users file (``users: {NAME: {role: viewer|editor, password: HASH,
+    clearance: public|internal|restricted}}``; ``clearance`` may be missing: internal).
 
     Raises
     ------
@@ -124,9 +164,14 @@ def load_users(path: str | Path) -> dict[str, User]:
         if not isinstance(name, str) or not _NAME.match(name):
             raise InputError("a user name is 1-64 letters, digits or _.@-", source=path,
                              field=key)
-        if not isinstance(entry, dict) or set(entry) != {"role", "password"}:
-            raise InputError("a user has exactly 'role' and 'password'", source=path,
-                             field=key)
+        if not isinstance(entry, dict) or not {"role", "password"} <= set(entry) \
+                or not set(entry) <= {"role", "password", "clearance"}:
+            raise InputError("a user has 'role', 'password' and optionally 'clearance'",
+                             source=path, field=key)
+        clearance = entry.get("clearance", DEFAULT_CLEARANCE)
+        if clearance not in CLEARANCES:
+            raise InputError(f"clearance must be one of {', '.join(CLEARANCES)}",
+                             source=path, field=f"{key}.clearance", value=clearance)
         if entry["role"] not in ROLES:
             raise InputError(f"role must be one of {', '.join(ROLES)}", source=path,
                              field=f"{key}.role", value=entry["role"])
@@ -134,11 +179,12 @@ def load_users(path: str | Path) -> dict[str, User]:
                 not entry["password"].startswith("scrypt$"):
             raise InputError("password must be a hash written by 'twin users add'",
                              source=path, field=f"{key}.password")
-        users[name] = User(name, entry["role"], entry["password"])
+        users[name] = User(name, entry["role"], entry["password"], clearance)
     return users
 
 
-def add_user(path: str | Path, name: str, password: str, role: str = "viewer") -> None:
+def add_user(path: str | Path, name: str, password: str, role: str = "viewer",
+             clearance: str = DEFAULT_CLEARANCE) -> None:
     """Add or replace a user in a users file (created if missing; written atomically, mode
     0600 since it holds password hashes)."""
     import yaml
@@ -150,6 +196,9 @@ def add_user(path: str | Path, name: str, password: str, role: str = "viewer") -
                          value=name)
     if role not in ROLES:
         raise InputError(f"role must be one of {', '.join(ROLES)}", field="--role", value=role)
+    if clearance not in CLEARANCES:
+        raise InputError(f"clearance must be one of {', '.join(CLEARANCES)}",
+                         field="--clearance", value=clearance)
     if len(password) < 8:
         raise InputError("the password must have at least 8 characters", field="password")
     path = Path(path)
@@ -159,7 +208,8 @@ def add_user(path: str | Path, name: str, password: str, role: str = "viewer") -
         from tim.config import read_yaml
 
         current = read_yaml(path, "users file")
-    current["users"][name] = {"role": role, "password": hash_password(password)}
+    current["users"][name] = {"role": role, "password": hash_password(password),
+                              "clearance": clearance}
     with atomic_file(path) as staging:
         staging.touch(mode=0o600)
         staging.write_text(yaml.safe_dump(current, sort_keys=True))
@@ -213,6 +263,8 @@ class Security:
     users: Mapping[str, User] | None = None
     allowed_hosts: tuple[str, ...] = ()
     audit_log: Path | None = None
+    #: Clearance of every request when there is no login (``twin serve --clearance``).
+    clearance: str = "restricted"
     max_body: int = MAX_BODY_BYTES
     _failures: dict[str, list[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -310,7 +362,11 @@ def secure(app: Any, security: Security) -> Any:
     def _gate() -> Any:
         request = flask.request
         request.host  # noqa: B018 - raises SecurityError (400) for an untrusted Host
-        if security.users is None or request.path in PUBLIC_PATHS:
+        if security.users is None:
+            flask.g.twin_clearance = security.clearance
+            return None
+        flask.g.twin_clearance = "public"  # until a logged-in user is known
+        if request.path in PUBLIC_PATHS:
             return None
         user = security.users.get(flask.session.get("user", ""))
         if user is None:
@@ -321,6 +377,7 @@ def secure(app: Any, security: Security) -> Any:
         if request.path.startswith(EDITOR_PATHS) and user.role != "editor":
             security.audit("forbidden", path=request.path)
             return flask.Response("editors only\n", status=403, mimetype="text/plain")
+        flask.g.twin_clearance = user.clearance
         return None
 
     @server.after_request
@@ -373,7 +430,8 @@ def secure(app: Any, security: Security) -> Any:
         user = (security.users or {}).get(flask.session.get("user", ""))
         return flask.jsonify({"user": user.name if user else None,
                               "role": user.role if user else
-                              ("editor" if security.users is None else None)})
+                              ("editor" if security.users is None else None),
+                              "clearance": current_clearance()})
 
     @server.route("/twin/audit", endpoint="twin_audit")
     def _audit() -> Any:
@@ -451,10 +509,15 @@ def running(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 8
 
 
 def serve_options(host: str, auth: str | Path | None, allowed_hosts: Iterable[str] = (),
-                  audit_log: str | Path | None = None) -> Security:
-    """The :class:`Security` of ``twin serve``'s options (users read and checked first)."""
+                  audit_log: str | Path | None = None, clearance: str = "restricted"
+                  ) -> Security:
+    """The :class:`Security` of ``twin serve``'s options (users read and checked first;
+    ``clearance`` is that of every request without ``--auth``)."""
+    if clearance not in CLEARANCES:
+        raise InputError(f"clearance must be one of {', '.join(CLEARANCES)}",
+                         field="--clearance", value=clearance)
     users = load_users(auth) if auth else None
     if audit_log is None and auth:
         audit_log = Path(auth).with_name("audit.log")
     return Security(host=host, users=users, allowed_hosts=tuple(allowed_hosts),
-                    audit_log=Path(audit_log) if audit_log else None)
+                    audit_log=Path(audit_log) if audit_log else None, clearance=clearance)

@@ -429,12 +429,15 @@ def scene_spec(board: Dashboard, index: Any, year: Any, mode: Any,
             "camera": None}, legend
 
 
-#: One-map entities by (board, layers, area, language): they do not change with run or year.
+#: One-map entities by (board, layers, area, language, clearance): they do not change with run or year.
 _ENTITIES: dict[tuple[Any, ...], Any] = {}
 
 
 def _entities(board: Dashboard, layers: Sequence[str] | None, area: Any) -> Any:
-    key = (id(board), tuple(sorted(layers or ())), str(area), ui().lang)
+    from viz.server import current_clearance
+
+    # The clearance is in the key: a cleared user's lines must never reach another user.
+    key = (id(board), tuple(sorted(layers or ())), str(area), ui().lang, current_clearance())
     if key not in _ENTITIES:
         if len(_ENTITIES) > 64:
             _ENTITIES.clear()

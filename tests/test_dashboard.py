@@ -192,7 +192,11 @@ def test_a_dashboard_of_one_run_has_no_comparison_tab(demo_output):
     from viz.tabs import available_tabs
 
     one = load_dashboard([demo_output / "runs" / "baseline"])
-    assert [t.key for t in available_tabs(one)] == ["scenario", "data"]
+    keys = [t.key for t in available_tabs(one)]
+    assert "compare" not in keys and keys[0] == "scenario" and keys[-1] == "data"
+    # the run checked its new buildings' heights, so the planners' tab is offered for it
+    assert keys[1:-1] == (["heights"] if (demo_output / "runs/baseline/heights").is_dir()
+                          else [])
 
 
 def test_provenance_comes_from_the_tim_manifest(board, demo_output):

@@ -9,12 +9,14 @@ the dashboard (see ``test_dashboard.py``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -45,6 +47,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def serving(port: int, *args: str) -> Iterator[str]:
+    """``twin ARGS --port PORT`` in a process of its own, for as long as the block runs."""
+    process = subprocess.Popen([*twin_command(), *map(str, args), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -71,21 +89,11 @@ def server(demo_output):
     folders = [demo_output / "runs" / name for name in RUNS] + sorted(
         (demo_output / "sightlines").iterdir())
     calibration = _calibration(demo_output)
-    process = subprocess.Popen(
-        [*twin_command(), "serve", *map(str, folders), "--tiles", str(demo_output / "tiles"),
-         "--ensemble", str(demo_output / "ensembles" / "high-growth"),
-         "--heights", str(demo_output / "heights"), "--port", str(port),
-         *(["--calibration", str(calibration)] if calibration is not None else [])],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with serving(port, "serve", *folders, "--tiles", demo_output / "tiles",
+                 "--ensemble", demo_output / "ensembles" / "high-growth",
+                 "--heights", demo_output / "heights",
+                 *(["--calibration", calibration] if calibration is not None else [])) as url:
+        yield url
 
 
 def _card(page, key: str) -> dict:

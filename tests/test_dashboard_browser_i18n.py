@@ -10,15 +10,13 @@ server and browser helpers are those of ``test_dashboard_browser.py``.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from scenarios.i18n import catalogue
 from test_dashboard import CESIUM_JS
-from test_dashboard_browser import (CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _wait_for_port,
-                                    free_port, twin_command)
+from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, free_port, serving
 
 RUNS = ("baseline", "storm-surge")
 
@@ -30,19 +28,9 @@ def zh_server(demo_output):
     if not CESIUM_JS.is_file():
         pytest.skip(f"CesiumJS not installed at {CESIUM_JS.parent} (npm install in viz/)")
     port = free_port()
-    process = subprocess.Popen(
-        [*twin_command(), "serve", *(str(demo_output / "runs" / r) for r in RUNS),
-         "--tiles", str(demo_output / "tiles"), "--lang", "zh_CN", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with serving(port, "serve", *(demo_output / "runs" / r for r in RUNS),
+                 "--tiles", demo_output / "tiles", "--lang", "zh_CN") as url:
+        yield url
 
 
 def _traces(page) -> list[str]:

@@ -281,8 +281,8 @@ def test_malformed_callback_requests_answer_400(open_app, body):
     assert b"Traceback" not in response.data
 
 
-def _layout_values(app) -> dict[tuple[str, str], object]:
-    layout = app.server.test_client().get("/_dash-layout").get_json()
+def layout_values(layout) -> dict[tuple[str, str], object]:
+    """Every (component id, property) of a Dash layout (``/_dash-layout``'s JSON)."""
     found: dict[tuple[str, str], object] = {}
 
     def walk(node):
@@ -304,7 +304,7 @@ def _layout_values(app) -> dict[tuple[str, str], object]:
 def test_fifty_concurrent_sessions_of_thirty_callbacks(open_app, capsys):
     """50 sessions x 30 callbacks (the layout's own values) on waitress over loopback: no
     error; the latencies go to the test's output and to $TWIN_ARTIFACTS if set."""
-    values = _layout_values(open_app)
+    values = layout_values(open_app.server.test_client().get("/_dash-layout").get_json())
     requests = []
     for dep in _callbacks(open_app):
         ins = [values.get((i["id"], i["property"])) for i in dep["inputs"]]

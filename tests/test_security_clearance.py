@@ -16,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from test_security import layout_values
 import yaml
 
 from tim.errors import InputError
@@ -102,25 +104,6 @@ def _get(opener, address: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def _layout_values(layout) -> dict[tuple[str, str], object]:
-    found: dict[tuple[str, str], object] = {}
-
-    def walk(node):
-        if isinstance(node, dict):
-            props = node.get("props", {})
-            if isinstance(props, dict) and isinstance(props.get("id"), str):
-                for key, value in props.items():
-                    found[(props["id"], key)] = value
-            for value in (props.values() if isinstance(props, dict) else []):
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(layout)
-    return found
-
-
 def _click_inside_a_control_line(sample) -> dict:
     import pyogrio
 
@@ -135,7 +118,7 @@ def _every_callback(url: str, opener, sample, lang: str = "en") -> dict[str, str
     by output (``layout``: the page's layout)."""
     status, layout = _get(opener, f"{url}/_dash-layout?lang={lang}")
     assert status == 200
-    values = _layout_values(json.loads(layout))
+    values = layout_values(json.loads(layout))
     values[("map-layers", "value")] = ["units", "zoning", "control_lines", "amenities"]
     values[("land-use-map", "clickData")] = _click_inside_a_control_line(sample)
     _, deps = _get(opener, url + "/_dash-dependencies")
@@ -239,7 +222,7 @@ def test_a_public_viewer_receives_no_layer_above_public(url, sample, markers):
     assert _clicked_line(sample, "en") not in by_output["map-query.children"]
     # the layer toggles offer only what she may see
     _, layout = _get(vera, url + "/_dash-layout")
-    options = _layout_values(json.loads(layout))[("map-layers", "options")]
+    options = layout_values(json.loads(layout))[("map-layers", "options")]
     assert {o["value"] for o in options} == {"units", "amenities"}
     zh = "\n".join(_every_callback(url, vera, sample, lang="zh_CN").values())
     assert HIDDEN_ZH in zh and all(m not in zh for m in markers["control_lines"])

@@ -30,6 +30,7 @@ from scenarios.rundir import RunDirectory
 from tim.atomic import atomic_directory
 from tim.errors import InputError
 from tim.store import write_raster
+from tim.styles import BUILT_DIFFERENCE, field_categories
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,11 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *, pdf: bool =
         (tmp / "maps").mkdir()
         for name, diff in comparison.difference_maps.items():
             write_raster(tmp / "maps" / f"{name}_vs_{comparison.baseline.name}.tif", diff, grid,
-                         None)
+                         None, categories=BUILT_DIFFERENCE)
         for name, diff in comparison.flood_maps.items():
             write_raster(tmp / "maps" / f"{name}_vs_{comparison.flood_reference}_flood_depth"
                          ".tif", diff.astype(np.float32), grid, None)
+        write_comparison_project(tmp, comparison)
         drawn: dict = {}  # maps carry no words: drawn once, shared by the languages
         pages = []
         for i, lang in enumerate(langs):
@@ -148,6 +150,34 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *, pdf: bool =
             with ThreadPoolExecutor(max_workers=2) as pool:
                 list(pool.map(lambda h: print_pdf(h, h.with_suffix(".pdf")), pages))
     return comparison
+
+
+def write_comparison_project(folder: Path, comparison: Comparison) -> Path:
+    """``comparison.qgz``: the difference maps over each run's final land use (the baseline
+    shown), under the TIM's control lines and units. ``folder`` is staged beside the final
+    folder, so relative paths from it stay right after the rename."""
+    from tim.qgis import RasterLayer, raster_range, tim_overlays, write_project
+
+    tim = comparison.baseline.manifest["tim"].get("path")
+    layers: list = tim_overlays(Path(tim) if tim else None)
+    base = comparison.baseline.name
+    for name in comparison.difference_maps:
+        layers.append(RasterLayer(folder / "maps" / f"{name}_vs_{base}.tif",
+                                  f"{name} − {base}", BUILT_DIFFERENCE))
+    for name in comparison.flood_maps:
+        path = folder / "maps" / f"{name}_vs_{comparison.flood_reference}_flood_depth.tif"
+        low, high = raster_range(path)
+        bound = max(abs(low), abs(high))
+        layers.append(RasterLayer(path, f"{name} − {comparison.flood_reference} (m)", None,
+                                  "difference", (-bound, bound), visible=False))
+    for run in comparison.runs:
+        final_year = run.years[-1]
+        layers.append(RasterLayer(
+            run.path / run.manifest["outputs"]["land_use"][str(final_year)],
+            f"{run.name} {final_year}",
+            field_categories("land_use__class", run.classes), visible=run is comparison.baseline))
+    grid = comparison.baseline.grid
+    return write_project(folder / "comparison.qgz", f"{base} …", grid.crs, grid.bounds, layers)
 
 
 def _territory(run: RunDirectory):

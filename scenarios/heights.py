@@ -506,7 +506,7 @@ def write_heights(report: HeightReport, territory: Territory, out: str | Path,
     from tim.atomic import atomic_directory
     from tim.ingest.vector import uniform_geometry_type
     from tim.fields import field_spec
-    from tim.store import write_raster
+    from tim.store import write_layer, write_raster
 
     out = Path(out)
     rasters = {"planning__max_building_height": report.max_height,
@@ -523,14 +523,13 @@ def write_heights(report: HeightReport, territory: Territory, out: str | Path,
         report.buildings[columns].to_csv(tmp / "buildings.csv", index=False)
         report.violations[columns].to_csv(tmp / "violations.csv", index=False)
         if len(report.buildings):
-            uniform_geometry_type(report.buildings).to_file(
-                tmp / "heights.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
+            write_layer(uniform_geometry_type(report.buildings), tmp / "heights.gpkg",
+                        "buildings")
         if report.rules.zone_polygons is not None and len(report.parcels):
             parcels = gpd.GeoDataFrame(report.parcels.copy(),
                                        geometry=report.rules.zone_polygons.geometry.values,
                                        crs=territory.grid.crs)
-            uniform_geometry_type(parcels).to_file(tmp / "heights.gpkg", layer="parcels",
-                                                   driver="GPKG", engine="pyogrio")
+            write_layer(uniform_geometry_type(parcels), tmp / "heights.gpkg", "parcels")
         report.units.to_csv(tmp / "units.csv", index=False)
         report.parcels.to_csv(tmp / "parcels.csv", index=False)
         styling = {row.building_id: {"violation": bool(row.violation),

@@ -62,7 +62,8 @@ from tim.atomic import atomic_directory
 from tim.errors import StoreError
 from tim.fields import field_spec
 from tim.model import ClassTable, Grid
-from tim.store import load_manifest, write_raster
+from tim.store import load_manifest, write_layer, write_raster
+from tim.styles import field_categories
 
 FORMAT = "territory-twin/run"
 FORMAT_VERSION = 1
@@ -117,7 +118,8 @@ def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | Non
             (tmp / kind).mkdir()
             for year, values in sorted(series.items()):
                 path = f"{kind}/{year}.tif"
-                write_raster(tmp / path, values, grid, field_spec(field).nodata)
+                write_raster(tmp / path, values, grid, field_spec(field).nodata,
+                             categories=field_categories(field, result.territory.classes))
                 outputs[kind][str(year)] = path
         if result.surge is not None:
             outputs["surge"] = _write_surge(result, tmp, grid)
@@ -129,8 +131,7 @@ def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | Non
                 table.to_csv(tmp / name, index=False)
                 outputs[key] = name
         if result.new_buildings is not None and len(result.new_buildings):
-            result.new_buildings.to_file(tmp / "buildings_new.gpkg", driver="GPKG",
-                                         engine="pyogrio")
+            write_layer(result.new_buildings, tmp / "buildings_new.gpkg", "buildings_new")
             outputs["new_buildings"] = "buildings_new.gpkg"
             if _write_new_heights(result, tmp / "heights", command):
                 outputs["heights"] = "heights"
@@ -158,7 +159,37 @@ def write_run(result: RunResult, directory: str | Path, *, tim: str | Path | Non
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        write_run_project(tmp, manifest, Path(tim) if tim else None)
     return directory
+
+
+def write_run_project(folder: Path, manifest: dict[str, Any], tim: Path | None) -> Path:
+    """``run.qgz``: the run's new buildings, flood depth, land use of every recorded year (the
+    last shown) and population, under the TIM's control lines and units when the TIM is known."""
+    from tim.qgis import RasterLayer, VectorLayer, raster_range, tim_overlays, write_project
+
+    outputs = manifest["outputs"]
+    classes = ClassTable.from_list(manifest["classes"])
+    layers: list[Any] = tim_overlays(tim)
+    if "new_buildings" in outputs:
+        layers.append(VectorLayer(folder / outputs["new_buildings"], "buildings_new",
+                                  "buildings_new", "polygon"))
+    if "surge" in outputs:
+        depth = folder / outputs["surge"]["max_depth"]
+        layers.append(RasterLayer(depth, "surge__water_depth", None, "depth",
+                                  raster_range(depth)))
+    years = sorted(outputs["land_use"], key=int, reverse=True)
+    for year in years:
+        layers.append(RasterLayer(folder / outputs["land_use"][year], f"land_use {year}",
+                                  field_categories("land_use__class", classes),
+                                  visible=year == years[0]))
+    for year in sorted(outputs["population"], key=int, reverse=True)[:1]:
+        path = folder / outputs["population"][year]
+        layers.append(RasterLayer(path, f"population {year}", None, "population",
+                                  raster_range(path), visible=False))
+    grid = Grid.from_dict(manifest["grid"])
+    return write_project(folder / "run.qgz", manifest["scenario"].get("name", folder.name),
+                         grid.crs, grid.bounds, layers)
 
 
 SURGE_RASTERS = {"max_depth": "water_depth", "max_speed": "max_speed",
@@ -323,4 +354,4 @@ class RunDirectory:
         import geopandas as gpd
 
         name = self.manifest["outputs"].get("new_buildings")
-        return None if name is None else gpd.read_file(self.path / name)
+        return None if name is None else gpd.read_file(self.path / name, layer="buildings_new")

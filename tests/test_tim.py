@@ -98,7 +98,7 @@ def test_store_is_readable_by_gdal_with_crs(sample_territory, tmp_path):
         assert src.crs.to_epsg() == 4548 and src.transform[2] == 510000.0
     layers = gpd.list_layers(tmp_path / "tim/vectors.gpkg")
     assert set(layers["name"]) == {"buildings", "control_lines", "planning_units", "zoning",
-                                   "amenities"}
+                                   "amenities", "layer_styles"}  # layer_styles: QGIS styles
 
 
 def test_failed_save_keeps_the_previous_store(sample_territory, tmp_path, monkeypatch):

@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tim.errors import InputError
+from tim.model import Territory
 from tim.store import DEFAULT_LEVEL, LEVELS, load_territory, save_territory, security_levels
+
+
+#: What an export writes: a TIM folder, or GeoParquet files of its vector layers.
+FORMATS = ("tim", "geoparquet")
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,10 @@ class ExportSummary:
     features_dropped: int
 
 
-def export_territory(tim_dir: str | Path, out: str | Path, level: str) -> ExportSummary:
-    """Write the copy of the TIM ``tim_dir`` for readers cleared to ``level`` into ``out``.
+def export_territory(tim_dir: str | Path, out: str | Path, level: str,
+                     fmt: str = "tim") -> ExportSummary:
+    """Write the copy of the TIM ``tim_dir`` for readers cleared to ``level`` into ``out``:
+    a TIM (``fmt="tim"``) or its vector layers as GeoParquet (``fmt="geoparquet"``).
 
     Raises
     ------
@@ -43,6 +50,9 @@ def export_territory(tim_dir: str | Path, out: str | Path, level: str) -> Export
     """
     import shapely
 
+    if fmt not in FORMATS:
+        raise InputError(f"the format must be one of {', '.join(FORMATS)}", field="--format",
+                         value=fmt)
     if level not in LEVELS:
         raise InputError(f"the level must be one of {', '.join(LEVELS)}", field="--level",
                          value=level)
@@ -71,6 +81,28 @@ def export_territory(tim_dir: str | Path, out: str | Path, level: str) -> Export
         generalised[name] = float(tolerance)
     copy.record("export", level=level, dropped=sorted(dropped), generalised=generalised,
                 features_dropped=lost)
-    path = save_territory(copy, out)
+    path = write_geoparquet(copy, out) if fmt == "geoparquet" else save_territory(copy, out)
     kept = tuple(sorted({*copy.fields, *copy.layers, *copy.point_clouds, *copy.meshes}))
     return ExportSummary(path, level, kept, tuple(sorted(dropped)), generalised, lost)
+
+
+def write_geoparquet(territory: Territory, out: str | Path) -> Path:
+    """The vector layers of ``territory`` as GeoParquet 1.x files ``OUT/<layer>.parquet``
+    (geometry as WKB with its CRS in the file's ``geo`` metadata, for DuckDB, GeoPandas,
+    Spark or QGIS ≥ 3.30), with ``manifest.json``: territory, CRS, layers, counts, history.
+    Cell fields are rasters and stay in the TIM's GeoTIFFs."""
+    import json
+
+    from tim.atomic import atomic_directory
+
+    layers = {}
+    with atomic_directory(Path(out)) as tmp:
+        for name, frame in sorted(territory.layers.items()):
+            frame.to_parquet(tmp / f"{name}.parquet", index=False, compression="zstd")
+            layers[name] = {"file": f"{name}.parquet", "count": int(len(frame)),
+                            "crs": frame.crs.to_string() if frame.crs else None}
+        manifest = {"format": "territory-twin/geoparquet-export", "name": territory.name,
+                    "crs": territory.grid.crs, "layers": layers,
+                    "history": [h.to_dict() for h in territory.history]}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    return Path(out)

@@ -28,6 +28,9 @@ from tim.errors import StoreError, TwinError
 from tim.fields import field_spec
 from tim.model import ClassTable, Grid, HistoryEntry, Territory, crs_equal
 from tim.plan import Plan
+from tim.qgis import write_tim_project
+from tim.styles import (Category, field_categories, geometry_kind, raster_qml,
+                        store_gpkg_styles)
 
 FORMAT = "territory-twin/tim"
 FORMAT_VERSION = 1
@@ -54,26 +57,98 @@ def frame_hash(frame: Any) -> str:
 
 def write_raster(path: Path, values: np.ndarray, grid: Grid, nodata: float | int | None, *,
                  descriptions: Sequence[str] | None = None,
-                 tags: Sequence[dict[str, Any]] | None = None) -> None:
-    """Write a deflate-compressed GeoTIFF on ``grid``: one band from a 2D ``values``, or one
-    band per leading index of a 3D ``values`` (bands, rows, cols), each with its
-    ``descriptions`` and ``tags`` if given."""
+                 tags: Sequence[dict[str, Any]] | None = None,
+                 categories: Sequence[Category] | None = None) -> None:
+    """Write a Cloud-Optimized GeoTIFF on ``grid``: one band from a 2D ``values``, or one band
+    per leading index of a 3D ``values`` (bands, rows, cols), each with its ``descriptions`` and
+    ``tags`` if given. The one raster writer of the project.
+
+    A categorical raster (``categories`` given: land use, grades) gets a colour table, its
+    category names (in GDAL's ``.aux.xml``, which QGIS and ArcGIS read) and a ``.qml`` that QGIS
+    applies on open; its overviews take the nearest value. A continuous raster gets band
+    statistics and averaged overviews.
+    """
     import rasterio
+    import rasterio.shutil
     from affine import Affine
 
     stack = values[None] if values.ndim == 2 else values
     profile = dict(driver="GTiff", height=grid.shape[0], width=grid.shape[1],
                    count=len(stack), dtype=values.dtype.name,
                    crs=rasterio.crs.CRS.from_user_input(grid.crs),
-                   transform=Affine(*grid.transform), compress="deflate")
+                   transform=Affine(*grid.transform))
     if nodata is not None:
         profile["nodata"] = nodata
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(stack)
+    with rasterio.MemoryFile() as memory, memory.open(**profile) as staged:
+        staged.write(stack)
         for band, text in enumerate(descriptions or (), start=1):
-            dst.set_band_description(band, text)
+            staged.set_band_description(band, text)
         for band, band_tags in enumerate(tags or (), start=1):
-            dst.update_tags(band, **band_tags)
+            staged.update_tags(band, **band_tags)
+        if categories and values.dtype in (np.uint8, np.uint16):  # GeoTIFF palettes
+            staged.write_colormap(1, {c.code: c.rgba for c in categories})
+        else:
+            for band, layer in enumerate(stack, start=1):
+                staged.update_tags(band, **_statistics(layer, nodata))
+        rasterio.shutil.copy(staged, path, driver="COG", compress="DEFLATE",
+                             overview_resampling="NEAREST" if categories else "AVERAGE")
+    aux = Path(f"{path}.aux.xml")
+    aux.unlink(missing_ok=True)
+    if categories:
+        aux.write_text(_category_pam(categories, nodata), encoding="utf-8")
+        Path(path).with_suffix(".qml").write_text(raster_qml(categories), encoding="utf-8")
+
+
+def _statistics(values: np.ndarray, nodata: float | int | None) -> dict[str, str]:
+    """GDAL's band statistics tags over the valid (finite, not nodata) cells."""
+    valid = values[np.isfinite(values)] if values.dtype.kind == "f" else values.ravel()
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        valid = valid[valid != nodata]
+    if valid.size == 0:
+        return {"STATISTICS_VALID_PERCENT": "0"}
+    v = valid.astype(np.float64)
+    return {"STATISTICS_MINIMUM": repr(float(v.min())), "STATISTICS_MAXIMUM": repr(float(v.max())),
+            "STATISTICS_MEAN": repr(float(v.mean())), "STATISTICS_STDDEV": repr(float(v.std())),
+            "STATISTICS_VALID_PERCENT": f"{100.0 * valid.size / values.size:.4g}"}
+
+
+def _category_pam(categories: Sequence[Category], nodata: float | int | None) -> str:
+    """GDAL's PAM sidecar with category names and a raster attribute table (value, class
+    name, red, green, blue) for band 1, the form ``gdalinfo`` and QGIS read."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("PAMDataset")
+    band = ET.SubElement(root, "PAMRasterBand", band="1")
+    by_code = {c.code: c.name for c in categories}
+    if min(by_code) >= 0:  # GDAL's category names are indexed by value from 0
+        names = ET.SubElement(band, "CategoryNames")
+        for code in range(max(by_code) + 1):
+            ET.SubElement(names, "Category").text = by_code.get(code, "")
+    rat = ET.SubElement(band, "GDALRasterAttributeTable", tableType="thematic")
+    for i, (name, kind, usage) in enumerate((("Value", 0, 5), ("Class", 2, 2), ("Red", 0, 6),
+                                             ("Green", 0, 7), ("Blue", 0, 8))):
+        field = ET.SubElement(rat, "FieldDefn", index=str(i))
+        ET.SubElement(field, "Name").text = name
+        ET.SubElement(field, "Type").text = str(kind)
+        ET.SubElement(field, "Usage").text = str(usage)
+    for i, c in enumerate(categories):
+        row = ET.SubElement(rat, "Row", index=str(i))
+        for value in (c.code, c.name, *c.rgba[:3]):
+            ET.SubElement(row, "F").text = str(value)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_layer(frame: Any, path: Path, layer: str) -> None:
+    """Write ``frame`` as ``layer`` of the GeoPackage ``path`` (created or added to), with its
+    QGIS style as the layer's default in ``layer_styles``. The one vector writer.
+
+    GeoPackage 1.2 rather than GDAL's newer default 1.4, which GDAL 3.6 and the QGIS built on
+    it warn about on every open.
+    """
+    frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", VERSION="1.2")
+    store_gpkg_styles(path, {layer: (geometry_kind(frame.geom_type.dropna().unique()),
+                                     [str(c) for c in frame.columns if c != "geometry"])})
 
 
 def save_territory(territory: Territory, directory: str | Path) -> Path:
@@ -92,7 +167,8 @@ def save_territory(territory: Territory, directory: str | Path) -> Path:
                     "sha256": array_hash(values)}
             if spec.location == "cell":
                 meta["file"] = f"rasters/{name}.tif"
-                write_raster(tmp / meta["file"], values, territory.grid, spec.nodata)
+                write_raster(tmp / meta["file"], values, territory.grid, spec.nodata,
+                             categories=field_categories(name, territory.classes))
             else:
                 meta["file"] = "fields.json"
                 class_fields[name] = values.tolist()
@@ -102,7 +178,7 @@ def save_territory(territory: Territory, directory: str | Path) -> Path:
 
         layers_meta: dict[str, Any] = {}
         for name, frame in sorted(territory.layers.items()):
-            frame.to_file(tmp / VECTORS, layer=name, driver="GPKG", engine="pyogrio")
+            write_layer(frame, tmp / VECTORS, name)
             layers_meta[name] = {"file": VECTORS, "layer": name, "crs": frame.crs.to_string(),
                                  "count": int(len(frame)),
                                  "geometry_types": sorted(set(frame.geom_type.dropna())),
@@ -125,6 +201,7 @@ def save_territory(territory: Territory, directory: str | Path) -> Path:
             "plan": territory.plan.to_dict()["indicators"] if territory.plan else None,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        write_tim_project(tmp, manifest)
     return directory
 
 

@@ -53,7 +53,7 @@ def _new_buildings(path: str) -> pd.DataFrame:
     file = Path(path) / "buildings_new.gpkg"
     if not file.is_file():
         return pd.DataFrame(columns=["building_id", "year", "kind", "replaces"])
-    return pyogrio.read_dataframe(file, read_geometry=False)
+    return pyogrio.read_dataframe(file, layer="buildings_new", read_geometry=False)
 
 
 @lru_cache(maxsize=32)

@@ -148,7 +148,7 @@ def cmd_publish(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from tim.export import export_territory
 
-    summary = export_territory(args.tim, args.out, args.level)
+    summary = export_territory(args.tim, args.out, args.level, args.format)
     print(f"{summary.level} copy written to {summary.path}: {len(summary.kept)} kept, "
           f"dropped {', '.join(summary.dropped) or 'nothing'}"
           + "".join(f"; {name} generalised to {tol:g} m" for name, tol in
@@ -599,7 +599,10 @@ def build_parser() -> argparse.ArgumentParser:
                                            "generalised)")
     export.add_argument("tim", metavar="TIM_DIR")
     export.add_argument("--level", required=True, choices=("public", "internal", "restricted"))
-    export.add_argument("--out", required=True, metavar="TIM_DIR")
+    export.add_argument("--format", choices=("tim", "geoparquet"), default="tim",
+                        help="a TIM folder (default), or the vector layers as GeoParquet "
+                             "files for analytics")
+    export.add_argument("--out", required=True, metavar="DIR")
     export.set_defaults(func=cmd_export, writes=("out", "directory"), reads=("tim",))
 
     run = sub.add_parser("run", help="simulate a scenario on a TIM")

@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 
 from tim.classes import CONTROL_LINES, localized
 from tim.errors import StoreError
+from tim.styles import AMENITY_COLOURS, LINE_STYLES, UNIT_COLOUR, ZONE_COLOUR
 from viz.i18n import ui
 
 log = logging.getLogger(__name__)
@@ -34,20 +35,10 @@ log = logging.getLogger(__name__)
 LAYERS = ("units", "zoning", "control_lines", "amenities")
 #: Layers shown when a page opens.
 DEFAULT_LAYERS = ("units", "control_lines")
-#: Control-line styles: line colour, fill, dash, width and, for farmland, a hatch.
-LINE_STYLES: Mapping[str, Mapping[str, Any]] = {
-    "ecological_red_line": {"colour": "#d50000", "fill": "rgba(213, 0, 0, 0.10)",
-                            "dash": "solid", "width": 2.5},
-    "permanent_basic_farmland": {"colour": "#8d6e63", "fill": "rgba(255, 214, 0, 0.35)",
-                                 "dash": "solid", "width": 1.5, "hatch": "/"},
-    "urban_development_boundary": {"colour": "#7b1fa2", "fill": None, "dash": "dash",
-                                   "width": 2.5},
-}
-UNIT_COLOUR = "#455a64"
 SELECTED_COLOUR = "#00b8d4"
-ZONE_COLOUR = "#00897b"
-AMENITY_SYMBOLS = {"school": ("triangle-up", "#1565c0"), "park": ("circle", "#2e7d32"),
-                   "hospital": ("cross", "#c62828"), "clinic": ("cross", "#c62828")}
+AMENITY_SYMBOLS = {kind: (symbol, AMENITY_COLOURS[kind]) for kind, symbol in
+                   (("school", "triangle-up"), ("park", "circle"), ("hospital", "cross"),
+                    ("clinic", "cross"))}
 
 
 @dataclass(frozen=True)

@@ -234,6 +234,7 @@ def write_assessment(result: Assessment, territory: Territory, directory: str | 
     from scenarios.monitoring.reports import assessment_report, write_reports
     from scenarios.rundir import git_commit, software_versions
     from tim.store import write_raster
+    from tim.styles import field_categories
 
     started = time.perf_counter()
     with atomic_directory(directory) as tmp:
@@ -252,14 +253,16 @@ def write_assessment(result: Assessment, territory: Territory, directory: str | 
         maps = {}
         for i, year in enumerate(result.years):
             name = f"maps/land_use_{year}.tif"
-            write_raster(tmp / name, result.maps[year], territory.grid, NODATA)
+            write_raster(tmp / name, result.maps[year], territory.grid, NODATA,
+                         categories=field_categories("land_use__class", territory.classes))
             maps[name] = f"observed land use {year}"
             if i:
                 prev = result.years[i - 1]
                 a, b = result.maps[prev], result.maps[year]
                 gained = np.where((a != b) & (a != NODATA) & (b != NODATA), b, 0)
                 name = f"maps/change_{prev}_{year}.tif"
-                write_raster(tmp / name, gained.astype(np.uint8), territory.grid, 0)
+                write_raster(tmp / name, gained.astype(np.uint8), territory.grid, 0,
+                             categories=field_categories("land_use__class", territory.classes))
                 maps[name] = f"class gained by each cell changed {prev} -> {year} (0: none)"
         files.update(maps)
         pictures: dict = {}  # each map drawn once for every language

@@ -284,7 +284,7 @@ def write_changes(result: ChangeResult, territory: Territory, directory: str | P
     """Write the change folder (see the module docs) atomically."""
     from scenarios.monitoring.reports import changes_report, write_reports
     from scenarios.rundir import git_commit, software_versions
-    from tim.store import write_raster
+    from tim.store import write_layer, write_raster
 
     started = time.perf_counter()
     directory = Path(directory)
@@ -297,8 +297,7 @@ def write_changes(result: ChangeResult, territory: Territory, directory: str | P
         polys = patch_polygons(result, territory)
         gdf = polys.rename(columns={"label": "patch_id"}).merge(df, on="patch_id")
         gdf = gdf.sort_values("patch_id")
-        gdf.to_file(tmp / "patches.gpkg", layer="change_patches", driver="GPKG",
-                    engine="pyogrio")
+        write_layer(gdf, tmp / "patches.gpkg", "change_patches")
         files = {"patches.csv": "one row per change patch (PATCH_COLUMNS), most severe first",
                  "patches.gpkg": "layer change_patches: the same with polygons",
                  "patches.tif": "patch_id per cell (int32, 0 = none)",

@@ -442,6 +442,7 @@ def write_evaluation(result: EvaluationResult, territory: Territory, directory: 
     from scenarios.monitoring.reports import evaluation_report, write_reports
     from scenarios.rundir import git_commit, software_versions
     from tim.store import write_raster
+    from tim.styles import field_categories
 
     started = time.perf_counter()
     areas, capacity = summarise(result, territory)
@@ -451,11 +452,13 @@ def write_evaluation(result: EvaluationResult, territory: Territory, directory: 
             (tmp / sub).mkdir()
         for key, grade in result.grades.items():
             name = f"grades/evaluation__{key}.tif"
-            write_raster(tmp / name, grade, territory.grid, 0)
+            write_raster(tmp / name, grade, territory.grid, 0,
+                         categories=field_categories(f"evaluation__{key}", None))
             files[name] = f"TIM field evaluation__{key}"
             for factor, s in result.factors[key].items():
                 name = f"factors/{key}__{factor}.tif"
-                write_raster(tmp / name, s, territory.grid, 0)
+                write_raster(tmp / name, s, territory.grid, 0,
+                             categories=field_categories(f"evaluation__{key}", None))
                 files[name] = f"score 1-5 of factor {factor} of {key}"
         for source, values in result.sources.items():
             name = f"sources/{source}.tif"

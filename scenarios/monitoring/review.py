@@ -405,14 +405,13 @@ def write_review(result: Review, territory: Territory, directory: str | Path, *,
     from scenarios.monitoring.reports import review_report, write_reports
     from scenarios.rundir import git_commit, software_versions
     from tim.atomic import atomic_directory
-    from tim.store import write_raster
+    from tim.store import write_layer, write_raster
 
     status = np.zeros(len(result.proposals) + 1, np.uint8)
     status[1:] = np.where(result.proposals["result"].to_numpy() == "fail", 2, 1)
     with atomic_directory(directory) as tmp:
         result.results.to_csv(tmp / "results.csv", index=False)
-        result.proposals.to_file(tmp / "proposals.gpkg", layer="review", driver="GPKG",
-                                 engine="pyogrio")
+        write_layer(result.proposals, tmp / "proposals.gpkg", "review")
         write_raster(tmp / "failures.tif", status[result.cells], territory.grid, 0)
         files = {"results.csv": "pass/fail per proposal and rule",
                  "proposals.gpkg": "layer review: proposals with result",

@@ -107,7 +107,7 @@ def _new_points(run: Any, year: int) -> tuple[np.ndarray, np.ndarray, list[str]]
         return np.zeros(0), np.zeros(0), []
     import pyogrio
 
-    frame = pyogrio.read_dataframe(file)
+    frame = pyogrio.read_dataframe(file, layer="buildings_new")
     frame = frame[frame["year"] <= year]
     centres = frame.geometry.centroid
     return (centres.x.to_numpy() / 1000.0, centres.y.to_numpy() / 1000.0,

@@ -99,23 +99,27 @@ CJK_FONT = Path("/usr/share/fonts/opentype/noto")
 #: recommends it is ~1.5 min to install.
 QGIS_PACKAGES = ("python3-qgis", "qgis-providers")
 PYQGIS = Path("/usr/lib/python3/dist-packages/qgis/core")
+#: A real PostgreSQL with PostGIS for the PostGIS store's tests (~1 min to install).
+POSTGIS_PACKAGES = ("postgresql-15", "postgresql-15-postgis-3")
+POSTGIS = Path("/usr/share/postgresql/15/extension/postgis.control")
 
 
 def ensure_test_packages() -> None:
     """The Debian packages of :data:`TEST_PACKAGES`, installed once (needs root or sudo)."""
     if CHROMIUM.exists() and shutil.which("chromedriver") and CJK_FONT.is_dir() \
-            and shutil.which("gdal_viewshed") and shutil.which("pdftoppm") and PYQGIS.is_dir():
+            and shutil.which("gdal_viewshed") and shutil.which("pdftoppm") and PYQGIS.is_dir() \
+            and POSTGIS.exists():
         return
     if shutil.which("apt-get") is None:
         sys.exit("The tests need Chromium at /usr/bin/chromium, GDAL's gdal_viewshed, "
-                 "poppler's pdftoppm and PyQGIS; install them (Debian/Ubuntu: apt-get install "
-                 + " ".join(TEST_PACKAGES + QGIS_PACKAGES) + ") and rerun.")
+                 "poppler's pdftoppm, PyQGIS and PostGIS; install them (Debian/Ubuntu: "
+                 "apt-get install " + " ".join(TEST_PACKAGES + QGIS_PACKAGES + POSTGIS_PACKAGES) + ") and rerun.")
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run([*sudo, "apt-get", "update", "-q"], env=env)
     run([*sudo, "apt-get", "install", "-y", "-q", *TEST_PACKAGES], env=env)
-    run([*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *QGIS_PACKAGES],
-        env=env)
+    run([*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *QGIS_PACKAGES,
+         *POSTGIS_PACKAGES], env=env)
 
 
 def main(argv: list[str]) -> int:

@@ -71,3 +71,44 @@ def demo_output(tmp_path_factory) -> Path:
 import sys  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(scope="session")
+def postgis_server():
+    """A real PostgreSQL with PostGIS on loopback (Debian's postgresql and postgis packages,
+    installed by the test set-up), in a throw-away cluster; its URL without a schema."""
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    initdb = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not initdb:
+        pytest.skip("PostgreSQL server not installed (Debian: postgresql postgresql-15-postgis-3;"
+                    " python3 bootstrap.py test installs them)")
+    bin_dir = initdb[-1].parent
+    version = bin_dir.parent.name
+    if not Path(f"/usr/share/postgresql/{version}/extension/postgis.control").exists():
+        pytest.skip(f"PostGIS is not installed for PostgreSQL {version}")
+    as_postgres: list[str] = []
+    data = Path(tempfile.mkdtemp(prefix="twin-pg-"))  # under /tmp: the server user must reach it
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(data, "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def run(*command: str) -> None:
+        subprocess.run([*as_postgres, *command], check=True, capture_output=True, timeout=120)
+
+    run(str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "twin",
+        "--no-sync", "-E", "UTF8")
+    run(str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "log"), "-w", "-o",
+        f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    try:
+        run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "twin", "gis")
+        yield f"postgresql://twin@127.0.0.1:{port}/gis"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop")
+        shutil.rmtree(data, ignore_errors=True)

@@ -69,8 +69,16 @@ def test_control_lines_are_reprojected_explicitly(sample_territory, sample_catal
 
 
 # -- store ----------------------------------------------------------------------------------
-def test_store_round_trip_is_identical(sample_territory, tmp_path):
-    save_territory(sample_territory, tmp_path / "tim")
+@pytest.fixture(params=["geopackage", "postgis"])
+def store_url(request):
+    """Where the vector layers go: the TIM's GeoPackage (None) or a real PostGIS."""
+    if request.param == "geopackage":
+        return None
+    return request.getfixturevalue("postgis_server") + "?schema=round_trip"
+
+
+def test_store_round_trip_is_identical(sample_territory, tmp_path, store_url):
+    save_territory(sample_territory, tmp_path / "tim", store=store_url)
     back = load_territory(tmp_path / "tim")
     assert back.grid == sample_territory.grid and back.classes == sample_territory.classes
     assert back.name == sample_territory.name

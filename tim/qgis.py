@@ -184,8 +184,9 @@ def tim_layers(directory: Path, manifest: dict) -> list[Layer]:
 
     layers: list[Layer] = []
     vectors = manifest.get("layers", {})
-    for name in [n for n in TIM_VECTOR_ORDER if n in vectors] + sorted(
-            n for n in vectors if n not in TIM_VECTOR_ORDER):
+    in_files = [n for n in vectors if "file" in vectors[n]]  # not those kept in PostGIS
+    for name in [n for n in TIM_VECTOR_ORDER if n in in_files] + sorted(
+            n for n in in_files if n not in TIM_VECTOR_ORDER):
         meta = vectors[name]
         layers.append(VectorLayer(directory / meta["file"], meta.get("layer", name), name,
                                   geometry_kind(meta.get("geometry_types", [])),

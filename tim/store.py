@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,6 +29,7 @@ from tim.errors import StoreError, TwinError
 from tim.fields import field_spec
 from tim.model import ClassTable, Grid, HistoryEntry, Territory, crs_equal
 from tim.plan import Plan
+from tim.postgis import PostGISStore
 from tim.qgis import write_tim_project
 from tim.styles import (Category, field_categories, geometry_kind, raster_qml,
                         store_gpkg_styles)
@@ -151,12 +153,26 @@ def write_layer(frame: Any, path: Path, layer: str) -> None:
                                      [str(c) for c in frame.columns if c != "geometry"])})
 
 
-def save_territory(territory: Territory, directory: str | Path) -> Path:
+def save_territory(territory: Territory, directory: str | Path, *,
+                   store: str | None = None) -> Path:
     """Write ``territory`` to ``directory`` atomically and return the directory.
 
-    An existing store there is replaced only once the new one is completely written.
+    An existing store there is replaced only once the new one is completely written. With a
+    ``store`` URL (``postgresql://...``, :mod:`tim.postgis`) the vector layers and a copy of
+    the manifest go to PostGIS, in one transaction committed once the folder is in place.
     """
     directory = Path(directory)
+    postgis = PostGISStore.from_url(store) if store else None
+    with ExitStack() as stack:
+        connection = stack.enter_context(postgis.transaction()) if postgis else None
+        if postgis:
+            postgis.prepare(connection)
+        _save(territory, directory, postgis, connection)
+    return directory
+
+
+def _save(territory: Territory, directory: Path, postgis: PostGISStore | None,
+          connection: Any) -> None:
     with atomic_directory(directory) as tmp:
         (tmp / "rasters").mkdir()
         fields_meta: dict[str, Any] = {}
@@ -178,8 +194,12 @@ def save_territory(territory: Territory, directory: str | Path) -> Path:
 
         layers_meta: dict[str, Any] = {}
         for name, frame in sorted(territory.layers.items()):
-            write_layer(frame, tmp / VECTORS, name)
-            layers_meta[name] = {"file": VECTORS, "layer": name, "crs": frame.crs.to_string(),
+            if postgis:
+                where = postgis.write_layer(connection, name, frame)
+            else:
+                write_layer(frame, tmp / VECTORS, name)
+                where = {"file": VECTORS, "layer": name}
+            layers_meta[name] = {**where, "crs": frame.crs.to_string(),
                                  "count": int(len(frame)),
                                  "geometry_types": sorted(set(frame.geom_type.dropna())),
                                  "columns": [c for c in frame.columns if c != "geometry"],
@@ -201,8 +221,9 @@ def save_territory(territory: Territory, directory: str | Path) -> Path:
             "plan": territory.plan.to_dict()["indicators"] if territory.plan else None,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        if postgis:
+            postgis.write_manifest(connection, manifest)
         write_tim_project(tmp, manifest)
-    return directory
 
 
 #: Security levels, lowest first ("one map" classification of planning data).
@@ -309,11 +330,33 @@ def _load_territory(directory: Path, manifest: dict[str, Any], layers: bool) -> 
                              "(the file was changed or is corrupt)")
         territory.set_field(name, values)
     if layers:
-        for name, meta in manifest["layers"].items():
-            territory.add_layer(name, _read_layer(_stored(directory, meta["file"]), name,
-                                                  meta))
+        for name, frame in read_layers(directory, manifest).items():
+            territory.add_layer(name, frame)
         _load_3d(territory, directory, manifest)
     return territory
+
+
+def read_layers(directory: str | Path, manifest: dict[str, Any],
+                names: Sequence[str] | None = None) -> dict[str, Any]:
+    """The vector layers ``names`` (default all) of a TIM, from its GeoPackage or its PostGIS
+    store, each checked against its manifest hash. The one reader of a TIM's layers."""
+    directory = Path(directory)
+    metas = {n: m for n, m in manifest["layers"].items() if names is None or n in names}
+    frames = {name: _read_layer(_stored(directory, meta["file"]), name, meta)
+              for name, meta in metas.items() if "store" not in meta}
+    in_postgis = {n: m for n, m in metas.items() if "store" in m}
+    if in_postgis:
+        first = next(iter(in_postgis.values()))
+        postgis = PostGISStore.from_url(f"{first['store']}?schema={first['schema']}")
+        with postgis.transaction() as connection:
+            for name, meta in in_postgis.items():
+                frame = postgis.read_layer(connection, meta, meta["crs"])
+                if frame_hash(frame) != meta["sha256"]:
+                    raise StoreError(f"{postgis.url}: table {postgis.table(meta['table'])} "
+                                     "does not match its manifest hash (changed in the "
+                                     "database since the TIM was built)")
+                frames[name] = frame
+    return {name: frames[name] for name in metas}
 
 
 def cloud_hash(cloud: Any) -> str:

@@ -74,7 +74,7 @@ def cmd_tim_build(args: argparse.Namespace) -> None:
                                     name=args.name or Path(args.out).name, heights=heights)
     else:
         raise TwinError("nothing to build: give SOURCE files or --catalog catalog.yaml")
-    save_territory(territory, args.out)
+    save_territory(territory, args.out, store=args.store)
     extra = [f"{len(c):,} points" for c in territory.point_clouds.values()]
     extra += [f"mesh {n} ({len(m):,} triangles)" for n, m in territory.meshes.items()]
     print(f"TIM written to {args.out}: {territory.grid.shape[0]} x {territory.grid.shape[1]} "
@@ -550,6 +550,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--cell-size", type=_number(0, 100_000, low_open=True),
                        help="grid cell size in CRS units")
     build.add_argument("--name", help="territory name (default: the output directory name)")
+    build.add_argument("--store", metavar="URL",
+                       help="keep the vector layers and metadata in PostGIS: "
+                            "postgresql://[user@]host[:port]/db?schema=NAME (password from "
+                            "PGPASSWORD or ~/.pgpass); rasters stay in --out")
     build.add_argument("--storey-height", type=_number(2, 10),
                        help="metres per storey for buildings with storeys but no height (3)")
     build.set_defaults(func=cmd_tim_build, writes=("out", "directory"),

@@ -156,7 +156,7 @@ def load_onemap(tim_dir: str | Path | None) -> OneMap:
         manifest = read_manifest(tim_dir)
     except (StoreError, OSError) as exc:
         return OneMap(crs="", problems=(str(exc),))
-    import pyogrio
+    from tim.store import read_layers
 
     layers = manifest.get("layers", {})
     read: dict[str, Any] = {}
@@ -165,10 +165,9 @@ def load_onemap(tim_dir: str | Path | None) -> OneMap:
         meta = layers.get(name)
         if meta is None:
             continue
-        try:
-            read[name] = pyogrio.read_dataframe(Path(tim_dir) / meta["file"],
-                                                layer=meta["layer"])
-        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        try:  # from the TIM's GeoPackage or its PostGIS store, hash-checked
+            read[name] = read_layers(tim_dir, manifest, [name])[name]
+        except (StoreError, OSError, RuntimeError, KeyError, ValueError) as exc:
             problems.append(f"{name}: {exc}")
     crs = str(manifest.get("crs", ""))
     from tim.store import DEFAULT_LEVEL

@@ -214,3 +214,27 @@ def _rings(frame, origin):
                 rings.append(np.asarray(ring.coords)[:, :2] - origin)
                 owner.append(i)
     return rings, np.array(owner)
+
+
+def test_cli_checks_a_proposal_and_refuses_bad_input(tmp_path, capsys):
+    from tim.store import save_territory
+    from viz.cli import main
+
+    tim = save_territory(_flat([("slab", -30, 0, 30, 10, 12.0)]), tmp_path / "tim")
+    tower = gpd.GeoDataFrame({"building_id": ["tower"], "height": [100.0]},
+                             geometry=[shapely.box(X0 - 40, Y0 - 60, X0 + 40, Y0 - 20)], crs=CRS)
+    tower.to_file(tmp_path / "p.gpkg")
+    assert main(["sunlight", str(tim), "--proposals", str(tmp_path / "p.gpkg"), "--out",
+                 str(tmp_path / "out"), "--climate-zone", "III", "--no-map"]) == 0
+    assert "broken by tower" in capsys.readouterr().out
+    import pandas as pd
+
+    failing = pd.read_csv(tmp_path / "out" / "failing.csv").set_index("building_id")
+    assert failing.loc["slab", "broken_by"] == "tower"
+    tower.drop(columns="height").to_file(tmp_path / "nh.gpkg")
+    assert main(["sunlight", str(tim), "--proposals", str(tmp_path / "nh.gpkg"), "--out",
+                 str(tmp_path / "out2")]) == 2
+    assert "height" in capsys.readouterr().err
+    assert main(["sunlight", str(tim), "--date", "2025-13-01", "--out",
+                 str(tmp_path / "out3")]) == 2
+    assert "--date" in capsys.readouterr().err

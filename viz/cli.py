@@ -528,6 +528,60 @@ def _report_languages(p: argparse.ArgumentParser) -> None:
                         "report.<lang>.html")
 
 
+# -- planners' analyses: sunlight hours (日照) and the 15-minute life circle ------------------
+def cmd_sunlight(args: argparse.Namespace) -> None:
+    from scenarios.heights import read_proposals
+    from scenarios.planning.sunlight import (check_sunlight, load_sunlight_rules,
+                                             read_run_buildings, write_sunlight)
+    from tim.store import load_territory
+
+    if args.proposals and args.run:
+        raise TwinError("give --proposals FILE or --run RUN_DIR, not both")
+    territory = load_territory(args.tim)
+    rules, path = load_sunlight_rules(args.rules, climate_zone=args.climate_zone,
+                                      urban_population=args.population)
+    proposals = (read_proposals(args.proposals, territory) if args.proposals
+                 else read_run_buildings(args.run) if args.run else None)
+    report = check_sunlight(territory, proposals, rules, path, date=args.date,
+                            shadow_map=not args.no_map)
+    write_sunlight(report, territory, args.out, command=sys.argv)
+    c = report.counts
+    print(f"{report.day_label} {report.sun.day.isoformat()}, {rules.site.climate_zone} "
+          f"climate zone, at least {report.threshold_hours:g} h: {c['points']} façade points "
+          f"on {c['buildings']} buildings ({c['points_not_facing_sun']} facing away from the "
+          f"sun left out); failing {c['failing_before']} before and {c['failing_after']} "
+          f"after the {c['proposals']} proposal(s), {c['broken']} broken by them; written to "
+          f"{args.out}")
+    for row in report.buildings[report.buildings["broken"]].head(args.top).itertuples():
+        print(f"  {row.building_id:>16}: least {row.min_hours_before:.2f} h before, "
+              f"{row.min_hours_after:.2f} h after, broken by {row.broken_by}")
+
+
+def _planning_commands(sub: argparse._SubParsersAction) -> None:
+    """The planners' subcommands (sunlight, lifecircle)."""
+    sun = sub.add_parser("sunlight", help="sunlight hours (日照) of residential façades before "
+                                          "and after proposals, against GB 50180-2018")
+    sun.add_argument("tim", metavar="TIM_DIR")
+    sun.add_argument("--proposals", metavar="FILE",
+                     help="proposed buildings (footprints with height or storeys)")
+    sun.add_argument("--run", metavar="RUN_DIR", help="check a run's new buildings instead")
+    sun.add_argument("--date", metavar="dahan|dongzhi|YYYY-MM-DD",
+                     help="standard day (大寒日, 冬至日) or a date (default: the rule's day for "
+                          "the climate zone and city size)")
+    sun.add_argument("--rules", metavar="FILE",
+                     help="rules YAML (default: scenarios/planning/sunlight_rules.yaml)")
+    sun.add_argument("--climate-zone", choices=("I", "II", "III", "IV", "V", "VI", "VII"),
+                     help="建筑气候区划 of the site (default: the rule file's)")
+    sun.add_argument("--population", type=_number(0, 1e9), metavar="N",
+                     help="城区常住人口 (urban resident population; default: the rule file's)")
+    sun.add_argument("--no-map", action="store_true", help="skip the ground shadow map")
+    sun.add_argument("--top", type=_number(0, 1_000_000, integer=True), default=10,
+                     help="broken buildings to print")
+    sun.add_argument("--out", required=True, metavar="DIR")
+    sun.set_defaults(func=cmd_sunlight, writes=("out", "directory"),
+                     reads=("tim", "proposals", "run", "rules"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="Territory Twin: territory "
                                      "information model, scenarios and dashboard.")
@@ -888,6 +942,8 @@ def build_parser() -> argparse.ArgumentParser:
     _monitoring_options(rev)
     rev.set_defaults(func=cmd_review, writes=("out", "directory"),
                      reads=("tim", "proposals", "rules", "height_rules"))
+
+    _planning_commands(sub)
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
                                        "scenarios and an ensemble, check heights and views, "

@@ -557,6 +557,41 @@ def cmd_sunlight(args: argparse.Namespace) -> None:
               f"{row.min_hours_after:.2f} h after, broken by {row.broken_by}")
 
 
+def cmd_lifecircle(args: argparse.Namespace) -> None:
+    from scenarios.planning.lifecircle import (check_lifecircle, load_standards,
+                                               read_facilities, read_network, write_lifecircle)
+    from scenarios.rundir import RunDirectory
+    from tim.store import load_territory
+
+    if not args.osm and not (args.network and args.facilities):
+        raise TwinError("give --osm FILE.pbf, or --network FILE and --facilities FILE")
+    territory = load_territory(args.tim)
+    standards, path = load_standards(args.standards, walking_speed=args.speed)
+    crs = territory.grid.crs
+    network = read_network(args.network or args.osm, crs)
+    facilities = read_facilities(args.facilities or args.osm, standards, crs,
+                                 type_column=args.type_column)
+    new = RunDirectory.open(args.run).new_buildings() if args.run else None
+    report = check_lifecircle(territory, network, facilities, standards, path,
+                              new_buildings=new)
+    write_lifecircle(report, territory, args.out, command=sys.argv)
+    c = report.counts
+    print(f"{c['buildings']} residential buildings ({c['residents']} residents, "
+          f"{c['new_buildings']} new), {c['facilities']} facilities, a network of "
+          f"{c['nodes']} nodes and {c['edges']} edges at {standards.walking_speed_m_s:g} m/s; "
+          f"written to {args.out}")
+    total = report.coverage.groupby("type", sort=False)[["residents", "covered",
+                                                         "unreachable_residents"]].sum()
+    for key, row in total.iterrows():
+        spec = standards.facilities[str(key)]
+        if not (report.facilities["type"] == key).any():
+            print(f"  {key:>16} ({spec.minutes:g} min): none in the data")
+            continue
+        share = row.covered / row.residents if row.residents else float("nan")
+        print(f"  {key:>16} ({spec.minutes:g} min): {100 * share:5.1f} % of residents "
+              f"covered, {row.unreachable_residents:.0f} unreachable")
+
+
 def _planning_commands(sub: argparse._SubParsersAction) -> None:
     """The planners' subcommands (sunlight, lifecircle)."""
     sun = sub.add_parser("sunlight", help="sunlight hours (日照) of residential façades before "
@@ -580,6 +615,27 @@ def _planning_commands(sub: argparse._SubParsersAction) -> None:
     sun.add_argument("--out", required=True, metavar="DIR")
     sun.set_defaults(func=cmd_sunlight, writes=("out", "directory"),
                      reads=("tim", "proposals", "run", "rules"))
+
+    life = sub.add_parser("lifecircle", help="15-minute community life circle (TD/T "
+                                             "1062-2021): walking times to facilities, "
+                                             "coverage per unit, gaps")
+    life.add_argument("tim", metavar="TIM_DIR")
+    life.add_argument("--osm", metavar="FILE.pbf",
+                      help="OSM extract: its walkable ways and tagged facilities")
+    life.add_argument("--network", metavar="FILE", help="walking network: a line layer "
+                                                        "(noded at junctions) or an OSM PBF")
+    life.add_argument("--facilities", metavar="FILE",
+                      help="facilities: points/areas with a type column, or an OSM PBF")
+    life.add_argument("--type-column", default="type",
+                      help="column of --facilities naming the type (default: type)")
+    life.add_argument("--standards", metavar="FILE", help="standards YAML (default: "
+                      "scenarios/planning/lifecircle_standards.yaml)")
+    life.add_argument("--speed", type=_number(0, 10, low_open=True), metavar="M/S",
+                      help="walking speed (default: the standards', 1.0 m/s)")
+    life.add_argument("--run", metavar="RUN_DIR", help="count a run's new buildings too")
+    life.add_argument("--out", required=True, metavar="DIR")
+    life.set_defaults(func=cmd_lifecircle, writes=("out", "directory"),
+                      reads=("tim", "osm", "network", "facilities", "standards", "run"))
 
 
 def build_parser() -> argparse.ArgumentParser:

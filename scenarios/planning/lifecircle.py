@@ -1,0 +1,480 @@
+"""The 15-minute community life circle (社区生活圈, TD/T 1062-2021): walking time over a street
+and path network from every residential building to the nearest facility of each type, the
+residents covered per planning unit, and the gaps. Standards in ``lifecircle_standards.yaml``.
+
+``twin lifecircle`` calls :func:`check_lifecircle` and :func:`write_lifecircle`.
+
+* Network: the walkable ways of an OSM PBF (pyrosm's ``walking`` network, split at every
+  junction) or a line layer (GPKG, SHP, ...) whose lines meet at their end points (a noded
+  network, as network data usually is). Nodes are the line ends (merged within 1 cm), edges
+  the lines with their length in the territory's projected CRS; a degree CRS is refused.
+* Facilities: OSM points and areas whose tags the standards map to a type (an area at its
+  representative point), or a vector file with a ``type`` column holding the type names.
+* Walking distance from a building (its representative point) to the nearest facility of a
+  type: straight to the nearest network node, along the network, straight from the facility's
+  nearest node to it. All facilities of a type are one source: a virtual node joined to each
+  facility's node by its straight walk, and one Dijkstra from it (``scipy.sparse.csgraph``).
+  Buildings or facilities farther than ``max_snap_m`` from the network, and buildings in a part
+  of the network without a facility of the type, are unreachable: counted and listed, never
+  given an infinite time.
+* Residents: a ``population`` column, else floor area / ``floor_area_per_person_m2``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tim.config import read_yaml, validation_error
+from tim.errors import InputError
+from tim.model import Territory
+
+log = logging.getLogger(__name__)
+
+STANDARDS_FILE = Path(__file__).with_name("lifecircle_standards.yaml")
+#: Line ends closer than this (m) are one node.
+NODE_TOLERANCE = 0.01
+#: Zero-length edges get this length (m): csgraph drops explicit zeros of a sparse matrix.
+_TINY = 1e-9
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class FacilityType(_Strict):
+    name: str
+    minutes: float = Field(gt=0, le=120)
+    osm: list[str] = Field(default_factory=list)
+
+
+class Standards(_Strict):
+    name: str
+    walking_speed_m_s: float = Field(gt=0, le=10)
+    floor_area_per_person_m2: float = Field(gt=0, le=10_000)
+    residential_uses: list[str]
+    max_snap_m: float = Field(gt=0, le=100_000)
+    facilities: dict[str, FacilityType] = Field(min_length=1)
+
+
+def load_standards(path: str | Path | None = None, *,
+                   walking_speed: float | None = None) -> tuple[Standards, Path]:
+    """The standards file (default: the one beside this module)."""
+    path = Path(path) if path else STANDARDS_FILE
+    raw = read_yaml(path, "life-circle standards", not_a_mapping="a standards file is a mapping")
+    if walking_speed is not None:
+        raw = {**raw, "walking_speed_m_s": walking_speed}
+    try:
+        standards = Standards.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error(exc, path) from None
+    for key, spec in standards.facilities.items():
+        for k, tag in enumerate(spec.osm):
+            if "=" not in tag:
+                raise InputError("an OSM tag is key=value (key=* for any value)", source=path,
+                                 field=f"facilities.{key}.osm.{k}", value=tag)
+    return standards, path
+
+
+# -- the network --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Network:
+    """Nodes (x, y) and undirected edges (u, v, length in m) in ``crs``; ``lines`` the edges'
+    geometries (for maps)."""
+
+    xy: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    length: np.ndarray
+    crs: Any
+    lines: np.ndarray
+
+    def matrix(self, extra: int = 0) -> Any:
+        """The symmetric CSR adjacency (``extra`` more nodes with no edge), parallel edges
+        merged by their shortest length."""
+        from scipy.sparse import coo_matrix
+
+        n = len(self.xy) + extra
+        a, b = np.minimum(self.u, self.v), np.maximum(self.u, self.v)
+        keep = a != b
+        a, b, w = a[keep], b[keep], np.maximum(self.length[keep], _TINY)
+        order = np.lexsort((w, b, a))
+        a, b, w = a[order], b[order], w[order]
+        first = np.ones(len(a), dtype=bool)
+        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+        a, b, w = a[first], b[first], w[first]
+        return coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]),
+                                                    np.concatenate([b, a]))),
+                          shape=(n, n)).tocsr()
+
+
+def _projected(crs: Any, source: str | Path, what: str) -> None:
+    from pyproj import CRS
+
+    if crs is None or CRS.from_user_input(crs).is_geographic:
+        raise InputError(f"{what} needs a projected CRS in metres for walking distances",
+                         source=source, field="crs", value=str(crs))
+
+
+def network_from_lines(frame: Any, source: str | Path = "network") -> Network:
+    """A :class:`Network` from a GeoDataFrame of (multi)lines in a projected CRS."""
+    import shapely
+
+    _projected(frame.crs, source, "the network")
+    lines = shapely.get_parts(frame.geometry.values[~frame.geometry.isna().to_numpy()])
+    lines = lines[(shapely.get_type_id(lines) == 1) & ~shapely.is_empty(lines)]
+    if not len(lines):
+        raise InputError("no lines in the network", source=source, field="geometry")
+    ends = np.vstack([shapely.get_coordinates(shapely.get_point(lines, 0)),
+                      shapely.get_coordinates(shapely.get_point(lines, -1))])
+    keys = np.round(ends / NODE_TOLERANCE).astype(np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    n = len(lines)
+    return Network(ends[first], inverse[:n], inverse[n:], shapely.length(lines), frame.crs,
+                   lines)
+
+
+def read_network(path: str | Path, crs: Any) -> Network:
+    """The walkable network of an OSM PBF, or a line layer, in ``crs``."""
+    from tim.ingest.vector import read_vector
+
+    path = Path(path)
+    _projected(crs, path, "the territory")
+    if path.name.lower().endswith(".pbf"):
+        import pyrosm
+
+        nodes, edges = pyrosm.OSM(str(path)).get_network(network_type="walking", nodes=True)
+        if edges is None or not len(edges):
+            raise InputError("no walkable ways (highway=*) in the extract", source=path,
+                             field="highway")
+        return _network_from_osm(nodes, edges, crs)
+    else:
+        frame = read_vector(path, assume_crs=None, polygons=False)
+        if frame.crs is None:
+            raise InputError("the network file has no CRS", source=path, field="crs")
+        _projected(frame.crs, path, "the network")
+        frame = frame.to_crs(crs)
+    return network_from_lines(frame, path)
+
+
+def _network_from_osm(nodes: Any, edges: Any, crs: Any) -> Network:
+    """pyrosm's walking graph (ways split at every junction, ``u``/``v`` node ids)."""
+    import shapely
+
+    nodes = nodes.set_crs("EPSG:4326", allow_override=True).to_crs(crs)
+    lines = edges.set_crs("EPSG:4326", allow_override=True).to_crs(crs).geometry.values
+    index = pd.Index(nodes["id"].to_numpy())
+    u, v = index.get_indexer(edges["u"].to_numpy()), index.get_indexer(edges["v"].to_numpy())
+    ok = (u >= 0) & (v >= 0)
+    return Network(shapely.get_coordinates(nodes.geometry.values), u[ok].astype(np.int64),
+                   v[ok].astype(np.int64), shapely.length(lines[ok]), crs, lines[ok])
+
+
+# -- facilities ---------------------------------------------------------------------------------
+def _osm_filter(standards: Standards) -> dict[str, Any]:
+    wanted: dict[str, Any] = {}
+    for spec in standards.facilities.values():
+        for tag in spec.osm:
+            key, _, value = tag.partition("=")
+            if value == "*":
+                wanted[key] = True
+            elif wanted.get(key) is not True:
+                wanted.setdefault(key, [])
+                if value not in wanted[key]:
+                    wanted[key].append(value)
+    return wanted
+
+
+def read_facilities(path: str | Path, standards: Standards, crs: Any, *,
+                    type_column: str = "type") -> pd.DataFrame:
+    """Facilities (columns type, facility_id, x, y in ``crs``) from an OSM PBF (tags mapped by
+    the standards) or a vector file whose ``type_column`` names the standards' types."""
+    import shapely
+
+    from tim.ingest.vector import read_vector
+
+    path = Path(path)
+    if path.name.lower().endswith(".pbf"):
+        import pyrosm
+
+        pois = pyrosm.OSM(str(path)).get_pois(custom_filter=_osm_filter(standards))
+        if pois is None or not len(pois):
+            raise InputError("no facility the standards know in the extract", source=path,
+                             field="tags")
+        pois = pois.set_crs("EPSG:4326", allow_override=True)
+        rows = []
+        for key, spec in standards.facilities.items():
+            hit = np.zeros(len(pois), dtype=bool)
+            for tag in spec.osm:
+                k, _, v = tag.partition("=")
+                if k in pois:
+                    col = pois[k].astype(object)
+                    hit |= (col.notna() & (col != "")).to_numpy() if v == "*" else \
+                        (col == v).to_numpy()
+            rows.append(pd.DataFrame({"type": key, "row": np.flatnonzero(hit)}))
+        table = pd.concat(rows, ignore_index=True)
+        ids = (pois["osm_type"].astype(str) + "/" + pois["id"].astype(str)).to_numpy() \
+            if "osm_type" in pois else pois["id"].astype(str).to_numpy()
+        geoms = pois.geometry.values
+        frame_crs = pois.crs
+    else:
+        frame = read_vector(path, polygons=False)
+        if type_column not in frame:
+            raise InputError(f"no {type_column!r} column naming the facility type", source=path,
+                             field=type_column, hint=f"types: {', '.join(standards.facilities)}")
+        types = frame[type_column].astype(str).to_numpy()
+        unknown = sorted(set(types) - set(standards.facilities))
+        if unknown:
+            raise InputError("facility type not in the standards", source=path,
+                             field=type_column, value=unknown[0],
+                             hint=f"types: {', '.join(standards.facilities)}")
+        table = pd.DataFrame({"type": types, "row": np.arange(len(frame))})
+        ids = (frame["facility_id"].astype(str).to_numpy() if "facility_id" in frame
+               else np.array([f"f{i}" for i in range(len(frame))]))
+        geoms = frame.geometry.values
+        frame_crs = frame.crs
+    missing = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if len(missing):
+        raise InputError("a facility has no location", source=path, field="geometry",
+                         value=str(ids[missing[0]]))
+    import geopandas as gpd
+
+    points = gpd.GeoSeries(shapely.point_on_surface(geoms), crs=frame_crs).to_crs(crs)
+    xy = shapely.get_coordinates(points.values)
+    rows = table["row"].to_numpy()
+    return pd.DataFrame({"type": table["type"].to_numpy(), "facility_id": ids[rows],
+                         "x": xy[rows, 0], "y": xy[rows, 1]})
+
+
+# -- shortest paths -----------------------------------------------------------------------------
+def nearest_source_distance(network: Network, source_nodes: np.ndarray,
+                            source_offsets: np.ndarray) -> np.ndarray:
+    """Per node, the least ``offset[i] + path length(source_nodes[i], node)`` over all sources
+    (m; inf where no source is connected): one Dijkstra from a virtual node joined to every
+    source node by its offset.
+
+    Examples
+    --------
+    A path 0 - 1 - 2 - 3 of 10 m edges with sources at node 0 (offset 1) and node 3 (offset 4)
+    (an offset of 0 counts as 1e-9 m):
+
+    >>> net = Network(np.zeros((4, 2)), np.array([0, 1, 2]), np.array([1, 2, 3]),
+    ...               np.array([10.0, 10.0, 10.0]), "EPSG:3857", np.array([]))
+    >>> nearest_source_distance(net, np.array([0, 3]), np.array([1.0, 4.0])).tolist()
+    [1.0, 11.0, 14.0, 4.0]
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    n = len(network.xy)
+    base = network.matrix(extra=1).tocoo()
+    virtual = np.full(len(source_nodes), n)
+    w = np.maximum(np.asarray(source_offsets, dtype=float), _TINY)
+    # one edge per source node: the smallest offset among facilities sharing a node
+    order = np.lexsort((w, source_nodes))
+    nodes, w = np.asarray(source_nodes)[order], w[order]
+    first = np.ones(len(nodes), dtype=bool)
+    first[1:] = nodes[1:] != nodes[:-1]
+    nodes, w, virtual = nodes[first], w[first], virtual[:first.sum()]
+    graph = coo_matrix((np.concatenate([base.data, w]),
+                        (np.concatenate([base.row, virtual]), np.concatenate([base.col, nodes]))),
+                       shape=(n + 1, n + 1)).tocsr()
+    return dijkstra(graph, directed=True, indices=n)[:n]
+
+
+def snap(network: Network, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest network node of each point and the straight distance to it (m)."""
+    from scipy.spatial import cKDTree
+
+    if not len(xy):
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    distance, node = cKDTree(network.xy).query(xy)
+    return node.astype(np.int64), distance
+
+
+# -- the check ----------------------------------------------------------------------------------
+@dataclass
+class LifeCircleReport:
+    """What :func:`check_lifecircle` found (minutes: NaN where unreachable)."""
+
+    standards: Standards
+    standards_path: Path
+    buildings: pd.DataFrame      # building_id, unit, residents, minutes_<type>...
+    coverage: pd.DataFrame       # unit, type, minutes standard, residents, covered, share
+    gaps: pd.DataFrame           # building_id, unit, residents, type, minutes, standard
+    facilities: pd.DataFrame
+    network: Network
+    node_minutes: dict[str, np.ndarray]
+    building_geometry: np.ndarray
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def residents(frame: Any, standards: Standards) -> np.ndarray:
+    """Residents per building: ``population``, else floor area / area per person."""
+    if "population" in frame:
+        return frame["population"].fillna(0).to_numpy(float)
+    storeys = frame["storeys"].fillna(1).to_numpy(float) if "storeys" in frame \
+        else np.ones(len(frame))
+    return frame.geometry.area.to_numpy() * storeys / standards.floor_area_per_person_m2
+
+
+def _units(territory: Territory, points: np.ndarray) -> np.ndarray:
+    import shapely
+
+    layer = territory.layers.get("planning_units")
+    if layer is None or not len(layer):
+        return np.full(len(points), "all", dtype=object)
+    names = (layer["name"] if "name" in layer else layer["unit_id"]).astype(str).to_numpy()
+    tree = shapely.STRtree(layer.geometry.values)
+    where, unit = tree.query(shapely.points(points), predicate="within")
+    out = np.full(len(points), "(none)", dtype=object)
+    out[where] = names[unit]
+    return out
+
+
+def check_lifecircle(territory: Territory, network: Network, facilities: pd.DataFrame,
+                     standards: Standards, standards_path: Path, *,
+                     new_buildings: Any = None) -> LifeCircleReport:
+    """Walking minutes from every residential building of ``territory`` (and ``new_buildings``,
+    a run's) to the nearest facility of each type, coverage per unit and gaps."""
+    import shapely
+
+    _projected(territory.grid.crs, "TIM", "the territory")
+    frames = []
+    existing = territory.layers.get("buildings")
+    if existing is not None and len(existing):
+        frames.append(existing.assign(source="existing"))
+    if new_buildings is not None and len(new_buildings):
+        frames.append(new_buildings.to_crs(territory.grid.crs).assign(source="new"))
+    if not frames:
+        raise InputError("the TIM has no buildings to count residents in", field="buildings")
+    allb = pd.concat(frames, ignore_index=True)
+    uses = (allb["use"] if "use" in allb else pd.Series("unknown", index=allb.index))
+    uses = uses.fillna("unknown").astype(str).str.lower()
+    keep = uses.isin({u.lower() for u in standards.residential_uses}).to_numpy()
+    allb = allb.loc[keep].reset_index(drop=True)
+    points = shapely.get_coordinates(shapely.point_on_surface(allb.geometry.values))
+    people = residents(allb, standards)
+    node, snap_m = snap(network, points)
+    speed = standards.walking_speed_m_s * 60  # m per minute
+    table = pd.DataFrame({"building_id": allb["building_id"].astype(str).to_numpy(),
+                          "source": allb["source"].to_numpy(),
+                          "unit": _units(territory, points), "residents": people.round(1),
+                          "snap_m": snap_m.round(1)})
+    node_minutes: dict[str, np.ndarray] = {}
+    for key, spec in standards.facilities.items():
+        chosen = facilities[facilities["type"] == key]
+        f_node, f_snap = snap(network, chosen[["x", "y"]].to_numpy(float))
+        on = f_snap <= standards.max_snap_m
+        if on.any():
+            dist = nearest_source_distance(network, f_node[on], f_snap[on])
+        else:
+            dist = np.full(len(network.xy), np.inf)
+        node_minutes[key] = dist / speed
+        metres = dist[node] + snap_m
+        metres[snap_m > standards.max_snap_m] = np.inf
+        table[f"minutes_{key}"] = np.where(np.isfinite(metres), metres / speed, np.nan)
+    available = set(facilities["type"])
+    coverage, gaps = _coverage(table, standards, available)
+    counts = {"buildings": len(table), "residents": int(round(people.sum())),
+              "new_buildings": int((table["source"] == "new").sum()),
+              "facilities": len(facilities), "nodes": len(network.xy),
+              "edges": len(network.u),
+              "off_network_buildings": int((snap_m > standards.max_snap_m).sum()),
+              "gaps": len(gaps)}
+    return LifeCircleReport(standards, standards_path, table, coverage, gaps, facilities,
+                            network, node_minutes, allb.geometry.values, counts)
+
+
+def _coverage(table: pd.DataFrame, standards: Standards, available: set[str]
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, gaps = [], []
+    for key, spec in standards.facilities.items():
+        minutes = table[f"minutes_{key}"]
+        covered = minutes <= spec.minutes
+        unreachable = minutes.isna()
+        for unit, group in table.groupby("unit", sort=True):
+            idx = group.index
+            total = float(group["residents"].sum())
+            ok = float(group["residents"][covered[idx]].sum())
+            rows.append({"unit": unit, "type": key, "name": spec.name,
+                         "facilities": key in available,
+                         "minutes_standard": spec.minutes, "buildings": len(group),
+                         "residents": round(total, 1), "covered": round(ok, 1),
+                         "share": round(ok / total, 4) if total > 0 else np.nan,
+                         "unreachable_residents": round(float(
+                             group["residents"][unreachable[idx]].sum()), 1),
+                         "median_minutes": round(float(minutes[idx].median()), 2)
+                         if minutes[idx].notna().any() else np.nan})
+        out = table.loc[~covered, ["building_id", "source", "unit", "residents"]].copy()
+        out["type"] = key
+        out["minutes"] = minutes[~covered].round(2)
+        out["minutes_standard"] = spec.minutes
+        out["reason"] = ("no facility" if key not in available else
+                         np.where(minutes[~covered].isna(), "unreachable", "too far"))
+        gaps.append(out)
+    return pd.DataFrame(rows), pd.concat(gaps, ignore_index=True)
+
+
+def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | Path,
+                     command: list[str] | None = None) -> Path:
+    """Write the report to the directory ``out`` atomically::
+
+        manifest.json     standards (file, sha256), walking speed, counts, files
+        buildings.csv     per residential building: unit, residents, minutes per type
+        coverage.csv      per unit and type: residents, covered, share, unreachable
+        gaps.csv          buildings outside a type's circle (too far or unreachable)
+        facilities.csv    the facilities by type, in the territory's CRS
+        lifecircle.gpkg   layers buildings (minutes per type), network (edges with the
+                          minutes to the nearest facility of each type at their ends: the
+                          isochrones) and facilities, for QGIS
+    """
+    import json
+
+    import geopandas as gpd
+    import shapely
+
+    from tim.atomic import atomic_directory
+
+    r = report
+    out = Path(out)
+    crs = territory.grid.crs
+    manifest = {"kind": "lifecircle", "command": command,
+                "standards": {"name": r.standards.name, "file": str(r.standards_path),
+                              "sha256": hashlib.sha256(
+                                  r.standards_path.read_bytes()).hexdigest()},
+                "walking_speed_m_s": r.standards.walking_speed_m_s,
+                "types": {k: {"name": s.name, "minutes": s.minutes}
+                          for k, s in r.standards.facilities.items()},
+                "counts": r.counts,
+                "files": ["buildings.csv", "coverage.csv", "gaps.csv", "facilities.csv",
+                          "lifecircle.gpkg"]}
+    with atomic_directory(out) as tmp:
+        r.buildings.to_csv(tmp / "buildings.csv", index=False, float_format="%.2f")
+        r.coverage.to_csv(tmp / "coverage.csv", index=False)
+        r.gaps.to_csv(tmp / "gaps.csv", index=False)
+        r.facilities.to_csv(tmp / "facilities.csv", index=False, float_format="%.2f")
+        gpkg = tmp / "lifecircle.gpkg"
+        gpd.GeoDataFrame(r.buildings, geometry=r.building_geometry, crs=crs).to_file(
+            gpkg, layer="buildings", driver="GPKG", engine="pyogrio")
+        edges = {f"minutes_{k}": np.minimum(m[r.network.u], m[r.network.v]).round(2)
+                 for k, m in r.node_minutes.items()}
+        edges = {k: np.where(np.isfinite(v), v, np.nan) for k, v in edges.items()}
+        gpd.GeoDataFrame({"length_m": r.network.length.round(2), **edges},
+                         geometry=r.network.lines, crs=r.network.crs).to_crs(crs).to_file(
+            gpkg, layer="network", driver="GPKG", engine="pyogrio")
+        if len(r.facilities):
+            gpd.GeoDataFrame(r.facilities, geometry=shapely.points(
+                r.facilities[["x", "y"]].to_numpy(float)), crs=crs).to_file(
+                gpkg, layer="facilities", driver="GPKG", engine="pyogrio")
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False,
+                                                      default=str))
+    return out

@@ -367,6 +367,7 @@ def check_lifecircle(territory: Territory, network: Network, facilities: pd.Data
     speed = standards.walking_speed_m_s * 60  # m per minute
     table = pd.DataFrame({"building_id": allb["building_id"].astype(str).to_numpy(),
                           "source": allb["source"].to_numpy(),
+                          "x": points[:, 0].round(2), "y": points[:, 1].round(2),
                           "unit": _units(territory, points), "residents": people.round(1),
                           "snap_m": snap_m.round(1)})
     node_minutes: dict[str, np.ndarray] = {}
@@ -478,3 +479,42 @@ def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | 
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False,
                                                       default=str))
     return out
+
+
+#: Where the dashboard looks for a life-circle check of a TIM or a run: ``<TIM_DIR>-lifecircle``,
+#: ``<RUN_DIR>-lifecircle`` (give that as ``--out``).
+SUFFIX = "-lifecircle"
+
+
+@dataclass(frozen=True)
+class LifeCircleFolder:
+    """A folder :func:`write_lifecircle` wrote, read back."""
+
+    path: Path
+    manifest: dict[str, Any]
+    buildings: pd.DataFrame
+    coverage: pd.DataFrame
+    gaps: pd.DataFrame
+
+    @classmethod
+    def open(cls, path: str | Path) -> LifeCircleFolder:
+        import json
+
+        from tim.config import read_csv
+
+        path = Path(path)
+        manifest = json.loads((path / "manifest.json").read_text())
+        if manifest.get("kind") != "lifecircle":
+            raise InputError("not a life-circle folder (twin lifecircle --out)", source=path,
+                             field="manifest.kind", value=manifest.get("kind"))
+        return cls(path, manifest, read_csv(path / "buildings.csv", "life-circle buildings",
+                            dtype={"building_id": str}),
+                   read_csv(path / "coverage.csv", "life-circle coverage"),
+                   read_csv(path / "gaps.csv", "life-circle gaps", dtype={"building_id": str}))
+
+
+def find_lifecircle(base: str | Path) -> LifeCircleFolder | None:
+    """The life-circle check written beside a TIM or run folder ``base`` (:data:`SUFFIX`)."""
+    base = Path(base)
+    folder = base.with_name(base.name + SUFFIX)
+    return LifeCircleFolder.open(folder) if (folder / "manifest.json").is_file() else None

@@ -539,3 +539,44 @@ def write_sunlight(report: SunlightReport, territory: Territory, out: str | Path
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False,
                                                       default=str))
     return out
+
+
+#: Where the dashboard looks for a sunlight check of a TIM or a run: ``<TIM_DIR>-sunlight``,
+#: ``<RUN_DIR>-sunlight`` (give that as ``--out``).
+SUFFIX = "-sunlight"
+
+
+@dataclass(frozen=True)
+class SunlightFolder:
+    """A folder :func:`write_sunlight` wrote, read back (tables as pandas DataFrames)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    points: pd.DataFrame
+    buildings: pd.DataFrame
+    failing: pd.DataFrame
+
+    @classmethod
+    def open(cls, path: str | Path) -> SunlightFolder:
+        import json
+
+        from tim.config import read_csv
+
+        path = Path(path)
+        manifest = json.loads((path / "manifest.json").read_text())
+        if manifest.get("kind") != "sunlight":
+            raise InputError("not a sunlight folder (twin sunlight --out)", source=path,
+                             field="manifest.kind", value=manifest.get("kind"))
+        return cls(path, manifest,
+                   read_csv(path / "points.csv", "sunlight points", dtype={"building_id": str}),
+                   read_csv(path / "buildings.csv", "sunlight buildings",
+                            dtype={"building_id": str}),
+                   read_csv(path / "failing.csv", "sunlight failing buildings",
+                            dtype={"building_id": str, "broken_by": str}))
+
+
+def find_sunlight(base: str | Path) -> SunlightFolder | None:
+    """The sunlight check written beside a TIM or run folder ``base`` (:data:`SUFFIX`)."""
+    base = Path(base)
+    folder = base.with_name(base.name + SUFFIX)
+    return SunlightFolder.open(folder) if (folder / "manifest.json").is_file() else None

@@ -11,11 +11,18 @@ flies to the viewpoint and shows the view cone at the envelope's height, the env
 coloured cells (how much may be built there), the sightlines across the landmark (green free,
 red blocked) with their blocking buildings in red, and every building over its limit coloured
 by its excess. Tables list the violators and the blockers with how much each must be lowered.
+
+Sunlight and the life circle: when the chosen TIM (existing buildings) or run has a
+``twin sunlight`` or ``twin lifecircle`` folder beside it (``<TIM_DIR>-sunlight``,
+``<RUN_DIR>-lifecircle``, ...), the tab shows its façade points coloured by hours, the
+buildings failing GB 50180-2018 (downloadable) and the residents covered per facility type
+(TD/T 1062-2021) with the gaps (downloadable). Read from the folders, never computed here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -444,6 +451,8 @@ def layout(board: Dashboard) -> list[Any]:
               graph("limits-map", 540)),
         panel(_("Along the protected view"), html.Div(id="corridor-box")),
         panel(_("Buildings over their limit"), html.Div(id="violators-box")),
+        panel(_("Sunlight hours (日照)"), html.Div(id="sunlight-box")),
+        panel(_("15-minute community life circle"), html.Div(id="lifecircle-box")),
     ]
 
 
@@ -482,9 +491,138 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         return (limits_figure(board, name, field, value, zoom=zoom),
                 corridor_box(board, name, value), _corridor(check, name) is None)
 
+    @app.callback(Output("sunlight-box", "children"), Output("lifecircle-box", "children"),
+                  Input("tab", "value"), Input("heights-choice", "value"))
+    def _on_planning(tab, value):
+        active(tab, KEY)
+        return sunlight_box(board, value), lifecircle_box(board, value)
+
     @app.callback(*scene_outputs(), Input("tab", "value"), Input("heights-choice", "value"),
                   Input("corridor", "value"), Input("limit-map", "value"),
                   Input("zoom-corridor", "n_clicks"), prevent_initial_call="initial_duplicate")
     def _on_scene(tab, value, name, field, clicks):
         active(tab, KEY)
         return scene_spec(board, name, field, value, zoom=clicks or 0)
+
+
+# -- sunlight and the life circle (read from the folders beside the TIM or the run) ----------
+def planning_base(board: Dashboard, value: Any = None) -> Path | None:
+    """The folder whose ``-sunlight``/``-lifecircle`` siblings belong to the choice: the run's,
+    or for the existing buildings the TIM the runs were made from."""
+    choice = _choice(board, value)
+    if choice.run is not None:
+        return board.runs[choice.run].path
+    tims = board.provenance.tims
+    return Path(tims[0]) if tims else None
+
+
+def _csv_link(frame: Any, label: str, filename: str, id: str) -> html.A:
+    """A download of a table already read from the folder (a data URI: nothing computed)."""
+    from urllib.parse import quote
+
+    return html.A(label, id=id, download=filename, className="download-link",
+                  href="data:text/csv;charset=utf-8," + quote(frame.to_csv(index=False)))
+
+
+def sunlight_figure(found: Any) -> go.Figure:
+    """Façade sample points coloured by their hours of sun after the proposals."""
+    _ = ui().gettext
+    pts = found.points
+    threshold = float(found.manifest.get("threshold_hours", 0))
+    fig = go.Figure(go.Scattergl(
+        x=pts["x"] / 1000.0, y=pts["y"] / 1000.0, mode="markers",
+        marker=dict(size=5, color=pts["hours_after"], colorscale="Cividis", cmin=0,
+                    cmax=max(2 * threshold, float(pts["hours_after"].max() or 1)),
+                    colorbar=dict(title=_("hours of sun (日照)"))),
+        customdata=np.column_stack([pts["building_id"], pts["hours_before"]]),
+        hovertemplate="%{customdata[0]}: %{marker.color:.2f} h (" + _("before the proposals") +
+                      " %{customdata[1]:.2f} h)<extra></extra>"))
+    fig.update_layout(height=460, margin=dict(l=60, r=20, t=30, b=40),
+                      xaxis=dict(title="x (km)"), yaxis=dict(title="y (km)", scaleanchor="x"),
+                      uirevision=str(found.path.name))
+    return fig
+
+
+def sunlight_box(board: Dashboard, value: Any = None) -> list[Any]:
+    """The sunlight check beside the chosen TIM or run, if there is one."""
+    from scenarios.planning.sunlight import SUFFIX, find_sunlight
+
+    t = ui()
+    _ = t.gettext
+    base = planning_base(board, value)
+    found = find_sunlight(base) if base is not None else None
+    if found is None:
+        return [html.P(_("No sunlight check for this choice: run 'twin sunlight TIM_DIR "
+                         "--proposals FILE --out {folder}'.",
+                         folder=(base.name if base is not None else "TIM_DIR") + SUFFIX),
+                       className="muted", id="sunlight-none")]
+    m, c = found.manifest, found.manifest.get("counts", {})
+    failing = found.failing
+    rows = [html.P(id="sunlight-summary", **{"data-failing": len(failing),
+                                             "data-broken": c.get("broken", 0)}, children=[
+        html.Span(t.number(len(failing)), className="big"), " ",
+        _("of {count} residential buildings below {hours} h of sun on {day} ({date}); "
+          "{broken} of them broken by the proposals.", count=t.number(c.get("buildings", 0)),
+          hours="%g" % m.get("threshold_hours", 0), day=m.get("day_label", ""),
+          date=m.get("day", ""), broken=t.number(c.get("broken", 0)))]),
+        html.P(_("Rules: {rules}", rules=m.get("rules", {}).get("name", "")), className="muted"),
+        graph("sunlight-map", 460),
+        html.P(className="downloads", children=[_csv_link(
+            failing, _("Download the {count} failing buildings (CSV)",
+                       count=t.number(len(failing))),
+            f"{found.path.name}-failing.csv", "sunlight-download")])]
+    rows[2].figure = sunlight_figure(found)
+    columns = [("building_id", _("Building")), ("source", _("Existing or proposed")),
+               ("min_hours_before", _("Least hours before")),
+               ("min_hours_after", _("Least hours after")),
+               ("failing_points_after", _("Façade points failing")), ("broken_by", _("Broken by proposal"))]
+    table = failing.head(200)
+    rows.append(dash_table.DataTable(
+        id="sunlight-table", data=table.fillna("").to_dict("records"),
+        columns=[{"id": cid, "name": name} for cid, name in columns],
+        sort_action="native", page_action="native", page_size=PAGE_SIZE,
+        style_as_list_view=True, style_cell={"fontFamily": "inherit", "fontSize": "13px",
+                                             "padding": "4px 8px", "textAlign": "left"}))
+    return rows
+
+
+def lifecircle_box(board: Dashboard, value: Any = None) -> list[Any]:
+    """The life-circle check beside the chosen TIM or run: residents covered per facility
+    type, and the gaps."""
+    from scenarios.planning.lifecircle import SUFFIX, find_lifecircle
+
+    t = ui()
+    _ = t.gettext
+    base = planning_base(board, value)
+    found = find_lifecircle(base) if base is not None else None
+    if found is None:
+        return [html.P(_("No life-circle check for this choice: run 'twin lifecircle TIM_DIR "
+                         "--osm FILE.pbf --out {folder}'.",
+                         folder=(base.name if base is not None else "TIM_DIR") + SUFFIX),
+                       className="muted", id="lifecircle-none")]
+    m = found.manifest
+    cov = found.coverage.groupby(["type", "name", "minutes_standard"], sort=False)[
+        ["residents", "covered", "unreachable_residents"]].sum().reset_index()
+    body = [html.Tr([
+        html.Td(f"{r.name} ({r.type})"), html.Td(f"{r.minutes_standard:g}", className="num"),
+        html.Td(f"{100 * r.covered / r.residents:.1f} %" if r.residents else "-",
+                className="num"),
+        html.Td(t.number(round(r.residents - r.covered)), className="num"),
+        html.Td(t.number(round(r.unreachable_residents)), className="num")])
+        for r in cov.itertuples()]
+    counts = m.get("counts", {})
+    return [
+        html.P(_("{buildings} residential buildings, {residents} residents, walking at "
+                 "{speed} m/s; standards: {name}.", buildings=t.number(
+                     counts.get("buildings", 0)), residents=t.number(
+                     counts.get("residents", 0)), speed="%g" % m.get("walking_speed_m_s", 0),
+                 name=m.get("standards", {}).get("name", "")), className="muted"),
+        html.Table(id="lifecircle-table", className="table", **{"data-types": len(cov)},
+                   children=[html.Thead(html.Tr([
+                       html.Th(_("Life-circle facility")), html.Th(_("Walking minutes"), className="num"),
+                       html.Th(_("Residents covered"), className="num"),
+                       html.Th(_("Residents outside"), className="num"),
+                       html.Th(_("Unreachable residents"), className="num")])), html.Tbody(body)]),
+        html.P(className="downloads", children=[_csv_link(
+            found.gaps, _("Download the {count} gaps (CSV)", count=t.number(len(found.gaps))),
+            f"{found.path.name}-gaps.csv", "lifecircle-download")])]

@@ -1,0 +1,87 @@
+"""The planners' tab shows a sunlight check and a life-circle check written beside the chosen
+TIM or run (``<DIR>-sunlight``, ``<DIR>-lifecircle``): the failing buildings, their download
+and the coverage table are the folders' files, read and never recomputed."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from urllib.parse import unquote
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from scenarios.planning.lifecircle import (check_lifecircle, load_standards, network_from_lines,
+                                           write_lifecircle)
+from scenarios.planning.sunlight import check_sunlight, load_sunlight_rules, write_sunlight
+from test_lifecircle import _grid_lines, _territory
+from test_sunlight import CRS, X0, Y0, _flat
+
+
+def _find(component, cid):
+    if getattr(component, "id", None) == cid:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and not isinstance(child, (str, int, float)):
+            hit = _find(child, cid)
+            if hit is not None:
+                return hit
+    return None
+
+
+@pytest.fixture()
+def folders(tmp_path):
+    territory = _flat([("slab", -30, 0, 30, 10, 12.0)])
+    tower = gpd.GeoDataFrame({"building_id": ["tower"], "height": [100.0]},
+                             geometry=[shapely.box(X0 - 40, Y0 - 60, X0 + 40, Y0 - 20)], crs=CRS)
+    rules, path = load_sunlight_rules(climate_zone="III")
+    from tim.ingest.layers import normalise_buildings
+
+    report = check_sunlight(territory, normalise_buildings(tower, "p"), rules, path,
+                            shadow_map=False)
+    run = tmp_path / "run-a"
+    write_sunlight(report, territory, tmp_path / "run-a-sunlight")
+    small = _territory([("near", 0, -20, 4), ("mid", 300, 320, 4)])
+    facilities = pd.DataFrame({"type": ["market"], "facility_id": ["m"], "x": [0.0],
+                               "y": [10.0]})
+    standards, spath = load_standards()
+    life = check_lifecircle(small, network_from_lines(_grid_lines()), facilities, standards,
+                            spath)
+    write_lifecircle(life, small, tmp_path / "run-a-lifecircle")
+    return run, tmp_path
+
+
+def test_the_tab_reads_both_folders_beside_the_chosen_run(folders, monkeypatch):
+    import flask
+
+    from viz.tabs import heights
+
+    run, tmp = folders
+    board = SimpleNamespace(runs=[SimpleNamespace(path=run)],
+                            provenance=SimpleNamespace(tims=(str(tmp / "tim"),)))
+    monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(1, "run:0", None, 0))
+    assert heights.planning_base(board, "run:0") == run
+    failing = pd.read_csv(tmp / "run-a-sunlight" / "failing.csv")
+    box = heights.sunlight_box(board, "run:0")
+    summary = _find(box[0], "sunlight-summary")
+    assert summary is not None
+    link = _find(box[3], "sunlight-download")
+    text = unquote(link.href.split(",", 1)[1])
+    assert pd.read_csv(pd.io.common.StringIO(text)).equals(failing)
+    assert "slab" in set(failing["building_id"])
+    graph = box[2]
+    assert len(graph.figure.data[0].x) == len(pd.read_csv(tmp / "run-a-sunlight" /
+                                                          "points.csv"))
+    life = heights.lifecircle_box(board, "run:0")
+    table = _find(life[1], "lifecircle-table")
+    coverage = pd.read_csv(tmp / "run-a-lifecircle" / "coverage.csv")
+    assert table is not None and int(getattr(table, "data-types")) == coverage["type"].nunique()
+    # the existing buildings' choice looks beside the TIM, where there is nothing
+    monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(0, "check:0", None,
+                                                                        None))
+    with flask.Flask(__name__).test_request_context("/?lang=zh_CN"):
+        none = heights.sunlight_box(board, "check:0")
+    assert none[0].id == "sunlight-none" and "tim-sunlight" in none[0].children
+    assert "此选项尚无日照分析" in none[0].children

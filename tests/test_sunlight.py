@@ -238,3 +238,21 @@ def test_cli_checks_a_proposal_and_refuses_bad_input(tmp_path, capsys):
     assert main(["sunlight", str(tim), "--date", "2025-13-01", "--out",
                  str(tmp_path / "out3")]) == 2
     assert "--date" in capsys.readouterr().err
+
+
+def test_every_floor_gets_its_own_sill():
+    # the slab is 12 m high: 4 floors of 3 m; with all floors, 4 points per façade sample, at
+    # 0.9, 3.9, 6.9 and 9.9 m above the base; higher floors see more of the sun over the tower
+    # when the tower is low (15 m), the highest floor clears it most
+    territory = _flat([("slab", -30, 0, 30, 10, 12.0)], ground=20.0)
+    tower = gpd.GeoDataFrame({"building_id": ["tower"], "height": [15.0]},
+                             geometry=[shapely.box(X0 - 40, Y0 - 60, X0 + 40, Y0 - 20)], crs=CRS)
+    rules, path = load_sunlight_rules(climate_zone="III")
+    report = check_sunlight(territory, normalise_buildings(tower, "p"), rules, path,
+                            shadow_map=False, all_floors=True)
+    pts = report.points
+    south = pts[(pts.building_id == "slab") & (pts.y < Y0)]
+    assert sorted(south["floor"].unique()) == [1, 2, 3, 4]
+    assert np.allclose(np.sort(south["z"].unique()), 20 + np.array([0.9, 3.9, 6.9, 9.9]))
+    by_floor = south.groupby("floor")["hours_after"].mean()
+    assert by_floor.is_monotonic_increasing and by_floor[4] > by_floor[1]

@@ -543,7 +543,7 @@ def cmd_sunlight(args: argparse.Namespace) -> None:
     proposals = (read_proposals(args.proposals, territory) if args.proposals
                  else read_run_buildings(args.run) if args.run else None)
     report = check_sunlight(territory, proposals, rules, path, date=args.date,
-                            shadow_map=not args.no_map)
+                            shadow_map=not args.no_map, all_floors=args.all_floors)
     write_sunlight(report, territory, args.out, command=sys.argv)
     c = report.counts
     print(f"{report.day_label} {report.sun.day.isoformat()}, {rules.site.climate_zone} "
@@ -609,6 +609,8 @@ def _planning_commands(sub: argparse._SubParsersAction) -> None:
                      help="建筑气候区划 of the site (default: the rule file's)")
     sun.add_argument("--population", type=_number(0, 1e9), metavar="N",
                      help="城区常住人口 (urban resident population; default: the rule file's)")
+    sun.add_argument("--all-floors", action="store_true",
+                     help="sample the window sill of every floor, not only the ground floor's")
     sun.add_argument("--no-map", action="store_true", help="skip the ground shadow map")
     sun.add_argument("--top", type=_number(0, 1_000_000, integer=True), default=10,
                      help="broken buildings to print")

@@ -84,6 +84,8 @@ class SunlightRules(_Strict):
     min_incidence_deg: float = Field(ge=0, lt=90)
     residential_uses: list[str]
     building_fails_when: Literal["any_point", "all_points"]
+    all_floors: bool = False
+    storey_height_m: float = Field(default=3.0, gt=0, le=20)
 
     def threshold(self) -> Threshold:
         """The row of 表 4.0.9 for the site."""
@@ -241,6 +243,26 @@ def facade_points(footprints: np.ndarray, base: np.ndarray, *, sill: float, spac
     return FacadePoints(xyz[keep], normals[keep], owner[keep], facing[keep])
 
 
+def _storeys(frame: Any, storey_height: float) -> np.ndarray:
+    """Storeys per building: its ``storeys``, else its height / the storey height."""
+    from_height = np.maximum(1, np.floor(frame["height"].to_numpy(float) / storey_height))
+    if "storeys" not in frame:
+        return from_height.astype(np.int64)
+    given = frame["storeys"].to_numpy(float)
+    return np.where(np.isfinite(given) & (given >= 1), given, from_height).astype(np.int64)
+
+
+def _every_floor(pts: FacadePoints, storeys: np.ndarray, storey_height: float
+                 ) -> tuple[FacadePoints, np.ndarray]:
+    """Each point repeated at the sill of every floor of its building (floor 0 = ground)."""
+    count = storeys[pts.owner]
+    index = np.repeat(np.arange(len(pts.xyz)), count)
+    floor = np.arange(len(index)) - np.repeat(np.cumsum(count) - count, count)
+    xyz = pts.xyz[index].copy()
+    xyz[:, 2] += floor * storey_height
+    return FacadePoints(xyz, pts.normals[index], pts.owner[index], pts.facing[index]), floor
+
+
 # -- the check ----------------------------------------------------------------------------------
 @dataclass
 class SunlightReport:
@@ -305,10 +327,12 @@ def _blame(before: np.ndarray, after: np.ndarray, n_existing: int, ids: np.ndarr
 
 
 def check_sunlight(territory: Territory, proposals: Any | None, rules: SunlightRules,
-                   rules_path: Path, *, date: str | None = None,
-                   shadow_map: bool = True) -> SunlightReport:
+                   rules_path: Path, *, date: str | None = None, shadow_map: bool = True,
+                   all_floors: bool = False) -> SunlightReport:
     """Sunlight hours of the residential buildings of ``territory`` and of ``proposals``
-    (buildings GeoDataFrame with ``building_id`` and ``height``), before and after them."""
+    (buildings GeoDataFrame with ``building_id`` and ``height``), before and after them; at
+    the window sill of every floor with ``all_floors`` (or the rule file's), else the ground
+    floor's."""
     import geopandas as gpd
 
     from tim.tiles.buildings import building_base_z
@@ -342,6 +366,10 @@ def check_sunlight(territory: Territory, proposals: Any | None, rules: SunlightR
     pts = facade_points(allb.geometry.values[rows], base[rows], sill=rules.sill_height_m,
                         spacing=rules.facade_spacing_m, min_length=rules.min_facade_m,
                         blockers=allb.geometry.values)
+    floor = np.zeros(len(pts.xyz), dtype=np.int64)
+    if all_floors or rules.all_floors:
+        storeys = _storeys(allb, rules.storey_height_m)[rows]
+        pts, floor = _every_floor(pts, storeys, rules.storey_height_m)
     owner = rows[pts.owner]
     local = pts.xyz - np.array([*origin, 0.0])
     h = np.hypot(sun.vectors[:, 0], sun.vectors[:, 1])
@@ -350,7 +378,7 @@ def check_sunlight(territory: Territory, proposals: Any | None, rules: SunlightR
     faces_sun = (front & (sun.vectors[:, 2] > 0)[None, :]).any(axis=1)
     n_away = int((~faces_sun).sum())
     local, normals, owner = local[faces_sun], pts.normals[faces_sun], owner[faces_sun]
-    facing = pts.facing[faces_sun]
+    facing, floor = pts.facing[faces_sun], floor[faces_sun]
     after = sun_codes(after_scene, local, normals, sun.vectors,
                       min_incidence=rules.min_incidence_deg)
     before = sun_codes(before_scene, local, normals, sun.vectors,
@@ -364,7 +392,7 @@ def check_sunlight(territory: Territory, proposals: Any | None, rules: SunlightR
         "point": np.arange(len(owner)), "building_id": ids[owner],
         "source": allb["source"].to_numpy()[owner],
         "x": (local[:, 0] + origin[0]).round(3), "y": (local[:, 1] + origin[1]).round(3),
-        "z": local[:, 2].round(3), "facing_deg": facing.round(1),
+        "z": local[:, 2].round(3), "floor": floor + 1, "facing_deg": facing.round(1),
         "hours_before": hours_before, "hours_after": hours_after,
         "pass_before": np.where(is_existing, hours_before >= threshold - 1e-9, None),
         "pass_after": hours_after >= threshold - 1e-9,

@@ -153,11 +153,16 @@ def test_bad_input(tmp_path):
     f.to_file(tmp_path / "f.gpkg")
     with pytest.raises(InputError, match="no location|geometry"):
         read_facilities(tmp_path / "f.gpkg", standards, CRS)
-    f = gpd.GeoDataFrame({"type": ["market", "cinema"]},
-                         geometry=[shapely.Point(0, 0), shapely.Point(1, 1)], crs=CRS)
+    f = gpd.GeoDataFrame({"type": ["market", "cinema", "cinema", "supermarket"]},
+                         geometry=[shapely.Point(0, 0), shapely.Point(1, 1),
+                                   shapely.Point(2, 2), shapely.Point(3, 3)], crs=CRS)
     f.to_file(tmp_path / "g.gpkg")
-    with pytest.raises(InputError, match="cinema"):
-        read_facilities(tmp_path / "g.gpkg", standards, CRS)
+    got = read_facilities(tmp_path / "g.gpkg", standards, CRS)
+    assert got["type"].tolist() == ["market", "market"]  # a type or one of its kinds
+    assert got.attrs["not_mapped"] == {"cinema": 2}
+    f[f["type"] == "cinema"].to_file(tmp_path / "h.gpkg")
+    with pytest.raises(InputError, match="no facility of a type"):
+        read_facilities(tmp_path / "h.gpkg", standards, CRS)
     bad = tmp_path / "s.yaml"
     bad.write_text(load_standards()[1].read_text().replace("walking_speed_m_s: 1.0",
                                                            "walking_speed_m_s: -1"))
@@ -210,3 +215,28 @@ def test_helsinki_extract_end_to_end(tmp_path):
     assert (b["minutes_park"].to_numpy()[ok] * 60 >= straight[ok] - 1e-6).all()
     write_lifecircle(report, territory, tmp_path / "lc")
     assert (tmp_path / "lc" / "lifecircle.gpkg").is_file()
+
+
+def test_synthetic_streets_and_amenities_of_the_sample_territory(sample_territory):
+    from scenarios.planning.lifecircle import facilities_from_frame, synthetic_network
+
+    t = sample_territory
+    net = synthetic_network(t, spacing=100.0)
+    lu = t.get("land_use__class")
+    rows, cols, inside = t.grid.cells_of(net.xy[:, 0], net.xy[:, 1])
+    assert inside.all()
+    wet = t.classes.group_mask(lu[rows, cols], "water") | t.classes.group_mask(
+        lu[rows, cols], "sea")
+    assert not wet.any() and np.allclose(net.length, 100.0)
+    standards, path = load_standards()
+    facilities = facilities_from_frame(t.layers["amenities"], standards, t.grid.crs,
+                                       type_column="kind")
+    kinds = t.layers["amenities"]["kind"]
+    assert (facilities["type"] == "primary_school").sum() == (kinds == "school").sum()
+    assert facilities.attrs["not_mapped"] == {"centre": 1}
+    report = check_lifecircle(t, net, facilities, standards, path)
+    residential = (t.layers["buildings"]["use"] == "residential").sum()
+    assert len(report.buildings) == residential
+    cov = report.coverage.groupby("type")[["residents", "covered"]].sum()
+    assert (cov["covered"] <= cov["residents"] + 1e-6).all()
+    assert 0 < cov.loc["transit_stop", "covered"] < cov.loc["transit_stop", "residents"]

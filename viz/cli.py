@@ -558,23 +558,37 @@ def cmd_sunlight(args: argparse.Namespace) -> None:
 
 
 def cmd_lifecircle(args: argparse.Namespace) -> None:
-    from scenarios.planning.lifecircle import (check_lifecircle, load_standards,
-                                               read_facilities, read_network, write_lifecircle)
+    from scenarios.planning.lifecircle import (check_lifecircle, facilities_from_frame,
+                                               load_standards, read_facilities, read_network,
+                                               synthetic_network, write_lifecircle)
     from scenarios.rundir import RunDirectory
     from tim.store import load_territory
 
-    if not args.osm and not (args.network and args.facilities):
-        raise TwinError("give --osm FILE.pbf, or --network FILE and --facilities FILE")
     territory = load_territory(args.tim)
     standards, path = load_standards(args.standards, walking_speed=args.speed)
     crs = territory.grid.crs
-    network = read_network(args.network or args.osm, crs)
-    facilities = read_facilities(args.facilities or args.osm, standards, crs,
-                                 type_column=args.type_column)
+    source = args.network or args.osm
+    if source == "synthetic":
+        network = synthetic_network(territory)
+    elif source:
+        network = read_network(source, crs)
+    else:
+        raise TwinError("give --osm FILE.pbf or --network FILE (or --network synthetic)")
+    amenities = territory.layers.get("amenities")
+    if args.facilities or args.osm:
+        where = args.facilities or args.osm
+        facilities = read_facilities(where, standards, crs, type_column=args.type_column or "type")
+    elif amenities is not None:
+        where = "the TIM's amenities layer"
+        facilities = facilities_from_frame(amenities, standards, crs, source=where,
+                                           type_column=args.type_column or "kind")
+    else:
+        raise TwinError("give --facilities FILE or --osm FILE.pbf: the TIM has no amenities")
     new = RunDirectory.open(args.run).new_buildings() if args.run else None
     report = check_lifecircle(territory, network, facilities, standards, path,
                               new_buildings=new)
-    write_lifecircle(report, territory, args.out, command=sys.argv)
+    write_lifecircle(report, territory, args.out, command=sys.argv, network=str(source),
+                     facilities=str(where))
     c = report.counts
     print(f"{c['buildings']} residential buildings ({c['residents']} residents, "
           f"{c['new_buildings']} new), {c['facilities']} facilities, a network of "
@@ -624,12 +638,16 @@ def _planning_commands(sub: argparse._SubParsersAction) -> None:
     life.add_argument("tim", metavar="TIM_DIR")
     life.add_argument("--osm", metavar="FILE.pbf",
                       help="OSM extract: its walkable ways and tagged facilities")
-    life.add_argument("--network", metavar="FILE", help="walking network: a line layer "
-                                                        "(noded at junctions) or an OSM PBF")
+    life.add_argument("--network", metavar="FILE|synthetic",
+                      help="walking network: a line layer (noded at junctions), an OSM PBF, "
+                           "or 'synthetic' (a 100 m stand-in street grid over the land, for "
+                           "a demo on data without streets)")
     life.add_argument("--facilities", metavar="FILE",
-                      help="facilities: points/areas with a type column, or an OSM PBF")
-    life.add_argument("--type-column", default="type",
-                      help="column of --facilities naming the type (default: type)")
+                      help="facilities: points/areas with a type column, or an OSM PBF "
+                           "(default: --osm, else the TIM's amenities layer)")
+    life.add_argument("--type-column",
+                      help="column naming the facility type (default: type; kind for the "
+                           "TIM's amenities)")
     life.add_argument("--standards", metavar="FILE", help="standards YAML (default: "
                       "scenarios/planning/lifecircle_standards.yaml)")
     life.add_argument("--speed", type=_number(0, 10, low_open=True), metavar="M/S",

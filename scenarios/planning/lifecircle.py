@@ -53,6 +53,7 @@ class FacilityType(_Strict):
     name: str
     minutes: float = Field(gt=0, le=120)
     osm: list[str] = Field(default_factory=list)
+    kinds: list[str] = Field(default_factory=list)  # values of a facilities type column
 
 
 class Standards(_Strict):
@@ -197,8 +198,6 @@ def read_facilities(path: str | Path, standards: Standards, crs: Any, *,
                     type_column: str = "type") -> pd.DataFrame:
     """Facilities (columns type, facility_id, x, y in ``crs``) from an OSM PBF (tags mapped by
     the standards) or a vector file whose ``type_column`` names the standards' types."""
-    import shapely
-
     from tim.ingest.vector import read_vector
 
     path = Path(path)
@@ -226,32 +225,85 @@ def read_facilities(path: str | Path, standards: Standards, crs: Any, *,
         geoms = pois.geometry.values
         frame_crs = pois.crs
     else:
-        frame = read_vector(path, polygons=False)
-        if type_column not in frame:
-            raise InputError(f"no {type_column!r} column naming the facility type", source=path,
-                             field=type_column, hint=f"types: {', '.join(standards.facilities)}")
-        types = frame[type_column].astype(str).to_numpy()
-        unknown = sorted(set(types) - set(standards.facilities))
-        if unknown:
-            raise InputError("facility type not in the standards", source=path,
-                             field=type_column, value=unknown[0],
-                             hint=f"types: {', '.join(standards.facilities)}")
-        table = pd.DataFrame({"type": types, "row": np.arange(len(frame))})
-        ids = (frame["facility_id"].astype(str).to_numpy() if "facility_id" in frame
-               else np.array([f"f{i}" for i in range(len(frame))]))
-        geoms = frame.geometry.values
-        frame_crs = frame.crs
+        return facilities_from_frame(read_vector(path, polygons=False), standards, crs,
+                                     type_column=type_column, source=path)
+    return _located(table, ids, geoms, frame_crs, crs, path)
+
+
+def facilities_from_frame(frame: Any, standards: Standards, crs: Any, *,
+                          type_column: str = "type", source: str | Path = "facilities"
+                          ) -> pd.DataFrame:
+    """Facilities from a GeoDataFrame whose ``type_column`` holds a type of the standards or
+    one of its ``kinds``; other values are left out and counted (``attrs["not_mapped"]``)."""
+    if type_column not in frame:
+        raise InputError(f"no {type_column!r} column naming the facility type", source=source,
+                         field=type_column, hint=f"types: {', '.join(standards.facilities)}")
+    values = frame[type_column].astype(str).to_numpy()
+    ids = (frame["facility_id"].astype(str).to_numpy() if "facility_id" in frame
+           else np.array([f"f{i}" for i in range(len(frame))]))
+    parts = []
+    for key, spec in standards.facilities.items():
+        hit = np.isin(values, [key, *spec.kinds])
+        parts.append(pd.DataFrame({"type": key, "row": np.flatnonzero(hit)}))
+    table = pd.concat(parts, ignore_index=True)
+    mapped = np.zeros(len(frame), dtype=bool)
+    mapped[table["row"].to_numpy()] = True
+    if not mapped.any():
+        raise InputError("no facility of a type the standards know", source=source,
+                         field=type_column, value=sorted(set(values))[:5],
+                         hint=f"types: {', '.join(standards.facilities)}")
+    out = _located(table, ids, frame.geometry.values, frame.crs, crs, source)
+    out.attrs["not_mapped"] = {str(v): int((values[~mapped] == v).sum())
+                               for v in sorted(set(values[~mapped]))}
+    return out
+
+
+def _located(table: pd.DataFrame, ids: np.ndarray, geoms: np.ndarray, frame_crs: Any,
+             crs: Any, source: str | Path) -> pd.DataFrame:
+    """The chosen rows (``table``: type, row) at a point on each geometry, in ``crs``."""
+    import geopandas as gpd
+    import shapely
+
     missing = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if len(missing):
-        raise InputError("a facility has no location", source=path, field="geometry",
+        raise InputError("a facility has no location", source=source, field="geometry",
                          value=str(ids[missing[0]]))
-    import geopandas as gpd
-
     points = gpd.GeoSeries(shapely.point_on_surface(geoms), crs=frame_crs).to_crs(crs)
     xy = shapely.get_coordinates(points.values)
     rows = table["row"].to_numpy()
     return pd.DataFrame({"type": table["type"].to_numpy(), "facility_id": ids[rows],
                          "x": xy[rows, 0], "y": xy[rows, 1]})
+
+
+def synthetic_network(territory: Territory, spacing: float = 100.0) -> Network:
+    """A stand-in street grid (``spacing`` m) over the territory's land: a street joins two
+    neighbouring grid nodes when neither stands in water or the sea. For a demo on data
+    without streets, never for a real plan (labelled ``synthetic`` in the outputs)."""
+    import geopandas as gpd
+    import shapely
+
+    grid = territory.grid
+    xmin, ymin, xmax, ymax = grid.bounds
+    xs = np.arange(xmin + spacing / 2, xmax, spacing)
+    ys = np.arange(ymin + spacing / 2, ymax, spacing)
+    gx, gy = np.meshgrid(xs, ys)
+    land = np.ones(gx.shape, dtype=bool)
+    if "land_use__class" in territory.fields:
+        lu = territory.get("land_use__class")
+        rows, cols = grid.cells_of(gx.ravel(), gy.ravel())[:2]
+        code = lu[rows, cols].reshape(gx.shape)
+        wet = territory.classes.group_mask(code, "water") | territory.classes.group_mask(
+            code, "sea")
+        land = ~wet
+    lines = []
+    for (a, b) in (((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+                   ((slice(None, -1), slice(None)), (slice(1, None), slice(None)))):
+        both = land[a] & land[b]
+        lines += [shapely.LineString([(x0, y0), (x1, y1)]) for x0, y0, x1, y1 in zip(
+            gx[a][both], gy[a][both], gx[b][both], gy[b][both])]
+    if not lines:
+        raise InputError("no land to lay a synthetic street grid on", field="land_use__class")
+    return network_from_lines(gpd.GeoDataFrame(geometry=lines, crs=grid.crs), "synthetic")
 
 
 # -- shortest paths -----------------------------------------------------------------------------
@@ -426,10 +478,12 @@ def _coverage(table: pd.DataFrame, standards: Standards, available: set[str]
 
 
 def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | Path,
-                     command: list[str] | None = None) -> Path:
+                     command: list[str] | None = None, *, network: str = "",
+                     facilities: str = "") -> Path:
     """Write the report to the directory ``out`` atomically::
 
-        manifest.json     standards (file, sha256), walking speed, counts, files
+        manifest.json     standards (file, sha256), walking speed, where the network and the
+                          facilities came from ("synthetic": a stand-in grid), counts, files
         buildings.csv     per residential building: unit, residents, minutes per type
         coverage.csv      per unit and type: residents, covered, share, unreachable
         gaps.csv          buildings outside a type's circle (too far or unreachable)
@@ -453,6 +507,8 @@ def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | 
                               "sha256": hashlib.sha256(
                                   r.standards_path.read_bytes()).hexdigest()},
                 "walking_speed_m_s": r.standards.walking_speed_m_s,
+                "network": network, "facilities": facilities,
+                "facilities_not_mapped": r.facilities.attrs.get("not_mapped", {}),
                 "types": {k: {"name": s.name, "minutes": s.minutes}
                           for k, s in r.standards.facilities.items()},
                 "counts": r.counts,

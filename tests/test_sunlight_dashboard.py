@@ -5,8 +5,6 @@ and the coverage table are the folders' files, read and never recomputed."""
 from __future__ import annotations
 
 from types import SimpleNamespace
-from urllib.parse import unquote
-
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -67,9 +65,9 @@ def test_the_tab_reads_both_folders_beside_the_chosen_run(folders, monkeypatch):
     box = heights.sunlight_box(board, "run:0")
     summary = _find(box[0], "sunlight-summary")
     assert summary is not None
-    link = _find(box[3], "sunlight-download")
-    text = unquote(link.href.split(",", 1)[1])
-    assert pd.read_csv(pd.io.common.StringIO(text)).equals(failing)
+    assert int(getattr(summary, "data-failing")) == len(failing)
+    assert heights.planning_file(board, "run:0", "sunlight", "failing.csv") == \
+        tmp / "run-a-sunlight" / "failing.csv"
     assert "slab" in set(failing["building_id"])
     graph = box[2]
     assert len(graph.figure.data[0].x) == len(pd.read_csv(tmp / "run-a-sunlight" /
@@ -78,6 +76,8 @@ def test_the_tab_reads_both_folders_beside_the_chosen_run(folders, monkeypatch):
     table = _find(life[1], "lifecircle-table")
     coverage = pd.read_csv(tmp / "run-a-lifecircle" / "coverage.csv")
     assert table is not None and int(getattr(table, "data-types")) == coverage["type"].nunique()
+    gaps = pd.read_csv(tmp / "run-a-lifecircle" / "gaps.csv")
+    assert int(getattr(_find(life[2], "lifecircle-gaps"), "data-gaps")) == len(gaps)
     # the existing buildings' choice looks beside the TIM, where there is nothing
     monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(0, "check:0", None,
                                                                         None))

@@ -451,8 +451,13 @@ def layout(board: Dashboard) -> list[Any]:
               graph("limits-map", 540)),
         panel(_("Along the protected view"), html.Div(id="corridor-box")),
         panel(_("Buildings over their limit"), html.Div(id="violators-box")),
-        panel(_("Sunlight hours (日照)"), html.Div(id="sunlight-box")),
-        panel(_("15-minute community life circle"), html.Div(id="lifecircle-box")),
+        panel(_("Sunlight hours (日照)"), html.Div(id="sunlight-box"), html.P(
+            className="downloads", children=[_download_button(
+                _("Download the buildings failing the sunlight standard (CSV)"),
+                "sunlight-download")])),
+        panel(_("15-minute community life circle"), html.Div(id="lifecircle-box"), html.P(
+            className="downloads", children=[_download_button(
+                _("Download the life-circle gaps (CSV)"), "lifecircle-download")])),
     ]
 
 
@@ -492,10 +497,30 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                 corridor_box(board, name, value), _corridor(check, name) is None)
 
     @app.callback(Output("sunlight-box", "children"), Output("lifecircle-box", "children"),
+                  Output("sunlight-download", "disabled"),
+                  Output("lifecircle-download", "disabled"),
                   Input("tab", "value"), Input("heights-choice", "value"))
     def _on_planning(tab, value):
         active(tab, KEY)
-        return sunlight_box(board, value), lifecircle_box(board, value)
+        return (sunlight_box(board, value), lifecircle_box(board, value),
+                planning_file(board, value, "sunlight", "failing.csv") is None,
+                planning_file(board, value, "lifecircle", "gaps.csv") is None)
+
+    @app.callback(Output("sunlight-download-file", "data"),
+                  Input("sunlight-download", "n_clicks"), State("heights-choice", "value"),
+                  prevent_initial_call=True)
+    def _on_sunlight_download(clicks, value):
+        path = planning_file(board, value, "sunlight", "failing.csv")
+        return None if path is None else dcc.send_file(str(path),
+                                                      filename=f"{path.parent.name}-failing.csv")
+
+    @app.callback(Output("lifecircle-download-file", "data"),
+                  Input("lifecircle-download", "n_clicks"), State("heights-choice", "value"),
+                  prevent_initial_call=True)
+    def _on_lifecircle_download(clicks, value):
+        path = planning_file(board, value, "lifecircle", "gaps.csv")
+        return None if path is None else dcc.send_file(str(path),
+                                                      filename=f"{path.parent.name}-gaps.csv")
 
     @app.callback(*scene_outputs(), Input("tab", "value"), Input("heights-choice", "value"),
                   Input("corridor", "value"), Input("limit-map", "value"),
@@ -516,12 +541,22 @@ def planning_base(board: Dashboard, value: Any = None) -> Path | None:
     return Path(tims[0]) if tims else None
 
 
-def _csv_link(frame: Any, label: str, filename: str, id: str) -> html.A:
-    """A download of a table already read from the folder (a data URI: nothing computed)."""
-    from urllib.parse import quote
+def _download_button(label: str, id: str) -> html.Span:
+    """A button whose callback sends a file of the folder as it is (dcc.Download)."""
+    return html.Span([html.Button(label, id=id, n_clicks=0, className="button"),
+                      dcc.Download(id=f"{id}-file")])
 
-    return html.A(label, id=id, download=filename, className="download-link",
-                  href="data:text/csv;charset=utf-8," + quote(frame.to_csv(index=False)))
+
+def planning_file(board: Dashboard, value: Any, kind: str, name: str) -> Path | None:
+    """A file of the sunlight (``kind`` "sunlight") or life-circle folder of the choice."""
+    from scenarios.planning.lifecircle import find_lifecircle
+    from scenarios.planning.sunlight import find_sunlight
+
+    base = planning_base(board, value)
+    if base is None:
+        return None
+    found = (find_sunlight if kind == "sunlight" else find_lifecircle)(base)
+    return None if found is None else found.path / name
 
 
 def sunlight_figure(found: Any) -> go.Figure:
@@ -566,11 +601,7 @@ def sunlight_box(board: Dashboard, value: Any = None) -> list[Any]:
           hours="%g" % m.get("threshold_hours", 0), day=m.get("day_label", ""),
           date=m.get("day", ""), broken=t.number(c.get("broken", 0)))]),
         html.P(_("Rules: {rules}", rules=m.get("rules", {}).get("name", "")), className="muted"),
-        graph("sunlight-map", 460),
-        html.P(className="downloads", children=[_csv_link(
-            failing, _("Download the {count} failing buildings (CSV)",
-                       count=t.number(len(failing))),
-            f"{found.path.name}-failing.csv", "sunlight-download")])]
+        graph("sunlight-map", 460)]
     rows[2].figure = sunlight_figure(found)
     columns = [("building_id", _("Building")), ("source", _("Existing or proposed")),
                ("min_hours_before", _("Least hours before")),
@@ -601,14 +632,18 @@ def lifecircle_box(board: Dashboard, value: Any = None) -> list[Any]:
                          folder=(base.name if base is not None else "TIM_DIR") + SUFFIX),
                        className="muted", id="lifecircle-none")]
     m = found.manifest
-    cov = found.coverage.groupby(["type", "name", "minutes_standard"], sort=False)[
-        ["residents", "covered", "unreachable_residents"]].sum().reset_index()
+    cov = found.coverage.groupby(["type", "name", "minutes_standard", "facilities"],
+                                 sort=False)[["residents", "covered",
+                                              "unreachable_residents"]].sum().reset_index()
+    none = _("none in the data")
     body = [html.Tr([
         html.Td(f"{r.name} ({r.type})"), html.Td(f"{r.minutes_standard:g}", className="num"),
-        html.Td(f"{100 * r.covered / r.residents:.1f} %" if r.residents else "-",
+        html.Td(none if not r.facilities else f"{100 * r.covered / r.residents:.1f} %"
+                if r.residents else "-", className="num"),
+        html.Td(t.number(round(r.residents - r.covered)) if r.facilities else "-",
                 className="num"),
-        html.Td(t.number(round(r.residents - r.covered)), className="num"),
-        html.Td(t.number(round(r.unreachable_residents)), className="num")])
+        html.Td(t.number(round(r.unreachable_residents)) if r.facilities else "-",
+                className="num")])
         for r in cov.itertuples()]
     counts = m.get("counts", {})
     return [
@@ -623,6 +658,6 @@ def lifecircle_box(board: Dashboard, value: Any = None) -> list[Any]:
                        html.Th(_("Residents covered"), className="num"),
                        html.Th(_("Residents outside"), className="num"),
                        html.Th(_("Unreachable residents"), className="num")])), html.Tbody(body)]),
-        html.P(className="downloads", children=[_csv_link(
-            found.gaps, _("Download the {count} gaps (CSV)", count=t.number(len(found.gaps))),
-            f"{found.path.name}-gaps.csv", "lifecircle-download")])]
+        html.P(_("{count} gaps: residential buildings outside a facility's circle.",
+                 count=t.number(len(found.gaps))), className="muted", id="lifecircle-gaps",
+               **{"data-gaps": len(found.gaps)})]

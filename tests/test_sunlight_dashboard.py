@@ -77,7 +77,9 @@ def test_the_tab_reads_both_folders_beside_the_chosen_run(folders, monkeypatch):
     coverage = pd.read_csv(tmp / "run-a-lifecircle" / "coverage.csv")
     assert table is not None and int(getattr(table, "data-types")) == coverage["type"].nunique()
     gaps = pd.read_csv(tmp / "run-a-lifecircle" / "gaps.csv")
-    assert int(getattr(_find(life[2], "lifecircle-gaps"), "data-gaps")) == len(gaps)
+    assert int(getattr(_find(life[3], "lifecircle-gaps"), "data-gaps")) == len(gaps)
+    assert len(life[2].figure.data[0].x) == len(pd.read_csv(tmp / "run-a-lifecircle" /
+                                                            "buildings.csv"))
     # the existing buildings' choice looks beside the TIM, where there is nothing
     monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(0, "check:0", None,
                                                                         None))

@@ -437,6 +437,11 @@ def check_lifecircle(territory: Territory, network: Network, facilities: pd.Data
         table[f"minutes_{key}"] = np.where(np.isfinite(metres), metres / speed, np.nan)
     available = set(facilities["type"])
     coverage, gaps = _coverage(table, standards, available)
+    present = [k for k in standards.facilities if k in available]
+    within = np.column_stack([table[f"minutes_{k}"].to_numpy(float)
+                              <= standards.facilities[k].minutes for k in present]) \
+        if present else np.zeros((len(table), 0), dtype=bool)
+    table["types_missing"] = (~within).sum(axis=1)  # of the types the data have
     counts = {"buildings": len(table), "residents": int(round(people.sum())),
               "new_buildings": int((table["source"] == "new").sum()),
               "facilities": len(facilities), "nodes": len(network.xy),
@@ -484,7 +489,8 @@ def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | 
 
         manifest.json     standards (file, sha256), walking speed, where the network and the
                           facilities came from ("synthetic": a stand-in grid), counts, files
-        buildings.csv     per residential building: unit, residents, minutes per type
+        buildings.csv     per residential building: unit, residents, minutes per type, how
+                          many of the facility types present it lacks within their circle
         coverage.csv      per unit and type: residents, covered, share, unreachable
         gaps.csv          buildings outside a type's circle (too far or unreachable)
         facilities.csv    the facilities by type, in the territory's CRS

@@ -603,6 +603,19 @@ def sunlight_box(board: Dashboard, value: Any = None) -> list[Any]:
         html.P(_("Rules: {rules}", rules=m.get("rules", {}).get("name", "")), className="muted"),
         graph("sunlight-map", 460)]
     rows[2].figure = sunlight_figure(found)
+    shadow = found.path / "rasters" / "sunlight__shadow_hours_after.tif"
+    if shadow.is_file():
+        from viz.sources import read_raster
+
+        values, grid = read_raster(shadow)
+        if np.isfinite(values).any():
+            map_graph = graph("sunlight-shadow-map", 460)
+            map_graph.figure = raster_figure(
+                values, grid, title=_("Hours in shadow on the ground, after the proposals"),
+                ramp=HEIGHT_LIMIT_RAMP, vmin=0.0, vmax=float(np.nanmax(values)) or 1.0,
+                colorbar=_("hours in shadow"), hover="%{z:.1f} h", height=460,
+                uirevision=f"shadow:{found.path.name}")
+            rows.insert(3, map_graph)
     columns = [("building_id", _("Building")), ("source", _("Existing or proposed")),
                ("min_hours_before", _("Least hours before")),
                ("min_hours_after", _("Least hours after")),
@@ -658,6 +671,29 @@ def lifecircle_box(board: Dashboard, value: Any = None) -> list[Any]:
                        html.Th(_("Residents covered"), className="num"),
                        html.Th(_("Residents outside"), className="num"),
                        html.Th(_("Unreachable residents"), className="num")])), html.Tbody(body)]),
+        _gaps_graph(found),
         html.P(_("{count} gaps: residential buildings outside a facility's circle.",
                  count=t.number(len(found.gaps))), className="muted", id="lifecircle-gaps",
                **{"data-gaps": len(found.gaps)})]
+
+
+def _gaps_graph(found: Any) -> dcc.Graph:
+    """Residential buildings coloured by how many facility types they lack within the
+    type's circle (the gaps map), sized by residents."""
+    _ = ui().gettext
+    b = found.buildings
+    missing = b["types_missing"] if "types_missing" in b else np.zeros(len(b))
+    fig = go.Figure(go.Scattergl(
+        x=b["x"] / 1000.0, y=b["y"] / 1000.0, mode="markers",
+        marker=dict(size=np.clip(np.sqrt(b["residents"].to_numpy(float)), 3, 14),
+                    color=missing, colorscale="YlOrRd", cmin=0,
+                    colorbar=dict(title=_("facility types missing"))),
+        customdata=np.column_stack([b["building_id"], b["residents"]]),
+        hovertemplate="%{customdata[0]}: %{marker.color} (%{customdata[1]:.0f})"
+                      "<extra></extra>"))
+    fig.update_layout(height=460, margin=dict(l=60, r=20, t=30, b=40),
+                      xaxis=dict(title="x (km)"), yaxis=dict(title="y (km)", scaleanchor="x"),
+                      uirevision=str(found.path.name))
+    out = graph("lifecircle-map", 460)
+    out.figure = fig
+    return out

@@ -619,7 +619,8 @@ def sunlight_box(board: Dashboard, value: Any = None) -> list[Any]:
     columns = [("building_id", _("Building")), ("source", _("Existing or proposed")),
                ("min_hours_before", _("Least hours before")),
                ("min_hours_after", _("Least hours after")),
-               ("failing_points_after", _("Façade points failing")), ("broken_by", _("Broken by proposal"))]
+               ("failing_points_after", _("Façade points failing")),
+               ("broken_by", _("Broken by proposal"))]
     table = failing.head(200)
     rows.append(dash_table.DataTable(
         id="sunlight-table", data=table.fillna("").to_dict("records"),
@@ -667,7 +668,8 @@ def lifecircle_box(board: Dashboard, value: Any = None) -> list[Any]:
                  name=m.get("standards", {}).get("name", "")), className="muted"),
         html.Table(id="lifecircle-table", className="table", **{"data-types": len(cov)},
                    children=[html.Thead(html.Tr([
-                       html.Th(_("Life-circle facility")), html.Th(_("Walking minutes"), className="num"),
+                       html.Th(_("Life-circle facility")),
+                       html.Th(_("Walking minutes"), className="num"),
                        html.Th(_("Residents covered"), className="num"),
                        html.Th(_("Residents outside"), className="num"),
                        html.Th(_("Unreachable residents"), className="num")])), html.Tbody(body)]),

@@ -398,8 +398,8 @@ def check_sunlight(territory: Territory, proposals: Any | None, rules: SunlightR
         "pass_after": hours_after >= threshold - 1e-9,
         "broken_by": np.where(is_existing, _blame(before, after, n_existing, ids), ""),
     })
-    buildings = _per_building(points, rules, allb, owner)
-    proposal_table = _per_proposal(points, buildings, proposals, allb, n_existing, after, owner)
+    buildings = _per_building(points, rules)
+    proposal_table = _per_proposal(buildings, proposals, allb, n_existing, after, owner)
     if shadow_map:
         shadow_before, shadow_after = _shadow_maps(territory, rules, allb, n_existing, lat, lon,
                                                    grid_north, day, window, origin,
@@ -421,8 +421,7 @@ def _building_pass(fails: pd.Series, rule: str) -> bool:
     return not (fails.any() if rule == "any_point" else fails.all())
 
 
-def _per_building(points: pd.DataFrame, rules: SunlightRules, allb: Any,
-                  owner: np.ndarray) -> pd.DataFrame:
+def _per_building(points: pd.DataFrame, rules: SunlightRules) -> pd.DataFrame:
     """One row per building with sample points: hours (least, most), failing points, pass."""
     rows = []
     for bid, group in points.groupby("building_id", sort=False):
@@ -451,9 +450,8 @@ def _per_building(points: pd.DataFrame, rules: SunlightRules, allb: Any,
     return pd.DataFrame(rows, columns=columns)
 
 
-def _per_proposal(points: pd.DataFrame, buildings: pd.DataFrame, proposals: Any | None,
-                  allb: Any, n_existing: int, after: np.ndarray,
-                  owner: np.ndarray) -> pd.DataFrame:
+def _per_proposal(buildings: pd.DataFrame, proposals: Any | None, allb: Any,
+                  n_existing: int, after: np.ndarray, owner: np.ndarray) -> pd.DataFrame:
     """Per proposal: the buildings whose pass it breaks, and its own pass."""
     columns = ["building_id", "height_m", "breaks_buildings", "breaks", "shaded_point_minutes",
                "own_pass"]

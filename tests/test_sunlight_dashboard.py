@@ -87,3 +87,22 @@ def test_the_tab_reads_both_folders_beside_the_chosen_run(folders, monkeypatch):
         none = heights.sunlight_box(board, "check:0")
     assert none[0].id == "sunlight-none" and "tim-sunlight" in none[0].children
     assert "此选项尚无日照分析" in none[0].children
+
+
+def test_the_3d_view_gets_the_facade_points(folders, monkeypatch):
+    from viz.tabs import heights
+
+    run, tmp = folders
+    board = SimpleNamespace(runs=[SimpleNamespace(path=run)],
+                            provenance=SimpleNamespace(tims=()))
+    monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(1, "run:0", None, 0))
+    entities = heights.sunlight_entities(board, "run:0", geoid=40.0)
+    points = pd.read_csv(tmp / "run-a-sunlight" / "points.csv")
+    assert len(entities["points"]) == len(points)
+    failing = int((~points["pass_after"].astype(bool)).sum())
+    colours = [p["colour"] for p in entities["points"]]
+    assert colours[:failing] == [heights.SUN_FAIL] * failing  # failing ones first
+    assert colours.count(heights.SUN_PASS) == len(points) - failing
+    lon, lat, z = entities["points"][0]["position"]
+    assert 113.9 < lon < 114.1 and 30 < lat < 31  # the flat test site by Wuhan, in WGS 84
+    assert z == pytest.approx(points.sort_values("pass_after", kind="stable")["z"].iloc[0] + 40)

@@ -534,7 +534,7 @@ def write_sunlight(report: SunlightReport, territory: Territory, out: str | Path
     out = Path(out)
     r = report
     manifest = {
-        "kind": "sunlight", "command": command, "rules": {
+        "kind": "sunlight", "command": command, "crs": str(territory.grid.crs), "rules": {
             "name": r.rules.name, "file": str(r.rules_path),
             "sha256": hashlib.sha256(r.rules_path.read_bytes()).hexdigest()},
         "site": r.rules.site.model_dump(), "day": r.sun.day.isoformat(), "day_label": r.day_label,

@@ -406,6 +406,9 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
     side = {"label": check.rules_name, "buildings": style, "overlays": overlays,
             "drape": dict(image_spec(board, f"{LIMITS_ROUTE}{k}/{field}.png"))}
     entities, camera = None, {"key": "home", "home": True}  # the whole territory
+    sun_points = sunlight_entities(board, value, geoid) if corridor is None else None
+    if sun_points is not None:
+        entities = sun_points
     if corridor is not None:
         entities = corridor_entities(check, corridor, lines, geoid)
         camera = corridor_camera(check, corridor, geoid)
@@ -418,7 +421,12 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
     legend.append(html.Span([_(MAPS[field]).lower() + ": 0 m ", html.Span(
         className="ramp", style={"background": f"linear-gradient(to right, {gradient})"}),
         " " + _("high")]))
-    if entities is not None:
+    if sun_points is not None:
+        legend.append(html.Span([html.Span(className="swatch", style={
+            "background": SUN_FAIL}), _("window sills below the sunlight standard"),
+            html.Span(className="swatch", style={"background": SUN_PASS}),
+            _("window sills meeting it")]))
+    elif entities is not None:
         legend.append(html.Span([html.Span(className="swatch", style={
             "background": CONE_COLOUR, "opacity": 0.4}), _("view cone and envelope cells")]))
     return ({"key": f"{KEY}:{k}:{name}:{field}", "sides": [side], "entities": entities,
@@ -539,6 +547,37 @@ def planning_base(board: Dashboard, value: Any = None) -> Path | None:
         return board.runs[choice.run].path
     tims = board.provenance.tims
     return Path(tims[0]) if tims else None
+
+
+#: Façade points in 3D: below / meeting the sunlight standard; at most this many drawn
+#: (failing ones first), as Cesium entities.
+SUN_FAIL, SUN_PASS = "#e53935", "#43a047"
+MAX_SUN_POINTS = 4000
+
+
+def sunlight_entities(board: Dashboard, value: Any, geoid: float) -> dict[str, Any] | None:
+    """The sunlight check's façade points for the 3D view (WGS 84, heights + geoid), coloured
+    by pass/fail after the proposals; None without a sunlight check."""
+    from pyproj import Transformer
+
+    from scenarios.planning.sunlight import find_sunlight
+
+    base = planning_base(board, value)
+    found = find_sunlight(base) if base is not None else None
+    if found is None or not len(found.points):
+        return None
+    pts = found.points.sort_values("pass_after", kind="stable").head(MAX_SUN_POINTS)
+    crs = found.manifest.get("crs") or (board.runs[0].grid.crs if board.runs else None)
+    if crs is None:
+        return None
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
+        pts["x"].to_numpy(float), pts["y"].to_numpy(float))
+    points = [{"name": f"{b} {h:.2f} h", "size": 5, "label": None,
+               "colour": SUN_PASS if ok else SUN_FAIL, "position": [x, y, z + geoid]}
+              for b, h, ok, x, y, z in zip(pts["building_id"], pts["hours_after"],
+                                          pts["pass_after"].astype(bool), np.atleast_1d(lon),
+                                          np.atleast_1d(lat), pts["z"].to_numpy(float))]
+    return {"polygons": [], "lines": [], "points": points, "cells": None}
 
 
 def _download_button(label: str, id: str) -> html.Span:

@@ -573,7 +573,8 @@ def sunlight_entities(board: Dashboard, value: Any, geoid: float) -> dict[str, A
     lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
         pts["x"].to_numpy(float), pts["y"].to_numpy(float))
     points = [{"name": f"{b} {h:.2f} h", "size": 5, "label": None,
-               "colour": SUN_PASS if ok else SUN_FAIL, "position": [x, y, z + geoid]}
+               "colour": SUN_PASS if ok else SUN_FAIL,
+               "position": [float(x), float(y), float(z + geoid)]}
               for b, h, ok, x, y, z in zip(pts["building_id"], pts["hours_after"],
                                           pts["pass_after"].astype(bool), np.atleast_1d(lon),
                                           np.atleast_1d(lat), pts["z"].to_numpy(float))]

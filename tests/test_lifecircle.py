@@ -240,3 +240,16 @@ def test_synthetic_streets_and_amenities_of_the_sample_territory(sample_territor
     cov = report.coverage.groupby("type")[["residents", "covered"]].sum()
     assert (cov["covered"] <= cov["residents"] + 1e-6).all()
     assert 0 < cov.loc["transit_stop", "covered"] < cov.loc["transit_stop", "residents"]
+    # every populated cell is an origin too: minutes where people live, residents summed
+    people = t.get("population__count")
+    cells = report.cells.set_index("type")
+    assert cells.loc["park", "residents"] == pytest.approx(float(people[people > 0].sum()),
+                                                            rel=1e-6)
+    park = report.cell_minutes["park"]
+    assert np.isfinite(park[people > 0]).all() and np.isnan(park[~(people > 0)]).all()
+    # a cell's time is never shorter than walking straight to the nearest park
+    fac = facilities[facilities["type"] == "park"][["x", "y"]].to_numpy()
+    xs, ys = t.grid.cell_centres()
+    r, c = np.nonzero(people > 0)
+    straight = np.min(np.hypot(xs[c][:, None] - fac[:, 0], ys[r][:, None] - fac[:, 1]), axis=1)
+    assert (park[r, c] * 60 >= straight - 1e-6).all()

@@ -17,7 +17,8 @@ residents covered per planning unit, and the gaps. Standards in ``lifecircle_sta
   Buildings or facilities farther than ``max_snap_m`` from the network, and buildings in a part
   of the network without a facility of the type, are unreachable: counted and listed, never
   given an infinite time.
-* Residents: a ``population`` column, else floor area / ``floor_area_per_person_m2``.
+* Residents: a ``population`` column, else floor area / ``floor_area_per_person_m2``. Every
+  populated cell of the TIM (``population__count``) is an origin too, from its centre.
 """
 
 from __future__ import annotations
@@ -366,6 +367,8 @@ class LifeCircleReport:
     network: Network
     node_minutes: dict[str, np.ndarray]
     building_geometry: np.ndarray
+    cell_minutes: dict[str, np.ndarray] = field(default_factory=dict)  # per populated cell
+    cells: pd.DataFrame = field(default_factory=pd.DataFrame)  # coverage of cell residents
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -448,8 +451,39 @@ def check_lifecircle(territory: Territory, network: Network, facilities: pd.Data
               "edges": len(network.u),
               "off_network_buildings": int((snap_m > standards.max_snap_m).sum()),
               "gaps": len(gaps)}
+    cell_minutes, cells = _cell_minutes(territory, network, node_minutes, standards,
+                                        available)
     return LifeCircleReport(standards, standards_path, table, coverage, gaps, facilities,
-                            network, node_minutes, allb.geometry.values, counts)
+                            network, node_minutes, allb.geometry.values,
+                            cell_minutes=cell_minutes, cells=cells, counts=counts)
+
+
+def _cell_minutes(territory: Territory, network: Network, node_minutes: dict[str, np.ndarray],
+                  standards: Standards, available: set[str]
+                  ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Walking minutes from every populated cell's centre (``population__count`` > 0) to the
+    nearest facility of each type (NaN elsewhere or unreachable), and the cell residents
+    covered per type."""
+    if "population__count" not in territory.fields:
+        return {}, pd.DataFrame()
+    people = territory.get("population__count").astype(float)
+    rows, cols = np.nonzero(np.isfinite(people) & (people > 0))
+    xs, ys = territory.grid.cell_centres()
+    node, snap_m = snap(network, np.column_stack([xs[cols], ys[rows]]))
+    speed = standards.walking_speed_m_s * 60
+    maps, table = {}, []
+    for key, spec in standards.facilities.items():
+        minutes = node_minutes[key][node] + snap_m / speed
+        minutes[snap_m > standards.max_snap_m] = np.inf
+        values = np.full(territory.grid.shape, np.nan)
+        values[rows, cols] = np.where(np.isfinite(minutes), minutes, np.nan)
+        maps[key] = values
+        weight = people[rows, cols]
+        table.append({"type": key, "minutes_standard": spec.minutes,
+                      "facilities": key in available, "residents": round(weight.sum(), 1),
+                      "covered": round(weight[minutes <= spec.minutes].sum(), 1),
+                      "unreachable_residents": round(weight[~np.isfinite(minutes)].sum(), 1)})
+    return maps, pd.DataFrame(table)
 
 
 def _coverage(table: pd.DataFrame, standards: Standards, available: set[str]
@@ -494,6 +528,9 @@ def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | 
         coverage.csv      per unit and type: residents, covered, share, unreachable
         gaps.csv          buildings outside a type's circle (too far or unreachable)
         facilities.csv    the facilities by type, in the territory's CRS
+        cells.csv         per type: residents of the populated cells (population__count)
+                          covered, and unreachable
+        rasters/lifecircle__minutes_<type>.tif   walking minutes from each populated cell
         lifecircle.gpkg   layers buildings (minutes per type), network (edges with the
                           minutes to the nearest facility of each type at their ends: the
                           isochrones) and facilities, for QGIS
@@ -525,6 +562,14 @@ def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | 
         r.coverage.to_csv(tmp / "coverage.csv", index=False)
         r.gaps.to_csv(tmp / "gaps.csv", index=False)
         r.facilities.to_csv(tmp / "facilities.csv", index=False, float_format="%.2f")
+        if r.cell_minutes:
+            from tim.store import write_raster
+
+            (tmp / "rasters").mkdir()
+            for key, values in r.cell_minutes.items():
+                write_raster(tmp / "rasters" / f"lifecircle__minutes_{key}.tif",
+                             values.astype(np.float32), territory.grid, float("nan"))
+            r.cells.to_csv(tmp / "cells.csv", index=False)
         gpkg = tmp / "lifecircle.gpkg"
         gpd.GeoDataFrame(r.buildings, geometry=r.building_geometry, crs=crs).to_file(
             gpkg, layer="buildings", driver="GPKG", engine="pyogrio")

@@ -335,8 +335,13 @@ def check_sunlight(territory: Territory, proposals: Any | None, rules: SunlightR
     floor's."""
     import geopandas as gpd
 
+    from pyproj import CRS
+
     from tim.tiles.buildings import building_base_z
 
+    if CRS.from_user_input(territory.grid.crs).is_geographic:
+        raise InputError("shadows need the TIM in a projected CRS in metres", field="crs",
+                         value=str(territory.grid.crs))
     existing = territory.layers.get("buildings")
     if existing is None or not len(existing):
         existing = gpd.GeoDataFrame({"building_id": [], "height": [], "use": []},

@@ -552,6 +552,8 @@ def planning_base(board: Dashboard, value: Any = None) -> Path | None:
 #: Façade points in 3D: below / meeting the sunlight standard; at most this many drawn
 #: (failing ones first), as Cesium entities.
 SUN_FAIL, SUN_PASS = "#e53935", "#43a047"
+#: Ground shadow hours: light in the sun, dark in shadow.
+SHADOW_RAMP = ((0.0, "#fff8e1"), (0.5, "#90a4ae"), (1.0, "#263238"))
 MAX_SUN_POINTS = 4000
 
 
@@ -652,7 +654,7 @@ def sunlight_box(board: Dashboard, value: Any = None) -> list[Any]:
             map_graph = graph("sunlight-shadow-map", 460)
             map_graph.figure = raster_figure(
                 values, grid, title=_("Hours in shadow on the ground, after the proposals"),
-                ramp=HEIGHT_LIMIT_RAMP, vmin=0.0, vmax=float(np.nanmax(values)) or 1.0,
+                ramp=SHADOW_RAMP, vmin=0.0, vmax=float(np.nanmax(values)) or 1.0,
                 colorbar=_("hours in shadow"), hover="%{z:.1f} h", height=460,
                 uirevision=f"shadow:{found.path.name}")
             rows.insert(3, map_graph)
@@ -661,7 +663,7 @@ def sunlight_box(board: Dashboard, value: Any = None) -> list[Any]:
                ("min_hours_after", _("Least hours after")),
                ("failing_points_after", _("Façade points failing")),
                ("broken_by", _("Broken by proposal"))]
-    table = failing.head(200)
+    table = failing.head(200).round(2)
     rows.append(dash_table.DataTable(
         id="sunlight-table", data=table.fillna("").to_dict("records"),
         columns=[{"id": cid, "name": name} for cid, name in columns],

@@ -528,6 +528,136 @@ def _report_languages(p: argparse.ArgumentParser) -> None:
                         "report.<lang>.html")
 
 
+# -- planners' analyses: sunlight hours (日照) and the 15-minute life circle ------------------
+def cmd_sunlight(args: argparse.Namespace) -> None:
+    from scenarios.heights import read_proposals
+    from scenarios.planning.sunlight import (check_sunlight, load_sunlight_rules,
+                                             read_run_buildings, write_sunlight)
+    from tim.store import load_territory
+
+    if args.proposals and args.run:
+        raise TwinError("give --proposals FILE or --run RUN_DIR, not both")
+    territory = load_territory(args.tim)
+    rules, path = load_sunlight_rules(args.rules, climate_zone=args.climate_zone,
+                                      urban_population=args.population)
+    proposals = (read_proposals(args.proposals, territory) if args.proposals
+                 else read_run_buildings(args.run) if args.run else None)
+    report = check_sunlight(territory, proposals, rules, path, date=args.date,
+                            shadow_map=not args.no_map, all_floors=args.all_floors)
+    write_sunlight(report, territory, args.out, command=sys.argv)
+    c = report.counts
+    print(f"{report.day_label} {report.sun.day.isoformat()}, {rules.site.climate_zone} "
+          f"climate zone, at least {report.threshold_hours:g} h: {c['points']} façade points "
+          f"on {c['buildings']} buildings ({c['points_not_facing_sun']} facing away from the "
+          f"sun left out); failing {c['failing_before']} before and {c['failing_after']} "
+          f"after the {c['proposals']} proposal(s), {c['broken']} broken by them; written to "
+          f"{args.out}")
+    for row in report.buildings[report.buildings["broken"]].head(args.top).itertuples():
+        print(f"  {row.building_id:>16}: least {row.min_hours_before:.2f} h before, "
+              f"{row.min_hours_after:.2f} h after, broken by {row.broken_by}")
+
+
+def cmd_lifecircle(args: argparse.Namespace) -> None:
+    from scenarios.planning.lifecircle import (check_lifecircle, facilities_from_frame,
+                                               load_standards, read_facilities, read_network,
+                                               synthetic_network, write_lifecircle)
+    from scenarios.rundir import RunDirectory
+    from tim.store import load_territory
+
+    territory = load_territory(args.tim)
+    standards, path = load_standards(args.standards, walking_speed=args.speed)
+    crs = territory.grid.crs
+    source = args.network or args.osm
+    if source == "synthetic":
+        network = synthetic_network(territory)
+    elif source:
+        network = read_network(source, crs)
+    else:
+        raise TwinError("give --osm FILE.pbf or --network FILE (or --network synthetic)")
+    amenities = territory.layers.get("amenities")
+    if args.facilities or args.osm:
+        where = args.facilities or args.osm
+        facilities = read_facilities(where, standards, crs, type_column=args.type_column or "type")
+    elif amenities is not None:
+        where = "the TIM's amenities layer"
+        facilities = facilities_from_frame(amenities, standards, crs, source=where,
+                                           type_column=args.type_column or "kind")
+    else:
+        raise TwinError("give --facilities FILE or --osm FILE.pbf: the TIM has no amenities")
+    new = RunDirectory.open(args.run).new_buildings() if args.run else None
+    report = check_lifecircle(territory, network, facilities, standards, path,
+                              new_buildings=new)
+    write_lifecircle(report, territory, args.out, command=sys.argv, network=str(source),
+                     facilities=str(where))
+    c = report.counts
+    print(f"{c['buildings']} residential buildings ({c['residents']} residents, "
+          f"{c['new_buildings']} new), {c['facilities']} facilities, a network of "
+          f"{c['nodes']} nodes and {c['edges']} edges at {standards.walking_speed_m_s:g} m/s; "
+          f"written to {args.out}")
+    total = report.coverage.groupby("type", sort=False)[["residents", "covered",
+                                                         "unreachable_residents"]].sum()
+    for key, row in total.iterrows():
+        spec = standards.facilities[str(key)]
+        if not (report.facilities["type"] == key).any():
+            print(f"  {key:>16} ({spec.minutes:g} min): none in the data")
+            continue
+        share = row.covered / row.residents if row.residents else float("nan")
+        print(f"  {key:>16} ({spec.minutes:g} min): {100 * share:5.1f} % of residents "
+              f"covered, {row.unreachable_residents:.0f} unreachable")
+
+
+def _planning_commands(sub: argparse._SubParsersAction) -> None:
+    """The planners' subcommands (sunlight, lifecircle)."""
+    sun = sub.add_parser("sunlight", help="sunlight hours (日照) of residential façades before "
+                                          "and after proposals, against GB 50180-2018")
+    sun.add_argument("tim", metavar="TIM_DIR")
+    sun.add_argument("--proposals", metavar="FILE",
+                     help="proposed buildings (footprints with height or storeys)")
+    sun.add_argument("--run", metavar="RUN_DIR", help="check a run's new buildings instead")
+    sun.add_argument("--date", metavar="dahan|dongzhi|YYYY-MM-DD",
+                     help="standard day (大寒日, 冬至日) or a date (default: the rule's day for "
+                          "the climate zone and city size)")
+    sun.add_argument("--rules", metavar="FILE",
+                     help="rules YAML (default: scenarios/planning/sunlight_rules.yaml)")
+    sun.add_argument("--climate-zone", choices=("I", "II", "III", "IV", "V", "VI", "VII"),
+                     help="建筑气候区划 of the site (default: the rule file's)")
+    sun.add_argument("--population", type=_number(0, 1e9), metavar="N",
+                     help="城区常住人口 (urban resident population; default: the rule file's)")
+    sun.add_argument("--all-floors", action="store_true",
+                     help="sample the window sill of every floor, not only the ground floor's")
+    sun.add_argument("--no-map", action="store_true", help="skip the ground shadow map")
+    sun.add_argument("--top", type=_number(0, 1_000_000, integer=True), default=10,
+                     help="broken buildings to print")
+    sun.add_argument("--out", required=True, metavar="DIR")
+    sun.set_defaults(func=cmd_sunlight, writes=("out", "directory"),
+                     reads=("tim", "proposals", "run", "rules"))
+
+    life = sub.add_parser("lifecircle", help="15-minute community life circle (TD/T "
+                                             "1062-2021): walking times to facilities, "
+                                             "coverage per unit, gaps")
+    life.add_argument("tim", metavar="TIM_DIR")
+    life.add_argument("--osm", metavar="FILE.pbf",
+                      help="OSM extract: its walkable ways and tagged facilities")
+    life.add_argument("--network", metavar="FILE|synthetic",
+                      help="walking network: a line layer (noded at junctions), an OSM PBF, "
+                           "or 'synthetic' (a 100 m stand-in street grid over the land, for "
+                           "a demo on data without streets)")
+    life.add_argument("--facilities", metavar="FILE",
+                      help="facilities: points/areas with a type column, or an OSM PBF "
+                           "(default: --osm, else the TIM's amenities layer)")
+    life.add_argument("--type-column",
+                      help="column naming the facility type (default: type; kind for the "
+                           "TIM's amenities)")
+    life.add_argument("--standards", metavar="FILE", help="standards YAML (default: "
+                      "scenarios/planning/lifecircle_standards.yaml)")
+    life.add_argument("--speed", type=_number(0, 10, low_open=True), metavar="M/S",
+                      help="walking speed (default: the standards', 1.0 m/s)")
+    life.add_argument("--run", metavar="RUN_DIR", help="count a run's new buildings too")
+    life.add_argument("--out", required=True, metavar="DIR")
+    life.set_defaults(func=cmd_lifecircle, writes=("out", "directory"),
+                      reads=("tim", "osm", "network", "facilities", "standards", "run"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="Territory Twin: territory "
                                      "information model, scenarios and dashboard.")
@@ -895,6 +1025,8 @@ def build_parser() -> argparse.ArgumentParser:
     _monitoring_options(rev)
     rev.set_defaults(func=cmd_review, writes=("out", "directory"),
                      reads=("tim", "proposals", "rules", "height_rules"))
+
+    _planning_commands(sub)
 
     demo = sub.add_parser("demo", help="build the sample territory, tile it, run the sample "
                                        "scenarios and an ensemble, check heights and views, "

@@ -11,11 +11,18 @@ flies to the viewpoint and shows the view cone at the envelope's height, the env
 coloured cells (how much may be built there), the sightlines across the landmark (green free,
 red blocked) with their blocking buildings in red, and every building over its limit coloured
 by its excess. Tables list the violators and the blockers with how much each must be lowered.
+
+Sunlight and the life circle: when the chosen TIM (existing buildings) or run has a
+``twin sunlight`` or ``twin lifecircle`` folder beside it (``<TIM_DIR>-sunlight``,
+``<RUN_DIR>-lifecircle``, ...), the tab shows its façade points coloured by hours, the
+buildings failing GB 50180-2018 (downloadable) and the residents covered per facility type
+(TD/T 1062-2021) with the gaps (downloadable). Read from the folders, never computed here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -399,6 +406,9 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
     side = {"label": check.rules_name, "buildings": style, "overlays": overlays,
             "drape": dict(image_spec(board, f"{LIMITS_ROUTE}{k}/{field}.png"))}
     entities, camera = None, {"key": "home", "home": True}  # the whole territory
+    sun_points = sunlight_entities(board, value, geoid) if corridor is None else None
+    if sun_points is not None:
+        entities = sun_points
     if corridor is not None:
         entities = corridor_entities(check, corridor, lines, geoid)
         camera = corridor_camera(check, corridor, geoid)
@@ -411,7 +421,12 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
     legend.append(html.Span([_(MAPS[field]).lower() + ": 0 m ", html.Span(
         className="ramp", style={"background": f"linear-gradient(to right, {gradient})"}),
         " " + _("high")]))
-    if entities is not None:
+    if sun_points is not None:
+        legend.append(html.Span([html.Span(className="swatch", style={
+            "background": SUN_FAIL}), _("window sills below the sunlight standard"),
+            html.Span(className="swatch", style={"background": SUN_PASS}),
+            _("window sills meeting it")]))
+    elif entities is not None:
         legend.append(html.Span([html.Span(className="swatch", style={
             "background": CONE_COLOUR, "opacity": 0.4}), _("view cone and envelope cells")]))
     return ({"key": f"{KEY}:{k}:{name}:{field}", "sides": [side], "entities": entities,
@@ -444,6 +459,13 @@ def layout(board: Dashboard) -> list[Any]:
               graph("limits-map", 540)),
         panel(_("Along the protected view"), html.Div(id="corridor-box")),
         panel(_("Buildings over their limit"), html.Div(id="violators-box")),
+        panel(_("Sunlight hours (日照)"), html.Div(id="sunlight-box"), html.P(
+            className="downloads", children=[_download_button(
+                _("Download the buildings failing the sunlight standard (CSV)"),
+                "sunlight-download")])),
+        panel(_("15-minute community life circle"), html.Div(id="lifecircle-box"), html.P(
+            className="downloads", children=[_download_button(
+                _("Download the life-circle gaps (CSV)"), "lifecircle-download")])),
     ]
 
 
@@ -482,9 +504,240 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         return (limits_figure(board, name, field, value, zoom=zoom),
                 corridor_box(board, name, value), _corridor(check, name) is None)
 
+    @app.callback(Output("sunlight-box", "children"), Output("lifecircle-box", "children"),
+                  Output("sunlight-download", "disabled"),
+                  Output("lifecircle-download", "disabled"),
+                  Input("tab", "value"), Input("heights-choice", "value"))
+    def _on_planning(tab, value):
+        active(tab, KEY)
+        return (sunlight_box(board, value), lifecircle_box(board, value),
+                planning_file(board, value, "sunlight", "failing.csv") is None,
+                planning_file(board, value, "lifecircle", "gaps.csv") is None)
+
+    @app.callback(Output("sunlight-download-file", "data"),
+                  Input("sunlight-download", "n_clicks"), State("heights-choice", "value"),
+                  prevent_initial_call=True)
+    def _on_sunlight_download(clicks, value):
+        path = planning_file(board, value, "sunlight", "failing.csv")
+        return None if path is None else dcc.send_file(str(path),
+                                                      filename=f"{path.parent.name}-failing.csv")
+
+    @app.callback(Output("lifecircle-download-file", "data"),
+                  Input("lifecircle-download", "n_clicks"), State("heights-choice", "value"),
+                  prevent_initial_call=True)
+    def _on_lifecircle_download(clicks, value):
+        path = planning_file(board, value, "lifecircle", "gaps.csv")
+        return None if path is None else dcc.send_file(str(path),
+                                                      filename=f"{path.parent.name}-gaps.csv")
+
     @app.callback(*scene_outputs(), Input("tab", "value"), Input("heights-choice", "value"),
                   Input("corridor", "value"), Input("limit-map", "value"),
                   Input("zoom-corridor", "n_clicks"), prevent_initial_call="initial_duplicate")
     def _on_scene(tab, value, name, field, clicks):
         active(tab, KEY)
         return scene_spec(board, name, field, value, zoom=clicks or 0)
+
+
+# -- sunlight and the life circle (read from the folders beside the TIM or the run) ----------
+def planning_base(board: Dashboard, value: Any = None) -> Path | None:
+    """The folder whose ``-sunlight``/``-lifecircle`` siblings belong to the choice: the run's,
+    or for the existing buildings the TIM the runs were made from."""
+    choice = _choice(board, value)
+    if choice.run is not None:
+        return board.runs[choice.run].path
+    tims = board.provenance.tims
+    return Path(tims[0]) if tims else None
+
+
+#: Façade points in 3D: below / meeting the sunlight standard; at most this many drawn
+#: (failing ones first), as Cesium entities.
+SUN_FAIL, SUN_PASS = "#e53935", "#43a047"
+#: Ground shadow hours: light in the sun, dark in shadow.
+SHADOW_RAMP = ((0.0, "#fff8e1"), (0.5, "#90a4ae"), (1.0, "#263238"))
+MAX_SUN_POINTS = 4000
+
+
+def sunlight_entities(board: Dashboard, value: Any, geoid: float) -> dict[str, Any] | None:
+    """The sunlight check's façade points for the 3D view (WGS 84, heights + geoid), coloured
+    by pass/fail after the proposals; None without a sunlight check."""
+    from pyproj import Transformer
+
+    from scenarios.planning.sunlight import find_sunlight
+
+    base = planning_base(board, value)
+    found = find_sunlight(base) if base is not None else None
+    if found is None or not len(found.points):
+        return None
+    pts = found.points.sort_values("pass_after", kind="stable").head(MAX_SUN_POINTS)
+    crs = found.manifest.get("crs") or (board.runs[0].grid.crs if board.runs else None)
+    if crs is None:
+        return None
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
+        pts["x"].to_numpy(float), pts["y"].to_numpy(float))
+    points = [{"name": f"{b} {h:.2f} h", "size": 5, "label": None,
+               "colour": SUN_PASS if ok else SUN_FAIL,
+               "position": [float(x), float(y), float(z + geoid)]}
+              for b, h, ok, x, y, z in zip(pts["building_id"], pts["hours_after"],
+                                          pts["pass_after"].astype(bool), np.atleast_1d(lon),
+                                          np.atleast_1d(lat), pts["z"].to_numpy(float))]
+    return {"polygons": [], "lines": [], "points": points, "cells": None}
+
+
+def _download_button(label: str, id: str) -> html.Span:
+    """A button whose callback sends a file of the folder as it is (dcc.Download)."""
+    return html.Span([html.Button(label, id=id, n_clicks=0, className="button"),
+                      dcc.Download(id=f"{id}-file")])
+
+
+def planning_file(board: Dashboard, value: Any, kind: str, name: str) -> Path | None:
+    """A file of the sunlight (``kind`` "sunlight") or life-circle folder of the choice."""
+    from scenarios.planning.lifecircle import find_lifecircle
+    from scenarios.planning.sunlight import find_sunlight
+
+    base = planning_base(board, value)
+    if base is None:
+        return None
+    found = (find_sunlight if kind == "sunlight" else find_lifecircle)(base)
+    return None if found is None else found.path / name
+
+
+def sunlight_figure(found: Any) -> go.Figure:
+    """Façade sample points coloured by their hours of sun after the proposals."""
+    _ = ui().gettext
+    pts = found.points
+    threshold = float(found.manifest.get("threshold_hours", 0))
+    fig = go.Figure(go.Scattergl(
+        x=pts["x"] / 1000.0, y=pts["y"] / 1000.0, mode="markers",
+        marker=dict(size=5, color=pts["hours_after"], colorscale="Cividis", cmin=0,
+                    cmax=max(2 * threshold, float(pts["hours_after"].max() or 1)),
+                    colorbar=dict(title=_("hours of sun (日照)"))),
+        customdata=np.column_stack([pts["building_id"], pts["hours_before"]]),
+        hovertemplate="%{customdata[0]}: %{marker.color:.2f} h (" + _("before the proposals") +
+                      " %{customdata[1]:.2f} h)<extra></extra>"))
+    fig.update_layout(height=460, margin=dict(l=60, r=20, t=30, b=40),
+                      xaxis=dict(title="x (km)"), yaxis=dict(title="y (km)", scaleanchor="x"),
+                      uirevision=str(found.path.name))
+    return fig
+
+
+def sunlight_box(board: Dashboard, value: Any = None) -> list[Any]:
+    """The sunlight check beside the chosen TIM or run, if there is one."""
+    from scenarios.planning.sunlight import SUFFIX, find_sunlight
+
+    t = ui()
+    _ = t.gettext
+    base = planning_base(board, value)
+    found = find_sunlight(base) if base is not None else None
+    if found is None:
+        return [html.P(_("No sunlight check for this choice: run 'twin sunlight TIM_DIR "
+                         "--proposals FILE --out {folder}'.",
+                         folder=(base.name if base is not None else "TIM_DIR") + SUFFIX),
+                       className="muted", id="sunlight-none")]
+    m, c = found.manifest, found.manifest.get("counts", {})
+    failing = found.failing
+    rows = [html.P(id="sunlight-summary", **{"data-failing": len(failing),
+                                             "data-broken": c.get("broken", 0)}, children=[
+        html.Span(t.number(len(failing)), className="big"), " ",
+        _("of {count} residential buildings below {hours} h of sun on {day} ({date}); "
+          "{broken} of them broken by the proposals.", count=t.number(c.get("buildings", 0)),
+          hours="%g" % m.get("threshold_hours", 0), day=m.get("day_label", ""),
+          date=m.get("day", ""), broken=t.number(c.get("broken", 0)))]),
+        html.P(_("Rules: {rules}", rules=m.get("rules", {}).get("name", "")), className="muted"),
+        graph("sunlight-map", 460)]
+    rows[2].figure = sunlight_figure(found)
+    shadow = found.path / "rasters" / "sunlight__shadow_hours_after.tif"
+    if shadow.is_file():
+        from viz.sources import read_raster
+
+        values, grid = read_raster(shadow)
+        if np.isfinite(values).any():
+            map_graph = graph("sunlight-shadow-map", 460)
+            map_graph.figure = raster_figure(
+                values, grid, title=_("Hours in shadow on the ground, after the proposals"),
+                ramp=SHADOW_RAMP, vmin=0.0, vmax=float(np.nanmax(values)) or 1.0,
+                colorbar=_("hours in shadow"), hover="%{z:.1f} h", height=460,
+                uirevision=f"shadow:{found.path.name}")
+            rows.insert(3, map_graph)
+    columns = [("building_id", _("Building")), ("source", _("Existing or proposed")),
+               ("min_hours_before", _("Least hours before")),
+               ("min_hours_after", _("Least hours after")),
+               ("failing_points_after", _("Façade points failing")),
+               ("broken_by", _("Broken by proposal"))]
+    table = failing.head(200).round(2)
+    rows.append(dash_table.DataTable(
+        id="sunlight-table", data=table.fillna("").to_dict("records"),
+        columns=[{"id": cid, "name": name} for cid, name in columns],
+        sort_action="native", page_action="native", page_size=PAGE_SIZE,
+        style_as_list_view=True, style_cell={"fontFamily": "inherit", "fontSize": "13px",
+                                             "padding": "4px 8px", "textAlign": "left"}))
+    return rows
+
+
+def lifecircle_box(board: Dashboard, value: Any = None) -> list[Any]:
+    """The life-circle check beside the chosen TIM or run: residents covered per facility
+    type, and the gaps."""
+    from scenarios.planning.lifecircle import SUFFIX, find_lifecircle
+
+    t = ui()
+    _ = t.gettext
+    base = planning_base(board, value)
+    found = find_lifecircle(base) if base is not None else None
+    if found is None:
+        return [html.P(_("No life-circle check for this choice: run 'twin lifecircle TIM_DIR "
+                         "--osm FILE.pbf --out {folder}'.",
+                         folder=(base.name if base is not None else "TIM_DIR") + SUFFIX),
+                       className="muted", id="lifecircle-none")]
+    m = found.manifest
+    cov = found.coverage.groupby(["type", "name", "minutes_standard", "facilities"],
+                                 sort=False)[["residents", "covered",
+                                              "unreachable_residents"]].sum().reset_index()
+    none = _("none in the data")
+    body = [html.Tr([
+        html.Td(f"{r.name} ({r.type})"), html.Td(f"{r.minutes_standard:g}", className="num"),
+        html.Td(none if not r.facilities else f"{100 * r.covered / r.residents:.1f} %"
+                if r.residents else "-", className="num"),
+        html.Td(t.number(round(r.residents - r.covered)) if r.facilities else "-",
+                className="num"),
+        html.Td(t.number(round(r.unreachable_residents)) if r.facilities else "-",
+                className="num")])
+        for r in cov.itertuples()]
+    counts = m.get("counts", {})
+    return [
+        html.P(_("{buildings} residential buildings, {residents} residents, walking at "
+                 "{speed} m/s; standards: {name}.", buildings=t.number(
+                     counts.get("buildings", 0)), residents=t.number(
+                     counts.get("residents", 0)), speed="%g" % m.get("walking_speed_m_s", 0),
+                 name=m.get("standards", {}).get("name", "")), className="muted"),
+        html.Table(id="lifecircle-table", className="table", **{"data-types": len(cov)},
+                   children=[html.Thead(html.Tr([
+                       html.Th(_("Life-circle facility")),
+                       html.Th(_("Walking minutes"), className="num"),
+                       html.Th(_("Residents covered"), className="num"),
+                       html.Th(_("Residents outside"), className="num"),
+                       html.Th(_("Unreachable residents"), className="num")])), html.Tbody(body)]),
+        _gaps_graph(found),
+        html.P(_("{count} gaps: residential buildings outside a facility's circle.",
+                 count=t.number(len(found.gaps))), className="muted", id="lifecircle-gaps",
+               **{"data-gaps": len(found.gaps)})]
+
+
+def _gaps_graph(found: Any) -> dcc.Graph:
+    """Residential buildings coloured by how many facility types they lack within the
+    type's circle (the gaps map), sized by residents."""
+    _ = ui().gettext
+    b = found.buildings
+    missing = b["types_missing"] if "types_missing" in b else np.zeros(len(b))
+    fig = go.Figure(go.Scattergl(
+        x=b["x"] / 1000.0, y=b["y"] / 1000.0, mode="markers",
+        marker=dict(size=np.clip(np.sqrt(b["residents"].to_numpy(float)), 3, 14),
+                    color=missing, colorscale="YlOrRd", cmin=0,
+                    colorbar=dict(title=_("facility types missing"))),
+        customdata=np.column_stack([b["building_id"], b["residents"]]),
+        hovertemplate="%{customdata[0]}: %{marker.color} (%{customdata[1]:.0f})"
+                      "<extra></extra>"))
+    fig.update_layout(height=460, margin=dict(l=60, r=20, t=30, b=40),
+                      xaxis=dict(title="x (km)"), yaxis=dict(title="y (km)", scaleanchor="x"),
+                      uirevision=str(found.path.name))
+    out = graph("lifecircle-map", 460)
+    out.figure = fig
+    return out

@@ -1,0 +1,108 @@
+"""The planners' tab shows a sunlight check and a life-circle check written beside the chosen
+TIM or run (``<DIR>-sunlight``, ``<DIR>-lifecircle``): the failing buildings, their download
+and the coverage table are the folders' files, read and never recomputed."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from scenarios.planning.lifecircle import (check_lifecircle, load_standards, network_from_lines,
+                                           write_lifecircle)
+from scenarios.planning.sunlight import check_sunlight, load_sunlight_rules, write_sunlight
+from test_lifecircle import _grid_lines, _territory
+from test_sunlight import CRS, X0, Y0, _flat
+
+
+def _find(component, cid):
+    if getattr(component, "id", None) == cid:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and not isinstance(child, (str, int, float)):
+            hit = _find(child, cid)
+            if hit is not None:
+                return hit
+    return None
+
+
+@pytest.fixture()
+def folders(tmp_path):
+    territory = _flat([("slab", -30, 0, 30, 10, 12.0)])
+    tower = gpd.GeoDataFrame({"building_id": ["tower"], "height": [100.0]},
+                             geometry=[shapely.box(X0 - 40, Y0 - 60, X0 + 40, Y0 - 20)], crs=CRS)
+    rules, path = load_sunlight_rules(climate_zone="III")
+    from tim.ingest.layers import normalise_buildings
+
+    report = check_sunlight(territory, normalise_buildings(tower, "p"), rules, path,
+                            shadow_map=False)
+    run = tmp_path / "run-a"
+    write_sunlight(report, territory, tmp_path / "run-a-sunlight")
+    small = _territory([("near", 0, -20, 4), ("mid", 300, 320, 4)])
+    facilities = pd.DataFrame({"type": ["market"], "facility_id": ["m"], "x": [0.0],
+                               "y": [10.0]})
+    standards, spath = load_standards()
+    life = check_lifecircle(small, network_from_lines(_grid_lines()), facilities, standards,
+                            spath)
+    write_lifecircle(life, small, tmp_path / "run-a-lifecircle")
+    return run, tmp_path
+
+
+def test_the_tab_reads_both_folders_beside_the_chosen_run(folders, monkeypatch):
+    import flask
+
+    from viz.tabs import heights
+
+    run, tmp = folders
+    board = SimpleNamespace(runs=[SimpleNamespace(path=run)],
+                            provenance=SimpleNamespace(tims=(str(tmp / "tim"),)))
+    monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(1, "run:0", None, 0))
+    assert heights.planning_base(board, "run:0") == run
+    failing = pd.read_csv(tmp / "run-a-sunlight" / "failing.csv")
+    box = heights.sunlight_box(board, "run:0")
+    summary = _find(box[0], "sunlight-summary")
+    assert summary is not None
+    assert int(getattr(summary, "data-failing")) == len(failing)
+    assert heights.planning_file(board, "run:0", "sunlight", "failing.csv") == \
+        tmp / "run-a-sunlight" / "failing.csv"
+    assert "slab" in set(failing["building_id"])
+    graph = box[2]
+    assert len(graph.figure.data[0].x) == len(pd.read_csv(tmp / "run-a-sunlight" /
+                                                          "points.csv"))
+    life = heights.lifecircle_box(board, "run:0")
+    table = _find(life[1], "lifecircle-table")
+    coverage = pd.read_csv(tmp / "run-a-lifecircle" / "coverage.csv")
+    assert table is not None and int(getattr(table, "data-types")) == coverage["type"].nunique()
+    gaps = pd.read_csv(tmp / "run-a-lifecircle" / "gaps.csv")
+    assert int(getattr(_find(life[3], "lifecircle-gaps"), "data-gaps")) == len(gaps)
+    assert len(life[2].figure.data[0].x) == len(pd.read_csv(tmp / "run-a-lifecircle" /
+                                                            "buildings.csv"))
+    # the existing buildings' choice looks beside the TIM, where there is nothing
+    monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(0, "check:0", None,
+                                                                        None))
+    with flask.Flask(__name__).test_request_context("/?lang=zh_CN"):
+        none = heights.sunlight_box(board, "check:0")
+    assert none[0].id == "sunlight-none" and "tim-sunlight" in none[0].children
+    assert "此选项尚无日照分析" in none[0].children
+
+
+def test_the_3d_view_gets_the_facade_points(folders, monkeypatch):
+    from viz.tabs import heights
+
+    run, tmp = folders
+    board = SimpleNamespace(runs=[SimpleNamespace(path=run)],
+                            provenance=SimpleNamespace(tims=()))
+    monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(1, "run:0", None, 0))
+    entities = heights.sunlight_entities(board, "run:0", geoid=40.0)
+    points = pd.read_csv(tmp / "run-a-sunlight" / "points.csv")
+    assert len(entities["points"]) == len(points)
+    failing = int((~points["pass_after"].astype(bool)).sum())
+    colours = [p["colour"] for p in entities["points"]]
+    assert colours[:failing] == [heights.SUN_FAIL] * failing  # failing ones first
+    assert colours.count(heights.SUN_PASS) == len(points) - failing
+    lon, lat, z = entities["points"][0]["position"]
+    assert 113.9 < lon < 114.1 and 30 < lat < 31  # the flat test site by Wuhan, in WGS 84
+    assert z == pytest.approx(points.sort_values("pass_after", kind="stable")["z"].iloc[0] + 40)

@@ -264,7 +264,7 @@ def _walk(items):
 
 
 def test_assessment_writes_the_lines_it_checked(board, sample_territory):
-    masks = board.monitoring.assessment.line_masks()
+    masks = board.monitoring.assessment.lines
     manifest = json.loads((board.monitoring.assessment.path / "manifest.json").read_text())
     assert set(masks) == set(manifest["control_lines"])
     for line, mask in masks.items():
@@ -289,3 +289,33 @@ def test_callbacks_do_nothing_while_the_tab_is_hidden(folders):
         if "mon-map" in key:
             fig = function("monitoring", 2025, ["patches"], "urban_suitability", "city")
             assert fig.layout.meta["evaluation"] == "urban_suitability"
+
+
+def test_the_demo_monitors_its_baseline_and_says_so(demo_output):
+    """The demo's folders: the baseline's first, middle and last years, labelled as simulated
+    stand-ins for observations; served beside the runs, the tab is there."""
+    from scenarios.rundir import RunDirectory
+    from viz.app import load_dashboard
+    from viz.demo import MONITORING_NOTE
+    from viz.tabs import available_tabs
+
+    folders = [demo_output / "monitoring" / k for k in ("assess", "changes", "evaluation")]
+    run = RunDirectory.open(demo_output / "runs" / "baseline")
+    board = load_dashboard([demo_output / "runs" / "baseline", *folders])
+    assert "monitoring" in [t.key for t in available_tabs(board)]
+    watched = board.monitoring
+    assert watched.assessment.years == sorted({run.years[0], run.years[len(run.years) // 2],
+                                               run.years[-1]})
+    assert watched.assessment.note == watched.changes.note == MONITORING_NOTE
+    np.testing.assert_array_equal(watched.assessment.land_use(run.years[-1]),
+                                  run.land_use(run.years[-1]))
+    assert watched.evaluation.manifest["inputs"]["flood"].endswith("water_depth.tif")
+
+
+def test_docstring_examples_of_the_readers():
+    import doctest
+
+    from scenarios.monitoring import folders as module
+
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0

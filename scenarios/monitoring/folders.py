@@ -102,6 +102,13 @@ class _Folder:
                              f"{self.grid.shape}")
         return values
 
+    def cached_raster(self, relative: str) -> np.ndarray:
+        """:meth:`raster`, kept: a dashboard asks for the same few maps on every callback."""
+        cache = self.__dict__.setdefault("_raster_cache", {})
+        if relative not in cache:
+            cache[relative] = self.raster(relative)
+        return cache[relative]
+
     @property
     def derived_lines(self) -> dict[str, str]:
         """Lines that are derived stand-ins, and the rule that made each."""
@@ -139,7 +146,7 @@ class AssessmentFolder(_Folder):
         else:
             table = self.table("indicators.csv").assign(level="city", area_id="",
                                                         area=self.territory)
-        table["area_id"] = table["area_id"].fillna("").astype(str)
+        table["area_id"] = area_ids(table["area_id"])
         table.loc[table["level"] == "city", "area_id"] = ""
         return table
 
@@ -154,9 +161,10 @@ class AssessmentFolder(_Folder):
     def land_use(self, year: int) -> np.ndarray:
         if int(year) not in self.years:
             raise StoreError(f"{self.path}: no observed map of {year}")
-        return self.raster(f"maps/land_use_{int(year)}.tif")
+        return self.cached_raster(f"maps/land_use_{int(year)}.tif")
 
-    def line_masks(self) -> dict[str, np.ndarray]:
+    @cached_property
+    def lines(self) -> dict[str, np.ndarray]:
         """The control lines the assessment checked (TIM or derived), from
         ``maps/control_lines.tif``; empty for a folder written without it."""
         if "maps/control_lines.tif" not in self.manifest.get("files", {}):
@@ -214,11 +222,23 @@ class EvaluationFolder(_Folder):
     def grade(self, key: str) -> np.ndarray:
         if key not in self.evaluations:
             raise StoreError(f"{self.path}: no evaluation {key!r}")
-        return self.raster(f"grades/evaluation__{key}.tif")
+        return self.cached_raster(f"grades/evaluation__{key}.tif")
 
     @property
     def grade_areas(self) -> pd.DataFrame:
         return self.table("grade_areas.csv")
+
+
+def area_ids(column: pd.Series) -> pd.Series:
+    """Area ids as text, as the one map names units (``12``, not ``12.0`` from a column that
+    pandas read as float because the territory's row has none).
+
+    Examples
+    --------
+    >>> area_ids(pd.Series([None, 12.0, "D1"])).tolist()
+    ['', '12', 'D1']
+    """
+    return column.fillna("").astype(str).str.replace(r"\.0$", "", regex=True)
 
 
 READERS = {"assessment": AssessmentFolder, "changes": ChangesFolder,

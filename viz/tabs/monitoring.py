@@ -26,7 +26,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, dash_table, dcc, html
 
-from scenarios.monitoring.folders import SEVERITY_RANK
+from scenarios.monitoring.folders import SEVERITY_RANK, area_ids
 from tim.classes import localized
 from viz.downloads import MONITORING_ROUTE
 from viz.figures import decimate, land_use_rgba, legend_square, map_layout
@@ -240,7 +240,7 @@ def _targets(board: Dashboard, area: Any, indicator: str) -> pd.DataFrame:
     level, _sep, key = str(area or WHOLE).partition(":")
     if level not in ("district", "unit"):
         level, key = "city", ""
-    ids = table["area_id"].fillna("").astype(str).str.replace(r"\.0$", "", regex=True)
+    ids = area_ids(table["area_id"])
     rows = table[(table["indicator"] == indicator) & (table["level"] == level) & (ids == key)]
     return rows.dropna(subset=["milestone", "target"]).sort_values("milestone")
 
@@ -336,7 +336,7 @@ def layer_options(board: Dashboard) -> list[dict[str, Any]]:
         options.append({"label": " " + _("Change patches {before} \u2192 {after}",
                                           before=watched.changes.before,
                                           after=watched.changes.after), "value": PATCHES})
-    if watched.assessment is not None and watched.assessment.line_masks() \
+    if watched.assessment is not None and watched.assessment.lines \
             and "control_lines" not in onemap(board).available:
         options.append({"label": " " + _("Control lines (derived)"), "value": LINES})
     return options
@@ -404,7 +404,7 @@ def map_figure(board: Dashboard, year: Any, layers: Sequence[str] | None,
         title += " \u00b7 " + _("change patches {before} \u2192 {after}",
                                 before=watched.changes.before, after=watched.changes.after)
     if LINES in layers and watched.assessment is not None:
-        for line, mask in watched.assessment.line_masks().items():
+        for line, mask in watched.assessment.lines.items():
             edge = _edges(_block_max(mask.astype(np.uint8), step))[:rgba.shape[0],
                                                                      :rgba.shape[1]]
             colour = LINE_STYLES.get(line, {}).get("colour") or LINE_COLOURS.get(line, "#000")
@@ -518,7 +518,7 @@ def grades_box(board: Dashboard, evaluation: Any, area: Any = WHOLE) -> list[Any
     table = folder.grade_areas
     table = table[table["evaluation"] == key]
     level, _sep, chosen = str(area or WHOLE).partition(":")
-    ids = table["area_id"].fillna("").astype(str).str.replace(r"\.0$", "", regex=True)
+    ids = area_ids(table["area_id"])
     head = html.Tr([html.Th(_("Area"))] + [html.Th(grade_words(key, g), className="num",
                                                     style={"borderBottom":
                                                            f"4px solid {palette[g]}"})
@@ -564,7 +564,9 @@ def summary(board: Dashboard) -> list[Any]:
                        line=line_name(line, t.lang) if line != "water_line"
                        else _("Water line"), rule=rule), className="derived-note")
              for line, rule in watched.derived_lines.items()]
-    notes += [html.Li(f.note, className="derived-note") for f in watched.folders if f.note]
+    # a note the catalogue knows (the demo's) is said in the page's language
+    notes += [html.Li(_(note), className="derived-note")
+              for note in dict.fromkeys(f.note for f in watched.folders if f.note)]
     return [html.Ul(parts, id="monitoring-summary"),
             *([html.Ul(notes, className="muted")] if notes else [])]
 

@@ -185,27 +185,27 @@ def test_warnings_in_words_and_colours(board, lang):
 
 
 def test_map_layers_patches_and_grades(board, lang):
-    from viz.tabs.monitoring import GRADE_PALETTES, map_figure
+    from viz.tabs.monitoring import GRADE_PALETTES, image_pixels, map_figure
 
     t = translator(lang)
     plain = map_figure(board, 2023, ["units", "control_lines"])
     names = [tr.name for tr in plain.data]
     assert t.gettext("Planning units") in names  # the one-map layers of the scenario tab
     assert plain.layout.meta["year"] == 2023 and plain.layout.meta["evaluation"] == "none"
-    image = np.asarray(plain.data[0].z)
+    image = image_pixels(plain.data[0])
     # patches on: cells of the most severe patch take its colour on the map
     patched = map_figure(board, 2025, ["patches"])
     severities = set(pd.read_csv(board.monitoring.changes.path / "patches.csv")["severity"])
     from viz.tabs.monitoring import SEVERITY_COLOURS, _hex
 
-    img = np.asarray(patched.data[0].z)
+    img = image_pixels(patched.data[0])
     for severity in severities:
         colour = _hex(SEVERITY_COLOURS[severity])
         assert (img[..., :3] == colour).all(axis=-1).any(), severity
     # a 双评价 layer replaces the land use with grades in the guideline's colours
     graded = map_figure(board, 2025, [], "ecological_importance")
     assert graded.layout.meta["evaluation"] == "ecological_importance"
-    img = np.asarray(graded.data[0].z)
+    img = image_pixels(graded.data[0])
     grades = board.monitoring.evaluation.grade("ecological_importance")
     top = _hex(GRADE_PALETTES["ecological_importance"][5])
     assert ((img[..., :3] == top).all(axis=-1).any()) == bool((grades == 5).any())

@@ -27,12 +27,14 @@ import plotly.graph_objects as go
 from dash import Input, Output, dash_table, dcc, html
 
 from scenarios.monitoring.folders import SEVERITY_RANK, area_ids
+from scenarios.monitoring.words import SEVERITY_COLOURS, line_names, reason_words
+from scenarios.monitoring.words import severity_word as _severity_word
 from tim.classes import localized
 from viz.downloads import MONITORING_ROUTE
 from viz.figures import decimate, land_use_rgba, legend_square, map_layout
 from viz.i18n import indicator_words, status_text, threshold_text, ui, unit_text, value_text
 from viz.layout import graph, panel, status_chip
-from viz.maps import _image_trace
+from viz.figures import grid_axes_km
 from viz.onemap import DEFAULT_LAYERS, LINE_STYLES, add_overlays, line_name, load_onemap
 from viz.tabs import active
 
@@ -51,6 +53,8 @@ LINES = "lines"
 #: Largest number of cells drawn along a side of the map.
 MAX_CELLS = 600
 PAGE_SIZE = 12
+#: Items of a row of legends, counts or links, kept apart.
+SPACED = {"display": "inline-block", "marginRight": "1.2em"}
 
 
 def _(message: str) -> str:
@@ -64,7 +68,7 @@ EVALUATIONS = {"ecological_importance": _("Ecological protection importance"),
                "agricultural_suitability": _("Agricultural production suitability"),
                "urban_suitability": _("Urban construction suitability")}
 GRADE_PALETTES = {
-    "ecological_importance": {1: "#f7fcf5", 2: "#c7e9c0", 3: "#74c476", 4: "#31a354",
+    "ecological_importance": {1: "#e5f5e0", 2: "#c7e9c0", 3: "#74c476", 4: "#31a354",
                               5: "#00441b"},
     "agricultural_suitability": {1: "#d7191c", 2: "#fdae61", 3: "#ffffbf", 4: "#a6d96a",
                                  5: "#1a9641"},
@@ -75,8 +79,6 @@ GRADE_PALETTES = {
 GRADE_CLASSES = {"ecological_importance": (_("very important"), _("important"),
                                            _("generally important")),
                  "suitability": (_("suitable"), _("generally suitable"), _("not suitable"))}
-SEVERITY_COLOURS = {"critical": "#7b1fa2", "high": "#c62828", "medium": "#f9a825",
-                    "low": "#90a4ae"}
 STATUS_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
 STATUS_WORDS = (_("green"), _("yellow"), _("red"))  # said beside their colours
 LINE_COLOURS = {"water_line": "#0277bd"}
@@ -119,9 +121,8 @@ def grade_words(key: str, grade: int) -> str:
 
 
 def severity_word(severity: str) -> str:
-    from scenarios.monitoring.reports import severity_word as word
-
-    return word(ui(), severity)
+    """A severity in the page's language (the reports' words)."""
+    return _severity_word(ui(), severity)
 
 
 # -- controls --------------------------------------------------------------------------------
@@ -413,7 +414,7 @@ def map_figure(board: Dashboard, year: Any, layers: Sequence[str] | None,
             name = line_name(line, t.lang) if line != "water_line" else _("Water line")
             legend.append((name + (_(" (derived)") if line in watched.derived_lines else ""),
                            colour))
-    fig.add_trace(_image_trace(rgba, grid, step))
+    fig.add_trace(image_trace(rgba, grid, step))
     for name, colour in legend:
         fig.add_trace(legend_square(name, colour))
     map_layout(fig, grid, title=title, height=540,
@@ -423,6 +424,35 @@ def map_figure(board: Dashboard, year: Any, layers: Sequence[str] | None,
                             "patches": PATCHES in layers})
     return add_overlays(fig, onemap(board), [k for k in layers if k not in (PATCHES, LINES)],
                         area if area != WHOLE else None)
+
+
+def image_trace(rgba: np.ndarray, grid: Any, step: int) -> go.Image:
+    """The map's picture as a PNG on the km axes (rows north to south, as the grid's): a
+    600-cell side as numbers would be megabytes of JSON for the browser, as a PNG some kB."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgba[::-1]), "RGBA").save(buffer, "PNG",
+                                                                   optimize=False)
+    dx, dy = grid.cell_size
+    xs, ys = grid_axes_km(grid, step)
+    return go.Image(source="data:image/png;base64," + base64.b64encode(
+        buffer.getvalue()).decode(), x0=xs[0], y0=ys[0], dx=step * abs(dx) / 1000.0,
+        dy=step * abs(dy) / 1000.0, hoverinfo="skip", name="map")
+
+
+def image_pixels(trace: go.Image) -> np.ndarray:
+    """The RGBA pixels of :func:`image_trace`'s picture, north row first (for tests)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    data = base64.b64decode(str(trace.source).split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))[::-1]
 
 
 def _edges(mask: np.ndarray) -> np.ndarray:
@@ -440,8 +470,6 @@ def _edges(mask: np.ndarray) -> np.ndarray:
 def patch_rows(board: Dashboard) -> list[dict[str, Any]]:
     """Every change patch (most severe first) with its words in the page's language; the
     table rounds for display only."""
-    from scenarios.monitoring.reports import line_names, reason_words
-
     t = ui()
     folder = _set(board).changes
     if folder is None:
@@ -479,14 +507,16 @@ def patches_box(board: Dashboard) -> list[Any]:
                                                severity=severity_word(s),
                                                n=t.number(by.get(s, {}).get("patches", 0)),
                                                area=t.area(by.get(s, {}).get("area_ha", 0)))],
-        className="severity-count") for s in SEVERITY_RANK], className="severity-counts")
+        className="severity-count", style=SPACED) for s in SEVERITY_RANK],
+        className="severity-counts")
     links = html.P(className="downloads", children=[
         html.A(_("Download all {count} patches (CSV)", count=t.number(len(rows))),
                href=f"{MONITORING_ROUTE}changes/patches.csv", id="patches-download",
                download=f"{folder.path.name}-patches.csv", className="download-link",
+               style=SPACED,
                **{"data-key": "patches.csv"}), " ",
         *[html.A(key, href=f"{MONITORING_ROUTE}changes/{key}", className="download-link",
-                 download=f"{folder.path.name}-{key}", **{"data-key": key})
+                 download=f"{folder.path.name}-{key}", style=SPACED, **{"data-key": key})
           for key in ("patches.gpkg", "line_summary.csv", "farmland_balance.csv")]])
     columns = [{"id": cid, "name": _(name), **({"type": "numeric", "format": Format(
         precision=digits, scheme=Scheme.fixed)} if digits is not None else {})}
@@ -533,10 +563,10 @@ def grades_box(board: Dashboard, evaluation: Any, area: Any = WHOLE) -> list[Any
             for g in range(5, 0, -1)]))
     legend = html.Div(className="grade-legend", id="grade-legend", children=[
         html.Span([html.Span(className="swatch", style={"background": palette[g]}),
-                   grade_words(key, g)]) for g in range(5, 0, -1)])
+                   grade_words(key, g)], style=SPACED) for g in range(5, 0, -1)])
     links = html.P(className="downloads", children=[
         html.A(name, href=f"{MONITORING_ROUTE}evaluation/{name}", className="download-link",
-               download=f"{folder.path.name}-{name}", **{"data-key": name})
+               download=f"{folder.path.name}-{name}", style=SPACED, **{"data-key": name})
         for name in ("grade_areas.csv", "capacity.csv")])
     return [html.H3(_(EVALUATIONS.get(key, key))), legend,
             html.Div(className="table-scroll", children=html.Table(

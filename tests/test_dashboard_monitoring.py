@@ -215,18 +215,25 @@ def test_map_layers_patches_and_grades(board, lang):
 
 def test_patch_table_and_download(board, lang):
     from viz.app import create_app
-    from viz.tabs.monitoring import patch_rows, patches_box
+    from viz.tabs.monitoring import PAGE_SIZE, patch_page, patch_rows, patch_table
 
     patches = pd.read_csv(board.monitoring.changes.path / "patches.csv")
     rows = patch_rows(board)
     assert [r["patch_id"] for r in rows] == list(patches["patch_id"])
     np.testing.assert_allclose([r["area_ha"] for r in rows], patches["area_ha"])
-    if lang == "zh_CN":
-        assert all(r["severity"] in ("严重", "高", "中", "低") or r["severity"] for r in rows)
-    box = patches_box(board)
-    table = next(c for c in box if getattr(c, "id", None) == "patches-table")
-    datatable = table.children
-    assert datatable.sort_action == "native" and len(datatable.data) == len(patches)
+    t = translator(lang)
+    assert {r["severity"] for r in rows} == {t.gettext(s) for s in patches["severity"]}
+    table = patch_table(board)
+    assert table.children.sort_action == "custom" and table.children.page_action == "custom"
+    assert table.children.page_count == -(-len(patches) // PAGE_SIZE)
+    # the server's pages: the file's order, then sorted on the values
+    assert [r["patch_id"] for r in patch_page(board, 0, [])] == \
+        list(patches["patch_id"][:PAGE_SIZE])
+    smallest = patch_page(board, 0, [{"column_id": "area_ha", "direction": "asc"}])
+    assert smallest[0]["area_ha"] == patches["area_ha"].min()
+    least = patch_page(board, 0, [{"column_id": "severity", "direction": "asc"}])
+    ranks = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+    assert least[0]["_rank"] == min(ranks[s] for s in patches["severity"])
     app = create_app([], monitoring=[board.monitoring.changes.path,
                                      board.monitoring.assessment.path])
     client = app.server.test_client()
@@ -286,6 +293,8 @@ def test_callbacks_do_nothing_while_the_tab_is_hidden(folders):
         n = len(entry["inputs"])
         with pytest.raises(PreventUpdate):
             function("scenario", *[None] * (n - 1))
+        if "patches-datatable" in key:
+            assert len(function("monitoring", 0, [])) > 0
         if "mon-map" in key:
             fig = function("monitoring", 2025, ["patches"], "urban_suitability", "city")
             assert fig.layout.meta["evaluation"] == "urban_suitability"

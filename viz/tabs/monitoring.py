@@ -491,16 +491,13 @@ def patch_rows(board: Dashboard) -> list[dict[str, Any]]:
 
 
 def patches_box(board: Dashboard) -> list[Any]:
-    """The patch counts per severity, the sortable table of every patch and its downloads."""
-    from dash.dash_table.Format import Format, Scheme
-
+    """The patch counts per severity and the downloads (the table is :func:`patch_table`)."""
     t = ui()
     _ = t.gettext
     folder = _set(board).changes
     if folder is None:
         return [html.P(_("Serve change patches (twin changes) to see them here."),
                        className="muted")]
-    rows = patch_rows(board)
     by = folder.manifest.get("by_severity", {})
     counts = html.P([html.Span([html.Span(className="swatch", style={
         "background": SEVERITY_COLOURS[s]}), _("{severity}: {n} patches, {area}",
@@ -510,14 +507,24 @@ def patches_box(board: Dashboard) -> list[Any]:
         className="severity-count", style=SPACED) for s in SEVERITY_RANK],
         className="severity-counts")
     links = html.P(className="downloads", children=[
-        html.A(_("Download all {count} patches (CSV)", count=t.number(len(rows))),
+        html.A(_("Download all {count} patches (CSV)", count=t.number(len(folder.patches))),
                href=f"{MONITORING_ROUTE}changes/patches.csv", id="patches-download",
                download=f"{folder.path.name}-patches.csv", className="download-link",
-               style=SPACED,
-               **{"data-key": "patches.csv"}), " ",
+               style=SPACED, **{"data-key": "patches.csv"}), " ",
         *[html.A(key, href=f"{MONITORING_ROUTE}changes/{key}", className="download-link",
                  download=f"{folder.path.name}-{key}", style=SPACED, **{"data-key": key})
           for key in ("patches.gpkg", "line_summary.csv", "farmland_balance.csv")]])
+    return [counts, links]
+
+
+def patch_table(board: Dashboard) -> html.Div:
+    """Every patch in a sortable, paged table; the server sends one page at a time
+    (:func:`patch_page`: Wuhan's 16,000 patches would be megabytes at once)."""
+    from dash.dash_table.Format import Format, Scheme
+
+    _ = ui().gettext
+    folder = _set(board).changes
+    n = 0 if folder is None else len(folder.patches)
     columns = [{"id": cid, "name": _(name), **({"type": "numeric", "format": Format(
         precision=digits, scheme=Scheme.fixed)} if digits is not None else {})}
         for cid, name, digits in PATCH_COLUMNS]
@@ -525,14 +532,34 @@ def patches_box(board: Dashboard) -> list[Any]:
                "color": SEVERITY_COLOURS[s], "fontWeight": "600"}
               for s, rank in SEVERITY_RANK.items()]
     table = dash_table.DataTable(
-        id="patches-datatable", data=rows, columns=columns, sort_action="native",
-        sort_mode="single", page_action="native", page_size=PAGE_SIZE,
+        id="patches-datatable", data=[], columns=columns, sort_action="custom",
+        sort_mode="single", sort_by=[], page_action="custom", page_current=0,
+        page_size=PAGE_SIZE, page_count=max(1, -(-n // PAGE_SIZE)),
         style_as_list_view=True, style_data_conditional=styles,
         style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px",
                     "textAlign": "left", "whiteSpace": "normal"},
         style_cell_conditional=[{"if": {"column_type": "numeric"}, "textAlign": "right"}],
         style_header={"fontWeight": "600"})
-    return [counts, links, html.Div(table, id="patches-table", **{"data-count": len(rows)})]
+    return html.Div(table, id="patches-table", hidden=folder is None, **{"data-count": n})
+
+
+def patch_page(board: Dashboard, page: Any, sort_by: Any) -> list[dict[str, Any]]:
+    """One page of the patch table, sorted on the values (severity by its rank; the file's
+    order, most severe and largest first, when unsorted)."""
+    rows = pd.DataFrame(patch_rows(board))
+    if rows.empty:
+        return []
+    if sort_by:
+        column = str(sort_by[0].get("column_id"))
+        column = "_rank" if column == "severity" else column
+        if column in rows.columns:
+            rows = rows.sort_values(column, ascending=sort_by[0].get("direction") != "desc",
+                                    kind="stable")
+    try:
+        first = max(0, int(page or 0)) * PAGE_SIZE
+    except (TypeError, ValueError):
+        first = 0
+    return rows.iloc[first:first + PAGE_SIZE].to_dict("records")
 
 
 def grades_box(board: Dashboard, evaluation: Any, area: Any = WHOLE) -> list[Any]:
@@ -569,7 +596,8 @@ def grades_box(board: Dashboard, evaluation: Any, area: Any = WHOLE) -> list[Any
                download=f"{folder.path.name}-{name}", style=SPACED, **{"data-key": name})
         for name in ("grade_areas.csv", "capacity.csv")])
     return [html.H3(_(EVALUATIONS.get(key, key))), legend,
-            html.Div(className="table-scroll", children=html.Table(
+            html.Div(className="table-scroll", style={"maxHeight": "420px", "overflowY": "auto"},
+                     children=html.Table(
                 id="grades-table", className="table", **{"data-evaluation": key},
                 children=[html.Thead(head), html.Tbody(body)])), links]
 
@@ -631,7 +659,7 @@ def layout(board: Dashboard) -> list[Any]:
             dcc.RadioItems(id="mon-evaluation", className="toggle", inline=True,
                            options=evaluation_options(board), value=NONE)]),
             className="map-panel"),
-        panel(_("Change patches"), html.Div(id="mon-patches")),
+        panel(_("Change patches"), html.Div(id="mon-patches"), patch_table(board)),
         panel(_("Grade areas (双评价)"), html.Div(id="mon-grades")),
     ]
 
@@ -666,6 +694,13 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     def _on_patches(tab):
         active(tab, KEY)
         return patches_box(board)
+
+    @app.callback(Output("patches-datatable", "data"), Input("tab", "value"),
+                  Input("patches-datatable", "page_current"),
+                  Input("patches-datatable", "sort_by"))
+    def _on_patch_page(tab, page, sort_by):
+        active(tab, KEY)
+        return patch_page(board, page, sort_by)
 
     @app.callback(Output("mon-grades", "children"), Input("tab", "value"),
                   Input("mon-evaluation", "value"), Input("mon-area", "value"))

@@ -61,9 +61,20 @@ def write_monitoring(territory, root: Path) -> dict[str, Path]:
     return out
 
 
+def shared_folders(territory, tmp_path_factory) -> dict[str, Path]:
+    """:func:`write_monitoring` once per test session (this module and the browser test)."""
+    root = tmp_path_factory.getbasetemp() / "monitoring-shared"
+    names = {"tim": root / "tim", "assess": root / "assess", "changes": root / "changes",
+             "evaluation": root / "evaluation"}
+    if not (names["evaluation"] / "manifest.json").is_file():
+        root.mkdir(exist_ok=True)
+        names = write_monitoring(territory, root)
+    return names
+
+
 @pytest.fixture(scope="module")
 def folders(sample_territory, tmp_path_factory):
-    return write_monitoring(sample_territory, tmp_path_factory.mktemp("monitoring"))
+    return shared_folders(sample_territory, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,14 @@ import pytest
 
 from scenarios.i18n import translator
 from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, free_port, serving
-from test_dashboard_monitoring import YEARS, write_monitoring
+from test_dashboard_monitoring import YEARS, shared_folders
 
 
 @pytest.fixture(scope="module")
 def zh_monitoring(sample_territory, tmp_path_factory):
     if not CHROMIUM.is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    folders = write_monitoring(sample_territory, tmp_path_factory.mktemp("monitoring-browser"))
+    folders = shared_folders(sample_territory, tmp_path_factory)
     port = free_port()
     with serving(port, "serve", folders["assess"], folders["changes"],
                  "--monitoring", folders["evaluation"], "--lang", "zh_CN") as url:

@@ -576,7 +576,7 @@ def grades_box(board: Dashboard, evaluation: Any, area: Any = WHOLE) -> list[Any
     table = table[table["evaluation"] == key]
     level, _sep, chosen = str(area or WHOLE).partition(":")
     ids = area_ids(table["area_id"])
-    head = html.Tr([html.Th(_("Area"))] + [html.Th(grade_words(key, g), className="num",
+    head = html.Tr([html.Th(_("Planning area"))] + [html.Th(grade_words(key, g), className="num",
                                                     style={"borderBottom":
                                                            f"4px solid {palette[g]}"})
                                            for g in range(5, 0, -1)])

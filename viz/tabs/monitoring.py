@@ -543,10 +543,16 @@ def patch_table(board: Dashboard) -> html.Div:
     return html.Div(table, id="patches-table", hidden=folder is None, **{"data-count": n})
 
 
+_PATCH_FRAMES: dict[tuple[str, str], pd.DataFrame] = {}
+
+
 def patch_page(board: Dashboard, page: Any, sort_by: Any) -> list[dict[str, Any]]:
     """One page of the patch table, sorted on the values (severity by its rank; the file's
     order, most severe and largest first, when unsorted)."""
-    rows = pd.DataFrame(patch_rows(board))
+    key = (str(_set(board).changes.path) if _set(board).changes else "", ui().lang)
+    if key not in _PATCH_FRAMES:  # the words of 16,000 patches, once per language
+        _PATCH_FRAMES[key] = pd.DataFrame(patch_rows(board))
+    rows = _PATCH_FRAMES[key]
     if rows.empty:
         return []
     if sort_by:

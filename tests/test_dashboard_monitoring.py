@@ -37,6 +37,27 @@ def observed_series(territory) -> dict[int, np.ndarray]:
     return maps
 
 
+#: The sample's built-up-area cap made phased: its own targets for 2035, these for 2023.
+PHASE_YEAR, MAIN_YEAR, PHASE_SHARE = 2023, 2035, 0.9
+
+
+def phased(territory):
+    """A copy of the sample whose built-up-area targets are dated 2035, with a 2023 phase at
+    90 % of them (the city's, districts' and units')."""
+    from tim.plan import Plan
+
+    out = territory.copy()
+    plan = territory.plan.to_dict()
+    target = plan["indicators"]["built_up_area"]
+    target["year"] = MAIN_YEAR
+    target["phases"] = {PHASE_YEAR: {
+        "city": PHASE_SHARE * target["city"],
+        "districts": {k: PHASE_SHARE * v for k, v in target.get("districts", {}).items()},
+        "units": {k: PHASE_SHARE * v for k, v in target.get("units", {}).items()}}}
+    out.plan = Plan.model_validate(plan)
+    return out
+
+
 def write_monitoring(territory, root: Path) -> dict[str, Path]:
     """The TIM and its three monitoring folders under ``root`` (what ``twin assess / changes /
     evaluate`` write, through the same functions)."""
@@ -46,7 +67,7 @@ def write_monitoring(territory, root: Path) -> dict[str, Path]:
     from tim.store import save_territory, write_raster
 
     tim = root / "tim"
-    save_territory(territory, tim)
+    save_territory(phased(territory), tim)
     paths = {}
     for year, codes in observed_series(territory).items():
         paths[year] = root / f"lu_{year}.tif"
@@ -169,6 +190,27 @@ def test_series_has_the_values_thresholds_and_targets(board, lang):
     lines = [tr for tr in fig.data if str(tr.meta).startswith("threshold")]
     if green is not None and "unit" in board.registry["farmland_lost"].levels:
         assert {b for b in green if b is not None} <= {tr.y[0] for tr in lines}
+
+
+def test_series_draws_the_phased_targets(board, sample_territory, lang):
+    """Each year's target is the cap of the next milestone (2023's phase for 2020 and 2023,
+    2035's main target for 2025); both milestones are drawn as stars at their years."""
+    from viz.tabs.monitoring import series_figure
+
+    main = sample_territory.plan.indicators["built_up_area"].city
+    fig = series_figure(board, "city", "built_up_area", 2025)
+    target = next(tr for tr in fig.data if tr.meta == "target")
+    np.testing.assert_allclose(target.y, [PHASE_SHARE * main, PHASE_SHARE * main, main])
+    stars = next(tr for tr in fig.data if tr.meta == "milestones")
+    assert list(stars.x) == [PHASE_YEAR, MAIN_YEAR]
+    np.testing.assert_allclose(stars.y, [PHASE_SHARE * main, main])
+    assert translator(lang).gettext("Phased targets") == stars.name
+    # a unit with its own target: its milestones are the unit's
+    unit_id, unit_target = next(iter(sample_territory.plan.indicators["built_up_area"]
+                                     .units.items()))
+    fig = series_figure(board, f"unit:{unit_id}", "built_up_area", 2025)
+    stars = next(tr for tr in fig.data if tr.meta == "milestones")
+    np.testing.assert_allclose(stars.y, [PHASE_SHARE * unit_target, unit_target])
 
 
 def _area_values(board):

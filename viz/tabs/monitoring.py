@@ -241,8 +241,10 @@ def _targets(board: Dashboard, area: Any, indicator: str) -> pd.DataFrame:
     level, _sep, key = str(area or WHOLE).partition(":")
     if level not in ("district", "unit"):
         level, key = "city", ""
-    ids = area_ids(table["area_id"])
-    rows = table[(table["indicator"] == indicator) & (table["level"] == level) & (ids == key)]
+    mine = (table["indicator"] == indicator) & (table["level"] == level)
+    if level != "city":  # the territory's row carries its name as its id
+        mine &= area_ids(table["area_id"]) == key
+    rows = table[mine]
     return rows.dropna(subset=["milestone", "target"]).sort_values("milestone")
 
 

@@ -294,9 +294,11 @@ def warnings_box(board: Dashboard, year: Any, area: Any = WHOLE) -> list[Any]:
     states = _area_rows(board, area)
     states = states[states["year"] == chosen]["status"].value_counts()
     rows = warning_rows(board, year, area)
+    # the chips count the chosen area's indicators; the list below has every warning in it
     counts = html.Div(className="monitoring-counts", id="monitoring-counts", children=[
-        status_chip(s, f"{t.number(int(states.get(s, 0)))} {_(s)}")
-        for s in ("green", "yellow", "red")])
+        html.Span(_area_label(board, area) + ": ", style={"marginRight": "0.4em"}),
+        *[status_chip(s, f"{t.number(int(states.get(s, 0)))} {_(s)}")
+          for s in ("green", "yellow", "red")]])
     items = [html.Li(className=f"warning warning-{r.status}", children=[
         status_chip(str(r.status), _(str(r.status))),
         html.Span(localized(str(r.area), t.lang) if isinstance(r.area, str) and r.area

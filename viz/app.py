@@ -35,12 +35,13 @@ from tim.errors import InputError, StoreError
 from tim.model import ClassTable, Grid
 from tim.store import read_manifest
 from viz.overlays import TilesFolder
-from viz.sources import (Calibration, Corridor, Ensemble, HeightCheck, SightlineSet,
+from viz.sources import (KINDS, Calibration, Corridor, Ensemble, HeightCheck, SightlineSet,
                          folder_kind, same_grid)
 
 if TYPE_CHECKING:
     import dash
 
+    from scenarios.monitoring.folders import MonitoringSet
     from viz.onemap import OneMap
     from viz.surge import Ground, SurgeRun
 
@@ -158,6 +159,9 @@ class Dashboard:
     calibrations : tuple of Calibration
         Land-use calibration reports (``twin calibrate``), on their own grids; a dashboard
         of calibrations alone has no runs.
+    monitoring : MonitoringSet or None
+        An assessment, change patches and a 双评价 evaluation (``twin assess``, ``changes``,
+        ``evaluate``) for the Monitoring tab, on their own grid; they need no run.
     """
 
     runs: tuple[RunDirectory, ...]
@@ -172,6 +176,7 @@ class Dashboard:
     heights: tuple[HeightCheck, ...] = ()
     sightlines: tuple[SightlineSet, ...] = ()
     calibrations: tuple[Calibration, ...] = ()
+    monitoring: MonitoringSet | None = None
 
     @property
     def baseline(self) -> RunDirectory:
@@ -188,7 +193,7 @@ class Dashboard:
     @property
     def territory_name(self) -> str:
         if not self.runs:
-            return "land-use calibration"
+            return self.monitoring.territory if self.monitoring else "land-use calibration"
         return str((self.baseline.manifest.get("tim") or {}).get("name") or "territory")
 
     @property
@@ -301,15 +306,16 @@ def run_labels(runs: Sequence[RunDirectory]) -> tuple[str, ...]:
 def load_dashboard(folders: Sequence[str | Path], tiles_dir: str | Path | None = None, *,
                    ensembles: Sequence[str | Path] = (), heights: Sequence[str | Path] = (),
                    sightlines: Sequence[str | Path] = (),
-                   calibrations: Sequence[str | Path] = (), cesium_dir: Path | None = None
-                   ) -> Dashboard:
+                   calibrations: Sequence[str | Path] = (), monitoring: Sequence[str | Path] = (),
+                   cesium_dir: Path | None = None) -> Dashboard:
     """Open and check the folders (and the tiles) the dashboard will show.
 
     ``folders`` may mix runs, ensembles, height checks, sightlines and calibration reports in
     any order (each is recognised by its files, :func:`viz.sources.folder_kind`); runs keep
     their order, the first being the baseline. ``ensembles``, ``heights``, ``sightlines`` and
     ``calibrations`` name folders of that kind explicitly (anything else there is an error).
-    Calibration reports alone make a dashboard without runs.
+    Calibration reports alone make a dashboard without runs, and so do monitoring folders
+    (``monitoring``, or recognised among ``folders``: :class:`MonitoringSet`).
 
     Raises
     ------
@@ -320,12 +326,14 @@ def load_dashboard(folders: Sequence[str | Path], tiles_dir: str | Path | None =
         No runs (and no calibration), or folders on different grids (they cannot be compared
         cell by cell).
     """
-    by_kind: dict[str, list[Path]] = {kind: [] for kind in ("run", "ensemble", "heights",
-                                                            "sightlines", "calibration")}
+    from scenarios.monitoring.folders import MonitoringSet
+
+    by_kind: dict[str, list[Path]] = {kind: [] for kind in KINDS}
     for folder in folders:
         by_kind[folder_kind(folder)].append(Path(folder))
     reports = tuple(Calibration.open(p) for p in [*by_kind["calibration"], *calibrations])
-    if not by_kind["run"] and reports and not (by_kind["ensemble"] or ensembles
+    watched = MonitoringSet.open([*by_kind["monitoring"], *monitoring])
+    if not by_kind["run"] and (reports or watched) and not (by_kind["ensemble"] or ensembles
                                                or by_kind["heights"] or heights
                                                or by_kind["sightlines"] or sightlines):
         if tiles_dir is not None:
@@ -333,7 +341,8 @@ def load_dashboard(folders: Sequence[str | Path], tiles_dir: str | Path | None =
                              "or leave --tiles out", field="--tiles", value=str(tiles_dir))
         return Dashboard(runs=(), labels=(), registry=load_registry(),
                          provenance=Provenance(), tiles=None,
-                         cesium_dir=cesium_dir or default_cesium_dir(), calibrations=reports)
+                         cesium_dir=cesium_dir or default_cesium_dir(), calibrations=reports,
+                         monitoring=watched)
     if not by_kind["run"]:
         raise InputError("give at least one run directory (from 'twin run'); the first is "
                          "the baseline", field="RUN_DIR")
@@ -355,7 +364,7 @@ def load_dashboard(folders: Sequence[str | Path], tiles_dir: str | Path | None =
                      provenance=provenance, tiles=tiles,
                      cesium_dir=cesium_dir or default_cesium_dir(), building_uses=uses,
                      building_heights=span, ensembles=found_ensembles, heights=checks,
-                     sightlines=lines, calibrations=reports)
+                     sightlines=lines, calibrations=reports, monitoring=watched)
 
 
 def _same_grid(path: Path, grid: Grid, base: RunDirectory) -> None:
@@ -393,7 +402,7 @@ def building_summary(tim_dir: str | Path) -> tuple[tuple[str, ...], tuple[float,
 def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = None, *,
                ensembles: Sequence[str | Path] = (), heights: Sequence[str | Path] = (),
                sightlines: Sequence[str | Path] = (), calibrations: Sequence[str | Path] = (),
-               lang: str | None = None) -> dash.Dash:
+               monitoring: Sequence[str | Path] = (), lang: str | None = None) -> dash.Dash:
     """The dashboard as a Dash app (not started).
 
     Parameters
@@ -403,8 +412,9 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
         them, ensembles, height checks and sightline folders (see :func:`load_dashboard`).
     tiles_dir : Path, optional
         3D Tiles folder (``twin tiles``) for the 3D view; without it the 3D panel says so.
-    ensembles, heights, sightlines, calibrations : sequence of Path
-        Folders of that kind, named explicitly.
+    ensembles, heights, sightlines, calibrations, monitoring : sequence of Path
+        Folders of that kind, named explicitly (monitoring: ``twin assess``, ``changes``,
+        ``evaluate`` folders, one of each at most).
     lang : str, optional
         The page's default language (``en``, ``zh_CN``); a page asks for another with
         ``?lang=`` (see :mod:`viz.i18n`).
@@ -426,7 +436,8 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
 
     check_language(lang, source="twin serve --lang")
     board = load_dashboard(folders, tiles_dir, ensembles=ensembles, heights=heights,
-                           sightlines=sightlines, calibrations=calibrations)
+                           sightlines=sightlines, calibrations=calibrations,
+                           monitoring=monitoring)
     with_3d = board.tiles_dir is not None and cesium.cesium_missing(board.cesium_dir) is None
     app = dash.Dash(
         __name__, title=f"Territory Twin - {board.territory_name}", update_title=None,
@@ -452,8 +463,8 @@ def create_app(folders: Sequence[str | Path], tiles_dir: str | Path | None = Non
 def serve(folders: Sequence[str | Path], tiles_dir: str | Path | None = None,
           host: str = "127.0.0.1", port: int = 8050, *, ensembles: Sequence[str | Path] = (),
           heights: Sequence[str | Path] = (), sightlines: Sequence[str | Path] = (),
-          calibrations: Sequence[str | Path] = (), security: Any = None,
-          lang: str | None = None) -> None:
+          calibrations: Sequence[str | Path] = (), monitoring: Sequence[str | Path] = (),
+          security: Any = None, lang: str | None = None) -> None:
     """Check the input, print the URL and run the dashboard until interrupted.
 
     Raises
@@ -464,7 +475,8 @@ def serve(folders: Sequence[str | Path], tiles_dir: str | Path | None = None,
     from viz import server
 
     app = create_app(folders, tiles_dir, ensembles=ensembles, heights=heights,
-                     sightlines=sightlines, calibrations=calibrations, lang=lang)
+                     sightlines=sightlines, calibrations=calibrations,
+                     monitoring=monitoring, lang=lang)
     security = security or server.Security(host=host)
     server.secure(app, security)  # headers, Host allow-list, login (see viz.server)
     warning = server.warn_if_exposed(host, security.users)

@@ -305,7 +305,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     serve([Path(p) for p in args.runs], tiles_dir=args.tiles, host=args.host, port=args.port,
           ensembles=args.ensemble or (), heights=args.heights or (),
           sightlines=args.sightlines or (), calibrations=args.calibration or (),
-          security=security, lang=args.lang)
+          monitoring=args.monitoring or (), security=security, lang=args.lang)
 
 
 def cmd_users_add(args: argparse.Namespace) -> None:
@@ -847,9 +847,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the dashboard on localhost")
     serve.add_argument("runs", nargs="*", metavar="DIR",
                        help="run directories (the first is the baseline) and, in any order, "
-                            "ensembles, height checks, sightline folders and land-use "
-                            "calibration reports (recognised by their files); calibration "
-                            "reports alone need no run")
+                            "ensembles, height checks, sightline folders, land-use "
+                            "calibration reports and monitoring folders (recognised by their "
+                            "files); calibration reports or monitoring folders alone need no "
+                            "run")
     serve.add_argument("--tiles", type=Path, metavar="TILES_DIR",
                        help="3D Tiles for the 3D view (from 'twin tiles')")
     serve.add_argument("--ensemble", action="append", type=Path, metavar="ENSEMBLE_DIR",
@@ -861,6 +862,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--calibration", action="append", type=Path, metavar="REPORT_DIR",
                        help="a land-use calibration report (twin calibrate --out): accuracy "
                             "against the null models, agreement maps, search, drivers")
+    serve.add_argument("--monitoring", action="append", type=Path, metavar="DIR",
+                       help="a monitoring folder for the Monitoring tab: twin assess, twin "
+                            "changes or twin evaluate output (one of each at most)")
     serve.add_argument("--lang", default=None, metavar="LANG",
                        help="default language of the page: en (default) or zh_CN; a page "
                             "switches with the links in its header")

@@ -35,6 +35,14 @@ DOWNLOAD_ROUTE = "/twin/download/"
 #: tab (:func:`viz.tabs.heights.choices`: the ``twin heights`` folders, then runs' checks).
 HEIGHTS_ROUTE = DOWNLOAD_ROUTE + "heights/"
 HEIGHT_TABLES = ("violations.csv", "buildings.csv", "units.csv", "parcels.csv")
+#: ``/twin/download/monitoring/<kind>/<file>``: a file of the monitoring folder of that kind
+#: (:class:`scenarios.monitoring.folders.MonitoringSet`), from this list only.
+MONITORING_ROUTE = DOWNLOAD_ROUTE + "monitoring/"
+MONITORING_FILES = {
+    "assessment": ("indicators.csv", "indicators_areas.csv", "warnings.csv", "trends.csv",
+                   "progress.csv"),
+    "changes": ("patches.csv", "patches.gpkg", "line_summary.csv", "farmland_balance.csv"),
+    "evaluation": ("grade_areas.csv", "capacity.csv")}
 #: The in-memory workbook's key (built from the CSVs, not a file of the run).
 WORKBOOK = "indicators.xlsx"
 #: Keys of the one-map layers' GeoJSON downloads, by layer.
@@ -153,6 +161,20 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
                   else board.runs[choice.run].name)
         return flask.send_file(path, as_attachment=True, download_name=f"{folder}-{key}",
                                max_age=0, mimetype="text/csv")
+
+
+    @server.route(MONITORING_ROUTE + "<kind>/<key>", endpoint="twin_download_monitoring")
+    def monitoring_download(kind: str, key: str) -> flask.Response:
+        folder = getattr(board.monitoring, kind, None) if board.monitoring else None
+        if folder is None or key not in MONITORING_FILES.get(kind, ()):
+            flask.abort(404)
+        path = safe_file(folder.path, key)
+        if path is None:
+            flask.abort(404)
+        return flask.send_file(path, as_attachment=True, max_age=0,
+                               download_name=f"{folder.path.name}-{key}",
+                               mimetype="text/csv" if key.endswith(".csv")
+                               else "application/geopackage+sqlite3")
 
 
 def layer_geojson(onemap: Any, layer: str) -> bytes:

@@ -161,7 +161,7 @@ def header(board: Dashboard) -> html.Header:
     _ = ui()
     n, k = len(board.runs), len(board.calibrations)
     meta = (_("{n} scenario runs \u00b7 baseline: {label}", n=n, label=board.labels[0])
-            if n else _("{k} calibration reports", k=k))
+            if n else _("{k} calibration reports", k=k) if k else _("Monitoring the plan"))
     return html.Header(className="app-header", children=[
         html.Div([html.H1(_("Territory Twin")),
                   html.Span(board.territory_name, className="territory-name")]),

@@ -13,6 +13,9 @@ kind                manifest                                        written by
 ``calibration``     no manifest: ``parameters.yaml`` of format      ``twin calibrate``
                     ``territory-twin/landuse-parameters`` beside
                     ``metrics.json``
+``monitoring``      ``format: territory-twin/assessment``,          ``twin assess``,
+                    ``.../changes``, ``.../evaluation``             ``twin changes``,
+                                                                    ``twin evaluate``
 ==================  ==============================================  =========================
 
 The readers here are small frozen dataclasses that read on demand and cache what they read
@@ -33,12 +36,14 @@ import numpy as np
 import pandas as pd
 
 from scenarios.calibration.parameters import PARAMETERS_FORMAT as CALIBRATION_FORMAT
+from scenarios.monitoring.folders import FORMATS as MONITORING_FORMATS
 from tim.config import read_yaml
 from tim.errors import InputError, StoreError
 from tim.model import Grid, crs_equal
 
-KINDS = ("run", "ensemble", "heights", "sightlines", "calibration")
-_FORMATS = {"territory-twin/run": "run", "territory-twin/ensemble": "ensemble"}
+KINDS = ("run", "ensemble", "heights", "sightlines", "calibration", "monitoring")
+_FORMATS = {"territory-twin/run": "run", "territory-twin/ensemble": "ensemble",
+            **{name: "monitoring" for name in MONITORING_FORMATS}}
 _KIND_NAMES = {"height check": "heights", "sightlines": "sightlines"}
 
 
@@ -47,7 +52,8 @@ def _manifest(directory: Path) -> dict[str, Any]:
     if not path.is_file():
         raise StoreError(f"{directory}: not a run directory (no manifest.json); give the "
                          "output of 'twin run', 'twin ensemble', 'twin heights', "
-                         "'twin sightline --out' or 'twin calibrate'")
+                         "'twin sightline --out', 'twin calibrate' or 'twin assess' / "
+                         "'changes' / 'evaluate'")
     try:
         manifest = json.loads(path.read_bytes())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -26,6 +26,8 @@ left without a value (status ``info``), never guessed.
     warnings.csv             year, level, area, indicator, status, message (as a run's)
     maps/land_use_<year>.tif the observed maps on the TIM's grid (uint8, 255 nodata)
     maps/change_<y0>_<y1>.tif class code gained by each changed cell (uint8, 0 unchanged)
+    maps/control_lines.tif   the control lines checked (TIM or derived), one bit each
+                             (scenarios.monitoring.folders.LINE_BITS), for the dashboard
     report.html (.pdf)       the assessment report
 """
 
@@ -47,6 +49,7 @@ from scenarios.indicators import (Baseline, IndicatorDef, components, encroachin
                                   load_registry, plan_status)
 from scenarios.monitor import (LISTED_CELLS, WARNING_COLUMNS, indicator_warnings,
                                territory_rows)
+from scenarios.monitoring.folders import LINE_BITS
 from scenarios.monitoring.observed import NODATA, ControlLines, with_lines
 from tim.atomic import atomic_directory
 from tim.errors import InputError
@@ -264,6 +267,13 @@ def write_assessment(result: Assessment, territory: Territory, directory: str | 
                 write_raster(tmp / name, gained.astype(np.uint8), territory.grid, 0,
                              categories=field_categories("land_use__class", territory.classes))
                 maps[name] = f"class gained by each cell changed {prev} -> {year} (0: none)"
+        # the lines checked (TIM or derived), one bit each, for a dashboard to draw
+        bits = np.zeros(territory.grid.shape, np.uint8)
+        for line, mask in result.lines.masks.items():
+            bits |= (mask.astype(np.uint8) * np.uint8(LINE_BITS[line]))
+        write_raster(tmp / "maps/control_lines.tif", bits, territory.grid, None)
+        maps["maps/control_lines.tif"] = ("control lines checked, one bit each: " + ", ".join(
+            f"{bit} {line}" for line, bit in LINE_BITS.items()))
         files.update(maps)
         pictures: dict = {}  # each map drawn once for every language
         for name in write_reports(
@@ -301,10 +311,11 @@ def run_assessment(tim: str | Path, observed: list[str], out: str | Path, *,
                    population: list[str] = (), population_scale: float = 1.0,
                    registry: str | Path | None = None, derive_lines: bool = False,
                    water_constraint: str | Path | None = None, pdf: bool = False,
-                   langs: Sequence[str] = ("en",),
+                   langs: Sequence[str] = ("en",), note: str | None = None,
                    command: list[str] | None = None) -> Assessment:
     """``twin assess``: read the TIM, the observed ``YEAR=PATH`` maps (and populations), assess,
-    write ``out``."""
+    write ``out``. ``note`` says what the maps are when they are not observations (the demo
+    assesses a simulated run's years); reports and the dashboard show it."""
     from scenarios.monitoring.reports import languages
 
     langs = languages(langs)  # refused before anything is computed or written
@@ -335,6 +346,8 @@ def run_assessment(tim: str | Path, observed: list[str], out: str | Path, *,
               "population_scale": population_scale, "registry": str(registry or "default"),
               "water_constraint": str(water_constraint) if water_constraint else None,
               "compute_seconds": round(time.perf_counter() - started, 2)}
+    if note:
+        inputs["note"] = note
     write_assessment(result, territory, out, inputs=inputs, pdf=pdf, langs=langs,
                      command=command)
     return result

@@ -340,7 +340,7 @@ def _json(value):
 def run_changes(tim: str | Path, before: str, after: str, out: str | Path, *,
                 min_area_ha: float = 1.0, connectivity: int = 8, derive_lines: bool = False,
                 water_constraint: str | Path | None = None, pdf: bool = False,
-                langs: Sequence[str] = ("en",),
+                langs: Sequence[str] = ("en",), note: str | None = None,
                 command: list[str] | None = None) -> ChangeResult:
     """``twin changes``: read the TIM and the two ``YEAR=PATH`` maps, find the patches, write
     ``out``. Lines the TIM lacks are derived from the earlier map with ``derive_lines``."""
@@ -369,6 +369,8 @@ def run_changes(tim: str | Path, before: str, after: str, out: str | Path, *,
     inputs = {"tim": str(tim), "before": str(p0), "after": str(p1),
               "water_constraint": str(water_constraint) if water_constraint else None,
               "compute_seconds": round(computed, 2)}
+    if note:  # what the maps are when not observations (see run_assessment)
+        inputs["note"] = note
     write_changes(result, territory, out, inputs=inputs, pdf=pdf, langs=langs,
                   command=command)
     return result

@@ -487,7 +487,7 @@ def write_evaluation(result: EvaluationResult, territory: Territory, directory: 
                                                    for i in range(1, 6)},
                                 "factors": list(result.factors[k])}
                             for k in result.grades},
-            "left_out": result.left_out,
+            "left_out": result.left_out, "classes": territory.classes.to_list(),
             "capacity": {k: (None if pd.isna(v) else float(v)) for k, v in
                          capacity.iloc[0].items() if k not in ("level", "area_id", "area")},
             "files": files, "git_commit": git_commit(), "software": software_versions(),

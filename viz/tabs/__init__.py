@@ -50,7 +50,8 @@ def _(message: str) -> str:
 
 def all_tabs() -> tuple[TabSpec, ...]:
     """Every tab, in page order (imported lazily: the tab modules import Dash components)."""
-    from viz.tabs import calibration, compare, data, ensemble, flood, heights, scenario
+    from viz.tabs import (calibration, compare, data, ensemble, flood, heights, monitoring,
+                          scenario)
 
     return (
         TabSpec("scenario", _("Scenario"), scenario, ("run", "year"),
@@ -65,6 +66,8 @@ def all_tabs() -> tuple[TabSpec, ...]:
                 available=lambda board: heights.available(board)),
         TabSpec("calibration", _("Land-use calibration"), calibration, (), with_3d=False,
                 available=lambda board: bool(board.calibrations)),
+        TabSpec("monitoring", _("Monitoring"), monitoring, (), with_3d=False,
+                available=monitoring.available),
         TabSpec("data", _("Data sources"), data, (), with_3d=False),
     )
 

@@ -48,6 +48,8 @@ def scenario_files(series: Path, out: Path) -> list[Path]:
     drivers = {name: str((series / last[key]).resolve()) for name, key in DATED_DRIVERS.items()
                if key in last}
     out.mkdir(parents=True, exist_ok=True)
+    from scenarios.schema import load_scenario
+
     files = []
     for name in SCENARIOS:
         own = dict(drivers)
@@ -55,7 +57,9 @@ def scenario_files(series: Path, out: Path) -> list[Path]:
             own["builtup"] = str((series / index["planned"]["builtup"]).resolve())
         path = out / f"{name}.yaml"
         path.write_text(yaml.safe_dump({"extends": name, "name": name,
-                                        "land_use": {"drivers": own}}, sort_keys=False),
+                                        "title": load_scenario(name).title,
+                                        "land_use": {"drivers": own}}, sort_keys=False,
+                                       allow_unicode=True),
                         encoding="utf-8")
         files.append(path)
     return files

@@ -14,6 +14,8 @@ dashboard. The same library functions as the ``twin`` commands, into ``OUT``::
     monitoring/          twin assess over the nine epochs, twin changes between successive
                          epochs inside the protected areas in force then
     ridgeline/           Hong Kong Island's towers against its ridgeline from Tsim Sha Tsui
+    access/              residents within reach of schools, kindergartens, clinics, parks,
+                         elderly centres and MTR stations, per district and constituency area
     tiles/               terrain with land use and the protected areas draped (no buildings)
 """
 
@@ -84,6 +86,7 @@ def run_hongkong_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     from scenarios.calibration.report import write_calibration
     from scenarios.calibration.series import calibration_inputs, monitor_series, write_series
     from scenarios.compare import compare_runs
+    from scenarios.facility_access import facility_access, write_access
     from scenarios.ridgeline import Vantage, towers_against_ridgeline, write_ridgeline
     from scenarios.rundir import write_run
     from scenarios.runner import run_scenario
@@ -152,6 +155,9 @@ def run_hongkong_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     write_ridgeline(towers_against_ridgeline(territory, vantage, island), vantage,
                     out / "ridgeline")
     stage("towers against the ridgeline", t)
+    t = time.perf_counter()
+    write_access(facility_access(territory), out / "access")
+    stage("residents within reach of facilities", t)
     t = time.perf_counter()
     write_tiles(territory, out / "tiles", drape=True)
     stage("3D Tiles (terrain, land use draped)", t)

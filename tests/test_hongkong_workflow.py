@@ -232,3 +232,29 @@ def test_hong_kong_scenario_builds_nothing_inside_the_protected_areas(hk):
     converted = (after == built) & (before != built) & (before != 255)
     assert protected.sum() > 100_000 and converted[~protected].sum() > 0
     assert converted[protected].sum() == 0   # the control line: no construction inside
+
+
+def test_population_shared_by_districts_then_spread_over_built_up_cells():
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from tim.build import spread_population
+    from tim.ingest.catalog import PopulationSpread
+
+    grid = Grid("EPSG:2326", (10.0, 0, 0, 0, -10.0, 20.0), (2, 4))
+    t = Territory(grid=grid, classes=DEFAULT_CLASSES)
+    built = DEFAULT_CLASSES.built.code
+    t.set_field("land_use__class", np.array([[built, built, built, 1], [1, 1, built, 1]],
+                                            np.uint8))
+    t.set_field("planning__district_id", np.array([[1, 1, 2, 2], [1, 1, 2, 2]], np.int32))
+    t.add_layer("planning_units", gpd.GeoDataFrame(
+        {"unit_id": [1, 2], "district_id": [1, 2], "district": ["West", "East"]},
+        geometry=[box(0, 0, 20, 20), box(20, 0, 40, 20)], crs="EPSG:2326"))
+    spec = PopulationSpread(total=400, source="test", by_district={"West": 1, "East": 3})
+    spread_population(t, spec)
+    assert t.get("population__count").tolist() == [[50, 50, 150, 0], [0, 0, 150, 0]]
+    assert "shared among 2 districts" in t.history[-1].detail["rule"]
+    del t.fields["population__count"]
+    with pytest.raises(InputError, match="not a district") as err:
+        spread_population(t, PopulationSpread(total=1, source="x", by_district={"North": 1}))
+    assert err.value.field == "population_spread.by_district.North"

@@ -258,3 +258,17 @@ def test_population_shared_by_districts_then_spread_over_built_up_cells():
     with pytest.raises(InputError, match="not a district") as err:
         spread_population(t, PopulationSpread(total=1, source="x", by_district={"North": 1}))
     assert err.value.field == "population_spread.by_district.North"
+
+
+def test_calibrate_series_bad_input_is_one_clean_error(tmp_path, capsys):
+    from test_hostile import assert_clean, twin
+
+    folder = fake_series(tmp_path / "s")
+    out = tmp_path / "cal"
+    assert_clean(*twin(["calibrate", "--series", folder, "--out", out], capsys), "--epochs")
+    assert_clean(*twin(["calibrate", "--series", folder, "--epochs", "1998-2002,2020-2024",
+                        "--out", out], capsys), "2020-2024")
+    (tmp_path / "empty").mkdir()
+    assert_clean(*twin(["calibrate", "--series", tmp_path / "empty", "--epochs", ",".join(LABELS),
+                        "--out", out], capsys), "series.json")
+    assert_clean(*twin(["calibrate", "--out", out], capsys), "--map")

@@ -302,7 +302,7 @@ def _add_kept_layer(territory: Territory, spec: Any) -> None:
     territory.record("ingest", source=str(spec.path), layer=spec.layer, role="layer",
                      name=spec.name, kind="vector", features=len(frame),
                      sha256=file_sha256(spec.path), licence=spec.licence,
-                     description=spec.description)
+                     description=spec.description, synthetic=spec.synthetic)
 
 
 def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,

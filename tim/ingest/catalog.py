@@ -291,6 +291,7 @@ class LayerSpec(_Strict):
     layer: str | None = None
     licence: str | None = None
     description: str | None = None
+    synthetic: bool = False
 
 
 class Catalog(_Strict):

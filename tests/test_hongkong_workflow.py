@@ -177,6 +177,7 @@ def test_calibration_on_a_dated_period_beats_both_nulls(hk, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         report = run_calibration(setup)
+    assert [n for n in report.notes if "as they stood then" in n and "main_road2005" in n]
     for period in report.periods:
         m = {k: period.metrics[k]["overall"]["figure_of_merit"]
              for k in ("model", "null_no_change", "null_random")}

@@ -130,6 +130,9 @@ def run_calibration(setup: CalibrationSetup,
     constraint = read_constraint(setup.constraint, grid)
     drivers = {y: derive_drivers(setup.drivers, raw[y], maps[y], grid) for y in years[:-1]}
     dated = {name for paths in setup.drivers_at.values() for name in paths}
+    for year in sorted(set(setup.drivers_at) & set(years[:-1])):
+        notes.items.append(f"the period from {year} reads its drivers as they stood then: "
+                           + ", ".join(f"{k}={v}" for k, v in setup.drivers_at[year].items()))
     derived = {d.name for d in setup.drivers if d.path is None} | dated
     every = {**raw[years[0]], **{f"{name} ({y})": layer for y, ds in drivers.items()
                                  for name, layer in ds.items() if name in derived}}

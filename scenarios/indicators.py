@@ -219,6 +219,8 @@ class Baseline:
             if name in territory.fields:
                 hard |= territory.fields[name] > 0
         boundary = territory.fields.get("control__urban_development_boundary")
+        if boundary is not None and not boundary.any():
+            boundary = None  # a control-lines layer without this kind (e.g. Hong Kong): no line
         return cls(land_use=territory.get("land_use__class").copy(),
                    cell_ha=territory.grid.cell_area / 10_000.0, hard=hard,
                    boundary=None if boundary is None else boundary > 0,

@@ -217,12 +217,43 @@ def spread_population(territory: Territory, spec: Any) -> None:
     if not cells.any():
         raise InputError(f"no cells of group {spec.group!r} to spread the population over",
                          field="population_spread.group", value=spec.group)
-    population = np.where(cells, spec.total / cells.sum(), 0.0).astype(np.float32)
+    if spec.by_district:
+        population = _district_shares(territory, spec, cells)
+        rule = (f"{spec.total:,.0f} residents shared among {len(spec.by_district)} districts "
+                f"in proportion to by_district, spread evenly over each district's cells of "
+                f"group {spec.group}")
+    else:
+        population = np.where(cells, spec.total / cells.sum(), 0.0).astype(np.float32)
+        rule = (f"{spec.total:,.0f} residents spread evenly over the {int(cells.sum()):,} "
+                f"cells of group {spec.group}")
     territory.set_field("population__count", population)
-    territory.record("derive", field="population__count", synthetic=True,
-                     rule=f"{spec.total:,.0f} residents spread evenly over the "
-                          f"{int(cells.sum()):,} cells of group {spec.group}",
+    territory.record("derive", field="population__count", synthetic=True, rule=rule,
                      total=spec.total, source=spec.source)
+
+
+def _district_shares(territory: Territory, spec: Any, cells: np.ndarray) -> np.ndarray:
+    """``spec.total`` shared in proportion to ``spec.by_district`` and spread evenly over
+    each district's ``cells``; a district unknown to the planning units, or without such
+    cells, is refused (naming it)."""
+    units = territory.layers.get("planning_units")
+    if units is None or "planning__district_id" not in territory.fields:
+        raise InputError("population_spread.by_district needs planning units with districts",
+                         field="population_spread.by_district")
+    ids = dict(zip(units["district"], units["district_id"]))
+    district = territory.fields["planning__district_id"]
+    weights = np.asarray(list(spec.by_district.values()), float)
+    population = np.zeros(district.shape, np.float32)
+    for (name, _), share in zip(spec.by_district.items(), weights / weights.sum()):
+        if name not in ids:
+            raise InputError("not a district of the planning units",
+                             field=f"population_spread.by_district.{name}", value=name,
+                             hint=f"districts: {', '.join(sorted(ids))}")
+        here = cells & (district == ids[name])
+        if not here.any():
+            raise InputError(f"no cells of group {spec.group!r} in this district",
+                             field=f"population_spread.by_district.{name}", value=name)
+        population[here] = spec.total * share / here.sum()
+    return population
 
 
 def beyond_land_border(grid: Grid, land: np.ndarray, side: str,
@@ -271,7 +302,7 @@ def _add_kept_layer(territory: Territory, spec: Any) -> None:
     territory.record("ingest", source=str(spec.path), layer=spec.layer, role="layer",
                      name=spec.name, kind="vector", features=len(frame),
                      sha256=file_sha256(spec.path), licence=spec.licence,
-                     description=spec.description)
+                     description=spec.description, synthetic=spec.synthetic)
 
 
 def build_territory(sources: Sequence[SourceSpec], *, crs: str | None = None,

@@ -232,14 +232,23 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     from scenarios.calibration.report import write_calibration
     from scenarios.calibration.data import DriverSpec, derived_specs
 
-    maps = dict(_year_path(m) for m in args.map)
+    maps = dict(_year_path(m) for m in args.map or [])
     drivers = [DriverSpec.parse(d) for d in args.driver]
+    drivers_at: dict = {}
+    if args.series:  # the epochs' maps and their dated drivers (roads, built-up areas)
+        from scenarios.calibration.series import calibration_inputs
+
+        if maps or not args.epochs:
+            raise TwinError("give --series DIR with --epochs A,B[,C], and no --map")
+        maps, dated, drivers_at = calibration_inputs(args.series, args.epochs.split(","))
+        drivers += dated
     drivers += derived_specs(args.slope_from, args.distance_to or [])
     setup = CalibrationSetup(maps=maps, drivers=drivers, constraint=args.constraint,
                              conversion=args.conversion, classes=_codes(args.classes),
                              method=args.method,
                              samples=args.samples, seed=args.seed, maxiter=args.maxiter,
-                             popsize=args.popsize, search=args.search)
+                             popsize=args.popsize, search=args.search,
+                             drivers_at=drivers_at)
     executor_context = contextlib.nullcontext(None)
     if args.scheduler or args.workers:  # candidates on Dask, as twin ensemble runs members
         from scenarios.ensemble import dask_executor
@@ -324,6 +333,12 @@ def cmd_users_add(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    if args.city == "hongkong":  # the real coastal city from $TWIN_DATA (docs/hongkong.md)
+        from viz.demo_hongkong import run_hongkong_demo
+
+        run_hongkong_demo(Path(args.out), port=args.port, host=args.host,
+                          serve_app=not args.no_serve)
+        return
     from viz.demo import run_demo
 
     run_demo(Path(args.out), port=args.port, host=args.host, serve_app=not args.no_serve,
@@ -791,8 +806,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     cal = sub.add_parser("calibrate", help="learn suitability and fit the land-use CA on one "
                                            "pair of maps, validate on the next")
-    cal.add_argument("--map", action="append", required=True, metavar="YEAR=PATH",
+    cal.add_argument("--map", action="append", metavar="YEAR=PATH",
                      help="land-use map of a year (two or three, on one grid)")
+    cal.add_argument("--series", metavar="DIR", help="a twin tim series folder: the maps of "
+                     "--epochs and their roads and built-up areas as of each start epoch")
+    cal.add_argument("--epochs", metavar="A,B[,C]", help="epoch labels of --series")
     cal.add_argument("--driver", action="append", default=[], metavar="NAME=PATH",
                      help="driver raster; append :categorical for category codes")
     cal.add_argument("--slope-from", metavar="NAME", help="add slope of this elevation driver")
@@ -822,7 +840,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--no-progress", action="store_true", help="no progress bar")
     cal.add_argument("--out", required=True, metavar="REPORT_DIR")
     cal.set_defaults(func=cmd_calibrate, writes=("out", "directory"),
-                     reads=("map", "driver", "constraint", "conversion"))
+                     reads=("map", "driver", "constraint", "conversion", "series"))
 
     sim = sub.add_parser("simulate", help="run a calibrated land-use model to the years of a "
                                           "demand table; writes a GeoTIFF")
@@ -1036,6 +1054,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "scenarios and an ensemble, check heights and views, "
                                        "compare them and serve the dashboard")
     demo.add_argument("--out", default="demo-output", help="working directory")
+    demo.add_argument("--city", choices=("sample", "hongkong"), default="sample",
+                      help="the synthetic sample (default) or Hong Kong from $TWIN_DATA "
+                           "(calibration, scenarios, monitoring, surge; docs/hongkong.md)")
     demo.add_argument("--port", type=_number(1, 65535, integer=True), default=8050)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--no-serve", action="store_true", help="stop before starting the server")

@@ -59,6 +59,9 @@ class CalibrationSetup:
     popsize: int = 3  # scipy_de as first released: 4
     search_seed: int = 0
     search: str = "screen_refine"  # or "scipy_de" (the first version's search)
+    #: start year -> {raster driver name: path}: that period's drivers as they stood then
+    #: (e.g. roads of each epoch, ``twin calibrate --series``); others keep ``drivers``' path
+    drivers_at: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.maps) < 2:
@@ -70,6 +73,11 @@ class CalibrationSetup:
         if self.maxiter < 0 or self.popsize < 1:
             raise InputError("maxiter must be >= 0 and popsize >= 1", field="--maxiter",
                              value=(self.maxiter, self.popsize))
+        rasters = {d.name for d in self.drivers if d.path is not None}
+        for year, paths in self.drivers_at.items():
+            if set(paths) - rasters:
+                raise InputError("a dated driver that is not a raster driver",
+                                 field=f"drivers_at.{year}", value=sorted(set(paths) - rasters))
 
 
 @dataclass
@@ -118,12 +126,16 @@ def run_calibration(setup: CalibrationSetup,
     notes = Notes()
     grid, codes, maps = read_land_use(setup.maps, setup.classes)
     years = sorted(maps)[:3]
-    raw = read_drivers(setup.drivers, grid)
+    raw = {y: read_drivers(_drivers_at(setup, y), grid) for y in years[:-1]}
     constraint = read_constraint(setup.constraint, grid)
-    drivers = {y: derive_drivers(setup.drivers, raw, maps[y], grid) for y in years[:-1]}
-    derived = {d.name for d in setup.drivers if d.path is None}
-    every = {**raw, **{f"{name} ({y})": layer for y, ds in drivers.items()
-                       for name, layer in ds.items() if name in derived}}
+    drivers = {y: derive_drivers(setup.drivers, raw[y], maps[y], grid) for y in years[:-1]}
+    dated = {name for paths in setup.drivers_at.values() for name in paths}
+    for year in sorted(set(setup.drivers_at) & set(years[:-1])):
+        notes.items.append(f"the period from {year} reads its drivers as they stood then: "
+                           + ", ".join(f"{k}={v}" for k, v in setup.drivers_at[year].items()))
+    derived = {d.name for d in setup.drivers if d.path is None} | dated
+    every = {**raw[years[0]], **{f"{name} ({y})": layer for y, ds in drivers.items()
+                                 for name, layer in ds.items() if name in derived}}
     area = study_area([maps[y] for y in years], [str(y) for y in years], every, constraint,
                       notes)
     eligible = area if constraint is None else area & (constraint == 1)
@@ -168,6 +180,13 @@ def run_calibration(setup: CalibrationSetup,
                                setup, eligible))
     return CalibrationReport(setup, grid, codes, area, eligible, suit_model, sizes,
                              constraints.conversion, result, periods, notes.items, timings)
+
+
+def _drivers_at(setup: CalibrationSetup, year: int) -> list[DriverSpec]:
+    """The raster drivers of the period starting in ``year`` (``drivers_at`` paths first)."""
+    paths = setup.drivers_at.get(year, {})
+    return [dataclasses.replace(d, path=paths.get(d.name, d.path)) if d.path else d
+            for d in setup.drivers]
 
 
 def _period(name: str, start: np.ndarray, end: np.ndarray, years: tuple[int, int],

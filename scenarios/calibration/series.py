@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 SERIES_FORMAT = "territory-twin/land-use-series"
 #: Layers (from the catalog's ``layers``) the drivers come from, and their columns.
 ROADS_LAYER, BUILTUP_LAYER, PROTECTED_LAYER = "roads", "builtup_by_period", "protected_areas"
+#: Planned built-up land (a scenario's new towns), never a driver of the observed epochs.
+PLANNED_LAYER = "planned_new_towns"
 YEAR_COLUMN, END_COLUMN, ROAD_CLASS_COLUMN = "AppearYear", "EndYear", "Class"
 ROAD_CLASSES = ("Main", "Secondary")
 
@@ -269,9 +271,27 @@ def write_series(territory: Territory, catalog: Any, out: str | Path, *,
                 "label": epoch.label, "year": epoch.year, "first": epoch.first,
                 "last": epoch.last, "source": str(epoch.path), "files": files,
                 "cells": {int(c.code): int(counts[c.code]) for c in territory.classes}})
+        if has_builtup and PLANNED_LAYER in territory.layers:
+            index["planned"] = write_planned(territory, series[-1], tmp)
         (tmp / "series.json").write_text(json.dumps(index, indent=1, ensure_ascii=False),
                                          encoding="utf-8")
     return index
+
+
+def write_planned(territory: Territory, last: Epoch, folder: Path) -> dict[str, str]:
+    """``new_towns.tif`` (1 inside the planned new towns) and ``builtup_planned.tif`` (the
+    last epoch's built-up areas plus the new towns): the built-up driver of a scenario that
+    builds the new towns, after the last epoch."""
+    from tim.rasterize import rasterize
+    from tim.store import write_raster
+
+    frame = territory.layers[PLANNED_LAYER]
+    towns = rasterize(frame.geometry.values, np.ones(len(frame)), territory.grid, "uint8")
+    planned = np.maximum(builtup_mask(territory, last.year), towns)
+    write_raster(folder / "new_towns.tif", towns, territory.grid, None)
+    write_raster(folder / "builtup_planned.tif", planned, territory.grid, None)
+    return {"new_towns": "new_towns.tif", "builtup": "builtup_planned.tif",
+            "after": last.label, "cells": int(towns.sum())}
 
 
 def read_series(folder: str | Path) -> dict:
@@ -295,3 +315,88 @@ def maps_argument(index: dict, folder: str | Path, labels: Sequence[str]) -> lis
                          value=missing[0], hint=f"epochs: {', '.join(by_label)}")
     return [f"{by_label[label]['year']}={Path(folder) / by_label[label]['files']['land_use']}"
             for label in labels]
+
+
+#: Drivers of a series that change with the epoch: name on the command line -> file key.
+DATED_DRIVERS = {"main_road": "distance_main_road", "secondary_road": "distance_secondary_road",
+                 "builtup": "builtup"}
+
+
+def calibration_inputs(folder: str | Path, labels: Sequence[str]
+                       ) -> tuple[dict[int, str], list, dict[int, dict[str, str]]]:
+    """What ``twin calibrate --series FOLDER --epochs A,B[,C]`` runs on: the epochs' maps
+    (``{year: path}``), the dated drivers of the first epoch (distance to main and secondary
+    roads, built-up areas as a category) and, for each later start epoch, the same drivers as
+    they stood then (``drivers_at``), so that the validation period starts from the roads of
+    its own start epoch."""
+    from scenarios.calibration.data import DriverSpec
+
+    index = read_series(folder)
+    if len(labels) < 2:
+        raise InputError("calibration needs two or three epochs of the series",
+                         source=folder, field="--epochs", value=list(labels))
+    maps = dict(tuple(a.split("=", 1)) for a in maps_argument(index, folder, labels))
+    by_label = {e["label"]: e for e in index["epochs"]}
+    chosen = [by_label[label] for label in labels]
+    if [e["year"] for e in chosen] != sorted({e["year"] for e in chosen}):
+        raise InputError("epochs must be given in time order", source=folder,
+                         field="--epochs", value=list(labels))
+
+    def paths(epoch: dict) -> dict[str, str]:
+        return {name: str(Path(folder) / epoch["files"][key])
+                for name, key in DATED_DRIVERS.items() if key in epoch["files"]}
+
+    first = paths(chosen[0])
+    drivers = [DriverSpec(name, path, categorical=name == "builtup")
+               for name, path in first.items()]
+    drivers_at = {int(e["year"]): paths(e) for e in chosen[1:-1]}
+    return {int(y): p for y, p in maps.items()}, drivers, drivers_at
+
+
+def monitor_series(tim: str | Path, folder: str | Path, out: str | Path, *,
+                   min_area_ha: float = 1.0, langs: Sequence[str] = ("en", "zh_CN"),
+                   command: list[str] | None = None) -> dict[str, Any]:
+    """Monitoring on the real series (the commands of :mod:`scenarios.monitoring`):
+
+    * ``out/assess``: ``twin assess`` over every epoch (each at its middle year);
+    * ``out/changes/<a>_<b>``: ``twin changes`` between successive epochs, where the
+      ecological line is the protected areas **in force at the earlier epoch** (the series'
+      ``protected_<a>.tif``), not today's: a change counts against an area only if it was
+      protected when the change began.
+
+    Returns ``{"assess": path, "changes": [{before, after, path, patches, inside_ha}]}``."""
+    from scenarios.calibration.data import read_on_grid
+    from scenarios.monitoring.assess import run_assessment
+    from scenarios.monitoring.changes import change_patches, write_changes
+    from scenarios.monitoring.observed import control_lines, read_observed_map
+    from tim.store import load_territory
+
+    index = read_series(folder)
+    folder, out = Path(folder), Path(out)
+    listed = index["epochs"]
+    observed = [f"{e['year']}={folder / e['files']['land_use']}" for e in listed]
+    run_assessment(tim, observed, out / "assess", langs=langs, command=command)
+    summary: dict[str, Any] = {"assess": str(out / "assess"), "changes": []}
+    territory = load_territory(tim)
+    maps = {e["label"]: read_observed_map(folder / e["files"]["land_use"], territory,
+                                          f"observed land use {e['label']}") for e in listed}
+    for a, b in zip(listed, listed[1:]):
+        if "protected" in a["files"]:
+            in_force, _, _ = read_on_grid(folder / a["files"]["protected"], territory.grid,
+                                          f"protected areas {a['label']}")
+            territory.set_field("control__ecological_red_line", (in_force == 1).astype("uint8"))
+        lines = control_lines(territory)
+        result = change_patches(territory, maps[a["label"]], maps[b["label"]], lines,
+                                years=(a["year"], b["year"]), min_area_ha=min_area_ha)
+        path = out / "changes" / f"{a['label']}_{b['label']}"
+        inputs = {"tim": str(tim), "before": str(folder / a["files"]["land_use"]),
+                  "after": str(folder / b["files"]["land_use"]),
+                  "ecological_line": f"protected areas in force in {a['label']} "
+                                     f"({a['files'].get('protected')})"}
+        write_changes(result, territory, path, inputs=inputs, langs=langs, command=command)
+        column = "red_line_ha" if "red_line_ha" in result.patches else None
+        summary["changes"].append({
+            "before": a["label"], "after": b["label"], "path": str(path),
+            "patches": int(len(result.patches)),
+            "inside_ha": float(result.patches[column].sum()) if column else None})
+    return summary

@@ -85,7 +85,7 @@ Three optional sections serve real territories (see ``tim/catalogs/hongkong.yaml
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -277,6 +277,10 @@ class PopulationSpread(_Strict):
     total: float = Field(gt=0)
     group: Literal["built", "farmland", "ecological", "water", "sea", "other"] = "built"
     source: str = Field(description="where the total comes from")
+    by_district: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="district (as the planning units name it) -> "
+        "residents: the total is shared out in these proportions, then spread evenly over "
+        "each district's cells of the group")
 
 
 class LayerSpec(_Strict):
@@ -287,6 +291,7 @@ class LayerSpec(_Strict):
     layer: str | None = None
     licence: str | None = None
     description: str | None = None
+    synthetic: bool = False
 
 
 class Catalog(_Strict):

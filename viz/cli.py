@@ -155,6 +155,15 @@ def cmd_export(args: argparse.Namespace) -> None:
                     summary.generalised.items())
           + (f" ({summary.features_dropped} features vanished)" if summary.features_dropped
              else ""))
+    if args.tiles:
+        from tim.store import load_territory
+        from tim.tiles import write_tiles
+
+        # Tiled afresh from the copy: parts of dropped items are absent, generalised layers are
+        # tiled generalised, and every tileset records a level at most --level.
+        tiles = write_tiles(load_territory(summary.path), summary.path / "tiles")
+        print(f"3D Tiles of the copy written to {tiles.tileset}: "
+              f"{', '.join(tiles.parts) or 'nothing'}")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -600,6 +609,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("tim", metavar="TIM_DIR")
     export.add_argument("--level", required=True, choices=("public", "internal", "restricted"))
     export.add_argument("--out", required=True, metavar="TIM_DIR")
+    export.add_argument("--tiles", action="store_true",
+                        help="also write the copy's 3D Tiles to OUT/tiles (tiles of the "
+                             "original TIM would carry what the copy drops or generalises)")
     export.set_defaults(func=cmd_export, writes=("out", "directory"), reads=("tim",))
 
     run = sub.add_parser("run", help="simulate a scenario on a TIM")

@@ -51,6 +51,7 @@ from tim.model import Territory
 from tim.tiles import buildings as bld
 from tim.tiles.georef import LocalFrame, local_frame, lonlat_bounds
 from tim.tiles.quadtree import QuadNode, quadtree
+from tim.tiles.security import most_restrictive, part_security, sources_level, stamp_tileset
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +281,12 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
             lonlat.append(lonlat_bounds(cloud.crs, np.array([b[0], b[3]]),
                                         np.array([b[1], b[4]])))
             z_range += list(info["z_range"])
+        security = {name: part_security(territory, name, lod=lod, drape=drape)
+                    for name in summaries}
+        if "points" in summaries:
+            points_json = staging / "points" / ROOT_TILESET
+            _write_json(points_json, stamp_tileset(json.loads(points_json.read_text()),
+                                                   security["points"]))
         _keep_published(out_dir, staging)
         overlays = _overlays(territory, staging) if "buildings" in parts else []
         summary = TilesetSummary(
@@ -293,11 +300,11 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
         extras = _extras(frame, summary, territory.name)
         for directory, tree, contents in written:
             (staging / directory).mkdir(parents=True)
-            _write_json(staging / directory / ROOT_TILESET,
-                        _tileset_dict(tree, frame, extras, directory))
+            _write_json(staging / directory / ROOT_TILESET, stamp_tileset(
+                _tileset_dict(tree, frame, extras, directory), security[directory]))
             for uri, content in contents.items():
                 content.save_as(staging / directory / uri)
-        _write_json(staging / ROOT_TILESET, _root_tileset(summaries, frame, extras))
+        _write_json(staging / ROOT_TILESET, _root_tileset(summaries, frame, extras, security))
     log.info("wrote %s to %s in %.2f s", ", ".join(
         f"{p.name} ({p.tiles} tiles)" for p in summaries.values()), out_dir,
         time.perf_counter() - started)
@@ -507,14 +514,20 @@ def _ecef_box(frame: LocalFrame, lower: Sequence[float], upper: Sequence[float])
 
 
 def _root_tileset(parts: dict[str, PartSummary], frame: LocalFrame,
-                  extras: dict[str, Any]) -> dict[str, Any]:
-    """The root tileset: no transform, one child per part tileset, boxes in ECEF."""
+                  extras: dict[str, Any], security: dict[str, dict[str, Any]]
+                  ) -> dict[str, Any]:
+    """The root tileset: no transform, one child per part tileset, boxes in ECEF; its level
+    is the most restrictive of its parts' (it refers to them all), each listed with its own."""
     children = []
-    for part in parts.values():
+    for name, part in parts.items():
         error = _diagonal(part.lower, part.upper)
         children.append({"boundingVolume": {"box": _ecef_box(frame, part.lower, part.upper)},
                          "geometricError": error, "refine": "ADD",
-                         "content": {"uri": part.tileset}})
+                         "content": {"uri": part.tileset,
+                                     "extras": {"security": security[name]["level"]}}})
+    levels = {name: s["level"] for name, s in security.items()}
+    extras = {**extras, "security": {"level": most_restrictive(levels.values()),
+                                     "parts": levels}}
     lower = np.min([p.lower for p in parts.values()], axis=0)
     upper = np.max([p.upper for p in parts.values()], axis=0)
     error = _diagonal(lower, upper)
@@ -543,7 +556,8 @@ def _overlays(territory: Territory, staging: Path) -> list[str]:
         return []
     table, meta = height_check(territory)
     path = write_feature_properties(staging, "zoning", table, meta,
-                                    description="zoning limits and height excess per building")
+                                    description="zoning limits and height excess per building",
+                                    security=sources_level(territory, ("zoning", "buildings")))
     return [str(path.relative_to(staging))]
 
 

@@ -119,7 +119,7 @@ def cmd_tiles(args: argparse.Namespace) -> None:
     parts = args.parts.split(",") if args.parts else None
     summary = write_tiles(load_territory(args.tim), Path(args.out), parts=parts, lod=args.lod,
                           geoid_height=args.geoid_height, point_jobs=args.jobs,
-                          drape=args.drape)
+                          drape=args.drape, version=args.spec)
     print(f"3D Tiles written to {Path(args.out) / 'tileset.json'}:")
     for part in summary.parts.values():
         what = (f"{part.points:,} points" if part.points else
@@ -591,6 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
     tiles.add_argument("--drape", action="store_true",
                        help="colour the terrain by land use, tinted where the ecological red "
                             "line (or its stand-in) lies")
+    tiles.add_argument("--spec-version", dest="spec", choices=("1.0", "1.1"), default="1.0",
+                       help="3D Tiles version: 1.0 (b3dm, the default) or 1.1 (glb with "
+                            "EXT_mesh_features/EXT_structural_metadata, implicit quadtree "
+                            "for the buildings)")
     tiles.set_defaults(func=cmd_tiles, writes=("out", "directory"), reads=("tim",))
 
     publish = sub.add_parser("publish", help="publish a run's per-building results as an "

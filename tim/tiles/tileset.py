@@ -1,4 +1,7 @@
-"""Write a territory as 3D Tiles 1.0: buildings, terrain, point clouds and meshes under one root.
+"""Write a territory as 3D Tiles 1.0 (or 1.1, ``version="1.1"``: glb content with
+EXT_mesh_features + EXT_structural_metadata, :mod:`tim.tiles.glb`, and the buildings as an
+implicit quadtree, :mod:`tim.tiles.implicit`): buildings, terrain, point clouds and meshes under
+one root.
 
 Layout written (atomically, see :func:`tim.atomic.atomic_directory`)::
 

@@ -387,16 +387,17 @@ def _buildings(territory: Territory, frame: LocalFrame, max_per_tile: int, lod: 
     z = np.concatenate(z_values)
     z_range = (float(z.min()) + frame.geoid_height, float(z.max()) + frame.geoid_height)
     layer = layer.assign(lod=level)
+    columns = bld.batch_columns(layer)
 
     if version == "1.1":
         tree, files, tiles, content_tiles, n = _implicit_buildings(layer, mesh, max_per_tile,
-                                                                   subtree_levels)
+                                                                   subtree_levels, columns)
     else:
         centroids = shapely.get_coordinates(shapely.centroid(footprints))
         root_node = quadtree(centroids[:, 0], centroids[:, 1], max_per_tile)
         leaves = root_node.leaves()
         tiles, content_tiles = len(root_node.nodes()), len(leaves)
-        contents = {leaf.address: _building_content(layer, leaf.members, part)
+        contents = {leaf.address: _building_content(layer, leaf.members, part, columns)
                     for leaf, part in zip(leaves, mesh.split(_labels(leaves, n), len(leaves)))}
         tree, files = _feature_tree(root_node, contents)
     xy = shapely.get_coordinates(footprints)
@@ -416,8 +417,8 @@ def _labels(groups: Sequence[Any], n: int) -> np.ndarray:
     return label
 
 
-def _building_content(layer: Any, members: np.ndarray, part: bld.BuildingMesh
-                      ) -> tuple[Any, np.ndarray, np.ndarray]:
+def _building_content(layer: Any, members: np.ndarray, part: bld.BuildingMesh,
+                      columns: dict[str, np.ndarray]) -> tuple[Any, np.ndarray, np.ndarray]:
     """One tile of buildings ``members`` (ascending rows of ``layer``) drawn by ``part``:
     its content and the box of what a client reads (float32 positions)."""
     from tim.tiles.content import b3dm_content
@@ -425,7 +426,8 @@ def _building_content(layer: Any, members: np.ndarray, part: bld.BuildingMesh
     batch_ids = np.searchsorted(members, part.vertex_building)
     content = b3dm_content(part.positions, part.normals, part.triangles,
                            batch_ids=batch_ids, batch_length=len(members),
-                           properties=bld.batch_table_json(layer, members), name="building")
+                           properties=bld.batch_table_json(layer, members, columns),
+                           name="building")
     stored = part.positions.astype(np.float32).astype(float)  # what a client will read
     return content, stored.min(axis=0), stored.max(axis=0)
 
@@ -436,7 +438,8 @@ class _Group:
 
 
 def _implicit_buildings(layer: Any, mesh: bld.BuildingMesh, max_per_tile: int,
-                        subtree_levels: int) -> tuple[dict, dict, int, int, int]:
+                        subtree_levels: int, columns: dict[str, np.ndarray]
+                        ) -> tuple[dict, dict, int, int, int]:
     """The buildings as an implicit quadtree (3D Tiles 1.1, :mod:`tim.tiles.implicit`): the
     root tile, the files (glb contents, subtrees), the tiles available, those with content
     and the buildings tiled (those with at least one vertex)."""
@@ -455,7 +458,7 @@ def _implicit_buildings(layer: Any, mesh: bld.BuildingMesh, max_per_tile: int,
     label[drawn] = _labels(groups, len(layer))[drawn]
     files: dict[str, Any] = {}
     for key, group, part in zip(keys, groups, mesh.split(label, len(keys))):
-        content, _, _ = _building_content(layer, group.members, part)
+        content, _, _ = _building_content(layer, group.members, part, columns)
         files[implicit.CONTENT_TEMPLATE.format(level=key[0], x=key[1], y=key[2])] = content
     available = implicit.available(set(keys))
     for key, data in implicit.subtrees(available, set(keys), subtree_levels).items():

@@ -40,6 +40,9 @@ def property_column(glb: bytes, name: str) -> list[Any]:
     metadata = gltf["extensions"]["EXT_structural_metadata"]
     table = metadata["propertyTables"][0]
     kind = metadata["schema"]["classes"][table["class"]]["properties"][name]
+    if name not in table["properties"]:  # an optional string column without any text
+        assert kind["type"] == "STRING"
+        return [""] * table["count"]
     column, views = table["properties"][name], gltf["bufferViews"]
     values = views[column["values"]]
     if kind["type"] == "STRING":
@@ -138,6 +141,28 @@ def vertices_and_features(glb: bytes) -> tuple[np.ndarray, np.ndarray]:
     full = Y_UP_TO_Z_UP @ node  # and back, as a client reads it
     xyz = read("POSITION", 3).astype(float) @ full[:3, :3].T + full[:3, 3]
     return xyz, read("_FEATURE_ID_0", 1)[:, 0]
+
+
+@needs_validators
+def test_a_string_column_without_text_is_declared_but_not_stored():
+    """glTF forbids empty buffer views (the Delft buildings have no zone at all)."""
+    from tim.tiles.content import b3dm_content
+    from tim.tiles.glb import mesh_glb
+    from validators import validate_glb_metadata
+
+    positions = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [5, 0, 0], [6, 0, 0], [5, 1, 0]],
+                         dtype=float)
+    triangles = np.array([[0, 1, 2], [3, 4, 5]])
+    content = b3dm_content(positions, np.tile([0.0, 0, 1], (6, 1)), triangles,
+                           batch_ids=np.repeat([0, 1], 3), batch_length=2, name="building",
+                           properties={"id": ["a", "b"], "zone": ["", ""],
+                                       "height": [3.0, 4.5], "storeys": [1, 2]})
+    glb = mesh_glb(content)
+    assert validate_glbs([glb])[0]["numErrors"] == 0
+    assert validate_glb_metadata(glb) == []
+    assert property_column(glb, "id") == ["a", "b"] and property_column(glb, "zone") == ["", ""]
+    assert property_column(glb, "height") == [3.0, 4.5]
+    assert property_column(glb, "storeys") == [1, 2]
 
 
 @needs_validators

@@ -162,9 +162,11 @@ def validate_glb_metadata(data: bytes) -> list[str]:
                          validate_json_11(table, "PropertyTable/propertyTable.schema.json")]
             classes = metadata["schema"]["classes"]
             declared = classes.get(table["class"], {}).get("properties", {})
-            if set(declared) != set(table["properties"]):
-                problems.append(f"property table columns {sorted(table['properties'])} are "
-                                f"not the class's {sorted(declared)}")
+            missing = [k for k, v in declared.items()
+                       if v.get("required") and k not in table["properties"]]
+            if not set(table["properties"]) <= set(declared) or missing:
+                problems.append(f"property table columns {sorted(table['properties'])} do "
+                                f"not match the class's {sorted(declared)}")
             for name, column in table["properties"].items():
                 view = gltf["bufferViews"][column["values"]]
                 if view["byteOffset"] % 8:

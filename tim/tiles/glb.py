@@ -122,7 +122,8 @@ def property_table(class_name: str, columns: dict[str, list], count: int,
                    buffer: _Buffer) -> tuple[dict[str, Any], dict[str, Any]]:
     """The metadata schema (one class) and property table of ``columns`` (one value per
     feature; the column's Python type gives its metadata type: str -> STRING, float ->
-    FLOAT64, int/bool -> INT32; None -> the type's no-data value)."""
+    FLOAT64, int/bool -> INT32; None -> "", NaN or 0). A string column without any text is
+    declared in the class but left out of the table (glTF has no empty buffer views)."""
     properties: dict[str, Any] = {}
     table: dict[str, Any] = {}
     for name, values in columns.items():
@@ -131,9 +132,11 @@ def property_table(class_name: str, columns: dict[str, list], count: int,
         kind = _kind(values)
         if kind == "STRING":
             encoded = [("" if v is None else str(v)).encode("utf-8") for v in values]
+            properties[name] = {"type": "STRING"}
+            if not any(encoded):  # glTF forbids an empty buffer view: the (optional)
+                continue          # property is left out of the table, all features lack it
             offsets = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(
                 np.uint32)
-            properties[name] = {"type": "STRING"}
             table[name] = {"values": buffer.add(b"".join(encoded)),
                            "stringOffsets": buffer.add(offsets.tobytes()),
                            "stringOffsetType": "UINT32"}

@@ -235,3 +235,24 @@ def test_every_point_tile_lies_inside_its_parent_and_holds_its_points(point_tile
         xyz = xyz.astype(float) + np.asarray(table.get("RTC_CENTER", [0.0, 0.0, 0.0]))
         ecef = xyz @ node.matrix[:3, :3].T + node.matrix[:3, 3]
         assert inside_box_ecef(node.box, node.matrix, ecef, 0.001).all(), node.where
+
+
+@needs_validators
+def test_new_buildings_published_on_11_tiles_are_11_too(tiles11, tmp_path):
+    import shutil
+
+    from tim.tiles.overlay import write_overlay_buildings
+
+    territory, out, _ = tiles11
+    copy = tmp_path / "tiles"
+    shutil.copytree(out, copy)
+    new = territory.layers["buildings"].iloc[:7].copy()
+    new["building_id"] = [f"P2030-{i}" for i in range(7)]
+    path = write_overlay_buildings(territory, new, copy, "plan", security="restricted")
+    overlay = json.loads(path.read_text())
+    assert overlay["asset"]["version"] == "1.1" and "implicitTiling" in overlay["root"]
+    assert overlay["asset"]["extras"]["security"]["level"] == "restricted"
+    problems, _ = validate_tiles_folder(path.parent)
+    assert problems == []
+    ids = [i for p in path.parent.rglob("*.glb") for i in property_column(p.read_bytes(), "id")]
+    assert sorted(ids) == sorted(new["building_id"])

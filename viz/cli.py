@@ -755,8 +755,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "audit.log beside the users file)")
     serve.add_argument("--clearance", choices=("public", "internal", "restricted"),
                        default="restricted",
-                       help="without --auth: the security level up to which TIM layers are "
-                            "shown (default restricted: the local user sees all); with --auth "
+                       help="without --auth: the security level up to which TIM layers, "
+                            "3D tiles and run maps are shown (default restricted: the local "
+                            "user sees all); with --auth "
                             "each user's own clearance applies")
 
     users = sub.add_parser("users", help="manage the dashboard's users (for 'serve --auth')")

@@ -159,7 +159,8 @@ def write_overlay_buildings(territory: Territory, new_buildings: Any, tiles_dir:
     ``new_buildings`` needs the columns of a buildings layer (building_id, height, ...) and
     polygons in the territory's CRS; they stand on the territory's terrain like the base LoD1
     buildings. The base tiles are not touched. ``geoid_height`` defaults to the one the base
-    tiles were written with (read from their root ``asset.extras``). ``security`` is the
+    tiles were written with (read from their root ``asset.extras``), the 3D Tiles version
+    theirs too. ``security`` is the
     overlay's level (recorded in its tileset, its contents and the index).
     """
     from tim.tiles import write_tiles
@@ -169,7 +170,9 @@ def write_overlay_buildings(territory: Territory, new_buildings: Any, tiles_dir:
     if not root.is_file():
         raise StoreError(f"{tiles_dir}: not a tiles folder (no tileset.json); write the base "
                          "tiles first with 'twin tiles'")
-    extras = json.loads(root.read_text())["asset"].get("extras", {})
+    asset = json.loads(root.read_text())["asset"]
+    extras = asset.get("extras", {})
+    version = "1.1" if asset.get("version") == "1.1" else "1.0"  # as the base tiles
     if geoid_height is None:
         geoid_height = float(extras.get("geoidHeight", 0.0))
     work = Territory(territory.grid, territory.classes, name=f"{territory.name}: {name}",
@@ -185,7 +188,8 @@ def write_overlay_buildings(territory: Territory, new_buildings: Any, tiles_dir:
     # does not remove.
     with atomic_directory(out) as staging:
         build = staging / ".build"
-        write_tiles(work, build / "tiles", parts=("buildings",), geoid_height=geoid_height)
+        write_tiles(work, build / "tiles", parts=("buildings",), geoid_height=geoid_height,
+                    version=version)
         for item in (build / "tiles" / "buildings").iterdir():
             shutil.move(item, staging / item.name)
         shutil.rmtree(build)

@@ -448,3 +448,28 @@ def test_the_served_clearance_applies_to_tiles_without_login(sample, draped):
         with server.running(app) as base:
             assert _get(urllib.request.build_opener(),
                         base + "/tiles/buildings/tileset.json")[0] == status
+
+
+def test_a_part_whose_level_is_raised_while_serving_is_refused_at_once(draped_url, draped):
+    """As if 'twin tiles' rewrote the folder with the buildings now restricted: the tiles
+    route reads the levels again when the root tileset changes."""
+    import os
+
+    ivan = _session(draped_url, "ivan")
+    address = draped_url + "/tiles/buildings/tileset.json"
+    assert _get(ivan, address)[0] == 200
+    path, root = draped / "buildings" / "tileset.json", draped / "tileset.json"
+    before = path.read_text()
+    tileset = json.loads(before)
+    tileset["asset"]["extras"]["security"]["level"] = "restricted"
+    try:
+        path.write_text(json.dumps(tileset))
+        stat = root.stat()
+        os.utime(root, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        assert _get(ivan, address)[0] == 404
+        assert _get(_session(draped_url, "ed"), address)[0] == 200
+    finally:
+        path.write_text(before)
+        stat = root.stat()
+        os.utime(root, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert _get(ivan, address)[0] == 200

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tim.errors import StoreError
 from tim.model import ClassTable, Grid
 from viz.figures import land_use_rgba
 from viz.sources import products_cleared
@@ -145,6 +146,8 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
             flask.abort(404)
         return send(cesium_dir, filename, max_age=3600)
 
+    levels = TilesLevels(board.tiles)
+
     @server.route(TILES_ROUTE + "<path:filename>", endpoint="twin_tiles")
     def tiles_file(filename: str) -> flask.Response:
         from viz.server import resolve_inside
@@ -154,7 +157,7 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
         # The level of the file as it lies (links resolved), so that no path spelling or
         # planted link reaches a part above the user's clearance; refused like a missing file.
         target = resolve_inside(tiles_dir, filename)
-        if target is None or not board.tiles.cleared(
+        if target is None or not levels.current().cleared(
                 target.relative_to(Path(tiles_dir).resolve()).as_posix()):
             flask.abort(404)
         # Tiles are rewritten by 'twin tiles' while a server may run: let the browser revalidate.
@@ -206,6 +209,39 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
                 and flood_image_exists(board, run, mode, value)):
             flask.abort(404)
         return png_response(images.flood(run, mode, value))
+
+
+class TilesLevels:
+    """The tiles folder as the tiles route judges levels: read again when ``twin tiles``
+    rewrote it or ``twin publish`` added an overlay while the server runs (the root tileset's
+    or the overlay index's modification time changed), so that a part whose level was raised
+    is not served at its old level."""
+
+    def __init__(self, tiles: Any) -> None:
+        self._tiles, self._stamp = tiles, self._stamp_of(tiles)
+
+    @staticmethod
+    def _stamp_of(tiles: Any) -> tuple[int, ...]:
+        if tiles is None:
+            return ()
+        stamps = []
+        for path in (tiles.path / "tileset.json", tiles.path / "overlays" / "index.json"):
+            try:
+                stamps.append(path.stat().st_mtime_ns)
+            except OSError:
+                stamps.append(0)
+        return tuple(stamps)
+
+    def current(self) -> Any:
+        from viz.overlays import TilesFolder
+
+        stamp = self._stamp_of(self._tiles)
+        if stamp != self._stamp:
+            try:
+                self._tiles, self._stamp = TilesFolder.open(self._tiles.path), stamp
+            except StoreError:  # caught mid-rewrite: judge by what was read before
+                pass
+        return self._tiles
 
 
 def flood_image_exists(board: Dashboard, run: int, mode: str, value: int) -> bool:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from scenarios.rundir import RunDirectory
 from tim.errors import InputError
 from tim.tiles.overlay import write_feature_properties
+from tim.tiles.security import run_level, territory_level
 
 if TYPE_CHECKING:
     from tim.model import Territory
@@ -53,7 +54,8 @@ def publish_run(run_dir: str | Path, tiles_dir: str | Path, *, name: str | None 
                                  and (table[c].dtype.kind in "biuf")]
     return write_feature_properties(
         tiles_dir, name or run.name, table[columns], {c: UNITS.get(c, "") for c in columns},
-        description=f"per-building results of run {run.title!r}", source=str(Path(run_dir)))
+        description=f"per-building results of run {run.title!r}", source=str(Path(run_dir)),
+        security=run_level(run.manifest))
 
 
 def run_key(run: RunDirectory) -> str:
@@ -126,4 +128,5 @@ def publish_new_buildings(run_dir: str | Path, tiles_dir: str | Path, *,
             raise InputError("the run does not record the TIM it was made from", source=run_dir,
                              field="tim.path")
         territory = load_territory(tim)
-    return write_overlay_buildings(territory, layer, tiles_dir, new_buildings_overlay(run))
+    return write_overlay_buildings(territory, layer, tiles_dir, new_buildings_overlay(run),
+                                   security=territory_level(territory))

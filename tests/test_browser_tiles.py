@@ -1,4 +1,5 @@
-"""The Den Haag city as the tests tile it, loaded by CesiumJS in headless Chromium.
+"""The Den Haag city (3D Tiles 1.0) and the sample city (3D Tiles 1.1) as the tests tile them,
+loaded by CesiumJS in headless Chromium.
 
 A tiny static page (no dashboard) is served with Python's ``http.server`` from a temporary
 folder holding the tiles and a link to ``viz/node_modules/cesium/Build/Cesium``. CesiumJS runs
@@ -38,8 +39,8 @@ PAGE = """<!doctype html>
 <style>html, body, #view { margin: 0; width: 100%; height: 100%; }</style>
 </head><body><div id="view"></div>
 <script>
-window.report = {loaded: [], failed: [], features: 0, allTilesLoaded: false, zoomed: false,
-                 framesAfterZoom: 0, error: null};
+window.report = {loaded: [], failed: [], features: 0, ids: [], allTilesLoaded: false,
+                 zoomed: false, framesAfterZoom: 0, error: null};
 Cesium.Ion.defaultAccessToken = "";
 try {
   const viewer = new Cesium.Viewer("view", {
@@ -51,8 +52,11 @@ try {
     .then((tileset) => {
       viewer.scene.primitives.add(tileset);
       tileset.tileLoad.addEventListener((tile) => {
-        window.report.loaded.push(tile.content.url);
-        window.report.features += tile.content.featuresLength;
+        const content = tile.content, n = content.featuresLength || 0;
+        window.report.loaded.push(content.url);
+        window.report.features += n;
+        // The per-feature id, from a b3dm batch table or a glb property table alike.
+        for (let i = 0; i < n; i++) window.report.ids.push(content.getFeature(i).getProperty("id"));
       });
       tileset.tileFailed.addEventListener((e) => window.report.failed.push(e.url + " " + e.message));
       // Count "all loaded" only once frames have been drawn with the camera on the whole city
@@ -63,7 +67,9 @@ try {
       viewer.scene.postRender.addEventListener(() => {
         if (window.report.zoomed) window.report.framesAfterZoom += 1;
       });
-      return viewer.zoomTo(tileset);
+      // Straight down on the whole city: no tile at the edge of an oblique view is culled.
+      return viewer.zoomTo(tileset, new Cesium.HeadingPitchRange(0, -Cesium.Math.PI_OVER_TWO,
+                                                                 0));
     }).then(() => { window.report.zoomed = true; })
     .catch((err) => { window.report.error = String(err); });
 } catch (err) { window.report.error = String(err); }
@@ -110,14 +116,14 @@ def denhaag_tiles(twin_data, tmp_path_factory):
     return site
 
 
-@pytest.mark.browser
-def test_denhaag_tileset_loads_completely_in_cesium(denhaag_tiles, artifacts):
+def _load_in_cesium(site: Path, screenshot: Path) -> tuple[dict, list[str]]:
+    """Serve ``site`` (``tiles/`` beside the page) on loopback, load it in headless Chromium
+    and return CesiumJS's report and every URL the page requested."""
     if not CHROMIUM.is_file():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     if not (CESIUM / "Cesium.js").is_file():
         pytest.skip(f"CesiumJS not installed at {CESIUM} (npm install in viz/)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    site = denhaag_tiles
     (site / "index.html").write_text(PAGE)
     if not (site / "cesium").exists():
         os.symlink(CESIUM, site / "cesium")
@@ -136,10 +142,22 @@ def test_denhaag_tileset_loads_completely_in_cesium(denhaag_tiles, artifacts):
             page.wait_for_function("() => window.report.allTilesLoaded || window.report.error"
                                    " || window.report.failed.length", timeout=TIMEOUT_MS)
             report = page.evaluate("() => window.report")
-            page.screenshot(path=str(artifacts / "denhaag_tiles.png"))
+            page.screenshot(path=str(screenshot))
             browser.close()
     finally:
         server.shutdown()
+    return report, requests
+
+
+def _offsite(requests: list[str]) -> list[str]:
+    return [u for u in requests if urlparse(u).scheme in ("http", "https")
+            and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
+
+
+@pytest.mark.browser
+def test_denhaag_tileset_loads_completely_in_cesium(denhaag_tiles, artifacts):
+    site = denhaag_tiles
+    report, requests = _load_in_cesium(site, artifacts / "denhaag_tiles.png")
     assert report["error"] is None and report["failed"] == []
     assert report["allTilesLoaded"]
     loaded = {str((site / urlparse(u).path.lstrip("/")).resolve()) for u in report["loaded"]}
@@ -150,6 +168,37 @@ def test_denhaag_tileset_loads_completely_in_cesium(denhaag_tiles, artifacts):
     assert buildings <= loaded, sorted(buildings - loaded)[:3]
     assert terrain <= loaded, sorted(terrain - loaded)[:3]
     assert report["features"] >= 844  # every building of the city at least once
-    outside = [u for u in requests if urlparse(u).scheme in ("http", "https")
-               and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
-    assert requests and outside == []
+    assert requests and _offsite(requests) == []
+
+
+@pytest.fixture(scope="module")
+def tiles_11(sample_territory, tmp_path_factory):
+    from tim.tiles import write_tiles
+
+    site = tmp_path_factory.mktemp("site11")
+    write_tiles(sample_territory, site / "tiles", parts=("buildings", "terrain"), version="1.1",
+                max_buildings_per_tile=200, subtree_levels=2)
+    return site
+
+
+@pytest.mark.browser
+def test_the_11_tiles_load_completely_in_cesium_with_their_properties(tiles_11,
+                                                                      sample_territory,
+                                                                      artifacts):
+    """The 3D Tiles 1.1 form of the sample city (implicit buildings over several subtrees,
+    glb content): every content is loaded, no tile fails, and every building's id is read
+    through EXT_mesh_features + EXT_structural_metadata."""
+    from validators import tile_nodes
+
+    site = tiles_11
+    report, requests = _load_in_cesium(site, artifacts / "tiles_11.png")
+    assert report["error"] is None and report["failed"] == []
+    assert report["allTilesLoaded"]
+    loaded = {str((site / urlparse(u).path.lstrip("/")).resolve()) for u in report["loaded"]
+              if u}
+    contents = {str(n.content.resolve()) for n in tile_nodes(site / "tiles" / "tileset.json")
+                if n.content is not None}
+    assert len(list((site / "tiles").rglob("*.subtree"))) > 1
+    assert contents and contents <= loaded, sorted(contents - loaded)[:3]
+    assert set(report["ids"]) == set(sample_territory.layers["buildings"]["building_id"])
+    assert requests and _offsite(requests) == []

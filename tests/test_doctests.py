@@ -10,7 +10,8 @@ import pytest
 MODULES = ("tim.model", "tim.config", "tim.atomic", "tim.classes", "tim.rasterize", "tim.ingest.crs", "tim.ingest.report",
            "tim.ingest.layers", "tim.ingest.vector", "tim.ingest.osm", "tim.tiles.georef",
            "tim.tiles.quadtree", "tim.tiles.buildings", "tim.tiles.lod2", "tim.tiles.terrain",
-           "tim.tiles.tileset", "tim.tiles.overlay", "tim.styles")
+           "tim.tiles.tileset", "tim.tiles.overlay", "tim.tiles.security", "viz.overlays",
+           "tim.tiles.glb", "tim.tiles.implicit", "tim.styles")
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -290,3 +290,186 @@ def test_without_login_the_served_clearance_applies(sample, markers):
         answers = "\n".join(_every_callback(base, opener, sample).values())
         assert all(m not in answers for m in markers["control_lines"] + markers["zoning"])
         assert _get(opener, base + "/twin/download/0/control_lines.geojson")[0] == 404
+
+
+# -- 3D tiles, overlays and run rasters -----------------------------------------------------------
+# Tiles of the clearance sample with the terrain draped: the buildings are made from internal
+# items (buildings, zoning, ground), the draped terrain paints the restricted red line, and the
+# run's new buildings (like all its products) take the level of its TIM: restricted.
+@pytest.fixture(scope="module")
+def draped(sample) -> Path:
+    from viz.cli import main
+
+    tiles = sample["root"] / "tiles-draped"
+    assert main(["tiles", str(sample["tim"]), "--out", str(tiles),
+                 "--parts", "buildings,terrain", "--drape"]) == 0
+    assert main(["publish", str(sample["run"]), "--tiles", str(tiles), "--new-buildings"]) == 0
+    return tiles
+
+
+@pytest.fixture(scope="module")
+def draped_app(sample, draped):
+    from viz.app import create_app
+
+    app = create_app([sample["run"]], draped)
+    return server.secure(app, server.serve_options("127.0.0.1", sample["users"]))
+
+
+@pytest.fixture(scope="module")
+def draped_url(draped_app):
+    with server.running(draped_app) as base:
+        yield base
+
+
+def _first_content(tileset: Path) -> str:
+    stack = [json.loads(tileset.read_text())["root"]]
+    while stack:
+        tile = stack.pop()
+        if "content" in tile:
+            return tile["content"]["uri"]
+        stack.extend(tile.get("children", []))
+    raise AssertionError(f"{tileset} has no content")
+
+
+def _contents_levels(tileset: Path) -> set[str]:
+    levels, stack = set(), [json.loads(tileset.read_text())["root"]]
+    while stack:
+        tile = stack.pop()
+        if "content" in tile:
+            levels.add(tile["content"]["extras"]["security"])
+        stack.extend(tile.get("children", []))
+    return levels
+
+
+def _overlay_dir(draped: Path) -> str:
+    index = json.loads((draped / "overlays" / "index.json").read_text())["overlays"]
+    return next(e["file"] for n, e in index.items() if e["kind"] == "tileset")
+
+
+def test_tiles_record_the_most_restrictive_level_of_their_sources(draped):
+    root = json.loads((draped / "tileset.json").read_text())
+    assert root["asset"]["extras"]["security"] == {
+        "level": "restricted", "parts": {"buildings": "internal", "terrain": "restricted"}}
+    terrain = json.loads((draped / "terrain" / "tileset.json").read_text())
+    assert terrain["asset"]["extras"]["security"]["level"] == "restricted"
+    assert "control__ecological_red_line" in terrain["asset"]["extras"]["security"]["sources"]
+    buildings = json.loads((draped / "buildings" / "tileset.json").read_text())
+    assert set(buildings["asset"]["extras"]["security"]["sources"]) == {
+        "buildings", "terrain__elevation", "planning_units", "zoning"}
+    assert _contents_levels(draped / "terrain" / "tileset.json") == {"restricted"}
+    assert _contents_levels(draped / "buildings" / "tileset.json") == {"internal"}
+    index = json.loads((draped / "overlays" / "index.json").read_text())["overlays"]
+    assert {e["kind"]: e["security"] for e in index.values()} == {
+        "feature-properties": "internal", "tileset": "restricted"}  # zoning; new buildings
+    overlay = draped / "overlays" / _overlay_dir(draped)
+    assert _contents_levels(overlay) == {"restricted"}
+
+
+def test_tiles_and_run_rasters_are_served_only_at_or_above_their_level(draped_url, draped,
+                                                                       sample):
+    run = json.loads((sample["run"] / "manifest.json").read_text())
+    year = run["years"][-1]
+    files = {"root": "/tiles/tileset.json",
+             "buildings": "/tiles/buildings/tileset.json",
+             "buildings content": "/tiles/buildings/"
+             + _first_content(draped / "buildings" / "tileset.json"),
+             "zoning overlay": "/tiles/overlays/zoning.json",
+             "terrain": "/tiles/terrain/tileset.json",
+             "terrain content": "/tiles/terrain/"
+             + _first_content(draped / "terrain" / "tileset.json"),
+             "new buildings": "/tiles/overlays/" + _overlay_dir(draped),
+             "land-use raster": f"/twin/download/0/land_use_{year}.tif",
+             "land-use drape": f"/twin/drape/0/{year}.png"}
+    expected = {"vera": set(), "ivan": {"buildings", "buildings content", "zoning overlay"},
+                "ed": set(files)}
+    for user, allowed in expected.items():
+        opener = _session(draped_url, user)
+        statuses = {name: _get(opener, draped_url + path)[0] for name, path in files.items()}
+        assert statuses == {name: 200 if name in allowed else 404 for name in files}, user
+    # A link planted in a part the user may read does not reach a part above it.
+    planted = draped / "buildings" / "planted.json"
+    planted.symlink_to(draped / "terrain" / "tileset.json")
+    try:
+        ivan = _session(draped_url, "ivan")
+        assert _get(ivan, draped_url + "/tiles/buildings/planted.json")[0] == 404
+        assert _get(_session(draped_url, "ed"),
+                    draped_url + "/tiles/buildings/planted.json")[0] == 200
+    finally:
+        planted.unlink()
+
+
+def test_the_3d_view_lists_only_the_tilesets_the_user_is_cleared_for(draped_url, draped_app,
+                                                                     sample):
+    import flask
+
+    for user, parts in (("vera", None), ("ivan", ["buildings"]),
+                        ("ed", ["buildings", "terrain"])):
+        _, layout = _get(_session(draped_url, user), draped_url + "/_dash-layout")
+        values = layout_values(json.loads(layout))
+        options = [o["value"] for o in values.get(("layers", "options"), [])]
+        assert (options or None) == parts, user
+        urls = (values[("cesium-config", "data")]["parts"] or {}).values()
+        assert ("/tiles/terrain/tileset.json" in urls) == (user == "ed")
+        assert ("/tiles/buildings/tileset.json" in urls) == (user != "vera")
+        if parts is None:
+            assert values[("cesium-message", "children")] == HIDDEN_EN
+    from viz.overlays import TilesFolder
+
+    tiles = TilesFolder.open(sample["root"] / "tiles-draped")
+    name = next(iter(tiles.overlays.keys() - {"zoning"}))
+    with draped_app.server.test_request_context():
+        for clearance, listed in (("internal", False), ("restricted", True)):
+            flask.g.twin_clearance = clearance
+            assert (tiles.overlay_tileset(name) is not None) == listed
+
+
+def test_the_download_list_leaves_out_the_run_products_above_the_clearance(draped_app, sample):
+    import flask
+
+    from scenarios.rundir import RunDirectory
+    from viz import downloads
+
+    run = RunDirectory.open(sample["run"])
+    with draped_app.server.test_request_context():
+        kinds = {}
+        for clearance in ("internal", "restricted"):
+            flask.g.twin_clearance = clearance
+            kinds[clearance] = {d.kind for d in downloads.catalogue(run, run.years[-1])}
+    assert kinds["restricted"] - kinds["internal"] == {"map", "buildings"}
+    assert "table" in kinds["internal"]
+
+
+def test_the_served_clearance_applies_to_tiles_without_login(sample, draped):
+    from viz.app import create_app
+
+    for clearance, status in (("public", 404), ("internal", 200)):
+        app = server.secure(create_app([sample["run"]], draped),
+                            server.serve_options("127.0.0.1", None, clearance=clearance))
+        with server.running(app) as base:
+            assert _get(urllib.request.build_opener(),
+                        base + "/tiles/buildings/tileset.json")[0] == status
+
+
+def test_a_part_whose_level_is_raised_while_serving_is_refused_at_once(draped_url, draped):
+    """As if 'twin tiles' rewrote the folder with the buildings now restricted: the tiles
+    route reads the levels again when the root tileset changes."""
+    import os
+
+    ivan = _session(draped_url, "ivan")
+    address = draped_url + "/tiles/buildings/tileset.json"
+    assert _get(ivan, address)[0] == 200
+    path, root = draped / "buildings" / "tileset.json", draped / "tileset.json"
+    before = path.read_text()
+    tileset = json.loads(before)
+    tileset["asset"]["extras"]["security"]["level"] = "restricted"
+    try:
+        path.write_text(json.dumps(tileset))
+        stat = root.stat()
+        os.utime(root, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        assert _get(ivan, address)[0] == 404
+        assert _get(_session(draped_url, "ed"), address)[0] == 200
+    finally:
+        path.write_text(before)
+        stat = root.stat()
+        os.utime(root, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert _get(ivan, address)[0] == 200

@@ -93,3 +93,28 @@ def test_a_bad_level_in_the_catalog_names_the_key(sample_catalog, tmp_path):
     with pytest.raises(InputError) as info:
         load_catalog(file)
     assert info.value.field == "sources.0.security"
+
+
+def test_a_public_export_with_tiles_tiles_only_what_it_kept(classified_tim, tmp_path):
+    """The copy's tiles are made from the copy: the buildings (public, generalised) and the
+    terrain (public) at level public; the original's buildings tileset carries the internal
+    zoning and planning units in its batch tables, so it is internal."""
+    from tim.store import load_territory
+    from tim.tiles.security import part_security
+    from viz.cli import main
+
+    out = tmp_path / "public"
+    assert main(["export", str(classified_tim), "--level", "public", "--out", str(out),
+                 "--tiles"]) == 0
+    root = json.loads((out / "tiles" / "tileset.json").read_text())
+    assert root["asset"]["extras"]["security"] == {
+        "level": "public", "parts": {"buildings": "public", "terrain": "public"}}
+    buildings = json.loads((out / "tiles" / "buildings" / "tileset.json").read_text())
+    assert buildings["asset"]["extras"]["security"]["sources"] == ["buildings",
+                                                                  "terrain__elevation"]
+    assert not (out / "tiles" / "overlays").exists()  # the zoning overlay: zoning was dropped
+    original = load_territory(classified_tim)
+    assert part_security(original, "buildings")["level"] == "internal"
+    assert part_security(original, "terrain", drape=True) == {  # it paints the red line
+        "level": "restricted", "sources": ["terrain__elevation", "land_use__class",
+                                           "control__ecological_red_line"]}

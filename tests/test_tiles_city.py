@@ -363,3 +363,23 @@ def test_a_failing_point_conversion_leaves_the_tiles_untouched(delft, tmp_path, 
         write_tiles(t, out)
     assert (out / "keep.txt").read_text() == "previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiles"]
+
+
+# -- 3D Tiles 1.1 form of the real cities -----------------------------------------------------
+@needs_validators
+@pytest.mark.parametrize("place", ["denhaag", "delft"])
+def test_the_cities_in_11_form_are_valid(place, request, tmp_path):
+    """LoD2 roofs and a TIN terrain (Den Haag), LiDAR-height buildings, a grid terrain and a
+    mesh with parts (Delft) as glb with EXT_mesh_features + EXT_structural_metadata, the
+    buildings implicit: the 1.1 schemas, glTF-Validator and the structural checks. (The point
+    cloud stays pnts in either form; its 1.0 tiles are checked above.)"""
+    from tim.tiles import write_tiles
+
+    territory = request.getfixturevalue(place)[0]
+    parts = tuple(p for p in ("buildings", "terrain", "meshes")
+                  if p != "meshes" or territory.meshes.keys() - {"terrain"})
+    summary = write_tiles(territory, tmp_path / "tiles", parts=parts, version="1.1")
+    problems, payloads = validate_tiles_folder(tmp_path / "tiles")
+    assert problems == []
+    assert payloads == sum(p.content_tiles for p in summary.parts.values()) > 0
+    assert not list((tmp_path / "tiles").rglob("*.b3dm"))

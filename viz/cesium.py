@@ -17,6 +17,11 @@ without a network (RECIPES.md, "CesiumJS inside Dash, fully offline"):
   run's flood at an output time, at its maximum or at a still-water level (:mod:`viz.surge`),
   over the land use of the surge year.
 
+The tiles route serves a file only to a user cleared for the level of the tileset or overlay
+it belongs to (:meth:`viz.overlays.TilesFolder.level_of`), and the images only to a user cleared
+for the products of the runs they show (:func:`viz.sources.products_level`); otherwise 404, as
+for a missing file. The viewer's configuration lists only the parts the user may load.
+
 Every image is drawn with the colours of its 2D map (:mod:`viz.figures`, :mod:`viz.maps`) and
 cached (a handful of PNGs of a few hundred kB at most). The viewer itself is created in the
 browser by ``viz/assets/twin3d.js`` from a clientside callback; :func:`viewer_config` is what
@@ -33,8 +38,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tim.errors import StoreError
 from tim.model import ClassTable, Grid
 from viz.figures import land_use_rgba
+from viz.sources import products_cleared
 
 if TYPE_CHECKING:
     import flask
@@ -105,7 +112,11 @@ def viewer_config(board: Dashboard, *, with_3d: bool) -> dict[str, Any]:
     if missing or not with_3d:
         return {"parts": None, "message": f"3D view unavailable: {missing}"}
     parts = {name: TILES_ROUTE + path for name, path in board.tiles.parts.items()
-             if name in LAYERS}
+             if name in LAYERS and board.tiles.cleared(path)}
+    if "buildings" in board.tiles.parts and "buildings" not in parts:
+        from viz.onemap import hidden_note
+
+        return {"parts": None, "message": hidden_note()}  # above the user's clearance
     if "buildings" not in parts:
         return {"parts": None, "message": f"The tiles in {board.tiles.path} have no buildings "
                 "tileset: write them with 'twin tiles TIM_DIR --out TILES_DIR'."}
@@ -135,16 +146,27 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
             flask.abort(404)
         return send(cesium_dir, filename, max_age=3600)
 
+    levels = TilesLevels(board.tiles)
+
     @server.route(TILES_ROUTE + "<path:filename>", endpoint="twin_tiles")
     def tiles_file(filename: str) -> flask.Response:
-        if tiles_dir is None:
+        from viz.server import resolve_inside
+
+        if tiles_dir is None or board.tiles is None:
+            flask.abort(404)
+        # The level of the file as it lies (links resolved), so that no path spelling or
+        # planted link reaches a part above the user's clearance; refused like a missing file.
+        target = resolve_inside(tiles_dir, filename)
+        if target is None or not levels.current().cleared(
+                target.relative_to(Path(tiles_dir).resolve()).as_posix()):
             flask.abort(404)
         # Tiles are rewritten by 'twin tiles' while a server may run: let the browser revalidate.
         return send(tiles_dir, filename, max_age=0)
 
     @server.route(DRAPE_ROUTE + "<int:run>/<int:year>.png", endpoint="twin_drape")
     def drape(run: int, year: int) -> flask.Response:
-        if not 0 <= run < len(board.runs) or year not in board.runs[run].years:
+        if not 0 <= run < len(board.runs) or year not in board.runs[run].years \
+                or not products_cleared(board.runs[run]):
             flask.abort(404)
         flood = flask.request.args.get("flood") == "1" and year == board.runs[run].surge_year
         return png_response(images.land_use(run, year, flood))
@@ -153,14 +175,16 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
     def diff(a: int, b: int, year: int) -> flask.Response:
         n = len(board.runs)
         if not (0 <= a < n and 0 <= b < n and year in board.runs[a].years
-                and year in board.runs[b].years):
+                and year in board.runs[b].years
+                and products_cleared(board.runs[a], board.runs[b])):
             flask.abort(404)
         return png_response(images.difference(a, b, year))
 
     @server.route(PROBABILITY_ROUTE + "<int:k>/<int:year>.png", endpoint="twin_probability")
     def probability(k: int, year: int) -> flask.Response:
         if not 0 <= k < len(board.ensembles) or \
-                year not in board.ensembles[k].probability_years:
+                year not in board.ensembles[k].probability_years or \
+                not products_cleared(*board.runs):
             flask.abort(404)
         return png_response(images.probability(k, year))
 
@@ -173,7 +197,7 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
         except IndexError:
             flask.abort(404)
         if field not in check.manifest.get("rasters", {}) or \
-                field == "planning__height_limit_rule":
+                field == "planning__height_limit_rule" or not products_cleared(*board.runs):
             flask.abort(404)
         return png_response(images.limits(k, field))
 
@@ -181,9 +205,43 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
                   endpoint="twin_flood")
     def flood(run: int, mode: str, value: int) -> flask.Response:
         if not (0 <= run < len(board.runs) and board.runs[run].surge is not None
+                and products_cleared(board.runs[run])
                 and flood_image_exists(board, run, mode, value)):
             flask.abort(404)
         return png_response(images.flood(run, mode, value))
+
+
+class TilesLevels:
+    """The tiles folder as the tiles route judges levels: read again when ``twin tiles``
+    rewrote it or ``twin publish`` added an overlay while the server runs (the root tileset's
+    or the overlay index's modification time changed), so that a part whose level was raised
+    is not served at its old level."""
+
+    def __init__(self, tiles: Any) -> None:
+        self._tiles, self._stamp = tiles, self._stamp_of(tiles)
+
+    @staticmethod
+    def _stamp_of(tiles: Any) -> tuple[int, ...]:
+        if tiles is None:
+            return ()
+        stamps = []
+        for path in (tiles.path / "tileset.json", tiles.path / "overlays" / "index.json"):
+            try:
+                stamps.append(path.stat().st_mtime_ns)
+            except OSError:
+                stamps.append(0)
+        return tuple(stamps)
+
+    def current(self) -> Any:
+        from viz.overlays import TilesFolder
+
+        stamp = self._stamp_of(self._tiles)
+        if stamp != self._stamp:
+            try:
+                self._tiles, self._stamp = TilesFolder.open(self._tiles.path), stamp
+            except StoreError:  # caught mid-rewrite: judge by what was read before
+                pass
+        return self._tiles
 
 
 def flood_image_exists(board: Dashboard, run: int, mode: str, value: int) -> bool:

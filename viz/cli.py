@@ -119,7 +119,7 @@ def cmd_tiles(args: argparse.Namespace) -> None:
     parts = args.parts.split(",") if args.parts else None
     summary = write_tiles(load_territory(args.tim), Path(args.out), parts=parts, lod=args.lod,
                           geoid_height=args.geoid_height, point_jobs=args.jobs,
-                          drape=args.drape)
+                          drape=args.drape, version=args.spec)
     print(f"3D Tiles written to {Path(args.out) / 'tileset.json'}:")
     for part in summary.parts.values():
         what = (f"{part.points:,} points" if part.points else
@@ -148,6 +148,8 @@ def cmd_publish(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from tim.export import export_territory
 
+    if args.tiles and args.format != "tim":
+        raise InputError("--tiles tiles a TIM copy: use it with --format tim", field="--tiles")
     summary = export_territory(args.tim, args.out, args.level, args.format)
     print(f"{summary.level} copy written to {summary.path}: {len(summary.kept)} kept, "
           f"dropped {', '.join(summary.dropped) or 'nothing'}"
@@ -155,6 +157,15 @@ def cmd_export(args: argparse.Namespace) -> None:
                     summary.generalised.items())
           + (f" ({summary.features_dropped} features vanished)" if summary.features_dropped
              else ""))
+    if args.tiles:
+        from tim.store import load_territory
+        from tim.tiles import write_tiles
+
+        # Tiled afresh from the copy: parts of dropped items are absent, generalised layers are
+        # tiled generalised, and every tileset records a level at most --level.
+        tiles = write_tiles(load_territory(summary.path), summary.path / "tiles")
+        print(f"3D Tiles of the copy written to {tiles.tileset}: "
+              f"{', '.join(tiles.parts) or 'nothing'}")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -731,6 +742,10 @@ def build_parser() -> argparse.ArgumentParser:
     tiles.add_argument("--drape", action="store_true",
                        help="colour the terrain by land use, tinted where the ecological red "
                             "line (or its stand-in) lies")
+    tiles.add_argument("--spec-version", dest="spec", choices=("1.0", "1.1"), default="1.0",
+                       help="3D Tiles version: 1.0 (b3dm, the default) or 1.1 (glb with "
+                            "EXT_mesh_features/EXT_structural_metadata, implicit quadtree "
+                            "for the buildings)")
     tiles.set_defaults(func=cmd_tiles, writes=("out", "directory"), reads=("tim",))
 
     publish = sub.add_parser("publish", help="publish a run's per-building results as an "
@@ -752,6 +767,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a TIM folder (default), or the vector layers as GeoParquet "
                              "files for analytics")
     export.add_argument("--out", required=True, metavar="DIR")
+    export.add_argument("--tiles", action="store_true",
+                        help="also write the copy's 3D Tiles to OUT/tiles (tiles of the "
+                             "original TIM would carry what the copy drops or generalises)")
     export.set_defaults(func=cmd_export, writes=("out", "directory"), reads=("tim",))
 
     run = sub.add_parser("run", help="simulate a scenario on a TIM")
@@ -898,8 +916,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "audit.log beside the users file)")
     serve.add_argument("--clearance", choices=("public", "internal", "restricted"),
                        default="restricted",
-                       help="without --auth: the security level up to which TIM layers are "
-                            "shown (default restricted: the local user sees all); with --auth "
+                       help="without --auth: the security level up to which TIM layers, "
+                            "3D tiles and run maps are shown (default restricted: the local "
+                            "user sees all); with --auth "
                             "each user's own clearance applies")
 
     users = sub.add_parser("users", help="manage the dashboard's users (for 'serve --auth')")

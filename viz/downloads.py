@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from viz.i18n import ui
+from viz.sources import products_cleared
 
 if TYPE_CHECKING:
     import flask
@@ -48,6 +49,9 @@ WORKBOOK = "indicators.xlsx"
 #: Keys of the one-map layers' GeoJSON downloads, by layer.
 LAYER_KEYS = {"units": "planning_units.geojson", "zoning": "zoning.geojson",
               "control_lines": "control_lines.geojson", "amenities": "amenities.geojson"}
+#: Kinds of download that carry the run's products at its level (viz.sources.products_level);
+#: the indicator tables are the numbers the page's charts show anyway.
+CLASSIFIED_KINDS = ("map", "buildings", "report")
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,9 @@ def safe_file(root: Path, relative: str) -> Path | None:
 
 
 def catalogue(run: RunDirectory, year: int | None = None) -> list[Download]:
-    """The files ``run`` offers (those present), the year's maps when ``year`` is given."""
+    """The files ``run`` offers (those present and, for the kinds in
+    :data:`CLASSIFIED_KINDS`, that the request's user is cleared for), the year's maps when
+    ``year`` is given."""
     offers = [Download("indicators.csv", "indicators.csv", "table"),
               Download("indicators_areas.csv", "indicators_areas.csv", "table"),
               Download("warnings.csv", "warnings.csv", "table"),
@@ -93,8 +99,10 @@ def catalogue(run: RunDirectory, year: int | None = None) -> list[Download]:
         for relative in (name, f"report/{name}"):
             offers.append(Download(name, relative, "report"))
     found: dict[str, Download] = {}
+    # Maps, new buildings and reports show the run's land: not to a user below its level.
+    cleared = products_cleared(run)
     for offer in offers:
-        if offer.key in found:
+        if offer.key in found or (offer.kind in CLASSIFIED_KINDS and not cleared):
             continue
         if offer.key == WORKBOOK or safe_file(run.path, offer.relative) is not None:
             found[offer.key] = offer
@@ -229,17 +237,19 @@ def links(board: Dashboard, index: int, year: int) -> list[Any]:
             offer.key, href=f"{DOWNLOAD_ROUTE}{index}/{offer.key}",
             download=f"{run.name}-{offer.key}", className="download-link",
             **{"data-key": offer.key}))
-    missing = [names[k] for k in ("map", "buildings", "report") if k not in groups]
+    cleared = products_cleared(run)
+    missing = [names[k] for k in ("map", "buildings", "report")
+               if k not in groups and cleared]
     items = [html.Li([html.Span(names[kind], className="download-kind"), *groups[kind]])
              for kind in ("table", "map", "buildings", "report", "layers") if kind in groups]
     out: list[Any] = [html.Ul(items, className="downloads")]
-    if "water_depth.tif" not in {o.key for o in catalogue(run)}:
+    if cleared and "water_depth.tif" not in {o.key for o in catalogue(run)}:
         out.append(html.P(_("This run has no storm surge: no flood-depth map."),
                           className="muted"))
     if missing:
         out.append(html.P(_("Not in this run: {what}.", what=", ".join(missing)),
                           className="muted"))
-    if board.onemap.hidden:
+    if board.onemap.hidden or not cleared:
         from viz.onemap import hidden_note
 
         out.append(html.P(hidden_note(), className="muted clearance-note"))

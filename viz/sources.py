@@ -145,6 +145,36 @@ def same_grid(a: Grid, b: Grid) -> bool:
             and crs_equal(a.crs, b.crs))
 
 
+# -- security levels of runs' products ---------------------------------------------------------
+def products_level(manifest: dict[str, Any]) -> str:
+    """The security level of what a run (``twin run``'s manifest) produced - its maps, new
+    buildings and report: the most restrictive level of the fields and layers of the TIM it
+    was made from (:func:`tim.tiles.security.run_level`; ``restricted`` if that TIM cannot be
+    read). Read once per TIM manifest version."""
+    path = (manifest.get("tim") or {}).get("path")
+    try:
+        stamp = (Path(path) / "manifest.json").stat().st_mtime_ns
+    except (TypeError, OSError):
+        return "restricted"
+    return _products_level(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=32)
+def _products_level(tim: str, stamp: int) -> str:
+    from tim.tiles.security import run_level
+
+    return run_level({"tim": {"path": tim}})
+
+
+def products_cleared(*runs: Any) -> bool:
+    """Whether the request's user may see the products of every one of ``runs`` (objects
+    with a ``manifest``: run directories)."""
+    from viz.server import current_clearance, visible
+
+    clearance = current_clearance()
+    return all(visible(products_level(run.manifest), clearance) for run in runs)
+
+
 # -- ensembles -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Ensemble(_OutputFolder):

@@ -268,13 +268,22 @@ def extrude(footprints: np.ndarray, base_z: np.ndarray, top_z: np.ndarray) -> Ex
     return Extrusion(ring_xy, vertex_xy, z, triangles, vertex_building, triangle_building)
 
 
-def batch_table_json(layer: Any, rows: np.ndarray) -> dict[str, list]:
-    """Per-building properties of ``rows`` of the layer, as plain JSON lists (batch order)."""
+def batch_columns(layer: Any) -> dict[str, np.ndarray]:
+    """The layer's columns that :data:`BATCH_PROPERTIES` takes, as NumPy arrays: read once,
+    then indexed per tile (reading an Arrow-backed column costs as much as a tile's mesh)."""
+    return {column: layer[column].to_numpy() for _, column, _, _ in BATCH_PROPERTIES
+            if column in layer}
+
+
+def batch_table_json(layer: Any, rows: np.ndarray,
+                     columns: dict[str, np.ndarray] | None = None) -> dict[str, list]:
+    """Per-building properties of ``rows`` of the layer, as plain JSON lists (batch order);
+    ``columns`` are the layer's :func:`batch_columns`, if already read."""
+    columns = batch_columns(layer) if columns is None else columns
     out: dict[str, list] = {}
     for name, column, kind, missing in BATCH_PROPERTIES:
-        if column in layer:
-            values = layer[column].to_numpy()[rows]
-            out[name] = [kind(v) for v in values.tolist()]
+        if column in columns:
+            out[name] = [kind(v) for v in columns[column][rows].tolist()]
         else:
             out[name] = [missing] * len(rows)
     return out

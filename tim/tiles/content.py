@@ -1,4 +1,5 @@
-"""b3dm tile content: one glTF mesh (float32 ENU positions, normals) with an optional batch.
+"""Tile content: one glTF mesh (float32 ENU positions, normals) with an optional batch, as b3dm
+(3D Tiles 1.0) or as glb with EXT_mesh_features + EXT_structural_metadata (1.1, :mod:`tim.tiles.glb`).
 
 Shared by every mesh tileset (buildings, terrain, meshes). A feature-bearing tile carries a
 ``_BATCHID`` vertex attribute (FLOAT: glTF forbids unsigned-int application attributes, which is
@@ -10,6 +11,8 @@ neither of the others. Positions are stored in the ENU frame with the Y-up node 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,8 +29,9 @@ def b3dm_content(positions: np.ndarray, normals: np.ndarray, triangles: np.ndarr
                  batch_ids: np.ndarray | None = None,
                  properties: dict[str, list] | None = None, batch_length: int = 0,
                  colour: Sequence[float] = BUILDING_COLOUR, name: str = "mesh",
-                 vertex_colours: np.ndarray | None = None) -> Any:
-    """A py3dtiles ``B3dm`` for one tile.
+                 vertex_colours: np.ndarray | None = None) -> MeshContent:
+    """The content of one tile, written as b3dm (3D Tiles 1.0) or glb (1.1) by its file name
+    (:meth:`MeshContent.save_as`).
 
     Parameters
     ----------
@@ -44,40 +48,70 @@ def b3dm_content(positions: np.ndarray, normals: np.ndarray, triangles: np.ndarr
         Linear RGB in [0, 1] per vertex (glTF ``COLOR_0``, multiplied by a white material):
         land use draped on terrain.
     """
-    import pygltflib
-    from py3dtiles.tileset.content import B3dm, GltfAttribute, GltfMesh, GltfPrimitive
-    from py3dtiles.tileset.content.b3dm_feature_table import B3dmFeatureTable
-    from py3dtiles.tileset.content.batch_table import BatchTable
-    from py3dtiles.tileset.content.gltf_utils import gltf_from_meshes
+    return MeshContent(positions, normals, triangles, batch_ids, properties, batch_length,
+                       tuple(colour), name, vertex_colours)
 
-    # uint16 indices halve the index buffer; 65535 is the primitive-restart value, keep clear.
-    index_type = np.uint16 if len(positions) < 65535 else np.uint32
-    extra = []
-    if batch_ids is not None:
-        extra.append(GltfAttribute("_BATCHID", pygltflib.SCALAR, pygltflib.FLOAT,
-                                   np.asarray(batch_ids, dtype=np.float32)))
-    if vertex_colours is not None:
-        extra.append(GltfAttribute("COLOR_0", pygltflib.VEC3, pygltflib.FLOAT,
-                                   np.asarray(vertex_colours, dtype=np.float32)))
-        colour = (1.0, 1.0, 1.0, 1.0)
-    gltf_mesh = GltfMesh(
-        points=np.asarray(positions, dtype=np.float32),
-        normals=np.asarray(normals, dtype=np.float32),
-        primitives=[GltfPrimitive(triangles=np.asarray(triangles).astype(index_type)
-                                  .reshape(-1))],
-        additional_attributes=extra)
-    gltf = gltf_from_meshes([gltf_mesh], transform=Z_UP_TO_Y_UP)
-    gltf.materials[0] = pygltflib.Material(
-        name=name, pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
-            baseColorFactor=list(colour), metallicFactor=0.0, roughnessFactor=1.0))
-    feature_table = B3dmFeatureTable()
-    feature_table.set_batch_length(batch_length)
-    batch_table = None
-    if properties:
-        batch_table = BatchTable()
-        for key, values in properties.items():
-            batch_table.add_property_as_json(key, values)
-    return B3dm.from_gltf(gltf, batch_table, feature_table)
+
+@dataclass(frozen=True)
+class MeshContent:
+    """One tile's mesh and features (see :func:`b3dm_content`), ready to write in either form."""
+
+    positions: np.ndarray
+    normals: np.ndarray
+    triangles: np.ndarray
+    batch_ids: np.ndarray | None
+    properties: dict[str, list] | None
+    batch_length: int
+    colour: tuple[float, ...]
+    name: str
+    vertex_colours: np.ndarray | None
+
+    def save_as(self, path: Path) -> None:
+        """Write ``path``: glb (3D Tiles 1.1) for a ``.glb`` name, else b3dm."""
+        if Path(path).suffix == ".glb":
+            from tim.tiles.glb import mesh_glb
+
+            Path(path).write_bytes(mesh_glb(self))
+        else:
+            self.b3dm().save_as(path)
+
+    def b3dm(self) -> Any:
+        """A py3dtiles ``B3dm`` (3D Tiles 1.0)."""
+        import pygltflib
+        from py3dtiles.tileset.content import B3dm, GltfAttribute, GltfMesh, GltfPrimitive
+        from py3dtiles.tileset.content.b3dm_feature_table import B3dmFeatureTable
+        from py3dtiles.tileset.content.batch_table import BatchTable
+        from py3dtiles.tileset.content.gltf_utils import gltf_from_meshes
+
+        positions, colour = self.positions, self.colour
+        # uint16 indices halve the index buffer; 65535 is the primitive-restart value.
+        index_type = np.uint16 if len(positions) < 65535 else np.uint32
+        extra = []
+        if self.batch_ids is not None:
+            extra.append(GltfAttribute("_BATCHID", pygltflib.SCALAR, pygltflib.FLOAT,
+                                       np.asarray(self.batch_ids, dtype=np.float32)))
+        if self.vertex_colours is not None:
+            extra.append(GltfAttribute("COLOR_0", pygltflib.VEC3, pygltflib.FLOAT,
+                                       np.asarray(self.vertex_colours, dtype=np.float32)))
+            colour = (1.0, 1.0, 1.0, 1.0)
+        gltf_mesh = GltfMesh(
+            points=np.asarray(positions, dtype=np.float32),
+            normals=np.asarray(self.normals, dtype=np.float32),
+            primitives=[GltfPrimitive(triangles=np.asarray(self.triangles).astype(index_type)
+                                      .reshape(-1))],
+            additional_attributes=extra)
+        gltf = gltf_from_meshes([gltf_mesh], transform=Z_UP_TO_Y_UP)
+        gltf.materials[0] = pygltflib.Material(
+            name=self.name, pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
+                baseColorFactor=list(colour), metallicFactor=0.0, roughnessFactor=1.0))
+        feature_table = B3dmFeatureTable()
+        feature_table.set_batch_length(self.batch_length)
+        batch_table = None
+        if self.properties:
+            batch_table = BatchTable()
+            for key, values in self.properties.items():
+                batch_table.add_property_as_json(key, values)
+        return B3dm.from_gltf(gltf, batch_table, feature_table)
 
 
 def smooth_normals(positions: np.ndarray, triangles: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ import numpy as np
 from tim.atomic import atomic_directory, atomic_file
 from tim.errors import InputError, StoreError
 from tim.model import Territory
+from tim.store import DEFAULT_LEVEL
 
 FORMAT = "territory-twin/feature-properties"
 FORMAT_VERSION = 1
@@ -56,9 +57,12 @@ def _clean(value: Any) -> Any:
 
 def write_feature_properties(tiles_dir: str | Path, name: str, table: Any,
                              units: Mapping[str, str] | None = None, *, key: str = "id",
-                             description: str = "", source: str | None = None) -> Path:
+                             description: str = "", source: str | None = None,
+                             security: str = DEFAULT_LEVEL) -> Path:
     """Write ``overlays/<name>.json`` from ``table`` (a DataFrame with a ``building_id`` column
-    and one column per property) and list it in ``overlays/index.json``.
+    and one column per property) and list it in ``overlays/index.json``. ``security`` is the
+    overlay's level (the most restrictive of what it was made from; :mod:`tim.tiles.security`),
+    recorded in the file and in the index.
 
     Examples
     --------
@@ -95,7 +99,7 @@ def write_feature_properties(tiles_dir: str | Path, name: str, table: Any,
     rows = table[columns].to_dict(orient="records")
     features = {i: {k: _clean(v) for k, v in row.items()} for i, row in zip(ids, rows)}
     data = {"format": FORMAT, "version": FORMAT_VERSION, "name": name,
-            "description": description, "source": source, "key": key,
+            "description": description, "source": source, "key": key, "security": security,
             "tileset": "buildings/tileset.json", "properties": properties,
             "features": features}
     folder = Path(tiles_dir) / OVERLAYS
@@ -105,7 +109,7 @@ def write_feature_properties(tiles_dir: str | Path, name: str, table: Any,
         staging.write_text(json.dumps(data, separators=(",", ":"), allow_nan=False))
     _index(Path(tiles_dir), name, {"kind": "feature-properties", "file": f"{name}.json",
                                    "description": description,
-                                   "properties": list(properties)})
+                                   "properties": list(properties), "security": security})
     return path
 
 
@@ -148,13 +152,16 @@ def height_check(territory: Territory) -> tuple[Any, dict[str, str]]:
 
 
 def write_overlay_buildings(territory: Territory, new_buildings: Any, tiles_dir: str | Path,
-                            name: str, *, geoid_height: float | None = None) -> Path:
+                            name: str, *, geoid_height: float | None = None,
+                            security: str = DEFAULT_LEVEL) -> Path:
     """New buildings as ``overlays/<name>/tileset.json`` in the base tiles' frame.
 
     ``new_buildings`` needs the columns of a buildings layer (building_id, height, ...) and
     polygons in the territory's CRS; they stand on the territory's terrain like the base LoD1
     buildings. The base tiles are not touched. ``geoid_height`` defaults to the one the base
-    tiles were written with (read from their root ``asset.extras``).
+    tiles were written with (read from their root ``asset.extras``), the 3D Tiles version
+    theirs too. ``security`` is the
+    overlay's level (recorded in its tileset, its contents and the index).
     """
     from tim.tiles import write_tiles
 
@@ -163,7 +170,9 @@ def write_overlay_buildings(territory: Territory, new_buildings: Any, tiles_dir:
     if not root.is_file():
         raise StoreError(f"{tiles_dir}: not a tiles folder (no tileset.json); write the base "
                          "tiles first with 'twin tiles'")
-    extras = json.loads(root.read_text())["asset"].get("extras", {})
+    asset = json.loads(root.read_text())["asset"]
+    extras = asset.get("extras", {})
+    version = "1.1" if asset.get("version") == "1.1" else "1.0"  # as the base tiles
     if geoid_height is None:
         geoid_height = float(extras.get("geoidHeight", 0.0))
     work = Territory(territory.grid, territory.classes, name=f"{territory.name}: {name}",
@@ -171,16 +180,20 @@ def write_overlay_buildings(territory: Territory, new_buildings: Any, tiles_dir:
                      fields={k: v for k, v in territory.fields.items()
                              if k == "terrain__elevation"})
     work.add_layer("buildings", new_buildings)
+    work.record("classify", levels={item: {"level": security}
+                                    for item in ("buildings", "terrain__elevation")})
     (tiles_dir / OVERLAYS).mkdir(exist_ok=True)
     out = tiles_dir / OVERLAYS / name
     # Built inside the staging folder, so a killed publish leaves nothing that the next one
     # does not remove.
     with atomic_directory(out) as staging:
         build = staging / ".build"
-        write_tiles(work, build / "tiles", parts=("buildings",), geoid_height=geoid_height)
+        write_tiles(work, build / "tiles", parts=("buildings",), geoid_height=geoid_height,
+                    version=version)
         for item in (build / "tiles" / "buildings").iterdir():
             shutil.move(item, staging / item.name)
         shutil.rmtree(build)
     _index(tiles_dir, name, {"kind": "tileset", "file": f"{name}/tileset.json",
-                             "description": f"{len(new_buildings)} new building(s)"})
+                             "description": f"{len(new_buildings)} new building(s)",
+                             "security": security})
     return out / "tileset.json"

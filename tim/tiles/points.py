@@ -14,8 +14,9 @@ py3dtiles owns the point tiling here (its octree, sub-sampling and pnts writer a
 * it runs in a subprocess (py3dtiles starts worker processes and a ZeroMQ broker of its own);
 * its ``tileset.json`` gets our ``asset.extras`` (CRS, vertical datum, geoid height).
 
-The root tileset refers to it with a box around every point py3dtiles wrote, in the shared ENU
-frame: tighter than py3dtiles' ECEF-axis-aligned root box.
+Every tile's box is refitted (:func:`_fit_boxes`) around what it and its children draw, aligned
+with the shared ENU frame, so that every child lies inside its parent; the root tileset refers to
+the part with the root's box.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np
 from tim.errors import InputError, TwinError
 from tim.geometry3d import PointCloud, write_laz
 from tim.tiles.georef import LocalFrame
+from tim.tiles.tileset import MIN_HALF
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ def convert_points(cloud: PointCloud, out: Path, frame: LocalFrame, *,
                         f"{(done.stderr or done.stdout).strip()[-2000:]}")
     tileset = json.loads((out / "tileset.json").read_text())
     tiles = _count(tileset["root"])
-    lower, upper = _drawn_box(out, tileset, frame)
+    lower, upper = _fit_boxes(out, tileset, frame)
     tileset["asset"].setdefault("extras", {}).update({
         "generator": "py3dtiles convert (via territory-twin tim.tiles.points)",
         "crs": frame.crs, "verticalDatum": frame.vertical_datum,
@@ -103,34 +105,65 @@ def convert_points(cloud: PointCloud, out: Path, frame: LocalFrame, *,
                         float(cloud.xyz[:, 2].max() + frame.geoid_height))}
 
 
-def _drawn_box(out: Path, tileset: dict, frame: LocalFrame) -> tuple[np.ndarray, np.ndarray]:
-    """ENU box of every point py3dtiles wrote (its coarse levels hold sub-sampled points
-    snapped to a voxel grid, so the box is of what is drawn, not of the source cloud)."""
-    lower, upper = np.full(3, np.inf), np.full(3, -np.inf)
+def _fit_boxes(out: Path, tileset: dict, frame: LocalFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Give every tile of py3dtiles' tileset a box around what it and its children draw, and
+    return the ENU box of every point it wrote.
+
+    py3dtiles' boxes are those of its octree cells, in each node's own scaled and rotated
+    frame; a child's box may reach out of its parent's (by more than a kilometre vertically on
+    the Delft cloud), which breaks culling. Each box here is aligned with the territory's ENU
+    axes and spans the tile's own points (its coarse levels hold sub-sampled points snapped to
+    a voxel grid, so the box is of what is drawn, not of the source cloud) and its children's
+    boxes: every child lies inside its parent by construction, and the root's box is the box
+    the root tileset gives the part.
+    """
     rotation = frame.enu_to_ecef[:3, :3]
 
-    def visit(tile: dict, outer: np.ndarray) -> None:
-        nonlocal lower, upper
+    def visit(tile: dict, outer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         own = np.array(tile.get("transform", np.identity(4).ravel()), dtype=float)
         matrix = outer @ own.reshape(4, 4).T
+        lower, upper = np.full(3, np.inf), np.full(3, -np.inf)
         uri = tile.get("content", {}).get("uri")
         if uri:
-            data = (out / uri).read_bytes()
-            ft_json, ft_bin = struct.unpack("<2I", data[12:20])
-            table = json.loads(data[28:28 + ft_json])
-            n = table["POINTS_LENGTH"]
-            xyz = np.frombuffer(data, np.float32, n * 3,
-                                28 + ft_json + table["POSITION"]["byteOffset"]).reshape(n, 3)
-            xyz = xyz.astype(float) + np.asarray(table.get("RTC_CENTER", [0.0, 0.0, 0.0]))
-            ecef = xyz @ matrix[:3, :3].T + matrix[:3, 3]
-            local = ((ecef - frame.origin_ecef) @ rotation).astype(np.float32).astype(float)
-            lower, upper = np.minimum(lower, local.min(axis=0)), np.maximum(upper,
-                                                                            local.max(axis=0))
+            local = _pnts_local(out / uri, matrix, frame, rotation)
+            lower, upper = local.min(axis=0), local.max(axis=0)
         for child in tile.get("children", []):
-            visit(child, matrix)
+            lo, hi = visit(child, matrix)
+            lower, upper = np.minimum(lower, lo), np.maximum(upper, hi)
+        # Widened here, not only in the box, so that a parent holds its children's widening.
+        centre, half = (lower + upper) / 2, np.maximum((upper - lower) / 2, MIN_HALF)
+        lower, upper = centre - half, centre + half
+        tile["boundingVolume"] = {"box": _enu_box_in(matrix, frame, lower, upper)}
+        return lower, upper
 
-    visit(tileset["root"], np.identity(4))
-    return lower, upper
+    return visit(tileset["root"], np.identity(4))
+
+
+def _pnts_local(path: Path, matrix: np.ndarray, frame: LocalFrame,
+                rotation: np.ndarray) -> np.ndarray:
+    """The points of a pnts file in the territory's ENU frame (as float32, what a client
+    reads); ``matrix`` takes the tile's coordinates to ECEF."""
+    data = path.read_bytes()
+    ft_json = struct.unpack("<I", data[12:16])[0]
+    table = json.loads(data[28:28 + ft_json])
+    n = table["POINTS_LENGTH"]
+    xyz = np.frombuffer(data, np.float32, n * 3,
+                        28 + ft_json + table["POSITION"]["byteOffset"]).reshape(n, 3)
+    xyz = xyz.astype(float) + np.asarray(table.get("RTC_CENTER", [0.0, 0.0, 0.0]))
+    ecef = xyz @ matrix[:3, :3].T + matrix[:3, 3]
+    return ((ecef - frame.origin_ecef) @ rotation).astype(np.float32).astype(float)
+
+
+def _enu_box_in(matrix: np.ndarray, frame: LocalFrame, lower: np.ndarray,
+                upper: np.ndarray) -> list[float]:
+    """The ENU box [lower, upper] as a 3D Tiles box in the coordinates ``matrix`` takes to
+    ECEF (py3dtiles' node frames: a rotation, a uniform scale and a translation)."""
+    centre, half = (lower + upper) / 2, (upper - lower) / 2
+    to_ecef = frame.enu_to_ecef
+    inverse = np.linalg.inv(matrix)
+    centre_tile = inverse @ np.append(to_ecef[:3, :3] @ centre + to_ecef[:3, 3], 1.0)
+    axes = inverse[:3, :3] @ (to_ecef[:3, :3] * half)  # columns: the three half-axes
+    return [float(v) for v in (*centre_tile[:3], *axes[:, 0], *axes[:, 1], *axes[:, 2])]
 
 
 def _count(tile: dict) -> tuple[int, int]:

@@ -1,4 +1,7 @@
-"""Write a territory as 3D Tiles 1.0: buildings, terrain, point clouds and meshes under one root.
+"""Write a territory as 3D Tiles 1.0 (or 1.1, ``version="1.1"``: glb content with
+EXT_mesh_features + EXT_structural_metadata, :mod:`tim.tiles.glb`, and the buildings as an
+implicit quadtree, :mod:`tim.tiles.implicit`): buildings, terrain, point clouds and meshes under
+one root.
 
 Layout written (atomically, see :func:`tim.atomic.atomic_directory`)::
 
@@ -51,6 +54,7 @@ from tim.model import Territory
 from tim.tiles import buildings as bld
 from tim.tiles.georef import LocalFrame, local_frame, lonlat_bounds
 from tim.tiles.quadtree import QuadNode, quadtree
+from tim.tiles.security import most_restrictive, part_security, sources_level, stamp_tileset
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,8 @@ ROOT_TILESET = "tileset.json"
 BUILDINGS_DIR = "buildings"
 GENERATOR = "territory-twin tim.tiles"
 PARTS = ("buildings", "terrain", "points", "meshes")
+#: 3D Tiles versions written: 1.0 (b3dm) and 1.1 (glb, implicit buildings).
+VERSIONS = ("1.0", "1.1")
 #: Smallest half-extent of a box (m): a flat box has no volume and culls badly.
 MIN_HALF = 0.005
 
@@ -160,7 +166,8 @@ def available_parts(territory: Territory) -> tuple[str, ...]:
 def write_tiles(territory: Territory, out_dir: str | Path, *,
                 parts: Sequence[str] | None = None, max_buildings_per_tile: int = 500,
                 lod: str = "auto", terrain_tile_cells: int = 64, geoid_height: float = 0.0,
-                point_jobs: int | None = None, drape: bool = False) -> TilesetSummary:
+                point_jobs: int | None = None, drape: bool = False, version: str = "1.0",
+                subtree_levels: int = 4) -> TilesetSummary:
     """Write the territory's tilesets under one root tileset (module doc for the policy).
 
     Parameters
@@ -185,6 +192,12 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
     drape : bool
         Colour the terrain by land use, tinted where the ecological red line lies
         (:func:`tim.tiles.terrain.drape_colours`); default: one terrain colour.
+    version : {"1.0", "1.1"}
+        3D Tiles 1.0 (b3dm) or 1.1: glb content with ``EXT_mesh_features`` and
+        ``EXT_structural_metadata`` (:mod:`tim.tiles.glb`), the buildings as an implicit
+        quadtree (:mod:`tim.tiles.implicit`); the point cloud stays pnts (1.0) either way.
+    subtree_levels : int
+        Levels per subtree file of the 1.1 buildings.
 
     Returns
     -------
@@ -221,6 +234,13 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
                          value=max_buildings_per_tile)
     if lod not in ("auto", "1"):
         raise InputError("lod must be 'auto' or '1'", field="lod", value=lod)
+    if version not in VERSIONS:
+        raise InputError(f"the 3D Tiles version must be one of {', '.join(VERSIONS)}",
+                         field="version", value=version)
+    if not 1 <= subtree_levels <= 12:
+        raise InputError("must be between 1 and 12", field="subtree_levels",
+                         value=subtree_levels)
+    suffix = ".glb" if version == "1.1" else ".b3dm"
     parts = _parts(territory, parts)
     frame = local_frame(territory, geoid_height)
     out_dir = Path(out_dir)
@@ -231,7 +251,8 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
 
     if "buildings" in parts:
         tree, contents, summary, bounds, zr = _buildings(territory, frame,
-                                                          max_buildings_per_tile, lod)
+                                                          max_buildings_per_tile, lod, version,
+                                                          subtree_levels)
         written.append((BUILDINGS_DIR, tree, contents))
         summaries["buildings"], lonlat, z_range = summary, [bounds], list(zr)
     if "terrain" in parts:
@@ -239,7 +260,7 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
                                                     drape=drape))
         if pyramid is None:
             raise InputError("terrain__elevation holds no triangle", field="terrain__elevation")
-        tree, contents = _terrain_tree(pyramid, frame)
+        tree, contents = _terrain_tree(pyramid, frame, suffix)
         nodes = list(ter._walk(pyramid))
         summaries["terrain"] = _summary("terrain", tree, contents, nodes)
         written.append(("terrain", tree, contents))
@@ -252,7 +273,7 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
                 continue
             root, leaves = msh.mesh_leaves(mesh, frame)
             tree, contents = _feature_tree(root, {k: (v.content, v.lower, v.upper)
-                                                  for k, v in leaves.items()})
+                                                  for k, v in leaves.items()}, suffix)
             key = f"meshes/{name}"
             summaries[key] = PartSummary(
                 key, f"{key}/{ROOT_TILESET}", len(root.nodes()), len(leaves),
@@ -280,6 +301,12 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
             lonlat.append(lonlat_bounds(cloud.crs, np.array([b[0], b[3]]),
                                         np.array([b[1], b[4]])))
             z_range += list(info["z_range"])
+        security = {name: part_security(territory, name, lod=lod, drape=drape)
+                    for name in summaries}
+        if "points" in summaries:
+            points_json = staging / "points" / ROOT_TILESET
+            _write_json(points_json, stamp_tileset(json.loads(points_json.read_text()),
+                                                   security["points"]))
         _keep_published(out_dir, staging)
         overlays = _overlays(territory, staging) if "buildings" in parts else []
         summary = TilesetSummary(
@@ -293,11 +320,13 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
         extras = _extras(frame, summary, territory.name)
         for directory, tree, contents in written:
             (staging / directory).mkdir(parents=True)
-            _write_json(staging / directory / ROOT_TILESET,
-                        _tileset_dict(tree, frame, extras, directory))
+            _write_json(staging / directory / ROOT_TILESET, stamp_tileset(
+                _tileset_dict(tree, frame, extras, directory, version), security[directory]))
             for uri, content in contents.items():
+                (staging / directory / uri).parent.mkdir(parents=True, exist_ok=True)
                 content.save_as(staging / directory / uri)
-        _write_json(staging / ROOT_TILESET, _root_tileset(summaries, frame, extras))
+        _write_json(staging / ROOT_TILESET, _root_tileset(summaries, frame, extras, security,
+                                                          version))
     log.info("wrote %s to %s in %.2f s", ", ".join(
         f"{p.name} ({p.tiles} tiles)" for p in summaries.values()), out_dir,
         time.perf_counter() - started)
@@ -326,8 +355,9 @@ def _parts(territory: Territory, parts: Sequence[str] | None) -> tuple[str, ...]
     return tuple(p for p in PARTS if p in parts)
 
 
-def _buildings(territory: Territory, frame: LocalFrame, max_per_tile: int,
-               lod: str) -> tuple[dict, dict, PartSummary, tuple, tuple]:
+def _buildings(territory: Territory, frame: LocalFrame, max_per_tile: int, lod: str,
+               version: str = "1.0", subtree_levels: int = 4
+               ) -> tuple[dict, dict, PartSummary, tuple, tuple]:
     import shapely
 
     from tim.tiles.lod2 import territory_surface_mesh
@@ -357,36 +387,106 @@ def _buildings(territory: Territory, frame: LocalFrame, max_per_tile: int,
     z = np.concatenate(z_values)
     z_range = (float(z.min()) + frame.geoid_height, float(z.max()) + frame.geoid_height)
     layer = layer.assign(lod=level)
+    columns = bld.batch_columns(layer)
 
-    centroids = shapely.get_coordinates(shapely.centroid(footprints))
-    root_node = quadtree(centroids[:, 0], centroids[:, 1], max_per_tile)
-    leaves = root_node.leaves()
-    leaf_of_building = np.empty(n, dtype=np.int64)
-    for k, leaf in enumerate(leaves):
-        leaf_of_building[leaf.members] = k
-    contents = {}
-    for leaf, part in zip(leaves, mesh.split(leaf_of_building, len(leaves))):
-        from tim.tiles.content import b3dm_content
-
-        batch_ids = np.searchsorted(leaf.members, part.vertex_building)
-        content = b3dm_content(part.positions, part.normals, part.triangles,
-                               batch_ids=batch_ids, batch_length=len(leaf.members),
-                               properties=bld.batch_table_json(layer, leaf.members),
-                               name="building")
-        stored = part.positions.astype(np.float32).astype(float)  # what a client will read
-        contents[leaf.address] = (content, stored.min(axis=0), stored.max(axis=0))
-    tree, files = _feature_tree(root_node, contents)
+    if version == "1.1":
+        tree, files, tiles, content_tiles, n = _implicit_buildings(layer, mesh, max_per_tile,
+                                                                   subtree_levels, columns)
+    else:
+        centroids = shapely.get_coordinates(shapely.centroid(footprints))
+        root_node = quadtree(centroids[:, 0], centroids[:, 1], max_per_tile)
+        leaves = root_node.leaves()
+        tiles, content_tiles = len(root_node.nodes()), len(leaves)
+        contents = {leaf.address: _building_content(layer, leaf.members, part, columns)
+                    for leaf, part in zip(leaves, mesh.split(_labels(leaves, n), len(leaves)))}
+        tree, files = _feature_tree(root_node, contents)
     xy = shapely.get_coordinates(footprints)
-    summary = PartSummary("buildings", f"{BUILDINGS_DIR}/{ROOT_TILESET}",
-                          len(root_node.nodes()), len(leaves), features=n,
-                          triangles=int(len(mesh.triangles)), vertices=int(len(mesh.positions)),
+    summary = PartSummary("buildings", f"{BUILDINGS_DIR}/{ROOT_TILESET}", tiles, content_tiles,
+                          features=n, triangles=int(len(mesh.triangles)),
+                          vertices=int(len(mesh.positions)),
                           lower=tuple(tree["_lower"]), upper=tuple(tree["_upper"]))
     return (tree, files, summary, lonlat_bounds(territory.grid.crs, xy[:, 0], xy[:, 1]),
             z_range)
 
 
-def _content_name(address: str) -> str:
-    return f"r{address}.b3dm"
+def _labels(groups: Sequence[Any], n: int) -> np.ndarray:
+    """The group (index) of each of ``n`` buildings, from groups with ``members``."""
+    label = np.zeros(n, dtype=np.int64)
+    for k, group in enumerate(groups):
+        label[group.members] = k
+    return label
+
+
+def _building_content(layer: Any, members: np.ndarray, part: bld.BuildingMesh,
+                      columns: dict[str, np.ndarray]) -> tuple[Any, np.ndarray, np.ndarray]:
+    """One tile of buildings ``members`` (ascending rows of ``layer``) drawn by ``part``:
+    its content and the box of what a client reads (float32 positions)."""
+    from tim.tiles.content import b3dm_content
+
+    batch_ids = np.searchsorted(members, part.vertex_building)
+    content = b3dm_content(part.positions, part.normals, part.triangles,
+                           batch_ids=batch_ids, batch_length=len(members),
+                           properties=bld.batch_table_json(layer, members, columns),
+                           name="building")
+    stored = part.positions.astype(np.float32).astype(float)  # what a client will read
+    return content, stored.min(axis=0), stored.max(axis=0)
+
+
+@dataclass(frozen=True)
+class _Group:
+    members: np.ndarray
+
+
+def _implicit_buildings(layer: Any, mesh: bld.BuildingMesh, max_per_tile: int,
+                        subtree_levels: int, columns: dict[str, np.ndarray]
+                        ) -> tuple[dict, dict, int, int, int]:
+    """The buildings as an implicit quadtree (3D Tiles 1.1, :mod:`tim.tiles.implicit`): the
+    root tile, the files (glb contents, subtrees), the tiles available, those with content
+    and the buildings tiled (those with at least one vertex)."""
+    from tim.tiles import implicit
+
+    order = np.argsort(mesh.vertex_building, kind="stable")
+    drawn, starts = np.unique(mesh.vertex_building[order], return_index=True)
+    stored = mesh.positions.astype(np.float32).astype(float)[order]
+    lower = np.minimum.reduceat(stored, starts, axis=0)
+    upper = np.maximum.reduceat(stored, starts, axis=0)
+    square = implicit.square_around(lower, upper)
+    tiles = implicit.loose_quadtree(lower, upper, square, max_per_tile)
+    keys = sorted(tiles)
+    groups = [_Group(drawn[tiles[k]]) for k in keys]
+    label = np.full(len(layer), len(keys), dtype=np.int64)  # undrawn buildings: no tile
+    label[drawn] = _labels(groups, len(layer))[drawn]
+    files: dict[str, Any] = {}
+    for key, group, part in zip(keys, groups, mesh.split(label, len(keys))):
+        content, _, _ = _building_content(layer, group.members, part, columns)
+        files[implicit.CONTENT_TEMPLATE.format(level=key[0], x=key[1], y=key[2])] = content
+    available = implicit.available(set(keys))
+    for key, data in implicit.subtrees(available, set(keys), subtree_levels).items():
+        files[implicit.SUBTREE_TEMPLATE.format(level=key[0], x=key[1], y=key[2])] = \
+            _RawFile(data)
+    low, high = np.array(square.tile_bounds((0, 0, 0))[0]), square.tile_bounds((0, 0, 0))[1]
+    root = {"boundingVolume": {"box": square.box()}, "geometricError": _diagonal(low, high),
+            "refine": "ADD", "content": {"uri": implicit.CONTENT_TEMPLATE},
+            "implicitTiling": {"subdivisionScheme": "QUADTREE",
+                               "subtreeLevels": subtree_levels,
+                               "availableLevels": max(k[0] for k in keys) + 1,
+                               "subtrees": {"uri": implicit.SUBTREE_TEMPLATE}},
+            "_lower": low, "_upper": high}
+    return root, files, len(available), len(keys), len(drawn)
+
+
+@dataclass(frozen=True)
+class _RawFile:
+    """Bytes to write as a tileset's file (a subtree)."""
+
+    data: bytes
+
+    def save_as(self, path: Path) -> None:
+        Path(path).write_bytes(self.data)
+
+
+def _content_name(address: str, suffix: str = ".b3dm") -> str:
+    return f"r{address}{suffix}"
 
 
 def _box(lower: np.ndarray, upper: np.ndarray) -> list[float]:
@@ -402,16 +502,17 @@ def _diagonal(lower: np.ndarray, upper: np.ndarray) -> float:
     return float(2 * np.linalg.norm(half))
 
 
-def _feature_tree(node: QuadNode, contents: dict[str, tuple]) -> tuple[dict, dict]:
+def _feature_tree(node: QuadNode, contents: dict[str, tuple],
+                  suffix: str = ".b3dm") -> tuple[dict, dict]:
     """Tile dicts for a quadtree whose leaves have content (ADD, errors = box diagonals)."""
     files: dict[str, Any] = {}
 
     def visit(n: QuadNode) -> dict:
         if n.is_leaf:
             content, lower, upper = contents[n.address]
-            files[_content_name(n.address)] = content
+            files[_content_name(n.address, suffix)] = content
             return {"boundingVolume": {"box": _box(lower, upper)}, "geometricError": 0.0,
-                    "refine": "ADD", "content": {"uri": _content_name(n.address)},
+                    "refine": "ADD", "content": {"uri": _content_name(n.address, suffix)},
                     "_lower": lower, "_upper": upper}
         children = [visit(child) for child in n.children]
         lower = np.min([c["_lower"] for c in children], axis=0)
@@ -423,7 +524,7 @@ def _feature_tree(node: QuadNode, contents: dict[str, tuple]) -> tuple[dict, dic
     return visit(node), files
 
 
-def _terrain_tree(tile: Any, frame: LocalFrame) -> tuple[dict, dict]:
+def _terrain_tree(tile: Any, frame: LocalFrame, suffix: str = ".b3dm") -> tuple[dict, dict]:
     """Tile dicts for the terrain pyramid (REPLACE, measured errors)."""
     files: dict[str, Any] = {}
 
@@ -437,7 +538,7 @@ def _terrain_tree(tile: Any, frame: LocalFrame) -> tuple[dict, dict]:
         out = {"boundingVolume": {"box": _box(lower, upper)}, "geometricError": float(t.error),
                "refine": "REPLACE", "_lower": lower, "_upper": upper}
         if t.content is not None:
-            name = f"t{t.address or 'root'}.b3dm"
+            name = f"t{t.address or 'root'}{suffix}"
             files[name] = t.content
             out["content"] = {"uri": name}
         if children:
@@ -471,12 +572,12 @@ def _strip(tile: dict) -> dict:
 
 
 def _tileset_dict(tree: dict, frame: LocalFrame, extras: dict[str, Any],
-                  part: str) -> dict[str, Any]:
+                  part: str, version: str = "1.0") -> dict[str, Any]:
     """A part's tileset: its root tile carries the ENU->ECEF transform."""
     root = _strip(tree)
     root["transform"] = list(frame.transform_column_major)
     error = _diagonal(tree["_lower"], tree["_upper"])
-    return {"asset": {"version": "1.0",
+    return {"asset": {"version": version,
                       "extras": {**extras, "part": part}},
             "geometricError": max(error, root["geometricError"]), "root": root}
 
@@ -507,20 +608,26 @@ def _ecef_box(frame: LocalFrame, lower: Sequence[float], upper: Sequence[float])
 
 
 def _root_tileset(parts: dict[str, PartSummary], frame: LocalFrame,
-                  extras: dict[str, Any]) -> dict[str, Any]:
-    """The root tileset: no transform, one child per part tileset, boxes in ECEF."""
+                  extras: dict[str, Any], security: dict[str, dict[str, Any]],
+                  version: str = "1.0") -> dict[str, Any]:
+    """The root tileset: no transform, one child per part tileset, boxes in ECEF; its level
+    is the most restrictive of its parts' (it refers to them all), each listed with its own."""
     children = []
-    for part in parts.values():
+    for name, part in parts.items():
         error = _diagonal(part.lower, part.upper)
         children.append({"boundingVolume": {"box": _ecef_box(frame, part.lower, part.upper)},
                          "geometricError": error, "refine": "ADD",
-                         "content": {"uri": part.tileset}})
+                         "content": {"uri": part.tileset,
+                                     "extras": {"security": security[name]["level"]}}})
+    levels = {name: s["level"] for name, s in security.items()}
+    extras = {**extras, "security": {"level": most_restrictive(levels.values()),
+                                     "parts": levels}}
     lower = np.min([p.lower for p in parts.values()], axis=0)
     upper = np.max([p.upper for p in parts.values()], axis=0)
     error = _diagonal(lower, upper)
     root = {"boundingVolume": {"box": _ecef_box(frame, lower, upper)}, "geometricError": error,
             "refine": "ADD", "children": children}
-    return {"asset": {"version": "1.0", "extras": extras},
+    return {"asset": {"version": version, "extras": extras},
             "geometricError": error, "root": root}
 
 
@@ -543,7 +650,8 @@ def _overlays(territory: Territory, staging: Path) -> list[str]:
         return []
     table, meta = height_check(territory)
     path = write_feature_properties(staging, "zoning", table, meta,
-                                    description="zoning limits and height excess per building")
+                                    description="zoning limits and height excess per building",
+                                    security=sources_level(territory, ("zoning", "buildings")))
     return [str(path.relative_to(staging))]
 
 

@@ -149,7 +149,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     from tim.export import export_territory
 
     if args.tiles and args.format != "tim":
-        raise InputError("--tiles tiles a TIM copy: use it with --format tim", field="--tiles")
+        raise TwinError("--tiles tiles a TIM copy: use it with --format tim")
     summary = export_territory(args.tim, args.out, args.level, args.format)
     print(f"{summary.level} copy written to {summary.path}: {len(summary.kept)} kept, "
           f"dropped {', '.join(summary.dropped) or 'nothing'}"

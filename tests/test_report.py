@@ -277,3 +277,31 @@ def test_a_language_not_available_is_refused_before_anything_is_written(run_dirs
     with pytest.raises(InputError, match="language not available"):
         compare_runs(run_dirs, tmp_path / "report", langs=["fr"])
     assert not (tmp_path / "report").exists()
+
+
+def test_damage_is_in_the_report_currency_as_the_dashboard_shows_it(reports, comparison):
+    """Flood damage (M EUR at 2010 prices in indicators.csv) reads in yuan in the Chinese
+    report and in euros in the English one, converted by the dashboard's one conversion."""
+    from scenarios.i18n import damage_money, translator
+    from viz.i18n import unit_text, value_text
+
+    surge = next(r for r in comparison.runs if r.surge is not None)
+    table = surge.indicators
+    damage = float(table[(table["year"] == table["year"].max())
+                         & (table["indicator"] == "flood_damage")]["value"].iloc[0])
+    assert damage > 0, "the sample's surge damages buildings"
+    rate = damage_money("zh_CN").per_eur
+    assert rate == pytest.approx(8.9712)
+    for lang, factor, currency in (("en", 1.0, "EUR"), ("zh_CN", rate, "CNY")):
+        summary = reports[lang].section("summary")
+        key_numbers = next(b for b in summary.blocks if isinstance(b, Table))
+        column = key_numbers.columns.index(surge.name)
+        t = translator(lang)
+        row = next(r for r in key_numbers.rows if r[0].text == t.gettext("Flood damage to buildings"))
+        shown = row[column].text
+        assert currency in shown and "2010" in shown, shown
+        digits = re.sub(r"[^\d.]", "", shown.split(currency)[0].replace(",", ""))
+        assert float(digits) == pytest.approx(damage * factor, abs=0.051)
+        # the dashboard's number and unit for the same value
+        assert t.number(damage * factor, 1) in shown and unit_text("M EUR (2010)", t) in shown
+        assert value_text(damage, "M EUR (2010)", t) == t.number(damage * factor, 1)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from scenarios.i18n import Translator, translator
+from scenarios.i18n import DAMAGE_UNIT, Translator, damage_unit_words, in_currency, translator
 from scenarios.reporting import figures
 from scenarios.reporting.model import (Bullets, Cell, Code, Figure, Paragraph, Report, Section,
                                        Table, build_report)
@@ -66,18 +66,23 @@ class Context:
 
 # -- words and numbers ----------------------------------------------------------------------
 DIGITS = {"persons": 0, "persons/ha": 1, "1": 2, "m2/person": 0, "%": 1, "cells": 0,
-          "buildings": 0, "M EUR (2010)": 1, "ha": None}
+          "buildings": 0, DAMAGE_UNIT: 1, "ha": None}
 
 
 def unit_word(t: Translator, unit: str) -> str:
-    """A registry unit in the report's language ("1", a ratio, has no word)."""
+    """A registry unit in the report's language ("1", a ratio, has no word; damage in the
+    report's currency, see :func:`scenarios.i18n.damage_money`)."""
+    if unit == DAMAGE_UNIT:
+        return damage_unit_words(t)
     return "" if unit == "1" else t.gettext(unit)
 
 
 def value_text(t: Translator, value: float, unit: str, *, signed: bool = False) -> str:
-    """A value with its unit, formatted for the locale (``n/a`` when missing)."""
+    """A value with its unit, formatted for the locale (``n/a`` when missing); damage in the
+    report's currency, converted as the dashboard converts it."""
     if value is None or not np.isfinite(value):
         return t.gettext("n/a")
+    value = in_currency(float(value), unit, t.lang)
     if unit == "ha" and not signed:
         return t.area(value, digits=0 if value == 0 else None)
     digits = 0 if value == 0 else DIGITS.get(unit)  # "0 M EUR", not "0.0 M EUR"
@@ -120,7 +125,8 @@ def threshold_text(t: Translator, row: Any) -> str:
         lo, hi = row.get("green_min", np.nan), row.get("green_max", np.nan)
         if np.isfinite(lo) and np.isfinite(hi):
             return (value_text(t, lo, unit) if lo == hi else
-                    f"{t.number(lo, _digits(lo, unit))}–{value_text(t, hi, unit)}")
+                    f"{t.number(in_currency(lo, unit, t.lang), _digits(lo, unit))}–"
+                    f"{value_text(t, hi, unit)}")
         if np.isfinite(hi):
             return f"≤ {value_text(t, hi, unit)}"
         if np.isfinite(lo):
@@ -519,7 +525,8 @@ def charts_section(ctx: Context) -> Section:
             df = run.indicators[run.indicators["indicator"] == key]
             if len(df):
                 unit = df["unit"].iloc[0]
-                series[run.name] = (df["year"].tolist(), df["value"].tolist())
+                series[run.name] = (df["year"].tolist(),
+                                    [in_currency(v, unit, t.lang) for v in df["value"]])
         if series:
             word = unit_word(t, unit)
             panels.append((f"{indicator_name(ctx, key)}" + (f" ({word})" if word else ""),

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from scenarios.i18n import DAMAGE_UNIT, Translator, damage_unit_words, in_currency, translator
+from scenarios.i18n import (DAMAGE_UNIT, Translator, damage_unit_words, in_currency,
+                            scenario_title, translator)
 from scenarios.reporting import figures
 from scenarios.reporting.model import (Bullets, Cell, Code, Figure, Paragraph, Report, Section,
                                        Table, build_report)
@@ -192,8 +193,8 @@ def comparison_report(comparison: Comparison, lang: str = "en", *,
             Paragraph(_("Perspective views of each scenario in its last year. New buildings "
                         "are orange; where a surge ran, buildings are coloured by the flood "
                         "depth at their footprint (grey: dry).")),
-            *[Figure(ctx.stills[r.name], f"{r.name} – {r.title}", "still", (), 0.5)
-              for r in ctx.runs if r.name in ctx.stills]], kind="stills"))
+            *[Figure(ctx.stills[r.name], f"{r.name} – {scenario_title(r.title, t)}", "still",
+                     (), 0.5) for r in ctx.runs if r.name in ctx.stills]], kind="stills"))
     sections += [indicator_section(ctx), warnings_section(ctx), charts_section(ctx),
                  appendix_section(ctx)]
     territory_name = ctx.base.manifest["tim"]["name"]
@@ -201,7 +202,7 @@ def comparison_report(comparison: Comparison, lang: str = "en", *,
     cover = [
         _("Territory: {name}", name=territory_name),
         _("Scenarios compared: {names}", names=", ".join(
-            f"{r.name} ({r.title})" for r in ctx.runs)),
+            f"{r.name} ({scenario_title(r.title, t)})" for r in ctx.runs)),
         _("Baseline: {name}", name=ctx.base.name),
         _("Years simulated: {first}–{last}", first=ctx.base.years[0], last=year),
         _("Prepared {date} with Territory Twin", date=t.date(created, "long")),
@@ -253,7 +254,8 @@ def summary_section(ctx: Context) -> Section:
         change = (_("; ").join(parts) if parts else _("no difference in the key numbers")) \
             if run is not base else _("the reference")
         differences.append((_("{name} ({title}): {change}; {red} red and {yellow} yellow "
-                              "warnings", name=run.name, title=run.title, change=change,
+                              "warnings", name=run.name, title=scenario_title(run.title, t),
+                              change=change,
                               red=red, yellow=yellow), status))
     blocks += [Paragraph(_("What differs, compared with the baseline:")),
                Bullets.of(differences)]

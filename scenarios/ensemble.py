@@ -207,6 +207,50 @@ def indicator_intervals(members: Sequence[RunDirectory]) -> pd.DataFrame:
     return out[columns].reset_index()
 
 
+@dataclass(frozen=True)
+class EnsembleSummary:
+    """What a report reads of an ensemble folder: its manifest and indicator intervals."""
+
+    path: Path
+    manifest: dict[str, Any]
+    intervals: pd.DataFrame
+
+    @property
+    def seeds(self) -> list[int]:
+        return [int(s) for s in self.manifest["seeds"]]
+
+    def of(self, run_manifest: dict[str, Any]) -> bool:
+        """Whether this ensemble ran the run's scenario (same scenario file contents, else the
+        same scenario name)."""
+        sha = run_manifest.get("scenario_sha256")
+        if sha and self.manifest.get("scenario_sha256"):
+            return sha == self.manifest["scenario_sha256"]
+        return run_manifest["scenario"]["name"] == self.manifest["scenario"]["name"]
+
+
+def read_ensemble(path: str | Path) -> EnsembleSummary:
+    """The manifest and intervals of an ensemble folder (``twin ensemble --out``).
+
+    Raises
+    ------
+    tim.errors.InputError
+        ``path`` is not an ensemble folder (names the file and what is wrong).
+    """
+    path = Path(path)
+    manifest_path = path / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        intervals = pd.read_csv(path / "indicator_intervals.csv")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"not a readable ensemble folder ({type(exc).__name__})",
+                         source=str(path), field="manifest.json/indicator_intervals.csv",
+                         hint="make one with 'twin ensemble ... --out DIR'") from None
+    if manifest.get("format") != FORMAT:
+        raise InputError(f"not an ensemble (format {manifest.get('format')!r})",
+                         source=str(manifest_path), field="format", value=manifest.get("format"))
+    return EnsembleSummary(path, manifest, intervals)
+
+
 def band_columns(intervals: pd.DataFrame) -> tuple[str, str, int, int]:
     """The columns of the band to draw and its quantiles in percent: P10-P90, or P5-P95 for
     an ensemble written before P10/P90 were.

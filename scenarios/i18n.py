@@ -203,11 +203,11 @@ def damage_money(lang: str) -> MoneySetting:
     return MoneySetting("EUR", 1.0, 2010, "JRC damage curves")
 
 
-def scenario_title(title: str, t: Translator) -> str:
+def scenario_text(title: str, t: Translator) -> str:
     """A scenario's title in ``t``'s language: a title is a message id (the built-in ones are
     translated in ``scenarios.po``); a title without a translation is shown as written.
 
-    >>> scenario_title("Baseline - trend growth, current plan", translator("zh_CN"))
+    >>> scenario_text("Baseline - trend growth, current plan", translator("zh_CN"))
     '基准情景——趋势增长，现行规划'
     """
     return t.gettext(str(title))

@@ -504,6 +504,7 @@ def test_a_chinese_page_shows_no_english_only_words(demo_output):
                   *data.layout(board)]
         for component in drawn:
             found += _english_left(_plain(component), allowed)
+            assert str(demo_output) not in json.dumps(_plain(component)), "a server path"
     assert not found, "English on the Chinese page:\n" + "\n".join(found)
     # the check sees English where there is some: the same page in English
     english = app.server.test_client()
@@ -517,3 +518,28 @@ def _plain(component) -> object:
     from plotly.utils import PlotlyJSONEncoder
 
     return json.loads(json.dumps(component, cls=PlotlyJSONEncoder))
+
+
+def test_every_built_in_scenario_has_its_title_and_description_in_chinese():
+    """Titles and descriptions are message ids: shown translated in the selectors, the
+    scenario tab and the reports (scenarios.i18n.scenario_text)."""
+    from pydantic import ValidationError
+
+    from scenarios.i18n import scenario_text
+    from scenarios.schema import Scenario, load_scenario
+
+    zh = translator("zh_CN")
+    names = sorted(p.stem for p in (REPO / "scenarios" / "builtin").glob("*.yaml"))
+    assert len(names) > 10
+    for name in names:
+        scenario = load_scenario(name)
+        for text in (scenario.title, scenario.description.strip()):
+            shown = scenario_text(text, zh)
+            assert shown != text and _CJK.search(shown), f"{name}: {text[:40]!r}"
+    # a title is one line: a message id, and a selector's label
+    base = load_scenario("baseline").to_dict()
+    for bad in ("", "   ", "Two\nlines"):
+        with pytest.raises(ValidationError):
+            Scenario.model_validate({**base, "title": bad})
+    # a title without a translation is shown as written
+    assert scenario_text("Mein Szenario", zh) == "Mein Szenario"

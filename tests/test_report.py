@@ -305,3 +305,49 @@ def test_damage_is_in_the_report_currency_as_the_dashboard_shows_it(reports, com
         # the dashboard's number and unit for the same value
         assert t.number(damage * factor, 1) in shown and unit_text("M EUR (2010)", t) in shown
         assert value_text(damage, "M EUR (2010)", t) == t.number(damage * factor, 1)
+
+
+def test_an_ensemble_adds_its_p10_p90_band_and_median_to_the_charts(run_dirs, comparison,
+                                                                     sample_territory, tmp_path):
+    """The baseline's scenario with a second seed: an ensemble of two, aggregated as
+    ``twin ensemble`` does, shaded on the charts in the baseline's colour."""
+    import io
+
+    from PIL import Image
+
+    from scenarios.ensemble import EnsembleSummary, indicator_intervals
+
+    base = comparison.baseline
+    scenario = load_scenario("baseline").model_copy(update={"years": 4})
+    other = RunDirectory.open(write_run(run_scenario(sample_territory, scenario, seed=6),
+                                        tmp_path / "seed-6"))
+    intervals = indicator_intervals([base, other])
+    ensemble = EnsembleSummary(tmp_path, {"seeds": [5, 6], "scenario": base.manifest["scenario"],
+                                          "scenario_sha256": base.manifest["scenario_sha256"]},
+                               intervals)
+    assert ensemble.of(base.manifest) and not ensemble.of(comparison.runs[1].manifest)
+    with_band = comparison_report(comparison, "zh_CN", territory=None, ensembles=[ensemble])
+    charts = with_band.section("charts")
+    assert "P10–P90" in charts.blocks[1].text and "baseline" in charts.blocks[1].text
+    without = comparison_report(comparison, "zh_CN", territory=None)
+    assert len(without.section("charts").blocks) == 1
+    assert charts.blocks[0].png != without.section("charts").blocks[0].png
+
+
+def test_the_chart_shades_a_band_around_its_median():
+    import io
+
+    from PIL import Image
+
+    from scenarios.reporting.figures import timeline_chart
+
+    years = [2025, 2026, 2027, 2028]
+    panels = [("Population", {"a": (years, [10, 12, 14, 16])})]
+    band = [{"a": (years, [8, 9, 10, 11], [10, 12, 14, 16], [12, 15, 18, 21])}]
+
+    def shaded(figure) -> int:  # the first series' blue (#1f77b4) at 22 % on white
+        return close_to(np.asarray(Image.open(io.BytesIO(figure.png)).convert("RGB")),
+                        "#cde1ee", 8)
+
+    assert shaded(timeline_chart(panels, "c", bands=band)) > 10_000
+    assert shaded(timeline_chart(panels, "c")) < 1_000  # the line's anti-aliased edges

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from scenarios.i18n import Translator, check_language, scenario_title
+from scenarios.i18n import Translator, check_language, scenario_text
 from scenarios.indicators import IndicatorDef, load_registry
 from scenarios.publish import new_buildings_overlay
 from scenarios.rundir import RunDirectory
@@ -296,7 +296,7 @@ def default_cesium_dir() -> Path:
 def run_labels(runs: Sequence[RunDirectory], t: Translator) -> tuple[str, ...]:
     """Scenario titles in ``t``'s language, made unique with the seed or the folder name when
     two runs share one."""
-    titles = [scenario_title(r.title, t) for r in runs]
+    titles = [scenario_text(r.title, t) for r in runs]
     labels = []
     for run, title in zip(runs, titles):
         if titles.count(title) > 1:

@@ -217,7 +217,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     langs = [lang for value in (args.lang or ["en"]) for lang in value.split(",") if lang]
     comparison = compare_runs(args.runs, args.out, pdf=args.pdf, langs=langs,
-                              stills=not args.no_3d)
+                              stills=not args.no_3d, ensembles=args.ensemble or ())
     names = ["report"] + [f"report.{lang}" for lang in langs[1:]]
     written = ", ".join(str(Path(args.out) / f"{n}.{ext}") for n in names
                         for ext in (("html", "pdf") if args.pdf else ("html",)))
@@ -650,7 +650,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "others report.<lang>.html")
     compare.add_argument("--no-3d", action="store_true",
                          help="leave out the 3D stills (pyvista) of each scenario")
-    compare.set_defaults(func=cmd_compare, writes=("out", "directory"), reads=("runs",))
+    compare.add_argument("--ensemble", action="append", metavar="ENSEMBLE_DIR",
+                         help="an ensemble (twin ensemble --out) of a compared scenario: its "
+                              "P10-P90 band and median on the report's charts")
+    compare.set_defaults(func=cmd_compare, writes=("out", "directory"),
+                         reads=("runs", "ensemble"))
 
     cal = sub.add_parser("calibrate", help="learn suitability and fit the land-use CA on one "
                                            "pair of maps, validate on the next")

@@ -271,7 +271,7 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     stage("corridor sightlines", t)
     t = time.perf_counter()
     compare_runs(runs, out / "report", pdf=shutil.which("chromium") is not None,
-                 langs=("en", "zh_CN"))
+                 langs=("en", "zh_CN"), ensembles=[ensemble.path])
     stage("compare + report (en, zh_CN; HTML, PDF)", t)
     reports = []
     if calibration:

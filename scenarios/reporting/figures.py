@@ -260,8 +260,16 @@ def depth_difference_map(diff: np.ndarray, sea: np.ndarray, title: str,
 
 def timeline_chart(panels: Sequence[tuple[str, Mapping[str, tuple[Sequence[int],
                                                                     Sequence[float]]]]],
-                   caption: str, colours: Sequence[str] | None = None) -> Figure:
-    """Small multiples: each panel (title, {series: (years, values)}), one line per series."""
+                   caption: str, colours: Sequence[str] | None = None,
+                   bands: Sequence[Mapping[str, tuple[Sequence[int], Sequence[float],
+                                                      Sequence[float], Sequence[float]]]]
+                   | None = None, band_label: str = "{name}: P10\u2013P90") -> Figure:
+    """Small multiples: each panel (title, {series: (years, values)}), one line per series.
+
+    ``bands`` (one mapping per panel): a series' ensemble as (years, low, median, high),
+    drawn as a shaded band in the series' colour with its median as a dashed line;
+    ``band_label`` (with ``{name}``) names it in the legend.
+    """
     _setup()
     palette = list(colours or ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
                                "#8c564b", "#e377c2", "#17becf"))
@@ -269,10 +277,20 @@ def timeline_chart(panels: Sequence[tuple[str, Mapping[str, tuple[Sequence[int],
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(7.2, 2.3 * rows), squeeze=False)
     names: list[str] = []
-    for ax, (title, series) in zip(axes.ravel(), panels):
-        for name, (years, values) in series.items():
+    banded: list[str] = []
+    for j, (ax, (title, series)) in enumerate(zip(axes.ravel(), panels)):
+        for name in series:
             if name not in names:
                 names.append(name)
+        for name, (years, lo, mid, hi) in ((bands[j] if bands else {}) or {}).items():
+            if name not in names:
+                names.append(name)
+            colour = palette[names.index(name) % len(palette)]
+            ax.fill_between(years, lo, hi, color=colour, alpha=0.22, lw=0)
+            ax.plot(years, mid, color=colour, lw=1.0, ls="--")
+            if name not in banded:
+                banded.append(name)
+        for name, (years, values) in series.items():
             ax.plot(years, values, color=palette[names.index(name) % len(palette)], lw=1.4,
                     label=name)
         ax.set_title(title, fontsize=8)
@@ -281,9 +299,14 @@ def timeline_chart(panels: Sequence[tuple[str, Mapping[str, tuple[Sequence[int],
         ax.xaxis.get_major_locator().set_params(integer=True)
     for ax in axes.ravel()[len(panels):]:
         ax.set_axis_off()
+    from matplotlib.patches import Patch
+
     handles = [Line2D([], [], color=palette[i % len(palette)], lw=1.6, label=n)
                for i, n in enumerate(names)]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(names), 5), fontsize=7,
+    handles += [Patch(facecolor=palette[names.index(n) % len(palette)], alpha=0.4,
+                      edgecolor=palette[names.index(n) % len(palette)], ls="--",
+                      label=band_label.format(name=n)) for n in banded]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=7,
                frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(handles) > 4), 1, 1))
     return Figure(_png(fig), caption, "chart", tuple(palette[:len(names)]), 1.0)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from dash import html
 
-from scenarios.i18n import scenario_title
+from scenarios.i18n import scenario_text
 from viz.i18n import ui
 from viz.tabs.calibration import METHODS, report_title
 from viz.tabs.ensemble import executor_words
@@ -85,7 +85,7 @@ def inputs(board: Dashboard) -> list[list[Any]]:
     rows: list[list[Any]] = []
     for e in board.ensembles:
         rows.append([_("ensemble"), _("{title}: {n} members on {executor}",
-                                      title=scenario_title(e.title, t), n=len(e.seeds),
+                                      title=scenario_text(e.title, t), n=len(e.seeds),
                                       executor=executor_words(e.manifest.get("executor", "?"),
                                                               t)),
                      html.Td(e.path.name, className="path")])

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
 from scenarios.ensemble import band_columns
-from scenarios.i18n import scenario_title
+from scenarios.i18n import scenario_text
 from viz.app import choice_index
 from viz.cesium import PROBABILITY_ROUTE, image_spec
 from viz.figures import SeriesSpec, ensemble_timeline, land_use_rgba, run_colour
@@ -100,7 +100,7 @@ def timeline(board: Dashboard, k: Any, year: Any) -> go.Figure:
 def label(ensemble: Ensemble) -> str:
     """The ensemble's scenario title and size, in the page's language."""
     t = ui()
-    return t.gettext("{title} \u00b7 ensemble of {n}", title=scenario_title(ensemble.title, t),
+    return t.gettext("{title} \u00b7 ensemble of {n}", title=scenario_text(ensemble.title, t),
                      n=len(ensemble.seeds))
 
 
@@ -139,7 +139,7 @@ def describe(ensemble: Ensemble) -> str:
     seeds = ensemble.seeds
     t = ui()
     return t.gettext("{title}: {n} members (seeds {first}\u2013{last}), run on {executor}; "
-                     "{folder}", title=scenario_title(ensemble.title, t), n=len(seeds),
+                     "{folder}", title=scenario_text(ensemble.title, t), n=len(seeds),
                      first=seeds[0], last=seeds[-1],
                      executor=executor_words(ensemble.manifest.get("executor", "?"), t),
                      folder=ensemble.path.name)

@@ -179,10 +179,15 @@ def printed(run_dirs, tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["report", "report.zh_CN"])
 def test_no_printed_page_is_blank_or_clipped(printed, name):
+    assert_pages_fit(printed / f"{name}.pdf", at_least=6)
+
+
+def assert_pages_fit(pdf, at_least: int) -> None:
+    """Every page of ``pdf`` is A4, has content, and keeps it inside the margins."""
     from scenarios.reporting.pdf import content_box, pdf_pages
 
-    pages = pdf_pages(printed / f"{name}.pdf", dpi=DPI)
-    assert len(pages) >= 6
+    pages = pdf_pages(pdf, dpi=DPI)
+    assert len(pages) >= at_least
     for number, page in enumerate(pages, 1):
         assert page.shape[:2] == A4_PX, f"page {number} is not A4"
         box = content_box(page)
@@ -351,3 +356,82 @@ def test_the_chart_shades_a_band_around_its_median():
 
     assert shaded(timeline_chart(panels, "c", bands=band)) > 10_000
     assert shaded(timeline_chart(panels, "c")) < 1_000  # the line's anti-aliased edges
+
+
+# -- the land-use calibration report ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def calibration_folder(demo_output):
+    from scenarios.calibration.report import read_calibration
+
+    folder = demo_output / "calibration" / "plum-island"
+    if not (folder / "metrics.json").is_file():
+        pytest.skip("the demo calibrates only when $TWIN_DATA has the Plum Island maps")
+    return read_calibration(folder)
+
+
+def test_the_calibration_report_holds_the_metrics_maps_search_and_drivers(calibration_folder):
+    import json
+
+    from scenarios.calibration.report import AGREEMENT_COLOURS, METRIC_ROWS
+    from scenarios.reporting.calibration import calibration_report
+
+    metrics = json.loads((calibration_folder.path / "metrics.json").read_text())
+    en, zh = (calibration_report(calibration_folder, lang) for lang in ("en", "zh_CN"))
+    periods = list(metrics["periods"])
+    assert [s.kind for s in en.sections] == ["summary", *periods, "search", "drivers",
+                                             "appendix"]
+    for period in periods:
+        table = next(b for b in en.section(period).blocks if isinstance(b, Table)
+                     and b.title.startswith("Every metric"))
+        rows = {row[0].text: row for row in table.rows}
+        for key, label, kind in METRIC_ROWS:
+            for column, model in enumerate(("model", "null_no_change", "null_random"), 1):
+                value = metrics["periods"][period][model]["overall"].get(key)
+                expected = "n/a" if value is None else (
+                    f"{int(value):,}" if kind == "count" else f"{value:,.4f}")
+                assert rows[label][column].text == expected, (period, key, model)
+        agreement, simulated = [f for f in en.section(period).blocks
+                                if isinstance(f, Figure) and f.kind == "map"]
+        assert AGREEMENT_COLOURS[1] in agreement.colours  # hits are drawn
+        assert f"{metrics['periods'][period]['model']['overall']['hits']:,} hits" in \
+            agreement.caption
+    assert zh.title == "土地利用模型校准报告" and zh.section("summary").title == "摘要"
+    html = render_html(zh)
+    for term in ("品质因数", "零模型", "命中", "漏报", "误报", "适宜性驱动因子", "拟合参数"):
+        assert term in html, term
+    # file names only: the page shows no server path
+    assert str(calibration_folder.path.parent) not in html + render_html(en)
+
+
+def test_the_printed_calibration_report_fits_a4_in_both_languages(calibration_folder,
+                                                                 tmp_path):
+    from scenarios.calibration.report import AGREEMENT_COLOURS
+    from scenarios.reporting.calibration import write_calibration_reports
+    from scenarios.reporting.pdf import pdf_pages, pdf_text
+
+    if shutil.which("chromium") is None or shutil.which("pdftoppm") is None:
+        pytest.skip("printing needs Chromium and poppler-utils (bootstrap.py installs them)")
+    written = write_calibration_reports(calibration_folder, tmp_path, ["en", "zh_CN"], pdf=True)
+    assert written == ["report.html", "report.pdf", "report.zh_CN.html", "report.zh_CN.pdf"]
+    for name in ("report", "report.zh_CN"):
+        assert_pages_fit(tmp_path / f"{name}.pdf", at_least=6)
+    texts = pdf_text(tmp_path / "report.zh_CN.pdf")
+    assert "土地利用模型校准报告" in "".join(texts)
+    pages = pdf_pages(tmp_path / "report.pdf", dpi=60)
+    maps = [i for i, t in enumerate(pdf_text(tmp_path / "report.pdf"))
+            if "Simulated against observed change" in t]
+    assert maps, "no agreement map page"
+    for colour in AGREEMENT_COLOURS[1:3]:  # hits green, misses red
+        assert close_to(pages[maps[0]], colour, 20) > 30, colour
+
+
+def test_calibrate_refuses_a_language_before_the_search(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "viz.cli", "calibrate", "--map",
+                             f"1985={tmp_path / 'a.tif'}", "--lang", "fr", "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "language not available" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()

@@ -231,7 +231,9 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     from scenarios.calibration.calibrate import CalibrationSetup, run_calibration
     from scenarios.calibration.report import write_calibration
     from scenarios.calibration.data import DriverSpec, derived_specs
+    from scenarios.monitoring.reports import languages
 
+    languages(args.lang)  # a language not available is refused before the search runs
     maps = dict(_year_path(m) for m in args.map)
     drivers = [DriverSpec.parse(d) for d in args.driver]
     drivers += derived_specs(args.slope_from, args.distance_to or [])
@@ -252,8 +254,9 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
             bar.update(done - bar.n)
 
         report = run_calibration(setup, progress=progress, executor=executor)
-    write_calibration(report, args.out)
-    print(f"calibration written to {args.out} ({report.result.evaluations} simulations)")
+    write_calibration(report, args.out, langs=args.lang or ["en"], pdf=args.pdf)
+    print(f"calibration written to {args.out} ({report.result.evaluations} simulations); "
+          f"report: {_monitoring_reports(args)}")
     for p in report.periods:
         m = {k: p.metrics[k]["overall"] for k in ("model", "null_no_change", "null_random")}
         print(f"  {p.name} {p.years[0]}-{p.years[1]}: FoM {m['model']['figure_of_merit']:.4f} "
@@ -687,6 +690,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="evaluate candidates on a local Dask cluster of N workers "
                           "(default: in-process)")
     cal.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cal.add_argument("--pdf", action="store_true", help="also print report.pdf (A4, Chromium)")
+    _report_languages(cal)
     cal.add_argument("--out", required=True, metavar="REPORT_DIR")
     cal.set_defaults(func=cmd_calibrate, writes=("out", "directory"),
                      reads=("map", "driver", "constraint", "conversion"))

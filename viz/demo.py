@@ -170,7 +170,7 @@ def calibrate_real_maps(out: Path, data: Path) -> Path | None:
     setup = CalibrationSetup(maps=maps, drivers=[DriverSpec(n, str(p)) for n, p in
                                                  drivers.items()],
                              maxiter=maxiter, popsize=popsize, seed=0)
-    return write_calibration(run_calibration(setup), out)
+    return write_calibration(run_calibration(setup), out, langs=("en", "zh_CN"))
 
 
 def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",

@@ -17,6 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from dash import Input, Output, dcc, html
 
+from scenarios.calibration.report import CATEGORY_WORDS, CLASS_COLUMNS
+from scenarios.calibration.report import METHOD_WORDS as METHODS
+from scenarios.calibration.report import METRIC_ROWS as ROWS
+from scenarios.calibration.report import MODEL_WORDS
+from scenarios.calibration.report import PARAMETER_WORDS as PARAMETERS
+from scenarios.calibration.report import PERIOD_WORDS as PERIODS
 from viz.accuracy import (AGREEMENT_COLOURS, FIGURE_WORDS, MODEL_COLOURS, agreement_counts,
                           agreement_figure, class_map_figure, comparison_figure,
                           contributions_figure, convergence_figure)
@@ -44,35 +50,7 @@ def _(message: str) -> str:
 #: The agreement categories (engine.metrics.CATEGORIES) counted, and as data attributes.
 PLURALS = {0: _("cells of persistence simulated as persistence"), 1: _("hits"),
            2: _("misses"), 3: _("wrong hits"), 4: _("false alarms")}
-#: The names of the agreement categories (engine.metrics.CATEGORIES) as the page says them.
-CATEGORY_WORDS = {0: _("persistence simulated as persistence"), 1: _("hit"), 2: _("miss"),
-                  3: _("wrong hit"), 4: _("false alarm")}
-#: The model and its null models (viz.sources.MODELS) as the page says them.
-MODEL_WORDS = {"model": _("calibrated model"), "null_no_change": _("no change"),
-               "null_random": _("random allocation")}
-PERIODS = {"calibration": _("Calibration"), "validation": _("Validation")}
 KEYS = {0: "persistence", 1: "hits", 2: "misses", 3: "wrong-hits", 4: "false-alarms"}
-#: Rows of the metrics table: (key, label, kind) - kind ``count``, ``share`` or ``ratio``.
-ROWS = (("figure_of_merit", _("Figure of Merit"), "ratio"), ("hits", _("hits"), "count"),
-        ("misses", _("misses"), "count"), ("wrong_hits", _("wrong hits"), "count"),
-        ("false_alarms", _("false alarms"), "count"),
-        ("producers_accuracy", _("producer's accuracy"), "ratio"),
-        ("users_accuracy", _("user's accuracy"), "ratio"),
-        ("kappa_simulation", _("Kappa simulation"), "ratio"),
-        ("kappa_transition", _("Kappa transition"), "ratio"),
-        ("kappa_transloc", _("Kappa transloc"), "ratio"), ("kappa", _("Kappa"), "ratio"),
-        ("overall_agreement", _("overall agreement"), "ratio"),
-        ("quantity_disagreement", _("quantity disagreement"), "ratio"),
-        ("allocation_disagreement", _("allocation disagreement"), "ratio"),
-        ("observed_change", _("cells changed (observed)"), "count"),
-        ("simulated_change", _("cells changed (simulated)"), "count"))
-#: Columns of the per-class table: (key, label, kind).
-CLASS_COLUMNS = (("figure_of_merit", "FoM", "ratio"), ("hits", _("hits"), "count"),
-                 ("misses", _("misses"), "count"), ("wrong_hits", _("wrong hits"), "count"),
-                 ("false_alarms", _("false alarms"), "count"),
-                 ("kappa_simulation", _("Kappa sim."), "ratio"),
-                 ("quantity_disagreement", _("quantity dis."), "ratio"),
-                 ("allocation_disagreement", _("allocation dis."), "ratio"))
 
 
 def _report(board: Dashboard, k: Any) -> tuple[int, Calibration]:
@@ -154,8 +132,6 @@ def summary(board: Dashboard, k: Any, period: Any) -> html.Div:
           for note in m.get("notes", [])]])
 
 
-#: Suitability methods (twin calibrate --method) in words.
-METHODS = {"random_forest": _("random forest"), "logistic": _("logistic regression")}
 
 
 def runs_line(board: Dashboard, report: Calibration) -> list[html.P]:
@@ -260,11 +236,6 @@ def map_view(board: Dashboard, k: Any, period: Any, kind: Any) -> tuple[Any, htm
     return fig, text
 
 
-#: The CA parameters (parameters.yaml ``ca``) in words.
-PARAMETERS = {"neighbourhood_size": _("neighbourhood size"), "weights": _("neighbourhood weights"),
-              "inertia": _("inertia"), "alpha": _("randomness (alpha)"),
-              "spontaneous": _("spontaneous change"), "roulette_rounds": _("roulette rounds"),
-              "patch_scale": _("patch scale"), "patch_compactness": _("patch compactness")}
 
 
 def parameters_table(board: Dashboard, k: Any) -> html.Table:

@@ -30,7 +30,7 @@ def _(message: str) -> str:
 #: Source roles and kinds (tim.ingest.catalog) in words.
 ROLE_WORDS = {"elevation": _("elevation"), "surface": _("surface model"),
               "land_use": _("land use"), "population": _("population"),
-              "buildings": _("buildings"), "control_lines": _("control lines"),
+              "buildings": _("building footprints"), "control_lines": _("control lines"),
               "planning_units": _("planning units"), "zoning": _("zoning"),
               "amenities": _("amenities"), "plan": _("plan"), "city_model": _("3D city model"),
               "osm": _("OpenStreetMap"), "points": _("point cloud"), "mesh": _("3D mesh")}

@@ -112,9 +112,9 @@ def summary(board: Dashboard, k: Any, period: Any) -> html.Div:
                 _(": {what}. ", what=what), _("Figure of Merit") + " ",
                 html.Strong(fmt(fom["model"], "ratio"),
                             style={"color": MODEL_COLOURS["model"]}),
-                " " + _("against {none} with no change and {random} with the right quantities "
-                        "placed at random.", none=fmt(fom["null_no_change"], "ratio"),
-                        random=fmt(fom["null_random"], "ratio"))]),
+                _(" against {none} with no change and {random} with the right quantities "
+                  "placed at random.", none=fmt(fom["null_no_change"], "ratio"),
+                  random=fmt(fom["null_random"], "ratio"))]),
         html.P(_("Classes {classes} on a {rows} \u00d7 {cols} grid ({crs}, cells of {size} m); "
                  "{cells} cells in the study area, {free} of them free to change. Suitability "
                  "by {method}; the search ran {n} simulations in {seconds} s (best "

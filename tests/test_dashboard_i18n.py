@@ -543,3 +543,26 @@ def test_every_built_in_scenario_has_its_title_and_description_in_chinese():
             Scenario.model_validate({**base, "title": bad})
     # a title without a translation is shown as written
     assert scenario_text("Mein Szenario", zh) == "Mein Szenario"
+
+
+def test_the_3d_view_gets_its_words_from_the_server_and_shows_no_path(app, demo_output,
+                                                                      tmp_path):
+    """twin3d.js has no words of its own: cesium-config carries the status lines in the page's
+    language; without CesiumJS the page says so in words, never with the server's path."""
+    import dataclasses
+
+    from viz.app import load_dashboard
+    from viz.cesium import STATUS_WORDS, viewer_config
+
+    board = load_dashboard([demo_output / "runs" / "baseline"], demo_output / "tiles")
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        config = viewer_config(board, with_3d=True)
+        assert set(config["words"]) == set(STATUS_WORDS) and config["locale"] == "zh-CN"
+        assert all(_CJK.search(w) for w in config["words"].values())
+        assert "{buildings}" in config["words"]["count"]  # filled by twin3d.js
+        missing = dataclasses.replace(board, cesium_dir=tmp_path / "no-cesium")
+        message = viewer_config(missing, with_3d=True)["message"]
+    assert config["parts"] and _CJK.search(message) and "npm install" in message
+    assert str(tmp_path) not in message and "/" not in message
+    js = (REPO / "viz" / "assets" / "twin3d.js").read_text()
+    assert "buildings in" not in js and "Loading the 3D" not in js  # no English in the JS

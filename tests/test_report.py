@@ -331,12 +331,16 @@ def test_an_ensemble_adds_its_p10_p90_band_and_median_to_the_charts(run_dirs, co
                                           "scenario_sha256": base.manifest["scenario_sha256"]},
                                intervals)
     assert ensemble.of(base.manifest) and not ensemble.of(comparison.runs[1].manifest)
-    with_band = comparison_report(comparison, "zh_CN", territory=None, ensembles=[ensemble])
-    charts = with_band.section("charts")
-    assert "P10–P90" in charts.blocks[1].text and "baseline" in charts.blocks[1].text
-    without = comparison_report(comparison, "zh_CN", territory=None)
-    assert len(without.section("charts").blocks) == 1
-    assert charts.blocks[0].png != without.section("charts").blocks[0].png
+    from scenarios.i18n import translator
+    from scenarios.reporting.comparison import Context, charts_section
+
+    def charts(ensembles):
+        return charts_section(Context(comparison, None, translator("zh_CN"), load_registry(),
+                                      ensembles=ensembles))
+
+    with_band, without = charts([ensemble]), charts([])
+    assert "P10–P90" in with_band.blocks[1].text and "baseline" in with_band.blocks[1].text
+    assert len(without.blocks) == 1 and with_band.blocks[0].png != without.blocks[0].png
 
 
 def test_the_chart_shades_a_band_around_its_median():

@@ -112,18 +112,23 @@ def _final(run: RunDirectory) -> pd.DataFrame:
 
 
 def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *, pdf: bool = False,
-                 langs: Sequence[str] = ("en",), stills: bool = True) -> Comparison:
+                 langs: Sequence[str] = ("en",), stills: bool = True,
+                 ensembles: Sequence[str | Path] = ()) -> Comparison:
     """Compare the runs in ``run_dirs`` (the first is the baseline) and write the report in
     each language of ``langs`` (the first as ``report.html``, the others as
     ``report.<lang>.html``); ``pdf`` also prints each to A4 PDF (needs Chromium); ``stills``
-    renders a 3D view of each scenario (pyvista, once for all languages)."""
+    renders a 3D view of each scenario (pyvista, once for all languages); ``ensembles``
+    (``twin ensemble`` folders) add their P10-P90 bands to the charts of their scenarios."""
     from scenarios.i18n import check_language
     from concurrent.futures import ThreadPoolExecutor
 
     from scenarios.reporting import print_pdf, write_report
     from scenarios.reporting.comparison import city_stills, comparison_report
 
+    from scenarios.ensemble import read_ensemble
+
     langs = list(dict.fromkeys(check_language(lang, source="--lang") for lang in langs))
+    bands = [read_ensemble(path) for path in ensembles]
     comparison = compare([RunDirectory.open(p) for p in run_dirs])
     territory = _territory(comparison.baseline)
     pictures = city_stills(comparison.runs, territory) if stills and territory else {}
@@ -143,7 +148,7 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path, *, pdf: bool =
         pages = []
         for i, lang in enumerate(langs):
             report = comparison_report(comparison, lang, territory=territory, stills=pictures,
-                                       pictures=drawn)
+                                       pictures=drawn, ensembles=bands)
             html, _ = write_report(report, tmp / ("report" if i == 0 else f"report.{lang}"))
             pages.append(html)
         if pdf:  # one Chromium per language, side by side (each mostly waits on itself)

@@ -15,7 +15,9 @@ Layout of ``ENSEMBLE_DIR``::
     probability_built.tif     per simulated year (one band each, band description = year):
                               share of members in which the cell became built-up since the
                               start year (float32, 0..1)
-    indicator_intervals.csv   year, indicator, unit, mean, sd, p05, p50, p95, min, max
+    indicator_intervals.csv   year, indicator, unit, mean, sd, p05, p10, p50, p90, p95, min,
+                              max (ensembles written before p10/p90 existed lack those two:
+                              :func:`band_columns` falls back to p05/p95)
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ log = logging.getLogger(__name__)
 
 FORMAT = "territory-twin/ensemble"
 FORMAT_VERSION = 1
-QUANTILES = {"p05": 0.05, "p50": 0.5, "p95": 0.95}
+QUANTILES = {"p05": 0.05, "p10": 0.1, "p50": 0.5, "p90": 0.9, "p95": 0.95}
+#: The band charts draw around the median: 10 % to 90 % of the members.
+BAND = ("p10", "p90")
+#: The band of ensembles written before :data:`BAND`'s quantiles were.
+OLD_BAND = ("p05", "p95")
 
 
 class Executor(Protocol):
@@ -190,7 +196,8 @@ def development_probability(members: Sequence[RunDirectory]) -> dict[int, np.nda
 
 
 def indicator_intervals(members: Sequence[RunDirectory]) -> pd.DataFrame:
-    """Mean, standard deviation, 5/50/95 % quantiles, min and max of every indicator per year."""
+    """Mean, standard deviation, 5/10/50/90/95 % quantiles, min and max of every indicator
+    per year."""
     frame = pd.concat([m.indicators.assign(seed=m.manifest["seed"]) for m in members])
     grouped = frame.groupby(["year", "indicator", "unit"])["value"]
     out = grouped.agg(mean="mean", sd="std", min="min", max="max")
@@ -198,6 +205,63 @@ def indicator_intervals(members: Sequence[RunDirectory]) -> pd.DataFrame:
         out[name] = grouped.quantile(q)
     columns = ["mean", "sd", *QUANTILES, "min", "max"]
     return out[columns].reset_index()
+
+
+@dataclass(frozen=True)
+class EnsembleSummary:
+    """What a report reads of an ensemble folder: its manifest and indicator intervals."""
+
+    path: Path
+    manifest: dict[str, Any]
+    intervals: pd.DataFrame
+
+    @property
+    def seeds(self) -> list[int]:
+        return [int(s) for s in self.manifest["seeds"]]
+
+    def of(self, run_manifest: dict[str, Any]) -> bool:
+        """Whether this ensemble ran the run's scenario (same scenario file contents, else the
+        same scenario name)."""
+        sha = run_manifest.get("scenario_sha256")
+        if sha and self.manifest.get("scenario_sha256"):
+            return sha == self.manifest["scenario_sha256"]
+        return run_manifest["scenario"]["name"] == self.manifest["scenario"]["name"]
+
+
+def read_ensemble(path: str | Path) -> EnsembleSummary:
+    """The manifest and intervals of an ensemble folder (``twin ensemble --out``).
+
+    Raises
+    ------
+    tim.errors.InputError
+        ``path`` is not an ensemble folder (names the file and what is wrong).
+    """
+    path = Path(path)
+    manifest_path = path / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        intervals = pd.read_csv(path / "indicator_intervals.csv")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"not a readable ensemble folder ({type(exc).__name__})",
+                         source=str(path), field="manifest.json/indicator_intervals.csv",
+                         hint="make one with 'twin ensemble ... --out DIR'") from None
+    if manifest.get("format") != FORMAT:
+        raise InputError(f"not an ensemble (format {manifest.get('format')!r})",
+                         source=str(manifest_path), field="format", value=manifest.get("format"))
+    return EnsembleSummary(path, manifest, intervals)
+
+
+def band_columns(intervals: pd.DataFrame) -> tuple[str, str, int, int]:
+    """The columns of the band to draw and its quantiles in percent: P10-P90, or P5-P95 for
+    an ensemble written before P10/P90 were.
+
+    >>> band_columns(pd.DataFrame(columns=["p05", "p10", "p50", "p90", "p95"]))
+    ('p10', 'p90', 10, 90)
+    >>> band_columns(pd.DataFrame(columns=["p05", "p50", "p95"]))
+    ('p05', 'p95', 5, 95)
+    """
+    lo, hi = BAND if set(BAND) <= set(intervals.columns) else OLD_BAND
+    return lo, hi, round(100 * QUANTILES[lo]), round(100 * QUANTILES[hi])
 
 
 def _write_probability(path: Path, probability: dict[int, np.ndarray], grid: Any) -> None:

@@ -34,6 +34,8 @@ Examples
 from __future__ import annotations
 
 import functools
+import math
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Mapping
@@ -161,6 +163,76 @@ class Translator:
         from babel.dates import format_date
 
         return format_date(value, format=format, locale=self.lang)
+
+
+@dataclass(frozen=True)
+class MoneySetting:
+    """How euros of the damage curves are shown in a currency: factor and price year."""
+
+    currency: str
+    per_eur: float
+    price_year: int
+    source: str
+
+
+def damage_money(lang: str) -> MoneySetting:
+    """How damage is shown in ``lang``: the currency, the factor from the curves' euros and
+    the price year.
+
+    The damage curves (JRC, Huizinga et al. 2017) are in euros at 2010 prices. Chinese pages
+    and reports show yuan, converted by default at the ECB's 2010 average reference rate
+    (8.9712 CNY per EUR), prices kept in 2010; the environment variable
+    ``TWIN_CNY_PER_EUR_2010`` overrides the factor (for example to fold in inflation since
+    2010). The dashboard and the reports both call this function, so they agree.
+
+    >>> damage_money("en").currency, damage_money("zh_CN").currency
+    ('EUR', 'CNY')
+    """
+    if lang.startswith("zh"):
+        text = os.environ.get("TWIN_CNY_PER_EUR_2010")
+        try:
+            factor = float(text) if text else 8.9712
+        except ValueError:
+            raise InputError("not a number", source="environment",
+                             field="TWIN_CNY_PER_EUR_2010", value=text) from None
+        if not math.isfinite(factor) or factor <= 0:
+            raise InputError("must be a positive number", source="environment",
+                             field="TWIN_CNY_PER_EUR_2010", value=text)
+        return MoneySetting("CNY", factor, 2010, "ECB 2010 average reference rate"
+                            if not text else "TWIN_CNY_PER_EUR_2010")
+    return MoneySetting("EUR", 1.0, 2010, "JRC damage curves")
+
+
+def scenario_text(title: str, t: Translator) -> str:
+    """A scenario's title in ``t``'s language: a title is a message id (the built-in ones are
+    translated in ``scenarios.po``); a title without a translation is shown as written.
+
+    >>> scenario_text("Baseline - trend growth, current plan", translator("zh_CN"))
+    '基准情景——趋势增长，现行规划'
+    """
+    return t.gettext(str(title))
+
+
+#: The unit of damage as the indicator tables write it (millions of euros at 2010 prices).
+DAMAGE_UNIT = "M EUR (2010)"
+
+
+def in_currency(value: float, unit: str, lang: str) -> float:
+    """``value`` in the currency of ``lang`` when ``unit`` is :data:`DAMAGE_UNIT` (else as is).
+
+    >>> in_currency(1.0, DAMAGE_UNIT, "en"), in_currency(2.0, "ha", "zh_CN")
+    (1.0, 2.0)
+    """
+    if unit == DAMAGE_UNIT and math.isfinite(value):
+        return value * damage_money(lang).per_eur
+    return value
+
+
+def damage_unit_words(t: Translator) -> str:
+    """The unit of converted damage in ``t``'s words, e.g. "million CNY (2010 prices)"."""
+    money = damage_money(t.lang)
+    return t.gettext("million {currency} ({year} prices)", currency=money.currency,
+                     year=money.price_year)
 
 
 @functools.lru_cache(maxsize=None)

@@ -445,7 +445,9 @@ class Surge(_Strict):
 
 class Scenario(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    title: str
+    #: One line, in any language; an English title is a message id whose Chinese words live in
+    #: ``scenarios/locale/zh_CN/LC_MESSAGES/scenarios.po`` (scenarios.i18n.scenario_text).
+    title: str = Field(min_length=1, max_length=160, pattern=r"^[^\n\r]*\S[^\n\r]*$")
     description: str = ""
     start_year: int = Field(2025, ge=1900, le=2200)
     years: int = Field(10, ge=1, le=200)

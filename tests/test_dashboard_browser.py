@@ -334,9 +334,11 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
             # _fullData: the traces as plotly drew them (typed arrays decoded).
             bands = page.evaluate("""() => document.querySelector(
                 '#ensemble-timeline .js-plotly-plot')._fullData
-                .filter(t => t.meta === 'band' && t.name.startsWith('5'))
-                .map(t => Array.from(t.y))""")
-            assert len(bands) == 4 and bands[0] == pytest.approx(list(population["p95"]))
+                .filter(t => t.meta === 'band').map(t => Array.from(t.y))""")
+            from scenarios.ensemble import band_columns
+
+            upper = band_columns(intervals)[1]  # p90 (p95 for ensembles made before P10/P90)
+            assert len(bands) == 4 and bands[0] == pytest.approx(list(population[upper]))
             _wait_3d(page, f"""s.mode === 'plain' &&
                 (s.drapeUrl || '').endsWith('/probability/0/{surge_year}.png')""")
             timings["ensemble_s"] = time.perf_counter() - t

@@ -56,7 +56,31 @@ def test_intervals_are_quantiles_over_members(serial):
     assert row["mean"] == pytest.approx(built.mean())
     assert row["p50"] == pytest.approx(np.quantile(built, 0.5))
     assert row["p05"] <= row["p50"] <= row["p95"] and row["min"] == built.min()
+    # the P10-P90 band the charts draw
+    assert row["p10"] == pytest.approx(np.quantile(built, 0.1))
+    assert row["p90"] == pytest.approx(np.quantile(built, 0.9))
+    assert row["p05"] <= row["p10"] <= row["p50"] <= row["p90"] <= row["p95"]
     assert (serial.path / "probability_built.tif").is_file()
+    # what the reports read of it; an ensemble written before P10/P90 still reads
+    from scenarios.ensemble import band_columns, read_ensemble
+
+    summary = read_ensemble(serial.path)
+    assert summary.seeds == list(SEEDS) and band_columns(summary.intervals)[:2] == ("p10", "p90")
+    assert summary.of(serial.members[0].manifest)
+    old = summary.intervals.drop(columns=["p10", "p90"])
+    assert band_columns(old) == ("p05", "p95", 5, 95)
+
+
+def test_a_folder_that_is_no_ensemble_is_refused_by_name(tmp_path):
+    from scenarios.ensemble import read_ensemble
+    from tim.errors import InputError
+
+    (tmp_path / "manifest.json").write_text('{"format": "territory-twin/run"}')
+    (tmp_path / "indicator_intervals.csv").write_text("year\n2025\n")
+    with pytest.raises(InputError, match="not an ensemble"):
+        read_ensemble(tmp_path)
+    with pytest.raises(InputError, match="not a readable ensemble"):
+        read_ensemble(tmp_path / "missing")
 
 
 def test_dask_cluster_on_loopback_gives_the_same_members(tim_dir, scenario, serial, tmp_path):

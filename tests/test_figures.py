@@ -219,22 +219,29 @@ def test_indicator_timeline_draws_a_band_behind_the_runs_that_have_one():
     assert fig.layout.yaxis2.domain[1] < fig.layout.yaxis.domain[0]
 
 
-def test_ensemble_timeline_median_and_bands():
+def test_ensemble_timeline_median_in_a_p10_p90_band():
     from viz.figures import ensemble_timeline
 
     iv = pd.DataFrame({"year": [2025, 2026, 2027], "indicator": "p",
-                       "p05": [1.0, 2.0, 3.0], "p50": [1.5, 2.5, 3.5], "p95": [2.0, 3.0, 4.0],
+                       "p05": [1.0, 2.0, 3.0], "p10": [1.2, 2.2, 3.2], "p50": [1.5, 2.5, 3.5],
+                       "p90": [1.8, 2.8, 3.8], "p95": [2.0, 3.0, 4.0],
                        "min": [0.5, 1.5, 2.5], "max": [2.5, 3.5, 4.5]})
     fig = ensemble_timeline(iv, [SeriesSpec("p", "Pop", "persons")], label="e",
-                            colour="#ef6c00", year=2026)
+                            colour="#ef6c00", year=2026, band_name="{lo}–{hi} %",
+                            median_name="中位数")
     by_name = {}
     for t in fig.data:
         by_name.setdefault(t.name, []).append(t)
-    full, inner, (median,) = by_name["full range"], by_name["5\u201395 %"], by_name["median"]
-    assert [list(t.y) for t in full] == [[0.5, 1.5, 2.5], [2.5, 3.5, 4.5]]
-    assert [list(t.y) for t in inner] == [[1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]
-    assert list(median.y) == [1.5, 2.5, 3.5] and inner[1].meta == "band"
+    assert set(by_name) == {"10–90 %", "中位数"}
+    inner, (median,) = by_name["10–90 %"], by_name["中位数"]
+    assert [list(t.y) for t in inner] == [[1.2, 2.2, 3.2], [1.8, 2.8, 3.8]]
+    assert inner[1].fill == "tonexty" and inner[1].meta == "band"
+    assert list(median.y) == [1.5, 2.5, 3.5] and median.meta == "median"
     assert any(s.type == "line" and s.x0 == 2026 for s in fig.layout.shapes)
+    # an ensemble written before P10/P90 existed: its 5-95 % band, said so
+    old = ensemble_timeline(iv.drop(columns=["p10", "p90"]), [SeriesSpec("p", "Pop", "")],
+                            label="e", colour="#ef6c00")
+    assert old.data[1].name == "P5–P95" and list(old.data[1].y) == [2.0, 3.0, 4.0]
 
 
 # -- analysis maps (viz.maps) ------------------------------------------------------------------

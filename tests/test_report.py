@@ -179,10 +179,15 @@ def printed(run_dirs, tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["report", "report.zh_CN"])
 def test_no_printed_page_is_blank_or_clipped(printed, name):
+    assert_pages_fit(printed / f"{name}.pdf", at_least=6)
+
+
+def assert_pages_fit(pdf, at_least: int) -> None:
+    """Every page of ``pdf`` is A4, has content, and keeps it inside the margins."""
     from scenarios.reporting.pdf import content_box, pdf_pages
 
-    pages = pdf_pages(printed / f"{name}.pdf", dpi=DPI)
-    assert len(pages) >= 6
+    pages = pdf_pages(pdf, dpi=DPI)
+    assert len(pages) >= at_least
     for number, page in enumerate(pages, 1):
         assert page.shape[:2] == A4_PX, f"page {number} is not A4"
         box = content_box(page)
@@ -277,3 +282,160 @@ def test_a_language_not_available_is_refused_before_anything_is_written(run_dirs
     with pytest.raises(InputError, match="language not available"):
         compare_runs(run_dirs, tmp_path / "report", langs=["fr"])
     assert not (tmp_path / "report").exists()
+
+
+def test_damage_is_in_the_report_currency_as_the_dashboard_shows_it(reports, comparison):
+    """Flood damage (M EUR at 2010 prices in indicators.csv) reads in yuan in the Chinese
+    report and in euros in the English one, converted by the dashboard's one conversion."""
+    from scenarios.i18n import damage_money, translator
+    from viz.i18n import unit_text, value_text
+
+    surge = next(r for r in comparison.runs if r.surge is not None)
+    table = surge.indicators
+    damage = float(table[(table["year"] == table["year"].max())
+                         & (table["indicator"] == "flood_damage")]["value"].iloc[0])
+    assert damage > 0, "the sample's surge damages buildings"
+    rate = damage_money("zh_CN").per_eur
+    assert rate == pytest.approx(8.9712)
+    for lang, factor, currency in (("en", 1.0, "EUR"), ("zh_CN", rate, "CNY")):
+        summary = reports[lang].section("summary")
+        key_numbers = next(b for b in summary.blocks if isinstance(b, Table))
+        column = key_numbers.columns.index(surge.name)
+        t = translator(lang)
+        row = next(r for r in key_numbers.rows if r[0].text == t.gettext("Flood damage to buildings"))
+        shown = row[column].text
+        assert currency in shown and "2010" in shown, shown
+        digits = re.sub(r"[^\d.]", "", shown.split(currency)[0].replace(",", ""))
+        assert float(digits) == pytest.approx(damage * factor, abs=0.051)
+        # the dashboard's number and unit for the same value
+        assert t.number(damage * factor, 1) in shown and unit_text("M EUR (2010)", t) in shown
+        assert value_text(damage, "M EUR (2010)", t) == t.number(damage * factor, 1)
+
+
+def test_an_ensemble_adds_its_p10_p90_band_and_median_to_the_charts(run_dirs, comparison,
+                                                                     sample_territory, tmp_path):
+    """The baseline's scenario with a second seed: an ensemble of two, aggregated as
+    ``twin ensemble`` does, shaded on the charts in the baseline's colour."""
+    import io
+
+    from PIL import Image
+
+    from scenarios.ensemble import EnsembleSummary, indicator_intervals
+
+    base = comparison.baseline
+    scenario = load_scenario("baseline").model_copy(update={"years": 4})
+    other = RunDirectory.open(write_run(run_scenario(sample_territory, scenario, seed=6),
+                                        tmp_path / "seed-6"))
+    intervals = indicator_intervals([base, other])
+    ensemble = EnsembleSummary(tmp_path, {"seeds": [5, 6], "scenario": base.manifest["scenario"],
+                                          "scenario_sha256": base.manifest["scenario_sha256"]},
+                               intervals)
+    assert ensemble.of(base.manifest) and not ensemble.of(comparison.runs[1].manifest)
+    from scenarios.i18n import translator
+    from scenarios.reporting.comparison import Context, charts_section
+
+    def charts(ensembles):
+        return charts_section(Context(comparison, None, translator("zh_CN"), load_registry(),
+                                      ensembles=ensembles))
+
+    with_band, without = charts([ensemble]), charts([])
+    assert "P10–P90" in with_band.blocks[1].text and "baseline" in with_band.blocks[1].text
+    assert len(without.blocks) == 1 and with_band.blocks[0].png != without.blocks[0].png
+
+
+def test_the_chart_shades_a_band_around_its_median():
+    import io
+
+    from PIL import Image
+
+    from scenarios.reporting.figures import timeline_chart
+
+    years = [2025, 2026, 2027, 2028]
+    panels = [("Population", {"a": (years, [10, 12, 14, 16])})]
+    band = [{"a": (years, [8, 9, 10, 11], [10, 12, 14, 16], [12, 15, 18, 21])}]
+
+    def shaded(figure) -> int:  # the first series' blue (#1f77b4) at 22 % on white
+        return close_to(np.asarray(Image.open(io.BytesIO(figure.png)).convert("RGB")),
+                        "#cde1ee", 8)
+
+    assert shaded(timeline_chart(panels, "c", bands=band)) > 10_000
+    assert shaded(timeline_chart(panels, "c")) < 1_000  # the line's anti-aliased edges
+
+
+# -- the land-use calibration report ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def calibration_folder(demo_output):
+    from scenarios.calibration.report import read_calibration
+
+    folder = demo_output / "calibration" / "plum-island"
+    if not (folder / "metrics.json").is_file():
+        pytest.skip("the demo calibrates only when $TWIN_DATA has the Plum Island maps")
+    return read_calibration(folder)
+
+
+def test_the_calibration_report_holds_the_metrics_maps_search_and_drivers(calibration_folder):
+    import json
+
+    from scenarios.calibration.report import AGREEMENT_COLOURS, METRIC_ROWS
+    from scenarios.reporting.calibration import calibration_report
+
+    metrics = json.loads((calibration_folder.path / "metrics.json").read_text())
+    en, zh = (calibration_report(calibration_folder, lang) for lang in ("en", "zh_CN"))
+    periods = list(metrics["periods"])
+    assert [s.kind for s in en.sections] == ["summary", *periods, "search", "drivers",
+                                             "appendix"]
+    for period in periods:
+        table = next(b for b in en.section(period).blocks if isinstance(b, Table)
+                     and b.title.startswith("Every metric"))
+        rows = {row[0].text: row for row in table.rows}
+        for key, label, kind in METRIC_ROWS:
+            for column, model in enumerate(("model", "null_no_change", "null_random"), 1):
+                value = metrics["periods"][period][model]["overall"].get(key)
+                expected = "n/a" if value is None else (
+                    f"{int(value):,}" if kind == "count" else f"{value:,.4f}")
+                assert rows[label][column].text == expected, (period, key, model)
+        agreement, simulated = [f for f in en.section(period).blocks
+                                if isinstance(f, Figure) and f.kind == "map"]
+        assert AGREEMENT_COLOURS[1] in agreement.colours  # hits are drawn
+        assert f"{metrics['periods'][period]['model']['overall']['hits']:,} hits" in \
+            agreement.caption
+    assert zh.title == "土地利用模型校准报告" and zh.section("summary").title == "摘要"
+    html = render_html(zh)
+    for term in ("品质因数", "零模型", "命中", "漏报", "误报", "适宜性驱动因子", "拟合参数"):
+        assert term in html, term
+    # file names only: the page shows no server path
+    assert str(calibration_folder.path.parent) not in html + render_html(en)
+
+
+def test_the_printed_calibration_report_fits_a4_in_both_languages(calibration_folder,
+                                                                 tmp_path):
+    from scenarios.calibration.report import AGREEMENT_COLOURS
+    from scenarios.reporting.calibration import write_calibration_reports
+    from scenarios.reporting.pdf import pdf_pages, pdf_text
+
+    if shutil.which("chromium") is None or shutil.which("pdftoppm") is None:
+        pytest.skip("printing needs Chromium and poppler-utils (bootstrap.py installs them)")
+    written = write_calibration_reports(calibration_folder, tmp_path, ["en", "zh_CN"], pdf=True)
+    assert written == ["report.html", "report.pdf", "report.zh_CN.html", "report.zh_CN.pdf"]
+    for name in ("report", "report.zh_CN"):
+        assert_pages_fit(tmp_path / f"{name}.pdf", at_least=6)
+    texts = pdf_text(tmp_path / "report.zh_CN.pdf")
+    assert "土地利用模型校准报告" in "".join(texts)
+    pages = pdf_pages(tmp_path / "report.pdf", dpi=60)
+    maps = [i for i, t in enumerate(pdf_text(tmp_path / "report.pdf"))
+            if "Simulated against observed change" in t]
+    assert maps, "no agreement map page"
+    for colour in AGREEMENT_COLOURS[1:3]:  # hits green, misses red
+        assert close_to(pages[maps[0]], colour, 20) > 30, colour
+
+
+def test_calibrate_refuses_a_language_before_the_search(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "viz.cli", "calibrate", "--map",
+                             f"1985={tmp_path / 'a.tif'}", "--lang", "fr", "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "language not available" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()

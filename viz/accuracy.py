@@ -30,11 +30,20 @@ CLASS_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b
                  "#c5b0d5", "#c49c94")
 #: Longest side (pixels) of a map image; larger maps keep every n-th cell.
 MAP_PIXELS = 1200
-#: Metrics of the comparison chart: (key, label, higher is better).
-COMPARED = (("figure_of_merit", "Figure of Merit", True),
-            ("kappa_simulation", "Kappa simulation", True),
-            ("quantity_disagreement", "Quantity disagreement", False),
-            ("allocation_disagreement", "Allocation disagreement", False))
+#: Metrics of the comparison chart: (key, higher is better); their labels are in the words.
+COMPARED = (("figure_of_merit", True), ("kappa_simulation", True),
+            ("quantity_disagreement", False), ("allocation_disagreement", False))
+#: The charts' words, English message ids: the page passes them translated (``words=``).
+FIGURE_WORDS = {
+    "figure_of_merit": "Figure of Merit", "kappa_simulation": "Kappa simulation",
+    "quantity_disagreement": "Quantity disagreement",
+    "allocation_disagreement": "Allocation disagreement",
+    "higher": "Higher is better", "lower": "Lower is better",
+    "simulation": "simulation", "best": "best so far",
+    "simulation_hover": "simulation {x}: FoM {y}", "best_hover": "after {x}: best {y}",
+    "class": "class {code}", "share": "share of the class's suitability (permutation importance)",
+    "share_hover": "{x} of the permutation importance, {impurity} of the impurity",
+}
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
@@ -100,19 +109,22 @@ def agreement_figure(agreement: np.ndarray, grid: Grid, *, title: str,
 
 
 def class_map_figure(codes_map: np.ndarray, grid: Grid, codes: Sequence[int], *, title: str,
-                     height: int = 520) -> go.Figure:
-    """A class map (codes, 255 outside) in :data:`CLASS_PALETTE` order of the class codes."""
+                     height: int = 520, class_label=lambda code: f"class {code}",
+                     legend_title: str = "class") -> go.Figure:
+    """A class map (codes, 255 outside) in :data:`CLASS_PALETTE` order of the class codes;
+    ``class_label(code)`` names a class in the legend."""
     colours = {int(c): CLASS_PALETTE[i % len(CLASS_PALETTE)] for i, c in enumerate(codes)}
     fig = go.Figure(image_trace(categorical_rgba(codes_map, colours), grid, "classes"))
     for code, colour in colours.items():
-        fig.add_trace(legend_square(f"class {code}", colour))
-    map_layout(fig, grid, title=title, height=height, legend_title="class",
+        fig.add_trace(legend_square(class_label(code), colour))
+    map_layout(fig, grid, title=title, height=height, legend_title=legend_title,
                uirevision="calibration")
     return fig
 
 
 def comparison_figure(overall: Mapping[str, Mapping[str, float]],
-                      labels: Mapping[str, str], *, height: int = 330) -> go.Figure:
+                      labels: Mapping[str, str], *, height: int = 330,
+                      words: Mapping[str, str] = FIGURE_WORDS) -> go.Figure:
     """The model beside the no-change and random-allocation null models: FoM and Kappa
     simulation (higher is better) and quantity and allocation disagreement (lower is better).
 
@@ -127,10 +139,10 @@ def comparison_figure(overall: Mapping[str, Mapping[str, float]],
     [[0.1, 0.2], [0.0, 0.05]]
     """
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=("Higher is better", "Lower is better"))
+                        subplot_titles=(words["higher"], words["lower"]))
     for model, metrics in overall.items():
         for col, better in ((1, True), (2, False)):
-            keys = [(k, label) for k, label, up in COMPARED if up is better]
+            keys = [(k, words[k]) for k, up in COMPARED if up is better]
             values = [_number(metrics.get(k)) for k, _ in keys]
             fig.add_trace(go.Bar(
                 x=[label for _, label in keys], y=values, name=labels.get(model, model),
@@ -153,7 +165,8 @@ def _number(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def convergence_figure(history: pd.DataFrame, *, height: int = 280) -> go.Figure:
+def convergence_figure(history: pd.DataFrame, *, height: int = 280,
+                       words: Mapping[str, str] = FIGURE_WORDS) -> go.Figure:
     """Every simulation of the calibration search (its FoM) and the best so far.
 
     Examples
@@ -165,15 +178,17 @@ def convergence_figure(history: pd.DataFrame, *, height: int = 280) -> go.Figure
     """
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=history["evaluation"], y=history["figure_of_merit"],
-                             mode="markers", name="simulation",
+                             mode="markers", name=words["simulation"],
                              marker=dict(size=5, color="#90a4ae", opacity=0.7),
-                             hovertemplate="simulation %{x}: FoM %{y:.4f}<extra></extra>"))
+                             hovertemplate=words["simulation_hover"].format(
+                                 x="%{x}", y="%{y:.4f}") + "<extra></extra>"))
     fig.add_trace(go.Scatter(x=history["evaluation"], y=history["best"], mode="lines",
-                             name="best so far", line=dict(color=MODEL_COLOURS["model"],
+                             name=words["best"], line=dict(color=MODEL_COLOURS["model"],
                                                            width=2.5, shape="hv"),
-                             hovertemplate="after %{x}: best %{y:.4f}<extra></extra>"))
-    fig.update_xaxes(title_text="simulation", showgrid=False)
-    fig.update_yaxes(title_text="Figure of Merit", gridcolor="#eceff1", zeroline=False)
+                             hovertemplate=words["best_hover"].format(
+                                 x="%{x}", y="%{y:.4f}") + "<extra></extra>"))
+    fig.update_xaxes(title_text=words["simulation"], showgrid=False)
+    fig.update_yaxes(title_text=words["figure_of_merit"], gridcolor="#eceff1", zeroline=False)
     fig.update_layout(height=height, margin=dict(l=55, r=10, t=10, b=40),
                       plot_bgcolor="#ffffff", paper_bgcolor="#ffffff",
                       font=dict(family=FONT, size=11),
@@ -182,7 +197,8 @@ def convergence_figure(history: pd.DataFrame, *, height: int = 280) -> go.Figure
 
 
 def contributions_figure(table: pd.DataFrame, auc: Mapping[str, float] | None = None, *,
-                         height: int | None = None) -> go.Figure:
+                         height: int | None = None,
+                         words: Mapping[str, str] = FIGURE_WORDS) -> go.Figure:
     """The drivers' share of each class's suitability (permutation importance; the forest's
     impurity share in the hover), one bar group per driver, one colour per class.
 
@@ -201,7 +217,7 @@ def contributions_figure(table: pd.DataFrame, auc: Mapping[str, float] | None = 
     fig = go.Figure()
     for i, (code, rows) in enumerate(table.groupby("class", sort=True)):
         rows = rows.set_index("driver").reindex(drivers)
-        name = f"class {code}"
+        name = words["class"].format(code=code)
         if auc and str(code) in auc and auc[str(code)] is not None:
             name += f" (AUC {auc[str(code)]:.2f})"
         impurity = rows["impurity_share"] if "impurity_share" in rows else \
@@ -210,9 +226,9 @@ def contributions_figure(table: pd.DataFrame, auc: Mapping[str, float] | None = 
             y=drivers, x=rows["permutation_share"], orientation="h", name=name,
             marker_color=CLASS_PALETTE[i % len(CLASS_PALETTE)],
             customdata=impurity.to_numpy(), meta=str(code),
-            hovertemplate=f"{name}<br>%{{y}}: %{{x:.0%}} of the permutation importance, "
-                          "%{customdata:.0%} of the impurity<extra></extra>"))
-    fig.update_xaxes(title_text="share of the class's suitability (permutation importance)",
+            hovertemplate=f"{name}<br>%{{y}}: " + words["share_hover"].format(
+                x="%{x:.0%}", impurity="%{customdata:.0%}") + "<extra></extra>"))
+    fig.update_xaxes(title_text=words["share"],
                      tickformat=".0%", gridcolor="#eceff1", rangemode="tozero")
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(barmode="group", height=height or 120 + 28 * len(drivers) * max(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from scenarios.i18n import check_language
+from scenarios.i18n import Translator, check_language, scenario_text
 from scenarios.indicators import IndicatorDef, load_registry
 from scenarios.publish import new_buildings_overlay
 from scenarios.rundir import RunDirectory
@@ -137,7 +137,8 @@ class Dashboard:
     runs : tuple of RunDirectory
         The runs, the first one being the baseline every other run is compared with.
     labels : tuple of str
-        Unique display names of the runs (scenario titles).
+        Unique display names of the runs: their scenario titles in the page's language
+        (:func:`run_labels`, per request).
     registry : mapping
         Indicator definitions (names and definitions; values, units and statuses come from
         each run's ``indicators.csv``).
@@ -165,7 +166,6 @@ class Dashboard:
     """
 
     runs: tuple[RunDirectory, ...]
-    labels: tuple[str, ...]
     registry: Mapping[str, IndicatorDef]
     provenance: Provenance
     tiles: TilesFolder | None = None
@@ -211,6 +211,12 @@ class Dashboard:
     def run(self, index: int | str | None) -> RunDirectory:
         """The run at ``index`` (as the dropdown sends it); the baseline when out of range."""
         return self.runs[self.run_index(index)]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        from viz.i18n import ui
+
+        return run_labels(self.runs, ui())
 
     def label(self, run: RunDirectory) -> str:
         return self.labels[self.runs.index(run)]
@@ -292,13 +298,15 @@ def default_cesium_dir() -> Path:
     return Path(__file__).resolve().parent / "node_modules" / "cesium" / "Build" / "Cesium"
 
 
-def run_labels(runs: Sequence[RunDirectory]) -> tuple[str, ...]:
-    """Scenario titles, made unique with the seed or the folder name when two runs share one."""
-    titles = [r.title for r in runs]
+def run_labels(runs: Sequence[RunDirectory], t: Translator) -> tuple[str, ...]:
+    """Scenario titles in ``t``'s language, made unique with the seed or the folder name when
+    two runs share one."""
+    titles = [scenario_text(r.title, t) for r in runs]
     labels = []
     for run, title in zip(runs, titles):
         if titles.count(title) > 1:
-            title = f"{title} (seed {run.manifest.get('seed')}, {run.path.name})"
+            title = t.gettext("{title} (seed {seed}, {folder})", title=title,
+                              seed=run.manifest.get("seed"), folder=run.path.name)
         labels.append(title)
     return tuple(labels)
 
@@ -339,7 +347,7 @@ def load_dashboard(folders: Sequence[str | Path], tiles_dir: str | Path | None =
         if tiles_dir is not None:
             raise InputError("3D tiles are shown with scenario runs: give a run directory too, "
                              "or leave --tiles out", field="--tiles", value=str(tiles_dir))
-        return Dashboard(runs=(), labels=(), registry=load_registry(),
+        return Dashboard(runs=(), registry=load_registry(),
                          provenance=Provenance(), tiles=None,
                          cesium_dir=cesium_dir or default_cesium_dir(), calibrations=reports,
                          monitoring=watched)
@@ -360,7 +368,7 @@ def load_dashboard(folders: Sequence[str | Path], tiles_dir: str | Path | None =
     tiles = TilesFolder.open(tiles_dir) if tiles_dir is not None else None
     provenance = read_provenance(runs)
     uses, span = building_summary(provenance.tims[0]) if provenance.tims else ((), None)
-    return Dashboard(runs=runs, labels=run_labels(runs), registry=load_registry(),
+    return Dashboard(runs=runs, registry=load_registry(),
                      provenance=provenance, tiles=tiles,
                      cesium_dir=cesium_dir or default_cesium_dir(), building_uses=uses,
                      building_heights=span, ensembles=found_ensembles, heights=checks,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ from tim.errors import StoreError
 from tim.model import ClassTable, Grid
 from viz.figures import land_use_rgba
 from viz.sources import products_cleared
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import flask
@@ -103,26 +106,67 @@ def viewer_config(board: Dashboard, *, with_3d: bool) -> dict[str, Any]:
     """What the clientside ``twin3d.init`` callback needs to build the viewer.
 
     ``parts`` maps the tileset's parts (buildings, terrain, points) to their URLs; ``parts`` is
-    None when there is nothing to show, and ``message`` then says why.
+    None when there is nothing to show, and ``message`` then says why, in the page's language
+    and without server paths. ``words`` are the 3D view's status lines in the page's language
+    (twin3d.js has no words of its own) and ``locale`` the page's number format.
     """
+    from viz.i18n import ui
+
+    t = ui()
+    _ = t.gettext
     if board.tiles is None or not board.runs:
-        return {"parts": None, "message": "No 3D tiles were given: start the dashboard with "
-                "'twin serve RUN... --tiles TILES_DIR' to see the buildings in 3D."}
+        return {"parts": None, "message": _(
+            "No 3D tiles were given: start the dashboard with {command} to see the buildings "
+            "in 3D.", command="'twin serve RUN... --tiles TILES_DIR'")}
     missing = cesium_missing(board.cesium_dir)
-    if missing or not with_3d:
-        return {"parts": None, "message": f"3D view unavailable: {missing}"}
+    if missing:
+        log.warning("3D view unavailable: %s", missing)
+        return {"parts": None, "message": _(
+            "3D view unavailable: CesiumJS is not installed on the server (run {command} in "
+            "the viz folder).", command="'npm install --ignore-scripts'")}
+    if not with_3d:
+        return {"parts": None, "message": _("3D view unavailable on this page.")}
+    if "buildings" not in {name for name in board.tiles.parts}:
+        return {"parts": None, "message": _(
+            "The 3D tiles folder {folder} has no buildings tileset: write it with {command}.",
+            folder=board.tiles.path.name, command="'twin tiles TIM_DIR --out TILES_DIR'")}
     parts = {name: TILES_ROUTE + path for name, path in board.tiles.parts.items()
              if name in LAYERS and board.tiles.cleared(path)}
     if "buildings" in board.tiles.parts and "buildings" not in parts:
         from viz.onemap import hidden_note
 
         return {"parts": None, "message": hidden_note()}  # above the user's clearance
-    if "buildings" not in parts:
-        return {"parts": None, "message": f"The tiles in {board.tiles.path} have no buildings "
-                "tileset: write them with 'twin tiles TIM_DIR --out TILES_DIR'."}
     return {"parts": parts, "layers": [p for p in LAYERS_ON if p in parts],
             "baseUrl": CESIUM_ROUTE, "container": "cesium-container",
-            "rectangle": list(drape_rectangle(board.grid))}
+            "rectangle": list(drape_rectangle(board.grid)), "words": status_words(t),
+            "locale": t.lang.replace("_", "-")}
+
+
+def _(message: str) -> str:
+    """Marks a message id for the catalogue (translated in :func:`status_words`)."""
+    return message
+
+
+#: The 3D view's status lines (twin3d.js fills the ``{fields}``).
+STATUS_WORDS = {
+    "loading": _("Loading the 3D tiles\u2026"),
+    "failed": _("3D view failed ({error})"),
+    "no_cesium": _("CesiumJS did not load"),
+    "count": _("{buildings} buildings in {tiles} tiles"),
+    "flooded": _(", {n} flooded"),
+    "heights": _(", {over} over their limit, {blocking} blocking the view"),
+    "new": _(", {n} new"),
+    "replaced": _(" ({n} replaced)"),
+    "layers": _(" \u00b7 layers: {names}"),
+    "none": _("none"),
+    "swipe": _("Drag to compare"),
+    "buildings": _("Buildings"), "terrain": _("Terrain"), "points": _("Points"),
+}
+
+
+def status_words(t: Any) -> dict[str, str]:
+    """:data:`STATUS_WORDS` in ``t``'s language."""
+    return {key: t.gettext(text) for key, text in STATUS_WORDS.items()}
 
 
 def register_routes(server: flask.Flask, board: Dashboard) -> None:

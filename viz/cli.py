@@ -228,7 +228,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     langs = [lang for value in (args.lang or ["en"]) for lang in value.split(",") if lang]
     comparison = compare_runs(args.runs, args.out, pdf=args.pdf, langs=langs,
-                              stills=not args.no_3d)
+                              stills=not args.no_3d, ensembles=args.ensemble or ())
     names = ["report"] + [f"report.{lang}" for lang in langs[1:]]
     written = ", ".join(str(Path(args.out) / f"{n}.{ext}") for n in names
                         for ext in (("html", "pdf") if args.pdf else ("html",)))
@@ -242,7 +242,9 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     from scenarios.calibration.calibrate import CalibrationSetup, run_calibration
     from scenarios.calibration.report import write_calibration
     from scenarios.calibration.data import DriverSpec, derived_specs
+    from scenarios.monitoring.reports import languages
 
+    languages(args.lang)  # a language not available is refused before the search runs
     maps = dict(_year_path(m) for m in args.map or [])
     drivers = [DriverSpec.parse(d) for d in args.driver]
     drivers_at: dict = {}
@@ -272,8 +274,9 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
             bar.update(done - bar.n)
 
         report = run_calibration(setup, progress=progress, executor=executor)
-    write_calibration(report, args.out)
-    print(f"calibration written to {args.out} ({report.result.evaluations} simulations)")
+    write_calibration(report, args.out, langs=args.lang or ["en"], pdf=args.pdf)
+    print(f"calibration written to {args.out} ({report.result.evaluations} simulations); "
+          f"report: {_monitoring_reports(args)}")
     for p in report.periods:
         m = {k: p.metrics[k]["overall"] for k in ("model", "null_no_change", "null_random")}
         print(f"  {p.name} {p.years[0]}-{p.years[1]}: FoM {m['model']['figure_of_merit']:.4f} "
@@ -820,7 +823,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "others report.<lang>.html")
     compare.add_argument("--no-3d", action="store_true",
                          help="leave out the 3D stills (pyvista) of each scenario")
-    compare.set_defaults(func=cmd_compare, writes=("out", "directory"), reads=("runs",))
+    compare.add_argument("--ensemble", action="append", metavar="ENSEMBLE_DIR",
+                         help="an ensemble (twin ensemble --out) of a compared scenario: its "
+                              "P10-P90 band and median on the report's charts")
+    compare.set_defaults(func=cmd_compare, writes=("out", "directory"),
+                         reads=("runs", "ensemble"))
 
     cal = sub.add_parser("calibrate", help="learn suitability and fit the land-use CA on one "
                                            "pair of maps, validate on the next")
@@ -856,6 +863,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="evaluate candidates on a local Dask cluster of N workers "
                           "(default: in-process)")
     cal.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cal.add_argument("--pdf", action="store_true", help="also print report.pdf (A4, Chromium)")
+    _report_languages(cal)
     cal.add_argument("--out", required=True, metavar="REPORT_DIR")
     cal.set_defaults(func=cmd_calibrate, writes=("out", "directory"),
                      reads=("map", "driver", "constraint", "conversion", "series"))

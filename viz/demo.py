@@ -190,7 +190,7 @@ def calibrate_real_maps(out: Path, data: Path) -> Path | None:
     setup = CalibrationSetup(maps=maps, drivers=[DriverSpec(n, str(p)) for n, p in
                                                  drivers.items()],
                              maxiter=maxiter, popsize=popsize, seed=0)
-    return write_calibration(run_calibration(setup), out)
+    return write_calibration(run_calibration(setup), out, langs=("en", "zh_CN"))
 
 
 def monitor_simulated_years(out: Path, tim: Path, run_dir: Path, flood_run: Path | None
@@ -320,7 +320,7 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     stage("corridor sightlines", t)
     t = time.perf_counter()
     compare_runs(runs, out / "report", pdf=shutil.which("chromium") is not None,
-                 langs=("en", "zh_CN"))
+                 langs=("en", "zh_CN"), ensembles=[ensemble.path])
     stage("compare + report (en, zh_CN; HTML, PDF)", t)
     t = time.perf_counter()
     monitoring = monitor_simulated_years(out / "monitoring", out / "tim",

@@ -480,22 +480,29 @@ def use_colours(uses: Sequence[str]) -> Mapping[str, str]:
 
 def ensemble_timeline(intervals: pd.DataFrame, panels: Sequence[SeriesSpec], *, label: str,
                       colour: str, year: int | None = None, height: int = 480,
-                      columns: int = 2) -> go.Figure:
-    """An ensemble's indicators over time: the median, the 5-95 % band and the members'
-    full range (min to max, lighter), one panel per indicator.
+                      columns: int = 2, band_name: str = "P{lo}\u2013P{hi}",
+                      median_name: str = "median") -> go.Figure:
+    """An ensemble's indicators over time: the median line in a shaded P10-P90 band (P5-P95
+    for ensembles written before P10/P90 were, :func:`scenarios.ensemble.band_columns`), one
+    panel per indicator.
 
-    ``intervals`` has the columns of ``indicator_intervals.csv`` (year, indicator, p05, p50,
-    p95, min, max).
+    ``intervals`` has the columns of ``indicator_intervals.csv`` (year, indicator, p10, p50,
+    p90, ...); ``band_name`` (with ``{lo}``/``{hi}`` for the quantiles) and ``median_name``
+    are the legend's words in the page's language.
 
     Examples
     --------
-    >>> iv = pd.DataFrame({"year": [2025, 2026], "indicator": ["p", "p"], "p05": [1, 2],
-    ...                    "p50": [1, 3], "p95": [1, 4], "min": [1, 1], "max": [1, 5]})
+    >>> iv = pd.DataFrame({"year": [2025, 2026], "indicator": ["p", "p"], "p10": [1, 2],
+    ...                    "p50": [1, 3], "p90": [1, 4], "min": [1, 1], "max": [1, 5]})
     >>> fig = ensemble_timeline(iv, [SeriesSpec("p", "Pop", "persons")], label="e",
     ...                         colour="#ef6c00")
-    >>> [t.name for t in fig.data]
-    ['full range', 'full range', '5\u201395 %', '5\u201395 %', 'median']
+    >>> [t.name for t in fig.data], [float(v) for v in fig.data[1].y]
+    (['P10\u2013P90', 'P10\u2013P90', 'median'], [1.0, 4.0])
     """
+    from scenarios.ensemble import band_columns
+
+    lo, hi, lo_q, hi_q = band_columns(intervals)
+    name = band_name.format(lo=lo_q, hi=hi_q)
     ncols = max(1, min(columns, len(panels)))
     nrows = max(1, -(-len(panels) // ncols))
     fig = make_subplots(rows=nrows, cols=ncols, horizontal_spacing=0.1,
@@ -505,22 +512,20 @@ def ensemble_timeline(intervals: pd.DataFrame, panels: Sequence[SeriesSpec], *, 
         row, col = j // ncols + 1, j % ncols + 1
         rows = intervals[intervals["indicator"] == panel.key].sort_values("year")
         first = j == 0
-        for lo, hi, name, alpha in (("min", "max", "full range", 0.1),
-                                    ("p05", "p95", "5\u201395 %", 0.28)):
-            fig.add_trace(go.Scatter(x=rows["year"], y=rows[lo], mode="lines", name=name,
-                                     line=dict(width=0), showlegend=False, hoverinfo="skip",
-                                     legendgroup=name), row=row, col=col)
-            fig.add_trace(go.Scatter(
-                x=rows["year"], y=rows[hi], mode="lines", name=name, line=dict(width=0),
-                fill="tonexty", fillcolor=_rgba(colour, alpha), legendgroup=name,
-                showlegend=first, customdata=rows[lo], meta="band",
-                hovertemplate=f"%{{x}}: %{{customdata:,.1f}} \u2013 %{{y:,.1f}} {panel.unit}"
-                              f"<extra>{name}</extra>"), row=row, col=col)
+        fig.add_trace(go.Scatter(x=rows["year"], y=rows[lo], mode="lines", name=name,
+                                 line=dict(width=0), showlegend=False, hoverinfo="skip",
+                                 legendgroup="band"), row=row, col=col)
         fig.add_trace(go.Scatter(
-            x=rows["year"], y=rows["p50"], mode="lines+markers", name="median",
+            x=rows["year"], y=rows[hi], mode="lines", name=name, line=dict(width=0),
+            fill="tonexty", fillcolor=_rgba(colour, 0.3), legendgroup="band",
+            showlegend=first, customdata=rows[lo], meta="band",
+            hovertemplate=f"%{{x}}: %{{customdata:,.1f}} \u2013 %{{y:,.1f}} {panel.unit}"
+                          f"<extra>{name}</extra>"), row=row, col=col)
+        fig.add_trace(go.Scatter(
+            x=rows["year"], y=rows["p50"], mode="lines+markers", name=median_name,
             line=dict(color=colour, width=2.5), marker=dict(size=4), legendgroup="median",
-            showlegend=first, hovertemplate=f"%{{x}}: %{{y:,.1f}} {panel.unit}"
-                                            f"<extra>median of {label}</extra>"),
+            showlegend=first, meta="median", hovertemplate=f"%{{x}}: %{{y:,.1f}} {panel.unit}"
+                                                         f"<extra>{label}</extra>"),
             row=row, col=col)
     if year is not None:
         fig.add_vline(x=year, line=dict(color="#90a4ae", width=1, dash="dot"))

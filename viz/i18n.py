@@ -9,54 +9,24 @@ Functions building components call :func:`ui` where they need words; outside a r
 doctests) it is the default language. Words themselves live in the catalogues
 (``scenarios/locale/<lang>/LC_MESSAGES/dashboard.po``).
 
-Money: the damage curves (JRC, Huizinga et al. 2017) are in euros at 2010 prices. A Chinese page
-shows them in yuan, converted with :data:`DAMAGE_MONEY` - by default the ECB's 2010 average
-reference rate (8.9712 CNY per EUR), prices kept in 2010; override it with the environment
-variable ``TWIN_CNY_PER_EUR_2010`` (for example to fold in inflation since 2010).
+Money: damage (euros at 2010 prices) is shown in the page's currency with
+:func:`scenarios.i18n.damage_money`, the one conversion the reports use too.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from dataclasses import dataclass
 from typing import Any
 
-from scenarios.i18n import (DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, Translator,
-                            check_language, translator)
+from scenarios.i18n import (DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES,
+                            DAMAGE_UNIT, Translator, check_language, damage_money,
+                            damage_unit_words, in_currency, translator)
 from tim.errors import InputError
 
 #: Cookie that carries a page's language to its callbacks.
 LANG_COOKIE = "twin_lang"
 #: Flask config key of the server's default language (``twin serve --lang``).
 CONFIG_KEY = "TWIN_LANG"
-
-
-@dataclass(frozen=True)
-class MoneySetting:
-    """How euros of the damage curves are shown in a currency: factor and price year."""
-
-    currency: str
-    per_eur: float
-    price_year: int
-    source: str
-
-
-def damage_money(lang: str) -> MoneySetting:
-    """The money setting of ``lang`` (Chinese: yuan, see the module docstring)."""
-    if lang.startswith("zh"):
-        text = os.environ.get("TWIN_CNY_PER_EUR_2010")
-        try:
-            factor = float(text) if text else 8.9712
-        except ValueError:
-            raise InputError("not a number", source="environment",
-                             field="TWIN_CNY_PER_EUR_2010", value=text) from None
-        if not math.isfinite(factor) or factor <= 0:
-            raise InputError("must be a positive number", source="environment",
-                             field="TWIN_CNY_PER_EUR_2010", value=text)
-        return MoneySetting("CNY", factor, 2010, "ECB 2010 average reference rate"
-                            if not text else "TWIN_CNY_PER_EUR_2010")
-    return MoneySetting("EUR", 1.0, 2010, "JRC damage curves")
 
 
 def requested_language() -> tuple[str, str | None]:
@@ -129,10 +99,8 @@ COUNT_UNITS = ("persons", "buildings", "cells")
 def unit_text(unit: str, t: Translator | None = None) -> str:
     """A unit in the page's language (an unknown unit is shown as written)."""
     t = t or ui()
-    if unit == "M EUR (2010)":
-        money = damage_money(t.lang)
-        return t.gettext("million {currency} ({year} prices)", currency=money.currency,
-                         year=money.price_year)
+    if unit == DAMAGE_UNIT:
+        return damage_unit_words(t)
     key = UNIT_IDS.get(unit)
     return t.gettext(key) if key else ("" if key == "" else unit)
 
@@ -146,9 +114,7 @@ def status_text(status: str, t: Translator | None = None) -> str:
 
 def convert(value: float, unit: str, t: Translator) -> float:
     """``value`` in the unit shown on ``t``'s page (damage in the page's currency)."""
-    if unit == "M EUR (2010)" and math.isfinite(value):
-        return value * damage_money(t.lang).per_eur
-    return value
+    return in_currency(value, unit, t.lang)
 
 
 def area_in(value: float | None, unit: str, area_unit: str | None) -> tuple[float | None, str]:

@@ -309,6 +309,6 @@ def corridor_camera(check: HeightCheck, corridor: Corridor, geoid: float) -> dic
     lon = corridor.viewpoint[0] + f * (corridor.landmark[0] - corridor.viewpoint[0])
     lat = corridor.viewpoint[1] + f * (corridor.landmark[1] - corridor.viewpoint[1])
     height = corridor.eye_z + f * (corridor.threshold_z - corridor.eye_z) + geoid
-    return {"key": f"corridor:{check.path}:{corridor.name}", "center": [lon, lat, height],
-            "radius": 0.15 * length, "heading": (bearing - 75.0) % 360, "pitch": -22.0,
+    return {"key": f"corridor:{check.path.name}:{corridor.name}",
+            "center": [lon, lat, height], "radius": 0.15 * length, "heading": (bearing - 75.0) % 360, "pitch": -22.0,
             "range": 0.4 * length}

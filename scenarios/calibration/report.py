@@ -15,17 +15,21 @@
     maps/<period>_simulated.tif|.png   simulated end map (class codes, 255 = nodata)
     maps/<period>_agreement.tif|.png   0 persistence simulated as persistence, 1 hit, 2 miss,
                                        3 wrong hit, 4 false alarm, 255 outside
-    report.html                the above for a reader (offline, images only)
+    report.html (.pdf)         the above for a reader, A4, in the first language
+    report.<lang>.html (.pdf)  the same in each other language (twin calibrate --lang en,zh_CN)
 
-Rasters share the grid of the input maps, so they overlay them in QGIS.
+Rasters share the grid of the input maps, so they overlay them in QGIS. The report is made by
+the shared report machinery (:mod:`scenarios.reporting.calibration`) from the files above, read
+back with :func:`read_calibration`, so any report folder can be rendered again.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +47,83 @@ from tim.store import write_raster
 AGREEMENT_COLOURS = ["#e8e8e8", "#1a9641", "#d7191c", "#fdae61", "#2b83ba"]
 
 
-def write_calibration(report: CalibrationReport, directory: str | Path) -> Path:
-    """Write the report directory atomically (layout: the module docs)."""
+def write_calibration(report: CalibrationReport, directory: str | Path, *,
+                      langs: Sequence[str] = ("en",), pdf: bool = False) -> Path:
+    """Write the report directory atomically (layout: the module docs): the files, then the
+    report in each of ``langs`` (HTML, and PDF when ``pdf``)."""
+    from scenarios.monitoring.reports import languages
+    from scenarios.reporting.calibration import write_calibration_reports
+
+    langs = languages(langs)  # refused before anything is written
     with atomic_directory(directory) as tmp:
         write_report(report, tmp)
+        write_calibration_reports(read_calibration(tmp), tmp, langs, pdf=pdf)
     return Path(directory)
 
 
+@dataclass(frozen=True)
+class CalibrationFolder:
+    """A calibration report folder as written by :func:`write_calibration`, read back."""
+
+    path: Path
+    metrics: dict[str, Any]
+    parameters: dict[str, Any]
+    convergence: pd.DataFrame
+    contributions: pd.DataFrame
+
+    @property
+    def codes(self) -> list[int]:
+        return [int(c) for c in self.metrics["classes"]]
+
+    @property
+    def periods(self) -> list[str]:
+        return list(self.metrics["periods"])
+
+    def years(self, period: str) -> tuple[int, int]:
+        a, b = self.metrics["periods"][period]["years"]
+        return int(a), int(b)
+
+    def overall(self, period: str, model: str = "model") -> dict[str, Any]:
+        return self.metrics["periods"][period][model]["overall"]
+
+    def per_class(self, period: str, model: str = "model") -> dict[str, dict[str, Any]]:
+        return self.metrics["periods"][period][model]["per_class"]
+
+    def map(self, period: str, kind: str) -> np.ndarray:
+        """``maps/<period>_agreement.tif`` (0-4, 255 outside) or ``_simulated.tif``."""
+        import rasterio
+
+        with rasterio.open(self.path / "maps" / f"{period}_{kind}.tif") as src:
+            return src.read(1)
+
+
+def read_calibration(directory: str | Path) -> CalibrationFolder:
+    """Read a calibration report folder back (its metrics, parameters, search and drivers).
+
+    Raises
+    ------
+    tim.errors.InputError
+        A file is missing or unreadable (names the file).
+    """
+    from tim.config import read_yaml
+    from tim.errors import InputError
+
+    directory = Path(directory)
+    try:
+        metrics = json.loads((directory / "metrics.json").read_text())
+        convergence = pd.read_csv(directory / "convergence.csv")
+        contributions = pd.read_csv(directory / "driver_contributions.csv")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"not a readable calibration report ({type(exc).__name__}: "
+                         f"{str(exc)[:120]})", source=str(directory),
+                         hint="make one with 'twin calibrate ... --out DIR'") from None
+    parameters = read_yaml(directory / "parameters.yaml", "calibration parameters")
+    return CalibrationFolder(directory, metrics, parameters, convergence, contributions)
+
+
 def write_report(report: CalibrationReport, out: Path) -> None:
-    """Write every file of the report into ``out`` (an empty staging directory)."""
+    """Write every file of the report but the HTML/PDF into ``out`` (an empty staging
+    directory)."""
     import sklearn
 
     codes = report.codes
@@ -121,7 +193,6 @@ def write_report(report: CalibrationReport, out: Path) -> None:
                                                     out / f"maps/{p.name}_simulated.png")
         figures[f"{p.name}_agreement"] = _agreement_png(agree,
                                                         out / f"maps/{p.name}_agreement.png")
-    (out / "report.html").write_text(_html(report, metrics, figures))
 
 
 def _absolute(driver: dict[str, Any]) -> dict[str, Any]:
@@ -225,63 +296,46 @@ def _agreement_png(values: np.ndarray, path: Path) -> str:
     return f"maps/{path.name}"
 
 
-METRIC_ROWS = [("figure_of_merit", "Figure of Merit"), ("hits", "hits"), ("misses", "misses"),
-               ("wrong_hits", "wrong hits"), ("false_alarms", "false alarms"),
-               ("kappa_simulation", "Kappa simulation"), ("kappa_transition", "Kappa transition"),
-               ("kappa_transloc", "Kappa transloc"), ("kappa", "Kappa"),
-               ("overall_agreement", "overall agreement"),
-               ("quantity_disagreement", "quantity disagreement"),
-               ("allocation_disagreement", "allocation disagreement")]
+def _(message: str) -> str:
+    """Marks a message id for the catalogue; reports and the dashboard translate it."""
+    return message
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.4f}"
-
-
-def _html(report: CalibrationReport, metrics: dict, figures: dict[str, str]) -> str:
-    e = html.escape
-    parts = [f"<h1>Land-use calibration: classes {', '.join(map(str, report.codes))}</h1>",
-             f"<p>Suitability: {e(report.suitability.method)}; calibrated FoM "
-             f"{report.result.figure_of_merit:.4f} after {report.result.evaluations} "
-             f"simulations; parameters in <code>parameters.yaml</code>.</p>"]
-    for name, period in metrics["periods"].items():
-        parts.append(f"<h2>{e(name)} {period['years'][0]}&ndash;{period['years'][1]}</h2>"
-                     "<table><tr><th>metric</th><th>model</th><th>null: no change</th>"
-                     "<th>null: random allocation</th></tr>")
-        for key, label in METRIC_ROWS:
-            cells = "".join(f"<td>{_fmt(_clean(period[m]['overall'].get(key)))}</td>"
-                            for m in ("model", "null_no_change", "null_random"))
-            parts.append(f"<tr><td>{label}</td>{cells}</tr>")
-        parts.append("</table><h3>per class (model)</h3><table><tr><th>class</th>"
-                     "<th>FoM</th><th>hits</th><th>misses</th><th>false alarms</th>"
-                     "<th>Kappa simulation</th><th>quantity dis.</th><th>allocation dis.</th>"
-                     "</tr>")
-        for code, m in period["model"]["per_class"].items():
-            parts.append(f"<tr><td>{e(code)}</td>" + "".join(
-                f"<td>{_fmt(_clean(m[k]))}</td>" for k in
-                ("figure_of_merit", "hits", "misses", "false_alarms", "kappa_simulation",
-                 "quantity_disagreement", "allocation_disagreement")) + "</tr>")
-        parts.append("</table>")
-        parts.append(f"<img src='{figures[name + '_agreement']}' width='48%'>"
-                     f"<img src='{figures[name + '_simulated']}' width='48%'>")
-    parts.append(f"<h2>Search</h2><img src='{figures['convergence']}'>")
-    parts.append("<h2>Suitability: driver contributions (permutation, share)</h2><table>"
-                 "<tr><th>class</th><th>AUC</th><th>contributions</th></tr>")
-    for code, shares in report.suitability.contributions.items():
-        text = ", ".join(f"{e(d)} {s:.2f}" for d, s in sorted(shares.items(),
-                                                               key=lambda x: -x[1]))
-        parts.append(f"<tr><td>{e(code)}</td><td>{report.suitability.auc[code]:.3f}</td>"
-                     f"<td>{text}</td></tr>")
-    parts.append("</table>")
-    if report.notes:
-        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in report.notes)
-                     + "</ul>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:"
-             "collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-             "text-align:right}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Land-use calibration"
-            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")
+#: The overall metrics of a period, as the report and the dashboard list them:
+#: (key, label, kind) - kind ``count`` or ``ratio``.
+METRIC_ROWS = (
+    ("figure_of_merit", _("Figure of Merit"), "ratio"), ("hits", _("hits"), "count"),
+    ("misses", _("misses"), "count"), ("wrong_hits", _("wrong hits"), "count"),
+    ("false_alarms", _("false alarms"), "count"),
+    ("producers_accuracy", _("producer's accuracy"), "ratio"),
+    ("users_accuracy", _("user's accuracy"), "ratio"),
+    ("kappa_simulation", _("Kappa simulation"), "ratio"),
+    ("kappa_transition", _("Kappa transition"), "ratio"),
+    ("kappa_transloc", _("Kappa transloc"), "ratio"), ("kappa", _("Kappa"), "ratio"),
+    ("overall_agreement", _("overall agreement"), "ratio"),
+    ("quantity_disagreement", _("quantity disagreement"), "ratio"),
+    ("allocation_disagreement", _("allocation disagreement"), "ratio"),
+    ("observed_change", _("cells changed (observed)"), "count"),
+    ("simulated_change", _("cells changed (simulated)"), "count"))
+#: The columns of the per-class tables: (key, label, kind).
+CLASS_COLUMNS = (("figure_of_merit", "FoM", "ratio"), ("hits", _("hits"), "count"),
+                 ("misses", _("misses"), "count"), ("wrong_hits", _("wrong hits"), "count"),
+                 ("false_alarms", _("false alarms"), "count"),
+                 ("kappa_simulation", _("Kappa sim."), "ratio"),
+                 ("quantity_disagreement", _("quantity dis."), "ratio"),
+                 ("allocation_disagreement", _("allocation dis."), "ratio"))
+#: The model and its two null models, as the report and the dashboard name them.
+MODEL_WORDS = {"model": _("calibrated model"), "null_no_change": _("no change"),
+               "null_random": _("random allocation")}
+#: The agreement categories (engine.metrics.CATEGORIES) in words.
+CATEGORY_WORDS = {0: _("persistence simulated as persistence"), 1: _("hit"), 2: _("miss"),
+                  3: _("wrong hit"), 4: _("false alarm")}
+PERIOD_WORDS = {"calibration": _("Calibration"), "validation": _("Validation")}
+#: Suitability methods (twin calibrate --method) in words.
+METHOD_WORDS = {"random_forest": _("random forest"), "logistic": _("logistic regression")}
+#: The fitted CA parameters (parameters.yaml ``ca``) in words.
+PARAMETER_WORDS = {
+    "neighbourhood_size": _("neighbourhood size"), "weights": _("neighbourhood weights"),
+    "inertia": _("inertia"), "alpha": _("randomness (alpha)"),
+    "spontaneous": _("spontaneous change"), "roulette_rounds": _("roulette rounds"),
+    "patch_scale": _("patch scale"), "patch_compactness": _("patch compactness")}

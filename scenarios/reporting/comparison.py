@@ -17,14 +17,18 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from scenarios.i18n import Translator, translator
+from scenarios.i18n import (DAMAGE_UNIT, Translator, damage_unit_words, in_currency,
+                            scenario_text, translator)
 from scenarios.reporting import figures
 from scenarios.reporting.model import (Bullets, Cell, Code, Figure, Paragraph, Report, Section,
                                        Table, build_report)
 from scenarios.reporting.still import city_stills
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from scenarios.compare import Comparison
+    from scenarios.ensemble import EnsembleSummary
     from scenarios.rundir import RunDirectory
     from tim.model import Territory
 
@@ -52,6 +56,8 @@ class Context:
     t: Translator
     registry: dict
     stills: dict[str, bytes] = field(default_factory=dict)
+    #: Ensembles of the runs' scenarios (scenarios.ensemble.read_ensemble), for the charts' bands.
+    ensembles: Sequence[EnsembleSummary] = ()
     #: Pictures drawn so far, shared by the languages of one comparison (they carry no words).
     pictures: dict = field(default_factory=dict)
 
@@ -66,18 +72,23 @@ class Context:
 
 # -- words and numbers ----------------------------------------------------------------------
 DIGITS = {"persons": 0, "persons/ha": 1, "1": 2, "m2/person": 0, "%": 1, "cells": 0,
-          "buildings": 0, "M EUR (2010)": 1, "ha": None}
+          "buildings": 0, DAMAGE_UNIT: 1, "ha": None}
 
 
 def unit_word(t: Translator, unit: str) -> str:
-    """A registry unit in the report's language ("1", a ratio, has no word)."""
+    """A registry unit in the report's language ("1", a ratio, has no word; damage in the
+    report's currency, see :func:`scenarios.i18n.damage_money`)."""
+    if unit == DAMAGE_UNIT:
+        return damage_unit_words(t)
     return "" if unit == "1" else t.gettext(unit)
 
 
 def value_text(t: Translator, value: float, unit: str, *, signed: bool = False) -> str:
-    """A value with its unit, formatted for the locale (``n/a`` when missing)."""
+    """A value with its unit, formatted for the locale (``n/a`` when missing); damage in the
+    report's currency, converted as the dashboard converts it."""
     if value is None or not np.isfinite(value):
         return t.gettext("n/a")
+    value = in_currency(float(value), unit, t.lang)
     if unit == "ha" and not signed:
         return t.area(value, digits=0 if value == 0 else None)
     digits = 0 if value == 0 else DIGITS.get(unit)  # "0 M EUR", not "0.0 M EUR"
@@ -120,7 +131,8 @@ def threshold_text(t: Translator, row: Any) -> str:
         lo, hi = row.get("green_min", np.nan), row.get("green_max", np.nan)
         if np.isfinite(lo) and np.isfinite(hi):
             return (value_text(t, lo, unit) if lo == hi else
-                    f"{t.number(lo, _digits(lo, unit))}–{value_text(t, hi, unit)}")
+                    f"{t.number(in_currency(lo, unit, t.lang), _digits(lo, unit))}–"
+                    f"{value_text(t, hi, unit)}")
         if np.isfinite(hi):
             return f"≤ {value_text(t, hi, unit)}"
         if np.isfinite(lo):
@@ -162,18 +174,20 @@ def class_label(name: str, lang: str) -> str:
 def comparison_report(comparison: Comparison, lang: str = "en", *,
                       territory: Territory | None = None,
                       stills: dict[str, bytes] | None = None,
-                      pictures: dict | None = None) -> Report:
+                      pictures: dict | None = None,
+                      ensembles: Sequence[EnsembleSummary] = ()) -> Report:
     """The comparison report in ``lang`` (see the module doc).
 
     ``territory``: the TIM the runs were made on (its control lines, planning units and
     buildings are drawn); ``stills``: 3D stills per run name (PNG bytes, see
     :func:`city_stills`), rendered once for every language; ``pictures``: a dict to share the
-    maps and charts between the languages of one comparison (they carry no words).
+    maps and charts between the languages of one comparison (they carry no words);
+    ``ensembles``: ensembles of the runs' scenarios, drawn as bands on the charts.
     """
     from scenarios.indicators import load_registry
 
     t = translator(lang)
-    ctx = Context(comparison, territory, t, load_registry(), stills or {},
+    ctx = Context(comparison, territory, t, load_registry(), stills or {}, tuple(ensembles),
                   {} if pictures is None else pictures)
     _ = t.gettext
     year = ctx.base.years[-1]
@@ -186,8 +200,8 @@ def comparison_report(comparison: Comparison, lang: str = "en", *,
             Paragraph(_("Perspective views of each scenario in its last year. New buildings "
                         "are orange; where a surge ran, buildings are coloured by the flood "
                         "depth at their footprint (grey: dry).")),
-            *[Figure(ctx.stills[r.name], f"{r.name} – {r.title}", "still", (), 0.5)
-              for r in ctx.runs if r.name in ctx.stills]], kind="stills"))
+            *[Figure(ctx.stills[r.name], f"{r.name} – {scenario_text(r.title, t)}", "still",
+                     (), 0.5) for r in ctx.runs if r.name in ctx.stills]], kind="stills"))
     sections += [indicator_section(ctx), warnings_section(ctx), charts_section(ctx),
                  appendix_section(ctx)]
     territory_name = ctx.base.manifest["tim"]["name"]
@@ -195,7 +209,7 @@ def comparison_report(comparison: Comparison, lang: str = "en", *,
     cover = [
         _("Territory: {name}", name=territory_name),
         _("Scenarios compared: {names}", names=", ".join(
-            f"{r.name} ({r.title})" for r in ctx.runs)),
+            f"{r.name} ({scenario_text(r.title, t)})" for r in ctx.runs)),
         _("Baseline: {name}", name=ctx.base.name),
         _("Years simulated: {first}–{last}", first=ctx.base.years[0], last=year),
         _("Prepared {date} with Territory Twin", date=t.date(created, "long")),
@@ -247,7 +261,8 @@ def summary_section(ctx: Context) -> Section:
         change = (_("; ").join(parts) if parts else _("no difference in the key numbers")) \
             if run is not base else _("the reference")
         differences.append((_("{name} ({title}): {change}; {red} red and {yellow} yellow "
-                              "warnings", name=run.name, title=run.title, change=change,
+                              "warnings", name=run.name, title=scenario_text(run.title, t),
+                              change=change,
                               red=red, yellow=yellow), status))
     blocks += [Paragraph(_("What differs, compared with the baseline:")),
                Bullets.of(differences)]
@@ -509,23 +524,48 @@ def warnings_section(ctx: Context) -> Section:
 
 
 def charts_section(ctx: Context) -> Section:
-    """Key indicators over the simulated years, one line per scenario."""
+    """Key indicators over the simulated years, one line per scenario; a scenario with an
+    ensemble gets its P10-P90 band and median (P5-P95 for ensembles written before P10/P90)."""
+    from scenarios.ensemble import band_columns
+
     t, _ = ctx.t, ctx.t.gettext
-    panels = []
+    panels, bands = [], []
+    quantiles: set[tuple[int, int]] = set()
     for key in CHART_INDICATORS:
-        series = {}
+        series, band = {}, {}
         unit = ""
         for run in ctx.runs:
             df = run.indicators[run.indicators["indicator"] == key]
             if len(df):
                 unit = df["unit"].iloc[0]
-                series[run.name] = (df["year"].tolist(), df["value"].tolist())
+                series[run.name] = (df["year"].tolist(),
+                                    [in_currency(v, unit, t.lang) for v in df["value"]])
+            ensemble = next((e for e in ctx.ensembles if e.of(run.manifest)), None)
+            if ensemble is not None:
+                lo, hi, lo_q, hi_q = band_columns(ensemble.intervals)
+                quantiles.add((lo_q, hi_q))
+                rows = ensemble.intervals[ensemble.intervals["indicator"] == key].sort_values(
+                    "year")
+                if len(rows):
+                    band[run.name] = tuple([rows["year"].tolist()] + [
+                        [in_currency(v, unit, t.lang) for v in rows[c]] for c in (lo, "p50", hi)])
         if series:
             word = unit_word(t, unit)
             panels.append((f"{indicator_name(ctx, key)}" + (f" ({word})" if word else ""),
                            series))
-    return Section(_("Indicators over time"), [figures.timeline_chart(
-        panels, _("Key indicators of each scenario, year by year"))], kind="charts")
+            bands.append(band)
+    lo_q, hi_q = max(quantiles) if quantiles else (10, 90)
+    blocks: list[Any] = [figures.timeline_chart(
+        panels, _("Key indicators of each scenario, year by year"), bands=bands,
+        band_label=_("{name}: P{lo}–P{hi} and median", name="{name}", lo=lo_q, hi=hi_q))]
+    if any(bands):
+        seeds = {r.name: len(e.seeds) for r in ctx.runs for e in ctx.ensembles
+                 if e.of(r.manifest)}
+        blocks.append(Paragraph(_(
+            "Shaded: the P{lo}–P{hi} band of an ensemble of the scenario (the same scenario run "
+            "with other seeds: {runs}); dashed: its median.", lo=lo_q, hi=hi_q,
+            runs=", ".join(_("{name}, {n} seeds", name=n, n=k) for n, k in seeds.items()))))
+    return Section(_("Indicators over time"), blocks, kind="charts")
 
 
 def appendix_section(ctx: Context) -> Section:

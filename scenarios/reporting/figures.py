@@ -260,8 +260,16 @@ def depth_difference_map(diff: np.ndarray, sea: np.ndarray, title: str,
 
 def timeline_chart(panels: Sequence[tuple[str, Mapping[str, tuple[Sequence[int],
                                                                     Sequence[float]]]]],
-                   caption: str, colours: Sequence[str] | None = None) -> Figure:
-    """Small multiples: each panel (title, {series: (years, values)}), one line per series."""
+                   caption: str, colours: Sequence[str] | None = None,
+                   bands: Sequence[Mapping[str, tuple[Sequence[int], Sequence[float],
+                                                      Sequence[float], Sequence[float]]]]
+                   | None = None, band_label: str = "{name}: P10\u2013P90") -> Figure:
+    """Small multiples: each panel (title, {series: (years, values)}), one line per series.
+
+    ``bands`` (one mapping per panel): a series' ensemble as (years, low, median, high),
+    drawn as a shaded band in the series' colour with its median as a dashed line;
+    ``band_label`` (with ``{name}``) names it in the legend.
+    """
     _setup()
     palette = list(colours or ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
                                "#8c564b", "#e377c2", "#17becf"))
@@ -269,10 +277,20 @@ def timeline_chart(panels: Sequence[tuple[str, Mapping[str, tuple[Sequence[int],
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(7.2, 2.3 * rows), squeeze=False)
     names: list[str] = []
-    for ax, (title, series) in zip(axes.ravel(), panels):
-        for name, (years, values) in series.items():
+    banded: list[str] = []
+    for j, (ax, (title, series)) in enumerate(zip(axes.ravel(), panels)):
+        for name in series:
             if name not in names:
                 names.append(name)
+        for name, (years, lo, mid, hi) in ((bands[j] if bands else {}) or {}).items():
+            if name not in names:
+                names.append(name)
+            colour = palette[names.index(name) % len(palette)]
+            ax.fill_between(years, lo, hi, color=colour, alpha=0.22, lw=0)
+            ax.plot(years, mid, color=colour, lw=1.0, ls="--")
+            if name not in banded:
+                banded.append(name)
+        for name, (years, values) in series.items():
             ax.plot(years, values, color=palette[names.index(name) % len(palette)], lw=1.4,
                     label=name)
         ax.set_title(title, fontsize=8)
@@ -281,9 +299,96 @@ def timeline_chart(panels: Sequence[tuple[str, Mapping[str, tuple[Sequence[int],
         ax.xaxis.get_major_locator().set_params(integer=True)
     for ax in axes.ravel()[len(panels):]:
         ax.set_axis_off()
+    from matplotlib.patches import Patch
+
     handles = [Line2D([], [], color=palette[i % len(palette)], lw=1.6, label=n)
                for i, n in enumerate(names)]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(names), 5), fontsize=7,
+    handles += [Patch(facecolor=palette[names.index(n) % len(palette)], alpha=0.4,
+                      edgecolor=palette[names.index(n) % len(palette)], ls="--",
+                      label=band_label.format(name=n)) for n in banded]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=7,
                frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(handles) > 4), 1, 1))
     return Figure(_png(fig), caption, "chart", tuple(palette[:len(names)]), 1.0)
+
+
+def category_map(codes: np.ndarray, categories: Sequence[tuple[int, str, str]], title: str,
+                 caption: str = "", width: float = 0.5) -> Figure:
+    """A map of integer categories (``categories``: code, label, colour; other codes white),
+    e.g. a calibration's agreement map or simulated classes; the legend lists the categories
+    the map shows."""
+    return land_use_map(codes, categories, title, caption=caption, width=width)
+
+
+def bar_chart(categories: Sequence[str], series: Mapping[str, tuple[Sequence[float | None],
+                                                                     str]],
+              caption: str, *, horizontal: bool = False, percent: bool = False,
+              value_label: str = "", panels: Sequence[tuple[str, Sequence[int]]] = (),
+              width: float = 1.0) -> Figure:
+    """Grouped bars: one group per category, one bar per series (name: values, colour).
+
+    ``panels`` splits the categories into titled side-by-side charts (title, category
+    indexes), e.g. "higher is better" beside "lower is better"; ``horizontal`` bars suit long
+    category names (drivers); ``percent`` formats the value axis as shares.
+    """
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import PercentFormatter
+
+    _setup()
+    groups = list(panels) or [("", list(range(len(categories))))]
+    if horizontal:
+        fig, axes = plt.subplots(1, len(groups), figsize=(7.2, 0.9 + 0.32 * len(categories)
+                                                           * max(1, len(series)) ** 0.5),
+                                 squeeze=False)
+    else:
+        fig, axes = plt.subplots(1, len(groups), figsize=(7.2, 2.8), squeeze=False)
+    n = max(1, len(series))
+    step = 0.8 / n
+    for ax, (title, indexes) in zip(axes[0], groups):
+        positions = np.arange(len(indexes))
+        for k, (name, (values, colour)) in enumerate(series.items()):
+            shown = [np.nan if values[i] is None else float(values[i]) for i in indexes]
+            offsets = positions - 0.4 + step * (k + 0.5)
+            if horizontal:
+                ax.barh(offsets, shown, height=step, color=colour, label=name)
+            else:
+                bars = ax.bar(offsets, shown, width=step, color=colour, label=name)
+                ax.bar_label(bars, fmt="%.3f", fontsize=6, padding=1)
+        labels = [categories[i] for i in indexes]
+        if horizontal:
+            ax.set_yticks(positions, labels, fontsize=7)
+            ax.invert_yaxis()
+            ax.grid(axis="x", alpha=0.3)
+            if percent:
+                ax.xaxis.set_major_formatter(PercentFormatter(1.0, 0))
+            ax.set_xlabel(value_label, fontsize=7)
+        else:
+            ax.set_xticks(positions, labels, fontsize=7)
+            ax.grid(axis="y", alpha=0.3)
+            ax.set_ylabel(value_label, fontsize=7)
+            ax.margins(y=0.15)
+        ax.tick_params(labelsize=7)
+        ax.set_title(title, fontsize=8)
+    fig.legend(handles=[Patch(color=c, label=name)
+                        for name, (_, c) in series.items()], loc="lower center",
+               ncol=min(n, 4), fontsize=7, frameon=False, bbox_to_anchor=(0.5, -0.01))
+    fig.tight_layout(rect=(0, 0.08 + 0.04 * (n > 4), 1, 1))
+    return Figure(_png(fig), caption, "chart", tuple(c for _, c in series.values()), width)
+
+
+def convergence_chart(evaluations: Sequence[int], values: Sequence[float],
+                      best: Sequence[float], labels: tuple[str, str, str, str],
+                      caption: str, colour: str = "#1565c0") -> Figure:
+    """A calibration search: every simulation's score (dots) and the best so far (a step
+    line); ``labels``: the dots', the line's, the x axis' and the y axis' words."""
+    _setup()
+    fig, ax = plt.subplots(figsize=(7.2, 2.6))
+    ax.plot(evaluations, values, ".", ms=3, color="#90a4ae", alpha=0.7, label=labels[0])
+    ax.step(evaluations, best, where="post", lw=2, color=colour, label=labels[1])
+    ax.set_xlabel(labels[2], fontsize=7)
+    ax.set_ylabel(labels[3], fontsize=7)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    fig.tight_layout()
+    return Figure(_png(fig), caption, "chart", (colour,), 1.0)

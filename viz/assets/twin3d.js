@@ -69,10 +69,25 @@
     }
   }
 
+  // The status lines' words come from the server in the page's language (cesium-config's
+  // "words", viz/cesium.py STATUS_WORDS): word("count", {buildings: 3}) fills "{buildings}".
+  function word(key, values) {
+    var words = (S.config && S.config.words) || {};
+    var text = words[key] !== undefined ? words[key] : key;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split("{" + name + "}").join(String(values[name]));
+    });
+    return text;
+  }
+
+  function number(n) {
+    return Number(n).toLocaleString((S.config && S.config.locale) || "en");
+  }
+
   function fail(where, err) {
     S.error = where + ": " + (err && err.message ? err.message : String(err));
     console.error("twin3d", S.error);
-    setProps("cesium-status", { children: "3D view failed (" + S.error + ")" });
+    setProps("cesium-status", { children: word("failed", { error: S.error }) });
   }
 
   function colour(css, alpha) {
@@ -271,20 +286,20 @@
   }
 
   function statusText() {
-    var text = S.featuresStyled.toLocaleString("en") + " buildings in " + S.tilesStyled +
-      " tiles";
-    if (S.mode === "flood") text += ", " + S.floodedStyled.toLocaleString("en") + " flooded";
+    var text = word("count", { buildings: number(S.featuresStyled),
+                               tiles: number(S.tilesStyled) });
+    if (S.mode === "flood") text += word("flooded", { n: number(S.floodedStyled) });
     if (S.mode === "heights") {
       // The count of the check's violations.csv (as the panel), not of the tiles loaded.
       var hs = S.scene && S.scene.sides[0].buildings;
       var over = hs && hs.count !== undefined ? hs.count : S.violatorsStyled;
-      text += ", " + over + " over their limit, " + S.blockersStyled +
-        " blocking the view";
+      text += word("heights", { over: number(over), blocking: number(S.blockersStyled) });
     }
-    if (S.newShown) text += ", " + S.newShown.toLocaleString("en") + " new";
-    if (S.hiddenStyled) text += " (" + S.hiddenStyled + " replaced)";
+    if (S.newShown) text += word("new", { n: number(S.newShown) });
+    if (S.hiddenStyled) text += word("replaced", { n: number(S.hiddenStyled) });
     var shown = Object.keys(S.layers).filter(function (k) { return S.layers[k].show; });
-    return text + " \u00b7 layers: " + (shown.join(", ") || "none");
+    return text + word("layers", { names: shown.map(function (k) { return word(k); })
+      .join(", ") || word("none") });
   }
 
   // Render for a while: imagery draped on tiles and tiles themselves finish loading over
@@ -477,7 +492,8 @@
       bar = document.createElement("div");
       bar.id = "twin3d-swipe";
       bar.className = "swipe-bar";
-      bar.innerHTML = '<div class="swipe-handle" title="Drag to compare">\u2194</div>';
+      bar.innerHTML = '<div class="swipe-handle">\u2194</div>';
+      bar.firstChild.title = word("swipe");
       labels = document.createElement("div");
       labels.id = "twin3d-swipe-labels";
       labels.innerHTML = '<span class="swipe-label swipe-left"></span>' +
@@ -764,12 +780,12 @@
       init: function (config) {
         if (!config || !config.parts) return config ? config.message : "";
         if (S.viewer || S.starting) return window.dash_clientside.no_update;
+        S.config = config;
         if (typeof Cesium === "undefined") {
-          S.error = "CesiumJS did not load from " + config.baseUrl;
+          S.error = word("no_cesium");
           return S.error;
         }
         S.starting = true;
-        S.config = config;
         (config.layers || []).forEach(function (name) { S.want[name] = true; });
         Object.keys(S.want).forEach(function (name) {
           S.want[name] = (config.layers || []).indexOf(name) >= 0;
@@ -778,7 +794,7 @@
         // whose callbacks start at the same time, be drawn first.
         var idle = window.requestIdleCallback || function (f) { return setTimeout(f, 200); };
         idle(function () { start(config); }, { timeout: 1500 });
-        return "Loading the 3D tiles\u2026";
+        return word("loading");
       },
       // layers checklist -> cesium-ack.data-layers: show or hide the base parts.
       layers: function (values) {

@@ -17,12 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from dash import Input, Output, dcc, html
 
-from engine.metrics import CATEGORIES
-from viz.accuracy import (AGREEMENT_COLOURS, MODEL_COLOURS, agreement_counts,
+from scenarios.calibration.report import CATEGORY_WORDS, CLASS_COLUMNS
+from scenarios.calibration.report import METHOD_WORDS as METHODS
+from scenarios.calibration.report import METRIC_ROWS as ROWS
+from scenarios.calibration.report import MODEL_WORDS
+from scenarios.calibration.report import PARAMETER_WORDS as PARAMETERS
+from scenarios.calibration.report import PERIOD_WORDS as PERIODS
+from viz.accuracy import (AGREEMENT_COLOURS, FIGURE_WORDS, MODEL_COLOURS, agreement_counts,
                           agreement_figure, class_map_figure, comparison_figure,
                           contributions_figure, convergence_figure)
 from viz.app import choice_index
 from viz.figures import crs_label
+from viz.i18n import ui
 from viz.layout import graph, panel
 from viz.sources import MODELS, run_calibration
 from viz.tabs import active
@@ -34,31 +40,17 @@ if TYPE_CHECKING:
     from viz.sources import Calibration
 
 KEY = "calibration"
+
+
+def _(message: str) -> str:
+    """Marks a message id for the catalogue; the page translates it when it shows it."""
+    return message
+
+
 #: The agreement categories (engine.metrics.CATEGORIES) counted, and as data attributes.
-PLURALS = {0: "cells of persistence simulated as persistence", 1: "hits", 2: "misses",
-           3: "wrong hits", 4: "false alarms"}
+PLURALS = {0: _("cells of persistence simulated as persistence"), 1: _("hits"),
+           2: _("misses"), 3: _("wrong hits"), 4: _("false alarms")}
 KEYS = {0: "persistence", 1: "hits", 2: "misses", 3: "wrong-hits", 4: "false-alarms"}
-#: Rows of the metrics table: (key, label, kind) - kind ``count``, ``share`` or ``ratio``.
-ROWS = (("figure_of_merit", "Figure of Merit", "ratio"), ("hits", "hits", "count"),
-        ("misses", "misses", "count"), ("wrong_hits", "wrong hits", "count"),
-        ("false_alarms", "false alarms", "count"),
-        ("producers_accuracy", "producer's accuracy", "ratio"),
-        ("users_accuracy", "user's accuracy", "ratio"),
-        ("kappa_simulation", "Kappa simulation", "ratio"),
-        ("kappa_transition", "Kappa transition", "ratio"),
-        ("kappa_transloc", "Kappa transloc", "ratio"), ("kappa", "Kappa", "ratio"),
-        ("overall_agreement", "overall agreement", "ratio"),
-        ("quantity_disagreement", "quantity disagreement", "ratio"),
-        ("allocation_disagreement", "allocation disagreement", "ratio"),
-        ("observed_change", "cells changed (observed)", "count"),
-        ("simulated_change", "cells changed (simulated)", "count"))
-#: Columns of the per-class table: (key, label, kind).
-CLASS_COLUMNS = (("figure_of_merit", "FoM", "ratio"), ("hits", "hits", "count"),
-                 ("misses", "misses", "count"), ("wrong_hits", "wrong hits", "count"),
-                 ("false_alarms", "false alarms", "count"),
-                 ("kappa_simulation", "Kappa sim.", "ratio"),
-                 ("quantity_disagreement", "quantity dis.", "ratio"),
-                 ("allocation_disagreement", "allocation dis.", "ratio"))
 
 
 def _report(board: Dashboard, k: Any) -> tuple[int, Calibration]:
@@ -86,36 +78,60 @@ def fmt(value: Any, kind: str) -> str:
     return f"{float(value):.4f}"
 
 
+def report_title(report: Calibration) -> str:
+    """e.g. ``Calibration 1985-1991-1999 (classes 1, 2, 3) · plum-island``, in the page's
+    language."""
+    years: list[int] = []
+    for period in report.periods:
+        years += [y for y in report.years(period) if y not in years]
+    return ui().gettext("Calibration {years} (classes {classes}) \u00b7 {folder}",
+                        years="\u2013".join(map(str, years)),
+                        classes=", ".join(map(str, report.codes)), folder=report.path.name)
+
+
+def period_word(period: str) -> str:
+    return ui().gettext(PERIODS.get(period, period))
+
+
 def summary(board: Dashboard, k: Any, period: Any) -> html.Div:
     """What was calibrated, on what, how well: a few lines above the charts."""
-    _, report = _report(board, k)
+    t = ui()
+    _ = t.gettext
+    report = _report(board, k)[1]
     period = _period(report, period)
     m = report.metrics
     search = m.get("calibration", {})
     a, b = report.years(period)
     fom = {name: report.overall(period, name)["figure_of_merit"] for name in MODELS}
-    what = ("the pair the parameters were fitted on" if period == "calibration" else
-            "the next pair, simulated with the observed end-year class areas as demand")
+    what = (_("the pair the parameters were fitted on") if period == "calibration" else
+            _("the next pair, simulated with the observed end-year class areas as demand"))
+    method = m["suitability"]["method"]
     return html.Div(id="calibration-summary", className="calibration-summary", **{
         "data-period": period, "data-fom": repr(fom["model"])}, children=[
-        html.P([html.Strong(f"{period.capitalize()} {a}\u2013{b}"), f": {what}. ",
-                f"Figure of Merit ", html.Strong(fmt(fom["model"], "ratio"),
-                                                 style={"color": MODEL_COLOURS["model"]}),
-                f" against {fmt(fom['null_no_change'], 'ratio')} with no change and "
-                f"{fmt(fom['null_random'], 'ratio')} with the right quantities placed at "
-                "random."]),
-        html.P(f"Classes {', '.join(map(str, report.codes))} on a "
-               f"{report.grid.shape[0]:,} \u00d7 {report.grid.shape[1]:,} grid "
-               f"({crs_label(report.grid.crs)}, cells of {abs(report.grid.transform[0]):g} m); "
-               f"{m.get('study_area_cells', 0):,} cells in the study "
-               f"area, {m.get('eligible_cells', 0):,} of them free to change. Suitability by "
-               f"{m['suitability']['method'].replace('_', ' ')}; the search ran "
-               f"{search.get('simulations', '?')} simulations in "
-               f"{search.get('seconds', '?')} s (best calibration FoM "
-               f"{fmt(search.get('figure_of_merit'), 'ratio')}).", className="muted"),
+        html.P([html.Strong(f"{period_word(period)} {a}\u2013{b}"),
+                _(": {what}. ", what=what), _("Figure of Merit") + " ",
+                html.Strong(fmt(fom["model"], "ratio"),
+                            style={"color": MODEL_COLOURS["model"]}),
+                _(" against {none} with no change and {random} with the right quantities "
+                  "placed at random.", none=fmt(fom["null_no_change"], "ratio"),
+                  random=fmt(fom["null_random"], "ratio"))]),
+        html.P(_("Classes {classes} on a {rows} \u00d7 {cols} grid ({crs}, cells of {size} m); "
+                 "{cells} cells in the study area, {free} of them free to change. Suitability "
+                 "by {method}; the search ran {n} simulations in {seconds} s (best "
+                 "calibration FoM {best}).", classes=", ".join(map(str, report.codes)),
+                 rows=f"{report.grid.shape[0]:,}", cols=f"{report.grid.shape[1]:,}",
+                 crs=crs_label(report.grid.crs), size=f"{abs(report.grid.transform[0]):g}",
+                 cells=f"{m.get('study_area_cells', 0):,}",
+                 free=f"{m.get('eligible_cells', 0):,}",
+                 method=_(METHODS.get(method, method.replace("_", " "))),
+                 n=search.get("simulations", "?"), seconds=search.get("seconds", "?"),
+                 best=fmt(search.get("figure_of_merit"), "ratio")), className="muted"),
         html.P(drivers_line(report), className="muted"),
         *runs_line(board, report),
-        *[html.P(f"Note: {note}", className="muted") for note in m.get("notes", [])]])
+        *[html.P([_("Note:") + " ", html.Span(note, lang="en")], className="muted")
+          for note in m.get("notes", [])]])
+
+
 
 
 def runs_line(board: Dashboard, report: Calibration) -> list[html.P]:
@@ -127,31 +143,36 @@ def runs_line(board: Dashboard, report: Calibration) -> list[html.P]:
     if not labels:
         return []
     return [html.P(id="calibration-runs", children=[
-        html.Strong("Scenario runs on this calibrated model: "), ", ".join(labels), "."])]
+        html.Strong(ui().gettext("Scenario runs on this calibrated model:") + " "),
+        ", ".join(labels), "."])]
 
 
 def drivers_line(report: Calibration) -> str:
-    """The suitability's drivers and the folder(s) their rasters came from."""
+    """The suitability's drivers and the folder(s) their rasters came from (names only: the
+    page shows no server path)."""
+    _ = ui().gettext
     drivers = report.parameters.get("suitability", {}).get("drivers", [])
     names, folders = [], []
     for d in drivers:
         path = d.get("path")
-        names.append(d["name"] + (f" ({Path(path).name})" if path else " (derived)"))
+        names.append(d["name"] + (f" ({Path(path).name})" if path else
+                                  " (" + _("derived") + ")"))
         if path and Path(path).parent.name not in folders:
             folders.append(Path(path).parent.name)
-    return (f"Drivers: {', '.join(names) or 'none'}"
-            + (f"; from {', '.join(folders)}." if folders else "."))
+    text = _("Drivers: {names}", names=", ".join(names) or _("none"))
+    return text + (_("; from {folders}.", folders=", ".join(folders)) if folders else ".")
 
 
 def metrics_table(board: Dashboard, k: Any, period: Any) -> html.Table:
     """Every overall metric of the model and the two null models (cells carry their value)."""
-    _, report = _report(board, k)
+    t = ui()
+    report = _report(board, k)[1]
     period = _period(report, period)
     overall = {name: report.overall(period, name) for name in MODELS}
-    head = html.Tr([html.Th("Metric")] + [html.Th(
-        [html.Span(className="swatch", style={"background": MODEL_COLOURS[name]}), label],
-        className="num") for name, label in MODELS.items()])
-    body = [html.Tr(**{"data-metric": key}, children=[html.Td(label)] + [
+    head = html.Tr([html.Th(t.gettext("Metric"))] + [html.Th(
+        [html.Span(className="swatch", style={"background": MODEL_COLOURS[name]}),
+         t.gettext(MODEL_WORDS[name])], className="num") for name in MODELS])
+    body = [html.Tr(**{"data-metric": key}, children=[html.Td(t.gettext(label))] + [
         html.Td(fmt(overall[name].get(key), kind), className="num",
                 **{"data-model": name, "data-value": repr(overall[name].get(key))})
         for name in MODELS]) for key, label, kind in ROWS]
@@ -159,23 +180,28 @@ def metrics_table(board: Dashboard, k: Any, period: Any) -> html.Table:
                       children=[html.Thead(head), html.Tbody(body)])
 
 
+def class_word(code: Any) -> str:
+    return ui().gettext("class {code}", code=code)
+
+
 def class_table(board: Dashboard, k: Any, period: Any) -> html.Table:
     """The model per class (binary: the class against the rest), with the random null's FoM
     and the suitability's held-out AUC."""
-    _, report = _report(board, k)
+    _ = ui().gettext
+    report = _report(board, k)[1]
     period = _period(report, period)
     model, random = report.per_class(period), report.per_class(period, "null_random")
     auc = report.metrics["suitability"].get("auc", {})
-    head = html.Tr([html.Th("Class")] + [html.Th(label, className="num")
-                                         for _, label, _ in CLASS_COLUMNS]
-                   + [html.Th("FoM random", className="num"),
-                      html.Th("suitability AUC", className="num")])
+    head = html.Tr([html.Th(_("Class"))] + [html.Th(_(label), className="num")
+                                            for _k, label, _kind in CLASS_COLUMNS]
+                   + [html.Th(_("FoM random"), className="num"),
+                      html.Th(_("suitability AUC"), className="num")])
     body = []
     for code, row in model.items():
         body.append(html.Tr(**{"data-class": code, "data-fom": repr(row["figure_of_merit"])},
-                            children=[html.Td(f"class {code}")] + [
+                            children=[html.Td(class_word(code))] + [
             html.Td(fmt(row.get(key), kind), className="num")
-            for key, _, kind in CLASS_COLUMNS] + [
+            for key, _label, kind in CLASS_COLUMNS] + [
             html.Td(fmt(random.get(code, {}).get("figure_of_merit"), "ratio"),
                     className="num"),
             html.Td(fmt(auc.get(code), "ratio"), className="num")]))
@@ -186,75 +212,97 @@ def class_table(board: Dashboard, k: Any, period: Any) -> html.Table:
 def map_view(board: Dashboard, k: Any, period: Any, kind: Any) -> tuple[Any, html.P]:
     """The agreement map (or the simulated map) and a sentence with the category counts,
     counted from the GeoTIFF (they are the metrics' hits, misses...)."""
-    _, report = _report(board, k)
+    _ = ui().gettext
+    report = _report(board, k)[1]
     period = _period(report, period)
     a, b = report.years(period)
     agreement = report.map(period, "agreement")
     counts = agreement_counts(agreement)
     if kind == "simulated":
         fig = class_map_figure(report.map(period, "simulated"), report.grid, report.codes,
-                               title=f"Simulated land use {b} ({period})")
+                               title=_("Simulated land use {year} ({period})", year=b,
+                                       period=period_word(period)),
+                               class_label=class_word, legend_title=_("Class"))
     else:
         fig = agreement_figure(agreement, report.grid,
-                               title=f"Simulated against observed change, {a}\u2013{b}")
+                               title=_("Simulated against observed change, {first}\u2013{last}",
+                                       first=a, last=b))
     text = html.P(id="agreement-summary", className="diff-summary", **{
         f"data-{KEYS[code]}": n for code, n in counts.items()}, children=[
         html.Span([html.Span(className="swatch", style={"background": AGREEMENT_COLOURS[c]}),
-                   f" {counts[c]:,} {PLURALS[c] if counts[c] != 1 else CATEGORIES[c]}"],
-                  className="agreement-count", title=CATEGORIES[c]) for c in (1, 2, 3, 4, 0)])
+                   f" {counts[c]:,} " + _(PLURALS[c] if counts[c] != 1 else CATEGORY_WORDS[c])],
+                  className="agreement-count", title=_(CATEGORY_WORDS[c]))
+        for c in (1, 2, 3, 4, 0)])
     return fig, text
+
+
 
 
 def parameters_table(board: Dashboard, k: Any) -> html.Table:
     """The fitted CA parameters (``parameters.yaml``)."""
-    _, report = _report(board, k)
-    ca = report.parameters.get("ca", {})
+    t = ui()
+    ca = _report(board, k)[1].parameters.get("ca", {})
 
     def show(value: Any) -> str:
         if isinstance(value, list):
             return ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value)
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
+    def name(key: str) -> Any:
+        words = PARAMETERS.get(key)
+        return t.gettext(words) if words else html.Span(key.replace("_", " "), lang="en")
+
     return html.Table(id="calibration-parameters", className="table", children=[
-        html.Tbody([html.Tr([html.Td(key.replace("_", " ")), html.Td(show(value),
-                                                                     className="num")])
+        html.Tbody([html.Tr([html.Td(name(key)), html.Td(show(value), className="num")])
                     for key, value in ca.items()])])
 
 
+def figure_words() -> dict[str, str]:
+    """The words of the calibration charts (viz.accuracy) in the page's language."""
+    _ = ui().gettext
+    return {key: _(text) for key, text in FIGURE_WORDS.items()}
+
+
+def period_options(report: Calibration) -> list[dict[str, str]]:
+    return [{"label": f" {period_word(p)}", "value": p} for p in report.periods]
+
+
 def layout(board: Dashboard) -> list[Any]:
-    _, report = _report(board, 0)
-    periods = report.periods
-    options = [{"label": c.title, "value": i} for i, c in enumerate(board.calibrations)]
+    _ = ui().gettext
+    report = _report(board, 0)[1]
+    options = [{"label": report_title(c), "value": i} for i, c in enumerate(board.calibrations)]
     return [
-        panel("Land-use calibration", html.Div(id="calibration-summary-box"),
+        panel(_("Land-use calibration"), html.Div(id="calibration-summary-box"),
               graph("calibration-comparison", 330),
-              html.Details([html.Summary("Every metric, model and null models"),
+              html.Details([html.Summary(_("Every metric, model and null models")),
                             html.Div(id="calibration-metrics-box")]),
               head=html.Div(className="calibration-controls", children=[
                   dcc.Dropdown(id="calibration-report", options=options, value=0,
                                clearable=False, searchable=False,
                                style=None if len(options) > 1 else {"display": "none"}),
                   dcc.RadioItems(id="calibration-period", className="toggle", inline=True,
-                                 options=[{"label": f" {p.capitalize()}", "value": p}
-                                          for p in periods], value=periods[-1])])),
-        panel("Per class", html.Div(id="calibration-classes-box", className="table-scroll"),
-              html.P("Each class against the rest: hits are cells that became the class as "
-                     "observed, false alarms cells simulated to become it that did not; the "
-                     "AUC is the suitability model's on held-out cells.", className="caption")),
+                                 options=period_options(report),
+                                 value=report.periods[-1])])),
+        panel(_("Per class"), html.Div(id="calibration-classes-box", className="table-scroll"),
+              html.P(_("Each class against the rest: hits are cells that became the class as "
+                       "observed, false alarms cells simulated to become it that did not; the "
+                       "AUC is the suitability model's on held-out cells."),
+                     className="caption")),
         html.Div(className="calibration-pair", children=[
-            panel("Hits, misses and false alarms", graph("calibration-map", 520),
+            panel(_("Hits, misses and false alarms"), graph("calibration-map", 520),
                   html.Div(id="agreement-summary-box"),
                   head=dcc.RadioItems(id="calibration-map-kind", className="toggle",
                                       inline=True, value="agreement", options=[
-                                          {"label": " Agreement", "value": "agreement"},
-                                          {"label": " Simulated map", "value": "simulated"}])),
-            panel("Drivers of suitability", graph("calibration-drivers", 300)),
+                                          {"label": " " + _("Agreement"), "value": "agreement"},
+                                          {"label": " " + _("Simulated map"),
+                                           "value": "simulated"}])),
+            panel(_("Drivers of suitability"), graph("calibration-drivers", 300)),
         ]),
         html.Div(className="calibration-pair", children=[
-            panel("Calibration search", graph("calibration-convergence", 280),
-                  html.P("Differential evolution maximising the calibration period's Figure "
-                         "of Merit; each dot is one simulation.", className="caption")),
-            panel("Fitted parameters", html.Div(id="calibration-parameters-box")),
+            panel(_("Calibration search"), graph("calibration-convergence", 280),
+                  html.P(_("Differential evolution maximising the calibration period's Figure "
+                           "of Merit; each dot is one simulation."), className="caption")),
+            panel(_("Fitted parameters"), html.Div(id="calibration-parameters-box")),
         ]),
     ]
 
@@ -263,9 +311,8 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     @app.callback(Output("calibration-period", "options"), Output("calibration-period", "value"),
                   Input("calibration-report", "value"), prevent_initial_call=True)
     def _on_report(k):
-        _, report = _report(board, k)
-        return ([{"label": f" {p.capitalize()}", "value": p} for p in report.periods],
-                report.periods[-1])
+        report = _report(board, k)[1]
+        return period_options(report), report.periods[-1]
 
     @app.callback(Output("calibration-summary-box", "children"),
                   Output("calibration-comparison", "figure"),
@@ -275,10 +322,11 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                   Input("calibration-period", "value"))
     def _on_period(tab, k, period):
         active(tab, KEY)
-        _, report = _report(board, k)
+        report = _report(board, k)[1]
         p = _period(report, period)
         overall = {name: report.overall(p, name) for name in MODELS}
-        return (summary(board, k, p), comparison_figure(overall, MODELS),
+        labels = {name: ui().gettext(words) for name, words in MODEL_WORDS.items()}
+        return (summary(board, k, p), comparison_figure(overall, labels, words=figure_words()),
                 metrics_table(board, k, p), class_table(board, k, p))
 
     @app.callback(Output("calibration-map", "figure"), Output("agreement-summary-box",
@@ -295,8 +343,9 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                   Input("tab", "value"), Input("calibration-report", "value"))
     def _on_search(tab, k):
         active(tab, KEY)
-        _, report = _report(board, k)
-        return (convergence_figure(report.convergence),
+        report = _report(board, k)[1]
+        words = figure_words()
+        return (convergence_figure(report.convergence, words=words),
                 contributions_figure(report.contributions,
-                                     report.metrics["suitability"].get("auc")),
+                                     report.metrics["suitability"].get("auc"), words=words),
                 parameters_table(board, k))

@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from dash import html
 
+from scenarios.i18n import scenario_text
 from viz.i18n import ui
+from viz.tabs.calibration import METHODS, report_title
+from viz.tabs.ensemble import executor_words
 
 if TYPE_CHECKING:
     import dash
@@ -17,6 +20,35 @@ if TYPE_CHECKING:
     from viz.app import Dashboard
 
 KEY = "data"
+
+
+def _(message: str) -> str:
+    """Marks a message id for the catalogue; the page translates it when it shows it."""
+    return message
+
+
+#: Source roles and kinds (tim.ingest.catalog) in words.
+ROLE_WORDS = {"elevation": _("elevation"), "surface": _("surface model"),
+              "land_use": _("land use"), "population": _("population"),
+              "buildings": _("building footprints"), "control_lines": _("control lines"),
+              "planning_units": _("planning units"), "zoning": _("zoning"),
+              "amenities": _("amenities"), "plan": _("plan"), "city_model": _("3D city model"),
+              "osm": _("OpenStreetMap"), "points": _("point cloud"), "mesh": _("3D mesh")}
+KIND_WORDS = {"raster": _("raster"), "vector": _("vector"), "cityjson": _("CityJSON"),
+              "osm": _("OpenStreetMap"), "points": _("point cloud"), "mesh": _("3D mesh"),
+              "plan": _("plan")}
+
+
+def _words(table: dict[str, str], key: str) -> Any:
+    """A code in words, or as written (marked as such) when the page has no words for it."""
+    words = table.get(key)
+    return ui().gettext(words) if words else html.Span(key, lang="en")
+
+
+def _verbatim(text: str) -> html.Td:
+    """A cell showing a source's own text (licence, engine description) as the source wrote
+    it: the page does not translate data, it says which language it is in."""
+    return html.Td(text, lang="en")
 
 
 def _kind_label(synthetic: bool | None) -> str:
@@ -49,11 +81,13 @@ def _table(head: tuple[str, ...], rows: list[list[Any]]) -> html.Table:
 
 def inputs(board: Dashboard) -> list[list[Any]]:
     """One row per folder read besides the runs: kind, what, folder name."""
-    _ = ui()
+    t = _ = ui()
     rows: list[list[Any]] = []
     for e in board.ensembles:
-        rows.append([_("ensemble"), _("{title}: {n} members on {executor}", title=e.title,
-                                      n=len(e.seeds), executor=e.manifest.get("executor", "?")),
+        rows.append([_("ensemble"), _("{title}: {n} members on {executor}",
+                                      title=scenario_text(e.title, t), n=len(e.seeds),
+                                      executor=executor_words(e.manifest.get("executor", "?"),
+                                                              t)),
                      html.Td(e.path.name, className="path")])
     for h in board.heights:
         rows.append([_("height check"), _("{rules}: {n} violations, {k} corridor(s)",
@@ -68,9 +102,10 @@ def inputs(board: Dashboard) -> list[list[Any]]:
     for c in board.calibrations:
         search = c.metrics.get("calibration", {})
         rows.append([_("land-use calibration"),
-                     _("{title}: {n} simulations, suitability by {method}", title=c.title,
-                       n=search.get("simulations", "?"),
-                       method=c.metrics["suitability"]["method"]),
+                     _("{title}: {n} simulations, suitability by {method}",
+                       title=report_title(c), n=search.get("simulations", "?"),
+                       method=_(METHODS.get(c.metrics["suitability"]["method"],
+                                            c.metrics["suitability"]["method"]))),
                      html.Td(c.path.name, className="path")])
     if board.tiles is not None:
         t = board.tiles
@@ -84,7 +119,8 @@ def inputs(board: Dashboard) -> list[list[Any]]:
 def layout(board: Dashboard) -> list[Any]:
     _ = ui()
     p = board.provenance
-    layers = [[layer.role, html.Td(Path(layer.source).name), layer.kind, layer.licence,
+    layers = [[_words(ROLE_WORDS, layer.role), html.Td(Path(layer.source).name),
+               _words(KIND_WORDS, layer.kind), _verbatim(layer.licence),
                html.Td(html.Span(_kind_words(layer.synthetic),
                                  className=f"badge badge-{_kind_label(layer.synthetic)}"))]
               for layer in p.layers]
@@ -94,7 +130,8 @@ def layout(board: Dashboard) -> list[Any]:
                + (_(", {n} unknown", n=unknown) if unknown else "") + ".")
     runs = [[label, run.name, str(run.manifest.get("seed")),
              f"{run.years[0]}\u2013{run.years[-1]}",
-             ", ".join(f"{k}: {v}" for k, v in (run.manifest.get("engines") or {}).items()),
+             _verbatim(", ".join(f"{k}: {v}" for k, v in
+                                 (run.manifest.get("engines") or {}).items())),
              (run.manifest.get("git_commit") or _("unknown"))[:10],
              html.Td(run.path.name, className="path")]
             for run, label in zip(board.runs, board.labels)]

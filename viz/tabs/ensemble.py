@@ -1,17 +1,20 @@
 """Ensemble tab: one scenario run with many seeds (``twin ensemble``) - where development is
 likely (the share of members in which a cell became built-up by the year, on a map and draped
-in 3D), the indicators' spread over time (median, 5-95 % band, full range) and their
-intervals in the chosen year.
+in 3D), the indicators' spread over time (the median in its P10-P90 band; P5-P95 for ensembles
+written before P10/P90 were) and their intervals in the chosen year.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
+from scenarios.ensemble import band_columns
+from scenarios.i18n import scenario_text
 from viz.app import choice_index
 from viz.cesium import PROBABILITY_ROUTE, image_spec
 from viz.figures import SeriesSpec, ensemble_timeline, land_use_rgba, run_colour
@@ -88,13 +91,24 @@ def timeline(board: Dashboard, k: Any, year: Any) -> go.Figure:
     t = ui()
     panels = [SeriesSpec(key, indicator_words(d, key, t)["name"], unit_text(d.unit, t))
               for key in TIMELINE_INDICATORS if (d := board.registry.get(key)) is not None]
-    return ensemble_timeline(ensemble.intervals, panels, label=ensemble.label,
-                             colour=_colour(board, ensemble), year=_year(ensemble, year))
+    return ensemble_timeline(ensemble.intervals, panels, label=label(ensemble),
+                             colour=_colour(board, ensemble), year=_year(ensemble, year),
+                             band_name=t.gettext("P{lo}\u2013P{hi} of the members"),
+                             median_name=t.gettext("median"))
+
+
+def label(ensemble: Ensemble) -> str:
+    """The ensemble's scenario title and size, in the page's language."""
+    t = ui()
+    return t.gettext("{title} \u00b7 ensemble of {n}", title=scenario_text(ensemble.title, t),
+                     n=len(ensemble.seeds))
 
 
 def interval_table(board: Dashboard, k: Any, year: Any) -> html.Table:
-    """Median, 5-95 % interval and standard deviation of every indicator in the year."""
+    """Median, P10-P90 interval (P5-P95 for older ensembles) and standard deviation of every
+    indicator in the year."""
     _, ensemble = _ensemble(board, k)
+    lo, hi, lo_q, hi_q = band_columns(ensemble.intervals)
     year = year_in(ensemble.years, year)
     rows = ensemble.intervals[ensemble.intervals["year"] == year].set_index("indicator")
     keys = [key for key in board.registry if key in rows.index]
@@ -107,32 +121,45 @@ def interval_table(board: Dashboard, k: Any, year: Any) -> html.Table:
             html.Td(indicator_words(board.registry[key], key)["name"]),
             html.Td(unit_text(unit), className="muted"),
             html.Td(format_value(float(r["p50"]), unit), className="num"),
-            html.Td(f"{format_value(float(r['p05']), unit)} \u2013 "
-                    f"{format_value(float(r['p95']), unit)}", className="num"),
+            html.Td(f"{format_value(float(r[lo]), unit)} \u2013 "
+                    f"{format_value(float(r[hi]), unit)}", className="num",
+                    **{"data-lo": repr(float(r[lo])), "data-hi": repr(float(r[hi]))}),
             html.Td(format_value(float(r["sd"]), unit) if np.isfinite(r["sd"]) else "-",
                     className="num")]))
     _ = ui()
     return html.Table(id="interval-table", className="table", children=[
         html.Thead(html.Tr([html.Th(_("Indicator")), html.Th(_("Unit")),
                             html.Th(_("Median {year}", year=year), className="num"),
-                            html.Th("5\u201395 %", className="num"),
+                            html.Th(f"P{lo_q}\u2013P{hi_q}", className="num"),
                             html.Th(_("Std. dev."), className="num")])),
         html.Tbody(body)])
 
 
 def describe(ensemble: Ensemble) -> str:
     seeds = ensemble.seeds
-    return ui().gettext("{title}: {n} members (seeds {first}\u2013{last}), run on {executor}; "
-                        "{folder}", title=ensemble.title, n=len(seeds), first=seeds[0],
-                        last=seeds[-1], executor=ensemble.manifest.get("executor", "?"),
-                        folder=ensemble.path.name)
+    t = ui()
+    return t.gettext("{title}: {n} members (seeds {first}\u2013{last}), run on {executor}; "
+                     "{folder}", title=scenario_text(ensemble.title, t), n=len(seeds),
+                     first=seeds[0], last=seeds[-1],
+                     executor=executor_words(ensemble.manifest.get("executor", "?"), t),
+                     folder=ensemble.path.name)
+
+
+def executor_words(executor: str, t: Any) -> str:
+    """How the members ran, in words ("serial", "dask LocalCluster(2 workers)")."""
+    if executor == "serial":
+        return t.gettext("one process, one member after another")
+    workers = re.search(r"LocalCluster\((\d+) workers\)", executor)
+    if workers:
+        return t.gettext("a local Dask cluster of {n} workers", n=workers.group(1))
+    return t.gettext("the Dask scheduler {address}", address=executor.removeprefix("dask "))
 
 
 def scene_spec(board: Dashboard, k: Any, year: Any) -> tuple[dict[str, Any], list[Any]]:
     """The probability map draped over the terrain, the existing buildings plain."""
     i, ensemble = _ensemble(board, k)
     year = _year(ensemble, year)
-    side = {"label": ensemble.label, "buildings": plain_style(), "overlays": [],
+    side = {"label": label(ensemble), "buildings": plain_style(), "overlays": [],
             "drape": dict(image_spec(board, f"{PROBABILITY_ROUTE}{i}/{year}.png"))}
     gradient = ", ".join(f"{c} {100 * s:g}%" for s, c in PROBABILITY_RAMP)
     _ = ui()
@@ -144,7 +171,7 @@ def scene_spec(board: Dashboard, k: Any, year: Any) -> tuple[dict[str, Any], lis
 
 
 def layout(board: Dashboard) -> list[Any]:
-    options = [{"label": e.label, "value": i} for i, e in enumerate(board.ensembles)]
+    options = [{"label": label(e), "value": i} for i, e in enumerate(board.ensembles)]
     chooser = dcc.Dropdown(id="ensemble", options=options, value=0, clearable=False,
                            searchable=False, className="ensemble-dropdown",
                            style=None if len(options) > 1 else {"display": "none"})

@@ -172,7 +172,6 @@ def rules_from_mapping(mapping: dict[str, dict[str, float]]) -> tuple[Conversion
                  for b, f in targets.items())
 
 
-
 def markov_multipliers(classes: ClassTable, adjustments: Sequence[TransitionAdjustment], *,
                        where: str = "land_use.demand.markov.adjust") -> np.ndarray:
     """(K, K) multipliers on a Markov chain's one-year probabilities from the policy's

@@ -13,6 +13,7 @@ bought with accuracy unseen. Run::
 The one-off Wuhan measurement (8.6 M cells; minutes) is the script itself::
 
     .venv/bin/python benchmarks/bench_calibration.py wuhan --search screen_refine
+    .venv/bin/python benchmarks/bench_calibration.py wuhan --forest previous  # 30-tree forests
     .venv/bin/python benchmarks/bench_calibration.py wuhan-evaluation   # cost of one candidate
 
 which prints wall and CPU seconds per stage, simulations, FoM and the convergence record
@@ -34,6 +35,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SEARCHES = ("scipy_de", "screen_refine")
+#: Suitability forests: the previous setting (30 trees each) and twin calibrate's default
+#: (grown 5 trees at a time until the out-of-bag AUC rises by less than 0.005).
+FORESTS = {"previous": {"trees": 30, "oob_tolerance": None},
+           "oob": {"trees": 30, "oob_tolerance": 0.005}}
 BUDGET = {"scipy_de": {"maxiter": 8, "popsize": 4},
           "screen_refine": {"maxiter": 8, "popsize": 3}}
 
@@ -97,6 +102,8 @@ def summary(report, wall: float, cpu: float) -> dict:
     return {"search": report.setup.search, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
             "timings_s": {k: round(v, 2) for k, v in report.timings.items()},
             "simulations": report.result.evaluations,
+            "forest_trees": {k: t.get("trees", report.setup.trees)
+                             for k, t in report.suitability.training.items()},
             "calibration_fom": fom.get("calibration"), "validation_fom": fom.get("validation"),
             "validation_fom_random_null": random.get("validation"),
             "converged": report.result.convergence.get("converged"),
@@ -137,7 +144,8 @@ def test_calibration_search(benchmark, setups, data, search):
 
 # -- the one-off Wuhan measurement ------------------------------------------------------------
 def wuhan(search: str, out: Path | None = None, **kwargs) -> dict:
-    from scenarios.calibration.calibrate import CalibrationSetup, run_calibration, write_calibration
+    from scenarios.calibration.calibrate import CalibrationSetup, run_calibration
+    from scenarios.calibration.report import write_calibration
     from scenarios.calibration.data import DriverSpec, derived_specs
 
     d = data_dir() / "landuse/wuhan"
@@ -221,6 +229,11 @@ if __name__ == "__main__":
     parser.add_argument("what", choices=["wuhan", "wuhan-evaluation"])
     parser.add_argument("--search", choices=SEARCHES, default="screen_refine")
     parser.add_argument("--out", type=Path, help="also write the report directory here")
+    parser.add_argument("--forest", choices=sorted(FORESTS), default="oob",
+                        help="suitability forests: 'previous' (always 30 trees) or 'oob' "
+                             "(grown 5 trees at a time while the out-of-bag AUC rises, the "
+                             "default of twin calibrate)")
     args = parser.parse_args()
-    result = wuhan(args.search, args.out) if args.what == "wuhan" else wuhan_evaluation()
+    result = (wuhan(args.search, args.out, **FORESTS[args.forest]) if args.what == "wuhan"
+              else wuhan_evaluation())
     print(json.dumps(result, indent=2, default=str))

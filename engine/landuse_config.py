@@ -7,16 +7,23 @@ development boundary, conversion rules) and the mean size of new patches when no
 was learned. A scenario's ``land_use`` section maps onto it by one function
 (:func:`scenarios.schema.land_use_config`); a calibration's ``parameters.yaml`` supplies its
 ``ca`` part. :func:`conversion_factors` turns the policy's rules into the model's conversion
-table, so the scenario path and the calibrated path build the same kind of model
-(:func:`engine.processes.land_use.territory_model`).
+table and :func:`markov_multipliers` its Markov-demand adjustments into multipliers, both with
+one reading of class selectors. :func:`build_model` is the one constructor of the model from
+arrays: ``twin run`` (through :func:`engine.processes.land_use.territory_model`, which adds the
+territory's control lines and policy), ``twin simulate`` and ``twin calibrate`` all build
+their model with it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
+
 import numpy as np
 
-from engine.landuse import CAParams
+from engine.demand import transition_multipliers
+from engine.landuse import (CAParams, LandUseModel, build_constraints,
+                            geometric_patch_sizes)
 from tim.errors import InputError
 from tim.model import GROUPS, ClassTable
 
@@ -43,6 +50,23 @@ class ConversionRule:
 
 
 @dataclass(frozen=True)
+class TransitionAdjustment:
+    """Multiply the one-year Markov probability of ``source -> target`` by ``factor`` (a
+    scenario assumption: 0 stops the transition, 1.3 makes it 30 % likelier); selectors as in
+    :class:`ConversionRule`."""
+
+    source: str
+    target: str
+    factor: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.factor < float("inf"):
+            raise InputError("a Markov adjustment factor must be >= 0 (0 stops it)",
+                             field=f"markov.adjust.{self.source}.{self.target}",
+                             value=self.factor)
+
+
+@dataclass(frozen=True)
 class LandUsePolicy:
     """What a planner sets (the parts of the model a scenario may change on a calibration).
 
@@ -51,6 +75,8 @@ class LandUsePolicy:
     outside_boundary_weight : factor on the potential of becoming built-up outside the urban
         development boundary (1: the boundary does not matter).
     conversion : rules scaling or forbidding transitions between groups or classes.
+    markov_adjust : adjustments of a Markov-chain demand (the scenario's
+        ``demand.markov.adjust``), applied in order.
     """
 
     hard_constraints: tuple[str, ...] = ("control__ecological_red_line",
@@ -58,6 +84,7 @@ class LandUsePolicy:
     protected_groups: tuple[str, ...] = ()
     outside_boundary_weight: float = 0.3
     conversion: tuple[ConversionRule, ...] = ()
+    markov_adjust: tuple[TransitionAdjustment, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.protected_groups) - set(GROUPS))
@@ -144,3 +171,57 @@ def rules_from_mapping(mapping: dict[str, dict[str, float]]) -> tuple[Conversion
     return tuple(ConversionRule(str(a), str(b), float(f)) for a, targets in mapping.items()
                  for b, f in targets.items())
 
+
+def markov_multipliers(classes: ClassTable, adjustments: Sequence[TransitionAdjustment], *,
+                       where: str = "land_use.demand.markov.adjust") -> np.ndarray:
+    """(K, K) multipliers on a Markov chain's one-year probabilities from the policy's
+    adjustments (selectors read as :func:`conversion_factors` reads them); later adjustments
+    multiply earlier ones, the diagonal is kept.
+
+    Examples
+    --------
+    >>> from tim.model import LandUseClass
+    >>> t = ClassTable((LandUseClass(1, "crop", "#0", "farmland", True),
+    ...                 LandUseClass(2, "town", "#1", "built", False)))
+    >>> markov_multipliers(t, [TransitionAdjustment("farmland", "built", 0.5)]).tolist()
+    [[1.0, 0.5], [1.0, 1.0]]
+    """
+    n = len(classes)
+    table = np.ones((n, n))
+    for i, rule in enumerate(adjustments):
+        rows = _select(rule.source, classes, f"{where}[{i}].from")
+        cols = _select(rule.target, classes, f"{where}[{i}].to")
+        pairs = [(int(r), int(c), float(rule.factor)) for r in np.flatnonzero(rows)
+                 for c in np.flatnonzero(cols)]
+        table *= transition_multipliers(n, pairs)
+    return table
+
+
+def build_model(codes: Sequence[int], suitability: np.ndarray, config: LandUseConfig, *,
+                hard: Sequence[tuple[np.ndarray, Sequence[int] | None]] = (),
+                soft: Sequence[tuple[np.ndarray, Sequence[float]]] = (),
+                conversion: np.ndarray | None = None, region: np.ndarray | None = None,
+                patch_sizes: tuple[np.ndarray, ...] = ()) -> LandUseModel:
+    """The land-use model from arrays: the one constructor every command uses.
+
+    Parameters
+    ----------
+    codes : class codes in index order.
+    suitability : (rows, cols, K) per class.
+    config : the CA's parameters (``config.ca``) and the mean patch size used when no
+        ``patch_sizes`` library is given (the policy is the caller's: it is already in
+        ``hard``, ``soft`` and ``conversion``).
+    hard, soft, region : as :func:`engine.landuse.build_constraints` takes them.
+    conversion : (K, K) ``conv[from, to]``, 0 forbidden, else 1 - cost (default: all allowed
+        at no cost).
+    patch_sizes : a learned patch library per class.
+    """
+    n = len(codes)
+    table = np.ones((n, n)) if conversion is None else np.asarray(conversion, np.float64)
+    shape = suitability.shape[:2]
+    sizes = patch_sizes or (geometric_patch_sizes(config.patch_size),) * n
+    constraints = build_constraints(shape, n, hard=hard, soft=soft, allowed=table > 0,
+                                    cost=1.0 - table, region=region)
+    return LandUseModel(tuple(int(c) for c in codes),
+                        np.ascontiguousarray(suitability, np.float32), config.ca, constraints,
+                        patch_sizes=sizes)

@@ -54,9 +54,12 @@ class SuitabilityModel:
                              field="drivers", value=sorted(drivers))
         cells = np.flatnonzero(valid.ravel())
         out = np.zeros((valid.size, len(self.codes)), dtype=np.float32)
+        # A forest predicts in float32 (scikit-learn converts each call's input): convert the
+        # chunk once for all classes. The logistic pipeline keeps float64.
+        dtype = np.float32 if self.method == "random_forest" else np.float64
         for lo in range(0, cells.size, chunk):
             part = cells[lo:lo + chunk]
-            x = _matrix(drivers, self.drivers, part)
+            x = _matrix(drivers, self.drivers, part, dtype)
             for k, est in enumerate(self.estimators):
                 if est is not None:
                     out[part, k] = est.predict_proba(x)[:, 1]
@@ -66,8 +69,8 @@ class SuitabilityModel:
 def fit_suitability(start: np.ndarray, end: np.ndarray, drivers: Mapping[str, np.ndarray],
                     codes: Sequence[int], *, valid: np.ndarray, method: str = "random_forest",
                     categorical: Sequence[str] = (), samples: int = 20000, seed: int = 0,
-                    n_trees: int = 30, max_depth: int = 12, n_jobs: int = 2
-                    ) -> SuitabilityModel:
+                    n_trees: int = 30, max_depth: int = 12, n_jobs: int = 2,
+                    oob_tolerance: float | None = None) -> SuitabilityModel:
     """Learn one suitability model per class from the change between ``start`` and ``end``.
 
     Parameters
@@ -80,6 +83,10 @@ def fit_suitability(start: np.ndarray, end: np.ndarray, drivers: Mapping[str, np
     categorical : drivers holding category codes (one-hot for the logistic model; the forest
         splits on the codes, as PLUS does).
     samples : at most this many training cells per class (half positives, half negatives).
+    n_trees, max_depth : the forest's (largest) number of trees and their depth.
+    oob_tolerance : grow each forest 5 trees at a time and stop when its out-of-bag AUC rose
+        by less than this (None: ``n_trees`` trees). Fewer trees predict faster; the count
+        of each class and its out-of-bag AUC are in ``training``.
     """
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import roc_auc_score
@@ -130,8 +137,13 @@ def fit_suitability(start: np.ndarray, end: np.ndarray, drivers: Mapping[str, np
         y = np.concatenate([np.ones(pos.size, int), np.zeros(neg.size, int)])
         x = _matrix(drivers, names, cells)
         test = rng.random(cells.size) < 0.25
+        grown: dict[str, Any] = {}
+        trees = n_trees
+        if method == "random_forest" and oob_tolerance is not None:
+            trees, grown = _trees_by_oob(x, y, n_trees, max_depth, n_jobs, seed,
+                                         oob_tolerance)
         if method == "random_forest":
-            est = RandomForestClassifier(n_estimators=n_trees, max_depth=max_depth,
+            est = RandomForestClassifier(n_estimators=trees, max_depth=max_depth,
                                          min_samples_leaf=5, n_jobs=n_jobs, random_state=seed)
         else:
             est = _logistic(names, categorical)
@@ -147,8 +159,37 @@ def fit_suitability(start: np.ndarray, end: np.ndarray, drivers: Mapping[str, np
         model.estimators.append(est)
         model.auc[key] = auc
         model.training[key] = {"target": target, "positives": int(pos.size),
-                               "negatives": int(neg.size)}
+                               "negatives": int(neg.size), **grown}
     return model
+
+
+def _trees_by_oob(x: np.ndarray, y: np.ndarray, n_trees: int, max_depth: int, n_jobs: int,
+                  seed: int, tolerance: float, step: int = 5) -> tuple[int, dict[str, Any]]:
+    """The number of trees (a multiple of ``step``, at most ``n_trees``) after which adding
+    ``step`` more raised the forest's out-of-bag AUC by less than ``tolerance``, and the
+    out-of-bag AUC per count tried. Warm-started growth gives the trees a one-shot fit of
+    the same count and seed would (scikit-learn skips the seeds of the trees it has)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import roc_auc_score
+
+    est = RandomForestClassifier(n_estimators=step, max_depth=max_depth, min_samples_leaf=5,
+                                 n_jobs=n_jobs, random_state=seed, warm_start=True,
+                                 oob_score=True)
+    history: dict[int, float] = {}
+    best, chosen = -np.inf, step
+    with warnings.catch_warnings():  # few trees leave some cells without an out-of-bag vote
+        warnings.simplefilter("ignore", UserWarning)
+        for count in range(step, max(n_trees, step) + 1, step):
+            est.set_params(n_estimators=count)
+            est.fit(x, y)
+            votes = est.oob_decision_function_[:, 1]
+            seen = np.isfinite(votes)
+            history[count] = float(roc_auc_score(y[seen], votes[seen]))
+            if history[count] - best < tolerance:
+                break
+            best, chosen = history[count], count
+    return chosen, {"trees": chosen, "oob_auc": {str(c): round(a, 4)
+                                                 for c, a in history.items()}}
 
 
 class _Constant:
@@ -177,9 +218,12 @@ def _sample(cells: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
     return cells if cells.size <= size else np.sort(rng.choice(cells, size, replace=False))
 
 
-def _matrix(drivers: Mapping[str, np.ndarray], names: Sequence[str],
-            cells: np.ndarray) -> np.ndarray:
-    return np.column_stack([np.asarray(drivers[n], np.float64).ravel()[cells] for n in names])
+def _matrix(drivers: Mapping[str, np.ndarray], names: Sequence[str], cells: np.ndarray,
+            dtype: type = np.float64) -> np.ndarray:
+    x = np.empty((cells.size, len(names)), dtype=dtype)
+    for j, n in enumerate(names):
+        x[:, j] = np.asarray(drivers[n]).ravel()[cells]
+    return x
 
 
 def _logistic(names: Sequence[str], categorical: Sequence[str]):

@@ -31,8 +31,8 @@ from engine.process import Process, StepReport
 from engine.flood.event import FloodOutcome
 from engine.landuse import class_counts, codes_to_index
 from engine.demand import MarkovChain, estimate_markov
+from engine.landuse_config import LandUseConfig, markov_multipliers
 from engine.processes import LandUseChange, StormSurge, territory_model
-from engine.processes.land_use import markov_multipliers
 from engine.simulation import Simulation
 from engine.suitability import logistic_suitability, slope_degrees
 from scenarios.calibration.data import Notes, read_on_grid, yearly_targets
@@ -227,7 +227,7 @@ def land_use_process(work: Territory, scenario: Scenario,
     if lu.demand.source == "table":
         targets, targeted = table_demand(work, scenario, model.codes)
     elif lu.demand.source == "markov":
-        chain = markov_demand(work, scenario, calibration)
+        chain = markov_demand(work, scenario, config, calibration)
     return LandUseChange(work, config, model=model, targets=targets, targeted=targeted,
                          chain=chain)
 
@@ -241,10 +241,12 @@ def markov_record(chain: MarkovChain, codes: Any, scenario: Scenario) -> dict[st
             "annual": [[round(float(v), 8) for v in row] for row in chain.annual[0]]}
 
 
-def markov_demand(work: Territory, scenario: Scenario,
+def markov_demand(work: Territory, scenario: Scenario, config: LandUseConfig,
                   calibration: Parameters | None = None) -> MarkovChain:
     """The scenario's Markov chain: estimated from its maps (or its calibration's, as
-    recorded in parameters.yaml) read on the TIM grid with the TIM's classes, then adjusted.
+    recorded in parameters.yaml) read on the TIM grid with the TIM's classes, then adjusted
+    by the policy's ``markov_adjust`` (the scenario's ``adjust``, mapped by
+    :func:`scenarios.schema.land_use_config`).
     Every map and rule is checked before anything runs (InputError naming file and key)."""
     spec = scenario.land_use.demand.markov
     maps = dict(spec.maps) if spec is not None else {}
@@ -287,7 +289,7 @@ def markov_demand(work: Territory, scenario: Scenario,
     area = np.logical_and.reduce([m != 255 for m in index.values()])
     index = {y: np.where(area, m, 255).astype(np.uint8) for y, m in index.items()}
     chain = estimate_markov(index, len(codes))
-    rules = [(a.source, a.target, a.factor) for a in (spec.adjust if spec else ())]
+    rules = config.policy.markov_adjust
     try:
         multipliers = markov_multipliers(work.classes, rules)
     except InputError as exc:

@@ -23,7 +23,8 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
                       model_validator)
 
 from engine.landuse import CAParams
-from engine.landuse_config import ANY, LandUseConfig, LandUsePolicy, rules_from_mapping
+from engine.landuse_config import (ANY, LandUseConfig, LandUsePolicy, TransitionAdjustment,
+                                   rules_from_mapping)
 from tim.config import read_yaml, validation_error
 from tim.errors import InputError
 from tim.fields import CONTROL_LINE_FIELDS
@@ -296,7 +297,8 @@ def land_use_config(land_use: LandUse, ca: CAParams | None = None) -> LandUseCon
     ``ca`` is a calibration's fitted parameters; given, the scenario's own CA keys are not
     used (they are not allowed next to ``calibration``). Every key of :class:`LandUse` is
     either mapped here or named in the docstring of :class:`LandUse` as the runner's
-    (``calibration``, ``drivers``, ``suitability``, ``demand``); tests check both.
+    (``calibration``, ``drivers``, ``suitability``, ``demand``; of ``demand``, the Markov
+    adjustments are the policy's, mapped here); tests check both.
 
     Examples
     --------
@@ -311,11 +313,14 @@ def land_use_config(land_use: LandUse, ca: CAParams | None = None) -> LandUseCon
                       inertia=() if land_use.inertia == 1.0 else (land_use.inertia,),
                       roulette_rounds=land_use.roulette_rounds,
                       patch_compactness=land_use.patch_compactness)
+    markov = land_use.demand.markov
     policy = LandUsePolicy(
         hard_constraints=tuple(CONTROL_LINE_FIELDS[k] for k in land_use.protect),
         protected_groups=tuple(land_use.protect_groups),
         outside_boundary_weight=land_use.outside_boundary_weight,
-        conversion=rules_from_mapping(land_use.conversion))
+        conversion=rules_from_mapping(land_use.conversion),
+        markov_adjust=tuple(TransitionAdjustment(a.source, a.target, a.factor)
+                            for a in (markov.adjust if markov is not None else ())))
     return LandUseConfig(ca=ca, policy=policy, patch_size=land_use.patch_size)
 
 

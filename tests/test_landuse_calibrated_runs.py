@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from engine.landuse import CAParams
-from engine.landuse_config import LandUseConfig
+from engine.landuse_config import LandUseConfig, TransitionAdjustment
 from scenarios.calibration.calibrate import CalibrationSetup, run_calibration
 from scenarios.calibration.data import DriverSpec
 from scenarios.calibration.forecast import run_forecast
@@ -148,6 +148,14 @@ def test_scenario_maps_onto_the_model_by_one_function():
     assert config.policy.outside_boundary_weight == 0.5
     assert [(r.source, r.target, r.factor) for r in config.policy.conversion] == \
         [("farmland", "built", 0.5)]
+    # Of the demand, the Markov adjustments are the planner's policy: mapped here too.
+    markov = {"source": "markov", "markov": {"maps": {2003: "a.tif", 2005: "b.tif"}, "adjust": [
+        {"from": "farmland", "to": "built", "factor": 0.5}, {"from": "any", "to": "4",
+                                                             "factor": 1.3}]}}
+    adjusted = land_use_config(LandUse(demand=markov)).policy
+    assert adjusted.markov_adjust == (TransitionAdjustment("farmland", "built", 0.5),
+                                      TransitionAdjustment("any", "4", 1.3))
+    assert config.policy.markov_adjust == ()
     # On a calibrated model the CA keys are the calibration's, not the scenario's.
     fitted = CAParams(neighbourhood_size=9, alpha=1.2)
     assert land_use_config(LandUse(protect=[]), ca=fitted).ca == fitted

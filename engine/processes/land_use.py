@@ -18,27 +18,27 @@ per transition.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 
-from engine.demand import MarkovChain, transition_multipliers
-
-from engine.landuse import (Adaptation, LandUseModel, build_constraints, class_counts,
-                            geometric_patch_sizes, simulate)
-from engine.landuse_config import LandUseConfig, _select, conversion_factors
+from engine.demand import MarkovChain
+from engine.landuse import Adaptation, LandUseModel, class_counts, simulate
+from engine.landuse_config import LandUseConfig, build_model, conversion_factors
 from engine.process import Clock, FieldUse, Process, StepReport
 from tim.errors import InputError
 from tim.fields import field_spec
-from tim.model import ClassTable, Territory
+from tim.model import Territory
 
 
 def territory_model(territory: Territory, config: LandUseConfig = LandUseConfig(), *,
                     suitability: np.ndarray | None = None,
                     patch_sizes: tuple[np.ndarray, ...] = (),
                     conversion: np.ndarray | None = None,
-                    frozen: np.ndarray | None = None) -> LandUseModel:
-    """The land-use model on ``territory``'s grid and classes.
+                    frozen: np.ndarray | None = None,
+                    region: np.ndarray | None = None) -> LandUseModel:
+    """The land-use model on ``territory``'s grid and classes: the policy's control lines,
+    boundary and conversion rules on top of :func:`engine.landuse_config.build_model`.
 
     Parameters
     ----------
@@ -49,6 +49,7 @@ def territory_model(territory: Territory, config: LandUseConfig = LandUseConfig(
         ``config.patch_size``.
     conversion : a calibration's (K, K) conversion table, before the policy's rules.
     frozen : cells that never change (e.g. outside a calibration's study area).
+    region : (rows, cols) demand zone of each cell (default one zone).
     """
     policy = config.policy
     for name in policy.hard_constraints:
@@ -75,27 +76,9 @@ def territory_model(territory: Territory, config: LandUseConfig = LandUseConfig(
         weights = np.ones(n)
         weights[built] = policy.outside_boundary_weight
         soft.append((boundary == 0, weights))
-    table = conversion_factors(classes, policy, conversion)
-    sizes = patch_sizes or (geometric_patch_sizes(config.patch_size),) * n
-    return LandUseModel(
-        tuple(int(c) for c in classes.codes), np.ascontiguousarray(suitability, np.float32),
-        config.ca, build_constraints(shape, n, hard=hard, soft=soft, allowed=table > 0,
-                                     cost=1.0 - table), patch_sizes=sizes)
-
-
-def markov_multipliers(classes: ClassTable, rules: Sequence[tuple[str, str, float]], *,
-                       where: str = "land_use.demand.markov.adjust") -> np.ndarray:
-    """(K, K) multipliers on a Markov chain's one-year probabilities from ``(from, to,
-    factor)`` rules whose selectors are land-use groups, class codes or ``any`` (as
-    conversion rules name them); later rules multiply earlier ones, the diagonal is kept."""
-    n = len(classes)
-    table = np.ones((n, n))
-    for i, (a, b, factor) in enumerate(rules):
-        rows = _select(str(a), classes, f"{where}[{i}].from")
-        cols = _select(str(b), classes, f"{where}[{i}].to")
-        pairs = [(int(r), int(c)) for r in np.flatnonzero(rows) for c in np.flatnonzero(cols)]
-        table *= transition_multipliers(n, [(r, c, float(factor)) for r, c in pairs])
-    return table
+    return build_model(classes.codes, suitability, config, hard=hard, soft=soft,
+                       conversion=conversion_factors(classes, policy, conversion),
+                       region=region, patch_sizes=patch_sizes)
 
 
 class LandUseChange(Process):

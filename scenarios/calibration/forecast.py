@@ -23,7 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.landuse import LandUseModel, build_constraints, class_counts, simulate
+from engine.landuse import class_counts, simulate
+from engine.landuse_config import LandUseConfig, build_model
 from scenarios.calibration.data import (OUTSIDE, DriverSpec, Notes, derive_drivers,
                                         read_constraint, read_drivers, read_land_use,
                                         read_on_grid, study_area, to_index, yearly_targets)
@@ -80,10 +81,9 @@ def run_forecast(start: str | Path, start_year: int, params: str | Path,
     eligible = area if barrier is None else area & (barrier == 1)
     index = to_index(np.where(area, start_codes, OUTSIDE), codes)
     suitability = p.suitability.predict(layers, eligible)
-    constraints = build_constraints(area.shape, len(codes), hard=[(~eligible, None)],
-                                    allowed=p.conversion > 0, cost=1.0 - p.conversion,
-                                    region=region)
-    model = LandUseModel(codes, suitability, p.ca, constraints, p.patch_sizes)
+    model = build_model(codes, suitability, LandUseConfig(ca=p.ca), hard=[(~eligible, None)],
+                        conversion=p.conversion, region=region, patch_sizes=p.patch_sizes)
+    constraints = model.constraints
     have = class_counts(index, len(codes), constraints.region, constraints.n_regions)
     years, targets, targeted = yearly_targets(demand, codes, have, start_year,
                                               tolerance=tolerance, notes=notes)

@@ -1,7 +1,7 @@
 """The Godunov engine against analytic solutions and exact properties: Stoker's and Ritter's dam
 breaks (converging as the cell shrinks), Thacker's planar oscillation in a parabolic bowl, a lake
 at rest over steps, islands, walls and obstacles (exact), mass balance, the NumPy transcription,
-determinism with any thread count and tile skipping."""
+determinism with any thread count and tile skipping; and breaches, in both flow engines."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ import pytest
 from scipy.optimize import brentq
 
 import godunov_reference
-from engine.flood.domain import FloodDomain
+from engine.flood.breach import TRIGGER_CHECK_S, BreachSite, breach_on
+from engine.flood.domain import Defence, FloodDomain, defence_crests
 from engine.flood.forcing import Hydrograph
 from engine.flood.godunov import G, GodunovOptions, simulate
 from engine.flood.inertial import Inflow
+from engine.flood.inertial import simulate as inertial_simulate
 from tim.errors import InputError
+from tim.model import Grid
 
 LENGTH, DAM = 1000.0, 500.0
 
@@ -256,3 +259,72 @@ def test_threads_and_tile_skipping_change_no_number():
 def test_a_courant_number_above_the_positivity_limit_is_refused():
     with pytest.raises(InputError, match="Courant number must be in"):
         GodunovOptions(cfl=0.7)
+
+
+# -- breaches (both flow engines) -------------------------------------------------------------
+def walled_shore():
+    """Three rows of 60 cells of 10 m: sea in the first five columns, low land behind a 5 m
+    wall along x = 200 m (x face 20)."""
+    grid = Grid("EPSG:3857", (10.0, 0, 0, 0, -10.0, 30.0), (3, 60))
+    wall = Defence("wall", 5.0, np.array([[200.0, 0.0], [200.0, 30.0]]))
+    crest_x, crest_y = defence_crests(grid, [wall])
+    sea = np.zeros((3, 60), bool)
+    sea[:, :5] = True
+    z = np.where(sea, -2.0, 0.5)
+    domain = FloodDomain.from_arrays(z, 10.0, manning=0.03, sea=sea, crest_x=crest_x,
+                                     crest_y=crest_y)
+    return grid, wall, domain
+
+
+ENGINES = {"godunov": simulate, "inertial": inertial_simulate}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_breach_at_a_time_lets_the_sea_in_then_and_only_there(engine):
+    grid, wall, domain = walled_shore()
+    breach = breach_on(grid, wall, name="gap", at=(200.0, 15.0), length=10.0, crest=0.0,
+                       time=600.0)
+    assert breach.faces_x.tolist() == [1 * 61 + 20] and breach.faces_y.size == 0
+    level = Hydrograph.constant(2.0, 0, 1800.0)
+    result = ENGINES[engine](domain, start=0, end=1800.0, level=level, breaches=[breach],
+                             output_times=np.array([590.0, 1800.0]))
+    behind = np.zeros(domain.shape, bool)
+    behind[:, 20:] = True
+    assert float(result.depths[0][behind].max()) == 0.0  # the wall held until 600 s
+    assert float(result.depths[1][behind].min()) > 0.5  # then the sea came in
+    report, = result.extra["breaches"]
+    assert report["failed"] and report["failed_at_h"] == pytest.approx(600 / 3600)
+    assert report["segments"] == [[[200.0, 20.0], [200.0, 10.0]]]
+    assert result.mass.relative_error < 1e-12
+    assert domain.face_beds()[0][1, 20] == 5.0  # the domain itself is untouched
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_trigger_level_fails_the_breach_when_the_water_reaches_it(engine):
+    grid, wall, domain = walled_shore()
+    rising = Hydrograph(np.array([0.0, 3600.0]), np.array([0.0, 2.0]))
+    breaches = [breach_on(grid, wall, name="low", at=(200.0, 15.0), length=10.0, crest=0.0,
+                          trigger=1.5),
+                breach_on(grid, wall, name="never", at=(200.0, 5.0), length=10.0, crest=0.0,
+                          trigger=3.0)]
+    result = ENGINES[engine](domain, start=0, end=3600.0, level=rising, breaches=breaches)
+    low, never = result.extra["breaches"]
+    # The sea reaches 1.5 m at 2700 s; the water at the wall, 150 m inland, a little later
+    # (checked every TRIGGER_CHECK_S).
+    assert low["failed"] and 2700.0 <= low["failed_at_h"] * 3600 <= 2700.0 + 6 * TRIGGER_CHECK_S
+    assert not never["failed"] and "never reached the trigger" in never["note"]
+    assert never["trigger_level_m"] == 3.0
+
+
+def test_a_breach_needs_the_defence_there_and_a_lower_crest():
+    grid, wall, _ = walled_shore()
+    with pytest.raises(InputError, match=r"crest_level: the breach crest 5 m is not below"):
+        breach_on(grid, wall, name="b", at=(200.0, 15.0), length=10.0, crest=5.0, time=0.0)
+    with pytest.raises(InputError, match=r"\.at: defence 'wall' closes no cell face within"):
+        breach_on(grid, wall, name="b", at=(400.0, 15.0), length=10.0, crest=1.0, time=0.0)
+    with pytest.raises(InputError, match=r"length_m: a breach needs a positive length"):
+        breach_on(grid, wall, name="b", at=(200.0, 15.0), length=0.0, crest=1.0, time=0.0)
+    with pytest.raises(InputError, match=r"either at a time or at a trigger level"):
+        breach_on(grid, wall, name="b", at=(200.0, 15.0), length=10.0, crest=1.0)
+    with pytest.raises(InputError, match=r"breach 'b' names no defence of the event"):
+        BreachSite("b", "dyke", (200.0, 15.0), 10.0, 1.0, time=0.0).on(grid, [wall])

@@ -30,8 +30,40 @@ TRIGGER_DEPTH = 0.01
 
 
 @dataclass(frozen=True)
+class BreachSite:
+    """A breach as a scenario describes it: which defence, where (a point on it, CRS), how long
+    (m), down to what crest (m, datum), and when: ``time`` (s from the event start) or
+    ``trigger`` (m, the water surface at the breach)."""
+
+    name: str
+    defence: str
+    at: tuple[float, float]
+    length: float
+    crest: float
+    time: float | None = None
+    trigger: float | None = None
+
+    def on(self, grid: Grid, defences: Sequence[Defence], *, field: str = "surge.breaches",
+           source: str | None = None) -> Breach:
+        """The faces it opens on ``grid``; a defence that is not there is an error."""
+        named = {d.name: d for d in defences}
+        if self.defence not in named:
+            raise InputError(f"breach {self.name!r} names no defence of the event",
+                             source=source, field=f"{field}.defence", value=self.defence,
+                             hint=f"defences: {', '.join(named) or 'none'}")
+        try:
+            return breach_on(grid, named[self.defence], name=self.name, at=self.at,
+                             length=self.length, crest=self.crest, time=self.time,
+                             trigger=self.trigger, field=field)
+        except InputError as exc:
+            raise InputError(exc.problem, source=source, field=exc.field, value=exc.value,
+                             hint=exc.hint) from exc
+
+
+@dataclass(frozen=True)
 class Breach:
-    """Faces of one defence that fail: flat indices into the x and y face arrays."""
+    """Faces of one defence that fail: flat indices into the x and y face arrays, and their
+    segments in the CRS (for maps)."""
 
     name: str
     defence: str
@@ -41,6 +73,8 @@ class Breach:
     time: float | None = None      # s from the event start
     trigger: float | None = None   # m, water surface at the breach
     length: float = 0.0
+    at: tuple[float, float] = (np.nan, np.nan)
+    segments: tuple = ()           # ((x0, y0), (x1, y1)) per face
 
     def __post_init__(self) -> None:
         if (self.time is None) == (self.trigger is None):
@@ -74,7 +108,22 @@ def breach_on(grid: Grid, defence: Defence, *, name: str, at: tuple[float, float
                          value=list(at), hint="put the point on the defence line")
     return Breach(name=name, defence=defence.name, crest=float(crest),
                   faces_x=np.flatnonzero(near_x), faces_y=np.flatnonzero(near_y),
-                  time=time, trigger=trigger, length=float(length))
+                  time=time, trigger=trigger, length=float(length),
+                  at=(float(at[0]), float(at[1])),
+                  segments=face_segments(grid, near_x, near_y))
+
+
+def face_segments(grid: Grid, faces_x: np.ndarray, faces_y: np.ndarray) -> tuple:
+    """The CRS segments of the marked x faces (vertical) and y faces (horizontal)."""
+    a, _, c0, _, e, f0 = grid.transform
+    out = []
+    for r, j in np.argwhere(faces_x):
+        x = c0 + a * j
+        out.append(((float(x), float(f0 + e * r)), (float(x), float(f0 + e * (r + 1)))))
+    for i, c in np.argwhere(faces_y):
+        y = f0 + e * i
+        out.append(((float(c0 + a * c), float(y)), (float(c0 + a * (c + 1)), float(y))))
+    return tuple(out)
 
 
 def face_midpoints(grid: Grid) -> tuple[tuple[np.ndarray, np.ndarray],
@@ -154,13 +203,15 @@ class BreachSchedule:
         out = []
         for b in self.all:
             entry = {"name": b.name, "defence": b.defence, "crest_m": b.crest,
-                     "length_m": b.length, "faces": int(b.faces_x.size + b.faces_y.size)}
+                     "length_m": b.length, "at": list(b.at),
+                     "faces": int(b.faces_x.size + b.faces_y.size),
+                     "segments": [[list(p), list(q)] for p, q in b.segments]}
             if b.time is not None:
                 entry["time_h"] = b.time / 3600.0
             else:
                 entry["trigger_level_m"] = b.trigger
             if b.name in self.failed:
-                entry.update(failed=True, failed_at_h=round(self.failed[b.name] / 3600.0, 4))
+                entry.update(failed=True, failed_at_h=self.failed[b.name] / 3600.0)
             else:
                 entry.update(failed=False, note=(
                     "the water never reached the trigger level at the breach"

@@ -1,7 +1,8 @@
 """The local inertial engine: a flood event on a :class:`~engine.flood.domain.FloodDomain`.
 
 :func:`simulate` steps the kernels of :mod:`engine.kernels.inertial` with an adaptive time step
-(``dt = cfl * dx / sqrt(g h_max)``, Bates et al. 2010, eq. 14), stopping on every breakpoint of
+(``dt = cfl * dx / (sqrt(g h_max) + |u|_max)``: Bates et al. 2010, eq. 14, plus the flow speed,
+without which a chequerboard can grow in deep smooth water), stopping on every breakpoint of
 the inflow and rain series (so the volume they bring is exact) and on every output time. It
 returns the depth at the output times, the per-cell maxima, arrival and duration, and a mass
 balance that closes to rounding: inflow - outflow - change in storage.

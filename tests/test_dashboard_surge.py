@@ -128,8 +128,11 @@ def test_impact_cards_and_the_scenarios_table_come_from_the_indicators(board, de
     assert by_name["flooded_buildings"].delta < 0 and by_name["flood_damage"].delta < 0
     assert all(c.delta is None for c in flood.impact_cards(board, SEAWALL, flood.NONE))
     rows = flood.scenarios_table(board, SEAWALL).children[1].children
-    assert [r.to_plotly_json()["props"]["data-run"] for r in rows] == [SURGE, INERTIAL, SEAWALL]
-    for row, name in zip(rows, ("storm-surge", "surge-100y", "surge-100y-seawall")):
+    breach = RUNS.index("surge-100y-breach")
+    assert [r.to_plotly_json()["props"]["data-run"] for r in rows] == [SURGE, INERTIAL, SEAWALL,
+                                                                        breach]
+    for row, name in zip(rows, ("storm-surge", "surge-100y", "surge-100y-seawall",
+                                "surge-100y-breach")):
         shown = json.loads(row.to_plotly_json()["props"]["data-values"])
         assert shown == {k: values(name)[k] for k in FLOOD_INDICATORS}
 

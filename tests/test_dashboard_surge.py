@@ -94,7 +94,8 @@ def footprint_depths(footprints, transform, depth: np.ndarray) -> pd.Series:
 def test_the_tab_offers_the_surge_runs_and_compares_the_nearest_scenario(board):
     from viz.tabs import flood
 
-    assert flood.surge_indices(board) == [SURGE, INERTIAL, SEAWALL]
+    assert flood.surge_indices(board) == [SURGE, INERTIAL, SEAWALL,
+                                          RUNS.index("surge-100y-breach")]
     assert flood.default_run(board) == INERTIAL  # the first with an animation
     # The sea wall and no defence differ only by the wall: each is the other's comparison.
     assert flood.default_versus(board, SEAWALL) == INERTIAL

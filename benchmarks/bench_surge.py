@@ -1,5 +1,6 @@
-"""The local inertial engine: Numba vs the plain NumPy transcription of the same scheme, and
-against ANUGA (a finite-volume shallow-water code) on the same coastal case.
+"""The flood engines: the local inertial and the Godunov engines, each Numba vs the plain NumPy
+transcription of the same scheme, and against ANUGA (a finite-volume shallow-water code) on the
+same coastal case.
 
 Throughput is reported as cell updates per second of stepping (``extra_info``), set-up
 excluded; the timed call includes the set-up for both implementations alike. Each
@@ -20,8 +21,11 @@ import numpy as np
 import pytest
 
 import flood_reference
+import godunov_reference
+from engine.flood import godunov
 from engine.flood.domain import FloodDomain
 from engine.flood.forcing import Hydrograph
+from engine.flood.godunov import GodunovOptions
 from engine.flood.inertial import InertialOptions, simulate
 
 SIZES = (500, 1000, 2000)
@@ -75,6 +79,42 @@ def test_inertial_steps(benchmark, n, impl, advection):
     rounds = 1 if (impl == "numpy" and n >= 2000) else 3
     _, rate = benchmark.pedantic(run, args=(domain, eta, level, advection), rounds=rounds,
                                  iterations=1)
+    benchmark.extra_info["cell_updates_per_s"] = round(rate)
+
+
+# -- the Godunov engine on the same grids ------------------------------------------------------
+def run_godunov(domain, eta, level):
+    result = godunov.simulate(domain, start=0, end=STEPS * DT, level=level, initial_eta=eta,
+                              options=GodunovOptions(max_dt=DT, skip_dry=False,
+                                                     parallel_cells=0))
+    assert result.steps == STEPS
+    return result.eta, result.cell_updates / result.wall_s
+
+
+def run_godunov_numpy(domain, eta, level):
+    started = time.perf_counter()
+    out = godunov_reference.simulate(domain, start=0, end=STEPS * DT, level=level,
+                                     initial_eta=eta, options=GodunovOptions(max_dt=DT))
+    assert out["steps"] == STEPS
+    return out["h"] + np.where(domain.open, domain.elevation, 0.0), \
+        domain.elevation.size * out["steps"] / (time.perf_counter() - started)
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("impl", ["numba", "numpy"])
+def test_godunov_steps(benchmark, n, impl):
+    """The same fully wet coast and fixed step as the inertial benchmark (its Courant limit,
+    0.45 dx / (|u| + sqrt(g h)), stays above the step), so the groups compare per step."""
+    domain, eta, level = wet_coast(n)
+    run = run_godunov if impl == "numba" else run_godunov_numpy
+    run_godunov(*wet_coast(300))  # compile
+    if n <= 1000:
+        eta_fast, _ = run_godunov(domain, eta, level)
+        eta_slow, _ = run_godunov_numpy(domain, eta, level)
+        np.testing.assert_allclose(eta_fast, eta_slow, atol=1e-9)
+    benchmark.group = f"Godunov, {STEPS} steps, {n}x{n}"
+    rounds = 1 if (impl == "numpy" and n >= 2000) else 3
+    _, rate = benchmark.pedantic(run, args=(domain, eta, level), rounds=rounds, iterations=1)
     benchmark.extra_info["cell_updates_per_s"] = round(rate)
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.flood.breach import BreachSite
 from engine.flood.domain import Defence
 from engine.flood.event import SurgeEvent
 from engine.flood.forcing import Hydrograph, peak_for_return_period, synthetic_surge
+from engine.flood.godunov import GodunovOptions
 from engine.flood.inertial import InertialOptions
 from scenarios.schema import Surge
 from tim.errors import InputError
@@ -79,10 +81,14 @@ def surge_event(spec: Surge, *, source: str | Path | None = None) -> SurgeEvent:
     hydrograph = surge_hydrograph(spec, source=source)
     level: float | Hydrograph = hydrograph if hydrograph is not None \
         else spec.water_level + spec.sea_level_rise
+    solver = spec.solver
+    cfl = {} if solver.cfl is None else {"cfl": solver.cfl}  # None: the engine's default
     try:
-        options = InertialOptions(cfl=spec.solver.cfl, theta=spec.solver.theta,
-                                  max_dt=spec.solver.max_dt_s, hazard_depth=spec.hazard_depth,
-                                  advection=spec.solver.advection)
+        options: InertialOptions | GodunovOptions = GodunovOptions(
+            **cfl, max_dt=solver.max_dt_s, hazard_depth=spec.hazard_depth) \
+            if spec.engine == "godunov" else InertialOptions(
+                **cfl, theta=solver.theta, max_dt=solver.max_dt_s,
+                hazard_depth=spec.hazard_depth, advection=solver.advection)
     except InputError as exc:
         raise InputError(exc.problem, source=_str(source), field=exc.field, value=exc.value,
                          hint=exc.hint) from exc
@@ -93,6 +99,13 @@ def surge_event(spec: Surge, *, source: str | Path | None = None) -> SurgeEvent:
 
 def surge_defences(spec: Surge) -> tuple[Defence, ...]:
     return tuple(Defence(d.name, d.crest_level, np.array(d.line)) for d in spec.defences)
+
+
+def surge_breaches(spec: Surge) -> tuple[BreachSite, ...]:
+    """The section's breaches; times from hours to seconds of the event."""
+    return tuple(BreachSite(b.name, b.defence, b.at, b.length_m, b.crest_level,
+                            time=None if b.time_h is None else b.time_h * 3600.0,
+                            trigger=b.trigger_level) for b in spec.breaches)
 
 
 def _str(source: str | Path | None) -> str | None:

@@ -220,6 +220,8 @@ def _write_surge(result: RunResult, tmp: Path, grid: Grid) -> dict[str, Any]:
         files["hydrograph"] = "surge/hydrograph.csv"
     surge.impacts.units.to_csv(tmp / "surge/units.csv", index=False)
     files["units"] = "surge/units.csv"
+    if "breaches" in outcome.stats:  # what failed, when, and where (face segments, CRS)
+        files["breaches"] = _jsonable({"breaches": outcome.stats["breaches"]})["breaches"]
     damage = surge.damage
     files["damage"] = {"assessed": False, "note": surge.damage_note} if damage is None else {
         "assessed": True, "country": damage.country, "currency": damage.currency,

@@ -38,7 +38,7 @@ from engine.suitability import logistic_suitability, slope_degrees
 from scenarios.calibration.data import Notes, read_on_grid, yearly_targets
 from scenarios.calibration.parameters import (Parameters, calibrated_model, load_parameters,
                                               parameters_path)
-from scenarios.flood import surge_defences, surge_event
+from scenarios.flood import surge_breaches, surge_defences, surge_event
 from scenarios.impacts import DamageModel, FloodImpacts, jrc_folder
 from scenarios.indicators import load_registry
 from scenarios.monitor import Monitor
@@ -341,7 +341,8 @@ def build_processes(work: Territory, scenario: Scenario, seed: int,
         processes.append(StormSurge(work, surge_event(surge), year=scenario.surge_year,
                                     defences=surge_defences(surge),
                                     obstacles=surge.buildings_as_obstacles,
-                                    manning=surge.manning))
+                                    manning=surge.manning,
+                                    breaches=surge_breaches(surge)))
     return processes, city
 
 

@@ -364,9 +364,10 @@ class DefenceSpec(_Strict):
 
 
 class Solver(_Strict):
-    """Numerical settings of the local inertial engine."""
+    """Numerical settings of the flow engines (``theta`` and ``advection``: inertial only)."""
 
-    cfl: float = Field(0.7, ge=0.01, description="Courant number, at most 1")
+    cfl: float | None = Field(None, ge=0.01, description="Courant number; default 0.7 "
+                              "(inertial, at most 1) or 0.45 (godunov, at most 0.5)")
     theta: float = Field(0.7, ge=0.5, le=1.0, description="q-centred weight")
     max_dt_s: float = Field(30.0, ge=0.01, le=600.0)
     outputs: int = Field(7, ge=2, le=97, description="depth maps kept over the event")
@@ -387,12 +388,33 @@ class Solver(_Strict):
 
     @field_validator("cfl")
     @classmethod
-    def _stable(cls, v: float) -> float:
-        if v > 1.0:
+    def _stable(cls, v: float | None) -> float | None:
+        if v is not None and v > 1.0:
             raise ValueError("a Courant number above 1 breaks the stability condition "
                              "dt <= dx / sqrt(g h) of the local inertial scheme (Bates et al. "
                              "2010); use 0.7")
         return v
+
+
+class BreachSpec(_Strict):
+    """A stretch of a defence that fails during the event, at a time or when the water at it
+    reaches a trigger level (flow engines; see :mod:`engine.flood.breach`)."""
+
+    name: str
+    defence: str = Field(description="name of a defence of this surge")
+    at: tuple[float, float] = Field(description="a point on the defence line (territory CRS)")
+    length_m: float = Field(gt=0.0, le=100_000.0)
+    crest_level: float = Field(ge=-10.0, le=100.0, description="m in the datum, after failure")
+    time_h: float | None = Field(None, ge=0.0, le=MAX_EVENT_H,
+                                 description="hours from the event start")
+    trigger_level: float | None = Field(None, ge=-50.0, le=100.0,
+                                        description="m in the datum, water at the breach")
+
+    @model_validator(mode="after")
+    def _one_cause(self) -> BreachSpec:
+        if (self.time_h is None) == (self.trigger_level is None):
+            raise ValueError("a breach fails at time_h or at trigger_level: give exactly one")
+        return self
 
 
 class Damage(_Strict):
@@ -413,7 +435,7 @@ class Surge(_Strict):
     ``sea_level_rise`` is added to every level.
     """
 
-    engine: Literal["bathtub", "inertial"] = "bathtub"
+    engine: Literal["bathtub", "inertial", "godunov"] = "bathtub"
     year: int | None = Field(None, ge=1900, le=2400,
                              description="default: the last simulated year")
     water_level: float | None = Field(None, ge=-10.0, le=30.0,
@@ -427,6 +449,7 @@ class Surge(_Strict):
     shape: SurgeShape = SurgeShape()
     rainfall: Rainfall | None = None
     defences: tuple[DefenceSpec, ...] = ()
+    breaches: tuple[BreachSpec, ...] = ()
     buildings_as_obstacles: bool = False
     manning: dict[str, Annotated[float, Field(gt=0.0, le=1.0)]] = Field(default_factory=dict,
                                       description="Manning's n by land-use group or class code")
@@ -443,9 +466,31 @@ class Surge(_Strict):
                              f"(got {', '.join(given) or 'none'}); set the others to null")
         if self.return_period is not None and not self.peak_levels:
             raise ValueError("return_period needs a peak_levels table (return period: level)")
-        if self.rainfall is not None and self.engine != "inertial":
-            raise ValueError("rainfall needs engine: inertial (the bathtub has no flow)")
+        if self.rainfall is not None and self.engine == "bathtub":
+            raise ValueError("rainfall needs engine: inertial or godunov (the bathtub has no "
+                             "flow)")
+        if self.engine == "godunov" and self.solver.cfl is not None and self.solver.cfl > 0.5:
+            raise ValueError(f"solver.cfl {self.solver.cfl:g} is above 0.5, the positivity "
+                             "limit of the godunov engine (depths would go negative); use "
+                             "0.45")
+        self._check_breaches()
         return self
+
+    def _check_breaches(self) -> None:
+        if self.breaches and self.engine == "bathtub":
+            raise ValueError("breaches need engine: inertial or godunov (the bathtub has no "
+                             "flow)")
+        crests = {d.name: d.crest_level for d in self.defences}
+        names = [b.name for b in self.breaches]
+        if len(set(names)) != len(names):
+            raise ValueError(f"breach names must be unique (got {names})")
+        for b in self.breaches:
+            if b.defence not in crests:
+                raise ValueError(f"breach {b.name!r}: no defence named {b.defence!r} "
+                                 f"(defences: {', '.join(crests) or 'none'})")
+            if not b.crest_level < crests[b.defence]:
+                raise ValueError(f"breach {b.name!r}: crest_level {b.crest_level:g} m is not "
+                                 f"below the crest of {b.defence!r} ({crests[b.defence]:g} m)")
 
 
 class Scenario(_Strict):

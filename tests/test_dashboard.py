@@ -30,7 +30,7 @@ from tim.errors import InputError, StoreError
 REPO = Path(__file__).resolve().parents[1]
 CESIUM_JS = REPO / "viz" / "node_modules" / "cesium" / "Build" / "Cesium" / "Cesium.js"
 RUNS = ("baseline", "high-growth", "far-up", "strict-farmland", "storm-surge", "surge-100y",
-        "surge-100y-seawall")
+        "surge-100y-seawall", "surge-100y-breach")
 SURGE = RUNS.index("storm-surge")
 INERTIAL = RUNS.index("surge-100y")
 SEAWALL = RUNS.index("surge-100y-seawall")

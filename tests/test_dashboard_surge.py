@@ -94,7 +94,8 @@ def footprint_depths(footprints, transform, depth: np.ndarray) -> pd.Series:
 def test_the_tab_offers_the_surge_runs_and_compares_the_nearest_scenario(board):
     from viz.tabs import flood
 
-    assert flood.surge_indices(board) == [SURGE, INERTIAL, SEAWALL]
+    assert flood.surge_indices(board) == [SURGE, INERTIAL, SEAWALL,
+                                          RUNS.index("surge-100y-breach")]
     assert flood.default_run(board) == INERTIAL  # the first with an animation
     # The sea wall and no defence differ only by the wall: each is the other's comparison.
     assert flood.default_versus(board, SEAWALL) == INERTIAL
@@ -128,8 +129,11 @@ def test_impact_cards_and_the_scenarios_table_come_from_the_indicators(board, de
     assert by_name["flooded_buildings"].delta < 0 and by_name["flood_damage"].delta < 0
     assert all(c.delta is None for c in flood.impact_cards(board, SEAWALL, flood.NONE))
     rows = flood.scenarios_table(board, SEAWALL).children[1].children
-    assert [r.to_plotly_json()["props"]["data-run"] for r in rows] == [SURGE, INERTIAL, SEAWALL]
-    for row, name in zip(rows, ("storm-surge", "surge-100y", "surge-100y-seawall")):
+    breach = RUNS.index("surge-100y-breach")
+    assert [r.to_plotly_json()["props"]["data-run"] for r in rows] == [SURGE, INERTIAL, SEAWALL,
+                                                                        breach]
+    for row, name in zip(rows, ("storm-surge", "surge-100y", "surge-100y-seawall",
+                                "surge-100y-breach")):
         shown = json.loads(row.to_plotly_json()["props"]["data-values"])
         assert shown == {k: values(name)[k] for k in FLOOD_INDICATORS}
 

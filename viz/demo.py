@@ -10,8 +10,9 @@ commands call, into ``OUT``::
                          flood depth per building, each run's new buildings (twin publish)
     runs/<scenario>/     baseline, high-growth, far-up, strict-farmland, storm-surge (the
                          bathtub at 3.5 m), surge-100y (the 100-year surge routed by the
-                         local inertial engine, 24 h) and surge-100y-seawall (behind a 5 m
-                         sea wall)
+                         local inertial engine, 24 h), surge-100y-seawall (behind a 5 m
+                         sea wall) and surge-100y-breach (the wall breaches at the peak;
+                         the Godunov engine)
     ensembles/high-growth/  the high-growth scenario with several seeds (twin ensemble)
     heights/             the built-in Haiwan Bay height rules checked (twin heights)
     sightlines/<corridor>/  sightlines across each protected view (twin sightline)
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from tim.model import Territory
 
 SCENARIOS = ("baseline", "high-growth", "far-up", "strict-farmland", "storm-surge",
-             "surge-100y", "surge-100y-seawall")
+             "surge-100y", "surge-100y-seawall", "surge-100y-breach")
 SEED = 42
 ENSEMBLE_SCENARIO = "high-growth"
 RULES = "haiwan-bay"

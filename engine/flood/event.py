@@ -13,15 +13,22 @@ flooding-level map. Each outcome names the engine that produced it:
 * ``inertial`` - the local inertial shallow-water engine of :mod:`engine.flood.inertial`; with
   ``InertialOptions(advection=True)`` it adds the convective term, and the outcome's engine
   name says so.
+* ``godunov`` - the finite-volume shock-capturing engine of :mod:`engine.flood.godunov`, for
+  breaches, overtopping and fast flows.
+
+Both flow engines take breaches (:mod:`engine.flood.breach`); the outcome's stats say what
+happened to each (``stats["breaches"]``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 
+from engine.flood import godunov
+from engine.flood.breach import Breach
 from engine.flood.domain import FloodDomain
 from engine.flood.forcing import Hydrograph
 from engine.flood.inertial import ENGINE as INERTIAL
@@ -29,7 +36,7 @@ from engine.flood.inertial import InertialOptions, simulate
 from engine.kernels.bathtub import depth_at_level, flood_levels, time_above
 
 BATHTUB = "bathtub (4-connected from the sea, priority-flood flooding levels; static)"
-ENGINES = {"bathtub": BATHTUB, "inertial": INERTIAL}
+ENGINES = {"bathtub": BATHTUB, "inertial": INERTIAL, "godunov": godunov.ENGINE}
 
 
 @dataclass(frozen=True)
@@ -38,25 +45,30 @@ class SurgeEvent:
 
     level : a still-water level (m, datum) held constant - bathtub only - or a hydrograph of
         it (tide + surge + sea-level rise, seconds from the event start).
-    rain : optional rain intensity (m/s), inertial engine only.
-    options : numerical settings of the inertial engine (its hazard depth is also the one the
+    rain : optional rain intensity (m/s), flow engines only.
+    options : numerical settings of the flow engine (:class:`InertialOptions` or
+        :class:`~engine.flood.godunov.GodunovOptions`; its hazard depth is also the one the
         bathtub's arrival and duration use).
     outputs : number of evenly spaced times the depth is kept at (the animation frames).
     """
 
     level: float | Hydrograph
-    engine: Literal["bathtub", "inertial"] = "bathtub"
+    engine: Literal["bathtub", "inertial", "godunov"] = "bathtub"
     rain: Hydrograph | None = None
-    options: InertialOptions = field(default_factory=InertialOptions)
+    options: InertialOptions | godunov.GodunovOptions = field(default_factory=InertialOptions)
     outputs: int = 7
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {self.engine!r}")
-        if self.engine == "inertial" and not isinstance(self.level, Hydrograph):
-            raise ValueError("the inertial engine needs a hydrograph, not a constant level")
-        if self.rain is not None and self.engine != "inertial":
-            raise ValueError("rain needs the inertial engine (the bathtub has no flow)")
+        if self.engine != "bathtub" and not isinstance(self.level, Hydrograph):
+            raise ValueError(f"the {self.engine} engine needs a hydrograph, not a constant "
+                             "level")
+        if self.rain is not None and self.engine == "bathtub":
+            raise ValueError("rain needs a flow engine (the bathtub has no flow)")
+        wanted = godunov.GodunovOptions if self.engine == "godunov" else InertialOptions
+        if self.engine != "bathtub" and not isinstance(self.options, wanted):
+            raise ValueError(f"the {self.engine} engine takes {wanted.__name__}")
 
     @property
     def peak(self) -> float:
@@ -84,8 +96,12 @@ class FloodOutcome:
     stats: dict = field(default_factory=dict)
 
 
-def run_event(domain: FloodDomain, event: SurgeEvent) -> FloodOutcome:
-    """Flood ``domain`` with ``event`` using the event's engine."""
+def run_event(domain: FloodDomain, event: SurgeEvent,
+              breaches: Sequence[Breach] = ()) -> FloodOutcome:
+    """Flood ``domain`` with ``event`` using the event's engine; ``breaches`` fail during it
+    (flow engines only)."""
+    if breaches and event.engine == "bathtub":
+        raise ValueError("breaches need a flow engine (inertial or godunov)")
     levels = flood_levels(domain.elevation, domain.sea, crest_x=domain.crest_x,
                           crest_y=domain.crest_y, blocked=domain.blocked)
     flood_level = np.where(np.isfinite(levels), levels, np.nan).astype(np.float32)
@@ -95,7 +111,7 @@ def run_event(domain: FloodDomain, event: SurgeEvent) -> FloodOutcome:
     if event.engine == "bathtub":
         outcome = _bathtub(domain, event, levels, times)
     else:
-        outcome = _inertial(domain, event, times)
+        outcome = _flow(domain, event, times, breaches)
     outcome.flood_level = flood_level
     against_buildings(outcome, domain)
     return outcome
@@ -128,11 +144,17 @@ def _bathtub(domain: FloodDomain, event: SurgeEvent, levels: np.ndarray,
         stats={"engine": BATHTUB, "peak_level_m": peak})
 
 
-def _inertial(domain: FloodDomain, event: SurgeEvent, times: np.ndarray) -> FloodOutcome:
+def _flow(domain: FloodDomain, event: SurgeEvent, times: np.ndarray,
+          breaches: Sequence[Breach]) -> FloodOutcome:
     hydrograph = event.hydrograph
     assert hydrograph is not None
-    result = simulate(domain, start=hydrograph.start, end=hydrograph.end, level=hydrograph,
-                      rain=event.rain, output_times=times, options=event.options)
+    run = godunov.simulate if event.engine == "godunov" else simulate
+    result = run(domain, start=hydrograph.start, end=hydrograph.end, level=hydrograph,
+                 rain=event.rain, output_times=times, options=event.options,  # type: ignore
+                 breaches=breaches)
+    options = event.options
+    settings = {"cfl": options.cfl} if event.engine == "godunov" else {
+        "cfl": options.cfl, "theta": options.theta, "advection": options.advection}
     z = domain.elevation
     peak = hydrograph.peak
     # The sea stands at the imposed level: show it as such, as the bathtub does.
@@ -146,9 +168,7 @@ def _inertial(domain: FloodDomain, event: SurgeEvent, times: np.ndarray) -> Floo
                "cell_updates": result.cell_updates, "wall_s": round(result.wall_s, 3),
                "cell_updates_per_s": round(result.cell_updates_per_s),
                "dt_min_s": result.dt_range[0], "dt_max_s": result.dt_range[1],
-               "mass_balance": result.mass.to_dict(),
-               "cfl": event.options.cfl, "theta": event.options.theta,
-               "advection": event.options.advection})
+               "mass_balance": result.mass.to_dict(), **settings, **result.extra})
 
 
 def _neighbours(values: np.ndarray) -> list[np.ndarray]:

@@ -1,7 +1,8 @@
 """The local inertial engine: a flood event on a :class:`~engine.flood.domain.FloodDomain`.
 
 :func:`simulate` steps the kernels of :mod:`engine.kernels.inertial` with an adaptive time step
-(``dt = cfl * dx / sqrt(g h_max)``, Bates et al. 2010, eq. 14), stopping on every breakpoint of
+(``dt = cfl * dx / (sqrt(g h_max) + |u|_max)``: Bates et al. 2010, eq. 14, plus the flow speed,
+without which a chequerboard can grow in deep smooth water), stopping on every breakpoint of
 the inflow and rain series (so the volume they bring is exact) and on every output time. It
 returns the depth at the output times, the per-cell maxima, arrival and duration, and a mass
 balance that closes to rounding: inflow - outflow - change in storage.
@@ -23,9 +24,11 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
+from engine.flood.breach import Breach, BreachSchedule
 from engine.flood.domain import FloodDomain
 from engine.flood.forcing import Hydrograph
 from engine.kernels import inertial as k
@@ -181,7 +184,8 @@ def cell_kinds(domain: FloodDomain, zfx: np.ndarray, zfy: np.ndarray) -> np.ndar
 def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph | None = None,
              inflow: Inflow | None = None, rain: Hydrograph | None = None,
              output_times: np.ndarray | None = None, options: InertialOptions | None = None,
-             initial_eta: np.ndarray | None = None) -> InertialResult:
+             initial_eta: np.ndarray | None = None,
+             breaches: Sequence[Breach] = ()) -> InertialResult:
     """Run the local inertial engine from ``start`` to ``end`` (s).
 
     Parameters
@@ -192,6 +196,8 @@ def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph
     rain : rain intensity (m/s) on every open non-sea cell.
     output_times : when to record the depth (default: ``end``).
     initial_eta : starting water surface (default: dry land, sea at ``level(start)``).
+    breaches : defences that fail during the event (:mod:`engine.flood.breach`); what
+        happened to each is in ``result.extra["breaches"]``.
 
     Examples
     --------
@@ -295,13 +301,16 @@ def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph
                 float(options.parallel_cells), bool(options.advection),
                 float(options.advection_depth))
     depths = np.empty((outputs.size, rows, cols), dtype=np.float32)
+    schedule = BreachSchedule(breaches, zfx, zfy, domain.elevation, domain.open, start)
     started = time.perf_counter()
     t = float(start)
     for n, target in enumerate([*outputs, end]):
-        if target > t:
+        while t < target:
             t, dt_next, nact = k._advance(
-                t, float(target), dt_next, tiling, ground, state, impacts, forcing,
-                tile_arrays, active, nact, settings, totals)
+                t, schedule.stop_after(t, float(target)), dt_next, tiling, ground, state,
+                impacts, forcing, tile_arrays, active, nact, settings, totals)
+            if schedule.pending:
+                schedule.apply(t, eta, eta - z)
         if level is not None:
             k._set_sea(eta, z, kind, float(level.at(t)))  # sleeping sea tiles catch up
         if n < outputs.size:
@@ -322,7 +331,7 @@ def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph
         arrival=out(arrival, np.nan), duration=out(duration, 0.0), eta=eta, qx=qx, qy=qy,
         mass=mass, steps=int(totals[4]), cell_updates=int(totals[5]),
         dt_range=(float(totals[6]), float(totals[7])), wall_s=wall, options=options,
-        engine=options.engine)
+        engine=options.engine, extra={"breaches": schedule.report()} if breaches else {})
 
 
 #: Most steps one event may take; the 100-year surge of the Wuhan-size sample takes ~50,000.

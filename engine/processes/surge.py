@@ -8,8 +8,10 @@ fields and keeps the whole :class:`~engine.flood.event.FloodOutcome` (depth at t
 times, mass balance) in :attr:`StormSurge.outcome` for the recorder.
 
 Engines: the connectivity bathtub (e.g. Poulter & Halpin 2008, Int. J. Geogr. Inf. Sci.
-22:167-182) and the local inertial shallow-water model (Bates et al. 2010, J. Hydrol.
-387:33-45; de Almeida et al. 2012, Water Resour. Res. 48:W05528).
+22:167-182), the local inertial shallow-water model (Bates et al. 2010, J. Hydrol.
+387:33-45; de Almeida et al. 2012, Water Resour. Res. 48:W05528) and the Godunov
+finite-volume model (Audusse et al. 2004, SIAM J. Sci. Comput. 25:2050-2065). Defences may
+breach during the event (flow engines).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from engine.flood.breach import BreachSite
 from engine.flood.domain import Defence, FloodDomain
 from engine.flood.event import ENGINES, FloodOutcome, SurgeEvent, run_event
 from engine.process import Clock, FieldUse, Process, StepReport
@@ -47,7 +50,8 @@ class StormSurge(Process):
     def __init__(self, territory: Territory, event: SurgeEvent | None = None, *,
                  year: int, water_level: float | None = None,
                  defences: Sequence[Defence] = (), obstacles: bool = False,
-                 manning: Mapping[str | int, float] | None = None, source: str | None = None):
+                 manning: Mapping[str | int, float] | None = None, source: str | None = None,
+                 breaches: Sequence[BreachSite] = ()):
         super().__init__(territory)
         if (event is None) == (water_level is None):
             raise ValueError("give either an event or a water_level")
@@ -58,6 +62,9 @@ class StormSurge(Process):
         # Check now (sea, nodata in the sea, defences inside the grid, Manning keys), not
         # years into the run.
         self._domain()
+        self.breaches = tuple(site.on(territory.grid, self.defences, source=source,
+                                      field=f"surge.breaches.{i}")
+                              for i, site in enumerate(breaches))
         self.outcome: FloodOutcome | None = None
 
     @property
@@ -76,7 +83,7 @@ class StormSurge(Process):
                 t.set_field(name, np.zeros(t.grid.shape, dtype=np.float32))
             return None
         domain = self._domain()
-        outcome = run_event(domain, self.event)
+        outcome = run_event(domain, self.event, self.breaches)
         for name, attribute in OUTPUTS.items():
             t.set_field(name, getattr(outcome, attribute))
         self.outcome = outcome

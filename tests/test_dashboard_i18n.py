@@ -347,3 +347,31 @@ def test_a_unit_without_residents_reads_n_a_not_zero(app, demo_output):
                           ensure_ascii=False)
     assert math.isnan(card.value) and card.status == "info"
     assert "无数据" in text and "此处无常住人口" in text and "0.0" not in text
+
+
+def test_the_storm_surge_tab_speaks_chinese(app, demo_output):
+    """The flood tab's engine line, readout, tables, map titles, hazard map and 3D legend in
+    Chinese: none of the English words they had before the catalogue."""
+    from plotly.utils import PlotlyJSONEncoder
+
+    from viz.app import load_dashboard
+    from viz.tabs import flood
+
+    runs = demo_output / "runs"
+    board = load_dashboard([runs / "baseline", runs / "surge-100y", runs / "surge-100y-seawall"])
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        shown = flood.shown_of(board, 1, "time", 3, None)
+        parts = [flood.engine_line(board, 2), flood.readout(board, 1, shown),
+                 flood.scenarios_table(board, 1), flood.units_table(board, 1),
+                 flood.map_figure(board, 1, shown), flood.timeline(board, 1, shown),
+                 flood.hazard_figure(board, 1, "arrival"), flood.scene_spec(board, 2, shown),
+                 flood.run_controls(board, 1)["versus_options"], flood.layout(board)]
+        text = json.dumps(parts, cls=PlotlyJSONEncoder, ensure_ascii=False)
+    for english in ("Engine: ", "Peak still-water level", "into the event", "of land flooded",
+                    "buildings flooded", "Planning unit", "Damage", "Flood depth, ",
+                    "hours from the event start", "Arrival of the hazard depth",
+                    "defence at its crest", "no other scenario", "\u25b6 Play", "Pause"):
+        assert english not in text, english
+    for chinese in ("计算引擎", "峰值静水位", "事件开始后", "土地被淹没", "淹没水深",
+                    "达到危险水深的时间", "防护工程（按堤顶高程）", "\u25b6 播放"):
+        assert chinese in text, chinese

@@ -654,23 +654,26 @@ def hydrograph_figure(times_s: np.ndarray | None, levels: np.ndarray | None,
     >>> [t.name for t in fig.data], fig.layout.shapes[0].x0
     (['sea level', 'flooded land', 'shown'], 1.0)
     """
+    _ = ui()
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     hours = None if times_s is None else np.asarray(times_s, dtype=float) / 3600.0
     frames_h = np.asarray(frames_s, dtype=float) / 3600.0
     if hours is not None and levels is not None:
-        fig.add_trace(go.Scatter(x=hours, y=levels, mode="lines", name="sea level",
+        fig.add_trace(go.Scatter(x=hours, y=levels, mode="lines", name=_("sea level"),
                                  line=dict(color=SEA_COLOUR, width=2.5),
-                                 hovertemplate="%{x:.1f} h: %{y:.2f} m<extra>sea</extra>"),
+                                 hovertemplate="%{x:.1f} h: %{y:.2f} m<extra>" + _("sea")
+                                 + "</extra>"),
                       secondary_y=False)
     else:
         span = [0.0, max(float(frames_h.max()) if frames_h.size else 0.0, 1.0)]
         fig.add_trace(go.Scatter(x=span, y=[peak, peak], mode="lines",
-                                 name="sea level (constant)",
+                                 name=_("sea level (constant)"),
                                  line=dict(color=SEA_COLOUR, width=2.5)), secondary_y=False)
     fig.add_trace(go.Scatter(x=frames_h, y=flooded_ha, mode="lines+markers",
-                             name="flooded land", line=dict(color=FLOODED_COLOUR, width=1.5),
+                             name=_("flooded land"), line=dict(color=FLOODED_COLOUR, width=1.5),
                              marker=dict(size=6),
-                             hovertemplate="%{x:.1f} h: %{y:,.1f} ha<extra>flooded</extra>"),
+                             hovertemplate="%{x:.1f} h: %{y:,.1f} ha<extra>" + _("flooded")
+                             + "</extra>"),
                   secondary_y=True)
     if now_s is not None:
         now_h = now_s / 3600.0
@@ -681,16 +684,17 @@ def hydrograph_figure(times_s: np.ndarray | None, levels: np.ndarray | None,
                                  marker=dict(size=11, color=SEA_COLOUR,
                                              line=dict(color="#ffffff", width=2)),
                                  showlegend=False,
-                                 hovertemplate="shown: %{x:.1f} h, sea %{y:.2f} m<extra></extra>"),
+                                 hovertemplate=_("shown: %{x:.1f} h, sea %{y:.2f} m")
+                                 + "<extra></extra>"),
                       secondary_y=False)
     if level is not None:
         fig.add_hline(y=level, line=dict(color=SEA_COLOUR, width=1.5, dash="dash"),
-                      annotation_text=f"still water {level:.1f} m",
+                      annotation_text=_("still water {level} m", level=_.number(level, 1)),
                       annotation_position="top left", annotation_font_size=11)
-    fig.update_xaxes(title_text="hours from the event start", showgrid=False, zeroline=False)
-    fig.update_yaxes(title_text="still-water level (m)", secondary_y=False,
+    fig.update_xaxes(title_text=_("hours from the event start"), showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text=_("still-water level (m)"), secondary_y=False,
                      gridcolor="#eceff1", zeroline=False)
-    fig.update_yaxes(title_text="flooded land (ha)", secondary_y=True, showgrid=False,
+    fig.update_yaxes(title_text=_("flooded land (ha)"), secondary_y=True, showgrid=False,
                      rangemode="tozero", zeroline=False, tickmode="auto", nticks=6,
                      tickformat=",.0f",
                      title_font=dict(color=FLOODED_COLOUR), tickfont=dict(color=FLOODED_COLOUR))

@@ -203,3 +203,43 @@ def test_compare_tab(benchmark, page):
 
     benchmark.pedantic(open_compare, setup=reset, rounds=ROUNDS, iterations=1)
     benchmark.extra_info["code"] = code
+
+
+def test_surge_playback(benchmark, page):
+    """Play the 100-year surge from its first output time: frames per second until the
+    slider has moved ``FRAMES`` bands on (each frame drawn in 2D, its drape taken in 3D)."""
+    tab, _, code = page
+    frames = 6
+
+    def band() -> int:
+        return int(tab.get_attribute("#flood-time [role=slider]", "aria-valuenow"))
+
+    def reset():
+        tab.click("#tab-flood")
+        tab.wait_for_function(
+            "() => { const e = document.getElementById('flood-readout');"
+            " return e && e.dataset.mode === 'time'; }", timeout=TIMEOUT_MS)
+        if "Pause" in (tab.text_content("#flood-play") or ""):
+            tab.click("#flood-play")
+        tab.focus("#flood-time [role=slider]")
+        tab.keyboard.press("Home")
+        tab.wait_for_function(
+            "() => { const e = document.getElementById('flood-readout');"
+            " return e && e.dataset.band === '0'; }", timeout=TIMEOUT_MS)
+        return (), {}
+
+    seconds: list[float] = []
+
+    def play() -> None:
+        t0 = time.perf_counter()
+        tab.click("#flood-play")
+        tab.wait_for_function(
+            "() => { const e = document.getElementById('flood-readout');"
+            f" return e && Number(e.dataset.band) >= {frames}; }}", timeout=TIMEOUT_MS)
+        seconds.append(time.perf_counter() - t0)
+        tab.click("#flood-play")  # pause
+
+    benchmark.pedantic(play, setup=reset, rounds=3, iterations=1)
+    benchmark.extra_info.update({"code": code, "frames": frames, "frames_per_s": round(
+        frames / statistics.median(seconds), 2)})
+    assert band() >= frames

@@ -104,8 +104,11 @@ def test_land_use_figure_draws_only_flooded_cells():
     assert len(flood) == 1
     z = np.asarray(flood[0].z, dtype=float)
     assert np.nansum(z) == 1.5 and np.isfinite(z).sum() == 1
-    # Row 3 (southernmost) is drawn first after the north-up flip.
-    assert z[0, 0] == 1.5
+    # Row 3 (southernmost) is drawn first after the north-up flip; only the flooded rows and
+    # columns are sent (the one cell here), at that cell's centre.
+    assert z[0, 0] == 1.5 and z.shape == (1, 1)
+    assert list(flood[0].x) == pytest.approx([510.0125])
+    assert list(flood[0].y) == pytest.approx([(2710000.0 - 3.5 * 25.0) / 1000])
     dry = land_use_figure(land_use, GRID, TWO, title="t", water_depth=np.zeros(GRID.shape))
     assert all(t.name != "flood depth" for t in dry.data)
 
@@ -327,3 +330,22 @@ def test_outlines_and_markers_are_in_kilometres():
     assert line.line.dash == "dash"
     (mark,) = marker_traces([("Viewpoint", 512000.0, 2705000.0, "#00f", "circle")])
     assert (mark.x[0], mark.y[0], mark.text[0]) == (512.0, 2705.0, "Viewpoint")
+
+
+def test_memo_keeps_the_latest_values_and_their_owners():
+    from viz.figures import Memo
+
+    memo, built = Memo(2), []
+
+    def build(value):
+        return lambda: built.append(value) or value
+
+    owner = object()
+    assert memo.get(("a", id(owner)), build(1), owner) == 1
+    assert memo._items[("a", id(owner))][1] is owner  # held while its entry lives
+    assert memo.get(("a", id(owner)), build(99)) == 1  # kept: not built again
+    memo.get("b", build(2))
+    memo.get(("a", id(owner)), build(99))  # used: "b" is now the oldest
+    memo.get("c", build(3))
+    assert len(memo) == 2 and built == [1, 2, 3]
+    assert memo.get("b", build(4)) == 4  # dropped, built again

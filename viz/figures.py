@@ -326,7 +326,9 @@ class Memo:
     """A bounded, thread-safe memo of built figures (least recently used dropped first).
 
     The server's threads share it; keys must name everything the value depends on (run,
-    year, the page's language, the user's clearance...).
+    year, the page's language, the user's clearance...). A key may name an object by its
+    ``id``: give the object as ``keep``, it is then held as long as its entries, so that its
+    id cannot name another object meanwhile.
     """
 
     def __init__(self, size: int = 64) -> None:
@@ -337,15 +339,15 @@ class Memo:
         self._items: collections.OrderedDict[Any, Any] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Any, build: Callable[[], Any]) -> Any:
-        """The value kept for ``key``, else ``build()`` (kept)."""
+    def get(self, key: Any, build: Callable[[], Any], keep: Any = None) -> Any:
+        """The value kept for ``key``, else ``build()`` (kept, with ``keep``)."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                return self._items[key]
+                return self._items[key][0]
         value = build()  # outside the lock: two threads may build the same value once each
         with self._lock:
-            self._items[key] = value
+            self._items[key] = (value, keep)
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)

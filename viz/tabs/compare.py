@@ -320,7 +320,7 @@ def compare_view(board: Dashboard, a: Any, b: Any, year: Any, layer: Any) -> tup
         label = [badge("A", run_colour(ia)), html.Strong(board.labels[ia])]
         return (label, {"background": run_colour(ib)}, fig_a, fig_b, diff, summary, table)
 
-    return _VIEWS.get(key, build)
+    return _VIEWS.get(key, build, board)
 
 
 def register_callbacks(app: dash.Dash, board: Dashboard) -> None:

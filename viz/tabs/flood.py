@@ -240,13 +240,14 @@ def units_table(board: Dashboard, value: Any, limit: int = 8) -> html.Table | ht
             html.Td(t.number(r.max_depth_m, 2) + " m", className="num"),
             html.Td(t.number(int(getattr(r, "buildings_flooded", 0))), className="num"),
             html.Td(t.number(r.population_exposed), className="num"),
-            html.Td(_million(getattr(r, "damage_eur", math.nan), t), className="num")])
+            html.Td(_million_eur(getattr(r, "damage_eur", math.nan), t), className="num")])
             for r in units.itertuples()])])
 
 
-def _million(euros: float, t: Any) -> str:
+def _million_eur(euros: float, t: Any = None) -> str:
     """Damage in millions of the page's currency; "n/a" without the damage curves (never a
     false 0)."""
+    t = t or ui()
     if not math.isfinite(euros):
         return t.gettext("n/a")
     return t.gettext("{value} M", value=t.number(convert(euros / 1e6, "M EUR (2010)", t), 1))
@@ -415,7 +416,7 @@ def flood_view(board: Dashboard, value: Any, shown: Shown) -> tuple[Any, Any, An
     index = _index(board, value)
     return _VIEWS.get((id(board), index, shown, ui().lang), lambda: (
         map_figure(board, index, shown).to_plotly_json(), readout(board, index, shown),
-        timeline(board, index, shown).to_plotly_json()))
+        timeline(board, index, shown).to_plotly_json()), board)
 
 
 # -- layout and callbacks --------------------------------------------------------------------

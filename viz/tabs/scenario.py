@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import ClientsideFunction, Input, Output, State, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from scenarios.indicators import FLOOD_INDICATORS
@@ -335,7 +335,7 @@ def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | N
 
 #: Map frames by (board, run, flood, layers, area, language, clearance), see map_frames.
 _FRAMES = Memo(32)
-#: One year's land-use image and flood trace by (board, run, year, flood).
+#: One year's land-use image and flood trace by (board, run, year, flood, language).
 _YEAR_IMAGES = Memo(256)
 
 
@@ -354,7 +354,7 @@ def _year_frame(board: Dashboard, i: int, year: int, flooded: bool) -> dict[str,
         return {"source": land_use_image(land_use, board.grid, classes).source,
                 "traces": traces}
 
-    return _YEAR_IMAGES.get((id(board), i, year, flooded, ui().lang), build)
+    return _YEAR_IMAGES.get((id(board), i, year, flooded, ui().lang), build, board)
 
 
 def map_frames(board: Dashboard, index: Any, flood: Sequence[str] | None,
@@ -381,7 +381,7 @@ def map_frames(board: Dashboard, index: Any, flood: Sequence[str] | None,
         return {"run": i, "figure": figure.to_plotly_json(), "years": years,
                 "last": str(run.years[-1])}
 
-    return _FRAMES.get(key, build)
+    return _FRAMES.get(key, build, board)
 
 
 def point_query(board: Dashboard, index: Any, year: Any, click: Any) -> list[Any]:
@@ -463,7 +463,7 @@ def timeline_of_run(board: Dashboard, index: Any) -> dict[str, Any]:
     """The timeline of a run as the page keeps it (``twinmaps.marker`` moves its year)."""
     i = board.run_index(index)
     return _TIMELINES.get((id(board), i, ui().lang), lambda: timeline_figure(
-        board, i, board.runs[i].years[0]).to_plotly_json())
+        board, i, board.runs[i].years[0]).to_plotly_json(), board)
 
 
 # -- 3D --------------------------------------------------------------------------------------
@@ -584,11 +584,19 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         Output("year", "value"), Output("flood-toggle", "options"),
         Output("flood-toggle", "value"), Output("colour-by", "options"),
         Output("colour-by", "value"), Output("run-description", "children"),
-        Input("run", "value"), State("year", "value"), State("colour-by", "value"))
-    def _on_run(index, year, colour):
+        Input("run", "value"), State("year", "value"), State("colour-by", "value"),
+        State("flood-toggle", "value"))
+    def _on_run(index, year, colour, flood):
         c = run_controls(board, index, year, colour)
-        return (c["min"], c["max"], c["marks"], c["year"], c["flood_options"],
-                c["flood_value"], c["colour_options"], c["colour"], c["description"])
+
+        # A value set again, even unchanged, runs everything that listens to it a second time
+        # (the cards, the map, the 3D scene): send only the values that change.
+        def changed(new: Any, old: Any) -> Any:
+            return no_update if new == old else new
+
+        return (c["min"], c["max"], c["marks"], changed(c["year"], year), c["flood_options"],
+                changed(c["flood_value"], flood), c["colour_options"],
+                changed(c["colour"], colour), c["description"])
 
     # The map and the timeline are kept per run in the page; the year is swapped in the
     # browser, so a step of the year slider asks the server for the cards and the 3D only.

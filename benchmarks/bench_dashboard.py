@@ -27,8 +27,9 @@ The machine is shared: read the ratio, not the absolute numbers, when others are
 
 Measured (7 Dec 2026, load average 8-10 on 2 cores; medians; trunk -> branch): year step
 2D map 2.83 s -> 0.91 s, 3D 3.66 s -> 2.21 s, server requests per step 5 -> 3; run switch
-6.06 s -> 5.91 s; compare tab 8.34 s -> 4.05 s; surge playback 0.22 -> 0.42 frames/s. See
-docs/dashboard.md (Speed).
+6.06 s -> 5.91 s; compare tab 8.34 s -> 4.05 s; surge playback 0.22 -> 0.42 frames/s. A
+second run at load 3-7 gained on the year step only (and the branch's playback stalled once);
+see docs/dashboard.md (Speed).
 """
 
 from __future__ import annotations

@@ -315,6 +315,28 @@ def test_the_map_shows_the_year_and_the_flood_of_the_surge_year(board):
     assert f"flood in {run.surge_year}" in before.layout.title.text
 
 
+def test_the_map_frames_hold_every_year_of_the_run_for_the_browser(board):
+    """The page swaps the year of the map itself (twinmaps.frame): each year's image and title
+    are those of the map of that year, the flood trace only in the surge year."""
+    from viz.tabs.scenario import map_figure, map_frames, timeline_of_run
+
+    run = board.runs[SURGE]
+    frames = map_frames(board, SURGE, ["flood"])
+    assert sorted(frames["years"]) == [str(y) for y in run.years]
+    assert frames["last"] == str(run.years[-1])
+    for year in (run.years[0], run.surge_year, run.years[-1]):
+        fig = map_figure(board, SURGE, year, ["flood"])
+        shown = frames["years"][str(year)]
+        assert shown["source"] == fig.data[0].source and fig.data[0].meta == "land use"
+        assert shown["title"] == fig.layout.title.text
+        assert [t["name"] for t in shown["traces"]] == (
+            ["flood depth"] if year == run.surge_year else [])
+    assert map_frames(board, SURGE, ["flood"]) is frames  # kept for the next page
+    # The timeline's year marker is named: the page moves it to the year shown.
+    shapes = timeline_of_run(board, SURGE)["layout"]["shapes"]
+    assert [s["x0"] for s in shapes if s.get("name") == "year"] == [run.years[0]] * 4
+
+
 def test_the_timeline_bands_the_run_that_has_an_ensemble(board, demo_output):
     from viz.tabs.scenario import timeline_figure
 

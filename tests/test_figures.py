@@ -61,22 +61,37 @@ def test_class_colorscale_of_the_default_table():
 
 
 # -- land-use map ----------------------------------------------------------------------------
+def _pixels(trace) -> np.ndarray:
+    """The RGBA pixels of an image trace's PNG (its ``source``), first row first."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    head, data = trace.source.split(",", 1)
+    assert head == "data:image/png;base64"
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGBA"))
+
+
 def test_land_use_figure_is_north_up_with_a_legend_of_class_names():
     land_use = np.array([[4, 4, 4], [1, 1, 1], [1, 1, 1], [1, 1, 255]], dtype=np.uint8)
     fig = land_use_figure(land_use, GRID, TWO, title="Land use 2030")
-    heat = fig.data[0]
-    y, z = np.asarray(heat.y), np.asarray(heat.z, dtype=float)
-    # Plotly draws z[i] at y[i]; the northernmost row (built-up, row 0) must be at the top.
-    assert np.all(np.diff(y) > 0)
-    assert np.all(z[np.argmax(y)] == 4)
-    # Cell centres in km: the first row's centre is half a cell (12.5 m) below the top edge.
-    assert y.max() == pytest.approx((2710000.0 - 12.5) / 1000)
-    assert np.asarray(heat.x)[0] == pytest.approx((510000.0 + 12.5) / 1000)
-    assert np.isnan(z[np.argmin(y)][2])  # nodata stays blank
+    image = fig.data[0]
+    pixels = _pixels(image)
+    # The image's first row is drawn at y0, upwards: the southern row 3 first, and the
+    # northernmost row (built-up, row 0) last, at the top.
+    assert pixels.shape == (4, 3, 4)
+    assert (pixels[-1, :, :3] == [0, 0, 255]).all() and (pixels[1, :, :3] == [255, 0, 0]).all()
+    # Cell centres in km: the southern row's centre is half a cell (12.5 m) above the
+    # bottom edge, the first column's half a cell east of the west edge.
+    assert image.y0 == pytest.approx((2710000.0 - 3.5 * 25.0) / 1000) and image.dy > 0
+    assert image.x0 == pytest.approx((510000.0 + 12.5) / 1000)
+    assert pixels[0, 2, 3] == 0  # nodata stays blank
     assert [t.name for t in fig.data[1:]] == ["Cropland", "Built-up"]
     assert [t.marker.color for t in fig.data[1:]] == ["#ff0000", "#0000ff"]
     assert fig.layout.title.text == "Land use 2030"
     assert fig.layout.yaxis.scaleanchor == "x"  # equal scale: cells stay square
+    assert fig.layout.yaxis.autorange is True  # not plotly's "reversed" for images
 
 
 def test_land_use_figure_draws_only_flooded_cells():
@@ -89,8 +104,11 @@ def test_land_use_figure_draws_only_flooded_cells():
     assert len(flood) == 1
     z = np.asarray(flood[0].z, dtype=float)
     assert np.nansum(z) == 1.5 and np.isfinite(z).sum() == 1
-    # Row 3 (southernmost) is drawn first after the north-up flip.
-    assert z[0, 0] == 1.5
+    # Row 3 (southernmost) is drawn first after the north-up flip; only the flooded rows and
+    # columns are sent (the one cell here), at that cell's centre.
+    assert z[0, 0] == 1.5 and z.shape == (1, 1)
+    assert list(flood[0].x) == pytest.approx([510.0125])
+    assert list(flood[0].y) == pytest.approx([(2710000.0 - 3.5 * 25.0) / 1000])
     dry = land_use_figure(land_use, GRID, TWO, title="t", water_depth=np.zeros(GRID.shape))
     assert all(t.name != "flood depth" for t in dry.data)
 
@@ -103,8 +121,12 @@ def test_land_use_figure_rejects_a_grid_mismatch():
 def test_land_use_figure_decimates_large_grids():
     grid = Grid("EPSG:4548", (25.0, 0.0, 510000.0, 0.0, -25.0, 2710000.0), (1000, 800))
     fig = land_use_figure(np.ones(grid.shape, np.uint8), grid, TWO, title="t", max_cells=250)
-    # Stride ceil(1000 / 250) = 4: 250 rows and 200 columns reach the browser.
-    assert np.asarray(fig.data[0].z).shape == (250, 200)
+    # Stride ceil(1000 / 250) = 4: 250 rows and 200 columns reach the browser, each pixel
+    # 4 cells (100 m) wide, the lowest centred half a pixel above the grid's southern edge.
+    image = fig.data[0]
+    assert _pixels(image).shape == (250, 200, 4)
+    assert image.dx == pytest.approx(0.1) and image.dy == pytest.approx(0.1)
+    assert image.y0 == pytest.approx((2710000.0 - 1000 * 25.0 + 50.0) / 1000)
 
 
 # -- colours and images ----------------------------------------------------------------------
@@ -246,7 +268,8 @@ def test_ensemble_timeline_median_in_a_p10_p90_band():
 
 # -- analysis maps (viz.maps) ------------------------------------------------------------------
 def test_built_difference_and_its_map():
-    from viz.maps import DIFF_BOTH, DIFF_ONLY_A, DIFF_ONLY_B, built_difference, difference_figure
+    from viz.maps import (DIFF_BOTH, DIFF_COLOURS, DIFF_ONLY_A, DIFF_ONLY_B, built_difference,
+                          difference_figure)
 
     a = np.array([[4, 4, 1], [1, 4, 1], [1, 1, 1], [4, 1, 1]], dtype=np.uint8)
     b = np.array([[4, 1, 4], [1, 4, 1], [4, 4, 1], [1, 1, 1]], dtype=np.uint8)
@@ -258,12 +281,12 @@ def test_built_difference_and_its_map():
     assert (d.only_a_cells, d.only_b_cells) == (2, 3)
     assert (d.only_a_ha, d.only_b_ha, d.both_ha) == (0.125, 0.1875, 0.125)
     fig = difference_figure(d, GRID, ("base", "growth"), 2030, colours=("#111111", "#222222"))
-    heat = [t for t in fig.data if t.type == "heatmap"][0]
-    z = np.asarray(heat.z, dtype=float)
+    pixels = _pixels([t for t in fig.data if t.type == "image"][0])
     # North up: the southern row 3 comes first - its first cell built in A only, the rest in
     # neither (blank); the northern row 0 last - both, A only, B only.
-    assert z[0][0] == DIFF_ONLY_A and np.isnan(z[0][1:]).all()
-    assert z[-1].tolist() == [DIFF_BOTH, DIFF_ONLY_A, DIFF_ONLY_B]
+    assert pixels[0, 0].tolist() == [0x11, 0x11, 0x11, 255] and (pixels[0, 1:, 3] == 0).all()
+    both = [int(DIFF_COLOURS[DIFF_BOTH][i:i + 2], 16) for i in (1, 3, 5)]
+    assert pixels[-1, :, :3].tolist() == [both, [0x11] * 3, [0x22] * 3]
     names = [t.name for t in fig.data if t.type == "scatter"]
     assert names == ["built up in both: 0 ha", "only in A: 0.1 ha", "only in B: 0.2 ha"]
     with pytest.raises(ValueError, match="not on the grid"):
@@ -296,7 +319,7 @@ def test_raster_figure_is_north_up_over_its_backdrop():
     z = np.asarray(heat.z, dtype=float)
     assert z[-1].tolist() == [0.0, 1.0, 2.0]  # the last row drawn (top) is row 0 (north)
     assert np.asarray(heat.y)[-1] > np.asarray(heat.y)[0]
-    assert np.asarray(image.z)[-1][0].tolist() == [255, 0, 0, 255]
+    assert _pixels(image)[-1][0].tolist() == [255, 0, 0, 255]
     # The image's first row is the southern one, at the lowest cell centre (km).
     assert image.y0 == pytest.approx((2710000.0 - 3.5 * 25.0) / 1000.0)
     assert fig.layout.yaxis.autorange is True  # not plotly's "reversed" for images
@@ -314,3 +337,22 @@ def test_outlines_and_markers_are_in_kilometres():
     assert line.line.dash == "dash"
     (mark,) = marker_traces([("Viewpoint", 512000.0, 2705000.0, "#00f", "circle")])
     assert (mark.x[0], mark.y[0], mark.text[0]) == (512.0, 2705.0, "Viewpoint")
+
+
+def test_memo_keeps_the_latest_values_and_their_owners():
+    from viz.figures import Memo
+
+    memo, built = Memo(2), []
+
+    def build(value):
+        return lambda: built.append(value) or value
+
+    owner = object()
+    assert memo.get(("a", id(owner)), build(1), owner) == 1
+    assert memo._items[("a", id(owner))][1] is owner  # held while its entry lives
+    assert memo.get(("a", id(owner)), build(99)) == 1  # kept: not built again
+    memo.get("b", build(2))
+    memo.get(("a", id(owner)), build(99))  # used: "b" is now the oldest
+    memo.get("c", build(3))
+    assert len(memo) == 2 and built == [1, 2, 3]
+    assert memo.get("b", build(4)) == 4  # dropped, built again

@@ -9,8 +9,6 @@ million cells is a few hundred kB where a heatmap's JSON would be tens of MB.
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -20,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from scenarios.calibration.report import AGREEMENT_COLOURS
 from tim.model import Grid
-from viz.figures import FONT, legend_square, map_layout
+from viz.figures import FONT, image_trace, legend_square, map_layout
 
 #: The calibrated model and its two null models, in the charts' colours.
 MODEL_COLOURS = {"model": "#1565c0", "null_no_change": "#90a4ae", "null_random": "#ffb300"}
@@ -29,7 +27,7 @@ CLASS_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b
                  "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ff9896", "#98df8a", "#ffbb78",
                  "#c5b0d5", "#c49c94")
 #: Longest side (pixels) of a map image; larger maps keep every n-th cell.
-MAP_PIXELS = 1200
+MAP_PIXELS = 1200  # (the default of viz.figures.image_trace)
 #: Metrics of the comparison chart: (key, higher is better); their labels are in the words.
 COMPARED = (("figure_of_merit", True), ("kappa_simulation", True),
             ("quantity_disagreement", False), ("allocation_disagreement", False))
@@ -65,24 +63,6 @@ def categorical_rgba(codes: np.ndarray, colours: Mapping[int, str]) -> np.ndarra
         out[mask, :3] = _rgb(colour)
         out[mask, 3] = 255
     return out
-
-
-def image_trace(rgba: np.ndarray, grid: Grid, name: str, *,
-                max_pixels: int = MAP_PIXELS) -> go.Image:
-    """An RGBA array on ``grid`` as one PNG image on the map's km axes (north up)."""
-    from PIL import Image
-
-    step = max(1, int(np.ceil(max(rgba.shape[:2]) / max_pixels)))
-    sub = rgba[::step, ::step]
-    buffer = io.BytesIO()
-    # Rows run north to south; the image's first row is drawn at y0 upwards, so flip them.
-    Image.fromarray(np.ascontiguousarray(sub[::-1])).save(buffer, format="PNG")
-    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    a, _, c, _, e, f = grid.transform
-    rows = rgba.shape[0]
-    return go.Image(source=uri, x0=(c + 0.5 * a * step) / 1000.0,
-                    y0=(f + e * (rows - 0.5 * step)) / 1000.0, dx=a * step / 1000.0,
-                    dy=-e * step / 1000.0, hoverinfo="skip", name=name)
 
 
 def agreement_counts(agreement: np.ndarray) -> dict[int, int]:

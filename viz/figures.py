@@ -7,10 +7,13 @@ test without a server or a browser. Colours shared by the 2D map, the 3D view an
 
 from __future__ import annotations
 
+import base64
 import functools
+import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -174,6 +177,53 @@ def land_use_rgba(land_use: np.ndarray, classes: ClassTable, *, nodata: int = 25
     return out
 
 
+def image_trace(rgba: np.ndarray, grid: Grid, name: str, *, max_pixels: int = 1200,
+                hover: str | None = None) -> go.Image:
+    """An RGBA array on ``grid`` as one PNG image on the map's km axes (north up).
+
+    A PNG of the map is a few kB where a heatmap's JSON (or an image's ``z``) is hundreds:
+    the browser gets the map sooner and draws it faster. Grids longer than ``max_pixels`` on
+    a side keep every n-th cell (as :func:`decimate`). ``hover`` is a hover template (E/N of
+    the pointer; clicks then give the point, e.g. for a query); without it the image ignores
+    the pointer.
+    """
+    from PIL import Image
+
+    sub, step = decimate(rgba, max_pixels)
+    buffer = io.BytesIO()
+    # Rows run north to south; the image's first row is drawn at y0 upwards, so flip them.
+    Image.fromarray(np.ascontiguousarray(sub[::-1])).save(buffer, format="PNG")
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    a, _, c, _, e, f = grid.transform[:6]
+    rows = rgba.shape[0]
+    return go.Image(source=uri, x0=(c + 0.5 * a * step) / 1000.0,
+                    y0=(f + e * (rows - 0.5 * step)) / 1000.0, dx=a * step / 1000.0,
+                    dy=-e * step / 1000.0, name=name, meta=name,
+                    hoverinfo="skip" if hover is None else None, hovertemplate=hover)
+
+
+def land_use_image(land_use: np.ndarray, grid: Grid, classes: ClassTable, *,
+                   nodata: int = 255, max_cells: int = 480) -> go.Image:
+    """The land use as the image of a map (:func:`image_trace`, class colours, nodata clear);
+    the pointer reads eastings and northings, a click gives the point (e.g. for a query)."""
+    t = ui()
+    values, step = decimate(land_use, max_cells)
+    # Decimated before colouring (a large grid costs its thinned cells only); the trace is
+    # placed with the same stride.
+    rgba = land_use_rgba(values, classes, nodata=nodata)
+    return image_trace(rgba, _thinned(grid, step), "land use", max_pixels=max(rgba.shape),
+                       hover=t.gettext("E %{x:.2f} km, N %{y:.2f} km") + "<extra></extra>")
+
+
+def _thinned(grid: Grid, step: int) -> Grid:
+    """``grid`` with every ``step``-th cell (cells ``step`` times larger, same corner)."""
+    if step == 1:
+        return grid
+    a, b, c, d, e, f = grid.transform[:6]
+    rows, cols = grid.shape
+    return Grid(grid.crs, (a * step, b, c, d, e * step, f), (-(-rows // step), -(-cols // step)))
+
+
 def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, title: str,
                     water_depth: np.ndarray | None = None, nodata: int = 255,
                     max_cells: int = 480, height: int = 520, legend: bool = True,
@@ -226,38 +276,85 @@ def land_use_figure(land_use: np.ndarray, grid: Grid, classes: ClassTable, *, ti
         raise ValueError(f"land use of shape {land_use.shape} is not on the grid "
                          f"{grid.shape}")
     t = ui()
-    values, step = decimate(land_use, max_cells)
-    xs, ys = grid.cell_centres()
-    xs, ys = xs[::step] / 1000.0, ys[::step] / 1000.0
-    z = np.where(values == nodata, np.nan, values.astype(np.float32))
     if water_depth is not None:
         classes = neutral_sea(classes)
-    scale, zmin, zmax = class_colorscale(classes)
-    # Rows run north to south; plotly draws z[0] at y[0], so flip both to have y ascending.
-    fig = go.Figure(go.Heatmap(
-        x=xs, y=ys[::-1], z=z[::-1], zmin=zmin, zmax=zmax, colorscale=scale, showscale=False,
-        zsmooth=False, name="land use",
-        hovertemplate=t.gettext("E %{x:.2f} km, N %{y:.2f} km<br>class code %{z}")
-        + "<extra></extra>"))
+    fig = go.Figure(land_use_image(land_use, grid, classes, nodata=nodata,
+                                   max_cells=max_cells))
     # A heatmap has no legend entries: one invisible square marker per class names the colours.
     for c in classes if legend else ():
         fig.add_trace(legend_square(localized(c.name, t.lang), c.colour))
     if water_depth is not None:
-        depth, _ = decimate(np.asarray(water_depth, dtype=np.float32), max_cells)
-        shown = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
-        if np.isfinite(shown).any():
-            top = float(depth_max) if depth_max else float(np.nanmax(shown))
-            fig.add_trace(go.Heatmap(
-                x=xs, y=ys[::-1], z=shown[::-1], zmin=0.0, zmax=top,
-                colorscale=[[s, c] for s, c in FLOOD_RAMP], zsmooth=False, name="flood depth",
-                colorbar=dict(title=dict(text=t.gettext("Flood depth (m)"), side="top"),
-                              thickness=12, len=0.4, x=1.02, xanchor="left", y=0.0,
-                              yanchor="bottom"),
-                hovertemplate=t.gettext("E %{x:.2f} km, N %{y:.2f} km<br>flood depth "
-                                        "%{z:.2f} m") + "<extra></extra>"))
+        flood = flood_depth_trace(water_depth, grid, max_cells=max_cells, depth_max=depth_max)
+        if flood is not None:
+            fig.add_trace(flood)
     map_layout(fig, grid, title=title, height=height, legend_title=t.gettext("Land use"),
                uirevision=uirevision)
     return fig
+
+
+def flood_depth_trace(water_depth: np.ndarray, grid: Grid, *, max_cells: int = 480,
+                      depth_max: float | None = None) -> go.Heatmap | None:
+    """The flooded cells (finite depth > 0) as a heatmap on the flood ramp with its colour
+    bar; None when nothing is flooded.
+
+    Only the rows and columns from the first to the last flooded cell are sent: a flood
+    covers part of a territory, and each frame of an animation is that much smaller.
+    """
+    t = ui()
+    depth, step = decimate(np.asarray(water_depth, dtype=np.float32), max_cells)
+    shown = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
+    wet = np.isfinite(shown)
+    if not wet.any():
+        return None
+    rows, cols = np.flatnonzero(wet.any(axis=1)), np.flatnonzero(wet.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    xs, ys = grid_axes_km(grid, step)  # ys south first: row r is ys[-1 - r]
+    n = len(ys)
+    top = float(depth_max) if depth_max else float(np.nanmax(shown))
+    return go.Heatmap(
+        x=xs[c0:c1], y=ys[n - r1:n - r0], z=shown[r0:r1, c0:c1][::-1], zmin=0.0, zmax=top,
+        colorscale=[[s, c] for s, c in FLOOD_RAMP], zsmooth=False, name="flood depth",
+        meta="flood-depth",
+        colorbar=dict(title=dict(text=t.gettext("Flood depth (m)"), side="top"),
+                      thickness=12, len=0.4, x=1.02, xanchor="left", y=0.0,
+                      yanchor="bottom"),
+        hovertemplate=t.gettext("E %{x:.2f} km, N %{y:.2f} km<br>flood depth "
+                                "%{z:.2f} m") + "<extra></extra>")
+
+
+class Memo:
+    """A bounded, thread-safe memo of built figures (least recently used dropped first).
+
+    The server's threads share it; keys must name everything the value depends on (run,
+    year, the page's language, the user's clearance...). A key may name an object by its
+    ``id``: give the object as ``keep``, it is then held as long as its entries, so that its
+    id cannot name another object meanwhile.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        import collections
+        import threading
+
+        self.size = size
+        self._items: collections.OrderedDict[Any, Any] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, build: Callable[[], Any], keep: Any = None) -> Any:
+        """The value kept for ``key``, else ``build()`` (kept, with ``keep``)."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+        value = build()  # outside the lock: two threads may build the same value once each
+        with self._lock:
+            self._items[key] = (value, keep)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def map_layout(fig: go.Figure, grid: Grid, *, title: str, height: int,
@@ -426,7 +523,8 @@ def indicator_timeline(values: pd.DataFrame, panels: Sequence[SeriesSpec],
                 fig.add_hline(y=bound, row=row, col=col, line=dict(
                     color=STATUS_COLOURS["green"], width=1, dash="dash"))
     if year is not None:
-        fig.add_vline(x=year, line=dict(color="#90a4ae", width=1, dash="dot"))
+        # Named: the dashboard moves it to the year shown without rebuilding the figure.
+        fig.add_vline(x=year, line=dict(color="#90a4ae", width=1, dash="dot"), name="year")
     fig.update_xaxes(dtick=2 if values["year"].nunique() > 8 else 1, tickformat="d",
                      showgrid=False)
     fig.update_yaxes(gridcolor="#eceff1", zeroline=False, rangemode="tozero")
@@ -563,23 +661,26 @@ def hydrograph_figure(times_s: np.ndarray | None, levels: np.ndarray | None,
     >>> [t.name for t in fig.data], fig.layout.shapes[0].x0
     (['sea level', 'flooded land', 'shown'], 1.0)
     """
+    _ = ui()
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     hours = None if times_s is None else np.asarray(times_s, dtype=float) / 3600.0
     frames_h = np.asarray(frames_s, dtype=float) / 3600.0
     if hours is not None and levels is not None:
-        fig.add_trace(go.Scatter(x=hours, y=levels, mode="lines", name="sea level",
+        fig.add_trace(go.Scatter(x=hours, y=levels, mode="lines", name=_("sea level"),
                                  line=dict(color=SEA_COLOUR, width=2.5),
-                                 hovertemplate="%{x:.1f} h: %{y:.2f} m<extra>sea</extra>"),
+                                 hovertemplate="%{x:.1f} h: %{y:.2f} m<extra>" + _("sea")
+                                 + "</extra>"),
                       secondary_y=False)
     else:
         span = [0.0, max(float(frames_h.max()) if frames_h.size else 0.0, 1.0)]
         fig.add_trace(go.Scatter(x=span, y=[peak, peak], mode="lines",
-                                 name="sea level (constant)",
+                                 name=_("sea level (constant)"),
                                  line=dict(color=SEA_COLOUR, width=2.5)), secondary_y=False)
     fig.add_trace(go.Scatter(x=frames_h, y=flooded_ha, mode="lines+markers",
-                             name="flooded land", line=dict(color=FLOODED_COLOUR, width=1.5),
+                             name=_("flooded land"), line=dict(color=FLOODED_COLOUR, width=1.5),
                              marker=dict(size=6),
-                             hovertemplate="%{x:.1f} h: %{y:,.1f} ha<extra>flooded</extra>"),
+                             hovertemplate="%{x:.1f} h: %{y:,.1f} ha<extra>" + _("flooded")
+                             + "</extra>"),
                   secondary_y=True)
     if now_s is not None:
         now_h = now_s / 3600.0
@@ -590,16 +691,17 @@ def hydrograph_figure(times_s: np.ndarray | None, levels: np.ndarray | None,
                                  marker=dict(size=11, color=SEA_COLOUR,
                                              line=dict(color="#ffffff", width=2)),
                                  showlegend=False,
-                                 hovertemplate="shown: %{x:.1f} h, sea %{y:.2f} m<extra></extra>"),
+                                 hovertemplate=_("shown: %{x:.1f} h, sea %{y:.2f} m")
+                                 + "<extra></extra>"),
                       secondary_y=False)
     if level is not None:
         fig.add_hline(y=level, line=dict(color=SEA_COLOUR, width=1.5, dash="dash"),
-                      annotation_text=f"still water {level:.1f} m",
+                      annotation_text=_("still water {level} m", level=_.number(level, 1)),
                       annotation_position="top left", annotation_font_size=11)
-    fig.update_xaxes(title_text="hours from the event start", showgrid=False, zeroline=False)
-    fig.update_yaxes(title_text="still-water level (m)", secondary_y=False,
+    fig.update_xaxes(title_text=_("hours from the event start"), showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text=_("still-water level (m)"), secondary_y=False,
                      gridcolor="#eceff1", zeroline=False)
-    fig.update_yaxes(title_text="flooded land (ha)", secondary_y=True, showgrid=False,
+    fig.update_yaxes(title_text=_("flooded land (ha)"), secondary_y=True, showgrid=False,
                      rangemode="tozero", zeroline=False, tickmode="auto", nticks=6,
                      tickformat=",.0f",
                      title_font=dict(color=FLOODED_COLOUR), tickfont=dict(color=FLOODED_COLOUR))

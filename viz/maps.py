@@ -15,7 +15,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from tim.model import ClassTable, Grid
-from viz.figures import decimate, grid_axes_km, legend_square, map_layout, ramp_colours
+from viz.figures import (decimate, grid_axes_km, image_trace, legend_square, map_layout,
+                          ramp_colours)
 from viz.i18n import ui
 
 #: Built-up difference categories: (code, colour). Code 0 (built in neither) is left blank.
@@ -76,20 +77,6 @@ def built_difference(land_use_a: np.ndarray, land_use_b: np.ndarray, classes: Cl
                            float((a & b).sum()) * hectares, only_a, only_b)
 
 
-def _categorical_heatmap(codes: np.ndarray, grid: Grid, colours: dict[int, str], step: int,
-                         name: str, hover: str) -> go.Heatmap:
-    """Integer codes as cells of their colour; code 0 and unknown codes stay blank."""
-    xs, ys = grid_axes_km(grid, step)
-    top = max(colours)
-    z = np.where(np.isin(codes, list(colours)), codes, np.nan).astype(np.float32)
-    scale = []
-    for code in range(1, top + 1):
-        colour = colours.get(code, "#ffffff")
-        scale += [[(code - 1) / top, colour], [code / top, colour]]
-    return go.Heatmap(x=xs, y=ys, z=z[::-1], zmin=0.5, zmax=top + 0.5, colorscale=scale,
-                      showscale=False, zsmooth=False, name=name, hovertemplate=hover)
-
-
 def diff_colours(colours: tuple[str, str] | None = None) -> dict[int, str]:
     """Category colours; ``colours`` gives scenario A's and B's (their timeline colours)."""
     if colours is None:
@@ -109,21 +96,13 @@ def difference_figure(diff: BuiltDifference, grid: Grid, labels: tuple[str, str]
     under the difference, so that the changes can be placed.
     """
     palette = diff_colours(colours)
-    codes, step = decimate(diff.codes, max_cells)
-    fig = go.Figure()
-    if backdrop is not None:
-        image, _ = decimate(backdrop, max_cells)
-        fig.add_trace(_image_trace(image, grid, step))
     t = ui()
     _ = t.gettext
-    hover = ("E %{x:.2f} km, N %{y:.2f} km<br>%{customdata}<extra></extra>")
-    heat = _categorical_heatmap(codes, grid, palette, step, "built-up difference", hover)
-    names = {DIFF_BOTH: _("built up in both"), DIFF_ONLY_A: _("only in {label}",
-                                                              label=labels[0]),
-             DIFF_ONLY_B: _("only in {label}", label=labels[1])}
-    heat.customdata = np.vectorize(lambda c: names.get(int(c), ""), otypes=[object])(
-        codes[::-1])
-    fig.add_trace(heat)
+    # One PNG (the categories painted over the backdrop): a few kB where a heatmap with a
+    # hover text per cell was more than a MB; the legend names the colours.
+    fig = go.Figure(image_trace(
+        difference_rgba(diff, backdrop, colours), grid, "built-up difference",
+        max_pixels=max_cells, hover=_("E %{x:.2f} km, N %{y:.2f} km") + "<extra></extra>"))
     fig.add_trace(legend_square(_("built up in both: {area}", area=t.area(diff.both_ha, digits=0)),
                                 palette[DIFF_BOTH]))
     fig.add_trace(legend_square(_("only in A: {area}", area=t.area(diff.only_a_ha, digits=1)),
@@ -152,15 +131,6 @@ def difference_rgba(diff: BuiltDifference, backdrop: np.ndarray | None = None,
 def _rgb(colour: str) -> list[int]:
     colour = colour.lstrip("#")
     return [int(colour[i:i + 2], 16) for i in (0, 2, 4)]
-
-
-def _image_trace(rgba: np.ndarray, grid: Grid, step: int) -> go.Image:
-    """An RGBA array as a plotly image placed on the map's km axes (rows north to south)."""
-    dx, dy = grid.cell_size
-    xs, ys = grid_axes_km(grid, step)
-    return go.Image(z=rgba[::-1], x0=xs[0], y0=ys[0], dx=step * abs(dx) / 1000.0,
-                    dy=step * abs(dy) / 1000.0, colormodel="rgba", hoverinfo="skip",
-                    name="land use")
 
 
 def height_scale(values: np.ndarray) -> float:
@@ -222,8 +192,7 @@ def raster_figure(values: np.ndarray, grid: Grid, *, title: str, ramp: Sequence[
     xs, ys = grid_axes_km(grid, step)
     fig = go.Figure()
     if backdrop is not None:
-        image, _ = decimate(backdrop, max_cells)
-        fig.add_trace(_image_trace(image, grid, step))
+        fig.add_trace(image_trace(backdrop, grid, "land use", max_pixels=max_cells))
     fig.add_trace(go.Heatmap(
         x=xs, y=ys, z=sub[::-1], zmin=vmin, zmax=vmax, colorscale=[[s, c] for s, c in ramp],
         zsmooth=False, name=colorbar, hovertemplate=f"E %{{x:.2f}} km, N %{{y:.2f}} km<br>"

@@ -2,13 +2,18 @@
  * Territory Twin flood animation (viz/tabs/flood.py): the play button and the clock move the
  * time slider in the browser. A frame is shown only once the previous one is drawn - the
  * readout (2D) says its band and, when the 3D view is running, its drape is that frame's -
- * so a slow server or a software-WebGL browser skips nothing and never queues requests.
+ * so a slow server or a software-WebGL browser skips nothing and never queues requests. The
+ * 3D buildings' flood colours follow as their tiles are restyled; the clock does not wait
+ * for every tile (in software WebGL that alone takes seconds a frame).
  */
 (function () {
   "use strict";
 
-  var PLAY = "\u25b6 Play";
-  var PAUSE = "\u275a\u275a Pause";
+  // The button's words in the page's language (viz/tabs/flood.py puts them on the button).
+  function word(name, english) {
+    var button = document.getElementById("flood-play");
+    return (button && button.dataset[name]) || english;
+  }
 
   function drawn(band) {
     var readout = document.getElementById("flood-readout");
@@ -17,7 +22,7 @@
     }
     var s = window.twin3d;
     if (!s || !s.viewer || !s.scene) return true; // no 3D view: the map is enough
-    return (s.drapeUrl || "").indexOf("/time/" + band + ".png") >= 0 && s.tilesLoaded;
+    return (s.drapeUrl || "").indexOf("/time/" + band + ".png") >= 0;
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
@@ -28,15 +33,15 @@
         var ctx = window.dash_clientside.callback_context;
         var what = (ctx.triggered[0] && ctx.triggered[0].prop_id) || "";
         if (what.indexOf("flood-run") === 0 || what.indexOf("tab.") === 0) {
-          return [nu, true, PLAY];
+          return [nu, true, word("play", "\u25b6 Play")];
         }
         if (what.indexOf("flood-play") === 0) {
-          if (!stopped) return [nu, true, PLAY];
+          if (!stopped) return [nu, true, word("play", "\u25b6 Play")];
           // Play from the start when the last frame is shown.
-          return [band >= last ? 0 : nu, false, PAUSE];
+          return [band >= last ? 0 : nu, false, word("pause", "\u275a\u275a Pause")];
         }
         if (stopped || !drawn(band)) return [nu, nu, nu];
-        if (band >= last) return [nu, true, PLAY];
+        if (band >= last) return [nu, true, word("play", "\u25b6 Play")];
         return [band + 1, nu, nu];
       },
     },

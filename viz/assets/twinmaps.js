@@ -1,8 +1,14 @@
 /*
- * Territory Twin 2D maps: zoom and pan several plotly maps together (the compare tab), in the
- * browser. A clientside callback listens to the maps' relayoutData; the map the user moved
- * gives its axis ranges (as plotly settled them, after an autorange too) to the others, which
- * are relaid out only if they differ, so the echo of that relayout stops at once.
+ * Territory Twin 2D maps, in the browser:
+ *
+ * - sync: zoom and pan several plotly maps together (the compare tab). A clientside callback
+ *   listens to the maps' relayoutData; the map the user moved gives its axis ranges (as plotly
+ *   settled them, after an autorange too) to the others, which are relaid out only if they
+ *   differ, so the echo of that relayout stops at once.
+ * - runOf, frame, marker: the scenario tab's year slider. The server sends a run's land-use
+ *   map once with every year's image and title (viz.tabs.scenario.map_frames), and its
+ *   timeline once; a year step swaps the image and moves the timeline's year marker here,
+ *   without a round trip.
  */
 (function () {
   "use strict";
@@ -24,8 +30,68 @@
       close(a.y[0], b.y[0]) && close(a.y[1], b.y[1]);
   }
 
+  var NU = function () { return window.dash_clientside.no_update; };
+
+  // Another year of the map already drawn from the same frames: swap its image and title in
+  // place (a few ms) instead of redrawing every layer (hundreds of ms in a busy browser).
+  // The graph's own data and layout are changed too, so that a later redraw (a resize)
+  // draws this year. Anything else (a flood layer coming or going, plotly not drawing the
+  // PNG as it is) is drawn anew.
+  function swapInPlace(gd, frames, shown) {
+    if (!gd || gd._twinFrames !== frames || !gd._fullData || !gd._fullLayout) {
+      if (gd) gd._twinFrames = frames;
+      return false;
+    }
+    var i = gd._fullData.findIndex(function (t) { return t.meta === "land use"; });
+    var flood = gd._fullData.some(function (t) { return t.meta === "flood-depth"; });
+    var images = gd.querySelectorAll(".imagelayer image");
+    var title = gd.querySelector(".gtitle");
+    if (i < 0 || flood || (shown.traces || []).length || images.length !== 1 || !title ||
+        !gd._fullData[i]._realImage) {
+      return false;
+    }
+    images[0].setAttribute("href", shown.source);
+    images[0].setAttributeNS("http://www.w3.org/1999/xlink", "xlink:href", shown.source);
+    title.textContent = shown.title;
+    gd.data[gd._fullData[i].index].source = gd._fullData[i].source = shown.source;
+    if (gd.layout.title) gd.layout.title.text = shown.title;
+    if (gd._fullLayout.title) gd._fullLayout.title.text = shown.title;
+    return true;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     twinmaps: {
+      // ctx-scenario ({run, year}) -> ctx-scenario-run ({run}): changes only with the run.
+      runOf: function (ctx, current) {
+        if (!ctx) return NU();
+        if (current && current.run === ctx.run) return NU();
+        return { run: ctx.run };
+      },
+      // ctx-scenario, land-use-frames -> land-use-map.figure: the map of the year.
+      frame: function (ctx, frames) {
+        if (!ctx || !frames || !frames.figure || frames.asked !== ctx.run) return NU();
+        var shown = frames.years[String(ctx.year)] || frames.years[frames.last];
+        if (swapInPlace(plot("land-use-map"), frames, shown)) return NU();
+        var fig = frames.figure;
+        var data = fig.data.filter(function (t) { return t.meta !== "flood-depth"; })
+          .map(function (t) {
+            return t.meta === "land use" ? Object.assign({}, t, { source: shown.source }) : t;
+          }).concat(shown.traces || []);
+        var layout = Object.assign({}, fig.layout, {
+          title: Object.assign({}, fig.layout.title, { text: shown.title }),
+        });
+        return { data: data, layout: layout };
+      },
+      // ctx-scenario, timeline-frames -> timeline.figure: the year marker on the year.
+      marker: function (ctx, base) {
+        if (!ctx || !base || !base.layout) return NU();
+        var year = Number(ctx.year);
+        var shapes = (base.layout.shapes || []).map(function (s) {
+          return s.name === "year" && isFinite(year) ? Object.assign({}, s, { x0: year, x1: year })
+                                                      : s;
+        });
+        return { data: base.data, layout: Object.assign({}, base.layout, { shapes: shapes }) };
+      },
       // relayoutData of the synced maps -> compare-sync.data (the ranges they share).
       sync: function () {
         var ctx = window.dash_clientside.callback_context;

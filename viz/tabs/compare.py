@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import ClientsideFunction, Input, Output, dcc, html
 
-from viz.figures import land_use_figure, land_use_rgba, run_colour
+from viz.figures import Memo, land_use_figure, land_use_rgba, run_colour
 from viz.i18n import class_name, indicator_words, status_text, ui, unit_text
 from viz.layout import format_delta, format_value, graph, panel
 from viz.maps import built_difference, difference_figure, raster_figure
@@ -298,6 +298,31 @@ def layout(board: Dashboard) -> list[Any]:
     ]
 
 
+#: The tab's views by (board, A, B, year, layer, language, clearance): a pair seen once is
+#: shown again at once.
+_VIEWS = Memo(32)
+
+
+def compare_view(board: Dashboard, a: Any, b: Any, year: Any, layer: Any) -> tuple[Any, ...]:
+    """Everything the tab draws for A and B in the year: A's label, B's colour, the two maps,
+    the difference and its summary, the indicator table."""
+    from viz.server import current_clearance
+
+    ia, ib = board.run_index(a), board.run_index(b)
+    key = (id(board), ia, ib, _common_year(board, ia, ib, year), str(layer), ui().lang,
+           current_clearance())
+
+    def build() -> tuple[Any, ...]:
+        fig_a, fig_b, diff, summary = layer_figures(board, ia, ib, year, layer)
+        table = comparison_table(comparison_rows(board, ia, ib, year),
+                                 (board.labels[ia], board.labels[ib]),
+                                 (run_colour(ia), run_colour(ib)))
+        label = [badge("A", run_colour(ia)), html.Strong(board.labels[ia])]
+        return (label, {"background": run_colour(ib)}, fig_a, fig_b, diff, summary, table)
+
+    return _VIEWS.get(key, build, board)
+
+
 def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     @app.callback(Output("compare-a-label", "children"), Output("compare-b-badge", "style"),
                   Output("compare-map-a", "figure"),
@@ -308,13 +333,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                   Input("compare-layer", "value"))
     def _on_compare(ctx, b, layer):
         a, year = run_and_year(ctx)
-        fig_a, fig_b, diff, summary = layer_figures(board, a, b, year, layer)
-        ia, ib = board.run_index(a), board.run_index(b)
-        table = comparison_table(comparison_rows(board, a, b, year),
-                                 (board.labels[ia], board.labels[ib]),
-                                 (run_colour(ia), run_colour(ib)))
-        label = [badge("A", run_colour(ia)), html.Strong(board.labels[ia])]
-        return (label, {"background": run_colour(ib)}, fig_a, fig_b, diff, summary, table)
+        return compare_view(board, a, b, year, layer)
 
     @app.callback(*scene_outputs(), context(KEY), Input("compare-with", "value"),
                   prevent_initial_call="initial_duplicate")

@@ -28,10 +28,11 @@ import plotly.graph_objects as go
 from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
 from scenarios.indicators import FLOOD_INDICATORS
+from tim.classes import localized
 from viz.cesium import FLOOD_ROUTE, image_spec
-from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, hydrograph_figure,
+from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, Memo, hydrograph_figure,
                          land_use_figure, land_use_rgba, ramp_gradient, run_colour)
-from viz.i18n import indicator_words, threshold_text, ui
+from viz.i18n import convert, indicator_words, threshold_text, ui, unit_text
 from viz.layout import CardData, building_legend, format_value, graph, indicator_card, panel
 from viz.maps import outline_traces, raster_figure
 from viz.tabs import active, scene_outputs
@@ -44,9 +45,11 @@ if TYPE_CHECKING:
 
 KEY = "flood"
 NONE = -1
-#: Milliseconds between two frames of the animation (a frame waits until the last is drawn).
-FRAME_MS = 1500
-#: Hazard maps: surge raster, title, colour bar, scale, hover, colours.
+#: Milliseconds between two frames of the animation (a frame waits until the last is drawn):
+#: 2.5 frames a second at most.
+FRAME_MS = 400
+#: Hazard maps: surge raster, title, colour bar, scale, hover, colours (words: message ids,
+#: translated where shown).
 HAZARDS = {
     "arrival": ("Arrival of the hazard depth", "hours", 1 / 3600.0,
                 "reached after %{z:.1f} h",
@@ -57,7 +60,7 @@ HAZARDS = {
                   ((0.0, "#f7fcf5"), (0.4, "#74c476"), (1.0, "#00441b"))),
 }
 DEFENCE_COLOUR = "#6d4c41"
-#: Column heads of the scenarios table (the indicators' names are long).
+#: Column heads of the scenarios table (the indicators' names are long; message ids).
 SHORT = {"flooded_land_area": "Land", "flooded_buildings": "Buildings",
          "population_exposed": "People", "flood_damage": "Damage",
          "farmland_flooded": "Farmland", "ecological_land_flooded": "Ecological land"}
@@ -102,17 +105,23 @@ def default_versus(board: Dashboard, index: int) -> int:
 
 
 def engine_line(board: Dashboard, index: int) -> list[Any]:
+    t = ui()
+    _ = t.gettext
     surge = board.surge_run(index)
     hours = (surge.times[-1] - surge.times[0]) / 3600.0 if surge.animated else 0.0
-    event = f"{hours:g} h event, {len(surge.times)} output times" if surge.animated else \
-        "a constant still-water level (no time series)"
-    walls = ", ".join(f"{d['name']} (crest {d['crest_level']:g} m)" for d in surge.defences)
-    return [html.Span("Engine: ", className="muted"),
+    event = _("{hours} h event, {n} output times", hours=t.number(hours, 0 if float(
+        hours).is_integer() else 1), n=len(surge.times)) if surge.animated else \
+        _("a constant still-water level (no time series)")
+    walls = ", ".join(_("{name} (crest {level} m)", name=d["name"],
+                        level=f"{d['crest_level']:g}") for d in surge.defences)
+    return [html.Span(_("Engine: "), className="muted"),
             html.Strong(surge.engine, id="flood-engine"),
             html.Br(),
-            f"Peak still-water level {surge.peak_level:.2f} m \u00b7 {event} \u00b7 land use "
-            f"of {surge.year} \u00b7 hazard depth {surge.hazard_depth:g} m"
-            + (f" \u00b7 defences: {walls}" if walls else " \u00b7 no defences")]
+            _("Peak still-water level {level} m", level=t.number(surge.peak_level, 2))
+            + f" \u00b7 {event} \u00b7 "
+            + _("land use of {year}", year=surge.year) + " \u00b7 "
+            + _("hazard depth {depth} m", depth=f"{surge.hazard_depth:g}") + " \u00b7 "
+            + (_("defences: {walls}", walls=walls) if walls else _("no defences"))]
 
 
 def run_controls(board: Dashboard, value: Any) -> dict[str, Any]:
@@ -121,16 +130,17 @@ def run_controls(board: Dashboard, value: Any) -> dict[str, Any]:
     surge = board.surge_run(index)
     n = len(surge.times)
     every = max(1, int(np.ceil(n / 13)))
-    marks = {k: f"{surge.times[k] / 3600.0:g} h" for k in range(0, n, every)}
-    marks[n - 1] = f"{surge.times[-1] / 3600.0:g} h"
+    _ = ui()
+    marks = {k: _("{hours} h", hours=f"{surge.times[k] / 3600.0:g}") for k in range(0, n, every)}
+    marks[n - 1] = _("{hours} h", hours=f"{surge.times[-1] / 3600.0:g}")
     low, high = surge.level_range()
     level_marks = {float(m): f"{m:g} m" for m in range(int(np.ceil(low)), int(high) + 1)}
     peak_band = int(np.argmax(surge.flooded_cells_over_time)) if surge.animated else 0
-    hazards = [{"label": f" {HAZARDS[k][0]}", "value": k,
+    hazards = [{"label": " " + _(HAZARDS[k][0]), "value": k,
                 "disabled": not np.isfinite(surge.raster(k)).any()} for k in HAZARDS]
     versus = default_versus(board, index)
     options = [{"label": board.labels[i], "value": i} for i in surge_indices(board)
-               if i != index] + [{"label": "no other scenario", "value": NONE}]
+               if i != index] + [{"label": _("no other scenario"), "value": NONE}]
     return {"index": index, "max": n - 1, "marks": marks, "band": peak_band,
             "play_disabled": not surge.animated, "level_min": low, "level_max": high,
             "level_marks": level_marks, "level": round(surge.peak_level, 1),
@@ -177,12 +187,15 @@ def impact_cards(board: Dashboard, value: Any, versus: Any) -> list[CardData]:
 
 def scenarios_table(board: Dashboard, value: Any) -> html.Table:
     """Every surge scenario's impacts side by side, the chosen one highlighted."""
+    t = ui()
+    _ = t.gettext
     index = _index(board, value)
     keys = [k for k in FLOOD_INDICATORS if k in board.registry]
-    head = [html.Th("Scenario"), html.Th("Engine"), html.Th("Peak", className="num")] + [
-        html.Th([SHORT.get(k, board.registry[k].name), html.Br(),
-                 html.Span(board.registry[k].unit, className="muted")],
-                className="num", title=board.registry[k].name) for k in keys]
+    head = [html.Th(_("Scenario")), html.Th(_("Engine")), html.Th(_("Peak"), className="num")] + [
+        html.Th([_(SHORT[k]) if k in SHORT else indicator_words(board.registry[k], k, t)["name"],
+                 html.Br(), html.Span(unit_text(board.registry[k].unit, t), className="muted")],
+                className="num", title=indicator_words(board.registry[k], k, t)["name"])
+        for k in keys]
     body = []
     for i in surge_indices(board):
         rows = _flood_rows(board, i)
@@ -193,7 +206,7 @@ def scenarios_table(board: Dashboard, value: Any) -> html.Table:
             children=[
                 html.Td([html.Span(className="swatch",
                                    style={"background": run_colour(i)}), board.labels[i]]),
-                html.Td(surge.engine_short), html.Td(f"{surge.peak_level:.2f} m",
+                html.Td(surge.engine_short), html.Td(t.number(surge.peak_level, 2) + " m",
                                                       className="num"),
                 *[html.Td(format_value(float(rows.loc[k, "value"]), rows.loc[k, "unit"])
                           if k in rows.index else "-", className="num") for k in keys]]))
@@ -203,34 +216,41 @@ def scenarios_table(board: Dashboard, value: Any) -> html.Table:
 
 def units_table(board: Dashboard, value: Any, limit: int = 8) -> html.Table | html.P:
     """The planning units hit hardest (by damage, then flooded area)."""
+    t = ui()
+    _ = t.gettext
     surge = board.surge_run(_index(board, value))
     units = surge.run.surge_units()
     if units is None or not len(units):
-        return html.P("No per-unit results.", className="muted")
+        return html.P(_("No per-unit results."), className="muted")
     order = [c for c in ("damage_eur", "flooded_area_ha") if c in units]
     units = units[units["flooded_area_ha"] > 0].sort_values(order, ascending=False).head(limit)
     if not len(units):
-        return html.P("No planning unit is flooded.", className="muted")
+        return html.P(_("No planning unit is flooded."), className="muted")
+    money = html.Span(unit_text("M EUR (2010)", t), className="muted")
     return html.Table(id="flood-units", className="table", children=[
-        html.Thead(html.Tr([html.Th("Planning unit"), html.Th("Flooded", className="num"),
-                            html.Th("Deepest", className="num"),
-                            html.Th("Buildings", className="num"),
-                            html.Th("People", className="num"),
-                            html.Th("Damage", className="num")])),
+        html.Thead(html.Tr([html.Th(_("Planning unit")), html.Th(_("Flooded"), className="num"),
+                            html.Th(_("Deepest"), className="num"),
+                            html.Th(_("Buildings"), className="num"),
+                            html.Th(_("People"), className="num"),
+                            html.Th([_("Damage"), html.Br(), money], className="num")])),
         html.Tbody([html.Tr([
-            html.Td(r.name if isinstance(getattr(r, "name", None), str) else
-                    "outside every unit"),
-            html.Td(f"{r.flooded_area_ha:,.1f} ha", className="num"),
-            html.Td(f"{r.max_depth_m:.2f} m", className="num"),
-            html.Td(f"{int(getattr(r, 'buildings_flooded', 0)):,}", className="num"),
-            html.Td(f"{r.population_exposed:,.0f}", className="num"),
-            html.Td(_million_eur(getattr(r, "damage_eur", math.nan)), className="num")])
+            html.Td(localized(r.name, t.lang) if isinstance(getattr(r, "name", None), str)
+                    else _("outside every unit")),
+            html.Td(t.number(r.flooded_area_ha, 1) + " " + _("ha"), className="num"),
+            html.Td(t.number(r.max_depth_m, 2) + " m", className="num"),
+            html.Td(t.number(int(getattr(r, "buildings_flooded", 0))), className="num"),
+            html.Td(t.number(r.population_exposed), className="num"),
+            html.Td(_million_eur(getattr(r, "damage_eur", math.nan), t), className="num")])
             for r in units.itertuples()])])
 
 
-def _million_eur(euros: float) -> str:
-    """Damage in millions; "n/a" without the damage curves (never a false 0)."""
-    return format_value(euros / 1e6, "M EUR") + (" M" if math.isfinite(euros) else "")
+def _million_eur(euros: float, t: Any = None) -> str:
+    """Damage in millions of the page's currency; "n/a" without the damage curves (never a
+    false 0)."""
+    t = t or ui()
+    if not math.isfinite(euros):
+        return t.gettext("n/a")
+    return t.gettext("{value} M", value=t.number(convert(euros / 1e6, "M EUR (2010)", t), 1))
 
 
 # -- the flood shown -------------------------------------------------------------------------
@@ -243,22 +263,27 @@ def readout(board: Dashboard, value: Any, shown: Shown) -> html.Div:
     index = _index(board, value)
     surge = board.surge_run(index)
     s = surge.summary(shown, board.ground, board.grid.cell_area / 10_000.0)
+    t = ui()
+    _ = t.gettext
     if shown.mode == "time":
-        when = [html.Strong(f"{s.time_s / 3600.0:g} h"), f" into the event, sea at "
-                f"{s.sea_level:.2f} m: "]
+        when = [html.Strong(_("{hours} h", hours=f"{s.time_s / 3600.0:g}")), " " + _(
+            "into the event, sea at {level} m:", level=t.number(s.sea_level, 2)) + " "]
     elif shown.mode == "max":
-        when = [html.Strong("Maximum"), " over the event (peak still water "
-                f"{surge.peak_level:.2f} m): "]
+        when = [html.Strong(_("Maximum")), " " + _(
+            "over the event (peak still water {level} m):",
+            level=t.number(surge.peak_level, 2)) + " "]
     else:
-        when = [html.Strong(f"Still water at {shown.level:.1f} m"),
-                " over the flooding levels: "]
+        when = [html.Strong(_("Still water at {level} m", level=t.number(shown.level, 1))),
+                " " + _("over the flooding levels:") + " "]
     if board.ground is None and shown.mode == "level":
-        numbers: list[Any] = ["the TIM's ground is not available (moved or unreadable)."]
+        numbers: list[Any] = [_("the TIM's ground is not available (moved or unreadable).")]
     else:
-        numbers = [html.Strong(f"{s.flooded_ha:,.1f} ha"), " of land flooded, deepest ",
-                   html.Strong(f"{s.max_depth:.2f} m"), ", ",
+        numbers = [html.Strong(t.number(s.flooded_ha, 1) + " " + _("ha")),
+                   " " + _("of land flooded, deepest") + " ",
+                   html.Strong(t.number(s.max_depth, 2) + " m"), _(", "),
                    html.Strong("?" if s.flooded_buildings is None
-                               else f"{s.flooded_buildings:,}"), " buildings flooded."]
+                               else t.number(s.flooded_buildings)),
+                   " " + _("buildings flooded.")]
     return html.Div(id="flood-readout", className="flood-readout", children=when + numbers,
                     **{"data-run": index, "data-mode": shown.mode, "data-band": shown.band,
                        "data-time-s": "" if s.time_s is None else repr(s.time_s),
@@ -278,11 +303,15 @@ def map_figure(board: Dashboard, value: Any, shown: Shown) -> go.Figure:
     index = _index(board, value)
     surge = board.surge_run(index)
     depth = surge.land_depth(shown, board.ground)
-    what = {"time": f"{surge.times[shown.band] / 3600.0:g} h into the event",
-            "max": "maximum over the event",
-            "level": f"still water at {shown.level:.1f} m"}[shown.mode]
+    t = ui()
+    what = {"time": t.gettext("{hours} h into the event",
+                              hours=f"{surge.times[shown.band] / 3600.0:g}"),
+            "max": t.gettext("maximum over the event"),
+            "level": t.gettext("still water at {level} m", level=t.number(shown.level, 1))
+            }[shown.mode]
     fig = land_use_figure(surge.run.land_use(surge.year), board.grid, board.classes,
-                          title=f"Flood depth, {what} \u00b7 {board.labels[index]}",
+                          title=t.gettext("Flood depth, {what}", what=what)
+                          + f" \u00b7 {board.labels[index]}",
                           water_depth=depth, uirevision="flood",
                           depth_max=surge.depth_scale(shown, board.ground), height=520)
     for trace in outline_traces(defence_lines(surge)):
@@ -307,6 +336,8 @@ def hazard_figure(board: Dashboard, value: Any, which: Any) -> go.Figure:
     surge = board.surge_run(index)
     which = which if which in HAZARDS else "arrival"
     title, unit, scale, hover, ramp = HAZARDS[which]
+    _ = ui()
+    title, unit, hover = _(title), _(unit), _(hover)
     values = np.where(surge.sea, np.nan, surge.raster(which).astype(float) * scale)
     finite = values[np.isfinite(values)]
     top = float(np.percentile(finite, 99)) if finite.size else 1.0
@@ -327,8 +358,10 @@ def building_style(board: Dashboard, surge: SurgeRun, shown: Shown) -> dict[str,
     total = len(board.ground.exposure) if board.ground is not None and \
         board.ground.exposure is not None else (0 if surge.buildings is None
                                                 else len(surge.buildings))
-    when = {"time": f"at {surge.times[shown.band] / 3600.0:g} h",
-            "max": "at the maximum", "level": f"at {shown.level:.1f} m still water"}
+    t = ui()
+    when = {"time": t.gettext("at {hours} h", hours=f"{surge.times[shown.band] / 3600.0:g}"),
+            "max": t.gettext("at the maximum"),
+            "level": t.gettext("at {level} m still water", level=t.number(shown.level, 1))}
     return {"mode": "flood", "ramp": BUILDING_FLOOD_RAMP,
             "gradient": ramp_gradient(BUILDING_FLOOD_RAMP), "dry": DRY_COLOUR,
             "water": ramp_gradient(FLOOD_RAMP), "max": surge.building_scale(),
@@ -367,10 +400,23 @@ def scene_spec(board: Dashboard, value: Any, shown: Shown) -> tuple[dict[str, An
     if surge.defences:
         legend.append(html.Span([html.Span(className="swatch",
                                            style={"background": DEFENCE_COLOUR}),
-                                 "defence at its crest"]))
+                                 ui().gettext("defence at its crest")]))
     return ({"key": f"{KEY}:{index}:{shown.key}", "sides": [side],
              "entities": defence_entities(board, surge),
              "camera": {"key": "home", "home": True}}, legend)
+
+
+#: The views of a flood by (board, run, shown, language): a frame played once is shown
+#: again at once.
+_VIEWS = Memo(128)
+
+
+def flood_view(board: Dashboard, value: Any, shown: Shown) -> tuple[Any, Any, Any]:
+    """The flood map, the readout and the hydrograph of the moment shown."""
+    index = _index(board, value)
+    return _VIEWS.get((id(board), index, shown, ui().lang), lambda: (
+        map_figure(board, index, shown).to_plotly_json(), readout(board, index, shown),
+        timeline(board, index, shown).to_plotly_json()), board)
 
 
 # -- layout and callbacks --------------------------------------------------------------------
@@ -396,8 +442,11 @@ def layout(board: Dashboard) -> list[Any]:
                                clearable=False, searchable=False)])),
         panel(_("Flood depth"),
               html.Div(className="flood-row", children=[
-                  html.Button("\u25b6 Play", id="flood-play", className="play-button",
-                              n_clicks=0, disabled=c["play_disabled"]),
+                  html.Button(_("\u25b6 Play"), id="flood-play", className="play-button",
+                              n_clicks=0, disabled=c["play_disabled"],
+                              # the animation (twinflood.js) says them in the page's language
+                              **{"data-play": _("\u25b6 Play"),
+                                 "data-pause": _("\u275a\u275a Pause")}),
                   html.Div(className="flood-slider", children=[dcc.Slider(
                       id="flood-time", min=0, max=c["max"], step=1, value=c["band"],
                       marks=c["marks"], included=False, updatemode="mouseup",
@@ -463,9 +512,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                   Input("flood-time", "value"), Input("flood-level", "value"))
     def _on_view(tab, value, mode, band, level):
         active(tab, KEY)
-        shown = shown_of(board, value, mode, band, level)
-        return (map_figure(board, value, shown), readout(board, value, shown),
-                timeline(board, value, shown))
+        return flood_view(board, value, shown_of(board, value, mode, band, level))
 
     @app.callback(Output("flood-cards", "children"), Output("flood-scenarios-box", "children"),
                   Output("flood-units-box", "children"), Input("tab", "value"),

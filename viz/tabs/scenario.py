@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, State, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from scenarios.indicators import FLOOD_INDICATORS
 from tim.classes import localized
 from viz import downloads, scene
 from viz.cesium import drape_spec
-from viz.figures import SeriesSpec, indicator_timeline, land_use_figure
+from viz.figures import (Memo, SeriesSpec, flood_depth_trace, indicator_timeline,
+                          land_use_figure, land_use_image, neutral_sea)
 from viz.onemap import DEFAULT_LAYERS, add_overlays, entities, line_name, zone_words
 from viz.i18n import (area_in, indicator_words, status_text, threshold_text, ui, unit_text,
                        value_text)
@@ -297,31 +298,90 @@ def warning_message(row: Any) -> str:
 
 
 # -- map and timeline ------------------------------------------------------------------------
+def _flood_shown(run: RunDirectory, flood: Sequence[str] | None) -> bool:
+    return run.surge_year is not None and bool(flood) and "flood" in flood  # type: ignore
+
+
+def _map_title(board: Dashboard, run: RunDirectory, year: int, flood: bool) -> str:
+    _ = ui()
+    title = _("Land use {year}", year=year) + f" \u00b7 {board.label(run)}"
+    calibrated = run_calibration(run.manifest)
+    if calibrated is not None:  # the run says so; the dashboard does not guess
+        title += f" \u00b7 {calibration_label(calibrated)}"
+    if flood:
+        title += " \u00b7 " + (_("flood depth") if year == run.surge_year
+                               else _("flood in {year}", year=run.surge_year))
+    return title
+
+
+def _land_depth(board: Dashboard, run: RunDirectory, land_use: np.ndarray) -> np.ndarray:
+    """The surge's depth on the land: the sea is under water by definition."""
+    return np.where(board.classes.group_mask(land_use, "sea"), np.nan, run.water_depth())
+
+
 def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | None,
                layers: Sequence[str] | None = None, area: Any = WHOLE) -> go.Figure:
     """The land-use map of the run and year, with the flood depth in the surge year, the
     one-map ``layers`` shown (:mod:`viz.onemap`) and the chosen ``area`` outlined and framed."""
-    _ = ui()
     run = board.run(index)
-    label = board.label(run)
     year = _year(run, year)
     land_use = run.land_use(year)
-    depth = None
-    title = _("Land use {year}", year=year) + f" \u00b7 {label}"
-    calibrated = run_calibration(run.manifest)
-    if calibrated is not None:  # the run says so; the dashboard does not guess
-        title += f" \u00b7 {calibration_label(calibrated)}"
-    if run.surge_year is not None and flood and "flood" in flood:
-        if year == run.surge_year:
-            # The sea is under water by definition: show the flooding of the land only.
-            depth = np.where(board.classes.group_mask(land_use, "sea"), np.nan,
-                             run.water_depth())
-            title += " \u00b7 " + _("flood depth")
-        else:
-            title += " \u00b7 " + _("flood in {year}", year=run.surge_year)
-    fig = land_use_figure(land_use, board.grid, board.classes, title=title,
-                          water_depth=depth)
+    flooded = _flood_shown(run, flood)
+    depth = _land_depth(board, run, land_use) if flooded and year == run.surge_year else None
+    fig = land_use_figure(land_use, board.grid, board.classes,
+                          title=_map_title(board, run, year, flooded), water_depth=depth)
     return add_overlays(fig, board.onemap, layers, area)
+
+
+#: Map frames by (board, run, flood, layers, area, language, clearance), see map_frames.
+_FRAMES = Memo(32)
+#: One year's land-use image and flood trace by (board, run, year, flood, language).
+_YEAR_IMAGES = Memo(256)
+
+
+def _year_frame(board: Dashboard, i: int, year: int, flooded: bool) -> dict[str, Any]:
+    """The image of one year's land use (the sea neutral under a flood) and its flood trace
+    (no one-map layer: the same for every user)."""
+    def build() -> dict[str, Any]:
+        run = board.runs[i]
+        land_use = run.land_use(year)
+        wet = flooded and year == run.surge_year
+        classes = neutral_sea(board.classes) if wet else board.classes
+        traces = []
+        if wet:
+            trace = flood_depth_trace(_land_depth(board, run, land_use), board.grid)
+            traces = [] if trace is None else [trace.to_plotly_json()]
+        return {"source": land_use_image(land_use, board.grid, classes).source,
+                "traces": traces}
+
+    return _YEAR_IMAGES.get((id(board), i, year, flooded, ui().lang), build, board)
+
+
+def map_frames(board: Dashboard, index: Any, flood: Sequence[str] | None,
+               layers: Sequence[str] | None = None, area: Any = WHOLE) -> dict[str, Any]:
+    """The land-use map of a run for every year at once: one figure (its first year, the
+    layers and the area) and, per year, its image, title and flood trace.
+
+    The page swaps the year in the browser (``twinmaps.frame``): moving the year slider
+    asks the server for nothing. Kept per run, layers, area, language and clearance.
+    """
+    from viz.server import current_clearance
+
+    i = board.run_index(index)
+    run = board.runs[i]
+    flooded = _flood_shown(run, flood)
+    key = (id(board), i, flooded, tuple(sorted(layers or ())), str(area), ui().lang,
+           current_clearance())
+
+    def build() -> dict[str, Any]:
+        figure = map_figure(board, i, run.years[0], ["flood"] if flooded else None, layers,
+                            area)
+        years = {str(y): {**_year_frame(board, i, y, flooded),
+                          "title": _map_title(board, run, y, flooded)} for y in run.years}
+        return {"run": i, "figure": figure.to_plotly_json(), "years": years,
+                "last": str(run.years[-1])}
+
+    return _FRAMES.get(key, build, board)
 
 
 def point_query(board: Dashboard, index: Any, year: Any, click: Any) -> list[Any]:
@@ -393,6 +453,17 @@ def timeline_figure(board: Dashboard, index: Any, year: Any) -> go.Figure:
                               year=_year(run, year), highlight=board.label(run),
                               bands=pd.concat(bands, ignore_index=True) if bands else None,
                               columns=2, height=480)
+
+
+#: Timelines by (board, run, language): the year marker is moved in the browser.
+_TIMELINES = Memo(32)
+
+
+def timeline_of_run(board: Dashboard, index: Any) -> dict[str, Any]:
+    """The timeline of a run as the page keeps it (``twinmaps.marker`` moves its year)."""
+    i = board.run_index(index)
+    return _TIMELINES.get((id(board), i, ui().lang), lambda: timeline_figure(
+        board, i, board.runs[i].years[0]).to_plotly_json(), board)
 
 
 # -- 3D --------------------------------------------------------------------------------------
@@ -490,6 +561,8 @@ def layout(board: Dashboard) -> list[Any]:
                   dcc.Checklist(id="flood-toggle", className="toggle", options=[],
                                 value=[], inline=True)]), className="map-panel"),
         panel(_("Downloads"), html.Div(id="downloads-box"), className="downloads-panel"),
+        dcc.Store(id="ctx-scenario-run"), dcc.Store(id="land-use-frames"),
+        dcc.Store(id="timeline-frames"),
         panel(_("Key indicators over time, all scenarios"), graph("timeline", 480),
               html.P(_("Shaded: the 5\u201395 % range of an ensemble of the scenario "
                        "(twin ensemble), where one was given."), className="caption",
@@ -511,18 +584,39 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         Output("year", "value"), Output("flood-toggle", "options"),
         Output("flood-toggle", "value"), Output("colour-by", "options"),
         Output("colour-by", "value"), Output("run-description", "children"),
-        Input("run", "value"), State("year", "value"), State("colour-by", "value"))
-    def _on_run(index, year, colour):
+        Input("run", "value"), State("year", "value"), State("colour-by", "value"),
+        State("flood-toggle", "value"))
+    def _on_run(index, year, colour, flood):
         c = run_controls(board, index, year, colour)
-        return (c["min"], c["max"], c["marks"], c["year"], c["flood_options"],
-                c["flood_value"], c["colour_options"], c["colour"], c["description"])
 
-    @app.callback(Output("land-use-map", "figure"), context(KEY),
+        # A value set again, even unchanged, runs everything that listens to it a second time
+        # (the cards, the map, the 3D scene): send only the values that change.
+        def changed(new: Any, old: Any) -> Any:
+            return no_update if new == old else new
+
+        return (c["min"], c["max"], c["marks"], changed(c["year"], year), c["flood_options"],
+                changed(c["flood_value"], flood), c["colour_options"],
+                changed(c["colour"], colour), c["description"])
+
+    # The map and the timeline are kept per run in the page; the year is swapped in the
+    # browser, so a step of the year slider asks the server for the cards and the 3D only.
+    app.clientside_callback(ClientsideFunction("twinmaps", "runOf"),
+                            Output("ctx-scenario-run", "data"), context(KEY),
+                            State("ctx-scenario-run", "data"))
+
+    @app.callback(Output("land-use-frames", "data"), Input("ctx-scenario-run", "data"),
                   Input("flood-toggle", "value"), Input("map-layers", "value"),
                   Input("area", "value"))
-    def _on_map(ctx, flood, layers, area):
-        index, year = run_and_year(ctx)
-        return map_figure(board, index, year, flood, layers, area)
+    def _on_map(run, flood, layers, area):
+        if not isinstance(run, dict):
+            raise PreventUpdate
+        # "asked": the run as the page names it, so the page can tell whose frames these are.
+        return {**map_frames(board, run.get("run"), flood, layers, area),
+                "asked": run.get("run")}
+
+    app.clientside_callback(ClientsideFunction("twinmaps", "frame"),
+                            Output("land-use-map", "figure"), context(KEY),
+                            Input("land-use-frames", "data"))
 
     @app.callback(Output("map-query", "children"), Input("land-use-map", "clickData"),
                   context(KEY), prevent_initial_call=True)
@@ -548,10 +642,15 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         return (cards, warnings_list(rows, _year(board.run(index), year)),
                 downloads.links(board, i, _year(board.runs[i], year)))
 
-    @app.callback(Output("timeline", "figure"), context(KEY))
-    def _on_timeline(ctx):
-        index, year = run_and_year(ctx)
-        return timeline_figure(board, index, year)
+    @app.callback(Output("timeline-frames", "data"), Input("ctx-scenario-run", "data"))
+    def _on_timeline(run):
+        if not isinstance(run, dict):
+            raise PreventUpdate
+        return timeline_of_run(board, run.get("run"))
+
+    app.clientside_callback(ClientsideFunction("twinmaps", "marker"),
+                            Output("timeline", "figure"), context(KEY),
+                            Input("timeline-frames", "data"))
 
     @app.callback(*scene_outputs(), context(KEY), Input("colour-by", "value"),
                   Input("flood-toggle", "value"), Input("map-layers", "value"),

@@ -559,21 +559,15 @@ def cmd_sunlight(args: argparse.Namespace) -> None:
 
 def cmd_lifecircle(args: argparse.Namespace) -> None:
     from scenarios.planning.lifecircle import (check_lifecircle, facilities_from_frame,
-                                               load_standards, read_facilities, read_network,
-                                               synthetic_network, write_lifecircle)
+                                               load_standards, network_of, read_facilities,
+                                               write_lifecircle)
     from scenarios.rundir import RunDirectory
     from tim.store import load_territory
 
     territory = load_territory(args.tim)
     standards, path = load_standards(args.standards, walking_speed=args.speed)
     crs = territory.grid.crs
-    source = args.network or args.osm
-    if source == "synthetic":
-        network = synthetic_network(territory)
-    elif source:
-        network = read_network(source, crs)
-    else:
-        raise TwinError("give --osm FILE.pbf or --network FILE (or --network synthetic)")
+    network, source = network_of(territory, args.network or args.osm)
     amenities = territory.layers.get("amenities")
     if args.facilities or args.osm:
         where = args.facilities or args.osm
@@ -641,7 +635,8 @@ def _planning_commands(sub: argparse._SubParsersAction) -> None:
     life.add_argument("--network", metavar="FILE|synthetic",
                       help="walking network: a line layer (noded at junctions), an OSM PBF, "
                            "or 'synthetic' (a 100 m stand-in street grid over the land, for "
-                           "a demo on data without streets)")
+                           "a demo on data without streets); default: the TIM's streets "
+                           "layer")
     life.add_argument("--facilities", metavar="FILE",
                       help="facilities: points/areas with a type column, or an OSM PBF "
                            "(default: --osm, else the TIM's amenities layer)")

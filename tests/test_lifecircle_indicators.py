@@ -66,7 +66,8 @@ def test_shares_derived_by_hand(territory):
     assert np.isnan(values["lifecircle_transit_stop"])
     registry = load_registry()
     assert registry["lifecircle_primary_school"].status(75.0) == "yellow"
-    assert registry["lifecircle_park"].status(25.0, "unit") == "red"
+    assert registry["lifecircle_park"].status(25.0, "district") == "red"
+    assert registry["lifecircle_park"].status(25.0, "unit") == "info"  # units: information
 
 
 def test_new_residents_of_a_scenario_count(territory):
@@ -93,6 +94,6 @@ def test_the_family_is_in_the_registry_and_in_chinese():
     registry, zh = load_registry(), catalogue("zh_CN")
     for key in LIFECIRCLE_INDICATORS:
         d = registry[key]
-        assert d.unit == "%" and set(d.levels) == {"city", "district", "unit"}
+        assert d.unit == "%" and set(d.levels) == {"city", "district"}
         for text in (d.name, d.definition, d.formula, d.source):
             assert text in zh, text

@@ -495,7 +495,7 @@ def cmd_review(args: argparse.Namespace) -> None:
     r = run_review(args.tim, args.proposals, args.out, rules=args.rules,
                    height_rules=args.height_rules, derive_lines=args.derive_lines,
                    water_constraint=args.water_constraint, pdf=args.pdf, langs=args.lang,
-                   command=sys.argv[1:])
+                   command=sys.argv[1:], sunlight=args.sunlight)
     failed = int((r.proposals["result"] == "fail").sum())
     print(f"{len(r.proposals)} proposals reviewed, {failed} fail at least one rule; written to "
           f"{args.out}; report: {_monitoring_reports(args)}")
@@ -544,7 +544,7 @@ def cmd_sunlight(args: argparse.Namespace) -> None:
                  else read_run_buildings(args.run) if args.run else None)
     report = check_sunlight(territory, proposals, rules, path, date=args.date,
                             shadow_map=not args.no_map, all_floors=args.all_floors)
-    write_sunlight(report, territory, args.out, command=sys.argv)
+    write_sunlight(report, territory, args.out, command=sys.argv, proposals_file=args.proposals)
     c = report.counts
     print(f"{report.day_label} {report.sun.day.isoformat()}, {rules.site.climate_zone} "
           f"climate zone, at least {report.threshold_hours:g} h: {c['points']} façade points "
@@ -1010,9 +1010,11 @@ def build_parser() -> argparse.ArgumentParser:
     rev.add_argument("--height-rules", help="height rules (built-in name or YAML, as for "
                      "'twin heights')")
     rev.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    rev.add_argument("--sunlight", metavar="DIR", help="a 'twin sunlight --proposals' folder "
+                     "of the same proposals file: a sunlight section in the report")
     _monitoring_options(rev)
     rev.set_defaults(func=cmd_review, writes=("out", "directory"),
-                     reads=("tim", "proposals", "rules", "height_rules"))
+                     reads=("tim", "proposals", "rules", "height_rules", "sunlight"))
 
     _planning_commands(sub)
 

@@ -554,7 +554,8 @@ def read_run_buildings(run_dir: str | Path) -> Any:
 
 
 def write_sunlight(report: SunlightReport, territory: Territory, out: str | Path,
-                   command: list[str] | None = None) -> Path:
+                   command: list[str] | None = None,
+                   proposals_file: str | Path | None = None) -> Path:
     """Write the report to the directory ``out`` atomically::
 
         manifest.json       rules (file, sha256), site, day, window, threshold, counts, files
@@ -584,6 +585,10 @@ def write_sunlight(report: SunlightReport, territory: Territory, out: str | Path
         "step_minutes": r.sun.step_minutes, "threshold_hours": r.threshold_hours,
         "sun_elevation_range_deg": [float(r.sun.elevation.min()), float(r.sun.elevation.max())],
         "building_fails_when": r.rules.building_fails_when, "counts": r.counts,
+        # which proposals: what 'twin review --sunlight' checks it reviews the same ones
+        "proposals": None if proposals_file is None else {
+            "file": str(proposals_file),
+            "sha256": hashlib.sha256(Path(proposals_file).read_bytes()).hexdigest()},
         "files": ["points.csv", "buildings.csv", "failing.csv", "proposals.csv",
                   "sunlight.gpkg", "rasters/sunlight__shadow_hours_before.tif",
                   "rasters/sunlight__shadow_hours_after.tif"]}

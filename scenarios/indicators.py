@@ -186,12 +186,17 @@ def load_registry(path: str | Path | None = None) -> dict[str, IndicatorDef]:
     return registry
 
 
+#: Facility types of the life-circle indicators (``lifecircle_<type>``): the default standards'
+#: (``scenarios/planning/lifecircle_standards.yaml``), whose circles (minutes) they use.
+LIFECIRCLE_TYPES = ("kindergarten", "primary_school", "middle_school", "health",
+                    "elderly_care", "market", "park", "sports", "transit_stop")
 INDICATORS = ("built_up_area", "population", "population_density", "development_intensity",
               "construction_land_per_capita", "farmland_lost", "ecological_land_lost",
               "control_line_encroachment", "built_outside_boundary", "boundary_use",
               "school_access", "park_access", "flooded_land_area", "flooded_buildings",
               "population_exposed", "flood_damage", "farmland_flooded",
-              "ecological_land_flooded")
+              "ecological_land_flooded", *(f"lifecircle_{t}" for t in LIFECIRCLE_TYPES))
+LIFECIRCLE_INDICATORS = tuple(f"lifecircle_{t}" for t in LIFECIRCLE_TYPES)
 FLOOD_INDICATORS = ("flooded_land_area", "flooded_buildings", "population_exposed",
                     "flood_damage", "farmland_flooded", "ecological_land_flooded")
 #: Distance (m) within which a school or park counts as accessible.
@@ -210,6 +215,8 @@ class Baseline:
     building_cells: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     exposure: BuildingExposure | None = None
     damage: DamageModel | None = None
+    #: per life-circle type present in the data: cells (flat) within its walking circle
+    lifecircle: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def of(cls, territory: Territory, damage: DamageModel | None = None) -> Baseline:
@@ -225,7 +232,23 @@ class Baseline:
                    cell_ha=territory.grid.cell_area / 10_000.0, hard=hard,
                    boundary=None if boundary is None else boundary > 0,
                    building_cells=building_cells(territory),
-                   exposure=BuildingExposure.of(territory), damage=damage)
+                   exposure=BuildingExposure.of(territory), damage=damage,
+                   lifecircle=lifecircle_cells(territory))
+
+
+def lifecircle_cells(territory: Territory) -> dict[str, np.ndarray]:
+    """Per facility type of :data:`LIFECIRCLE_TYPES` present in the territory's amenities, the
+    cells (flat mask) whose centre lies within the type's walking circle along the TIM's
+    ``streets`` layer; empty without streets (the indicators are then n/a). The network and
+    the facilities do not change during a run, so this is computed once, with the baseline."""
+    from scenarios.planning.lifecircle import load_standards, territory_cell_minutes
+
+    standards = load_standards()[0]
+    minutes = territory_cell_minutes(territory, standards)
+    if not minutes:
+        return {}
+    return {key: minutes[key] <= standards.facilities[key].minutes
+            for key in LIFECIRCLE_TYPES if key in minutes}
 
 
 def building_cells(territory: Territory) -> np.ndarray:
@@ -260,6 +283,10 @@ def components(state: Territory, baseline: Baseline,
         d = f.get(f"access__distance_to_{kind}")
         return np.full(size, np.nan) if d is None else population * (d.ravel() <= ACCESS_RADIUS)
 
+    def circle(key: str) -> np.ndarray:  # n/a (NaN) where the data cannot say
+        within = baseline.lifecircle.get(key)
+        return np.full(size, np.nan) if within is None else population * within
+
     flood = flood_cells(state, baseline, impacts)
     floor = f.get("building__floor_area")
     return {
@@ -271,6 +298,7 @@ def components(state: Territory, baseline: Baseline,
         "boundary_ha": boundary * ha, "boundary_built_ha": (boundary & built) * ha,
         "school_population": near("school"), "park_population": near("park"),
         **flood,
+        **{f"lifecircle_{t}_population": circle(t) for t in LIFECIRCLE_TYPES},
     }
 
 
@@ -297,6 +325,8 @@ def from_sums(s: dict[str, np.ndarray | float]) -> dict[str, np.ndarray | float]
         "population_exposed": s["exposed_population"], "flood_damage": s["flood_damage_meur"],
         "farmland_flooded": s["farmland_flooded_ha"],
         "ecological_land_flooded": s["ecological_flooded_ha"],
+        **{f"lifecircle_{t}": ratio(s[f"lifecircle_{t}_population"], s["population"], 100.0)
+           for t in LIFECIRCLE_TYPES},
     }
 
 

@@ -224,9 +224,10 @@ def test_cards_show_the_run_values_and_the_difference_from_the_baseline(board, d
         # the territory is judged by the rule of the districts: the roll-up's city row
         # (plan targets included) where it has the indicator
         status = city.loc[key, "status"] if key in city.index else row["status"]
-        assert card.value == row["value"] and card.status == status
+        assert _same(card.value, row["value"]) and card.status == status
         assert card.unit == row["unit"]
-        assert card.delta == pytest.approx(row["value"] - _indicator(base_dir, year, key)["value"])
+        assert card.delta == pytest.approx(row["value"] - _indicator(base_dir, year, key)["value"],
+                                           nan_ok=True)
     assert set(FLOOD_INDICATORS) <= set(cards)
     baseline_cards = card_data(board, 0, year)
     assert all(c.is_baseline and c.delta is None for c in baseline_cards)
@@ -258,8 +259,9 @@ def test_area_cards_come_from_the_roll_up_with_plan_targets(board, demo_output):
         assert {c.key for c in cards} == set(rows.index) - set(FLOOD_INDICATORS)
         for card in cards:
             row = rows.loc[card.key]
-            assert card.value == row["value"] and card.status == row["status"]
-            assert card.delta == pytest.approx(row["value"] - before.loc[card.key, "value"])
+            assert _same(card.value, row["value"]) and card.status == row["status"]
+            assert card.delta == pytest.approx(row["value"] - before.loc[card.key, "value"],
+                                               nan_ok=True)
             if pd.isna(row["target"]):
                 assert card.target is None
             else:
@@ -402,6 +404,11 @@ def test_the_difference_map_counts_built_cells_of_one_run_but_not_the_other(boar
     assert props["data-only-b-cells"] == int((b & ~a).sum()) > 0
 
 
+def _same(shown, written) -> bool:
+    """The value a card or table shows is the file's: equal, or both n/a (NaN)."""
+    return shown == written or (pd.isna(shown) and pd.isna(written))
+
+
 def test_the_comparison_table_holds_both_runs(board, demo_output):
     from viz.tabs.compare import comparison_rows
 
@@ -409,9 +416,9 @@ def test_the_comparison_table_holds_both_runs(board, demo_output):
     for key, row in rows.items():
         a = _indicator(demo_output / "runs" / "storm-surge", 2035, key)
         b = _indicator(demo_output / "runs" / "high-growth", 2035, key)
-        assert (row["a"], row["b"], row["status_a"], row["status_b"]) == (
-            a["value"], b["value"], a["status"], b["status"])
-        assert row["delta"] == pytest.approx(b["value"] - a["value"])
+        assert _same(row["a"], a["value"]) and _same(row["b"], b["value"])
+        assert (row["status_a"], row["status_b"]) == (a["status"], b["status"])
+        assert row["delta"] == pytest.approx(b["value"] - a["value"], nan_ok=True)
 
 
 def test_the_compare_scene_swipes_between_the_two_runs(board):

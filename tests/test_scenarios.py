@@ -320,7 +320,7 @@ def test_a_unit_without_cells_has_no_values(runs, sample_territory):
     """n/a, not 0: a unit the grid does not cover gets NaN for every indicator (and a ratio
     with nothing to divide by is NaN too)."""
     from scenarios.areas import Areas, area_indicators
-    from scenarios.indicators import Baseline, from_sums
+    from scenarios.indicators import LIFECIRCLE_TYPES, Baseline, from_sums
 
     areas = Areas.of(sample_territory)
     ghost = Areas(np.append(areas.unit_ids, 999), np.append(areas.names, "Ghost"),
@@ -339,7 +339,8 @@ def test_a_unit_without_cells_has_no_values(runs, sample_territory):
     values = from_sums({**sums, **{k: np.zeros(1) for k in (
         "farmland_lost_ha", "ecological_lost_ha", "encroachment_cells", "outside_boundary_ha",
         "flooded_ha", "flooded_buildings", "exposed_population", "flood_damage_meur",
-        "farmland_flooded_ha", "ecological_flooded_ha")}})
+        "farmland_flooded_ha", "ecological_flooded_ha",
+        *(f"lifecircle_{t}_population" for t in LIFECIRCLE_TYPES))}})
     assert np.isnan(values["construction_land_per_capita"][0]) and values["population"][0] == 0
 
 

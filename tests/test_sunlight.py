@@ -257,3 +257,36 @@ def test_every_floor_gets_its_own_sill():
     assert np.allclose(np.sort(south["z"].unique()), 20 + np.array([0.9, 3.9, 6.9, 9.9]))
     by_floor = south.groupby("floor")["hours_after"].mean()
     assert by_floor.is_monotonic_increasing and by_floor[4] > by_floor[1]
+
+
+def test_a_redevelopment_replaces_the_buildings_it_lists():
+    # The slab's south façade (y = 0) behind an old 30 m block 10 m south of it: the block
+    # shades it before. A proposal that replaces the block with a 3 m pavilion on its plot
+    # takes the block's shade away (the block neither stands nor shades after, and has no
+    # sample points of its own, as if it had never been there); the same pavilion not
+    # replacing it leaves the shade.
+    territory = _flat([("slab", -30, 0, 30, 10, 12.0), ("old", -40, -30, 40, -10, 30.0)])
+    rules, path = load_sunlight_rules(climate_zone="III", urban_population=2e6)
+
+    def pavilion(replaces, where=territory):
+        frame = gpd.GeoDataFrame({"building_id": ["new"], "height": [3.0],
+                                  "replaces": [replaces]},
+                                 geometry=[shapely.box(X0 - 40, Y0 - 30, X0 + 40, Y0 - 10)],
+                                 crs=CRS)
+        return check_sunlight(where, frame, rules, path, date="dahan", shadow_map=False)
+
+    def south(report):
+        p = report.points
+        return p[(p.building_id == "slab") & (p.y < Y0)].reset_index(drop=True)
+
+    kept, replaced = pavilion(""), pavilion("old")
+    never = pavilion("", _flat([("slab", -30, 0, 30, 10, 12.0)]))
+    assert np.allclose(south(kept).hours_after, south(kept).hours_before)
+    assert (south(replaced).hours_before < south(never).hours_before).all()
+    assert np.allclose(south(replaced).hours_after, south(never).hours_after)
+    assert (south(replaced).hours_after > south(replaced).hours_before).all()
+    assert "old" in set(kept.points.building_id) and "old" not in set(replaced.points.building_id)
+    assert replaced.counts["replaced"] == 1 and kept.counts["replaced"] == 0
+    assert replaced.counts["broken"] == 0
+    # runs list replaced ids separated by spaces (scenarios/runner.py), files by commas
+    assert pavilion("x old").counts["replaced"] == pavilion("old,x").counts["replaced"] == 1

@@ -97,12 +97,19 @@ def test_the_3d_view_gets_the_facade_points(folders, monkeypatch):
                             provenance=SimpleNamespace(tims=()))
     monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(1, "run:0", None, 0))
     entities = heights.sunlight_entities(board, "run:0", geoid=40.0)
-    points = pd.read_csv(tmp / "run-a-sunlight" / "points.csv")
-    assert len(entities["points"]) == len(points)
-    failing = int((~points["pass_after"].astype(bool)).sum())
+    points = pd.read_csv(tmp / "run-a-sunlight" / "points.csv", dtype={"building_id": str})
+    # one point per building: its least sunlit after the proposals, failing buildings first
+    worst = points.loc[points.groupby("building_id")["hours_after"].idxmin()]
+    assert len(entities["points"]) == len(worst) == points["building_id"].nunique()
+    failing = int((~worst["pass_after"].astype(bool)).sum())
     colours = [p["colour"] for p in entities["points"]]
-    assert colours[:failing] == [heights.SUN_FAIL] * failing  # failing ones first
-    assert colours.count(heights.SUN_PASS) == len(points) - failing
-    lon, lat, z = entities["points"][0]["position"]
+    assert colours[:failing] == [heights.SUN_FAIL] * failing
+    assert colours.count(heights.SUN_PASS) == len(worst) - failing
+    first = entities["points"][0]
+    building, hours = first["name"].rsplit(" ", 2)[:2]
+    least = worst.set_index("building_id").loc[building]
+    assert float(hours) == pytest.approx(least["hours_after"], abs=0.01)
+    assert first["depth_test"] and first["outline"] == 0  # hidden behind buildings, no halo
+    lon, lat, z = first["position"]
     assert 113.9 < lon < 114.1 and 30 < lat < 31  # the flat test site by Wuhan, in WGS 84
-    assert z == pytest.approx(points.sort_values("pass_after", kind="stable")["z"].iloc[0] + 40)
+    assert z == pytest.approx(least["z"] + 40)

@@ -524,7 +524,7 @@ def cmd_review(args: argparse.Namespace) -> None:
     r = run_review(args.tim, args.proposals, args.out, rules=args.rules,
                    height_rules=args.height_rules, derive_lines=args.derive_lines,
                    water_constraint=args.water_constraint, pdf=args.pdf, langs=args.lang,
-                   command=sys.argv[1:])
+                   command=sys.argv[1:], sunlight=args.sunlight)
     failed = int((r.proposals["result"] == "fail").sum())
     print(f"{len(r.proposals)} proposals reviewed, {failed} fail at least one rule; written to "
           f"{args.out}; report: {_monitoring_reports(args)}")
@@ -573,7 +573,7 @@ def cmd_sunlight(args: argparse.Namespace) -> None:
                  else read_run_buildings(args.run) if args.run else None)
     report = check_sunlight(territory, proposals, rules, path, date=args.date,
                             shadow_map=not args.no_map, all_floors=args.all_floors)
-    write_sunlight(report, territory, args.out, command=sys.argv)
+    write_sunlight(report, territory, args.out, command=sys.argv, proposals_file=args.proposals)
     c = report.counts
     print(f"{report.day_label} {report.sun.day.isoformat()}, {rules.site.climate_zone} "
           f"climate zone, at least {report.threshold_hours:g} h: {c['points']} façade points "
@@ -588,21 +588,15 @@ def cmd_sunlight(args: argparse.Namespace) -> None:
 
 def cmd_lifecircle(args: argparse.Namespace) -> None:
     from scenarios.planning.lifecircle import (check_lifecircle, facilities_from_frame,
-                                               load_standards, read_facilities, read_network,
-                                               synthetic_network, write_lifecircle)
+                                               load_standards, network_of, read_facilities,
+                                               write_lifecircle)
     from scenarios.rundir import RunDirectory
     from tim.store import load_territory
 
     territory = load_territory(args.tim)
     standards, path = load_standards(args.standards, walking_speed=args.speed)
     crs = territory.grid.crs
-    source = args.network or args.osm
-    if source == "synthetic":
-        network = synthetic_network(territory)
-    elif source:
-        network = read_network(source, crs)
-    else:
-        raise TwinError("give --osm FILE.pbf or --network FILE (or --network synthetic)")
+    network, source = network_of(territory, args.network or args.osm)
     amenities = territory.layers.get("amenities")
     if args.facilities or args.osm:
         where = args.facilities or args.osm
@@ -670,7 +664,8 @@ def _planning_commands(sub: argparse._SubParsersAction) -> None:
     life.add_argument("--network", metavar="FILE|synthetic",
                       help="walking network: a line layer (noded at junctions), an OSM PBF, "
                            "or 'synthetic' (a 100 m stand-in street grid over the land, for "
-                           "a demo on data without streets)")
+                           "a demo on data without streets); default: the TIM's streets "
+                           "layer")
     life.add_argument("--facilities", metavar="FILE",
                       help="facilities: points/areas with a type column, or an OSM PBF "
                            "(default: --osm, else the TIM's amenities layer)")
@@ -1072,9 +1067,11 @@ def build_parser() -> argparse.ArgumentParser:
     rev.add_argument("--height-rules", help="height rules (built-in name or YAML, as for "
                      "'twin heights')")
     rev.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    rev.add_argument("--sunlight", metavar="DIR", help="a 'twin sunlight --proposals' folder "
+                     "of the same proposals file: a sunlight section in the report")
     _monitoring_options(rev)
     rev.set_defaults(func=cmd_review, writes=("out", "directory"),
-                     reads=("tim", "proposals", "rules", "height_rules"))
+                     reads=("tim", "proposals", "rules", "height_rules", "sunlight"))
 
     _planning_commands(sub)
 

@@ -16,6 +16,9 @@ commands call, into ``OUT``::
     ensembles/high-growth/  the high-growth scenario with several seeds (twin ensemble)
     heights/             the built-in Haiwan Bay height rules checked (twin heights)
     sightlines/<corridor>/  sightlines across each protected view (twin sightline)
+    runs/far-up-sunlight/, runs/far-up-lifecircle/  the far-up run's new buildings checked
+                         for sunlight (twin sunlight --run) and the life circle over stand-in
+                         streets (twin lifecircle --network synthetic --run)
     report/              the comparison report (twin compare): report.html/.pdf (English) and
                          report.zh_CN.html/.pdf (Chinese), A4, with maps and 3D stills
     monitoring/          the Monitoring tab's folders: assess/ (twin assess of the baseline
@@ -55,6 +58,8 @@ SCENARIOS = ("baseline", "high-growth", "far-up", "strict-farmland", "storm-surg
              "surge-100y", "surge-100y-seawall", "surge-100y-breach")
 SEED = 42
 ENSEMBLE_SCENARIO = "high-growth"
+#: The run whose new buildings ``twin sunlight`` and ``twin lifecircle`` check in the demo.
+PLANNING_RUN = "far-up"
 RULES = "haiwan-bay"
 #: The real land-use maps calibrated by the demo, under $TWIN_DATA, and their drivers.
 CALIBRATION_DATA = "landuse/plum_island_sibuyan"
@@ -250,6 +255,8 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     from scenarios.ensemble import SerialExecutor, dask_executor, run_ensemble
     from scenarios.height_rules import load_rules
     from scenarios.heights import check_heights, write_heights
+    from scenarios.planning.lifecircle import STREETS_LAYER, synthetic_streets
+    from scenarios.planning.runs import check_run
     from scenarios.publish import publish_new_buildings, publish_run
     from scenarios.rundir import write_run
     from scenarios.runner import run_scenario
@@ -275,6 +282,8 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     stage("sample sources (synthetic)", t0)
     t = time.perf_counter()
     territory = build_from_catalog(load_catalog(catalog))
+    # stand-in streets (the sample has none) for the life circle: indicators and the tab
+    territory.add_layer(STREETS_LAYER, synthetic_streets(territory))
     lidar = out / "sources" / "lidar_town.laz"
     synthetic_lidar(territory, lidar)
     add_survey(territory, lidar)
@@ -319,6 +328,10 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
                                            out / "sightlines" / slug(corridor.name),
                                            command=command))
     stage("corridor sightlines", t)
+    t = time.perf_counter()
+    planning_run = out / "runs" / PLANNING_RUN  # its -sunlight, -lifecircle: planners' tab
+    check_run(territory, planning_run, command=command)
+    stage(f"sunlight + life circle ({PLANNING_RUN})", t)
     t = time.perf_counter()
     compare_runs(runs, out / "report", pdf=shutil.which("chromium") is not None,
                  langs=("en", "zh_CN"), ensembles=[ensemble.path])

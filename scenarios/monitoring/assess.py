@@ -45,8 +45,8 @@ import numpy as np
 import pandas as pd
 
 from scenarios.areas import Areas, area_indicators
-from scenarios.indicators import (Baseline, IndicatorDef, components, encroaching_cells,
-                                  load_registry, plan_status)
+from scenarios.indicators import (LIFECIRCLE_INDICATORS, Baseline, IndicatorDef, components,
+                                  encroaching_cells, load_registry, plan_status)
 from scenarios.monitor import (LISTED_CELLS, WARNING_COLUMNS, indicator_warnings,
                                territory_rows)
 from scenarios.monitoring.folders import LINE_BITS
@@ -58,7 +58,8 @@ from tim.model import Territory
 FORMAT = "territory-twin/assessment"
 #: Indicators that need residents: no value in a year without observed population.
 NEEDS_POPULATION = ("population", "population_density", "construction_land_per_capita",
-                    "school_access", "park_access", "population_exposed")
+                    "school_access", "park_access", "population_exposed",
+                    *LIFECIRCLE_INDICATORS)
 HEADLINE = ("built_up_area", "population", "population_density",
             "construction_land_per_capita", "farmland_lost", "ecological_land_lost",
             "control_line_encroachment", "built_outside_boundary", "boundary_use")

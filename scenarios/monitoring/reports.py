@@ -552,10 +552,38 @@ def review_report(result, territory: Territory, inputs: dict[str, Any], lang: st
             [[str(x.proposal_id), _text(x.kind), _text(x.use), _text(x.zone), _text(x.unit),
               _status(t, x.result), _text(x.failed_rules)]
              for x in props.head(80).itertuples()])], new_page=False, kind="proposals")]
+    if inputs.get("sunlight"):
+        sections.append(_sunlight_section(t, inputs, props))
     return build_report(_("Compliance review"), sections, lang, subtitle=territory.name,
                         cover_lines=_cover(t, territory, _("Proposals: {path}",
                                                            path=inputs.get("proposals"))),
                         footer=_("Territory Twin – compliance review"))
+
+
+def _sunlight_section(t: Translator, inputs: dict[str, Any], props: Any) -> Section:
+    """Sunlight (GB 50180-2018) of the reviewed proposals from their ``twin sunlight`` folder:
+    the existing buildings they make fail, and which proposal does."""
+    from scenarios.planning.review import (LISTED, broken_table, open_for_review,
+                                           proposal_names)
+
+    _ = t.gettext
+    folder = open_for_review(inputs["sunlight"], inputs["proposals"])
+    broken = broken_table(folder, proposal_names(folder, props["proposal_id"]))
+    m = folder.manifest
+    counts = m.get("counts", {})
+    return Section(_("Sunlight hours (日照)"), [
+        KeyFigures([
+            KeyFigure(_("Standard (hours on the day)"), f"{m.get('threshold_hours', 0):g} h · "
+                      f"{m.get('day', '')}"),
+            KeyFigure(_("Buildings failing before"), t.number(counts.get("failing_before", 0))),
+            KeyFigure(_("Buildings failing after"), t.number(counts.get("failing_after", 0))),
+            KeyFigure(_("Buildings the proposals make fail"), t.number(len(broken)),
+                      "red" if len(broken) else "green")]),
+        Table([_("Building"), _("Least hours before"), _("Least hours after"),
+               _("Broken by")],
+              [[str(x.building_id), _num(t, x.hours_before, 2), _num(t, x.hours_after, 2),
+                str(x.broken_by)] for x in broken.head(LISTED).itertuples()])],
+        new_page=False, kind="sunlight")
 
 
 def _measure(t: Translator, value: Any) -> Cell | str:

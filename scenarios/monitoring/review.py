@@ -439,11 +439,17 @@ def run_review(tim: str | Path, proposals: str | Path, out: str | Path, *,
                rules: str | Path | None = None, height_rules: str | None = None,
                derive_lines: bool = False, water_constraint: str | Path | None = None,
                pdf: bool = False, langs: Sequence[str] = ("en",),
-               command: list[str] | None = None) -> Review:
-    """``twin review``: read the TIM, the proposals and the rules, check, write ``out``."""
+               command: list[str] | None = None,
+               sunlight: str | Path | None = None) -> Review:
+    """``twin review``: read the TIM, the proposals and the rules, check, write ``out``
+    (``sunlight``: a ``twin sunlight`` folder of the same proposals, reported too)."""
     from scenarios.monitoring.reports import languages
 
     langs = languages(langs)  # refused before anything is computed or written
+    if sunlight is not None:
+        from scenarios.planning.review import open_for_review
+
+        open_for_review(sunlight, proposals)
 
     from scenarios.monitoring.observed import control_lines, read_observed_raster
     from tim.store import load_territory
@@ -464,6 +470,7 @@ def run_review(tim: str | Path, proposals: str | Path, out: str | Path, *,
     result = review(territory, frame, rule_set, lines, height_rules=hr)
     inputs = {"tim": str(tim), "proposals": str(proposals),
               "rules": str(rules or "default (review.yaml)"), "height_rules": height_rules,
+              "sunlight": None if sunlight is None else str(sunlight),
               "compute_seconds": round(time.perf_counter() - started, 2)}
     write_review(result, territory, out, inputs=inputs, pdf=pdf, langs=langs,
                  command=command)

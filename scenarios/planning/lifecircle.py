@@ -280,6 +280,12 @@ def synthetic_network(territory: Territory, spacing: float = 100.0) -> Network:
     """A stand-in street grid (``spacing`` m) over the territory's land: a street joins two
     neighbouring grid nodes when neither stands in water or the sea. For a demo on data
     without streets, never for a real plan (labelled ``synthetic`` in the outputs)."""
+    return network_from_lines(synthetic_streets(territory, spacing), "synthetic")
+
+
+def synthetic_streets(territory: Territory, spacing: float = 100.0) -> Any:
+    """The lines of :func:`synthetic_network` (GeoDataFrame, ``synthetic`` True on every
+    line), e.g. as a demo TIM's :data:`STREETS_LAYER`."""
     import geopandas as gpd
     import shapely
 
@@ -304,7 +310,25 @@ def synthetic_network(territory: Territory, spacing: float = 100.0) -> Network:
             gx[a][both], gy[a][both], gx[b][both], gy[b][both])]
     if not lines:
         raise InputError("no land to lay a synthetic street grid on", field="land_use__class")
-    return network_from_lines(gpd.GeoDataFrame(geometry=lines, crs=grid.crs), "synthetic")
+    return gpd.GeoDataFrame({"synthetic": np.ones(len(lines), dtype=bool)}, geometry=lines,
+                            crs=grid.crs)
+
+
+def network_of(territory: Territory, source: str | Path | None) -> tuple[Network, str]:
+    """The walking network and how to name where it came from: ``source`` a line layer or
+    OSM PBF file, ``"synthetic"`` (:func:`synthetic_network`), or None: the TIM's own
+    :data:`STREETS_LAYER` (``synthetic`` when a demo laid it)."""
+    if source is None:
+        streets = territory.layers.get(STREETS_LAYER)
+        if streets is None or not len(streets):
+            raise InputError("no walking network: give --osm FILE.pbf or --network FILE (or "
+                             "--network synthetic); the TIM has no streets layer",
+                             field="--network")
+        label = "synthetic" if "synthetic" in streets else f"the TIM's {STREETS_LAYER} layer"
+        return network_from_lines(streets, f"TIM layer {STREETS_LAYER}"), label
+    if str(source) == "synthetic":
+        return synthetic_network(territory), "synthetic"
+    return read_network(source, territory.grid.crs), str(source)
 
 
 # -- shortest paths -----------------------------------------------------------------------------
@@ -395,6 +419,89 @@ def _units(territory: Territory, points: np.ndarray) -> np.ndarray:
     return out
 
 
+def facility_node_minutes(network: Network, facilities: pd.DataFrame, standards: Standards
+                          ) -> dict[str, np.ndarray]:
+    """Per facility type, walking minutes from every network node to the nearest facility of
+    that type (inf where none is connected; facilities off the network left out)."""
+    speed = standards.walking_speed_m_s * 60  # m per minute
+    out = {}
+    for key in standards.facilities:
+        chosen = facilities[facilities["type"] == key]
+        f_node, f_snap = snap(network, chosen[["x", "y"]].to_numpy(float))
+        on = f_snap <= standards.max_snap_m
+        dist = (nearest_source_distance(network, f_node[on], f_snap[on]) if on.any()
+                else np.full(len(network.xy), np.inf))
+        out[key] = dist / speed
+    return out
+
+
+def territory_cell_minutes(territory: Territory, standards: Standards | None = None
+                           ) -> dict[str, np.ndarray] | None:
+    """Walking minutes from every cell centre to the nearest facility of each type present in
+    the data (flat arrays, inf where unreachable or off the network), along the TIM's own
+    ``streets`` line layer (:data:`STREETS_LAYER`) to the facilities of its ``amenities``
+    layer; None when the TIM has neither, or no amenity of a type the standards know. What the
+    life-circle indicators (:mod:`scenarios.indicators`) are computed from."""
+    streets = territory.layers.get(STREETS_LAYER)
+    amenities = territory.layers.get("amenities")
+    if streets is None or not len(streets) or amenities is None or not len(amenities) \
+            or "kind" not in amenities:
+        return None
+    standards = standards or load_standards()[0]
+    key = _cell_minutes_key(territory, streets, amenities, standards)
+    if key not in _CELL_MINUTES:  # every run and ensemble member of a TIM needs the same
+        _CELL_MINUTES.clear()
+        _CELL_MINUTES[key] = _walk_cells(territory, streets, amenities, standards)
+    return _CELL_MINUTES[key]
+
+
+_CELL_MINUTES: dict[str, dict[str, np.ndarray] | None] = {}
+
+
+def _cell_minutes_key(territory: Territory, streets: Any, amenities: Any,
+                      standards: Standards) -> str:
+    """What the cell minutes depend on: the grid, the streets, the amenities, the standards."""
+    import shapely
+
+    digest = hashlib.sha256()
+    digest.update(repr((territory.grid.transform, territory.grid.shape,
+                        str(territory.grid.crs))).encode())
+    for frame in (streets, amenities):
+        digest.update(b"".join(shapely.to_wkb(frame.geometry.values)))
+    digest.update(amenities["kind"].astype(str).str.cat(sep="|").encode())
+    digest.update(standards.model_dump_json().encode())
+    return digest.hexdigest()
+
+
+def _walk_cells(territory: Territory, streets: Any, amenities: Any, standards: Standards
+                ) -> dict[str, np.ndarray] | None:
+    """:func:`territory_cell_minutes` computed: one Dijkstra per type, every cell snapped."""
+    network = network_from_lines(streets, f"TIM layer {STREETS_LAYER}")
+    try:
+        facilities = facilities_from_frame(amenities, standards, territory.grid.crs,
+                                           type_column="kind", source="TIM layer amenities")
+    except InputError:  # no amenity of a known type: nothing to measure
+        return None
+    xs, ys = territory.grid.cell_centres()
+    gx, gy = np.meshgrid(xs, ys)
+    node, snap_m = snap(network, np.column_stack([gx.ravel(), gy.ravel()]))
+    speed = standards.walking_speed_m_s * 60
+    present = set(facilities["type"])
+    out = {}
+    for key, minutes in facility_node_minutes(network, facilities, standards).items():
+        if key not in present:
+            continue
+        cell = minutes[node] + snap_m / speed
+        cell[snap_m > standards.max_snap_m] = np.inf
+        out[key] = cell
+    return out
+
+
+#: The TIM's line layer of walkable streets (catalog ``layers: [{name: streets, ...}]``) the
+#: life-circle indicators walk along.
+STREETS_LAYER = "streets"
+
+
 def check_lifecircle(territory: Territory, network: Network, facilities: pd.DataFrame,
                      standards: Standards, standards_path: Path, *,
                      new_buildings: Any = None) -> LifeCircleReport:
@@ -425,17 +532,9 @@ def check_lifecircle(territory: Territory, network: Network, facilities: pd.Data
                           "x": points[:, 0].round(2), "y": points[:, 1].round(2),
                           "unit": _units(territory, points), "residents": people.round(1),
                           "snap_m": snap_m.round(1)})
-    node_minutes: dict[str, np.ndarray] = {}
-    for key, spec in standards.facilities.items():
-        chosen = facilities[facilities["type"] == key]
-        f_node, f_snap = snap(network, chosen[["x", "y"]].to_numpy(float))
-        on = f_snap <= standards.max_snap_m
-        if on.any():
-            dist = nearest_source_distance(network, f_node[on], f_snap[on])
-        else:
-            dist = np.full(len(network.xy), np.inf)
-        node_minutes[key] = dist / speed
-        metres = dist[node] + snap_m
+    node_minutes = facility_node_minutes(network, facilities, standards)
+    for key in standards.facilities:
+        metres = node_minutes[key][node] * speed + snap_m
         metres[snap_m > standards.max_snap_m] = np.inf
         table[f"minutes_{key}"] = np.where(np.isfinite(metres), metres / speed, np.nan)
     available = set(facilities["type"])

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import date as Date
 from pathlib import Path
@@ -287,11 +288,15 @@ class SunlightReport:
 
 
 def _scene(territory: Territory, frame: Any, base: np.ndarray, origin: np.ndarray,
-           terrain: np.ndarray) -> Scene:
+           terrain: np.ndarray, drop: np.ndarray | None = None) -> Scene:
+    """The walls of ``frame``'s buildings (those ``drop`` marks left out, keeping every other
+    building's index as its owner code)."""
     import shapely
 
     rings, owner = [], []
     for i, poly in enumerate(frame.geometry.values):
+        if drop is not None and drop[i]:
+            continue
         for part in shapely.get_parts(poly):
             for ring in [part.exterior, *part.interiors]:
                 rings.append(np.asarray(ring.coords)[:, :2] - origin)
@@ -352,6 +357,7 @@ def check_sunlight(territory: Territory, proposals: Any | None, rules: SunlightR
         frames.append(proposals.assign(source="proposed"))
     allb = pd.concat(frames, ignore_index=True)
     n_existing = len(existing)
+    replaced = replaced_buildings(existing, proposals, len(allb))
     base = building_base_z(territory, allb.geometry.values) if len(allb) else np.zeros(0)
     day, window, label = standard_day(rules, date)
     lat, lon, grid_north = _site_of(territory)
@@ -363,14 +369,14 @@ def check_sunlight(territory: Territory, proposals: Any | None, rules: SunlightR
     terrain = territory.get("terrain__elevation")
     origin = np.array(territory.grid.bounds[:2])
     before_scene = _scene(territory, allb.iloc[:n_existing], base[:n_existing], origin, terrain)
-    after_scene = _scene(territory, allb, base, origin, terrain)
+    after_scene = _scene(territory, allb, base, origin, terrain, drop=replaced)
     uses = (allb["use"] if "use" in allb else pd.Series("unknown", index=allb.index))
     uses = uses.fillna("unknown").astype(str).str.lower()
     residential = uses.isin({u.lower() for u in rules.residential_uses}).to_numpy()
-    rows = np.flatnonzero(residential)
+    rows = np.flatnonzero(residential & ~replaced)  # a demolished building has no sun after
     pts = facade_points(allb.geometry.values[rows], base[rows], sill=rules.sill_height_m,
                         spacing=rules.facade_spacing_m, min_length=rules.min_facade_m,
-                        blockers=allb.geometry.values)
+                        blockers=allb.geometry.values[~replaced])
     floor = np.zeros(len(pts.xyz), dtype=np.int64)
     if all_floors or rules.all_floors:
         storeys = _storeys(allb, rules.storey_height_m)[rows]
@@ -408,12 +414,13 @@ def check_sunlight(territory: Territory, proposals: Any | None, rules: SunlightR
     if shadow_map:
         shadow_before, shadow_after = _shadow_maps(territory, rules, allb, n_existing, lat, lon,
                                                    grid_north, day, window, origin,
-                                                   before_scene, after_scene)
+                                                   before_scene, after_scene, replaced)
     else:
         shadow_before = shadow_after = np.full(territory.grid.shape, np.nan)
     counts = {"points": len(points), "points_not_facing_sun": n_away,
               "buildings": len(buildings), "residential_buildings": int(residential.sum()),
               "proposals": 0 if proposals is None else len(proposals),
+              "replaced": int(replaced.sum()),
               "failing_before": int((~buildings["pass_before"].fillna(True).astype(bool)).sum()),
               "failing_after": int((~buildings["pass_after"].astype(bool)).sum()),
               "broken": int(buildings["broken"].sum()),
@@ -422,37 +429,58 @@ def check_sunlight(territory: Territory, proposals: Any | None, rules: SunlightR
                           proposal_table, shadow_before, shadow_after, counts)
 
 
-def _building_pass(fails: pd.Series, rule: str) -> bool:
-    return not (fails.any() if rule == "any_point" else fails.all())
+def replaced_buildings(existing: Any, proposals: Any | None, total: int) -> np.ndarray:
+    """Mask over existing + proposed buildings: the existing ones a proposal replaces (its
+    ``replaces`` column: building ids separated by commas, as a run's redevelopments list
+    them). They shade their neighbours before, and neither stand nor shade after."""
+    out = np.zeros(total, dtype=bool)
+    if proposals is None or "replaces" not in proposals or not len(existing):
+        return out
+    ids = {i for v in proposals["replaces"].dropna() for i in re.split(r"[,\s]+", str(v)) if i}
+    out[:len(existing)] = existing["building_id"].astype(str).isin(ids).to_numpy()
+    return out
 
 
 def _per_building(points: pd.DataFrame, rules: SunlightRules) -> pd.DataFrame:
-    """One row per building with sample points: hours (least, most), failing points, pass."""
-    rows = []
-    for bid, group in points.groupby("building_id", sort=False):
-        existing = group["source"].iloc[0] == "existing"
-        fail_before = ~group["pass_before"].astype(bool) if existing else None
-        fail_after = ~group["pass_after"].astype(bool)
-        pass_before = _building_pass(fail_before, rules.building_fails_when) if existing \
-            else None
-        pass_after = _building_pass(fail_after, rules.building_fails_when)
-        blamed = [b for s in group["broken_by"] if s for b in s.split(";")]
-        rows.append({
-            "building_id": bid, "source": group["source"].iloc[0], "points": len(group),
-            "min_hours_before": group["hours_before"].min() if existing else np.nan,
-            "max_hours_before": group["hours_before"].max() if existing else np.nan,
-            "min_hours_after": group["hours_after"].min(),
-            "max_hours_after": group["hours_after"].max(),
-            "failing_points_before": int(fail_before.sum()) if existing else None,
-            "failing_points_after": int(fail_after.sum()),
-            "pass_before": pass_before, "pass_after": pass_after,
-            "broken": bool(existing and pass_before and not pass_after),
-            "broken_by": ";".join(dict.fromkeys(blamed)) if existing and pass_before
-            and not pass_after else ""})
+    """One row per building with sample points (in their order): hours (least, most), failing
+    points, pass (None before for a proposal), and for an existing building that passed before
+    and fails after (broken), the proposals named by its points, in their order."""
     columns = ["building_id", "source", "points", "min_hours_before", "max_hours_before",
                "min_hours_after", "max_hours_after", "failing_points_before",
                "failing_points_after", "pass_before", "pass_after", "broken", "broken_by"]
-    return pd.DataFrame(rows, columns=columns)
+    if not len(points):
+        return pd.DataFrame(columns=columns)
+    key = points["building_id"]
+    g = points.groupby(key, sort=False)
+    existing = (g["source"].first() == "existing").to_numpy()
+    count = g.size().to_numpy()
+    failing_before = (~points["pass_before"].fillna(True).astype(bool)).groupby(
+        key, sort=False).sum().to_numpy()
+    failing_after = (~points["pass_after"].astype(bool)).groupby(key, sort=False).sum() \
+        .to_numpy()
+
+    def passes(failing: np.ndarray) -> np.ndarray:
+        return failing == 0 if rules.building_fails_when == "any_point" else failing < count
+
+    pass_before, pass_after = passes(failing_before), passes(failing_after)
+    broken = existing & pass_before & ~pass_after
+    ids = g["source"].first().index.to_numpy()
+    blamed = pd.Series("", index=ids, dtype=object)
+    for bid in ids[broken]:
+        names = [b for v in points.loc[key == bid, "broken_by"] if v for b in v.split(";")]
+        blamed[bid] = ";".join(dict.fromkeys(names))
+    out = pd.DataFrame({
+        "building_id": ids, "source": g["source"].first().to_numpy(), "points": count,
+        "min_hours_before": g["hours_before"].min().to_numpy(),
+        "max_hours_before": g["hours_before"].max().to_numpy(),
+        "min_hours_after": g["hours_after"].min().to_numpy(),
+        "max_hours_after": g["hours_after"].max().to_numpy(),
+        "failing_points_before": pd.array(np.where(existing, failing_before, 0), dtype="Int64"),
+        "failing_points_after": failing_after.astype(int),
+        "pass_before": np.where(existing, pass_before, None).astype(object),
+        "pass_after": pass_after, "broken": broken, "broken_by": blamed.to_numpy()})
+    out.loc[~existing, "failing_points_before"] = pd.NA
+    return out[columns]
 
 
 def _per_proposal(buildings: pd.DataFrame, proposals: Any | None, allb: Any,
@@ -462,24 +490,30 @@ def _per_proposal(buildings: pd.DataFrame, proposals: Any | None, allb: Any,
                "own_pass"]
     if proposals is None:
         return pd.DataFrame(columns=columns)
+    ids = allb["building_id"].astype(str).to_numpy()[n_existing:]
+    # who breaks what: one (breaker, broken) pair per name in broken_by
+    pairs = buildings[["building_id", "broken_by"]].assign(
+        by=buildings["broken_by"].fillna("").astype(str).str.split(";")).explode("by")
+    broken = pairs[pairs["by"] != ""].groupby("by", sort=False)["building_id"].agg(list)
+    # point-minutes of existing buildings each proposal shades (codes are building indices)
+    codes = after[owner < n_existing].ravel()
+    codes = codes[(codes >= n_existing) & (codes < n_existing + len(ids))] - n_existing
+    shaded = np.bincount(codes, minlength=len(ids))
+    own = buildings.drop_duplicates("building_id").set_index("building_id")["pass_after"]
     rows = []
-    for k in range(len(proposals)):
-        bid = str(allb["building_id"].iloc[n_existing + k])
-        broken = buildings.loc[buildings["broken_by"].str.split(";").apply(
-            lambda who, bid=bid: bid in who), "building_id"].tolist()
-        own = buildings.loc[buildings["building_id"] == bid, "pass_after"]
+    for k, bid in enumerate(ids):
+        names = broken.get(bid, [])
         rows.append({"building_id": bid, "height_m": float(allb["height"].iloc[n_existing + k]),
-                     "breaks_buildings": len(broken), "breaks": ";".join(broken),
-                     "shaded_point_minutes": int(
-                         ((after == n_existing + k) & (owner < n_existing)[:, None]).sum()),
-                     "own_pass": bool(own.iloc[0]) if len(own) else None})
+                     "breaks_buildings": len(names), "breaks": ";".join(names),
+                     "shaded_point_minutes": int(shaded[k]),
+                     "own_pass": bool(own[bid]) if bid in own.index else None})
     return pd.DataFrame(rows, columns=columns)
 
 
 def _shadow_maps(territory: Territory, rules: SunlightRules, allb: Any, n_existing: int,
                  lat: float, lon: float, grid_north: float, day: Date,
                  window: tuple[float, float], origin: np.ndarray, before_scene: Scene,
-                 after_scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+                 after_scene: Scene, replaced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Hours in shadow per open ground cell (NaN under footprints or without ground), before
     and after, over the window with the sun up, at the map's time step."""
     from tim.rasterize import rasterize
@@ -490,8 +524,10 @@ def _shadow_maps(territory: Territory, rules: SunlightRules, allb: Any, n_existi
     gx, gy = np.meshgrid(xs, ys)
     maps = []
     for n, scene in ((n_existing, before_scene), (len(allb), after_scene)):
-        covered = rasterize(allb.geometry.values[:n], np.ones(n), territory.grid, "float64",
-                            fill=0.0) > 0 if n else np.zeros(territory.grid.shape, bool)
+        standing = np.flatnonzero(~replaced[:n]) if n == len(allb) else np.arange(n)
+        covered = rasterize(allb.geometry.values[standing], np.ones(len(standing)),
+                            territory.grid, "float64", fill=0.0) > 0 if len(standing) \
+            else np.zeros(territory.grid.shape, bool)
         open_ground = np.isfinite(ground) & ~covered
         pts = np.column_stack([gx[open_ground] - origin[0], gy[open_ground] - origin[1],
                                ground[open_ground] + 0.01])
@@ -518,7 +554,8 @@ def read_run_buildings(run_dir: str | Path) -> Any:
 
 
 def write_sunlight(report: SunlightReport, territory: Territory, out: str | Path,
-                   command: list[str] | None = None) -> Path:
+                   command: list[str] | None = None,
+                   proposals_file: str | Path | None = None) -> Path:
     """Write the report to the directory ``out`` atomically::
 
         manifest.json       rules (file, sha256), site, day, window, threshold, counts, files
@@ -548,6 +585,10 @@ def write_sunlight(report: SunlightReport, territory: Territory, out: str | Path
         "step_minutes": r.sun.step_minutes, "threshold_hours": r.threshold_hours,
         "sun_elevation_range_deg": [float(r.sun.elevation.min()), float(r.sun.elevation.max())],
         "building_fails_when": r.rules.building_fails_when, "counts": r.counts,
+        # which proposals: what 'twin review --sunlight' checks it reviews the same ones
+        "proposals": None if proposals_file is None else {
+            "file": str(proposals_file),
+            "sha256": hashlib.sha256(Path(proposals_file).read_bytes()).hexdigest()},
         "files": ["points.csv", "buildings.csv", "failing.csv", "proposals.csv",
                   "sunlight.gpkg", "rasters/sunlight__shadow_hours_before.tif",
                   "rasters/sunlight__shadow_hours_after.tif"]}

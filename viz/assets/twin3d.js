@@ -574,8 +574,10 @@
         point: { pixelSize: p.size || 10, color: colour(p.colour),
                  heightReference: p.clamp ? Cesium.HeightReference.CLAMP_TO_GROUND
                                           : Cesium.HeightReference.NONE,
-                 outlineColor: Cesium.Color.WHITE, outlineWidth: 2,
-                 disableDepthTestDistance: Number.POSITIVE_INFINITY },
+                 outlineColor: Cesium.Color.WHITE,
+                 outlineWidth: p.outline === undefined ? 2 : p.outline,
+                 // markers stay on top; façade points (depth_test) hide behind buildings
+                 disableDepthTestDistance: p.depth_test ? undefined : Number.POSITIVE_INFINITY },
         label: p.label ? {
           text: p.label, font: "13px system-ui, sans-serif", fillColor: Cesium.Color.WHITE,
           outlineColor: colour("#263238"), outlineWidth: 3,

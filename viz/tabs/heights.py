@@ -43,6 +43,7 @@ from viz.tabs import active, scene_outputs
 
 if TYPE_CHECKING:
     import dash
+    import pandas as pd
 
     from viz.app import Dashboard
     from viz.sources import Corridor, HeightCheck, SightlineSet
@@ -568,19 +569,30 @@ def sunlight_entities(board: Dashboard, value: Any, geoid: float) -> dict[str, A
     found = find_sunlight(base) if base is not None else None
     if found is None or not len(found.points):
         return None
-    pts = found.points.sort_values("pass_after", kind="stable").head(MAX_SUN_POINTS)
+    pts = building_points(found.points).head(MAX_SUN_POINTS)
     crs = found.manifest.get("crs") or (board.runs[0].grid.crs if board.runs else None)
     if crs is None:
         return None
     lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
         pts["x"].to_numpy(float), pts["y"].to_numpy(float))
-    points = [{"name": f"{b} {h:.2f} h", "size": 5, "label": None,
-               "colour": SUN_PASS if ok else SUN_FAIL,
+    # depth-tested and without an outline: façade points hide behind the buildings in front
+    # (a white halo drawn over everything turned the town into one white blob)
+    points = [{"name": f"{b} {h:.2f} h", "size": 7, "label": None, "outline": 0,
+               "depth_test": True, "colour": SUN_PASS if ok else SUN_FAIL,
                "position": [float(x), float(y), float(z + geoid)]}
               for b, h, ok, x, y, z in zip(pts["building_id"], pts["hours_after"],
                                           pts["pass_after"].astype(bool), np.atleast_1d(lon),
                                           np.atleast_1d(lat), pts["z"].to_numpy(float))]
     return {"polygons": [], "lines": [], "points": points, "cells": None}
+
+
+def building_points(points: pd.DataFrame) -> pd.DataFrame:
+    """One façade point per building: its least sunlit after the proposals (the one its pass
+    is judged by), failing buildings first. Every building shows (the sample's far-up run has
+    about 50,000 points; failing points first filled the 4,000 drawn with red alone)."""
+    worst = points.sort_values(["hours_after", "point"], kind="stable").drop_duplicates(
+        "building_id")
+    return worst.sort_values("pass_after", kind="stable")
 
 
 def _download_button(label: str, id: str) -> html.Span:

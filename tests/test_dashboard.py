@@ -347,9 +347,47 @@ def test_the_timeline_bands_the_run_that_has_an_ensemble(board, demo_output):
     assert len(bands) == 4  # one per panel, only for high growth
     population = intervals[intervals["indicator"] == "population"].sort_values("year")
     first = bands[0]
-    assert list(first.y) == pytest.approx(list(population["p95"]))
-    assert list(first.customdata) == pytest.approx(list(population["p05"]))
-    assert "4 seeds" in first.name and board.labels[GROWTH] in first.name
+    lo, hi = ("p10", "p90") if "p90" in intervals else ("p05", "p95")  # an older ensemble
+    assert list(first.y) == pytest.approx(list(population[hi]))
+    assert list(first.customdata) == pytest.approx(list(population[lo]))
+    assert f"P{int(lo[1:])}\u2013P{int(hi[1:])} of 4 seeds" in first.name
+    assert board.labels[GROWTH] in first.name
+
+
+@pytest.mark.parametrize("columns, lo, hi, words", [
+    (["p05", "p10", "p50", "p90", "p95"], "p10", "p90", "P10\u2013P90"),
+    (["p05", "p50", "p95"], "p05", "p95", "P5\u2013P95")])
+def test_the_timeline_band_is_p10_p90_or_p5_p95_for_an_old_ensemble(columns, lo, hi, words):
+    from types import SimpleNamespace
+
+    from flask import Flask
+
+    from viz.tabs.scenario import ensemble_band
+
+    intervals = pd.DataFrame({"year": [2025, 2030], "indicator": "population",
+                              **{c: [float(i), float(i) + 0.5] for i, c in enumerate(columns)}})
+    ensemble = SimpleNamespace(intervals=intervals, seeds=[1, 2, 3])
+    band = ensemble_band(ensemble, "growth")
+    assert list(band["lo"]) == list(intervals[lo]) and list(band["hi"]) == list(intervals[hi])
+    assert set(band["name"]) == {f"growth: {words} of 3 seeds"}
+    with Flask(__name__).test_request_context("/?lang=zh_CN"):
+        zh = ensemble_band(ensemble, "growth")
+    assert set(zh["name"]) == {f"growth\uff1a3 \u4e2a\u968f\u673a\u79cd\u5b50\u7684 "
+                               f"{words} \u533a\u95f4"}
+
+
+def test_the_scenario_tab_describes_the_run_in_the_page_language(board, demo_output):
+    from flask import Flask
+
+    from scenarios.i18n import translator
+    from viz.tabs.scenario import run_controls
+
+    text = json.loads((demo_output / "runs" / "storm-surge" / "manifest.json").read_text())[
+        "scenario"]["description"].strip()
+    assert run_controls(board, SURGE, None, None)["description"] == text
+    with Flask(__name__).test_request_context("/?lang=zh_CN"):
+        shown = run_controls(board, SURGE, None, None)["description"]
+    assert shown == translator("zh_CN").gettext(text) != text and "\u98ce\u66b4" in shown
 
 
 def test_building_style_lists_the_flooded_buildings(board, demo_output):

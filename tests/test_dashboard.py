@@ -36,6 +36,8 @@ INERTIAL = RUNS.index("surge-100y")
 SEAWALL = RUNS.index("surge-100y-seawall")
 GROWTH = RUNS.index("high-growth")
 CORRIDOR = "Western hills to the lighthouse"
+#: The demo's monitoring folders (twin assess, twin changes, twin evaluate; viz.demo).
+MONITORING = ("assess", "changes", "evaluation")
 
 
 def _calibration(demo: Path) -> Path | None:
@@ -45,12 +47,13 @@ def _calibration(demo: Path) -> Path | None:
 
 
 def _folders(demo: Path) -> list[Path]:
-    """Everything the demo serves, runs first (the baseline first)."""
+    """Everything the demo serves, runs first (the baseline first), as viz.demo serves it."""
     calibration = _calibration(demo)
     return ([demo / "runs" / name for name in RUNS] + [demo / "ensembles" / "high-growth",
                                                        demo / "heights"]
             + sorted((demo / "sightlines").iterdir())
-            + ([calibration] if calibration is not None else []))
+            + ([calibration] if calibration is not None else [])
+            + [demo / "monitoring" / name for name in MONITORING])
 
 
 def _indicator(run_dir: Path, year: int, key: str) -> pd.Series:
@@ -157,8 +160,13 @@ def test_folders_are_told_apart_by_their_manifests(board, demo_output):
     kinds = [folder_kind(f) for f in _folders(demo_output)]
     calibrated = _calibration(demo_output) is not None
     assert kinds == ["run"] * len(RUNS) + ["ensemble", "heights", "sightlines"] + (
-        ["calibration"] if calibrated else [])
+        ["calibration"] if calibrated else []) + ["monitoring"] * len(MONITORING)
     assert len(board.calibrations) == int(calibrated)
+    # The monitoring set: the baseline's first, middle and last years stand in for observations.
+    years = board.runs[0].years
+    watched = board.monitoring
+    assert watched.assessment.years == sorted({years[0], years[len(years) // 2], years[-1]})
+    assert watched.changes is not None and watched.evaluation is not None
     assert [r.name for r in board.runs] == list(RUNS)
     assert len(board.ensembles) == 1 and len(board.heights) == 1 and len(board.sightlines) == 1
     # The ensemble belongs to the high-growth run: same scenario file contents.
@@ -173,7 +181,8 @@ def test_every_tab_is_offered_and_the_shell_follows_the_tab(board):
     tabs = available_tabs(board)
     keys = [t.key for t in tabs]
     calibrated = ["calibration"] if board.calibrations else []
-    assert keys == ["scenario", "compare", "flood", "ensemble", "heights", *calibrated, "data"]
+    assert keys == ["scenario", "compare", "flood", "ensemble", "heights", *calibrated,
+                    "monitoring", "data"]
     heights = shell_state(tabs, "heights")
     assert heights["hidden"] == [k != "heights" for k in keys]
     assert heights["controls"] == HIDDEN and heights["colour_by"] == HIDDEN

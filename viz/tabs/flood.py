@@ -117,7 +117,8 @@ def engine_line(board: Dashboard, index: int) -> list[Any]:
     walls = ", ".join(_("{name} (crest {level} m)", name=d["name"],
                         level=f"{d['crest_level']:g}") for d in surge.defences)
     return [html.Span(_("Engine: "), className="muted"),
-            html.Strong(surge.engine, id="flood-engine"),
+            # the engine's name as the run recorded it, with its references: a citation
+            html.Strong(surge.engine, id="flood-engine", lang="en"),
             html.Br(),
             _("Peak still-water level {level} m", level=t.number(surge.peak_level, 2))
             + f" \u00b7 {event} \u00b7 "

@@ -36,6 +36,8 @@ INERTIAL = RUNS.index("surge-100y")
 SEAWALL = RUNS.index("surge-100y-seawall")
 GROWTH = RUNS.index("high-growth")
 CORRIDOR = "Western hills to the lighthouse"
+#: The demo's monitoring folders (twin assess, twin changes, twin evaluate; viz.demo).
+MONITORING = ("assess", "changes", "evaluation")
 
 
 def _calibration(demo: Path) -> Path | None:
@@ -45,12 +47,13 @@ def _calibration(demo: Path) -> Path | None:
 
 
 def _folders(demo: Path) -> list[Path]:
-    """Everything the demo serves, runs first (the baseline first)."""
+    """Everything the demo serves, runs first (the baseline first), as viz.demo serves it."""
     calibration = _calibration(demo)
     return ([demo / "runs" / name for name in RUNS] + [demo / "ensembles" / "high-growth",
                                                        demo / "heights"]
             + sorted((demo / "sightlines").iterdir())
-            + ([calibration] if calibration is not None else []))
+            + ([calibration] if calibration is not None else [])
+            + [demo / "monitoring" / name for name in MONITORING])
 
 
 def _indicator(run_dir: Path, year: int, key: str) -> pd.Series:
@@ -157,8 +160,13 @@ def test_folders_are_told_apart_by_their_manifests(board, demo_output):
     kinds = [folder_kind(f) for f in _folders(demo_output)]
     calibrated = _calibration(demo_output) is not None
     assert kinds == ["run"] * len(RUNS) + ["ensemble", "heights", "sightlines"] + (
-        ["calibration"] if calibrated else [])
+        ["calibration"] if calibrated else []) + ["monitoring"] * len(MONITORING)
     assert len(board.calibrations) == int(calibrated)
+    # The monitoring set: the baseline's first, middle and last years stand in for observations.
+    years = board.runs[0].years
+    watched = board.monitoring
+    assert watched.assessment.years == sorted({years[0], years[len(years) // 2], years[-1]})
+    assert watched.changes is not None and watched.evaluation is not None
     assert [r.name for r in board.runs] == list(RUNS)
     assert len(board.ensembles) == 1 and len(board.heights) == 1 and len(board.sightlines) == 1
     # The ensemble belongs to the high-growth run: same scenario file contents.
@@ -173,7 +181,8 @@ def test_every_tab_is_offered_and_the_shell_follows_the_tab(board):
     tabs = available_tabs(board)
     keys = [t.key for t in tabs]
     calibrated = ["calibration"] if board.calibrations else []
-    assert keys == ["scenario", "compare", "flood", "ensemble", "heights", *calibrated, "data"]
+    assert keys == ["scenario", "compare", "flood", "ensemble", "heights", *calibrated,
+                    "monitoring", "data"]
     heights = shell_state(tabs, "heights")
     assert heights["hidden"] == [k != "heights" for k in keys]
     assert heights["controls"] == HIDDEN and heights["colour_by"] == HIDDEN
@@ -349,9 +358,47 @@ def test_the_timeline_bands_the_run_that_has_an_ensemble(board, demo_output):
     assert len(bands) == 4  # one per panel, only for high growth
     population = intervals[intervals["indicator"] == "population"].sort_values("year")
     first = bands[0]
-    assert list(first.y) == pytest.approx(list(population["p95"]))
-    assert list(first.customdata) == pytest.approx(list(population["p05"]))
-    assert "4 seeds" in first.name and board.labels[GROWTH] in first.name
+    lo, hi = ("p10", "p90") if "p90" in intervals else ("p05", "p95")  # an older ensemble
+    assert list(first.y) == pytest.approx(list(population[hi]))
+    assert list(first.customdata) == pytest.approx(list(population[lo]))
+    assert f"P{int(lo[1:])}\u2013P{int(hi[1:])} of 4 seeds" in first.name
+    assert board.labels[GROWTH] in first.name
+
+
+@pytest.mark.parametrize("columns, lo, hi, words", [
+    (["p05", "p10", "p50", "p90", "p95"], "p10", "p90", "P10\u2013P90"),
+    (["p05", "p50", "p95"], "p05", "p95", "P5\u2013P95")])
+def test_the_timeline_band_is_p10_p90_or_p5_p95_for_an_old_ensemble(columns, lo, hi, words):
+    from types import SimpleNamespace
+
+    from flask import Flask
+
+    from viz.tabs.scenario import ensemble_band
+
+    intervals = pd.DataFrame({"year": [2025, 2030], "indicator": "population",
+                              **{c: [float(i), float(i) + 0.5] for i, c in enumerate(columns)}})
+    ensemble = SimpleNamespace(intervals=intervals, seeds=[1, 2, 3])
+    band = ensemble_band(ensemble, "growth")
+    assert list(band["lo"]) == list(intervals[lo]) and list(band["hi"]) == list(intervals[hi])
+    assert set(band["name"]) == {f"growth: {words} of 3 seeds"}
+    with Flask(__name__).test_request_context("/?lang=zh_CN"):
+        zh = ensemble_band(ensemble, "growth")
+    assert set(zh["name"]) == {f"growth\uff1a3 \u4e2a\u968f\u673a\u79cd\u5b50\u7684 "
+                               f"{words} \u533a\u95f4"}
+
+
+def test_the_scenario_tab_describes_the_run_in_the_page_language(board, demo_output):
+    from flask import Flask
+
+    from scenarios.i18n import translator
+    from viz.tabs.scenario import run_controls
+
+    text = json.loads((demo_output / "runs" / "storm-surge" / "manifest.json").read_text())[
+        "scenario"]["description"].strip()
+    assert run_controls(board, SURGE, None, None)["description"] == text
+    with Flask(__name__).test_request_context("/?lang=zh_CN"):
+        shown = run_controls(board, SURGE, None, None)["description"]
+    assert shown == translator("zh_CN").gettext(text) != text and "\u98ce\u66b4" in shown
 
 
 def test_building_style_lists_the_flooded_buildings(board, demo_output):

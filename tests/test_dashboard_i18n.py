@@ -556,6 +556,39 @@ def test_the_3d_view_gets_its_words_from_the_server_and_shows_no_path(app, demo_
     assert str(tmp_path) not in message and "/" not in message
     js = (REPO / "viz" / "assets" / "twin3d.js").read_text()
     assert "buildings in" not in js and "Loading the 3D" not in js  # no English in the JS
+def test_terrain_without_buildings_is_shown_in_3d_and_says_so(app, demo_output):
+    """A tiles folder with terrain but no buildings (a city without footprints) is a 3D view
+    whose status says the data hold no buildings, in the page's language; only a folder with
+    nothing to show is a message instead."""
+    import dataclasses
+
+    from viz.app import load_dashboard
+    from viz.cesium import TILES_ROUTE, viewer_config
+
+    board = load_dashboard([demo_output / "runs" / "baseline"], demo_output / "tiles")
+    assert {"buildings", "terrain"} <= set(board.tiles.parts)
+
+    def keeping(*names: str):
+        tiles = dataclasses.replace(board.tiles, parts={
+            n: p for n, p in board.tiles.parts.items() if n in names})
+        return dataclasses.replace(board, tiles=tiles)
+
+    terrain = keeping("terrain")
+    english = viewer_config(terrain, with_3d=True)
+    assert english["parts"] == {"terrain": TILES_ROUTE + board.tiles.parts["terrain"]}
+    assert english["layers"] == ["terrain"] and "message" not in english
+    assert english["words"]["count"] == "The 3D data hold no buildings"
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        chinese = viewer_config(terrain, with_3d=True)
+        full = viewer_config(board, with_3d=True)
+        empty = viewer_config(keeping(), with_3d=True)
+    assert chinese["words"]["count"] == "\u4e09\u7ef4\u6570\u636e\u4e0d\u542b\u5efa\u7b51\u7269"
+    assert "twin tiles" not in json.dumps([english, chinese], ensure_ascii=False)
+    assert "{buildings}" in full["words"]["count"] and "buildings" in full["parts"]
+    assert empty["parts"] is None and _CJK.search(empty["message"])
+    assert board.tiles.path.name in empty["message"] and "twin tiles" in empty["message"]
+
+
 def test_the_storm_surge_tab_speaks_chinese(app, demo_output):
     """The flood tab's engine line, readout, tables, map titles, hazard map and 3D legend in
     Chinese: none of the English words they had before the catalogue."""

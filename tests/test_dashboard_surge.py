@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -224,6 +225,41 @@ def test_the_sea_wall_holds_until_the_water_tops_its_crest(board):
 
     below, above = cells(SEAWALL, 4.9), cells(SEAWALL, 5.1)
     assert below < cells(INERTIAL, 4.9) / 3 and above > 2 * below
+
+
+def test_the_breach_is_drawn_in_red_over_the_wall_and_says_when_it_failed(board, demo_output):
+    """Each face segment of the manifest's breach is a stretch of one red line (km), named
+    with the breach and when and how low it failed, in the page's language."""
+    from flask import Flask
+
+    from viz.surge import Shown
+    from viz.tabs import flood
+
+    index = RUNS.index("surge-100y-breach")
+    (breach,) = _manifest(demo_output / "runs" / "surge-100y-breach")[
+        "outputs"]["surge"]["breaches"]
+    assert breach["failed"] and breach["segments"]
+    fig = flood.map_figure(board, index, Shown("max"))
+    name = f"{breach['name']}: breached at {breach['failed_at_h']:g} h to {breach['crest_m']:g} m"
+    assert name == "Haiwan west breach: breached at 12 h to 1 m"
+    (line,) = [t for t in fig.data if t.name == name]
+    assert line.line.color == flood.BREACH_COLOUR and line.showlegend
+    x, y = np.asarray(line.x, dtype=float), np.asarray(line.y, dtype=float)
+    drawn = np.isfinite(x)
+    assert (~drawn).sum() == len(breach["segments"]) - 1  # one gap between two segments
+    ends = np.asarray(breach["segments"], dtype=float).reshape(-1, 2) / 1000.0
+    assert np.column_stack([x[drawn], y[drawn]]) == pytest.approx(ends)
+    # Drawn after (over) the defence, on no other run's map.
+    names = [t.name for t in fig.data]
+    assert names.index(name) > max(i for i, n in enumerate(names) if n and "sea wall" in n)
+    assert not [t for t in flood.map_figure(board, SEAWALL, Shown("max")).data
+                if t.type == "scatter" and t.line.color == flood.BREACH_COLOUR]
+    with Flask(__name__).test_request_context("/?lang=zh_CN"):
+        zh = [t.name for t in flood.map_figure(board, index, Shown("max")).data]
+        held = flood.breach_lines(SimpleNamespace(breaches=[dict(
+            breach, failed=False, note="the water never reached the trigger level at the breach")]))
+    assert f"{breach['name']}: 于 12 小时溃决，降至 1 米" in zh
+    assert held[0][0] == f"{breach['name']}: 水位始终未达到溃口的触发水位"
 
 
 def test_the_controls_stay_on_the_run(board):

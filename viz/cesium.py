@@ -105,7 +105,8 @@ def index_string() -> str:
 def viewer_config(board: Dashboard, *, with_3d: bool) -> dict[str, Any]:
     """What the clientside ``twin3d.init`` callback needs to build the viewer.
 
-    ``parts`` maps the tileset's parts (buildings, terrain, points) to their URLs; ``parts`` is
+    ``parts`` maps the tileset's parts (buildings, terrain, points) to their URLs - terrain
+    without buildings is shown, the status saying the data hold no buildings; ``parts`` is
     None when there is nothing to show, and ``message`` then says why, in the page's language
     and without server paths. ``words`` are the 3D view's status lines in the page's language
     (twin3d.js has no words of its own) and ``locale`` the page's number format.
@@ -126,19 +127,23 @@ def viewer_config(board: Dashboard, *, with_3d: bool) -> dict[str, Any]:
             "the viz folder).", command="'npm install --ignore-scripts'")}
     if not with_3d:
         return {"parts": None, "message": _("3D view unavailable on this page.")}
-    if "buildings" not in {name for name in board.tiles.parts}:
-        return {"parts": None, "message": _(
-            "The 3D tiles folder {folder} has no buildings tileset: write it with {command}.",
-            folder=board.tiles.path.name, command="'twin tiles TIM_DIR --out TILES_DIR'")}
     parts = {name: TILES_ROUTE + path for name, path in board.tiles.parts.items()
              if name in LAYERS and board.tiles.cleared(path)}
     if "buildings" in board.tiles.parts and "buildings" not in parts:
         from viz.onemap import hidden_note
 
         return {"parts": None, "message": hidden_note()}  # above the user's clearance
-    return {"parts": parts, "layers": [p for p in LAYERS_ON if p in parts],
+    if not parts:
+        return {"parts": None, "message": _(
+            "The 3D tiles folder {folder} holds nothing to show (no buildings, terrain or "
+            "points): write it with {command}.",
+            folder=board.tiles.path.name, command="'twin tiles TIM_DIR --out TILES_DIR'")}
+    words = status_words(t)
+    if "buildings" not in parts:  # terrain only (a city without footprints): the status says
+        words["count"] = words["no_buildings"]  # so where it would count the buildings
+    return {"parts": parts, "layers": [p for p in LAYERS_ON if p in parts] or list(parts),
             "baseUrl": CESIUM_ROUTE, "container": "cesium-container",
-            "rectangle": list(drape_rectangle(board.grid)), "words": status_words(t),
+            "rectangle": list(drape_rectangle(board.grid)), "words": words,
             "locale": t.lang.replace("_", "-")}
 
 
@@ -153,6 +158,7 @@ STATUS_WORDS = {
     "failed": _("3D view failed ({error})"),
     "no_cesium": _("CesiumJS did not load"),
     "count": _("{buildings} buildings in {tiles} tiles"),
+    "no_buildings": _("The 3D data hold no buildings"),
     "flooded": _(", {n} flooded"),
     "heights": _(", {over} over their limit, {blocking} blocking the view"),
     "new": _(", {n} new"),

@@ -172,6 +172,12 @@ class SurgeRun:
     def defences(self) -> list[dict[str, Any]]:
         return list((self.run.manifest["scenario"].get("surge") or {}).get("defences") or [])
 
+    @property
+    def breaches(self) -> list[dict[str, Any]]:
+        """What happened to each breach of the event (name, failed, failed_at_h or note,
+        crest_m, segments in the grid's CRS); none for a run written before breaches."""
+        return list(self.meta.get("breaches") or [])
+
     @cached_property
     def depths(self) -> np.ndarray:
         """Depth (m) at every output time, shape (times, rows, cols)."""

@@ -60,6 +60,8 @@ HAZARDS = {
                   ((0.0, "#f7fcf5"), (0.4, "#74c476"), (1.0, "#00441b"))),
 }
 DEFENCE_COLOUR = "#6d4c41"
+#: A breached stretch of a defence, drawn over it on the flood map.
+BREACH_COLOUR = "#d50000"
 #: Column heads of the scenarios table (the indicators' names are long; message ids).
 SHORT = {"flooded_land_area": "Land", "flooded_buildings": "Buildings",
          "population_exposed": "People", "flood_damage": "Damage",
@@ -115,7 +117,8 @@ def engine_line(board: Dashboard, index: int) -> list[Any]:
     walls = ", ".join(_("{name} (crest {level} m)", name=d["name"],
                         level=f"{d['crest_level']:g}") for d in surge.defences)
     return [html.Span(_("Engine: "), className="muted"),
-            html.Strong(surge.engine, id="flood-engine"),
+            # the engine's name as the run recorded it, with its references: a citation
+            html.Strong(surge.engine, id="flood-engine", lang="en"),
             html.Br(),
             _("Peak still-water level {level} m", level=t.number(surge.peak_level, 2))
             + f" \u00b7 {event} \u00b7 "
@@ -298,6 +301,29 @@ def defence_lines(surge: SurgeRun) -> list[tuple[str, np.ndarray, str, str]]:
              DEFENCE_COLOUR, "solid") for d in surge.defences]
 
 
+def breach_label(breach: dict[str, Any]) -> str:
+    """``name: breached at 12 h to 1 m``, or why it did not fail (the engine's note, translated)."""
+    t = ui()
+    what = t.gettext("breached at {hours} h to {crest} m",
+                     hours=f"{float(breach['failed_at_h']):g}",
+                     crest=f"{float(breach['crest_m']):g}") if breach.get("failed") else \
+        t.gettext(str(breach.get("note") or "did not fail"))
+    return f"{breach['name']}: {what}"
+
+
+def breach_lines(surge: SurgeRun) -> list[tuple[str, np.ndarray, str, str]]:
+    """Each breach as one line of its face segments (NaN rows part them: plotly leaves gaps)."""
+    lines = []
+    for breach in surge.breaches:
+        segments = np.asarray(breach.get("segments") or [], dtype=float).reshape(-1, 2, 2)
+        if not len(segments):
+            continue
+        gaps = np.full((len(segments), 1, 2), np.nan)
+        xy = np.concatenate([segments, gaps], axis=1).reshape(-1, 2)[:-1]
+        lines.append((breach_label(breach), xy, BREACH_COLOUR, "solid"))
+    return lines
+
+
 def map_figure(board: Dashboard, value: Any, shown: Shown) -> go.Figure:
     """The flood shown over the land use of the surge year, defences drawn."""
     index = _index(board, value)
@@ -315,6 +341,9 @@ def map_figure(board: Dashboard, value: Any, shown: Shown) -> go.Figure:
                           water_depth=depth, uirevision="flood",
                           depth_max=surge.depth_scale(shown, board.ground), height=520)
     for trace in outline_traces(defence_lines(surge)):
+        fig.add_trace(trace)
+    for trace in outline_traces(breach_lines(surge)):  # over the defence, wider
+        trace.line.width = 5
         fig.add_trace(trace)
     return fig
 

@@ -18,6 +18,8 @@ import plotly.graph_objects as go
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from scenarios.ensemble import band_columns
+from scenarios.i18n import scenario_text
 from scenarios.indicators import FLOOD_INDICATORS
 from tim.classes import localized
 from viz import downloads, scene
@@ -48,8 +50,6 @@ WHOLE = "city"
 #: or without built-up land) the ratio cannot be computed and reads n/a, never 0.
 DENOMINATORS = {"construction_land_per_capita": "population", "school_access": "population",
                 "park_access": "population", "development_intensity": "built_up_area"}
-#: Ensemble band drawn on the timelines: from the 5 % to the 95 % quantile of the members.
-BAND = ("p05", "p95")
 
 
 def _year(run: RunDirectory, year: Any) -> int:
@@ -99,7 +99,8 @@ def run_controls(board: Dashboard, index: Any, year: Any, colour: Any) -> dict[s
     return {"min": years[0], "max": years[-1], "marks": year_marks(years),
             "year": _year(run, year), "flood_options": flood_options,
             "flood_value": flood_value, "colour_options": colour_options, "colour": colour,
-            "description": run.manifest["scenario"].get("description", "").strip()}
+            "description": scenario_text(
+                run.manifest["scenario"].get("description", "").strip(), t)}
 
 
 # -- cards and warnings ----------------------------------------------------------------------
@@ -427,18 +428,20 @@ def point_query(board: Dashboard, index: Any, year: Any, click: Any) -> list[Any
 
 
 def ensemble_band(ensemble: Ensemble, label: str) -> pd.DataFrame:
-    """An ensemble's 5-95 % interval as timeline bands (columns of
-    :func:`viz.figures.indicator_timeline`'s ``bands``) for the run labelled ``label``."""
-    lo, hi = BAND
+    """An ensemble's P10-P90 interval (P5-P95 for an old ensemble: :func:`band_columns`) as
+    timeline bands (columns of :func:`viz.figures.indicator_timeline`'s ``bands``) for the run
+    labelled ``label``."""
     table = ensemble.intervals
-    name = ui().gettext("{label}: 5\u201395 % of {n} seeds", label=label, n=len(ensemble.seeds))
+    lo, hi, lo_q, hi_q = band_columns(table)
+    name = ui().gettext("{label}: P{lo}\u2013P{hi} of {n} seeds", label=label, lo=lo_q, hi=hi_q,
+                        n=len(ensemble.seeds))
     return pd.DataFrame({"run": label, "year": table["year"], "indicator": table["indicator"],
                          "lo": table[lo], "hi": table[hi], "name": name})
 
 
 def timeline_figure(board: Dashboard, index: Any, year: Any) -> go.Figure:
     """Key indicators of all runs over time, the chosen run highlighted, the year marked;
-    a run whose scenario has an ensemble gets the ensemble's 5-95 % band."""
+    a run whose scenario has an ensemble gets the ensemble's band (P10-P90)."""
     t = ui()
     panels = []
     for key in TIMELINE_INDICATORS:

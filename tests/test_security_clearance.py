@@ -473,3 +473,30 @@ def test_a_part_whose_level_is_raised_while_serving_is_refused_at_once(draped_ur
         stat = root.stat()
         os.utime(root, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert _get(ivan, address)[0] == 200
+
+
+def test_the_tabs_draw_no_run_map_above_the_clearance(draped_app, sample):
+    """The scenario and compare tabs' maps of a run whose products are above the user's
+    clearance carry no image, only the note; cleared users get every year's image."""
+    import flask
+
+    from viz.app import load_dashboard
+    from viz.onemap import hidden_note
+    from viz.tabs import compare, scenario
+
+    board = load_dashboard([sample["run"]])
+    with draped_app.server.test_request_context():
+        shown = {}
+        for clearance in ("internal", "restricted"):
+            flask.g.twin_clearance = clearance
+            frames = scenario.map_frames(board, 0, None)
+            maps = compare.compare_maps(board, 0, 0, board.runs[0].years[-1])
+            images = [t for m in maps for t in m.to_plotly_json()["data"]
+                      if t.get("type") == "image"]
+            shown[clearance] = (frames["years"], frames["figure"], images, hidden_note())
+    years, figure, images, note = shown["internal"]
+    assert years == {} and not images
+    assert all(t.get("type") != "image" for t in figure["data"])
+    assert note in json.dumps(figure, ensure_ascii=False)
+    years, figure, images, _ = shown["restricted"]
+    assert set(years) == {str(y) for y in board.runs[0].years} and len(images) == 2

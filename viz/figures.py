@@ -382,6 +382,18 @@ def map_layout(fig: go.Figure, grid: Grid, *, title: str, height: int,
     return fig
 
 
+def withheld_figure(grid: Grid, note: str, *, height: int = 520) -> go.Figure:
+    """An empty map frame that says why nothing is drawn (the products are classified above
+    the user's clearance): the data never reach the page."""
+    fig = map_layout(go.Figure(), grid, title=note, height=height)
+    fig.add_annotation(text=note, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=14, color="#6d4c41"))
+    xmin, ymin, xmax, ymax = (v / 1000.0 for v in grid.bounds)
+    fig.update_xaxes(range=[xmin, xmax])
+    fig.update_yaxes(range=[ymin, ymax])
+    return fig
+
+
 @functools.lru_cache(maxsize=16)
 def crs_label(crs: str) -> str:
     """A CRS as an axis title names it: its code (``EPSG:4548``) or, for a CRS given as WKT

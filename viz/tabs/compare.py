@@ -15,11 +15,12 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import ClientsideFunction, Input, Output, dcc, html
 
-from viz.figures import Memo, land_use_figure, land_use_rgba, run_colour
+from viz.figures import Memo, land_use_figure, land_use_rgba, run_colour, withheld_figure
 from viz.i18n import class_name, indicator_words, status_text, ui, unit_text
 from viz.layout import format_delta, format_value, graph, panel
 from viz.maps import built_difference, difference_figure, raster_figure
-from viz.onemap import add_overlays
+from viz.onemap import add_overlays, hidden_note
+from viz.sources import products_cleared
 from viz.tabs import context, run_and_year, scene_outputs, year_in
 from viz.tabs.scenario import scene_side
 
@@ -51,6 +52,9 @@ def compare_maps(board: Dashboard, a: Any, b: Any, year: Any) -> tuple[go.Figure
     year = _common_year(board, ia, ib, year)
     figures = []
     for tag, i in (("A", ia), ("B", ib)):
+        if not products_cleared(board.runs[i]):
+            figures.append(withheld_figure(board.grid, hidden_note(), height=400))
+            continue
         fig = land_use_figure(board.runs[i].land_use(year), board.grid, board.classes,
                               title=f"{tag}: {board.labels[i]}", legend=False, height=400,
                               uirevision=UIREVISION)

@@ -17,11 +17,13 @@ from scenarios.ensemble import band_columns
 from scenarios.i18n import scenario_text
 from viz.app import choice_index
 from viz.cesium import PROBABILITY_ROUTE, image_spec
-from viz.figures import SeriesSpec, ensemble_timeline, land_use_rgba, run_colour
+from viz.figures import SeriesSpec, ensemble_timeline, land_use_rgba, run_colour, withheld_figure
 from viz.i18n import indicator_words, ui, unit_text
 from viz.layout import format_value, graph, panel
 from viz.maps import PROBABILITY_RAMP, raster_figure
+from viz.onemap import hidden_note
 from viz.scene import plain_style
+from viz.sources import products_cleared
 from viz.tabs import context, run_and_year, scene_outputs, year_in
 from viz.tabs.scenario import TIMELINE_INDICATORS
 
@@ -56,6 +58,8 @@ def _year(ensemble: Ensemble, year: Any) -> int:
 def probability_map(board: Dashboard, k: Any, year: Any) -> tuple[go.Figure, Any]:
     """The development probability in the year as a map, and a sentence with its areas."""
     _, ensemble = _ensemble(board, k)
+    if not products_cleared(board.baseline):
+        return withheld_figure(board.grid, hidden_note()), hidden_note()
     year = _year(ensemble, year)
     values = ensemble.probability(year)
     hectares = board.grid.cell_area / 10_000.0

@@ -31,10 +31,13 @@ from scenarios.indicators import FLOOD_INDICATORS
 from tim.classes import localized
 from viz.cesium import FLOOD_ROUTE, image_spec
 from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, Memo, hydrograph_figure,
-                         land_use_figure, land_use_rgba, ramp_gradient, run_colour)
+                         land_use_figure, land_use_rgba, ramp_gradient, run_colour,
+                         withheld_figure)
 from viz.i18n import convert, indicator_words, threshold_text, ui, unit_text
 from viz.layout import CardData, building_legend, format_value, graph, indicator_card, panel
 from viz.maps import outline_traces, raster_figure
+from viz.onemap import hidden_note
+from viz.sources import products_cleared
 from viz.tabs import active, scene_outputs
 
 if TYPE_CHECKING:
@@ -327,6 +330,8 @@ def breach_lines(surge: SurgeRun) -> list[tuple[str, np.ndarray, str, str]]:
 def map_figure(board: Dashboard, value: Any, shown: Shown) -> go.Figure:
     """The flood shown over the land use of the surge year, defences drawn."""
     index = _index(board, value)
+    if not products_cleared(board.runs[index]):
+        return withheld_figure(board.grid, hidden_note())
     surge = board.surge_run(index)
     depth = surge.land_depth(shown, board.ground)
     t = ui()
@@ -362,6 +367,8 @@ def timeline(board: Dashboard, value: Any, shown: Shown) -> go.Figure:
 
 def hazard_figure(board: Dashboard, value: Any, which: Any) -> go.Figure:
     index = _index(board, value)
+    if not products_cleared(board.runs[index]):
+        return withheld_figure(board.grid, hidden_note())
     surge = board.surge_run(index)
     which = which if which in HAZARDS else "arrival"
     title, unit, scale, hover, ramp = HAZARDS[which]

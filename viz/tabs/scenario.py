@@ -25,13 +25,14 @@ from tim.classes import localized
 from viz import downloads, scene
 from viz.cesium import drape_spec
 from viz.figures import (Memo, SeriesSpec, flood_depth_trace, indicator_timeline,
-                          land_use_figure, land_use_image, neutral_sea)
-from viz.onemap import DEFAULT_LAYERS, add_overlays, entities, line_name, zone_words
+                          land_use_figure, land_use_image, neutral_sea, withheld_figure)
+from viz.onemap import (DEFAULT_LAYERS, add_overlays, entities, hidden_note, line_name,
+                        zone_words)
 from viz.i18n import (area_in, indicator_words, status_text, threshold_text, ui, unit_text,
                        value_text)
 from viz.layout import (CardData, building_legend, graph, indicator_card,
                         new_buildings_legend, panel, status_chip, year_marks)
-from viz.sources import calibration_label, run_calibration
+from viz.sources import calibration_label, products_cleared, run_calibration
 from viz.tabs import context, run_and_year, scene_outputs, year_in
 
 if TYPE_CHECKING:
@@ -325,6 +326,8 @@ def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | N
     """The land-use map of the run and year, with the flood depth in the surge year, the
     one-map ``layers`` shown (:mod:`viz.onemap`) and the chosen ``area`` outlined and framed."""
     run = board.run(index)
+    if not products_cleared(run):
+        return withheld_figure(board.grid, hidden_note())
     year = _year(run, year)
     land_use = run.land_use(year)
     flooded = _flood_shown(run, flood)
@@ -377,6 +380,8 @@ def map_frames(board: Dashboard, index: Any, flood: Sequence[str] | None,
     def build() -> dict[str, Any]:
         figure = map_figure(board, i, run.years[0], ["flood"] if flooded else None, layers,
                             area)
+        if not products_cleared(run):  # the frame says why; no year's image is sent
+            return {"run": i, "figure": figure.to_plotly_json(), "years": {}, "last": ""}
         years = {str(y): {**_year_frame(board, i, y, flooded),
                           "title": _map_title(board, run, y, flooded)} for y in run.years}
         return {"run": i, "figure": figure.to_plotly_json(), "years": years,

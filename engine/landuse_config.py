@@ -71,6 +71,9 @@ class LandUsePolicy:
     """What a planner sets (the parts of the model a scenario may change on a calibration).
 
     hard_constraints : territory fields (1 = inside) where no cell may become built-up.
+    buffers : ``(field, metres)`` pairs: no cell within that distance of the field's line (a
+        control line of ``hard_constraints``; distance between cell centres) may become
+        built-up either (a hard buffer zone around the line; 0: none).
     protected_groups : land-use groups whose cells may not change class anywhere.
     outside_boundary_weight : factor on the potential of becoming built-up outside the urban
         development boundary (1: the boundary does not matter).
@@ -85,8 +88,16 @@ class LandUsePolicy:
     outside_boundary_weight: float = 0.3
     conversion: tuple[ConversionRule, ...] = ()
     markov_adjust: tuple[TransitionAdjustment, ...] = ()
+    buffers: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
+        for name, width in self.buffers:
+            if name not in self.hard_constraints:
+                raise InputError("a buffer is drawn around a protected control line: protect "
+                                 "the line too", field=f"protect_buffers.{name}", value=width)
+            if not 0 <= width < float("inf"):
+                raise InputError("a buffer width must be a finite number of metres >= 0",
+                                 field=f"protect_buffers.{name}", value=width)
         unknown = sorted(set(self.protected_groups) - set(GROUPS))
         if unknown:
             raise InputError(f"unknown land-use groups (groups: {', '.join(GROUPS)})",

@@ -35,6 +35,9 @@ ControlLine = Literal["ecological_red_line", "permanent_basic_farmland"]
 #: Largest one-off migration of a year (households): several times a megacity's arrivals;
 #: the agents of a larger number would not fit in memory.
 MAX_MIGRATION = 1_000_000
+#: Widest buffer around a control line (m): 5 km, ten times the 500 m Wetland Buffer Area of
+#: Hong Kong's Town Planning Board guideline 12C; a wider band is a zoning, not a buffer.
+MAX_BUFFER_M = 5_000.0
 #: Longest storm-surge event (hours): a month of still-water record.
 MAX_EVENT_H = 720.0
 
@@ -218,7 +221,7 @@ MODEL_KEYS = ("neighbourhood_size", "alpha", "spontaneous", "inertia", "roulette
               "patch_size", "patch_compactness", "suitability")
 #: land_use keys a planner sets, on a calibrated model as well.
 PLANNER_KEYS = ("protect", "protect_groups", "outside_boundary_weight", "conversion",
-                "demand")
+                "demand", "protect_buffers")
 
 
 class LandUse(_Strict):
@@ -240,6 +243,10 @@ class LandUse(_Strict):
     spontaneous: float = Field(_CA.spontaneous, ge=0.0, le=1.0,
                                description="weight of growth away from built-up land")
     protect: tuple[ControlLine, ...] = _LINES
+    protect_buffers: dict[ControlLine, Annotated[float, Field(ge=0.0, le=MAX_BUFFER_M)]] = \
+        Field(default_factory=dict,
+              description="control line -> width (m) of a buffer around it, each line also "
+                          "protected: no cell within that distance becomes built-up")
     protect_groups: tuple[Literal["farmland", "ecological", "water"], ...] = Field(
         _DEFAULT.policy.protected_groups,
         description="land-use groups that may not be converted at all (strict policy)")
@@ -283,6 +290,10 @@ class LandUse(_Strict):
                                  f"{', '.join(PLANNER_KEYS)} (and drivers)")
         elif self.drivers:
             raise ValueError("drivers are those of a calibration: give calibration too")
+        unprotected = sorted(set(self.protect_buffers) - set(self.protect))
+        if unprotected:
+            raise ValueError(f"protect_buffers: {', '.join(unprotected)} not in protect; a "
+                             "buffer is drawn around a protected control line")
         if self.demand.source == "markov" and self.calibration is None and not (
                 self.demand.markov and self.demand.markov.maps):
             raise ValueError("demand source markov needs markov: {maps: {YEAR: FILE, ...}} "
@@ -320,7 +331,9 @@ def land_use_config(land_use: LandUse, ca: CAParams | None = None) -> LandUseCon
         outside_boundary_weight=land_use.outside_boundary_weight,
         conversion=rules_from_mapping(land_use.conversion),
         markov_adjust=tuple(TransitionAdjustment(a.source, a.target, a.factor)
-                            for a in (markov.adjust if markov is not None else ())))
+                            for a in (markov.adjust if markov is not None else ())),
+        buffers=tuple((CONTROL_LINE_FIELDS[k], float(w))
+                      for k, w in land_use.protect_buffers.items()))
     return LandUseConfig(ca=ca, policy=policy, patch_size=land_use.patch_size)
 
 

@@ -137,7 +137,8 @@ def test_scenario_maps_onto_the_model_by_one_function():
     changed = {"neighbourhood_size": 7, "alpha": 0.9, "spontaneous": 0.1, "inertia": 3.0,
                "roulette_rounds": 2, "patch_size": 4.0, "patch_compactness": 2.0,
                "protect": ["ecological_red_line"], "protect_groups": ["water"],
-               "outside_boundary_weight": 0.5, "conversion": {"farmland": {"built": 0.5}}}
+               "outside_boundary_weight": 0.5, "conversion": {"farmland": {"built": 0.5}},
+               "protect_buffers": {"ecological_red_line": 200.0}}
     assert set(changed) == mapped  # every mapped key is exercised below
     config = land_use_config(LandUse(**changed))
     assert config.ca == CAParams(neighbourhood_size=7, alpha=0.9, spontaneous=0.1,
@@ -146,6 +147,7 @@ def test_scenario_maps_onto_the_model_by_one_function():
     assert config.policy.hard_constraints == ("control__ecological_red_line",)
     assert config.policy.protected_groups == ("water",)
     assert config.policy.outside_boundary_weight == 0.5
+    assert config.policy.buffers == (("control__ecological_red_line", 200.0),)
     assert [(r.source, r.target, r.factor) for r in config.policy.conversion] == \
         [("farmland", "built", 0.5)]
     # Of the demand, the Markov adjustments are the planner's policy: mapped here too.

@@ -26,9 +26,25 @@ from engine.demand import MarkovChain
 from engine.landuse import Adaptation, LandUseModel, class_counts, simulate
 from engine.landuse_config import LandUseConfig, build_model, conversion_factors
 from engine.process import Clock, FieldUse, Process, StepReport
+from engine.suitability import distance_to
 from tim.errors import InputError
 from tim.fields import field_spec
 from tim.model import Territory
+
+
+def buffer_zone(line: np.ndarray, width: float, cell_size: tuple[float, float]
+                ) -> np.ndarray:
+    """Cells whose centre lies within ``width`` (CRS units) of a ``line`` cell's centre, the
+    line included (Euclidean distance transform, :func:`engine.suitability.distance_to`);
+    nothing when the line is empty.
+
+    Examples
+    --------
+    >>> buffer_zone(np.array([[True, False, False, False]]), 60.0, (30.0, 30.0)).tolist()
+    [[True, True, True, False]]
+    """
+    distance = distance_to(line, cell_size)
+    return np.isfinite(distance) & (distance <= width)
 
 
 def territory_model(territory: Territory, config: LandUseConfig = LandUseConfig(), *,
@@ -68,6 +84,8 @@ def territory_model(territory: Territory, config: LandUseConfig = LandUseConfig(
         suitability = np.zeros(shape + (n,), dtype=np.float32)
         suitability[..., built] = territory.get("land_use__suitability")
     hard = [(territory.fields[name] > 0, [built]) for name in policy.hard_constraints]
+    hard += [(buffer_zone(territory.fields[name] > 0, width, territory.grid.cell_size), [built])
+             for name, width in policy.buffers if width > 0]
     if frozen is not None:
         hard.append((frozen, None))
     soft = []

@@ -279,9 +279,20 @@ def test_the_four_planning_presets_on_the_sample(sample_territory):
     # The rule is in the model too: no transition out of ecological land or water.
     assert lost("ecological-protection-fast", "ecological") == 0
     assert lost("ecological-protection-fast", "water") == 0
-    assert lost("natural-development-fast", "ecological") > 0
+    # ... and no cell within 100 m of the red line may become built-up (in trend growth it may).
+    from engine.processes.land_use import buffer_zone
     from scenarios.runner import land_use_process, prepare
 
+    red = t.get("control__ecological_red_line") > 0
+    near = buffer_zone(red, 100.0, t.grid.cell_size) & ~red
+    assert near.any()
+    bit = 1 << t.classes.index_of(built)
+    for name, barred in (("ecological-protection", True), ("natural-development", False)):
+        forbid = land_use_process(prepare(t, load_scenario(name)),
+                                  load_scenario(name)).model.constraints.forbid
+        assert ((forbid[near] & bit) > 0).all() == barred, name
+    assert not ((end["ecological-protection-fast"] == built) & (start != built) & near).any()
+    assert lost("natural-development-fast", "ecological") > 0
     scenario = load_scenario("ecological-protection")
     model = land_use_process(prepare(t, scenario), scenario).model
     groups = np.array([c.group for c in t.classes.classes])

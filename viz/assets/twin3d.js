@@ -26,6 +26,8 @@
  *   drapeHost       "terrain" or "globe"; drapeUrl, drapeUrls: the drape(s) in use
  *   split           two sides shown; entities: counts of drawn lines, points, polygons, cells
  *   mode, camera, error
+ *   frames          frames drawn so far (the view draws only while something is arriving)
+ *   software        WebGL runs on the CPU (then no multisampling)
  */
 (function () {
   "use strict";
@@ -58,6 +60,7 @@
     entities: { lines: 0, points: 0, polygons: 0, cells: 0 },
     flying: false,
     software: null,
+    frames: 0,
     mode: null,
     camera: null,
     error: null,
@@ -314,13 +317,12 @@
   // the draped imagery is ready on the visible terrain tiles, plus SETTLE_FRAMES frames; never
   // longer than SETTLE_MAX_MS. In software WebGL a frame costs 0.1-0.5 s: rendering for a
   // fixed 3-4 s after each change (as before) blocked the page long after the view was done.
-  var SETTLE_FRAMES = 2;
+  var SETTLE_FRAMES = 1; // a tile's colours and drape are drawn in the frame they are set
   var SETTLE_GAP_MS = 40;
   var SETTLE_MAX_MS = 10000;
   var settleUntil = 0;
   var settleLeft = 0;
   var settleTimer = null;
-  var drapesPending = 0;
   var imageryPending = false; // some visible terrain tile's drape is not ready (this frame)
 
   function settle() {
@@ -329,8 +331,10 @@
     if (S.viewer && !S.viewer.isDestroyed()) S.viewer.scene.requestRender();
   }
 
+  // Waiting for a drape image or a flight needs no frames: each ends with a settle() of its
+  // own (and a flight draws its frames as the camera moves).
   function stillArriving() {
-    return !S.tilesLoaded || drapesPending > 0 || imageryPending || !!S.flying;
+    return !S.tilesLoaded || imageryPending;
   }
 
   // Called after each frame (postRender).
@@ -405,7 +409,6 @@
     var viewer = S.viewer;
     if (!viewer || !S.scene) return;
     var seq = ++drapeSeq;
-    drapesPending += 1;
     var sides = S.scene.sides;
     var onTerrain = drapeHostIsTerrain();
     var jobs = sides.map(function (side, i) {
@@ -413,7 +416,6 @@
                         : Promise.resolve([i, null]);
     });
     Promise.all(jobs).then(function (made) {
-      drapesPending -= 1;
       if (seq !== drapeSeq || viewer.isDestroyed()) return; // a newer call won
       clearDrapes();
       viewer.scene.globe.show = !onTerrain;
@@ -441,10 +443,7 @@
       S.drapeUrls = sides.map(function (s) { return s.drape ? s.drape.url : null; });
       S.drapeUrl = S.drapeUrls[0];
       settle();
-    }).catch(function (err) {
-      drapesPending = Math.max(0, drapesPending - 1);
-      fail("drape", err);
-    });
+    }).catch(function (err) { fail("drape", err); });
   }
 
   // -- the scene ----------------------------------------------------------------------------
@@ -851,6 +850,7 @@
         }
       });
       if (changed || !S.tilesLoaded) updateLoaded();
+      S.frames += 1;
       settleAfterFrame();
     });
     scene.preUpdate.addEventListener(function () { imageryPending = false; });

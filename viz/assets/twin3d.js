@@ -27,6 +27,7 @@
  *   split           two sides shown; entities: counts of drawn lines, points, polygons, cells
  *   mode, camera, error
  *   frames          frames drawn so far (the view draws only while something is arriving)
+ *   settling        frames are still being drawn after a change
  *   software        WebGL runs on the CPU (then no multisampling)
  */
 (function () {
@@ -61,6 +62,7 @@
     flying: false,
     software: null,
     frames: 0,
+    settling: false,
     mode: null,
     camera: null,
     error: null,
@@ -326,6 +328,7 @@
   var imageryPending = false; // some visible terrain tile's drape is not ready (this frame)
 
   function settle() {
+    S.settling = true;
     settleUntil = Date.now() + SETTLE_MAX_MS;
     settleLeft = SETTLE_FRAMES;
     if (S.viewer && !S.viewer.isDestroyed()) S.viewer.scene.requestRender();
@@ -342,12 +345,14 @@
     if (!settleUntil) return;
     if (Date.now() > settleUntil) {
       settleUntil = 0;
+      S.settling = false;
       return;
     }
     if (stillArriving()) {
       settleLeft = SETTLE_FRAMES;
     } else if (--settleLeft < 0) {
       settleUntil = 0;
+      S.settling = false;
       return;
     }
     if (settleTimer) return;

@@ -29,7 +29,9 @@ Measured (7 Dec 2026, load average 8-10 on 2 cores; medians; trunk -> branch): y
 2D map 2.83 s -> 0.91 s, 3D 3.66 s -> 2.21 s, server requests per step 5 -> 3; run switch
 6.06 s -> 5.91 s; compare tab 8.34 s -> 4.05 s; surge playback 0.22 -> 0.42 frames/s. A
 second run at load 3-7 gained on the year step only (and the branch's playback stalled once);
-see docs/dashboard.md (Speed).
+see docs/dashboard.md (Speed). With the 3D view drawn on demand (viz/assets/twin3d.js; load
+3-5, before -> after): year step 3D 2.22 s -> 1.11 s, run switch 5.39 s -> 2.22 s, compare tab
+4.09 s -> 2.05 s, surge playback 0.45 -> 0.68 frames/s.
 """
 
 from __future__ import annotations

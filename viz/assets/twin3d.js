@@ -26,6 +26,9 @@
  *   drapeHost       "terrain" or "globe"; drapeUrl, drapeUrls: the drape(s) in use
  *   split           two sides shown; entities: counts of drawn lines, points, polygons, cells
  *   mode, camera, error
+ *   frames          frames drawn so far (the view draws only while something is arriving)
+ *   settling        frames are still being drawn after a change
+ *   software        WebGL runs on the CPU (then no multisampling)
  */
 (function () {
   "use strict";
@@ -56,6 +59,10 @@
     drapeUrls: [],
     split: false,
     entities: { lines: 0, points: 0, polygons: 0, cells: 0 },
+    flying: false,
+    software: null,
+    frames: 0,
+    settling: false,
     mode: null,
     camera: null,
     error: null,
@@ -236,7 +243,10 @@
         tileset.splitDirection = Cesium.SplitDirection[SPLIT[side === "main" && S.split ?
                                                              "left" : side]];
         viewer.scene.primitives.add(tileset);
-        tileset.tileVisible.addEventListener(function (tile) { styleContent(inst, tile.content); });
+        tileset.tileVisible.addEventListener(function (tile) {
+          styleContent(inst, tile.content);
+          if (inst.part === "terrain" && !drapeReady(tile.content)) imageryPending = true;
+        });
         tileset.tileUnload.addEventListener(function (tile) {
           inst.contents.delete(tile.content);
           recount();
@@ -244,7 +254,7 @@
         tileset.tileFailed.addEventListener(function (e) { fail("tile " + e.url, e.message); });
         if (options && options.style) tileset.style = new Cesium.Cesium3DTileStyle(options.style);
         applyDrapes();
-        viewer.scene.requestRender();
+        settle();
         return tileset;
       })
       .catch(function (err) { fail("tileset " + url, err); });
@@ -302,22 +312,65 @@
       .join(", ") || word("none") });
   }
 
-  // Render for a while: imagery draped on tiles and tiles themselves finish loading over
-  // several frames, which requestRenderMode would not draw on its own.
-  var pumpUntil = 0;
-  var pumpTimer = null;
+  // Render only while something is still arriving. requestRenderMode draws a frame when the
+  // camera moves or a tile loads, but imagery draped on 3D Tiles and restyled features need
+  // frames of their own. So after a change, frames are requested one after another (with a
+  // pause between them, for the page) until every shown tileset is loaded, the drape is made,
+  // the draped imagery is ready on the visible terrain tiles, plus SETTLE_FRAMES frames; never
+  // longer than SETTLE_MAX_MS. In software WebGL a frame costs 0.1-0.5 s: rendering for a
+  // fixed 3-4 s after each change (as before) blocked the page long after the view was done.
+  var SETTLE_FRAMES = 1; // a tile's colours and drape are drawn in the frame they are set
+  var SETTLE_GAP_MS = 40;
+  var SETTLE_MAX_MS = 10000;
+  var settleUntil = 0;
+  var settleLeft = 0;
+  var settleTimer = null;
+  var imageryPending = false; // some visible terrain tile's drape is not ready (this frame)
 
-  function pump(ms) {
-    pumpUntil = Math.max(pumpUntil, Date.now() + ms);
-    if (pumpTimer) return;
-    pumpTimer = setInterval(function () {
-      if (!S.viewer || S.viewer.isDestroyed() || Date.now() > pumpUntil) {
-        clearInterval(pumpTimer);
-        pumpTimer = null;
-        return;
-      }
-      S.viewer.scene.requestRender();
-    }, 80);
+  function settle() {
+    S.settling = true;
+    settleUntil = Date.now() + SETTLE_MAX_MS;
+    settleLeft = SETTLE_FRAMES;
+    if (S.viewer && !S.viewer.isDestroyed()) S.viewer.scene.requestRender();
+  }
+
+  // Waiting for a drape image or a flight needs no frames: each ends with a settle() of its
+  // own (and a flight draws its frames as the camera moves).
+  function stillArriving() {
+    return !S.tilesLoaded || imageryPending;
+  }
+
+  // Called after each frame (postRender).
+  function settleAfterFrame() {
+    if (!settleUntil) return;
+    if (Date.now() > settleUntil) {
+      settleUntil = 0;
+      S.settling = false;
+      return;
+    }
+    if (stillArriving()) {
+      settleLeft = SETTLE_FRAMES;
+    } else if (--settleLeft < 0) {
+      settleUntil = 0;
+      S.settling = false;
+      return;
+    }
+    if (settleTimer) return;
+    settleTimer = setTimeout(function () {
+      settleTimer = null;
+      if (S.viewer && !S.viewer.isDestroyed()) S.viewer.scene.requestRender();
+    }, SETTLE_GAP_MS);
+  }
+
+  // Whether a tile's model still waits for its draped imagery (CesiumJS 1.145 internals:
+  // Model._modelImagery; absent elsewhere, then the drape counts as ready).
+  function drapeReady(content) {
+    try {
+      var imagery = content && content._model && content._model._modelImagery;
+      return !imagery || imagery.ready !== false;
+    } catch (e) {
+      return true;
+    }
   }
 
   // -- drapes -------------------------------------------------------------------------------
@@ -394,7 +447,7 @@
       S.drapeHost = onTerrain ? "terrain" : "globe";
       S.drapeUrls = sides.map(function (s) { return s.drape ? s.drape.url : null; });
       S.drapeUrl = S.drapeUrls[0];
-      pump(4000);
+      settle();
     }).catch(function (err) { fail("drape", err); });
   }
 
@@ -460,7 +513,45 @@
     S.tilesLoaded = false;
     // A new scene (run, year, tab) makes the picked building's panel stale: clear both.
     clearPick(true);
-    pump(3000);
+    settle();
+  }
+
+  // Scenes from the server are applied once per turn of the event loop, the newest only (a
+  // burst of year steps costs one update), and not at all while the 3D panel is not shown
+  // (hidden page, or no box on screen): the latest one is applied when it shows again.
+  var queuedScene = null;
+  var queueTimer = null;
+  var watching = false;
+
+  function panelShown() {
+    if (document.hidden) return false;
+    var box = S.viewer && S.viewer.container;
+    return !box || box.getClientRects().length > 0;
+  }
+
+  function watchPanel() {
+    if (watching || !S.viewer) return;
+    watching = true;
+    document.addEventListener("visibilitychange", flushScene);
+    if (window.ResizeObserver) new ResizeObserver(flushScene).observe(S.viewer.container);
+  }
+
+  function queueScene(spec) {
+    queuedScene = spec;
+    if (S.viewer) S.tilesLoaded = false; // not the shown scene's status any more
+    if (!queueTimer) queueTimer = setTimeout(flushScene, 0);
+  }
+
+  function flushScene() {
+    queueTimer = null;
+    if (!queuedScene) return;
+    if (S.viewer && !panelShown()) {
+      watchPanel();
+      return;
+    }
+    var spec = queuedScene;
+    queuedScene = null;
+    applyScene(spec);
   }
 
   function pointStyle() {
@@ -619,19 +710,24 @@
                                         tileset.boundingSphere.radius * 1.45);
   }
 
+  // A flight renders its own frames (the camera moves); the view settles once it lands.
+  function landed(key) {
+    S.flying = false;
+    if (key) S.camera = key;
+    settle();
+  }
+
   function applyCamera(camera) {
     if (!camera || camera.key === S.cameraKey) return;
     S.cameraKey = camera.key;
+    S.flying = true;
     if (camera.home) {
       var main = S.instances[S.config.parts.buildings + "|main"];
       main.promise.then(function (tileset) {
         if (!tileset) return null;
         return S.viewer.flyTo(tileset, { offset: homeOffset(tileset), duration: 1.0 });
-      }).then(function () {
-        S.camera = camera.key;
-        pump(1500);
-      });
-      pump(2500);
+      }).then(function () { landed(camera.key); }, function () { landed(null); });
+      settle();
       return;
     }
     var c = camera.center;
@@ -641,12 +737,10 @@
       offset: new Cesium.HeadingPitchRange(Cesium.Math.toRadians(camera.heading),
                                            Cesium.Math.toRadians(camera.pitch), camera.range),
       duration: camera.duration === undefined ? 1.2 : camera.duration,
-      complete: function () {
-        S.camera = camera.key;
-        pump(1500);
-      },
+      complete: function () { landed(camera.key); },
+      cancel: function () { landed(null); },
     });
-    pump(2500);
+    settle();
   }
 
   // -- picking ------------------------------------------------------------------------------
@@ -705,6 +799,21 @@
   }
 
   // -- viewer -------------------------------------------------------------------------------
+  // Whether WebGL runs on the CPU (SwiftShader, llvmpipe): frames then cost 0.1-0.5 s.
+  function softwareWebGL() {
+    if (S.software !== null) return S.software;
+    S.software = false;
+    try {
+      var gl = document.createElement("canvas").getContext("webgl");
+      var info = gl && gl.getExtension("WEBGL_debug_renderer_info");
+      var name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
+      S.software = /swiftshader|llvmpipe|software/i.test(name);
+      var lose = gl && gl.getExtension("WEBGL_lose_context");
+      if (lose) lose.loseContext();
+    } catch (e) { /* no WebGL: the viewer will say so */ }
+    return S.software;
+  }
+
   function createViewer(config) {
     Cesium.Ion.defaultAccessToken = "";
     var viewer = new Cesium.Viewer(config.container, {
@@ -724,6 +833,8 @@
       // Draw only when something changed: software WebGL in tests, laptops on battery.
       requestRenderMode: true,
       maximumRenderTimeChange: Infinity,
+      // 4x multisampling (the default) multiplies a software renderer's fill cost.
+      msaaSamples: softwareWebGL() ? 1 : 4,
     });
     var scene = viewer.scene;
     scene.backgroundColor = Cesium.Color.fromCssColorString("#dfe7ec");
@@ -746,7 +857,10 @@
         }
       });
       if (changed || !S.tilesLoaded) updateLoaded();
+      S.frames += 1;
+      settleAfterFrame();
     });
+    scene.preUpdate.addEventListener(function () { imageryPending = false; });
     viewer.screenSpaceEventHandler.setInputAction(function (click) {
       var picked = scene.pick(click.position);
       var feature = picked instanceof Cesium.Cesium3DTileFeature ? picked : null;
@@ -771,7 +885,7 @@
     main.promise.then(function (tileset) {
       if (!tileset) return null;
       return S.viewer.zoomTo(tileset, homeOffset(tileset));
-    }).then(function () { S.viewer.scene.requestRender(); });
+    }).then(settle);
     applyScene(S.pendingScene || { sides: [{ buildings: null, overlays: [], drape: null }] });
     S.pendingScene = null;
   }
@@ -804,13 +918,14 @@
         ["buildings", "terrain", "points"].forEach(function (name) {
           S.want[name] = values.indexOf(name) >= 0;
         });
-        if (S.viewer && S.scene) applyScene(S.scene);
+        if (S.viewer && queuedScene) flushScene();
+        else if (S.viewer && S.scene) applyScene(S.scene);
         return values.join(",");
       },
       // scene store (written by the active tab) -> cesium-ack.children: show it.
       scene: function (spec) {
         if (!spec || typeof Cesium === "undefined") return window.dash_clientside.no_update;
-        applyScene(spec);
+        queueScene(spec);
         return spec.key || "";
       },
     },

@@ -717,12 +717,26 @@
     settle();
   }
 
+  // The tileset the camera starts on and goes home to: the buildings, or the terrain when the
+  // data hold no buildings (a terrain-only territory such as Hong Kong's).
+  function homeInstance() {
+    var parts = S.config && S.config.parts;
+    if (!parts) return null;
+    if (parts.buildings) return instance(parts.buildings, "main", { part: "buildings" });
+    if (parts.terrain) return instance(parts.terrain, "main", { part: "terrain" });
+    return null;
+  }
+
   function applyCamera(camera) {
     if (!camera || camera.key === S.cameraKey) return;
     S.cameraKey = camera.key;
     S.flying = true;
     if (camera.home) {
-      var main = S.instances[S.config.parts.buildings + "|main"];
+      var main = homeInstance();
+      if (!main) {
+        landed(null);
+        return;
+      }
       main.promise.then(function (tileset) {
         if (!tileset) return null;
         return S.viewer.flyTo(tileset, { offset: homeOffset(tileset), duration: 1.0 });
@@ -863,7 +877,9 @@
     scene.preUpdate.addEventListener(function () { imageryPending = false; });
     viewer.screenSpaceEventHandler.setInputAction(function (click) {
       var picked = scene.pick(click.position);
-      var feature = picked instanceof Cesium.Cesium3DTileFeature ? picked : null;
+      // Only buildings are described: a terrain tile is no building.
+      var feature = picked instanceof Cesium.Cesium3DTileFeature && S.config.parts.buildings &&
+        picked.getProperty("id") !== undefined ? picked : null;
       setProps("cesium-pick", { children: feature ? describe(feature) : "" });
       pick(feature);
     }, Cesium.ScreenSpaceEventType.LEFT_CLICK);
@@ -880,12 +896,14 @@
     Object.keys(config.parts).forEach(function (name) {
       S.layers[name] = { show: false, loaded: false };
     });
-    var main = instance(config.parts.buildings, "main", { part: "buildings" });
-    setShow(main, S.want.buildings);
-    main.promise.then(function (tileset) {
-      if (!tileset) return null;
-      return S.viewer.zoomTo(tileset, homeOffset(tileset));
-    }).then(settle);
+    var main = homeInstance();
+    if (main) {
+      setShow(main, S.want[main.part]);
+      main.promise.then(function (tileset) {
+        if (!tileset) return null;
+        return S.viewer.zoomTo(tileset, homeOffset(tileset));
+      }).then(settle);
+    }
     applyScene(S.pendingScene || { sides: [{ buildings: null, overlays: [], drape: null }] });
     S.pendingScene = null;
   }

@@ -231,8 +231,13 @@ def test_compare_writes_differences_maps_and_report(runs, tmp_path):
     # One self-contained file: pictures embedded, nothing loads online.
     assert "data:image/png;base64," in html and "<script" not in html
     assert "http://" not in html and "https://" not in html
-    assert sorted(p.name for p in (tmp_path / "report/maps").iterdir()) == [
+    maps = tmp_path / "report/maps"
+    assert sorted(p.name for p in maps.glob("*.tif")) == [
         f"{name}_vs_baseline.tif" for name in sorted(runs) if name != "baseline"]
+    # each categorical map with its class names (GDAL's sidecar) and its QGIS style
+    assert {p.name for p in maps.iterdir()} == {
+        f"{p.name}{extra}" for p in maps.glob("*.tif") for extra in ("", ".aux.xml")} | {
+        p.with_suffix(".qml").name for p in maps.glob("*.tif")}
 
 
 # -- monitoring: units, districts, plan, warnings ----------------------------------------------

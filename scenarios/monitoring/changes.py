@@ -266,12 +266,23 @@ def patch_polygons(result: ChangeResult, territory: Territory):
     from rasterio import features
 
     transform = Affine(*territory.grid.transform)
-    ids, geoms = [], []
+    ids, ring_sizes, rings_per_polygon, xy = [], [], [], []
     for geom, value in features.shapes(result.labels, mask=result.labels > 0,
                                        connectivity=result.connectivity, transform=transform):
         ids.append(int(value))
-        geoms.append(shapely.geometry.shape(geom))
-    parts = gpd.GeoDataFrame({"label": ids}, geometry=geoms, crs=territory.grid.crs)
+        rings = geom["coordinates"]
+        rings_per_polygon.append(len(rings))
+        for ring in rings:
+            ring_sizes.append(len(ring))
+            xy.extend(ring)
+    # one vectorised construction rather than a shapely object per GeoJSON dict: the same
+    # coordinates, shells first then holes, as shapely.geometry.shape builds them
+    coords = np.array(xy, dtype=np.float64).reshape(-1, 2)
+    rings = shapely.linearrings(coords, indices=np.repeat(np.arange(len(ring_sizes)),
+                                                          ring_sizes))
+    polygons = shapely.polygons(rings, indices=np.repeat(np.arange(len(ids)),
+                                                         rings_per_polygon))
+    parts = gpd.GeoDataFrame({"label": ids}, geometry=polygons, crs=territory.grid.crs)
     # a patch joined only diagonally comes out in pieces: one (multi)polygon per patch
     if parts["label"].duplicated().any():
         parts = parts.dissolve(by="label", as_index=False)

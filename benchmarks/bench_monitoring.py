@@ -6,6 +6,13 @@ SciPy baseline (compare rows of one group: the ratio is the speed-up).
 - ``changes``: :func:`scenarios.monitoring.changes.change_patches` (goal: <= 5 s) vs the same
   patches and statistics with SciPy (label per transition, ``ndimage.sum`` per line) - the
   baseline's patch count and areas are checked equal to ours.
+- ``distance``: :func:`engine.suitability.distance_to` (the exact transform of
+  :mod:`engine.kernels.distance`, Numba) vs ``scipy.ndimage.distance_transform_edt``, from the
+  2005 built-up land (the derived development boundary's buffer) - equal distances checked.
+- ``changes-command``: ``twin changes`` end to end as :func:`scenarios.monitoring.changes.
+  run_changes` runs it (read the TIM and both maps, derive the lines, patches, write the folder
+  with polygons and the en + zh_CN reports; goal: <= 5 s) - no baseline of its own: its
+  stages' baselines are the rows above.
 - ``assess``: :func:`scenarios.monitoring.assess.assess` over 2003, 2005, 2010 (goal: <= 30 s)
   vs the same with the scenarios' stock roll-up (``scenarios.areas.Areas.sums``).
 - ``evaluate``: 双评价 with the default rules (goal: <= 20 s) vs the same with the habitat
@@ -118,6 +125,50 @@ def test_changes(benchmark, wuhan, impl):
             ours.patches["red_line_ha"].sum())
 
 
+@pytest.mark.benchmark(group="monitoring-distance")
+@pytest.mark.parametrize("impl", ["numba", "scipy"])
+def test_distance(benchmark, wuhan, impl):
+    from scipy import ndimage
+
+    from engine.suitability import distance_to
+
+    territory, maps, _ = wuhan
+    towns = maps[2005] == territory.classes.built.code
+    cell = territory.grid.cell_size
+    ours = distance_to(towns, cell)  # warm (compile)
+    if impl == "numba":
+        got = benchmark.pedantic(distance_to, args=(towns, cell), rounds=2, iterations=1)
+    else:
+        got = benchmark.pedantic(lambda: ndimage.distance_transform_edt(
+            ~towns, sampling=(cell[1], cell[0])).astype(np.float32), rounds=1, iterations=1)
+    np.testing.assert_array_equal(got, ours)
+
+
+@pytest.fixture(scope="module")
+def wuhan_store(wuhan, tmp_path_factory):
+    from tim.store import save_territory
+
+    return save_territory(wuhan[0], tmp_path_factory.mktemp("wuhan") / "tim")
+
+
+def changes_command(tim, out):
+    """``twin changes`` on Wuhan 2005 -> 2010 with derived lines, as docs/monitoring.md runs
+    it (without the PDF)."""
+    from scenarios.monitoring.changes import run_changes
+
+    d = twin_data_dir() / "landuse/wuhan"
+    return run_changes(tim, f"2005={d / 'wh2005_refy.tif'}", f"2010={d / 'wh2010_refy.tif'}",
+                       out, derive_lines=True, water_constraint=d / "WaterWuhan.tif",
+                       langs=("en", "zh_CN"))
+
+
+@pytest.mark.benchmark(group="monitoring-changes-command")
+def test_changes_command(benchmark, wuhan_store, tmp_path):
+    result = benchmark.pedantic(changes_command, args=(wuhan_store, tmp_path / "changes"),
+                                rounds=1, iterations=1)
+    assert (tmp_path / "changes" / "patches.gpkg").is_file() and len(result.patches) > 10_000
+
+
 @pytest.mark.benchmark(group="monitoring-assess")
 @pytest.mark.parametrize("impl", ["ours", "stock-rollup"])
 def test_assess(benchmark, wuhan, impl, monkeypatch):
@@ -160,11 +211,19 @@ def main() -> None:
     from scenarios.monitoring.changes import change_patches
     from scenarios.monitoring.evaluation import evaluate
 
+    import shutil
+    import tempfile
+
+    from tim.store import save_territory
+
     territory, maps, lines = load()
     change_patches(territory, maps[2005], maps[2010], lines)  # compile
     people = {2010: territory.fields["population__count"]}
+    tmp = Path(tempfile.mkdtemp())
+    tim = save_territory(territory, tmp / "tim")
     jobs = {"changes 2005->2010": lambda: change_patches(territory, maps[2005], maps[2010],
                                                          lines),
+            "twin changes, end to end": lambda: changes_command(tim, tmp / "changes"),
             "assess 2003, 2005, 2010": lambda: assess(territory, maps, lines,
                                                       population=people),
             "evaluate (双评价)": lambda: evaluate(territory)}
@@ -175,6 +234,7 @@ def main() -> None:
             job()
             print(f"{name}: {time.perf_counter() - wall:.2f} s wall, "
                   f"{time.process_time() - cpu:.2f} s CPU")
+    shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":

@@ -62,12 +62,12 @@ def distance_to(mask: np.ndarray, cell_size: tuple[float, float]) -> np.ndarray:
     >>> distance_to(np.array([[True, False, False]]), (30.0, 30.0)).tolist()
     [[0.0, 30.0, 60.0]]
     """
-    from scipy import ndimage
+    from engine.kernels.distance import squared_distance
 
     if not mask.any():
         return np.full(mask.shape, np.nan, dtype=np.float32)
-    return ndimage.distance_transform_edt(~mask, sampling=(cell_size[1], cell_size[0])
-                                          ).astype(np.float32)
+    # the distances of scipy.ndimage.distance_transform_edt, 6x faster (the kernel's tests)
+    return np.sqrt(squared_distance(mask, (cell_size[1], cell_size[0]))).astype(np.float32)
 
 
 # -- driver layers derived from land-use maps ---------------------------------------------------

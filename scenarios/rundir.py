@@ -52,18 +52,20 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from scenarios.runner import RunResult
 from tim.atomic import atomic_directory
 from tim.errors import StoreError
 from tim.fields import field_spec
 from tim.model import ClassTable, Grid
 from tim.store import load_manifest, write_layer, write_raster
 from tim.styles import field_categories
+
+if TYPE_CHECKING:  # the runner imports the agents (Mesa): not needed to read a run
+    from scenarios.runner import RunResult
 
 FORMAT = "territory-twin/run"
 FORMAT_VERSION = 1

@@ -161,3 +161,35 @@ def test_choice_draws_match_inverse_cdf_reference():
             continue
         cdf = np.cumsum(weights[g])
         assert choice == int(np.searchsorted(cdf, draw * cdf[-1], side="right"))
+
+
+# -- exact Euclidean distance transform --------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.bool_, st.tuples(st.integers(1, 25), st.integers(1, 25))),
+       st.sampled_from([(1.0, 1.0), (30.0, 30.0), (2.0, 5.0), (100.0, 30.0)]))
+def test_squared_distance_equals_scipy_edt(feature, spacing):
+    """Bitwise the distances of scipy.ndimage.distance_transform_edt (integer spacings: no
+    rounding in ties), inf with no feature."""
+    from engine.kernels.distance import squared_distance
+
+    got = np.sqrt(squared_distance(feature, spacing))
+    if not feature.any():
+        assert np.isinf(got).all()
+        return
+    ref = ndimage.distance_transform_edt(~feature, sampling=spacing)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_squared_distance_fractional_spacing_and_hand_case():
+    from engine.kernels.distance import squared_distance
+
+    rng = np.random.default_rng(5)
+    feature = rng.random((60, 45)) < 0.02
+    spacing = (0.37, 7.1e-4)  # geographic-like cells: ties round differently, by an ulp
+    np.testing.assert_allclose(np.sqrt(squared_distance(feature, spacing)),
+                               ndimage.distance_transform_edt(~feature, sampling=spacing),
+                               rtol=1e-12)
+    one = np.zeros((3, 4), bool)
+    one[1, 3] = True  # by hand: (dy * 2)^2 + (dx * 3)^2
+    assert squared_distance(one, (2.0, 3.0)).tolist() == [
+        [85.0, 40.0, 13.0, 4.0], [81.0, 36.0, 9.0, 0.0], [85.0, 40.0, 13.0, 4.0]]

@@ -249,6 +249,36 @@ def test_observed_map_checks(tmp_path):
     assert "other.tif" in str(info.value)
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.float32])
+def test_observed_map_codes_of_every_integer_width(tmp_path, dtype):
+    """8-bit maps take a shortcut (no int64 copy): the same codes, nodata and refusals as the
+    general path; a negative code is refused (Wuhan's maps are int8, nodata -128)."""
+    t = territory()
+    ok = np.full((6, 8), CROP, dtype)
+    ok[0, 0] = -128
+    ok[1, 1] = WATER
+    read = read_observed_map(write_map(tmp_path / "ok.tif", ok, t.grid, -128), t, "map")
+    assert read.dtype == np.uint8 and read[0, 0] == 255 and read[1, 1] == WATER
+    assert (np.delete(read.ravel(), [0, 9]) == CROP).all()
+    bad = ok.copy()
+    bad[2, 2] = -3
+    with pytest.raises(InputError, match=r"not in the TIM's class table.*-3(\.0)?: 1"):
+        read_observed_map(write_map(tmp_path / "bad.tif", bad, t.grid, -128), t, "map")
+
+
+def test_load_territory_reads_only_the_fields_asked_for(tmp_path):
+    from tim.store import load_territory, save_territory
+
+    t = territory()
+    t.set_field("planning__unit_id", np.ones((6, 8), np.int32))
+    t.set_field("control__water_line", np.zeros((6, 8), np.uint8))
+    t.set_field("terrain__elevation", np.zeros((6, 8), np.float32))
+    save_territory(t, tmp_path / "tim")
+    some = load_territory(tmp_path / "tim", fields=lambda n: n.startswith("control__"))
+    assert set(some.fields) == {"control__water_line"}
+    assert set(load_territory(tmp_path / "tim").fields) == set(t.fields)
+
+
 def twin(*args, cwd):
     import os
 

@@ -20,7 +20,7 @@ import hashlib
 import json
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -280,12 +280,15 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
                          remedy="build one with 'twin tim build'")
 
 
-def load_territory(directory: str | Path, *, layers: bool = True) -> Territory:
-    """Read a TIM store back; every field and layer is checked against its manifest hash."""
+def load_territory(directory: str | Path, *, layers: bool = True,
+                   fields: Callable[[str], bool] | None = None) -> Territory:
+    """Read a TIM store back; every field and layer is checked against its manifest hash.
+    With ``fields``, only the fields it accepts (by name) are read: a command that needs two
+    of a city's rasters does not decompress and hash the rest."""
     directory = Path(directory)
     manifest = read_manifest(directory)
     try:
-        return _load_territory(directory, manifest, layers)
+        return _load_territory(directory, manifest, layers, fields)
     except TwinError:
         raise
     except KeyError as exc:
@@ -309,7 +312,8 @@ def _stored(directory: Path, relative: Any) -> Path:
     return path
 
 
-def _load_territory(directory: Path, manifest: dict[str, Any], layers: bool) -> Territory:
+def _load_territory(directory: Path, manifest: dict[str, Any], layers: bool,
+                    wanted: Callable[[str], bool] | None = None) -> Territory:
     grid = Grid.from_dict(manifest["grid"])
     territory = Territory(grid=grid, classes=ClassTable.from_list(manifest["classes"]),
                           name=manifest["name"], vertical_datum=manifest["vertical_datum"],
@@ -318,6 +322,8 @@ def _load_territory(directory: Path, manifest: dict[str, Any], layers: bool) -> 
                           else None)
     class_fields = None
     for name, meta in manifest["fields"].items():
+        if wanted is not None and not wanted(name):
+            continue
         path = _stored(directory, meta["file"])
         if meta["location"] == "cell":
             values = _read_raster(path, grid)

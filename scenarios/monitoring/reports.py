@@ -207,10 +207,9 @@ def changes_report(result: ChangeResult, territory: Territory, inputs: dict[str,
                     dropped=t.number(result.dropped))),
         severity_table, *_notes_section(t, derived_notes(t, result.lines))]
     rank = {s: i + 1 for i, s in enumerate(SEVERITIES)}
-    of_patch = np.zeros(int(result.labels.max()) + 1, np.uint8)
+    of_patch = np.full(int(result.labels.max()) + 1, 9, np.uint8)  # 9: no patch (label 0)
     of_patch[df["patch_id"].to_numpy()] = df["severity"].map(rank).to_numpy()
-    canvas = most_severe(np.where(result.labels > 0, of_patch[result.labels], 9)
-                         .astype(np.uint8))
+    canvas = most_severe(of_patch[result.labels])  # one uint8 gather over the grid
     classes = [(rank[s], severity_word(t, s), SEVERITY_COLOURS[s]) for s in SEVERITIES] + \
         [(9, _("no change kept"), BACKGROUND)]
     patch_map = figures.land_use_map(

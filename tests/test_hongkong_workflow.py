@@ -103,7 +103,7 @@ def test_towers_against_a_ridge_wall():
     import geopandas as gpd
     from shapely.geometry import Point
 
-    from scenarios.ridgeline import Vantage, towers_against_ridgeline
+    from scenarios.planning.ridgeline import Vantage, towers_against_ridgeline
 
     grid = Grid("EPSG:2326", (10.0, 0, 0.0, 0, -10.0, 100.0), (10, 200))
     t = Territory(grid=grid, classes=DEFAULT_CLASSES)

@@ -86,8 +86,8 @@ def run_hongkong_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     from scenarios.calibration.report import write_calibration
     from scenarios.calibration.series import calibration_inputs, monitor_series, write_series
     from scenarios.compare import compare_runs
-    from scenarios.facility_access import facility_access, write_access
-    from scenarios.ridgeline import Vantage, towers_against_ridgeline, write_ridgeline
+    from scenarios.planning.facility_access import facility_access, write_access
+    from scenarios.planning.ridgeline import Vantage, towers_against_ridgeline, write_ridgeline
     from scenarios.rundir import write_run
     from scenarios.runner import run_scenario
     from scenarios.schema import load_scenario

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(not CITY.is_file(), reason=f"Den Haag CityJSON n
 
 @pytest.fixture(scope="module")
 def city():
-    from scenarios.sightlines import BuildingScene, point_at
+    from scenarios.planning.sightlines import BuildingScene, point_at
     from tim.build import build_territory
     from tim.ingest.catalog import SourceSpec
 
@@ -55,7 +55,7 @@ CASES = [("tops", 100), ("tops", 844), ("ground", 5000)]
 @pytest.mark.parametrize("impl", ["raster (Numba)", "mesh (Embree + sections)",
                                   "mesh (sections only)"])
 def test_sightlines(benchmark, city, kind, n, impl):
-    from scenarios.sightlines import territory_sightlines
+    from scenarios.planning.sightlines import territory_sightlines
 
     territory, scene, viewpoint, targets = city
     targets = targets[kind][:n]

@@ -2,7 +2,7 @@
 
 GDAL is timed as a whole process (``gdal_viewshed`` reads the GeoTIFF, computes, writes one),
 ours as the library call that does the same work - read the GeoTIFF, compute, write a GeoTIFF
-and its JSON sidecar (:func:`scenarios.views.viewshed_to_file`) - after a first call that loads
+and its JSON sidecar (:func:`scenarios.planning.views.viewshed_to_file`) - after a first call that loads
 the compiled kernels; ``twin viewshed`` as a whole process is timed too. Both sides use an eye
 2 m above the surface (GDAL's default) and GDAL's default curvature coefficient; every pair of
 outputs is checked to agree before it is timed.
@@ -78,7 +78,7 @@ def _gdal(dem, x, y, out):
 
 def _ours(dem, points, out):
     from engine.analysis.viewshed import Observer
-    from scenarios.views import viewshed_to_file
+    from scenarios.planning.views import viewshed_to_file
 
     return viewshed_to_file(dem, [Observer(x, y, EYE) for x, y in points], out)
 

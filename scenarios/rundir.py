@@ -37,7 +37,7 @@ Layout of ``RUN_DIR``::
     heights/                      those buildings checked against the TIM's zoning heights (as
                                   the scenario overrides them) and the scenario's surfaces and
                                   view corridors: a ``twin heights`` folder
-                                  (:func:`scenarios.heights.check_new_buildings`), if any rule
+                                  (:func:`scenarios.planning.heights.check_new_buildings`), if any rule
 
 Rasters share the TIM's grid and CRS, so QGIS overlays them on the TIM directly.
 """
@@ -98,7 +98,7 @@ def git_commit() -> str | None:
 
 def _write_new_heights(result: RunResult, out: Path, command: list[str] | None) -> bool:
     """The height check of the run's new buildings into ``out`` (False: no rule to check)."""
-    from scenarios.heights import check_new_buildings, write_heights
+    from scenarios.planning.heights import check_new_buildings, write_heights
 
     report = check_new_buildings(result.territory, result.scenario, result.new_buildings)
     if report is None:

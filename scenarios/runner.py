@@ -169,8 +169,8 @@ def apply_height_rules(work: Territory, scenario: Scenario) -> None:
     """Bind the developers to the inclined surfaces and view-corridor envelopes of
     ``development.height_rules`` as well: their lowest allowed height per cell joins the zoning
     height cap (zoning itself stays the TIM's, as this scenario sets it)."""
-    from scenarios.height_rules import load_rules
-    from scenarios.heights import surface_and_corridor_limit
+    from scenarios.planning.height_rules import load_rules
+    from scenarios.planning.heights import surface_and_corridor_limit
 
     d = scenario.development
     if d.height_rules is None:

@@ -291,7 +291,7 @@ def test_development_shows_the_latest_project_on_each_site():
 def test_the_corridor_in_3d_lies_on_its_envelope(demo_output):
     from pyproj import Transformer
 
-    from scenarios.height_rules import load_rules
+    from scenarios.planning.height_rules import load_rules
     from tim.store import load_territory
     from viz.scene import corridor_entities
     from viz.sources import HeightCheck, SightlineSet

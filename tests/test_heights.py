@@ -17,8 +17,8 @@ from engine.analysis.corridors import ViewCorridor
 from engine.analysis.heights import (InclinedSurface, LimitLayer, ZoneRule, combine_limits,
                                      far_height)
 from engine.analysis.sightlines import Point, raster_sightlines
-from scenarios.height_rules import load_rules, rules_from_zoning_layer
-from scenarios.heights import check_heights, read_proposals, write_heights
+from scenarios.planning.height_rules import load_rules, rules_from_zoning_layer
+from scenarios.planning.heights import check_heights, read_proposals, write_heights
 from tim.classes import DEFAULT_CLASSES
 from tim.errors import InputError
 from tim.ingest.layers import normalise_buildings

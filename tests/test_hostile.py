@@ -309,7 +309,7 @@ def test_malformed_demand_tables(tmp_path_factory, rows, header):
 @fast(80)
 @given(rows=st.lists(st.tuples(CELL, CELL, CELL), min_size=1, max_size=4))
 def test_malformed_target_tables(tmp_path_factory, rows):
-    from scenarios.views import read_points
+    from scenarios.planning.views import read_points
 
     file = tmp_path_factory.mktemp("targets", numbered=True) / "targets.csv"
     file.write_text("x,y,z\n" + "\n".join(",".join(r) for r in rows) + "\n")

@@ -52,7 +52,7 @@ def results(territory, frame, tmp_path, height_rules=None):
     props = read_proposals(path, territory, rules)
     hr = None
     if height_rules:
-        from scenarios.height_rules import load_rules
+        from scenarios.planning.height_rules import load_rules
 
         hr = load_rules(height_rules, territory)
     r = review(territory, props, rules, control_lines(territory), height_rules=hr)

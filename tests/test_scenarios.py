@@ -450,8 +450,8 @@ def test_height_rules_bind_the_developers(sample_territory):
     """With ``development.height_rules`` the developers build under the rules' approach
     surface and view-corridor envelope too: every project's height is within the lowest of the
     zoning cap and those limits at its cell. Without it, FAR-up projects break them."""
-    from scenarios.height_rules import load_rules
-    from scenarios.heights import surface_and_corridor_limit
+    from scenarios.planning.height_rules import load_rules
+    from scenarios.planning.heights import surface_and_corridor_limit
 
     lowest = surface_and_corridor_limit(sample_territory,
                                         load_rules("haiwan-bay", sample_territory))

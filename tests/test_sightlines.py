@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from engine.analysis.sightlines import SURFACE, Point, raster_sightlines
 from engine.kernels.raycast import clearances, crossings
-from scenarios.sightlines import BuildingScene
+from scenarios.planning.sightlines import BuildingScene
 from tim.errors import InputError
 from tim.model import Grid
 from tim.tiles.buildings import extrude_footprints

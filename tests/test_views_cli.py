@@ -194,7 +194,7 @@ def test_lowering_lod2_blockers_by_the_reported_amount_frees_the_line(denhaag):
     that building once it is lowered by that amount plus 1 cm, and blocked by it at 5 cm less.
     """
     from engine.analysis.sightlines import Point
-    from scenarios.sightlines import BuildingScene, point_at
+    from scenarios.planning.sightlines import BuildingScene, point_at
     from tim.tiles.lod2 import territory_surface_mesh
 
     _, territory = denhaag

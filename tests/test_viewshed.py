@@ -213,7 +213,7 @@ def test_bad_options_and_the_second_of_many_observers_are_named():
     ("x,y\n511200,2708900\n1,nope\n", "y: row 3: not a number (got 'nope')"),
 ])
 def test_bad_point_files_are_named(tmp_path, sample_territory, text, message):
-    from scenarios.sightlines import read_targets
+    from scenarios.planning.sightlines import read_targets
 
     path = tmp_path / "targets.csv"
     path.write_text(text)
@@ -226,8 +226,8 @@ def test_point_files_give_observers_and_targets(tmp_path, sample_territory):
     """One file, read as observers (heights above the surface) and as targets (above the
     ground): a row's z is absolute, its height overrides the default, an empty cell is absent."""
     from engine.analysis.sightlines import Point
-    from scenarios.sightlines import point_at, read_targets
-    from scenarios.views import read_observers
+    from scenarios.planning.sightlines import point_at, read_targets
+    from scenarios.planning.views import read_observers
 
     path = tmp_path / "points.csv"
     path.write_text("x,y,z,height\n511200,2708900,,2\n511300,2708800,40,\n")

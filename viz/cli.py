@@ -376,7 +376,7 @@ def _numbers(text: str, option: str, counts: tuple[int, ...]) -> tuple[float, ..
 
 def cmd_viewshed(args: argparse.Namespace) -> None:
     from engine.analysis.viewshed import Observer, ViewshedOptions
-    from scenarios.views import read_observers, viewshed_to_file
+    from scenarios.planning.views import read_observers, viewshed_to_file
 
     observers = []
     for text in args.observer or []:
@@ -399,8 +399,8 @@ def cmd_viewshed(args: argparse.Namespace) -> None:
 
 
 def cmd_heights(args: argparse.Namespace) -> None:
-    from scenarios.height_rules import load_rules, rules_from_zoning_layer
-    from scenarios.heights import check_heights, read_proposals, write_heights
+    from scenarios.planning.height_rules import load_rules, rules_from_zoning_layer
+    from scenarios.planning.heights import check_heights, read_proposals, write_heights
     from tim.store import load_territory
 
     territory = load_territory(args.tim)
@@ -427,7 +427,7 @@ def cmd_heights(args: argparse.Namespace) -> None:
 
 
 def cmd_sightline(args: argparse.Namespace) -> None:
-    from scenarios.sightlines import (blocker_name, point_at, read_targets,
+    from scenarios.planning.sightlines import (blocker_name, point_at, read_targets,
                                       territory_sightlines, write_sightlines)
     from tim.store import load_territory
 
@@ -559,7 +559,7 @@ def _report_languages(p: argparse.ArgumentParser) -> None:
 
 # -- planners' analyses: sunlight hours (日照) and the 15-minute life circle ------------------
 def cmd_sunlight(args: argparse.Namespace) -> None:
-    from scenarios.heights import read_proposals
+    from scenarios.planning.heights import read_proposals
     from scenarios.planning.sunlight import (check_sunlight, load_sunlight_rules,
                                              read_run_buildings, write_sunlight)
     from tim.store import load_territory

@@ -253,15 +253,15 @@ def run_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
 
     from scenarios.compare import compare_runs
     from scenarios.ensemble import SerialExecutor, dask_executor, run_ensemble
-    from scenarios.height_rules import load_rules
-    from scenarios.heights import check_heights, write_heights
+    from scenarios.planning.height_rules import load_rules
+    from scenarios.planning.heights import check_heights, write_heights
     from scenarios.planning.lifecircle import STREETS_LAYER, synthetic_streets
     from scenarios.planning.runs import check_run
     from scenarios.publish import publish_new_buildings, publish_run
     from scenarios.rundir import write_run
     from scenarios.runner import run_scenario
     from scenarios.schema import load_scenario
-    from scenarios.sightlines import point_at, territory_sightlines, write_sightlines
+    from scenarios.planning.sightlines import point_at, territory_sightlines, write_sightlines
     from tim.build import build_from_catalog
     from tim.ingest.catalog import load_catalog
     from tim.sample import write_sample_sources

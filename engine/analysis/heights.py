@@ -14,7 +14,7 @@ Three families of limit apply to a place, and the lowest one governs:
 Surfaces and corridors give absolute heights; zoning gives heights above the ground. Both become
 "allowed height above the ground" per cell (:class:`LimitLayer`), and :func:`combine_limits`
 keeps the lowest with the rule it comes from. All of it is NumPy over grids and coordinates;
-footprints are clipped to the rules' regions by the caller (:mod:`scenarios.heights`).
+footprints are clipped to the rules' regions by the caller (:mod:`scenarios.planning.heights`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ turns "x, y and an eye height above the ground" into one. The raster method here
 line over a surface grid whose cells are flat-topped columns (:mod:`engine.kernels.raycast`):
 exact for LoD1 buildings burnt into the grid, approximate where a cell mixes roof and street.
 An exact method against building meshes (trimesh) lives outside the engine, in
-:mod:`scenarios.sightlines`, and returns the same :class:`Sightline` objects.
+:mod:`scenarios.planning.sightlines`, and returns the same :class:`Sightline` objects.
 
 A blocker is reported with how much it must be lowered for the line to pass: the greatest
 height of the blocker above the line. Lowering every blocker by its amount frees the view.

@@ -18,5 +18,5 @@ Every command writes a folder atomically with a ``manifest.json`` (``format``:
 ``territory-twin/changes|assessment|evaluation|review``) listing its files, so a dashboard
 reads results without computing. The modules use the scenarios' indicator engine
 (:mod:`scenarios.indicators`, :mod:`scenarios.areas`) and height analyses
-(:mod:`scenarios.heights`); nothing here is imported by them.
+(:mod:`scenarios.planning.heights`); nothing here is imported by them.
 """

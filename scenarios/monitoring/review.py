@@ -11,7 +11,7 @@ Checks (``check`` of a rule):
 - ``cap`` / ``floor``: an attribute (far, height, coverage, green_ratio) against the zone's value
   (``limit: zone.max_far``) or a table by zone use (``by_use``);
 - ``height_rules``: building tops under the height rules' surfaces and protected view corridors
-  (:func:`scenarios.heights.check_heights`; parcels against the lowest maximum allowable height
+  (:func:`scenarios.planning.heights.check_heights`; parcels against the lowest maximum allowable height
   over the parcel);
 - ``unit_balance``: the planning unit's built-up area and population after all its proposals
   against the plan's unit targets.
@@ -241,7 +241,7 @@ def _height_limits(territory: Territory, proposals: Any, rules: Any,
     """Per proposal: the lowest limit of the height rules and the rule that sets it."""
     if rules is None:
         return None
-    from scenarios.heights import check_heights
+    from scenarios.planning.heights import check_heights
 
     buildings = proposals[proposals["kind"] == "building"]
     frame = None
@@ -460,7 +460,7 @@ def run_review(tim: str | Path, proposals: str | Path, out: str | Path, *,
     frame = read_proposals(proposals, territory, rule_set)
     hr = None
     if height_rules:
-        from scenarios.height_rules import load_rules as load_height_rules
+        from scenarios.planning.height_rules import load_rules as load_height_rules
 
         hr = load_height_rules(height_rules, territory)
     water = (read_observed_raster(water_constraint, territory, "water constraint")

@@ -293,9 +293,9 @@ def point_at(territory: Territory, x: float, y: float, z: float | None, height: 
 
 
 def read_targets(territory: Territory, path: str | Path, height: float) -> list[Point]:
-    """Targets from a CSV file (:func:`scenarios.views.read_points`): ``z`` absolute, or
+    """Targets from a CSV file (:func:`scenarios.planning.views.read_points`): ``z`` absolute, or
     ``height`` above the ground (default ``height``)."""
-    from scenarios.views import read_points
+    from scenarios.planning.views import read_points
 
     return [point_at(territory, x, y, z, height if h is None else h, f"{path}: row {i + 2}")
             for i, (x, y, z, h) in enumerate(read_points(path, "target"))]

@@ -34,7 +34,7 @@ import pandas as pd
 from engine.analysis.corridors import check_corridor_on_ground
 from engine.analysis.heights import (LimitLayer, check_minimums, combine_limits, far_height,
                                      surface_limit)
-from scenarios.height_rules import HeightRules
+from scenarios.planning.height_rules import HeightRules
 from tim.errors import InputError
 from tim.model import Territory
 
@@ -350,7 +350,7 @@ def run_rules(territory: Territory, scenario: Any) -> HeightRules | None:
     rule and the developers' floor area is bounded by it already."""
     import dataclasses
 
-    from scenarios.height_rules import load_rules, rules_from_zoning_layer
+    from scenarios.planning.height_rules import load_rules, rules_from_zoning_layer
 
     d = scenario.development
     rules = None

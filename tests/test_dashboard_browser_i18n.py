@@ -99,11 +99,12 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
         # a building clicked in 3D: highlighted, its A/B panel; a new year clears it
         page.wait_for_function("() => window.twin3d && window.twin3d.tilesLoaded",
                                timeout=TIMEOUT_MS)
-        # drawn on demand: once the view has settled, an idle view draws no frames
+        # drawn on demand: once the view has settled, an idle view runs no render loop (a
+        # late tile or drape may ask for a frame; a loop would draw one every ~100-200 ms)
         page.wait_for_function("() => !window.twin3d.settling", timeout=TIMEOUT_MS)
         idle = page.evaluate("() => window.twin3d.frames")
         page.wait_for_timeout(1500)
-        assert page.evaluate("() => window.twin3d.frames") == idle
+        assert page.evaluate("() => window.twin3d.frames") - idle <= 2
         picked = _pick_building(page)
         assert picked is not None, "no building under the probed points of the 3D view"
         if picked:

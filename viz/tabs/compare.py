@@ -52,8 +52,10 @@ def compare_maps(board: Dashboard, a: Any, b: Any, year: Any) -> tuple[go.Figure
     year = _common_year(board, ia, ib, year)
     figures = []
     for tag, i in (("A", ia), ("B", ib)):
-        if not products_cleared(board.runs[i]):
-            figures.append(withheld_figure(board.grid, hidden_note(), height=400))
+        if not products_cleared(board.runs[i]):  # the one-map layers only, no run map
+            figures.append(add_overlays(
+                withheld_figure(board.grid, hidden_note(), height=400), board.onemap,
+                [k for k in ("units", "control_lines") if k in board.onemap.available]))
             continue
         fig = land_use_figure(board.runs[i].land_use(year), board.grid, board.classes,
                               title=f"{tag}: {board.labels[i]}", legend=False, height=400,

@@ -326,8 +326,9 @@ def map_figure(board: Dashboard, index: Any, year: Any, flood: Sequence[str] | N
     """The land-use map of the run and year, with the flood depth in the surge year, the
     one-map ``layers`` shown (:mod:`viz.onemap`) and the chosen ``area`` outlined and framed."""
     run = board.run(index)
-    if not products_cleared(run):
-        return withheld_figure(board.grid, hidden_note())
+    if not products_cleared(run):  # the one-map layers the user may see, no run map
+        return add_overlays(withheld_figure(board.grid, hidden_note()), board.onemap, layers,
+                            area)
     year = _year(run, year)
     land_use = run.land_use(year)
     flooded = _flood_shown(run, flood)

@@ -54,18 +54,11 @@ import math
 import numpy as np
 
 from engine._numba import cbrt, jit, parallel_jit, prange
+from engine.kernels.tiles import hot_tiles, interp_series, tile_bounds
 
 CLOSED, LAND, SEA, COAST = 0, 1, 2, 3
 FLUX, UPDATE = 0, 1
 STATS = 6  # per tile: boundary, clamped, rain volumes, largest depth, wet, fastest wave
-
-
-@jit
-def _bounds(tid, tiling, rows, cols):
-    _, ntc, trows, tcols = tiling
-    r0 = (tid // ntc) * trows
-    c0 = (tid % ntc) * tcols
-    return r0, min(r0 + trows, rows), c0, min(c0 + tcols, cols)
 
 
 @jit
@@ -122,7 +115,7 @@ def _flux_tile(tid, tiling, ground, state, p):
     fym, fyl, fyr, fyt = state[7], state[8], state[9], state[10]
     hdry, g = p[6], p[7]
     rows, cols = eta.shape
-    r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+    r0, r1, c0, c1 = tile_bounds(tid, tiling, rows, cols)
     for r in range(r0, r1):
         er_, zr_, kr_, ur_, vr_, zf = eta[r], z[r], kind[r], hu[r], hv[r], zfx[r]
         for j in range(max(c0, 1), c1):
@@ -151,7 +144,7 @@ def _update_tile(tid, tiling, ground, state, impacts, p, stats):
     rows, cols = eta.shape
     area = dx * dy
     dt_dx, dt_dy = dt / dx, dt / dy
-    r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+    r0, r1, c0, c1 = tile_bounds(tid, tiling, rows, cols)
     boundary = clamped = rained = deepest = wet = fastest = 0.0
     for r in range(r0, r1):
         er_, ur_, vr_, zr_, kr_ = eta[r], hu[r], hv[r], z[r], kind[r]
@@ -231,20 +224,6 @@ def _sweep_serial(phase, active, nact, tiling, ground, state, impacts, p, stats)
 
 
 @jit
-def _interp(times, values, t):
-    n = times.size
-    if n == 0:
-        return 0.0
-    if t <= times[0]:
-        return values[0]
-    if t >= times[n - 1]:
-        return values[n - 1]
-    k = np.searchsorted(times, t, side="right") - 1
-    w = (t - times[k]) / (times[k + 1] - times[k])
-    return values[k] + w * (values[k + 1] - values[k])
-
-
-@jit
 def set_sea(eta, hu, hv, z, kind, level):
     """Sea cells at the imposed level, at rest."""
     rows, cols = eta.shape
@@ -264,20 +243,14 @@ def _activate(flags, always, coast_zmin, level, raining, tiling, active, was, st
     eta = state[0]
     rows, cols = eta.shape
     nt = ntr * ntc
-    hot = np.zeros(nt, dtype=np.uint8)
-    for tid in range(nt):
-        if flags[tid] > 0.0 or always[tid] or raining or coast_zmin[tid] < level:
-            tr, tc = tid // ntc, tid % ntc
-            for a in range(max(tr - 1, 0), min(tr + 2, ntr)):
-                for b in range(max(tc - 1, 0), min(tc + 2, ntc)):
-                    hot[a * ntc + b] = 1
+    hot = hot_tiles(flags, always, coast_zmin, level, raining, tiling)
     n = 0
     for tid in range(nt):
         if hot[tid]:
             active[n] = tid
             n += 1
         elif was[tid]:
-            r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+            r0, r1, c0, c1 = tile_bounds(tid, tiling, rows, cols)
             for f in range(3, 11):
                 face = state[f]
                 for r in range(r0, r1):
@@ -316,12 +289,12 @@ def _advance(t, t_end, dt_next, tiling, ground, state, impacts, forcing, tiles, 
         if t_end - (t + dt) < 1e-9 * max(1.0, abs(t_end)):
             dt = t_end - t  # land exactly on the target, no sliver step
         t_new = t + dt
-        level = _interp(level_t, level_v, t_new)
-        rain = 0.5 * (_interp(rain_t, rain_v, t) + _interp(rain_t, rain_v, t_new))
+        level = interp_series(level_t, level_v, t_new)
+        rain = 0.5 * (interp_series(rain_t, rain_v, t) + interp_series(rain_t, rain_v, t_new))
         p = (dt, t_new, level, rain, dx, dy, hdry, g, hazard, speed_depth)
         for phase in (FLUX, UPDATE):
             if phase == UPDATE and src_cells.size:  # inflow enters before the update
-                q = 0.5 * (_interp(src_t, src_v, t) + _interp(src_t, src_v, t_new)) * dt
+                q = 0.5 * (interp_series(src_t, src_v, t) + interp_series(src_t, src_v, t_new)) * dt
                 for s in range(src_cells.size):
                     eta[src_cells[s] // cols, src_cells[s] % cols] += q * src_weight[s] / area
                 totals[1] += q
@@ -347,10 +320,10 @@ def _advance(t, t_end, dt_next, tiling, ground, state, impacts, forcing, tiles, 
         t = t_new
         if skip:
             k = np.searchsorted(rain_t, t, side="right")
-            ahead = _interp(rain_t, rain_v, t)
+            ahead = interp_series(rain_t, rain_v, t)
             if k < rain_t.size:
                 ahead = max(ahead, rain_v[k])
-            reach = max(level, _interp(level_t, level_v, t + max_dt))
+            reach = max(level, interp_series(level_t, level_v, t + max_dt))
             nact = _activate(flags, always, coast_zmin, reach, ahead > 0.0, tiling, active,
                              was, state)
         dt_next = cfl * span / fastest if fastest > 0.0 else max_dt

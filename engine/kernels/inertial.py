@@ -76,18 +76,11 @@ import math
 import numpy as np
 
 from engine._numba import cbrt, jit, parallel_jit, prange
+from engine.kernels.tiles import hot_tiles, interp_series, tile_bounds
 
 CLOSED, LAND, SEA, COAST = 0, 1, 2, 3
 MOMENTUM, LIMIT, CONTINUITY, ADVECTION = 0, 1, 2, 3
 STATS = 6  # per tile: boundary, clamped, rain volumes, largest depth, wet, fastest face
-
-
-@jit
-def _bounds(tid, tiling, rows, cols):
-    _, ntc, trows, tcols = tiling
-    r0 = (tid // ntc) * trows
-    c0 = (tid % ntc) * tcols
-    return r0, min(r0 + trows, rows), c0, min(c0 + tcols, cols)
 
 
 @jit
@@ -123,7 +116,7 @@ def _momentum_tile(tid, tiling, ground, state, p, stats):
     fastest = 0.0
     inv_dx, inv_dy = 1.0 / dx, 1.0 / dy
     rows, cols = eta.shape
-    r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+    r0, r1, c0, c1 = tile_bounds(tid, tiling, rows, cols)
     width = c1 - c0
     hx = np.zeros(width + 2)  # x faces c0-1 .. c1
     for r in range(r0, r1):  # x face j: cells (r, j-1) | (r, j)
@@ -198,7 +191,7 @@ def _advection_tile(tid, tiling, ground, state, p, stats):
     dx, dy, hmin, hadv = p[4], p[5], p[7], p[11]
     inv_dx, inv_dy = 1.0 / dx, 1.0 / dy
     rows, cols = eta.shape
-    r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+    r0, r1, c0, c1 = tile_bounds(tid, tiling, rows, cols)
     nr, nc = r1 - r0 + 2, c1 - c0 + 2
     bx, vx = np.zeros((nr, nc)), np.zeros((nr, nc))
     by, vy = np.zeros((nr, nc)), np.zeros((nr, nc))
@@ -262,7 +255,7 @@ def _limit_tile(tid, tiling, ground, state, p):
     eta, qxn, qyn, fac = state[0], state[3], state[4], state[5]
     dt, dx, dy = p[0], p[4], p[5]
     rows, cols = eta.shape
-    r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+    r0, r1, c0, c1 = tile_bounds(tid, tiling, rows, cols)
     for r in range(r0, r1):
         e, zr, kd, f, qxr, up, down = eta[r], z[r], kind[r], fac[r], qxn[r], qyn[r], qyn[r + 1]
         for c in range(c0, c1):
@@ -288,7 +281,7 @@ def _continuity_tile(tid, tiling, ground, state, impacts, p, stats):
     rows, cols = eta.shape
     area = dx * dy
     dt_dx, dt_dy = dt / dx, dt / dy
-    r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+    r0, r1, c0, c1 = tile_bounds(tid, tiling, rows, cols)
     boundary = clamped = rained = deepest = wet = 0.0
     for r in range(r0, r1):
         e, zr, kd, f, xn, up, down = eta[r], z[r], kind[r], fac[r], qxn[r], qyn[r], qyn[r + 1]
@@ -372,20 +365,6 @@ def _sweep_serial(phase, active, nact, tiling, ground, state, impacts, p, stats)
 
 
 @jit
-def _interp(times, values, t):
-    n = times.size
-    if n == 0:
-        return 0.0
-    if t <= times[0]:
-        return values[0]
-    if t >= times[n - 1]:
-        return values[n - 1]
-    k = np.searchsorted(times, t, side="right") - 1
-    w = (t - times[k]) / (times[k + 1] - times[k])
-    return values[k] + w * (values[k + 1] - values[k])
-
-
-@jit
 def _set_sea(eta, z, kind, level):
     rows, cols = eta.shape
     for r in range(rows):
@@ -402,20 +381,14 @@ def _activate(flags, always, coast_zmin, level, raining, tiling, active, was, st
     qx, qy, qxn, qyn = state[1], state[2], state[3], state[4]
     rows, cols = qx.shape[0], qy.shape[1]
     nt = ntr * ntc
-    hot = np.zeros(nt, dtype=np.uint8)
-    for tid in range(nt):
-        if flags[tid] > 0.0 or always[tid] or raining or coast_zmin[tid] < level:
-            tr, tc = tid // ntc, tid % ntc
-            for a in range(max(tr - 1, 0), min(tr + 2, ntr)):
-                for b in range(max(tc - 1, 0), min(tc + 2, ntc)):
-                    hot[a * ntc + b] = 1
+    hot = hot_tiles(flags, always, coast_zmin, level, raining, tiling)
     n = 0
     for tid in range(nt):
         if hot[tid]:
             active[n] = tid
             n += 1
         elif was[tid]:
-            r0, r1, c0, c1 = _bounds(tid, tiling, rows, cols)
+            r0, r1, c0, c1 = tile_bounds(tid, tiling, rows, cols)
             for r in range(r0, r1):
                 for c in range(c0, c1):
                     qx[r, c] = qxn[r, c] = 0.0
@@ -470,12 +443,12 @@ def _advance(t, t_end, dt_next, tiling, ground, state, impacts, forcing, tiles, 
         if t_end - (t + dt) < 1e-9 * max(1.0, abs(t_end)):
             dt = t_end - t  # land exactly on the target, no sliver step
         t_new = t + dt
-        level = _interp(level_t, level_v, t_new)
-        rain = 0.5 * (_interp(rain_t, rain_v, t) + _interp(rain_t, rain_v, t_new))
+        level = interp_series(level_t, level_v, t_new)
+        rain = 0.5 * (interp_series(rain_t, rain_v, t) + interp_series(rain_t, rain_v, t_new))
         p = (dt, t_new, level, rain, dx, dy, theta, hmin, g, hazard, speed_depth, hadv, on)
         for phase in (MOMENTUM, LIMIT, CONTINUITY):
             if phase == CONTINUITY and src_cells.size:  # inflow enters before the update
-                q = 0.5 * (_interp(src_t, src_v, t) + _interp(src_t, src_v, t_new)) * dt
+                q = 0.5 * (interp_series(src_t, src_v, t) + interp_series(src_t, src_v, t_new)) * dt
                 for s in range(src_cells.size):
                     eta[src_cells[s] // cols, src_cells[s] % cols] += q * src_weight[s] / area
                 totals[1] += q
@@ -502,10 +475,10 @@ def _advance(t, t_end, dt_next, tiling, ground, state, impacts, forcing, tiles, 
         t = t_new
         if skip:
             k = np.searchsorted(rain_t, t, side="right")
-            ahead = _interp(rain_t, rain_v, t)
+            ahead = interp_series(rain_t, rain_v, t)
             if k < rain_t.size:
                 ahead = max(ahead, rain_v[k])
-            reach = max(level, _interp(level_t, level_v, t + max_dt))
+            reach = max(level, interp_series(level_t, level_v, t + max_dt))
             nact = _activate(flags, always, coast_zmin, reach, ahead > 0.0, tiling, active,
                              was, state)
         speed = math.sqrt(g * deepest) + fastest  # (fastest: 0 with advection, see above)

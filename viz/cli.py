@@ -60,6 +60,10 @@ def cmd_tim_build(args: argparse.Namespace) -> None:
 
     if args.catalog and args.sources:
         raise TwinError("give SOURCE files or --catalog, not both")
+    if args.store:  # a malformed store URL is refused before the build, not after it
+        from tim.postgis import PostGISStore
+
+        PostGISStore.from_url(args.store)
     if args.catalog:
         from tim.atomic import check_output
 

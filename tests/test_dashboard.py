@@ -421,7 +421,8 @@ def test_the_scenario_scene_shows_new_buildings_and_hides_what_they_replaced(boa
 
     from viz.tabs.scenario import scene_spec
 
-    new = gpd.read_file(demo_output / "runs" / "high-growth" / "buildings_new.gpkg")
+    new = gpd.read_file(demo_output / "runs" / "high-growth" / "buildings_new.gpkg",
+                        layer="buildings_new")
     spec, _ = scene_spec(board, GROWTH, 2031, "height", [])
     (side,) = spec["sides"]
     assert side["drape"]["url"] == f"/twin/drape/{GROWTH}/2031.png"

@@ -22,6 +22,8 @@ from urllib.parse import urlparse
 import pandas as pd
 import pytest
 
+from browser_actions import choose
+
 from test_dashboard import (CESIUM_JS, CORRIDOR, GROWTH, INERTIAL, RUNS, SEAWALL, SURGE, _built,
                             _calibration, _indicator, _sightlines)
 
@@ -131,15 +133,6 @@ def _wait_3d(page, condition: str) -> dict:
                          "entities: s.entities, mode: s.mode, error: s.error}; }")
 
 
-def _choose(page, dropdown: str, option: str, search: str | None = None) -> None:
-    """Pick ``option`` in a dropdown; in a long (scrolled) list, type ``search`` first."""
-    page.click(dropdown)
-    if search:
-        page.keyboard.type(search)
-    page.click(f".dash-dropdown-option:has-text({json.dumps(option, ensure_ascii=False)})")
-    page.keyboard.press("Escape")  # the menu stays open after a choice
-
-
 def _open_tab(page, key: str) -> None:
     page.click(f"#tab-{key}")
     page.wait_for_function(f"() => !document.getElementById('panel-{key}').hidden",
@@ -235,7 +228,7 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
 
             # Change the run: the storm surge keeps the year; its flood cards wait for the surge.
             t = time.perf_counter()
-            _choose(page, "#run", "Storm surge")
+            choose(page, "#run", "Storm surge")
             title = _wait_title(page, f"Land use {year}", "Storm surge")
             assert f"flood in {surge_year}" in title
             page.wait_for_selector('[data-indicator="flooded_buildings"]', timeout=TIMEOUT_MS)
@@ -270,7 +263,7 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
             areas = pd.read_csv(runs["storm-surge"] / "indicators_areas.csv")
             unit = areas[(areas["level"] == "unit") & (areas["year"] == surge_year)
                          & (areas["indicator"] == "population")].sort_values("value").iloc[-1]
-            _choose(page, "#area", f"Unit \u00b7 {unit['area']}", search=unit["area"])
+            choose(page, "#area", f"Unit \u00b7 {unit['area']}", search=unit["area"])
             _wait_card(page, "population", unit["value"])
             card = _card(page, "population")
             assert card["status"] == unit["status"]
@@ -287,7 +280,7 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
             # Compare: the surge run (A) with high growth (B) side by side in the same year.
             t = time.perf_counter()
             _open_tab(page, "compare")
-            _choose(page, "#compare-with", "High growth")
+            choose(page, "#compare-with", "High growth")
             code = next(c["code"] for c in surge_manifest["classes"] if c["group"] == "built")
             a = _built(runs["storm-surge"], surge_year, code)
             b = _built(runs["high-growth"], surge_year, code)
@@ -362,7 +355,7 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
             assert status["featuresStyled"] == len(buildings)
             assert status["blockersStyled"] == 0
             assert status["violatorsStyled"] == len(violators)
-            _choose(page, "#corridor", CORRIDOR)
+            choose(page, "#corridor", CORRIDOR)
             page.wait_for_function(
                 "() => { const e = document.getElementById('sightline-summary'); return e && "
                 f"Number(e.dataset.blockers) === {len(blockers)} && "
@@ -541,7 +534,7 @@ def test_flood_and_calibration_tabs_in_chromium(server, demo_output, artifacts):
                        f"{round(level * 100)}.png')")
 
         # The sea wall: its impacts against the open coast, its crest drawn in 3D.
-        _choose(page, "#flood-run", wall["scenario"]["title"])
+        choose(page, "#flood-run", wall["scenario"]["title"])
         _wait_readout(page, f"Number(r.run) === {SEAWALL}")
         status = _wait_3d(page, f"s.mode === 'flood' && s.entities.lines === "
                                 f"{len(wall['scenario']['surge']['defences'])}")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from browser_actions import choose
+
 from scenarios.i18n import catalogue
 from test_dashboard import CESIUM_JS
 from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, free_port, serving
@@ -119,10 +121,7 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
                                    timeout=TIMEOUT_MS)
             assert page.evaluate("() => window.twin3d.picked") is None
         # choosing a unit outlines it and frames the map on it
-        page.click("#area")
-        page.keyboard.type("Xicheng-11")
-        page.click(".dash-dropdown-option:has-text('Xicheng-11')")
-        page.keyboard.press("Escape")
+        choose(page, "#area", "Xicheng-11", search="Xicheng-11")
         metas = _wait_traces(page, "m.includes('selected-unit')")
         xrange = page.evaluate("() => document.querySelector('#land-use-map .js-plotly-plot')"
                                ".layout.xaxis.range")

@@ -33,7 +33,7 @@ def test_a_run_writes_the_height_check_of_its_new_buildings(run_dir, sample_terr
     assert run.manifest["outputs"]["heights"] == "heights"
     manifest = json.loads((run_dir / "heights" / "manifest.json").read_text())
     assert manifest["kind"] == "height check"
-    new = gpd.read_file(run_dir / "buildings_new.gpkg")
+    new = gpd.read_file(run_dir / "buildings_new.gpkg", layer="buildings_new")
     checked = pd.read_csv(run_dir / "heights" / "buildings.csv")
     # Only the new buildings, every one of them.
     assert sorted(checked["building_id"]) == sorted(new["building_id"])

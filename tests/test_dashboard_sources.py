@@ -206,7 +206,7 @@ def test_new_buildings_are_published_as_a_valid_overlay_tileset(demo_output, tmp
     assert path == tiles / "overlays" / name / "tileset.json"
     problems, payloads = validate_tiles_folder(path.parent)
     assert problems == [] and payloads > 0
-    new = gpd.read_file(run / "buildings_new.gpkg")
+    new = gpd.read_file(run / "buildings_new.gpkg", layer="buildings_new")
     ids, uses = [], []
     for b3dm in path.parent.rglob("*.b3dm"):
         table = split_b3dm(b3dm.read_bytes()).batch_table

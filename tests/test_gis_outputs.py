@@ -190,3 +190,26 @@ def test_export_geoparquet_writes_every_layer_readable_with_its_crs(demo_output,
         assert geo["version"].startswith("1.") and geo["primary_column"] == "geometry"
         frame = gpd.read_parquet(out / meta["file"])
         assert len(frame) == meta["count"] and frame.crs.to_epsg() == 4548
+
+
+def test_a_styled_geopackage_is_read_by_its_data_layer_not_its_style_table(tmp_path):
+    """A GeoPackage the project wrote (its layer plus ``layer_styles``) given back as input,
+    e.g. a run's new buildings as proposals, reads its features without naming the layer."""
+    import warnings
+
+    import geopandas as gpd
+    import shapely
+
+    from tim.ingest.vector import read_vector
+    from tim.store import write_layer
+
+    frame = gpd.GeoDataFrame({"height": [12.0, 30.0]},
+                             geometry=[shapely.box(500_000, 3_400_000, 500_010, 3_400_010),
+                                       shapely.box(500_020, 3_400_000, 500_030, 3_400_010)],
+                             crs="EPSG:4547")
+    path = tmp_path / "buildings_new.gpkg"
+    write_layer(frame, path, "buildings_new")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "more than one layer found"
+        read = read_vector(path)
+    assert list(read["height"]) == [12.0, 30.0] and read.crs == frame.crs

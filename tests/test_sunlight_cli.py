@@ -24,7 +24,7 @@ def test_sunlight_of_a_runs_new_buildings(demo_output, tmp_path):
     run = demo_output / "runs" / "far-up"
     done = _twin("sunlight", demo_output / "tim", "--run", run, "--out", tmp_path / "sun")
     assert done.returncode == 0, done.stderr
-    new = gpd.read_file(run / "buildings_new.gpkg")
+    new = gpd.read_file(run / "buildings_new.gpkg", layer="buildings_new")
     manifest = json.loads((tmp_path / "sun" / "manifest.json").read_text())
     counts = manifest["counts"]
     assert counts["proposals"] == len(new) and f"{counts['broken']} broken" in done.stdout

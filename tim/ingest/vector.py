@@ -44,6 +44,7 @@ def read_vector(path: str | Path, *, crs: str | None = None, assume_crs: str | N
         raise InputError("file not found", source=path)
     encoding = shapefile_encoding(path)
     try:
+        layer = layer if layer is not None else data_layer(path)
         frame = gpd.read_file(path, layer=layer, engine="pyogrio",
                               **({"encoding": encoding} if encoding else {}))
     except Exception as exc:  # pyogrio/GDAL raise several types for unreadable files
@@ -64,6 +65,18 @@ def read_vector(path: str | Path, *, crs: str | None = None, assume_crs: str | N
                                 field="geometry")
     check_frame_extent(frame, path)
     return frame
+
+
+def data_layer(path: Path) -> str | None:
+    """The layer to read from a file given without one: the first that is not a QGIS style
+    table (``layer_styles``, which the project's GeoPackages carry and GDAL lists as a layer);
+    None (GDAL's default) for single-layer formats."""
+    if path.suffix.lower() not in {".gpkg", ".sqlite"}:
+        return None
+    import pyogrio
+
+    names = [str(name) for name, _ in pyogrio.list_layers(path) if name != "layer_styles"]
+    return names[0] if names else None
 
 
 def shapefile_encoding(path: Path) -> str | None:

@@ -74,7 +74,7 @@ def test_straight_line_and_roads_by_hand():
     assert joined.counts["residents_unreachable"]["kindergarten"] == 0
 
 
-def test_a_kind_the_standards_lack_is_refused(tmp_path):
+def test_a_kind_the_standards_lack_is_refused():
     from scenarios.planning.facility_access import FacilityKind
 
     odd = FacilityKind("library", "facilities_2022", 500.0, lambda f: f["category"] == "x", "")

@@ -13,9 +13,11 @@ dashboard. The same library functions as the ``twin`` commands, into ``OUT``::
     report/              twin compare of the three land-use scenarios (English and Chinese)
     monitoring/          twin assess over the nine epochs, twin changes between successive
                          epochs inside the protected areas in force then
-    ridgeline/           Hong Kong Island's towers against its ridgeline from Tsim Sha Tsui
-    access/              residents within reach of schools, kindergartens, clinics, parks,
-                         elderly centres and MTR stations, per district and constituency area
+    tim-ridgeline/       Hong Kong Island's towers against its ridgeline from Tsim Sha Tsui
+    tim-access/          residents within reach of schools, kindergartens, clinics, parks,
+                         elderly centres and MTR stations, per district and constituency area:
+                         a straight line (upper bound) and along the roads (lower bound)
+    (both beside the TIM, where the dashboard's Heights & views tab reads them)
     tiles/               terrain with land use and the protected areas draped (no buildings)
 """
 
@@ -86,8 +88,10 @@ def run_hongkong_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     from scenarios.calibration.report import write_calibration
     from scenarios.calibration.series import calibration_inputs, monitor_series, write_series
     from scenarios.compare import compare_runs
-    from scenarios.planning.facility_access import facility_access, write_access
-    from scenarios.planning.ridgeline import Vantage, towers_against_ridgeline, write_ridgeline
+    from scenarios.planning.facility_access import (SUFFIX as ACCESS, facility_access,
+                                                    network_access, write_access)
+    from scenarios.planning.ridgeline import (SUFFIX as RIDGELINE, Vantage,
+                                              towers_against_ridgeline, write_ridgeline)
     from scenarios.rundir import write_run
     from scenarios.runner import run_scenario
     from scenarios.schema import load_scenario
@@ -153,11 +157,14 @@ def run_hongkong_demo(out: Path, *, port: int = 8050, host: str = "127.0.0.1",
     x, y, name = VANTAGE
     vantage = Vantage(x, y, 1.6, name)
     write_ridgeline(towers_against_ridgeline(territory, vantage, island), vantage,
-                    out / "ridgeline")
+                    out / f"tim{RIDGELINE}")
     stage("towers against the ridgeline", t)
     t = time.perf_counter()
-    write_access(facility_access(territory), out / "access")
-    stage("residents within reach of facilities", t)
+    straight = facility_access(territory)
+    stage("facilities within a straight line", t)
+    t = time.perf_counter()
+    write_access([straight, network_access(territory)], territory, out / f"tim{ACCESS}")
+    stage("facilities along the roads (life circle)", t)
     t = time.perf_counter()
     write_tiles(territory, out / "tiles", drape=True)
     stage("3D Tiles (terrain, land use draped)", t)

@@ -550,16 +550,16 @@ def check_lifecircle(territory: Territory, network: Network, facilities: pd.Data
               "edges": len(network.u),
               "off_network_buildings": int((snap_m > standards.max_snap_m).sum()),
               "gaps": len(gaps)}
-    cell_minutes, cells = _cell_minutes(territory, network, node_minutes, standards,
-                                        available)
+    cell_minutes, cells = populated_cell_minutes(territory, network, node_minutes,
+                                                 standards, available)
     return LifeCircleReport(standards, standards_path, table, coverage, gaps, facilities,
                             network, node_minutes, allb.geometry.values,
                             cell_minutes=cell_minutes, cells=cells, counts=counts)
 
 
-def _cell_minutes(territory: Territory, network: Network, node_minutes: dict[str, np.ndarray],
-                  standards: Standards, available: set[str]
-                  ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def populated_cell_minutes(territory: Territory, network: Network,
+                           node_minutes: dict[str, np.ndarray], standards: Standards,
+                           available: set[str]) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Walking minutes from every populated cell's centre (``population__count`` > 0) to the
     nearest facility of each type (NaN elsewhere or unreachable), and the cell residents
     covered per type."""

@@ -112,3 +112,36 @@ def write_ridgeline(table: Any, vantage: Vantage, out: str | Path) -> Path:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False,
                                                      default=str), encoding="utf-8")
     return Path(out)
+
+
+#: Where the dashboard looks for a ridgeline check of a TIM: ``<TIM_DIR>-ridgeline``.
+SUFFIX = "-ridgeline"
+
+
+@dataclass(frozen=True)
+class RidgelineFolder:
+    """A folder :func:`write_ridgeline` wrote, read back: its summary and every tower seen."""
+
+    path: Path
+    summary: dict[str, Any]
+    towers: Any
+
+    @classmethod
+    def open(cls, path: str | Path) -> RidgelineFolder:
+        import json
+
+        import geopandas as gpd
+
+        path = Path(path)
+        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        if "vantage" not in summary:
+            raise InputError("not a ridgeline folder (no vantage in summary.json)", source=path,
+                             field="vantage")
+        return cls(path, summary, gpd.read_file(path / "towers.gpkg", engine="pyogrio"))
+
+
+def find_ridgeline(base: str | Path) -> RidgelineFolder | None:
+    """The ridgeline check written beside a TIM folder ``base`` (:data:`SUFFIX`)."""
+    base = Path(base)
+    folder = base.with_name(base.name + SUFFIX)
+    return RidgelineFolder.open(folder) if (folder / "summary.json").is_file() else None

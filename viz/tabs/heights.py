@@ -17,6 +17,10 @@ Sunlight and the life circle: when the chosen TIM (existing buildings) or run ha
 ``<RUN_DIR>-lifecircle``, ...), the tab shows its façade points coloured by hours, the
 buildings failing GB 50180-2018 (downloadable) and the residents covered per facility type
 (TD/T 1062-2021) with the gaps (downloadable). Read from the folders, never computed here.
+
+Facility access and the ridgeline: when the TIM has a ``-access`` or ``-ridgeline`` folder
+beside it (``twin demo --city hongkong``), their panels (:mod:`viz.planning_checks`) follow;
+a territory without buildings to check (Hong Kong) shows those panels alone.
 """
 
 from __future__ import annotations
@@ -88,8 +92,10 @@ def choices(board: Dashboard) -> list[Choice]:
 
 
 def available(board: Dashboard) -> bool:
-    """The tab shows when there is anything to check."""
-    return bool(choices(board))
+    """The tab shows when there is anything to check, or facility access or a ridgeline."""
+    from viz import planning_checks
+
+    return bool(choices(board)) or planning_checks.available(board)
 
 
 def check_at(board: Dashboard, k: int) -> HeightCheck:
@@ -435,6 +441,10 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
 
 
 def layout(board: Dashboard) -> list[Any]:
+    from viz import planning_checks
+
+    if not choices(board):  # no buildings to check: access and the ridgeline alone
+        return planning_checks.panels(board)
     _ = ui().gettext
     options = choice_options(board)
     return [
@@ -467,6 +477,7 @@ def layout(board: Dashboard) -> list[Any]:
         panel(_("15-minute community life circle"), html.Div(id="lifecircle-box"), html.P(
             className="downloads", children=[_download_button(
                 _("Download the life-circle gaps (CSV)"), "lifecircle-download")])),
+        *planning_checks.panels(board),
     ]
 
 
@@ -484,6 +495,9 @@ def choice_controls(board: Dashboard, value: Any, corridor: Any) -> tuple[Any, .
 
 
 def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
+    if not choices(board):  # the access and ridgeline panels are drawn once, in the layout
+        return
+
     @app.callback(Output("corridor", "options"), Output("corridor", "value"),
                   Output("limit-map", "options"), Output("limit-map", "value"),
                   Output("heights-summary-box", "children"), Output("violators-box", "children"),

@@ -290,3 +290,26 @@ def test_a_redevelopment_replaces_the_buildings_it_lists():
     assert replaced.counts["broken"] == 0
     # runs list replaced ids separated by spaces (scenarios/runner.py), files by commas
     assert pavilion("x old").counts["replaced"] == pavilion("old,x").counts["replaced"] == 1
+
+
+def test_the_embree_reference_meets_the_cases_derived_by_hand():
+    """The peer ray caster of the benchmark (Embree on the prisms and terrain as triangles)
+    gives the hand-derived answers of the box and ridge cases above."""
+    box = ref.walls_of([np.array([[-5, -15], [5, -15], [5, -5], [-5, -5]], float)],
+                       np.array([0]))
+    mesh = ref.prism_and_terrain_mesh(*box, np.array([0.0]), np.array([10.0]))
+    sun, phi = _sweep(30.0)
+    lit = ref.embree_sunlit(mesh, np.array([[0.0, 0.0, 0.9]]), np.array([[0.0, -1.0]]), sun)[0]
+    assert np.array_equal(~lit, np.abs(phi) <= 45)
+    assert not ref.embree_sunlit(mesh, np.array([[0.0, 0.0, 0.9]]), np.array([[0.0, 1.0]]),
+                                 sun).any()  # facing north: never in front of the sun
+    terrain = np.zeros((60, 60))
+    terrain[40, :] = 8.0
+    ridge = ref.prism_and_terrain_mesh(np.zeros((0, 4)), np.zeros(0, int), np.zeros(0),
+                                       np.zeros(0), terrain=terrain,
+                                       terrain_transform=(-30.0, 1.0, 30.0, -1.0), floor=0.5)
+    n = 600
+    e = np.radians(60 * (np.arange(n) + 0.5) / n)
+    sun = np.column_stack([np.zeros(n), -np.cos(e), np.sin(e)])
+    lit = ref.embree_sunlit(ridge, np.array([[0.5, 0.5, 0.5]]), np.zeros((1, 2)), sun)[0]
+    assert np.array_equal(lit, 0.5 + 10.5 * np.tan(e) >= 8.0)

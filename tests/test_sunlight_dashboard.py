@@ -113,3 +113,97 @@ def test_the_3d_view_gets_the_facade_points(folders, monkeypatch):
     lon, lat, z = first["position"]
     assert 113.9 < lon < 114.1 and 30 < lat < 31  # the flat test site by Wuhan, in WGS 84
     assert z == pytest.approx(least["z"] + 40)
+
+
+# -- the ground shadow map, in 2D and draped in 3D (the demo's far-up run and its sunlight check)
+def _demo_board(demo_output):
+    from viz.app import load_dashboard
+    from viz.demo import PLANNING_RUN
+
+    return load_dashboard([demo_output / "runs" / PLANNING_RUN],
+                          tiles_dir=demo_output / "tiles")
+
+
+def test_the_shadow_map_is_shown_only_to_users_cleared_for_the_run(demo_output):
+    import flask
+    import numpy as np
+    import rasterio
+
+    from viz.app import create_app
+    from viz.server import visible
+    from viz.sources import products_level
+    from viz.tabs import heights
+
+    board = _demo_board(demo_output)
+    run = board.runs[0]
+    path = run.path.with_name(run.path.name + "-sunlight") / "rasters" / \
+        "sunlight__shadow_hours_after.tif"
+    with rasterio.open(path) as src:
+        most = float(np.nanmax(src.read(1)))
+    level = products_level(run.manifest)
+    app = create_app([run.path], board.tiles_dir)
+    seen = {}
+    with app.server.test_request_context():
+        for clearance in ("public", "internal", "restricted"):
+            flask.g.twin_clearance = clearance
+            shown = heights.shadow_map(board, "run:0")
+            seen[clearance] = shown is not None
+            fields = [o["value"] for o in heights.choice_controls(board, "run:0", None)[2]]
+            assert (heights.SHADOW in fields) == seen[clearance]
+            scene, legend = heights.scene_spec(board, None, heights.SHADOW, "run:0")
+            drape = scene["sides"][0]["drape"]["url"]
+            if shown is None:  # the limit map instead, and no shadow in the legend
+                assert drape.startswith("/twin/limits/")
+                continue
+            assert shown.top == pytest.approx(most)
+            assert drape == "/twin/shadow/0.png"
+            key = next(x for x in legend if getattr(x, "id", None) == "heights-3d-shadow")
+            assert float(getattr(key, "data-top")) == pytest.approx(most, abs=0.01)
+    assert seen == {c: visible(level, c) for c in seen}
+    assert seen["restricted"]
+
+
+@pytest.mark.browser
+def test_the_3d_view_drapes_the_shadow_map_on_the_ground(demo_output, artifacts):
+    """Choose the sunlight check's shadow map: the 2D map shows it and the 3D view drapes the
+    same image (served by the dashboard) on the ground, with its legend."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import numpy as np
+    import rasterio
+
+    from test_dashboard_browser import (CHROMIUM, TIMEOUT_MS, _Browser, _open_tab, _wait_3d,
+                                        free_port, serving)
+    from test_dashboard import CESIUM_JS
+    from viz.demo import PLANNING_RUN
+
+    if not CHROMIUM.is_file() or not CESIUM_JS.is_file():
+        pytest.skip("needs Chromium and CesiumJS (RECIPES.md)")
+    run = demo_output / "runs" / PLANNING_RUN
+    with rasterio.open(run.with_name(run.name + "-sunlight") / "rasters" /
+                       "sunlight__shadow_hours_after.tif") as src:
+        most = float(np.nanmax(src.read(1)))
+    port = free_port()
+    with serving(port, "serve", run, "--tiles", demo_output / "tiles") as url:
+        b = _Browser(sync_api)
+        page = b.page
+        try:
+            page.goto(url, timeout=TIMEOUT_MS)
+            _open_tab(page, "heights")
+            _wait_3d(page, "s.mode === 'heights' && (s.drapeUrl || '').includes('/limits/')")
+            page.click("#limit-map input[value='sunlight__shadow_hours_after']")
+            status = _wait_3d(page, "s.mode === 'heights' && "
+                                    "(s.drapeUrl || '').endsWith('/twin/shadow/0.png')")
+            assert status["error"] is None and status["drapeHost"] == "terrain"
+            page.wait_for_selector("#heights-3d-shadow", timeout=TIMEOUT_MS)
+            top = float(page.get_attribute("#heights-3d-shadow", "data-top"))
+            assert top == pytest.approx(most, abs=0.01)
+            page.wait_for_function("() => { const e = document.querySelector("
+                                   "'#limits-map .gtitle'); return e && e.textContent"
+                                   ".includes('Hours in shadow'); }", timeout=TIMEOUT_MS)
+            image = page.request.get(url.rstrip("/") + "/twin/shadow/0.png")
+            assert image.ok and image.headers["content-type"] == "image/png"
+            assert image.body()[:8] == b"\x89PNG\r\n\x1a\n"
+            page.screenshot(path=str(artifacts / "dashboard-shadow-drape.png"), full_page=True)
+            b.check()
+        finally:
+            b.close()

@@ -42,7 +42,7 @@ def test_sample_has_every_part_the_demo_needs(sample_territory):
     assert (t.get("zoning__zone_id")[~sea] > 0).mean() > 0.99
     assert np.isnan(t.get("zoning__max_far")[sea]).mean() > 0.99
     assert set(t.layers["amenities"]["kind"]) == {"school", "park", "transit", "hospital",
-                                                  "centre"}
+                                                  "centre", "clinic", "bus_stop", "garden"}
 
 
 def test_sample_is_deterministic(tmp_path):

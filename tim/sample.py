@@ -190,9 +190,20 @@ def make_zoning(lu: np.ndarray) -> dict[str, list]:
             "geometry": [shapely.make_valid(z[5]) for z in keep]}
 
 
+#: Neighbourhood services of the sample (kind, how many at most, least spacing in m), spread
+#: like the schools over the inner built-up area: community health stations (社区卫生服务站,
+#: about one per 6,000-8,000 residents: 8 for the town's ~48,000), bus stops (400-500 m apart,
+#: as urban bus stops are) and small gardens (游园, ~500 m apart). The eroded built-up area and
+#: the spacing leave the town's edges and outlying villages outside some circles: gaps a real
+#: town has, which the life circle should still report.
+SERVICES = (("clinic", 8, 800.0), ("bus_stop", 40, 450.0), ("garden", 14, 500.0))
+
+
 def make_amenities(rng: np.random.Generator, lu: np.ndarray) -> dict[str, list]:
     """Schools and parks spread over the built-up area, a coastal transit line from the centre,
-    a hospital and the town centre itself."""
+    a hospital and the town centre itself, then the neighbourhood services of
+    :data:`SERVICES` (drawn last: the amenities before them are those of the sample before it
+    had them)."""
     import shapely
     from scipy.ndimage import binary_erosion
 
@@ -226,6 +237,8 @@ def make_amenities(rng: np.random.Generator, lu: np.ndarray) -> dict[str, list]:
     kinds.append("centre")
     names.append("Town centre")
     points.append(CORE)
+    for kind, count, spacing in SERVICES:
+        spread(kind, count, spacing)
     return {"kind": kinds, "name": names, "geometry": [shapely.Point(p) for p in points]}
 
 
@@ -345,7 +358,9 @@ def write_sample_sources(directory: str | Path, seed: int = 20261121) -> Path:
                    "Ecological red line, permanent basic farmland, urban development boundary"),
             source("planning_units.gpkg", "planning_units", "City > district > unit"),
             source("zoning.gpkg", "zoning", "Zones with maximum FAR and height"),
-            source("amenities.gpkg", "amenities", "Schools, parks, transit stations, hospital"),
+            source("amenities.gpkg", "amenities",
+                   "Schools, parks, transit stations, hospital, community health "
+                   "stations, bus stops, gardens"),
             source("plan.yaml", "plan", "Construction-land and population targets passed "
                                         "down city > district > unit"),
         ],

@@ -37,7 +37,8 @@ UNIT_COLOUR = "#455a64"
 ZONE_COLOUR = "#00897b"
 #: Amenity kinds and their marker colours (others are drawn brown).
 AMENITY_COLOURS: Mapping[str, str] = {"school": "#1565c0", "park": "#2e7d32",
-                                      "hospital": "#c62828", "clinic": "#c62828"}
+                                      "hospital": "#c62828", "clinic": "#c62828",
+                                      "garden": "#66bb6a", "bus_stop": "#6a1b9a"}
 OTHER_AMENITY_COLOUR = "#6d4c41"
 #: Change patches by severity (``twin changes``), most severe first.
 SEVERITY_COLOURS: Mapping[str, str] = {"critical": "#b71c1c", "high": "#ef6c00",

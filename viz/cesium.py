@@ -13,6 +13,8 @@ without a network (RECIPES.md, "CesiumJS inside Dash, fully offline"):
 * ``/twin/probability/<ensemble>/<year>.png``  an ensemble's development probability.
 * ``/twin/limits/<check>/<field>.png``  a height check's maximum allowable height or view
   envelope over the land use.
+* ``/twin/shadow/<check>.png``  the hours in shadow on the ground after the proposals of the
+  sunlight check beside a height check's TIM or run (``twin sunlight``), over the land use.
 * ``/twin/flood/<run>/time/<band>.png``, ``.../max/0.png``, ``.../level/<cm>.png``  a surge
   run's flood at an output time, at its maximum or at a still-water level (:mod:`viz.surge`),
   over the land use of the surge year.
@@ -57,6 +59,7 @@ DRAPE_ROUTE = "/twin/drape/"
 DIFF_ROUTE = "/twin/diff/"
 PROBABILITY_ROUTE = "/twin/probability/"
 LIMITS_ROUTE = "/twin/limits/"
+SHADOW_ROUTE = "/twin/shadow/"
 FLOOD_ROUTE = "/twin/flood/"
 #: Base parts the 3D view can toggle, in the order of the toggles; on at start: buildings and
 #: the terrain (the drape then lies on the ground the buildings stand on).
@@ -64,6 +67,8 @@ LAYERS = ("buildings", "terrain", "points")
 LAYERS_ON = ("buildings", "terrain")
 #: How strongly the land use under analysis maps is washed out (0: not, 1: white).
 BACKDROP_LIGHTEN = 0.75
+#: How strongly the shadow map covers the land use in its drape (1: not at all).
+SHADOW_OPACITY = 0.75
 #: Longest side of a drape image (pixels); the sample grid is 240 cells, real ones can be more.
 DRAPE_MAX_PIXELS = 1024
 
@@ -251,6 +256,17 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
             flask.abort(404)
         return png_response(images.limits(k, field))
 
+    @server.route(SHADOW_ROUTE + "<int:k>.png", endpoint="twin_shadow")
+    def shadow(k: int) -> flask.Response:
+        from viz.tabs.heights import choices, shadow_map
+
+        found = choices(board)
+        # None: no sunlight check beside the choice's TIM or run, or above the user's clearance
+        shown = shadow_map(board, found[k].value) if 0 <= k < len(found) else None
+        if shown is None:
+            flask.abort(404)
+        return png_response(images.shadow(k, shown.path, shown.stamp))
+
     @server.route(FLOOD_ROUTE + "<int:run>/<mode>/<int(signed=True):value>.png",
                   endpoint="twin_flood")
     def flood(run: int, mode: str, value: int) -> flask.Response:
@@ -326,6 +342,7 @@ class DrapeImages:
         self.difference = cache(self._difference)
         self.probability = cache(self._probability)
         self.limits = cache(self._limits)
+        self.shadow = cache(self._shadow)
         self.flood = cache(self._flood)
 
     def _backdrop(self, land_use: np.ndarray) -> np.ndarray:
@@ -382,6 +399,29 @@ class DrapeImages:
                                backdrop=self._backdrop(board.baseline.land_use(
                                    board.baseline.years[0])), opacity=0.4)
         return rgba_png(rgba, board.grid)
+
+
+    def _shadow(self, k: int, path: Path, stamp: int) -> bytes:
+        """The shadow map of height-check choice ``k`` (file ``path``; ``stamp``, its
+        modification time, keys the cache: a rewritten check is drawn again)."""
+        from viz.maps import SHADOW_RAMP, continuous_rgba
+        from viz.tabs.heights import read_shadow_map
+
+        shown = read_shadow_map(path)
+        # The 2D map's colours, mixed with the land use under them: in 3D the shade is read
+        # with the ground; under the buildings (no value) the land use alone.
+        rgba = continuous_rgba(shown.values, SHADOW_RAMP, 0.0, shown.top,
+                               backdrop=self._backdrop_on(shown.grid), opacity=SHADOW_OPACITY)
+        return rgba_png(rgba, shown.grid)
+
+    def _backdrop_on(self, grid: Grid) -> np.ndarray | None:
+        """The baseline's first land use, washed out, if ``grid`` is the dashboard's."""
+        from viz.sources import same_grid
+
+        board = self.board
+        if not same_grid(grid, board.grid):
+            return None
+        return self._backdrop(board.baseline.land_use(board.baseline.years[0]))
 
 
 def drape_rectangle(grid: Grid) -> tuple[float, float, float, float]:
@@ -455,6 +495,7 @@ def drape_spec(board: Dashboard, run: int, year: int, flood: bool) -> Mapping[st
             "rectangle": list(drape_rectangle(board.grid)), "year": year, "flood": flooded}
 
 
-def image_spec(board: Dashboard, url: str) -> Mapping[str, Any]:
-    """A drape of one of the dashboard's own images (``/twin/...png``) over the grid."""
-    return {"url": url, "rectangle": list(drape_rectangle(board.grid))}
+def image_spec(board: Dashboard, url: str, grid: Grid | None = None) -> Mapping[str, Any]:
+    """A drape of one of the dashboard's own images (``/twin/...png``) over ``grid`` (default:
+    the dashboard's)."""
+    return {"url": url, "rectangle": list(drape_rectangle(grid or board.grid))}

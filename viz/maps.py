@@ -30,6 +30,8 @@ PROBABILITY_RAMP = ((0.0, "#fcfbfd"), (0.25, "#dadaeb"), (0.5, "#9e9ac8"), (0.75
 #: Allowed height above the ground (m): low limits warm (tight), high limits cool (loose).
 HEIGHT_LIMIT_RAMP = ((0.0, "#b2182b"), (0.15, "#ef8a62"), (0.35, "#fddbc7"),
                      (0.6, "#d1e5f0"), (0.8, "#67a9cf"), (1.0, "#2166ac"))
+#: Hours in shadow on the ground (twin sunlight): light in the sun, dark in shadow.
+SHADOW_RAMP = ((0.0, "#fff8e1"), (0.5, "#90a4ae"), (1.0, "#263238"))
 #: Land the difference and probability maps are drawn over: the land use, washed out.
 BACKDROP_LIGHTEN = 0.8
 

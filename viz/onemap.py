@@ -38,7 +38,7 @@ DEFAULT_LAYERS = ("units", "control_lines")
 SELECTED_COLOUR = "#00b8d4"
 AMENITY_SYMBOLS = {kind: (symbol, AMENITY_COLOURS[kind]) for kind, symbol in
                    (("school", "triangle-up"), ("park", "circle"), ("hospital", "cross"),
-                    ("clinic", "cross"))}
+                    ("clinic", "cross"), ("garden", "circle"), ("bus_stop", "square"))}
 
 
 @dataclass(frozen=True)
@@ -314,7 +314,8 @@ def hidden_note() -> str:
 def amenity_name(kind: str) -> str:
     t = ui()
     names = {"school": t.gettext("School"), "park": t.gettext("Park"),
-             "hospital": t.gettext("Hospital"), "clinic": t.gettext("Clinic")}
+             "hospital": t.gettext("Hospital"), "clinic": t.gettext("Clinic"),
+             "garden": t.gettext("Garden"), "bus_stop": t.gettext("Bus stop")}
     return names.get(kind, kind)
 
 

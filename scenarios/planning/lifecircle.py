@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scenarios.planning.outputs import CheckFolder, check_folder, file_record
 from tim.config import read_yaml, validation_error
 from tim.errors import InputError
 from tim.model import Territory
@@ -634,20 +635,14 @@ def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | 
                           minutes to the nearest facility of each type at their ends: the
                           isochrones) and facilities, for QGIS
     """
-    import json
-
     import geopandas as gpd
     import shapely
-
-    from tim.atomic import atomic_directory
 
     r = report
     out = Path(out)
     crs = territory.grid.crs
     manifest = {"kind": "lifecircle", "command": command,
-                "standards": {"name": r.standards.name, "file": str(r.standards_path),
-                              "sha256": hashlib.sha256(
-                                  r.standards_path.read_bytes()).hexdigest()},
+                "standards": file_record(r.standards_path, name=r.standards.name),
                 "walking_speed_m_s": r.standards.walking_speed_m_s,
                 "network": network, "facilities": facilities,
                 "facilities_not_mapped": r.facilities.attrs.get("not_mapped", {}),
@@ -656,18 +651,13 @@ def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | 
                 "counts": r.counts,
                 "files": ["buildings.csv", "coverage.csv", "gaps.csv", "facilities.csv",
                           "lifecircle.gpkg"]}
-    with atomic_directory(out) as tmp:
+    rasters = {f"lifecircle__minutes_{key}": values for key, values in r.cell_minutes.items()}
+    with check_folder(out, manifest, territory.grid, rasters) as tmp:
         r.buildings.to_csv(tmp / "buildings.csv", index=False, float_format="%.2f")
         r.coverage.to_csv(tmp / "coverage.csv", index=False)
         r.gaps.to_csv(tmp / "gaps.csv", index=False)
         r.facilities.to_csv(tmp / "facilities.csv", index=False, float_format="%.2f")
         if r.cell_minutes:
-            from tim.store import write_raster
-
-            (tmp / "rasters").mkdir()
-            for key, values in r.cell_minutes.items():
-                write_raster(tmp / "rasters" / f"lifecircle__minutes_{key}.tif",
-                             values.astype(np.float32), territory.grid, float("nan"))
             r.cells.to_csv(tmp / "cells.csv", index=False)
         gpkg = tmp / "lifecircle.gpkg"
         gpd.GeoDataFrame(r.buildings, geometry=r.building_geometry, crs=crs).to_file(
@@ -682,8 +672,6 @@ def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | 
             gpd.GeoDataFrame(r.facilities, geometry=shapely.points(
                 r.facilities[["x", "y"]].to_numpy(float)), crs=crs).to_file(
                 gpkg, layer="facilities", driver="GPKG", engine="pyogrio")
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False,
-                                                      default=str))
     return out
 
 
@@ -693,34 +681,19 @@ SUFFIX = "-lifecircle"
 
 
 @dataclass(frozen=True)
-class LifeCircleFolder:
+class LifeCircleFolder(CheckFolder):
     """A folder :func:`write_lifecircle` wrote, read back."""
 
-    path: Path
-    manifest: dict[str, Any]
+    KIND, WHAT, SUFFIX = "lifecircle", "life-circle", SUFFIX
+    TABLES = {"buildings": ("buildings.csv", "buildings", {"building_id": str}),
+              "coverage": ("coverage.csv", "coverage", {}),
+              "gaps": ("gaps.csv", "gaps", {"building_id": str})}
+
     buildings: pd.DataFrame
     coverage: pd.DataFrame
     gaps: pd.DataFrame
 
-    @classmethod
-    def open(cls, path: str | Path) -> LifeCircleFolder:
-        import json
-
-        from tim.config import read_csv
-
-        path = Path(path)
-        manifest = json.loads((path / "manifest.json").read_text())
-        if manifest.get("kind") != "lifecircle":
-            raise InputError("not a life-circle folder (twin lifecircle --out)", source=path,
-                             field="manifest.kind", value=manifest.get("kind"))
-        return cls(path, manifest, read_csv(path / "buildings.csv", "life-circle buildings",
-                            dtype={"building_id": str}),
-                   read_csv(path / "coverage.csv", "life-circle coverage"),
-                   read_csv(path / "gaps.csv", "life-circle gaps", dtype={"building_id": str}))
-
 
 def find_lifecircle(base: str | Path) -> LifeCircleFolder | None:
     """The life-circle check written beside a TIM or run folder ``base`` (:data:`SUFFIX`)."""
-    base = Path(base)
-    folder = base.with_name(base.name + SUFFIX)
-    return LifeCircleFolder.open(folder) if (folder / "manifest.json").is_file() else None
+    return LifeCircleFolder.beside(base)

@@ -22,7 +22,6 @@ against GB 50180-2018 表 4.0.9 (rules in ``sunlight_rules.yaml`` beside this mo
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import re
@@ -36,6 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.kernels.shadow import AWAY, SUNLIT, Scene, build_scene, sun_codes
+from scenarios.planning.outputs import CheckFolder, check_folder, file_record
 from tim.config import read_yaml, validation_error
 from tim.errors import InputError
 from tim.model import Territory
@@ -566,19 +566,13 @@ def write_sunlight(report: SunlightReport, territory: Territory, out: str | Path
         sunlight.gpkg       layer points (the columns of points.csv), for QGIS
         rasters/sunlight__shadow_hours_before.tif, ..._after.tif   hours in shadow per cell
     """
-    import json
-
     import geopandas as gpd
-
-    from tim.atomic import atomic_directory
-    from tim.store import write_raster
 
     out = Path(out)
     r = report
     manifest = {
-        "kind": "sunlight", "command": command, "crs": str(territory.grid.crs), "rules": {
-            "name": r.rules.name, "file": str(r.rules_path),
-            "sha256": hashlib.sha256(r.rules_path.read_bytes()).hexdigest()},
+        "kind": "sunlight", "command": command, "crs": str(territory.grid.crs),
+        "rules": file_record(r.rules_path, name=r.rules.name),
         "site": r.rules.site.model_dump(), "day": r.sun.day.isoformat(), "day_label": r.day_label,
         "window_true_solar_hours": [float(r.sun.solar_hours[0] - r.sun.step_minutes / 120),
                                     float(r.sun.solar_hours[-1] + r.sun.step_minutes / 120)],
@@ -586,17 +580,13 @@ def write_sunlight(report: SunlightReport, territory: Territory, out: str | Path
         "sun_elevation_range_deg": [float(r.sun.elevation.min()), float(r.sun.elevation.max())],
         "building_fails_when": r.rules.building_fails_when, "counts": r.counts,
         # which proposals: what 'twin review --sunlight' checks it reviews the same ones
-        "proposals": None if proposals_file is None else {
-            "file": str(proposals_file),
-            "sha256": hashlib.sha256(Path(proposals_file).read_bytes()).hexdigest()},
+        "proposals": None if proposals_file is None else file_record(proposals_file),
         "files": ["points.csv", "buildings.csv", "failing.csv", "proposals.csv",
                   "sunlight.gpkg", "rasters/sunlight__shadow_hours_before.tif",
                   "rasters/sunlight__shadow_hours_after.tif"]}
-    with atomic_directory(out) as tmp:
-        (tmp / "rasters").mkdir()
-        for name, values in (("before", r.shadow_before), ("after", r.shadow_after)):
-            write_raster(tmp / "rasters" / f"sunlight__shadow_hours_{name}.tif",
-                         values.astype(np.float32), territory.grid, float("nan"))
+    rasters = {"sunlight__shadow_hours_before": r.shadow_before,
+               "sunlight__shadow_hours_after": r.shadow_after}
+    with check_folder(out, manifest, territory.grid, rasters) as tmp:
         r.points.to_csv(tmp / "points.csv", index=False, float_format="%.4f")
         r.buildings.to_csv(tmp / "buildings.csv", index=False)
         r.failing.to_csv(tmp / "failing.csv", index=False)
@@ -608,8 +598,6 @@ def write_sunlight(report: SunlightReport, territory: Territory, out: str | Path
                                      crs=territory.grid.crs)
             frame.to_file(tmp / "sunlight.gpkg", layer="points", driver="GPKG",
                           engine="pyogrio")
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False,
-                                                      default=str))
     return out
 
 
@@ -619,36 +607,20 @@ SUFFIX = "-sunlight"
 
 
 @dataclass(frozen=True)
-class SunlightFolder:
+class SunlightFolder(CheckFolder):
     """A folder :func:`write_sunlight` wrote, read back (tables as pandas DataFrames)."""
 
-    path: Path
-    manifest: dict[str, Any]
+    KIND, WHAT, SUFFIX = "sunlight", "sunlight", SUFFIX
+    TABLES = {"points": ("points.csv", "points", {"building_id": str}),
+              "buildings": ("buildings.csv", "buildings", {"building_id": str}),
+              "failing": ("failing.csv", "failing buildings",
+                          {"building_id": str, "broken_by": str})}
+
     points: pd.DataFrame
     buildings: pd.DataFrame
     failing: pd.DataFrame
 
-    @classmethod
-    def open(cls, path: str | Path) -> SunlightFolder:
-        import json
-
-        from tim.config import read_csv
-
-        path = Path(path)
-        manifest = json.loads((path / "manifest.json").read_text())
-        if manifest.get("kind") != "sunlight":
-            raise InputError("not a sunlight folder (twin sunlight --out)", source=path,
-                             field="manifest.kind", value=manifest.get("kind"))
-        return cls(path, manifest,
-                   read_csv(path / "points.csv", "sunlight points", dtype={"building_id": str}),
-                   read_csv(path / "buildings.csv", "sunlight buildings",
-                            dtype={"building_id": str}),
-                   read_csv(path / "failing.csv", "sunlight failing buildings",
-                            dtype={"building_id": str, "broken_by": str}))
-
 
 def find_sunlight(base: str | Path) -> SunlightFolder | None:
     """The sunlight check written beside a TIM or run folder ``base`` (:data:`SUFFIX`)."""
-    base = Path(base)
-    folder = base.with_name(base.name + SUFFIX)
-    return SunlightFolder.open(folder) if (folder / "manifest.json").is_file() else None
+    return SunlightFolder.beside(base)

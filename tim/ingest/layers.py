@@ -202,8 +202,11 @@ def normalise_planning_units(frame: Any, path: str | Path) -> Any:
 #: Input column names accepted for each standard zoning column (first found wins).
 ZONING_ALIASES = {"zone": ("zone", "name"), "max_far": ("max_far", "far"),
                   "max_height": ("max_height", "max_height_m")}
-#: Kinds of amenity the indicators and the household model know.
-AMENITY_KINDS = ("school", "park", "transit", "hospital", "centre")
+#: Kinds of amenity the indicators and the household model know (the distance fields: school,
+#: park, transit, centre); clinic, bus_stop and garden are community services the life circle
+#: counts (as health, transit stop and park: scenarios/planning/lifecircle_standards.yaml).
+AMENITY_KINDS = ("school", "park", "transit", "hospital", "centre", "clinic", "bus_stop",
+                 "garden")
 
 
 def normalise_zoning(frame: Any, path: str | Path) -> Any:

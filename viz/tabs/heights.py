@@ -16,7 +16,10 @@ Sunlight and the life circle: when the chosen TIM (existing buildings) or run ha
 ``twin sunlight`` or ``twin lifecircle`` folder beside it (``<TIM_DIR>-sunlight``,
 ``<RUN_DIR>-lifecircle``, ...), the tab shows its façade points coloured by hours, the
 buildings failing GB 50180-2018 (downloadable) and the residents covered per facility type
-(TD/T 1062-2021) with the gaps (downloadable). Read from the folders, never computed here.
+(TD/T 1062-2021) with the gaps (downloadable). The sunlight check's hours in shadow on the
+ground are one more choice of the map: drawn in 2D and draped on the ground in 3D (the drape
+route of the limit maps, :data:`viz.cesium.SHADOW_ROUTE`), for users cleared for the products
+of the TIM or run. Read from the folders, never computed here.
 
 Facility access and the ridgeline: when the TIM has a ``-access`` or ``-ridgeline`` folder
 beside it (``twin demo --city hongkong``), their panels (:mod:`viz.planning_checks`) follow;
@@ -33,22 +36,23 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback_context, dash_table, dcc, html
 
-from viz.cesium import LIMITS_ROUTE, image_spec
+from viz.cesium import LIMITS_ROUTE, SHADOW_ROUTE, image_spec
 from viz.downloads import HEIGHTS_ROUTE
 from viz.i18n import ui
 from viz.figures import land_use_rgba
 from viz.layout import building_legend, format_value, graph, panel
-from viz.maps import (HEIGHT_LIMIT_RAMP, height_scale, marker_traces, outline_traces,
-                      raster_figure)
+from viz.maps import (HEIGHT_LIMIT_RAMP, SHADOW_RAMP, height_scale, marker_traces,
+                      outline_traces, raster_figure)
 from viz.scene import (BLOCKER_COLOUR, CONE_COLOUR, corridor_camera, corridor_entities,
                        heights_style)
-from viz.sources import run_height_check
+from viz.sources import products_cleared, run_height_check
 from viz.tabs import active, scene_outputs
 
 if TYPE_CHECKING:
     import dash
     import pandas as pd
 
+    from tim.model import Grid
     from viz.app import Dashboard
     from viz.sources import Corridor, HeightCheck, SightlineSet
 
@@ -61,8 +65,10 @@ def _(message: str) -> str:
     return message
 
 
+#: The sunlight check's ground shadow map after the proposals (``twin sunlight`` rasters/).
+SHADOW = "sunlight__shadow_hours_after"
 MAPS = {"planning__max_building_height": _("Maximum allowable height"),
-        "planning__view_envelope": _("View envelope")}
+        "planning__view_envelope": _("View envelope"), SHADOW: _("Hours in shadow")}
 #: Rows per page of the violator table (all rows are there, paged and sortable).
 PAGE_SIZE = 15
 SURFACE_COLOUR = "#8e24aa"
@@ -147,7 +153,11 @@ def selection(board: Dashboard, name: Any, value: Any = None
     return check, corridor, lines
 
 
-def _field(check: HeightCheck, field: Any) -> str:
+def _field(check: HeightCheck, field: Any, shadow: bool = False) -> str:
+    """The map to show: ``field`` if the check has it (the shadow map if ``shadow``: there is
+    one the user may see), else the maximum allowable height."""
+    if field == SHADOW:
+        return SHADOW if shadow else "planning__max_building_height"
     return field if field in check.manifest.get("rasters", {}) and field in MAPS \
         else "planning__max_building_height"
 
@@ -159,17 +169,25 @@ def limits_figure(board: Dashboard, name: Any, field: Any, value: Any = None,
     t = ui()
     _ = t.gettext
     check, corridor, _lines = selection(board, name, value)
-    field = _field(check, field)
-    values, grid = check.raster(field)
-    top = height_scale(values)
+    shown = shadow_map(board, value) if field == SHADOW else None
+    field = _field(check, field, shown is not None)
     base = board.baseline
     backdrop = land_use_rgba(base.land_use(base.years[0]), board.classes, lighten=0.75)
-    title = _(MAPS[field]) + " (" + _("m above the ground") + ")"
     framed = zoom and corridor is not None
-    fig = raster_figure(np.clip(values, 0, None), grid, title=title, ramp=HEIGHT_LIMIT_RAMP,
-                        vmin=0.0, vmax=top, colorbar=_("m above the ground"),
-                        hover="%{z:.1f} " + _("m above the ground"), backdrop=backdrop,
-                        height=540, uirevision=f"heights:{value}:{name if framed else ''}")
+    revision = f"heights:{value}:{name if framed else ''}"
+    if shown is not None:
+        from viz.sources import same_grid
+
+        fig = shadow_figure(shown, revision, backdrop if same_grid(shown.grid, board.grid)
+                            else None, height=540)
+    else:
+        values, grid = check.raster(field)
+        fig = raster_figure(np.clip(values, 0, None), grid,
+                            title=_(MAPS[field]) + " (" + _("m above the ground") + ")",
+                            ramp=HEIGHT_LIMIT_RAMP, vmin=0.0, vmax=height_scale(values),
+                            colorbar=_("m above the ground"),
+                            hover="%{z:.1f} " + _("m above the ground"), backdrop=backdrop,
+                            height=540, uirevision=revision)
     lines = []
     for kind, rule, xy in check.outlines(("inclined_surface", "corridor_foreground",
                                           "corridor_background")):
@@ -400,7 +418,8 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
     choice = _choice(board, value)
     k, check = choice.k, choice.check
     _c, corridor, lines = selection(board, name, value)
-    field = _field(check, field)
+    shown = shadow_map(board, value) if field == SHADOW else None
+    field = _field(check, field, shown is not None)
     geoid = board.tiles.geoid_height if board.tiles is not None else 0.0
     style = heights_style(check, lines)
     overlays = []
@@ -410,8 +429,10 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
             from viz.cesium import TILES_ROUTE
 
             overlays.append({"url": TILES_ROUTE + url, "style": style})
+    drape = image_spec(board, f"{SHADOW_ROUTE}{k}.png", shown.grid) if shown is not None \
+        else image_spec(board, f"{LIMITS_ROUTE}{k}/{field}.png")
     side = {"label": check.rules_name, "buildings": style, "overlays": overlays,
-            "drape": dict(image_spec(board, f"{LIMITS_ROUTE}{k}/{field}.png"))}
+            "drape": dict(drape)}
     entities, camera = None, {"key": "home", "home": True}  # the whole territory
     sun_points = sunlight_entities(board, value, geoid) if corridor is None else None
     if sun_points is not None:
@@ -424,10 +445,14 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
     legend = building_legend(style)
     legend.insert(0, html.Strong(_("{count} over their limit", count=ui().number(
         style["count"])), id="heights-3d-count", **{"data-violations": style["count"]}))
-    gradient = ", ".join(f"{c} {100 * s:g}%" for s, c in HEIGHT_LIMIT_RAMP)
-    legend.append(html.Span([_(MAPS[field]).lower() + ": 0 m ", html.Span(
-        className="ramp", style={"background": f"linear-gradient(to right, {gradient})"}),
-        " " + _("high")]))
+    if shown is not None:  # the drape's scale, as the 2D map's
+        legend.append(html.Span(id="heights-3d-shadow", **{"data-top": round(shown.top, 2)},
+                                children=[_("Hours in shadow on the ground, after the "
+                                            "proposals") + ": 0 h ", _ramp(SHADOW_RAMP),
+                                          f" {shown.top:.1f} h"]))
+    else:
+        legend.append(html.Span([_(MAPS[field]).lower() + ": 0 m ", _ramp(HEIGHT_LIMIT_RAMP),
+                                 " " + _("high")]))
     if sun_points is not None:
         legend.append(html.Span([html.Span(className="swatch", style={
             "background": SUN_FAIL}), _("window sills below the sunlight standard"),
@@ -438,6 +463,12 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
             "background": CONE_COLOUR, "opacity": 0.4}), _("view cone and envelope cells")]))
     return ({"key": f"{KEY}:{k}:{name}:{field}", "sides": [side], "entities": entities,
              "camera": camera}, legend)
+
+
+def _ramp(ramp: Any) -> html.Span:
+    gradient = ", ".join(f"{c} {100 * s:g}%" for s, c in ramp)
+    return html.Span(className="ramp",
+                     style={"background": f"linear-gradient(to right, {gradient})"})
 
 
 def layout(board: Dashboard) -> list[Any]:
@@ -489,6 +520,8 @@ def choice_controls(board: Dashboard, value: Any, corridor: Any) -> tuple[Any, .
     options = corridor_options(check)
     keep = corridor if _corridor(check, corridor) is not None else NONE
     fields = [f for f in MAPS if f in check.manifest.get("rasters", {})]
+    if shadow_map(board, value) is not None:
+        fields.append(SHADOW)
     maps = [{"label": " " + _(MAPS[f]), "value": f} for f in fields]
     return (options, keep, maps, fields[0], summary(board, value),
             violators_table(board, value))
@@ -567,9 +600,62 @@ def planning_base(board: Dashboard, value: Any = None) -> Path | None:
 #: Façade points in 3D: below / meeting the sunlight standard; at most this many drawn
 #: (failing ones first), as Cesium entities.
 SUN_FAIL, SUN_PASS = "#e53935", "#43a047"
-#: Ground shadow hours: light in the sun, dark in shadow.
-SHADOW_RAMP = ((0.0, "#fff8e1"), (0.5, "#90a4ae"), (1.0, "#263238"))
 MAX_SUN_POINTS = 4000
+
+
+@dataclass(frozen=True)
+class ShadowMap:
+    """Hours in shadow per ground cell after the proposals (NaN: under a building, no ground),
+    from ``path`` as it was at ``stamp`` (modification time, ns); ``top``: the colour scale's
+    end (the most hours, 1 h when none), for the 2D map, the 3D drape and its legend alike."""
+
+    path: Path
+    stamp: int
+    values: np.ndarray
+    grid: Grid
+    top: float
+
+
+def read_shadow_map(path: Path) -> ShadowMap:
+    from viz.sources import read_raster
+
+    stamp = path.stat().st_mtime_ns
+    values, grid = read_raster(path)
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) if finite.size else 0.0
+    return ShadowMap(path, stamp, values, grid, top or 1.0)
+
+
+def shadow_map(board: Dashboard, value: Any = None) -> ShadowMap | None:
+    """The ground shadow map of the sunlight check beside the choice's TIM or run; None when
+    there is none, it holds no value, or the user is not cleared for the products it was made
+    from (the run's; for the existing buildings, those of every run, as the limit maps)."""
+    from scenarios.planning.sunlight import SUFFIX
+
+    base = planning_base(board, value)
+    if base is None:
+        return None
+    folder = base.with_name(base.name + SUFFIX)
+    path = folder / "rasters" / f"{SHADOW}.tif"
+    if not (folder / "manifest.json").is_file() or not path.is_file():
+        return None
+    shown = read_shadow_map(path)
+    if not np.isfinite(shown.values).any():
+        return None
+    choice = _choice(board, value)
+    runs = board.runs if choice.run is None else [board.runs[choice.run]]
+    return shown if products_cleared(*runs) else None
+
+
+def shadow_figure(shown: ShadowMap, uirevision: str, backdrop: np.ndarray | None = None,
+                  height: int = 460) -> go.Figure:
+    """The shadow map in 2D, on the colours of its 3D drape (over ``backdrop`` if given)."""
+    _ = ui().gettext
+    return raster_figure(shown.values, shown.grid,
+                         title=_("Hours in shadow on the ground, after the proposals"),
+                         ramp=SHADOW_RAMP, vmin=0.0, vmax=shown.top,
+                         colorbar=_("hours in shadow"), hover="%{z:.1f} h", backdrop=backdrop,
+                         height=height, uirevision=uirevision)
 
 
 def sunlight_entities(board: Dashboard, value: Any, geoid: float) -> dict[str, Any] | None:
@@ -671,19 +757,11 @@ def sunlight_box(board: Dashboard, value: Any = None) -> list[Any]:
         html.P(_("Rules: {rules}", rules=m.get("rules", {}).get("name", "")), className="muted"),
         graph("sunlight-map", 460)]
     rows[2].figure = sunlight_figure(found)
-    shadow = found.path / "rasters" / "sunlight__shadow_hours_after.tif"
-    if shadow.is_file():
-        from viz.sources import read_raster
-
-        values, grid = read_raster(shadow)
-        if np.isfinite(values).any():
-            map_graph = graph("sunlight-shadow-map", 460)
-            map_graph.figure = raster_figure(
-                values, grid, title=_("Hours in shadow on the ground, after the proposals"),
-                ramp=SHADOW_RAMP, vmin=0.0, vmax=float(np.nanmax(values)) or 1.0,
-                colorbar=_("hours in shadow"), hover="%{z:.1f} h", height=460,
-                uirevision=f"shadow:{found.path.name}")
-            rows.insert(3, map_graph)
+    shown = shadow_map(board, value)  # None above the user's clearance
+    if shown is not None:
+        map_graph = graph("sunlight-shadow-map", 460)
+        map_graph.figure = shadow_figure(shown, f"shadow:{found.path.name}")
+        rows.insert(3, map_graph)
     columns = [("building_id", _("Building")), ("source", _("Existing or proposed")),
                ("min_hours_before", _("Least hours before")),
                ("min_hours_after", _("Least hours after")),

@@ -14,7 +14,7 @@ from engine.flood.domain import FloodDomain
 from engine.flood.forcing import Hydrograph
 from engine.flood.godunov import ENGINE_2, GodunovOptions, simulate
 from engine.flood.inertial import Inflow
-from test_godunov import DAM, coast, lake, ritter, stoker, strip
+from test_godunov import DAM, G, coast, lake, ritter, stoker, strip, thacker_planar
 from tim.errors import InputError
 
 SECOND = GodunovOptions(order=2)
@@ -68,19 +68,47 @@ def test_stoker_second_order_beats_first_order_and_converges():
 
 def test_ritter_second_order_beats_first_order_and_converges_at_first_order():
     """h 2 m | dry, t = 30 s: RMSE 0.258 / 0.127 / 0.063 cm at 2 / 1 / 0.5 m (rates 1.03,
-    1.00; first order 1.40 / 0.90 / 0.57 cm, rates 0.64, 0.66). The front cells fall back
-    to first order (a dry neighbour), the rarefaction behind them is second order."""
-    rmse = {1: {}, 2: {}}
+    1.00; first order 1.40 / 0.90 / 0.57 cm, rates 0.64, 0.66); the 1 mm front 21.9 / 12.4 /
+    6.1 m behind the analytic one (first order 35.9 / 30.4 / 24.6 m). The front cells fall
+    back to first order (a dry neighbour), the rarefaction behind them is second order."""
+    rmse, lag = {1: {}, 2: {}}, {1: {}, 2: {}}
+    # Where the analytic depth is 1 mm: h = 4 / (9 g) (c - xi / 2)^2 (8.9 m behind the tip).
+    exact_front = DAM + 30.0 * 2 * (np.sqrt(G * 2.0) - np.sqrt(1e-3 * 9 * G / 4))
     for order in (1, 2):
         for dx in (2.0, 1.0, 0.5):
             x, depth, result = dam_break(dx, 2.0, 0.0, 30.0, order)
             rmse[order][dx] = float(np.sqrt(np.mean((depth - ritter(x, 30.0, 2.0)) ** 2)))
+            lag[order][dx] = exact_front - float(x[np.flatnonzero(depth > 1e-3).max()])
             assert depth.min() >= 0.0 and result.mass.clamped == 0.0
             assert result.mass.error == pytest.approx(0.0, abs=1e-9)
     for dx in (2.0, 1.0, 0.5):
         assert rmse[2][dx] < 0.3 * rmse[1][dx]
+        assert 0.0 < lag[2][dx] < 0.7 * lag[1][dx]
     for coarse, fine in ((2.0, 1.0), (1.0, 0.5)):
         assert np.log2(rmse[2][coarse] / rmse[2][fine]) > 0.9
+        assert lag[2][fine] < 0.6 * lag[2][coarse]
+
+
+def test_thacker_second_order_converges_at_second_order():
+    """The planar oscillation in the parabolic bowl (as in ``test_godunov``), one period:
+    RMSE 1.68 / 0.43 mm at 2 / 1 cm (rate 1.96; first order 13.6 / 6.8 mm, rate 1.0) - a
+    smooth flow, where the MUSCL step pays in full, with its shorelines moving both ways."""
+    a, h0, eta0 = 1.0, 0.5, 0.5
+    errors = {1: {}, 2: {}}
+    for order in (1, 2):
+        for n in (200, 400):
+            dx = 4.0 / n
+            x = -2.0 + (np.arange(n) + 0.5) * dx
+            z, depth0, w = thacker_planar(x, 0.0, a, h0, eta0)
+            domain = FloodDomain.from_arrays(z[None, :], dx, manning=0.0)
+            result = simulate(domain, start=0, end=2 * np.pi / w,
+                              initial_eta=(z + depth0)[None, :],
+                              options=GodunovOptions(order=order))
+            _, exact, _ = thacker_planar(x, 2 * np.pi / w, a, h0, eta0)
+            errors[order][n] = float(np.sqrt(np.mean((result.depths[-1][0] - exact) ** 2)))
+            assert result.mass.error == pytest.approx(0.0, abs=1e-12)
+    assert errors[2][200] < 0.2 * errors[1][200] and errors[2][400] < 0.2 * errors[1][400]
+    assert np.log2(errors[2][200] / errors[2][400]) > 1.5
 
 
 def test_second_order_books_close_through_a_surge_rain_and_an_inflow():

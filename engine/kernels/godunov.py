@@ -1,6 +1,7 @@
 """Finite-volume Godunov kernels for the 2-D shallow-water equations: HLL fluxes on the
 hydrostatic reconstruction of Audusse, Bouchut, Bristeau, Klein & Perthame (2004, SIAM J. Sci.
-Comput. 25:2050-2065), semi-implicit Manning friction, first order in space and time.
+Comput. 25:2050-2065), semi-implicit Manning friction, first order in space and time, or
+second order (MUSCL + Heun, below).
 
 The state lives at cell centres: the water surface ``eta`` (m, datum; the depth is
 ``h = eta - z``, and a surface at rest is exactly flat over any bed), unit discharges ``hu`` (east) and ``hv``
@@ -31,6 +32,16 @@ One step of ``dt`` has two phases, each a sweep over tiles:
    at rest - a reservoir, as ANUGA's stage boundary - and book what they gave the land as
    boundary inflow; faces between two sea cells carry nothing.
 
+Second order (``stage > 0`` in ``p``): the flux phase (:func:`_flux_tile2`) takes each cell's
+MUSCL states at its faces - the depth, the surface and both velocities limited independently
+by the MC limiter (van Leer 1977), first order next to a dry, sea or closed cell or a crest -
+and the face bed ``max(eta- - h-, eta+ - h+)`` (Audusse et al. 2004, section 3); it also stores
+per cell and axis the pressure corrections and centred source of that paper summed into one
+term, ``g (h_lo + h_hi) (eta_hi - eta_lo) / 2``, which the update subtracts (zero when the
+reconstructed surface is flat, so a lake at rest stays exactly at rest). Heun's SSP-RK2 runs the
+two phases twice: stage 1 keeps ``U^n`` and writes ``U1 = U^n + dt L(U^n)``, stage 2 writes
+``(U^n + U1 + dt L(U1)) / 2`` and the impacts.
+
 The step is ``dt = cfl min(dx, dy) / max(|u| + c, |v| + c)`` over land and coast cells, taken
 from the state at the end of the previous step; ``cfl <= 0.5`` keeps depths positive in 2-D.
 
@@ -44,7 +55,9 @@ Argument bundles: ``ground = (z, kind, zfx, zfy, gn)`` (``gn`` = ``g n^2`` per c
 ``state = (eta, hu, hv, fxm, fxl, fxr, fxt, fym, fyl, fyr, fyt)`` (per face: mass, normal
 momentum seen from the left and from the right cell, transverse momentum),
 ``impacts = (hmax, smax, arrival, duration)``, ``tiling = (ntr, ntc, trows, tcols)``,
-``p = (dt, t_new, level, rain, dx, dy, hdry, g, hazard, speed_depth)``.
+``p = (dt, t_new, level, rain, dx, dy, hdry, g, hazard, speed_depth, stage)`` (stage 0: the
+first-order step; 1, 2: Heun's stages). At second order ``state`` also holds ``(srcx, srcy,
+eta0, hu0, hv0)`` (empty arrays at first order).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 the hydrostatic reconstruction of Audusse et al. 2004, semi-implicit Manning friction, first
 order, or second order with ``GodunovOptions(order=2)``: MUSCL + Heun) with the adaptive
 step ``dt = cfl min(dx, dy) / max(|u| + sqrt(g h))``, stopping on every breakpoint of the
-inflow and rain series, every output time and every breach. Same domain, forcing, outputs and volume books as :func:`engine.flood.inertial.simulate`: the result is an
+inflow and rain series, every output time and every breach. Same domain, forcing, outputs
+and volume books as :func:`engine.flood.inertial.simulate`: the result is an
 :class:`~engine.flood.inertial.InertialResult` whose ``qx``/``qy`` are the cell-centred unit
 discharges ``hu`` (east) and ``hv`` (south).
 

@@ -56,7 +56,7 @@ class GodunovOptions:
         :class:`~engine.flood.inertial.InertialOptions`.
     order : 1 (piecewise-constant states, one Euler step) or 2 (MUSCL states with the MC
         limiter on depth, surface and velocities, first order next to dry, sea or closed
-        cells and crests; Heun's two-stage SSP Runge-Kutta step): about 2.5x the cost per
+        cells and crests; Heun's two-stage SSP Runge-Kutta step): about 3-3.5x the cost per
         step, a sharper front and a smaller error at the same cell size.
     """
 

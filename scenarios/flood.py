@@ -85,7 +85,8 @@ def surge_event(spec: Surge, *, source: str | Path | None = None) -> SurgeEvent:
     cfl = {} if solver.cfl is None else {"cfl": solver.cfl}  # None: the engine's default
     try:
         options: InertialOptions | GodunovOptions = GodunovOptions(
-            **cfl, max_dt=solver.max_dt_s, hazard_depth=spec.hazard_depth) \
+            **cfl, max_dt=solver.max_dt_s, hazard_depth=spec.hazard_depth,
+            order=solver.order) \
             if spec.engine == "godunov" else InertialOptions(
                 **cfl, theta=solver.theta, max_dt=solver.max_dt_s,
                 hazard_depth=spec.hazard_depth, advection=solver.advection)

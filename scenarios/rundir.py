@@ -222,6 +222,8 @@ def _write_surge(result: RunResult, tmp: Path, grid: Grid) -> dict[str, Any]:
         files["hydrograph"] = "surge/hydrograph.csv"
     surge.impacts.units.to_csv(tmp / "surge/units.csv", index=False)
     files["units"] = "surge/units.csv"
+    if "order" in outcome.stats:  # the Godunov engine's order (1 or 2)
+        files["order"] = outcome.stats["order"]
     if "breaches" in outcome.stats:  # what failed, when, and where (face segments, CRS)
         files["breaches"] = _jsonable({"breaches": outcome.stats["breaches"]})["breaches"]
     damage = surge.damage

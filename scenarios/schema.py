@@ -377,7 +377,8 @@ class DefenceSpec(_Strict):
 
 
 class Solver(_Strict):
-    """Numerical settings of the flow engines (``theta`` and ``advection``: inertial only)."""
+    """Numerical settings of the flow engines (``theta`` and ``advection``: inertial only;
+    ``order``: godunov only)."""
 
     cfl: float | None = Field(None, ge=0.01, description="Courant number; default 0.7 "
                               "(inertial, at most 1) or 0.45 (godunov, at most 0.5)")
@@ -390,6 +391,16 @@ class Solver(_Strict):
                             description="the convective term (Stelling & Duinmeijer 2003): "
                                         "stable in deep smooth water, accurate near critical "
                                         "flow; false: local inertial (Bates et al. 2010)")
+    order: int = Field(1, description="godunov: 1 (first order) or 2 (MUSCL states with the "
+                                      "MC limiter and Heun's two-stage Runge-Kutta step)")
+
+    @field_validator("order", mode="before")
+    @classmethod
+    def _order(cls, v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v not in (1, 2):
+            raise ValueError("order must be 1 (first order) or 2 (MUSCL + Heun's Runge-Kutta "
+                             "step) for the godunov engine")
+        return v
 
     @field_validator("advection", mode="before")
     @classmethod
@@ -486,6 +497,9 @@ class Surge(_Strict):
             raise ValueError(f"solver.cfl {self.solver.cfl:g} is above 0.5, the positivity "
                              "limit of the godunov engine (depths would go negative); use "
                              "0.45")
+        if self.solver.order == 2 and self.engine != "godunov":
+            raise ValueError(f"solver.order 2 needs engine: godunov (the {self.engine} engine "
+                             "has no second-order option)")
         self._check_breaches()
         return self
 

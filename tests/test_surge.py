@@ -72,6 +72,12 @@ BREACH_AT_2H = ("  breaches:\n    - {name: Haiwan west breach, defence: Haiwan s
                                   r"breaches, buildings_as_obstacles, damage, defences, "),
     ("{engine: godunov, water_level: 3, solver: {cfl: 0.7}}",
      r"bad\.yaml: surge: solver\.cfl 0\.7 is above 0\.5, the positivity limit of the godunov"),
+    ("{engine: godunov, water_level: 3, solver: {order: 3}}",
+     r"bad\.yaml: surge\.solver\.order: order must be 1 \(first order\) or 2 .*\(got 3\)"),
+    ("{engine: godunov, water_level: 3, solver: {order: '2'}}",
+     r"bad\.yaml: surge\.solver\.order: order must be 1 .*\(got '2'\)"),
+    ("{engine: inertial, water_level: 3, solver: {order: 2}}",
+     r"bad\.yaml: surge: solver\.order 2 needs engine: godunov \(the inertial engine"),
     (f"{{engine: godunov, water_level: 3, {WALL}, breaches: [{{{BREACH}, time_h: 1}}]}}",
      r"bad\.yaml: surge: breach 'b': crest_level 1 m is not below the crest of 'w' \(0\.5 m\)"),
     (f"{{engine: godunov, water_level: 3, {WALL.replace('0.5', '5')}, "
@@ -98,6 +104,15 @@ def test_the_breach_sample_runs_godunov_and_fails_at_the_peak():
     breach, = surge_breaches(s.surge)
     peak_at = float(event.hydrograph.times[np.argmax(event.hydrograph.values)])
     assert breach.time == peak_at == 12 * 3600 and breach.defence == "Haiwan sea wall"
+    assert Scenario.model_validate(s.to_dict()) == s
+
+
+def test_the_godunov_order_reaches_the_engine(tmp_path):
+    s = scenario(tmp_path, "extends: surge-100y-breach\nname: x\ntitle: t\nsurge:\n"
+                           "  solver: {order: 2}\n")
+    event = surge_event(s.surge)
+    assert event.options.order == 2 and "second order" in event.options.engine
+    assert surge_event(load_scenario("surge-100y-breach").surge).options.order == 1
     assert Scenario.model_validate(s.to_dict()) == s
 
 
@@ -257,7 +272,7 @@ def test_the_breach_lets_the_sea_behind_the_wall_and_the_run_says_where(surge_ru
     assert final(breach, "flooded_land_area") > final(wall, "flooded_land_area") + 5  # ha
     write_run(breach, tmp_path / "run")
     surge = RunDirectory.open(tmp_path / "run").surge
-    assert surge["engine"].startswith("Godunov")
+    assert surge["engine"].startswith("Godunov") and surge["order"] == 1  # the default order
     record, = surge["breaches"]
     assert record["failed"] and record["failed_at_h"] == 2.0 and record["crest_m"] == 1.0
     assert record["defence"] == "Haiwan sea wall" and record["faces"] >= 8  # 200 m of 25 m

@@ -153,8 +153,9 @@ def _flow(domain: FloodDomain, event: SurgeEvent, times: np.ndarray,
                  rain=event.rain, output_times=times, options=event.options,  # type: ignore
                  breaches=breaches)
     options = event.options
-    settings = {"cfl": options.cfl} if event.engine == "godunov" else {
-        "cfl": options.cfl, "theta": options.theta, "advection": options.advection}
+    settings = {"cfl": options.cfl, "order": options.order} \
+        if event.engine == "godunov" else {"cfl": options.cfl, "theta": options.theta,
+                                           "advection": options.advection}
     z = domain.elevation
     peak = hydrograph.peak
     # The sea stands at the imposed level: show it as such, as the bathtub does.

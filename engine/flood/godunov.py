@@ -3,9 +3,10 @@
 
 :func:`simulate` steps the finite-volume kernels of :mod:`engine.kernels.godunov` (HLL fluxes on
 the hydrostatic reconstruction of Audusse et al. 2004, semi-implicit Manning friction, first
-order) with the adaptive step ``dt = cfl min(dx, dy) / max(|u| + sqrt(g h))``, stopping on every
-breakpoint of the inflow and rain series, every output time and every breach. Same domain,
-forcing, outputs and volume books as :func:`engine.flood.inertial.simulate`: the result is an
+order, or second order with ``GodunovOptions(order=2)``: MUSCL + Heun) with the adaptive
+step ``dt = cfl min(dx, dy) / max(|u| + sqrt(g h))``, stopping on every breakpoint of the
+inflow and rain series, every output time and every breach. Same domain, forcing, outputs
+and volume books as :func:`engine.flood.inertial.simulate`: the result is an
 :class:`~engine.flood.inertial.InertialResult` whose ``qx``/``qy`` are the cell-centred unit
 discharges ``hu`` (east) and ``hv`` (south).
 
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 ENGINE = ("Godunov finite-volume 2-D shallow water (HLL fluxes, hydrostatic reconstruction of "
           "Audusse et al. 2004, first order)")
+ENGINE_2 = ("Godunov finite-volume 2-D shallow water (HLL fluxes, hydrostatic reconstruction of "
+            "Audusse et al. 2004, second order: MUSCL with the MC limiter, Heun's SSP-RK2)")
 #: Largest Courant number that keeps depths positive with four faces per cell.
 CFL_LIMIT = 0.5
 
@@ -51,6 +54,10 @@ class GodunovOptions:
     flow_depth : depths at or below this carry no momentum (their velocity is zero), m.
     hazard_depth, speed_depth, tile, skip_dry, parallel_cells : as
         :class:`~engine.flood.inertial.InertialOptions`.
+    order : 1 (piecewise-constant states, one Euler step) or 2 (MUSCL states with the MC
+        limiter on depth, surface and velocities, first order next to dry, sea or closed
+        cells and crests; Heun's two-stage SSP Runge-Kutta step): about 3-3.5x the cost per
+        step, a sharper front and a smaller error at the same cell size.
     """
 
     cfl: float = 0.45
@@ -61,10 +68,11 @@ class GodunovOptions:
     tile: tuple[int, int] = (16, 256)
     skip_dry: bool = True
     parallel_cells: int = 500_000
+    order: int = 1
 
     @property
     def engine(self) -> str:
-        return ENGINE
+        return ENGINE_2 if self.order == 2 else ENGINE
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cfl <= CFL_LIMIT:
@@ -76,6 +84,14 @@ class GodunovOptions:
             raise InputError("max_dt must be > 0, flow_depth in [1e-12, 0.01] m and tiles >= 1 "
                              "cell", field="surge.solver",
                              value=(self.max_dt, self.flow_depth, self.tile))
+        if self.order not in (1, 2) or isinstance(self.order, bool):
+            raise InputError("the order of the Godunov engine must be 1 or 2",
+                             field="surge.solver.order", value=self.order)
+        if self.order == 2 and min(self.tile) < 2:
+            # Heun's two stages move water up to two cells a step: one-cell tiles could let
+            # it pass a sleeping tile.
+            raise InputError("second order needs tiles of at least 2 x 2 cells",
+                             field="surge.solver", value=self.tile)
 
 
 def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph | None = None,
@@ -132,6 +148,8 @@ def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph
 
     faces = [np.zeros((rows, cols + 1)) for _ in range(4)] + \
         [np.zeros((rows + 1, cols)) for _ in range(4)]
+    # Order 2: the cells' bed-slope terms per axis and U^n kept for Heun's average.
+    muscl = [np.zeros((rows, cols) if options.order == 2 else (0, 0)) for _ in range(5)]
     hmax = np.where(kind == k.LAND, h, 0.0)
     smax = np.zeros((rows, cols))
     arrival = np.full((rows, cols), np.nan)
@@ -143,7 +161,7 @@ def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph
     relevant = ((kind == k.LAND) | (kind == k.COAST)) & (h > 0)
     np.maximum.at(flags, tile_of[relevant], 1.0)
     ground = (z, kind, zfx, zfy, gn)
-    state = (eta, hu, hv, *faces)
+    state = (eta, hu, hv, *faces, *muscl)
     impacts = (hmax, smax, arrival, duration)
     forcing = (level_t, level_v, src_cells, src_weight, src_t, src_v, rain_t, rain_v, breaks)
     tile_arrays = (was, always, coast_zmin, tile_cells, flags, tile_stats)
@@ -168,7 +186,7 @@ def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph
     totals = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.inf, 0.0, 0.0])
     settings = (float(dx), float(dy), G, float(options.flow_depth), float(options.cfl),
                 float(options.max_dt), float(options.hazard_depth), float(options.speed_depth),
-                bool(options.skip_dry), float(options.parallel_cells))
+                bool(options.skip_dry), float(options.parallel_cells), int(options.order))
     schedule = BreachSchedule(breaches, zfx, zfy, domain.elevation, domain.open, start)
     depths = np.empty((outputs.size, rows, cols), dtype=np.float32)
     started = time.perf_counter()
@@ -201,7 +219,7 @@ def simulate(domain: FloodDomain, *, start: float, end: float, level: Hydrograph
         arrival=out(arrival, np.nan), duration=out(duration, 0.0), eta=eta, qx=hu, qy=hv,
         mass=mass, steps=int(totals[4]), cell_updates=int(totals[5]),
         dt_range=(float(totals[6]), float(totals[7])), wall_s=wall, options=options,
-        engine=ENGINE, extra={"breaches": schedule.report()} if breaches else {})
+        engine=options.engine, extra={"breaches": schedule.report()} if breaches else {})
 
 
 def _tiles(rows: int, cols: int, tile: tuple[int, int]

@@ -1,6 +1,7 @@
 """Finite-volume Godunov kernels for the 2-D shallow-water equations: HLL fluxes on the
 hydrostatic reconstruction of Audusse, Bouchut, Bristeau, Klein & Perthame (2004, SIAM J. Sci.
-Comput. 25:2050-2065), semi-implicit Manning friction, first order in space and time.
+Comput. 25:2050-2065), semi-implicit Manning friction, first order in space and time, or
+second order (MUSCL + Heun, below).
 
 The state lives at cell centres: the water surface ``eta`` (m, datum; the depth is
 ``h = eta - z``, and a surface at rest is exactly flat over any bed), unit discharges ``hu`` (east) and ``hv``
@@ -31,6 +32,16 @@ One step of ``dt`` has two phases, each a sweep over tiles:
    at rest - a reservoir, as ANUGA's stage boundary - and book what they gave the land as
    boundary inflow; faces between two sea cells carry nothing.
 
+Second order (``stage > 0`` in ``p``): the flux phase (:func:`_flux_tile2`) takes each cell's
+MUSCL states at its faces - the depth, the surface and both velocities limited independently
+by the MC limiter (van Leer 1977), first order next to a dry, sea or closed cell or a crest -
+and the face bed ``max(eta- - h-, eta+ - h+)`` (Audusse et al. 2004, section 3); it also stores
+per cell and axis the pressure corrections and centred source of that paper summed into one
+term, ``g (h_lo + h_hi) (eta_hi - eta_lo) / 2``, which the update subtracts (zero when the
+reconstructed surface is flat, so a lake at rest stays exactly at rest). Heun's SSP-RK2 runs the
+two phases twice: stage 1 keeps ``U^n`` and writes ``U1 = U^n + dt L(U^n)``, stage 2 writes
+``(U^n + U1 + dt L(U1)) / 2`` and the impacts.
+
 The step is ``dt = cfl min(dx, dy) / max(|u| + c, |v| + c)`` over land and coast cells, taken
 from the state at the end of the previous step; ``cfl <= 0.5`` keeps depths positive in 2-D.
 
@@ -44,7 +55,9 @@ Argument bundles: ``ground = (z, kind, zfx, zfy, gn)`` (``gn`` = ``g n^2`` per c
 ``state = (eta, hu, hv, fxm, fxl, fxr, fxt, fym, fyl, fyr, fyt)`` (per face: mass, normal
 momentum seen from the left and from the right cell, transverse momentum),
 ``impacts = (hmax, smax, arrival, duration)``, ``tiling = (ntr, ntc, trows, tcols)``,
-``p = (dt, t_new, level, rain, dx, dy, hdry, g, hazard, speed_depth)``.
+``p = (dt, t_new, level, rain, dx, dy, hdry, g, hazard, speed_depth, stage)`` (stage 0: the
+first-order step; 1, 2: Heun's stages). At second order ``state`` also holds ``(srcx, srcy,
+eta0, hu0, hv0)`` (empty arrays at first order).
 """
 
 from __future__ import annotations
@@ -78,7 +91,14 @@ def _face(el, zl, ql, pl, kl, er, zr, qr, pr, kr, zf, hdry, g):
     if hls <= hdry and hrs <= hdry:
         return 0.0, 0.0, 0.0, 0.0
     hl, hr = el - zl, er - zr
-    ul, ur = _speed(ql, hl, hdry), _speed(qr, hr, hdry)
+    return _hll(hls, hrs, _speed(ql, hl, hdry), _speed(qr, hr, hdry), _speed(pl, hl, hdry),
+                _speed(pr, hr, hdry), hdry, g)
+
+
+@jit
+def _hll(hls, hrs, ul, ur, tl, tr, hdry, g):
+    """The fluxes of :func:`_face` from the reconstructed depths ``hls``, ``hrs`` (not both
+    dry), the normal velocities ``ul``, ``ur`` and the transverse ones ``tl``, ``tr``."""
     cl, cr = math.sqrt(g * hls), math.sqrt(g * hrs)
     if hls <= hdry:
         sl, sr = ur - 2.0 * cr, ur + cr
@@ -100,10 +120,7 @@ def _face(el, zl, ql, pl, kl, er, zr, qr, pr, kr, zf, hdry, g):
         left = (sr * ml * ul - sl * (mr * ur + jump) + sl * sr * (mr - ml)) * inv
     # The right cell's reconstruction differs from the left's by the same pressure jump.
     right = left - jump
-    if mass > 0.0:
-        trans = mass * _speed(pl, hl, hdry)
-    else:
-        trans = mass * _speed(pr, hr, hdry)
+    trans = mass * (tl if mass > 0.0 else tr)
     return mass, left, right, trans
 
 
@@ -132,6 +149,113 @@ def _flux_tile(tid, tiling, ground, state, p):
 
 
 @jit
+def _limited(a, b):
+    """The MC slope (van Leer 1977) from the one-sided differences ``a`` and ``b``: 0 at an
+    extremum, else the centred slope bounded by twice either difference."""
+    if a * b <= 0.0:
+        return 0.0
+    if a > 0.0:
+        return min(0.5 * (a + b), 2.0 * a, 2.0 * b)
+    return max(0.5 * (a + b), 2.0 * a, 2.0 * b)
+
+
+@jit
+def _line(ea, za, qa, pa, eb, zb, qb, pb, ec, zc, qc, pc, smooth, hdry):
+    """Cell ``b``'s MUSCL states at its two faces along a line of cells ``a``, ``b``, ``c``
+    (``q`` discharge along the line, ``p`` across it): ``(h, eta, u, v)`` at the ``a`` face,
+    then at the ``c`` face. The depth, the surface and both velocities are limited
+    independently (so a flat surface stays flat); ``smooth`` false (a neighbour dry, closed,
+    sea or off the grid, a crest on a face) keeps the cell's own values: first order there."""
+    hb = eb - zb
+    ub, vb = _speed(qb, hb, hdry), _speed(pb, hb, hdry)
+    if not smooth:
+        return hb, eb, ub, vb, hb, eb, ub, vb
+    ha, hc = ea - za, ec - zc
+    if ha <= hdry or hb <= hdry or hc <= hdry:
+        return hb, eb, ub, vb, hb, eb, ub, vb
+    sh = 0.5 * _limited(hb - ha, hc - hb)
+    se = 0.5 * _limited(eb - ea, ec - eb)
+    su = 0.5 * _limited(ub - qa / ha, qc / hc - ub)
+    sv = 0.5 * _limited(vb - pa / ha, pc / hc - vb)
+    return hb - sh, eb - se, ub - su, vb - sv, hb + sh, eb + se, ub + su, vb + sv
+
+
+@jit
+def _smooth(kind, za, zb, zc, zab, zbc, ka, kc):
+    """Whether a land cell ``b`` between ``a`` and ``c`` may take a MUSCL slope: both
+    neighbours land, both faces open and without a crest above the cells."""
+    return kind == LAND and ka == LAND and kc == LAND and zab <= max(za, zb) \
+        and zbc <= max(zb, zc)
+
+
+@jit
+def _face2(hl, el, ul, vl, kl, zl, hr, er, ur, vr, kr, zr, zf, hdry, g):
+    """:func:`_face` on MUSCL states: the face's bed is the higher of the two reconstructed
+    beds ``e - h`` (Audusse et al. 2004, section 3) and of a crest on it (``zf`` above both
+    cells' beds ``zl``, ``zr``)."""
+    if (kl >= SEA and kr >= SEA) or zf == np.inf:
+        return 0.0, 0.0, 0.0, 0.0
+    bed = max(el - hl, er - hr)
+    if zf > max(zl, zr):
+        bed = max(bed, zf)
+    hls = max(0.0, el - bed)
+    hrs = max(0.0, er - bed)
+    if hls <= hdry and hrs <= hdry:
+        return 0.0, 0.0, 0.0, 0.0
+    return _hll(hls, hrs, ul, ur, vl, vr, hdry, g)
+
+
+@jit
+def _flux_tile2(tid, tiling, ground, state, p):
+    """The flux phase on MUSCL states; also each cell's centred bed-slope term ``g (h- + h+)
+    (eta+ - eta-) / 2`` per axis (``srcx``, ``srcy``), which the momentum update subtracts:
+    the reconstruction's pressure corrections and the centred source of Audusse et al.
+    (2004, eq. 3.6) summed, zero when the reconstructed surface is flat."""
+    z, kind, zfx, zfy = ground[0], ground[1], ground[2], ground[3]
+    eta, hu, hv = state[0], state[1], state[2]
+    fxm, fxl, fxr, fxt = state[3], state[4], state[5], state[6]
+    fym, fyl, fyr, fyt = state[7], state[8], state[9], state[10]
+    srcx, srcy = state[11], state[12]
+    hdry, g = p[6], p[7]
+    rows, cols = eta.shape
+    r0, r1, c0, c1 = tile_bounds(tid, tiling, rows, cols)
+    for r in range(r0, r1):
+        e, zr_, k, q, t, zf = eta[r], z[r], kind[r], hu[r], hv[r], zfx[r]
+        hp = ep = up = vp = 0.0  # the previous cell's state at its east face
+        for c in range(max(c0 - 1, 0), c1):
+            a, b = max(c - 1, 0), min(c + 1, cols - 1)
+            ok = 0 < c < cols - 1 and _smooth(k[c], zr_[a], zr_[c], zr_[b], zf[c], zf[c + 1],
+                                             k[a], k[b])
+            hw, ew, uw, vw, he, ee, ue, ve = _line(e[a], zr_[a], q[a], t[a], e[c], zr_[c], q[c],
+                                                   t[c], e[b], zr_[b], q[b], t[b], ok, hdry)
+            if c >= c0:
+                srcx[r, c] = 0.5 * g * (hw + he) * (ee - ew)
+                if c >= 1:
+                    m, fl, fr, ft = _face2(hp, ep, up, vp, k[c - 1], zr_[c - 1], hw, ew, uw, vw,
+                                           k[c], zr_[c], zf[c], hdry, g)
+                    fxm[r, c], fxl[r, c], fxr[r, c], fxt[r, c] = m, fl, fr, ft
+            hp, ep, up, vp = he, ee, ue, ve
+    # y faces: the previous row's states at their south faces, one per column of the tile
+    prev = np.empty((4, c1 - c0))
+    for i in range(max(r0 - 1, 0), r1):
+        a, b = max(i - 1, 0), min(i + 1, rows - 1)
+        for c in range(c0, c1):
+            ok = 0 < i < rows - 1 and _smooth(kind[i, c], z[a, c], z[i, c], z[b, c], zfy[i, c],
+                                             zfy[i + 1, c], kind[a, c], kind[b, c])
+            hn, en, vn, un, hs, es, vs, us = _line(
+                eta[a, c], z[a, c], hv[a, c], hu[a, c], eta[i, c], z[i, c], hv[i, c], hu[i, c],
+                eta[b, c], z[b, c], hv[b, c], hu[b, c], ok, hdry)
+            if i >= r0:
+                srcy[i, c] = 0.5 * g * (hn + hs) * (es - en)
+                if i >= 1:
+                    m, fl, fr, ft = _face2(prev[0, c - c0], prev[1, c - c0], prev[2, c - c0],
+                                           prev[3, c - c0], kind[i - 1, c], z[i - 1, c], hn, en,
+                                           vn, un, kind[i, c], z[i, c], zfy[i, c], hdry, g)
+                    fym[i, c], fyl[i, c], fyr[i, c], fyt[i, c] = m, fl, fr, ft
+            prev[0, c - c0], prev[1, c - c0], prev[2, c - c0], prev[3, c - c0] = hs, es, vs, us
+
+
+@jit
 def _update_tile(tid, tiling, ground, state, impacts, p, stats):
     """New state of the tile's cells, the per-cell impacts and ``stats[tid] = (boundary,
     clamped, rain volumes, largest depth, wet, fastest wave)``."""
@@ -140,7 +264,8 @@ def _update_tile(tid, tiling, ground, state, impacts, p, stats):
     fxm, fxl, fxr, fxt = state[3], state[4], state[5], state[6]
     fym, fyl, fyr, fyt = state[7], state[8], state[9], state[10]
     hmax, smax, arrival, duration = impacts
-    dt, t_new, level, rain, dx, dy, hdry, g, hazard, speed_depth = p
+    dt, t_new, level, rain, dx, dy, hdry, g, hazard, speed_depth, stage = p
+    srcx, srcy, eta0, hu0, hv0 = state[11], state[12], state[13], state[14], state[15]
     rows, cols = eta.shape
     area = dx * dy
     dt_dx, dt_dy = dt / dx, dt / dy
@@ -170,6 +295,11 @@ def _update_tile(tid, tiling, ground, state, impacts, p, stats):
                 + dt_dy * (fyt[r, c] - fyt[r + 1, c])
             qv = vr_[c] + dt_dy * (fyr[r, c] - fyl[r + 1, c]) \
                 + dt_dx * (fxt[r, c] - fxt[r, c + 1])
+            if stage > 0:  # MUSCL: the centred bed-slope terms; keep U^n for Heun's average
+                qu -= dt_dx * srcx[r, c]
+                qv -= dt_dy * srcy[r, c]
+                if stage == 1:
+                    eta0[r, c], hu0[r, c], hv0[r, c] = er_[c], ur_[c], vr_[c]
             if surface < zc:  # rounding, or a step above the positivity limit
                 clamped += (zc - surface) * area
                 surface = zc
@@ -181,6 +311,17 @@ def _update_tile(tid, tiling, ground, state, impacts, p, stats):
                 scale = h73 / (h73 + dt * gn[r, c] * math.sqrt(qu * qu + qv * qv))
                 qu *= scale
                 qv *= scale
+            if stage == 1:  # U1 = U^n + dt L(U^n): no impacts from the intermediate state
+                er_[c], ur_[c], vr_[c] = surface, qu, qv
+                continue
+            if stage == 2:  # U^n+1 = (U^n + U1 + dt L(U1)) / 2, never below the ground
+                surface = 0.5 * (eta0[r, c] + surface)
+                depth = surface - zc
+                if depth <= hdry:
+                    qu = qv = 0.0
+                else:
+                    qu = 0.5 * (hu0[r, c] + qu)
+                    qv = 0.5 * (hv0[r, c] + qv)
             er_[c], ur_[c], vr_[c] = surface, qu, qv
             if depth > 0.0:
                 wet = 1.0
@@ -206,7 +347,10 @@ def _update_tile(tid, tiling, ground, state, impacts, p, stats):
 @jit
 def _phase(phase, tid, tiling, ground, state, impacts, p, stats):
     if phase == FLUX:
-        _flux_tile(tid, tiling, ground, state, p)
+        if p[10] > 0:
+            _flux_tile2(tid, tiling, ground, state, p)
+        else:
+            _flux_tile(tid, tiling, ground, state, p)
     else:
         _update_tile(tid, tiling, ground, state, impacts, p, stats)
 
@@ -267,14 +411,20 @@ def _advance(t, t_end, dt_next, tiling, ground, state, impacts, forcing, tiles, 
 
     ``forcing = (level_t, level_v, src_cells, src_weight, src_t, src_v, rain_t, rain_v,
     breaks)``; ``tiles = (was, always, coast_zmin, tile_cells, flags, stats)``;
-    ``settings = (dx, dy, g, hdry, cfl, max_dt, hazard, speed_depth, skip, parallel_cells)``.
+    ``settings = (dx, dy, g, hdry, cfl, max_dt, hazard, speed_depth, skip, parallel_cells,
+    order)``: order 1 is one flux and one update sweep per step; order 2 two stages of Heun's
+    method (SSP-RK2: ``U1 = U + dt L(U)``, ``U' = (U + U1 + dt L(U1)) / 2``) on MUSCL states,
+    the volumes of each stage booked at half weight, the impacts taken from ``U'`` only.
     ``totals`` accumulates (boundary, source, rain, clamped volumes, steps, cell updates,
     smallest stable dt, largest dt taken, largest depth).
     """
     level_t, level_v, src_cells, src_weight, src_t, src_v, rain_t, rain_v, breaks = forcing
     was, always, coast_zmin, tile_cells, flags, stats = tiles
-    dx, dy, g, hdry, cfl, max_dt, hazard, speed_depth, skip, parallel_cells = settings
-    eta = state[0]
+    dx, dy, g, hdry, cfl, max_dt, hazard, speed_depth, skip, parallel_cells, order = settings
+    eta, eta0 = state[0], state[13]
+    first, last = (0, 0) if order == 1 else (1, 2)  # the stages: 0 alone, or 1 then 2
+    weight = 1.0 if order == 1 else 0.5
+    before = np.empty(src_cells.size)  # the inflow cells' surfaces at the start of the step
     cols = eta.shape[1]
     area = dx * dy
     span = min(dx, dy)
@@ -291,25 +441,37 @@ def _advance(t, t_end, dt_next, tiling, ground, state, impacts, forcing, tiles, 
         t_new = t + dt
         level = interp_series(level_t, level_v, t_new)
         rain = 0.5 * (interp_series(rain_t, rain_v, t) + interp_series(rain_t, rain_v, t_new))
-        p = (dt, t_new, level, rain, dx, dy, hdry, g, hazard, speed_depth)
-        for phase in (FLUX, UPDATE):
-            if phase == UPDATE and src_cells.size:  # inflow enters before the update
-                q = 0.5 * (interp_series(src_t, src_v, t) + interp_series(src_t, src_v, t_new)) * dt
+        q = 0.0
+        if src_cells.size:
+            q = 0.5 * (interp_series(src_t, src_v, t) + interp_series(src_t, src_v, t_new)) * dt
+            totals[1] += q
+        for stage in range(first, last + 1):
+            p = (dt, t_new, level, rain, dx, dy, hdry, g, hazard, speed_depth, float(stage))
+            for phase in (FLUX, UPDATE):
+                if phase == UPDATE:  # inflow enters before the update (in each stage)
+                    for s in range(src_cells.size):
+                        r, c = src_cells[s] // cols, src_cells[s] % cols
+                        before[s] = eta[r, c]
+                        eta[r, c] += q * src_weight[s] / area
+                if work >= parallel_cells:
+                    _sweep_parallel(phase, active, nact, tiling, ground, state, impacts, p,
+                                    stats)
+                else:
+                    _sweep_serial(phase, active, nact, tiling, ground, state, impacts, p,
+                                  stats)
+            if stage == 1:  # U^n of the inflow cells without this stage's inflow
                 for s in range(src_cells.size):
-                    eta[src_cells[s] // cols, src_cells[s] % cols] += q * src_weight[s] / area
-                totals[1] += q
-            if work >= parallel_cells:
-                _sweep_parallel(phase, active, nact, tiling, ground, state, impacts, p, stats)
-            else:
-                _sweep_serial(phase, active, nact, tiling, ground, state, impacts, p, stats)
+                    eta0[src_cells[s] // cols, src_cells[s] % cols] = before[s]
+            for m in range(nact):
+                tid = active[m]
+                totals[0] += weight * stats[tid, 0]
+                totals[3] += weight * stats[tid, 1]
+                totals[2] += weight * stats[tid, 2]
         deepest = 0.0
         fastest = 0.0
         flags[:] = 0.0
         for m in range(nact):
             tid = active[m]
-            totals[0] += stats[tid, 0]
-            totals[3] += stats[tid, 1]
-            totals[2] += stats[tid, 2]
             deepest = max(deepest, stats[tid, 3])
             flags[tid] = stats[tid, 4]
             fastest = max(fastest, stats[tid, 5])

@@ -12,7 +12,8 @@ calibration period's FoM with *out-of-fold* suitability (forests fitted on one h
 checkerboard of blocks, predicted on the other), so that a setting can be chosen on the
 calibration period without the in-sample bias of a forest scored on its own training cells.
 
-    python benchmarks/transitions_drivers.py [--window R0 R1 C0 C1] --out result.json
+    python benchmarks/transitions_drivers.py [--window R0 R1 C0 C1] [--sets today,terrain]
+        [--settings calibrated,greedy,greedy_patches] [--samples 20000] --out result.json
 
 ``--window`` crops every input (rows R0:R1, columns C0:C1) to prototype on fewer cells.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import tempfile
 import time
@@ -42,7 +44,8 @@ from scenarios.calibration.data import (OUTSIDE, DriverSpec, derive_drivers,  # 
                                         derived_specs, read_drivers, read_land_use, to_index)
 
 KEYS = ("figure_of_merit", "hits", "misses", "wrong_hits", "false_alarms", "kappa_simulation")
-DATA = Path("/work/shared/data/landuse/wuhan")
+DATA = Path(os.environ.get("TWIN_DATA", Path(__file__).resolve().parents[2] / "shared/data")) \
+    / "landuse/wuhan"
 FILES = {"2003": "wh2003_refy.tif", "2005": "wh2005_refy.tif", "2010": "wh2010_refy.tif",
          "pop": "wh_Pop.tif", "dem": "wh_df_dem.tif", "soil": "wh_soiltype.tif",
          "water": "WaterWuhan.tif"}

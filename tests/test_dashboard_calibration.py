@@ -108,6 +108,25 @@ def test_the_reader_gives_the_report_files(board, report_dir, metrics):
                                   pd.read_csv(report_dir / "convergence.csv"))
 
 
+def test_the_dashboard_reads_the_report_with_the_one_reader(board, report_dir, tmp_path):
+    import shutil
+
+    from scenarios.calibration.report import CalibrationFolder
+    from tim.errors import StoreError
+    from viz.sources import Calibration
+
+    report = board.calibrations[0]
+    assert isinstance(report.folder, CalibrationFolder)  # read_calibration's folder, wrapped
+    assert report.parameters is report.folder.parameters
+    assert report.contributions is report.folder.contributions
+    # A report file that the reader cannot read is a store error naming the folder.
+    broken = tmp_path / "broken"
+    shutil.copytree(report_dir, broken)
+    (broken / "driver_contributions.csv").unlink()
+    with pytest.raises(StoreError, match="broken: not a readable calibration report"):
+        Calibration.open(broken)
+
+
 # -- accuracy beside the null models ---------------------------------------------------------
 @pytest.mark.parametrize("period", ["calibration", "validation"])
 def test_the_metrics_table_and_chart_are_metrics_json(board, metrics, period):

@@ -30,16 +30,18 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
 
 from scenarios.calibration.parameters import PARAMETERS_FORMAT as CALIBRATION_FORMAT
 from scenarios.monitoring.folders import FORMATS as MONITORING_FORMATS
-from tim.config import read_yaml
 from tim.errors import InputError, StoreError
 from tim.model import Grid, crs_equal
+
+if TYPE_CHECKING:  # the reader is imported when a report is opened
+    from scenarios.calibration.report import CalibrationFolder
 
 KINDS = ("run", "ensemble", "heights", "sightlines", "calibration", "monitoring")
 _FORMATS = {"territory-twin/run": "run", "territory-twin/ensemble": "ensemble",
@@ -564,70 +566,66 @@ MODELS = {"model": "calibrated model", "null_no_change": "no change",
 @dataclass(frozen=True)
 class Calibration:
     """A ``twin calibrate --out`` report (README: "Land-use model"; layout in
-    :mod:`scenarios.calibration.report`): metrics beside the null models, agreement maps,
-    the search's convergence and the drivers' contributions."""
+    :mod:`scenarios.calibration.report`) as the dashboard shows it: the folder read by the one
+    reader, :func:`scenarios.calibration.report.read_calibration` (metrics beside the null
+    models, parameters, the search's convergence, the drivers' contributions), with the grid
+    and the maps on it."""
 
-    path: Path
+    folder: CalibrationFolder
 
     @classmethod
     def open(cls, path: str | Path) -> Calibration:
-        calibration = cls(Path(path))
-        if not is_calibration(calibration.path):
-            raise StoreError(f"{calibration.path}: not a calibration report (no metrics.json "
+        from scenarios.calibration.report import read_calibration
+
+        path = Path(path)
+        if not is_calibration(path):
+            raise StoreError(f"{path}: not a calibration report (no metrics.json "
                              f"and parameters.yaml of format {CALIBRATION_FORMAT}); create "
                              "one with 'twin calibrate ... --out DIR'")
-        _ = calibration.metrics
-        return calibration
-
-    def _read(self, name: str) -> Any:
-        path = self.path / name
         try:
-            if name.endswith(".csv"):
-                return pd.read_csv(path)
-            if name.endswith(".yaml"):
-                return read_yaml(path, "calibration parameters")
-            return json.loads(path.read_text())
-        except InputError as exc:  # read_yaml's: a report's file, so a store error
+            return cls(read_calibration(path))
+        except InputError as exc:  # the reader's: a report's file, so a store error
             raise StoreError(str(exc)) from exc
-        except (OSError, ValueError) as exc:  # json's and pandas' errors are ValueErrors
-            raise StoreError(f"{path}: cannot read: {exc}") from exc
 
-    @cached_property
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @property
     def metrics(self) -> dict[str, Any]:
-        return self._read("metrics.json")
+        return self.folder.metrics
 
-    @cached_property
+    @property
     def parameters(self) -> dict[str, Any]:
-        return self._read("parameters.yaml")
+        return self.folder.parameters
+
+    @property
+    def convergence(self) -> pd.DataFrame:
+        """evaluation, generation, figure_of_merit, best: every simulation of the search."""
+        return self.folder.convergence
+
+    @property
+    def contributions(self) -> pd.DataFrame:
+        """class, driver, permutation_share, impurity_share."""
+        return self.folder.contributions
 
     @property
     def codes(self) -> list[int]:
-        return [int(c) for c in self.metrics["classes"]]
+        return self.folder.codes
 
     @property
     def periods(self) -> list[str]:
         """``calibration`` and, with a third map, ``validation``."""
-        return list(self.metrics["periods"])
+        return self.folder.periods
 
     def years(self, period: str) -> tuple[int, int]:
-        a, b = self.metrics["periods"][period]["years"]
-        return int(a), int(b)
-
-    @property
-    def title(self) -> str:
-        """e.g. ``Calibration 1985-1991-1999 (classes 1, 2, 3) - pie``."""
-        years: list[int] = []
-        for period in self.periods:
-            years += [y for y in self.years(period) if y not in years]
-        span = "\u2013".join(map(str, years))
-        classes = ", ".join(map(str, self.codes))
-        return f"Calibration {span} (classes {classes}) \u00b7 {self.path.name}"
+        return self.folder.years(period)
 
     def overall(self, period: str, model: str = "model") -> dict[str, Any]:
-        return self.metrics["periods"][period][model]["overall"]
+        return self.folder.overall(period, model)
 
     def per_class(self, period: str, model: str = "model") -> dict[str, dict[str, Any]]:
-        return self.metrics["periods"][period][model]["per_class"]
+        return self.folder.per_class(period, model)
 
     @cached_property
     def grid(self) -> Grid:
@@ -635,17 +633,7 @@ class Calibration:
 
     def map(self, period: str, kind: str) -> np.ndarray:
         """``maps/<period>_agreement.tif`` (0-4, 255 outside) or ``_simulated.tif`` (class
-        codes, 255 outside)."""
+        codes, 255 outside), checked against the report's grid."""
         if period not in self.periods or kind not in ("agreement", "simulated"):
             raise StoreError(f"{self.path}: no map {period}_{kind}")
         return read_raster(self.path / "maps" / f"{period}_{kind}.tif", self.grid.crs)[0]
-
-    @cached_property
-    def convergence(self) -> pd.DataFrame:
-        """evaluation, generation, figure_of_merit, best: every simulation of the search."""
-        return self._read("convergence.csv")
-
-    @cached_property
-    def contributions(self) -> pd.DataFrame:
-        """class, driver, permutation_share, impurity_share."""
-        return self._read("driver_contributions.csv")

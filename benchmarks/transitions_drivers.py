@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from engine.demand import transition_counts  # noqa: E402
 from engine.landuse import LandUseModel, allocate_step, build_constraints  # noqa: E402
@@ -42,6 +43,7 @@ from engine.suitability import box_sum, land_use_drivers  # noqa: E402
 from scenarios.calibration.calibrate import CalibrationSetup, run_calibration  # noqa: E402
 from scenarios.calibration.data import (OUTSIDE, DriverSpec, derive_drivers,  # noqa: E402
                                         derived_specs, read_drivers, read_land_use, to_index)
+from test_transitions_accuracy import finite_drivers  # noqa: E402
 
 KEYS = ("figure_of_merit", "hits", "misses", "wrong_hits", "false_alarms", "kappa_simulation")
 DATA = Path(os.environ.get("TWIN_DATA", Path(__file__).resolve().parents[2] / "shared/data")) \
@@ -67,17 +69,6 @@ def crop_inputs(window: tuple[int, int, int, int], folder: Path) -> dict[str, Pa
         out[key] = folder / name
         with rasterio.open(out[key], "w", **profile) as dst:
             dst.write(data, 1)
-    return out
-
-
-def _finite(layers: dict[str, np.ndarray], area: np.ndarray) -> dict[str, np.ndarray]:
-    """Distances to a class absent from a map are NaN: the farthest distance instead."""
-    out = {}
-    for name, v in layers.items():
-        if np.isnan(v[area]).any():
-            top = np.nanmax(v) if np.isfinite(v).any() else 0.0
-            v = np.where(np.isnan(v), top, v).astype(np.float32)
-        out[name] = v
     return out
 
 
@@ -129,7 +120,7 @@ def main() -> None:
     result["net_today"] = overall(report.periods[1].metrics)
     raw = read_drivers(setup.drivers, grid)
     categorical = ["soil"]
-    base = {y: _finite({**derive_drivers(setup.drivers, raw, maps[y], grid),
+    base = {y: finite_drivers({**derive_drivers(setup.drivers, raw, maps[y], grid),
                         **land_use_drivers(index[y], n, grid.cell_size, radii=(2, 8))}, area)
             for y in (y0, y1)}
     extra = terrain(raw["dem"], area, (4, 16))

@@ -64,7 +64,7 @@ class Experiment:
         return rows
 
 
-def _finite(layers: dict[str, np.ndarray], area: np.ndarray) -> dict[str, np.ndarray]:
+def finite_drivers(layers: dict[str, np.ndarray], area: np.ndarray) -> dict[str, np.ndarray]:
     """Distances to a class absent from a map are NaN: the farthest distance instead."""
     out = {}
     for name, v in layers.items():
@@ -101,7 +101,7 @@ def run_experiment(setup: CalibrationSetup, *, prior: Path | None = None,
     categorical = [d.name for d in setup.drivers if d.categorical]
     # change drivers only when the calibration period has a change before it to learn from
     previous = {y0: before, y1: index[y0] if before is not None else None}
-    drivers = {y: _finite({**derive_drivers(setup.drivers, raw, maps[y], grid),
+    drivers = {y: finite_drivers({**derive_drivers(setup.drivers, raw, maps[y], grid),
                            **land_use_drivers(index[y], n, grid.cell_size, radii=radii,
                                               previous=previous[y])}, area)
                for y in (y0, y1)}

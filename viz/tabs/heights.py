@@ -39,7 +39,7 @@ from viz.maps import (HEIGHT_LIMIT_RAMP, height_scale, marker_traces, outline_tr
 from viz.scene import (BLOCKER_COLOUR, CONE_COLOUR, corridor_camera, corridor_entities,
                        heights_style)
 from viz.sources import run_height_check
-from viz.tabs import active, scene_outputs
+from viz.tabs import active, scene_outputs, shown
 
 if TYPE_CHECKING:
     import dash
@@ -487,7 +487,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     @app.callback(Output("corridor", "options"), Output("corridor", "value"),
                   Output("limit-map", "options"), Output("limit-map", "value"),
                   Output("heights-summary-box", "children"), Output("violators-box", "children"),
-                  Input("tab", "value"), Input("heights-choice", "value"),
+                  shown(KEY), Input("heights-choice", "value"),
                   State("corridor", "value"))
     def _on_choice(tab, value, corridor):
         active(tab, KEY)
@@ -495,7 +495,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
 
     @app.callback(Output("limits-map", "figure"), Output("corridor-box", "children"),
                   Output("zoom-corridor", "disabled"),
-                  Input("tab", "value"), Input("heights-choice", "value"),
+                  shown(KEY), Input("heights-choice", "value"),
                   Input("corridor", "value"), Input("limit-map", "value"),
                   Input("zoom-corridor", "n_clicks"))
     def _on_heights(tab, value, name, field, clicks):
@@ -508,7 +508,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     @app.callback(Output("sunlight-box", "children"), Output("lifecircle-box", "children"),
                   Output("sunlight-download", "disabled"),
                   Output("lifecircle-download", "disabled"),
-                  Input("tab", "value"), Input("heights-choice", "value"))
+                  shown(KEY), Input("heights-choice", "value"))
     def _on_planning(tab, value):
         active(tab, KEY)
         return (sunlight_box(board, value), lifecircle_box(board, value),
@@ -531,7 +531,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         return None if path is None else dcc.send_file(str(path),
                                                       filename=f"{path.parent.name}-gaps.csv")
 
-    @app.callback(*scene_outputs(), Input("tab", "value"), Input("heights-choice", "value"),
+    @app.callback(*scene_outputs(), shown(KEY), Input("heights-choice", "value"),
                   Input("corridor", "value"), Input("limit-map", "value"),
                   Input("zoom-corridor", "n_clicks"), prevent_initial_call="initial_duplicate")
     def _on_scene(tab, value, name, field, clicks):

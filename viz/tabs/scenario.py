@@ -571,6 +571,7 @@ def layout(board: Dashboard) -> list[Any]:
                                 value=[], inline=True)]), className="map-panel"),
         panel(_("Downloads"), html.Div(id="downloads-box"), className="downloads-panel"),
         dcc.Store(id="ctx-scenario-run"), dcc.Store(id="land-use-frames"),
+        dcc.Store(id="map-query-ask"),
         dcc.Store(id="timeline-frames"),
         panel(_("Key indicators over time, all scenarios"), graph("timeline", 480),
               html.P(_("Shaded: the 5\u201395 % range of an ensemble of the scenario "
@@ -627,13 +628,19 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                             Output("land-use-map", "figure"), context(KEY),
                             Input("land-use-frames", "data"))
 
-    @app.callback(Output("map-query", "children"), Input("land-use-map", "clickData"),
-                  context(KEY), prevent_initial_call=True)
-    def _on_query(click, ctx):
-        if not click:
+    # A click asks; then the run and year refresh the answer. Before any click a year step
+    # asks the server nothing (the gate is in the browser).
+    app.clientside_callback(ClientsideFunction("twinmaps", "queryAsk"),
+                            Output("map-query-ask", "data"), Input("land-use-map", "clickData"),
+                            context(KEY), prevent_initial_call=True)
+
+    @app.callback(Output("map-query", "children"), Input("map-query-ask", "data"),
+                  prevent_initial_call=True)
+    def _on_query(ask):
+        if not isinstance(ask, dict) or not ask.get("click"):
             raise PreventUpdate  # nothing asked yet: the hint stays
-        index, year = run_and_year(ctx)
-        return point_query(board, index, year, click)
+        index, year = run_and_year(ask.get("ctx"))
+        return point_query(board, index, year, ask["click"])
 
     @app.callback(Output("indicator-cards", "children"), Output("warnings", "children"),
                   Output("downloads-box", "children"), context(KEY),

@@ -617,6 +617,9 @@
   // -- entities: sightlines, cones, envelope cells ------------------------------------------
   function applyEntities(spec) {
     var viewer = S.viewer;
+    // The same object again (the scenario tab's year steps): nothing to compare.
+    if (spec && S.entitySpec === spec) return;
+    S.entitySpec = spec;
     var key = JSON.stringify(spec || null);
     if (S.entityKey === key) return;
     S.entityKey = key;

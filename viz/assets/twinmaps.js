@@ -156,6 +156,20 @@
         });
         return { data: base.data, layout: Object.assign({}, base.layout, { shapes: shapes }) };
       },
+      // ctx-scenario, scene-frames -> [scene.data, building-legend.children]: the 3D scene
+      // of the year from the run's scenes (viz.tabs.scenario.scene_frames). The shared
+      // parts are the same objects in every year's scene (twin3d.js compares them first).
+      scene: function (ctx, frames) {
+        if (!ctx || !frames || !frames.years || frames.asked !== ctx.run) return [NU(), NU()];
+        var year = frames.years[String(ctx.year)] || frames.years[frames.last];
+        var buildings = frames.buildings;
+        if (year.hide) buildings = Object.assign({}, buildings, { hide: year.hide });
+        return [{
+          key: year.key, entities: frames.entities, camera: null,
+          sides: [{ label: "", drape: year.drape, buildings: buildings,
+                    overlays: year.overlays }],
+        }, year.legend];
+      },
       // land-use-map.clickData, ctx-scenario -> map-query-ask.data: nothing before a click.
       queryAsk: function (click, ctx) {
         if (!click || !ctx) return NU();

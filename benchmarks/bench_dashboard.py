@@ -128,6 +128,13 @@ def _medians(values: dict[str, list[float]]) -> dict[str, float]:
     return {k: round(statistics.median(v), 1) for k, v in values.items() if v}
 
 
+def _record(benchmark, code: str, **medians: float) -> None:
+    """Every item-10 figure in ``extra_info``: which code, the medians of the action's parts
+    and the load average at its end (the machine is shared: read ratios of one run)."""
+    benchmark.extra_info.update({"code": code, **medians,
+                                 "load_average": round(os.getloadavg()[0], 1)})
+
+
 def test_year_step(benchmark, page):
     tab, calls, code = page
     parts: dict[str, list[float]] = {"map_ms": [], "3d_ms": [], "callbacks": []}
@@ -155,17 +162,19 @@ def test_year_step(benchmark, page):
         years["now"] = back
 
     benchmark.pedantic(step, rounds=ROUNDS, iterations=1)
-    benchmark.extra_info.update({"code": code, **_medians(parts)})
+    _record(benchmark, code, **_medians(parts))
 
 
 def test_run_switch(benchmark, page):
     tab, _, code = page
     labels = {"i": 0}
     names = ("High growth", "Baseline")
+    took: list[float] = []
 
     def switch() -> None:
         name = names[labels["i"] % 2]
         labels["i"] += 1
+        t0 = time.perf_counter()
         tab.click("#run")
         tab.click(f".dash-dropdown-option:has-text({name!r})")
         tab.keyboard.press("Escape")
@@ -173,9 +182,10 @@ def test_run_switch(benchmark, page):
         tab.wait_for_function(
             "() => document.querySelectorAll('#indicator-cards [data-indicator]').length > 0",
             timeout=TIMEOUT_MS)
+        took.append(1000 * (time.perf_counter() - t0))
 
     benchmark.pedantic(switch, rounds=ROUNDS, iterations=1)
-    benchmark.extra_info["code"] = code
+    _record(benchmark, code, run_ms=_medians({"t": took})["t"])
 
 
 def test_compare_tab(benchmark, page):
@@ -196,8 +206,11 @@ def test_compare_tab(benchmark, page):
         state["year"] = year
         return (), {}
 
+    took: list[float] = []
+
     def open_compare() -> None:
         year = state["year"]
+        t0 = time.perf_counter()
         tab.click("#tab-compare")
         tab.wait_for_function(
             f"() => {{ const d = document.getElementById('diff-summary');"
@@ -206,9 +219,10 @@ def test_compare_tab(benchmark, page):
             f" && m.textContent.includes('{year}')"
             f" && document.querySelector('#compare-table-box table')"
             f" && document.querySelector('#compare-map-b .gtitle'); }}", timeout=TIMEOUT_MS)
+        took.append(1000 * (time.perf_counter() - t0))
 
     benchmark.pedantic(open_compare, setup=reset, rounds=ROUNDS, iterations=1)
-    benchmark.extra_info["code"] = code
+    _record(benchmark, code, compare_ms=_medians({"t": took})["t"])
 
 
 def test_surge_playback(benchmark, page):
@@ -246,6 +260,6 @@ def test_surge_playback(benchmark, page):
         tab.click("#flood-play")  # pause
 
     benchmark.pedantic(play, setup=reset, rounds=3, iterations=1)
-    benchmark.extra_info.update({"code": code, "frames": frames, "frames_per_s": round(
-        frames / statistics.median(seconds), 2)})
+    _record(benchmark, code, frames=frames,
+            frames_per_s=round(frames / statistics.median(seconds), 2))
     assert band() >= frames

@@ -403,10 +403,22 @@
         // be drawn. Level 0 is the whole image, so say there is one more level.
         if (onTiles) Object.defineProperty(p, "maximumLevel", { value: 1 });
         return p;
+      }).catch(function (err) {
+        delete providers[key]; // asked again next time
+        throw err;
       });
     }
     return providers[key];
   }
+
+  // Start loading a drape the page will soon ask for (the surge playback's next frames), on
+  // the shown drape's rectangle: its scene then finds the image loaded.
+  S.prefetch = function (url) {
+    var side = S.scene && S.scene.sides[0];
+    if (!S.viewer || !side || !side.drape || !url) return;
+    provider(Object.assign({}, side.drape, { url: url }), drapeHostIsTerrain())
+      .catch(function () { return null; });
+  };
 
   var drapeSeq = 0;
 
@@ -516,8 +528,8 @@
     settle();
   }
 
-  // Scenes from the server are applied once per turn of the event loop, the newest only (a
-  // burst of year steps costs one update), and not at all while the 3D panel is not shown
+  // Scenes are applied once the page is idle, the newest only (a burst of year steps costs
+  // one update), and not at all while the 3D panel is not shown
   // (hidden page, or no box on screen): the latest one is applied when it shows again.
   var queuedScene = null;
   var queueTimer = null;
@@ -536,10 +548,17 @@
     if (window.ResizeObserver) new ResizeObserver(flushScene).observe(S.viewer.container);
   }
 
+  // The scene is applied when the page is idle (at most SCENE_WAIT_MS later): the maps,
+  // cards and tables of the same step are drawn first, the 3D view's work after them.
+  var SCENE_WAIT_MS = 250;
+
   function queueScene(spec) {
     queuedScene = spec;
     if (S.viewer) S.tilesLoaded = false; // not the shown scene's status any more
-    if (!queueTimer) queueTimer = setTimeout(flushScene, 0);
+    if (queueTimer) return;
+    queueTimer = window.requestIdleCallback ?
+      window.requestIdleCallback(flushScene, { timeout: SCENE_WAIT_MS }) :
+      setTimeout(flushScene, 0);
   }
 
   function flushScene() {

@@ -25,7 +25,7 @@
     return (s.drapeUrl || "").indexOf("/time/" + band + ".png") >= 0;
   }
 
-  // The drapes of the next frames start loading while this one is shown (twin3d.prefetch).
+  // The next frame's drape starts loading while this one is shown (twin3d.prefetch).
   function prefetch(band, next) {
     var s = window.twin3d;
     var shown = "/time/" + band + ".png";
@@ -50,7 +50,7 @@
         }
         if (stopped || !drawn(band)) return [nu, nu, nu];
         if (band >= last) return [nu, true, word("play", "\u25b6 Play")];
-        prefetch(band, [band + 1, band + 2].filter(function (b) { return b <= last; }));
+        prefetch(band, [band + 1]);
         return [band + 1, nu, nu];
       },
     },

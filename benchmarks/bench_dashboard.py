@@ -34,7 +34,10 @@ Measured (7 Dec 2026, load average 8-10 on 2 cores; medians; trunk -> branch): y
 second run at load 3-7 gained on the year step only (and the branch's playback stalled once);
 see docs/dashboard.md (Speed). With the 3D view drawn on demand (viz/assets/twin3d.js; load
 3-5, before -> after): year step 3D 2.22 s -> 1.11 s, run switch 5.39 s -> 2.22 s, compare tab
-4.09 s -> 2.05 s, surge playback 0.45 -> 0.68 frames/s.
+4.09 s -> 2.05 s, surge playback 0.45 -> 0.68 frames/s. With the year step kept in the
+browser (load 4-7; before -> after): year step 2D 264 ms -> 16 ms and 3D 0.72 s -> 0.27 s in
+the page, requests 3 -> 1; run switch 1.92 s -> 2.38 s, compare tab 2.64 s -> 2.54 s, surge
+playback 0.99 -> 1.02 frames/s (docs/dashboard.md, Speed).
 """
 
 from __future__ import annotations

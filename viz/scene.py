@@ -127,14 +127,11 @@ _NEW_BUILDINGS = Memo(16)
 def new_buildings(run: RunDirectory) -> Any:
     """``run.new_buildings()``, read again only when the file changed (a run rewritten while
     the server runs)."""
-    name = run.manifest["outputs"].get("new_buildings")
-    if name is None:
-        return None
-    path = run.path / name
     try:
+        path = run.path / run.manifest["outputs"]["new_buildings"]
         stamp = path.stat().st_mtime_ns
-    except OSError:
-        stamp = None
+    except (AttributeError, KeyError, OSError):  # no such file (or no folder): ask the run
+        return run.new_buildings()
     return _NEW_BUILDINGS.get((str(path), stamp), run.new_buildings)
 
 

@@ -348,6 +348,39 @@ def test_the_map_frames_hold_every_year_of_the_run_for_the_browser(board):
     assert [s["x0"] for s in shapes if s.get("name") == "year"] == [run.years[0]] * 4
 
 
+def test_the_scene_frames_are_each_years_scene_for_the_browser(board):
+    """The page picks the year's 3D scene itself (twinmaps.scene): each year's entry with the
+    shared parts put back is that year's scene_spec, legend included."""
+    import plotly
+
+    from viz.tabs.scenario import scene_frames, scene_spec
+
+    def plain(value):
+        return json.loads(json.dumps(value, cls=plotly.utils.PlotlyJSONEncoder))
+
+    run = board.runs[GROWTH]
+    frames = scene_frames(board, GROWTH, "use", None, ["units"])
+    assert sorted(frames["years"]) == [str(y) for y in run.years]
+    assert frames["last"] == str(run.years[-1]) and frames["run"] == GROWTH
+    for year in (run.years[0], run.years[-1]):
+        spec, legend = scene_spec(board, GROWTH, year, "use", None, ["units"])
+        shown = frames["years"][str(year)]
+        buildings = dict(frames["buildings"])
+        if shown["hide"] is not None:
+            buildings["hide"] = shown["hide"]
+        side = {"label": "", "drape": shown["drape"], "buildings": buildings,
+                "overlays": shown["overlays"]}
+        assert plain({"key": shown["key"], "sides": [side], "entities": frames["entities"],
+                      "camera": None}) == plain(spec)
+        assert plain(shown["legend"]) == plain(legend)
+    # the years differ where they should: the drape, and the new buildings standing
+    first, last = (frames["years"][str(y)] for y in (run.years[0], run.years[-1]))
+    assert first["drape"]["url"] != last["drape"]["url"]
+    assert len(first["overlays"][0]["style"]["visible"]) < len(
+        last["overlays"][0]["style"]["visible"])
+    assert scene_frames(board, GROWTH, "use", None, ["units"]) is frames  # kept
+
+
 def test_the_timeline_bands_the_run_that_has_an_ensemble(board, demo_output):
     from viz.tabs.scenario import timeline_figure
 

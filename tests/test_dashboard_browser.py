@@ -210,6 +210,23 @@ def test_dashboard_in_chromium(server, demo_output, artifacts):
             status = city["status"].iloc[0] if len(city) else expected["status"]
             assert card["value"] == expected["value"] and card["status"] == status
             assert "baseline scenario" in card["text"]
+            # The timeline's year lines moved with it, in the graph's layout and where they are
+            # drawn (twinmaps.js shifts them in place), and the 3D view took the year's drape
+            # (its scene picked in the browser from the run's scenes).
+            page.wait_for_function("""year => {
+                const gd = document.querySelector('#timeline .js-plotly-plot');
+                const box = gd.getBoundingClientRect();
+                const lines = gd._fullLayout.shapes.map((s, i) => [s, i])
+                    .filter(p => p[0].name === 'year');
+                return lines.length === 4 && lines.every(([s, i]) => {
+                    const axis = gd._fullLayout['xaxis' + String(s.xref).slice(1)];
+                    const path = gd.querySelector(`.shapelayer path[data-index="${i}"]`);
+                    const r = path.getBoundingClientRect();
+                    const want = axis._offset + axis.l2p(axis.d2l(year));
+                    return s.x0 === year && gd.layout.shapes[i].x0 === year
+                        && Math.abs(r.left + r.width / 2 - box.left - want) <= 1.5;
+                }); }""", arg=year, timeout=TIMEOUT_MS)
+            _wait_3d(page, f"(s.drapeUrl || '').endsWith('/{year}.png')")
 
             # The layer toggles: terrain off puts the drape on the globe, points load.
             t = time.perf_counter()

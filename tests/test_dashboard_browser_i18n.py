@@ -95,9 +95,11 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
         metas = _wait_traces(page, "!m.includes('layer:ecological_red_line') "
                                    "&& m.includes('layer:amenities')")
         assert "layer:units" in metas
-        # 3D: the planning lines lie on the city
+        # 3D: the planning lines lie on the city, and the amenities just toggled on are there
+        # (so the scene of these toggles is the one shown before the idle check below)
         page.wait_for_function("() => window.twin3d && window.twin3d.entities "
-                               "&& window.twin3d.entities.lines > 0", timeout=TIMEOUT_MS)
+                               "&& window.twin3d.entities.lines > 0 "
+                               "&& window.twin3d.entities.points > 0", timeout=TIMEOUT_MS)
         # a building clicked in 3D: highlighted, its A/B panel; a new year clears it
         page.wait_for_function("() => window.twin3d && window.twin3d.tilesLoaded",
                                timeout=TIMEOUT_MS)

@@ -123,10 +123,15 @@ def _every_callback(url: str, opener, sample, lang: str = "en") -> dict[str, str
     values[("land-use-map", "clickData")] = _click_inside_a_control_line(sample)
     _, deps = _get(opener, url + "/_dash-dependencies")
     deps = json.loads(deps)
-    for dep in deps:  # each tab's run-and-year gate, as if every tab had been opened
+    for dep in deps:  # each tab's gates, as if every tab had been opened
         for i in dep["inputs"]:
             if i["id"].startswith("ctx-"):
                 values[(i["id"], i["property"])] = {"run": 0, "year": None}
+            if i["id"].startswith("on-"):
+                values[(i["id"], i["property"])] = i["id"][3:]
+    # the click as the browser's gate passes it on (twinmaps.queryAsk)
+    values[("map-query-ask", "data")] = {"click": values[("land-use-map", "clickData")],
+                                         "ctx": {"run": 0, "year": None}}
     answers = {"layout": _plain(layout)}
     for dep in deps:
         if dep.get("clientside_function") or "{" in dep["output"]:

@@ -14,7 +14,7 @@ from dash import ClientsideFunction, Input, Output, State
 
 from viz.buildings import building_panel
 from viz.layout import language_notice
-from viz.tabs import TabSpec, available_tabs, register_gate, year_in
+from viz.tabs import TabSpec, available_tabs, register_gate, register_shown, year_in
 
 if TYPE_CHECKING:
     import dash
@@ -79,6 +79,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard, *, with_3d: bool) -> No
     for tab in tabs:
         if tab.controls:
             register_gate(app, tab.key)
+        register_shown(app, tab.key)
         tab.module.register_callbacks(app, board)
 
     if not with_3d:

@@ -420,6 +420,8 @@ def build_layout(board: Dashboard, *, with_3d: bool,
         controls(board),
         # Per tab, the run and year while it is shown (viz.tabs.register_gate).
         *[dcc.Store(id=f"ctx-{t.key}") for t in tabs if t.controls],
+        # Per tab, its key each time it is shown (viz.tabs.register_shown).
+        *[dcc.Store(id=f"on-{t.key}") for t in tabs],
         html.Div(id="workspace", className="workspace", children=[
             html.Div(className="tab-panels", children=[
                 html.Div(id=f"panel-{t.key}", className="tab-panel", hidden=t.key != first,

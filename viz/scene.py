@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scenarios.publish import PROJECT_USES
-from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, HEIGHT_RAMP,
+from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, HEIGHT_RAMP, Memo,
                          ramp_colours, ramp_gradient, use_colours)
 from viz.maps import HEIGHT_LIMIT_RAMP
 
@@ -120,9 +120,24 @@ class Development:
         return sum(use == PROJECT_USES["redevelopment"] for use in self.standing.values())
 
 
+#: The runs' new buildings by (file, modification time): read once, not once per year shown.
+_NEW_BUILDINGS = Memo(16)
+
+
+def new_buildings(run: RunDirectory) -> Any:
+    """``run.new_buildings()``, read again only when the file changed (a run rewritten while
+    the server runs)."""
+    try:
+        path = run.path / run.manifest["outputs"]["new_buildings"]
+        stamp = path.stat().st_mtime_ns
+    except (AttributeError, KeyError, OSError):  # no such file (or no folder): ask the run
+        return run.new_buildings()
+    return _NEW_BUILDINGS.get((str(path), stamp), run.new_buildings)
+
+
 def development(run: RunDirectory, year: int) -> Development | None:
     """The run's new buildings standing in ``year`` and the base buildings gone by then."""
-    frame = run.new_buildings()
+    frame = new_buildings(run)
     if frame is None or len(frame) == 0:
         return None
     built = frame[frame["year"].to_numpy() <= int(year)]

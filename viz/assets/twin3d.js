@@ -403,10 +403,22 @@
         // be drawn. Level 0 is the whole image, so say there is one more level.
         if (onTiles) Object.defineProperty(p, "maximumLevel", { value: 1 });
         return p;
+      }).catch(function (err) {
+        delete providers[key]; // asked again next time
+        throw err;
       });
     }
     return providers[key];
   }
+
+  // Start loading a drape the page will soon ask for (the surge playback's next frames), on
+  // the shown drape's rectangle: its scene then finds the image loaded.
+  S.prefetch = function (url) {
+    var side = S.scene && S.scene.sides[0];
+    if (!S.viewer || !side || !side.drape || !url) return;
+    provider(Object.assign({}, side.drape, { url: url }), drapeHostIsTerrain())
+      .catch(function () { return null; });
+  };
 
   var drapeSeq = 0;
 
@@ -516,8 +528,8 @@
     settle();
   }
 
-  // Scenes from the server are applied once per turn of the event loop, the newest only (a
-  // burst of year steps costs one update), and not at all while the 3D panel is not shown
+  // Scenes are applied once per turn of the event loop, the newest only (a burst of year
+  // steps costs one update), and not at all while the 3D panel is not shown
   // (hidden page, or no box on screen): the latest one is applied when it shows again.
   var queuedScene = null;
   var queueTimer = null;
@@ -536,6 +548,8 @@
     if (window.ResizeObserver) new ResizeObserver(flushScene).observe(S.viewer.container);
   }
 
+  // (Waiting for an idle page instead, so that maps and cards draw first, cost the surge
+  // playback up to a frame's wait each frame and gained nothing measurable on the compare tab.)
   function queueScene(spec) {
     queuedScene = spec;
     if (S.viewer) S.tilesLoaded = false; // not the shown scene's status any more
@@ -617,6 +631,9 @@
   // -- entities: sightlines, cones, envelope cells ------------------------------------------
   function applyEntities(spec) {
     var viewer = S.viewer;
+    // The same object again (the scenario tab's year steps): nothing to compare.
+    if (spec && S.entitySpec === spec) return;
+    S.entitySpec = spec;
     var key = JSON.stringify(spec || null);
     if (S.entityKey === key) return;
     S.entityKey = key;

@@ -25,6 +25,14 @@
     return (s.drapeUrl || "").indexOf("/time/" + band + ".png") >= 0;
   }
 
+  // The next frame's drape starts loading while this one is shown (twin3d.prefetch).
+  function prefetch(band, next) {
+    var s = window.twin3d;
+    var shown = "/time/" + band + ".png";
+    if (!s || !s.prefetch || (s.drapeUrl || "").indexOf(shown) < 0) return;
+    next.forEach(function (b) { s.prefetch(s.drapeUrl.replace(shown, "/time/" + b + ".png")); });
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     twinflood: {
       // play clicks, clock ticks, run and tab changes -> [time slider, clock off, label]
@@ -42,6 +50,7 @@
         }
         if (stopped || !drawn(band)) return [nu, nu, nu];
         if (band >= last) return [nu, true, word("play", "\u25b6 Play")];
+        prefetch(band, [band + 1]);
         return [band + 1, nu, nu];
       },
     },

@@ -8,7 +8,9 @@
  * - runOf, frame, marker: the scenario tab's year slider. The server sends a run's land-use
  *   map once with every year's image and title (viz.tabs.scenario.map_frames), and its
  *   timeline once; a year step swaps the image and moves the timeline's year marker here,
- *   without a round trip.
+ *   without a round trip. The image is swapped as soon as the slider shows the new year
+ *   (watchYear), before Dash has run the callbacks of the step: in a busy page that chain
+ *   takes a few hundred ms, the swap itself a few.
  */
 (function () {
   "use strict";
@@ -59,6 +61,65 @@
     return true;
   }
 
+  // The frames the map was last drawn from (see watchYear).
+  var latest = null;
+
+  // Show the year the slider shows at once, when the map is drawn from this run's frames
+  // and the scenario tab is shown; twinmaps.frame does the same a moment later (a no-op
+  // then), and everything a swap in place cannot do (a flood layer) is left to it.
+  function showSliderYear() {
+    var thumb = document.querySelector("#year [role=slider]");
+    var panel = document.getElementById("panel-scenario");
+    if (!thumb || !latest || !panel || panel.hidden) return;
+    var shown = latest.frames.years[String(thumb.getAttribute("aria-valuenow"))];
+    if (shown) swapInPlace(plot("land-use-map"), latest.frames, shown);
+  }
+
+  var watching = false;
+
+  function watchYear() {
+    var box = document.getElementById("year");
+    if (watching || !box || !window.MutationObserver) return;
+    watching = true;
+    new MutationObserver(showSliderYear).observe(box, {
+      subtree: true, attributes: true, attributeFilter: ["aria-valuenow"],
+    });
+  }
+
+  // Move the year lines of a timeline drawn from the same base in place: the lines' paths
+  // are shifted and the graph's layout says the new year, so a later redraw (a resize) draws
+  // it there. Plotly.relayout would do the same but then dcc.Graph sends the changed layout
+  // back as a new figure and plotly draws everything again (100-500 ms in a busy browser).
+  function markerInPlace(gd, base, year) {
+    if (!gd || gd._twinBase !== base || !gd._fullLayout || !gd.layout) {
+      if (gd) gd._twinBase = base;
+      return false;
+    }
+    var full = gd._fullLayout.shapes || [];
+    var moves = [];
+    for (var i = 0; i < full.length; i++) {
+      if (full[i].name !== "year") continue;
+      var axis = gd._fullLayout["xaxis" + String(full[i].xref || "x").slice(1)];
+      var path = gd.querySelector('.shapelayer path[data-index="' + i + '"]');
+      if (!axis || !axis.l2p || !path || !gd.layout.shapes || !gd.layout.shapes[i]) {
+        return false;
+      }
+      moves.push([i, axis, path]);
+    }
+    if (!moves.length) return false;
+    moves.forEach(function (m) {
+      var i = m[0], axis = m[1], path = m[2];
+      if (path._twinDrawnAt === undefined) path._twinDrawnAt = full[i].x0;
+      var dx = axis.l2p(axis.d2l(year)) - axis.l2p(axis.d2l(path._twinDrawnAt));
+      path.setAttribute("transform", "translate(" + dx + ",0)");
+      [gd.layout.shapes[i], full[i]].forEach(function (shape) {
+        shape.x0 = year;
+        shape.x1 = year;
+      });
+    });
+    return true;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     twinmaps: {
       // ctx-scenario ({run, year}) -> ctx-scenario-run ({run}): changes only with the run.
@@ -71,6 +132,8 @@
       frame: function (ctx, frames) {
         if (!ctx || !frames || !frames.figure || frames.asked !== ctx.run) return NU();
         var shown = frames.years[String(ctx.year)] || frames.years[frames.last];
+        latest = { frames: frames };
+        watchYear();
         if (swapInPlace(plot("land-use-map"), frames, shown)) return NU();
         var fig = frames.figure;
         var data = fig.data.filter(function (t) { return t.meta !== "flood-depth"; })
@@ -86,11 +149,31 @@
       marker: function (ctx, base) {
         if (!ctx || !base || !base.layout) return NU();
         var year = Number(ctx.year);
+        if (isFinite(year) && markerInPlace(plot("timeline"), base, year)) return NU();
         var shapes = (base.layout.shapes || []).map(function (s) {
           return s.name === "year" && isFinite(year) ? Object.assign({}, s, { x0: year, x1: year })
                                                       : s;
         });
         return { data: base.data, layout: Object.assign({}, base.layout, { shapes: shapes }) };
+      },
+      // ctx-scenario, scene-frames -> [scene.data, building-legend.children]: the 3D scene
+      // of the year from the run's scenes (viz.tabs.scenario.scene_frames). The shared
+      // parts are the same objects in every year's scene (twin3d.js compares them first).
+      scene: function (ctx, frames) {
+        if (!ctx || !frames || !frames.years || frames.asked !== ctx.run) return [NU(), NU()];
+        var year = frames.years[String(ctx.year)] || frames.years[frames.last];
+        var buildings = frames.buildings;
+        if (year.hide) buildings = Object.assign({}, buildings, { hide: year.hide });
+        return [{
+          key: year.key, entities: frames.entities, camera: null,
+          sides: [{ label: "", drape: year.drape, buildings: buildings,
+                    overlays: year.overlays }],
+        }, year.legend];
+      },
+      // land-use-map.clickData, ctx-scenario -> map-query-ask.data: nothing before a click.
+      queryAsk: function (click, ctx) {
+        if (!click || !ctx) return NU();
+        return { click: click, ctx: ctx };
       },
       // relayoutData of the synced maps -> compare-sync.data (the ranges they share).
       sync: function () {

@@ -3,9 +3,10 @@
 A tab module has
 
 * ``layout(board) -> list of components``: its panel (left column of the workspace);
-* ``register_callbacks(app, board) -> None``: its callbacks. Those that draw the panel take the
-  ``tab`` value as an input and do nothing while the tab is not shown, so a hidden tab costs
-  nothing and is brought up to date when it is opened;
+* ``register_callbacks(app, board) -> None``: its callbacks. Those that draw the panel listen
+  to the tab's gate (:func:`context` for the run and year, :func:`shown` otherwise), filled in
+  the browser only while the tab is shown, so a hidden tab costs no request and is brought up
+  to date when it is opened;
 * a 3D view, when it has one: a callback writing the shared ``scene`` store and the
   ``building-legend`` (both with ``allow_duplicate``) while the tab is active
   (:func:`scene_outputs`, :func:`active`).
@@ -103,6 +104,36 @@ def register_gate(app: Any, key: str) -> None:
 
     app.clientside_callback(_GATE_JS % json.dumps(key), Output(f"ctx-{key}", "data"),
                             In("tab", "value"), In("run", "value"), In("year", "value"))
+
+
+#: The browser-side "shown" gate of a tab: its key while the tab is shown, nothing otherwise.
+_SHOWN_JS = """function (tab) {
+    return tab === %s ? tab : window.dash_clientside.no_update;
+}"""
+
+
+def register_shown(app: Any, key: str) -> None:
+    """Write ``key`` into the store ``on-<key>`` each time tab ``key`` is shown.
+
+    A tab's callbacks that would listen to the ``tab`` value itself listen to this store
+    (:func:`shown`): switching to another tab then asks the server nothing for this one (with
+    ``tab`` as an input every tab's callbacks made a round trip on each switch, only to stop
+    in :func:`active`), and showing this tab again brings it up to date as before.
+    """
+    import json
+
+    from dash import Input as In
+
+    app.clientside_callback(_SHOWN_JS % json.dumps(key), Output(f"on-{key}", "data"),
+                            In("tab", "value"))
+
+
+def shown(key: str) -> Any:
+    """The input that carries the tab's key while it is shown (see :func:`register_shown`);
+    :func:`active` checks it as it checked the ``tab`` value."""
+    from dash import Input as In
+
+    return In(f"on-{key}", "data")
 
 
 def context(key: str) -> Any:

@@ -31,7 +31,7 @@ from viz.figures import crs_label
 from viz.i18n import ui
 from viz.layout import graph, panel
 from viz.sources import MODELS, run_calibration
-from viz.tabs import active
+from viz.tabs import active, shown
 
 if TYPE_CHECKING:
     import dash
@@ -318,7 +318,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                   Output("calibration-comparison", "figure"),
                   Output("calibration-metrics-box", "children"),
                   Output("calibration-classes-box", "children"),
-                  Input("tab", "value"), Input("calibration-report", "value"),
+                  shown(KEY), Input("calibration-report", "value"),
                   Input("calibration-period", "value"))
     def _on_period(tab, k, period):
         active(tab, KEY)
@@ -331,7 +331,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
 
     @app.callback(Output("calibration-map", "figure"), Output("agreement-summary-box",
                                                               "children"),
-                  Input("tab", "value"), Input("calibration-report", "value"),
+                  shown(KEY), Input("calibration-report", "value"),
                   Input("calibration-period", "value"), Input("calibration-map-kind", "value"))
     def _on_map(tab, k, period, kind):
         active(tab, KEY)
@@ -340,7 +340,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     @app.callback(Output("calibration-convergence", "figure"),
                   Output("calibration-drivers", "figure"),
                   Output("calibration-parameters-box", "children"),
-                  Input("tab", "value"), Input("calibration-report", "value"))
+                  shown(KEY), Input("calibration-report", "value"))
     def _on_search(tab, k):
         active(tab, KEY)
         report = _report(board, k)[1]

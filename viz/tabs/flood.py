@@ -38,7 +38,7 @@ from viz.layout import CardData, building_legend, format_value, graph, indicator
 from viz.maps import outline_traces, raster_figure
 from viz.onemap import hidden_note
 from viz.sources import products_cleared
-from viz.tabs import active, scene_outputs
+from viz.tabs import active, scene_outputs, shown
 
 if TYPE_CHECKING:
     import dash
@@ -543,7 +543,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         return no_update if want is None or want == mode else want
 
     @app.callback(Output("flood-map", "figure"), Output("flood-readout-box", "children"),
-                  Output("flood-hydrograph", "figure"), Input("tab", "value"),
+                  Output("flood-hydrograph", "figure"), shown(KEY),
                   Input("flood-run", "value"), Input("flood-show", "value"),
                   Input("flood-time", "value"), Input("flood-level", "value"))
     def _on_view(tab, value, mode, band, level):
@@ -551,20 +551,20 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         return flood_view(board, value, shown_of(board, value, mode, band, level))
 
     @app.callback(Output("flood-cards", "children"), Output("flood-scenarios-box", "children"),
-                  Output("flood-units-box", "children"), Input("tab", "value"),
+                  Output("flood-units-box", "children"), shown(KEY),
                   Input("flood-run", "value"), Input("flood-versus", "value"))
     def _on_impacts(tab, value, versus):
         active(tab, KEY)
         cards = [indicator_card(c) for c in impact_cards(board, value, versus)]
         return cards, scenarios_table(board, value), units_table(board, value)
 
-    @app.callback(Output("flood-hazard-map", "figure"), Input("tab", "value"),
+    @app.callback(Output("flood-hazard-map", "figure"), shown(KEY),
                   Input("flood-run", "value"), Input("flood-hazard", "value"))
     def _on_hazard(tab, value, which):
         active(tab, KEY)
         return hazard_figure(board, value, which)
 
-    @app.callback(*scene_outputs(), Input("tab", "value"), Input("flood-run", "value"),
+    @app.callback(*scene_outputs(), shown(KEY), Input("flood-run", "value"),
                   Input("flood-show", "value"), Input("flood-time", "value"),
                   Input("flood-level", "value"), prevent_initial_call="initial_duplicate")
     def _on_scene(tab, value, mode, band, level):

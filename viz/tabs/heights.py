@@ -46,7 +46,7 @@ from viz.maps import (HEIGHT_LIMIT_RAMP, SHADOW_RAMP, height_scale, marker_trace
 from viz.scene import (BLOCKER_COLOUR, CONE_COLOUR, corridor_camera, corridor_entities,
                        heights_style)
 from viz.sources import products_cleared, run_height_check
-from viz.tabs import active, scene_outputs
+from viz.tabs import active, scene_outputs, shown
 
 if TYPE_CHECKING:
     import dash
@@ -169,16 +169,16 @@ def limits_figure(board: Dashboard, name: Any, field: Any, value: Any = None,
     t = ui()
     _ = t.gettext
     check, corridor, _lines = selection(board, name, value)
-    shown = shadow_map(board, value) if field == SHADOW else None
-    field = _field(check, field, shown is not None)
+    shadow = shadow_map(board, value) if field == SHADOW else None
+    field = _field(check, field, shadow is not None)
     base = board.baseline
     backdrop = land_use_rgba(base.land_use(base.years[0]), board.classes, lighten=0.75)
     framed = zoom and corridor is not None
     revision = f"heights:{value}:{name if framed else ''}"
-    if shown is not None:
+    if shadow is not None:
         from viz.sources import same_grid
 
-        fig = shadow_figure(shown, revision, backdrop if same_grid(shown.grid, board.grid)
+        fig = shadow_figure(shadow, revision, backdrop if same_grid(shadow.grid, board.grid)
                             else None, height=540)
     else:
         values, grid = check.raster(field)
@@ -418,8 +418,8 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
     choice = _choice(board, value)
     k, check = choice.k, choice.check
     _c, corridor, lines = selection(board, name, value)
-    shown = shadow_map(board, value) if field == SHADOW else None
-    field = _field(check, field, shown is not None)
+    shadow = shadow_map(board, value) if field == SHADOW else None
+    field = _field(check, field, shadow is not None)
     geoid = board.tiles.geoid_height if board.tiles is not None else 0.0
     style = heights_style(check, lines)
     overlays = []
@@ -429,7 +429,7 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
             from viz.cesium import TILES_ROUTE
 
             overlays.append({"url": TILES_ROUTE + url, "style": style})
-    drape = image_spec(board, f"{SHADOW_ROUTE}{k}.png", shown.grid) if shown is not None \
+    drape = image_spec(board, f"{SHADOW_ROUTE}{k}.png", shadow.grid) if shadow is not None \
         else image_spec(board, f"{LIMITS_ROUTE}{k}/{field}.png")
     side = {"label": check.rules_name, "buildings": style, "overlays": overlays,
             "drape": dict(drape)}
@@ -445,11 +445,11 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
     legend = building_legend(style)
     legend.insert(0, html.Strong(_("{count} over their limit", count=ui().number(
         style["count"])), id="heights-3d-count", **{"data-violations": style["count"]}))
-    if shown is not None:  # the drape's scale, as the 2D map's
-        legend.append(html.Span(id="heights-3d-shadow", **{"data-top": round(shown.top, 2)},
+    if shadow is not None:  # the drape's scale, as the 2D map's
+        legend.append(html.Span(id="heights-3d-shadow", **{"data-top": round(shadow.top, 2)},
                                 children=[_("Hours in shadow on the ground, after the "
                                             "proposals") + ": 0 h ", _ramp(SHADOW_RAMP),
-                                          f" {shown.top:.1f} h"]))
+                                          f" {shadow.top:.1f} h"]))
     else:
         legend.append(html.Span([_(MAPS[field]).lower() + ": 0 m ", _ramp(HEIGHT_LIMIT_RAMP),
                                  " " + _("high")]))
@@ -534,7 +534,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     @app.callback(Output("corridor", "options"), Output("corridor", "value"),
                   Output("limit-map", "options"), Output("limit-map", "value"),
                   Output("heights-summary-box", "children"), Output("violators-box", "children"),
-                  Input("tab", "value"), Input("heights-choice", "value"),
+                  shown(KEY), Input("heights-choice", "value"),
                   State("corridor", "value"))
     def _on_choice(tab, value, corridor):
         active(tab, KEY)
@@ -542,7 +542,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
 
     @app.callback(Output("limits-map", "figure"), Output("corridor-box", "children"),
                   Output("zoom-corridor", "disabled"),
-                  Input("tab", "value"), Input("heights-choice", "value"),
+                  shown(KEY), Input("heights-choice", "value"),
                   Input("corridor", "value"), Input("limit-map", "value"),
                   Input("zoom-corridor", "n_clicks"))
     def _on_heights(tab, value, name, field, clicks):
@@ -555,7 +555,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     @app.callback(Output("sunlight-box", "children"), Output("lifecircle-box", "children"),
                   Output("sunlight-download", "disabled"),
                   Output("lifecircle-download", "disabled"),
-                  Input("tab", "value"), Input("heights-choice", "value"))
+                  shown(KEY), Input("heights-choice", "value"))
     def _on_planning(tab, value):
         active(tab, KEY)
         return (sunlight_box(board, value), lifecircle_box(board, value),
@@ -578,7 +578,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         return None if path is None else dcc.send_file(str(path),
                                                       filename=f"{path.parent.name}-gaps.csv")
 
-    @app.callback(*scene_outputs(), Input("tab", "value"), Input("heights-choice", "value"),
+    @app.callback(*scene_outputs(), shown(KEY), Input("heights-choice", "value"),
                   Input("corridor", "value"), Input("limit-map", "value"),
                   Input("zoom-corridor", "n_clicks"), prevent_initial_call="initial_duplicate")
     def _on_scene(tab, value, name, field, clicks):
@@ -639,21 +639,21 @@ def shadow_map(board: Dashboard, value: Any = None) -> ShadowMap | None:
     path = folder / "rasters" / f"{SHADOW}.tif"
     if not (folder / "manifest.json").is_file() or not path.is_file():
         return None
-    shown = read_shadow_map(path)
-    if not np.isfinite(shown.values).any():
+    shadow = read_shadow_map(path)
+    if not np.isfinite(shadow.values).any():
         return None
     choice = _choice(board, value)
     runs = board.runs if choice.run is None else [board.runs[choice.run]]
-    return shown if products_cleared(*runs) else None
+    return shadow if products_cleared(*runs) else None
 
 
-def shadow_figure(shown: ShadowMap, uirevision: str, backdrop: np.ndarray | None = None,
+def shadow_figure(shadow: ShadowMap, uirevision: str, backdrop: np.ndarray | None = None,
                   height: int = 460) -> go.Figure:
     """The shadow map in 2D, on the colours of its 3D drape (over ``backdrop`` if given)."""
     _ = ui().gettext
-    return raster_figure(shown.values, shown.grid,
+    return raster_figure(shadow.values, shadow.grid,
                          title=_("Hours in shadow on the ground, after the proposals"),
-                         ramp=SHADOW_RAMP, vmin=0.0, vmax=shown.top,
+                         ramp=SHADOW_RAMP, vmin=0.0, vmax=shadow.top,
                          colorbar=_("hours in shadow"), hover="%{z:.1f} h", backdrop=backdrop,
                          height=height, uirevision=uirevision)
 
@@ -757,10 +757,10 @@ def sunlight_box(board: Dashboard, value: Any = None) -> list[Any]:
         html.P(_("Rules: {rules}", rules=m.get("rules", {}).get("name", "")), className="muted"),
         graph("sunlight-map", 460)]
     rows[2].figure = sunlight_figure(found)
-    shown = shadow_map(board, value)  # None above the user's clearance
-    if shown is not None:
+    shadow = shadow_map(board, value)  # None above the user's clearance
+    if shadow is not None:
         map_graph = graph("sunlight-shadow-map", 460)
-        map_graph.figure = shadow_figure(shown, f"shadow:{found.path.name}")
+        map_graph.figure = shadow_figure(shadow, f"shadow:{found.path.name}")
         rows.insert(3, map_graph)
     columns = [("building_id", _("Building")), ("source", _("Existing or proposed")),
                ("min_hours_before", _("Least hours before")),

@@ -36,7 +36,7 @@ from viz.i18n import indicator_words, status_text, threshold_text, ui, unit_text
 from viz.layout import graph, panel, status_chip
 from viz.figures import grid_axes_km
 from viz.onemap import DEFAULT_LAYERS, LINE_STYLES, add_overlays, line_name, load_onemap
-from viz.tabs import active
+from viz.tabs import active, shown
 
 if TYPE_CHECKING:
     import dash
@@ -680,39 +680,39 @@ def _default_indicator(options: list[dict[str, str]]) -> str | None:
 
 
 def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
-    @app.callback(Output("mon-series", "figure"), Input("tab", "value"),
+    @app.callback(Output("mon-series", "figure"), shown(KEY),
                   Input("mon-area", "value"), Input("mon-indicator", "value"),
                   Input("mon-year", "value"))
     def _on_series(tab, area, indicator, year):
         active(tab, KEY)
         return series_figure(board, area, indicator, year)
 
-    @app.callback(Output("mon-warnings", "children"), Input("tab", "value"),
+    @app.callback(Output("mon-warnings", "children"), shown(KEY),
                   Input("mon-year", "value"), Input("mon-area", "value"))
     def _on_warnings(tab, year, area):
         active(tab, KEY)
         return warnings_box(board, year, area)
 
-    @app.callback(Output("mon-map", "figure"), Input("tab", "value"),
+    @app.callback(Output("mon-map", "figure"), shown(KEY),
                   Input("mon-year", "value"), Input("mon-layers", "value"),
                   Input("mon-evaluation", "value"), Input("mon-area", "value"))
     def _on_map(tab, year, layers, evaluation, area):
         active(tab, KEY)
         return map_figure(board, year, layers, evaluation, area)
 
-    @app.callback(Output("mon-patches", "children"), Input("tab", "value"))
+    @app.callback(Output("mon-patches", "children"), shown(KEY))
     def _on_patches(tab):
         active(tab, KEY)
         return patches_box(board)
 
-    @app.callback(Output("patches-datatable", "data"), Input("tab", "value"),
+    @app.callback(Output("patches-datatable", "data"), shown(KEY),
                   Input("patches-datatable", "page_current"),
                   Input("patches-datatable", "sort_by"))
     def _on_patch_page(tab, page, sort_by):
         active(tab, KEY)
         return patch_page(board, page, sort_by)
 
-    @app.callback(Output("mon-grades", "children"), Input("tab", "value"),
+    @app.callback(Output("mon-grades", "children"), shown(KEY),
                   Input("mon-evaluation", "value"), Input("mon-area", "value"))
     def _on_grades(tab, evaluation, area):
         active(tab, KEY)

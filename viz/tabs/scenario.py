@@ -509,6 +509,46 @@ def scene_spec(board: Dashboard, index: Any, year: Any, mode: Any,
             "camera": None}, legend
 
 
+#: 3D scenes of a run for every year, by (board, run, colouring, flood, layers, area,
+#: language, clearance), see scene_frames.
+_SCENES = Memo(32)
+
+
+def scene_frames(board: Dashboard, index: Any, mode: Any, flood: Sequence[str] | None,
+                 layers: Sequence[str] | None = None, area: Any = WHOLE) -> dict[str, Any]:
+    """The 3D scene and legend of a run for every year at once (:func:`scene_spec` of each
+    year), as the page keeps them: the one-map entities and the buildings' colours, the same
+    in every year, once; per year the drape, the buildings replaced by then, the new
+    buildings standing and the legend.
+
+    The page picks the year in the browser (``twinmaps.scene``): a step of the year slider
+    asks the server nothing for the 3D view. Kept per run, colouring, layers, area, language
+    and clearance.
+    """
+    from viz.server import current_clearance
+
+    i = board.run_index(index)
+    run = board.runs[i]
+    wet = bool(flood and "flood" in flood)
+    key = (id(board), i, str(mode), wet, tuple(sorted(layers or ())), str(area), ui().lang,
+           current_clearance())
+
+    def build() -> dict[str, Any]:
+        years: dict[str, Any] = {}
+        shared: dict[str, Any] = {}
+        for year in run.years:
+            spec, legend = scene_spec(board, i, year, mode, flood, layers, area)
+            side = spec["sides"][0]
+            style = dict(side["buildings"])
+            hide = style.pop("hide", None)
+            shared = {"entities": spec["entities"], "buildings": style}
+            years[str(year)] = {"key": spec["key"], "drape": side["drape"], "hide": hide,
+                                "overlays": side["overlays"], "legend": legend}
+        return {"run": i, **shared, "years": years, "last": str(run.years[-1])}
+
+    return _SCENES.get(key, build, board)
+
+
 #: One-map entities by (board, layers, area, language, clearance): they do not change with run or year.
 _ENTITIES: dict[tuple[Any, ...], Any] = {}
 
@@ -571,6 +611,7 @@ def layout(board: Dashboard) -> list[Any]:
                                 value=[], inline=True)]), className="map-panel"),
         panel(_("Downloads"), html.Div(id="downloads-box"), className="downloads-panel"),
         dcc.Store(id="ctx-scenario-run"), dcc.Store(id="land-use-frames"),
+        dcc.Store(id="map-query-ask"), dcc.Store(id="scene-frames"),
         dcc.Store(id="timeline-frames"),
         panel(_("Key indicators over time, all scenarios"), graph("timeline", 480),
               html.P(_("Shaded: the 5\u201395 % range of an ensemble of the scenario "
@@ -627,13 +668,19 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                             Output("land-use-map", "figure"), context(KEY),
                             Input("land-use-frames", "data"))
 
-    @app.callback(Output("map-query", "children"), Input("land-use-map", "clickData"),
-                  context(KEY), prevent_initial_call=True)
-    def _on_query(click, ctx):
-        if not click:
+    # A click asks; then the run and year refresh the answer. Before any click a year step
+    # asks the server nothing (the gate is in the browser).
+    app.clientside_callback(ClientsideFunction("twinmaps", "queryAsk"),
+                            Output("map-query-ask", "data"), Input("land-use-map", "clickData"),
+                            context(KEY), prevent_initial_call=True)
+
+    @app.callback(Output("map-query", "children"), Input("map-query-ask", "data"),
+                  prevent_initial_call=True)
+    def _on_query(ask):
+        if not isinstance(ask, dict) or not ask.get("click"):
             raise PreventUpdate  # nothing asked yet: the hint stays
-        index, year = run_and_year(ctx)
-        return point_query(board, index, year, click)
+        index, year = run_and_year(ask.get("ctx"))
+        return point_query(board, index, year, ask["click"])
 
     @app.callback(Output("indicator-cards", "children"), Output("warnings", "children"),
                   Output("downloads-box", "children"), context(KEY),
@@ -661,9 +708,17 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                             Output("timeline", "figure"), context(KEY),
                             Input("timeline-frames", "data"))
 
-    @app.callback(*scene_outputs(), context(KEY), Input("colour-by", "value"),
-                  Input("flood-toggle", "value"), Input("map-layers", "value"),
-                  Input("area", "value"), prevent_initial_call="initial_duplicate")
-    def _on_scene(ctx, mode, flood, layers, area):
-        index, year = run_and_year(ctx)
-        return scene_spec(board, index, year, mode, flood, layers, area)
+    # The 3D scenes of the run's years are kept in the page like the map's frames: a year
+    # step picks its scene in the browser (twinmaps.scene), without a round trip.
+    @app.callback(Output("scene-frames", "data"), Input("ctx-scenario-run", "data"),
+                  Input("colour-by", "value"), Input("flood-toggle", "value"),
+                  Input("map-layers", "value"), Input("area", "value"))
+    def _on_scene(run, mode, flood, layers, area):
+        if not isinstance(run, dict):
+            raise PreventUpdate
+        return {**scene_frames(board, run.get("run"), mode, flood, layers, area),
+                "asked": run.get("run")}
+
+    app.clientside_callback(ClientsideFunction("twinmaps", "scene"), *scene_outputs(),
+                            context(KEY), Input("scene-frames", "data"),
+                            prevent_initial_call="initial_duplicate")

@@ -16,7 +16,7 @@ Layout written (atomically, see :func:`tim.atomic.atomic_directory`)::
 Every child tileset also opens on its own in the right place (the dashboard can load and toggle
 them one by one).
 
-Policy (py3dtiles only serialises b3dm content and converts point clouds):
+Policy (py3dtiles only converts point clouds):
 
 * **Frame.** One ENU frame per territory (:mod:`tim.tiles.georef`): the root tile of each mesh
   tileset carries its ENU->ECEF ``transform`` and every box below it is in that frame. The root

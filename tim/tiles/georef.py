@@ -219,13 +219,18 @@ class LocalFrame:
         transformed once (P0 and n of :meth:`to_ecef`) and every vertex costs an addition:
         the same result as :meth:`to_local`, several times faster for extruded buildings.
         """
+        base, up, _ = self.point_basis(xy)
+        height = np.asarray(z, dtype=float) + self.geoid_height
+        return base[index] + height[:, None] * up[index]
+
+    def point_basis(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each projected (x, y): its local position at ellipsoidal height 0, its local
+        up vector (the point at placed height h is ``ground + h * up``, :meth:`to_ecef`) and
+        its ECEF point on the ellipsoid (:func:`ecef_lonlat` gives its longitude, latitude)."""
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         on_ellipsoid, normal = self._ellipsoid_and_normal(xy)
         rotation = self.enu_to_ecef[:3, :3]
-        base = (on_ellipsoid - self.origin_ecef) @ rotation
-        up = normal @ rotation
-        height = np.asarray(z, dtype=float) + self.geoid_height
-        return base[index] + height[:, None] * up[index]
+        return (on_ellipsoid - self.origin_ecef) @ rotation, normal @ rotation, on_ellipsoid
 
 
 def local_frame(territory: Territory, geoid_height: float = 0.0) -> LocalFrame:
@@ -258,6 +263,18 @@ def local_frame(territory: Territory, geoid_height: float = 0.0) -> LocalFrame:
     return LocalFrame(crs=territory.grid.crs, origin_projected=(x, y, z),
                       origin_lonlat=(float(lon), float(lat), float(h)),
                       vertical_datum=territory.vertical_datum, geoid_height=geoid_height)
+
+
+def ecef_lonlat(on_ellipsoid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude (degrees, WGS 84) of ECEF points on the ellipsoid: closed form
+    (tan latitude = Z / ((1 - e^2) p) at height 0), no second pass through pyproj."""
+    from pyproj import CRS
+
+    ellipsoid = CRS.from_user_input(ECEF).ellipsoid
+    e2 = 1.0 - (ellipsoid.semi_minor_metre / ellipsoid.semi_major_metre) ** 2
+    x, y, z = np.asarray(on_ellipsoid, dtype=float).reshape(-1, 3).T
+    return (np.degrees(np.arctan2(y, x)),
+            np.degrees(np.arctan2(z, (1.0 - e2) * np.hypot(x, y))))
 
 
 def lonlat_bounds(crs: str, x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:

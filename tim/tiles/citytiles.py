@@ -104,9 +104,10 @@ def city_geometry(territory: Territory, frame: LocalFrame, lod: str) -> CityGeom
     top = np.full(n, np.nan)
     rest = np.flatnonzero(~lod2_drawn)
     xy, owner = shapely.get_coordinates(footprints, return_index=True)
+    # Most cities have no LoD2 at all: then every point is an LoD1 one and no mask is needed.
+    lod1_points = slice(None) if len(rest) == n else ~lod2_drawn[owner]
     if len(rest):
-        rest_points = ~lod2_drawn[owner]
-        b = bld.base_from_points(territory, xy[rest_points], owner[rest_points], n)
+        b = bld.base_from_points(territory, xy[lod1_points], owner[lod1_points], n)
         base[rest] = b[rest]
         top[rest] = base[rest] + layer["height"].to_numpy(dtype=float)[rest]
         z_low.append(float(base[rest].min()))
@@ -116,14 +117,14 @@ def city_geometry(territory: Territory, frame: LocalFrame, lod: str) -> CityGeom
     del on_ellipsoid
     if len(rest):
         # A building's vertices are its footprint points at its base and at its roof.
-        keep = ~lod2_drawn[owner]
-        o = owner[keep]
+        o, g, u = owner[lod1_points], ground[lod1_points], up[lod1_points]
         for z in (base, top):
-            points = ground[keep] + (z[o] + frame.geoid_height)[:, None] * up[keep]
-            _box_per_building(points, o, lower, upper)
+            _box_per_building(g + (z[o] + frame.geoid_height)[:, None] * u, o, lower, upper)
+        del g, u
     drawn = np.isfinite(lower[:, 0])
     point_start = np.searchsorted(owner, np.arange(n + 1))
-    return CityGeometry(layer, footprints, point_start, ground, up, base, top, lod2, lod2_drawn, lower, upper, drawn,
+    return CityGeometry(layer, footprints, point_start, ground, up, base, top, lod2, lod2_drawn,
+                        lower, upper, drawn,
                         (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())),
                         (min(z_low) + frame.geoid_height, max(z_high) + frame.geoid_height))
 
@@ -133,10 +134,13 @@ def _box_per_building(positions: np.ndarray, building: np.ndarray, lower: np.nda
     """Widen ``lower``/``upper`` (per building, NaN = empty) by the float32-stored
     ``positions`` of each ``building``."""
     stored = positions.astype(np.float32).astype(float)
-    order = np.argsort(building, kind="stable")
-    rows, starts = np.unique(building[order], return_index=True)
-    lo = np.minimum.reduceat(stored[order], starts, axis=0)
-    hi = np.maximum.reduceat(stored[order], starts, axis=0)
+    if len(building) > 1 and not (building[1:] >= building[:-1]).all():
+        order = np.argsort(building, kind="stable")
+        stored, building = stored[order], building[order]
+    starts = np.flatnonzero(np.concatenate([[True], building[1:] != building[:-1]]))
+    rows = building[starts]
+    lo = np.minimum.reduceat(stored, starts, axis=0)
+    hi = np.maximum.reduceat(stored, starts, axis=0)
     lower[rows] = np.fmin(lower[rows], lo)
     upper[rows] = np.fmax(upper[rows], hi)
 

@@ -28,6 +28,7 @@ vertex read from the glTF and the tile bounding boxes are in the same ENU frame.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -51,6 +52,8 @@ Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0, 0.0],
                          [0.0, 0.0, 0.0, 1.0]])
 
 ECEF = "EPSG:4978"
+#: From this many points, the projection runs in one thread per CPU.
+_THREADED_FROM = 500_000
 GEOGRAPHIC_3D = "EPSG:4979"
 
 
@@ -173,16 +176,29 @@ class LocalFrame:
 
     def _ellipsoid_and_normal(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """ECEF of the ellipsoid point under each (x, y) (pyproj) and the unit normal there."""
-        from pyproj import CRS
+        from pyproj import CRS, Transformer
 
         ellipsoid = CRS.from_user_input(ECEF).ellipsoid
         e2 = 1.0 - (ellipsoid.semi_minor_metre / ellipsoid.semi_major_metre) ** 2
         if len(xy) == 1:  # pyproj takes one-element arrays for scalars (and warns)
             on_ellipsoid = np.array([self._to_ecef.transform(float(xy[0, 0]), float(xy[0, 1]),
                                                              0.0)])
-        else:
+        elif len(xy) < _THREADED_FROM:
             on_ellipsoid = np.column_stack(self._to_ecef.transform(xy[:, 0], xy[:, 1],
                                                                    np.zeros(len(xy))))
+        else:  # PROJ releases the GIL: one transformer per thread, one slice each
+            from concurrent.futures import ThreadPoolExecutor
+
+            on_ellipsoid = np.empty((len(xy), 3))
+            bounds = np.linspace(0, len(xy), len(os.sched_getaffinity(0)) + 1).astype(int)
+
+            def transform(lo: int, hi: int) -> None:
+                own = Transformer.from_crs(CRS.from_user_input(self.crs), ECEF, always_xy=True)
+                on_ellipsoid[lo:hi] = np.column_stack(own.transform(
+                    xy[lo:hi, 0], xy[lo:hi, 1], np.zeros(hi - lo)))
+
+            with ThreadPoolExecutor(len(bounds) - 1) as pool:
+                list(pool.map(transform, bounds[:-1], bounds[1:]))
         normal = on_ellipsoid * np.array([1.0, 1.0, 1.0 / (1.0 - e2)])
         return on_ellipsoid, normal / np.linalg.norm(normal, axis=1, keepdims=True)
 
@@ -229,7 +245,7 @@ class LocalFrame:
         its ECEF point on the ellipsoid (:func:`ecef_lonlat` gives its longitude, latitude)."""
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         on_ellipsoid, normal = self._ellipsoid_and_normal(xy)
-        rotation = self.enu_to_ecef[:3, :3]
+        rotation = np.ascontiguousarray(self.enu_to_ecef[:3, :3])  # (a strided one is slow)
         return (on_ellipsoid - self.origin_ecef) @ rotation, normal @ rotation, on_ellipsoid
 
 

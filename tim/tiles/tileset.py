@@ -522,8 +522,8 @@ def _externalise(root: dict, max_tiles: int | None = None,
     """``root`` with its deeper levels moved to external tilesets, so that no tileset JSON
     holds much more than ``max_tiles`` (default :data:`MAX_TILES_PER_JSON`) tiles and a
     client starts from a light root: the levels kept are the most that fit in
-    ``max_tiles``; each content-less tile with children on the last of them is replaced by a tile whose content is an external tileset of its
-    subtree (same box, error and refinement), itself split the same way. The external
+    ``max_tiles``; each content-less tile with children on the last of them is replaced by
+    a tile whose content is an external tileset of its subtree (same box, error and refinement), itself split the same way. The external
     tilesets sit beside the root one, so their contents' URIs stay as they are. Returns the
     new root and the external tilesets' root tiles by their relative URI.
 

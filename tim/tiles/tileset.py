@@ -523,9 +523,10 @@ def _externalise(root: dict, max_tiles: int | None = None,
     holds much more than ``max_tiles`` (default :data:`MAX_TILES_PER_JSON`) tiles and a
     client starts from a light root: the levels kept are the most that fit in
     ``max_tiles``; each content-less tile with children on the last of them is replaced by
-    a tile whose content is an external tileset of its subtree (same box, error and refinement), itself split the same way. The external
-    tilesets sit beside the root one, so their contents' URIs stay as they are. Returns the
-    new root and the external tilesets' root tiles by their relative URI.
+    a tile whose content is an external tileset of its subtree (same box, error and
+    refinement), itself split the same way. The external tilesets sit beside the root one,
+    so their contents' URIs stay as they are. Returns the new root and the external
+    tilesets' root tiles by their relative URI.
 
     Examples
     --------

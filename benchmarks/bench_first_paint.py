@@ -75,7 +75,7 @@ try {
       if (shown && window.report.firstPaint === null) {
         window.report.firstPaint = performance.now();
         window.report.visibleTiles = tileset.statistics.selected;
-        window.report.features = tileset.statistics.featuresLength;
+        window.report.features = tileset.statistics.numberOfFeaturesSelected;
       }
     });
     return viewer.zoomTo(tileset);

@@ -59,8 +59,9 @@ class CityGeometry:
 
     Every footprint point (``shapely.get_coordinates`` order) is georeferenced here once:
     ``ground + h * up`` is its local position at placed height h.
-    ``lower``/``upper`` per row of the layer (NaN for a building without vertices), ``drawn``
-    the rows with vertices, ``lonlat`` the bounds (degrees) of every footprint point,
+    ``lower``/``upper`` per row of the layer (NaN for a building without vertices, or for every
+    LoD1 one when made without boxes), ``drawn`` the rows with vertices (all rows without
+    boxes), ``lonlat`` the bounds (degrees) of every footprint point,
     ``z_range`` the lowest and highest vertex (placed, m).
     """
 
@@ -80,9 +81,11 @@ class CityGeometry:
     z_range: tuple[float, float]
 
 
-def city_geometry(territory: Territory, frame: LocalFrame, lod: str) -> CityGeometry:
+def city_geometry(territory: Territory, frame: LocalFrame, lod: str,
+                  boxes: bool = True) -> CityGeometry:
     """Step 1: the checked buildings layer (with its ``lod`` column), each building's base and
-    roof height, the LoD2 mesh (local frame) and each building's box."""
+    roof height, the LoD2 mesh (local frame) and, with ``boxes`` (what the 1.1 partition
+    needs; NaN without), each extruded building's box."""
     import shapely
 
     from tim.tiles.lod2 import territory_surface_mesh
@@ -115,13 +118,13 @@ def city_geometry(territory: Territory, frame: LocalFrame, lod: str) -> CityGeom
     ground, up, on_ellipsoid = frame.point_basis(xy)
     lon, lat = ecef_lonlat(on_ellipsoid)
     del on_ellipsoid
-    if len(rest):
+    if len(rest) and boxes:
         # A building's vertices are its footprint points at its base and at its roof.
         o, g, u = owner[lod1_points], ground[lod1_points], up[lod1_points]
         for z in (base, top):
             _box_per_building(g + (z[o] + frame.geoid_height)[:, None] * u, o, lower, upper)
         del g, u
-    drawn = np.isfinite(lower[:, 0])
+    drawn = np.isfinite(lower[:, 0]) if boxes else np.ones(n, dtype=bool)
     point_start = np.searchsorted(owner, np.arange(n + 1))
     return CityGeometry(layer, footprints, point_start, ground, up, base, top, lod2, lod2_drawn,
                         lower, upper, drawn,

@@ -378,7 +378,7 @@ def _buildings(territory: Territory, frame: LocalFrame, max_per_tile: int, lod: 
 
     from tim.tiles import citytiles
 
-    city = citytiles.city_geometry(territory, frame, lod)
+    city = citytiles.city_geometry(territory, frame, lod, boxes=version == "1.1")
     if version == "1.1":
         tree, tiles, content_tiles, features, written = _implicit_buildings(
             city, frame, max_per_tile, subtree_levels, out, jobs)

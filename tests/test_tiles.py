@@ -674,3 +674,18 @@ def test_a_big_tree_keeps_a_light_root_through_external_tilesets(tmp_path: Path,
 
     assert leaves(tmp_path / "split") == leaves(tmp_path / "one")
     assert len(leaves(tmp_path / "one")) == one.content_tiles == split.content_tiles == 8
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_workers_write_the_same_files_as_one_process(tmp_path: Path, version: str) -> None:
+    """Tiles written by two forked workers (what a big city gets) are byte for byte those of
+    one process, JSON included."""
+    territory = small_territory(small_buildings())
+    for jobs in (1, 2):
+        write_tiles(territory, tmp_path / str(jobs), max_buildings_per_tile=1, version=version,
+                    jobs=jobs)
+    files = {jobs: {p.relative_to(tmp_path / str(jobs)): p.read_bytes()
+                    for p in (tmp_path / str(jobs)).rglob("*") if p.is_file()}
+             for jobs in (1, 2)}
+    assert len([p for p in files[1] if p.suffix in (".b3dm", ".glb")]) == 8
+    assert files[1] == files[2]

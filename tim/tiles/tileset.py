@@ -7,7 +7,9 @@ Layout written (atomically, see :func:`tim.atomic.atomic_directory`)::
 
     out_dir/tileset.json               root: one content-less tile whose children are the
                                        external tilesets below (whichever the territory has)
-    out_dir/buildings/tileset.json     quadtree of b3dm leaves, one feature per building
+    out_dir/buildings/tileset.json     quadtree of b3dm leaves, one feature per building (more
+                                       than MAX_TILES_PER_JSON tiles: the deeper levels in
+                                       external tilesets beside it, tileset_<n>.json)
     out_dir/terrain/tileset.json       pyramid of grid meshes, coarser towards the root
     out_dir/points/tileset.json        py3dtiles octree of pnts
     out_dir/meshes/<name>/tileset.json quadtree of b3dm leaves, one feature per mesh part

@@ -636,46 +636,6 @@ def test_bilinear_sampling_matches_scipy_and_skips_nodata() -> None:
     assert np.isnan(sample_bilinear(grid, np.full(grid.shape, np.nan), x[:1], y[:1])[0])
 
 
-@needs_schemas
-def test_a_big_tree_keeps_a_light_root_through_external_tilesets(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch
-                                                                ) -> None:
-    """With at most 3 tiles per tileset JSON, the 8 small buildings one per leaf (a tree of
-    more than 3 tiles) spread over external tilesets: each valid, none holding more than the
-    root and its children beyond the limit, and together the same leaves and buildings as
-    one tileset."""
-    from validators import structure_problems, tile_nodes
-
-    from tim.tiles import tileset as ts
-
-    territory = small_territory(small_buildings())
-    one = write_tiles(territory, tmp_path / "one", max_buildings_per_tile=1)
-    monkeypatch.setattr(ts, "MAX_TILES_PER_JSON", 3)
-    split = write_tiles(territory, tmp_path / "split", max_buildings_per_tile=1)
-    folder = tmp_path / "split" / "buildings"
-    external = sorted(folder.glob("tileset_*.json"))
-    assert external, "the tree should not fit in one JSON of 3 tiles"
-    for path in [folder / "tileset.json", *external]:
-        assert validate_tileset_json(path) == [], path
-        tiles = 0
-        stack = [json.loads(path.read_text())["root"]]
-        while stack:
-            tile = stack.pop()
-            tiles += 1
-            stack.extend(tile.get("children", []))
-        root_children = len(json.loads(path.read_text())["root"].get("children", []))
-        assert tiles <= max(3, 1 + root_children), (path, tiles)
-    assert structure_problems(tmp_path / "split" / "tileset.json") == []
-
-    def leaves(out: Path) -> list[tuple[str, list]]:
-        return sorted((n.content.name, read_content(n.content).batch_table["id"])
-                      for n in tile_nodes(out / "buildings" / "tileset.json")
-                      if n.content is not None and n.content.suffix == ".b3dm")
-
-    assert leaves(tmp_path / "split") == leaves(tmp_path / "one")
-    assert len(leaves(tmp_path / "one")) == one.content_tiles == split.content_tiles == 8
-
-
 @pytest.mark.parametrize("version", ["1.0", "1.1"])
 def test_workers_write_the_same_files_as_one_process(tmp_path: Path, version: str) -> None:
     """Tiles written by two forked workers (what a big city gets) are byte for byte those of

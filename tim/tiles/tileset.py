@@ -7,9 +7,7 @@ Layout written (atomically, see :func:`tim.atomic.atomic_directory`)::
 
     out_dir/tileset.json               root: one content-less tile whose children are the
                                        external tilesets below (whichever the territory has)
-    out_dir/buildings/tileset.json     quadtree of b3dm leaves, one feature per building (more
-                                       than MAX_TILES_PER_JSON tiles: the deeper levels in
-                                       external tilesets beside it, tileset_<n>.json)
+    out_dir/buildings/tileset.json     quadtree of b3dm leaves, one feature per building
     out_dir/terrain/tileset.json       pyramid of grid meshes, coarser towards the root
     out_dir/points/tileset.json        py3dtiles octree of pnts
     out_dir/meshes/<name>/tileset.json quadtree of b3dm leaves, one feature per mesh part
@@ -66,8 +64,6 @@ GENERATOR = "territory-twin tim.tiles"
 PARTS = ("buildings", "terrain", "points", "meshes")
 #: 3D Tiles versions written: 1.0 (b3dm) and 1.1 (glb, implicit buildings).
 VERSIONS = ("1.0", "1.1")
-#: Tiles per tileset JSON beyond which deeper levels go to external tilesets (a light root).
-MAX_TILES_PER_JSON = 512
 #: Smallest half-extent of a box (m): a flat box has no volume and culls badly.
 MIN_HALF = 0.005
 
@@ -329,15 +325,8 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
         extras = _extras(frame, summary, territory.name)
         for directory, tree, contents in written:
             (staging / directory).mkdir(parents=True, exist_ok=True)
-            tileset = _tileset_dict(tree, frame, extras, directory, version)
-            tileset["root"], external = _externalise(tileset["root"])
-            _write_json(staging / directory / ROOT_TILESET,
-                        stamp_tileset(tileset, security[directory]))
-            for uri, tile in external.items():
-                (staging / directory / uri).parent.mkdir(parents=True, exist_ok=True)
-                _write_json(staging / directory / uri, stamp_tileset(
-                    {"asset": {"version": version}, "geometricError": tile["geometricError"],
-                     "root": tile}, security[directory]))
+            _write_json(staging / directory / ROOT_TILESET, stamp_tileset(
+                _tileset_dict(tree, frame, extras, directory, version), security[directory]))
             for uri, content in contents.items():
                 (staging / directory / uri).parent.mkdir(parents=True, exist_ok=True)
                 content.save_as(staging / directory / uri)
@@ -517,58 +506,6 @@ def _strip(tile: dict) -> dict:
     if "children" in out:
         out["children"] = [_strip(c) for c in out["children"]]
     return out
-
-
-def _externalise(root: dict, max_tiles: int | None = None,
-                 prefix: str = "tileset_") -> tuple[dict, dict[str, dict]]:
-    """``root`` with its deeper levels moved to external tilesets, so that no tileset JSON
-    holds much more than ``max_tiles`` (default :data:`MAX_TILES_PER_JSON`) tiles and a
-    client starts from a light root: the levels kept are the most that fit in
-    ``max_tiles``; each content-less tile with children on the last of them is replaced by
-    a tile whose content is an external tileset of its subtree (same box, error and
-    refinement), itself split the same way. The external tilesets sit beside the root one,
-    so their contents' URIs stay as they are. Returns the new root and the external
-    tilesets' root tiles by their relative URI.
-
-    Examples
-    --------
-    >>> leaf = {"geometricError": 0.0, "content": {"uri": "a.b3dm"}}
-    >>> mid = {"geometricError": 1.0, "children": [leaf, leaf]}
-    >>> root, external = _externalise({"geometricError": 2.0, "children": [mid, mid]}, 3)
-    >>> [c["content"]["uri"] for c in root["children"]], sorted(external)
-    (['tileset_0.json', 'tileset_1.json'], ['tileset_0.json', 'tileset_1.json'])
-    """
-    max_tiles = MAX_TILES_PER_JSON if max_tiles is None else max_tiles
-    external: dict[str, dict] = {}
-
-    def split(tile: dict) -> dict:
-        levels, kept = [[tile]], 1
-        while True:  # a tile and its children always stay together
-            below = [c for t in levels[-1] for c in t.get("children", [])]
-            if not below:
-                return tile  # the whole subtree fits
-            if len(levels) > 1 and kept + len(below) > max_tiles:
-                break
-            levels.append(below)
-            kept += len(below)
-        last = {id(t) for t in levels[-1]}
-
-        def rebuild(t: dict) -> dict:
-            if "children" not in t:
-                return t
-            if id(t) in last:
-                if "content" in t:
-                    return t
-                uri = f"{prefix}{len(external)}.json"
-                external[uri] = {}  # reserve the name before the subtree takes more
-                external[uri] = split(t)
-                return {k: v for k, v in t.items() if k not in ("children", "transform")} | \
-                    {"content": {"uri": uri}}
-            return {**t, "children": [rebuild(c) for c in t["children"]]}
-
-        return rebuild(tile)
-
-    return split(root), external
 
 
 def _tileset_dict(tree: dict, frame: LocalFrame, extras: dict[str, Any],

@@ -140,7 +140,12 @@ def building_base_z(territory: Territory, footprints: np.ndarray) -> np.ndarray:
     import shapely
 
     coords, owner = shapely.get_coordinates(footprints, return_index=True)
-    return base_from_points(territory, coords, owner, len(footprints))
+    base = base_from_points(territory, coords, owner, len(footprints))
+    empty = np.isnan(base)
+    if empty.any():
+        log.warning("%d footprint(s) have no point; base set to 0", int(empty.sum()))
+        base[empty] = 0.0
+    return base
 
 
 def base_from_points(territory: Territory, xy: np.ndarray, owner: np.ndarray,

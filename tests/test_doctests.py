@@ -11,7 +11,7 @@ MODULES = ("tim.model", "tim.config", "tim.atomic", "tim.classes", "tim.rasteriz
            "tim.ingest.layers", "tim.ingest.vector", "tim.ingest.osm", "tim.tiles.georef",
            "tim.tiles.quadtree", "tim.tiles.buildings", "tim.tiles.lod2", "tim.tiles.terrain",
            "tim.tiles.tileset", "tim.tiles.overlay", "tim.tiles.security", "viz.overlays",
-           "tim.tiles.glb", "tim.tiles.implicit", "tim.styles",
+           "tim.tiles.glb", "tim.tiles.implicit", "tim.tiles.citytiles", "tim.styles",
            "scenarios.planning.facility_access")
 
 

@@ -1,4 +1,5 @@
-"""3D Tiles writers for a territory: the tiling policy is ours, py3dtiles serialises.
+"""3D Tiles writers for a territory: the tiling policy and the mesh content are ours;
+py3dtiles converts point clouds.
 
 ``write_tiles(territory, out_dir)`` writes whatever the territory has - buildings (LoD1 extruded
 or LoD2 from a city model), terrain, point clouds, meshes - as 3D Tiles 1.0 (or 1.1 with

@@ -140,14 +140,28 @@ def building_base_z(territory: Territory, footprints: np.ndarray) -> np.ndarray:
     import shapely
 
     coords, owner = shapely.get_coordinates(footprints, return_index=True)
-    ground = ground_elevation(territory, coords[:, 0], coords[:, 1])
-    base = np.full(len(footprints), np.inf)
+    base = base_from_points(territory, coords, owner, len(footprints))
+    empty = np.isnan(base)
+    if empty.any():
+        log.warning("%d footprint(s) have no point; base set to 0", int(empty.sum()))
+        base[empty] = 0.0
+    return base
+
+
+def base_from_points(territory: Territory, xy: np.ndarray, owner: np.ndarray,
+                     n: int) -> np.ndarray:
+    """:func:`building_base_z` of ``n`` buildings from their footprint points ``xy`` and the
+    building each belongs to (``owner``); NaN for a building without points."""
+    ground = ground_elevation(territory, xy[:, 0], xy[:, 1])
+    base = np.full(n, np.inf)
     np.minimum.at(base, owner, np.where(np.isfinite(ground), ground, np.inf))
-    no_ground = ~np.isfinite(base)
+    has_points = np.bincount(owner, minlength=n) > 0
+    no_ground = has_points & ~np.isfinite(base)
     if no_ground.any():
         log.warning("%d building(s) stand where the elevation has no data; base set to 0",
                     int(no_ground.sum()))
         base[no_ground] = 0.0
+    base[~has_points] = np.nan
     return base
 
 
@@ -157,7 +171,7 @@ class Extrusion:
     ``z``. Kept in this form so that each footprint point is georeferenced once, not once per
     wall, roof and floor vertex (:meth:`tim.tiles.georef.LocalFrame.to_local_indexed`)."""
 
-    xy: np.ndarray           # (p, 2) footprint points, projected CRS
+    xy: np.ndarray           # (p, 2) footprint points, projected CRS, get_coordinates order
     vertex_xy: np.ndarray    # (n,) index into xy of each vertex
     z: np.ndarray            # (n,) height of each vertex
     triangles: np.ndarray    # (m, 3)
@@ -211,16 +225,34 @@ def extrude(footprints: np.ndarray, base_z: np.ndarray, top_z: np.ndarray) -> Ex
     import mapbox_earcut
     import shapely
 
-    footprints = shapely.orient_polygons(np.asarray(footprints), exterior_cw=False)
+    footprints = np.asarray(footprints)
     base_z, top_z = np.asarray(base_z, dtype=float), np.asarray(top_z, dtype=float)
 
-    # Walls: one quad per ring edge. Exteriors run counter-clockwise and holes clockwise, so the
-    # building is always on the left of an edge and the outward normal on its right.
+    # Orientation: exteriors counter-clockwise, holes clockwise (what shapely.orient_polygons
+    # does), applied as a permutation of the points so that the triangles index the footprints'
+    # own points in shapely.get_coordinates order (Extrusion.xy): a caller holding those
+    # points georeferenced already need not do it again.
     # (get_rings only looks inside Polygons: take multipolygons apart first.)
     polygons, polygon_owner = shapely.get_parts(footprints, return_index=True)
     rings, ring_polygon = shapely.get_rings(polygons, return_index=True)
-    ring_xy, ring_of_point = shapely.get_coordinates(rings, return_index=True)
+    points_xy, ring_of_point = shapely.get_coordinates(rings, return_index=True)
+    count = np.bincount(ring_of_point, minlength=len(rings))
+    first = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+    ring_lo = np.searchsorted(ring_polygon, np.arange(len(polygons)))
+    ring_hi = np.searchsorted(ring_polygon, np.arange(len(polygons)), side="right")
     starts = np.flatnonzero(ring_of_point[:-1] == ring_of_point[1:])
+    rel = points_xy - points_xy[first[ring_of_point]]  # small numbers: an exact-enough area
+    twice_area = np.bincount(ring_of_point[starts], minlength=len(rings), weights=(
+        rel[starts, 0] * rel[starts + 1, 1] - rel[starts + 1, 0] * rel[starts, 1]))
+    exterior = np.arange(len(rings)) == ring_lo[ring_polygon]
+    reverse = np.where(exterior, twice_area < 0, twice_area > 0)[ring_of_point]
+    position = np.arange(len(points_xy)) - first[ring_of_point]
+    perm = np.where(reverse, first[ring_of_point] + count[ring_of_point] - 1 - position,
+                    np.arange(len(points_xy)))
+    ring_xy = points_xy[perm]
+
+    # Walls: one quad per ring edge. Exteriors run counter-clockwise and holes clockwise, so the
+    # building is always on the left of an edge and the outward normal on its right.
     i0, i1 = starts, starts + 1
     keep = np.hypot(*(ring_xy[i1] - ring_xy[i0]).T) > _DEGENERATE
     i0, i1 = i0[keep], i1[keep]
@@ -233,21 +265,21 @@ def extrude(footprints: np.ndarray, base_z: np.ndarray, top_z: np.ndarray) -> Ex
 
     # Roof and floor: one ear-clipped triangulation per polygon (indices into ring_xy, closing
     # points left out), counter-clockwise (up) on top, reversed below.
-    count = np.bincount(ring_of_point, minlength=len(rings))
-    first = np.concatenate([[0], np.cumsum(count)[:-1]])
-    ring_lo = np.searchsorted(ring_polygon, np.arange(len(polygons)))
-    ring_hi = np.searchsorted(ring_polygon, np.arange(len(polygons)), side="right")
-    caps, cap_polygon = [], []
-    for k in range(len(polygons)):
-        parts = [np.arange(first[r], first[r] + count[r] - 1) for r in range(ring_lo[k],
-                                                                              ring_hi[k])]
-        index = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    caps = []
+    earcut = mapbox_earcut.triangulate_float64
+    for k, (lo, hi) in enumerate(zip(ring_lo.tolist(), ring_hi.tolist())):
+        if hi - lo == 1:  # no hole (most footprints): the ring's points are one slice
+            a, b = int(first[lo]), int(first[lo] + count[lo] - 1)
+            caps.append(earcut(ring_xy[a:b], np.array([b - a], dtype=np.uint32))
+                        .astype(np.int64) + a)
+            continue
+        parts = [np.arange(first[r], first[r] + count[r] - 1) for r in range(lo, hi)]
+        index = np.concatenate(parts)
         ends = np.cumsum([len(q) for q in parts]).astype(np.uint32)
-        tri = index[mapbox_earcut.triangulate_float64(ring_xy[index], ends)].reshape(-1, 3)
-        caps.append(tri)
-        cap_polygon.append(np.full(len(tri), k))
-    tri = np.concatenate(caps) if caps else np.zeros((0, 3), dtype=np.int64)
-    piece_owner = polygon_owner[np.concatenate(cap_polygon)] if caps else np.zeros(0, int)
+        caps.append(index[earcut(ring_xy[index], ends)])
+    tri = np.concatenate(caps).reshape(-1, 3) if caps else np.zeros((0, 3), dtype=np.int64)
+    piece_owner = (np.repeat(polygon_owner, [len(c) // 3 for c in caps]) if caps
+                   else np.zeros(0, int))
     p = ring_xy[tri]
     e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
     twice_area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
@@ -265,7 +297,8 @@ def extrude(footprints: np.ndarray, base_z: np.ndarray, top_z: np.ndarray) -> Ex
     vertex_building = np.concatenate([np.repeat(wall_owner, 4), np.repeat(piece_owner, 3),
                                       np.repeat(piece_owner, 3)])
     triangle_building = np.concatenate([np.repeat(wall_owner, 2), piece_owner, piece_owner])
-    return Extrusion(ring_xy, vertex_xy, z, triangles, vertex_building, triangle_building)
+    return Extrusion(points_xy, perm[vertex_xy], z, triangles, vertex_building,
+                     triangle_building)
 
 
 def batch_columns(layer: Any) -> dict[str, np.ndarray]:

@@ -11,13 +11,14 @@ neither of the others. Positions are stored in the ENU frame with the Y-up node 
 
 from __future__ import annotations
 
+import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from tim.tiles.georef import Z_UP_TO_Y_UP
 
 #: Light warm grey, fully rough: neutral under any lighting and easy to restyle by property.
 BUILDING_COLOUR = (0.86, 0.85, 0.82, 1.0)
@@ -68,50 +69,40 @@ class MeshContent:
 
     def save_as(self, path: Path) -> None:
         """Write ``path``: glb (3D Tiles 1.1) for a ``.glb`` name, else b3dm."""
-        if Path(path).suffix == ".glb":
-            from tim.tiles.glb import mesh_glb
+        from tim.tiles.glb import mesh_glb
 
-            Path(path).write_bytes(mesh_glb(self))
-        else:
-            self.b3dm().save_as(path)
+        Path(path).write_bytes(mesh_glb(self) if Path(path).suffix == ".glb" else self.b3dm())
 
-    def b3dm(self) -> Any:
-        """A py3dtiles ``B3dm`` (3D Tiles 1.0)."""
-        import pygltflib
-        from py3dtiles.tileset.content import B3dm, GltfAttribute, GltfMesh, GltfPrimitive
-        from py3dtiles.tileset.content.b3dm_feature_table import B3dmFeatureTable
-        from py3dtiles.tileset.content.batch_table import BatchTable
-        from py3dtiles.tileset.content.gltf_utils import gltf_from_meshes
+    def b3dm(self) -> bytes:
+        """The b3dm (3D Tiles 1.0): header, feature table (``BATCH_LENGTH``), batch table
+        (the properties, JSON), then the glb, each part starting on an 8-byte boundary.
 
-        positions, colour = self.positions, self.colour
-        # uint16 indices halve the index buffer; 65535 is the primitive-restart value.
-        index_type = np.uint16 if len(positions) < 65535 else np.uint32
-        extra = []
-        if self.batch_ids is not None:
-            extra.append(GltfAttribute("_BATCHID", pygltflib.SCALAR, pygltflib.FLOAT,
-                                       np.asarray(self.batch_ids, dtype=np.float32)))
-        if self.vertex_colours is not None:
-            extra.append(GltfAttribute("COLOR_0", pygltflib.VEC3, pygltflib.FLOAT,
-                                       np.asarray(self.vertex_colours, dtype=np.float32)))
-            colour = (1.0, 1.0, 1.0, 1.0)
-        gltf_mesh = GltfMesh(
-            points=np.asarray(positions, dtype=np.float32),
-            normals=np.asarray(self.normals, dtype=np.float32),
-            primitives=[GltfPrimitive(triangles=np.asarray(self.triangles).astype(index_type)
-                                      .reshape(-1))],
-            additional_attributes=extra)
-        gltf = gltf_from_meshes([gltf_mesh], transform=Z_UP_TO_Y_UP)
-        gltf.materials[0] = pygltflib.Material(
-            name=self.name, pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
-                baseColorFactor=list(colour), metallicFactor=0.0, roughnessFactor=1.0))
-        feature_table = B3dmFeatureTable()
-        feature_table.set_batch_length(self.batch_length)
-        batch_table = None
+        Written directly rather than through py3dtiles/pygltflib, whose per-tile object
+        graphs cost more than building the meshes (issue 17: a million buildings).
+        """
+        from tim.tiles.glb import mesh_glb
+
+        glb = mesh_glb(self, batch_table=True)
+        feature = _padded(json.dumps({"BATCH_LENGTH": int(self.batch_length)},
+                                     separators=(",", ":")), _B3DM_HEADER)
+        batch = b""
         if self.properties:
-            batch_table = BatchTable()
-            for key, values in self.properties.items():
-                batch_table.add_property_as_json(key, values)
-        return B3dm.from_gltf(gltf, batch_table, feature_table)
+            batch = _padded(json.dumps(self.properties, separators=(",", ":"),
+                                       allow_nan=False), _B3DM_HEADER + len(feature))
+        length = _B3DM_HEADER + len(feature) + len(batch) + len(glb)
+        header = struct.pack("<4s6I", b"b3dm", 1, length, len(feature), 0, len(batch), 0)
+        return header + feature + batch + glb
+
+
+#: Bytes of a b3dm header (magic, version, byteLength and the four table lengths).
+_B3DM_HEADER = 28
+
+
+def _padded(text: str, offset: int) -> bytes:
+    """UTF-8 ``text`` padded with spaces so that it ends on an 8-byte boundary of the file
+    when it starts at ``offset`` (the b3dm layout rule for its JSON tables)."""
+    data = text.encode("utf-8")
+    return data + b" " * ((-(offset + len(data))) % 8)
 
 
 def smooth_normals(positions: np.ndarray, triangles: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ vertex read from the glTF and the tile bounding boxes are in the same ENU frame.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -51,6 +52,8 @@ Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0, 0.0],
                          [0.0, 0.0, 0.0, 1.0]])
 
 ECEF = "EPSG:4978"
+#: From this many points, the projection runs in one thread per CPU.
+_THREADED_FROM = 500_000
 GEOGRAPHIC_3D = "EPSG:4979"
 
 
@@ -173,16 +176,29 @@ class LocalFrame:
 
     def _ellipsoid_and_normal(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """ECEF of the ellipsoid point under each (x, y) (pyproj) and the unit normal there."""
-        from pyproj import CRS
+        from pyproj import CRS, Transformer
 
         ellipsoid = CRS.from_user_input(ECEF).ellipsoid
         e2 = 1.0 - (ellipsoid.semi_minor_metre / ellipsoid.semi_major_metre) ** 2
         if len(xy) == 1:  # pyproj takes one-element arrays for scalars (and warns)
             on_ellipsoid = np.array([self._to_ecef.transform(float(xy[0, 0]), float(xy[0, 1]),
                                                              0.0)])
-        else:
+        elif len(xy) < _THREADED_FROM:
             on_ellipsoid = np.column_stack(self._to_ecef.transform(xy[:, 0], xy[:, 1],
                                                                    np.zeros(len(xy))))
+        else:  # PROJ releases the GIL: one transformer per thread, one slice each
+            from concurrent.futures import ThreadPoolExecutor
+
+            on_ellipsoid = np.empty((len(xy), 3))
+            bounds = np.linspace(0, len(xy), len(os.sched_getaffinity(0)) + 1).astype(int)
+
+            def transform(lo: int, hi: int) -> None:
+                own = Transformer.from_crs(CRS.from_user_input(self.crs), ECEF, always_xy=True)
+                on_ellipsoid[lo:hi] = np.column_stack(own.transform(
+                    xy[lo:hi, 0], xy[lo:hi, 1], np.zeros(hi - lo)))
+
+            with ThreadPoolExecutor(len(bounds) - 1) as pool:
+                list(pool.map(transform, bounds[:-1], bounds[1:]))
         normal = on_ellipsoid * np.array([1.0, 1.0, 1.0 / (1.0 - e2)])
         return on_ellipsoid, normal / np.linalg.norm(normal, axis=1, keepdims=True)
 
@@ -219,13 +235,18 @@ class LocalFrame:
         transformed once (P0 and n of :meth:`to_ecef`) and every vertex costs an addition:
         the same result as :meth:`to_local`, several times faster for extruded buildings.
         """
-        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
-        on_ellipsoid, normal = self._ellipsoid_and_normal(xy)
-        rotation = self.enu_to_ecef[:3, :3]
-        base = (on_ellipsoid - self.origin_ecef) @ rotation
-        up = normal @ rotation
+        base, up, _ = self.point_basis(xy)
         height = np.asarray(z, dtype=float) + self.geoid_height
         return base[index] + height[:, None] * up[index]
+
+    def point_basis(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each projected (x, y): its local position at ellipsoidal height 0, its local
+        up vector (the point at placed height h is ``ground + h * up``, :meth:`to_ecef`) and
+        its ECEF point on the ellipsoid (:func:`ecef_lonlat` gives its longitude, latitude)."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        on_ellipsoid, normal = self._ellipsoid_and_normal(xy)
+        rotation = np.ascontiguousarray(self.enu_to_ecef[:3, :3])  # (a strided one is slow)
+        return (on_ellipsoid - self.origin_ecef) @ rotation, normal @ rotation, on_ellipsoid
 
 
 def local_frame(territory: Territory, geoid_height: float = 0.0) -> LocalFrame:
@@ -258,6 +279,18 @@ def local_frame(territory: Territory, geoid_height: float = 0.0) -> LocalFrame:
     return LocalFrame(crs=territory.grid.crs, origin_projected=(x, y, z),
                       origin_lonlat=(float(lon), float(lat), float(h)),
                       vertical_datum=territory.vertical_datum, geoid_height=geoid_height)
+
+
+def ecef_lonlat(on_ellipsoid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude (degrees, WGS 84) of ECEF points on the ellipsoid: closed form
+    (tan latitude = Z / ((1 - e^2) p) at height 0), no second pass through pyproj."""
+    from pyproj import CRS
+
+    ellipsoid = CRS.from_user_input(ECEF).ellipsoid
+    e2 = 1.0 - (ellipsoid.semi_minor_metre / ellipsoid.semi_major_metre) ** 2
+    x, y, z = np.asarray(on_ellipsoid, dtype=float).reshape(-1, 3).T
+    return (np.degrees(np.arctan2(y, x)),
+            np.degrees(np.arctan2(z, (1.0 - e2) * np.hypot(x, y))))
 
 
 def lonlat_bounds(crs: str, x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:

@@ -59,8 +59,10 @@ class _Buffer:
         return data + b"\0" * ((-len(data)) % 8)
 
 
-def mesh_glb(content: MeshContent) -> bytes:
-    """The glb of one tile's content (module doc)."""
+def mesh_glb(content: MeshContent, *, batch_table: bool = False) -> bytes:
+    """The glb of one tile's content (module doc); with ``batch_table`` the glb a b3dm wraps
+    (3D Tiles 1.0): features identified by a FLOAT ``_BATCHID`` attribute, their properties
+    left to the b3dm's batch table, no extension."""
     buffer = _Buffer()
     accessors: list[dict[str, Any]] = []
 
@@ -96,7 +98,10 @@ def mesh_glb(content: MeshContent) -> bytes:
         "meshes": [{"primitives": [primitive], "name": content.name}],
         "materials": [{"name": content.name, "pbrMetallicRoughness": {
             "baseColorFactor": colour, "metallicFactor": 0.0, "roughnessFactor": 1.0}}]}
-    if content.batch_ids is not None and content.batch_length:
+    if batch_table:
+        if content.batch_ids is not None:
+            attributes["_BATCHID"] = vertex_attribute(content.batch_ids, "SCALAR")
+    elif content.batch_ids is not None and content.batch_length:
         attributes["_FEATURE_ID_0"] = vertex_attribute(content.batch_ids, "SCALAR")
         feature_ids: dict[str, Any] = {"featureCount": int(content.batch_length),
                                        "attribute": 0}

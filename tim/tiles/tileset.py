@@ -16,7 +16,7 @@ Layout written (atomically, see :func:`tim.atomic.atomic_directory`)::
 Every child tileset also opens on its own in the right place (the dashboard can load and toggle
 them one by one).
 
-Policy (py3dtiles only serialises b3dm content and converts point clouds):
+Policy (py3dtiles only converts point clouds):
 
 * **Frame.** One ENU frame per territory (:mod:`tim.tiles.georef`): the root tile of each mesh
   tileset carries its ENU->ECEF ``transform`` and every box below it is in that frame. The root
@@ -167,7 +167,7 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
                 parts: Sequence[str] | None = None, max_buildings_per_tile: int = 500,
                 lod: str = "auto", terrain_tile_cells: int = 64, geoid_height: float = 0.0,
                 point_jobs: int | None = None, drape: bool = False, version: str = "1.0",
-                subtree_levels: int = 4) -> TilesetSummary:
+                subtree_levels: int = 4, jobs: int | None = None) -> TilesetSummary:
     """Write the territory's tilesets under one root tileset (module doc for the policy).
 
     Parameters
@@ -198,6 +198,9 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
         quadtree (:mod:`tim.tiles.implicit`); the point cloud stays pnts (1.0) either way.
     subtree_levels : int
         Levels per subtree file of the 1.1 buildings.
+    jobs : int, optional
+        Processes writing the buildings' tiles; default: the CPUs for a large city
+        (:data:`tim.tiles.citytiles.PARALLEL_FROM` buildings), else 1.
 
     Returns
     -------
@@ -249,45 +252,47 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
     lonlat: list[tuple[float, float, float, float]] = []
     z_range: list[float] = []
 
-    if "buildings" in parts:
-        tree, contents, summary, bounds, zr = _buildings(territory, frame,
-                                                          max_buildings_per_tile, lod, version,
-                                                          subtree_levels)
-        written.append((BUILDINGS_DIR, tree, contents))
-        summaries["buildings"], lonlat, z_range = summary, [bounds], list(zr)
-    if "terrain" in parts:
-        pyramid = ter.prune(ter.build_terrain_tiles(territory, frame, terrain_tile_cells,
-                                                    drape=drape))
-        if pyramid is None:
-            raise InputError("terrain__elevation holds no triangle", field="terrain__elevation")
-        tree, contents = _terrain_tree(pyramid, frame, suffix)
-        nodes = list(ter._walk(pyramid))
-        summaries["terrain"] = _summary("terrain", tree, contents, nodes)
-        written.append(("terrain", tree, contents))
-        lonlat.append(_grid_lonlat(territory))
-        z = territory.fields["terrain__elevation"]
-        z_range += [float(np.nanmin(z)) + geoid_height, float(np.nanmax(z)) + geoid_height]
-    if "meshes" in parts:
-        for name, mesh in sorted(territory.meshes.items()):
-            if name == "terrain":
-                continue
-            root, leaves = msh.mesh_leaves(mesh, frame)
-            tree, contents = _feature_tree(root, {k: (v.content, v.lower, v.upper)
-                                                  for k, v in leaves.items()}, suffix)
-            key = f"meshes/{name}"
-            summaries[key] = PartSummary(
-                key, f"{key}/{ROOT_TILESET}", len(root.nodes()), len(leaves),
-                features=len(mesh.part_names), triangles=sum(v.triangles for v in
-                                                             leaves.values()),
-                vertices=sum(v.vertices for v in leaves.values()),
-                lower=tuple(tree["_lower"]), upper=tuple(tree["_upper"]))
-            written.append((key, tree, contents))
-            b = mesh.bounds
-            lonlat.append(lonlat_bounds(mesh.crs, np.array([b[0], b[3]]),
-                                        np.array([b[1], b[4]])))
-            z_range += [b[2] + geoid_height, b[5] + geoid_height]
-
     with atomic_directory(out_dir) as staging:
+        if "buildings" in parts:
+            tree, summary, bounds, zr = _buildings(territory, frame, max_buildings_per_tile,
+                                                   lod, version, subtree_levels,
+                                                   staging / BUILDINGS_DIR, jobs)
+            written.append((BUILDINGS_DIR, tree, {}))  # contents already written
+            summaries["buildings"], lonlat, z_range = summary, [bounds], list(zr)
+        if "terrain" in parts:
+            pyramid = ter.prune(ter.build_terrain_tiles(territory, frame, terrain_tile_cells,
+                                                        drape=drape))
+            if pyramid is None:
+                raise InputError("terrain__elevation holds no triangle",
+                                 field="terrain__elevation")
+            tree, contents = _terrain_tree(pyramid, frame, suffix)
+            nodes = list(ter._walk(pyramid))
+            summaries["terrain"] = _summary("terrain", tree, contents, nodes)
+            written.append(("terrain", tree, contents))
+            lonlat.append(_grid_lonlat(territory))
+            z = territory.fields["terrain__elevation"]
+            z_range += [float(np.nanmin(z)) + geoid_height, float(np.nanmax(z)) + geoid_height]
+        if "meshes" in parts:
+            for name, mesh in sorted(territory.meshes.items()):
+                if name == "terrain":
+                    continue
+                root, leaves = msh.mesh_leaves(mesh, frame)
+                tree = _feature_tree(root, {k: (v.lower, v.upper) for k, v in leaves.items()},
+                                     suffix)
+                contents = {_content_name(k, suffix): v.content for k, v in leaves.items()}
+                key = f"meshes/{name}"
+                summaries[key] = PartSummary(
+                    key, f"{key}/{ROOT_TILESET}", len(root.nodes()), len(leaves),
+                    features=len(mesh.part_names), triangles=sum(v.triangles for v in
+                                                                 leaves.values()),
+                    vertices=sum(v.vertices for v in leaves.values()),
+                    lower=tuple(tree["_lower"]), upper=tuple(tree["_upper"]))
+                written.append((key, tree, contents))
+                b = mesh.bounds
+                lonlat.append(lonlat_bounds(mesh.crs, np.array([b[0], b[3]]),
+                                            np.array([b[1], b[4]])))
+                z_range += [b[2] + geoid_height, b[5] + geoid_height]
+
         if "points" in parts:
             from tim.tiles.points import convert_points
 
@@ -319,7 +324,7 @@ def write_tiles(territory: Territory, out_dir: str | Path, *,
             overlays=tuple(overlays))
         extras = _extras(frame, summary, territory.name)
         for directory, tree, contents in written:
-            (staging / directory).mkdir(parents=True)
+            (staging / directory).mkdir(parents=True, exist_ok=True)
             _write_json(staging / directory / ROOT_TILESET, stamp_tileset(
                 _tileset_dict(tree, frame, extras, directory, version), security[directory]))
             for uri, content in contents.items():
@@ -356,114 +361,57 @@ def _parts(territory: Territory, parts: Sequence[str] | None) -> tuple[str, ...]
 
 
 def _buildings(territory: Territory, frame: LocalFrame, max_per_tile: int, lod: str,
-               version: str = "1.0", subtree_levels: int = 4
-               ) -> tuple[dict, dict, PartSummary, tuple, tuple]:
+               version: str, subtree_levels: int, out: Path, jobs: int | None
+               ) -> tuple[dict, PartSummary, tuple, tuple]:
+    """The buildings' tiles written under ``out`` one at a time (:mod:`tim.tiles.citytiles`):
+    the root tile, the summary, the lon/lat bounds and the height range."""
     import shapely
 
-    from tim.tiles.lod2 import territory_surface_mesh
+    from tim.tiles import citytiles
 
-    layer = bld.require_buildings(territory).reset_index(drop=True)
-    footprints = layer.geometry.values
-    n = len(layer)
-    lod2, drawn, semantic = (territory_surface_mesh(territory, layer) if lod == "auto" else
-                             (None, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)))
-    meshes = [] if lod2 is None else [lod2]
-    level = np.where(semantic, 2, 1)
-    z_values = []
-    if meshes:  # LoD2: per-vertex positions, georeferenced one by one
-        z_values.append(meshes[0].positions[:, 2])
-        meshes[0] = meshes[0].with_positions(frame.to_local(meshes[0].positions))
-    rest = np.flatnonzero(~drawn)
-    if len(rest):
-        base = bld.building_base_z(territory, footprints[rest])
-        top = base + layer["height"].to_numpy(dtype=float)[rest]
-        lod1 = bld.extrude(footprints[rest], base, top)
-        z_values.append(lod1.z)
-        local = frame.to_local_indexed(lod1.xy, lod1.vertex_xy, lod1.z)
-        meshes.append(bld.BuildingMesh(local, bld.flat_normals(local, lod1.triangles),
-                                       lod1.triangles, rest[lod1.vertex_building],
-                                       rest[lod1.triangle_building]))
-    mesh = meshes[0] if len(meshes) == 1 else bld.concat(meshes)
-    z = np.concatenate(z_values)
-    z_range = (float(z.min()) + frame.geoid_height, float(z.max()) + frame.geoid_height)
-    layer = layer.assign(lod=level)
-    columns = bld.batch_columns(layer)
-
+    city = citytiles.city_geometry(territory, frame, lod, boxes=version == "1.1")
     if version == "1.1":
-        tree, files, tiles, content_tiles, n = _implicit_buildings(layer, mesh, max_per_tile,
-                                                                   subtree_levels, columns)
+        tree, tiles, content_tiles, features, written = _implicit_buildings(
+            city, frame, max_per_tile, subtree_levels, out, jobs)
     else:
-        centroids = shapely.get_coordinates(shapely.centroid(footprints))
+        centroids = shapely.get_coordinates(shapely.centroid(city.footprints))
         root_node = quadtree(centroids[:, 0], centroids[:, 1], max_per_tile)
         leaves = root_node.leaves()
-        tiles, content_tiles = len(root_node.nodes()), len(leaves)
-        contents = {leaf.address: _building_content(layer, leaf.members, part, columns)
-                    for leaf, part in zip(leaves, mesh.split(_labels(leaves, n), len(leaves)))}
-        tree, files = _feature_tree(root_node, contents)
-    xy = shapely.get_coordinates(footprints)
+        written = citytiles.write_contents(city, frame, [leaf.members for leaf in leaves],
+                                           [out / _content_name(leaf.address)
+                                            for leaf in leaves], jobs)
+        tree = _feature_tree(root_node, {leaf.address: (w.lower, w.upper)
+                                         for leaf, w in zip(leaves, written)})
+        tiles, content_tiles, features = len(root_node.nodes()), len(leaves), len(city.layer)
     summary = PartSummary("buildings", f"{BUILDINGS_DIR}/{ROOT_TILESET}", tiles, content_tiles,
-                          features=n, triangles=int(len(mesh.triangles)),
-                          vertices=int(len(mesh.positions)),
+                          features=features, triangles=sum(w.triangles for w in written),
+                          vertices=sum(w.vertices for w in written),
                           lower=tuple(tree["_lower"]), upper=tuple(tree["_upper"]))
-    return (tree, files, summary, lonlat_bounds(territory.grid.crs, xy[:, 0], xy[:, 1]),
-            z_range)
+    return tree, summary, city.lonlat, city.z_range
 
 
-def _labels(groups: Sequence[Any], n: int) -> np.ndarray:
-    """The group (index) of each of ``n`` buildings, from groups with ``members``."""
-    label = np.zeros(n, dtype=np.int64)
-    for k, group in enumerate(groups):
-        label[group.members] = k
-    return label
+def _implicit_buildings(city: Any, frame: LocalFrame, max_per_tile: int, subtree_levels: int,
+                        out: Path, jobs: int | None) -> tuple[dict, int, int, int, list]:
+    """The buildings as an implicit quadtree (3D Tiles 1.1, :mod:`tim.tiles.implicit`), its
+    glb contents and subtrees written under ``out``: the root tile, the tiles available, those
+    with content, the buildings tiled (those with at least one vertex) and what each content
+    tile left behind."""
+    from tim.tiles import citytiles, implicit
 
-
-def _building_content(layer: Any, members: np.ndarray, part: bld.BuildingMesh,
-                      columns: dict[str, np.ndarray]) -> tuple[Any, np.ndarray, np.ndarray]:
-    """One tile of buildings ``members`` (ascending rows of ``layer``) drawn by ``part``:
-    its content and the box of what a client reads (float32 positions)."""
-    from tim.tiles.content import b3dm_content
-
-    batch_ids = np.searchsorted(members, part.vertex_building)
-    content = b3dm_content(part.positions, part.normals, part.triangles,
-                           batch_ids=batch_ids, batch_length=len(members),
-                           properties=bld.batch_table_json(layer, members, columns),
-                           name="building")
-    stored = part.positions.astype(np.float32).astype(float)  # what a client will read
-    return content, stored.min(axis=0), stored.max(axis=0)
-
-
-@dataclass(frozen=True)
-class _Group:
-    members: np.ndarray
-
-
-def _implicit_buildings(layer: Any, mesh: bld.BuildingMesh, max_per_tile: int,
-                        subtree_levels: int, columns: dict[str, np.ndarray]
-                        ) -> tuple[dict, dict, int, int, int]:
-    """The buildings as an implicit quadtree (3D Tiles 1.1, :mod:`tim.tiles.implicit`): the
-    root tile, the files (glb contents, subtrees), the tiles available, those with content
-    and the buildings tiled (those with at least one vertex)."""
-    from tim.tiles import implicit
-
-    order = np.argsort(mesh.vertex_building, kind="stable")
-    drawn, starts = np.unique(mesh.vertex_building[order], return_index=True)
-    stored = mesh.positions.astype(np.float32).astype(float)[order]
-    lower = np.minimum.reduceat(stored, starts, axis=0)
-    upper = np.maximum.reduceat(stored, starts, axis=0)
+    drawn = np.flatnonzero(city.drawn)
+    lower, upper = city.lower[drawn], city.upper[drawn]
     square = implicit.square_around(lower, upper)
     tiles = implicit.loose_quadtree(lower, upper, square, max_per_tile)
     keys = sorted(tiles)
-    groups = [_Group(drawn[tiles[k]]) for k in keys]
-    label = np.full(len(layer), len(keys), dtype=np.int64)  # undrawn buildings: no tile
-    label[drawn] = _labels(groups, len(layer))[drawn]
-    files: dict[str, Any] = {}
-    for key, group, part in zip(keys, groups, mesh.split(label, len(keys))):
-        content, _, _ = _building_content(layer, group.members, part, columns)
-        files[implicit.CONTENT_TEMPLATE.format(level=key[0], x=key[1], y=key[2])] = content
+    written = citytiles.write_contents(
+        city, frame, [drawn[tiles[k]] for k in keys],
+        [out / implicit.CONTENT_TEMPLATE.format(level=k[0], x=k[1], y=k[2]) for k in keys],
+        jobs)
     available = implicit.available(set(keys))
     for key, data in implicit.subtrees(available, set(keys), subtree_levels).items():
-        files[implicit.SUBTREE_TEMPLATE.format(level=key[0], x=key[1], y=key[2])] = \
-            _RawFile(data)
+        path = out / implicit.SUBTREE_TEMPLATE.format(level=key[0], x=key[1], y=key[2])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
     low, high = np.array(square.tile_bounds((0, 0, 0))[0]), square.tile_bounds((0, 0, 0))[1]
     root = {"boundingVolume": {"box": square.box()}, "geometricError": _diagonal(low, high),
             "refine": "ADD", "content": {"uri": implicit.CONTENT_TEMPLATE},
@@ -472,17 +420,7 @@ def _implicit_buildings(layer: Any, mesh: bld.BuildingMesh, max_per_tile: int,
                                "availableLevels": max(k[0] for k in keys) + 1,
                                "subtrees": {"uri": implicit.SUBTREE_TEMPLATE}},
             "_lower": low, "_upper": high}
-    return root, files, len(available), len(keys), len(drawn)
-
-
-@dataclass(frozen=True)
-class _RawFile:
-    """Bytes to write as a tileset's file (a subtree)."""
-
-    data: bytes
-
-    def save_as(self, path: Path) -> None:
-        Path(path).write_bytes(self.data)
+    return root, len(available), len(keys), len(drawn), written
 
 
 def _content_name(address: str, suffix: str = ".b3dm") -> str:
@@ -502,15 +440,14 @@ def _diagonal(lower: np.ndarray, upper: np.ndarray) -> float:
     return float(2 * np.linalg.norm(half))
 
 
-def _feature_tree(node: QuadNode, contents: dict[str, tuple],
-                  suffix: str = ".b3dm") -> tuple[dict, dict]:
-    """Tile dicts for a quadtree whose leaves have content (ADD, errors = box diagonals)."""
-    files: dict[str, Any] = {}
+def _feature_tree(node: QuadNode, bounds: dict[str, tuple],
+                  suffix: str = ".b3dm") -> dict:
+    """Tile dicts for a quadtree whose leaves have content (ADD, errors = box diagonals),
+    given each leaf's (lower, upper) by address."""
 
     def visit(n: QuadNode) -> dict:
         if n.is_leaf:
-            content, lower, upper = contents[n.address]
-            files[_content_name(n.address, suffix)] = content
+            lower, upper = bounds[n.address]
             return {"boundingVolume": {"box": _box(lower, upper)}, "geometricError": 0.0,
                     "refine": "ADD", "content": {"uri": _content_name(n.address, suffix)},
                     "_lower": lower, "_upper": upper}
@@ -521,7 +458,7 @@ def _feature_tree(node: QuadNode, contents: dict[str, tuple],
                 "geometricError": _diagonal(lower, upper), "refine": "ADD",
                 "children": children, "_lower": lower, "_upper": upper}
 
-    return visit(node), files
+    return visit(node)
 
 
 def _terrain_tree(tile: Any, frame: LocalFrame, suffix: str = ".b3dm") -> tuple[dict, dict]:

@@ -914,3 +914,22 @@ def test_an_unknown_language_is_refused(tim_dir, tmp_path, capsys, command, lang
     code, err = twin(argv, capsys)
     assert_clean(code, err, "--lang")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_warning_reads_as_one_line_saying_what_was_done(tim_dir, tmp_path, capsys,
+                                                           monkeypatch):
+    """What was done about imperfect input is said in one ``twin: warning:`` line, not as
+    Python's warning with the source file and line that raised it."""
+    import warnings
+
+    import viz.cli
+
+    def series_with_undated_areas(args):
+        warnings.warn("pa.gpkg: 2 protected areas have no designation year", UserWarning)
+
+    monkeypatch.setattr(viz.cli, "cmd_tim_series", series_with_undated_areas)
+    code, err = twin(["tim", "series", "--catalog", "hongkong", "--tim", tim_dir, "--out",
+                      tmp_path / "series"], capsys)
+    assert code == 0
+    assert err.strip() == ("twin: warning: pa.gpkg: 2 protected areas have no designation "
+                           "year"), err

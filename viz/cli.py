@@ -12,6 +12,7 @@ import logging
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -1152,10 +1153,17 @@ def _output_locks(args: argparse.Namespace) -> contextlib.ExitStack:
     return stack
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as users read it: one line saying what was done, not the source line that
+    raised it."""
+    print(f"twin: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    warnings.showwarning = _show_warning
     started = time.perf_counter()
     try:
         guard_output(args)

@@ -22,7 +22,6 @@ start map of each period: ``slope`` (degrees, from a driver named by ``slope_fro
 
 from __future__ import annotations
 
-import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,6 @@ from engine.suitability import distance_to, slope_degrees
 from tim.errors import InputError
 from tim.model import Grid, crs_equal
 
-log = logging.getLogger(__name__)
 OUTSIDE = 255
 
 
@@ -73,7 +71,6 @@ class Notes:
     def warn(self, text: str) -> None:
         self.items.append(text)
         warnings.warn(text, stacklevel=3)
-        log.warning(text)
 
 
 def read_on_grid(path: str | Path, grid: Grid | None, what: str

@@ -30,7 +30,6 @@ whose file is missing, epochs out of time order or overlapping, an epoch label t
 from __future__ import annotations
 
 import json
-import logging
 import re
 import warnings
 from dataclasses import dataclass
@@ -42,7 +41,6 @@ import numpy as np
 from tim.errors import InputError
 from tim.model import Territory
 
-log = logging.getLogger(__name__)
 
 SERIES_FORMAT = "territory-twin/land-use-series"
 #: Layers (from the catalog's ``layers``) the drivers come from, and their columns.
@@ -134,7 +132,6 @@ def epoch_land_use(territory: Territory, catalog: Any, epoch: Epoch) -> np.ndarr
         message = (f"{epoch.path}: its CRS resolves to no EPSG code; it was used as written "
                    f"and brought onto {territory.grid.crs}; give 'crs' on the land_use source")
         warnings.warn(message, stacklevel=2)
-        log.warning(message)
     if isinstance(spec.class_map, dict):
         source = map_raster_classes(source, spec.class_map, territory.classes)
     nodata = field_spec("land_use__class").nodata
@@ -213,7 +210,6 @@ def protected_mask(territory: Territory, year: int, *, warn: bool = True) -> np.
                    f"areas have no designation year ({YEAR_COLUMN} 0); they count as in force "
                    f"in every epoch")
         warnings.warn(message, stacklevel=2)
-        log.warning(message)
     ended = frame[END_COLUMN].to_numpy() <= year if END_COLUMN in frame.columns else False
     chosen = frame[(unknown | (designated <= year)) & ~ended]
     return rasterize(chosen.geometry.values, np.ones(len(chosen)), territory.grid, "uint8")

@@ -15,6 +15,13 @@
 
   var AHEAD = 2; // frames whose drapes are loaded ahead
   var playing = false; // the clock runs: the map shows the frames' images
+  var shownAt = 0; // when the last frame was shown (performance.now())
+
+  // Playing or not: the 3D view draws at half resolution while playing (twin3d.animating).
+  function setPlaying(on) {
+    playing = on;
+    if (window.twin3d && window.twin3d.animating) window.twin3d.animating(on);
+  }
 
   // The button's words in the page's language (viz/tabs/flood.py puts them on the button).
   function word(name, english) {
@@ -87,6 +94,7 @@
     var nu = window.dash_clientside.no_update;
     var frame = frameOf(frames, run, band);
     if (!frame) return [band, clock, label, nu, nu, nu];
+    shownAt = performance.now();
     swapMap(frame);
     prefetch(frames, band);
     var scene = Object.assign({}, frame.scene, { entities: frames.entities, camera: null });
@@ -102,13 +110,12 @@
         var ctx = window.dash_clientside.callback_context;
         var what = (ctx.triggered[0] && ctx.triggered[0].prop_id) || "";
         var off = word("play", "\u25b6 Play");
-        playing = !stopped;
         if (what.indexOf("flood-run") === 0 || what.indexOf("tab.") === 0) {
-          playing = false;
+          setPlaying(false);
           return [nu, true, off, nu, nu, nu];
         }
         if (what.indexOf("flood-play") === 0) {
-          playing = stopped;
+          setPlaying(!!stopped);
           if (!stopped) return [nu, true, off, nu, nu, nu];
           var on = word("pause", "\u275a\u275a Pause");
           // Play from the start when the last frame is shown.
@@ -116,9 +123,13 @@
           prefetch(frames || { frames: [] }, band);
           return [nu, false, on, nu, nu, nu];
         }
-        if (stopped || !drawn(band)) return [nu, nu, nu, nu, nu, nu];
+        // The clock looks often; a frame stays at least data-frame-ms (flood.FRAME_MS).
+        var least = Number(word("frameMs", "330"));
+        if (stopped || performance.now() - shownAt < least || !drawn(band)) {
+          return [nu, nu, nu, nu, nu, nu];
+        }
         if (band >= last) {
-          playing = false;
+          setPlaying(false);
           return [nu, true, off, nu, nu, nu];
         }
         return show(frames, run, band + 1, nu, nu);

@@ -50,9 +50,11 @@ if TYPE_CHECKING:
 
 KEY = "flood"
 NONE = -1
-#: Milliseconds between two frames of the animation (a frame waits until the last is drawn):
-#: 4 frames a second at most.
-FRAME_MS = 250
+#: Least milliseconds between two frames of the animation (a frame also waits until the last
+#: is drawn): 3 frames a second at most.
+FRAME_MS = 330
+#: Milliseconds between two looks of the animation's clock (is the last frame drawn?).
+CLOCK_MS = 50
 #: Hazard maps: surge raster, title, colour bar, scale, hover, colours (words: message ids,
 #: translated where shown).
 HAZARDS = {
@@ -531,7 +533,7 @@ def layout(board: Dashboard) -> list[Any]:
                   html.Button(_("\u25b6 Play"), id="flood-play", className="play-button",
                               n_clicks=0, disabled=c["play_disabled"],
                               # the animation (twinflood.js) says them in the page's language
-                              **{"data-play": _("\u25b6 Play"),
+                              **{"data-frame-ms": FRAME_MS, "data-play": _("\u25b6 Play"),
                                  "data-pause": _("\u275a\u275a Pause")}),
                   html.Div(className="flood-slider", children=[dcc.Slider(
                       id="flood-time", min=0, max=c["max"], step=1, value=c["band"],
@@ -554,7 +556,7 @@ def layout(board: Dashboard) -> list[Any]:
                        "lowest level that reaches it from the sea over the ground and any "
                        "defence - lies below it: the static upper bound, without the event's "
                        "flow."), className="caption"),
-              dcc.Interval(id="flood-clock", interval=FRAME_MS, disabled=True),
+              dcc.Interval(id="flood-clock", interval=CLOCK_MS, disabled=True),
               # the frames played in the page (play_frames) and the output time the server
               # views follow: the slider's, except while playing
               dcc.Store(id="flood-frames"), dcc.Store(id="flood-band", data=c["band"]),

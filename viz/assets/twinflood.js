@@ -16,6 +16,7 @@
   var AHEAD = 2; // frames whose drapes are loaded ahead
   var playing = false; // the clock runs: the map shows the frames' images
   var shownAt = 0; // when the last frame was shown (performance.now())
+  var shownBand = -1; // and which
 
   // Playing or not: the 3D view draws at half resolution while playing (twin3d.animating).
   function setPlaying(on) {
@@ -95,6 +96,7 @@
     var frame = frameOf(frames, run, band);
     if (!frame) return [band, clock, label, nu, nu, nu];
     shownAt = performance.now();
+    shownBand = band;
     swapMap(frame);
     prefetch(frames, band);
     var scene = Object.assign({}, frame.scene, { entities: frames.entities, camera: null });
@@ -108,7 +110,11 @@
       play: function (clicks, ticks, run, tab, band, last, stopped, frames) {
         var nu = window.dash_clientside.no_update;
         var ctx = window.dash_clientside.callback_context;
-        var what = (ctx.triggered[0] && ctx.triggered[0].prop_id) || "";
+        // A click and a tick may come in one call: the click (or a new run, a tab) wins.
+        var ids = ctx.triggered.map(function (t) { return t.prop_id || ""; });
+        var had = function (id) { return ids.some(function (p) { return p.indexOf(id) === 0; }); };
+        var what = had("flood-run") ? "flood-run" : had("tab.") ? "tab." :
+          had("flood-play") ? "flood-play" : ids[0] || "";
         var off = word("play", "\u25b6 Play");
         if (what.indexOf("flood-run") === 0 || what.indexOf("tab.") === 0) {
           setPlaying(false);
@@ -125,6 +131,11 @@
         }
         // The clock looks often; a frame stays at least data-frame-ms (flood.FRAME_MS).
         var least = Number(word("frameMs", "330"));
+        var readout = document.getElementById("flood-readout");
+        if (!stopped && band !== shownBand && readout && Number(readout.dataset.band) !== band) {
+          // The slider was moved while playing: show its frame, then play on from it.
+          return show(frames, run, band, nu, nu);
+        }
         if (stopped || performance.now() - shownAt < least || !drawn(band)) {
           return [nu, nu, nu, nu, nu, nu];
         }

@@ -37,7 +37,8 @@ see docs/dashboard.md (Speed). With the 3D view drawn on demand (viz/assets/twin
 4.09 s -> 2.05 s, surge playback 0.45 -> 0.68 frames/s. With the year step kept in the
 browser (load 4-7; before -> after): year step 2D 264 ms -> 16 ms and 3D 0.72 s -> 0.27 s in
 the page, requests 3 -> 1; run switch 1.92 s -> 2.38 s, compare tab 2.64 s -> 2.54 s, surge
-playback 0.99 -> 1.02 frames/s (docs/dashboard.md, Speed).
+playback 0.99 -> 1.02 frames/s (docs/dashboard.md, Speed). With the surge frames sent once and
+played in the browser (load 3-4): surge playback 0.98 -> 2.04 frames/s.
 """
 
 from __future__ import annotations

@@ -299,6 +299,44 @@ def test_the_scene_colours_the_buildings_at_the_frame_and_drapes_it(board, demo_
     assert wall["sides"][0]["drape"]["url"] == f"/twin/flood/{SEAWALL}/max/0.png"
 
 
+def test_playback_frames_are_the_frames_shown_one_by_one_and_withheld_runs_have_no_images(
+        board, monkeypatch):
+    import base64
+
+    from PIL import Image
+    from plotly.utils import PlotlyJSONEncoder
+
+    from viz.figures import Memo, decimate
+    from viz.tabs import flood
+
+    surge = board.surge_run(INERTIAL)
+    frames = flood.play_frames(board, INERTIAL)
+    assert frames["run"] == INERTIAL and len(frames["frames"]) == len(surge.times)
+    assert frames["entities"] is None  # no defence in this scenario
+    land, _ = decimate(surge.run.land_use(surge.year), 480)
+    pixels = []
+    for band in (0, 5):
+        frame = frames["frames"][band]
+        shown = flood.shown_of(board, INERTIAL, "time", band, None)
+        spec, legend = flood.scene_spec(board, INERTIAL, shown)
+        spec.pop("entities")
+        assert frame["scene"] == spec
+        assert json.dumps(frame["legend"], cls=PlotlyJSONEncoder) == json.dumps(
+            legend, cls=PlotlyJSONEncoder)
+        assert frame["readout"].to_plotly_json()["props"]["data-band"] == band
+        assert frame["title"] == flood.map_figure(board, INERTIAL, shown).layout.title.text
+        png = base64.b64decode(frame["image"].split(",", 1)[1])
+        image = np.asarray(Image.open(io.BytesIO(png)))
+        assert image.shape[:2] == land.shape
+        pixels.append(image)
+    assert (pixels[0] != pixels[1]).any()  # the flood moved between the two
+    assert flood.play_frames(board, SURGE)["frames"] == []  # no time series: nothing to play
+    monkeypatch.setattr(flood, "_FRAMES", Memo(8))
+    monkeypatch.setattr(flood, "products_cleared", lambda *runs: False)
+    withheld = flood.play_frames(board, INERTIAL)["frames"]
+    assert withheld and all(f["image"] is None for f in withheld)
+
+
 def test_the_flood_drapes_are_served_and_only_those(demo_output):
     from PIL import Image
 

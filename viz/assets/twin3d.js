@@ -420,6 +420,16 @@
       .catch(function () { return null; });
   };
 
+  // While an animation plays (the surge playback), draw at half resolution: a frame then
+  // costs a software-WebGL browser about half as much; full resolution again when it stops.
+  S.animating = function (on) {
+    if (!S.viewer || S.viewer.isDestroyed()) return;
+    var scale = on ? 0.5 : 1.0;
+    if (S.viewer.resolutionScale === scale) return;
+    S.viewer.resolutionScale = scale;
+    S.viewer.scene.requestRender();
+  };
+
   var drapeSeq = 0;
 
   function applyDrapes() {

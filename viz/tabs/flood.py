@@ -14,7 +14,9 @@ still-water level, its hazard maps and its impacts beside the other surge scenar
 
 What is computed from the run's files is in :mod:`viz.surge`; the callbacks are thin
 wrappers of the functions here. The animation runs in the browser
-(``viz/assets/twinflood.js``), one frame after the other is drawn.
+(``viz/assets/twinflood.js``), one frame after the other is drawn: the server sends every
+frame's map image, readout and 3D scene once per run (:func:`play_frames`), and the views are
+asked of the server only when playback pauses.
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
-from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from scenarios.indicators import FLOOD_INDICATORS
 from tim.classes import localized
 from viz.cesium import FLOOD_ROUTE, image_spec
-from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, Memo, hydrograph_figure,
-                         land_use_figure, land_use_rgba, ramp_gradient, run_colour,
-                         withheld_figure)
+from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, Memo, decimate,
+                         hydrograph_figure, image_trace, land_use_figure, land_use_rgba,
+                         ramp_gradient, run_colour, withheld_figure)
 from viz.i18n import convert, indicator_words, threshold_text, ui, unit_text
 from viz.layout import CardData, building_legend, format_value, graph, indicator_card, panel
 from viz.maps import outline_traces, raster_figure
@@ -48,9 +50,11 @@ if TYPE_CHECKING:
 
 KEY = "flood"
 NONE = -1
-#: Milliseconds between two frames of the animation (a frame waits until the last is drawn):
-#: 2.5 frames a second at most.
-FRAME_MS = 400
+#: Least milliseconds between two frames of the animation (a frame also waits until the last
+#: is drawn): 3 frames a second at most.
+FRAME_MS = 330
+#: Milliseconds between two looks of the animation's clock (is the last frame drawn?).
+CLOCK_MS = 50
 #: Hazard maps: surge raster, title, colour bar, scale, hover, colours (words: message ids,
 #: translated where shown).
 HAZARDS = {
@@ -327,6 +331,18 @@ def breach_lines(surge: SurgeRun) -> list[tuple[str, np.ndarray, str, str]]:
     return lines
 
 
+def map_title(board: Dashboard, index: int, shown: Shown) -> str:
+    """The flood map's title: what is shown, of which run."""
+    surge = board.surge_run(index)
+    t = ui()
+    what = {"time": t.gettext("{hours} h into the event",
+                              hours=f"{surge.times[shown.band] / 3600.0:g}"),
+            "max": t.gettext("maximum over the event"),
+            "level": t.gettext("still water at {level} m", level=t.number(shown.level, 1))
+            }[shown.mode]
+    return t.gettext("Flood depth, {what}", what=what) + f" \u00b7 {board.labels[index]}"
+
+
 def map_figure(board: Dashboard, value: Any, shown: Shown) -> go.Figure:
     """The flood shown over the land use of the surge year, defences drawn."""
     index = _index(board, value)
@@ -334,16 +350,9 @@ def map_figure(board: Dashboard, value: Any, shown: Shown) -> go.Figure:
         return withheld_figure(board.grid, hidden_note())
     surge = board.surge_run(index)
     depth = surge.land_depth(shown, board.ground)
-    t = ui()
-    what = {"time": t.gettext("{hours} h into the event",
-                              hours=f"{surge.times[shown.band] / 3600.0:g}"),
-            "max": t.gettext("maximum over the event"),
-            "level": t.gettext("still water at {level} m", level=t.number(shown.level, 1))
-            }[shown.mode]
     fig = land_use_figure(surge.run.land_use(surge.year), board.grid, board.classes,
-                          title=t.gettext("Flood depth, {what}", what=what)
-                          + f" \u00b7 {board.labels[index]}",
-                          water_depth=depth, uirevision="flood",
+                          title=map_title(board, index, shown), water_depth=depth,
+                          uirevision="flood",
                           depth_max=surge.depth_scale(shown, board.ground), height=520)
     for trace in outline_traces(defence_lines(surge)):
         fig.add_trace(trace)
@@ -455,6 +464,49 @@ def flood_view(board: Dashboard, value: Any, shown: Shown) -> tuple[Any, Any, An
         timeline(board, index, shown).to_plotly_json()), board)
 
 
+#: The playback frames of a run by (board, run, language, clearance).
+_FRAMES = Memo(8)
+
+
+def frame_image(board: Dashboard, surge: SurgeRun, shown: Shown) -> str:
+    """The flood map's land use with the flood shown painted over it, as the map's image
+    source (a PNG data URL, the land-use image's size and place: the page swaps it in)."""
+    land, step = decimate(surge.run.land_use(surge.year), 480)
+    depth = surge.land_depth(shown, board.ground)
+    if depth is not None:
+        depth = np.asarray(depth, dtype=np.float32)[::step, ::step]
+    rgba = land_use_rgba(land, board.classes, water_depth=depth,
+                         max_depth=surge.depth_scale(shown, board.ground))
+    return image_trace(rgba, board.grid, "land use", max_pixels=max(rgba.shape)).source
+
+
+def play_frames(board: Dashboard, value: Any) -> dict[str, Any]:
+    """Every output time of a run as the page plays it without asking the server
+    (``twinflood.play``): per frame the map's image and title, the readout, the 3D scene's
+    drape and buildings' colours and the 3D legend; the defences once. A withheld run's
+    frames have no images (as its map and drape)."""
+    from viz.server import current_clearance
+
+    index = _index(board, value)
+    key = (id(board), index, ui().lang, current_clearance())
+
+    def build() -> dict[str, Any]:
+        surge = board.surge_run(index)
+        cleared = products_cleared(board.runs[index])
+        frames, entities = [], None
+        for band in range(len(surge.times) if surge.animated else 0):
+            shown = surge.shown("time", band, None)
+            spec, legend = scene_spec(board, index, shown)
+            entities = spec.pop("entities")
+            frames.append({"band": band, "title": map_title(board, index, shown),
+                           "image": frame_image(board, surge, shown) if cleared else None,
+                           "readout": readout(board, index, shown), "scene": spec,
+                           "legend": legend})
+        return {"run": index, "entities": entities, "frames": frames}
+
+    return _FRAMES.get(key, build, board)
+
+
 # -- layout and callbacks --------------------------------------------------------------------
 def layout(board: Dashboard) -> list[Any]:
     c = run_controls(board, default_run(board))
@@ -481,7 +533,7 @@ def layout(board: Dashboard) -> list[Any]:
                   html.Button(_("\u25b6 Play"), id="flood-play", className="play-button",
                               n_clicks=0, disabled=c["play_disabled"],
                               # the animation (twinflood.js) says them in the page's language
-                              **{"data-play": _("\u25b6 Play"),
+                              **{"data-frame-ms": FRAME_MS, "data-play": _("\u25b6 Play"),
                                  "data-pause": _("\u275a\u275a Pause")}),
                   html.Div(className="flood-slider", children=[dcc.Slider(
                       id="flood-time", min=0, max=c["max"], step=1, value=c["band"],
@@ -504,7 +556,10 @@ def layout(board: Dashboard) -> list[Any]:
                        "lowest level that reaches it from the sea over the ground and any "
                        "defence - lies below it: the static upper bound, without the event's "
                        "flow."), className="caption"),
-              dcc.Interval(id="flood-clock", interval=FRAME_MS, disabled=True),
+              dcc.Interval(id="flood-clock", interval=CLOCK_MS, disabled=True),
+              # the frames played in the page (play_frames) and the output time the server
+              # views follow: the slider's, except while playing
+              dcc.Store(id="flood-frames"), dcc.Store(id="flood-band", data=c["band"]),
               head=dcc.RadioItems(id="flood-show", className="toggle", options=modes,
                                   value="time" if not c["play_disabled"] else "max",
                                   inline=True)),
@@ -532,20 +587,29 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
                 c["level_max"], c["level_marks"], c["level"], c["hazards"], c["hazard"],
                 c["versus_options"], c["versus"], c["engine"])
 
-    @app.callback(Output("flood-show", "value"), Input("flood-time", "value"),
-                  Input("flood-level", "value"), Input("flood-play", "n_clicks"),
-                  State("flood-show", "value"), prevent_initial_call=True)
-    def _on_control(band, level, clicks, mode):
-        """The view follows the control the user moved (both move with a new run)."""
-        moved = {t["prop_id"].split(".")[0] for t in ctx.triggered}
-        want = "level" if moved == {"flood-level"} else \
-            "time" if moved and moved <= {"flood-time", "flood-play"} else None
-        return no_update if want is None or want == mode else want
+    # The view follows the control the user moved (both move with a new run), in the page: a
+    # frame played asks the server nothing.
+    app.clientside_callback(
+        ClientsideFunction("twinflood", "follow"), Output("flood-show", "value"),
+        Input("flood-time", "value"), Input("flood-level", "value"),
+        Input("flood-play", "n_clicks"), State("flood-show", "value"),
+        prevent_initial_call=True)
+
+    # The slider's output time, passed on to the server's views only while not playing.
+    app.clientside_callback(
+        ClientsideFunction("twinflood", "band"), Output("flood-band", "data"),
+        Input("flood-time", "value"), Input("flood-clock", "disabled"),
+        prevent_initial_call=True)
+
+    @app.callback(Output("flood-frames", "data"), shown(KEY), Input("flood-run", "value"))
+    def _on_frames(tab, value):
+        active(tab, KEY)
+        return play_frames(board, value)
 
     @app.callback(Output("flood-map", "figure"), Output("flood-readout-box", "children"),
                   Output("flood-hydrograph", "figure"), shown(KEY),
                   Input("flood-run", "value"), Input("flood-show", "value"),
-                  Input("flood-time", "value"), Input("flood-level", "value"))
+                  Input("flood-band", "data"), Input("flood-level", "value"))
     def _on_view(tab, value, mode, band, level):
         active(tab, KEY)
         return flood_view(board, value, shown_of(board, value, mode, band, level))
@@ -565,7 +629,7 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         return hazard_figure(board, value, which)
 
     @app.callback(*scene_outputs(), shown(KEY), Input("flood-run", "value"),
-                  Input("flood-show", "value"), Input("flood-time", "value"),
+                  Input("flood-show", "value"), Input("flood-band", "data"),
                   Input("flood-level", "value"), prevent_initial_call="initial_duplicate")
     def _on_scene(tab, value, mode, band, level):
         active(tab, KEY)
@@ -575,7 +639,9 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         ClientsideFunction("twinflood", "play"),
         Output("flood-time", "value", allow_duplicate=True),
         Output("flood-clock", "disabled"), Output("flood-play", "children"),
+        Output("flood-readout-box", "children", allow_duplicate=True),
+        *scene_outputs(),
         Input("flood-play", "n_clicks"), Input("flood-clock", "n_intervals"),
         Input("flood-run", "value"), Input("tab", "value"), State("flood-time", "value"),
         State("flood-time", "max"), State("flood-clock", "disabled"),
-        prevent_initial_call=True)
+        State("flood-frames", "data"), prevent_initial_call=True)

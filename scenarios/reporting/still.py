@@ -99,6 +99,7 @@ def city_still(elevation: np.ndarray, surface_rgb: np.ndarray, transform: tuple,
     gx, gy = np.meshgrid(xs, ys)
     terrain = pv.StructuredGrid(gx, gy, np.maximum(z, 0.0) * exaggeration)
     terrain.point_data["rgb"] = rgb.reshape(-1, 3, order="F")
+    _quiet_vtk()
     plotter = pv.Plotter(off_screen=True, window_size=list(WINDOW))
     plotter.set_background("white")
     plotter.add_mesh(terrain, scalars="rgb", rgb=True, lighting=True)
@@ -125,6 +126,14 @@ def city_still(elevation: np.ndarray, surface_rgb: np.ndarray, transform: tuple,
     image = plotter.screenshot(return_img=True)
     plotter.close()
     return Figure(_encode(image), caption, "still", (), width)
+
+
+def _quiet_vtk() -> None:
+    """On a server without a display VTK tries X first, warns "bad X server connection" on
+    the user's terminal and renders off-screen anyway: only its errors are worth showing."""
+    from vtkmodules.vtkCommonCore import vtkLogger
+
+    vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_ERROR)
 
 
 def _encode(image: np.ndarray) -> bytes:

@@ -80,6 +80,10 @@ def test_the_tab_reads_both_folders_beside_the_chosen_run(folders, monkeypatch):
     assert int(getattr(_find(life[3], "lifecircle-gaps"), "data-gaps")) == len(gaps)
     assert len(life[2].figure.data[0].x) == len(pd.read_csv(tmp / "run-a-lifecircle" /
                                                             "buildings.csv"))
+    # both maps name their axes as every map does: in km of the TIM's CRS
+    for fig in (graph.figure, life[2].figure):
+        assert fig.layout.xaxis.title.text.startswith("Easting (km, EPSG:")
+        assert fig.layout.yaxis.title.text == "Northing (km)"
     # the existing buildings' choice looks beside the TIM, where there is nothing
     monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(0, "check:0", None,
                                                                         None))

@@ -357,6 +357,14 @@ class Memo:
         return len(self._items)
 
 
+def km_axes(crs: str) -> dict[str, Any]:
+    """The axes of a map of points in km of a projected CRS, named as every 2D map names
+    them (for ``fig.update_layout``)."""
+    t = ui()
+    return dict(xaxis=dict(title=t.gettext("Easting (km, {crs})", crs=crs_label(crs))),
+                yaxis=dict(title=t.gettext("Northing (km)"), scaleanchor="x"))
+
+
 def map_layout(fig: go.Figure, grid: Grid, *, title: str, height: int,
                legend_title: str | None = None, uirevision: str | None = None) -> go.Figure:
     """The common frame of every 2D map: north up, equal scale, km ticks, offline background.

@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dash_table, html
 
-from viz.figures import crs_label
+from viz.figures import km_axes
 from viz.i18n import ui
 from viz.layout import graph, panel
 from viz.maps import marker_traces, raster_figure
@@ -184,9 +184,7 @@ def ridgeline_panel(folder: Any) -> html.Div:
                                  "#1565c0", "star")]):
         fig.add_trace(trace)
     fig.update_layout(height=460, margin=dict(l=60, r=20, t=30, b=40),
-                      xaxis=dict(title=t.gettext("Easting (km, {crs})", crs=crs_label(
-                          towers.crs.to_string() if towers.crs else ""))),
-                      yaxis=dict(title=_("Northing (km)"), scaleanchor="x"),
+                      **km_axes(towers.crs.to_string() if towers.crs else ""),
                       legend=dict(orientation="h"), uirevision="ridgeline")
     map_graph = graph("ridgeline-map", 460)
     map_graph.figure = fig

@@ -621,7 +621,7 @@ def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | 
                      facilities: str = "") -> Path:
     """Write the report to the directory ``out`` atomically::
 
-        manifest.json     standards (file, sha256), walking speed, where the network and the
+        manifest.json     the CRS, standards (file, sha256), walking speed, where the network and the
                           facilities came from ("synthetic": a stand-in grid), counts, files
         buildings.csv     per residential building: unit, residents, minutes per type, how
                           many of the facility types present it lacks within their circle
@@ -641,7 +641,7 @@ def write_lifecircle(report: LifeCircleReport, territory: Territory, out: str | 
     r = report
     out = Path(out)
     crs = territory.grid.crs
-    manifest = {"kind": "lifecircle", "command": command,
+    manifest = {"kind": "lifecircle", "command": command, "crs": str(crs),
                 "standards": file_record(r.standards_path, name=r.standards.name),
                 "walking_speed_m_s": r.standards.walking_speed_m_s,
                 "network": network, "facilities": facilities,

@@ -39,7 +39,7 @@ from dash import Input, Output, State, callback_context, dash_table, dcc, html
 from viz.cesium import LIMITS_ROUTE, SHADOW_ROUTE, image_spec
 from viz.downloads import HEIGHTS_ROUTE
 from viz.i18n import ui
-from viz.figures import land_use_rgba
+from viz.figures import km_axes, land_use_rgba
 from viz.layout import building_legend, format_value, graph, panel
 from viz.maps import (HEIGHT_LIMIT_RAMP, SHADOW_RAMP, height_scale, marker_traces,
                       outline_traces, raster_figure)
@@ -727,7 +727,7 @@ def sunlight_figure(found: Any) -> go.Figure:
         hovertemplate="%{customdata[0]}: %{marker.color:.2f} h (" + _("before the proposals") +
                       " %{customdata[1]:.2f} h)<extra></extra>"))
     fig.update_layout(height=460, margin=dict(l=60, r=20, t=30, b=40),
-                      xaxis=dict(title="x (km)"), yaxis=dict(title="y (km)", scaleanchor="x"),
+                      **km_axes(str(found.manifest.get("crs") or "")),
                       uirevision=str(found.path.name))
     return fig
 
@@ -840,7 +840,7 @@ def _gaps_graph(found: Any) -> dcc.Graph:
         hovertemplate="%{customdata[0]}: %{marker.color} (%{customdata[1]:.0f})"
                       "<extra></extra>"))
     fig.update_layout(height=460, margin=dict(l=60, r=20, t=30, b=40),
-                      xaxis=dict(title="x (km)"), yaxis=dict(title="y (km)", scaleanchor="x"),
+                      **km_axes(str(found.manifest.get("crs") or "")),
                       uirevision=str(found.path.name))
     out = graph("lifecircle-map", 460)
     out.figure = fig

@@ -53,12 +53,10 @@ from pathlib import Path
 
 import pytest
 
+from browser_actions import CHROMIUM, CHROMIUM_ARGS
+
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 CESIUM_JS = REPO / "viz" / "node_modules" / "cesium" / "Build" / "Cesium" / "Cesium.js"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--enable-unsafe-swiftshader", "--use-angle=swiftshader"]
 TIMEOUT_MS = 120_000
 ROUNDS = 6
 RUNS = ("baseline", "high-growth", "far-up", "strict-farmland", "storm-surge", "surge-100y",
@@ -109,7 +107,7 @@ def page(request, demo):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         tab = browser.new_page(viewport={"width": 1600, "height": 1000})
         calls = {"n": 0}
         tab.on("request", lambda r: calls.__setitem__(

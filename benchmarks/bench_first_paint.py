@@ -32,16 +32,13 @@ import threading
 from pathlib import Path
 
 import pytest
+
+from browser_actions import CHROMIUM, CHROMIUM_ARGS
 from validators import twin_data
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = twin_data()
-CHROMIUM = Path("/usr/bin/chromium")
 CESIUM = REPO / "viz" / "node_modules" / "cesium" / "Build" / "Cesium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
-                 "--use-angle=swiftshader"]
 TIMEOUT_MS = 180_000
 
 PAGE = """<!doctype html>

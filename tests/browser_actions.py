@@ -2,8 +2,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 TIMEOUT_MS = 30_000
+
+#: Debian's Chromium with the flags of RECIPES.md: headless, no background traffic, WebGL in
+#: software (SwiftShader) for Cesium; the same browser and flags for every browser test and
+#: benchmark.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
+                 "--use-angle=swiftshader"]
 
 
 def choose(page, dropdown: str, option: str, search: str | None = None) -> None:

@@ -22,13 +22,10 @@ from urllib.parse import urlparse
 
 import pytest
 
+from browser_actions import CHROMIUM, CHROMIUM_ARGS
+
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 CESIUM = REPO / "viz" / "node_modules" / "cesium" / "Build" / "Cesium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
-                 "--use-angle=swiftshader"]
 TIMEOUT_MS = 120_000
 
 PAGE = """<!doctype html>

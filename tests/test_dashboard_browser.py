@@ -22,17 +22,11 @@ from urllib.parse import urlparse
 import pandas as pd
 import pytest
 
-from browser_actions import choose
+from browser_actions import CHROMIUM, CHROMIUM_ARGS, choose
 
 from test_dashboard import (CESIUM_JS, CORRIDOR, GROWTH, INERTIAL, RUNS, SEAWALL, SURGE, _built,
                             _calibration, _indicator, _sightlines)
 
-CHROMIUM = Path("/usr/bin/chromium")
-#: Flags from RECIPES.md: headless, no background traffic, software WebGL for Cesium.
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
-                 "--use-angle=swiftshader"]
 #: Software WebGL takes about 8 s for a first 3D frame here; leave room for a busy shared
 #: machine (60 s timed out once while other test suites ran; test_browser_tiles waits 120 s).
 TIMEOUT_MS = 120_000

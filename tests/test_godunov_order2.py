@@ -5,7 +5,6 @@ closed, the NumPy transcription matched, and any thread count or tiling the same
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
@@ -14,7 +13,8 @@ from engine.flood.domain import FloodDomain
 from engine.flood.forcing import Hydrograph
 from engine.flood.godunov import ENGINE_2, GodunovOptions, simulate
 from engine.flood.inertial import Inflow
-from test_godunov import DAM, G, coast, lake, ritter, stoker, strip, thacker_planar
+from test_godunov import (DAM, G, assert_same_with_any_thread_count, coast, lake, ritter,
+                          stoker, strip, thacker_planar)
 from tim.errors import InputError
 
 SECOND = GodunovOptions(order=2)
@@ -166,21 +166,7 @@ def test_second_order_threads_and_tile_skipping_change_no_number():
         np.testing.assert_array_equal(r.qy, runs[0].qy)
         np.testing.assert_array_equal(r.arrival, runs[0].arrival)
     assert runs[0].cell_updates < runs[1].cell_updates
-    default = numba.get_num_threads()
-    short = [simulate(domain, start=0, end=300.0, level=level,
-                      options=GodunovOptions(order=2, tile=(8, 16)))]
-    try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numba.set_num_threads(threads)
-            short.append(simulate(domain, start=0, end=300.0, level=level,
-                                  options=GodunovOptions(order=2, parallel_cells=0,
-                                                         tile=(8, 16))))
-    finally:
-        numba.set_num_threads(default)
-    for r in short[1:]:
-        np.testing.assert_array_equal(r.eta, short[0].eta)
-        np.testing.assert_array_equal(r.qx, short[0].qx)
-        assert r.mass.boundary == short[0].mass.boundary
+    assert_same_with_any_thread_count(domain, level, order=2)
 
 
 def test_an_order_other_than_1_or_2_is_refused():

@@ -315,7 +315,8 @@ def amenity_name(kind: str) -> str:
     t = ui()
     names = {"school": t.gettext("School"), "park": t.gettext("Park"),
              "hospital": t.gettext("Hospital"), "clinic": t.gettext("Clinic"),
-             "garden": t.gettext("Garden"), "bus_stop": t.gettext("Bus stop")}
+             "garden": t.gettext("Garden"), "bus_stop": t.gettext("Bus stop"),
+             "transit": t.gettext("Transit stop"), "centre": t.gettext("Community centre")}
     return names.get(kind, kind)
 
 

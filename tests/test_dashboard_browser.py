@@ -117,8 +117,16 @@ def _wait_card(page, key: str, value: float) -> None:
 def _wait_3d(page, condition: str) -> dict:
     """Wait until the 3D view's status satisfies ``condition`` (JS, ``s`` = window.twin3d)
     with every shown tileset loaded, and return that status."""
-    page.wait_for_function(f"() => {{ const s = window.twin3d; return s && s.tilesLoaded "
-                           f"&& ({condition}); }}", timeout=TIMEOUT_MS)
+    try:
+        page.wait_for_function(f"() => {{ const s = window.twin3d; return s && s.tilesLoaded "
+                               f"&& ({condition}); }}", timeout=TIMEOUT_MS)
+    except Exception:
+        # Say what the view was doing: the timeout alone does not.
+        state = page.evaluate("() => { const s = window.twin3d; if (!s) return null; "
+                              "return {tilesLoaded: s.tilesLoaded, mode: s.mode, settling: "
+                              "s.settling, frames: s.frames, drapeUrl: s.drapeUrl, error: "
+                              "s.error, hidden: document.hidden, sceneWaiting: s.sceneWaiting}; }")
+        pytest.fail(f"3D view never reached {condition!r}; its status: {state}")
     return page.evaluate("() => { const s = window.twin3d; return {layers: s.layers, "
                          "featuresStyled: s.featuresStyled, floodedStyled: s.floodedStyled, "
                          "violatorsStyled: s.violatorsStyled, blockersStyled: s.blockersStyled,"

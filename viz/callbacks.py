@@ -90,4 +90,5 @@ def register_callbacks(app: dash.Dash, board: Dashboard, *, with_3d: bool) -> No
     app.clientside_callback(ClientsideFunction("twin3d", "layers"),
                             Output("cesium-ack", "title"), Input("layers", "value"))
     app.clientside_callback(ClientsideFunction("twin3d", "scene"),
-                            Output("cesium-ack", "children"), Input("scene", "data"))
+                            Output("cesium-ack", "children"), Input("scene", "data"),
+                            State("tab", "value"))

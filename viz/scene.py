@@ -4,7 +4,8 @@ A scene is built on the server from the dashboard's state and sent whole; the br
 the viewer match it. No geometry travels except small entities (sightlines, cones, envelope
 cells): buildings are restyled by id. Format::
 
-    {"key": str,                                  # identifies the scene (tests, debugging)
+    {"key": str,                                  # "<tab key>:...": the view shows only
+                                                  # the shown tab's scenes
      "sides": [side] or [left, right],            # two sides: a swipe comparison
      "entities": {"lines", "points", "polygons", "cells"} or None,
      "camera": {"key", "lon", "lat", "height", "heading", "pitch"} or None}

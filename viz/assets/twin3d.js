@@ -28,6 +28,7 @@
  *   mode, camera, error
  *   frames          frames drawn so far (the view draws only while something is arriving)
  *   settling        frames are still being drawn after a change
+ *   sceneWaiting    a scene is queued until the 3D panel shows (hidden page or panel)
  *   software        WebGL runs on the CPU (then no multisampling)
  */
 (function () {
@@ -570,9 +571,11 @@
     queueTimer = null;
     if (!queuedScene) return;
     if (S.viewer && !panelShown()) {
+      S.sceneWaiting = true; // until the 3D panel shows
       watchPanel();
       return;
     }
+    S.sceneWaiting = false;
     var spec = queuedScene;
     queuedScene = null;
     applyScene(spec);
@@ -967,9 +970,14 @@
         else if (S.viewer && S.scene) applyScene(S.scene);
         return values.join(",");
       },
-      // scene store (written by the active tab) -> cesium-ack.children: show it.
-      scene: function (spec) {
+      // scene store, tab -> cesium-ack.children: show the scene if it is the shown tab's.
+      // A scene's key starts with its tab's key (viz/scene.py): a tab's server callback
+      // answered after the user moved to another tab must not replace that tab's scene.
+      scene: function (spec, tab) {
         if (!spec || typeof Cesium === "undefined") return window.dash_clientside.no_update;
+        if (tab && String(spec.key || "").split(":")[0] !== tab) {
+          return window.dash_clientside.no_update;
+        }
         queueScene(spec);
         return spec.key || "";
       },

@@ -379,11 +379,20 @@ def visible_texts(node, where: str = "") -> list[tuple[str, str]]:
             for key in VISIBLE_PROPS:
                 if key in props:
                     found += visible_texts(props[key], here)
+            if str(props.get("id", "")).endswith("-html"):  # a box's content (viz.fragments)
+                found += visible_texts(props.get("data"), here)
             for option in props.get("options") or []:
                 if isinstance(option, dict):
                     found += visible_texts(option.get("label"), here)
             if isinstance(props.get("figure"), dict):
                 found += figure_texts(props["figure"], here)
+        elif "tag" in node and "props" in node:  # drawn by the browser (viz.fragments)
+            props = node["props"] or {}
+            here = f"{node['tag']}#{props.get('id', '')}"
+            for key in VISIBLE_PROPS:
+                if key in {**props, "children": None}:
+                    found += visible_texts(node["children"] if key == "children"
+                                           else props[key], here)
         elif "data" in node and "layout" in node:
             found += figure_texts(node, where)
     return found

@@ -15,6 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import ClientsideFunction, Input, Output, dcc, html
 
+from viz import fragments
 from viz.figures import Memo, land_use_figure, land_use_rgba, run_colour, withheld_figure
 from viz.i18n import class_name, indicator_words, status_text, ui, unit_text
 from viz.layout import format_delta, format_value, graph, panel
@@ -298,8 +299,8 @@ def layout(board: Dashboard) -> list[Any]:
                        "year is the shared year above."), className="caption"),
               className="compare-panel"),
         panel(_("Difference of A and B"), graph("diff-map", 460),
-              html.Div(id="diff-summary-box")),
-        panel(_("Indicators side by side"), html.Div(id="compare-table-box")),
+              *fragments.fragment_box("diff-summary-box")),
+        panel(_("Indicators side by side"), *fragments.fragment_box("compare-table-box")),
         dcc.Store(id="compare-sync"),
     ]
 
@@ -333,13 +334,16 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     @app.callback(Output("compare-a-label", "children"), Output("compare-b-badge", "style"),
                   Output("compare-map-a", "figure"),
                   Output("compare-map-b", "figure"), Output("diff-map", "figure"),
-                  Output("diff-summary-box", "children"),
-                  Output("compare-table-box", "children"),
+                  fragments.output("diff-summary-box"),
+                  fragments.output("compare-table-box"),
                   context(KEY), Input("compare-with", "value"),
                   Input("compare-layer", "value"))
     def _on_compare(ctx, b, layer):
         a, year = run_and_year(ctx)
-        return compare_view(board, a, b, year, layer)
+        *view, summary, table = compare_view(board, a, b, year, layer)
+        return (*view, fragments.fragment(summary), fragments.fragment(table))
+
+    fragments.register(app, "diff-summary-box", "compare-table-box")
 
     @app.callback(*scene_outputs(), context(KEY), Input("compare-with", "value"),
                   prevent_initial_call="initial_duplicate")

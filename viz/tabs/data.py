@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from dash import html
 
 from scenarios.i18n import scenario_text
+from viz import fragments
 from viz.i18n import ui
 from viz.tabs.calibration import METHODS, report_title
 from viz.tabs.ensemble import executor_words
@@ -137,8 +138,7 @@ def layout(board: Dashboard) -> list[Any]:
             for run, label in zip(board.runs, board.labels)]
     extra = inputs(board)
     stores = ", ".join(Path(t).name for t in p.tims) or _("unknown")
-    return [html.Section(id="data-panel", className="panel data-panel", children=[
-        html.H2(_("Data sources")),
+    body = [
         html.P(summary, id="data-summary"),
         *[html.P(public(problem), className="problem") for problem in p.problems],
         _table((_("Layer"), _("Source"), _("Kind"), _("Licence"), _("Data")), layers),
@@ -149,8 +149,11 @@ def layout(board: Dashboard) -> list[Any]:
           if runs else []),
         *([html.H2(_("Other inputs")), _table((_("Kind"), _("What"), _("Folder")), extra)]
           if extra else []),
-    ])]
+    ]
+    return [html.Section(id="data-panel", className="panel data-panel", children=[
+        html.H2(_("Data sources")), *fragments.fragment_box("data-sources", body)])]
 
 
 def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
-    """Nothing changes on this tab."""
+    """Nothing changes on this tab: its tables are drawn once, by the browser."""
+    fragments.register(app, "data-sources")

@@ -31,6 +31,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from scenarios.indicators import FLOOD_INDICATORS
 from tim.classes import localized
+from viz import fragments
 from viz.cesium import FLOOD_ROUTE, image_spec
 from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, Memo, decimate,
                          hydrograph_figure, image_trace, land_use_figure, land_use_rgba,
@@ -524,7 +525,7 @@ def layout(board: Dashboard) -> list[Any]:
                   dcc.Dropdown(id="flood-versus", options=c["versus_options"],
                                value=c["versus"], clearable=False, searchable=False,
                                className="compare-dropdown")]),
-              html.Div(id="flood-cards", className="cards flood-cards"),
+              *fragments.fragment_box("flood-cards", className="cards flood-cards"),
               head=html.Div(className="area-select", children=[
                   dcc.Dropdown(id="flood-run", options=options, value=c["index"],
                                clearable=False, searchable=False)])),
@@ -566,9 +567,10 @@ def layout(board: Dashboard) -> list[Any]:
         panel(_("Hazard"), graph("flood-hazard-map", 440),
               head=dcc.RadioItems(id="flood-hazard", className="toggle", inline=True,
                                   options=c["hazards"], value=c["hazard"])),
-        panel(_("Every surge scenario"), html.Div(id="flood-scenarios-box",
-                                                  className="table-scroll"),
-              html.H3(_("Planning units hit hardest")), html.Div(id="flood-units-box")),
+        panel(_("Every surge scenario"),
+              *fragments.fragment_box("flood-scenarios-box", className="table-scroll"),
+              html.H3(_("Planning units hit hardest")),
+              *fragments.fragment_box("flood-units-box")),
     ]
 
 
@@ -614,13 +616,16 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         active(tab, KEY)
         return flood_view(board, value, shown_of(board, value, mode, band, level))
 
-    @app.callback(Output("flood-cards", "children"), Output("flood-scenarios-box", "children"),
-                  Output("flood-units-box", "children"), shown(KEY),
+    @app.callback(fragments.output("flood-cards"), fragments.output("flood-scenarios-box"),
+                  fragments.output("flood-units-box"), shown(KEY),
                   Input("flood-run", "value"), Input("flood-versus", "value"))
     def _on_impacts(tab, value, versus):
         active(tab, KEY)
         cards = [indicator_card(c) for c in impact_cards(board, value, versus)]
-        return cards, scenarios_table(board, value), units_table(board, value)
+        return (fragments.fragment(cards), fragments.fragment(scenarios_table(board, value)),
+                fragments.fragment(units_table(board, value)))
+
+    fragments.register(app, "flood-cards", "flood-scenarios-box", "flood-units-box")
 
     @app.callback(Output("flood-hazard-map", "figure"), shown(KEY),
                   Input("flood-run", "value"), Input("flood-hazard", "value"))

@@ -22,7 +22,7 @@ from scenarios.ensemble import band_columns
 from scenarios.i18n import scenario_text
 from scenarios.indicators import FLOOD_INDICATORS
 from tim.classes import localized
-from viz import downloads, scene
+from viz import downloads, fragments, scene
 from viz.cesium import drape_spec
 from viz.figures import (Memo, SeriesSpec, flood_depth_trace, indicator_timeline,
                           land_use_figure, land_use_image, neutral_sea, withheld_figure)
@@ -595,8 +595,8 @@ def layout(board: Dashboard) -> list[Any]:
                                  clearable=False, searchable=True),
                 ]),
             ]),
-            html.Div(id="indicator-cards", className="cards"),
-            html.Div(id="warnings", className="warnings"),
+            *fragments.fragment_box("indicator-cards", className="cards"),
+            *fragments.fragment_box("warnings", className="warnings"),
         ]),
         panel(_("Land use"), graph("land-use-map", 520),
               html.Div(id="map-query", className="map-query",
@@ -609,7 +609,8 @@ def layout(board: Dashboard) -> list[Any]:
                                        if k in board.onemap.available]),
                   dcc.Checklist(id="flood-toggle", className="toggle", options=[],
                                 value=[], inline=True)]), className="map-panel"),
-        panel(_("Downloads"), html.Div(id="downloads-box"), className="downloads-panel"),
+        panel(_("Downloads"), *fragments.fragment_box("downloads-box"),
+              className="downloads-panel"),
         dcc.Store(id="ctx-scenario-run"), dcc.Store(id="land-use-frames"),
         dcc.Store(id="map-query-ask"), dcc.Store(id="scene-frames"),
         dcc.Store(id="timeline-frames"),
@@ -682,8 +683,8 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         index, year = run_and_year(ask.get("ctx"))
         return point_query(board, index, year, ask["click"])
 
-    @app.callback(Output("indicator-cards", "children"), Output("warnings", "children"),
-                  Output("downloads-box", "children"), context(KEY),
+    @app.callback(fragments.output("indicator-cards"), fragments.output("warnings"),
+                  fragments.output("downloads-box"), context(KEY),
                   Input("area", "value"), Input("area-unit", "value"))
     def _on_cards(ctx, area, area_unit):
         index, year = run_and_year(ctx)
@@ -695,8 +696,11 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
         rows = warning_rows(board, index, year, area)
         i = board.run_index(index)
         # The downloads follow the same run and year: one round trip for both.
-        return (cards, warnings_list(rows, _year(board.run(index), year)),
-                downloads.links(board, i, _year(board.runs[i], year)))
+        return (fragments.fragment(cards),
+                fragments.fragment(warnings_list(rows, _year(board.run(index), year))),
+                fragments.fragment(downloads.links(board, i, _year(board.runs[i], year))))
+
+    fragments.register(app, "indicator-cards", "warnings", "downloads-box")
 
     @app.callback(Output("timeline-frames", "data"), Input("ctx-scenario-run", "data"))
     def _on_timeline(run):

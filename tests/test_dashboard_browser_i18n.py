@@ -17,6 +17,7 @@ import pytest
 from browser_actions import choose
 
 from scenarios.i18n import catalogue
+from viz.cesium import USE_NAMES
 from test_dashboard import CESIUM_JS
 from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, free_port, serving
 
@@ -117,6 +118,18 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
             panel = page.inner_text("#building-table")
             assert zh["Height limit"] in panel and zh["Storeys"] in panel
             assert "A:" in panel and "B:" in panel
+            # the line under the view says what was clicked in Chinese: its use named as
+            # the legend names it, its storeys as the panel counts them
+            uses = {zh[name] for name in USE_NAMES.values()}
+            panel_use, storeys = (page.inner_text(
+                f"#building-table tr[data-fact='{fact}'] td") for fact in ("use", "storeys"))
+            line = page.inner_text("#cesium-pick")
+            parts = line.split(" \u00b7 ")
+            assert parts[0] in (zh["Building {id}"].format(id=picked),
+                                zh["New {id}"].format(id=picked)), line
+            assert parts[1] in uses and panel_use in uses, (line, panel_use)
+            assert zh["{n} storeys"].format(n=storeys) in parts, line
+            assert "storeys" not in line and "Building" not in line and " m" not in line
             page.focus("#year [role=slider]")
             page.keyboard.press("ArrowLeft")
             page.wait_for_function("() => !document.getElementById('building-table')",

@@ -565,6 +565,37 @@ def test_the_3d_view_gets_its_words_from_the_server_and_shows_no_path(app, demo_
     assert str(tmp_path) not in message and "/" not in message
     js = (REPO / "viz" / "assets" / "twin3d.js").read_text()
     assert "buildings in" not in js and "Loading the 3D" not in js  # no English in the JS
+    assert '" storeys"' not in js and '"over its limit' not in js and '"not flooded"' not in js
+
+
+def test_every_3d_word_and_building_use_has_its_chinese_words(app, demo_output):
+    """Each of the 3D view's words (status line, clicked building, uses) is in the zh_CN
+    catalogue; the uses of the demo's buildings, new ones included, are named in the legend
+    and in how the tiles place heights, with no English left."""
+    from plotly.utils import PlotlyJSONEncoder
+
+    from scenarios.publish import PROJECT_USES
+    from viz.app import load_dashboard
+    from viz.cesium import STATUS_WORDS, USE_NAMES, use_name
+    from viz.layout import building_legend, heights_words
+    from viz.scene import use_style
+
+    zh = catalogue("zh_CN")
+    missing = {key: text for key, text in STATUS_WORDS.items() if text not in zh}
+    assert not missing, f"add these to scenarios/locale/zh_CN/LC_MESSAGES/dashboard.po: {missing}"
+    board = load_dashboard([demo_output / "runs" / "baseline"], demo_output / "tiles")
+    assert set(board.building_uses) | set(PROJECT_USES.values()) <= set(USE_NAMES)
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        assert use_name("residential") == zh["residential"] and use_name("port") == "port"
+        legend = json.dumps(building_legend(use_style(board)), cls=PlotlyJSONEncoder,
+                            ensure_ascii=False)
+        heights = heights_words(board.tileset_extras)
+    for use in board.building_uses:
+        assert zh[USE_NAMES[use]] in legend and f'"{use}"' not in legend
+    assert zh["other uses"] in legend
+    assert _CJK.search(heights) and "ellipsoidal" not in heights
+
+
 def test_terrain_without_buildings_is_shown_in_3d_and_says_so(app, demo_output):
     """A tiles folder with terrain but no buildings (a city without footprints) is a 3D view
     whose status says the data hold no buildings, in the page's language; only a folder with

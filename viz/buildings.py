@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from viz.cesium import use_name
 from viz.i18n import ui, value_text
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ def _words(facts: Mapping[str, Any]) -> dict[str, str]:
                        if facts["height"] is not None else t.gettext("n/a")),
             "storeys": t.number(facts["storeys"]) if facts["storeys"] is not None
             else t.gettext("n/a"),
-            "use": str(facts["use"]) if facts["use"] else t.gettext("n/a"),
+            "use": use_name(str(facts["use"]), t) if facts["use"] else t.gettext("n/a"),
             "depth": depth, "limit": limit}
 
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from scenarios.publish import PROJECT_USES
 from tim.errors import StoreError
 from tim.model import ClassTable, Grid
 from viz.figures import land_use_rgba
@@ -172,12 +173,50 @@ STATUS_WORDS = {
     "none": _("none"),
     "swipe": _("Drag to compare"),
     "buildings": _("Buildings"), "terrain": _("Terrain"), "points": _("Points"),
+    "list": _(", "),
+    # the line of a clicked building: "Building HW1 · residential · 30.7 m · 10 storeys ..."
+    "pick_building": _("Building {id}"),
+    "pick_new": _("New {id}"),
+    "metres": _("{value} m"),
+    "storeys": _("{n} storeys"),
+    "flood_depth": _("flood depth {depth} m"),
+    "not_flooded": _("not flooded"),
+    "over_limit": _("over its limit by {excess} m"),
+    "rule": _(" ({rule})"),
+    "blocks_view": _("blocks the protected view: lower by {lower} m"),
+    "within_limits": _("within its limits"),
 }
+
+#: Building uses by their value in the TIM and the tiles (``use``) -> their name on the page;
+#: the new buildings' uses are :data:`scenarios.publish.PROJECT_USES`. A use not named here is
+#: shown as written. ``other`` is the legend's colour for the uses not listed.
+USE_NAMES = {
+    "residential": _("residential"), "commercial": _("commercial"),
+    "industrial": _("industrial"), "public": _("public"), "mixed": _("mixed use"),
+    PROJECT_USES["new"]: _("new building"), PROJECT_USES["redevelopment"]: _("redevelopment"),
+    "other": _("other uses"),
+}
+STATUS_WORDS.update({"use:" + use: name for use, name in USE_NAMES.items()})
 
 
 def status_words(t: Any) -> dict[str, str]:
     """:data:`STATUS_WORDS` in ``t``'s language."""
     return {key: t.gettext(text) for key, text in STATUS_WORDS.items()}
+
+
+def use_name(use: str, t: Any = None) -> str:
+    """A building use in ``t``'s language (the request's by default); unknown uses as written.
+
+    >>> use_name("residential"), use_name("port")
+    ('residential', 'port')
+    """
+    if use not in USE_NAMES:
+        return use
+    if t is None:
+        from viz.i18n import ui
+
+        t = ui()
+    return t.gettext(USE_NAMES[use])
 
 
 def register_routes(server: flask.Flask, board: Dashboard) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dash import dcc, html
 
-from viz.cesium import LAYERS, viewer_config
+from viz.cesium import LAYERS, use_name, viewer_config
 from viz.figures import STATUS_COLOURS
 from viz.i18n import (delta_text, language_names, status_text, ui, unit_text,
                        value_text)
@@ -257,6 +257,19 @@ def year_marks(years: Sequence[int]) -> dict[int, str]:
     return marks
 
 
+def heights_words(extras: Mapping[str, Any]) -> str | None:
+    """How the tiles place heights (their ``asset.extras``, see ``tim.tiles.tileset``) in the
+    page's language; the tileset's own English words for a tileset without ``geoidHeight``."""
+    _ = ui()
+    geoid = extras.get("geoidHeight")
+    if not isinstance(geoid, (int, float)) or isinstance(geoid, bool):
+        return extras.get("heights") or None
+    if not geoid:
+        return _("territory heights placed as ellipsoidal heights (no geoid model applied)")
+    return _("territory heights + {height} m (a constant geoid height given by the user) "
+             "placed as ellipsoidal heights", height=f"{geoid:g}")
+
+
 def city_panel(board: Dashboard, *, with_3d: bool) -> html.Aside:
     """The 3D city: one viewer for every tab, its layer toggles, legend and status."""
     _ = ui()
@@ -267,8 +280,9 @@ def city_panel(board: Dashboard, *, with_3d: bool) -> html.Aside:
     if config.get("parts") and "points" in config["parts"]:
         caption += " " + _("Points: ground brown, roofs purple, water blue (ASPRS classes 2, "
                            "6, 9).")
-    if extras.get("heights"):
-        caption += " " + _("Heights: {what}.", what=extras["heights"])
+    heights = heights_words(extras)
+    if heights:
+        caption += " " + _("Heights: {what}.", what=heights)
     body: list[Any]
     layers = [p for p in LAYERS if config["parts"] and p in config["parts"]]
     # The legend is always there (hidden without a viewer): the tabs' 3D callbacks write it.
@@ -344,8 +358,8 @@ def building_legend(spec: Mapping[str, Any]) -> list[Any]:
     _ = ui()
     mode = spec.get("mode")
     if mode == "use":
-        return [html.Span([html.Span(className="swatch", style={"background": colour}), use])
-                for use, colour in spec["colours"].items()]
+        return [html.Span([html.Span(className="swatch", style={"background": colour}),
+                           use_name(use, _)]) for use, colour in spec["colours"].items()]
     if mode == "plain":
         return [html.Span([html.Span(className="swatch", style={"background": spec["plain"]}),
                            _("existing buildings")])]
@@ -364,15 +378,15 @@ def building_legend(spec: Mapping[str, Any]) -> list[Any]:
                             id="flooded-count",
                             **{"data-flooded": spec["flooded"]})]
     if mode == "heights":
-        top = " {:.1f} m".format(spec["max"])
+        top = " " + _("{value} m", value=_.number(spec["max"], 1))
         return [html.Span([html.Span(className="swatch", style={"background": spec["ok"]}),
                            _("within its limits")]),
                 html.Span([_("over its limit by 0 m") + " ", bar, top]),
                 html.Span([html.Span(className="swatch", style={"background": spec["blocker"]}),
                            _("blocks the protected view")])]
-    low = "{:.0f} m ".format(spec["min"])
+    low = _("{value} m", value=_.number(spec["min"])) + " "
     return [html.Span([low, bar,
-                       " " + _("{height} m height", height=f"{spec['max']:.0f}")])]
+                       " " + _("{height} m height", height=_.number(spec["max"]))])]
 
 
 def new_buildings_legend(colours: Mapping[str, str], standing: int, redeveloped: int,

@@ -88,8 +88,11 @@
     return text;
   }
 
-  function number(n) {
-    return Number(n).toLocaleString((S.config && S.config.locale) || "en");
+  // A number in the page's format; with ``digits``, that many decimals (30.7 m).
+  function number(n, digits) {
+    var options = digits === undefined ? undefined
+      : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+    return Number(n).toLocaleString((S.config && S.config.locale) || "en", options);
   }
 
   function fail(where, err) {
@@ -310,7 +313,7 @@
     if (S.hiddenStyled) text += word("replaced", { n: number(S.hiddenStyled) });
     var shown = Object.keys(S.layers).filter(function (k) { return S.layers[k].show; });
     return text + word("layers", { names: shown.map(function (k) { return word(k); })
-      .join(", ") || word("none") });
+      .join(word("list")) || word("none") });
   }
 
   // Render only while something is still arriving. requestRenderMode draws a frame when the
@@ -815,29 +818,46 @@
     S.viewer.scene.requestRender();
   }
 
+  // A building use by its name on the page (cesium-config's words "use:<use>"), else as written.
+  function useName(use) {
+    var words = (S.config && S.config.words) || {};
+    var name = words["use:" + use];
+    return name !== undefined ? name : String(use);
+  }
+
   function describe(feature) {
     var id = String(feature.getProperty("id"));
-    var parts = [(feature.getProperty("use") === "new building" ||
-                  feature.getProperty("use") === "redevelopment" ? "New " : "Building ") + id,
-                 feature.getProperty("use"),
-                 Number(feature.getProperty("height")).toFixed(1) + " m",
-                 feature.getProperty("storeys") + " storeys"];
+    var use = feature.getProperty("use");
+    var height = feature.getProperty("height");
+    var storeys = feature.getProperty("storeys");
+    var parts = [word(use === "new building" || use === "redevelopment" ? "pick_new"
+                      : "pick_building", { id: id })];
+    // a property the tiles do not give is left out
+    if (use !== undefined && use !== null && use !== "") parts.push(useName(use));
+    if (height !== undefined && height !== null) {
+      parts.push(word("metres", { value: number(height, 1) }));
+    }
+    if (storeys !== undefined && storeys !== null) {
+      parts.push(word("storeys", { n: number(storeys) }));
+    }
     var main = S.instances[S.config.parts.buildings + "|main"];
     var spec = main && main.style && main.style.spec;
     if (spec && spec.mode === "flood") {
       var depth = spec.depth[id];
-      parts.push(depth > 0 ? "flood depth " + depth.toFixed(2) + " m" : "not flooded");
+      parts.push(depth > 0 ? word("flood_depth", { depth: number(depth, 2) })
+                 : word("not_flooded"));
     }
     if (spec && spec.mode === "heights") {
       var v = spec.violators[id];
       if (v) {
-        parts.push("over its limit by " + v[0].toFixed(2) + " m (" + spec.rules[v[1]] + ")");
+        var rule = spec.rules[v[1]];
+        parts.push(word("over_limit", { excess: number(v[0], 2) }) +
+                   (rule ? word("rule", { rule: rule }) : ""));
       }
       if (spec.blockers[id] !== undefined) {
-        parts.push("blocks the protected view: lower by " + spec.blockers[id].toFixed(2) +
-                   " m");
+        parts.push(word("blocks_view", { lower: number(spec.blockers[id], 2) }));
       }
-      if (!v && spec.blockers[id] === undefined) parts.push("within its limits");
+      if (!v && spec.blockers[id] === undefined) parts.push(word("within_limits"));
     }
     return parts.join(" \u00b7 ");
   }

@@ -447,12 +447,13 @@ def scene_spec(board: Dashboard, name: Any, field: Any, value: Any = None,
         style["count"])), id="heights-3d-count", **{"data-violations": style["count"]}))
     if shadow is not None:  # the drape's scale, as the 2D map's
         legend.append(html.Span(id="heights-3d-shadow", **{"data-top": round(shadow.top, 2)},
-                                children=[_("Hours in shadow on the ground, after the "
-                                            "proposals") + ": 0 h ", _ramp(SHADOW_RAMP),
-                                          f" {shadow.top:.1f} h"]))
+                                children=[_("{map}: 0 h", map=_(
+                                    "Hours in shadow on the ground, after the proposals"))
+                                    + " ", _ramp(SHADOW_RAMP), " " + _(
+                                        "{hours} h", hours=ui().number(shadow.top, 1))]))
     else:
-        legend.append(html.Span([_(MAPS[field]).lower() + ": 0 m ", _ramp(HEIGHT_LIMIT_RAMP),
-                                 " " + _("high")]))
+        legend.append(html.Span([_("{map}: 0 m", map=_(MAPS[field]).lower()) + " ",
+                                 _ramp(HEIGHT_LIMIT_RAMP), " " + _("high")]))
     if sun_points is not None:
         legend.append(html.Span([html.Span(className="swatch", style={
             "background": SUN_FAIL}), _("window sills below the sunlight standard"),

@@ -638,20 +638,85 @@ def test_the_storm_surge_tab_speaks_chinese(app, demo_output):
     from viz.tabs import flood
 
     runs = demo_output / "runs"
-    board = load_dashboard([runs / "baseline", runs / "surge-100y", runs / "surge-100y-seawall"])
+    board = load_dashboard([runs / "baseline", runs / "surge-100y", runs / "surge-100y-seawall",
+                            runs / "storm-surge", runs / "surge-100y-breach"])
+    zh = catalogue("zh_CN")
     with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
         shown = flood.shown_of(board, 1, "time", 3, None)
-        parts = [flood.engine_line(board, 2), flood.readout(board, 1, shown),
+        controls = flood.run_controls(board, 1)
+        engines = [_plain(flood.engine_line(board, i)) for i in (2, 3, 4)]
+        parts = [engines, flood.readout(board, 1, shown),
+                 flood.readout(board, 1, flood.shown_of(board, 1, "max", 0, None)),
                  flood.scenarios_table(board, 1), flood.units_table(board, 1),
                  flood.map_figure(board, 1, shown), flood.timeline(board, 1, shown),
                  flood.hazard_figure(board, 1, "arrival"), flood.scene_spec(board, 2, shown),
-                 flood.run_controls(board, 1)["versus_options"], flood.layout(board)]
+                 controls["versus_options"], controls["level_marks"], controls["marks"],
+                 flood.layout(board)]
         text = json.dumps(parts, cls=PlotlyJSONEncoder, ensure_ascii=False)
     for english in ("Engine: ", "Peak still-water level", "into the event", "of land flooded",
                     "buildings flooded", "Planning unit", "Damage", "Flood depth, ",
                     "hours from the event start", "Arrival of the hazard depth",
-                    "defence at its crest", "no other scenario", "\u25b6 Play", "Pause"):
+                    "defence at its crest", "no other scenario", "\u25b6 Play", "Pause",
+                    # the engines, as the runs recorded them, and their short names
+                    "bathtub", "local inertial", "shallow water", "finite-volume", "order"):
         assert english not in text, english
     for chinese in ("计算引擎", "峰值静水位", "事件开始后", "土地被淹没", "淹没水深",
                     "达到危险水深的时间", "防护工程（按堤顶高程）", "\u25b6 播放"):
         assert chinese in text, chinese
+    # the engine line says each run's engine in Chinese (not marked as English any more);
+    # the engine's own words are the catalogue's for the sentence the run recorded
+    for i, line in zip((2, 3, 4), engines):
+        strong = next(c for c in line if isinstance(c, dict)
+                      and c["props"].get("id") == "flood-engine")
+        assert strong["props"]["children"] == zh[board.surge_run(i).engine]
+        assert "lang" not in strong["props"]
+    # lengths in metres as the rest of the page writes them: "3.50 米", slider marks "0 米"
+    assert not re.search(r"\d m\b", text), re.findall(r".{20}\d m\b", text)
+    assert all(m.endswith(" 米") for m in controls["level_marks"].values())
+    assert all(m.endswith(" 小时") for m in controls["marks"].values())
+    assert "3.50 米" in text
+
+
+def test_the_engine_sentence_is_built_from_the_run_fields():
+    """Each flow engine's description is the one engine.flood records (a message id); a run
+    whose fields do not give the sentence it recorded keeps its own words, marked English."""
+    from engine.flood import godunov, inertial
+    from engine.flood.event import BATHTUB
+    from viz.surge import ENGINE_SENTENCES, SurgeRun
+
+    assert ENGINE_SENTENCES == {
+        ("bathtub", None): BATHTUB, ("inertial", False): inertial.ENGINE,
+        ("inertial", True): inertial.ENGINE_ADVECTION, ("godunov", 1): godunov.ENGINE,
+        ("godunov", 2): godunov.ENGINE_2}
+    zh = translator("zh_CN")
+
+    def run(recorded: str, section: dict) -> SurgeRun:
+        return SurgeRun(SimpleNamespace(surge={"engine": recorded},
+                                        manifest={"scenario": {"surge": section}}))
+
+    godunov2 = run(godunov.ENGINE_2, {"engine": "godunov", "solver": {"order": 2}})
+    assert godunov2.engine_words(zh) == (zh.gettext(godunov.ENGINE_2), True)
+    assert godunov2.engine_words(translator("en")) == (godunov.ENGINE_2, True)
+    assert godunov2.engine_name(zh) == zh.gettext("Godunov") != "Godunov"
+    # fields that say another engine than the recorded one, or none: the run's own words
+    for section in ({"engine": "godunov", "solver": {"order": 1}}, {"engine": "inertial"}, {}):
+        other = run(godunov.ENGINE_2, section)
+        assert other.engine_words(zh) == (godunov.ENGINE_2, False)
+        assert other.engine_name(zh) == other.engine_short
+
+
+def test_the_height_tables_write_metres_in_the_page_language(app, demo_output):
+    """The planning units' largest excess and volume, and the buildings blocking a view, in
+    米 and 立方米 on a Chinese page (as the cards and the flood tab write them)."""
+    from viz.app import load_dashboard
+    from viz.tabs import heights
+
+    sightlines = sorted((demo_output / "sightlines").iterdir())
+    board = load_dashboard([demo_output / "runs" / "baseline", demo_output / "heights",
+                            *sightlines])
+    corridor = heights.corridor_options(heights.check_at(board, 0))[0]["value"]
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        text = json.dumps([_plain(heights.violators_table(board)),
+                           _plain(heights.corridor_box(board, corridor))], ensure_ascii=False)
+    assert not re.search(r"\d m\b", text) and "m\u00b3" not in text and "m³" not in text
+    assert re.search(r"\d 米", text) and re.search(r"\d 立方米", text)

@@ -105,6 +105,12 @@ def unit_text(unit: str, t: Translator | None = None) -> str:
     return t.gettext(key) if key else ("" if key == "" else unit)
 
 
+def with_unit(number: str, unit: str, t: Translator | None = None) -> str:
+    """A number already written and its unit in the page's language, as the tables write
+    hectares: ``"5.59 m"``, ``"5.59 米"``."""
+    return f"{number} {unit_text(unit, t)}".strip()
+
+
 def status_text(status: str, t: Translator | None = None) -> str:
     """A status in words (colour is never the only cue)."""
     t = t or ui()

@@ -109,6 +109,53 @@ class Summary:
     time_s: float | None
 
 
+def _(message: str) -> str:
+    """Marks a message for the catalogue (translated where shown)."""
+    return message
+
+
+#: The flow engines' descriptions, as ``engine.flood`` records them in a run's manifest (message
+#: ids, so that the page says them in its language), by the scenario's ``surge.engine`` and its
+#: variant (inertial: ``solver.advection``; godunov: ``solver.order``).
+ENGINE_SENTENCES = {
+    ("bathtub", None): _("bathtub (4-connected from the sea, priority-flood flooding levels; "
+                         "static)"),
+    ("inertial", False): _("local inertial 2-D shallow water (Bates et al. 2010, q-centred "
+                           "form of de Almeida et al. 2012)"),
+    ("inertial", True): _("local inertial + advection 2-D shallow water (Bates et al. 2010, "
+                          "q-centred form of de Almeida et al. 2012, with the upwind momentum "
+                          "advection of Stelling & Duinmeijer 2003)"),
+    ("godunov", 1): _("Godunov finite-volume 2-D shallow water (HLL fluxes, hydrostatic "
+                      "reconstruction of Audusse et al. 2004, first order)"),
+    ("godunov", 2): _("Godunov finite-volume 2-D shallow water (HLL fluxes, hydrostatic "
+                      "reconstruction of Audusse et al. 2004, second order: MUSCL with the MC "
+                      "limiter, Heun's SSP-RK2)"),
+}
+#: The engines' short names (the scenarios table; message ids).
+ENGINE_NAMES = {"bathtub": _("bathtub"), "inertial": _("local inertial"),
+                "godunov": _("Godunov")}
+
+
+def engine_key(manifest: dict[str, Any]) -> tuple[str, Any] | None:
+    """The engine of a run's surge by its scenario's fields (``("inertial", True)``), or None
+    when they are not there or describe no engine this dashboard knows.
+
+    Examples
+    --------
+    >>> engine_key({"scenario": {"surge": {"engine": "godunov", "solver": {"order": 2}}}})
+    ('godunov', 2)
+    >>> engine_key({"scenario": {"surge": {"engine": "inertial", "solver": {}}}}) is None
+    True
+    """
+    section = ((manifest.get("scenario") or {}).get("surge")) or {}
+    kind = section.get("engine")
+    solver = section.get("solver") or {}
+    variant = {"bathtub": lambda: None, "inertial": lambda: solver.get("advection"),
+               "godunov": lambda: solver.get("order")}.get(kind, lambda: "?")()
+    key = (kind, variant)
+    return key if key in ENGINE_SENTENCES else None
+
+
 @dataclass(frozen=True)
 class SurgeRun:
     """One run's surge (``manifest.outputs.surge``) and the views of it."""
@@ -145,6 +192,23 @@ class SurgeRun:
         """
         name = self.engine.split("(")[0].strip()
         return "local inertial" if name.startswith("local inertial") else name
+
+    def engine_words(self, t: Any) -> tuple[str, bool]:
+        """The engine's description in ``t``'s language and whether it is (False: the run's
+        own English words, when the manifest's fields do not describe the engine it recorded).
+        """
+        key = engine_key(self.run.manifest)
+        if key is None or ENGINE_SENTENCES[key] != self.engine:
+            return self.engine, False
+        return t.gettext(ENGINE_SENTENCES[key]), True
+
+    def engine_name(self, t: Any) -> str:
+        """The engine's short name (``bathtub``, ``local inertial``, ``Godunov``) in ``t``'s
+        language; the run's own short name when its fields do not say the engine."""
+        key = engine_key(self.run.manifest)
+        if key is None or ENGINE_SENTENCES[key] != self.engine:
+            return self.engine_short
+        return t.gettext(ENGINE_NAMES[key[0]])
 
     @property
     def is_bathtub(self) -> bool:

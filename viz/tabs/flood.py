@@ -36,7 +36,7 @@ from viz.cesium import FLOOD_ROUTE, image_spec
 from viz.figures import (BUILDING_FLOOD_RAMP, DRY_COLOUR, FLOOD_RAMP, Memo, decimate,
                          hydrograph_figure, image_trace, land_use_figure, land_use_rgba,
                          ramp_gradient, run_colour, withheld_figure)
-from viz.i18n import convert, indicator_words, threshold_text, ui, unit_text
+from viz.i18n import convert, indicator_words, threshold_text, ui, unit_text, with_unit
 from viz.layout import CardData, building_legend, format_value, graph, indicator_card, panel
 from viz.maps import outline_traces, raster_figure
 from viz.onemap import hidden_note
@@ -124,9 +124,11 @@ def engine_line(board: Dashboard, index: int) -> list[Any]:
         _("a constant still-water level (no time series)")
     walls = ", ".join(_("{name} (crest {level} m)", name=d["name"],
                         level=f"{d['crest_level']:g}") for d in surge.defences)
+    words, translated = surge.engine_words(t)
     return [html.Span(_("Engine: "), className="muted"),
-            # the engine's name as the run recorded it, with its references: a citation
-            html.Strong(surge.engine, id="flood-engine", lang="en"),
+            # the engine with its references, in the page's language from the run's fields;
+            # else as the run recorded it (a citation, in English)
+            html.Strong(words, id="flood-engine", **({} if translated else {"lang": "en"})),
             html.Br(),
             _("Peak still-water level {level} m", level=t.number(surge.peak_level, 2))
             + f" \u00b7 {event} \u00b7 "
@@ -141,11 +143,12 @@ def run_controls(board: Dashboard, value: Any) -> dict[str, Any]:
     surge = board.surge_run(index)
     n = len(surge.times)
     every = max(1, int(np.ceil(n / 13)))
-    _ = ui()
+    t = ui()
+    _ = t.gettext
     marks = {k: _("{hours} h", hours=f"{surge.times[k] / 3600.0:g}") for k in range(0, n, every)}
     marks[n - 1] = _("{hours} h", hours=f"{surge.times[-1] / 3600.0:g}")
     low, high = surge.level_range()
-    level_marks = {float(m): f"{m:g} m" for m in range(int(np.ceil(low)), int(high) + 1)}
+    level_marks = {float(m): with_unit(f"{m:g}", "m", t) for m in range(int(np.ceil(low)), int(high) + 1)}
     peak_band = int(np.argmax(surge.flooded_cells_over_time)) if surge.animated else 0
     hazards = [{"label": " " + _(HAZARDS[k][0]), "value": k,
                 "disabled": not np.isfinite(surge.raster(k)).any()} for k in HAZARDS]
@@ -217,7 +220,7 @@ def scenarios_table(board: Dashboard, value: Any) -> html.Table:
             children=[
                 html.Td([html.Span(className="swatch",
                                    style={"background": run_colour(i)}), board.labels[i]]),
-                html.Td(surge.engine_short), html.Td(t.number(surge.peak_level, 2) + " m",
+                html.Td(surge.engine_name(t)), html.Td(with_unit(t.number(surge.peak_level, 2), "m", t),
                                                       className="num"),
                 *[html.Td(format_value(float(rows.loc[k, "value"]), rows.loc[k, "unit"])
                           if k in rows.index else "-", className="num") for k in keys]]))
@@ -248,7 +251,7 @@ def units_table(board: Dashboard, value: Any, limit: int = 8) -> html.Table | ht
             html.Td(localized(r.name, t.lang) if isinstance(getattr(r, "name", None), str)
                     else _("outside every unit")),
             html.Td(t.number(r.flooded_area_ha, 1) + " " + _("ha"), className="num"),
-            html.Td(t.number(r.max_depth_m, 2) + " m", className="num"),
+            html.Td(with_unit(t.number(r.max_depth_m, 2), "m", t), className="num"),
             html.Td(t.number(int(getattr(r, "buildings_flooded", 0))), className="num"),
             html.Td(t.number(r.population_exposed), className="num"),
             html.Td(_million_eur(getattr(r, "damage_eur", math.nan), t), className="num")])
@@ -291,7 +294,7 @@ def readout(board: Dashboard, value: Any, shown: Shown) -> html.Div:
     else:
         numbers = [html.Strong(t.number(s.flooded_ha, 1) + " " + _("ha")),
                    " " + _("of land flooded, deepest") + " ",
-                   html.Strong(t.number(s.max_depth, 2) + " m"), _(", "),
+                   html.Strong(with_unit(t.number(s.max_depth, 2), "m", t)), _(", "),
                    html.Strong("?" if s.flooded_buildings is None
                                else t.number(s.flooded_buildings)),
                    " " + _("buildings flooded.")]

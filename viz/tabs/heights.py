@@ -38,7 +38,7 @@ from dash import Input, Output, State, callback_context, dash_table, dcc, html
 
 from viz.cesium import LIMITS_ROUTE, SHADOW_ROUTE, image_spec
 from viz.downloads import HEIGHTS_ROUTE
-from viz.i18n import ui
+from viz.i18n import ui, with_unit
 from viz.figures import km_axes, land_use_rgba
 from viz.layout import building_legend, format_value, graph, panel
 from viz.maps import (HEIGHT_LIMIT_RAMP, SHADOW_RAMP, height_scale, marker_traces,
@@ -323,7 +323,7 @@ def corridor_box(board: Dashboard, name: Any, value: Any = None) -> list[Any]:
             html.Tbody([html.Tr([
                 html.Td([html.Span(className="swatch", style={"background": BLOCKER_COLOUR}),
                          str(bid)]),
-                html.Td(f"{lower:.2f} m", className="num"),
+                html.Td(with_unit(f"{lower:.2f}", "m", t), className="num"),
                 html.Td(str(int((buildings["building_id"] == bid).sum())), className="num")])
                 for bid, lower in per_building.items()])]))
     terrain = lines.terrain_blocked()
@@ -404,8 +404,8 @@ def violators_table(board: Dashboard, value: Any = None) -> list[Any]:
             html.Td(r.unit if isinstance(r.unit, str) and r.unit else _("(none)")),
             html.Td(_("{n} of {total}", n=t.number(r.violations), total=t.number(r.buildings)),
                     className="num"),
-            html.Td(f"{r.max_excess_m:.2f} m", className="num"),
-            html.Td(f"{format_value(r.excess_volume_m3, 'm3')} m\u00b3", className="num")])
+            html.Td(with_unit(f"{r.max_excess_m:.2f}", "m", t), className="num"),
+            html.Td(with_unit(format_value(r.excess_volume_m3, "m3"), "m3", t), className="num")])
             for r in units.itertuples()])])
     return [*out, html.H3(_("By planning unit")), unit_table]
 

@@ -101,7 +101,7 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
         page.wait_for_function("() => window.twin3d && window.twin3d.entities "
                                "&& window.twin3d.entities.lines > 0 "
                                "&& window.twin3d.entities.points > 0", timeout=TIMEOUT_MS)
-        # a building clicked in 3D: highlighted, its A/B panel; a new year clears it
+        # a building clicked in 3D: highlighted, its A/B panel; a new tab or year clears it
         page.wait_for_function("() => window.twin3d && window.twin3d.tilesLoaded",
                                timeout=TIMEOUT_MS)
         # drawn on demand: once the view has settled, an idle view runs no render loop (a
@@ -130,11 +130,26 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
             assert parts[1] in uses and panel_use in uses, (line, panel_use)
             assert zh["{n} storeys"].format(n=storeys) in parts, line
             assert "storeys" not in line and "Building" not in line and " m" not in line
+            # another tab clears the pick: the line under the view, the A/B panel, the store
+            page.click("#tab-flood")
+            page.wait_for_function(
+                "() => !document.getElementById('building-table') && !window.twin3d.picked"
+                " && !document.getElementById('cesium-pick').textContent", timeout=TIMEOUT_MS)
+            page.click("#tab-scenario")
+            page.wait_for_function("() => window.twin3d.tilesLoaded && !window.twin3d.settling",
+                                   timeout=TIMEOUT_MS)
+            picked = _pick_building(page)
+            assert picked is not None, "no building under the probed points after the switch"
+            page.wait_for_selector(f"#building-table[data-building='{picked}']",
+                                   timeout=TIMEOUT_MS)
+            assert page.inner_text("#cesium-pick")
+            # ... and so does another year
             page.focus("#year [role=slider]")
             page.keyboard.press("ArrowLeft")
             page.wait_for_function("() => !document.getElementById('building-table')",
                                    timeout=TIMEOUT_MS)
             assert page.evaluate("() => window.twin3d.picked") is None
+            assert page.inner_text("#cesium-pick") == ""
         # choosing a unit outlines it and frames the map on it
         choose(page, "#area", "Xicheng-11", search="Xicheng-11")
         metas = _wait_traces(page, "m.includes('selected-unit')")

@@ -91,4 +91,4 @@ def register_callbacks(app: dash.Dash, board: Dashboard, *, with_3d: bool) -> No
                             Output("cesium-ack", "title"), Input("layers", "value"))
     app.clientside_callback(ClientsideFunction("twin3d", "scene"),
                             Output("cesium-ack", "children"), Input("scene", "data"),
-                            State("tab", "value"))
+                            Input("tab", "value"))

@@ -29,6 +29,8 @@
  *   frames          frames drawn so far (the view draws only while something is arriving)
  *   settling        frames are still being drawn after a change
  *   sceneWaiting    a scene is queued until the 3D panel shows (hidden page or panel)
+ *   picked, tab     the clicked building's id (null: none); the tab last seen (a switch
+ *                   clears the pick)
  *   software        WebGL runs on the CPU (then no multisampling)
  */
 (function () {
@@ -800,7 +802,12 @@
     var had = !!S.picked;
     S.pickedFeature = null;
     S.picked = null;
-    if (tell && had) setProps("picked-building", { data: null });
+    if (tell && had) {
+      // the A/B panel (a callback of the store) and the line under the view
+      setProps("picked-building", { data: null });
+      setProps("cesium-pick", { children: "" });
+      if (S.viewer && !S.viewer.isDestroyed()) S.viewer.scene.requestRender();
+    }
   }
 
   function pick(feature) {
@@ -993,7 +1000,13 @@
       // scene store, tab -> cesium-ack.children: show the scene if it is the shown tab's.
       // A scene's key starts with its tab's key (viz/scene.py): a tab's server callback
       // answered after the user moved to another tab must not replace that tab's scene.
+      // A tab switch clears the picked building (line, highlight, A/B panel) at once, as a
+      // new scene does: the new tab may show the same scene, or none.
       scene: function (spec, tab) {
+        if (tab !== S.tab) {
+          if (S.tab !== undefined) clearPick(true);
+          S.tab = tab;
+        }
         if (!spec || typeof Cesium === "undefined") return window.dash_clientside.no_update;
         if (tab && String(spec.key || "").split(":")[0] !== tab) {
           return window.dash_clientside.no_update;

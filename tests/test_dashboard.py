@@ -640,3 +640,29 @@ def test_a_value_not_assessed_says_so_on_its_card_and_in_the_comparison():
     assert table.count("n/a") == 2 and "47.0" in table
     from viz.tabs.flood import _million_eur
     assert _million_eur(47.0e6) == "47.0 M" and _million_eur(nan) == "n/a"
+
+
+def test_a_point_is_asked_from_the_map_or_from_3d(board):
+    """The point query takes a map click (km axes) or a 3D click (longitude, latitude) to the
+    same point of the TIM's CRS; anything else asks nothing."""
+    from pyproj import Transformer
+
+    from viz.tabs.scenario import clicked_point, point_query
+
+    a, _, c, _, e, f = board.grid.transform[:6]
+    x, y = c + a * board.grid.shape[1] / 2, f + e * board.grid.shape[0] / 2
+    lon, lat = Transformer.from_crs(board.grid.crs, "EPSG:4326", always_xy=True).transform(x, y)
+    from_3d = clicked_point(board, {"lonlat": [lon, lat]})
+    from_map = clicked_point(board, {"click": {"points": [{"x": x / 1000, "y": y / 1000}]}})
+    assert from_3d == pytest.approx((x, y), abs=1e-3)
+    assert from_map == pytest.approx((x, y), abs=1e-6)
+    for bad in (None, [], {}, {"lonlat": ["a", 1]}, {"lonlat": [1, 2, 3]}, {"lonlat": {"x": 1}},
+                {"lonlat": [float("nan"), 30]}, {"click": {"points": []}}, {"click": "x"}):
+        assert clicked_point(board, bad) is None, bad
+    from flask import Flask
+
+    with Flask(__name__).test_request_context("/?lang=en"):
+        table = point_query(board, 0, None, {"lonlat": [lon, lat]})[0].to_plotly_json()
+    assert table["props"]["id"] == "map-query-table"
+    assert table["props"]["data-x"] == pytest.approx(round(x, 1), abs=0.11)
+    assert table["props"]["data-y"] == pytest.approx(round(y, 1), abs=0.11)

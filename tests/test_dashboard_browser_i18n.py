@@ -50,6 +50,26 @@ def _wait_traces(page, condition: str) -> list[str]:
     return _traces(page)
 
 
+def _assert_query_on_building(page, demo_output, building: str, zh) -> None:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    page.wait_for_function(
+        "() => { const t = document.getElementById('map-query-table');"
+        " return t && t.dataset.x !== undefined; }", timeout=TIMEOUT_MS)
+    query = page.inner_text("#map-query-table")
+    assert zh["Planning unit"] in query and zh["Residents in the cell"] in query
+    x, y = (float(page.get_attribute("#map-query-table", f"data-{k}")) for k in "xy")
+    footprints = [gpd.read_file(demo_output / "tim" / "vectors.gpkg", layer="buildings")]
+    footprints += [gpd.read_file(path, layer="buildings_new")
+                   for path in (demo_output / "runs").glob("*/buildings_new.gpkg")]
+    found = [f[f["building_id"].astype(str) == building] for f in footprints
+             if "building_id" in f]
+    shape = next((f.geometry.iloc[0] for f in found if len(f)), None)
+    assert shape is not None, f"building {building} not in the TIM or a run"
+    assert shape.distance(Point(x, y)) < 3.0, (building, x, y)
+
+
 def _pick_building(page) -> str | None:
     """Click the 3D view where a building is, if one is found on a coarse grid of points."""
     page.locator("#cesium-container").scroll_into_view_if_needed()
@@ -130,6 +150,9 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
             assert parts[1] in uses and panel_use in uses, (line, panel_use)
             assert zh["{n} storeys"].format(n=storeys) in parts, line
             assert "storeys" not in line and "Building" not in line and " m" not in line
+            # the same click asks what applies there, as a click on the map does: the point
+            # queried is on the picked building (its footprint, or its wall)
+            _assert_query_on_building(page, demo_output, picked, zh)
             # another tab clears the pick: the line under the view, the A/B panel, the store
             page.click("#tab-flood")
             page.wait_for_function(

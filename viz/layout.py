@@ -314,7 +314,7 @@ def city_panel(board: Dashboard, *, with_3d: bool) -> html.Aside:
         *([html.P(caption, className="caption")] if config["parts"] else []),
         html.Div(id="building-panel", className="building-panel",
                  hidden=config["parts"] is None),
-        dcc.Store(id="picked-building"),
+        dcc.Store(id="picked-building"), dcc.Store(id="query-3d"),
         dcc.Store(id="cesium-config", data=config),
         dcc.Store(id="scene"),
         html.Div(id="cesium-ack", hidden=True),

@@ -832,6 +832,20 @@
     return name !== undefined ? name : String(use);
   }
 
+  // Longitude and latitude (degrees) of what is drawn at a screen position: the building,
+  // terrain or globe surface there, or the ellipsoid when nothing is drawn.
+  function lonLatAt(position) {
+    var scene = S.viewer.scene;
+    var at = null;
+    try {
+      if (scene.pickPositionSupported) at = scene.pickPosition(position);
+    } catch (e) { at = null; }
+    if (!at) at = scene.camera.pickEllipsoid(position, scene.globe.ellipsoid);
+    if (!at) return null;
+    var c = Cesium.Cartographic.fromCartesian(at);
+    return c ? [Cesium.Math.toDegrees(c.longitude), Cesium.Math.toDegrees(c.latitude)] : null;
+  }
+
   function describe(feature) {
     var id = String(feature.getProperty("id"));
     var use = feature.getProperty("use");
@@ -939,6 +953,10 @@
         picked.getProperty("id") !== undefined ? picked : null;
       setProps("cesium-pick", { children: feature ? describe(feature) : "" });
       pick(feature);
+      // What applies there (unit, zone, lines, land use, residents): the scenario tab's
+      // point query answers a click in 3D as it answers one on the map.
+      var ground = lonLatAt(click.position);
+      if (ground) setProps("query-3d", { data: { lonlat: ground, t: Date.now() } });
     }, Cesium.ScreenSpaceEventType.LEFT_CLICK);
     return viewer;
   }

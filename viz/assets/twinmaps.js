@@ -170,10 +170,26 @@
                     overlays: year.overlays }],
         }, year.legend];
       },
-      // land-use-map.clickData, ctx-scenario -> map-query-ask.data: nothing before a click.
-      queryAsk: function (click, ctx) {
-        if (!click || !ctx) return NU();
-        return { click: click, ctx: ctx };
+      // land-use-map.clickData, query-3d.data (a click in 3D), ctx-scenario, the last ask ->
+      // map-query-ask.data: the point clicked last, on the map or in 3D (while this tab is
+      // shown), asked again for each run and year; nothing before a click.
+      queryAsk: function (click, ground, ctx, asked) {
+        if (!ctx) return NU();
+        var by = (window.dash_clientside.callback_context.triggered || [])
+          .map(function (t) { return t.prop_id; });
+        var where;
+        if (by.indexOf("query-3d.data") >= 0) {
+          var panel = document.getElementById("panel-scenario");
+          if (!ground || !ground.lonlat || (panel && panel.hidden)) return NU();
+          where = { lonlat: ground.lonlat };
+        } else if (by.indexOf("land-use-map.clickData") >= 0) {
+          if (!click) return NU();
+          where = { click: click };
+        } else {
+          if (!asked) return NU();
+          where = asked.lonlat ? { lonlat: asked.lonlat } : { click: asked.click };
+        }
+        return Object.assign(where, { ctx: ctx });
       },
       // relayoutData of the synced maps -> compare-sync.data (the ranges they share).
       sync: function () {

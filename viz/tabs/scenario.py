@@ -9,6 +9,8 @@ The callbacks are thin wrappers around plain functions of the dashboard and the 
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -391,16 +393,39 @@ def map_frames(board: Dashboard, index: Any, flood: Sequence[str] | None,
     return _FRAMES.get(key, build, board)
 
 
-def point_query(board: Dashboard, index: Any, year: Any, click: Any) -> list[Any]:
-    """What is at the clicked point: planning unit, zone with its caps, the control lines
-    that apply, the land-use class and the residents of the cell in the run and year."""
+def clicked_point(board: Dashboard, ask: Any) -> tuple[float, float] | None:
+    """The point asked about in the TIM's CRS: ``{"click": plotly clickData}`` on a map (km
+    axes) or ``{"lonlat": [lon, lat]}`` from the 3D view; None when it says no point."""
+    try:
+        if ask.get("lonlat") is not None:
+            lon, lat = (float(v) for v in ask["lonlat"])
+            x, y = to_tim_crs(board.grid.crs).transform(lon, lat)
+        else:
+            point = ask["click"]["points"][0]
+            x, y = float(point["x"]) * 1000.0, float(point["y"]) * 1000.0
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+        return None
+    return (x, y) if math.isfinite(x) and math.isfinite(y) else None
+
+
+@functools.lru_cache(maxsize=8)
+def to_tim_crs(crs: str) -> Any:
+    """A WGS 84 -> ``crs`` transformer (longitude, latitude order), made once per CRS."""
+    from pyproj import Transformer
+
+    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+def point_query(board: Dashboard, index: Any, year: Any, ask: Any) -> list[Any]:
+    """What is at the point asked about (:func:`clicked_point`): planning unit, zone with its
+    caps, the control lines that apply, the land-use class and the residents of the cell in
+    the run and year."""
     t = ui()
     _ = t.gettext
-    try:
-        point = click["points"][0]
-        x, y = float(point["x"]) * 1000.0, float(point["y"]) * 1000.0
-    except (TypeError, KeyError, IndexError, ValueError):
+    where = clicked_point(board, ask)
+    if where is None:
         return [html.P(_("Click the map to see what applies there."), className="muted")]
+    x, y = where
     run = board.run(index)
     year = _year(run, year)
     a, _b, c, _d, e, f = board.grid.transform[:6]
@@ -673,15 +698,16 @@ def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     # asks the server nothing (the gate is in the browser).
     app.clientside_callback(ClientsideFunction("twinmaps", "queryAsk"),
                             Output("map-query-ask", "data"), Input("land-use-map", "clickData"),
-                            context(KEY), prevent_initial_call=True)
+                            Input("query-3d", "data"), context(KEY),
+                            State("map-query-ask", "data"), prevent_initial_call=True)
 
     @app.callback(Output("map-query", "children"), Input("map-query-ask", "data"),
                   prevent_initial_call=True)
     def _on_query(ask):
-        if not isinstance(ask, dict) or not ask.get("click"):
+        if not isinstance(ask, dict) or not (ask.get("click") or ask.get("lonlat")):
             raise PreventUpdate  # nothing asked yet: the hint stays
         index, year = run_and_year(ask.get("ctx"))
-        return point_query(board, index, year, ask["click"])
+        return point_query(board, index, year, ask)
 
     @app.callback(fragments.output("indicator-cards"), fragments.output("warnings"),
                   fragments.output("downloads-box"), context(KEY),

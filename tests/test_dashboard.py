@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import shutil
 import subprocess
 from pathlib import Path
@@ -371,7 +372,7 @@ def test_the_scene_frames_are_each_years_scene_for_the_browser(board):
         side = {"label": "", "drape": shown["drape"], "buildings": buildings,
                 "overlays": shown["overlays"]}
         assert plain({"key": shown["key"], "sides": [side], "entities": frames["entities"],
-                      "camera": None}) == plain(spec)
+                      "camera": frames["camera"]}) == plain(spec)
         assert plain(shown["legend"]) == plain(legend)
     # the years differ where they should: the drape, and the new buildings standing
     first, last = (frames["years"][str(y)] for y in (run.years[0], run.years[-1]))
@@ -666,3 +667,27 @@ def test_a_point_is_asked_from_the_map_or_from_3d(board):
     assert table["props"]["id"] == "map-query-table"
     assert table["props"]["data-x"] == pytest.approx(round(x, 1), abs=0.11)
     assert table["props"]["data-y"] == pytest.approx(round(y, 1), abs=0.11)
+
+
+def test_a_chosen_unit_is_framed_in_3d(board):
+    """Choosing a unit or district flies the 3D view over it (its centre, a radius that holds
+    it); the whole territory is the home view."""
+    from pyproj import Transformer
+
+    from viz.onemap import area_camera
+    from viz.tabs.scenario import scene_frames
+
+    unit = board.onemap.units[0]
+    area = f"unit:{unit.attrs['unit_id']}"
+    camera = area_camera(board.onemap, area)
+    x0, y0, x1, y1 = unit.shape.bounds
+    x, y = Transformer.from_crs("EPSG:4326", board.onemap.crs, always_xy=True).transform(
+        *camera["center"][:2])
+    assert x == pytest.approx((x0 + x1) / 2, abs=0.01) and y == pytest.approx((y0 + y1) / 2,
+                                                                              abs=0.01)
+    assert camera["radius"] == pytest.approx(0.5 * math.hypot(x1 - x0, y1 - y0))
+    assert camera["key"] == f"area:{area}" and -90 < camera["pitch"] < 0
+    district = area_camera(board.onemap, f"district:{unit.attrs['district_id']}")
+    assert district["radius"] >= camera["radius"]
+    assert area_camera(board.onemap, "city") == {"key": "home", "home": True}
+    assert scene_frames(board, 0, "use", None, [], area)["camera"]["key"] == camera["key"]

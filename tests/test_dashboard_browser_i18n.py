@@ -179,6 +179,9 @@ def test_one_map_in_chinese_then_english(zh_server, demo_output, artifacts):
         xrange = page.evaluate("() => document.querySelector('#land-use-map .js-plotly-plot')"
                                ".layout.xaxis.range")
         assert xrange[1] - xrange[0] < 4.0  # a unit is 1.5 km wide, the territory 6 km
+        # ... and the 3D view flies to it
+        page.wait_for_function("() => window.twin3d && String(window.twin3d.camera || '')"
+                               ".startsWith('area:unit:')", timeout=TIMEOUT_MS)
         # a click on the map says what applies there
         page.locator("#land-use-map").scroll_into_view_if_needed()
         box = page.locator("#land-use-map .nsewdrag").first.bounding_box()

@@ -16,6 +16,7 @@ map says that some layers are hidden.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,6 +333,26 @@ def unit_range(onemap: OneMap, unit_id: Any, margin: float = 0.25
     pad = margin * max(x1 - x0, y1 - y0)
     return ([(x0 - pad) / 1000.0, (x1 + pad) / 1000.0],
             [(y0 - pad) / 1000.0, (y1 + pad) / 1000.0])
+
+
+def area_camera(onemap: OneMap, area: Any, heights: Any = None) -> dict[str, Any]:
+    """The 3D camera for ``area``: an oblique view from the south over its units (WGS 84,
+    the ground's height at the centre from ``heights(x, y)`` when known), or the home view of
+    the whole territory when ``area`` names no units."""
+    chosen = onemap.area(area)
+    if not chosen or not onemap.crs:
+        return {"key": "home", "home": True}
+    from pyproj import Transformer
+
+    bounds = np.array([u.shape.bounds for u in chosen])
+    x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
+    x1, y1 = bounds[:, 2].max(), bounds[:, 3].max()
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    radius = max(0.5 * math.hypot(x1 - x0, y1 - y0), 50.0)
+    z = float(heights(np.array([cx]), np.array([cy]))[0]) if heights is not None else 0.0
+    lon, lat = Transformer.from_crs(onemap.crs, "EPSG:4326", always_xy=True).transform(cx, cy)
+    return {"key": f"area:{area}", "center": [float(lon), float(lat), z], "radius": radius,
+            "heading": 0.0, "pitch": -45.0, "range": 2.4 * radius}
 
 
 def add_overlays(fig: go.Figure, onemap: OneMap, shown: Sequence[str] | None,

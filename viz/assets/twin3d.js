@@ -973,11 +973,13 @@
     });
     var main = homeInstance();
     if (main) {
+      // The view starts at home: a scene asking for the home camera needs no flight.
+      S.cameraKey = "home";
       setShow(main, S.want[main.part]);
       main.promise.then(function (tileset) {
         if (!tileset) return null;
         return S.viewer.zoomTo(tileset, homeOffset(tileset));
-      }).then(settle);
+      }).then(function () { landed("home"); });
     }
     applyScene(S.pendingScene || { sides: [{ buildings: null, overlays: [], drape: null }] });
     S.pendingScene = null;

@@ -165,7 +165,7 @@
         var buildings = frames.buildings;
         if (year.hide) buildings = Object.assign({}, buildings, { hide: year.hide });
         return [{
-          key: year.key, entities: frames.entities, camera: null,
+          key: year.key, entities: frames.entities, camera: frames.camera || null,
           sides: [{ label: "", drape: year.drape, buildings: buildings,
                     overlays: year.overlays }],
         }, year.legend];

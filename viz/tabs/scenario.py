@@ -531,7 +531,7 @@ def scene_spec(board: Dashboard, index: Any, year: Any, mode: Any,
     key = f"{KEY}:{i}:{year}:{side['buildings']['mode']}:{int(bool(flood))}"
     return {"key": key, "sides": [side],
             "entities": _entities(board, layers, area),
-            "camera": None}, legend
+            "camera": _camera(board, area)}, legend
 
 
 #: 3D scenes of a run for every year, by (board, run, colouring, flood, layers, area,
@@ -566,7 +566,8 @@ def scene_frames(board: Dashboard, index: Any, mode: Any, flood: Sequence[str] |
             side = spec["sides"][0]
             style = dict(side["buildings"])
             hide = style.pop("hide", None)
-            shared = {"entities": spec["entities"], "buildings": style}
+            shared = {"entities": spec["entities"], "buildings": style,
+                      "camera": spec["camera"]}
             years[str(year)] = {"key": spec["key"], "drape": side["drape"], "hide": hide,
                                 "overlays": side["overlays"], "legend": legend}
         return {"run": i, **shared, "years": years, "last": str(run.years[-1])}
@@ -588,6 +589,13 @@ def _entities(board: Dashboard, layers: Sequence[str] | None, area: Any) -> Any:
             _ENTITIES.clear()
         _ENTITIES[key] = entities(board.onemap, layers, area, heights=_line_heights(board))
     return _ENTITIES[key]
+
+
+def _camera(board: Dashboard, area: Any) -> dict[str, Any]:
+    """The chosen district or unit seen from the south, else the whole territory (home)."""
+    from viz.onemap import area_camera
+
+    return area_camera(board.onemap, area, heights=_line_heights(board))
 
 
 def _line_heights(board: Dashboard) -> Any:

@@ -649,7 +649,8 @@ def test_the_storm_surge_tab_speaks_chinese(app, demo_output):
                  flood.readout(board, 1, flood.shown_of(board, 1, "max", 0, None)),
                  flood.scenarios_table(board, 1), flood.units_table(board, 1),
                  flood.map_figure(board, 1, shown), flood.timeline(board, 1, shown),
-                 flood.hazard_figure(board, 1, "arrival"), flood.scene_spec(board, 2, shown),
+                 *(flood.hazard_figure(board, 1, k) for k in flood.HAZARDS),
+                 flood.scene_spec(board, 2, shown),
                  controls["versus_options"], controls["level_marks"], controls["marks"],
                  flood.layout(board)]
         text = json.dumps(parts, cls=PlotlyJSONEncoder, ensure_ascii=False)
@@ -658,7 +659,9 @@ def test_the_storm_surge_tab_speaks_chinese(app, demo_output):
                     "hours from the event start", "Arrival of the hazard depth",
                     "defence at its crest", "no other scenario", "\u25b6 Play", "Pause",
                     # the engines, as the runs recorded them, and their short names
-                    "bathtub", "local inertial", "shallow water", "finite-volume", "order"):
+                    "bathtub", "local inertial", "shallow water", "finite-volume", "order",
+                    # the hazard maps' hover: where, and the value with its unit
+                    "km, N", " h above", "m/s"):
         assert english not in text, english
     for chinese in ("计算引擎", "峰值静水位", "事件开始后", "土地被淹没", "淹没水深",
                     "达到危险水深的时间", "防护工程（按堤顶高程）", "\u25b6 播放"):

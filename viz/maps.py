@@ -197,8 +197,8 @@ def raster_figure(values: np.ndarray, grid: Grid, *, title: str, ramp: Sequence[
         fig.add_trace(image_trace(backdrop, grid, "land use", max_pixels=max_cells))
     fig.add_trace(go.Heatmap(
         x=xs, y=ys, z=sub[::-1], zmin=vmin, zmax=vmax, colorscale=[[s, c] for s, c in ramp],
-        zsmooth=False, name=colorbar, hovertemplate=f"E %{{x:.2f}} km, N %{{y:.2f}} km<br>"
-                                                     f"{hover}<extra></extra>",
+        zsmooth=False, name=colorbar,
+        hovertemplate=ui().gettext("E %{x:.2f} km, N %{y:.2f} km") + f"<br>{hover}<extra></extra>",
         colorbar=dict(title=dict(text=colorbar, side="right"), thickness=12, len=0.75)))
     map_layout(fig, grid, title=title, height=height, uirevision=uirevision)
     return fig

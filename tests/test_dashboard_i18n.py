@@ -596,6 +596,23 @@ def test_every_3d_word_and_building_use_has_its_chinese_words(app, demo_output):
     assert _CJK.search(heights) and "ellipsoidal" not in heights
 
 
+def test_every_zone_use_is_named_in_chinese(app, demo_output):
+    """The zones' uses (the map query, the zoning hover and the 3D lines' names) in the page's
+    language; the zone's own name as the data have it."""
+    from viz.app import load_dashboard
+    from viz.onemap import zone_words
+
+    zh = catalogue("zh_CN")
+    board = load_dashboard([demo_output / "runs" / "baseline"])
+    zones = [z.attrs for z in board.onemap.zoning]
+    assert zones
+    with app.server.test_request_context("/", headers={"Cookie": "twin_lang=zh_CN"}):
+        for zone in zones:
+            words = zone_words(zone)
+            assert words.startswith(f"{zone['zone']} ({zh[zone['use']]}) \u00b7 "), words
+            assert "米" in words and not english_only(words.replace(str(zone["zone"]), ""))
+
+
 def test_terrain_without_buildings_is_shown_in_3d_and_says_so(app, demo_output):
     """A tiles folder with terrain but no buildings (a city without footprints) is a 3D view
     whose status says the data hold no buildings, in the page's language; only a folder with

@@ -194,7 +194,7 @@ USE_NAMES = {
     "residential": _("residential"), "commercial": _("commercial"),
     "industrial": _("industrial"), "public": _("public"), "mixed": _("mixed use"),
     PROJECT_USES["new"]: _("new building"), PROJECT_USES["redevelopment"]: _("redevelopment"),
-    "other": _("other uses"),
+    "other": _("other uses"), "rural": _("rural"),
 }
 STATUS_WORDS.update({"use:" + use: name for use, name in USE_NAMES.items()})
 
@@ -205,7 +205,8 @@ def status_words(t: Any) -> dict[str, str]:
 
 
 def use_name(use: str, t: Any = None) -> str:
-    """A building use in ``t``'s language (the request's by default); unknown uses as written.
+    """A building's or zone's use in ``t``'s language (the request's by default); unknown
+    uses as written.
 
     >>> use_name("residential"), use_name("port")
     ('residential', 'port')

@@ -230,7 +230,9 @@ def zone_words(zone: Mapping[str, Any]) -> str:
     t = ui()
     parts = [str(zone.get("zone", zone.get("zone_id", "")))]
     if zone.get("use"):
-        parts[0] += f" ({zone['use']})"
+        from viz.cesium import use_name
+
+        parts[0] += f" ({use_name(str(zone['use']), t)})"
     if zone.get("max_far") is not None and np.isfinite(float(zone["max_far"])):
         parts.append(t.gettext("FAR \u2264 {value}", value=t.number(float(zone["max_far"]), 1)))
     if zone.get("max_height") is not None and np.isfinite(float(zone["max_height"])):

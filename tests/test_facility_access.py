@@ -114,6 +114,23 @@ def test_panels_in_the_heights_tab_without_buildings(tmp_path):
     assert rows[0].children[2].children == "30 / 20"  # straight / roads
     summary = next(c for c in _walk(page) if getattr(c, "id", None) == "ridgeline-summary")
     assert summary.to_plotly_json()["props"]["data-breaking"] == 1  # the 400 m roof only
+    # in 3D, without a height check: the towers as pins from base to roof, coloured as on
+    # the map, the vantage point at eye level; the home view
+    from viz.planning_checks import BELOW, BREAKS, HIDDEN
+
+    board.tiles, board.ground = SimpleNamespace(geoid_height=10.0), None
+    spec, legend = heights.base_scene(board)
+    assert spec["key"] == "heights:base"
+    # seen from the pier (x 50) towards the towers (x 550): looking east
+    assert spec["camera"]["heading"] == pytest.approx(90.0)
+    assert spec["camera"]["range"] == pytest.approx(1000.0)
+    lines = {line["name"]: line for line in spec["entities"]["lines"]}
+    assert set(lines) == {"High", "Low"} and lines["High"]["colour"] == BREAKS
+    assert lines["Low"]["colour"] in (BELOW, HIDDEN)
+    assert lines["High"]["positions"][5] == pytest.approx(400.0 + 10.0)  # roof + geoid
+    vantage = spec["entities"]["points"][-1]
+    assert vantage["name"] == "Pier" and vantage["position"][2] == pytest.approx(10.0 + 1.6)
+    assert len(legend) == 3
     # nothing beside the TIM: the tab is not offered
     empty = SimpleNamespace(provenance=Provenance(tims=(str(tmp_path / "other"),)), runs=(),
                             heights=())

@@ -9,6 +9,7 @@ bound) and along the roads layer (main and secondary roads only: a lower bound).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +113,8 @@ def access_panel(folder: Any) -> html.Div:
     table = html.Table(id="access-district-table", className="table",
                        **{"data-rows": len(rows), "data-kinds": len(kinds)},
                        children=[html.Thead(html.Tr(head)), html.Tbody(rows)])
-    children = [*words, table, _unit_table(folder, kinds)]
+    # Ten columns do not fit the panel's width: the table scrolls sideways in its box.
+    children = [*words, html.Div(table, className="table-scroll"), _unit_table(folder, kinds)]
     for key, title, gid in (
             ("network", _("Kinds of facility out of reach along the roads"), "access-gaps-map"),
             ("straight", _("Kinds of facility out of reach in a straight line"),
@@ -208,3 +210,67 @@ def ridgeline_panel(folder: Any) -> html.Div:
                                 html.Th(_("Above the ridge (m)"), className="num"),
                                 html.Th(_("Distance (m)"), className="num")])),
             html.Tbody(body)])]))
+
+
+def ridgeline_entities(folder: Any, geoid: float, ground: Any = None) -> dict[str, Any] | None:
+    """The towers in 3D as pins from their base to their roof (WGS 84; mPD + the tiles' geoid
+    height), coloured as on the map, and the vantage point at eye level above
+    ``ground(x, y)`` (the ground's height in the tiles, geoid included; 0 + geoid without)."""
+    towers = folder.towers
+    if towers.crs is None or not len(towers):
+        return None
+    from pyproj import Transformer
+
+    t = ui()
+    to_wgs = Transformer.from_crs(towers.crs, "EPSG:4326", always_xy=True)
+    hidden = towers["hidden"].astype(bool).to_numpy()
+    breaks = towers["breaks_ridgeline"].astype(bool).to_numpy() & ~hidden
+    colours = np.where(hidden, HIDDEN, np.where(breaks, BREAKS, BELOW))
+    lon, lat = to_wgs.transform(towers.geometry.x.to_numpy(), towers.geometry.y.to_numpy())
+    top = towers["top_mpd"].to_numpy(float) + geoid
+    base = (towers["base_mpd"].to_numpy(float) if "base_mpd" in towers else top - 100.0) + geoid
+    names = towers["name_en"].astype(str) if "name_en" in towers else towers.index.astype(str)
+    lines, points = [], []
+    for name, lo, la, z0, z1, colour in zip(names, lon, lat, base, top, colours):
+        lines.append({"name": name, "colour": colour, "width": 3, "dashed": False,
+                      "clamp": False, "positions": [round(float(lo), 6), round(float(la), 6),
+                                                    round(float(z0), 1), round(float(lo), 6),
+                                                    round(float(la), 6), round(float(z1), 1)]})
+        # behind the terrain (depth test): hidden towers disappear as seen from the vantage
+        points.append({"name": name, "position": [float(lo), float(la), float(z1)],
+                       "colour": colour, "size": 8, "outline": 0, "depth_test": True,
+                       "clamp": False})
+    v = folder.summary["vantage"]
+    vx, vy = to_wgs.transform(float(v["x"]), float(v["y"]))
+    x, y = np.array([float(v["x"])]), np.array([float(v["y"])])
+    eye = (float(ground(x, y)[0]) if ground is not None else geoid) + float(v.get("height", 1.6))
+    points.append({"name": str(v.get("name") or t.gettext("Vantage point")),
+                   "position": [float(vx), float(vy), eye], "colour": "#1565c0", "size": 12,
+                   "clamp": False})
+    return {"lines": lines, "points": points, "polygons": []}
+
+
+def ridgeline_camera(folder: Any, geoid: float) -> dict[str, Any] | None:
+    """A view from above the vantage point towards the towers (their centre), so the towers
+    stand against the ridge behind them as the analysis saw them."""
+    towers = folder.towers
+    if towers.crs is None or not len(towers):
+        return None
+    from pyproj import Transformer
+
+    v = folder.summary["vantage"]
+    cx, cy = float(towers.geometry.x.mean()), float(towers.geometry.y.mean())
+    dx, dy = cx - float(v["x"]), cy - float(v["y"])
+    lon, lat = Transformer.from_crs(towers.crs, "EPSG:4326", always_xy=True).transform(cx, cy)
+    return {"key": f"ridgeline:{v.get('name', '')}", "center": [float(lon), float(lat), geoid],
+            "radius": 500.0, "heading": math.degrees(math.atan2(dx, dy)) % 360, "pitch": -12.0,
+            "range": max(math.hypot(dx, dy), 1000.0)}
+
+
+def ridgeline_legend() -> list[Any]:
+    """The 3D pins' colours, as the map's legend names them."""
+    _ = ui().gettext
+    return [html.Span([html.Span(className="swatch", style={"background": colour}), label])
+            for colour, label in ((BREAKS, _("above the ridgeline")),
+                                  (BELOW, _("below the ridgeline")),
+                                  (HIDDEN, _("hidden by terrain in front")))]

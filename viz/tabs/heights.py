@@ -528,8 +528,39 @@ def choice_controls(board: Dashboard, value: Any, corridor: Any) -> tuple[Any, .
             violators_table(board, value))
 
 
+def base_scene(board: Dashboard) -> tuple[dict[str, Any], list[Any]]:
+    """The tab's 3D view without a height check (a territory without buildings, e.g. Hong
+    Kong): the baseline's land use of its last year on the terrain, and the towers against
+    the ridgeline as pins, seen from above the vantage point, when that analysis is there."""
+    from viz import planning_checks
+    from viz.tabs.scenario import scene_side
+
+    side: dict[str, Any] = {"label": "", "drape": None, "buildings": None, "overlays": []}
+    if board.runs:
+        side = scene_side(board, 0, board.runs[0].years[-1], "height", False)[0]
+    legend: list[Any] = []
+    entities, camera = None, {"key": "home", "home": True}
+    ridgeline = planning_checks.found(board)[1]
+    if ridgeline is not None:
+        from viz.onemap import ground_heights
+
+        geoid = board.tiles.geoid_height if board.tiles is not None else 0.0
+        ground = (ground_heights(board.ground.elevation, board.grid, geoid)
+                  if getattr(board, "ground", None) is not None else None)
+        entities = planning_checks.ridgeline_entities(ridgeline, geoid, ground)
+        camera = planning_checks.ridgeline_camera(ridgeline, geoid) or camera
+        legend = planning_checks.ridgeline_legend()
+    return ({"key": f"{KEY}:base", "sides": [side], "entities": entities, "camera": camera},
+            legend)
+
+
 def register_callbacks(app: dash.Dash, board: Dashboard) -> None:
     if not choices(board):  # the access and ridgeline panels are drawn once, in the layout
+        @app.callback(*scene_outputs(), shown(KEY), prevent_initial_call="initial_duplicate")
+        def _on_base_scene(tab):
+            active(tab, KEY)
+            return base_scene(board)
+
         return
 
     @app.callback(Output("corridor", "options"), Output("corridor", "value"),

@@ -54,25 +54,25 @@ def folders(tmp_path):
 def test_the_tab_reads_both_folders_beside_the_chosen_run(folders, monkeypatch):
     import flask
 
-    from viz.tabs import heights
+    from viz.tabs import heights, planning_panels
 
     run, tmp = folders
     board = SimpleNamespace(runs=[SimpleNamespace(path=run)],
                             provenance=SimpleNamespace(tims=(str(tmp / "tim"),)))
     monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(1, "run:0", None, 0))
-    assert heights.planning_base(board, "run:0") == run
+    assert planning_panels.planning_base(board, "run:0") == run
     failing = pd.read_csv(tmp / "run-a-sunlight" / "failing.csv")
-    box = heights.sunlight_box(board, "run:0")
+    box = planning_panels.sunlight_box(board, "run:0")
     summary = _find(box[0], "sunlight-summary")
     assert summary is not None
     assert int(getattr(summary, "data-failing")) == len(failing)
-    assert heights.planning_file(board, "run:0", "sunlight", "failing.csv") == \
+    assert planning_panels.planning_file(board, "run:0", "sunlight", "failing.csv") == \
         tmp / "run-a-sunlight" / "failing.csv"
     assert "slab" in set(failing["building_id"])
     graph = box[2]
     assert len(graph.figure.data[0].x) == len(pd.read_csv(tmp / "run-a-sunlight" /
                                                           "points.csv"))
-    life = heights.lifecircle_box(board, "run:0")
+    life = planning_panels.lifecircle_box(board, "run:0")
     table = _find(life[1], "lifecircle-table")
     coverage = pd.read_csv(tmp / "run-a-lifecircle" / "coverage.csv")
     assert table is not None and int(getattr(table, "data-types")) == coverage["type"].nunique()
@@ -88,27 +88,27 @@ def test_the_tab_reads_both_folders_beside_the_chosen_run(folders, monkeypatch):
     monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(0, "check:0", None,
                                                                         None))
     with flask.Flask(__name__).test_request_context("/?lang=zh_CN"):
-        none = heights.sunlight_box(board, "check:0")
+        none = planning_panels.sunlight_box(board, "check:0")
     assert none[0].id == "sunlight-none" and "tim-sunlight" in none[0].children
     assert "此选项尚无日照分析" in none[0].children
 
 
 def test_the_3d_view_gets_the_facade_points(folders, monkeypatch):
-    from viz.tabs import heights
+    from viz.tabs import heights, planning_panels
 
     run, tmp = folders
     board = SimpleNamespace(runs=[SimpleNamespace(path=run)],
                             provenance=SimpleNamespace(tims=()))
     monkeypatch.setattr(heights, "_choice", lambda b, v: heights.Choice(1, "run:0", None, 0))
-    entities = heights.sunlight_entities(board, "run:0", geoid=40.0)
+    entities = planning_panels.sunlight_entities(board, "run:0", geoid=40.0)
     points = pd.read_csv(tmp / "run-a-sunlight" / "points.csv", dtype={"building_id": str})
     # one point per building: its least sunlit after the proposals, failing buildings first
     worst = points.loc[points.groupby("building_id")["hours_after"].idxmin()]
     assert len(entities["points"]) == len(worst) == points["building_id"].nunique()
     failing = int((~worst["pass_after"].astype(bool)).sum())
     colours = [p["colour"] for p in entities["points"]]
-    assert colours[:failing] == [heights.SUN_FAIL] * failing
-    assert colours.count(heights.SUN_PASS) == len(worst) - failing
+    assert colours[:failing] == [planning_panels.SUN_FAIL] * failing
+    assert colours.count(planning_panels.SUN_PASS) == len(worst) - failing
     first = entities["points"][0]
     building, hours = first["name"].rsplit(" ", 2)[:2]
     least = worst.set_index("building_id").loc[building]
@@ -136,7 +136,7 @@ def test_the_shadow_map_is_shown_only_to_users_cleared_for_the_run(demo_output):
     from viz.app import create_app
     from viz.server import visible
     from viz.sources import products_level
-    from viz.tabs import heights
+    from viz.tabs import heights, planning_panels
 
     board = _demo_board(demo_output)
     run = board.runs[0]
@@ -150,11 +150,11 @@ def test_the_shadow_map_is_shown_only_to_users_cleared_for_the_run(demo_output):
     with app.server.test_request_context():
         for clearance in ("public", "internal", "restricted"):
             flask.g.twin_clearance = clearance
-            shown = heights.shadow_map(board, "run:0")
+            shown = planning_panels.shadow_map(board, "run:0")
             seen[clearance] = shown is not None
             fields = [o["value"] for o in heights.choice_controls(board, "run:0", None)[2]]
-            assert (heights.SHADOW in fields) == seen[clearance]
-            scene, legend = heights.scene_spec(board, None, heights.SHADOW, "run:0")
+            assert (planning_panels.SHADOW in fields) == seen[clearance]
+            scene, legend = heights.scene_spec(board, None, planning_panels.SHADOW, "run:0")
             drape = scene["sides"][0]["drape"]["url"]
             if shown is None:  # the limit map instead, and no shadow in the legend
                 assert drape.startswith("/twin/limits/")

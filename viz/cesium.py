@@ -298,7 +298,8 @@ def register_routes(server: flask.Flask, board: Dashboard) -> None:
 
     @server.route(SHADOW_ROUTE + "<int:k>.png", endpoint="twin_shadow")
     def shadow(k: int) -> flask.Response:
-        from viz.tabs.heights import choices, shadow_map
+        from viz.tabs.heights import choices
+        from viz.tabs.planning_panels import shadow_map
 
         found = choices(board)
         # None: no sunlight check beside the choice's TIM or run, or above the user's clearance
@@ -445,7 +446,7 @@ class DrapeImages:
         """The shadow map of height-check choice ``k`` (file ``path``; ``stamp``, its
         modification time, keys the cache: a rewritten check is drawn again)."""
         from viz.maps import SHADOW_RAMP, continuous_rgba
-        from viz.tabs.heights import read_shadow_map
+        from viz.tabs.planning_panels import read_shadow_map
 
         shown = read_shadow_map(path)
         # The 2D map's colours, mixed with the land use under them: in 3D the shade is read

@@ -558,7 +558,8 @@ def test_flood_and_calibration_tabs_in_chromium(server, demo_output, artifacts):
         status = _wait_3d(page, f"s.mode === 'flood' && s.entities.lines === "
                                 f"{len(wall['scenario']['surge']['defences'])}")
         _wait_trace(page, "flood-map", "t.name && t.name.startsWith('Haiwan sea wall')")
-        assert "vs surge-100y" in page.text_content(
+        # compared with the open coast, named by its title (not its folder)
+        assert f"vs {manifest['scenario']['title']}" in page.text_content(
             '#flood-cards [data-indicator="flooded_buildings"]')
 
         calibration = _calibration(demo_output)

@@ -125,7 +125,7 @@ def test_impact_cards_and_the_scenarios_table_come_from_the_indicators(board, de
     for card in cards:
         assert card.value == wall[card.key]
         assert card.delta == pytest.approx(wall[card.key] - open_[card.key])
-        assert card.versus == "surge-100y"
+        assert card.versus == board.labels[INERTIAL]  # the scenario's title, not its folder
     by_name = {c.key: c for c in cards}
     assert by_name["flooded_buildings"].delta < 0 and by_name["flood_damage"].delta < 0
     assert all(c.delta is None for c in flood.impact_cards(board, SEAWALL, flood.NONE))

@@ -193,7 +193,7 @@ def impact_cards(board: Dashboard, value: Any, versus: Any) -> list[CardData]:
             unit=unit, status=str(row["status"]), delta=delta,
             is_baseline=False, note=t.gettext("surge in {year}",
                                               year=board.runs[index].surge_year),
-            versus=(board.runs[other].name if other is not None
+            versus=(board.labels[other] if other is not None
                     else t.gettext("another scenario")),
             threshold=threshold_text(definition, "city", unit, t), words=words))
     return cards
@@ -220,7 +220,7 @@ def scenarios_table(board: Dashboard, value: Any) -> html.Table:
             children=[
                 html.Td([html.Span(className="swatch",
                                    style={"background": run_colour(i)}), board.labels[i]]),
-                html.Td(surge.engine_name(t)), html.Td(with_unit(t.number(surge.peak_level, 2), "m", t),
+                html.Td(surge.engine_name(t), className="engine"), html.Td(with_unit(t.number(surge.peak_level, 2), "m", t),
                                                       className="num"),
                 *[html.Td(format_value(float(rows.loc[k, "value"]), rows.loc[k, "unit"])
                           if k in rows.index else "-", className="num") for k in keys]]))

@@ -51,15 +51,14 @@ def _wait_traces(page, condition: str) -> list[str]:
 
 
 def _assert_query_on_building(page, demo_output, building: str, zh) -> None:
+    """The point query answers the click that picked ``building``: its point lies on the
+    building's footprint (or wall). The probing clicks before it (on the ground) asked too, so
+    earlier answers may show first: wait for the last one."""
+    import time
+
     import geopandas as gpd
     from shapely.geometry import Point
 
-    page.wait_for_function(
-        "() => { const t = document.getElementById('map-query-table');"
-        " return t && t.dataset.x !== undefined; }", timeout=TIMEOUT_MS)
-    query = page.inner_text("#map-query-table")
-    assert zh["Planning unit"] in query and zh["Residents in the cell"] in query
-    x, y = (float(page.get_attribute("#map-query-table", f"data-{k}")) for k in "xy")
     footprints = [gpd.read_file(demo_output / "tim" / "vectors.gpkg", layer="buildings")]
     footprints += [gpd.read_file(path, layer="buildings_new")
                    for path in (demo_output / "runs").glob("*/buildings_new.gpkg")]
@@ -67,7 +66,16 @@ def _assert_query_on_building(page, demo_output, building: str, zh) -> None:
              if "building_id" in f]
     shape = next((f.geometry.iloc[0] for f in found if len(f)), None)
     assert shape is not None, f"building {building} not in the TIM or a run"
-    assert shape.distance(Point(x, y)) < 3.0, (building, x, y)
+    deadline, where = time.monotonic() + TIMEOUT_MS / 1000, None
+    while time.monotonic() < deadline:
+        where = page.evaluate("() => { const t = document.getElementById('map-query-table');"
+                              " return t ? [Number(t.dataset.x), Number(t.dataset.y)] : null; }")
+        if where is not None and shape.distance(Point(*where)) < 3.0:
+            break
+        time.sleep(0.2)
+    assert where is not None and shape.distance(Point(*where)) < 3.0, (building, where)
+    query = page.inner_text("#map-query-table")
+    assert zh["Planning unit"] in query and zh["Residents in the cell"] in query
 
 
 def _pick_building(page) -> str | None:

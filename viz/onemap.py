@@ -15,6 +15,7 @@ map says that some layers are hidden.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -337,6 +338,15 @@ def unit_range(onemap: OneMap, unit_id: Any, margin: float = 0.25
             [(y0 - pad) / 1000.0, (y1 + pad) / 1000.0])
 
 
+@functools.lru_cache(maxsize=16)
+def transformer(source: str, target: str) -> Any:
+    """A pyproj transformer from ``source`` to ``target`` (x / longitude first), made once per
+    pair: a run's 3D scenes (one per year) and every 3D click need the same one."""
+    from pyproj import Transformer
+
+    return Transformer.from_crs(source, target, always_xy=True)
+
+
 def area_camera(onemap: OneMap, area: Any, heights: Any = None) -> dict[str, Any]:
     """The 3D camera for ``area``: an oblique view from the south over its units (WGS 84,
     the ground's height at the centre from ``heights(x, y)`` when known), or the home view of
@@ -344,15 +354,13 @@ def area_camera(onemap: OneMap, area: Any, heights: Any = None) -> dict[str, Any
     chosen = onemap.area(area)
     if not chosen or not onemap.crs:
         return {"key": "home", "home": True}
-    from pyproj import Transformer
-
     bounds = np.array([u.shape.bounds for u in chosen])
     x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
     x1, y1 = bounds[:, 2].max(), bounds[:, 3].max()
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
     radius = max(0.5 * math.hypot(x1 - x0, y1 - y0), 50.0)
     z = float(heights(np.array([cx]), np.array([cy]))[0]) if heights is not None else 0.0
-    lon, lat = Transformer.from_crs(onemap.crs, "EPSG:4326", always_xy=True).transform(cx, cy)
+    lon, lat = transformer(onemap.crs, "EPSG:4326").transform(cx, cy)
     return {"key": f"area:{area}", "center": [float(lon), float(lat), z], "radius": radius,
             "heading": 0.0, "pitch": -45.0, "range": 2.4 * radius}
 

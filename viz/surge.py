@@ -193,22 +193,24 @@ class SurgeRun:
         name = self.engine.split("(")[0].strip()
         return "local inertial" if name.startswith("local inertial") else name
 
+    @cached_property
+    def _engine_said(self) -> tuple[str, Any] | None:
+        """:func:`engine_key` of the run when it names the engine the run recorded, else None."""
+        key = engine_key(self.run.manifest)
+        return key if key is not None and ENGINE_SENTENCES[key] == self.engine else None
+
     def engine_words(self, t: Any) -> tuple[str, bool]:
         """The engine's description in ``t``'s language and whether it is (False: the run's
         own English words, when the manifest's fields do not describe the engine it recorded).
         """
-        key = engine_key(self.run.manifest)
-        if key is None or ENGINE_SENTENCES[key] != self.engine:
-            return self.engine, False
-        return t.gettext(ENGINE_SENTENCES[key]), True
+        key = self._engine_said
+        return (self.engine, False) if key is None else (t.gettext(ENGINE_SENTENCES[key]), True)
 
     def engine_name(self, t: Any) -> str:
         """The engine's short name (``bathtub``, ``local inertial``, ``Godunov``) in ``t``'s
         language; the run's own short name when its fields do not say the engine."""
-        key = engine_key(self.run.manifest)
-        if key is None or ENGINE_SENTENCES[key] != self.engine:
-            return self.engine_short
-        return t.gettext(ENGINE_NAMES[key[0]])
+        key = self._engine_said
+        return self.engine_short if key is None else t.gettext(ENGINE_NAMES[key[0]])
 
     @property
     def is_bathtub(self) -> bool:

@@ -148,7 +148,8 @@ def run_controls(board: Dashboard, value: Any) -> dict[str, Any]:
     marks = {k: _("{hours} h", hours=f"{surge.times[k] / 3600.0:g}") for k in range(0, n, every)}
     marks[n - 1] = _("{hours} h", hours=f"{surge.times[-1] / 3600.0:g}")
     low, high = surge.level_range()
-    level_marks = {float(m): with_unit(f"{m:g}", "m", t) for m in range(int(np.ceil(low)), int(high) + 1)}
+    level_marks = {float(m): with_unit(f"{m:g}", "m", t)
+                   for m in range(int(np.ceil(low)), int(high) + 1)}
     peak_band = int(np.argmax(surge.flooded_cells_over_time)) if surge.animated else 0
     hazards = [{"label": " " + _(HAZARDS[k][0]), "value": k,
                 "disabled": not np.isfinite(surge.raster(k)).any()} for k in HAZARDS]
@@ -220,8 +221,8 @@ def scenarios_table(board: Dashboard, value: Any) -> html.Table:
             children=[
                 html.Td([html.Span(className="swatch",
                                    style={"background": run_colour(i)}), board.labels[i]]),
-                html.Td(surge.engine_name(t), className="engine"), html.Td(with_unit(t.number(surge.peak_level, 2), "m", t),
-                                                      className="num"),
+                html.Td(surge.engine_name(t), className="engine"),
+                html.Td(with_unit(t.number(surge.peak_level, 2), "m", t), className="num"),
                 *[html.Td(format_value(float(rows.loc[k, "value"]), rows.loc[k, "unit"])
                           if k in rows.index else "-", className="num") for k in keys]]))
     return html.Table(id="flood-scenarios", className="table flood-table",

@@ -9,7 +9,6 @@ The callbacks are thin wrappers around plain functions of the dashboard and the 
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from viz.cesium import drape_spec
 from viz.figures import (Memo, SeriesSpec, flood_depth_trace, indicator_timeline,
                           land_use_figure, land_use_image, neutral_sea, withheld_figure)
 from viz.onemap import (DEFAULT_LAYERS, add_overlays, entities, hidden_note, line_name,
-                        zone_words)
+                        transformer, zone_words)
 from viz.i18n import (area_in, indicator_words, status_text, threshold_text, ui, unit_text,
                        value_text)
 from viz.layout import (CardData, building_legend, graph, indicator_card,
@@ -399,21 +398,13 @@ def clicked_point(board: Dashboard, ask: Any) -> tuple[float, float] | None:
     try:
         if ask.get("lonlat") is not None:
             lon, lat = (float(v) for v in ask["lonlat"])
-            x, y = to_tim_crs(board.grid.crs).transform(lon, lat)
+            x, y = transformer("EPSG:4326", board.grid.crs).transform(lon, lat)
         else:
             point = ask["click"]["points"][0]
             x, y = float(point["x"]) * 1000.0, float(point["y"]) * 1000.0
     except (AttributeError, TypeError, KeyError, IndexError, ValueError):
         return None
     return (x, y) if math.isfinite(x) and math.isfinite(y) else None
-
-
-@functools.lru_cache(maxsize=8)
-def to_tim_crs(crs: str) -> Any:
-    """A WGS 84 -> ``crs`` transformer (longitude, latitude order), made once per CRS."""
-    from pyproj import Transformer
-
-    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
 
 
 def point_query(board: Dashboard, index: Any, year: Any, ask: Any) -> list[Any]:
